@@ -1,0 +1,140 @@
+// The darkchat node as a sans-IO state machine: inputs are handle_*() calls with
+// the current time, outputs are drained with poll_*(). No sockets, clocks or
+// SQLite in here; src/io drives it with libuv, tools/sim drives it with a
+// modelled network.
+//
+// After every handle_*() call the driver drains, in this order,
+//   poll_store()    -> apply to the store (an outbox entry is durable before it is sent)
+//   poll_event()    -> show to the user
+//   poll_transmit() -> send (UDP when it fits in wire::kMaxDatagram, else TCP)
+// and then arms one timer for poll_timeout().
+#pragma once
+
+#include "darkchat/model.hpp"
+#include "darkchat/wire.hpp"
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+
+namespace dc::core {
+
+struct Config {
+    std::uint16_t port = 0;     // our listening port (UDP and TCP), as declared
+    Addr bind_addr;             // our address; an unspecified ip lets receivers fill it in
+    bool super_client = false;  // -s: remember the whole network, answer lists completely
+    std::vector<Addr> servers;  // -sip/-sp: super-clients to declare to and ask
+    std::size_t max_sessions_per_user = 8;  // pruning length (seed 001, 3.2)
+    std::size_t max_users = 100000;          // bound on remembered users (super-client: whole network)
+    TimeMs probe_interval = 1000;    // a silent online session is probed this often
+    TimeMs probe_timeout = 500;      // no pong after this: ask common neighbours
+    TimeMs indirect_timeout = 1500;  // no answer at all after this (from the first probe): offline
+    TimeMs retry_initial = 1000;     // chat retries and re-probing of missing users
+    TimeMs retry_max = 30000;
+    TimeMs refresh_interval = 60000; // re-declare to contacts and re-ask lists this often
+};
+
+// Commands from the user (the macros of seed 001).
+namespace cmd {
+struct Chat { std::string to; std::string text; };
+struct Add { std::string user; };
+struct Ping { Addr addr; };
+struct Explode {};
+struct Quit {};
+}  // namespace cmd
+using Command = std::variant<cmd::Chat, cmd::Add, cmd::Ping, cmd::Explode, cmd::Quit>;
+
+// Events for the user.
+namespace ev {
+struct Ready { std::string user; Addr addr; SessionId session{}; };
+struct Presence { std::string user; SessionId session{}; Addr addr; bool online = false; std::string why; };
+struct Message { HistoryRecord msg; bool outgoing = false; };  // outgoing: one of our own, mirrored from another session
+struct Queued { MessageId id{}; std::string to; bool recipient_online = false; };
+struct Delivered { MessageId id{}; std::string to; };
+struct Linked { std::string user; bool by_them = false; };
+struct Explored { std::size_t answers = 0; };  // \explode answers received so far
+struct Notice { std::string text; };   // information caused by the user
+struct Problem { std::string text; };  // an error caused by the user
+}  // namespace ev
+using Event = std::variant<ev::Ready, ev::Presence, ev::Message, ev::Queued, ev::Delivered,
+                           ev::Linked, ev::Explored, ev::Notice, ev::Problem>;
+
+struct Transmit {
+    Addr to;
+    Bytes data;  // a whole packet; the driver frames it for TCP when it is too big for UDP
+};
+
+// Counters of what the node dropped and why (never fatal).
+struct Stats {
+    std::uint64_t received = 0;
+    std::uint64_t sent = 0;
+    std::uint64_t malformed = 0;      // could not be decoded
+    std::uint64_t bad_signature = 0;  // outer or inner signature wrong
+    std::uint64_t wrong_key = 0;      // a key other than the pinned one for that name
+    std::uint64_t stale = 0;          // an older or equal sequence number
+    std::uint64_t unsolicited = 0;    // answers nobody asked for, strangers' chat
+    std::uint64_t duplicate = 0;      // chat messages seen before
+};
+
+struct SessionView {
+    SessionId session{};
+    Addr addr;
+    bool online = false;
+    TimeMs last_seen = 0;
+    bool super_client = false;
+};
+
+struct UserView {
+    std::string name;
+    bool contact = false;    // we linked them
+    bool linked_us = false;  // they list us
+    bool two_hop = false;    // a contact of one of our contacts
+    std::vector<std::string> via;  // contacts through whom we know them
+    std::vector<SessionView> sessions;
+    bool online() const;
+};
+
+// The cryptography the core needs, injected so the simulator can count or replace it.
+class Crypto {
+public:
+    virtual ~Crypto() = default;
+    virtual Signature sign(const SecretKey& sk, ByteView msg) = 0;
+    virtual bool verify(const PublicKey& pk, ByteView msg, const Signature& sig) = 0;
+};
+// libsodium Ed25519.
+Crypto& real_crypto();
+
+class Node {
+public:
+    Node(Config config, Identity identity, Snapshot snapshot, Crypto& crypto, std::uint64_t rng_seed);
+    ~Node();
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    // Declares this session online to every remembered contact session and server.
+    void handle_start(TimeMs now);
+    void handle_datagram(TimeMs now, const Addr& from, ByteView data);
+    void handle_timeout(TimeMs now);
+    void handle_command(TimeMs now, const Command& c);
+
+    std::optional<StoreOp> poll_store();
+    std::optional<Event> poll_event();
+    std::optional<Transmit> poll_transmit();
+    std::optional<TimeMs> poll_timeout() const;
+
+    // Read-only views for \users, \online, \offline and tests.
+    std::vector<UserView> users() const;
+    std::optional<UserView> user(const std::string& name) const;
+    const Identity& identity() const;
+    const Stats& stats() const;
+    bool quitting() const;  // \quit was handled: the driver exits once transmits are drained
+    std::size_t outbox_size() const;
+
+private:
+    struct State;
+    std::unique_ptr<State> s_;
+};
+
+}  // namespace dc::core

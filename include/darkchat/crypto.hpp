@@ -1,0 +1,26 @@
+// Identities and signatures (libsodium). Only src/crypto includes <sodium.h>.
+#pragma once
+
+#include "darkchat/types.hpp"
+
+namespace dc::crypto {
+
+// Must be called once before anything else here; safe to call repeatedly.
+Result<void> init();
+
+struct KeyPair {
+    PublicKey pk{};
+    SecretKey sk{};
+};
+
+KeyPair generate_identity();
+// Ed25519 detached signature over msg.
+Signature sign(const SecretKey& sk, ByteView msg);
+bool verify(const PublicKey& pk, ByteView msg, const Signature& sig);
+void random_bytes(std::span<std::uint8_t> out);
+// Short human-readable fingerprint of a public key ("ab12 cd34 ef56 7890").
+std::string fingerprint(const PublicKey& pk);
+// Overwrites memory in a way the compiler may not optimise away.
+void wipe(std::span<std::uint8_t> secret);
+
+}  // namespace dc::crypto

@@ -1,0 +1,73 @@
+// What a node remembers between runs: the records the core asks the store to
+// keep (StoreOp) and the snapshot the store hands back at start-up.
+#pragma once
+
+#include "darkchat/types.hpp"
+#include "darkchat/wire.hpp"
+
+namespace dc {
+
+// This device's identity. The key pair belongs to the user and may be shared by
+// several devices; the session id is this device's own.
+struct Identity {
+    std::string user;
+    PublicKey pk{};
+    SecretKey sk{};
+    SessionId session{};
+};
+
+struct UserRecord {
+    std::string name;
+    PublicKey key{};     // pinned on first sight
+    bool contact = false;  // this node made a link to the user with \add
+    TimeMs first_seen = 0;
+};
+
+struct SessionRecord {
+    std::string user;
+    SessionId session{};
+    wire::SignedBlob decl;  // the newest verified declaration of this session
+    std::uint64_t seq = 0;
+    Addr addr;
+    bool online = false;
+    TimeMs last_seen = 0;
+};
+
+// A chat message waiting for an ack. target is the recipient user, or the own
+// user name for a copy mirrored to this user's other sessions.
+struct OutboxRecord {
+    MessageId id{};
+    std::string target;
+    wire::SignedBlob msg;  // a wire::ChatMessage signed by its author
+    TimeMs queued = 0;
+};
+
+struct HistoryRecord {
+    MessageId id{};
+    std::string from;
+    std::string to;
+    TimeMs sent = 0;
+    TimeMs stored = 0;  // when this node accepted it
+    std::string text;
+};
+
+namespace store_op {
+struct PutUser { UserRecord user; };
+struct PutSession { SessionRecord session; };
+struct DeleteSession { std::string user; SessionId session{}; };
+struct PutOutbox { OutboxRecord entry; };
+struct DeleteOutbox { MessageId id{}; std::string target; };
+struct PutHistory { HistoryRecord entry; };
+}  // namespace store_op
+
+using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::DeleteSession,
+                             store_op::PutOutbox, store_op::DeleteOutbox, store_op::PutHistory>;
+
+struct Snapshot {
+    std::vector<UserRecord> users;
+    std::vector<SessionRecord> sessions;
+    std::vector<OutboxRecord> outbox;
+    std::vector<MessageId> seen;  // ids of messages already in history (for de-duplication)
+};
+
+}  // namespace dc

@@ -1,0 +1,172 @@
+// The darkchat wire format (msgpack). Only src/wire includes msgpack.
+//
+// A packet is the msgpack array [version, signed_header, signature] where
+// signed_header is a bin holding the msgpack array
+//   [type, from_user, from_session, from_port, from_key, payload]
+// and signature is the Ed25519 signature by from_key over signed_header's bytes.
+// payload is a bin holding a msgpack map with small integer keys (unknown keys are
+// ignored, so fields can be added without a version bump).
+//
+// Declarations and chat messages are additionally signed by their author
+// (Signed<...>) because other nodes forward them verbatim.
+#pragma once
+
+#include "darkchat/types.hpp"
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace dc::wire {
+
+inline constexpr std::uint8_t kVersion = 1;
+inline constexpr std::size_t kMaxDatagram = 1200;      // larger packets go over TCP
+inline constexpr std::size_t kMaxFrame = 1 << 20;       // largest TCP frame accepted
+inline constexpr std::size_t kMaxText = 4096;           // bytes of chat text
+inline constexpr std::size_t kMaxLinks = 256;           // contacts listed in one declaration
+inline constexpr std::size_t kMaxListEntries = 4096;    // sessions in one deliverKnownList
+
+enum class MsgType : std::uint8_t {
+    declare_online = 1,
+    declare_offline = 2,
+    request_ping = 3,
+    request_user_list = 4,
+    deliver_known_list = 5,
+    chat = 6,
+    chat_ack = 7,
+    ping = 8,  // liveness probe between known sessions
+    pong = 9,
+};
+const char* type_name(MsgType t);
+
+// What a user says about one of its sessions. Signed by the user's key.
+struct Declaration {
+    std::string user;
+    PublicKey key{};
+    SessionId session{};
+    std::uint64_t seq = 0;  // newer wins; strictly increasing per session
+    bool online = true;
+    bool super_client = false;
+    Addr addr;  // may have an unspecified ip: receivers then use the ip they saw
+    TimeMs issued = 0;
+    std::vector<std::string> links;  // the user's contacts (names)
+};
+
+// A byte string and its author's signature over it. body decodes to T.
+struct SignedBlob {
+    Bytes body;
+    Signature sig{};
+    bool operator==(const SignedBlob&) const = default;
+};
+
+struct ChatMessage {
+    MessageId id{};
+    std::string from;  // author (the signer)
+    std::string to;    // recipient user
+    TimeMs sent = 0;
+    std::string text;
+};
+
+// Payloads, one per MsgType.
+struct Declare {  // declareOnline and declareOffline
+    SignedBlob decl;   // a Declaration
+    std::uint8_t hops = 0;  // how many more times a receiver forwards it
+    bool reply = false;     // the receiver should answer with its own declaration
+    bool explode = false;   // every node reached answers the originator
+    std::uint64_t nonce = 0;  // echoes the nonce of a requestPing this answers
+    Addr seen;  // the originator's address as seen by the first hop (for unspecified ips)
+};
+
+struct RequestPing {
+    std::string target_user;  // empty: whoever receives it (\\ping of an address)
+    SessionId target_session{};  // all zero: every session of target_user
+    std::string requester_user;
+    SessionId requester_session{};
+    Addr requester_addr;  // where the target should send its declareOnline
+    std::uint64_t nonce = 0;
+    std::uint8_t hops = 0;  // 1: receiver forwards it to the target; 0: receiver is the target
+};
+
+struct RequestUserList {
+    std::uint64_t nonce = 0;
+    std::vector<std::string> want;  // extra users the requester wants located
+};
+
+struct KnownSession {
+    SignedBlob decl;  // a Declaration
+    Addr addr;        // where the answering node reaches that session
+    bool online = false;  // the answering node's belief
+    TimeMs last_seen = 0;
+};
+
+struct DeliverKnownList {
+    std::uint64_t nonce = 0;
+    bool complete = false;  // true when a super-client answers
+    std::vector<KnownSession> sessions;
+};
+
+struct Chat {
+    SignedBlob msg;  // a ChatMessage
+};
+
+struct ChatAck {
+    MessageId id{};
+};
+
+struct Ping {
+    std::uint64_t nonce = 0;
+};
+
+struct Pong {
+    std::uint64_t nonce = 0;
+};
+
+struct Header {
+    MsgType type{};
+    std::string from_user;
+    SessionId from_session{};
+    std::uint16_t from_port = 0;  // the sender's listening port (UDP and TCP)
+    PublicKey from_key{};
+};
+
+// A decoded packet whose outer signature has been verified against from_key.
+// (Whether from_key belongs to from_user is for the core to decide.)
+struct Packet {
+    Header header;
+    Bytes payload;
+};
+
+// Encoding never fails for values that respect the limits above.
+Bytes encode_packet(const Header& h, ByteView payload, const SecretKey& sk);
+Result<Packet> decode_packet(ByteView data);
+
+Bytes encode(const Declaration& d);
+Bytes encode(const ChatMessage& m);
+Bytes encode(const Declare& p);
+Bytes encode(const RequestPing& p);
+Bytes encode(const RequestUserList& p);
+Bytes encode(const DeliverKnownList& p);
+Bytes encode(const Chat& p);
+Bytes encode(const ChatAck& p);
+Bytes encode(const Ping& p);
+Bytes encode(const Pong& p);
+
+Result<Declaration> decode_declaration(ByteView b);
+Result<ChatMessage> decode_chat_message(ByteView b);
+Result<Declare> decode_declare(ByteView b);
+Result<RequestPing> decode_request_ping(ByteView b);
+Result<RequestUserList> decode_request_user_list(ByteView b);
+Result<DeliverKnownList> decode_deliver_known_list(ByteView b);
+Result<Chat> decode_chat(ByteView b);
+Result<ChatAck> decode_chat_ack(ByteView b);
+Result<Ping> decode_ping(ByteView b);
+Result<Pong> decode_pong(ByteView b);
+
+// Signs body with sk.
+SignedBlob sign_blob(Bytes body, const SecretKey& sk);
+bool verify_blob(const SignedBlob& blob, const PublicKey& pk);
+
+// TCP framing: a 4-byte big-endian length, then that many bytes of packet.
+Bytes frame(ByteView packet);
+
+}  // namespace dc::wire

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages darkchat needs, if any is missing. Sourced by
+# run-darkchat.sh and run-tests.sh.
+set -euo pipefail
+
+dc_packages=(meson ninja-build pkg-config cmake g++ libuv1-dev libmsgpack-cxx-dev libsodium-dev
+             libsqlite3-dev doctest-dev scdoc python3)
+
+dc_install_deps() {
+  local missing=() p
+  for p in "${dc_packages[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "darkchat needs these Debian packages: ${missing[*]}" >&2
+    echo "install them as root: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y --no-install-recommends "${missing[@]}" >&2; then
+    apt-get update >&2
+    apt-get install -y --no-install-recommends "${missing[@]}" >&2
+  fi
+}
+
+# Configures (once) and builds the tree in $1.
+dc_build() {
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >&2
+  fi
+  ninja -C "$dir" >&2
+}

@@ -1,0 +1,161 @@
+#include "darkchat/cli.hpp"
+
+#include <algorithm>
+
+namespace dc::cli {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return s;
+}
+
+std::vector<std::string> words(std::string_view s) {
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+        std::size_t j = i;
+        while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
+        if (j > i) out.emplace_back(s.substr(i, j - i));
+        i = j;
+    }
+    return out;
+}
+
+std::string ago(TimeMs now, TimeMs then) {
+    if (then <= 0) return "never";
+    TimeMs s = std::max<TimeMs>(0, (now - then) / 1000);
+    if (s < 60) return std::to_string(s) + "s ago";
+    if (s < 3600) return std::to_string(s / 60) + "m ago";
+    if (s < 86400) return std::to_string(s / 3600) + "h ago";
+    return std::to_string(s / 86400) + "d ago";
+}
+
+}  // namespace
+
+std::string short_id(const MessageId& id) { return to_hex(ByteView(id.data(), 4)); }
+std::string short_id(const SessionId& id) { return to_hex(ByteView(id.data(), 4)); }
+
+Action parse_line(std::string_view raw, std::uint16_t own_port) {
+    auto line = trim(raw);
+    if (line.empty()) return action::Nothing{};
+    if (line.front() != '\\') return action::Say{std::string(line)};
+    auto w = words(line);
+    const std::string& m = w[0];
+    auto arity = [&](std::size_t lo, std::size_t hi, const char* usage) -> std::optional<Action> {
+        if (w.size() - 1 < lo || w.size() - 1 > hi) return action::Problem{std::string("usage: ") + usage};
+        return std::nullopt;
+    };
+    if (m == "\\help") return action::Help{};
+    if (m == "\\users" || m == "\\online" || m == "\\offline") {
+        if (auto p = arity(0, 0, m == "\\users" ? "\\users" : m == "\\online" ? "\\online" : "\\offline")) return *p;
+        return action::List{m == "\\users" ? action::Which::all
+                            : m == "\\online" ? action::Which::online
+                                              : action::Which::offline};
+    }
+    if (m == "\\chat") {
+        if (auto p = arity(0, 1, "\\chat <username>")) return *p;
+        if (w.size() == 1) return action::SwitchChat{};
+        if (!valid_user_name(w[1])) return action::Problem{"not a user name: " + w[1]};
+        return action::SwitchChat{w[1]};
+    }
+    if (m == "\\add") {
+        if (auto p = arity(1, 1, "\\add <username>")) return *p;
+        if (!valid_user_name(w[1])) return action::Problem{"not a user name: " + w[1]};
+        return action::Node{core::cmd::Add{w[1]}};
+    }
+    if (m == "\\ping") {
+        if (auto p = arity(1, 2, "\\ping <ip> [port]")) return *p;
+        std::uint16_t port = own_port;
+        if (w.size() == 3) {
+            auto a = Addr::parse("0.0.0.0:" + w[2]);
+            if (!a || a->port == 0) return action::Problem{"not a port number: " + w[2]};
+            port = a->port;
+        }
+        if (auto a = Addr::parse(w[1], port)) {
+            if (w.size() == 3) a->port = port;
+            return action::Node{core::cmd::Ping{*a}};
+        }
+        // A host name: resolved by the driver.
+        if (w[1].size() > 253 || w[1].find_first_of("[]/") != std::string::npos)
+            return action::Problem{"not an address or host name: " + w[1]};
+        return action::Resolve{w[1], port};
+    }
+    if (m == "\\explode") {
+        if (auto p = arity(0, 0, "\\explode")) return *p;
+        return action::Node{core::cmd::Explode{}};
+    }
+    if (m == "\\quit" || m == "\\exit") return action::Node{core::cmd::Quit{}};
+    return action::Problem{"unknown macro " + m + " (\\help lists them)"};
+}
+
+std::string help_text() {
+    return "\\help                 show this list\n"
+           "\\chat <username>      talk to <username>: lines without '\\' go to all its online sessions\n"
+           "\\users                known users, online or not\n"
+           "\\online               known users that are online\n"
+           "\\offline              known users that are offline\n"
+           "\\add <username>       link to <username> and find where it is\n"
+           "\\ping <ip> [port]     ask the node at ip:port (default: our own port) to declare itself\n"
+           "\\explode              push our declaration along every path of length 2; all reached answer\n"
+           "\\quit or \\exit        declare ourselves offline and leave\n";
+}
+
+std::string render(const core::Event& e) {
+    return std::visit(
+        [](auto& x) -> std::string {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, core::ev::Ready>) {
+                return "* ready: " + x.user + " at " + x.addr.to_string() + " (session " + short_id(x.session) + ")";
+            } else if constexpr (std::is_same_v<T, core::ev::Presence>) {
+                return std::string("* ") + (x.online ? "online " : "offline ") + x.user + " " + x.addr.to_string() +
+                       " session " + short_id(x.session) + " (" + x.why + ")";
+            } else if constexpr (std::is_same_v<T, core::ev::Message>) {
+                if (x.outgoing) return "<" + x.msg.from + " -> " + x.msg.to + "> " + x.msg.text;
+                return "<" + x.msg.from + "> " + x.msg.text;
+            } else if constexpr (std::is_same_v<T, core::ev::Queued>) {
+                return "* queued " + short_id(x.id) + " to " + x.to +
+                       (x.recipient_online ? "" : " (offline: sent when " + x.to + " is back)");
+            } else if constexpr (std::is_same_v<T, core::ev::Delivered>) {
+                return "* delivered " + short_id(x.id) + " to " + x.to;
+            } else if constexpr (std::is_same_v<T, core::ev::Linked>) {
+                return x.by_them ? "* " + x.user + " linked you" : "* linked " + x.user;
+            } else if constexpr (std::is_same_v<T, core::ev::Explored>) {
+                return "* explode: " + std::to_string(x.answers) + (x.answers == 1 ? " answer" : " answers");
+            } else if constexpr (std::is_same_v<T, core::ev::Notice>) {
+                return "* " + x.text;
+            } else {
+                return "! " + x.text;
+            }
+        },
+        e);
+}
+
+bool matches(const core::UserView& u, action::Which which) {
+    if (which == action::Which::all) return true;
+    return u.online() == (which == action::Which::online);
+}
+
+std::string render_user(const core::UserView& u, TimeMs now) {
+    std::string s = u.name + (u.online() ? " online" : " offline");
+    if (u.contact) s += " contact";
+    if (u.linked_us) s += " linked-you";
+    if (u.two_hop) {
+        s += " via";
+        for (std::size_t i = 0; i < u.via.size(); ++i) s += (i ? "," : " ") + u.via[i];
+    }
+    s += " |";
+    if (u.sessions.empty()) s += " no known session";
+    for (auto& x : u.sessions) {
+        s += " " + x.addr.to_string() + (x.online ? " online" : " offline") + " seen " + ago(now, x.last_seen);
+        if (x.super_client) s += " super-client";
+        s += ";";
+    }
+    if (s.back() == ';') s.pop_back();
+    return s;
+}
+
+}  // namespace dc::cli

@@ -1,0 +1,1221 @@
+// The darkchat node: the five DarkChat messages (declareOnline, declareOffline,
+// requestPing, requestUserList, deliverKnownList), chat with an outbox, and
+// liveness probing, as a sans-IO state machine. See include/darkchat/core.hpp.
+//
+// Vocabulary used below:
+//   contact   a user we linked with \add, or a user whose declaration lists us
+//             (links are edges of an undirected graph: either end makes one)
+//   watched   a session we keep track of actively: every session of a contact
+//             and of our own user (other devices); we probe these
+//   two-hop   a user listed in a contact's declaration; we remember their
+//             sessions but do not probe them
+//   lost      a watched session that stopped answering; shown offline and
+//             re-probed with exponential backoff until it answers again
+#include "darkchat/core.hpp"
+
+#include "darkchat/crypto.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <tuple>
+
+namespace dc::core {
+
+namespace {
+
+class SodiumCrypto final : public Crypto {
+public:
+    Signature sign(const SecretKey& sk, ByteView msg) override { return crypto::sign(sk, msg); }
+    bool verify(const PublicKey& pk, ByteView msg, const Signature& sig) override {
+        return crypto::verify(pk, msg, sig);
+    }
+};
+
+constexpr SessionId kAnySession{};
+constexpr TimeMs kPendingLifetime = 30000;   // how long an answer to our request is expected
+constexpr std::size_t kIndirectProbes = 3;   // common neighbours asked to reach a silent session
+constexpr std::size_t kMaxPending = 1024;    // outstanding requests of ours
+constexpr std::size_t kMaxLookups = 32;      // nodes asked where a new contact is
+
+bool has(const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+Crypto& real_crypto() {
+    static SodiumCrypto c;
+    return c;
+}
+
+bool UserView::online() const {
+    return std::any_of(sessions.begin(), sessions.end(), [](const SessionView& s) { return s.online; });
+}
+
+namespace {
+
+struct Session {
+    SessionRecord rec;
+    wire::Declaration decl;
+    bool lost = false;         // watched, stopped answering: shown offline, re-probed with backoff
+    TimeMs last_heard = 0;     // last verified packet from this session
+    // Probing of a silent online session.
+    std::uint64_t probe_nonce = 0;
+    TimeMs probe_started = 0;  // 0: no probe under way
+    TimeMs next_ping = 0;
+    bool indirect_sent = false;
+    // Reconnection of a lost session.
+    TimeMs retry_at = 0;
+    TimeMs retry_gap = 0;
+
+    bool online() const { return rec.online && !lost; }
+};
+
+struct User {
+    UserRecord rec;
+    bool key_known = false;
+    std::map<SessionId, Session> sessions;
+    // Newest declaration's links (from the session with the highest seq).
+    std::vector<std::string> links;
+    std::uint64_t links_seq = 0;
+    bool super_client = false;
+};
+
+struct OutEntry {
+    OutboxRecord rec;
+    wire::ChatMessage msg;
+    TimeMs next_try = 0;
+    TimeMs gap = 0;
+};
+
+enum class PendingKind { user_list, ping, explode, probe };
+
+struct Pending {
+    PendingKind kind;
+    TimeMs expires = 0;
+    std::string about;  // probe: the user probed
+    std::size_t answers = 0;
+    std::set<std::pair<std::string, SessionId>> answered;
+};
+
+}  // namespace
+
+struct Node::State {
+    Config cfg;
+    Identity id;
+    Crypto& crypto;
+    mutable std::mt19937_64 rng;
+
+    std::map<std::string, User> users;
+    std::map<std::pair<MessageId, std::string>, OutEntry> outbox;
+    std::set<MessageId> seen;
+    std::map<std::uint64_t, Pending> pending;
+    // Declarations already acted on (forwarded, answered): session, sequence and
+    // nonce (an \explode re-sends the same declaration with a fresh nonce).
+    using HandledKey = std::tuple<SessionId, std::uint64_t, std::uint64_t>;
+    std::set<HandledKey> handled;
+    std::deque<HandledKey> handled_order;
+
+    wire::SignedBlob self_decl;
+    std::uint64_t self_seq = 0;
+    bool online = false;
+    bool quitting = false;
+    TimeMs next_refresh = 0;
+    TimeMs now = 0;
+
+    std::deque<StoreOp> store_out;
+    std::deque<Event> events_out;
+    std::deque<Transmit> tx_out;
+    Stats stats;
+
+    State(Config c, Identity i, Crypto& cr, std::uint64_t seed)
+        : cfg(std::move(c)), id(std::move(i)), crypto(cr), rng(seed) {}
+
+    // ---- small helpers -------------------------------------------------------
+
+    std::uint64_t nonce() {
+        std::uint64_t n = 0;
+        while (n == 0) n = rng();
+        return n;
+    }
+
+    MessageId message_id() {
+        MessageId m{};
+        for (std::size_t i = 0; i < m.size(); i += 8) {
+            std::uint64_t r = rng();
+            for (std::size_t j = 0; j < 8; ++j) m[i + j] = static_cast<std::uint8_t>(r >> (8 * j));
+        }
+        return m;
+    }
+
+    bool is_self(const std::string& user, const SessionId& s) const { return user == id.user && s == id.session; }
+
+    bool is_contact(const User& u) const {
+        if (u.rec.name == id.user) return false;
+        return u.rec.contact || has(u.links, id.user);
+    }
+
+    // Users whose sessions we watch: contacts and our own user.
+    bool watched(const User& u) const { return u.rec.name == id.user || is_contact(u); }
+
+    // Users we remember at all.
+    bool relevant(const std::string& name) const {
+        if (cfg.super_client || name == id.user) return true;
+        auto it = users.find(name);
+        if (it != users.end() && watched(it->second)) return true;
+        for (auto& [n, u] : users)
+            if (is_contact(u) && has(u.links, name)) return true;
+        return false;
+    }
+
+    std::vector<std::string> my_links() const {
+        std::vector<std::string> v;
+        for (auto& [n, u] : users)
+            if (u.rec.contact && n != id.user) v.push_back(n);
+        if (v.size() > wire::kMaxLinks) v.resize(wire::kMaxLinks);
+        return v;
+    }
+
+    Addr self_addr() const {
+        Addr a = cfg.bind_addr;
+        a.port = cfg.port;
+        return a;
+    }
+
+    void event(Event e) { events_out.push_back(std::move(e)); }
+    void store(StoreOp op) { store_out.push_back(std::move(op)); }
+
+    void send(const Addr& to, wire::MsgType type, const Bytes& payload) {
+        if (!to.valid() || to.port == 0) return;
+        wire::Header h;
+        h.type = type;
+        h.from_user = id.user;
+        h.from_session = id.session;
+        h.from_port = cfg.port;
+        h.from_key = id.pk;
+        tx_out.push_back(Transmit{to, wire::encode_packet(h, payload, id.sk)});
+        ++stats.sent;
+    }
+
+    void remember_handled(const SessionId& s, std::uint64_t seq, std::uint64_t n) {
+        if (handled.insert({s, seq, n}).second) {
+            handled_order.emplace_back(s, seq, n);
+            if (handled_order.size() > 4096) {
+                handled.erase(handled_order.front());
+                handled_order.pop_front();
+            }
+        }
+    }
+
+    void expire_pending() {
+        for (auto it = pending.begin(); it != pending.end();) {
+            if (it->second.expires <= now) it = pending.erase(it);
+            else ++it;
+        }
+    }
+
+    std::uint64_t add_pending(PendingKind kind, std::string about = {}) {
+        if (pending.size() >= kMaxPending) expire_pending();
+        if (pending.size() >= kMaxPending) pending.erase(pending.begin());
+        auto n = nonce();
+        pending[n] = Pending{kind, now + kPendingLifetime, std::move(about), 0, {}};
+        return n;
+    }
+
+    // ---- our own declaration -------------------------------------------------
+
+    // Signs a new declaration of this session (after a change of status or links).
+    void redeclare(bool online_now) {
+        online = online_now;
+        self_seq = std::max<std::uint64_t>(self_seq + 1, static_cast<std::uint64_t>(now) * 1000);
+        wire::Declaration d;
+        d.user = id.user;
+        d.key = id.pk;
+        d.session = id.session;
+        d.seq = self_seq;
+        d.online = online_now;
+        d.super_client = cfg.super_client;
+        d.addr = self_addr();
+        d.issued = now;
+        d.links = my_links();
+        self_decl = wire::SignedBlob{wire::encode(d), {}};
+        self_decl.sig = crypto.sign(id.sk, self_decl.body);
+        SessionRecord r;
+        r.user = id.user;
+        r.session = id.session;
+        r.decl = self_decl;
+        r.seq = self_seq;
+        r.addr = d.addr;
+        r.online = online_now;
+        r.last_seen = now;
+        store(store_op::PutSession{r});
+    }
+
+    Bytes declare_payload(std::uint8_t hops, bool reply, bool explode, std::uint64_t n) const {
+        wire::Declare p;
+        p.decl = self_decl;
+        p.hops = hops;
+        p.reply = reply;
+        p.explode = explode;
+        p.nonce = n;
+        return wire::encode(p);
+    }
+
+    wire::MsgType declare_type() const {
+        return online ? wire::MsgType::declare_online : wire::MsgType::declare_offline;
+    }
+
+    // Where we declare ourselves: every session of our contacts and of our own
+    // user (unless it declared itself offline, when `all` is false), and the servers.
+    std::vector<Addr> declaration_targets(bool all) const {
+        std::vector<Addr> out;
+        for (auto& [n, u] : users) {
+            if (!watched(u)) continue;
+            for (auto& [sid, s] : u.sessions) {
+                if (is_self(n, sid)) continue;
+                if (all || s.online() || s.lost) out.push_back(s.rec.addr);
+            }
+        }
+        for (auto& a : cfg.servers) out.push_back(a);
+        std::sort(out.begin(), out.end());
+        out.erase(std::unique(out.begin(), out.end()), out.end());
+        return out;
+    }
+
+    void declare_to_all(bool all, bool reply) {
+        auto payload = declare_payload(1, reply, false, 0);
+        for (auto& a : declaration_targets(all)) send(a, declare_type(), payload);
+    }
+
+    void ask_user_list(const Addr& to, std::vector<std::string> want = {}) {
+        wire::RequestUserList r;
+        r.nonce = add_pending(PendingKind::user_list);
+        r.want = std::move(want);
+        send(to, wire::MsgType::request_user_list, wire::encode(r));
+    }
+
+    // ---- sessions ------------------------------------------------------------
+
+    User& user_entry(const std::string& name, const PublicKey& key) {
+        auto [it, inserted] = users.try_emplace(name);
+        User& u = it->second;
+        if (inserted) {
+            u.rec.name = name;
+            u.rec.first_seen = now;
+        }
+        if (!u.key_known) {
+            u.rec.key = key;
+            u.key_known = true;
+            store(store_op::PutUser{u.rec});
+        }
+        return u;
+    }
+
+    // Keeps at most max_sessions_per_user: online sessions first, then the most recently seen.
+    void prune(User& u) {
+        if (u.sessions.size() <= cfg.max_sessions_per_user) return;
+        std::vector<const Session*> order;
+        for (auto& [sid, s] : u.sessions) order.push_back(&s);
+        std::sort(order.begin(), order.end(), [&](const Session* a, const Session* b) {
+            bool self_a = is_self(u.rec.name, a->rec.session), self_b = is_self(u.rec.name, b->rec.session);
+            if (self_a != self_b) return self_a;
+            if (a->online() != b->online()) return a->online();
+            return a->rec.last_seen > b->rec.last_seen;
+        });
+        std::vector<SessionId> drop;
+        for (std::size_t i = cfg.max_sessions_per_user; i < order.size(); ++i) drop.push_back(order[i]->rec.session);
+        for (auto& sid : drop) {
+            u.sessions.erase(sid);
+            store(store_op::DeleteSession{u.rec.name, sid});
+        }
+    }
+
+    void persist(const Session& s) { store(store_op::PutSession{s.rec}); }
+
+    void presence(const User& u, const Session& s, const std::string& why) {
+        if (!watched(u) || is_self(u.rec.name, s.rec.session)) return;
+        event(ev::Presence{u.rec.name, s.rec.session, s.rec.addr, s.online(), why});
+    }
+
+    void recompute_links(User& u) {
+        const Session* newest = nullptr;
+        for (auto& [sid, s] : u.sessions)
+            if (!newest || s.decl.issued > newest->decl.issued) newest = &s;
+        bool was_linked = has(u.links, id.user);
+        u.links = newest ? newest->decl.links : std::vector<std::string>{};
+        u.super_client = newest && newest->decl.super_client;
+        if (!was_linked && has(u.links, id.user) && u.rec.name != id.user)
+            event(ev::Linked{u.rec.name, true});
+    }
+
+    // A verified packet arrived from this session: it is alive.
+    void heard_from(const std::string& user, const SessionId& sid) {
+        auto it = users.find(user);
+        if (it == users.end()) return;
+        auto st = it->second.sessions.find(sid);
+        if (st == it->second.sessions.end()) return;
+        Session& s = st->second;
+        s.last_heard = now;
+        s.probe_started = 0;
+        s.indirect_sent = false;
+        s.rec.last_seen = now;
+        if (s.lost && s.rec.online) {
+            s.lost = false;
+            s.retry_gap = 0;
+            persist(s);
+            presence(it->second, s, "answered");
+            // Back after a restart or a partition: what changed around it meanwhile?
+            if (is_contact(it->second)) ask_user_list(s.rec.addr);
+            flush_outbox(user);
+        }
+    }
+
+    // Accepts a verified declaration. Returns true when it was newer than what we had.
+    bool accept_declaration(const wire::Declaration& d, const wire::SignedBlob& blob, Addr addr) {
+        if (is_self(d.user, d.session)) return false;
+        if (addr.unspecified_ip()) return false;  // nowhere to reach it
+        User& u = user_entry(d.user, d.key);
+        auto it = u.sessions.find(d.session);
+        if (it != u.sessions.end() && it->second.rec.seq >= d.seq) {
+            ++stats.stale;
+            return false;
+        }
+        bool fresh = it == u.sessions.end();
+        bool was_online = !fresh && it->second.online();
+        Session& s = u.sessions[d.session];
+        s.decl = d;
+        s.rec.user = d.user;
+        s.rec.session = d.session;
+        s.rec.decl = blob;
+        s.rec.seq = d.seq;
+        s.rec.addr = addr;
+        s.rec.online = d.online;
+        s.rec.last_seen = now;
+        s.lost = false;
+        s.retry_gap = 0;
+        s.probe_started = 0;
+        s.last_heard = now;
+        bool links_before = is_contact(u);
+        auto old_links = u.links;
+        recompute_links(u);
+        persist(s);
+        prune(u);
+        if (!u.sessions.count(d.session)) return true;  // pruned at once (offline, old)
+        if (fresh || was_online != s.online()) presence(u, s, d.online ? "declared online" : "declared offline");
+        if (u.rec.name == id.user) adopt_links(d.links);
+        if (is_contact(u) && s.online()) {
+            // A new contact, or a contact with new links: learn its neighbourhood.
+            std::vector<std::string> added;
+            for (auto& l : u.links)
+                if (!has(old_links, l) && l != id.user) added.push_back(l);
+            if (!links_before || !added.empty()) ask_user_list(s.rec.addr, added);
+        }
+        if (s.online()) flush_outbox(d.user);
+        return true;
+    }
+
+    // Another session of our own user lists contacts we lack: links are per user, not per device.
+    void adopt_links(const std::vector<std::string>& links) {
+        bool changed = false;
+        for (auto& name : links) {
+            if (name == id.user || !valid_user_name(name)) continue;
+            auto& u = users[name];
+            if (u.rec.name.empty()) {
+                u.rec.name = name;
+                u.rec.first_seen = now;
+            }
+            if (!u.rec.contact) {
+                u.rec.contact = true;
+                changed = true;
+                store(store_op::PutUser{u.rec});
+                event(ev::Linked{name, false});
+            }
+        }
+        if (changed && online) {
+            redeclare(true);
+            declare_to_all(false, false);
+        }
+    }
+
+    // ---- incoming packets ------------------------------------------------------
+
+    // The address to answer a packet at: the source ip and the sender's listening port.
+    static Addr reply_addr(const Addr& from, const wire::Header& h) {
+        Addr a = from;
+        if (h.from_port) a.port = h.from_port;
+        return a;
+    }
+
+    // The pinned key for a name must match; an unknown name is not yet pinned.
+    bool key_ok(const std::string& user, const PublicKey& key) {
+        auto it = users.find(user);
+        if (it == users.end() || !it->second.key_known) return true;
+        if (it->second.rec.key == key) return true;
+        ++stats.wrong_key;
+        return false;
+    }
+
+    std::optional<wire::Declaration> open_declaration(const wire::SignedBlob& blob) {
+        auto d = wire::decode_declaration(blob.body);
+        if (!d) {
+            ++stats.malformed;
+            return std::nullopt;
+        }
+        if (!crypto.verify(d->key, blob.body, blob.sig)) {
+            ++stats.bad_signature;
+            return std::nullopt;
+        }
+        if (!key_ok(d->user, d->key)) return std::nullopt;
+        return std::move(d).value();
+    }
+
+    void on_packet(const Addr& from, ByteView data) {
+        ++stats.received;
+        auto pkt = wire::decode_packet(data);
+        if (!pkt) {
+            if (pkt.error() == "bad signature") ++stats.bad_signature;
+            else ++stats.malformed;
+            return;
+        }
+        const wire::Header& h = pkt->header;
+        if (is_self(h.from_user, h.from_session)) return;
+        if (!key_ok(h.from_user, h.from_key)) return;
+        Addr back = reply_addr(from, h);
+        const Bytes& body = pkt->payload;
+        switch (h.type) {
+            case wire::MsgType::declare_online:
+            case wire::MsgType::declare_offline: {
+                auto p = wire::decode_declare(body);
+                if (!p) break;
+                on_declare(h, back, *p, h.type == wire::MsgType::declare_online);
+                return;
+            }
+            case wire::MsgType::request_ping: {
+                auto p = wire::decode_request_ping(body);
+                if (!p) break;
+                on_request_ping(h, back, *p);
+                return;
+            }
+            case wire::MsgType::request_user_list: {
+                auto p = wire::decode_request_user_list(body);
+                if (!p) break;
+                on_request_user_list(h, back, *p);
+                return;
+            }
+            case wire::MsgType::deliver_known_list: {
+                auto p = wire::decode_deliver_known_list(body);
+                if (!p) break;
+                on_known_list(h, back, *p);
+                return;
+            }
+            case wire::MsgType::chat: {
+                auto p = wire::decode_chat(body);
+                if (!p) break;
+                on_chat(h, back, *p);
+                return;
+            }
+            case wire::MsgType::chat_ack: {
+                auto p = wire::decode_chat_ack(body);
+                if (!p) break;
+                on_chat_ack(h, *p);
+                return;
+            }
+            case wire::MsgType::ping: {
+                auto p = wire::decode_ping(body);
+                if (!p) break;
+                if (!known_session(h)) {
+                    ++stats.unsolicited;
+                    return;
+                }
+                heard_from(h.from_user, h.from_session);
+                send(back, wire::MsgType::pong, wire::encode(wire::Pong{p->nonce}));
+                return;
+            }
+            case wire::MsgType::pong: {
+                auto p = wire::decode_pong(body);
+                if (!p) break;
+                heard_from(h.from_user, h.from_session);
+                return;
+            }
+        }
+        ++stats.malformed;
+    }
+
+    bool known_session(const wire::Header& h) const {
+        auto it = users.find(h.from_user);
+        return it != users.end() && it->second.sessions.count(h.from_session);
+    }
+
+    void on_declare(const wire::Header& h, const Addr& back, const wire::Declare& p, bool online_type) {
+        auto d = open_declaration(p.decl);
+        if (!d) return;
+        if (d->online != online_type) {
+            ++stats.malformed;
+            return;
+        }
+        bool direct = h.from_user == d->user && h.from_session == d->session;
+        if (direct && h.from_key != d->key) {
+            ++stats.wrong_key;
+            return;
+        }
+        Addr addr = d->addr;
+        if (addr.unspecified_ip()) {
+            if (direct) {
+                auto port = addr.port;
+                addr = back;
+                addr.port = port ? port : back.port;
+            } else if (p.seen.valid()) {
+                addr = p.seen;
+            }
+        }
+        // Answers to our own requests are welcome whoever sends them.
+        bool solicited = false;
+        if (p.nonce) {
+            auto pe = pending.find(p.nonce);
+            if (pe != pending.end()) {
+                solicited = true;
+                Pending& pd = pe->second;
+                if (pd.kind == PendingKind::explode && pd.answered.insert({d->user, d->session}).second) {
+                    ++pd.answers;
+                    event(ev::Explored{pd.answers});
+                } else if (pd.kind == PendingKind::ping && pd.answered.insert({d->user, d->session}).second) {
+                    event(ev::Notice{"ping: " + d->user + " answered from " + addr.to_string()});
+                }
+            }
+        }
+        bool is_own_explode = p.explode && d->user == id.user && d->session == id.session;
+        if (is_own_explode) return;
+        // A declaration that lists us makes its author a contact (links are edges).
+        bool keep = solicited || relevant(d->user) || has(d->links, id.user) || (p.explode && p.hops == 0);
+        if (keep && users.size() >= cfg.max_users && !users.count(d->user)) keep = false;
+        if (keep) {
+            bool newer = accept_declaration(*d, p.decl, addr);
+            heard_from(h.from_user, h.from_session);
+            // A watched session we heard of through someone else may not know where we are.
+            auto du = users.find(d->user);
+            if (newer && !direct && online && d->online && du != users.end() && watched(du->second) &&
+                !is_self(d->user, d->session))
+                send(addr, declare_type(), declare_payload(0, false, false, 0));
+        } else {
+            ++stats.unsolicited;
+        }
+
+        bool first_time = !handled.count({d->session, d->seq, p.nonce});
+        remember_handled(d->session, d->seq, p.nonce);
+        if (!first_time) return;
+
+        // Forward along the declarer's links: its status reaches everyone within two hops.
+        auto du = users.find(d->user);
+        bool from_contact = du != users.end() && (watched(du->second));
+        if (p.hops > 0 && (from_contact || p.explode)) forward_declaration(*d, p, addr);
+
+        if (p.explode && !is_self(d->user, d->session)) {
+            // \explode: everyone reached answers the originator directly.
+            send(addr, declare_type(), declare_payload(0, false, false, p.nonce));
+        } else if (p.reply && direct && online) {
+            send(addr, declare_type(), declare_payload(0, false, false, p.nonce));
+            // A node that wants an answer has just (re)started: tell it what we know.
+        }
+    }
+
+    void forward_declaration(const wire::Declaration& d, const wire::Declare& p, const Addr& addr) {
+        wire::Declare f = p;
+        f.hops = static_cast<std::uint8_t>(p.hops - 1);
+        f.reply = false;
+        f.seen = addr;
+        auto payload = wire::encode(f);
+        auto type = d.online ? wire::MsgType::declare_online : wire::MsgType::declare_offline;
+        std::set<Addr> done;
+        for (auto& [n, u] : users) {
+            if (!watched(u)) continue;
+            for (auto& [sid, s] : u.sessions) {
+                if (is_self(n, sid) || (n == d.user && sid == d.session)) continue;
+                if (!s.online()) continue;
+                if (done.insert(s.rec.addr).second) send(s.rec.addr, type, payload);
+            }
+        }
+    }
+
+    void on_request_ping(const wire::Header& h, const Addr& back, const wire::RequestPing& p) {
+        bool for_me = p.target_user.empty() || (p.target_user == id.user &&
+                                                (p.target_session == kAnySession || p.target_session == id.session));
+        if (p.hops == 0 || for_me) {
+            if (!for_me || !online) return;
+            // Deliver a declareOnline to the requester. A request made directly is
+            // answered at its source address; a forwarded one at the address the
+            // requester gave to the common neighbour.
+            Addr to = h.from_user == p.requester_user ? back : p.requester_addr;
+            send(to, wire::MsgType::declare_online, declare_payload(0, false, false, p.nonce));
+            heard_from(h.from_user, h.from_session);
+            return;
+        }
+        // We are the common neighbour: pass the request on to the target's sessions,
+        // and tell the requester where we know the target to be.
+        auto it = users.find(p.target_user);
+        if (it == users.end()) return;
+        wire::RequestPing f = p;
+        f.hops = 0;
+        if (h.from_user == p.requester_user) f.requester_addr = back;
+        wire::DeliverKnownList list;
+        list.nonce = p.nonce;
+        for (auto& [sid, s] : it->second.sessions) {
+            if (p.target_session != kAnySession && sid != p.target_session) continue;
+            if (s.online()) send(s.rec.addr, wire::MsgType::request_ping, wire::encode(f));
+            list.sessions.push_back(known(s));
+        }
+        if (!list.sessions.empty()) send(back, wire::MsgType::deliver_known_list, wire::encode(list));
+    }
+
+    wire::KnownSession known(const Session& s) const {
+        return wire::KnownSession{s.rec.decl, s.rec.addr, s.online(), s.rec.last_seen};
+    }
+
+    void on_request_user_list(const wire::Header& h, const Addr& back, const wire::RequestUserList& p) {
+        // Who the requester is linked to: from its own declaration, if we have it.
+        std::set<std::string> names;
+        names.insert(h.from_user);  // its other sessions
+        auto req = users.find(h.from_user);
+        if (req != users.end())
+            for (auto& l : req->second.links) names.insert(l);
+        for (auto& w : p.want)
+            if (valid_user_name(w)) names.insert(w);
+        names.insert(id.user);
+        // ... and who those are linked to: the requester's two-hop neighbourhood.
+        std::set<std::string> all = names;
+        for (auto& n : names) {
+            if (n == id.user) {
+                for (auto& l : my_links()) all.insert(l);
+                continue;
+            }
+            auto it = users.find(n);
+            if (it == users.end()) continue;
+            for (auto& l : it->second.links) all.insert(l);
+        }
+        // Users who list the requester are linked to it too.
+        for (auto& [n, u] : users)
+            if (has(u.links, h.from_user)) all.insert(n);
+        wire::DeliverKnownList out;
+        out.nonce = p.nonce;
+        out.complete = cfg.super_client;
+        if (online) out.sessions.push_back(wire::KnownSession{self_decl, self_addr(), true, now});
+        for (auto& n : all) {
+            auto it = users.find(n);
+            if (it == users.end()) continue;
+            for (auto& [sid, s] : it->second.sessions) {
+                if (is_self(n, sid) || (n == h.from_user && sid == h.from_session)) continue;
+                if (out.sessions.size() >= wire::kMaxListEntries) break;
+                out.sessions.push_back(known(s));
+            }
+        }
+        send(back, wire::MsgType::deliver_known_list, wire::encode(out));
+    }
+
+    void on_known_list(const wire::Header& h, const Addr& back, const wire::DeliverKnownList& p) {
+        auto pe = pending.find(p.nonce);
+        if (pe == pending.end()) {
+            ++stats.unsolicited;
+            return;
+        }
+        heard_from(h.from_user, h.from_session);
+        for (auto& ks : p.sessions) {
+            auto d = open_declaration(ks.decl);
+            if (!d) continue;
+            Addr addr = d->addr.unspecified_ip() ? ks.addr : d->addr;
+            if (d->addr.unspecified_ip() && d->user == h.from_user && d->session == h.from_session) addr = back;
+            // We keep what concerns our neighbourhood, and the answering node itself.
+            if (!relevant(d->user) && d->user != h.from_user && !has(d->links, id.user)) continue;
+            if (users.size() >= cfg.max_users && !users.count(d->user)) continue;
+            bool newer = accept_declaration(*d, ks.decl, addr);
+            auto& u = users[d->user];
+            auto st = u.sessions.find(d->session);
+            if (st == u.sessions.end()) continue;
+            Session& s = st->second;
+            // A session we watch and have not heard from ourselves: introduce ourselves.
+            if (watched(u) && newer && s.rec.online && !is_self(d->user, d->session) && online)
+                send(s.rec.addr, declare_type(), declare_payload(0, true, false, 0));
+        }
+    }
+
+    // ---- chat ----------------------------------------------------------------
+
+    void on_chat(const wire::Header& h, const Addr& back, const wire::Chat& p) {
+        auto m = wire::decode_chat_message(p.msg.body);
+        if (!m) {
+            ++stats.malformed;
+            return;
+        }
+        // The author signed the message; the sender may be the author or one of
+        // the author's or recipient's other sessions mirroring it.
+        PublicKey author_key{};
+        if (m->from == h.from_user) {
+            author_key = h.from_key;
+        } else {
+            auto a = users.find(m->from);
+            if (a == users.end() || !a->second.key_known) {
+                ++stats.unsolicited;
+                return;
+            }
+            author_key = a->second.rec.key;
+        }
+        if (!key_ok(m->from, author_key)) return;
+        if (!crypto.verify(author_key, p.msg.body, p.msg.sig)) {
+            ++stats.bad_signature;
+            return;
+        }
+        bool to_me = m->to == id.user, from_me = m->from == id.user;
+        bool sender_ok = h.from_user == m->from || h.from_user == id.user;
+        if ((!to_me && !from_me) || !sender_ok || !users.count(h.from_user)) {
+            ++stats.unsolicited;
+            return;
+        }
+        heard_from(h.from_user, h.from_session);
+        send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m->id}));
+        if (seen.count(m->id)) {
+            ++stats.duplicate;
+            return;
+        }
+        seen.insert(m->id);
+        HistoryRecord rec{m->id, m->from, m->to, m->sent, now, m->text};
+        store(store_op::PutHistory{rec});
+        // Mirror what we received to our other sessions (seed 001, 2.2); a copy
+        // that came from one of them needs no mirroring.
+        if (h.from_user != id.user) queue(p.msg, *m, id.user);
+        event(ev::Message{rec, from_me});
+    }
+
+    void on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
+        heard_from(h.from_user, h.from_session);
+        auto it = outbox.find({p.id, h.from_user});
+        if (it == outbox.end()) return;
+        bool mirror = h.from_user == id.user;
+        std::string to = it->second.msg.to;
+        store(store_op::DeleteOutbox{p.id, h.from_user});
+        outbox.erase(it);
+        if (!mirror) event(ev::Delivered{p.id, to});
+    }
+
+    std::vector<Addr> online_sessions(const std::string& user) const {
+        std::vector<Addr> v;
+        auto it = users.find(user);
+        if (it == users.end()) return v;
+        for (auto& [sid, s] : it->second.sessions)
+            if (s.online() && !is_self(user, sid)) v.push_back(s.rec.addr);
+        return v;
+    }
+
+    // Puts a message in the outbox for target (a user, or our own user for mirroring).
+    void queue(const wire::SignedBlob& blob, const wire::ChatMessage& m, const std::string& target) {
+        if (target == id.user && online_sessions(id.user).empty()) return;  // no other device to mirror to
+        if (outbox.count({m.id, target})) return;
+        OutEntry e;
+        e.rec = OutboxRecord{m.id, target, blob, now};
+        e.msg = m;
+        e.gap = cfg.retry_initial;
+        e.next_try = now;
+        store(store_op::PutOutbox{e.rec});
+        outbox.emplace(std::make_pair(m.id, target), std::move(e));
+        try_send(outbox[{m.id, target}]);
+    }
+
+    void try_send(OutEntry& e) {
+        auto to = online_sessions(e.rec.target);
+        auto payload = wire::encode(wire::Chat{e.rec.msg});
+        for (auto& a : to) send(a, wire::MsgType::chat, payload);
+        e.next_try = now + e.gap;
+        e.gap = std::min(e.gap * 2, cfg.retry_max);
+    }
+
+    void flush_outbox(const std::string& user) {
+        for (auto& [k, e] : outbox) {
+            if (k.second != user) continue;
+            e.gap = cfg.retry_initial;
+            try_send(e);
+        }
+    }
+
+    void send_chat(const cmd::Chat& c) {
+        if (!valid_user_name(c.to)) {
+            event(ev::Problem{"not a user name: " + c.to});
+            return;
+        }
+        auto it = users.find(c.to);
+        if (it == users.end() || !it->second.key_known) {
+            event(ev::Problem{"unknown user " + c.to + ": \\add " + c.to + " first, or wait until it is found"});
+            return;
+        }
+        if (c.text.size() > wire::kMaxText) {
+            event(ev::Problem{"message too long (" + std::to_string(c.text.size()) + " bytes, at most " +
+                              std::to_string(wire::kMaxText) + ")"});
+            return;
+        }
+        wire::ChatMessage m;
+        m.id = message_id();
+        m.from = id.user;
+        m.to = c.to;
+        m.sent = now;
+        m.text = c.text;
+        auto blob = wire::SignedBlob{wire::encode(m), {}};
+        blob.sig = crypto.sign(id.sk, blob.body);
+        seen.insert(m.id);
+        store(store_op::PutHistory{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}});
+        bool recipient_online = !online_sessions(c.to).empty();
+        event(ev::Queued{m.id, c.to, recipient_online});
+        queue(blob, m, c.to);
+        queue(blob, m, id.user);
+    }
+
+    // ---- liveness --------------------------------------------------------------
+
+    // Common neighbours of a user: online sessions of our contacts linked with it,
+    // and the servers.
+    std::vector<Addr> common_neighbours(const User& target) const {
+        std::vector<Addr> v;
+        for (auto& [n, u] : users) {
+            if (n == target.rec.name || !watched(u)) continue;
+            if (!has(u.links, target.rec.name) && !has(target.links, n) && !u.super_client) continue;
+            for (auto& [sid, s] : u.sessions)
+                if (s.online() && !is_self(n, sid)) v.push_back(s.rec.addr);
+        }
+        for (auto& a : cfg.servers) v.push_back(a);
+        std::sort(v.begin(), v.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+        std::shuffle(v.begin(), v.end(), rng);
+        if (v.size() > kIndirectProbes) v.resize(kIndirectProbes);
+        return v;
+    }
+
+    void probe(User& u, Session& s) {
+        if (!s.online()) return;
+        if (s.probe_started == 0) {
+            if (now - s.last_heard < cfg.probe_interval) return;
+            s.probe_started = now;
+            s.indirect_sent = false;
+            s.probe_nonce = nonce();
+            s.next_ping = now;
+        }
+        if (now >= s.next_ping) {
+            send(s.rec.addr, wire::MsgType::ping, wire::encode(wire::Ping{s.probe_nonce}));
+            s.next_ping = now + cfg.probe_timeout;
+        }
+        if (!s.indirect_sent && now - s.probe_started >= cfg.probe_timeout) {
+            s.indirect_sent = true;
+            wire::RequestPing rp;
+            rp.target_user = u.rec.name;
+            rp.target_session = s.rec.session;
+            rp.requester_user = id.user;
+            rp.requester_session = id.session;
+            rp.requester_addr = self_addr();
+            rp.nonce = add_pending(PendingKind::probe, u.rec.name);
+            rp.hops = 1;
+            auto payload = wire::encode(rp);
+            for (auto& a : common_neighbours(u))
+                if (a != s.rec.addr) send(a, wire::MsgType::request_ping, payload);
+        }
+        if (now - s.probe_started >= cfg.indirect_timeout) {
+            s.lost = true;
+            s.probe_started = 0;
+            s.retry_gap = cfg.retry_initial;
+            s.retry_at = now + s.retry_gap;
+            presence(u, s, "no answer");
+        }
+    }
+
+    // A lost session (a fragmented network, a crashed node): keep knocking, with backoff.
+    void reconnect(User& u, Session& s) {
+        if (!s.lost || now < s.retry_at) return;
+        send(s.rec.addr, declare_type(), declare_payload(0, true, false, 0));
+        wire::RequestPing rp;
+        rp.target_user = u.rec.name;
+        rp.target_session = s.rec.session;
+        rp.requester_user = id.user;
+        rp.requester_session = id.session;
+        rp.requester_addr = self_addr();
+        rp.nonce = add_pending(PendingKind::probe, u.rec.name);
+        rp.hops = 1;
+        auto payload = wire::encode(rp);
+        for (auto& a : common_neighbours(u))
+            if (a != s.rec.addr) send(a, wire::MsgType::request_ping, payload);
+        s.retry_gap = std::min(std::max(s.retry_gap * 2, cfg.retry_initial), cfg.retry_max);
+        s.retry_at = now + s.retry_gap;
+    }
+
+    void tick() {
+        if (!online) return;
+        for (auto& [n, u] : users) {
+            if (!watched(u)) continue;
+            for (auto& [sid, s] : u.sessions) {
+                if (is_self(n, sid)) continue;
+                probe(u, s);
+                reconnect(u, s);
+            }
+        }
+        for (auto& [k, e] : outbox)
+            if (now >= e.next_try) try_send(e);
+        if (now >= next_refresh) {
+            next_refresh = now + cfg.refresh_interval;
+            // Servers do not probe us: remind them, and refresh what we know.
+            auto payload = declare_payload(0, false, false, 0);
+            for (auto& a : cfg.servers) {
+                send(a, declare_type(), payload);
+                ask_user_list(a);
+            }
+        }
+        expire_pending();
+    }
+
+    std::optional<TimeMs> next_wakeup() const {
+        if (!online) return std::nullopt;
+        TimeMs t = next_refresh;
+        auto earlier = [&](TimeMs x) { t = std::min(t, x); };
+        for (auto& [n, u] : users) {
+            if (!watched(u)) continue;
+            for (auto& [sid, s] : u.sessions) {
+                if (is_self(n, sid)) continue;
+                if (s.lost) earlier(s.retry_at);
+                else if (s.online()) {
+                    if (s.probe_started == 0) earlier(s.last_heard + cfg.probe_interval);
+                    else {
+                        earlier(s.next_ping);
+                        if (!s.indirect_sent) earlier(s.probe_started + cfg.probe_timeout);
+                        earlier(s.probe_started + cfg.indirect_timeout);
+                    }
+                }
+            }
+        }
+        for (auto& [k, e] : outbox)
+            if (!online_sessions(e.rec.target).empty()) earlier(e.next_try);
+        return t;
+    }
+
+    // ---- commands --------------------------------------------------------------
+
+    void add(const std::string& name) {
+        if (!valid_user_name(name)) {
+            event(ev::Problem{"not a user name: " + name});
+            return;
+        }
+        if (name == id.user) {
+            event(ev::Problem{"you cannot add yourself"});
+            return;
+        }
+        auto& u = users[name];
+        if (u.rec.name.empty()) {
+            u.rec.name = name;
+            u.rec.first_seen = now;
+        }
+        if (u.rec.contact) {
+            event(ev::Notice{name + " is already a contact"});
+            return;
+        }
+        u.rec.contact = true;
+        store(store_op::PutUser{u.rec});
+        event(ev::Linked{name, false});
+        redeclare(true);
+        declare_to_all(false, true);
+        if (online_sessions(name).empty()) {
+            // Ask everyone we can reach where the new contact is.
+            std::set<Addr> asked;
+            for (auto& a : cfg.servers)
+                if (asked.insert(a).second) ask_user_list(a, {name});
+            // Contacts first, then anyone else we know to be online (a node
+            // bootstrapped with \ping may know no contact yet).
+            for (int pass = 0; pass < 2; ++pass)
+                for (auto& [n, o] : users) {
+                    if (watched(o) != (pass == 0)) continue;
+                    for (auto& [sid, s] : o.sessions)
+                        if (s.online() && !is_self(n, sid) && asked.size() < kMaxLookups &&
+                            asked.insert(s.rec.addr).second)
+                            ask_user_list(s.rec.addr, {name});
+                }
+            event(ev::Notice{"looking for " + name + " (asked " + std::to_string(asked.size()) + " nodes)"});
+        }
+    }
+
+    void ping(const Addr& to) {
+        wire::RequestPing rp;
+        rp.requester_user = id.user;
+        rp.requester_session = id.session;
+        rp.requester_addr = self_addr();
+        rp.nonce = add_pending(PendingKind::ping);
+        rp.hops = 0;
+        send(to, wire::MsgType::request_ping, wire::encode(rp));
+        ask_user_list(to);
+        event(ev::Notice{"ping sent to " + to.to_string()});
+    }
+
+    void explode() {
+        auto n = add_pending(PendingKind::explode);
+        auto payload = declare_payload(1, false, true, n);
+        remember_handled(id.session, self_seq, n);
+        auto targets = declaration_targets(false);
+        for (auto& a : targets) send(a, declare_type(), payload);
+        event(ev::Notice{"explode: declaration pushed to " + std::to_string(targets.size()) +
+                         " sessions and their neighbours"});
+    }
+
+    void quit() {
+        if (!online) {
+            quitting = true;
+            return;
+        }
+        redeclare(false);
+        declare_to_all(false, false);
+        quitting = true;
+    }
+};
+
+// ---- Node ---------------------------------------------------------------------
+
+Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std::uint64_t rng_seed)
+    : s_(std::make_unique<State>(std::move(config), std::move(identity), crypto, rng_seed)) {
+    auto& s = *s_;
+    // Our own name is pinned to our own key, whatever anyone declares.
+    auto& me = s.users[s.id.user];
+    me.rec.name = s.id.user;
+    me.rec.key = s.id.pk;
+    me.key_known = true;
+    for (auto& r : snap.users) {
+        if (r.name == s.id.user) {
+            me.rec.first_seen = r.first_seen;
+            continue;
+        }
+        auto& u = s.users[r.name];
+        u.rec = r;
+        u.key_known = r.key != PublicKey{};
+    }
+    for (auto& r : snap.sessions) {
+        if (r.user == s.id.user && r.session == s.id.session) {
+            s.self_seq = std::max(s.self_seq, r.seq);
+            continue;
+        }
+        auto d = wire::decode_declaration(r.decl.body);
+        if (!d) continue;
+        auto& u = s.users[r.user];
+        if (u.rec.name.empty()) u.rec.name = r.user;
+        Session sess;
+        sess.rec = r;
+        sess.decl = std::move(d).value();
+        // What we remember is unconfirmed until the session answers us.
+        sess.lost = r.online;
+        u.sessions[r.session] = std::move(sess);
+    }
+    for (auto& [n, u] : s.users) s.recompute_links(u);
+    s.events_out.clear();  // no "linked" events for what we already knew
+    for (auto& r : snap.outbox) {
+        auto m = wire::decode_chat_message(r.msg.body);
+        if (!m) continue;
+        OutEntry e;
+        e.rec = r;
+        e.msg = std::move(m).value();
+        e.gap = s.cfg.retry_initial;
+        s.outbox.emplace(std::make_pair(r.id, r.target), std::move(e));
+    }
+    for (auto& id : snap.seen) s.seen.insert(id);
+}
+
+Node::~Node() = default;
+
+void Node::handle_start(TimeMs now) {
+    auto& s = *s_;
+    s.now = now;
+    s.redeclare(true);
+    for (auto& [n, u] : s.users)
+        for (auto& [sid, sess] : u.sessions) {
+            sess.retry_gap = s.cfg.retry_initial;
+            sess.retry_at = now + s.cfg.retry_initial;
+        }
+    s.event(ev::Ready{s.id.user, s.self_addr(), s.id.session});
+    // Reach everyone we remember, wherever they were last seen, and ask what changed.
+    s.declare_to_all(true, true);
+    for (auto& a : s.cfg.servers) s.ask_user_list(a);
+    s.next_refresh = now + s.cfg.refresh_interval;
+    for (auto& [k, e] : s.outbox) e.next_try = now;
+}
+
+void Node::handle_datagram(TimeMs now, const Addr& from, ByteView data) {
+    s_->now = now;
+    if (s_->quitting) return;
+    s_->on_packet(from, data);
+}
+
+void Node::handle_timeout(TimeMs now) {
+    s_->now = now;
+    s_->tick();
+}
+
+void Node::handle_command(TimeMs now, const Command& c) {
+    auto& s = *s_;
+    s.now = now;
+    if (s.quitting) return;
+    std::visit(
+        [&](auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, cmd::Chat>) s.send_chat(x);
+            else if constexpr (std::is_same_v<T, cmd::Add>) s.add(x.user);
+            else if constexpr (std::is_same_v<T, cmd::Ping>) s.ping(x.addr);
+            else if constexpr (std::is_same_v<T, cmd::Explode>) s.explode();
+            else if constexpr (std::is_same_v<T, cmd::Quit>) s.quit();
+        },
+        c);
+}
+
+std::optional<StoreOp> Node::poll_store() {
+    if (s_->store_out.empty()) return std::nullopt;
+    auto op = std::move(s_->store_out.front());
+    s_->store_out.pop_front();
+    return op;
+}
+
+std::optional<Event> Node::poll_event() {
+    if (s_->events_out.empty()) return std::nullopt;
+    auto e = std::move(s_->events_out.front());
+    s_->events_out.pop_front();
+    return e;
+}
+
+std::optional<Transmit> Node::poll_transmit() {
+    if (s_->tx_out.empty()) return std::nullopt;
+    auto t = std::move(s_->tx_out.front());
+    s_->tx_out.pop_front();
+    return t;
+}
+
+std::optional<TimeMs> Node::poll_timeout() const {
+    if (s_->quitting) return std::nullopt;
+    return s_->next_wakeup();
+}
+
+std::vector<UserView> Node::users() const {
+    std::vector<UserView> out;
+    for (auto& [n, u] : s_->users)
+        if (auto v = user(n)) out.push_back(std::move(*v));
+    return out;
+}
+
+std::optional<UserView> Node::user(const std::string& name) const {
+    auto& s = *s_;
+    auto it = s.users.find(name);
+    if (it == s.users.end()) return std::nullopt;
+    const User& u = it->second;
+    UserView v;
+    v.name = name;
+    v.contact = u.rec.contact;
+    v.linked_us = has(u.links, s.id.user);
+    for (auto& [n, o] : s.users)
+        if (s.is_contact(o) && has(o.links, name)) {
+            v.two_hop = true;
+            v.via.push_back(n);
+        }
+    for (auto& [sid, sess] : u.sessions) {
+        if (s.is_self(name, sid)) continue;
+        v.sessions.push_back(SessionView{sid, sess.rec.addr, sess.online(), sess.rec.last_seen, sess.decl.super_client});
+    }
+    return v;
+}
+
+const Identity& Node::identity() const { return s_->id; }
+const Stats& Node::stats() const { return s_->stats; }
+bool Node::quitting() const { return s_->quitting; }
+std::size_t Node::outbox_size() const { return s_->outbox.size(); }
+
+}  // namespace dc::core

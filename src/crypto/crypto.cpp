@@ -1,0 +1,48 @@
+#include "darkchat/crypto.hpp"
+
+#include <sodium.h>
+
+#include <cstdio>
+
+namespace dc::crypto {
+
+Result<void> init() {
+    if (sodium_init() < 0) return err("libsodium could not be initialised");
+    return {};
+}
+
+KeyPair generate_identity() {
+    KeyPair kp;
+    crypto_sign_ed25519_keypair(kp.pk.data(), kp.sk.data());
+    return kp;
+}
+
+Signature sign(const SecretKey& sk, ByteView msg) {
+    Signature sig{};
+    crypto_sign_ed25519_detached(sig.data(), nullptr, msg.data(), msg.size(), sk.data());
+    return sig;
+}
+
+bool verify(const PublicKey& pk, ByteView msg, const Signature& sig) {
+    return crypto_sign_ed25519_verify_detached(sig.data(), msg.data(), msg.size(), pk.data()) == 0;
+}
+
+void random_bytes(std::span<std::uint8_t> out) { randombytes_buf(out.data(), out.size()); }
+
+std::string fingerprint(const PublicKey& pk) {
+    // The first 8 bytes of BLAKE2b(pk), as four groups of four hex digits.
+    std::uint8_t h[16];
+    crypto_generichash(h, sizeof h, pk.data(), pk.size(), nullptr, 0);
+    std::string s;
+    char buf[8];
+    for (int i = 0; i < 8; i += 2) {
+        if (!s.empty()) s += ' ';
+        std::snprintf(buf, sizeof buf, "%02x%02x", h[i], h[i + 1]);
+        s += buf;
+    }
+    return s;
+}
+
+void wipe(std::span<std::uint8_t> secret) { sodium_memzero(secret.data(), secret.size()); }
+
+}  // namespace dc::crypto

@@ -1,0 +1,622 @@
+// The libuv driver of a darkchat node. One loop, one thread for everything that
+// matters; a helper thread only reads standard input (which may be a terminal,
+// a pipe or a file) and hands whole lines to the loop.
+#include "darkchat/io.hpp"
+
+#include "darkchat/cli.hpp"
+#include "darkchat/crypto.hpp"
+#include "darkchat/wire.hpp"
+
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace dc::io {
+
+namespace {
+
+constexpr std::size_t kMaxInboundTcp = 64;   // concurrent inbound TCP connections
+constexpr TimeMs kTcpIdle = 10000;           // an inbound connection silent this long is closed
+constexpr TimeMs kShutdownGrace = 150;       // time for the last packets to leave at \quit
+constexpr std::size_t kMaxInputLine = 64 * 1024;
+
+TimeMs wall_now() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Addr from_sockaddr(const sockaddr* sa) {
+    Addr a;
+    if (sa->sa_family == AF_INET) {
+        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        a.family = 4;
+        std::memcpy(a.ip.data(), &in->sin_addr, 4);
+        a.port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        a.family = 6;
+        std::memcpy(a.ip.data(), &in6->sin6_addr, 16);
+        a.port = ntohs(in6->sin6_port);
+    }
+    return a;
+}
+
+socklen_t to_sockaddr(const Addr& a, sockaddr_storage& ss) {
+    std::memset(&ss, 0, sizeof ss);
+    if (a.family == 4) {
+        auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+        in->sin_family = AF_INET;
+        std::memcpy(&in->sin_addr, a.ip.data(), 4);
+        in->sin_port = htons(a.port);
+        return sizeof(sockaddr_in);
+    }
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    in6->sin6_family = AF_INET6;
+    std::memcpy(&in6->sin6_addr, a.ip.data(), 16);
+    in6->sin6_port = htons(a.port);
+    return sizeof(sockaddr_in6);
+}
+
+// Lines from standard input, read on a helper thread.
+struct InputQueue {
+    std::mutex mu;
+    std::deque<std::string> lines;
+    bool eof = false;
+    uv_async_t* wake = nullptr;  // null once the loop has closed it
+
+    void push(std::string line, bool at_eof) {
+        std::lock_guard lock(mu);
+        if (!at_eof) lines.push_back(std::move(line));
+        eof = eof || at_eof;
+        if (wake) uv_async_send(wake);
+    }
+};
+
+void read_input(std::shared_ptr<InputQueue> q) {
+    std::string pending;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(0, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        pending.append(buf, static_cast<std::size_t>(n));
+        std::size_t nl;
+        while ((nl = pending.find('\n')) != std::string::npos) {
+            q->push(pending.substr(0, nl), false);
+            pending.erase(0, nl + 1);
+        }
+        if (pending.size() > kMaxInputLine) {
+            q->push(pending, false);  // the node refuses it as too long
+            pending.clear();
+        }
+    }
+    if (!pending.empty()) q->push(pending, false);
+    q->push({}, true);
+}
+
+struct UdpSend {
+    uv_udp_send_t req;
+    Bytes data;
+};
+
+struct TcpOut {
+    uv_tcp_t handle;
+    uv_connect_t connect;
+    uv_write_t write;
+    Bytes data;
+};
+
+class Driver;
+
+struct TcpIn {
+    uv_tcp_t handle;  // handle.data points back to this TcpIn
+    Driver* driver = nullptr;
+    Bytes buf;
+    Addr peer;
+    TimeMs last_activity = 0;
+    bool closing = false;
+};
+
+class Driver {
+public:
+    Driver(const Options& opts, store::Store& store) : opts_(opts), store_(store) {}
+
+    int run(Identity identity);
+
+private:
+    const Options& opts_;
+    store::Store& store_;
+    uv_loop_t loop_{};
+    uv_udp_t udp_{};
+    uv_tcp_t tcp_{};
+    uv_timer_t timer_{};
+    uv_timer_t sweep_{};
+    uv_timer_t exit_timer_{};
+    uv_signal_t sigint_{};
+    uv_signal_t sigterm_{};
+    uv_async_t input_async_{};
+    std::shared_ptr<InputQueue> input_;
+    std::unique_ptr<core::Node> node_;
+    std::list<TcpIn*> inbound_;
+    std::vector<StoreOp> unsaved_;
+    std::string last_store_error_;
+    TimeMs last_store_error_at_ = 0;
+    std::string partner_;
+    bool closing_ = false;
+    std::uint16_t port_ = 0;
+    alignas(16) char recv_buf_[64 * 1024];
+
+    // ---- output ----------------------------------------------------------
+    void say(const std::string& line) {
+        if (opts_.front_end) {
+            std::fwrite(line.data(), 1, line.size(), stdout);
+            std::fputc('\n', stdout);
+            std::fflush(stdout);
+        } else {
+            std::fprintf(stderr, "%s: %s\n", opts_.log_name.c_str(), line.c_str());
+            std::fflush(stderr);
+        }
+    }
+
+    // ---- the node's outputs ----------------------------------------------
+    void pump() {
+        std::vector<StoreOp> ops = std::move(unsaved_);
+        unsaved_.clear();
+        while (auto op = node_->poll_store()) ops.push_back(std::move(*op));
+        if (!ops.empty()) {
+            auto r = store_.apply(ops);
+            if (!r) {
+                // Nothing is lost: the node keeps its state, and the batch is retried.
+                TimeMs now = wall_now();
+                if (r.error() != last_store_error_ || now - last_store_error_at_ > 10000) {
+                    say("! cannot save state (" + r.error() + "); retrying, nothing is lost while darkchat runs");
+                    last_store_error_ = r.error();
+                    last_store_error_at_ = now;
+                }
+                unsaved_ = std::move(ops);
+            } else if (!last_store_error_.empty()) {
+                say("* state saved again");
+                last_store_error_.clear();
+            }
+        }
+        while (auto e = node_->poll_event()) say(cli::render(*e));
+        while (auto t = node_->poll_transmit()) transmit(*t);
+        if (node_->quitting()) {
+            begin_shutdown();
+            return;
+        }
+        arm_timer();
+    }
+
+    void arm_timer() {
+        if (closing_) return;
+        auto wake = node_->poll_timeout();
+        TimeMs now = wall_now();
+        TimeMs delay = -1;
+        if (wake) delay = std::max<TimeMs>(0, *wake - now);
+        if (!unsaved_.empty()) delay = delay < 0 ? 1000 : std::min<TimeMs>(delay, 1000);
+        uv_timer_stop(&timer_);
+        if (delay >= 0) uv_timer_start(&timer_, on_timer, static_cast<std::uint64_t>(delay), 0);
+    }
+
+    static void on_timer(uv_timer_t* t) {
+        auto* d = static_cast<Driver*>(t->data);
+        d->node_->handle_timeout(wall_now());
+        d->pump();
+    }
+
+    void transmit(const core::Transmit& t) {
+        if (t.data.size() <= wire::kMaxDatagram) {
+            auto* s = new UdpSend;
+            s->data = t.data;
+            s->req.data = s;
+            sockaddr_storage ss;
+            to_sockaddr(t.to, ss);
+            uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
+            if (uv_udp_send(&s->req, &udp_, &b, 1, reinterpret_cast<sockaddr*>(&ss), on_udp_sent) != 0) delete s;
+            return;
+        }
+        // Too big for one datagram: a TCP connection to the same port, one frame, closed.
+        auto* o = new TcpOut;
+        o->data = wire::frame(t.data);
+        o->handle.data = o;
+        o->connect.data = o;
+        o->write.data = o;
+        uv_tcp_init(&loop_, &o->handle);
+        sockaddr_storage ss;
+        to_sockaddr(t.to, ss);
+        if (uv_tcp_connect(&o->connect, &o->handle, reinterpret_cast<sockaddr*>(&ss), on_tcp_connected) != 0)
+            uv_close(reinterpret_cast<uv_handle_t*>(&o->handle), on_tcp_out_closed);
+    }
+
+    static void on_udp_sent(uv_udp_send_t* req, int) { delete static_cast<UdpSend*>(req->data); }
+
+    static void on_tcp_connected(uv_connect_t* req, int status) {
+        auto* o = static_cast<TcpOut*>(req->data);
+        if (status != 0) {
+            uv_close(reinterpret_cast<uv_handle_t*>(&o->handle), on_tcp_out_closed);
+            return;
+        }
+        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(o->data.data()), static_cast<unsigned>(o->data.size()));
+        if (uv_write(&o->write, reinterpret_cast<uv_stream_t*>(&o->handle), &b, 1, on_tcp_written) != 0)
+            uv_close(reinterpret_cast<uv_handle_t*>(&o->handle), on_tcp_out_closed);
+    }
+
+    static void on_tcp_written(uv_write_t* req, int) {
+        auto* o = static_cast<TcpOut*>(req->data);
+        uv_close(reinterpret_cast<uv_handle_t*>(&o->handle), on_tcp_out_closed);
+    }
+
+    static void on_tcp_out_closed(uv_handle_t* h) { delete static_cast<TcpOut*>(h->data); }
+
+    // ---- UDP in -------------------------------------------------------------
+    static void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+        auto* d = static_cast<Driver*>(h->data);
+        *buf = uv_buf_init(d->recv_buf_, sizeof d->recv_buf_);
+    }
+
+    static void on_udp(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned flags) {
+        auto* d = static_cast<Driver*>(h->data);
+        if (nread <= 0 || !addr || d->closing_) return;
+        if (flags & UV_UDP_PARTIAL) return;  // bigger than any datagram we accept
+        d->node_->handle_datagram(wall_now(), from_sockaddr(addr),
+                                  ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
+        d->pump();
+    }
+
+    // ---- TCP in -------------------------------------------------------------
+    static void on_connection(uv_stream_t* server, int status) {
+        auto* d = static_cast<Driver*>(server->data);
+        if (status != 0 || d->closing_) return;
+        auto* c = new TcpIn;
+        c->handle.data = c;
+        c->driver = d;
+        uv_tcp_init(&d->loop_, &c->handle);
+        if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->handle)) != 0 || d->inbound_.size() >= kMaxInboundTcp) {
+            c->closing = true;
+            uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), on_tcp_in_closed);
+            return;
+        }
+        sockaddr_storage ss;
+        int len = sizeof ss;
+        if (uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+            c->peer = from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+        c->last_activity = wall_now();
+        d->inbound_.push_back(c);
+        uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), on_tcp_alloc, on_tcp_read);
+    }
+
+    static void on_tcp_alloc(uv_handle_t*, std::size_t suggested, uv_buf_t* buf) {
+        buf->base = new char[suggested];
+        buf->len = suggested;
+    }
+
+    void close_inbound(TcpIn* c) {
+        if (c->closing) return;
+        c->closing = true;
+        inbound_.remove(c);
+        uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), on_tcp_in_closed);
+    }
+
+    static void on_tcp_in_closed(uv_handle_t* h) {
+        auto* c = static_cast<TcpIn*>(h->data);
+        c->driver->inbound_.remove(c);
+        delete c;
+    }
+
+    static void on_tcp_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+        std::unique_ptr<char[]> owned(buf->base);
+        auto* c = static_cast<TcpIn*>(s->data);
+        Driver* d = c->driver;
+        if (c->closing) return;
+        if (nread < 0) {
+            d->close_inbound(c);
+            return;
+        }
+        c->last_activity = wall_now();
+        c->buf.insert(c->buf.end(), buf->base, buf->base + nread);
+        // Frames: 4-byte big-endian length, then the packet.
+        while (c->buf.size() >= 4) {
+            std::uint32_t len = (std::uint32_t(c->buf[0]) << 24) | (std::uint32_t(c->buf[1]) << 16) |
+                                (std::uint32_t(c->buf[2]) << 8) | std::uint32_t(c->buf[3]);
+            if (len == 0 || len > wire::kMaxFrame) {  // not ours, or too big: drop the connection
+                d->close_inbound(c);
+                return;
+            }
+            if (c->buf.size() < 4 + static_cast<std::size_t>(len)) break;
+            Bytes packet(c->buf.begin() + 4, c->buf.begin() + 4 + len);
+            c->buf.erase(c->buf.begin(), c->buf.begin() + 4 + len);
+            d->node_->handle_datagram(wall_now(), c->peer, packet);
+            d->pump();
+            if (d->closing_) return;
+        }
+    }
+
+    static void on_sweep(uv_timer_t* t) {
+        auto* d = static_cast<Driver*>(t->data);
+        TimeMs now = wall_now();
+        std::vector<TcpIn*> idle;
+        for (auto* c : d->inbound_)
+            if (now - c->last_activity > kTcpIdle) idle.push_back(c);
+        for (auto* c : idle) d->close_inbound(c);
+    }
+
+    // ---- standard input -----------------------------------------------------
+    static void on_input(uv_async_t* a) {
+        auto* d = static_cast<Driver*>(a->data);
+        std::deque<std::string> lines;
+        bool eof;
+        {
+            std::lock_guard lock(d->input_->mu);
+            lines.swap(d->input_->lines);
+            eof = d->input_->eof;
+        }
+        for (auto& l : lines) {
+            if (d->closing_) return;
+            d->on_line(l);
+        }
+        if (eof && !d->closing_) {
+            d->node_->handle_command(wall_now(), core::cmd::Quit{});
+            d->pump();
+        }
+    }
+
+    void on_line(const std::string& line) {
+        auto act = cli::parse_line(line, port_);
+        TimeMs now = wall_now();
+        std::visit(
+            [&](auto& a) {
+                using T = std::decay_t<decltype(a)>;
+                if constexpr (std::is_same_v<T, cli::action::Node>) {
+                    node_->handle_command(now, a.command);
+                } else if constexpr (std::is_same_v<T, cli::action::Resolve>) {
+                    resolve_and_ping(a.host, a.port);
+                } else if constexpr (std::is_same_v<T, cli::action::Help>) {
+                    std::string h = cli::help_text();
+                    std::size_t pos = 0, nl;
+                    while ((nl = h.find('\n', pos)) != std::string::npos) {
+                        say(h.substr(pos, nl - pos));
+                        pos = nl + 1;
+                    }
+                } else if constexpr (std::is_same_v<T, cli::action::List>) {
+                    std::size_t n = 0;
+                    for (auto& u : node_->users()) {
+                        if (u.name == node_->identity().user && u.sessions.empty()) continue;
+                        if (!cli::matches(u, a.which)) continue;
+                        say("  " + cli::render_user(u, now) + (u.name == node_->identity().user ? " (you)" : ""));
+                        ++n;
+                    }
+                    say("* " + std::to_string(n) + (n == 1 ? " user" : " users"));
+                } else if constexpr (std::is_same_v<T, cli::action::SwitchChat>) {
+                    if (a.user.empty()) {
+                        say(partner_.empty() ? "* no chat partner yet: \\chat <username>" : "* chatting with " + partner_);
+                        return;
+                    }
+                    partner_ = a.user;
+                    auto u = node_->user(a.user);
+                    if (!u) say("* chatting with " + a.user + " (not known yet: \\add " + a.user + " to find it)");
+                    else say("* chatting with " + a.user + (u->online() ? " (online)" : " (offline: messages wait in the outbox)"));
+                } else if constexpr (std::is_same_v<T, cli::action::Say>) {
+                    if (partner_.empty()) say("! no chat partner: \\chat <username> first");
+                    else node_->handle_command(now, core::cmd::Chat{partner_, a.text});
+                } else if constexpr (std::is_same_v<T, cli::action::Problem>) {
+                    say("! " + a.text);
+                }
+            },
+            act);
+        pump();
+    }
+
+    struct Resolving {
+        uv_getaddrinfo_t req;
+        Driver* d;
+        std::string host;
+        std::uint16_t port;
+    };
+
+    void resolve_and_ping(const std::string& host, std::uint16_t port) {
+        auto* r = new Resolving{{}, this, host, port};
+        r->req.data = r;
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_DGRAM;
+        if (uv_getaddrinfo(&loop_, &r->req, on_resolved, host.c_str(), nullptr, &hints) != 0) {
+            say("! cannot resolve " + host);
+            delete r;
+        }
+    }
+
+    static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+        std::unique_ptr<Resolving> r(static_cast<Resolving*>(req->data));
+        Driver* d = r->d;
+        if (d->closing_) {
+            uv_freeaddrinfo(res);
+            return;
+        }
+        if (status != 0 || !res) {
+            d->say("! cannot resolve " + r->host + ": " + uv_strerror(status));
+            uv_freeaddrinfo(res);
+            return;
+        }
+        Addr a = from_sockaddr(res->ai_addr);
+        a.port = r->port;
+        uv_freeaddrinfo(res);
+        d->node_->handle_command(wall_now(), core::cmd::Ping{a});
+        d->pump();
+    }
+
+    // ---- signals and shutdown ----------------------------------------------
+    static void on_signal(uv_signal_t* s, int) {
+        auto* d = static_cast<Driver*>(s->data);
+        if (d->closing_) return;
+        d->node_->handle_command(wall_now(), core::cmd::Quit{});
+        d->pump();
+    }
+
+    void begin_shutdown() {
+        if (closing_) return;
+        closing_ = true;
+        // Flush what is unsaved one last time.
+        if (!unsaved_.empty()) {
+            auto r = store_.apply(unsaved_);
+            if (!r) say("! could not save state at exit (" + r.error() + ")");
+        }
+        uv_timer_stop(&timer_);
+        uv_udp_recv_stop(&udp_);
+        uv_timer_start(&exit_timer_, on_exit_timer, kShutdownGrace, 0);
+    }
+
+    static void on_exit_timer(uv_timer_t* t) {
+        auto* d = static_cast<Driver*>(t->data);
+        d->close_all();
+    }
+
+    void close_all() {
+        if (input_) {
+            std::lock_guard lock(input_->mu);
+            input_->wake = nullptr;
+        }
+        auto close = [](auto* h) {
+            auto* hh = reinterpret_cast<uv_handle_t*>(h);
+            if (!uv_is_closing(hh)) uv_close(hh, nullptr);
+        };
+        if (opts_.front_end) close(&input_async_);
+        close(&udp_);
+        close(&tcp_);
+        close(&timer_);
+        close(&sweep_);
+        close(&exit_timer_);
+        close(&sigint_);
+        close(&sigterm_);
+        std::vector<TcpIn*> in(inbound_.begin(), inbound_.end());
+        for (auto* c : in) close_inbound(c);
+    }
+
+    Result<void> bind_sockets();
+};
+
+Result<void> Driver::bind_sockets() {
+    // UDP and TCP on the same port number. With port 0 (or a taken port when a
+    // fallback is allowed) the kernel picks the UDP port and TCP must get the same.
+    const int attempts = 32;
+    std::uint16_t want = opts_.config.port;
+    for (int i = 0; i < attempts; ++i) {
+        Addr a = opts_.bind;
+        a.port = want;
+        sockaddr_storage ss;
+        socklen_t len = to_sockaddr(a, ss);
+        int fam = a.family == 6 ? AF_INET6 : AF_INET;
+        int u = ::socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (u < 0) return err(std::string("cannot create a UDP socket: ") + std::strerror(errno));
+        if (::bind(u, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+            int e = errno;
+            ::close(u);
+            if (e == EADDRINUSE && want != 0 && opts_.fallback_port) {
+                want = 0;
+                continue;
+            }
+            return err("cannot listen on " + a.to_string() + " (UDP): " + std::strerror(e));
+        }
+        sockaddr_storage got;
+        socklen_t glen = sizeof got;
+        ::getsockname(u, reinterpret_cast<sockaddr*>(&got), &glen);
+        Addr bound = from_sockaddr(reinterpret_cast<sockaddr*>(&got));
+        int t = ::socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        ::setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        to_sockaddr(bound, ss);
+        if (::bind(t, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(t, 128) != 0) {
+            int e = errno;
+            ::close(u);
+            ::close(t);
+            if (e == EADDRINUSE && (want == 0 || opts_.fallback_port)) {
+                want = 0;
+                continue;
+            }
+            return err("cannot listen on " + bound.to_string() + " (TCP): " + std::strerror(e));
+        }
+        uv_udp_init(&loop_, &udp_);
+        uv_udp_open(&udp_, u);
+        uv_tcp_init(&loop_, &tcp_);
+        uv_tcp_open(&tcp_, t);
+        port_ = bound.port;
+        return {};
+    }
+    return err("cannot find a port free for both UDP and TCP");
+}
+
+int Driver::run(Identity identity) {
+    uv_loop_init(&loop_);
+    if (auto r = bind_sockets(); !r) {
+        std::fprintf(stderr, "%s: %s\n", opts_.log_name.c_str(), r.error().c_str());
+        uv_run(&loop_, UV_RUN_DEFAULT);
+        uv_loop_close(&loop_);
+        return 1;
+    }
+    auto snap = store_.load_snapshot();
+    if (!snap) {
+        std::fprintf(stderr, "%s: %s\n", opts_.log_name.c_str(), snap.error().c_str());
+        uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr);
+        uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), nullptr);
+        uv_run(&loop_, UV_RUN_DEFAULT);
+        uv_loop_close(&loop_);
+        return 1;
+    }
+    core::Config cfg = opts_.config;
+    cfg.port = port_;
+    cfg.bind_addr = opts_.bind;
+    std::uint64_t seed;
+    crypto::random_bytes(std::span(reinterpret_cast<std::uint8_t*>(&seed), sizeof seed));
+    node_ = std::make_unique<core::Node>(cfg, std::move(identity), std::move(snap).value(), core::real_crypto(), seed);
+
+    udp_.data = this;
+    tcp_.data = this;
+    for (auto* t : {&timer_, &sweep_, &exit_timer_}) {
+        uv_timer_init(&loop_, t);
+        t->data = this;
+    }
+    uv_signal_init(&loop_, &sigint_);
+    uv_signal_init(&loop_, &sigterm_);
+    sigint_.data = sigterm_.data = this;
+    uv_signal_start(&sigint_, on_signal, SIGINT);
+    uv_signal_start(&sigterm_, on_signal, SIGTERM);
+    uv_udp_recv_start(&udp_, on_alloc, on_udp);
+    uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, on_connection);
+    uv_timer_start(&sweep_, on_sweep, 5000, 5000);
+
+    if (opts_.front_end) {
+        input_ = std::make_shared<InputQueue>();
+        uv_async_init(&loop_, &input_async_, on_input);
+        input_async_.data = this;
+        input_->wake = &input_async_;
+        std::thread(read_input, input_).detach();
+    }
+
+    node_->handle_start(wall_now());
+    pump();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&loop_);
+    if (rc != 0) std::fprintf(stderr, "%s: event loop closed with handles open\n", opts_.log_name.c_str());
+    return 0;
+}
+
+}  // namespace
+
+int run(const Options& opts, store::Store& store, Identity identity) {
+    Driver d(opts, store);
+    return d.run(std::move(identity));
+}
+
+}  // namespace dc::io

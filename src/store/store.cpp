@@ -1,0 +1,605 @@
+// The SQLite store: schema migrations keyed on PRAGMA user_version, one cached
+// prepared statement per query, and every write batch in one transaction.
+// This is the only file that includes <sqlite3.h>.
+//
+// A Store is used from one thread at a time (its statements are shared state).
+#include "darkchat/store.hpp"
+
+#include <sqlite3.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <system_error>
+#include <type_traits>
+
+namespace dc::store {
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr int kBusyTimeoutMs = 5000;
+
+// Migration N takes a database from user_version N-1 to N. Never edit a
+// released migration; append a new one and bump kSchemaVersion.
+constexpr const char* kMigrations[kSchemaVersion] = {
+    // 1: the initial schema.
+    R"sql(
+CREATE TABLE identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    user TEXT NOT NULL CHECK (user <> ''),
+    pk BLOB NOT NULL CHECK (length(pk) = 32),
+    sk BLOB NOT NULL CHECK (length(sk) = 64),
+    session BLOB NOT NULL CHECK (length(session) = 8)
+);
+CREATE TABLE users (
+    name TEXT PRIMARY KEY NOT NULL CHECK (name <> ''),
+    key BLOB NOT NULL CHECK (length(key) = 32),
+    contact INTEGER NOT NULL CHECK (contact IN (0, 1)),
+    first_seen INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    user TEXT NOT NULL CHECK (user <> ''),
+    session BLOB NOT NULL CHECK (length(session) = 8),
+    decl_body BLOB NOT NULL,
+    decl_sig BLOB NOT NULL CHECK (length(decl_sig) = 64),
+    seq INTEGER NOT NULL,
+    addr_family INTEGER NOT NULL,
+    addr_ip BLOB NOT NULL CHECK (length(addr_ip) = 16),
+    addr_port INTEGER NOT NULL CHECK (addr_port BETWEEN 0 AND 65535),
+    online INTEGER NOT NULL CHECK (online IN (0, 1)),
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (user, session)
+);
+CREATE TABLE outbox (
+    id BLOB NOT NULL CHECK (length(id) = 16),
+    target TEXT NOT NULL CHECK (target <> ''),
+    msg_body BLOB NOT NULL,
+    msg_sig BLOB NOT NULL CHECK (length(msg_sig) = 64),
+    queued INTEGER NOT NULL,
+    PRIMARY KEY (id, target)
+);
+CREATE INDEX outbox_by_queued ON outbox (queued);
+CREATE TABLE history (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    from_user TEXT NOT NULL,
+    to_user TEXT NOT NULL,
+    sent INTEGER NOT NULL,
+    stored INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX history_by_stored ON history (stored);
+CREATE INDEX history_by_from ON history (from_user, stored);
+CREATE INDEX history_by_to ON history (to_user, stored);
+)sql",
+};
+
+struct DbClose {
+    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalize {
+    void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbClose>;
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+// A short, clear message for a failed SQLite call. Call it before anything else
+// touches the connection, or sqlite3_errmsg describes the wrong call.
+Error db_error(sqlite3* db, int rc, std::string_view what) {
+    std::string msg = "store: ";
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+        return err(msg + "disk full");
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return err(msg + "database is locked (is another darkchat using this profile?)");
+    case SQLITE_READONLY:
+        return err(msg + "database is read-only");
+    case SQLITE_CORRUPT:
+        return err(msg + "database is corrupt");
+    case SQLITE_NOMEM:
+        return err(msg + "out of memory");
+    default:
+        break;
+    }
+    msg.append(what);
+    msg += ": ";
+    msg += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    return err(std::move(msg));
+}
+
+// One use of a cached statement: binds parameters in order, steps, reads
+// columns, and resets the statement when it goes out of scope so that it holds
+// no read transaction open.
+class Query {
+public:
+    explicit Query(sqlite3_stmt* s) : s_(s) {}
+    ~Query() {
+        sqlite3_reset(s_);
+        sqlite3_clear_bindings(s_);
+    }
+    Query(const Query&) = delete;
+    Query& operator=(const Query&) = delete;
+
+    Query& i64(std::int64_t v) { return check(sqlite3_bind_int64(s_, next_++, v)); }
+    Query& text(std::string_view v) {
+        // A null pointer would bind NULL, not an empty string.
+        const char* p = v.data() != nullptr ? v.data() : "";
+        return check(sqlite3_bind_text64(s_, next_++, p, v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+    }
+    Query& blob(ByteView v) {
+        // sqlite3_bind_blob with a null pointer binds NULL, not an empty blob.
+        if (v.empty()) return check(sqlite3_bind_zeroblob(s_, next_++, 0));
+        return check(sqlite3_bind_blob64(s_, next_++, v.data(), v.size(), SQLITE_TRANSIENT));
+    }
+    template <std::size_t N>
+    Query& blob(const std::array<std::uint8_t, N>& a) { return blob(ByteView(a.data(), a.size())); }
+
+    // SQLITE_ROW, SQLITE_DONE, or an error code (also a failed bind).
+    int step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(s_); }
+
+    // Runs a statement that returns no rows.
+    int run() {
+        int rc = step();
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+
+    std::int64_t col_i64(int i) const { return sqlite3_column_int64(s_, i); }
+    std::string col_text(int i) const {
+        auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
+        int n = sqlite3_column_bytes(s_, i);
+        return p != nullptr ? std::string(p, static_cast<std::size_t>(n)) : std::string();
+    }
+    Bytes col_bytes(int i) const {
+        auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s_, i));
+        int n = sqlite3_column_bytes(s_, i);
+        return p != nullptr ? Bytes(p, p + n) : Bytes();
+    }
+    // False when the stored blob does not have the array's size.
+    template <std::size_t N>
+    bool col_array(int i, std::array<std::uint8_t, N>& out) const {
+        auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s_, i));
+        int n = sqlite3_column_bytes(s_, i);
+        if (p == nullptr || static_cast<std::size_t>(n) != N) return false;
+        std::copy(p, p + N, out.begin());
+        return true;
+    }
+
+private:
+    Query& check(int rc) {
+        if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+        return *this;
+    }
+
+    sqlite3_stmt* s_;
+    int next_ = 1;
+    int bind_rc_ = SQLITE_OK;
+};
+
+std::int64_t clamp_limit(std::size_t n) {
+    constexpr auto max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+    return static_cast<std::int64_t>(std::min(n, max));
+}
+
+Error corrupt_row(std::string_view table) {
+    return err("store: database is corrupt (bad row in " + std::string(table) + ")");
+}
+
+// Creates path with mode 0600 if it does not exist yet. The explicit fchmod
+// makes the mode independent of the umask.
+Result<void> create_private_file(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST) return {};
+        return err("store: cannot create " + path + ": " + std::generic_category().message(errno));
+    }
+    int rc = ::fchmod(fd, 0600);
+    int saved = errno;
+    ::close(fd);
+    if (rc != 0) return err("store: cannot chmod " + path + ": " + std::generic_category().message(saved));
+    return {};
+}
+
+}  // namespace
+
+struct Store::Impl {
+    DbPtr db;  // declared first: destroyed after the statements
+    std::string path;
+    int version = 0;
+
+    StmtPtr begin_deferred, begin_immediate, commit, rollback;
+    StmtPtr load_identity, save_identity;
+    StmtPtr put_user, put_session, delete_session, put_outbox, delete_outbox, put_history;
+    StmtPtr all_users, all_sessions, all_outbox, seen_ids, peer_history;
+
+    sqlite3* raw() const { return db.get(); }
+
+    Result<void> exec(const char* sql, std::string_view what) {
+        int rc = sqlite3_exec(raw(), sql, nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK) return db_error(raw(), rc, what);
+        return {};
+    }
+
+    Result<void> prepare(StmtPtr& out, const char* sql) {
+        sqlite3_stmt* s = nullptr;
+        int rc = sqlite3_prepare_v3(raw(), sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+        out.reset(s);
+        if (rc != SQLITE_OK) return db_error(raw(), rc, "prepare");
+        return {};
+    }
+
+    Result<int> user_version() {
+        StmtPtr s;
+        if (auto r = prepare(s, "PRAGMA user_version"); !r) return err(r.error());
+        Query q(s.get());
+        int rc = q.step();
+        if (rc != SQLITE_ROW) return db_error(raw(), rc, path);
+        return static_cast<int>(q.col_i64(0));
+    }
+
+    Result<void> configure();
+    Result<void> migrate();
+    Result<void> prepare_all();
+};
+
+namespace {
+
+// A transaction that rolls back unless committed. Leaves the connection
+// outside any transaction in every case.
+class Transaction {
+public:
+    Transaction(sqlite3* db, sqlite3_stmt* rollback) : db_(db), rollback_(rollback) {}
+    ~Transaction() { end(); }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+
+    Result<void> begin(sqlite3_stmt* begin) {
+        int rc = Query(begin).run();
+        if (rc != SQLITE_OK) return db_error(db_, rc, "begin");
+        return {};
+    }
+    Result<void> commit(sqlite3_stmt* commit) {
+        int rc = Query(commit).run();
+        if (rc != SQLITE_OK) return db_error(db_, rc, "commit");  // the destructor rolls back
+        return {};
+    }
+    // Rolls back if a transaction is still open (some errors end it themselves).
+    void end() {
+        if (sqlite3_get_autocommit(db_) == 0) {
+            if (rollback_ != nullptr) {
+                Query(rollback_).run();
+            } else {
+                sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+            }
+        }
+    }
+
+private:
+    sqlite3* db_;
+    sqlite3_stmt* rollback_;  // null before the statements are prepared
+};
+
+}  // namespace
+
+Result<void> Store::Impl::configure() {
+    sqlite3_extended_result_codes(raw(), 1);
+    sqlite3_busy_timeout(raw(), kBusyTimeoutMs);
+
+    // The first statement reads the file: this is where a file that is not a
+    // database shows itself.
+    StmtPtr s;
+    sqlite3_stmt* raw_stmt = nullptr;
+    int rc = sqlite3_prepare_v2(raw(), "PRAGMA journal_mode=WAL", -1, &raw_stmt, nullptr);
+    s.reset(raw_stmt);
+    if (rc == SQLITE_OK) {
+        Query q(s.get());
+        rc = q.step();
+        if (rc == SQLITE_ROW) {
+            std::string mode = q.col_text(0);
+            if (mode != "wal" && !(path == ":memory:" && mode == "memory")) {
+                return err("store: cannot use WAL mode for " + path + " (journal mode is " + mode + ")");
+            }
+            rc = SQLITE_OK;
+        }
+    }
+    if ((rc & 0xff) == SQLITE_NOTADB) return err("store: " + path + " is not a darkchat database");
+    if ((rc & 0xff) == SQLITE_CORRUPT) return err("store: " + path + " is corrupt");
+    if (rc != SQLITE_OK) return db_error(raw(), rc, path);
+
+    // WAL with synchronous=NORMAL survives a killed process (a power cut may
+    // lose the newest transactions, never consistency).
+    if (auto r = exec("PRAGMA synchronous=NORMAL", path); !r) return r;
+    if (auto r = exec("PRAGMA foreign_keys=ON", path); !r) return r;
+    return {};
+}
+
+Result<void> Store::Impl::migrate() {
+    auto before = user_version();
+    if (!before) return err(before.error());
+    if (*before > kSchemaVersion) {
+        return err("store: " + path + ": database schema " + std::to_string(*before) +
+                   " is newer than this darkchat (" + std::to_string(kSchemaVersion) + ")");
+    }
+    if (*before == kSchemaVersion) {
+        version = *before;
+        return {};
+    }
+
+    Transaction tx(raw(), nullptr);
+    if (int rc = sqlite3_exec(raw(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+        return db_error(raw(), rc, path);
+    }
+    // Read again under the write lock: another process may have migrated meanwhile.
+    auto current = user_version();
+    if (!current) return err(current.error());
+    int v = *current;
+    if (v > kSchemaVersion) {
+        return err("store: " + path + ": database schema " + std::to_string(v) +
+                   " is newer than this darkchat (" + std::to_string(kSchemaVersion) + ")");
+    }
+    if (v == 0) {
+        // A fresh darkchat database is empty; refuse to add tables to someone else's.
+        StmtPtr s;
+        if (auto r = prepare(s, "SELECT count(*) FROM sqlite_master"); !r) return r;
+        Query q(s.get());
+        int rc = q.step();
+        if (rc != SQLITE_ROW) return db_error(raw(), rc, path);
+        if (q.col_i64(0) != 0) return err("store: " + path + " is an SQLite database but not darkchat's");
+    }
+    for (; v < kSchemaVersion; ++v) {
+        auto what = "migrating " + path + " to schema " + std::to_string(v + 1);
+        if (auto r = exec(kMigrations[v], what); !r) return r;
+        // PRAGMA takes no bound parameters; the value is a constant of this program.
+        auto pragma = "PRAGMA user_version = " + std::to_string(v + 1);
+        if (auto r = exec(pragma.c_str(), what); !r) return r;
+    }
+    if (int rc = sqlite3_exec(raw(), "COMMIT", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+        return db_error(raw(), rc, path);
+    }
+    version = v;
+    return {};
+}
+
+Result<void> Store::Impl::prepare_all() {
+    struct Entry {
+        StmtPtr* stmt;
+        const char* sql;
+    };
+    const Entry entries[] = {
+        {&begin_deferred, "BEGIN"},
+        {&begin_immediate, "BEGIN IMMEDIATE"},
+        {&commit, "COMMIT"},
+        {&rollback, "ROLLBACK"},
+        {&load_identity, "SELECT user, pk, sk, session FROM identity WHERE id = 1"},
+        {&save_identity,
+         "INSERT INTO identity (id, user, pk, sk, session) VALUES (1, ?, ?, ?, ?) "
+         "ON CONFLICT (id) DO UPDATE SET user = excluded.user, pk = excluded.pk, "
+         "sk = excluded.sk, session = excluded.session"},
+        {&put_user,
+         "INSERT INTO users (name, key, contact, first_seen) VALUES (?, ?, ?, ?) "
+         "ON CONFLICT (name) DO UPDATE SET key = excluded.key, contact = excluded.contact, "
+         "first_seen = excluded.first_seen"},
+        {&put_session,
+         "INSERT INTO sessions (user, session, decl_body, decl_sig, seq, addr_family, addr_ip, "
+         "addr_port, online, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+         "ON CONFLICT (user, session) DO UPDATE SET decl_body = excluded.decl_body, "
+         "decl_sig = excluded.decl_sig, seq = excluded.seq, addr_family = excluded.addr_family, "
+         "addr_ip = excluded.addr_ip, addr_port = excluded.addr_port, online = excluded.online, "
+         "last_seen = excluded.last_seen"},
+        {&delete_session, "DELETE FROM sessions WHERE user = ? AND session = ?"},
+        {&put_outbox,
+         "INSERT INTO outbox (id, target, msg_body, msg_sig, queued) VALUES (?, ?, ?, ?, ?) "
+         "ON CONFLICT (id, target) DO UPDATE SET msg_body = excluded.msg_body, "
+         "msg_sig = excluded.msg_sig, queued = excluded.queued"},
+        {&delete_outbox, "DELETE FROM outbox WHERE id = ? AND target = ?"},
+        // History is immutable and ids are unique: the first copy wins.
+        {&put_history,
+         "INSERT OR IGNORE INTO history (id, from_user, to_user, sent, stored, text) "
+         "VALUES (?, ?, ?, ?, ?, ?)"},
+        {&all_users, "SELECT name, key, contact, first_seen FROM users ORDER BY name"},
+        {&all_sessions,
+         "SELECT user, session, decl_body, decl_sig, seq, addr_family, addr_ip, addr_port, "
+         "online, last_seen FROM sessions ORDER BY user, session"},
+        {&all_outbox,
+         "SELECT id, target, msg_body, msg_sig, queued FROM outbox ORDER BY queued, rowid"},
+        {&seen_ids, "SELECT id FROM history ORDER BY stored DESC, rowid DESC LIMIT ?"},
+        {&peer_history,
+         "SELECT id, from_user, to_user, sent, stored, text FROM history "
+         "WHERE from_user = ?1 OR to_user = ?1 ORDER BY stored DESC, rowid DESC LIMIT ?2"},
+    };
+    for (const auto& e : entries) {
+        if (auto r = prepare(*e.stmt, e.sql); !r) return r;
+    }
+    return {};
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+    if (path.empty()) return err("store: empty database path");
+    if (path != ":memory:") {
+        if (auto r = create_private_file(path); !r) return err(r.error());
+    }
+
+    auto impl = std::make_unique<Impl>();
+    impl->path = path;
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    impl->db.reset(db);  // a handle is returned even on failure and must be closed
+    if (rc != SQLITE_OK) {
+        return err("store: cannot open " + path + ": " +
+                   (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    }
+    if (auto r = impl->configure(); !r) return err(r.error());
+    if (auto r = impl->migrate(); !r) return err(r.error());
+    if (auto r = impl->prepare_all(); !r) return err(r.error());
+    return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+int Store::schema_version() const { return impl_->version; }
+
+Result<std::optional<Identity>> Store::load_identity() {
+    Query q(impl_->load_identity.get());
+    int rc = q.step();
+    if (rc == SQLITE_DONE) return std::optional<Identity>();
+    if (rc != SQLITE_ROW) return db_error(impl_->raw(), rc, "load identity");
+    Identity id;
+    id.user = q.col_text(0);
+    if (!q.col_array(1, id.pk) || !q.col_array(2, id.sk) || !q.col_array(3, id.session)) {
+        return corrupt_row("identity");
+    }
+    return std::optional<Identity>(std::move(id));
+}
+
+Result<void> Store::save_identity(const Identity& id) {
+    Query q(impl_->save_identity.get());
+    q.text(id.user).blob(id.pk).blob(id.sk).blob(id.session);
+    if (int rc = q.run(); rc != SQLITE_OK) return db_error(impl_->raw(), rc, "save identity");
+    return {};
+}
+
+Result<void> Store::apply(const std::vector<StoreOp>& ops) {
+    if (ops.empty()) return {};
+    Impl& s = *impl_;
+    Transaction tx(s.raw(), s.rollback.get());
+    if (auto r = tx.begin(s.begin_immediate.get()); !r) return r;
+
+    for (const auto& op : ops) {
+        const char* what = "";
+        int rc = std::visit(
+            [&](const auto& o) -> int {
+                using T = std::decay_t<decltype(o)>;
+                if constexpr (std::is_same_v<T, store_op::PutUser>) {
+                    what = "put user";
+                    const UserRecord& u = o.user;
+                    return Query(s.put_user.get())
+                        .text(u.name).blob(u.key).i64(u.contact ? 1 : 0).i64(u.first_seen)
+                        .run();
+                } else if constexpr (std::is_same_v<T, store_op::PutSession>) {
+                    what = "put session";
+                    const SessionRecord& r = o.session;
+                    return Query(s.put_session.get())
+                        .text(r.user).blob(r.session).blob(r.decl.body).blob(r.decl.sig)
+                        .i64(static_cast<std::int64_t>(r.seq))  // bit pattern kept; read back as uint64
+                        .i64(r.addr.family).blob(r.addr.ip).i64(r.addr.port)
+                        .i64(r.online ? 1 : 0).i64(r.last_seen)
+                        .run();
+                } else if constexpr (std::is_same_v<T, store_op::DeleteSession>) {
+                    what = "delete session";
+                    return Query(s.delete_session.get()).text(o.user).blob(o.session).run();
+                } else if constexpr (std::is_same_v<T, store_op::PutOutbox>) {
+                    what = "put outbox";
+                    const OutboxRecord& e = o.entry;
+                    return Query(s.put_outbox.get())
+                        .blob(e.id).text(e.target).blob(e.msg.body).blob(e.msg.sig).i64(e.queued)
+                        .run();
+                } else if constexpr (std::is_same_v<T, store_op::DeleteOutbox>) {
+                    what = "delete outbox";
+                    return Query(s.delete_outbox.get()).blob(o.id).text(o.target).run();
+                } else {
+                    static_assert(std::is_same_v<T, store_op::PutHistory>);
+                    what = "put history";
+                    const HistoryRecord& h = o.entry;
+                    return Query(s.put_history.get())
+                        .blob(h.id).text(h.from).text(h.to).i64(h.sent).i64(h.stored).text(h.text)
+                        .run();
+                }
+            },
+            op);
+        if (rc != SQLITE_OK) return db_error(s.raw(), rc, what);  // tx rolls back
+    }
+    return tx.commit(s.commit.get());
+}
+
+Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
+    Impl& s = *impl_;
+    // One read transaction, so that the parts agree with each other even if
+    // another process writes meanwhile.
+    Transaction tx(s.raw(), s.rollback.get());
+    if (auto r = tx.begin(s.begin_deferred.get()); !r) return err(r.error());
+
+    Snapshot snap;
+    int rc = SQLITE_OK;
+    {
+        Query q(s.all_users.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            UserRecord u;
+            u.name = q.col_text(0);
+            if (!q.col_array(1, u.key)) return corrupt_row("users");
+            u.contact = q.col_i64(2) != 0;
+            u.first_seen = q.col_i64(3);
+            snap.users.push_back(std::move(u));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load users");
+    }
+    {
+        Query q(s.all_sessions.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            SessionRecord r;
+            r.user = q.col_text(0);
+            if (!q.col_array(1, r.session) || !q.col_array(3, r.decl.sig) || !q.col_array(6, r.addr.ip)) {
+                return corrupt_row("sessions");
+            }
+            r.decl.body = q.col_bytes(2);
+            r.seq = static_cast<std::uint64_t>(q.col_i64(4));
+            r.addr.family = static_cast<std::uint8_t>(q.col_i64(5));
+            r.addr.port = static_cast<std::uint16_t>(q.col_i64(7));
+            r.online = q.col_i64(8) != 0;
+            r.last_seen = q.col_i64(9);
+            snap.sessions.push_back(std::move(r));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load sessions");
+    }
+    {
+        Query q(s.all_outbox.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            OutboxRecord e;
+            if (!q.col_array(0, e.id) || !q.col_array(3, e.msg.sig)) return corrupt_row("outbox");
+            e.target = q.col_text(1);
+            e.msg.body = q.col_bytes(2);
+            e.queued = q.col_i64(4);
+            snap.outbox.push_back(std::move(e));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load outbox");
+    }
+    {
+        Query q(s.seen_ids.get());
+        q.i64(clamp_limit(max_seen));
+        while ((rc = q.step()) == SQLITE_ROW) {
+            MessageId id{};
+            if (!q.col_array(0, id)) return corrupt_row("history");
+            snap.seen.push_back(id);
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load history ids");
+    }
+    if (auto r = tx.commit(s.commit.get()); !r) return err(r.error());
+    return snap;
+}
+
+Result<std::vector<HistoryRecord>> Store::history(const std::string& peer, std::size_t limit) {
+    std::vector<HistoryRecord> out;
+    Query q(impl_->peer_history.get());
+    q.text(peer).i64(clamp_limit(limit));
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+        HistoryRecord h;
+        if (!q.col_array(0, h.id)) return corrupt_row("history");
+        h.from = q.col_text(1);
+        h.to = q.col_text(2);
+        h.sent = q.col_i64(3);
+        h.stored = q.col_i64(4);
+        h.text = q.col_text(5);
+        out.push_back(std::move(h));
+    }
+    if (rc != SQLITE_DONE) return db_error(impl_->raw(), rc, "history");
+    std::reverse(out.begin(), out.end());  // newest were selected first; callers want oldest first
+    return out;
+}
+
+}  // namespace dc::store

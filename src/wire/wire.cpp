@@ -1,0 +1,764 @@
+// The darkchat wire format: packets, payloads and TCP framing (see wire.hpp).
+//
+// Every byte decoded here is untrusted. A decode runs in three steps:
+//  1. check_shape() walks the bytes without allocating and accepts only exactly one
+//     complete msgpack value with no ext values and at most kMaxDepth nested
+//     containers. msgpack-c allocates a container's element array as soon as it reads
+//     the header; because it only ever sees complete values, every element it makes
+//     room for is backed by at least one input byte. A hostile 5-byte "array of
+//     2^32-1" (or of 4000) costs nothing, and a decode allocates at most a few dozen
+//     times its input size (a 24-byte msgpack::object per input byte, and the zone
+//     rounds a chunk up to at most twice that).
+//  2. msgpack::unpack under kLimit (defence in depth) builds an object tree that
+//     points into the input instead of copying strings and bins.
+//  3. The typed readers check every field: msgpack type, fixed sizes, ranges, limits
+//     and user names.
+// Readers report a problem by throwing DecodeError; guarded() turns it, and anything
+// msgpack-c or the standard library throws, into a Result error at the public boundary.
+
+#include "darkchat/wire.hpp"
+
+#include "darkchat/crypto.hpp"
+
+#include <msgpack.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <exception>
+#include <initializer_list>
+#include <limits>
+#include <new>
+#include <span>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace dc::wire {
+
+const char* type_name(MsgType t) {
+    switch (t) {
+    case MsgType::declare_online: return "declareOnline";
+    case MsgType::declare_offline: return "declareOffline";
+    case MsgType::request_ping: return "requestPing";
+    case MsgType::request_user_list: return "requestUserList";
+    case MsgType::deliver_known_list: return "deliverKnownList";
+    case MsgType::chat: return "chat";
+    case MsgType::chat_ack: return "chatAck";
+    case MsgType::ping: return "ping";
+    case MsgType::pong: return "pong";
+    }
+    return "unknown";
+}
+
+namespace {
+
+// The deepest legal nesting is a deliverKnownList: map > sessions array > session array >
+// addr array. 8 leaves room for fields a newer peer may add (and we skip).
+constexpr std::size_t kMaxDepth = 8;
+
+// Coarse per-element limits for msgpack-c; the readers apply the exact ones.
+const msgpack::unpack_limit kLimit(/*array=*/kMaxListEntries + 16, /*map=*/64, /*str=*/kMaxText + 64,
+                                   /*bin=*/kMaxFrame, /*ext=*/0, /*depth=*/kMaxDepth);
+
+template <typename... Parts>
+std::string cat(const Parts&... parts) {
+    std::string s;
+    (s.append(std::string_view(parts)), ...);
+    return s;
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+// A msgpack-c output stream appending to a Bytes.
+class ByteSink {
+public:
+    explicit ByteSink(Bytes& out) : out_(out) {}
+    void write(const char* p, std::size_t n) {
+        const auto* b = reinterpret_cast<const std::uint8_t*>(p);
+        out_.insert(out_.end(), b, b + n);
+    }
+
+private:
+    Bytes& out_;
+};
+
+using Packer = msgpack::packer<ByteSink>;
+
+template <typename F>
+Bytes pack(F&& write_value) {
+    Bytes out;
+    ByteSink sink(out);
+    Packer pk(sink);
+    write_value(pk);
+    return out;
+}
+
+void put_bin(Packer& pk, ByteView b) {
+    const auto n = static_cast<std::uint32_t>(b.size());
+    pk.pack_bin(n);
+    pk.pack_bin_body(reinterpret_cast<const char*>(b.data()), n);
+}
+
+void put_str(Packer& pk, std::string_view s) {
+    const auto n = static_cast<std::uint32_t>(s.size());
+    pk.pack_str(n);
+    pk.pack_str_body(s.data(), n);
+}
+
+void put_key(Packer& pk, std::uint8_t key) { pk.pack_uint8(key); }
+
+// [family, ip, port]; ip holds only the bytes the family uses (none for family 0).
+void put_addr(Packer& pk, const Addr& a) {
+    const std::size_t ip_len = a.family == 4 ? 4 : a.family == 6 ? 16 : 0;
+    pk.pack_array(3);
+    pk.pack_uint8(a.family);
+    put_bin(pk, ByteView(a.ip).first(ip_len));
+    pk.pack_uint16(a.port);
+}
+
+// [body, sig]
+void put_blob(Packer& pk, const SignedBlob& b) {
+    pk.pack_array(2);
+    put_bin(pk, b.body);
+    put_bin(pk, b.sig);
+}
+
+void put_strs(Packer& pk, const std::vector<std::string>& v) {
+    pk.pack_array(static_cast<std::uint32_t>(v.size()));
+    for (const auto& s : v) put_str(pk, s);
+}
+
+// [decl, addr, online, last_seen], as darkchat-protocol(7) lists it.
+void put_known_session(Packer& pk, const KnownSession& s) {
+    pk.pack_array(4);
+    put_blob(pk, s.decl);
+    put_addr(pk, s.addr);
+    pk.pack(s.online);
+    pk.pack_int64(s.last_seen);
+}
+
+// ---------------------------------------------------------------------------
+// Decoding
+
+struct DecodeError {
+    std::string message;
+};
+
+[[noreturn]] void fail(std::string message) { throw DecodeError{std::move(message)}; }
+
+// Walks one msgpack value in b without allocating (step 1 in the file comment).
+void check_shape(ByteView b, std::string_view ctx) {
+    const std::size_t n = b.size();
+    std::size_t pos = 0;
+    std::array<std::uint64_t, kMaxDepth + 1> pending{};  // values still to read per open container
+    std::size_t level = 0;
+    pending[0] = 1;  // the top-level value
+
+    auto truncated = [&] { fail(cat("truncated ", ctx)); };
+    auto take = [&](std::size_t bytes) {  // a big-endian length field
+        if (n - pos < bytes) truncated();
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < bytes; ++i) v = v << 8 | b[pos++];
+        return v;
+    };
+
+    for (;;) {
+        while (pending[level] == 0) {
+            if (level == 0) {
+                if (pos != n) fail(cat("trailing bytes after ", ctx));
+                return;
+            }
+            --level;
+        }
+        --pending[level];
+        if (pos == n) truncated();
+        const std::uint8_t tag = b[pos++];
+
+        std::uint64_t skip = 0;      // payload bytes after the header
+        bool container = false;
+        std::uint64_t children = 0;  // values inside the container (2 per map entry)
+        if (tag <= 0x7f || tag >= 0xe0) {
+            // positive or negative fixint
+        } else if (tag <= 0x8f) {
+            container = true;
+            children = 2 * std::uint64_t{tag & 0x0fu};
+        } else if (tag <= 0x9f) {
+            container = true;
+            children = tag & 0x0fu;
+        } else if (tag <= 0xbf) {
+            skip = tag & 0x1fu;  // fixstr
+        } else {
+            switch (tag) {
+            case 0xc0: case 0xc2: case 0xc3: break;  // nil, false, true
+            case 0xc4: case 0xd9: skip = take(1); break;  // bin 8, str 8
+            case 0xc5: case 0xda: skip = take(2); break;
+            case 0xc6: case 0xdb: skip = take(4); break;
+            case 0xcc: case 0xd0: skip = 1; break;  // uint 8, int 8
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xca: case 0xce: case 0xd2: skip = 4; break;  // float 32, uint 32, int 32
+            case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+            case 0xdc: container = true; children = take(2); break;  // array 16
+            case 0xdd: container = true; children = take(4); break;
+            case 0xde: container = true; children = 2 * take(2); break;  // map 16
+            case 0xdf: container = true; children = 2 * take(4); break;
+            case 0xc7: case 0xc8: case 0xc9:
+            case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+                fail(cat(ctx, ": ext values not allowed"));
+            default:  // 0xc1 is never used
+                fail(cat("malformed ", ctx));
+            }
+        }
+        if (skip > n - pos) truncated();
+        pos += static_cast<std::size_t>(skip);
+        if (container) {
+            if (level == kMaxDepth) fail(cat(ctx, ": nested too deeply"));
+            // Each value takes at least one byte: stop early on a claim the input cannot hold.
+            if (children > n - pos) truncated();
+            if (children > 0) pending[++level] = children;
+        }
+    }
+}
+
+// Strings and bins point into the input (which outlives every object tree here).
+bool reference_input(msgpack::type::object_type, std::size_t, void*) { return true; }
+
+msgpack::object_handle parse(ByteView b, std::string_view ctx) {
+    check_shape(b, ctx);
+    std::size_t off = 0;
+    bool referenced = false;
+    auto oh = msgpack::unpack(reinterpret_cast<const char*>(b.data()), b.size(), off, referenced,
+                              reference_input, nullptr, kLimit);
+    if (!oh.zone() || off != b.size()) fail(cat("malformed ", ctx));
+    return oh;
+}
+
+// Runs a reader and turns every way it can fail into an error value.
+template <typename F>
+auto guarded(std::string_view ctx, F&& read) -> Result<std::invoke_result_t<F&>> {
+    try {
+        return read();
+    } catch (const DecodeError& e) {
+        return err(e.message);
+    } catch (const msgpack::insufficient_bytes&) {
+        return err(cat("truncated ", ctx));
+    } catch (const msgpack::size_overflow&) {
+        return err(cat(ctx, ": value over size limit"));
+    } catch (const msgpack::unpack_error&) {
+        return err(cat("malformed ", ctx));
+    } catch (const msgpack::type_error&) {
+        return err(cat(ctx, ": wrong type"));
+    } catch (const std::bad_alloc&) {
+        return err(cat(ctx, ": out of memory"));
+    } catch (const std::exception& e) {
+        return err(cat(ctx, ": ", e.what()));
+    } catch (...) {
+        return err(cat(ctx, ": decode failed"));
+    }
+}
+
+// Where a value sits, for error messages: "<ctx>: bad <name> size".
+struct Field {
+    std::string_view ctx;
+    std::string_view name;
+};
+
+[[noreturn]] void wrong_type(const Field& f) { fail(cat(f.ctx, ": ", f.name, " has wrong type")); }
+
+std::uint64_t read_uint(const msgpack::object& o, const Field& f,
+                        std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
+    if (o.type != msgpack::type::POSITIVE_INTEGER) wrong_type(f);
+    if (o.via.u64 > max) fail(cat(f.ctx, ": ", f.name, " out of range"));
+    return o.via.u64;
+}
+
+template <typename T>
+T read_uint_as(const msgpack::object& o, const Field& f) {
+    return static_cast<T>(read_uint(o, f, std::numeric_limits<T>::max()));
+}
+
+TimeMs read_time(const msgpack::object& o, const Field& f) {
+    if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
+    return static_cast<TimeMs>(read_uint(o, f, std::numeric_limits<TimeMs>::max()));
+}
+
+bool read_bool(const msgpack::object& o, const Field& f) {
+    if (o.type != msgpack::type::BOOLEAN) wrong_type(f);
+    return o.via.boolean;
+}
+
+std::string read_str(const msgpack::object& o, const Field& f, std::size_t max) {
+    if (o.type != msgpack::type::STR) wrong_type(f);
+    if (o.via.str.size > max) fail(cat(f.ctx, ": ", f.name, " too long"));
+    return std::string(o.via.str.ptr, o.via.str.size);
+}
+
+std::string read_user(const msgpack::object& o, const Field& f, bool empty_ok = false) {
+    if (o.type != msgpack::type::STR) wrong_type(f);
+    std::string_view s(o.via.str.ptr, o.via.str.size);
+    if (!valid_user_name(s) && !(empty_ok && s.empty())) fail(cat(f.ctx, ": invalid ", f.name));
+    return std::string(s);
+}
+
+ByteView read_bin(const msgpack::object& o, const Field& f) {
+    if (o.type != msgpack::type::BIN) wrong_type(f);
+    return {reinterpret_cast<const std::uint8_t*>(o.via.bin.ptr), o.via.bin.size};
+}
+
+template <std::size_t N>
+std::array<std::uint8_t, N> read_fixed(const msgpack::object& o, const Field& f) {
+    const ByteView b = read_bin(o, f);
+    if (b.size() != N) fail(cat(f.ctx, ": bad ", f.name, " size"));
+    std::array<std::uint8_t, N> a{};
+    std::copy(b.begin(), b.end(), a.begin());
+    return a;
+}
+
+const msgpack::object_array& read_array(const msgpack::object& o, const Field& f) {
+    if (o.type != msgpack::type::ARRAY) wrong_type(f);
+    return o.via.array;
+}
+
+// A fixed-shape array ([family, ip, port], [body, sig]).
+const msgpack::object* read_tuple(const msgpack::object& o, const Field& f, std::uint32_t size) {
+    const auto& a = read_array(o, f);
+    if (a.size != size) fail(cat(f.ctx, ": bad ", f.name));
+    return a.ptr;
+}
+
+Addr read_addr(const msgpack::object& o, const Field& f) {
+    const auto* e = read_tuple(o, f, 3);
+    Addr a;
+    const std::string family_name = cat(f.name, " family");
+    a.family = read_uint_as<std::uint8_t>(e[0], {f.ctx, family_name});
+    if (a.family != 0 && a.family != 4 && a.family != 6) fail(cat(f.ctx, ": bad ", family_name));
+    const std::string ip_name = cat(f.name, " ip");
+    const ByteView ip = read_bin(e[1], {f.ctx, ip_name});
+    if (ip.size() != (a.family == 4 ? 4u : a.family == 6 ? 16u : 0u)) fail(cat(f.ctx, ": bad ", ip_name, " size"));
+    std::copy(ip.begin(), ip.end(), a.ip.begin());
+    a.port = read_uint_as<std::uint16_t>(e[2], {f.ctx, cat(f.name, " port")});
+    return a;
+}
+
+SignedBlob read_blob(const msgpack::object& o, const Field& f) {
+    const auto* e = read_tuple(o, f, 2);
+    SignedBlob b;
+    const ByteView body = read_bin(e[0], {f.ctx, cat(f.name, " body")});
+    b.body.assign(body.begin(), body.end());
+    b.sig = read_fixed<64>(e[1], {f.ctx, cat(f.name, " signature")});
+    return b;
+}
+
+// A list of user names, e.g. a declaration's links.
+std::vector<std::string> read_users(const msgpack::object& o, const Field& f, std::string_view item,
+                                    std::size_t max) {
+    const auto& a = read_array(o, f);
+    if (a.size > max) fail(cat(f.ctx, ": too many ", f.name));
+    std::vector<std::string> v;
+    for (std::uint32_t i = 0; i < a.size; ++i) v.push_back(read_user(a.ptr[i], {f.ctx, item}));
+    return v;
+}
+
+// A payload map: key i names field i of the struct (see wire.hpp). Keys must be unsigned
+// integers; keys this version does not know are skipped, which is how fields are added
+// without a version bump. Duplicate keys are rejected so that every reader of a signed
+// body sees the same values.
+struct Schema {
+    std::string_view ctx;
+    std::span<const std::string_view> names;  // field names by key, for error messages
+    std::uint64_t required;                   // bit i: key i must be present
+};
+
+template <typename F>
+void read_map(const msgpack::object& o, const Schema& s, F&& field) {
+    if (o.type != msgpack::type::MAP) fail(cat(s.ctx, ": not a map"));
+    const auto& m = o.via.map;  // at most kLimit.map() entries
+    std::uint64_t present = 0;
+    for (std::uint32_t i = 0; i < m.size; ++i) {
+        const msgpack::object& k = m.ptr[i].key;
+        if (k.type != msgpack::type::POSITIVE_INTEGER) fail(cat(s.ctx, ": map key has wrong type"));
+        const std::uint64_t key = k.via.u64;
+        for (std::uint32_t j = 0; j < i; ++j)
+            if (m.ptr[j].key.via.u64 == key) fail(cat(s.ctx, ": duplicate key ", std::to_string(key)));
+        if (key < s.names.size()) {
+            present |= std::uint64_t{1} << key;
+            field(key, m.ptr[i].val, Field{s.ctx, s.names[key]});
+        }
+    }
+    for (std::size_t key = 0; key < s.names.size(); ++key)
+        if ((s.required >> key & 1) && !(present >> key & 1)) fail(cat(s.ctx, ": missing ", s.names[key]));
+}
+
+bool known_type(std::uint64_t t) {
+    return t >= static_cast<std::uint8_t>(MsgType::declare_online) && t <= static_cast<std::uint8_t>(MsgType::pong);
+}
+
+constexpr std::uint64_t bits(std::initializer_list<int> keys) {
+    std::uint64_t m = 0;
+    for (int k : keys) m |= std::uint64_t{1} << k;
+    return m;
+}
+
+// Field names by map key, in struct declaration order. These orders are the wire format.
+constexpr std::string_view kDeclarationFields[] = {"user", "key", "session", "seq", "online",
+                                                   "super_client", "addr", "issued", "links"};
+constexpr std::string_view kChatMessageFields[] = {"id", "from", "to", "sent", "text"};
+constexpr std::string_view kDeclareFields[] = {"decl", "hops", "reply", "explode", "nonce", "seen"};
+constexpr std::string_view kRequestPingFields[] = {"target_user",       "target_session", "requester_user",
+                                                   "requester_session", "requester_addr", "nonce",
+                                                   "hops"};
+constexpr std::string_view kRequestUserListFields[] = {"nonce", "wanted users"};
+constexpr std::string_view kDeliverKnownListFields[] = {"nonce", "complete", "sessions"};
+constexpr std::string_view kChatFields[] = {"msg"};
+constexpr std::string_view kChatAckFields[] = {"id"};
+constexpr std::string_view kNonceFields[] = {"nonce"};
+
+// Identity fields are required; every other field has a meaningful default (an absent
+// or empty requestPing target means "whoever receives this").
+constexpr Schema kDeclarationSchema{"declaration", kDeclarationFields, bits({0, 1, 2})};
+constexpr Schema kChatMessageSchema{"chat message", kChatMessageFields, bits({0, 1, 2})};
+constexpr Schema kDeclareSchema{"declare", kDeclareFields, bits({0})};
+constexpr Schema kRequestPingSchema{"requestPing", kRequestPingFields, bits({2, 3})};
+constexpr Schema kRequestUserListSchema{"requestUserList", kRequestUserListFields, 0};
+constexpr Schema kDeliverKnownListSchema{"deliverKnownList", kDeliverKnownListFields, 0};
+constexpr Schema kChatSchema{"chat", kChatFields, bits({0})};
+constexpr Schema kChatAckSchema{"chatAck", kChatAckFields, bits({0})};
+constexpr Schema kPingSchema{"ping", kNonceFields, 0};
+constexpr Schema kPongSchema{"pong", kNonceFields, 0};
+
+Declaration read_declaration(const msgpack::object& o) {
+    Declaration d;
+    read_map(o, kDeclarationSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
+        switch (key) {
+        case 0: d.user = read_user(v, f); break;
+        case 1: d.key = read_fixed<32>(v, f); break;
+        case 2: d.session = read_fixed<8>(v, f); break;
+        case 3: d.seq = read_uint(v, f); break;
+        case 4: d.online = read_bool(v, f); break;
+        case 5: d.super_client = read_bool(v, f); break;
+        case 6: d.addr = read_addr(v, f); break;
+        case 7: d.issued = read_time(v, f); break;
+        case 8: d.links = read_users(v, f, "link", kMaxLinks); break;
+        }
+    });
+    return d;
+}
+
+ChatMessage read_chat_message(const msgpack::object& o) {
+    ChatMessage m;
+    read_map(o, kChatMessageSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
+        switch (key) {
+        case 0: m.id = read_fixed<16>(v, f); break;
+        case 1: m.from = read_user(v, f); break;
+        case 2: m.to = read_user(v, f); break;
+        case 3: m.sent = read_time(v, f); break;
+        case 4: m.text = read_str(v, f, kMaxText); break;
+        }
+    });
+    return m;
+}
+
+Declare read_declare(const msgpack::object& o) {
+    Declare p;
+    read_map(o, kDeclareSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
+        switch (key) {
+        case 0: p.decl = read_blob(v, f); break;
+        case 1: p.hops = read_uint_as<std::uint8_t>(v, f); break;
+        case 2: p.reply = read_bool(v, f); break;
+        case 3: p.explode = read_bool(v, f); break;
+        case 4: p.nonce = read_uint(v, f); break;
+        case 5: p.seen = read_addr(v, f); break;
+        }
+    });
+    return p;
+}
+
+RequestPing read_request_ping(const msgpack::object& o) {
+    RequestPing p;
+    read_map(o, kRequestPingSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
+        switch (key) {
+        // An empty target means "whoever receives this" (\ping of an address).
+        case 0: p.target_user = read_user(v, f, /*empty_ok=*/true); break;
+        case 1: p.target_session = read_fixed<8>(v, f); break;
+        case 2: p.requester_user = read_user(v, f); break;
+        case 3: p.requester_session = read_fixed<8>(v, f); break;
+        case 4: p.requester_addr = read_addr(v, f); break;
+        case 5: p.nonce = read_uint(v, f); break;
+        case 6: p.hops = read_uint_as<std::uint8_t>(v, f); break;
+        }
+    });
+    return p;
+}
+
+RequestUserList read_request_user_list(const msgpack::object& o) {
+    RequestUserList p;
+    read_map(o, kRequestUserListSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
+        switch (key) {
+        case 0: p.nonce = read_uint(v, f); break;
+        case 1: p.want = read_users(v, f, "wanted user", kMaxLinks); break;
+        }
+    });
+    return p;
+}
+
+KnownSession read_known_session(const msgpack::object& o, std::string_view ctx) {
+    const auto* e = read_tuple(o, {ctx, "session"}, 4);
+    KnownSession s;
+    s.decl = read_blob(e[0], {ctx, "session decl"});
+    s.addr = read_addr(e[1], {ctx, "session addr"});
+    s.online = read_bool(e[2], {ctx, "session online"});
+    s.last_seen = read_time(e[3], {ctx, "session last_seen"});
+    return s;
+}
+
+DeliverKnownList read_deliver_known_list(const msgpack::object& o) {
+    DeliverKnownList p;
+    read_map(o, kDeliverKnownListSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
+        switch (key) {
+        case 0: p.nonce = read_uint(v, f); break;
+        case 1: p.complete = read_bool(v, f); break;
+        case 2: {
+            const auto& a = read_array(v, f);
+            if (a.size > kMaxListEntries) fail(cat(f.ctx, ": too many sessions"));
+            p.sessions.clear();
+            // No reserve(): the vector grows only with entries that decoded.
+            for (std::uint32_t i = 0; i < a.size; ++i) p.sessions.push_back(read_known_session(a.ptr[i], f.ctx));
+            break;
+        }
+        }
+    });
+    return p;
+}
+
+Chat read_chat(const msgpack::object& o) {
+    Chat p;
+    read_map(o, kChatSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
+        if (key == 0) p.msg = read_blob(v, f);
+    });
+    return p;
+}
+
+ChatAck read_chat_ack(const msgpack::object& o) {
+    ChatAck p;
+    read_map(o, kChatAckSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
+        if (key == 0) p.id = read_fixed<16>(v, f);
+    });
+    return p;
+}
+
+std::uint64_t read_nonce_map(const msgpack::object& o, const Schema& s) {
+    std::uint64_t nonce = 0;
+    read_map(o, s, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
+        if (key == 0) nonce = read_uint(v, f);
+    });
+    return nonce;
+}
+
+// Parses b as one payload value and applies reader to it.
+template <typename Reader>
+auto decode_with(ByteView b, const Schema& s, Reader reader) {
+    return guarded(s.ctx, [&] {
+        const auto oh = parse(b, s.ctx);
+        return reader(oh.get());
+    });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Packets
+
+Bytes encode_packet(const Header& h, ByteView payload, const SecretKey& sk) {
+    const Bytes signed_header = pack([&](Packer& pk) {
+        pk.pack_array(6);
+        pk.pack_uint8(static_cast<std::uint8_t>(h.type));
+        put_str(pk, h.from_user);
+        put_bin(pk, h.from_session);
+        pk.pack_uint16(h.from_port);
+        put_bin(pk, h.from_key);
+        put_bin(pk, payload);
+    });
+    const Signature sig = crypto::sign(sk, signed_header);
+    return pack([&](Packer& pk) {
+        pk.pack_array(3);
+        pk.pack_uint8(kVersion);
+        put_bin(pk, signed_header);
+        put_bin(pk, sig);
+    });
+}
+
+Result<Packet> decode_packet(ByteView data) {
+    return guarded("packet", [&] {
+        if (data.size() > kMaxFrame) fail("packet too large");
+        const auto outer_handle = parse(data, "packet");
+        const msgpack::object& outer = outer_handle.get();
+        if (outer.type != msgpack::type::ARRAY || outer.via.array.size == 0) fail("packet: bad layout");
+        const msgpack::object* e = outer.via.array.ptr;
+        // The version is read before anything else is assumed about the layout, so a
+        // future version may change all that follows it.
+        const std::uint64_t version = read_uint(e[0], {"packet", "version"});
+        if (version != kVersion) fail(cat("unsupported protocol version ", std::to_string(version)));
+        if (outer.via.array.size != 3) fail("packet: bad layout");
+        const ByteView signed_header = read_bin(e[1], {"packet", "header"});
+        const Signature sig = read_fixed<64>(e[2], {"packet", "signature"});
+
+        const auto header_handle = parse(signed_header, "header");
+        const msgpack::object& header = header_handle.get();
+        if (header.type != msgpack::type::ARRAY || header.via.array.size != 6) fail("header: bad layout");
+        const msgpack::object* h = header.via.array.ptr;
+        Packet p;
+        const std::uint64_t type = read_uint(h[0], {"header", "type"});
+        if (!known_type(type)) fail(cat("header: unknown message type ", std::to_string(type)));
+        p.header.type = static_cast<MsgType>(type);
+        p.header.from_user = read_user(h[1], {"header", "from_user"});
+        p.header.from_session = read_fixed<8>(h[2], {"header", "from_session"});
+        p.header.from_port = read_uint_as<std::uint16_t>(h[3], {"header", "from_port"});
+        p.header.from_key = read_fixed<32>(h[4], {"header", "from_key"});
+        const ByteView payload = read_bin(h[5], {"header", "payload"});
+        // Checked last: it is the expensive step, and everything above is cheap.
+        if (!crypto::verify(p.header.from_key, signed_header, sig)) fail("bad signature");
+        p.payload.assign(payload.begin(), payload.end());
+        return p;
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Payloads: maps keyed by field number (the orders of the k...Fields tables above).
+
+Bytes encode(const Declaration& d) {
+    return pack([&](Packer& pk) {
+        pk.pack_map(9);
+        put_key(pk, 0); put_str(pk, d.user);
+        put_key(pk, 1); put_bin(pk, d.key);
+        put_key(pk, 2); put_bin(pk, d.session);
+        put_key(pk, 3); pk.pack_uint64(d.seq);
+        put_key(pk, 4); pk.pack(d.online);
+        put_key(pk, 5); pk.pack(d.super_client);
+        put_key(pk, 6); put_addr(pk, d.addr);
+        put_key(pk, 7); pk.pack_int64(d.issued);
+        put_key(pk, 8); put_strs(pk, d.links);
+    });
+}
+
+Bytes encode(const ChatMessage& m) {
+    return pack([&](Packer& pk) {
+        pk.pack_map(5);
+        put_key(pk, 0); put_bin(pk, m.id);
+        put_key(pk, 1); put_str(pk, m.from);
+        put_key(pk, 2); put_str(pk, m.to);
+        put_key(pk, 3); pk.pack_int64(m.sent);
+        put_key(pk, 4); put_str(pk, m.text);
+    });
+}
+
+Bytes encode(const Declare& p) {
+    return pack([&](Packer& pk) {
+        pk.pack_map(6);
+        put_key(pk, 0); put_blob(pk, p.decl);
+        put_key(pk, 1); pk.pack_uint8(p.hops);
+        put_key(pk, 2); pk.pack(p.reply);
+        put_key(pk, 3); pk.pack(p.explode);
+        put_key(pk, 4); pk.pack_uint64(p.nonce);
+        put_key(pk, 5); put_addr(pk, p.seen);
+    });
+}
+
+Bytes encode(const RequestPing& p) {
+    return pack([&](Packer& pk) {
+        pk.pack_map(7);
+        put_key(pk, 0); put_str(pk, p.target_user);
+        put_key(pk, 1); put_bin(pk, p.target_session);
+        put_key(pk, 2); put_str(pk, p.requester_user);
+        put_key(pk, 3); put_bin(pk, p.requester_session);
+        put_key(pk, 4); put_addr(pk, p.requester_addr);
+        put_key(pk, 5); pk.pack_uint64(p.nonce);
+        put_key(pk, 6); pk.pack_uint8(p.hops);
+    });
+}
+
+Bytes encode(const RequestUserList& p) {
+    return pack([&](Packer& pk) {
+        pk.pack_map(2);
+        put_key(pk, 0); pk.pack_uint64(p.nonce);
+        put_key(pk, 1); put_strs(pk, p.want);
+    });
+}
+
+Bytes encode(const DeliverKnownList& p) {
+    return pack([&](Packer& pk) {
+        pk.pack_map(3);
+        put_key(pk, 0); pk.pack_uint64(p.nonce);
+        put_key(pk, 1); pk.pack(p.complete);
+        put_key(pk, 2); pk.pack_array(static_cast<std::uint32_t>(p.sessions.size()));
+        for (const auto& s : p.sessions) put_known_session(pk, s);
+    });
+}
+
+Bytes encode(const Chat& p) {
+    return pack([&](Packer& pk) {
+        pk.pack_map(1);
+        put_key(pk, 0); put_blob(pk, p.msg);
+    });
+}
+
+Bytes encode(const ChatAck& p) {
+    return pack([&](Packer& pk) {
+        pk.pack_map(1);
+        put_key(pk, 0); put_bin(pk, p.id);
+    });
+}
+
+Bytes encode(const Ping& p) {
+    return pack([&](Packer& pk) {
+        pk.pack_map(1);
+        put_key(pk, 0); pk.pack_uint64(p.nonce);
+    });
+}
+
+Bytes encode(const Pong& p) {
+    return pack([&](Packer& pk) {
+        pk.pack_map(1);
+        put_key(pk, 0); pk.pack_uint64(p.nonce);
+    });
+}
+
+Result<Declaration> decode_declaration(ByteView b) { return decode_with(b, kDeclarationSchema, read_declaration); }
+Result<ChatMessage> decode_chat_message(ByteView b) { return decode_with(b, kChatMessageSchema, read_chat_message); }
+Result<Declare> decode_declare(ByteView b) { return decode_with(b, kDeclareSchema, read_declare); }
+Result<RequestPing> decode_request_ping(ByteView b) { return decode_with(b, kRequestPingSchema, read_request_ping); }
+Result<RequestUserList> decode_request_user_list(ByteView b) {
+    return decode_with(b, kRequestUserListSchema, read_request_user_list);
+}
+Result<DeliverKnownList> decode_deliver_known_list(ByteView b) {
+    return decode_with(b, kDeliverKnownListSchema, read_deliver_known_list);
+}
+Result<Chat> decode_chat(ByteView b) { return decode_with(b, kChatSchema, read_chat); }
+Result<ChatAck> decode_chat_ack(ByteView b) { return decode_with(b, kChatAckSchema, read_chat_ack); }
+Result<Ping> decode_ping(ByteView b) {
+    return decode_with(b, kPingSchema, [](const msgpack::object& o) { return Ping{read_nonce_map(o, kPingSchema)}; });
+}
+Result<Pong> decode_pong(ByteView b) {
+    return decode_with(b, kPongSchema, [](const msgpack::object& o) { return Pong{read_nonce_map(o, kPongSchema)}; });
+}
+
+// ---------------------------------------------------------------------------
+// Signed blobs and framing
+
+SignedBlob sign_blob(Bytes body, const SecretKey& sk) {
+    const Signature sig = crypto::sign(sk, body);
+    return SignedBlob{std::move(body), sig};
+}
+
+bool verify_blob(const SignedBlob& blob, const PublicKey& pk) { return crypto::verify(pk, blob.body, blob.sig); }
+
+Bytes frame(ByteView packet) {
+    const auto n = static_cast<std::uint32_t>(packet.size());
+    Bytes out;
+    out.reserve(4 + packet.size());
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(n >> shift));
+    out.insert(out.end(), packet.begin(), packet.end());
+    return out;
+}
+
+}  // namespace dc::wire

@@ -1,0 +1,399 @@
+// The darkchat core, driven directly on a modelled network (no sockets).
+#include "darkchat/core.hpp"
+#include "darkchat/crypto.hpp"
+#include "darkchat/wire.hpp"
+#include "../support/mini_net.hpp"
+
+#include <doctest/doctest.h>
+
+#include <random>
+
+using namespace dc;
+using dc::test::MiniNet;
+using dc::test::SimNode;
+
+namespace {
+
+bool sees_online(SimNode& who, const std::string& user) {
+    auto u = who.node->user(user);
+    return u && u->online();
+}
+
+std::optional<core::SessionView> session_of(SimNode& who, const std::string& user) {
+    auto u = who.node->user(user);
+    if (!u || u->sessions.empty()) return std::nullopt;
+    for (auto& s : u->sessions)
+        if (s.online) return s;
+    return u->sessions.front();
+}
+
+// a finds b by its address, then links to it.
+void link(MiniNet& net, SimNode& a, SimNode& b) {
+    net.command(a, core::cmd::Ping{b.addr});
+    net.run_for(100);
+    net.command(a, core::cmd::Add{b.name});
+    net.run_for(200);
+}
+
+// The network of seed 001, figure 3, reduced: C is linked to A, B and D; E is
+// linked only to D, so E is two hops from C and three from A.
+struct Figure3 {
+    MiniNet net{7};
+    SimNode *a, *b, *c, *d, *e;
+    Figure3() {
+        a = &net.add("A");
+        b = &net.add("B");
+        c = &net.add("C");
+        d = &net.add("D");
+        e = &net.add("E");
+        for (auto* n : {a, b, c, d, e}) net.start(*n);
+        link(net, *c, *a);
+        link(net, *c, *b);
+        link(net, *c, *d);
+        link(net, *d, *e);
+        net.run_for(2000);
+    }
+};
+
+std::size_t count_messages(SimNode& n, const std::string& text) {
+    std::size_t k = 0;
+    for (auto& e : n.events)
+        if (auto* m = std::get_if<core::ev::Message>(&e); m && m->msg.text == text) ++k;
+    return k;
+}
+
+}  // namespace
+
+TEST_CASE("a node knows its contacts and its contacts' contacts, and no further") {
+    Figure3 f;
+    // Links are edges: either end makes one.
+    CHECK(f.c->node->user("A")->contact);
+    CHECK(f.a->node->user("C")->linked_us);
+    // C knows E through D, with E's session.
+    auto e_at_c = f.c->node->user("E");
+    REQUIRE(e_at_c);
+    CHECK(e_at_c->two_hop);
+    CHECK(e_at_c->via == std::vector<std::string>{"D"});
+    CHECK(e_at_c->online());
+    // A knows B and D through C.
+    CHECK(sees_online(*f.a, "B"));
+    CHECK(sees_online(*f.a, "D"));
+    CHECK(f.a->node->user("B")->via == std::vector<std::string>{"C"});
+    // E is three hops from A.
+    CHECK_FALSE(f.a->node->user("E"));
+}
+
+TEST_CASE("a change of status reaches every node within two hops") {
+    Figure3 f;
+    REQUIRE(sees_online(*f.c, "E"));
+    f.net.command(*f.e, core::cmd::Quit{});
+    f.net.kill(*f.e);
+    f.net.run_for(100);  // well below any liveness timeout: this is the declaration
+    CHECK_FALSE(sees_online(*f.d, "E"));
+    CHECK_FALSE(sees_online(*f.c, "E"));
+    // And back online, on another port.
+    f.net.move(*f.e, 7400);
+    f.net.start(*f.e);
+    f.net.run_for(100);
+    CHECK(sees_online(*f.d, "E"));
+    CHECK(sees_online(*f.c, "E"));
+    CHECK(session_of(*f.c, "E")->addr.port == 7400);
+}
+
+TEST_CASE("chat reaches a two-hop user once, is acked, and is shown once") {
+    Figure3 f;
+    f.net.command(*f.a, core::cmd::Chat{"B", "hello B"});
+    f.net.run_for(500);
+    CHECK(count_messages(*f.b, "hello B") == 1);
+    auto delivered = f.net.events_of<core::ev::Delivered>(*f.a);
+    REQUIRE(delivered.size() == 1);
+    CHECK(delivered[0].to == "B");
+    CHECK(f.a->node->outbox_size() == 0);
+}
+
+TEST_CASE("a message to an offline user waits, survives the sender's restart, and arrives once") {
+    Figure3 f;
+    f.net.command(*f.b, core::cmd::Quit{});
+    f.net.kill(*f.b);
+    f.net.run_for(200);
+    REQUIRE_FALSE(sees_online(*f.a, "B"));
+    f.net.command(*f.a, core::cmd::Chat{"B", "while you were out"});
+    f.net.run_for(1000);
+    CHECK(f.a->node->outbox_size() == 1);
+    // The sender is killed; the recipient comes back; then the sender restarts.
+    f.net.kill(*f.a);
+    f.net.run_for(500);
+    f.net.start(*f.b);
+    f.net.run_for(2000);
+    f.net.start(*f.a);
+    f.net.run_for(5000);
+    CHECK(count_messages(*f.b, "while you were out") == 1);
+    CHECK(f.a->node->outbox_size() == 0);
+    CHECK(f.a->store.outbox.empty());
+}
+
+TEST_CASE("kill -9 on the recipient after it stored a message shows nothing twice") {
+    Figure3 f;
+    f.net.blocked.insert({"B", "A"});  // B's acks never reach A
+    f.net.command(*f.a, core::cmd::Chat{"B", "once only"});
+    f.net.run_for(1500);
+    REQUIRE(count_messages(*f.b, "once only") == 1);
+    CHECK(f.a->node->outbox_size() == 1);  // still retrying
+    // B crashes and comes back with what it stored; A's retries are recognised.
+    f.net.kill(*f.b);
+    f.net.start(*f.b);
+    f.net.run_for(3000);
+    CHECK(count_messages(*f.b, "once only") == 1);
+    f.net.blocked.clear();
+    f.net.run_for(5000);
+    CHECK(f.a->node->outbox_size() == 0);
+    CHECK(count_messages(*f.b, "once only") == 1);
+    CHECK(f.b->store.history.size() == 1);
+}
+
+TEST_CASE("a crashed contact is shown offline within the documented bound; a live one never is") {
+    Figure3 f;
+    f.net.run_for(20000);
+    // No false positives while everyone is alive.
+    for (auto* n : {f.a, f.b, f.c, f.d, f.e})
+        for (auto& p : f.net.events_of<core::ev::Presence>(*n)) CHECK_MESSAGE(p.online, n->name << " saw " << p.user << " go offline");
+    f.net.kill(*f.b);
+    TimeMs killed = f.net.now();
+    TimeMs seen_offline = 0;
+    for (int i = 0; i < 100 && !seen_offline; ++i) {
+        f.net.run_for(100);
+        if (!sees_online(*f.c, "B")) seen_offline = f.net.now();
+    }
+    REQUIRE(seen_offline);
+    // probe_interval + indirect_timeout, plus one round of timers.
+    CHECK(seen_offline - killed <= 1000 + 1500 + 500);
+    auto p = f.net.events_of<core::ev::Presence>(*f.c);
+    REQUIRE_FALSE(p.empty());
+    CHECK(p.back().user == "B");
+    CHECK(p.back().why == "no answer");
+}
+
+TEST_CASE("a fragmented network keeps probing and reconnects when the parts meet again") {
+    Figure3 f;
+    f.net.cut.insert("D");  // D and E's side loses C, A and B
+    f.net.run_for(10000);
+    CHECK_FALSE(sees_online(*f.c, "D"));
+    CHECK_FALSE(sees_online(*f.e, "D"));
+    f.net.cut.clear();
+    // Backoff is capped at retry_max (30 s): within that the parts meet.
+    f.net.run_for(31000);
+    CHECK(sees_online(*f.c, "D"));
+    CHECK(sees_online(*f.d, "C"));
+    CHECK(sees_online(*f.e, "D"));
+}
+
+TEST_CASE("requestPing through a common neighbour restores a lost link") {
+    Figure3 f;
+    link(f.net, *f.a, *f.b);  // A and B are now contacts; both know C
+    f.net.run_for(1000);
+    REQUIRE(sees_online(*f.a, "B"));
+    // B restarts on another port having lost A's address; A is unreachable
+    // meanwhile, so the declaration C forwards does not reach it.
+    f.net.kill(*f.b);
+    for (auto it = f.b->store.sessions.begin(); it != f.b->store.sessions.end();)
+        it = it->first.first == "A" ? f.b->store.sessions.erase(it) : std::next(it);
+    f.net.move(*f.b, 7555);
+    f.net.cut.insert("A");
+    f.net.start(*f.b);
+    f.net.run_for(3000);
+    f.net.cut.clear();
+    // A probes B's old address in vain, asks C (requestPing), and finds B.
+    f.net.run_for(15000);
+    REQUIRE(sees_online(*f.a, "B"));
+    CHECK(session_of(*f.a, "B")->addr.port == 7555);
+    f.net.command(*f.a, core::cmd::Chat{"B", "found you"});
+    f.net.run_for(500);
+    CHECK(count_messages(*f.b, "found you") == 1);
+}
+
+TEST_CASE("explode reaches the radius-2 sphere once per node, and the originator learns all") {
+    Figure3 f;
+    auto before = f.net.packets;
+    f.net.command(*f.c, core::cmd::Explode{});
+    f.net.run_for(500);
+    auto answers = f.net.events_of<core::ev::Explored>(*f.c);
+    REQUIRE_FALSE(answers.empty());
+    CHECK(answers.back().answers == 4);  // A, B, D and E (two hops, through D)
+    // A reaches B via C and D? no: A's sphere is {C} then {B, D}. From A:
+    f.net.command(*f.a, core::cmd::Explode{});
+    f.net.run_for(500);
+    auto from_a = f.net.events_of<core::ev::Explored>(*f.a);
+    REQUIRE_FALSE(from_a.empty());
+    CHECK(from_a.back().answers == 3);  // C, B, D; not E (three hops)
+    CHECK(f.a->node->user("D")->online());
+    // Handled once: a bounded number of packets even though paths overlap.
+    CHECK(f.net.packets - before < 60);
+}
+
+TEST_CASE("a node that knows only a super-client finds its contacts") {
+    MiniNet net{3};
+    core::Config super_cfg;
+    super_cfg.super_client = true;
+    auto& s = net.add("server", super_cfg);
+    core::Config cfg;
+    cfg.servers = {s.addr};
+    auto& a = net.add("A", cfg);
+    auto& c = net.add("C", cfg);
+    net.start(s);
+    net.start(a);
+    net.start(c);
+    net.run_for(500);
+    net.command(a, core::cmd::Add{"C"});
+    net.run_for(1000);
+    CHECK(sees_online(a, "C"));
+    CHECK(c.node->user("A")->linked_us);
+    // A fresh node of the same network learns where its (remembered) contacts are
+    // from the server alone.
+    net.kill(a);
+    a.store.sessions.clear();
+    net.start(a);
+    net.run_for(1000);
+    CHECK(sees_online(a, "C"));
+}
+
+TEST_CASE("a node that knows one peer bootstraps with \\ping") {
+    MiniNet net{4};
+    auto& a = net.add("A");
+    auto& b = net.add("B");
+    auto& c = net.add("C");
+    for (auto* n : {&a, &b, &c}) net.start(*n);
+    link(net, b, c);
+    net.command(a, core::cmd::Ping{b.addr});
+    net.run_for(300);
+    auto notices = net.events_of<core::ev::Notice>(a);
+    bool answered = false;
+    for (auto& n : notices) answered |= n.text.find("ping: B answered") != std::string::npos;
+    CHECK(answered);
+    CHECK(a.node->user("B"));
+    net.command(a, core::cmd::Add{"C"});
+    net.run_for(1000);
+    CHECK(sees_online(a, "C"));
+}
+
+TEST_CASE("a user online on two devices gets messages on both; what one sends is mirrored to the other") {
+    Figure3 f;
+    auto& a2 = f.net.add_device(*f.a, "A2");
+    a2.config.servers = {};
+    f.net.start(a2);
+    f.net.command(a2, core::cmd::Ping{f.a->addr});
+    f.net.run_for(2000);
+    REQUIRE(f.a->node->user("A"));
+    // A2 adopts A's contacts (links belong to the user) and finds them.
+    CHECK(a2.node->user("C"));
+    CHECK(sees_online(a2, "C"));
+    f.net.command(*f.c, core::cmd::Chat{"A", "to both"});
+    f.net.run_for(1000);
+    CHECK(count_messages(*f.a, "to both") == 1);
+    CHECK(count_messages(a2, "to both") == 1);
+    f.net.command(a2, core::cmd::Chat{"C", "from the phone"});
+    f.net.run_for(1000);
+    CHECK(count_messages(*f.c, "from the phone") == 1);
+    CHECK(count_messages(*f.a, "from the phone") == 1);
+    bool outgoing = false;
+    for (auto& m : f.net.events_of<core::ev::Message>(*f.a)) outgoing |= m.msg.text == "from the phone" && m.outgoing;
+    CHECK(outgoing);
+}
+
+TEST_CASE("garbage, truncated, replayed and forged input changes nothing and is counted") {
+    Figure3 f;
+    auto views_before = f.c->node->users();
+    auto stats0 = f.c->node->stats();
+    std::mt19937_64 rng(99);
+    Addr from = Addr::v4(10, 9, 9, 9, 9999);
+    for (int i = 0; i < 2000; ++i) {
+        Bytes junk(rng() % 1300);
+        for (auto& b : junk) b = static_cast<std::uint8_t>(rng());
+        f.net.inject(*f.c, from, junk);
+    }
+    // A real declaration, truncated at every length.
+    wire::Declaration d;
+    d.user = "B";
+    auto evil = crypto::generate_identity();
+    d.key = evil.pk;
+    d.session = f.b->id.session;
+    d.seq = 1ull << 62;
+    d.online = false;
+    d.addr = Addr::v4(10, 6, 6, 6, 6666);
+    wire::Declare p;
+    p.decl = wire::sign_blob(wire::encode(d), evil.sk);
+    p.hops = 1;
+    wire::Header h;
+    h.type = wire::MsgType::declare_offline;
+    h.from_user = "B";
+    h.from_session = f.b->id.session;
+    h.from_port = 6666;
+    h.from_key = evil.pk;
+    auto forged = wire::encode_packet(h, wire::encode(p), evil.sk);
+    for (std::size_t n = 0; n < forged.size(); ++n)
+        f.net.inject(*f.c, from, Bytes(forged.begin(), forged.begin() + static_cast<long>(n)));
+    // Someone else's name under a new key: changes nothing.
+    f.net.inject(*f.c, from, forged);
+    // The right key but a bad signature.
+    p.decl.sig[0] ^= 1;
+    h.from_key = f.b->id.pk;
+    f.net.inject(*f.c, from, wire::encode_packet(h, wire::encode(p), evil.sk));
+    f.net.run_for(1000);
+    auto stats = f.c->node->stats();
+    CHECK(stats.malformed > stats0.malformed + 1000);
+    CHECK(stats.wrong_key + stats.bad_signature > stats0.wrong_key + stats0.bad_signature);
+    CHECK(sees_online(*f.c, "B"));
+    CHECK(session_of(*f.c, "B")->addr == f.b->addr);
+    CHECK(f.c->node->users().size() == views_before.size());
+}
+
+TEST_CASE("an older declaration never overrides a newer one") {
+    Figure3 f;
+    // Capture B's current declaration as C received it by restarting B: seq grows.
+    auto old_decl = f.c->store.sessions.at({"B", f.b->id.session}).decl;
+    f.net.run_for(10);
+    f.net.command(*f.b, core::cmd::Quit{});
+    f.net.kill(*f.b);
+    f.net.run_for(100);
+    REQUIRE_FALSE(sees_online(*f.c, "B"));
+    // Replay the older (online) declaration, as B itself would send it.
+    wire::Declare p;
+    p.decl = old_decl;
+    wire::Header h;
+    h.type = wire::MsgType::declare_online;
+    h.from_user = "B";
+    h.from_session = f.b->id.session;
+    h.from_port = 7300;
+    h.from_key = f.b->id.pk;
+    auto stale_before = f.c->node->stats().stale;
+    f.net.inject(*f.c, f.b->addr, wire::encode_packet(h, wire::encode(p), f.b->id.sk));
+    CHECK_FALSE(sees_online(*f.c, "B"));
+    CHECK(f.c->node->stats().stale == stale_before + 1);
+}
+
+TEST_CASE("sessions are pruned to the configured length: online first, then the most recent") {
+    MiniNet net{5};
+    core::Config cfg;
+    cfg.max_sessions_per_user = 2;
+    auto& c = net.add("C", cfg);
+    auto& b1 = net.add("B");
+    net.start(c);
+    net.start(b1);
+    link(net, b1, c);
+    auto& b2 = net.add_device(b1, "B2");
+    auto& b3 = net.add_device(b1, "B3");
+    net.start(b2);
+    net.command(b2, core::cmd::Ping{c.addr});
+    net.run_for(500);
+    net.command(b2, core::cmd::Quit{});
+    net.kill(b2);  // offline, seen recently
+    net.run_for(500);
+    net.start(b3);
+    net.command(b3, core::cmd::Ping{c.addr});
+    net.run_for(500);
+    auto b = c.node->user("B");
+    REQUIRE(b);
+    REQUIRE(b->sessions.size() == 2);
+    // Both online sessions are kept; the offline one went.
+    for (auto& s : b->sessions) CHECK(s.online);
+    CHECK(c.store.sessions.count({"B", b2.id.session}) == 0);
+}

@@ -1,0 +1,28 @@
+#include "darkchat/crypto.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace dc;
+
+TEST_CASE("signatures verify only for the right key and message") {
+    REQUIRE(crypto::init());
+    auto a = crypto::generate_identity();
+    auto b = crypto::generate_identity();
+    CHECK(a.pk != b.pk);
+    Bytes msg{'h', 'i'};
+    auto sig = crypto::sign(a.sk, msg);
+    CHECK(crypto::verify(a.pk, msg, sig));
+    CHECK_FALSE(crypto::verify(b.pk, msg, sig));
+    msg[0] ^= 1;
+    CHECK_FALSE(crypto::verify(a.pk, msg, sig));
+}
+
+TEST_CASE("fingerprints are short, stable and differ between keys") {
+    REQUIRE(crypto::init());
+    auto a = crypto::generate_identity();
+    auto b = crypto::generate_identity();
+    auto fa = crypto::fingerprint(a.pk);
+    CHECK(fa.size() == 19);
+    CHECK(fa == crypto::fingerprint(a.pk));
+    CHECK(fa != crypto::fingerprint(b.pk));
+}

@@ -1,0 +1,696 @@
+// The SQLite store: creation and permissions, WAL, migrations, round trips of
+// every StoreOp, atomic batches, history queries, and durability across a
+// killed process.
+#include "darkchat/store.hpp"
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace dc;
+using dc::store::Store;
+
+namespace {
+
+// A directory under /tmp, removed with its contents at the end of the test.
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/darkchat-store-test-XXXXXX";
+        char* p = ::mkdtemp(tmpl);
+        REQUIRE(p != nullptr);
+        path = p;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    std::string file(const std::string& name) const { return path + "/" + name; }
+};
+
+std::unique_ptr<Store> open_ok(const std::string& path) {
+    auto s = Store::open(path);
+    REQUIRE_MESSAGE(s.ok(), (s.ok() ? std::string() : s.error()));
+    return std::move(s).value();
+}
+
+void apply_ok(Store& s, const std::vector<StoreOp>& ops) {
+    auto r = s.apply(ops);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error()));
+}
+
+Snapshot snapshot_ok(Store& s, std::size_t max_seen = 100000) {
+    auto r = s.load_snapshot(max_seen);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error()));
+    return std::move(r).value();
+}
+
+std::vector<HistoryRecord> history_ok(Store& s, const std::string& peer, std::size_t limit) {
+    auto r = s.history(peer, limit);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error()));
+    return std::move(r).value();
+}
+
+// Bytes that include zeros, different for each seed.
+template <std::size_t N>
+std::array<std::uint8_t, N> pattern(std::uint8_t seed) {
+    std::array<std::uint8_t, N> a{};
+    for (std::size_t i = 0; i < N; ++i) a[i] = i % 3 == 0 ? 0 : static_cast<std::uint8_t>(seed + i);
+    return a;
+}
+
+MessageId msg_id(std::uint8_t n) {
+    MessageId id{};
+    id[0] = n;
+    id[15] = static_cast<std::uint8_t>(0xff - n);
+    return id;
+}
+
+Addr ipv6_addr() {  // [2001:db8::1]:443
+    Addr a;
+    a.family = 6;
+    a.ip = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    a.port = 443;
+    return a;
+}
+
+Addr ipv4_addr() {  // 10.0.0.7:17771
+    Addr a;
+    a.family = 4;
+    a.ip[0] = 10;
+    a.ip[3] = 7;
+    a.port = 17771;
+    return a;
+}
+
+UserRecord user(const std::string& name, std::uint8_t seed, bool contact, TimeMs first_seen) {
+    UserRecord u;
+    u.name = name;
+    u.key = pattern<32>(seed);
+    u.contact = contact;
+    u.first_seen = first_seen;
+    return u;
+}
+
+SessionRecord session(const std::string& user_name, std::uint8_t seed, Addr addr) {
+    SessionRecord r;
+    r.user = user_name;
+    r.session = pattern<8>(seed);
+    r.decl.body = {0x00, seed, 0x00, 0x00, 0xff, 0x00};
+    r.decl.sig = pattern<64>(static_cast<std::uint8_t>(seed + 1));
+    r.seq = 0x8000000000000001ULL + seed;  // high bit set: must survive SQLite's signed integers
+    r.addr = addr;
+    r.online = true;
+    r.last_seen = 1'700'000'000'123 + seed;
+    return r;
+}
+
+OutboxRecord outbox(std::uint8_t n, const std::string& target, TimeMs queued) {
+    OutboxRecord e;
+    e.id = msg_id(n);
+    e.target = target;
+    e.msg.body = {n, 0x00, 0x00, 0x01, 0x00};
+    e.msg.sig = pattern<64>(n);
+    e.queued = queued;
+    return e;
+}
+
+HistoryRecord message(std::uint8_t n, const std::string& from, const std::string& to, TimeMs stored) {
+    HistoryRecord h;
+    h.id = msg_id(n);
+    h.from = from;
+    h.to = to;
+    h.sent = stored - 5;
+    h.stored = stored;
+    h.text = "message " + std::to_string(n);
+    return h;
+}
+
+void check_user(const UserRecord& got, const UserRecord& want) {
+    CHECK(got.name == want.name);
+    CHECK(got.key == want.key);
+    CHECK(got.contact == want.contact);
+    CHECK(got.first_seen == want.first_seen);
+}
+
+void check_session(const SessionRecord& got, const SessionRecord& want) {
+    CHECK(got.user == want.user);
+    CHECK(got.session == want.session);
+    CHECK(got.decl.body == want.decl.body);
+    CHECK(got.decl.sig == want.decl.sig);
+    CHECK(got.seq == want.seq);
+    CHECK(got.addr.family == want.addr.family);
+    CHECK(got.addr.ip == want.addr.ip);
+    CHECK(got.addr.port == want.addr.port);
+    CHECK(got.online == want.online);
+    CHECK(got.last_seen == want.last_seen);
+}
+
+void check_outbox(const OutboxRecord& got, const OutboxRecord& want) {
+    CHECK(got.id == want.id);
+    CHECK(got.target == want.target);
+    CHECK(got.msg.body == want.msg.body);
+    CHECK(got.msg.sig == want.msg.sig);
+    CHECK(got.queued == want.queued);
+}
+
+void check_message(const HistoryRecord& got, const HistoryRecord& want) {
+    CHECK(got.id == want.id);
+    CHECK(got.from == want.from);
+    CHECK(got.to == want.to);
+    CHECK(got.sent == want.sent);
+    CHECK(got.stored == want.stored);
+    CHECK(got.text == want.text);
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& path, const std::string& data) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << data;
+    REQUIRE(out.good());
+}
+
+// Sets PRAGMA user_version in the header of a closed database (bytes 60..63, big endian).
+void set_user_version(const std::string& path, std::uint32_t v) {
+    REQUIRE_FALSE(std::filesystem::exists(path + "-wal"));  // the header must be in the main file
+    std::string data = read_file(path);
+    REQUIRE(data.size() >= 100);
+    for (int i = 0; i < 4; ++i) data[60 + i] = static_cast<char>((v >> (8 * (3 - i))) & 0xff);
+    write_file(path, data);
+}
+
+unsigned mode_of(const std::string& path) {
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+}
+
+}  // namespace
+
+TEST_CASE("a new store is created owner-only, in WAL mode, at schema 1") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+
+    // A umask that would make the file read-only (0400) if the store relied on it.
+    mode_t old_umask = ::umask(0277);
+    auto opened = Store::open(path);
+    ::umask(old_umask);
+    REQUIRE(opened.ok());
+    auto& s = *opened;
+
+    CHECK(mode_of(path) == 0600);
+    CHECK(s->schema_version() == 1);
+
+    apply_ok(*s, {store_op::PutUser{user("alice", 1, true, 10)}});
+    // The write went to the write-ahead log, which SQLite creates with the database's mode.
+    REQUIRE(std::filesystem::exists(path + "-wal"));
+    CHECK(mode_of(path + "-wal") == 0600);
+    // Bytes 18 and 19 of the header (file format read/write versions) are 2 in WAL mode.
+    std::string header = read_file(path).substr(0, 100);
+    REQUIRE(header.size() == 100);
+    CHECK(header.substr(0, 16) == std::string("SQLite format 3\0", 16));
+    CHECK(header[18] == 2);
+    CHECK(header[19] == 2);
+}
+
+TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    Identity id{"alice", pattern<32>(1), pattern<64>(2), pattern<8>(3)};
+    {
+        auto s = open_ok(path);
+        REQUIRE(s->save_identity(id).ok());
+        apply_ok(*s, {store_op::PutUser{user("bob", 5, true, 100)},
+                      store_op::PutSession{session("bob", 6, ipv4_addr())},
+                      store_op::PutOutbox{outbox(7, "bob", 200)},
+                      store_op::PutHistory{message(8, "alice", "bob", 300)}});
+    }
+    auto s = open_ok(path);
+    CHECK(s->schema_version() == 1);
+    auto loaded = s->load_identity();
+    REQUIRE(loaded.ok());
+    REQUIRE(loaded->has_value());
+    CHECK((*loaded)->user == "alice");
+    CHECK((*loaded)->sk == id.sk);
+
+    auto snap = snapshot_ok(*s);
+    REQUIRE(snap.users.size() == 1);
+    check_user(snap.users[0], user("bob", 5, true, 100));
+    REQUIRE(snap.sessions.size() == 1);
+    check_session(snap.sessions[0], session("bob", 6, ipv4_addr()));
+    REQUIRE(snap.outbox.size() == 1);
+    check_outbox(snap.outbox[0], outbox(7, "bob", 200));
+    REQUIRE(snap.seen.size() == 1);
+    CHECK(snap.seen[0] == msg_id(8));
+    auto h = history_ok(*s, "bob", 10);
+    REQUIRE(h.size() == 1);
+    check_message(h[0], message(8, "alice", "bob", 300));
+}
+
+TEST_CASE("an empty store loads an empty snapshot and no identity") {
+    TempDir dir;
+    auto s = open_ok(dir.file("darkchat.db"));
+    auto id = s->load_identity();
+    REQUIRE(id.ok());
+    CHECK_FALSE(id->has_value());
+    auto snap = snapshot_ok(*s);
+    CHECK(snap.users.empty());
+    CHECK(snap.sessions.empty());
+    CHECK(snap.outbox.empty());
+    CHECK(snap.seen.empty());
+    CHECK(history_ok(*s, "bob", 10).empty());
+    CHECK(s->apply({}).ok());
+}
+
+TEST_CASE("every StoreOp round-trips field by field") {
+    TempDir dir;
+    auto s = open_ok(dir.file("darkchat.db"));
+
+    UserRecord carol = user("carol", 9, false, -1);  // times are signed
+    UserRecord bob = user("bob", 3, true, 1'700'000'000'000);
+    SessionRecord v6 = session("bob", 1, ipv6_addr());
+    SessionRecord none = session("bob", 2, Addr{});  // family 0: no address known
+    none.online = false;
+    none.seq = 0;
+    SessionRecord empty_decl = session("carol", 3, ipv4_addr());
+    empty_decl.decl.body.clear();
+    empty_decl.seq = ~0ULL;
+    OutboxRecord o1 = outbox(1, "bob", 50);
+    OutboxRecord o2 = outbox(1, "alice", 40);  // same id, mirrored to the own user's sessions
+    o2.msg.body.clear();
+    HistoryRecord h1 = message(1, "alice", "bob", 70);
+    h1.text = std::string("nul\0inside, caf\xc3\xa9, \xf0\x9f\x92\xac", 22);
+    HistoryRecord h2 = message(2, "bob", "alice", 80);
+    h2.text.clear();
+
+    apply_ok(*s, {store_op::PutUser{carol}, store_op::PutUser{bob}, store_op::PutSession{v6},
+                  store_op::PutSession{none}, store_op::PutSession{empty_decl}, store_op::PutOutbox{o1},
+                  store_op::PutOutbox{o2}, store_op::PutHistory{h1}, store_op::PutHistory{h2}});
+
+    auto snap = snapshot_ok(*s);
+    REQUIRE(snap.users.size() == 2);  // by name
+    check_user(snap.users[0], bob);
+    check_user(snap.users[1], carol);
+
+    REQUIRE(snap.sessions.size() == 3);  // by user, then session id
+    check_session(snap.sessions[0], v6);
+    check_session(snap.sessions[1], none);
+    check_session(snap.sessions[2], empty_decl);
+    CHECK(snap.sessions[0].addr == ipv6_addr());
+    CHECK(snap.sessions[1].addr == Addr{});
+    CHECK(snap.sessions[2].decl.body.empty());
+
+    REQUIRE(snap.outbox.size() == 2);  // by queued
+    check_outbox(snap.outbox[0], o2);
+    check_outbox(snap.outbox[1], o1);
+
+    REQUIRE(snap.seen.size() == 2);  // newest stored first
+    CHECK(snap.seen[0] == h2.id);
+    CHECK(snap.seen[1] == h1.id);
+
+    auto h = history_ok(*s, "alice", 10);
+    REQUIRE(h.size() == 2);
+    check_message(h[0], h1);
+    check_message(h[1], h2);
+    CHECK(h[0].text.size() == 22);
+
+    // The deletes remove exactly the named rows.
+    apply_ok(*s, {store_op::DeleteSession{"bob", v6.session}, store_op::DeleteOutbox{o1.id, "alice"}});
+    snap = snapshot_ok(*s);
+    REQUIRE(snap.sessions.size() == 2);
+    check_session(snap.sessions[0], none);
+    check_session(snap.sessions[1], empty_decl);
+    REQUIRE(snap.outbox.size() == 1);
+    check_outbox(snap.outbox[0], o1);
+
+    // Deleting what is not there is not an error.
+    apply_ok(*s, {store_op::DeleteSession{"nobody", v6.session}, store_op::DeleteOutbox{msg_id(99), "bob"}});
+    snap = snapshot_ok(*s);
+    CHECK(snap.sessions.size() == 2);
+    CHECK(snap.outbox.size() == 1);
+}
+
+TEST_CASE("puts replace the row with the same key, but history is immutable") {
+    TempDir dir;
+    auto s = open_ok(dir.file("darkchat.db"));
+    SessionRecord r = session("bob", 1, ipv4_addr());
+    apply_ok(*s, {store_op::PutUser{user("bob", 1, false, 100)}, store_op::PutSession{r},
+                  store_op::PutOutbox{outbox(1, "bob", 10)}, store_op::PutHistory{message(1, "bob", "alice", 20)}});
+
+    SessionRecord newer = r;
+    newer.seq = r.seq + 1;
+    newer.addr = ipv6_addr();
+    newer.online = false;
+    newer.decl.body = {1, 2, 3};
+    newer.last_seen = r.last_seen + 1000;
+    OutboxRecord retried = outbox(1, "bob", 30);
+    retried.msg.body = {9, 9};
+    HistoryRecord duplicate = message(1, "mallory", "alice", 99);
+    duplicate.text = "not the original";
+    apply_ok(*s, {store_op::PutUser{user("bob", 2, true, 100)}, store_op::PutSession{newer},
+                  store_op::PutOutbox{retried}, store_op::PutHistory{duplicate}});
+
+    auto snap = snapshot_ok(*s);
+    REQUIRE(snap.users.size() == 1);
+    check_user(snap.users[0], user("bob", 2, true, 100));
+    REQUIRE(snap.sessions.size() == 1);
+    check_session(snap.sessions[0], newer);
+    REQUIRE(snap.outbox.size() == 1);
+    check_outbox(snap.outbox[0], retried);
+    REQUIRE(snap.seen.size() == 1);
+    auto h = history_ok(*s, "bob", 10);
+    REQUIRE(h.size() == 1);
+    check_message(h[0], message(1, "bob", "alice", 20));
+    CHECK(history_ok(*s, "mallory", 10).empty());
+}
+
+TEST_CASE("a batch that fails part-way leaves the database unchanged") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    auto s = open_ok(path);
+    SessionRecord kept = session("bob", 1, ipv4_addr());
+    apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}, store_op::PutSession{kept},
+                  store_op::PutOutbox{outbox(1, "bob", 5)}});
+
+    SUBCASE("an empty user name in a session") {
+        SessionRecord bad = session("", 2, ipv4_addr());
+        auto r = s->apply({store_op::PutUser{user("carol", 2, false, 2)}, store_op::DeleteSession{"bob", kept.session},
+                           store_op::DeleteOutbox{msg_id(1), "bob"},
+                           store_op::PutHistory{message(2, "bob", "alice", 7)}, store_op::PutSession{bad}});
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error() == "store: put session: CHECK constraint failed: user <> ''");
+    }
+    SUBCASE("an empty user name") {
+        auto r = s->apply({store_op::PutHistory{message(2, "bob", "alice", 7)}, store_op::PutUser{user("", 2, false, 2)}});
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error() == "store: put user: CHECK constraint failed: name <> ''");
+    }
+
+    auto check_unchanged = [&](Store& st) {
+        auto snap = snapshot_ok(st);
+        REQUIRE(snap.users.size() == 1);
+        check_user(snap.users[0], user("bob", 1, true, 1));
+        REQUIRE(snap.sessions.size() == 1);
+        check_session(snap.sessions[0], kept);
+        REQUIRE(snap.outbox.size() == 1);
+        check_outbox(snap.outbox[0], outbox(1, "bob", 5));
+        CHECK(snap.seen.empty());
+    };
+    check_unchanged(*s);
+
+    // The store stays usable, and nothing of the failed batch appears later.
+    apply_ok(*s, {store_op::PutUser{user("dave", 4, false, 4)}});
+    CHECK(snapshot_ok(*s).users.size() == 2);
+    apply_ok(*s, {store_op::DeleteSession{"", {}}});  // a no-op, not an error
+    s.reset();
+    s = open_ok(path);
+    auto snap = snapshot_ok(*s);
+    REQUIRE(snap.users.size() == 2);
+    CHECK(snap.users[0].name == "bob");
+    CHECK(snap.users[1].name == "dave");
+    CHECK(snap.seen.empty());
+    CHECK(snap.sessions.size() == 1);
+}
+
+TEST_CASE("history returns the newest messages exchanged with a peer, oldest first") {
+    TempDir dir;
+    auto s = open_ok(dir.file("darkchat.db"));
+    // Inserted out of order; stored times decide. 3 and 4 share a stored time:
+    // the one accepted later counts as newer.
+    apply_ok(*s, {store_op::PutHistory{message(5, "alice", "bob", 500)},
+                  store_op::PutHistory{message(1, "bob", "alice", 100)},
+                  store_op::PutHistory{message(2, "alice", "carol", 200)},
+                  store_op::PutHistory{message(3, "alice", "bob", 300)},
+                  store_op::PutHistory{message(4, "bob", "alice", 300)},
+                  store_op::PutHistory{message(6, "carol", "alice", 600)},
+                  store_op::PutHistory{message(7, "bob", "alice", 50)}});
+
+    auto ids = [](const std::vector<HistoryRecord>& hs) {
+        std::vector<int> out;
+        for (const auto& h : hs) out.push_back(h.id[0]);
+        return out;
+    };
+    CHECK(ids(history_ok(*s, "bob", 100)) == std::vector<int>{7, 1, 3, 4, 5});
+    CHECK(ids(history_ok(*s, "bob", 3)) == std::vector<int>{3, 4, 5});
+    CHECK(ids(history_ok(*s, "bob", 1)) == std::vector<int>{5});
+    CHECK(history_ok(*s, "bob", 0).empty());
+    CHECK(ids(history_ok(*s, "carol", 10)) == std::vector<int>{2, 6});
+    CHECK(history_ok(*s, "dave", 10).empty());
+    CHECK(history_ok(*s, "", 10).empty());
+    CHECK(ids(history_ok(*s, "alice", static_cast<std::size_t>(-1))) == std::vector<int>{7, 1, 2, 3, 4, 5, 6});
+    check_message(history_ok(*s, "bob", 1)[0], message(5, "alice", "bob", 500));
+}
+
+TEST_CASE("load_snapshot lists at most max_seen history ids, newest first") {
+    TempDir dir;
+    auto s = open_ok(dir.file("darkchat.db"));
+    std::vector<StoreOp> ops;
+    for (int i = 1; i <= 20; ++i) {
+        // stored times 10, 20, ... in a shuffled insertion order
+        int n = (i * 7) % 20 + 1;
+        ops.push_back(store_op::PutHistory{message(static_cast<std::uint8_t>(n), "bob", "alice", n * 10)});
+    }
+    apply_ok(*s, ops);
+
+    auto seen = snapshot_ok(*s, 5).seen;
+    REQUIRE(seen.size() == 5);
+    for (int k = 0; k < 5; ++k) CHECK(seen[static_cast<std::size_t>(k)] == msg_id(static_cast<std::uint8_t>(20 - k)));
+    CHECK(snapshot_ok(*s, 0).seen.empty());
+    auto all = snapshot_ok(*s).seen;
+    REQUIRE(all.size() == 20);
+    CHECK(all.front() == msg_id(20));
+    CHECK(all.back() == msg_id(1));
+    CHECK(snapshot_ok(*s, static_cast<std::size_t>(-1)).seen.size() == 20);
+}
+
+TEST_CASE("outbox entries come back in the order they were queued") {
+    TempDir dir;
+    auto s = open_ok(dir.file("darkchat.db"));
+    apply_ok(*s, {store_op::PutOutbox{outbox(1, "bob", 30)}, store_op::PutOutbox{outbox(2, "bob", 10)},
+                  store_op::PutOutbox{outbox(3, "carol", 20)}, store_op::PutOutbox{outbox(4, "bob", 20)}});
+    auto snap = snapshot_ok(*s);
+    REQUIRE(snap.outbox.size() == 4);
+    CHECK(snap.outbox[0].id == msg_id(2));
+    CHECK(snap.outbox[1].id == msg_id(3));  // equal times: the one queued first
+    CHECK(snap.outbox[2].id == msg_id(4));
+    CHECK(snap.outbox[3].id == msg_id(1));
+}
+
+TEST_CASE("there is at most one identity and saving replaces it") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    Identity first{"alice", pattern<32>(1), pattern<64>(2), pattern<8>(3)};
+    Identity second{"alice2", pattern<32>(4), pattern<64>(5), pattern<8>(6)};
+    {
+        auto s = open_ok(path);
+        REQUIRE(s->save_identity(first).ok());
+        auto got = s->load_identity();
+        REQUIRE(got.ok());
+        REQUIRE(got->has_value());
+        CHECK((*got)->user == "alice");
+        CHECK((*got)->pk == first.pk);
+        CHECK((*got)->sk == first.sk);
+        CHECK((*got)->session == first.session);
+        REQUIRE(s->save_identity(second).ok());
+    }
+    auto s = open_ok(path);
+    auto got = s->load_identity();
+    REQUIRE(got.ok());
+    REQUIRE(got->has_value());
+    CHECK((*got)->user == "alice2");
+    CHECK((*got)->pk == second.pk);
+    CHECK((*got)->sk == second.sk);
+    CHECK((*got)->session == second.session);
+
+    auto bad = s->save_identity(Identity{});
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error() == "store: save identity: CHECK constraint failed: user <> ''");
+    got = s->load_identity();
+    REQUIRE(got.ok());
+    REQUIRE(got->has_value());
+    CHECK((*got)->user == "alice2");
+}
+
+TEST_CASE("files that are not darkchat databases are refused with a clear error") {
+    TempDir dir;
+
+    SUBCASE("garbage") {
+        std::string path = dir.file("garbage.db");
+        std::string junk(8192, '\0');
+        for (std::size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<char>((i * 131 + 7) & 0xff);
+        write_file(path, junk);
+        auto s = Store::open(path);
+        REQUIRE_FALSE(s.ok());
+        CHECK(s.error() == "store: " + path + " is not a darkchat database");
+        CHECK(read_file(path) == junk);  // left as it was
+    }
+    SUBCASE("a text file") {
+        std::string path = dir.file("notes.txt");
+        write_file(path, "these are not the tables you are looking for\n");
+        auto s = Store::open(path);
+        REQUIRE_FALSE(s.ok());
+        CHECK(s.error() == "store: " + path + " is not a darkchat database");
+    }
+    SUBCASE("an SQLite database of something else") {
+        std::string path = dir.file("other.db");
+        open_ok(path).reset();
+        set_user_version(path, 0);  // tables, but no darkchat schema version
+        auto s = Store::open(path);
+        REQUIRE_FALSE(s.ok());
+        CHECK(s.error() == "store: " + path + " is an SQLite database but not darkchat's");
+    }
+    SUBCASE("a directory that does not exist") {
+        std::string path = dir.file("missing/darkchat.db");
+        auto s = Store::open(path);
+        REQUIRE_FALSE(s.ok());
+        CHECK(s.error() == "store: cannot create " + path + ": No such file or directory");
+    }
+    SUBCASE("no path") {
+        auto s = Store::open("");
+        REQUIRE_FALSE(s.ok());
+        CHECK(s.error() == "store: empty database path");
+    }
+}
+
+TEST_CASE("a schema newer than this darkchat is refused and left alone") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    {
+        auto s = open_ok(path);
+        apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
+    }
+    set_user_version(path, 7);
+    auto s = Store::open(path);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (1)");
+
+    set_user_version(path, 1);  // nothing was changed: back at version 1 the data is there
+    auto again = open_ok(path);
+    CHECK(again->schema_version() == 1);
+    REQUIRE(snapshot_ok(*again).users.size() == 1);
+}
+
+TEST_CASE("an in-memory store works for tests and tools") {
+    auto s = open_ok(":memory:");
+    CHECK(s->schema_version() == 1);
+    apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
+    CHECK(snapshot_ok(*s).users.size() == 1);
+}
+
+TEST_CASE("committed batches survive a killed process") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    int ready[2];
+    REQUIRE(::pipe(ready) == 0);
+
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        // The child writes batches until it is killed; it never closes the store.
+        ::close(ready[0]);
+        auto s = Store::open(path);
+        if (!s.ok()) ::_exit(2);
+        if (!(*s)->apply({store_op::PutUser{user("first", 1, true, 1)}}).ok()) ::_exit(3);
+        char c = 'x';
+        if (::write(ready[1], &c, 1) != 1) ::_exit(4);
+        for (int i = 0;; ++i) {
+            std::string n = std::to_string(i);
+            auto r = (*s)->apply({store_op::PutUser{user("a" + n, 2, false, i)},
+                                  store_op::PutHistory{message(static_cast<std::uint8_t>(i), "a" + n, "b" + n, i)},
+                                  store_op::PutUser{user("b" + n, 3, false, i)}});
+            if (!r.ok()) ::_exit(5);
+        }
+    }
+    ::close(ready[1]);
+    char c = 0;
+    REQUIRE(::read(ready[0], &c, 1) == 1);
+    ::close(ready[0]);
+    ::usleep(100 * 1000);
+    REQUIRE(::kill(pid, SIGKILL) == 0);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGKILL);
+
+    auto s = open_ok(path);
+    auto snap = snapshot_ok(*s);
+    std::set<std::string> a, b;
+    bool first = false;
+    for (const auto& u : snap.users) {
+        if (u.name == "first") first = true;
+        else if (u.name[0] == 'a') a.insert(u.name.substr(1));
+        else if (u.name[0] == 'b') b.insert(u.name.substr(1));
+    }
+    CHECK(first);
+    CHECK(a == b);  // every batch is there whole or not at all
+    CHECK(snap.users.size() == 1 + a.size() + b.size());
+    CHECK(snap.seen.size() == std::min<std::size_t>(a.size(), 256));  // one message per batch (ids wrap at 256)
+    // The store is writable after the crash.
+    apply_ok(*s, {store_op::PutUser{user("after", 4, false, 4)}});
+}
+
+TEST_CASE("a write error rolls the whole batch back") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    {
+        auto s = open_ok(path);
+        apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
+    }
+
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        // Files may not grow past 64 KiB more than they are now: the batch
+        // below (about 400 KiB) fails while SQLite writes it.
+        std::signal(SIGXFSZ, SIG_IGN);
+        auto s = Store::open(path);
+        if (!s.ok()) ::_exit(2);
+        struct stat db {}, wal {};
+        ::stat(path.c_str(), &db);
+        ::stat((path + "-wal").c_str(), &wal);
+        rlim_t limit = static_cast<rlim_t>(std::max(db.st_size, wal.st_size)) + 64 * 1024;
+        struct rlimit lim {limit, limit};
+        if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) ::_exit(3);
+        std::vector<StoreOp> ops{store_op::PutUser{user("carol", 2, true, 2)}};
+        for (int i = 0; i < 100; ++i) {
+            HistoryRecord h = message(static_cast<std::uint8_t>(i), "carol", "alice", i);
+            h.text.assign(4000, static_cast<char>('a' + i % 26));
+            ops.push_back(store_op::PutHistory{h});
+        }
+        auto r = (*s)->apply(ops);
+        if (r.ok()) ::_exit(4);
+        if (r.error() != "store: put history: disk I/O error" && r.error() != "store: commit: disk I/O error") {
+            ::_exit(5);
+        }
+        ::_exit(0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+
+    auto s = open_ok(path);
+    auto snap = snapshot_ok(*s);
+    REQUIRE(snap.users.size() == 1);
+    CHECK(snap.users[0].name == "bob");
+    CHECK(snap.seen.empty());
+    apply_ok(*s, {store_op::PutUser{user("carol", 2, true, 2)}});
+    CHECK(snapshot_ok(*s).users.size() == 2);
+}
