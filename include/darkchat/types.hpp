@@ -78,6 +78,7 @@ public:
     T* operator->() { return &std::get<0>(v_); }
     const T* operator->() const { return &std::get<0>(v_); }
     T& operator*() & { return std::get<0>(v_); }
+    const T& operator*() const& { return std::get<0>(v_); }
     const std::string& error() const { return std::get<1>(v_).message; }
 
 private:

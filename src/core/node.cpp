@@ -359,8 +359,11 @@ struct Node::State {
         s.probe_started = 0;
         s.indirect_sent = false;
         s.rec.last_seen = now;
-        if (s.lost && s.rec.online) {
+        // Alive, and its newest declaration says online: online again (after a
+        // lost probe, a restart of ours, or a super-client's ageing).
+        if (s.decl.online && (s.lost || !s.rec.online)) {
             s.lost = false;
+            s.rec.online = true;
             s.retry_gap = 0;
             persist(s);
             presence(it->second, s, "answered");
@@ -953,6 +956,7 @@ struct Node::State {
             if (now >= e.next_try) try_send(e);
         if (now >= next_refresh) {
             next_refresh = now + cfg.refresh_interval;
+            if (cfg.super_client) age_sessions();
             // Servers do not probe us: remind them, and refresh what we know.
             auto payload = declare_payload(0, false, false, 0);
             for (auto& a : cfg.servers) {
@@ -961,6 +965,20 @@ struct Node::State {
             }
         }
         expire_pending();
+    }
+
+    // A super-client does not probe the whole network; every node re-declares
+    // itself to its servers each refresh_interval, so a session silent for three
+    // intervals is taken for offline in the super-client's complete answers.
+    void age_sessions() {
+        for (auto& [n, u] : users) {
+            if (watched(u)) continue;
+            for (auto& [sid, s] : u.sessions) {
+                if (!s.rec.online || now - s.rec.last_seen <= 3 * cfg.refresh_interval) continue;
+                s.rec.online = false;
+                persist(s);
+            }
+        }
     }
 
     std::optional<TimeMs> next_wakeup() const {
@@ -1012,6 +1030,8 @@ struct Node::State {
         event(ev::Linked{name, false});
         redeclare(true);
         declare_to_all(false, true);
+        for (auto& [sid, s] : u.sessions)
+            if (s.online()) presence(u, s, "already known");
         if (online_sessions(name).empty()) {
             // Ask everyone we can reach where the new contact is.
             std::set<Addr> asked;

@@ -186,6 +186,11 @@ private:
                     last_store_error_at_ = now;
                 }
                 unsaved_ = std::move(ops);
+                // What the node wants to send may rest on what could not be saved
+                // (an ack for a message not yet stored): hold it all back. Peers
+                // retry, and the node's own outbox retries once the store works.
+                while (node_->poll_transmit()) {
+                }
             } else if (!last_store_error_.empty()) {
                 say("* state saved again");
                 last_store_error_.clear();
