@@ -169,4 +169,20 @@ bool verify_blob(const SignedBlob& blob, const PublicKey& pk);
 // TCP framing: a 4-byte big-endian length, then that many bytes of packet.
 Bytes frame(ByteView packet);
 
+// Splits a TCP byte stream into packets. Feed it what arrives; take packets out
+// with next(). A length of zero or above kMaxFrame poisons the stream: the
+// connection should be closed (bad() is then true and nothing more comes out).
+class FrameReader {
+public:
+    void feed(ByteView data);
+    std::optional<Bytes> next();
+    bool bad() const { return bad_; }
+    std::size_t buffered() const { return buf_.size() - start_; }
+
+private:
+    Bytes buf_;
+    std::size_t start_ = 0;
+    bool bad_ = false;
+};
+
 }  // namespace dc::wire

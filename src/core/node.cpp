@@ -887,6 +887,22 @@ struct Node::State {
         return v;
     }
 
+    // requestPing through common neighbours: they pass it on to the session and
+    // tell us where they know it to be.
+    void ask_neighbours_to_reach(const User& u, const Session& s) {
+        wire::RequestPing rp;
+        rp.target_user = u.rec.name;
+        rp.target_session = s.rec.session;
+        rp.requester_user = id.user;
+        rp.requester_session = id.session;
+        rp.requester_addr = self_addr();
+        rp.nonce = add_pending(PendingKind::probe, u.rec.name);
+        rp.hops = 1;
+        auto payload = wire::encode(rp);
+        for (auto& a : common_neighbours(u))
+            if (a != s.rec.addr) send(a, wire::MsgType::request_ping, payload);
+    }
+
     void probe(User& u, Session& s) {
         if (!s.online()) return;
         if (s.probe_started == 0) {
@@ -902,17 +918,7 @@ struct Node::State {
         }
         if (!s.indirect_sent && now - s.probe_started >= cfg.probe_timeout) {
             s.indirect_sent = true;
-            wire::RequestPing rp;
-            rp.target_user = u.rec.name;
-            rp.target_session = s.rec.session;
-            rp.requester_user = id.user;
-            rp.requester_session = id.session;
-            rp.requester_addr = self_addr();
-            rp.nonce = add_pending(PendingKind::probe, u.rec.name);
-            rp.hops = 1;
-            auto payload = wire::encode(rp);
-            for (auto& a : common_neighbours(u))
-                if (a != s.rec.addr) send(a, wire::MsgType::request_ping, payload);
+            ask_neighbours_to_reach(u, s);
         }
         if (now - s.probe_started >= cfg.indirect_timeout) {
             s.lost = true;
@@ -927,17 +933,7 @@ struct Node::State {
     void reconnect(User& u, Session& s) {
         if (!s.lost || now < s.retry_at) return;
         send(s.rec.addr, declare_type(), declare_payload(0, true, false, 0));
-        wire::RequestPing rp;
-        rp.target_user = u.rec.name;
-        rp.target_session = s.rec.session;
-        rp.requester_user = id.user;
-        rp.requester_session = id.session;
-        rp.requester_addr = self_addr();
-        rp.nonce = add_pending(PendingKind::probe, u.rec.name);
-        rp.hops = 1;
-        auto payload = wire::encode(rp);
-        for (auto& a : common_neighbours(u))
-            if (a != s.rec.addr) send(a, wire::MsgType::request_ping, payload);
+        ask_neighbours_to_reach(u, s);
         s.retry_gap = std::min(std::max(s.retry_gap * 2, cfg.retry_initial), cfg.retry_max);
         s.retry_at = now + s.retry_gap;
     }

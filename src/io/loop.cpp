@@ -123,7 +123,7 @@ class Driver;
 struct TcpIn {
     uv_tcp_t handle;  // handle.data points back to this TcpIn
     Driver* driver = nullptr;
-    Bytes buf;
+    wire::FrameReader frames;
     Addr peer;
     TimeMs last_activity = 0;
     bool closing = false;
@@ -331,22 +331,13 @@ private:
             return;
         }
         c->last_activity = wall_now();
-        c->buf.insert(c->buf.end(), buf->base, buf->base + nread);
-        // Frames: 4-byte big-endian length, then the packet.
-        while (c->buf.size() >= 4) {
-            std::uint32_t len = (std::uint32_t(c->buf[0]) << 24) | (std::uint32_t(c->buf[1]) << 16) |
-                                (std::uint32_t(c->buf[2]) << 8) | std::uint32_t(c->buf[3]);
-            if (len == 0 || len > wire::kMaxFrame) {  // not ours, or too big: drop the connection
-                d->close_inbound(c);
-                return;
-            }
-            if (c->buf.size() < 4 + static_cast<std::size_t>(len)) break;
-            Bytes packet(c->buf.begin() + 4, c->buf.begin() + 4 + len);
-            c->buf.erase(c->buf.begin(), c->buf.begin() + 4 + len);
-            d->node_->handle_datagram(wall_now(), c->peer, packet);
+        c->frames.feed(ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
+        while (auto packet = c->frames.next()) {
+            d->node_->handle_datagram(wall_now(), c->peer, *packet);
             d->pump();
-            if (d->closing_) return;
+            if (d->closing_ || c->closing) return;
         }
+        if (c->frames.bad()) d->close_inbound(c);  // not ours, or too big
     }
 
     static void on_sweep(uv_timer_t* t) {

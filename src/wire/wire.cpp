@@ -761,4 +761,34 @@ Bytes frame(ByteView packet) {
     return out;
 }
 
+void FrameReader::feed(ByteView data) {
+    if (bad_) return;
+    // Drop what was consumed before growing the buffer.
+    if (start_ > 0 && start_ == buf_.size()) {
+        buf_.clear();
+        start_ = 0;
+    } else if (start_ > 4096 && start_ * 2 > buf_.size()) {
+        buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(start_));
+        start_ = 0;
+    }
+    buf_.insert(buf_.end(), data.begin(), data.end());
+}
+
+std::optional<Bytes> FrameReader::next() {
+    if (bad_ || buffered() < 4) return std::nullopt;
+    const std::uint8_t* p = buf_.data() + start_;
+    std::uint32_t len = (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
+                        std::uint32_t(p[3]);
+    if (len == 0 || len > kMaxFrame) {
+        bad_ = true;
+        buf_.clear();
+        start_ = 0;
+        return std::nullopt;
+    }
+    if (buffered() < 4 + static_cast<std::size_t>(len)) return std::nullopt;
+    Bytes packet(p + 4, p + 4 + len);
+    start_ += 4 + len;
+    return packet;
+}
+
 }  // namespace dc::wire

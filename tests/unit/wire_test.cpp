@@ -1137,3 +1137,37 @@ TEST_CASE("random garbage never crashes, and what decodes re-encodes identically
         check_all_decoders(b, packet);
     }
 }
+
+TEST_CASE("FrameReader splits a TCP stream into packets, whatever the chunking") {
+    dc::Bytes a{1, 2, 3}, b(5000, 7), stream;
+    for (auto* p : {&a, &b}) {
+        auto f = dc::wire::frame(*p);
+        stream.insert(stream.end(), f.begin(), f.end());
+    }
+    for (std::size_t chunk : {std::size_t(1), std::size_t(3), std::size_t(4), std::size_t(100), stream.size()}) {
+        dc::wire::FrameReader r;
+        std::vector<dc::Bytes> got;
+        for (std::size_t i = 0; i < stream.size(); i += chunk) {
+            r.feed(dc::ByteView(stream.data() + i, std::min(chunk, stream.size() - i)));
+            while (auto p = r.next()) got.push_back(*p);
+        }
+        CHECK_FALSE(r.bad());
+        REQUIRE(got.size() == 2);
+        CHECK(got[0] == a);
+        CHECK(got[1] == b);
+        CHECK(r.buffered() == 0);
+    }
+}
+
+TEST_CASE("FrameReader refuses zero and oversized lengths for good") {
+    for (std::uint32_t len : {0u, std::uint32_t(dc::wire::kMaxFrame + 1), 0xffffffffu}) {
+        dc::wire::FrameReader r;
+        dc::Bytes hdr{std::uint8_t(len >> 24), std::uint8_t(len >> 16), std::uint8_t(len >> 8), std::uint8_t(len)};
+        r.feed(hdr);
+        CHECK_FALSE(r.next());
+        CHECK(r.bad());
+        r.feed(dc::wire::frame(dc::Bytes{1}));
+        CHECK_FALSE(r.next());
+        CHECK(r.buffered() == 0);
+    }
+}
