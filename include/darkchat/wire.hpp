@@ -129,15 +129,25 @@ struct Header {
     PublicKey from_key{};
 };
 
-// A decoded packet whose outer signature has been verified against from_key.
-// (Whether from_key belongs to from_user is for the core to decide.)
+// A decoded packet. (Whether from_key belongs to from_user is for the core to decide.)
 struct Packet {
     Header header;
     Bytes payload;
+    Bytes signed_header;  // the bytes the signature covers
+    Signature sig{};
 };
 
 // Encoding never fails for values that respect the limits above.
 Bytes encode_packet(const Header& h, ByteView payload, const SecretKey& sk);
+// The same in two steps, for callers that sign with their own Crypto:
+// sign packet_header(h, payload), then assemble_packet(header, signature).
+Bytes packet_header(const Header& h, ByteView payload);
+Bytes assemble_packet(ByteView signed_header, const Signature& sig);
+
+// Decodes and checks the layout but not the signature: the caller verifies
+// sig over signed_header with header.from_key.
+Result<Packet> parse_packet(ByteView data);
+// parse_packet, then the Ed25519 check ("bad signature").
 Result<Packet> decode_packet(ByteView data);
 
 Bytes encode(const Declaration& d);

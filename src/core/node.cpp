@@ -193,7 +193,9 @@ struct Node::State {
         h.from_session = id.session;
         h.from_port = cfg.port;
         h.from_key = id.pk;
-        tx_out.push_back(Transmit{to, wire::encode_packet(h, payload, id.sk)});
+        auto signed_header = wire::packet_header(h, payload);
+        auto sig = crypto.sign(id.sk, signed_header);
+        tx_out.push_back(Transmit{to, wire::assemble_packet(signed_header, sig)});
         ++stats.sent;
     }
 
@@ -474,10 +476,13 @@ struct Node::State {
 
     void on_packet(const Addr& from, ByteView data) {
         ++stats.received;
-        auto pkt = wire::decode_packet(data);
+        auto pkt = wire::parse_packet(data);
         if (!pkt) {
-            if (pkt.error() == "bad signature") ++stats.bad_signature;
-            else ++stats.malformed;
+            ++stats.malformed;
+            return;
+        }
+        if (!crypto.verify(pkt->header.from_key, pkt->signed_header, pkt->sig)) {
+            ++stats.bad_signature;
             return;
         }
         const wire::Header& h = pkt->header;

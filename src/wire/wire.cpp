@@ -569,8 +569,8 @@ auto decode_with(ByteView b, const Schema& s, Reader reader) {
 // ---------------------------------------------------------------------------
 // Packets
 
-Bytes encode_packet(const Header& h, ByteView payload, const SecretKey& sk) {
-    const Bytes signed_header = pack([&](Packer& pk) {
+Bytes packet_header(const Header& h, ByteView payload) {
+    return pack([&](Packer& pk) {
         pk.pack_array(6);
         pk.pack_uint8(static_cast<std::uint8_t>(h.type));
         put_str(pk, h.from_user);
@@ -579,7 +579,9 @@ Bytes encode_packet(const Header& h, ByteView payload, const SecretKey& sk) {
         put_bin(pk, h.from_key);
         put_bin(pk, payload);
     });
-    const Signature sig = crypto::sign(sk, signed_header);
+}
+
+Bytes assemble_packet(ByteView signed_header, const Signature& sig) {
     return pack([&](Packer& pk) {
         pk.pack_array(3);
         pk.pack_uint8(kVersion);
@@ -588,7 +590,12 @@ Bytes encode_packet(const Header& h, ByteView payload, const SecretKey& sk) {
     });
 }
 
-Result<Packet> decode_packet(ByteView data) {
+Bytes encode_packet(const Header& h, ByteView payload, const SecretKey& sk) {
+    const Bytes signed_header = packet_header(h, payload);
+    return assemble_packet(signed_header, crypto::sign(sk, signed_header));
+}
+
+Result<Packet> parse_packet(ByteView data) {
     return guarded("packet", [&] {
         if (data.size() > kMaxFrame) fail("packet too large");
         const auto outer_handle = parse(data, "packet");
@@ -616,11 +623,19 @@ Result<Packet> decode_packet(ByteView data) {
         p.header.from_port = read_uint_as<std::uint16_t>(h[3], {"header", "from_port"});
         p.header.from_key = read_fixed<32>(h[4], {"header", "from_key"});
         const ByteView payload = read_bin(h[5], {"header", "payload"});
-        // Checked last: it is the expensive step, and everything above is cheap.
-        if (!crypto::verify(p.header.from_key, signed_header, sig)) fail("bad signature");
         p.payload.assign(payload.begin(), payload.end());
+        p.signed_header.assign(signed_header.begin(), signed_header.end());
+        p.sig = sig;
         return p;
     });
+}
+
+Result<Packet> decode_packet(ByteView data) {
+    auto p = parse_packet(data);
+    if (!p) return p;
+    // Checked last: it is the expensive step, and everything above is cheap.
+    if (!crypto::verify(p->header.from_key, p->signed_header, p->sig)) return err("bad signature");
+    return p;
 }
 
 // ---------------------------------------------------------------------------
