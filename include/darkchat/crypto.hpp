@@ -14,6 +14,8 @@ struct KeyPair {
 };
 
 KeyPair generate_identity();
+// The same key pair for the same 32-byte seed (simulations, tests).
+KeyPair identity_from_seed(std::span<const std::uint8_t, 32> seed);
 // Ed25519 detached signature over msg.
 Signature sign(const SecretKey& sk, ByteView msg);
 bool verify(const PublicKey& pk, ByteView msg, const Signature& sig);

@@ -17,6 +17,12 @@ KeyPair generate_identity() {
     return kp;
 }
 
+KeyPair identity_from_seed(std::span<const std::uint8_t, 32> seed) {
+    KeyPair kp;
+    crypto_sign_ed25519_seed_keypair(kp.pk.data(), kp.sk.data(), seed.data());
+    return kp;
+}
+
 Signature sign(const SecretKey& sk, ByteView msg) {
     Signature sig{};
     crypto_sign_ed25519_detached(sig.data(), nullptr, msg.data(), msg.size(), sk.data());

@@ -26,3 +26,15 @@ TEST_CASE("fingerprints are short, stable and differ between keys") {
     CHECK(fa == crypto::fingerprint(a.pk));
     CHECK(fa != crypto::fingerprint(b.pk));
 }
+
+TEST_CASE("a seed gives the same identity every time") {
+    REQUIRE(crypto::init());
+    std::array<std::uint8_t, 32> seed{};
+    seed[0] = 42;
+    auto a = crypto::identity_from_seed(seed);
+    auto b = crypto::identity_from_seed(seed);
+    CHECK(a.pk == b.pk);
+    CHECK(a.sk == b.sk);
+    seed[1] = 1;
+    CHECK(crypto::identity_from_seed(seed).pk != a.pk);
+}
