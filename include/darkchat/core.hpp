@@ -34,6 +34,8 @@ struct Config {
     TimeMs retry_initial = 1000;     // chat retries and re-probing of missing users
     TimeMs retry_max = 30000;
     TimeMs refresh_interval = 60000; // re-declare to contacts and re-ask lists this often
+    TimeMs kx_rotation = 3600000;    // a session's sealing key is replaced this often (and at every start);
+                                     // the previous one opens late messages for one more period, then is wiped
 };
 
 // Commands from the user (the macros of seed 001).
@@ -76,6 +78,7 @@ struct Stats {
     std::uint64_t stale = 0;          // an older or equal sequence number
     std::uint64_t unsolicited = 0;    // answers nobody asked for, strangers' chat
     std::uint64_t duplicate = 0;      // chat messages seen before
+    std::uint64_t undecryptable = 0;  // chat sealed to a key we do not (or no longer) hold
 };
 
 struct SessionView {
@@ -102,6 +105,12 @@ public:
     virtual ~Crypto() = default;
     virtual Signature sign(const SecretKey& sk, ByteView msg) = 0;
     virtual bool verify(const PublicKey& pk, ByteView msg, const Signature& sig) = 0;
+    // Sealing chat to a session's short-lived X25519 key (libsodium by default).
+    virtual KxPublicKey kx_public(const KxSecretKey& sk);
+    virtual Bytes seal(ByteView msg, const KxPublicKey& to);
+    virtual std::optional<Bytes> open(ByteView sealed, const KxPublicKey& pk, const KxSecretKey& sk);
+    // Unpredictable bytes: sealing keys, message ids, challenge nonces.
+    virtual void random(std::span<std::uint8_t> out);
 };
 // libsodium Ed25519.
 Crypto& real_crypto();

@@ -27,6 +27,8 @@ using SecretKey = std::array<std::uint8_t, 64>;  // libsodium Ed25519 secret key
 using Signature = std::array<std::uint8_t, 64>;
 using SessionId = std::array<std::uint8_t, 8>;   // one per device (data directory), made on first run
 using MessageId = std::array<std::uint8_t, 16>;  // random, chosen by the author of a chat message
+using KxPublicKey = std::array<std::uint8_t, 32>;  // X25519, a session's short-lived key for sealing to it
+using KxSecretKey = std::array<std::uint8_t, 32>;
 
 // An IPv4 or IPv6 transport address. IPv4 is stored in the first four bytes of ip.
 struct Addr {

@@ -50,6 +50,7 @@ struct Declaration {
     Addr addr;  // may have an unspecified ip: receivers then use the ip they saw
     TimeMs issued = 0;
     std::vector<std::string> links;  // the user's contacts (names)
+    KxPublicKey kx{};  // this session's current X25519 key: chat for it is sealed to this key
 };
 
 // A byte string and its author's signature over it. body decodes to T.
@@ -105,8 +106,12 @@ struct DeliverKnownList {
     std::vector<KnownSession> sessions;
 };
 
+// A chat message for one session: the author-signed ChatMessage (a SignedBlob,
+// encoded with encode(SignedBlob)) sealed (X25519 + XSalsa20-Poly1305, an
+// ephemeral sender key per message) to the receiving session's kx key.
 struct Chat {
-    SignedBlob msg;  // a ChatMessage
+    Bytes sealed;
+    KxPublicKey kx{};  // which of the receiver's keys it is sealed to
 };
 
 struct ChatAck {
@@ -171,6 +176,10 @@ Result<Chat> decode_chat(ByteView b);
 Result<ChatAck> decode_chat_ack(ByteView b);
 Result<Ping> decode_ping(ByteView b);
 Result<Pong> decode_pong(ByteView b);
+
+// A SignedBlob on its own, as the array [body, signature].
+Bytes encode(const SignedBlob& b);
+Result<SignedBlob> decode_signed_blob(ByteView b);
 
 // Signs body with sk.
 SignedBlob sign_blob(Bytes body, const SecretKey& sk);

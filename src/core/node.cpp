@@ -43,6 +43,13 @@ bool has(const std::vector<std::string>& v, const std::string& s) {
 
 }  // namespace
 
+KxPublicKey Crypto::kx_public(const KxSecretKey& sk) { return crypto::kx_public(sk); }
+Bytes Crypto::seal(ByteView msg, const KxPublicKey& to) { return crypto::seal(msg, to); }
+std::optional<Bytes> Crypto::open(ByteView sealed, const KxPublicKey& pk, const KxSecretKey& sk) {
+    return crypto::open_sealed(sealed, crypto::KxKeyPair{pk, sk});
+}
+void Crypto::random(std::span<std::uint8_t> out) { crypto::random_bytes(out); }
+
 Crypto& real_crypto() {
     static SodiumCrypto c;
     return c;
@@ -116,6 +123,9 @@ struct Node::State {
     std::set<HandledKey> handled;
     std::deque<HandledKey> handled_order;
 
+    // Sessions told our new sealing key after they used an old one.
+    std::set<std::pair<SessionId, KxPublicKey>> told_new_key;
+
     wire::SignedBlob self_decl;
     std::uint64_t self_seq = 0;
     bool online = false;
@@ -130,22 +140,49 @@ struct Node::State {
 
     State(Config c, Identity i, Crypto& cr, std::uint64_t seed)
         : cfg(std::move(c)), id(std::move(i)), crypto(cr), rng(seed) {}
+    ~State() {
+        crypto::wipe(kx.sk);
+        if (kx_previous) crypto::wipe(kx_previous->sk);
+        crypto::wipe(id.sk);
+    }
 
     // ---- small helpers -------------------------------------------------------
 
+    // Challenges must be unpredictable, so they come from the injected Crypto, not rng.
     std::uint64_t nonce() {
         std::uint64_t n = 0;
-        while (n == 0) n = rng();
+        while (n == 0) crypto.random(std::span(reinterpret_cast<std::uint8_t*>(&n), sizeof n));
         return n;
     }
 
     MessageId message_id() {
         MessageId m{};
-        for (std::size_t i = 0; i < m.size(); i += 8) {
-            std::uint64_t r = rng();
-            for (std::size_t j = 0; j < 8; ++j) m[i + j] = static_cast<std::uint8_t>(r >> (8 * j));
-        }
+        crypto.random(m);
         return m;
+    }
+
+    // ---- sealing keys ------------------------------------------------------------
+
+    struct KxKeys {
+        KxPublicKey pk{};
+        KxSecretKey sk{};
+    };
+    KxKeys kx;
+    std::optional<KxKeys> kx_previous;
+    TimeMs kx_next_rotation = 0;
+
+    void new_kx_key() {
+        if (kx_previous) crypto::wipe(kx_previous->sk);
+        if (kx.pk != KxPublicKey{}) kx_previous = kx;
+        crypto.random(kx.sk);
+        kx.pk = crypto.kx_public(kx.sk);
+        kx_next_rotation = now + cfg.kx_rotation;
+    }
+
+    const KxKeys* kx_for(const KxPublicKey& pk) const {
+        if (pk == kx.pk) return &kx;
+        if (kx_previous && pk == kx_previous->pk) return &*kx_previous;
+        return nullptr;
     }
 
     bool is_self(const std::string& user, const SessionId& s) const { return user == id.user && s == id.session; }
@@ -240,6 +277,7 @@ struct Node::State {
         d.addr = self_addr();
         d.issued = now;
         d.links = my_links();
+        d.kx = kx.pk;
         self_decl = wire::SignedBlob{wire::encode(d), {}};
         self_decl.sig = crypto.sign(id.sk, self_decl.body);
         SessionRecord r;
@@ -284,8 +322,9 @@ struct Node::State {
         return out;
     }
 
+    // With reply, the answers echo a fresh challenge, so they prove their senders alive.
     void declare_to_all(bool all, bool reply) {
-        auto payload = declare_payload(1, reply, false, 0);
+        auto payload = declare_payload(1, reply, false, reply ? add_pending(PendingKind::probe) : 0);
         for (auto& a : declaration_targets(all)) send(a, declare_type(), payload);
     }
 
@@ -535,18 +574,31 @@ struct Node::State {
                     ++stats.unsolicited;
                     return;
                 }
-                heard_from(h.from_user, h.from_session);
+                // A ping proves nothing (it could be a replay); our own probe will tell.
                 send(back, wire::MsgType::pong, wire::encode(wire::Pong{p->nonce}));
                 return;
             }
             case wire::MsgType::pong: {
                 auto p = wire::decode_pong(body);
                 if (!p) break;
-                heard_from(h.from_user, h.from_session);
+                on_pong(h, p->nonce);
                 return;
             }
         }
         ++stats.malformed;
+    }
+
+    // Only a pong echoing the challenge we sent that session proves it alive.
+    void on_pong(const wire::Header& h, std::uint64_t n) {
+        auto it = users.find(h.from_user);
+        if (it == users.end()) return;
+        auto st = it->second.sessions.find(h.from_session);
+        if (st == it->second.sessions.end() || st->second.probe_nonce != n || n == 0) {
+            ++stats.unsolicited;
+            return;
+        }
+        st->second.probe_nonce = 0;  // single use
+        heard_from(h.from_user, h.from_session);
     }
 
     bool known_session(const wire::Header& h) const {
@@ -577,16 +629,17 @@ struct Node::State {
             }
         }
         // Answers to our own requests are welcome whoever sends them.
+        // A challenge of ours is answered once per session: a replayed answer is stale.
         bool solicited = false;
         if (p.nonce) {
             auto pe = pending.find(p.nonce);
-            if (pe != pending.end()) {
+            if (pe != pending.end() && pe->second.answered.insert({h.from_user, h.from_session}).second) {
                 solicited = true;
                 Pending& pd = pe->second;
-                if (pd.kind == PendingKind::explode && pd.answered.insert({d->user, d->session}).second) {
+                if (pd.kind == PendingKind::explode) {
                     ++pd.answers;
                     event(ev::Explored{pd.answers});
-                } else if (pd.kind == PendingKind::ping && pd.answered.insert({d->user, d->session}).second) {
+                } else if (pd.kind == PendingKind::ping) {
                     event(ev::Notice{"ping: " + d->user + " answered from " + addr.to_string()});
                 }
             }
@@ -598,12 +651,18 @@ struct Node::State {
         if (keep && users.size() >= cfg.max_users && !users.count(d->user)) keep = false;
         if (keep) {
             bool newer = accept_declaration(*d, p.decl, addr);
-            heard_from(h.from_user, h.from_session);
+            // An answer to our challenge proves its sender alive; a repeated
+            // declaration alone does not (it could be a replay).
+            if (solicited) heard_from(h.from_user, h.from_session);
             // A watched session we heard of through someone else may not know where we are.
             auto du = users.find(d->user);
             if (newer && !direct && online && d->online && du != users.end() && watched(du->second) &&
                 !is_self(d->user, d->session))
                 send(addr, declare_type(), declare_payload(0, false, false, 0));
+            // News of a contact that will not be forwarded otherwise (it came with
+            // no hops left): pass it on, so our contacts' two-hop view stays whole.
+            if (newer && p.hops == 0 && !p.explode && du != users.end() && is_contact(du->second))
+                spread(*d, p.decl, addr);
         } else {
             ++stats.unsolicited;
         }
@@ -644,6 +703,16 @@ struct Node::State {
         }
     }
 
+    // Passes a contact's declaration one hop on, to our other contacts.
+    void spread(const wire::Declaration& d, const wire::SignedBlob& blob, const Addr& addr) {
+        if (!online) return;
+        remember_handled(d.session, d.seq, 0);
+        wire::Declare p;
+        p.decl = blob;
+        p.hops = 1;  // forward_declaration takes one off
+        forward_declaration(d, p, addr);
+    }
+
     void on_request_ping(const wire::Header& h, const Addr& back, const wire::RequestPing& p) {
         bool for_me = p.target_user.empty() || (p.target_user == id.user &&
                                                 (p.target_session == kAnySession || p.target_session == id.session));
@@ -654,7 +723,6 @@ struct Node::State {
             // requester gave to the common neighbour.
             Addr to = h.from_user == p.requester_user ? back : p.requester_addr;
             send(to, wire::MsgType::declare_online, declare_payload(0, false, false, p.nonce));
-            heard_from(h.from_user, h.from_session);
             return;
         }
         // We are the common neighbour: pass the request on to the target's sessions,
@@ -720,7 +788,7 @@ struct Node::State {
 
     void on_known_list(const wire::Header& h, const Addr& back, const wire::DeliverKnownList& p) {
         auto pe = pending.find(p.nonce);
-        if (pe == pending.end()) {
+        if (pe == pending.end() || !pe->second.answered.insert({h.from_user, h.from_session}).second) {
             ++stats.unsolicited;
             return;
         }
@@ -740,18 +808,36 @@ struct Node::State {
             Session& s = st->second;
             // A session we watch and have not heard from ourselves: introduce ourselves.
             if (watched(u) && newer && s.rec.online && !is_self(d->user, d->session) && online)
-                send(s.rec.addr, declare_type(), declare_payload(0, true, false, 0));
+                send(s.rec.addr, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe)));
+            if (newer && is_contact(u)) spread(*d, ks.decl, s.rec.addr);
         }
     }
 
     // ---- chat ----------------------------------------------------------------
 
-    void on_chat(const wire::Header& h, const Addr& back, const wire::Chat& p) {
-        auto m = wire::decode_chat_message(p.msg.body);
+    void on_chat(const wire::Header& h, const Addr& back, const wire::Chat& c) {
+        const KxKeys* keys = kx_for(c.kx);
+        std::optional<Bytes> plain;
+        if (keys) plain = crypto.open(c.sealed, keys->pk, keys->sk);
+        if (!plain) {
+            // Sealed to a key we no longer hold (we restarted or rotated): tell the
+            // sender our current declaration, at most once per rotation per session.
+            ++stats.undecryptable;
+            if (known_session(h) && told_new_key.insert({h.from_session, kx.pk}).second)
+                send(back, declare_type(), declare_payload(0, false, false, 0));
+            return;
+        }
+        auto blob = wire::decode_signed_blob(*plain);
+        if (!blob) {
+            ++stats.malformed;
+            return;
+        }
+        auto m = wire::decode_chat_message(blob->body);
         if (!m) {
             ++stats.malformed;
             return;
         }
+        const wire::SignedBlob& msg = *blob;
         // The author signed the message; the sender may be the author or one of
         // the author's or recipient's other sessions mirroring it.
         PublicKey author_key{};
@@ -766,7 +852,7 @@ struct Node::State {
             author_key = a->second.rec.key;
         }
         if (!key_ok(m->from, author_key)) return;
-        if (!crypto.verify(author_key, p.msg.body, p.msg.sig)) {
+        if (!crypto.verify(author_key, msg.body, msg.sig)) {
             ++stats.bad_signature;
             return;
         }
@@ -776,25 +862,25 @@ struct Node::State {
             ++stats.unsolicited;
             return;
         }
-        heard_from(h.from_user, h.from_session);
         send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m->id}));
         if (seen.count(m->id)) {
             ++stats.duplicate;
             return;
         }
+        heard_from(h.from_user, h.from_session);  // a new message: fresh, not a replay
         seen.insert(m->id);
         HistoryRecord rec{m->id, m->from, m->to, m->sent, now, m->text};
         store(store_op::PutHistory{rec});
         // Mirror what we received to our other sessions (seed 001, 2.2); a copy
         // that came from one of them needs no mirroring.
-        if (h.from_user != id.user) queue(p.msg, *m, id.user);
+        if (h.from_user != id.user) queue(msg, *m, id.user);
         event(ev::Message{rec, from_me});
     }
 
     void on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
-        heard_from(h.from_user, h.from_session);
         auto it = outbox.find({p.id, h.from_user});
         if (it == outbox.end()) return;
+        heard_from(h.from_user, h.from_session);  // acks a message still outstanding: fresh
         bool mirror = h.from_user == id.user;
         std::string to = it->second.msg.to;
         store(store_op::DeleteOutbox{p.id, h.from_user});
@@ -825,10 +911,20 @@ struct Node::State {
         try_send(outbox[{m.id, target}]);
     }
 
+    // Sends an outbox entry to every online session of its target, sealed to
+    // each session's current key.
     void try_send(OutEntry& e) {
-        auto to = online_sessions(e.rec.target);
-        auto payload = wire::encode(wire::Chat{e.rec.msg});
-        for (auto& a : to) send(a, wire::MsgType::chat, payload);
+        auto it = users.find(e.rec.target);
+        if (it != users.end()) {
+            Bytes plain = wire::encode(e.rec.msg);
+            for (auto& [sid, s] : it->second.sessions) {
+                if (!s.online() || is_self(e.rec.target, sid) || s.decl.kx == KxPublicKey{}) continue;
+                wire::Chat c;
+                c.kx = s.decl.kx;
+                c.sealed = crypto.seal(plain, c.kx);
+                send(s.rec.addr, wire::MsgType::chat, wire::encode(c));
+            }
+        }
         e.next_try = now + e.gap;
         e.gap = std::min(e.gap * 2, cfg.retry_max);
     }
@@ -937,7 +1033,7 @@ struct Node::State {
     // A lost session (a fragmented network, a crashed node): keep knocking, with backoff.
     void reconnect(User& u, Session& s) {
         if (!s.lost || now < s.retry_at) return;
-        send(s.rec.addr, declare_type(), declare_payload(0, true, false, 0));
+        send(s.rec.addr, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe, u.rec.name)));
         ask_neighbours_to_reach(u, s);
         s.retry_gap = std::min(std::max(s.retry_gap * 2, cfg.retry_initial), cfg.retry_max);
         s.retry_at = now + s.retry_gap;
@@ -945,6 +1041,11 @@ struct Node::State {
 
     void tick() {
         if (!online) return;
+        if (now >= kx_next_rotation) {
+            new_kx_key();
+            redeclare(true);
+            declare_to_all(false, false);
+        }
         for (auto& [n, u] : users) {
             if (!watched(u)) continue;
             for (auto& [sid, s] : u.sessions) {
@@ -963,6 +1064,15 @@ struct Node::State {
             for (auto& a : cfg.servers) {
                 send(a, declare_type(), payload);
                 ask_user_list(a);
+            }
+            // Catch up with what our contacts learnt that no declaration brought us.
+            for (auto& [n, u] : users) {
+                if (!is_contact(u)) continue;
+                for (auto& [sid, s] : u.sessions)
+                    if (s.online()) {
+                        ask_user_list(s.rec.addr);
+                        break;
+                    }
             }
         }
         expire_pending();
@@ -984,7 +1094,7 @@ struct Node::State {
 
     std::optional<TimeMs> next_wakeup() const {
         if (!online) return std::nullopt;
-        TimeMs t = next_refresh;
+        TimeMs t = std::min(next_refresh, kx_next_rotation);
         auto earlier = [&](TimeMs x) { t = std::min(t, x); };
         for (auto& [n, u] : users) {
             if (!watched(u)) continue;
@@ -1139,6 +1249,7 @@ Node::~Node() = default;
 void Node::handle_start(TimeMs now) {
     auto& s = *s_;
     s.now = now;
+    s.new_kx_key();  // a new sealing key every run: what was sealed to the old one stays unreadable
     s.redeclare(true);
     for (auto& [n, u] : s.users)
         for (auto& [sid, sess] : u.sessions) {

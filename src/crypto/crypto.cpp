@@ -23,6 +23,27 @@ KeyPair identity_from_seed(std::span<const std::uint8_t, 32> seed) {
     return kp;
 }
 
+KxPublicKey kx_public(const KxSecretKey& sk) {
+    KxPublicKey pk{};
+    crypto_scalarmult_curve25519_base(pk.data(), sk.data());
+    return pk;
+}
+
+Bytes seal(ByteView msg, const KxPublicKey& to) {
+    static_assert(kSealOverhead == crypto_box_SEALBYTES);
+    Bytes out(msg.size() + crypto_box_SEALBYTES);
+    crypto_box_seal(out.data(), msg.data(), msg.size(), to.data());
+    return out;
+}
+
+std::optional<Bytes> open_sealed(ByteView sealed, const KxKeyPair& keys) {
+    if (sealed.size() < crypto_box_SEALBYTES) return std::nullopt;
+    Bytes out(sealed.size() - crypto_box_SEALBYTES);
+    if (crypto_box_seal_open(out.data(), sealed.data(), sealed.size(), keys.pk.data(), keys.sk.data()) != 0)
+        return std::nullopt;
+    return out;
+}
+
 Signature sign(const SecretKey& sk, ByteView msg) {
     Signature sig{};
     crypto_sign_ed25519_detached(sig.data(), nullptr, msg.data(), msg.size(), sk.data());

@@ -402,7 +402,7 @@ constexpr std::uint64_t bits(std::initializer_list<int> keys) {
 
 // Field names by map key, in struct declaration order. These orders are the wire format.
 constexpr std::string_view kDeclarationFields[] = {"user", "key", "session", "seq", "online",
-                                                   "super_client", "addr", "issued", "links"};
+                                                   "super_client", "addr", "issued", "links", "kx"};
 constexpr std::string_view kChatMessageFields[] = {"id", "from", "to", "sent", "text"};
 constexpr std::string_view kDeclareFields[] = {"decl", "hops", "reply", "explode", "nonce", "seen"};
 constexpr std::string_view kRequestPingFields[] = {"target_user",       "target_session", "requester_user",
@@ -410,7 +410,7 @@ constexpr std::string_view kRequestPingFields[] = {"target_user",       "target_
                                                    "hops"};
 constexpr std::string_view kRequestUserListFields[] = {"nonce", "wanted users"};
 constexpr std::string_view kDeliverKnownListFields[] = {"nonce", "complete", "sessions"};
-constexpr std::string_view kChatFields[] = {"msg"};
+constexpr std::string_view kChatFields[] = {"sealed", "kx"};
 constexpr std::string_view kChatAckFields[] = {"id"};
 constexpr std::string_view kNonceFields[] = {"nonce"};
 
@@ -422,7 +422,7 @@ constexpr Schema kDeclareSchema{"declare", kDeclareFields, bits({0})};
 constexpr Schema kRequestPingSchema{"requestPing", kRequestPingFields, bits({2, 3})};
 constexpr Schema kRequestUserListSchema{"requestUserList", kRequestUserListFields, 0};
 constexpr Schema kDeliverKnownListSchema{"deliverKnownList", kDeliverKnownListFields, 0};
-constexpr Schema kChatSchema{"chat", kChatFields, bits({0})};
+constexpr Schema kChatSchema{"chat", kChatFields, bits({0, 1})};
 constexpr Schema kChatAckSchema{"chatAck", kChatAckFields, bits({0})};
 constexpr Schema kPingSchema{"ping", kNonceFields, 0};
 constexpr Schema kPongSchema{"pong", kNonceFields, 0};
@@ -440,6 +440,7 @@ Declaration read_declaration(const msgpack::object& o) {
         case 6: d.addr = read_addr(v, f); break;
         case 7: d.issued = read_time(v, f); break;
         case 8: d.links = read_users(v, f, "link", kMaxLinks); break;
+        case 9: d.kx = read_fixed<32>(v, f); break;
         }
     });
     return d;
@@ -534,7 +535,12 @@ DeliverKnownList read_deliver_known_list(const msgpack::object& o) {
 Chat read_chat(const msgpack::object& o) {
     Chat p;
     read_map(o, kChatSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
-        if (key == 0) p.msg = read_blob(v, f);
+        if (key == 0) {
+            const ByteView b = read_bin(v, f);
+            p.sealed.assign(b.begin(), b.end());
+        } else if (key == 1) {
+            p.kx = read_fixed<32>(v, f);
+        }
     });
     return p;
 }
@@ -643,7 +649,7 @@ Result<Packet> decode_packet(ByteView data) {
 
 Bytes encode(const Declaration& d) {
     return pack([&](Packer& pk) {
-        pk.pack_map(9);
+        pk.pack_map(10);
         put_key(pk, 0); put_str(pk, d.user);
         put_key(pk, 1); put_bin(pk, d.key);
         put_key(pk, 2); put_bin(pk, d.session);
@@ -653,6 +659,7 @@ Bytes encode(const Declaration& d) {
         put_key(pk, 6); put_addr(pk, d.addr);
         put_key(pk, 7); pk.pack_int64(d.issued);
         put_key(pk, 8); put_strs(pk, d.links);
+        put_key(pk, 9); put_bin(pk, d.kx);
     });
 }
 
@@ -712,8 +719,9 @@ Bytes encode(const DeliverKnownList& p) {
 
 Bytes encode(const Chat& p) {
     return pack([&](Packer& pk) {
-        pk.pack_map(1);
-        put_key(pk, 0); put_blob(pk, p.msg);
+        pk.pack_map(2);
+        put_key(pk, 0); put_bin(pk, p.sealed);
+        put_key(pk, 1); put_bin(pk, p.kx);
     });
 }
 
@@ -749,6 +757,17 @@ Result<DeliverKnownList> decode_deliver_known_list(ByteView b) {
     return decode_with(b, kDeliverKnownListSchema, read_deliver_known_list);
 }
 Result<Chat> decode_chat(ByteView b) { return decode_with(b, kChatSchema, read_chat); }
+
+Bytes encode(const SignedBlob& b) {
+    return pack([&](Packer& pk) { put_blob(pk, b); });
+}
+
+Result<SignedBlob> decode_signed_blob(ByteView b) {
+    return guarded("signed blob", [&] {
+        const auto oh = parse(b, "signed blob");
+        return read_blob(oh.get(), Field{"signed blob", "blob"});
+    });
+}
 Result<ChatAck> decode_chat_ack(ByteView b) { return decode_with(b, kChatAckSchema, read_chat_ack); }
 Result<Ping> decode_ping(ByteView b) {
     return decode_with(b, kPingSchema, [](const msgpack::object& o) { return Ping{read_nonce_map(o, kPingSchema)}; });

@@ -157,6 +157,7 @@ Declaration sample_declaration() {
     d.addr = v6_addr();
     d.issued = 1'700'000'000'123;
     d.links = {"bob", "carol.w", "dave-99_x"};
+    d.kx = pattern<32>(9);
     return d;
 }
 
@@ -211,7 +212,7 @@ DeliverKnownList sample_deliver_known_list() {
 // Field-by-field equality (the structs do not all define operator==).
 
 auto fields(const Declaration& d) {
-    return std::tie(d.user, d.key, d.session, d.seq, d.online, d.super_client, d.addr, d.issued, d.links);
+    return std::tie(d.user, d.key, d.session, d.seq, d.online, d.super_client, d.addr, d.issued, d.links, d.kx);
 }
 auto fields(const ChatMessage& m) { return std::tie(m.id, m.from, m.to, m.sent, m.text); }
 auto fields(const Declare& p) { return std::tie(p.decl, p.hops, p.reply, p.explode, p.nonce, p.seen); }
@@ -221,7 +222,7 @@ auto fields(const RequestPing& p) {
 }
 auto fields(const RequestUserList& p) { return std::tie(p.nonce, p.want); }
 auto fields(const KnownSession& s) { return std::tie(s.decl, s.addr, s.online, s.last_seen); }
-auto fields(const Chat& p) { return std::tie(p.msg); }
+auto fields(const Chat& p) { return std::tie(p.sealed, p.kx); }
 auto fields(const ChatAck& p) { return std::tie(p.id); }
 auto fields(const Ping& p) { return std::tie(p.nonce); }
 auto fields(const Pong& p) { return std::tie(p.nonce); }
@@ -376,7 +377,8 @@ TEST_CASE("every payload has the documented layout") {
                                        {mp::uint(6), mp::addr(d.addr)},
                                        {mp::uint(7), mp::uint(static_cast<std::uint64_t>(d.issued))},
                                        {mp::uint(8), mp::array({mp::str("bob"), mp::str("carol.w"),
-                                                                mp::str("dave-99_x")})}});
+                                                                mp::str("dave-99_x")})},
+                                       {mp::uint(9), mp::bin(d.kx)}});
     CHECK(encode(d) == declaration);
     REQUIRE(decode_declaration(declaration).ok());
     CHECK(same(decode_declaration(declaration).value(), d));
@@ -431,8 +433,12 @@ TEST_CASE("every payload has the documented layout") {
     REQUIRE(decode_deliver_known_list(known_list).ok());
     CHECK(same(decode_deliver_known_list(known_list).value(), kl));
 
-    const Chat chat{sample_blob(6)};
-    CHECK(encode(chat) == mp::map({{mp::uint(0), mp::blob(chat.msg)}}));
+    const Chat chat{Bytes(60, 6), pattern<32>(6)};
+    CHECK(encode(chat) == mp::map({{mp::uint(0), mp::bin(chat.sealed)}, {mp::uint(1), mp::bin(chat.kx)}}));
+    const SignedBlob blob = sample_blob(6);
+    CHECK(encode(blob) == mp::blob(blob));
+    REQUIRE(decode_signed_blob(mp::blob(blob)).ok());
+    CHECK(decode_signed_blob(mp::blob(blob)).value() == blob);
     CHECK(encode(ChatAck{pattern<16>(6)}) == mp::map({{mp::uint(0), mp::bin(pattern<16>(6))}}));
     CHECK(encode(Ping{UINT64_MAX}) == mp::map({{mp::uint(0), mp::uint(UINT64_MAX)}}));
     CHECK(encode(Pong{65536}) == mp::map({{mp::uint(0), mp::uint(65536)}}));
@@ -646,10 +652,11 @@ TEST_CASE("deliverKnownList round trip, up to the list limit") {
 }
 
 TEST_CASE("chat, chatAck, ping and pong round trip") {
-    const Chat c{sample_blob(0x99)};
+    const Chat c{Bytes(100, 0x99), pattern<32>(0x99)};
     const auto rc = decode_chat(encode(c));
     REQUIRE_MESSAGE(rc.ok(), rc.error());
-    CHECK(rc->msg == sample_blob(0x99));
+    CHECK(rc->sealed == c.sealed);
+    CHECK(rc->kx == c.kx);
 
     const auto ra = decode_chat_ack(encode(ChatAck{pattern<16>(5)}));
     REQUIRE_MESSAGE(ra.ok(), ra.error());
@@ -687,7 +694,11 @@ TEST_CASE("packet round trip for every message type") {
     }
     SUBCASE("a chat, end to end") {
         const auto bob = crypto::generate_identity();
-        const Chat chat{sign_blob(encode(sample_chat_message()), kp.sk)};
+        KxSecretKey kx_sk{};
+        crypto::random_bytes(kx_sk);
+        const crypto::KxKeyPair bob_kx{crypto::kx_public(kx_sk), kx_sk};
+        const SignedBlob signed_msg = sign_blob(encode(sample_chat_message()), kp.sk);
+        const Chat chat{crypto::seal(encode(signed_msg), bob_kx.pk), bob_kx.pk};
         const Bytes wire_bytes = encode_packet(sample_header(bob, MsgType::chat), encode(chat), bob.sk);
         CHECK(wire_bytes.size() <= kMaxDatagram);
         const auto packet = decode_packet(wire_bytes);
@@ -695,8 +706,13 @@ TEST_CASE("packet round trip for every message type") {
         CHECK(packet->header.type == MsgType::chat);
         const auto c = decode_chat(packet->payload);
         REQUIRE_MESSAGE(c.ok(), c.error());
-        CHECK(verify_blob(c->msg, kp.pk));
-        const auto m = decode_chat_message(c->msg.body);
+        const auto opened = crypto::open_sealed(c->sealed, bob_kx);
+        REQUIRE(opened);
+        CHECK_FALSE(crypto::open_sealed(c->sealed, crypto::KxKeyPair{bob_kx.pk, pattern<32>(1)}));
+        const auto blob = decode_signed_blob(*opened);
+        REQUIRE_MESSAGE(blob.ok(), blob.error());
+        CHECK(verify_blob(*blob, kp.pk));
+        const auto m = decode_chat_message(blob->body);
         REQUIRE_MESSAGE(m.ok(), m.error());
         CHECK(m->text == sample_chat_message().text);
     }
@@ -843,7 +859,7 @@ TEST_CASE("every truncation fails cleanly") {
     prefixes(encode(sample_request_ping()), decode_request_ping, "requestPing");
     prefixes(encode(sample_request_user_list()), decode_request_user_list, "requestUserList");
     prefixes(encode(sample_deliver_known_list()), decode_deliver_known_list, "deliverKnownList");
-    prefixes(encode(Chat{sample_blob(4)}), decode_chat, "chat");
+    prefixes(encode(Chat{Bytes(70, 4), pattern<32>(4)}), decode_chat, "chat");
     prefixes(encode(ChatAck{pattern<16>(4)}), decode_chat_ack, "chatAck");
     prefixes(encode(Ping{1u << 20}), decode_ping, "ping");
     prefixes(encode(Pong{UINT64_MAX}), decode_pong, "pong");
@@ -938,11 +954,11 @@ TEST_CASE("nesting is limited and ext values are refused") {
 }
 
 TEST_CASE("unknown map keys are ignored; missing optional keys take defaults") {
-    // Append two fields a newer peer might send (a fixmap of 9 becomes one of 11).
+    // Append two fields a newer peer might send (a fixmap of 10 becomes one of 12).
     Bytes d = encode(sample_declaration());
-    REQUIRE(d[0] == 0x89);
-    d[0] = 0x8b;
-    for (const auto& b : {mp::uint(9), mp::str("future"), mp::uint(63),
+    REQUIRE(d[0] == 0x8a);
+    d[0] = 0x8c;
+    for (const auto& b : {mp::uint(10), mp::str("future"), mp::uint(63),
                           mp::array({mp::uint(1), mp::map({}), mp::nil(), mp::float64()})})
         d.insert(d.end(), b.begin(), b.end());
     const auto r = decode_declaration(d);
@@ -1039,12 +1055,14 @@ TEST_CASE("wrong types, sizes and limits are rejected") {
     // Other payloads.
     CHECK(error_of(decode_chat_ack(mp::map({{mp::uint(0), mp::bin(15, 1)}}))) == "chatAck: bad id size");
     CHECK(error_of(decode_chat_ack(mp::map({}))) == "chatAck: missing id");
-    CHECK(error_of(decode_chat(mp::map({}))) == "chat: missing msg");
-    CHECK(error_of(decode_chat(mp::map({{mp::uint(0), mp::array({mp::bin(3, 0), mp::bin(63, 0)})}}))) ==
-          "chat: bad msg signature size");
-    CHECK(error_of(decode_chat(mp::map({{mp::uint(0), mp::array({mp::bin(3, 0)})}}))) == "chat: bad msg");
-    CHECK(error_of(decode_chat(mp::map({{mp::uint(0), mp::array({mp::str("x"), mp::bin(64, 0)})}}))) ==
-          "chat: msg body has wrong type");
+    CHECK(error_of(decode_chat(mp::map({}))) == "chat: missing sealed");
+    CHECK(error_of(decode_chat(mp::map({{mp::uint(0), mp::bin(3, 0)}}))) == "chat: missing kx");
+    CHECK(error_of(decode_chat(mp::map({{mp::uint(0), mp::bin(3, 0)}, {mp::uint(1), mp::bin(31, 0)}}))) ==
+          "chat: bad kx size");
+    CHECK(error_of(decode_chat(mp::map({{mp::uint(0), mp::str("x")}, {mp::uint(1), mp::bin(32, 0)}}))) ==
+          "chat: sealed has wrong type");
+    CHECK(error_of(decode_signed_blob(mp::array({mp::bin(3, 0), mp::bin(63, 0)}))) ==
+          "signed blob: bad blob signature size");
 
     MapSpec declare{{{mp::uint(0), mp::array({mp::bin(3, 0), mp::bin(64, 0)})}}};
     CHECK(error_of(decode_declare(declare.bytes())) == "ok");
@@ -1113,7 +1131,7 @@ TEST_CASE("random garbage never crashes, and what decodes re-encodes identically
         encode(sample_request_ping()),
         encode(sample_request_user_list()),
         encode(sample_deliver_known_list()),
-        encode(Chat{sample_blob(8)}),
+        encode(Chat{Bytes(70, 8), pattern<32>(8)}),
         encode(ChatAck{pattern<16>(8)}),
         encode(Ping{77}),
         encode(Pong{78}),
