@@ -14,12 +14,13 @@ enum class Which { all, online, offline };
 struct List { Which which = Which::all; };  // \users \online \offline
 struct SwitchChat { std::string user; };    // \chat <user>; empty: show the current partner
 struct Say { std::string text; };           // a line without '\': to the current partner
+struct Keys { std::string user; };          // \keys [user]; empty: everyone
 struct Problem { std::string text; };       // the line was wrong; say why
 struct Nothing {};
 }  // namespace action
 
 using Action = std::variant<action::Node, action::Resolve, action::Help, action::List, action::SwitchChat,
-                            action::Say, action::Problem, action::Nothing>;
+                            action::Say, action::Keys, action::Problem, action::Nothing>;
 
 // own_port is the default port of \ping (seed 001: "the current instance's incoming").
 Action parse_line(std::string_view line, std::uint16_t own_port);
@@ -27,6 +28,7 @@ Action parse_line(std::string_view line, std::uint16_t own_port);
 std::string help_text();  // several lines, each ending in '\n'
 std::string render(const core::Event& e);  // one line, no newline
 std::string render_user(const core::UserView& u, TimeMs now);  // one line, no newline
+std::string render_key(const core::KeyView& k);  // one line: name, fingerprint, any other key seen
 bool matches(const core::UserView& u, action::Which which);
 std::string short_id(const MessageId& id);
 std::string short_id(const SessionId& id);

@@ -45,14 +45,19 @@ struct Add { std::string user; };
 struct Ping { Addr addr; };
 struct Explode {};
 struct Quit {};
+struct Trust { std::string user; std::string fingerprint; };  // accept the new key seen for user
 }  // namespace cmd
-using Command = std::variant<cmd::Chat, cmd::Add, cmd::Ping, cmd::Explode, cmd::Quit>;
+using Command = std::variant<cmd::Chat, cmd::Add, cmd::Ping, cmd::Explode, cmd::Quit, cmd::Trust>;
 
 // Events for the user.
 namespace ev {
 struct Ready { std::string user; Addr addr; SessionId session{}; };
 struct Presence { std::string user; SessionId session{}; Addr addr; bool online = false; std::string why; };
-struct Message { HistoryRecord msg; bool outgoing = false; };  // outgoing: one of our own, mirrored from another session
+// outgoing: one of our own, mirrored from another session; untrusted: signed by a
+// key other than the one pinned for its author's name (see KeyWarning).
+struct Message { HistoryRecord msg; bool outgoing = false; bool untrusted = false; };
+// A message arrived under a key other than the pinned one for that name.
+struct KeyWarning { std::string user; PublicKey pinned{}; PublicKey seen{}; };
 struct Queued { MessageId id{}; std::string to; bool recipient_online = false; };
 struct Delivered { MessageId id{}; std::string to; };
 struct Linked { std::string user; bool by_them = false; };
@@ -61,7 +66,7 @@ struct Notice { std::string text; };   // information caused by the user
 struct Problem { std::string text; };  // an error caused by the user
 }  // namespace ev
 using Event = std::variant<ev::Ready, ev::Presence, ev::Message, ev::Queued, ev::Delivered,
-                           ev::Linked, ev::Explored, ev::Notice, ev::Problem>;
+                           ev::Linked, ev::Explored, ev::Notice, ev::Problem, ev::KeyWarning>;
 
 struct Transmit {
     Addr to;
@@ -87,6 +92,12 @@ struct SessionView {
     bool online = false;
     TimeMs last_seen = 0;
     bool super_client = false;
+};
+
+struct KeyView {
+    std::string user;
+    std::optional<PublicKey> pinned;  // none: no key seen yet
+    std::optional<PublicKey> other;   // a different key seen since, not trusted
 };
 
 struct UserView {
@@ -136,6 +147,8 @@ public:
     // Read-only views for \users, \online, \offline and tests.
     std::vector<UserView> users() const;
     std::optional<UserView> user(const std::string& name) const;
+    // Pinned keys (and any other key seen) for \keys; all users when name is empty.
+    std::vector<KeyView> keys(const std::string& name = {}) const;
     const Identity& identity() const;
     const Stats& stats() const;
     bool quitting() const;  // \quit was handled: the driver exits once transmits are drained

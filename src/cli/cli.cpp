@@ -1,5 +1,7 @@
 #include "darkchat/cli.hpp"
 
+#include "darkchat/crypto.hpp"
+
 #include <algorithm>
 
 namespace dc::cli {
@@ -89,6 +91,17 @@ Action parse_line(std::string_view raw, std::uint16_t own_port) {
         return action::Node{core::cmd::Explode{}};
     }
     if (m == "\\quit" || m == "\\exit") return action::Node{core::cmd::Quit{}};
+    if (m == "\\keys") {
+        if (auto p = arity(0, 1, "\\keys [username]")) return *p;
+        return action::Keys{w.size() == 2 ? w[1] : std::string()};
+    }
+    if (m == "\\trust") {
+        if (w.size() < 3) return action::Problem{"usage: \\trust <username> <fingerprint>"};
+        if (!valid_user_name(w[1])) return action::Problem{"not a user name: " + w[1]};
+        std::string fp;
+        for (std::size_t i = 2; i < w.size(); ++i) fp += (i > 2 ? " " : "") + w[i];
+        return action::Node{core::cmd::Trust{w[1], fp}};
+    }
     return action::Problem{"unknown macro " + m + " (\\help lists them)"};
 }
 
@@ -101,6 +114,8 @@ std::string help_text() {
            "\\add <username>       link to <username> and find where it is\n"
            "\\ping <ip> [port]     ask the node at ip:port (default: our own port) to declare itself\n"
            "\\explode              push our declaration along every path of length 2; all reached answer\n"
+           "\\keys [username]      fingerprints of pinned keys, and any other key seen under a name\n"
+           "\\trust <user> <fp>    accept the new key with fingerprint <fp> for <user> (check it first)\n"
            "\\quit or \\exit        declare ourselves offline and leave\n";
 }
 
@@ -114,8 +129,13 @@ std::string render(const core::Event& e) {
                 return std::string("* ") + (x.online ? "online " : "offline ") + x.user + " " + x.addr.to_string() +
                        " session " + short_id(x.session) + " (" + x.why + ")";
             } else if constexpr (std::is_same_v<T, core::ev::Message>) {
+                if (x.untrusted) return "<" + x.msg.from + "?> " + x.msg.text + "   [not " + x.msg.from + "'s pinned key]";
                 if (x.outgoing) return "<" + x.msg.from + " -> " + x.msg.to + "> " + x.msg.text;
                 return "<" + x.msg.from + "> " + x.msg.text;
+            } else if constexpr (std::is_same_v<T, core::ev::KeyWarning>) {
+                return "! WARNING: a message signed by another key for " + x.user + " (" + crypto::fingerprint(x.seen) +
+                       "; pinned " + crypto::fingerprint(x.pinned) + "). Its messages are marked " + x.user +
+                       "?. Check the fingerprint with " + x.user + " in person, then \\trust " + x.user + " <fingerprint>";
             } else if constexpr (std::is_same_v<T, core::ev::Queued>) {
                 return "* queued " + short_id(x.id) + " to " + x.to +
                        (x.recipient_online ? "" : " (offline: sent when " + x.to + " is back)");
@@ -137,6 +157,12 @@ std::string render(const core::Event& e) {
 bool matches(const core::UserView& u, action::Which which) {
     if (which == action::Which::all) return true;
     return u.online() == (which == action::Which::online);
+}
+
+std::string render_key(const core::KeyView& k) {
+    std::string s = k.user + " " + (k.pinned ? crypto::fingerprint(*k.pinned) : std::string("(no key yet)"));
+    if (k.other) s += " | ANOTHER KEY SEEN: " + crypto::fingerprint(*k.other) + " (not trusted)";
+    return s;
 }
 
 std::string render_user(const core::UserView& u, TimeMs now) {

@@ -126,6 +126,8 @@ struct Node::State {
     // Sessions told our new sealing key after they used an old one.
     std::set<std::pair<SessionId, KxPublicKey>> told_new_key;
 
+    bool links_changed = false;  // someone linked us: re-declare once the packet is handled
+
     wire::SignedBlob self_decl;
     std::uint64_t self_seq = 0;
     bool online = false;
@@ -205,10 +207,12 @@ struct Node::State {
         return false;
     }
 
+    // Our edges: users we linked, and users that linked us (links are symmetric,
+    // so both ends declare them and two-hop views agree).
     std::vector<std::string> my_links() const {
         std::vector<std::string> v;
         for (auto& [n, u] : users)
-            if (u.rec.contact && n != id.user) v.push_back(n);
+            if (is_contact(u)) v.push_back(n);
         if (v.size() > wire::kMaxLinks) v.resize(wire::kMaxLinks);
         return v;
     }
@@ -385,8 +389,10 @@ struct Node::State {
         bool was_linked = has(u.links, id.user);
         u.links = newest ? newest->decl.links : std::vector<std::string>{};
         u.super_client = newest && newest->decl.super_client;
-        if (!was_linked && has(u.links, id.user) && u.rec.name != id.user)
+        if (!was_linked && has(u.links, id.user) && u.rec.name != id.user) {
             event(ev::Linked{u.rec.name, true});
+            links_changed = !u.rec.contact;  // a new edge we did not make: declare it too
+        }
     }
 
     // A verified packet arrived from this session: it is alive.
@@ -491,12 +497,87 @@ struct Node::State {
     }
 
     // The pinned key for a name must match; an unknown name is not yet pinned.
+    // Trust on first use: the first key seen for a name is pinned. Another key
+    // under that name changes nothing; it is remembered (for \keys and \trust).
     bool key_ok(const std::string& user, const PublicKey& key) {
         auto it = users.find(user);
         if (it == users.end() || !it->second.key_known) return true;
         if (it->second.rec.key == key) return true;
         ++stats.wrong_key;
+        note_conflict(user, key);
         return false;
+    }
+
+    struct Conflict {
+        PublicKey key{};
+        TimeMs last_seen = 0;
+        bool warned = false;
+    };
+    std::map<std::string, Conflict> conflicts;  // newest other key seen per pinned name
+    static constexpr std::size_t kMaxConflicts = 256;
+
+    Conflict& note_conflict(const std::string& user, const PublicKey& key) {
+        if (!conflicts.count(user) && conflicts.size() >= kMaxConflicts) {
+            auto oldest = std::min_element(conflicts.begin(), conflicts.end(), [](auto& a, auto& b) {
+                return a.second.last_seen < b.second.last_seen;
+            });
+            conflicts.erase(oldest);
+        }
+        Conflict& c = conflicts[user];
+        if (c.key != key) c = Conflict{key, now, false};
+        c.last_seen = now;
+        return c;
+    }
+
+    // A chat message signed by a key other than the pinned one: shown, marked,
+    // never stored, acked or mirrored; the first one from that key warns.
+    void on_untrusted_chat(const wire::Header& h, const wire::ChatMessage& m, const wire::SignedBlob& msg) {
+        if (m.from != h.from_user || m.to != id.user || !crypto.verify(h.from_key, msg.body, msg.sig)) {
+            ++stats.bad_signature;
+            return;
+        }
+        Conflict& c = note_conflict(m.from, h.from_key);
+        if (!c.warned) {
+            c.warned = true;
+            event(ev::KeyWarning{m.from, users[m.from].rec.key, h.from_key});
+        }
+        if (!seen_untrusted.insert(m.id).second) return;
+        if (seen_untrusted.size() > 4096) seen_untrusted.clear();
+        event(ev::Message{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}, false, true});
+    }
+    std::set<MessageId> seen_untrusted;
+
+    void trust(const std::string& name, const std::string& fingerprint) {
+        auto c = conflicts.find(name);
+        auto u = users.find(name);
+        if (c == conflicts.end() || u == users.end()) {
+            event(ev::Problem{"no new key seen for " + name + " (\\keys " + name + " shows its keys)"});
+            return;
+        }
+        auto norm = [](std::string x) {
+            x.erase(std::remove(x.begin(), x.end(), ' '), x.end());
+            return x;
+        };
+        if (norm(fingerprint) != norm(crypto::fingerprint(c->second.key))) {
+            event(ev::Problem{"that is not the fingerprint of " + name + "'s new key (\\keys " + name + ")"});
+            return;
+        }
+        // Re-pin. Sessions signed by the old key are forgotten; the new key's
+        // sessions come with its next declarations, so ask where it is.
+        User& usr = u->second;
+        for (auto& [sid, sess] : usr.sessions) store(store_op::DeleteSession{name, sid});
+        usr.sessions.clear();
+        usr.links.clear();
+        usr.rec.key = c->second.key;
+        usr.key_known = true;
+        store(store_op::PutUser{usr.rec});
+        conflicts.erase(c);
+        event(ev::Notice{name + "'s key is now " + crypto::fingerprint(usr.rec.key)});
+        for (auto& a : cfg.servers) ask_user_list(a, {name});
+        for (auto& [n, o] : users)
+            if (is_contact(o))
+                for (auto& [sid, sess] : o.sessions)
+                    if (sess.online()) ask_user_list(sess.rec.addr, {name});
     }
 
     std::optional<wire::Declaration> open_declaration(const wire::SignedBlob& blob) {
@@ -526,8 +607,14 @@ struct Node::State {
         }
         const wire::Header& h = pkt->header;
         if (is_self(h.from_user, h.from_session)) return;
-        if (!key_ok(h.from_user, h.from_key)) return;
         Addr back = reply_addr(from, h);
+        if (!key_ok(h.from_user, h.from_key)) {
+            // Only chat from another key gets through, to be shown marked.
+            if (h.type == wire::MsgType::chat) {
+                if (auto p = wire::decode_chat(pkt->payload)) on_chat(h, back, *p, false);
+            }
+            return;
+        }
         const Bytes& body = pkt->payload;
         switch (h.type) {
             case wire::MsgType::declare_online:
@@ -815,7 +902,7 @@ struct Node::State {
 
     // ---- chat ----------------------------------------------------------------
 
-    void on_chat(const wire::Header& h, const Addr& back, const wire::Chat& c) {
+    void on_chat(const wire::Header& h, const Addr& back, const wire::Chat& c, bool trusted_sender = true) {
         const KxKeys* keys = kx_for(c.kx);
         std::optional<Bytes> plain;
         if (keys) plain = crypto.open(c.sealed, keys->pk, keys->sk);
@@ -838,6 +925,10 @@ struct Node::State {
             return;
         }
         const wire::SignedBlob& msg = *blob;
+        if (!trusted_sender) {
+            on_untrusted_chat(h, *m, msg);
+            return;
+        }
         // The author signed the message; the sender may be the author or one of
         // the author's or recipient's other sessions mirroring it.
         PublicKey author_key{};
@@ -1232,6 +1323,7 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
     }
     for (auto& [n, u] : s.users) s.recompute_links(u);
     s.events_out.clear();  // no "linked" events for what we already knew
+    s.links_changed = false;
     for (auto& r : snap.outbox) {
         auto m = wire::decode_chat_message(r.msg.body);
         if (!m) continue;
@@ -1268,6 +1360,13 @@ void Node::handle_datagram(TimeMs now, const Addr& from, ByteView data) {
     s_->now = now;
     if (s_->quitting) return;
     s_->on_packet(from, data);
+    if (s_->links_changed) {
+        s_->links_changed = false;
+        if (s_->online) {
+            s_->redeclare(true);
+            s_->declare_to_all(false, false);
+        }
+    }
 }
 
 void Node::handle_timeout(TimeMs now) {
@@ -1287,6 +1386,7 @@ void Node::handle_command(TimeMs now, const Command& c) {
             else if constexpr (std::is_same_v<T, cmd::Ping>) s.ping(x.addr);
             else if constexpr (std::is_same_v<T, cmd::Explode>) s.explode();
             else if constexpr (std::is_same_v<T, cmd::Quit>) s.quit();
+            else if constexpr (std::is_same_v<T, cmd::Trust>) s.trust(x.user, x.fingerprint);
         },
         c);
 }
@@ -1343,6 +1443,19 @@ std::optional<UserView> Node::user(const std::string& name) const {
         v.sessions.push_back(SessionView{sid, sess.rec.addr, sess.online(), sess.rec.last_seen, sess.decl.super_client});
     }
     return v;
+}
+
+std::vector<KeyView> Node::keys(const std::string& name) const {
+    std::vector<KeyView> out;
+    for (auto& [n, u] : s_->users) {
+        if (!name.empty() && n != name) continue;
+        KeyView k;
+        k.user = n;
+        if (u.key_known) k.pinned = u.rec.key;
+        if (auto c = s_->conflicts.find(n); c != s_->conflicts.end()) k.other = c->second.key;
+        out.push_back(k);
+    }
+    return out;
 }
 
 const Identity& Node::identity() const { return s_->id; }

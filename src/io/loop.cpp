@@ -407,6 +407,10 @@ private:
                 } else if constexpr (std::is_same_v<T, cli::action::Say>) {
                     if (partner_.empty()) say("! no chat partner: \\chat <username> first");
                     else node_->handle_command(now, core::cmd::Chat{partner_, a.text});
+                } else if constexpr (std::is_same_v<T, cli::action::Keys>) {
+                    auto keys = node_->keys(a.user);
+                    if (!a.user.empty() && keys.empty()) say("! unknown user " + a.user);
+                    for (auto& k : keys) say("  " + cli::render_key(k) + (k.user == node_->identity().user ? " (you)" : ""));
                 } else if constexpr (std::is_same_v<T, cli::action::Problem>) {
                     say("! " + a.text);
                 }

@@ -476,3 +476,71 @@ TEST_CASE("a message sealed to a key the recipient rotated away is resent under 
     for (int i = 0; i < 10; ++i) CHECK(count_messages(b, "m" + std::to_string(i)) == 1);
     CHECK(a.node->outbox_size() == 0);
 }
+
+TEST_CASE("links are symmetric: a node declares the users that linked it, so two-hop views agree") {
+    Figure3 f;
+    // E linked only to D, and D was linked by C: E knows C through D.
+    auto c_at_e = f.e->node->user("C");
+    REQUIRE(c_at_e);
+    CHECK(c_at_e->two_hop);
+    CHECK(c_at_e->via == std::vector<std::string>{"D"});
+    CHECK(c_at_e->online());
+}
+
+TEST_CASE("a different key under a pinned name changes nothing; its messages are marked; \\trust re-pins") {
+    Figure3 f;
+    auto views = f.c->node->users();
+    // Mallory makes a key pair, calls herself B, declares from another address and writes to C.
+    auto evil = crypto::generate_identity();
+    auto& m = f.net.add("mallory");
+    m.id.user = "B";
+    m.id.pk = evil.pk;
+    m.id.sk = evil.sk;
+    f.net.start(m);
+    // C drops everything from the impostor key, so she learns where C is from E,
+    // who has never seen B; her declaration then reaches C.
+    f.net.command(m, core::cmd::Ping{f.e->addr});
+    f.net.run_for(300);
+    f.net.command(m, core::cmd::Add{"C"});
+    f.net.run_for(1000);
+    REQUIRE(m.node->user("C"));
+    // C's view of B is untouched.
+    auto b = f.c->node->user("B");
+    REQUIRE(b);
+    REQUIRE(b->sessions.size() == 1);
+    CHECK(b->sessions[0].addr == f.b->addr);
+    CHECK(f.c->node->users().size() == views.size());
+    CHECK(f.net.events_of<core::ev::KeyWarning>(*f.c).empty());  // a declaration alone warns nobody
+    auto keys = f.c->node->keys("B");
+    REQUIRE(keys.size() == 1);
+    CHECK(*keys[0].pinned == f.b->id.pk);
+    REQUIRE(keys[0].other);
+    CHECK(*keys[0].other == evil.pk);
+    // The genuine B still chats normally.
+    f.net.command(*f.b, core::cmd::Chat{"C", "really me"});
+    f.net.run_for(500);
+    CHECK(count_messages(*f.c, "really me") == 1);
+    // Mallory's message is shown, marked, with one warning; it is not stored or acked.
+    f.net.command(m, core::cmd::Chat{"C", "send me your password"});
+    f.net.command(m, core::cmd::Chat{"C", "please"});
+    f.net.run_for(500);
+    auto warnings = f.net.events_of<core::ev::KeyWarning>(*f.c);
+    auto st = f.c->node->stats();
+    INFO("C: undecryptable " << st.undecryptable << " bad_signature " << st.bad_signature << " unsolicited "
+         << st.unsolicited << " malformed " << st.malformed << "; mallory sent " << m.node->stats().sent
+         << ", outbox " << m.node->outbox_size() << ", sees C online " << sees_online(m, "C"));
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0].seen == evil.pk);
+    CHECK(warnings[0].pinned == f.b->id.pk);
+    std::size_t marked = 0;
+    for (auto& e : f.net.events_of<core::ev::Message>(*f.c)) marked += e.untrusted && e.msg.from == "B";
+    CHECK(marked == 2);
+    CHECK(m.node->outbox_size() == 2);  // never acked
+    for (auto& [id, h] : f.c->store.history) CHECK(h.text != "please");
+    // \trust with a wrong fingerprint does nothing; with the right one, re-pins.
+    f.net.command(*f.c, core::cmd::Trust{"B", "0000 0000 0000 0000"});
+    CHECK(*f.c->node->keys("B")[0].pinned == f.b->id.pk);
+    f.net.command(*f.c, core::cmd::Trust{"B", crypto::fingerprint(evil.pk)});
+    CHECK(*f.c->node->keys("B")[0].pinned == evil.pk);
+    CHECK(f.c->node->user("B")->sessions.empty());
+}
