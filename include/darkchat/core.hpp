@@ -34,6 +34,13 @@ struct Config {
     TimeMs retry_initial = 1000;     // chat retries and re-probing of missing users
     TimeMs retry_max = 30000;
     TimeMs refresh_interval = 60000; // re-declare to contacts and re-ask lists this often
+    // Packets per second (and bursts) accepted before signatures are checked:
+    // per known session at its known address, per ip for everyone else, and for
+    // all unknown senders together. Known sessions never wait behind strangers.
+    double known_rate = 200, known_burst = 400;
+    double stranger_ip_rate = 50, stranger_ip_burst = 100;
+    double stranger_rate = 500, stranger_burst = 1000;
+    std::size_t max_outbox_per_peer = 1000;  // messages waiting for one user
     TimeMs kx_rotation = 3600000;    // a session's sealing key is replaced this often (and at every start);
                                      // the previous one opens late messages for one more period, then is wiped
 };
@@ -71,6 +78,9 @@ using Event = std::variant<ev::Ready, ev::Presence, ev::Message, ev::Queued, ev:
 struct Transmit {
     Addr to;
     Bytes data;  // a whole packet; the driver frames it for TCP when it is too big for UDP
+    // Must go over TCP even if small: an answer to a sender we cannot authenticate
+    // that is larger than its request (no reflection amplification over UDP).
+    bool stream = false;
 };
 
 // Counters of what the node dropped and why (never fatal).
@@ -84,6 +94,7 @@ struct Stats {
     std::uint64_t unsolicited = 0;    // answers nobody asked for, strangers' chat
     std::uint64_t duplicate = 0;      // chat messages seen before
     std::uint64_t undecryptable = 0;  // chat sealed to a key we do not (or no longer) hold
+    std::uint64_t rate_limited = 0;   // over a sender's budget, dropped before any signature check
 };
 
 struct SessionView {

@@ -209,6 +209,12 @@ struct Node::State {
 
     // Our edges: users we linked, and users that linked us (links are symmetric,
     // so both ends declare them and two-hop views agree).
+    std::size_t contact_count() const {
+        std::size_t n = 0;
+        for (auto& [name, u] : users) n += is_contact(u);
+        return n;
+    }
+
     std::vector<std::string> my_links() const {
         std::vector<std::string> v;
         for (auto& [n, u] : users)
@@ -236,8 +242,49 @@ struct Node::State {
         h.from_key = id.pk;
         auto signed_header = wire::packet_header(h, payload);
         auto sig = crypto.sign(id.sk, signed_header);
-        tx_out.push_back(Transmit{to, wire::assemble_packet(signed_header, sig)});
+        Transmit t{to, wire::assemble_packet(signed_header, sig), false};
+        // No amplification: what we answer a sender we cannot authenticate is
+        // never larger than its request over UDP (TCP needs a handshake first).
+        if (request && !request->authenticated && to.ip == request->from.ip && t.data.size() > request->size)
+            t.stream = true;
+        tx_out.push_back(std::move(t));
         ++stats.sent;
+    }
+
+    // The packet being handled, while it is handled.
+    struct Request {
+        Addr from;
+        std::size_t size = 0;
+        bool authenticated = false;  // a known session, at the address we know it by
+    };
+    std::optional<Request> request;
+
+    // ---- budgets -------------------------------------------------------------
+    struct Bucket {
+        double tokens = 0;
+        TimeMs last = 0;
+        bool take(TimeMs t, double rate, double burst) {
+            if (last == 0) tokens = burst;
+            tokens = std::min(burst, tokens + static_cast<double>(t - last) * rate / 1000.0);
+            last = t;
+            if (tokens < 1) return false;
+            tokens -= 1;
+            return true;
+        }
+    };
+    std::map<std::pair<std::string, SessionId>, Bucket> known_buckets;
+    std::map<std::array<std::uint8_t, 16>, Bucket> ip_buckets;
+    Bucket strangers;
+    static constexpr std::size_t kMaxBuckets = 4096;
+
+    bool within_budget(const wire::Header& h, const Addr& from, bool authenticated) {
+        if (authenticated) {
+            if (known_buckets.size() >= kMaxBuckets) known_buckets.clear();
+            return known_buckets[{h.from_user, h.from_session}].take(now, cfg.known_rate, cfg.known_burst);
+        }
+        if (ip_buckets.size() >= kMaxBuckets) ip_buckets.clear();
+        return ip_buckets[from.ip].take(now, cfg.stranger_ip_rate, cfg.stranger_ip_burst) &&
+               strangers.take(now, cfg.stranger_rate, cfg.stranger_burst);
     }
 
     void remember_handled(const SessionId& s, std::uint64_t seq, std::uint64_t n) {
@@ -601,6 +648,20 @@ struct Node::State {
             ++stats.malformed;
             return;
         }
+        // Budgets first: verifying a signature is the expensive step.
+        bool authenticated = false;
+        if (auto it = users.find(pkt->header.from_user); it != users.end() && it->second.rec.key == pkt->header.from_key)
+            if (auto st = it->second.sessions.find(pkt->header.from_session); st != it->second.sessions.end())
+                authenticated = st->second.rec.addr.ip == from.ip && st->second.rec.addr.port == pkt->header.from_port;
+        if (!within_budget(pkt->header, from, authenticated)) {
+            ++stats.rate_limited;
+            return;
+        }
+        request = Request{from, data.size(), authenticated};
+        struct Done {
+            std::optional<Request>& r;
+            ~Done() { r.reset(); }
+        } done{request};
         if (!crypto.verify(pkt->header.from_key, pkt->signed_header, pkt->sig)) {
             ++stats.bad_signature;
             return;
@@ -734,7 +795,9 @@ struct Node::State {
         bool is_own_explode = p.explode && d->user == id.user && d->session == id.session;
         if (is_own_explode) return;
         // A declaration that lists us makes its author a contact (links are edges).
-        bool keep = solicited || relevant(d->user) || has(d->links, id.user) || (p.explode && p.hops == 0);
+        bool new_edge = !relevant(d->user) && has(d->links, id.user);
+        if (new_edge && contact_count() >= wire::kMaxLinks) new_edge = false;  // no room for more edges
+        bool keep = solicited || relevant(d->user) || new_edge || (p.explode && p.hops == 0);
         if (keep && users.size() >= cfg.max_users && !users.count(d->user)) keep = false;
         if (keep) {
             bool newer = accept_declaration(*d, p.decl, addr);
@@ -810,6 +873,8 @@ struct Node::State {
             // requester gave to the common neighbour.
             Addr to = h.from_user == p.requester_user ? back : p.requester_addr;
             send(to, wire::MsgType::declare_online, declare_payload(0, false, false, p.nonce));
+            // To an address only claimed (passed on by a neighbour): no reflection either.
+            if (to != back && !tx_out.empty()) tx_out.back().stream = true;
             return;
         }
         // We are the common neighbour: pass the request on to the target's sessions,
@@ -1036,6 +1101,13 @@ struct Node::State {
         auto it = users.find(c.to);
         if (it == users.end() || !it->second.key_known) {
             event(ev::Problem{"unknown user " + c.to + ": \\add " + c.to + " first, or wait until it is found"});
+            return;
+        }
+        std::size_t waiting = 0;
+        for (auto& [k, e] : outbox) waiting += k.second == c.to;
+        if (waiting >= cfg.max_outbox_per_peer) {
+            event(ev::Problem{"outbox for " + c.to + " is full (" + std::to_string(waiting) +
+                              " messages waiting); nothing was sent"});
             return;
         }
         if (c.text.size() > wire::kMaxText) {

@@ -223,7 +223,7 @@ private:
     }
 
     void transmit(const core::Transmit& t) {
-        if (t.data.size() <= wire::kMaxDatagram) {
+        if (t.data.size() <= wire::kMaxDatagram && !t.stream) {
             auto* s = new UdpSend;
             s->data = t.data;
             s->req.data = s;

@@ -163,7 +163,8 @@ public:
 
     std::size_t packets = 0;
     // Sees every packet as it is sent (an eavesdropper, or a recorder for replays).
-    std::function<void(const Addr& from, const Addr& to, const Bytes& data)> tap;
+    // stream: the node asked for TCP although the packet is small.
+    std::function<void(const Addr& from, const Addr& to, const Bytes& data, bool stream)> tap;
 
     template <typename E>
     std::vector<E> events_of(SimNode& n) const {
@@ -211,7 +212,7 @@ private:
         while (auto e = n.node->poll_event()) n.events.push_back(std::move(*e));
         while (auto t = n.node->poll_transmit()) {
             ++packets;
-            if (tap) tap(n.addr, t->to, t->data);
+            if (tap) tap(n.addr, t->to, t->data, t->stream);
             queue_.push(InFlight{now_ + latency, order_++, n.addr, t->to, std::move(t->data)});
         }
     }

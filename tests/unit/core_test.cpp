@@ -403,7 +403,7 @@ TEST_CASE("chat content is sealed end to end: no byte on the wire shows it") {
     const std::string secret = "the eagle lands at noon";
     std::size_t chats = 0;
     bool leaked = false;
-    f.net.tap = [&](const Addr&, const Addr&, const Bytes& data) {
+    f.net.tap = [&](const Addr&, const Addr&, const Bytes& data, bool) {
         auto pkt = wire::parse_packet(data);
         if (pkt && pkt->header.type == wire::MsgType::chat) ++chats;
         std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
@@ -419,7 +419,7 @@ TEST_CASE("chat content is sealed end to end: no byte on the wire shows it") {
 TEST_CASE("a captured chat replayed after the recipient restarted cannot be opened and changes nothing") {
     Figure3 f;
     std::vector<std::pair<Addr, Bytes>> captured;
-    f.net.tap = [&](const Addr& from, const Addr& to, const Bytes& data) {
+    f.net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
         auto pkt = wire::parse_packet(data);
         if (pkt && pkt->header.type == wire::MsgType::chat && to == f.b->addr) captured.emplace_back(from, data);
     };
@@ -444,7 +444,7 @@ TEST_CASE("a captured chat replayed after the recipient restarted cannot be open
 TEST_CASE("replayed packets of a dead session do not keep it online") {
     Figure3 f;
     std::vector<std::pair<Addr, Bytes>> from_b;
-    f.net.tap = [&](const Addr& from, const Addr& to, const Bytes& data) {
+    f.net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
         if (from == f.b->addr && to == f.c->addr) from_b.emplace_back(from, data);
     };
     f.net.run_for(5000);  // record B's probes, pongs and declarations to C
@@ -543,4 +543,99 @@ TEST_CASE("a different key under a pinned name changes nothing; its messages are
     f.net.command(*f.c, core::cmd::Trust{"B", crypto::fingerprint(evil.pk)});
     CHECK(*f.c->node->keys("B")[0].pinned == evil.pk);
     CHECK(f.c->node->user("B")->sessions.empty());
+}
+
+namespace {
+
+// A packet from an identity nobody knows, as an attacker would build it.
+Bytes stranger_packet(const crypto::KeyPair& kp, wire::MsgType type, const Bytes& payload) {
+    wire::Header h;
+    h.type = type;
+    h.from_user = "stranger";
+    h.from_session = {9, 9, 9, 9, 9, 9, 9, 9};
+    h.from_port = 4444;
+    h.from_key = kp.pk;
+    return wire::encode_packet(h, payload, kp.sk);
+}
+
+}  // namespace
+
+TEST_CASE("no unauthenticated request gets a larger answer over UDP") {
+    Figure3 f;
+    auto kp = crypto::generate_identity();
+    Addr victim = Addr::v4(10, 7, 7, 7, 4444);
+    std::size_t request_size = 0, udp_bytes_to_victim = 0, streamed = 0;
+    f.net.tap = [&](const Addr&, const Addr& to, const Bytes& data, bool stream) {
+        if (to.ip != victim.ip) return;
+        if (stream || data.size() > wire::kMaxDatagram) ++streamed;
+        else udp_bytes_to_victim = std::max(udp_bytes_to_victim, data.size());
+    };
+    wire::RequestUserList r;
+    r.nonce = 1;
+    r.want = {"A", "B", "D", "E"};
+    auto req = stranger_packet(kp, wire::MsgType::request_user_list, wire::encode(r));
+    request_size = req.size();
+    f.net.inject(*f.c, victim, req);
+    wire::RequestPing rp;
+    rp.requester_user = "stranger";
+    rp.requester_session = {9, 9, 9, 9, 9, 9, 9, 9};
+    rp.nonce = 2;
+    auto ping = stranger_packet(kp, wire::MsgType::request_ping, wire::encode(rp));
+    f.net.inject(*f.c, victim, ping);
+    f.net.run_for(100);
+    CHECK(streamed >= 1);  // the known list went by TCP
+    CHECK(udp_bytes_to_victim <= std::max(request_size, ping.size()));
+}
+
+TEST_CASE("a flood of forged packets is cut before signature checks, and an honest pair keeps chatting") {
+    Figure3 f;
+    auto kp = crypto::generate_identity();
+    std::mt19937_64 rng(5);
+    auto rl0 = f.c->node->stats().rate_limited;
+    for (int round = 0; round < 20; ++round) {
+        for (int i = 0; i < 500; ++i) {  // 500 packets per 50 ms: 10,000 per second
+            wire::Declare p;
+            wire::Declaration d;
+            d.user = "x" + std::to_string(rng() % 100000);
+            d.key = kp.pk;
+            d.session = {1, 2, 3, 4, 5, 6, 7, static_cast<std::uint8_t>(i)};
+            d.seq = rng();
+            d.addr = Addr::v4(10, 66, 0, 1, 4444);
+            d.links = {"C"};
+            p.decl = wire::sign_blob(wire::encode(d), kp.sk);
+            auto pkt = stranger_packet(kp, wire::MsgType::declare_online, wire::encode(p));
+            pkt[pkt.size() - 1] ^= static_cast<std::uint8_t>(i % 2);  // half with a broken signature
+            f.net.inject(*f.c, Addr::v4(10, 66, 0, 1, 4444), pkt);
+        }
+        if (round == 5) f.net.command(*f.b, core::cmd::Chat{"C", "through the storm"});
+        f.net.run_for(50);
+    }
+    f.net.run_for(1000);
+    auto st = f.c->node->stats();
+    CHECK(st.rate_limited - rl0 > 8000);
+    CHECK(count_messages(*f.c, "through the storm") == 1);
+    CHECK(sees_online(*f.c, "B"));
+    // Strangers that linked C are capped.
+    std::size_t contacts = 0;
+    for (auto& u : f.c->node->users()) contacts += u.contact || u.linked_us;
+    CHECK(contacts <= wire::kMaxLinks);
+}
+
+TEST_CASE("the outbox for one peer is bounded, and says so") {
+    core::Config cfg;
+    cfg.max_outbox_per_peer = 3;
+    MiniNet net{12};
+    auto& a = net.add("A", cfg);
+    auto& b = net.add("B");
+    net.start(a);
+    net.start(b);
+    link(net, a, b);
+    net.command(b, core::cmd::Quit{});
+    net.kill(b);
+    net.run_for(200);
+    for (int i = 0; i < 4; ++i) net.command(a, core::cmd::Chat{"B", "m" + std::to_string(i)});
+    CHECK(a.node->outbox_size() == 3);
+    auto problems = net.events_of<core::ev::Problem>(a);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].text == "outbox for B is full (3 messages waiting); nothing was sent");
 }
