@@ -37,4 +37,31 @@ std::string fingerprint(const PublicKey& pk);
 // Overwrites memory in a way the compiler may not optimise away.
 void wipe(std::span<std::uint8_t> secret);
 
+// Secrets at rest, sealed with a passphrase. crypto_pwhash (Argon2id) derives a
+// key from the passphrase and a random salt; crypto_secretbox (XSalsa20-Poly1305)
+// seals the secret under that key with a random nonce. The blob records the
+// algorithm and limits it was made with, so later versions may raise them and
+// still open old blobs:
+//
+//   format 1 (1 byte) | algorithm (1) | opslimit (8, big endian) |
+//   memlimit (8, big endian) | salt (16) | nonce (24) | secretbox (secret + 16)
+struct PwhashLimits {
+    std::uint64_t opslimit = 0;  // passes over the memory
+    std::uint64_t memlimit = 0;  // bytes
+};
+// Argon2id's interactive limits (2 passes over 64 MiB), the default.
+PwhashLimits interactive_limits();
+inline constexpr std::size_t kSealedSecretOverhead = 74;
+
+// Fails only when the limits are out of range (at most 64 passes and 4 GiB) or
+// memory runs out.
+Result<Bytes> seal_secret(ByteView secret, std::string_view passphrase);
+Result<Bytes> seal_secret(ByteView secret, std::string_view passphrase, PwhashLimits limits);
+// The secret, or nothing when the passphrase is wrong or the blob was altered.
+// The caller wipes the secret when done with it.
+std::optional<Bytes> open_secret(ByteView blob, std::string_view passphrase);
+// The limits a blob was sealed with, or why no passphrase can open it (damaged,
+// or sealed by a newer darkchat). Cheap: derives no key.
+Result<PwhashLimits> sealed_secret_limits(ByteView blob);
+
 }  // namespace dc::crypto

@@ -14,6 +14,9 @@ struct Identity {
     PublicKey pk{};
     SecretKey sk{};
     SessionId session{};
+    // Set when the secret key is stored sealed with a passphrase
+    // (crypto::seal_secret); sk is then all zeros until the key is opened.
+    std::optional<Bytes> sk_sealed{};
 };
 
 struct UserRecord {

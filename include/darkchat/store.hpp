@@ -16,8 +16,12 @@ public:
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
 
+    // The identity, with its secret key either plain (sk) or sealed with a
+    // passphrase (sk_sealed set, sk all zeros).
     Result<std::optional<Identity>> load_identity();
-    // Replaces the identity (there is at most one).
+    // Replaces the identity (there is at most one). When id.sk_sealed is set,
+    // only the sealed key is stored; the store zeroes what it deletes, so a
+    // plain key stored before is gone from the file once it is closed.
     Result<void> save_identity(const Identity& id);
 
     // Loads everything the core needs at start-up; at most max_seen history ids, newest first.

@@ -21,11 +21,17 @@ struct Options {
     std::size_t max_sessions = 8;       // --max-sessions
     std::string export_identity;        // --export-identity FILE
     std::string import_identity;        // --import-identity FILE
+    bool set_passphrase = false;        // --set-passphrase
+    bool remove_passphrase = false;     // --remove-passphrase
     bool help = false;
     bool version = false;
 };
 
 inline constexpr std::uint16_t kDefaultPort = 7300;
+// The passphrase of a protected identity key, for runs without a terminal.
+inline constexpr const char* kPassphraseEnv = "DARKCHAT_PASSPHRASE";
+// The new passphrase for --set-passphrase when one is set already.
+inline constexpr const char* kNewPassphraseEnv = "DARKCHAT_NEW_PASSPHRASE";
 
 Result<Options> parse_options(int argc, char** argv, bool daemon);
 std::string usage(bool daemon);

@@ -30,7 +30,10 @@ std::string usage(bool daemon) {
         "  --max-sessions <n>   sessions remembered per user (default 8)\n"
         "  --export-identity <file>  write this user's identity key for a second device, then exit\n"
         "  --import-identity <file>  use an exported identity in a new data directory, then run\n"
-        "  --help, --version\n";
+        "  --set-passphrase     encrypt the stored identity key with a passphrase (or change it), then exit\n"
+        "  --remove-passphrase  store the identity key unencrypted again, then exit\n"
+        "  --help, --version\n"
+        "A passphrase-protected key is opened with $DARKCHAT_PASSPHRASE, or asked for on the terminal.\n";
     if (!daemon) s += "Type \\help once running for the macros.\n";
     return s;
 }
@@ -102,9 +105,19 @@ Result<Options> parse_options(int argc, char** argv, bool daemon) {
             auto v = value("a file name");
             if (!v) return err(v.error());
             o.import_identity = *v;
+        } else if (a == "--set-passphrase") {
+            o.set_passphrase = true;
+        } else if (a == "--remove-passphrase") {
+            o.remove_passphrase = true;
         } else {
             return err("unknown option '" + a + "'");
         }
+    }
+    if (o.set_passphrase || o.remove_passphrase) {
+        std::string which = o.set_passphrase ? "--set-passphrase" : "--remove-passphrase";
+        if (o.set_passphrase && o.remove_passphrase) return err("--set-passphrase and --remove-passphrase exclude each other");
+        if (!o.import_identity.empty()) return err(which + " cannot be used with --import-identity: import first");
+        if (!o.export_identity.empty()) return err(which + " cannot be used with --export-identity");
     }
     return o;
 }

@@ -1,5 +1,6 @@
 // Start-up shared by darkchat and darkchatd: the data directory, the database,
-// the identity (made on first run, or imported for a second device), then the loop.
+// the identity (made on first run, or imported for a second device; its secret
+// key opened with a passphrase when it is protected by one), then the loop.
 #include "app.hpp"
 
 #include "darkchat/crypto.hpp"
@@ -9,9 +10,13 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +27,8 @@ namespace dc::app {
 
 namespace {
 
+// Creates missing directories owner-only (0700 whatever the umask); existing
+// ones are left as they are.
 Result<void> make_dirs(const std::string& path) {
     std::string cur;
     std::stringstream ss(path);
@@ -30,12 +37,24 @@ Result<void> make_dirs(const std::string& path) {
     while (std::getline(ss, part, '/')) {
         if (part.empty()) continue;
         cur += part + "/";
-        if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST)
+        if (::mkdir(cur.c_str(), 0700) == 0) {
+            if (::chmod(cur.c_str(), 0700) != 0) return err("cannot chmod " + cur + ": " + std::strerror(errno));
+        } else if (errno != EEXIST) {
             return err("cannot create " + cur + ": " + std::strerror(errno));
+        }
     }
     struct stat st;
     if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return err(path + " is not a directory");
     return {};
+}
+
+// One line on stderr when others may read what holds the secret key. Said, not
+// changed: the owner may have reasons.
+void warn_if_shared(const char* prog, const std::string& path, bool dir) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return;
+    std::fprintf(stderr, "%s: warning: %s is open to group or others (mode %04o); chmod %s %s\n", prog, path.c_str(),
+                 static_cast<unsigned>(st.st_mode & 07777), dir ? "700" : "600", path.c_str());
 }
 
 Result<std::string> data_dir(const Options& o, const std::string& user) {
@@ -98,6 +117,202 @@ Result<Identity> read_identity_file(const std::string& path) {
     return id;
 }
 
+// A passphrase in one fixed buffer, wiped when it goes away.
+class Passphrase {
+public:
+    static constexpr std::size_t kMax = 1024;
+    Passphrase() = default;
+    ~Passphrase() { clear(); }
+    Passphrase(const Passphrase&) = delete;
+    Passphrase& operator=(const Passphrase&) = delete;
+
+    bool assign(std::string_view s) {
+        clear();
+        if (s.size() > kMax) return false;
+        std::copy(s.begin(), s.end(), buf_.begin());
+        len_ = s.size();
+        return true;
+    }
+    bool push(char c) {
+        if (len_ == kMax) return false;
+        buf_[len_++] = c;
+        return true;
+    }
+    void drop_last() {
+        if (len_ > 0) buf_[--len_] = 0;
+    }
+    void clear() {
+        crypto::wipe(std::span(reinterpret_cast<std::uint8_t*>(buf_.data()), buf_.size()));
+        len_ = 0;
+    }
+    std::string_view view() const { return {buf_.data(), len_}; }
+
+private:
+    std::array<char, kMax> buf_{};
+    std::size_t len_ = 0;
+};
+
+// Echo is turned back on if a signal ends the program while a passphrase is typed.
+int g_echo_fd = -1;
+termios g_echo_saved{};
+
+void restore_echo_and_die(int sig) {
+    ::tcsetattr(g_echo_fd, TCSAFLUSH, &g_echo_saved);  // async-signal-safe, as are the calls below
+    ssize_t ignored = ::write(g_echo_fd, "\n", 1);
+    (void)ignored;
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+}
+
+// The controlling terminal (/dev/tty), which a process run from a pipe may
+// still have; a daemon or a detached process has none.
+class Terminal {
+public:
+    Terminal() : fd_(::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) {}
+    ~Terminal() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    Terminal(const Terminal&) = delete;
+    Terminal& operator=(const Terminal&) = delete;
+    bool present() const { return fd_ >= 0; }
+
+    // Shows prompt and reads one line with echo off.
+    Result<void> ask(const std::string& prompt, Passphrase& out) {
+        out.clear();
+        termios saved{};
+        if (::tcgetattr(fd_, &saved) != 0) return err(std::string("cannot use the terminal: ") + std::strerror(errno));
+        termios quiet = saved;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHOE | ECHOK | ECHONL);
+
+        g_echo_fd = fd_;
+        g_echo_saved = saved;
+        constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+        struct sigaction sa {}, old[std::size(kSignals)];
+        sa.sa_handler = restore_echo_and_die;
+        sigemptyset(&sa.sa_mask);
+        for (std::size_t i = 0; i < std::size(kSignals); ++i) ::sigaction(kSignals[i], &sa, &old[i]);
+        auto restore_signals = [&] {
+            for (std::size_t i = 0; i < std::size(kSignals); ++i) ::sigaction(kSignals[i], &old[i], nullptr);
+        };
+        if (::tcsetattr(fd_, TCSAFLUSH, &quiet) != 0) {
+            int e = errno;
+            restore_signals();
+            return err(std::string("cannot turn off echo on the terminal: ") + std::strerror(e));
+        }
+
+        bool written = ::write(fd_, prompt.data(), prompt.size()) == static_cast<ssize_t>(prompt.size());
+        bool too_long = false;
+        int read_errno = 0;
+        char c = 0;
+        while (written) {
+            ssize_t n = ::read(fd_, &c, 1);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) read_errno = errno;
+            if (n <= 0 || c == '\n') break;  // end of line, or end of input (^D)
+            if (!out.push(c)) too_long = true;
+        }
+        c = 0;
+        ::tcsetattr(fd_, TCSAFLUSH, &saved);
+        ssize_t ignored = ::write(fd_, "\n", 1);  // the newline that was not echoed
+        (void)ignored;
+        restore_signals();
+
+        if (!written) return err("cannot write to the terminal");
+        if (read_errno != 0) return err(std::string("cannot read the terminal: ") + std::strerror(read_errno));
+        if (too_long) {
+            out.clear();
+            return err("the passphrase is longer than " + std::to_string(Passphrase::kMax) + " bytes");
+        }
+        if (!out.view().empty() && out.view().back() == '\r') out.drop_last();
+        return {};
+    }
+
+private:
+    int fd_;
+};
+
+// The passphrase from the environment variable var, if it is set.
+Result<bool> passphrase_from_env(const char* var, Passphrase& out) {
+    const char* v = std::getenv(var);
+    if (v == nullptr) return false;
+    if (!out.assign(v)) return err(std::string(var) + " is longer than " + std::to_string(Passphrase::kMax) + " bytes");
+    return true;
+}
+
+// Opens the sealed secret key of id with its passphrase (DARKCHAT_PASSPHRASE,
+// or asked for on the terminal). On success id holds the plain key and no
+// sealed one. Writes nothing.
+Result<void> unlock(Identity& id) {
+    if (auto limits = crypto::sealed_secret_limits(*id.sk_sealed); !limits)
+        return err("the key of " + id.user + " cannot be opened: " + limits.error());
+    Passphrase pw;
+    auto from_env = passphrase_from_env(kPassphraseEnv, pw);
+    if (!from_env) return err(from_env.error());
+    if (!*from_env) {
+        Terminal tty;
+        if (!tty.present()) {
+            return err("the identity of " + id.user + " is protected by a passphrase: set " + kPassphraseEnv +
+                       " or run on a terminal");
+        }
+        if (auto r = tty.ask("passphrase for " + id.user + ": ", pw); !r) return r;
+    }
+    auto secret = crypto::open_secret(*id.sk_sealed, pw.view());
+    if (!secret) return err("wrong passphrase for " + id.user);
+    // An Ed25519 secret key ends with its public key.
+    bool matches = secret->size() == id.sk.size() && std::equal(id.pk.begin(), id.pk.end(), secret->begin() + 32);
+    if (matches) std::copy(secret->begin(), secret->end(), id.sk.begin());
+    crypto::wipe(*secret);
+    if (!matches) return err("the sealed key of " + id.user + " does not belong to its public key");
+    id.sk_sealed.reset();
+    return {};
+}
+
+// The new passphrase for --set-passphrase: DARKCHAT_NEW_PASSPHRASE; else, for
+// a key without one yet, DARKCHAT_PASSPHRASE; else asked for twice on the terminal.
+Result<void> new_passphrase(const std::string& user, bool changing, Passphrase& out) {
+    auto env = passphrase_from_env(kNewPassphraseEnv, out);
+    if (env && !*env && !changing) env = passphrase_from_env(kPassphraseEnv, out);
+    if (!env) return err(env.error());
+    if (!*env) {
+        Terminal tty;
+        if (!tty.present()) {
+            return err(std::string("no terminal to ask for the new passphrase of ") + user + ": set " +
+                       (changing ? kNewPassphraseEnv : kPassphraseEnv));
+        }
+        if (auto r = tty.ask("new passphrase for " + user + ": ", out); !r) return r;
+        Passphrase again;
+        if (auto r = tty.ask("new passphrase again: ", again); !r) return r;
+        if (again.view() != out.view()) return err("the passphrases differ; nothing was changed");
+    }
+    if (out.view().empty()) {
+        return err("the passphrase is empty; nothing was changed (--remove-passphrase stores the key unencrypted)");
+    }
+    return {};
+}
+
+// Seals the plain key of id with a new passphrase and stores only the sealed key.
+Result<void> set_passphrase(store::Store& st, const Identity& id, bool changing) {
+    Passphrase pw;
+    if (auto r = new_passphrase(id.user, changing, pw); !r) return r;
+    auto sealed = crypto::seal_secret(id.sk, pw.view());
+    if (!sealed) return err(sealed.error());
+    Identity stored = id;
+    crypto::wipe(stored.sk);
+    stored.sk_sealed = std::move(sealed).value();
+    return st.save_identity(stored);
+}
+
+Identity new_identity(const std::string& user) {
+    Identity fresh;
+    fresh.user = user;
+    auto kp = crypto::generate_identity();
+    fresh.pk = kp.pk;
+    fresh.sk = kp.sk;
+    crypto::wipe(kp.sk);
+    crypto::random_bytes(fresh.session);
+    return fresh;
+}
+
 int fail(bool daemon, const std::string& msg) {
     std::fprintf(stderr, "%s: %s\n", daemon ? "darkchatd" : "darkchat", msg.c_str());
     return 1;
@@ -130,12 +345,15 @@ int main(int argc, char** argv, bool daemon) {
         imported = std::move(r).value();
     }
     std::string user = o.user;
-    if (user.empty() && o.super_client && o.data_dir.empty()) user = "server";
+    if (user.empty() && o.super_client) user = "server";
     auto dir = data_dir(o, user);
     if (!dir) return fail(daemon, dir.error());
     if (auto r = make_dirs(*dir); !r) return fail(daemon, r.error());
-    auto db = store::Store::open(*dir + "/darkchat.db");
+    warn_if_shared(prog, *dir, true);
+    std::string db_path = *dir + "/darkchat.db";
+    auto db = store::Store::open(db_path);
     if (!db) return fail(daemon, db.error());
+    warn_if_shared(prog, db_path, false);
     auto& st = **db;
 
     auto loaded = st.load_identity();
@@ -147,21 +365,42 @@ int main(int argc, char** argv, bool daemon) {
         crypto::random_bytes(id->session);  // this device's own session
         if (auto r = st.save_identity(*id); !r) return fail(daemon, r.error());
     }
+    bool fresh = false;
     if (!id) {
         if (user.empty()) return fail(daemon, "-u <username> is needed on the first run of " + *dir);
-        Identity fresh;
-        fresh.user = user;
-        auto kp = crypto::generate_identity();
-        fresh.pk = kp.pk;
-        fresh.sk = kp.sk;
-        crypto::wipe(kp.sk);
-        crypto::random_bytes(fresh.session);
-        if (auto r = st.save_identity(fresh); !r) return fail(daemon, r.error());
-        id = std::move(fresh);
-        std::fprintf(stderr, "%s: new identity for %s in %s (fingerprint %s)\n", prog, id->user.c_str(), dir->c_str(),
-                     crypto::fingerprint(id->pk).c_str());
+        id = new_identity(user);
+        fresh = true;
+        // With --set-passphrase a new key is stored only once sealed, below.
+        if (!o.set_passphrase) {
+            if (auto r = st.save_identity(*id); !r) return fail(daemon, r.error());
+        }
     } else if (!o.user.empty() && o.user != id->user) {
         return fail(daemon, *dir + " belongs to " + id->user + ", not " + o.user + "; use another --data-dir");
+    }
+    const bool sealed = id->sk_sealed.has_value();
+    if (sealed) {
+        if (auto r = unlock(*id); !r) return fail(daemon, r.error());
+    }
+    if (o.set_passphrase) {
+        if (auto r = set_passphrase(st, *id, sealed); !r) return fail(daemon, r.error());
+    }
+    if (fresh) {
+        std::fprintf(stderr, "%s: new identity for %s in %s (fingerprint %s)\n", prog, id->user.c_str(), dir->c_str(),
+                     crypto::fingerprint(id->pk).c_str());
+    }
+    if (o.set_passphrase) {
+        std::printf("the key of %s is %s\n", id->user.c_str(),
+                    sealed ? "now sealed with the new passphrase" : "now protected by a passphrase");
+        return 0;
+    }
+    if (o.remove_passphrase) {
+        if (!sealed) {
+            std::printf("the key of %s has no passphrase\n", id->user.c_str());
+            return 0;
+        }
+        if (auto r = st.save_identity(*id); !r) return fail(daemon, r.error());
+        std::printf("the key of %s is now stored unencrypted\n", id->user.c_str());
+        return 0;
     }
     if (!o.export_identity.empty()) {
         if (auto r = export_identity(*id, o.export_identity); !r) return fail(daemon, r.error());

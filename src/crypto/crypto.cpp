@@ -2,7 +2,9 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <memory>
 
 namespace dc::crypto {
 
@@ -71,5 +73,136 @@ std::string fingerprint(const PublicKey& pk) {
 }
 
 void wipe(std::span<std::uint8_t> secret) { sodium_memzero(secret.data(), secret.size()); }
+
+namespace {
+
+// A key derived from a passphrase lives in guarded memory that sodium_free wipes.
+struct SodiumFree {
+    void operator()(std::uint8_t* p) const { sodium_free(p); }
+};
+using SecretBuffer = std::unique_ptr<std::uint8_t[], SodiumFree>;
+
+constexpr std::uint8_t kSealedFormat = 1;
+constexpr std::size_t kHeaderBytes = 1 + 1 + 8 + 8 + crypto_pwhash_SALTBYTES + crypto_secretbox_NONCEBYTES;
+static_assert(kSealedSecretOverhead == kHeaderBytes + crypto_secretbox_MACBYTES);
+static_assert(crypto_pwhash_SALTBYTES == 16 && crypto_secretbox_NONCEBYTES == 24);
+// Bounds beyond libsodium's own, so that a damaged blob cannot make darkchat
+// hash for hours or ask for more memory than any machine gives it.
+constexpr std::uint64_t kMaxOpslimit = 64;
+constexpr std::uint64_t kMaxMemlimit = std::uint64_t{4} << 30;
+
+struct SealedParts {
+    int alg = 0;
+    PwhashLimits limits;
+    const std::uint8_t* salt = nullptr;
+    const std::uint8_t* nonce = nullptr;
+    ByteView box;
+};
+
+void put_u64(std::uint8_t* out, std::uint64_t v) {
+    for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<std::uint8_t>(v & 0xff);
+}
+
+std::uint64_t get_u64(const std::uint8_t* in) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = (v << 8) | in[i];
+    return v;
+}
+
+bool limits_in_range(int alg, PwhashLimits l) {
+    std::uint64_t ops_min = 0, mem_min = 0, mem_max = kMaxMemlimit;
+    if (alg == crypto_pwhash_ALG_ARGON2ID13) {
+        ops_min = crypto_pwhash_argon2id_OPSLIMIT_MIN;
+        mem_min = crypto_pwhash_argon2id_MEMLIMIT_MIN;
+        mem_max = std::min<std::uint64_t>(mem_max, crypto_pwhash_argon2id_MEMLIMIT_MAX);
+    } else if (alg == crypto_pwhash_ALG_ARGON2I13) {
+        ops_min = crypto_pwhash_argon2i_OPSLIMIT_MIN;
+        mem_min = crypto_pwhash_argon2i_MEMLIMIT_MIN;
+        mem_max = std::min<std::uint64_t>(mem_max, crypto_pwhash_argon2i_MEMLIMIT_MAX);
+    } else {
+        return false;
+    }
+    return l.opslimit >= ops_min && l.opslimit <= kMaxOpslimit && l.memlimit >= mem_min && l.memlimit <= mem_max;
+}
+
+Result<SealedParts> parse_sealed(ByteView blob) {
+    if (blob.size() < kSealedSecretOverhead) return err("the sealed secret is truncated");
+    const std::uint8_t* p = blob.data();
+    if (p[0] != kSealedFormat) {
+        return err("the sealed secret is in format " + std::to_string(p[0]) + ", not " +
+                   std::to_string(kSealedFormat) + " (sealed by a newer darkchat?)");
+    }
+    SealedParts parts;
+    parts.alg = p[1];
+    if (parts.alg != crypto_pwhash_ALG_ARGON2ID13 && parts.alg != crypto_pwhash_ALG_ARGON2I13) {
+        return err("the sealed secret names an unknown key derivation (algorithm " + std::to_string(parts.alg) + ")");
+    }
+    parts.limits.opslimit = get_u64(p + 2);
+    parts.limits.memlimit = get_u64(p + 10);
+    if (!limits_in_range(parts.alg, parts.limits)) return err("the sealed secret's key derivation limits are out of range");
+    parts.salt = p + 18;
+    parts.nonce = parts.salt + crypto_pwhash_SALTBYTES;
+    parts.box = blob.subspan(kHeaderBytes);
+    return parts;
+}
+
+// The secretbox key for a passphrase, or null when memory runs out.
+SecretBuffer derive_key(std::string_view passphrase, const std::uint8_t* salt, int alg, PwhashLimits l) {
+    SecretBuffer key(static_cast<std::uint8_t*>(sodium_malloc(crypto_secretbox_KEYBYTES)));
+    if (!key) return key;
+    const char* pw = passphrase.data() != nullptr ? passphrase.data() : "";
+    if (crypto_pwhash(key.get(), crypto_secretbox_KEYBYTES, pw, passphrase.size(), salt, l.opslimit,
+                      static_cast<std::size_t>(l.memlimit), alg) != 0) {
+        key.reset();
+    }
+    return key;
+}
+
+}  // namespace
+
+PwhashLimits interactive_limits() {
+    return {crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE, crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE};
+}
+
+Result<Bytes> seal_secret(ByteView secret, std::string_view passphrase) {
+    return seal_secret(secret, passphrase, interactive_limits());
+}
+
+Result<Bytes> seal_secret(ByteView secret, std::string_view passphrase, PwhashLimits limits) {
+    constexpr int alg = crypto_pwhash_ALG_ARGON2ID13;
+    if (!limits_in_range(alg, limits)) return err("key derivation limits out of range");
+    Bytes out(kSealedSecretOverhead + secret.size());
+    out[0] = kSealedFormat;
+    out[1] = static_cast<std::uint8_t>(alg);
+    put_u64(&out[2], limits.opslimit);
+    put_u64(&out[10], limits.memlimit);
+    std::uint8_t* salt = &out[18];
+    std::uint8_t* nonce = salt + crypto_pwhash_SALTBYTES;
+    randombytes_buf(salt, crypto_pwhash_SALTBYTES);
+    randombytes_buf(nonce, crypto_secretbox_NONCEBYTES);
+    SecretBuffer key = derive_key(passphrase, salt, alg, limits);
+    if (!key) return err("out of memory deriving a key from the passphrase");
+    crypto_secretbox_easy(&out[kHeaderBytes], secret.data(), secret.size(), nonce, key.get());
+    return out;
+}
+
+std::optional<Bytes> open_secret(ByteView blob, std::string_view passphrase) {
+    auto parts = parse_sealed(blob);
+    if (!parts) return std::nullopt;
+    SecretBuffer key = derive_key(passphrase, parts->salt, parts->alg, parts->limits);
+    if (!key) return std::nullopt;
+    Bytes secret(parts->box.size() - crypto_secretbox_MACBYTES);
+    if (crypto_secretbox_open_easy(secret.data(), parts->box.data(), parts->box.size(), parts->nonce, key.get()) != 0) {
+        wipe(secret);
+        return std::nullopt;
+    }
+    return secret;
+}
+
+Result<PwhashLimits> sealed_secret_limits(ByteView blob) {
+    auto parts = parse_sealed(blob);
+    if (!parts) return err(parts.error());
+    return parts->limits;
+}
 
 }  // namespace dc::crypto

@@ -22,7 +22,7 @@ namespace dc::store {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 5000;
 
 // Migration N takes a database from user_version N-1 to N. Never edit a
@@ -77,6 +77,23 @@ CREATE INDEX history_by_stored ON history (stored);
 CREATE INDEX history_by_from ON history (from_user, stored);
 CREATE INDEX history_by_to ON history (to_user, stored);
 )sql",
+    // 2: the secret key may be sealed with a passphrase: exactly one of sk and
+    // sk_sealed is set. SQLite cannot relax a column's constraint, so the
+    // identity table is rebuilt; the row is copied unchanged.
+    R"sql(
+CREATE TABLE identity_v2 (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    user TEXT NOT NULL CHECK (user <> ''),
+    pk BLOB NOT NULL CHECK (length(pk) = 32),
+    sk BLOB CHECK (length(sk) = 64),
+    session BLOB NOT NULL CHECK (length(session) = 8),
+    sk_sealed BLOB CHECK (length(sk_sealed) > 0),
+    CHECK ((sk IS NULL) <> (sk_sealed IS NULL))
+);
+INSERT INTO identity_v2 (id, user, pk, sk, session) SELECT id, user, pk, sk, session FROM identity;
+DROP TABLE identity;
+ALTER TABLE identity_v2 RENAME TO identity;
+)sql",
 };
 
 struct DbClose {
@@ -127,6 +144,7 @@ public:
     Query& operator=(const Query&) = delete;
 
     Query& i64(std::int64_t v) { return check(sqlite3_bind_int64(s_, next_++, v)); }
+    Query& null() { return check(sqlite3_bind_null(s_, next_++)); }
     Query& text(std::string_view v) {
         // A null pointer would bind NULL, not an empty string.
         const char* p = v.data() != nullptr ? v.data() : "";
@@ -150,6 +168,7 @@ public:
     }
 
     std::int64_t col_i64(int i) const { return sqlite3_column_int64(s_, i); }
+    bool col_null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
     std::string col_text(int i) const {
         auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
         int n = sqlite3_column_bytes(s_, i);
@@ -315,6 +334,9 @@ Result<void> Store::Impl::configure() {
     // lose the newest transactions, never consistency).
     if (auto r = exec("PRAGMA synchronous=NORMAL", path); !r) return r;
     if (auto r = exec("PRAGMA foreign_keys=ON", path); !r) return r;
+    // Deleted and overwritten content is zeroed, so that a plain secret key
+    // does not linger in free space once it is sealed with a passphrase.
+    if (auto r = exec("PRAGMA secure_delete=ON", path); !r) return r;
     return {};
 }
 
@@ -375,11 +397,11 @@ Result<void> Store::Impl::prepare_all() {
         {&begin_immediate, "BEGIN IMMEDIATE"},
         {&commit, "COMMIT"},
         {&rollback, "ROLLBACK"},
-        {&load_identity, "SELECT user, pk, sk, session FROM identity WHERE id = 1"},
+        {&load_identity, "SELECT user, pk, sk, session, sk_sealed FROM identity WHERE id = 1"},
         {&save_identity,
-         "INSERT INTO identity (id, user, pk, sk, session) VALUES (1, ?, ?, ?, ?) "
+         "INSERT INTO identity (id, user, pk, sk, session, sk_sealed) VALUES (1, ?, ?, ?, ?, ?) "
          "ON CONFLICT (id) DO UPDATE SET user = excluded.user, pk = excluded.pk, "
-         "sk = excluded.sk, session = excluded.session"},
+         "sk = excluded.sk, session = excluded.session, sk_sealed = excluded.sk_sealed"},
         {&put_user,
          "INSERT INTO users (name, key, contact, first_seen) VALUES (?, ?, ?, ?) "
          "ON CONFLICT (name) DO UPDATE SET key = excluded.key, contact = excluded.contact, "
@@ -451,7 +473,11 @@ Result<std::optional<Identity>> Store::load_identity() {
     if (rc != SQLITE_ROW) return db_error(impl_->raw(), rc, "load identity");
     Identity id;
     id.user = q.col_text(0);
-    if (!q.col_array(1, id.pk) || !q.col_array(2, id.sk) || !q.col_array(3, id.session)) {
+    if (!q.col_array(1, id.pk) || !q.col_array(3, id.session)) return corrupt_row("identity");
+    if (q.col_null(2)) {
+        if (q.col_null(4)) return corrupt_row("identity");
+        id.sk_sealed = q.col_bytes(4);
+    } else if (!q.col_array(2, id.sk)) {
         return corrupt_row("identity");
     }
     return std::optional<Identity>(std::move(id));
@@ -459,7 +485,12 @@ Result<std::optional<Identity>> Store::load_identity() {
 
 Result<void> Store::save_identity(const Identity& id) {
     Query q(impl_->save_identity.get());
-    q.text(id.user).blob(id.pk).blob(id.sk).blob(id.session);
+    q.text(id.user).blob(id.pk);
+    if (id.sk_sealed) {
+        q.null().blob(id.session).blob(*id.sk_sealed);
+    } else {
+        q.blob(id.sk).blob(id.session).null();
+    }
     if (int rc = q.run(); rc != SQLITE_OK) return db_error(impl_->raw(), rc, "save identity");
     return {};
 }

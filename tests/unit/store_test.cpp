@@ -1,9 +1,10 @@
 // The SQLite store: creation and permissions, WAL, migrations, round trips of
 // every StoreOp, atomic batches, history queries, and durability across a
-// killed process.
+// killed process; the migration from schema 1 and sealed identities.
 #include "darkchat/store.hpp"
 
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 
 #include <csignal>
 #include <cstdio>
@@ -204,7 +205,7 @@ unsigned mode_of(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("a new store is created owner-only, in WAL mode, at schema 1") {
+TEST_CASE("a new store is created owner-only, in WAL mode, at schema 2") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
 
@@ -216,7 +217,7 @@ TEST_CASE("a new store is created owner-only, in WAL mode, at schema 1") {
     auto& s = *opened;
 
     CHECK(mode_of(path) == 0600);
-    CHECK(s->schema_version() == 1);
+    CHECK(s->schema_version() == 2);
 
     apply_ok(*s, {store_op::PutUser{user("alice", 1, true, 10)}});
     // The write went to the write-ahead log, which SQLite creates with the database's mode.
@@ -243,7 +244,7 @@ TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
                       store_op::PutHistory{message(8, "alice", "bob", 300)}});
     }
     auto s = open_ok(path);
-    CHECK(s->schema_version() == 1);
+    CHECK(s->schema_version() == 2);
     auto loaded = s->load_identity();
     REQUIRE(loaded.ok());
     REQUIRE(loaded->has_value());
@@ -579,17 +580,17 @@ TEST_CASE("a schema newer than this darkchat is refused and left alone") {
     set_user_version(path, 7);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (1)");
+    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (2)");
 
-    set_user_version(path, 1);  // nothing was changed: back at version 1 the data is there
+    set_user_version(path, 2);  // nothing was changed: back at version 2 the data is there
     auto again = open_ok(path);
-    CHECK(again->schema_version() == 1);
+    CHECK(again->schema_version() == 2);
     REQUIRE(snapshot_ok(*again).users.size() == 1);
 }
 
 TEST_CASE("an in-memory store works for tests and tools") {
     auto s = open_ok(":memory:");
-    CHECK(s->schema_version() == 1);
+    CHECK(s->schema_version() == 2);
     apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     CHECK(snapshot_ok(*s).users.size() == 1);
 }
@@ -693,4 +694,252 @@ TEST_CASE("a write error rolls the whole batch back") {
     CHECK(snap.seen.empty());
     apply_ok(*s, {store_op::PutUser{user("carol", 2, true, 2)}});
     CHECK(snapshot_ok(*s).users.size() == 2);
+}
+
+namespace {
+
+// Runs SQL on a database file with SQLite directly, bypassing the Store.
+void exec_sql(const std::string& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    REQUIRE(rc == SQLITE_OK);
+    char* msg = nullptr;
+    rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg);
+    std::string error = msg != nullptr ? msg : "";
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    REQUIRE_MESSAGE(rc == SQLITE_OK, error);
+}
+
+// The first value of the first row of a query.
+std::string query_text(const std::string& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+        auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+        if (p != nullptr) out = p;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return out;
+}
+
+template <std::size_t N>
+std::string x(const std::array<std::uint8_t, N>& a) { return "X'" + to_hex(a) + "'"; }
+std::string x(const Bytes& b) { return "X'" + to_hex(ByteView(b)) + "'"; }
+std::string q(const std::string& s) { return "'" + s + "'"; }  // the test's strings hold no quotes
+
+// The schema as darkchat 0.1.0 released it (schema version 1), verbatim.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    user TEXT NOT NULL CHECK (user <> ''),
+    pk BLOB NOT NULL CHECK (length(pk) = 32),
+    sk BLOB NOT NULL CHECK (length(sk) = 64),
+    session BLOB NOT NULL CHECK (length(session) = 8)
+);
+CREATE TABLE users (
+    name TEXT PRIMARY KEY NOT NULL CHECK (name <> ''),
+    key BLOB NOT NULL CHECK (length(key) = 32),
+    contact INTEGER NOT NULL CHECK (contact IN (0, 1)),
+    first_seen INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    user TEXT NOT NULL CHECK (user <> ''),
+    session BLOB NOT NULL CHECK (length(session) = 8),
+    decl_body BLOB NOT NULL,
+    decl_sig BLOB NOT NULL CHECK (length(decl_sig) = 64),
+    seq INTEGER NOT NULL,
+    addr_family INTEGER NOT NULL,
+    addr_ip BLOB NOT NULL CHECK (length(addr_ip) = 16),
+    addr_port INTEGER NOT NULL CHECK (addr_port BETWEEN 0 AND 65535),
+    online INTEGER NOT NULL CHECK (online IN (0, 1)),
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (user, session)
+);
+CREATE TABLE outbox (
+    id BLOB NOT NULL CHECK (length(id) = 16),
+    target TEXT NOT NULL CHECK (target <> ''),
+    msg_body BLOB NOT NULL,
+    msg_sig BLOB NOT NULL CHECK (length(msg_sig) = 64),
+    queued INTEGER NOT NULL,
+    PRIMARY KEY (id, target)
+);
+CREATE INDEX outbox_by_queued ON outbox (queued);
+CREATE TABLE history (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    from_user TEXT NOT NULL,
+    to_user TEXT NOT NULL,
+    sent INTEGER NOT NULL,
+    stored INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX history_by_stored ON history (stored);
+CREATE INDEX history_by_from ON history (from_user, stored);
+CREATE INDEX history_by_to ON history (to_user, stored);
+PRAGMA user_version = 1;
+)sql";
+
+// A database as darkchat 0.1.0 left it: WAL mode, schema 1, owner-only.
+void make_v1_database(const std::string& path) {
+    { std::ofstream create(path); }
+    REQUIRE(::chmod(path.c_str(), 0600) == 0);
+    exec_sql(path, std::string("PRAGMA journal_mode=WAL;") + kSchemaV1);
+}
+
+bool contains(const std::string& haystack, ByteView needle) {
+    std::string n(needle.begin(), needle.end());
+    return haystack.find(n) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("a schema 1 database is migrated in place to schema 2 with its data intact") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    make_v1_database(path);
+    Identity id{"alice", pattern<32>(1), pattern<64>(2), pattern<8>(3)};
+    UserRecord bob = user("bob", 5, true, 100);
+    SessionRecord r = session("bob", 6, ipv4_addr());
+    OutboxRecord o = outbox(7, "bob", 200);
+    HistoryRecord h = message(8, "alice", "bob", 300);
+
+    bool with_rows = false;
+    SUBCASE("with an identity and data") { with_rows = true; }
+    SUBCASE("empty") {}
+    if (with_rows) {
+        exec_sql(path,
+                 "INSERT INTO identity VALUES (1, " + q(id.user) + ", " + x(id.pk) + ", " + x(id.sk) + ", " +
+                     x(id.session) + ");"
+                 "INSERT INTO users VALUES (" + q(bob.name) + ", " + x(bob.key) + ", 1, " +
+                     std::to_string(bob.first_seen) + ");"
+                 "INSERT INTO sessions VALUES (" + q(r.user) + ", " + x(r.session) + ", " + x(r.decl.body) + ", " +
+                     x(r.decl.sig) + ", " + std::to_string(static_cast<std::int64_t>(r.seq)) + ", 4, " +
+                     x(r.addr.ip) + ", " + std::to_string(r.addr.port) + ", 1, " + std::to_string(r.last_seen) + ");"
+                 "INSERT INTO outbox VALUES (" + x(o.id) + ", " + q(o.target) + ", " + x(o.msg.body) + ", " +
+                     x(o.msg.sig) + ", " + std::to_string(o.queued) + ");"
+                 "INSERT INTO history VALUES (" + x(h.id) + ", " + q(h.from) + ", " + q(h.to) + ", " +
+                     std::to_string(h.sent) + ", " + std::to_string(h.stored) + ", " + q(h.text) + ");");
+    }
+    REQUIRE(query_text(path, "PRAGMA user_version") == "1");
+
+    auto check_data = [&](Store& s) {
+        CHECK(s.schema_version() == 2);
+        auto loaded = s.load_identity();
+        REQUIRE(loaded.ok());
+        auto snap = snapshot_ok(s);
+        if (!with_rows) {
+            CHECK_FALSE(loaded->has_value());
+            CHECK(snap.users.empty());
+            CHECK(snap.sessions.empty());
+            CHECK(snap.outbox.empty());
+            CHECK(snap.seen.empty());
+            return;
+        }
+        REQUIRE(loaded->has_value());
+        const Identity& got = **loaded;
+        CHECK(got.user == id.user);
+        CHECK(got.pk == id.pk);
+        CHECK(got.sk == id.sk);
+        CHECK(got.session == id.session);
+        CHECK_FALSE(got.sk_sealed.has_value());
+        REQUIRE(snap.users.size() == 1);
+        check_user(snap.users[0], bob);
+        REQUIRE(snap.sessions.size() == 1);
+        check_session(snap.sessions[0], r);
+        REQUIRE(snap.outbox.size() == 1);
+        check_outbox(snap.outbox[0], o);
+        REQUIRE(snap.seen.size() == 1);
+        CHECK(snap.seen[0] == h.id);
+        auto hist = history_ok(s, "bob", 10);
+        REQUIRE(hist.size() == 1);
+        check_message(hist[0], h);
+    };
+
+    check_data(*open_ok(path));
+    CHECK(query_text(path, "PRAGMA user_version") == "2");
+    CHECK(mode_of(path) == 0600);
+    CHECK(query_text(path, "SELECT sql FROM sqlite_master WHERE name = 'identity'").find("sk_sealed BLOB") !=
+          std::string::npos);
+    CHECK(query_text(path, "SELECT count(*) FROM sqlite_master WHERE name = 'identity_v2'") == "0");
+    CHECK(query_text(path, "PRAGMA integrity_check") == "ok");
+
+    // Opening again changes nothing, and the migrated table takes sealed keys.
+    auto s = open_ok(path);
+    check_data(*s);
+    Identity sealed = id;
+    sealed.sk = {};
+    sealed.sk_sealed = Bytes{1, 2, 3};
+    REQUIRE(s->save_identity(sealed).ok());
+    auto loaded = s->load_identity();
+    REQUIRE(loaded.ok());
+    REQUIRE(loaded->has_value());
+    CHECK((*loaded)->sk_sealed == std::optional<Bytes>(Bytes{1, 2, 3}));
+}
+
+TEST_CASE("a sealed identity round-trips and no plain key is left in the file") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    Identity plain{"alice", pattern<32>(1), {}, pattern<8>(3)};
+    // Key bytes that occur nowhere else in the file.
+    for (std::size_t i = 0; i < plain.sk.size(); ++i) plain.sk[i] = static_cast<std::uint8_t>(200 + i % 50);
+    Identity sealed = plain;
+    sealed.sk = {};
+    sealed.sk_sealed = Bytes{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    {
+        auto s = open_ok(path);
+        REQUIRE(s->save_identity(plain).ok());
+        // Other rows around it, so that the identity is not alone on its page.
+        apply_ok(*s, {store_op::PutUser{user("bob", 5, true, 100)},
+                      store_op::PutHistory{message(8, "alice", "bob", 300)}});
+    }
+    REQUIRE(contains(read_file(path), plain.sk));  // the test would prove nothing otherwise
+
+    {
+        auto s = open_ok(path);
+        REQUIRE(s->save_identity(sealed).ok());
+        auto got = s->load_identity();
+        REQUIRE(got.ok());
+        REQUIRE(got->has_value());
+        CHECK((*got)->user == "alice");
+        CHECK((*got)->pk == plain.pk);
+        CHECK((*got)->sk == SecretKey{});
+        CHECK((*got)->session == plain.session);
+        CHECK((*got)->sk_sealed == sealed.sk_sealed);
+        CHECK(query_text(path, "SELECT count(*) FROM identity WHERE sk IS NULL") == "1");
+
+        // A sealed key must not be empty; a failed save changes nothing.
+        Identity empty = sealed;
+        empty.sk_sealed = Bytes{};
+        auto bad = s->save_identity(empty);
+        REQUIRE_FALSE(bad.ok());
+        CHECK(bad.error() == "store: save identity: CHECK constraint failed: length(sk_sealed) > 0");
+        got = s->load_identity();
+        REQUIRE(got.ok());
+        CHECK((*got)->sk_sealed == sealed.sk_sealed);
+    }
+    // Closed: no copy of the plain key in the database or its journal.
+    std::string bytes = read_file(path);
+    CHECK_FALSE(contains(bytes, plain.sk));
+    for (std::size_t i = 0; i + 8 <= plain.sk.size(); i += 8) {  // nor a piece of it
+        CHECK_FALSE(contains(bytes, ByteView(plain.sk).subspan(i, 8)));
+    }
+    CHECK(contains(bytes, *sealed.sk_sealed));
+    CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+
+    // And back to a plain key.
+    auto s = open_ok(path);
+    auto got = s->load_identity();
+    REQUIRE(got.ok());
+    REQUIRE(got->has_value());
+    CHECK((*got)->sk_sealed == sealed.sk_sealed);
+    REQUIRE(s->save_identity(plain).ok());
+    got = s->load_identity();
+    REQUIRE(got.ok());
+    REQUIRE(got->has_value());
+    CHECK((*got)->sk == plain.sk);
+    CHECK_FALSE((*got)->sk_sealed.has_value());
+    CHECK(snapshot_ok(*s).users.size() == 1);
 }
