@@ -26,10 +26,20 @@ dc_install_deps() {
 }
 
 # Configures (once) and builds the tree in $1.
+# Quiet when all is well; the whole log when something fails.
 dc_build() {
   local dir=$1; shift
+  local log
+  log=$(mktemp)
   if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "$@" >&2
+    echo "configuring $dir" >&2
+    if ! meson setup "$dir" "$@" >"$log" 2>&1; then
+      cat "$log" >&2; rm -f "$log"; return 1
+    fi
+    echo "building (the first build takes a few minutes)" >&2
   fi
-  ninja -C "$dir" >&2
+  if ! ninja -C "$dir" >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"; return 1
+  fi
+  rm -f "$log"
 }
