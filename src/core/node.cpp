@@ -436,7 +436,9 @@ struct Node::State {
         bool was_linked = has(u.links, id.user);
         u.links = newest ? newest->decl.links : std::vector<std::string>{};
         u.super_client = newest && newest->decl.super_client;
-        if (!was_linked && has(u.links, id.user) && u.rec.name != id.user) {
+        // With symmetric declarations the user we linked lists us too: only a link
+        // we did not make is news.
+        if (!was_linked && has(u.links, id.user) && u.rec.name != id.user && !u.rec.contact) {
             event(ev::Linked{u.rec.name, true});
             links_changed = !u.rec.contact;  // a new edge we did not make: declare it too
         }
@@ -523,9 +525,8 @@ struct Node::State {
             }
             if (!u.rec.contact) {
                 u.rec.contact = true;
-                changed = true;
+                changed = true;  // silently: the link was made on another device
                 store(store_op::PutUser{u.rec});
-                event(ev::Linked{name, false});
             }
         }
         if (changed && online) {
@@ -1306,6 +1307,12 @@ struct Node::State {
         declare_to_all(false, true);
         for (auto& [sid, s] : u.sessions)
             if (s.online()) presence(u, s, "already known");
+        // Known already (say, from \\ping): learn its neighbourhood now.
+        for (auto& [sid, s] : u.sessions)
+            if (s.online()) {
+                ask_user_list(s.rec.addr);
+                break;
+            }
         if (online_sessions(name).empty()) {
             // Ask everyone we can reach where the new contact is.
             std::set<Addr> asked;
@@ -1504,7 +1511,7 @@ std::optional<UserView> Node::user(const std::string& name) const {
     UserView v;
     v.name = name;
     v.contact = u.rec.contact;
-    v.linked_us = has(u.links, s.id.user);
+    v.linked_us = has(u.links, s.id.user) && !u.rec.contact;  // they made a link we did not
     for (auto& [n, o] : s.users)
         if (s.is_contact(o) && has(o.links, name)) {
             v.two_hop = true;

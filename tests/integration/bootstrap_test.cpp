@@ -37,9 +37,7 @@ TEST_CASE("requestPing: a node with no server and no peers joins through \\ping,
 // F linked C; C's contacts A, B and D are two hops from F. F learnt C's links
 // from C's declaration but never asks C where they are: it was already
 // talking to C (the \ping) when it linked it.
-TEST_CASE("after \\ping and \\add, the new node knows its contact's contacts" * doctest::skip()) {
-    // BUG (report 4): a contact found by \ping before \add is never asked for
-    // its neighbourhood.
+TEST_CASE("after \\ping and \\add, the new node knows its contact's contacts") {
     Net net;
     figure3(net);
     Node& f = net.start("F", {.server = false});
@@ -67,10 +65,9 @@ TEST_CASE("super-client bootstrap: a node that knows only the server finds a con
     CHECK(gp.count(re("^! ")) == 0);
 }
 
-// darkchatd(8): "Without -u, a super-client uses the name server."
-TEST_CASE("a super-client started without -u is called server" * doctest::skip()) {
-    // BUG (report 3): with --data-dir and no -u, darkchatd -s refuses to start:
-    // "darkchatd: -u <username> is needed on the first run of DIR", status 1.
+// darkchatd(8): "Without -u, a super-client uses the name server." (Before
+// 53f8bb3, with --data-dir it refused to start: "-u <username> is needed".)
+TEST_CASE("a super-client started without -u is called server") {
     Net net;
     Proc s("darkchatd[server]",
            {darkchatd_bin(), "-s", "-p", "0", "--bind", "127.0.0.1", "--data-dir", net.dir_of("server")}, net.env());

@@ -753,7 +753,7 @@ inline std::string presence(const Node& n, bool online, const std::string& why) 
 // declaration lists us too and darkchat adds "linked-you", which darkchat(1)
 // defines as "they linked us" (bug 5 in the report); both are accepted here,
 // and presence_test checks the documented form in a test of its own.
-inline const std::string contact_flags = "contact( linked-you)?";
+inline const std::string contact_flags = "contact";
 
 // ---- the network of figure 3 ----------------------------------------------------------------
 
