@@ -123,10 +123,14 @@ TEST_CASE("two linked users that move at once find each other again through a co
     if (followed) MESSAGE("their neighbourhoods followed in " << (*followed - t0) << " ms");
 }
 
-TEST_CASE("after churn stops, every online user's view of its two-hop neighbourhood matches the truth within 60 s" *
+TEST_CASE("after churn stops, every online user's view of its two-hop neighbourhood matches the truth within 90 s" *
           doctest::skip()) {
     // BUG (sim report 2): a user restarted from its store shows its two-hop
     // users offline until each of them changes status; see BENCHMARKS.md.
+    // The bound: a lost contact is re-probed at least every 30 s (retry_max),
+    // and every 60 s (refresh_interval) each user asks its contacts what they
+    // know, which repairs what two users that moved at once while apart
+    // could not tell each other.
     SIM_SEED(29);
     Net net(options(seed), random_graph(100, 6, Rng(seed)));
     Rng& rng = net.sim.rng();
@@ -154,7 +158,7 @@ TEST_CASE("after churn stops, every online user's view of its two-hop neighbourh
     }
     net.sim.run_until(last_return);
     TimeMs stopped = net.sim.now();
-    auto t = net.sim.run_until([&] { return net.views().ok(); }, 60000, 1000);
+    auto t = net.sim.run_until([&] { return net.views().ok(); }, 90000, 1000);
     auto v = net.views();
     CHECK_MESSAGE(t.has_value(), v.summary());
     if (t) MESSAGE("views matched the truth " << (*t - stopped) << " ms after churn stopped");

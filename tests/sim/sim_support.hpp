@@ -32,11 +32,8 @@ inline std::string replay_hint(std::uint64_t seed) {
 }
 
 // A network of simulated users on graph g, linked the way users link
-// (\ping, then \add, both ends), and left to settle past one refresh
-// interval (60 s), when every user has asked its contacts what they know.
-// (A user that \pings and then \adds learns its new contact's neighbourhood
-// only then: sim report 4.)
-inline constexpr TimeMs kSettle = 65000;
+// (\ping, then \add, both ends), and left to settle for a few seconds.
+inline constexpr TimeMs kSettle = 3000;
 
 struct Net {
     sim::Simulator sim;

@@ -113,10 +113,10 @@ Figures measure(const FigureOptions& o) {
     f.nodes = g.size();
     f.mean_degree = g.mean_degree();
 
-    core::Config cfg;
+    core::Config cfg = o.node;
     std::optional<NodeId> super;
     if (o.super_client) {
-        core::Config scfg;
+        core::Config scfg = o.node;
         scfg.super_client = true;
         super = sim.add("super", scfg);
         sim.start(*super);
