@@ -305,6 +305,9 @@ private:
             c->peer = from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
         c->last_activity = wall_now();
         d->inbound_.push_back(c);
+        // The sweep runs only while inbound connections exist: an idle node
+        // has no timer but the protocol's own.
+        if (d->inbound_.size() == 1) uv_timer_start(&d->sweep_, on_sweep, kTcpIdle / 2, kTcpIdle / 2);
         uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), on_tcp_alloc, on_tcp_read);
     }
 
@@ -317,6 +320,7 @@ private:
         if (c->closing) return;
         c->closing = true;
         inbound_.remove(c);
+        if (inbound_.empty()) uv_timer_stop(&sweep_);
         uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), on_tcp_in_closed);
     }
 
@@ -617,7 +621,6 @@ int Driver::run(Identity identity) {
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
     uv_udp_recv_start(&udp_, on_alloc, on_udp);
     uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, on_connection);
-    uv_timer_start(&sweep_, on_sweep, 5000, 5000);
 
     if (opts_.front_end) {
         input_ = std::make_shared<InputQueue>();
