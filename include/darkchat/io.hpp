@@ -1,7 +1,8 @@
-// The libuv driver: one event loop that feeds a core::Node with datagrams, TCP
-// frames, timers, signals and (for darkchat) lines from standard input, and
-// carries out what the node asks: store writes, events, packets.
-// Only src/io includes <uv.h>.
+// The libuv driver: one event loop that feeds a core::Node and/or the role
+// machines of the directory and relays (roles.hpp) with datagrams, TCP frames,
+// timers, signals and (for darkchat) lines from standard input, and carries out
+// what they ask: store writes, events, packets. All of them share one UDP/TCP
+// port; packets are routed by their wire type. Only src/io includes <uv.h>.
 #pragma once
 
 #include "darkchat/core.hpp"
@@ -11,6 +12,25 @@
 
 namespace dc::io {
 
+// What a process is: a user's node (darkchat, or darkchatd with or without
+// -s), or one of the roles of issue 5, which run without a core::Node.
+enum class Role { user, directory, relay };
+
+struct RoleOptions {
+    Role role = Role::user;
+    // user: the directory to register with (--dir), else client-side
+    // round-robin over `relays` (--relays); neither: no rooms, no room client.
+    // relay: the directory to register with; none: it admits members with
+    // tickets signed by a member (client-side round-robin).
+    std::optional<Addr> directory;
+    std::vector<Addr> relays;
+    // directory only: the selection strategy by name (empty: the default,
+    // min-max), the background pass interval and the relay timeout (0: defaults).
+    std::string strategy;
+    TimeMs pass_interval = 0;
+    TimeMs relay_timeout = 0;
+};
+
 struct Options {
     core::Config config;         // config.port may be 0: the driver then picks a free port
     Addr bind;                   // where to listen (ip; port comes from config.port)
@@ -18,6 +38,7 @@ struct Options {
     bool front_end = false;      // darkchat: read macros and messages from stdin, events to stdout
     std::string log_name;        // darkchatd: events go to stderr as log lines with this name
     std::vector<std::pair<std::string, std::uint16_t>> resolve_servers;  // -sip given as a host name
+    RoleOptions roles;
 };
 
 // Runs until \quit, end of input (front end), SIGINT or SIGTERM. Returns the exit status.

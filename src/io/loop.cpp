@@ -1,7 +1,11 @@
-// The libuv driver of a darkchat node. One loop, one thread for everything that
-// matters; a helper thread only reads standard input (which may be a terminal,
-// a pipe or a file) and hands whole lines to the loop.
+// The libuv driver of a darkchat process. One loop, one thread for everything
+// that matters; a helper thread only reads standard input (which may be a
+// terminal, a pipe or a file) and hands whole lines to the loop. One UDP/TCP
+// port carries every machine the process runs (machine.hpp): the core::Node of
+// a user or super-client, and the directory, relay or room-client roles.
 #include "darkchat/io.hpp"
+
+#include "machine.hpp"
 
 #include "darkchat/cli.hpp"
 #include "darkchat/crypto.hpp"
@@ -123,6 +127,38 @@ struct TcpOut {
     Bytes data;
 };
 
+// The core::Node as a Machine: every type below the roles' range is its,
+// and so is anything that does not parse (the node counts it as malformed).
+class NodeMachine final : public Machine {
+public:
+    explicit NodeMachine(std::unique_ptr<core::Node> node) : node_(std::move(node)) {}
+    core::Node& node() { return *node_; }
+
+    bool takes(std::uint8_t type) const override { return type < kFirstRoleType; }
+    void start(TimeMs now, const Addr&) override { node_->handle_start(now); }
+    void handle_datagram(TimeMs now, const Addr& from, ByteView data) override { node_->handle_datagram(now, from, data); }
+    void handle_timeout(TimeMs now) override { node_->handle_timeout(now); }
+    std::optional<TimeMs> poll_timeout() const override { return node_->poll_timeout(); }
+    std::optional<StoreOp> poll_store() override { return node_->poll_store(); }
+    std::optional<std::string> poll_line() override {
+        if (auto e = node_->poll_event()) return cli::render(*e);
+        return std::nullopt;
+    }
+    std::optional<core::Transmit> poll_transmit() override { return node_->poll_transmit(); }
+    bool quitting() const override { return node_->quitting(); }
+    void handle_quit(TimeMs now) override { node_->handle_command(now, core::cmd::Quit{}); }
+
+private:
+    std::unique_ptr<core::Node> node_;
+};
+
+// The wire type of a packet, for routing; nothing when it does not parse.
+std::optional<std::uint8_t> packet_type(ByteView data) {
+    auto p = wire::parse_packet(data);
+    if (!p) return std::nullopt;
+    return static_cast<std::uint8_t>(p->header.type);
+}
+
 class Driver;
 
 struct TcpIn {
@@ -153,7 +189,8 @@ private:
     uv_signal_t sigterm_{};
     uv_async_t input_async_{};
     std::shared_ptr<InputQueue> input_;
-    std::unique_ptr<core::Node> node_;
+    std::vector<std::unique_ptr<Machine>> machines_;  // the node first, when there is one
+    core::Node* node_ = nullptr;                      // the user's node, if this process runs one
     std::list<TcpIn*> inbound_;
     std::vector<StoreOp> unsaved_;
     std::string last_store_error_;
@@ -175,11 +212,36 @@ private:
         }
     }
 
-    // ---- the node's outputs ----------------------------------------------
+    // ---- the machines' outputs -------------------------------------------
+    // After every input: each machine's store ops, then its events, then its
+    // packets (the core contract order); then one timer for all of them.
     void pump() {
-        std::vector<StoreOp> ops = std::move(unsaved_);
-        unsaved_.clear();
-        while (auto op = node_->poll_store()) ops.push_back(std::move(*op));
+        for (auto& m : machines_) {
+            if (closing_) return;
+            drain(*m);
+        }
+        for (auto& m : machines_) {
+            if (m->quitting()) {
+                begin_shutdown();
+                return;
+            }
+        }
+        arm_timer();
+    }
+
+    void drain(Machine& m) {
+        save(m);
+        while (auto line = m.poll_line()) say(*line);
+        while (auto t = m.poll_transmit()) transmit(*t);
+    }
+
+    void save(Machine& m) {
+        std::vector<StoreOp> ops;
+        if (&m == machines_.front().get()) {
+            ops = std::move(unsaved_);
+            unsaved_.clear();
+        }
+        while (auto op = m.poll_store()) ops.push_back(std::move(*op));
         if (!ops.empty()) {
             auto r = store_.apply(ops);
             if (!r) {
@@ -191,28 +253,23 @@ private:
                     last_store_error_at_ = now;
                 }
                 unsaved_ = std::move(ops);
-                // What the node wants to send may rest on what could not be saved
+                // What the machine wants to send may rest on what could not be saved
                 // (an ack for a message not yet stored): hold it all back. Peers
                 // retry, and the node's own outbox retries once the store works.
-                while (node_->poll_transmit()) {
+                while (m.poll_transmit()) {
                 }
             } else if (!last_store_error_.empty()) {
                 say("* state saved again");
                 last_store_error_.clear();
             }
         }
-        while (auto e = node_->poll_event()) say(cli::render(*e));
-        while (auto t = node_->poll_transmit()) transmit(*t);
-        if (node_->quitting()) {
-            begin_shutdown();
-            return;
-        }
-        arm_timer();
     }
 
     void arm_timer() {
         if (closing_) return;
-        auto wake = node_->poll_timeout();
+        std::optional<TimeMs> wake;
+        for (auto& m : machines_)
+            if (auto w = m->poll_timeout()) wake = wake ? std::min(*wake, *w) : *w;
         TimeMs now = wall_now();
         TimeMs delay = -1;
         if (wake) delay = std::max<TimeMs>(0, *wake - now);
@@ -221,10 +278,38 @@ private:
         if (delay >= 0) uv_timer_start(&timer_, on_timer, static_cast<std::uint64_t>(delay), 0);
     }
 
+    // Each machine whose wakeup has come gets its timeout.
     static void on_timer(uv_timer_t* t) {
         auto* d = static_cast<Driver*>(t->data);
-        d->node_->handle_timeout(wall_now());
+        TimeMs now = wall_now();
+        for (auto& m : d->machines_)
+            if (auto w = m->poll_timeout(); w && *w <= now) m->handle_timeout(now);
         d->pump();
+    }
+
+    // A datagram or TCP frame goes to the machine that takes its type.
+    void deliver(const Addr& from, ByteView data) {
+        TimeMs now = wall_now();
+        Machine* to = machines_.front().get();
+        if (machines_.size() > 1) {
+            auto type = packet_type(data);
+            if (!type && !node_) return;  // garbage, and no node to count it
+            if (type) {
+                to = nullptr;
+                for (auto& m : machines_)
+                    if (m->takes(*type)) {
+                        to = m.get();
+                        break;
+                    }
+                if (!to) return;  // a role this process does not run
+            }
+        }
+        to->handle_datagram(now, from, data);
+    }
+
+    void quit_all() {
+        TimeMs now = wall_now();
+        for (auto& m : machines_) m->handle_quit(now);
     }
 
     void transmit(const core::Transmit& t) {
@@ -281,8 +366,7 @@ private:
         auto* d = static_cast<Driver*>(h->data);
         if (nread <= 0 || !addr || d->closing_) return;
         if (flags & UV_UDP_PARTIAL) return;  // bigger than any datagram we accept
-        d->node_->handle_datagram(wall_now(), from_sockaddr(addr),
-                                  ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
+        d->deliver(from_sockaddr(addr), ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
         d->pump();
     }
 
@@ -342,7 +426,7 @@ private:
         c->last_activity = wall_now();
         c->frames.feed(ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
         while (auto packet = c->frames.next()) {
-            d->node_->handle_datagram(wall_now(), c->peer, *packet);
+            d->deliver(c->peer, *packet);
             d->pump();
             if (d->closing_ || c->closing) return;
         }
@@ -373,7 +457,7 @@ private:
             d->on_line(l);
         }
         if (eof && !d->closing_) {
-            d->node_->handle_command(wall_now(), core::cmd::Quit{});
+            d->quit_all();
             d->pump();
         }
     }
@@ -470,7 +554,7 @@ private:
     static void on_signal(uv_signal_t* s, int) {
         auto* d = static_cast<Driver*>(s->data);
         if (d->closing_) return;
-        d->node_->handle_command(wall_now(), core::cmd::Quit{});
+        d->quit_all();
         d->pump();
     }
 
@@ -592,21 +676,32 @@ int Driver::run(Identity identity) {
         uv_loop_close(&loop_);
         return 1;
     }
-    auto snap = store_.load_snapshot();
-    if (!snap) {
-        std::fprintf(stderr, "%s: %s\n", opts_.log_name.c_str(), snap.error().c_str());
+    auto fail = [&](const std::string& why) {
+        std::fprintf(stderr, "%s: %s\n", opts_.log_name.c_str(), why.c_str());
         uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr);
         uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), nullptr);
         uv_run(&loop_, UV_RUN_DEFAULT);
         uv_loop_close(&loop_);
         return 1;
-    }
-    core::Config cfg = opts_.config;
-    cfg.port = port_;
-    cfg.bind_addr = opts_.bind;
+    };
+    Addr bound = opts_.bind;
+    bound.port = port_;
     std::uint64_t seed;
     crypto::random_bytes(std::span(reinterpret_cast<std::uint8_t*>(&seed), sizeof seed));
-    node_ = std::make_unique<core::Node>(cfg, std::move(identity), std::move(snap).value(), core::real_crypto(), seed);
+    if (opts_.roles.role == Role::user) {
+        auto snap = store_.load_snapshot();
+        if (!snap) return fail(snap.error());
+        core::Config cfg = opts_.config;
+        cfg.port = port_;
+        cfg.bind_addr = opts_.bind;
+        auto node = std::make_unique<core::Node>(cfg, identity, std::move(snap).value(), core::real_crypto(), seed);
+        node_ = node.get();
+        machines_.push_back(std::make_unique<NodeMachine>(std::move(node)));
+    }
+    auto roles = make_roles(opts_.roles, identity, node_, seed ^ 0x9e3779b97f4a7c15ULL);
+    if (!roles) return fail(roles.error());
+    for (auto& m : *roles) machines_.push_back(std::move(m));
+    if (machines_.empty()) return fail("nothing to run");
 
     udp_.data = this;
     tcp_.data = this;
@@ -630,7 +725,7 @@ int Driver::run(Identity identity) {
         std::thread(read_input, input_).detach();
     }
 
-    node_->handle_start(wall_now());
+    for (auto& m : machines_) m->start(wall_now(), bound);
     pump();
     uv_run(&loop_, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop_);

@@ -1,0 +1,53 @@
+// Inside src/io: what the driver needs from each sans-IO machine it runs on its
+// one UDP/TCP port (the core::Node, and the directory, relay or room-client
+// role machines). The driver routes each datagram or TCP frame by its wire
+// type to the machine that takes it, drains every machine's outputs in the
+// core contract order (store, events, transmits) after each input, and keeps
+// one timer at the earliest poll_timeout() of all of them.
+#pragma once
+
+#include "darkchat/core.hpp"
+#include "darkchat/io.hpp"
+
+#include <memory>
+#include <vector>
+
+#include <optional>
+#include <string>
+
+namespace dc::io {
+
+class Machine {
+public:
+    virtual ~Machine() = default;
+
+    // Whether packets of this wire type (wire::MsgType as a number) are for it.
+    virtual bool takes(std::uint8_t type) const = 0;
+
+    // Called once the socket is bound; bound is our listening address.
+    virtual void start(TimeMs now, const Addr& bound) = 0;
+    virtual void handle_datagram(TimeMs now, const Addr& from, ByteView data) = 0;
+    virtual void handle_timeout(TimeMs now) = 0;
+    virtual std::optional<TimeMs> poll_timeout() const = 0;
+
+    virtual std::optional<StoreOp> poll_store() { return std::nullopt; }
+    // The next event, rendered as one line (no newline).
+    virtual std::optional<std::string> poll_line() = 0;
+    virtual std::optional<core::Transmit> poll_transmit() = 0;
+    // The machine is done (\quit): the driver exits once transmits are drained.
+    virtual bool quitting() const { return false; }
+    // Asked to stop (SIGINT, SIGTERM, end of input): say goodbye through the
+    // transmits if there is anything to say, then report quitting().
+    virtual void handle_quit(TimeMs now) = 0;
+};
+
+// Wire types from this one on belong to the roles (directory, relay, room
+// client); those below are the core node's.
+inline constexpr std::uint8_t kFirstRoleType = 32;
+
+// The role machines for these options (none for a plain user node). The room
+// client of a user reads the node (addresses of users it invites).
+Result<std::vector<std::unique_ptr<Machine>>> make_roles(const RoleOptions& opts, const Identity& identity,
+                                                         core::Node* node, std::uint64_t seed);
+
+}  // namespace dc::io
