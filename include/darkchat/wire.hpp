@@ -36,8 +36,32 @@ enum class MsgType : std::uint8_t {
     chat_ack = 7,
     ping = 8,  // liveness probe between known sessions
     pong = 9,
+    // 32..63: directory, relays and rooms (roles_wire.hpp, darkchat-rooms(7)).
+    relay_heartbeat = 32,   // relay -> directory: register / heartbeat with load
+    relay_ack = 33,         // directory -> relay
+    client_heartbeat = 34,  // client -> directory: register / heartbeat (+ delay vector)
+    client_state = 35,      // directory -> client: everything about that client
+    chat_request = 36,      // client -> directory: \request
+    chat_answer = 37,       // client -> directory: \accept, \decline
+    probe = 38,             // client -> relay: RTT probe
+    probe_reply = 39,       // relay -> client: never larger than the probe
+    room_join = 40,         // client -> relay: ticket + member key
+    room_roster = 41,       // relay -> members: who joined (their signed member keys)
+    room_line = 42,         // member -> relay -> members: a sealed, signed line
+    room_ack = 43,          // member -> relay -> author: cumulative signed ack
+    room_leave = 44,        // member -> relay
+    room_refused = 45,      // relay -> client: the join was not admitted
+    chat_leave = 46,        // client -> directory: \leave
+    invite = 47,            // client -> client (no directory): a ticket for a room
+    invite_answer = 48,     // client -> client (no directory)
 };
 const char* type_name(MsgType t);
+// Types 1..31 belong to core::Node, 32..63 to the role machines (roles.hpp).
+inline constexpr std::uint8_t kFirstRoleType = 32;
+inline constexpr std::uint8_t kLastRoleType = 63;
+inline bool is_role_type(MsgType t) {
+    return static_cast<std::uint8_t>(t) >= kFirstRoleType && static_cast<std::uint8_t>(t) <= kLastRoleType;
+}
 
 // What a user says about one of its sessions. Signed by the user's key.
 struct Declaration {
@@ -154,6 +178,11 @@ Bytes assemble_packet(ByteView signed_header, const Signature& sig);
 Result<Packet> parse_packet(ByteView data);
 // parse_packet, then the Ed25519 check ("bad signature").
 Result<Packet> decode_packet(ByteView data);
+// The message type of a packet, read without a full decode (no allocation, no
+// signature check), so a driver can route it: none when the bytes do not start like
+// a packet of this version or the type is not one this build knows. A packet it
+// routes may still fail parse_packet later.
+std::optional<MsgType> peek_type(ByteView data);
 
 Bytes encode(const Declaration& d);
 Bytes encode(const ChatMessage& m);

@@ -47,6 +47,23 @@ const char* type_name(MsgType t) {
     case MsgType::chat_ack: return "chatAck";
     case MsgType::ping: return "ping";
     case MsgType::pong: return "pong";
+    case MsgType::relay_heartbeat: return "relayHeartbeat";
+    case MsgType::relay_ack: return "relayAck";
+    case MsgType::client_heartbeat: return "clientHeartbeat";
+    case MsgType::client_state: return "clientState";
+    case MsgType::chat_request: return "chatRequest";
+    case MsgType::chat_answer: return "chatAnswer";
+    case MsgType::probe: return "probe";
+    case MsgType::probe_reply: return "probeReply";
+    case MsgType::room_join: return "roomJoin";
+    case MsgType::room_roster: return "roomRoster";
+    case MsgType::room_line: return "roomLine";
+    case MsgType::room_ack: return "roomAck";
+    case MsgType::room_leave: return "roomLeave";
+    case MsgType::room_refused: return "roomRefused";
+    case MsgType::chat_leave: return "chatLeave";
+    case MsgType::invite: return "invite";
+    case MsgType::invite_answer: return "inviteAnswer";
     }
     return "unknown";
 }
@@ -391,7 +408,9 @@ void read_map(const msgpack::object& o, const Schema& s, F&& field) {
 }
 
 bool known_type(std::uint64_t t) {
-    return t >= static_cast<std::uint8_t>(MsgType::declare_online) && t <= static_cast<std::uint8_t>(MsgType::pong);
+    return (t >= static_cast<std::uint8_t>(MsgType::declare_online) && t <= static_cast<std::uint8_t>(MsgType::pong)) ||
+           (t >= static_cast<std::uint8_t>(MsgType::relay_heartbeat) &&
+            t <= static_cast<std::uint8_t>(MsgType::invite_answer));
 }
 
 constexpr std::uint64_t bits(std::initializer_list<int> keys) {
@@ -634,6 +653,22 @@ Result<Packet> parse_packet(ByteView data) {
         p.sig = sig;
         return p;
     });
+}
+
+std::optional<MsgType> peek_type(ByteView d) {
+    // [version, bin signed_header, sig] with signed_header = [type, ...]: the type is the
+    // first value inside the bin. Encoders write small uints as fixints; uint8 is accepted too.
+    if (d.size() < 6 || d[0] != 0x93 || d[1] != kVersion) return std::nullopt;
+    std::size_t pos = 2;
+    std::size_t len_bytes = d[pos] == 0xc4 ? 1 : d[pos] == 0xc5 ? 2 : d[pos] == 0xc6 ? 4 : 0;
+    if (len_bytes == 0) return std::nullopt;
+    pos += 1 + len_bytes;
+    if (d.size() < pos + 3 || d[pos] != 0x96) return std::nullopt;
+    std::uint64_t type = d[pos + 1];
+    if (type == 0xcc) type = d[pos + 2];
+    else if (type > 0x7f) return std::nullopt;
+    if (!known_type(type)) return std::nullopt;
+    return static_cast<MsgType>(type);
 }
 
 Result<Packet> decode_packet(ByteView data) {
