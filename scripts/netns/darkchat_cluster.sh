@@ -61,62 +61,15 @@ e_moved=$net.16           # E's address after it "changed IP" (check 3)
 hosts=(S A B C Q R E)
 users=(A B C Q R E)
 
-namespaces=()             # made by us, removed by cleanup
-pids=()                   # started by us, stopped by cleanup
-declare -A pid_of=() fd_of=()
-work=
-passed=0
-failed=0
-t0=$(date +%s%N)
-
-elapsed() { local now; now=$(date +%s%N); printf '%d.%01d' $(((now - t0) / 1000000000)) $(((now - t0) / 100000000 % 10)); }
-say() { [ "$quiet" = 1 ] || printf '[%5ss] %s\n' "$(elapsed)" "$*"; }
-pass() { passed=$((passed + 1)); printf 'PASS: %s\n' "$*"; }
-fail() { failed=$((failed + 1)); printf 'FAIL: %s\n' "$*"; }
-skip() { printf 'skipped: %s\n' "$*"; exit 77; }
-# reap PID: wait for a process we started and forget it, so that cleanup never
-# signals a pid that the system may have handed to someone else since
-reap() {
-	local p rest=()
-	wait "$1" 2>/dev/null
-	local rc=$?
-	for p in "${pids[@]}"; do [ "$p" = "$1" ] || rest+=("$p"); done
-	pids=("${rest[@]}")
-	return $rc
-}
-
-cleanup() {
-	local rc=$? pid fd i alive
-	set +e
-	trap - EXIT INT TERM
-	for fd in "${fd_of[@]}"; do exec {fd}>&-; done      # end of input: darkchat quits
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-	for ((i = 0; i < 30; i++)); do                        # up to 3 s to say goodbye
-		alive=0
-		for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-		[ "$alive" = 0 ] && break
-		sleep 0.1
-	done
-	for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-	for ((i = ${#namespaces[@]} - 1; i >= 0; i--)); do ip netns del "${namespaces[i]}" 2>/dev/null; done
-	if [ -n "$work" ]; then
-		if [ "$keep" = 1 ] || { [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "${DARKCHAT_KEEP_ON_FAIL:-}" ]; }; then
-			echo "# kept $work"
-		else
-			rm -rf "$work"
-		fi
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$here/lib.sh"
+declare -A pid_of=()
+trap netns_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- can we do this at all? ------------------------------------------------
-[ "$(id -u)" = 0 ] || skip "creating network namespaces needs root"
-command -v ip >/dev/null 2>&1 || skip "no ip command (Debian package iproute2)"
-ip netns help >/dev/null 2>&1 || ip netns list >/dev/null 2>&1 || skip "ip has no netns support"
+netns_usable
 for b in darkchat darkchatd; do
 	if [ ! -x "$bin_dir/$b" ]; then
 		echo "FAIL: no executable $bin_dir/$b (build first: ninja -C build, or pass --bin-dir)"
@@ -127,25 +80,11 @@ bin_dir=$(cd "$bin_dir" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/darkchat-netns.$$.XXXXXX") || { echo "FAIL: mktemp"; exit 1; }
 
 # ---- the network ------------------------------------------------------------
-add_ns() {
-	ip netns add "$1" 2>"$work/ip.err" || skip "cannot create network namespace $1: $(head -n1 "$work/ip.err")"
-	namespaces+=("$1")
-	ip -n "$1" link set lo up
-}
-
 say "namespaces $pfx-*, work directory $work"
-add_ns "$pfx-br"
-ip -n "$pfx-br" link add br0 type bridge 2>"$work/ip.err" || skip "no Linux bridge support: $(head -n1 "$work/ip.err")"
-ip -n "$pfx-br" link set br0 up
+add_bridge "$pfx-br"
 for h in "${hosts[@]}"; do
-	ns=$pfx-${h,,}
-	add_ns "$ns"
 	# eth0 in the host's namespace, its peer (port-HOST) on the bridge
-	ip -n "$ns" link add dev eth0 type veth peer name "port-${h,,}" netns "$pfx-br" 2>"$work/ip.err" \
-		|| skip "cannot create a veth pair: $(head -n1 "$work/ip.err")"
-	ip -n "$pfx-br" link set dev "port-${h,,}" master br0 up
-	ip -n "$ns" addr add "${ip[$h]}/24" dev eth0
-	ip -n "$ns" link set eth0 up
+	add_host "$pfx-br" "$pfx-${h,,}" "port-${h,,}" "${ip[$h]}"
 done
 say "bridge up: S=${ip[S]} A=${ip[A]} B=${ip[B]} C=${ip[C]} Q=${ip[Q]} R=${ip[R]} E=${ip[E]}"
 
@@ -154,33 +93,16 @@ say "bridge up: S=${ip[S]} A=${ip[A]} B=${ip[B]} C=${ip[C]} Q=${ip[Q]} R=${ip[R]
 # open read-write (so opening never blocks and the node never sees end of
 # input until cleanup closes it); the child closes our other FIFO descriptors.
 start_user() {
-	local u=$1 addr=$2 fifo=$work/$1.in fd
+	local u=$1 addr=$2
 	shift 2
-	if [ -z "${fd_of[$u]:-}" ]; then
-		mkfifo "$fifo"
-		exec {fd}<>"$fifo"
-		fd_of[$u]=$fd
-	fi
+	open_fifo "$u"
 	(
-		for fd in "${fd_of[@]}"; do exec {fd}>&-; done
+		close_fifos
 		exec ip netns exec "$pfx-${u,,}" "$bin_dir/darkchat" -u "$u" -p "$port" --bind "$addr" \
-			--data-dir "$work/$u" "$@" <"$fifo" >>"$work/$u.out" 2>>"$work/$u.err"
+			--data-dir "$work/$u" "$@" <"$work/$u.in" >>"$work/$u.out" 2>>"$work/$u.err"
 	) &
 	pid_of[$u]=$!
 	pids+=($!)
-}
-
-send() { printf '%s\n' "$2" >&"${fd_of[$1]}"; }
-
-# poll SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds or time is up
-poll() {
-	local tries=$(($1 * 5)) i
-	shift
-	for ((i = 0; i < tries; i++)); do
-		"$@" && return 0
-		sleep 0.2
-	done
-	return 1
 }
 
 ready() { grep -q '^\* ready: ' "$work/$1.out" 2>/dev/null; }
@@ -206,15 +128,6 @@ listing() {
 sees() { listing "$1" && grep -qE "^  $2" "$work/$1.users"; }
 
 show() { [ "$quiet" = 1 ] || sed "s/^/    $1\\\\users: /" "$work/$1.users"; }
-
-dump_logs() {
-	local f
-	for f in "$work"/*.out "$work"/*.err; do
-		[ -s "$f" ] || continue
-		echo "---- ${f##*/} (last 25 lines)"
-		tail -n 25 "$f"
-	done
-}
 
 # The super-client. The man page says "without -u, a super-client uses the
 # name server", but darkchatd 0.1.0 refuses a new data directory without -u,
