@@ -1,0 +1,102 @@
+// Writes the seed corpus of fuzz_roles: make_roles_corpus OUT_DIR creates
+// OUT_DIR/fuzz_roles with a valid payload of every directory/relay/room message,
+// their signed bodies, a packet of every role type, and a few invalid ones.
+
+#include "fuzz_common.hpp"
+
+#include "darkchat/roles_wire.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+using namespace dc;
+using namespace dc::fuzz;
+
+namespace {
+
+namespace fs = std::filesystem;
+fs::path out;
+
+void put(const std::string& name, ByteView data) {
+    std::ofstream f(out / name, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+    if (!f) {
+        std::fprintf(stderr, "make_roles_corpus: cannot write %s\n", (out / name).c_str());
+        std::exit(1);
+    }
+}
+
+void packet(const std::string& name, wire::MsgType t, ByteView payload) {
+    wire::Header h;
+    h.type = t;
+    h.from_user = kAlice.name;
+    h.from_session = kAlice.session;
+    h.from_port = 7300;
+    h.from_key = kAlice.pk;
+    put("packet_" + name, wire::encode_packet(h, payload, kAlice.sk()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2 || !init()) {
+        std::fprintf(stderr, "usage: make_roles_corpus OUT_DIR\n");
+        return 1;
+    }
+    out = fs::path(argv[1]) / "fuzz_roles";
+    fs::create_directories(out);
+    wire::RoomIdBytes room{};
+    room.fill(0x3f);
+    wire::Ticket ticket{room, kBob.pk, kBob.addr, 2, {{"alice", kAlice.pk}, {"carol", kCarol.pk}}, 1000, ""};
+    const auto tblob = wire::sign_blob(wire::encode(ticket), kSelf.sk());
+    wire::MemberKey mk{room, "alice", KxPublicKey{1, 2, 3}};
+    const auto mblob = wire::sign_blob(wire::encode(mk), kAlice.sk());
+    wire::LineBody line{room, "alice", 3, 2, MessageId{9}, 5000, {{"carol", Bytes(60, 7)}}};
+    const auto lblob = wire::sign_blob(wire::encode(line), kAlice.sk());
+    wire::AckBody ack{room, "carol", "alice", 3};
+    const auto ablob = wire::sign_blob(wire::encode(ack), kCarol.sk());
+
+    const std::pair<std::string, std::pair<wire::MsgType, Bytes>> all[] = {
+        {"relay_heartbeat", {wire::MsgType::relay_heartbeat, wire::encode(wire::RelayHeartbeat{7, 1, 2, 30, kBob.addr})}},
+        {"relay_ack", {wire::MsgType::relay_ack, wire::encode(wire::RelayAck{7, 99})}},
+        {"client_heartbeat", {wire::MsgType::client_heartbeat,
+                              wire::encode(wire::ClientHeartbeat{4, 99, true, {{kBob.pk, 12}, {kCarol.pk, 40}}, {tblob}})}},
+        {"client_state", {wire::MsgType::client_state,
+                          wire::encode(wire::ClientState{5, 99, false, {{kBob.pk, kBob.addr}},
+                                                         {{1, "bob", 4, 2, ""}, {1, "dave", 2, 0, "x"}},
+                                                         {{8, "carol", {"bob"}}},
+                                                         {{room, kBob.pk, kBob.addr, 2, {"alice", "carol"}, tblob, 2, 31, 12}}})}},
+        {"client_state_unchanged", {wire::MsgType::client_state, wire::encode(wire::ClientState{5, 99, true, {}, {}, {}, {}})}},
+        {"chat_request", {wire::MsgType::chat_request, wire::encode(wire::ChatRequest{1, {"bob", "carol"}})}},
+        {"chat_answer", {wire::MsgType::chat_answer, wire::encode(wire::ChatAnswer{8, true})}},
+        {"probe", {wire::MsgType::probe, wire::encode(wire::Probe{77, Bytes(40, 0)})}},
+        {"probe_reply", {wire::MsgType::probe_reply, wire::encode(wire::ProbeReply{77})}},
+        {"room_join", {wire::MsgType::room_join, wire::encode(wire::RoomJoin{tblob, mblob})}},
+        {"room_roster", {wire::MsgType::room_roster, wire::encode(wire::RoomRoster{room, 2, {mblob}})}},
+        {"room_line", {wire::MsgType::room_line, wire::encode(wire::RoomLine{room, lblob})}},
+        {"room_ack", {wire::MsgType::room_ack, wire::encode(wire::RoomAck{room, "alice", ablob})}},
+        {"room_leave", {wire::MsgType::room_leave, wire::encode(wire::RoomLeave{room})}},
+        {"room_refused", {wire::MsgType::room_refused, wire::encode(wire::RoomRefused{room, "not invited"})}},
+        {"chat_leave", {wire::MsgType::chat_leave, wire::encode(wire::RoomLeave{room})}},
+        {"invite", {wire::MsgType::invite, wire::encode(wire::Invite{3, tblob})}},
+        {"invite_answer", {wire::MsgType::invite_answer, wire::encode(wire::InviteAnswer{3, room, 2, 2})}},
+    };
+    for (auto& [name, v] : all) {
+        put(name, v.second);
+        packet(name, v.first, v.second);
+    }
+    put("ticket", wire::encode(ticket));
+    put("member_key", wire::encode(mk));
+    put("line", wire::encode(line));
+    put("ack", wire::encode(ack));
+    // Invalid: a truncated state, a ticket with a bad member, an empty input.
+    Bytes st = wire::encode(wire::ClientState{5, 99, false, {{kBob.pk, kBob.addr}}, {}, {}, {}});
+    st.resize(st.size() / 2);
+    put("invalid_truncated_state", st);
+    put("invalid_empty", {});
+    Bytes huge_list = {0x81, 0x04, 0xdd, 0x7f, 0xff, 0xff, 0xff};  // {4: array of 2^31-1}
+    put("invalid_huge_list", huge_list);
+    std::printf("make_roles_corpus: wrote %zu inputs to %s\n", std::size(all) * 2 + 7, out.c_str());
+    return 0;
+}
