@@ -233,6 +233,31 @@ def netem_delay_applied(host):
     return 'netem' in out and 'delay' in out
 
 
+def drive(net, cluster, work, args, body, cli_hint):
+    """Start net, run body() (True: all checks passed), print the verdict,
+    offer the CLI with --cli; then stop what we started, by pid, and the
+    network (also after Ctrl-C); keep the work directory on failure or --keep."""
+    ok = False
+    try:
+        net.start()
+        ok = body()
+        print('%d passed, %d failed' % (cluster.passed, cluster.failed), flush=True)
+        if args.cli:
+            info(cli_hint)
+            CLI(net)
+    except KeyboardInterrupt:
+        print('interrupted: stopping', flush=True)
+        ok = False
+    finally:
+        cluster.stop()
+        net.stop()
+        if args.keep or not ok:
+            print('# kept %s' % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description='DarkChat figure-3 cluster on Mininet (run as root).')
@@ -262,31 +287,17 @@ def main():
     net = Mininet(topo=DarkChatTopo(switch_name=switch_name, delay=delay), switch=LinuxBridge,
                   controller=None, link=TCLink, autoSetMacs=True, waitConnected=False)
     cluster = Cluster(net, bin_dir, work)
-    ok = False
-    try:
-        net.start()
+
+    def body():
         if delay:
             if netem_delay_applied(net['C']):
                 info('*** links delayed by %s each way (netem)\n' % delay)
             else:
                 info('*** no netem in this kernel: TCLink applied NO delay; links are plain veth\n')
         info('*** work directory %s\n' % work)
-        ok = cluster.run()
-        print('%d passed, %d failed' % (cluster.passed, cluster.failed), flush=True)
-        if args.cli:
-            info('*** macros: sh echo \'\\users\' > %s/C.in ; output: sh tail %s/C.out\n' % (work, work))
-            CLI(net)
-    except KeyboardInterrupt:
-        print('interrupted: stopping', flush=True)
-        ok = False
-    finally:
-        cluster.stop()
-        net.stop()
-        if args.keep or not ok:
-            print('# kept %s' % work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    return 0 if ok else 1
+        return cluster.run()
+    hint = '*** macros: sh echo \'\\users\' > %s/C.in ; output: sh tail %s/C.out\n' % (work, work)
+    return drive(net, cluster, work, args, body, hint)
 
 
 if __name__ == '__main__':

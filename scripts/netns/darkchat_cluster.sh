@@ -243,10 +243,4 @@ else fail "C does not show E online at $e_moved"; fi
 show C
 
 # ---- verdict ----------------------------------------------------------------
-say "done in $(elapsed)s"
-echo "$passed passed, $failed failed"
-if [ "$failed" != 0 ]; then
-	dump_logs
-	exit 1
-fi
-exit 0
+finish

@@ -135,3 +135,14 @@ dump_logs() {
 		tail -n 25 "$f"
 	done
 }
+
+# finish: the verdict line; exit 1 (with the logs) if a check failed, else 0
+finish() {
+	say "done in $(elapsed)s"
+	echo "$passed passed, $failed failed"
+	if [ "$failed" != 0 ]; then
+		dump_logs
+		exit 1
+	fi
+	exit 0
+}

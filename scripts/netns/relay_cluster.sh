@@ -457,10 +457,4 @@ for pair in "c2 c1" "c1 c2"; do
 done
 
 # ---- verdict ----------------------------------------------------------------
-say "done in $(elapsed)s"
-echo "$passed passed, $failed failed"
-if [ "$failed" != 0 ]; then
-	dump_logs
-	exit 1
-fi
-exit 0
+finish
