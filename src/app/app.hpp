@@ -5,6 +5,8 @@
 #include "darkchat/types.hpp"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace dc::app {
 
@@ -25,9 +27,20 @@ struct Options {
     bool remove_passphrase = false;     // --remove-passphrase
     bool help = false;
     bool version = false;
+    // Directory and relays (issue 5).
+    bool directory = false;             // --directory (darkchatd): be the directory
+    bool relay = false;                 // --relay (darkchatd): be a relay
+    std::string dir_host;               // --dir HOST[:PORT]: the directory
+    std::uint16_t dir_port = 7300;
+    std::vector<std::pair<std::string, std::uint16_t>> relays;  // --relays H:P,... (darkchat)
+    std::string strategy;               // --strategy NAME (directory)
+    TimeMs pass_interval = 0;           // --pass-interval MS (directory; 0: default)
+    TimeMs relay_timeout = 0;           // --relay-timeout MS (directory; 0: default)
 };
 
 inline constexpr std::uint16_t kDefaultPort = 7300;
+// Relays listed with --relays, at most (the room client measures each).
+inline constexpr std::size_t kMaxRelays = 64;
 // The passphrase of a protected identity key, for runs without a terminal.
 inline constexpr const char* kPassphraseEnv = "DARKCHAT_PASSPHRASE";
 // The new passphrase for --set-passphrase when one is set already.

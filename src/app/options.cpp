@@ -1,5 +1,7 @@
 #include "app.hpp"
 
+#include "darkchat/roles.hpp"
+
 #include <charconv>
 
 namespace dc::app {
@@ -12,6 +14,64 @@ std::optional<T> number(std::string_view s, T lo, T hi) {
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc{} || p != s.data() + s.size() || v < lo || v > hi) return std::nullopt;
     return v;
+}
+
+// "host", "host:port", "1.2.3.4:port", "::1", "[::1]:port". Port 0 is refused.
+Result<std::pair<std::string, std::uint16_t>> host_port(const std::string& flag, std::string_view s,
+                                                         std::uint16_t default_port) {
+    std::string host(s);
+    std::uint16_t port = default_port;
+    std::string_view port_text;
+    if (!s.empty() && s.front() == '[') {
+        auto close = s.find(']');
+        if (close == std::string_view::npos) return err(flag + ": '" + std::string(s) + "' has no closing ']'");
+        host = std::string(s.substr(1, close - 1));
+        if (close + 1 < s.size()) {
+            if (s[close + 1] != ':') return err(flag + ": expected ':' after ']' in '" + std::string(s) + "'");
+            port_text = s.substr(close + 2);
+            if (port_text.empty()) return err(flag + ": no port after ':' in '" + std::string(s) + "'");
+        }
+    } else if (auto colon = s.find(':'); colon != std::string_view::npos && s.find(':', colon + 1) == std::string_view::npos) {
+        host = std::string(s.substr(0, colon));
+        port_text = s.substr(colon + 1);
+        if (port_text.empty()) return err(flag + ": no port after ':' in '" + std::string(s) + "'");
+    }
+    if (!port_text.empty()) {
+        auto n = number<unsigned>(port_text, 1, 65535);
+        if (!n) return err(flag + ": '" + std::string(port_text) + "' is not a port number from 1 to 65535");
+        port = static_cast<std::uint16_t>(*n);
+    }
+    if (host.empty() || host.size() > 253 || host.find_first_of("[]/, ") != std::string::npos)
+        return err(flag + ": '" + std::string(s) + "' is not an address or host name");
+    return std::pair{host, port};
+}
+
+// The checks of flag combinations that involve the directory and relays.
+Result<void> check_roles(const Options& o) {
+    const bool dir_only = !o.strategy.empty() || o.pass_interval || o.relay_timeout;
+    auto dir_flag = [&] {
+        return !o.strategy.empty() ? "--strategy" : o.pass_interval ? "--pass-interval" : "--relay-timeout";
+    };
+    if (!o.daemon) {
+        if (o.directory) return err("--directory is a mode of darkchatd: run darkchatd --directory");
+        if (o.relay) return err("--relay is a mode of darkchatd: run darkchatd --relay --dir HOST[:PORT]");
+        if (dir_only) return err(std::string(dir_flag()) + " is an option of darkchatd --directory");
+        if (!o.dir_host.empty() && !o.relays.empty())
+            return err("--dir and --relays exclude each other: with a directory it chooses the relays");
+        return {};
+    }
+    if (o.directory && o.relay) return err("--directory and --relay exclude each other: run one darkchatd for each");
+    if (!o.relays.empty()) return err("--relays is an option of darkchat (client-side round-robin)");
+    if (o.directory || o.relay) {
+        std::string mode = o.directory ? "--directory" : "--relay";
+        if (o.super_client) return err(mode + " cannot be combined with -s: a super-client is a separate darkchatd");
+        if (!o.server_host.empty()) return err(mode + " runs no darkchat node, so -sip does not apply");
+    }
+    if (o.directory && !o.dir_host.empty()) return err("--dir is for relays and users; the directory is this process");
+    if (!o.directory && dir_only) return err(std::string(dir_flag()) + " needs --directory");
+    if (!o.directory && !o.relay && !o.dir_host.empty())
+        return err("--dir in darkchatd needs --relay (a user with rooms runs darkchat --dir)");
+    return {};
 }
 
 }  // namespace
@@ -32,6 +92,16 @@ std::string usage(bool daemon) {
         "  --import-identity <file>  use an exported identity in a new data directory, then run\n"
         "  --set-passphrase     encrypt the stored identity key with a passphrase (or change it), then exit\n"
         "  --remove-passphrase  store the identity key unencrypted again, then exit\n"
+        + std::string(daemon ?
+        "  --directory          be the directory of relays and users (no darkchat node)\n"
+        "  --relay              be a relay hosting rooms (no darkchat node)\n"
+        "  --dir <host[:port]>  the directory a relay registers with (default port 7300)\n"
+        "  --strategy <name>    directory: min-max (default), round-robin, random, least-loaded\n"
+        "  --pass-interval <ms> directory: background pass over chats (default 500)\n"
+        "  --relay-timeout <ms> directory: a relay silent this long is out of service (default 1000)\n"
+        :
+        "  --dir <host[:port]>  register with this directory for rooms on relays (default port 7300)\n"
+        "  --relays <h:p,...>   no directory: rooms on these relays, chosen in turn (client-side round-robin)\n") +
         "  --help, --version\n"
         "A passphrase-protected key is opened with $DARKCHAT_PASSPHRASE, or asked for on the terminal.\n";
     if (!daemon) s += "Type \\help once running for the macros.\n";
@@ -105,6 +175,56 @@ Result<Options> parse_options(int argc, char** argv, bool daemon) {
             auto v = value("a file name");
             if (!v) return err(v.error());
             o.import_identity = *v;
+        } else if (a == "--directory") {
+            o.directory = true;
+        } else if (a == "--relay") {
+            o.relay = true;
+        } else if (a == "--dir") {
+            auto v = value("HOST[:PORT] of the directory");
+            if (!v) return err(v.error());
+            auto hp = host_port("--dir", *v, kDefaultPort);
+            if (!hp) return err(hp.error());
+            o.dir_host = hp->first;
+            o.dir_port = hp->second;
+        } else if (a == "--relays") {
+            auto v = value("a list HOST:PORT,HOST:PORT,...");
+            if (!v) return err(v.error());
+            o.relays.clear();
+            std::string_view rest = *v;
+            while (true) {
+                auto comma = rest.find(',');
+                auto item = rest.substr(0, comma);
+                if (item.empty()) return err("--relays: empty entry in '" + *v + "' (HOST:PORT,HOST:PORT,...)");
+                auto hp = host_port("--relays", item, kDefaultPort);
+                if (!hp) return err(hp.error());
+                o.relays.push_back(*hp);
+                if (o.relays.size() > kMaxRelays)
+                    return err("--relays: more than " + std::to_string(kMaxRelays) + " relays");
+                if (comma == std::string_view::npos) break;
+                rest.remove_prefix(comma + 1);
+            }
+        } else if (a == "--strategy") {
+            auto v = value("a strategy name");
+            if (!v) return err(v.error());
+            auto st = roles::parse_strategy(*v);
+            if (!st)
+                return err("--strategy: unknown strategy '" + *v + "' (min-max, round-robin, random, least-loaded)");
+            if (*st == roles::Strategy::client_round_robin)
+                return err("--strategy client-round-robin means no directory: give each darkchat --relays instead");
+            o.strategy = *v;
+        } else if (a == "--pass-interval") {
+            auto v = value("milliseconds");
+            if (!v) return err(v.error());
+            auto n = number<TimeMs>(*v, 10, 600000);
+            if (!n) return err("--pass-interval needs milliseconds from 10 to 600000, not '" + *v + "'");
+            o.pass_interval = *n;
+        } else if (a == "--relay-timeout") {
+            auto v = value("milliseconds");
+            if (!v) return err(v.error());
+            // Relays heartbeat every 250 ms: a shorter timeout would take them all out.
+            auto n = number<TimeMs>(*v, 300, 600000);
+            if (!n) return err("--relay-timeout needs milliseconds from 300 to 600000 (relays beat every 250), not '" + *v + "'");
+            o.relay_timeout = *n;
         } else if (a == "--set-passphrase") {
             o.set_passphrase = true;
         } else if (a == "--remove-passphrase") {
@@ -113,6 +233,7 @@ Result<Options> parse_options(int argc, char** argv, bool daemon) {
             return err("unknown option '" + a + "'");
         }
     }
+    if (auto r = check_roles(o); !r) return err(r.error());
     if (o.set_passphrase || o.remove_passphrase) {
         std::string which = o.set_passphrase ? "--set-passphrase" : "--remove-passphrase";
         if (o.set_passphrase && o.remove_passphrase) return err("--set-passphrase and --remove-passphrase exclude each other");

@@ -73,7 +73,7 @@ Result<Addr> resolve(const std::string& host, std::uint16_t port) {
     hints.ai_socktype = SOCK_DGRAM;
     addrinfo* res = nullptr;
     int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
-    if (rc != 0 || !res) return err("cannot resolve server address '" + host + "': " + gai_strerror(rc));
+    if (rc != 0 || !res) return err("cannot resolve '" + host + "': " + gai_strerror(rc));
     Addr a;
     if (res->ai_family == AF_INET) {
         a.family = 4;
@@ -313,6 +313,25 @@ Identity new_identity(const std::string& user) {
     return fresh;
 }
 
+// The directory and relays of issue 5: host names resolved once, at start.
+Result<void> role_options(const Options& o, io::RoleOptions& r) {
+    r.role = o.directory ? io::Role::directory : o.relay ? io::Role::relay : io::Role::user;
+    if (!o.dir_host.empty()) {
+        auto a = resolve(o.dir_host, o.dir_port);
+        if (!a) return err("--dir: " + a.error());
+        r.directory = *a;
+    }
+    for (auto& [host, port] : o.relays) {
+        auto a = resolve(host, port);
+        if (!a) return err("--relays: " + a.error());
+        r.relays.push_back(*a);
+    }
+    r.strategy = o.strategy;
+    r.pass_interval = o.pass_interval;
+    r.relay_timeout = o.relay_timeout;
+    return {};
+}
+
 int fail(bool daemon, const std::string& msg) {
     std::fprintf(stderr, "%s: %s\n", daemon ? "darkchatd" : "darkchat", msg.c_str());
     return 1;
@@ -346,6 +365,10 @@ int main(int argc, char** argv, bool daemon) {
     }
     std::string user = o.user;
     if (user.empty() && o.super_client) user = "server";
+    // The roles have an identity too (their packets are signed like any
+    // other), under a name of their own unless -u gives one.
+    if (user.empty() && o.directory) user = "directory";
+    if (user.empty() && o.relay) user = o.port && *o.port != 0 ? "relay-" + std::to_string(*o.port) : "relay";
     auto dir = data_dir(o, user);
     if (!dir) return fail(daemon, dir.error());
     if (auto r = make_dirs(*dir); !r) return fail(daemon, r.error());
@@ -410,6 +433,7 @@ int main(int argc, char** argv, bool daemon) {
     }
 
     io::Options io;
+    if (auto r = role_options(o, io.roles); !r) return fail(daemon, r.error());
     io.front_end = !daemon;
     io.log_name = std::string(prog) + "[" + id->user + "]";
     io.config.port = o.port.value_or(kDefaultPort);
@@ -420,7 +444,7 @@ int main(int argc, char** argv, bool daemon) {
     if (o.super_client) io.config.max_users = 1000000;
     if (!o.server_host.empty()) {
         auto a = resolve(o.server_host, o.server_port);
-        if (!a) return fail(daemon, a.error());
+        if (!a) return fail(daemon, "-sip: " + a.error());
         io.config.servers.push_back(*a);
     }
     // -t sizes libuv's worker pool, which resolves host names for \ping.
