@@ -115,15 +115,16 @@ close_fifos() { local fd; for fd in "${fd_of[@]}"; do exec {fd}>&-; done; }
 
 send() { printf '%s\n' "$2" >&"${fd_of[$1]}"; }
 
-# poll SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds or time is up
+# poll SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds or
+# SECONDS have passed (however long COMMAND itself takes)
 poll() {
-	local tries=$(($1 * 5)) i
+	local end=$(($(date +%s%N) + $1 * 1000000000))
 	shift
-	for ((i = 0; i < tries; i++)); do
+	while true; do
 		"$@" && return 0
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
 		sleep 0.2
 	done
-	return 1
 }
 
 # dump_logs: the end of every output file in the work directory

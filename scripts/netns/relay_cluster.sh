@@ -261,11 +261,12 @@ start_user() {
 	pids+=($!)
 }
 
-ready() { grep -qh '^\* ready: ' "$work/$1.out" "$work/$1.err" 2>/dev/null; }
+# ready HOST: its program printed "* ready: ..." (darkchatd prefixes its log lines)
+ready() { grep -qhE '(^|: )\* ready: ' "$work/$1.out" "$work/$1.err" 2>/dev/null; }
 
 start_daemon dir --directory -u directory
 poll 5 ready dir || { fail "darkchatd --directory did not print '* ready:'"; dump_logs; exit 1; }
-say "directory: $(grep -h '^\* ready: ' "$work/dir.out" "$work/dir.err" | head -n1)"
+say "directory: $(grep -hE '(^|: )\* ready: ' "$work/dir.out" "$work/dir.err" | head -n1)"
 for r in "${relays[@]}"; do start_daemon "$r" --relay --dir "${ip[dir]}:$port" -u "$r"; done
 relays_ready() { local r; for r in "${relays[@]}"; do ready "$r" || return 1; done; }
 if ! poll 10 relays_ready; then
@@ -292,10 +293,16 @@ measured() {
 }
 if poll 15 measured c1 && poll 5 measured c2; then
 	pass "alice and bob have measured all four relays (\\relays)"
+	sleep 2   # and reported them: a delay vector goes to the directory at most every report interval
 else
 	fail "alice or bob does not list all four relays with a round trip in \\relays within 15 s"
 fi
-[ "$quiet" = 1 ] || { send c1 '\relays'; sleep 0.3; tail -n 6 "$work/c1.out" | sed 's/^/    alice: /'; }
+if [ "$quiet" = 0 ]; then
+	from=$(($(wc -l <"$work/c1.out") + 1))
+	send c1 '\relays'
+	sleep 0.3
+	tail -n "+$from" "$work/c1.out" | sed 's/^/    alice \\relays: /'
+fi
 
 # ---- 1. the request flow, and the room on the lowest-latency relay -----------
 room=
@@ -353,10 +360,11 @@ shown() {
 }
 both_lines() { say_line c1 "$1"; say_line c2 "$1"; }
 
-for i in 1 2 3; do both_lines "on r1"; sleep 0.2; done
+first_relay=${name_of[$at]:-$at}
+for i in 1 2 3; do both_lines "on $first_relay"; sleep 0.2; done
 all_shown() { shown c2 c1 "${sent[c1]}" && shown c1 c2 "${sent[c2]}"; }
-if poll 10 all_shown; then pass "lines flow both ways on r1"
-else fail "the first lines on r1 were not shown to the other user within 10 s"; fi
+if poll 10 all_shown; then pass "lines flow both ways on $first_relay"
+else fail "the first lines on $first_relay were not shown to the other user within 10 s"; fi
 
 # move_line HOST: the room's first "moved to relay" line after line N of the
 # output; sets moved_to and moved_why
@@ -364,16 +372,22 @@ moved_re='^\* room ([0-9a-f]+) moved to relay ([0-9.]+):([0-9]+) \((.*)\)'
 moves_before=0
 moved_to=
 moved_why=
+moved_room=
 moved() {
 	local line
 	line=$(grep -E "$moved_re" "$work/$1.out" | sed -n "$((moves_before + 1))p")
 	[ -n "$line" ] || return 1
 	[[ $line =~ $moved_re ]]
-	[ "${BASH_REMATCH[1]}" = "$room" ] || { fail "a move names room ${BASH_REMATCH[1]}, not $room: $line"; }
+	moved_room=${BASH_REMATCH[1]}
 	moved_to=${name_of[${BASH_REMATCH[2]}]:-${BASH_REMATCH[2]}}
 	moved_why=${BASH_REMATCH[4]}
-	say "$1: $line"
 	return 0
+}
+# report_move HOST: say the move line of HOST; FAIL if it names another room
+report_move() {
+	moved "$1" || return 1
+	say "$1: $(grep -E "$moved_re" "$work/$1.out" | sed -n "$((moves_before + 1))p")"
+	[ "$moved_room" = "$room" ] || fail "${user_of[$1]}'s move names room $moved_room, not $room"
 }
 # wait_move SECONDS TAG: keep both users typing (one line each every 0.5 s)
 # until both print the next move, or time is up
@@ -394,23 +408,22 @@ t_change=$(date +%s%N)
 reload_delays
 check_rtt c1 r1
 moves_before=$(grep -cE "$moved_re" "$work/c1.out")
-if wait_move 25 "moving off r1"; then
-	moved c1 >/dev/null
+if wait_move 25 "moving off $first_relay"; then
+	report_move c1; report_move c2; moved c1
 	if [ "$moved_to" = r3 ]; then
 		pass "room $room moved to r3 (${ip[r3]}) $(ms_since "$t_change") ms after the delay change ($moved_why)"
 	else
 		fail "room $room moved to $moved_to, not r3, the lowest-latency relay now ($moved_why)"
 	fi
 else
-	fail "room $room did not move off r1 within 25 s of r1 becoming 120 ms away"
+	fail "room $room did not move off $first_relay within 25 s of r1 becoming 120 ms away (r3: 60 ms)"
 fi
 for i in 1 2; do both_lines "after the move"; sleep 0.2; done
 if poll 10 all_shown; then pass "lines flow both ways after the move"
 else fail "lines typed after the move were not shown within 10 s"; fi
 
 # ---- 3. kill -9 of the relay in use --------------------------------------
-victim=${moved_to:-r1}
-[ -n "${pid_of[$victim]:-}" ] || victim=r3
+victim=${moved_to:-$first_relay}   # the relay the room is on now
 say "kill -9 $victim"
 moves_before=$(grep -cE "$moved_re" "$work/c1.out")
 kill -KILL "${pid_of[$victim]}"
@@ -419,7 +432,7 @@ t_kill=$(date +%s%N)
 both_lines "just after the kill"
 n_after=${sent[c1]}
 if wait_move 20 "relay died"; then
-	moved c1 >/dev/null
+	report_move c1; report_move c2; moved c1
 	dt_move=$(ms_since "$t_kill")
 	if [ "$moved_to" = "$victim" ]; then
 		fail "room $room 'moved' to $victim, the relay that was killed"
