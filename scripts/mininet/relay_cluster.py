@@ -50,6 +50,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True   # no __pycache__ next to the scripts
 try:
     from mininet.link import TCLink
     from mininet.log import setLogLevel, info
