@@ -217,8 +217,12 @@ class RelayCluster(Cluster):
 
     def run(self, with_delays):
         self.start_daemon('dir', '--directory')
-        if not self.poll(5, lambda: self.ready('dir')):
-            return self.check(False, 'darkchatd --directory did not print "* ready:" (see %s)' % self.work)
+        if not self.poll(5, lambda: self.ready('dir') or self.procs['dir'].poll() is not None):
+            pass
+        if not self.ready('dir'):
+            with open(self.path('dir', '.err'), encoding='utf-8', errors='replace') as f:
+                last = (f.read().strip().splitlines() or ['(nothing)'])[-1]
+            return self.check(False, 'darkchatd --directory did not print "* ready:"; it said: %s' % last)
         late = 'r1'   # the seed: Serv1, the best relay, "hasn't started up"
         for r in RELAYS:
             if r != late:

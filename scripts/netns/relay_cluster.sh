@@ -265,7 +265,19 @@ start_user() {
 ready() { grep -qhE '(^|: )\* ready: ' "$work/$1.out" "$work/$1.err" 2>/dev/null; }
 
 start_daemon dir --directory -u directory
-poll 5 ready dir || { fail "darkchatd --directory did not print '* ready:'"; dump_logs; exit 1; }
+dir_up_or_gone() { ready dir || ! kill -0 "${pid_of[dir]}" 2>/dev/null; }
+poll 5 dir_up_or_gone
+if ! ready dir; then
+	# a build with the flags but without the modes says so and exits
+	if ! kill -0 "${pid_of[dir]}" 2>/dev/null && grep -q 'not built' "$work/dir.err"; then
+		echo "$passed passed, $failed failed (network and delays)"
+		[ "$failed" = 0 ] || exit 1
+		skip "the network and delays work, but $(grep -m1 'not built' "$work/dir.err")"
+	fi
+	fail "darkchatd --directory did not print '* ready:'"
+	dump_logs
+	exit 1
+fi
 say "directory: $(grep -hE '(^|: )\* ready: ' "$work/dir.out" "$work/dir.err" | head -n1)"
 for r in "${relays[@]}"; do start_daemon "$r" --relay --dir "${ip[dir]}:$port" -u "$r"; done
 relays_ready() { local r; for r in "${relays[@]}"; do ready "$r" || return 1; done; }
