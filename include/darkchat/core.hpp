@@ -28,19 +28,31 @@ struct Config {
     std::vector<Addr> servers;  // -sip/-sp: super-clients to declare to and ask
     std::size_t max_sessions_per_user = 8;  // pruning length (seed 001, 3.2)
     std::size_t max_users = 100000;          // bound on remembered users (super-client: whole network)
-    TimeMs probe_interval = 1000;    // a silent online session is probed this often
-    TimeMs probe_timeout = 500;      // no pong after this: ask common neighbours
-    TimeMs indirect_timeout = 1500;  // no answer at all after this (from the first probe): offline
+    // Liveness (darkchat-protocol(7), LIVENESS). Of two sessions that watch each
+    // other only one probes (the one with the smaller session id); a fresh ping
+    // from it is proof of life for the other, which probes only when the pings stop.
+    TimeMs probe_interval = 1000;      // a silent online session is probed after this ...
+    TimeMs probe_interval_max = 2000;  // ... growing to this while it answers every first ping
+    TimeMs probe_timeout = 500;        // pings of one probe round are this far apart; the first
+                                       // unanswered one asks common neighbours (again every 2x this)
+    TimeMs indirect_timeout = 3000;    // no answer at all after this (from the first probe): offline
     TimeMs retry_initial = 1000;     // chat retries and re-probing of missing users
     TimeMs retry_max = 30000;
     TimeMs refresh_interval = 60000; // re-declare to contacts and re-ask lists this often
     // Packets per second (and bursts) accepted before signatures are checked:
     // per known session at its known address, per ip for everyone else, and for
     // all unknown senders together. Known sessions never wait behind strangers.
-    double known_rate = 200, known_burst = 400;
+    double known_rate = 1000, known_burst = 2000;
     double stranger_ip_rate = 50, stranger_ip_burst = 100;
     double stranger_rate = 500, stranger_burst = 1000;
     std::size_t max_outbox_per_peer = 1000;  // messages waiting for one user
+    // Chat packets sent per second (and burst), first tries and retries alike:
+    // a backlog goes out paced, not all at once into the receiver's socket buffer.
+    double chat_send_rate = 2000, chat_send_burst = 128;
+    // Largest deliverKnownList we build (bytes of the whole packet): below
+    // wire::kMaxFrame, so a TCP answer is never refused; the rest is left out
+    // and the answer is marked incomplete.
+    std::size_t max_list_bytes = wire::kMaxFrame - 64 * 1024;
     TimeMs kx_rotation = 3600000;    // a session's sealing key is replaced this often (and at every start);
                                      // the previous one opens late messages for one more period, then is wiped
 };

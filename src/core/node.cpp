@@ -10,13 +10,19 @@
 //   two-hop   a user listed in a contact's declaration; we remember their
 //             sessions but do not probe them
 //   lost      a watched session that stopped answering; shown offline and
-//             re-probed with exponential backoff until it answers again
+//             re-probed with exponential backoff until it answers again.
+//             A two-hop session is lost when the contacts through whom we
+//             know it told us they lost it (their belief, see tell_contacts)
+//   prober    of two sessions watching each other, the one with the smaller
+//             session id: it pings, the other answers and takes the fresh
+//             pings as proof of life (probing itself only when they stop)
 #include "darkchat/core.hpp"
 
 #include "darkchat/crypto.hpp"
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <tuple>
 
 namespace dc::core {
@@ -65,12 +71,22 @@ struct Session {
     SessionRecord rec;
     wire::Declaration decl;
     bool lost = false;         // watched, stopped answering: shown offline, re-probed with backoff
+    // Online when we stopped, not heard from since we started: shown offline,
+    // but told to others as online (what we last knew) until the first
+    // reconnection attempts have failed (see reconnect()).
+    bool unconfirmed = false;
     TimeMs last_heard = 0;     // last verified packet from this session
     // Probing of a silent online session.
     std::uint64_t probe_nonce = 0;
     TimeMs probe_started = 0;  // 0: no probe under way
     TimeMs next_ping = 0;
-    bool indirect_sent = false;
+    TimeMs next_indirect = 0;  // next round of requestPing through common neighbours
+    unsigned pings = 0;        // pings sent in this probe round
+    TimeMs probe_gap = 0;      // silence before the next round (backs off while the link is steady)
+    std::uint64_t last_ping_in = 0;  // highest ping nonce it sent us: a higher one is fresh
+    // Two-hop: contacts that told us they lost this session.
+    std::set<std::string> lost_by;
+    TimeMs list_asked = 0;  // a requestUserList to it not answered yet (asked again on its next sign of life)
     // Reconnection of a lost session.
     TimeMs retry_at = 0;
     TimeMs retry_gap = 0;
@@ -128,12 +144,35 @@ struct Node::State {
 
     bool links_changed = false;  // someone linked us: re-declare once the packet is handled
 
+    // Timers: poll_timeout() returns a cached wakeup. It is recomputed (a scan
+    // of the watched sessions and the outbox) only when a watched session's
+    // timers or our own changed (wake_dirty); a new outbox deadline only lowers
+    // it (soon()). A deadline that moved later costs at most one early wakeup.
+    // Packets from the rest of the network never cause a scan.
+    mutable bool wake_dirty = true;
+    mutable std::optional<TimeMs> wake_cache;
+    void soon(TimeMs t) {
+        if (wake_cache) wake_cache = std::min(*wake_cache, t);
+        else wake_dirty = true;
+    }
+    // Names listed by our contacts (two-hop users), rebuilt when links change.
+    mutable std::set<std::string> two_hop_names;
+    mutable bool two_hop_dirty = true;
+    // Outgoing chat packets, paced (Config::chat_send_rate).
+    struct Pacer {
+        double tokens = -1;
+        TimeMs last = 0;
+        double slot = 0;  // the last send slot handed out while out of tokens
+    } chat_pace;
+    std::uint64_t ping_counter = 0;
+
     wire::SignedBlob self_decl;
     std::uint64_t self_seq = 0;
     bool online = false;
     bool quitting = false;
     TimeMs next_refresh = 0;
     TimeMs now = 0;
+    TimeMs started_at = 0;
 
     std::deque<StoreOp> store_out;
     std::deque<Event> events_out;
@@ -202,9 +241,23 @@ struct Node::State {
         if (cfg.super_client || name == id.user) return true;
         auto it = users.find(name);
         if (it != users.end() && watched(it->second)) return true;
-        for (auto& [n, u] : users)
-            if (is_contact(u) && has(u.links, name)) return true;
-        return false;
+        return listed_by_contact(name);
+    }
+
+    bool listed_by_contact(const std::string& name) const {
+        if (two_hop_dirty) {
+            two_hop_names.clear();
+            for (auto& [n, u] : users)
+                if (is_contact(u)) two_hop_names.insert(u.links.begin(), u.links.end());
+            two_hop_dirty = false;
+        }
+        return two_hop_names.count(name) > 0;
+    }
+
+    // Links or contact flags changed: who is watched and who is two hops away may have too.
+    void links_moved() {
+        two_hop_dirty = true;
+        wake_dirty = true;
     }
 
     // Our edges: users we linked, and users that linked us (links are symmetric,
@@ -379,6 +432,12 @@ struct Node::State {
         for (auto& a : declaration_targets(all)) send(a, declare_type(), payload);
     }
 
+    // A contact's session: what it knows matters enough to ask again if the answer does not come.
+    void ask_list_of(Session& s, std::vector<std::string> want = {}) {
+        s.list_asked = now;
+        ask_user_list(s.rec.addr, std::move(want));
+    }
+
     void ask_user_list(const Addr& to, std::vector<std::string> want = {}) {
         wire::RequestUserList r;
         r.nonce = add_pending(PendingKind::user_list);
@@ -434,7 +493,11 @@ struct Node::State {
         for (auto& [sid, s] : u.sessions)
             if (!newest || s.decl.issued > newest->decl.issued) newest = &s;
         bool was_linked = has(u.links, id.user);
-        u.links = newest ? newest->decl.links : std::vector<std::string>{};
+        auto links = newest ? newest->decl.links : std::vector<std::string>{};
+        if (links != u.links) {
+            u.links = std::move(links);
+            links_moved();
+        }
         u.super_client = newest && newest->decl.super_client;
         // With symmetric declarations the user we linked lists us too: only a link
         // we did not make is news.
@@ -453,20 +516,68 @@ struct Node::State {
         Session& s = st->second;
         s.last_heard = now;
         s.probe_started = 0;
-        s.indirect_sent = false;
+        s.unconfirmed = false;
         s.rec.last_seen = now;
+        if (watched(it->second)) wake_dirty = true;
+        // Our question (after its return or ours) or its answer was lost: ask again.
+        if (s.list_asked && now - s.list_asked >= cfg.probe_interval_max && s.decl.online && !s.lost && s.rec.online)
+            ask_list_of(s);
         // Alive, and its newest declaration says online: online again (after a
         // lost probe, a restart of ours, or a super-client's ageing).
         if (s.decl.online && (s.lost || !s.rec.online)) {
             s.lost = false;
             s.rec.online = true;
             s.retry_gap = 0;
+            s.probe_gap = cfg.probe_interval;
             persist(s);
             presence(it->second, s, "answered");
             // Back after a restart or a partition: what changed around it meanwhile?
-            if (is_contact(it->second)) ask_user_list(s.rec.addr);
+            if (is_contact(it->second)) {
+                ask_list_of(s);
+                tell_contacts(it->second, s);
+            }
             flush_outbox(user);
         }
+    }
+
+    // A contact's session changed status by what our probes found (no
+    // declaration says so): tell our other contacts, for whom it is two hops
+    // away. It is our belief, not the user's word: a deliverKnownList with no
+    // nonce and the session's signed declaration, read only from contacts.
+    void tell_contacts(const User& x, const Session& s) {
+        if (!online) return;
+        wire::DeliverKnownList list;
+        list.sessions.push_back(known(s));
+        auto payload = wire::encode(list);
+        std::set<Addr> done;
+        for (auto& [n, u] : users) {
+            if (n == x.rec.name || !watched(u)) continue;
+            // Lost ones too: we may be the side that has not heard from them yet.
+            for (auto& [sid, o] : u.sessions)
+                if ((o.online() || o.lost) && !is_self(n, sid) && done.insert(o.rec.addr).second)
+                    send(o.rec.addr, wire::MsgType::deliver_known_list, payload);
+        }
+    }
+
+    // A contact's belief about a two-hop session of the same declaration: shown
+    // offline once every contact of ours that is linked with it and online
+    // has said it lost it; online as soon as one says it sees it.
+    void believe(User& u, Session& s, const std::string& contact, bool seen_online) {
+        if (watched(u) || is_self(u.rec.name, s.rec.session)) return;  // we look for ourselves
+        if (seen_online) {
+            s.lost_by.erase(contact);
+            s.lost = false;
+            return;
+        }
+        s.lost_by.insert(contact);
+        for (auto& l : u.links) {
+            if (s.lost_by.count(l)) continue;
+            auto c = users.find(l);
+            if (c == users.end() || !is_contact(c->second)) continue;
+            for (auto& [sid, cs] : c->second.sessions)
+                if (cs.online() && !is_self(l, sid)) return;  // another contact may still see it
+        }
+        s.lost = true;
     }
 
     // Accepts a verified declaration. Returns true when it was newer than what we had.
@@ -482,6 +593,7 @@ struct Node::State {
         bool fresh = it == u.sessions.end();
         bool was_online = !fresh && it->second.online();
         Session& s = u.sessions[d.session];
+        if (fresh) s.last_ping_in = static_cast<std::uint64_t>(std::max<TimeMs>(now - 60000, 0)) << 16;
         s.decl = d;
         s.rec.user = d.user;
         s.rec.session = d.session;
@@ -491,23 +603,28 @@ struct Node::State {
         s.rec.online = d.online;
         s.rec.last_seen = now;
         s.lost = false;
+        s.unconfirmed = false;
+        s.lost_by.clear();
         s.retry_gap = 0;
         s.probe_started = 0;
+        s.probe_gap = cfg.probe_interval;
         s.last_heard = now;
         bool links_before = is_contact(u);
         auto old_links = u.links;
         recompute_links(u);
+        if (watched(u)) wake_dirty = true;
         persist(s);
         prune(u);
         if (!u.sessions.count(d.session)) return true;  // pruned at once (offline, old)
         if (fresh || was_online != s.online()) presence(u, s, d.online ? "declared online" : "declared offline");
         if (u.rec.name == id.user) adopt_links(d.links);
         if (is_contact(u) && s.online()) {
-            // A new contact, or a contact with new links: learn its neighbourhood.
+            // A new contact, a contact with new links, or one back online (it
+            // restarted, we did, or a partition healed): learn its neighbourhood.
             std::vector<std::string> added;
             for (auto& l : u.links)
                 if (!has(old_links, l) && l != id.user) added.push_back(l);
-            if (!links_before || !added.empty()) ask_user_list(s.rec.addr, added);
+            if (!links_before || !added.empty() || !was_online) ask_list_of(s, added);
         }
         if (s.online()) flush_outbox(d.user);
         return true;
@@ -526,6 +643,7 @@ struct Node::State {
             if (!u.rec.contact) {
                 u.rec.contact = true;
                 changed = true;  // silently: the link was made on another device
+                links_moved();
                 store(store_op::PutUser{u.rec});
             }
         }
@@ -616,6 +734,7 @@ struct Node::State {
         for (auto& [sid, sess] : usr.sessions) store(store_op::DeleteSession{name, sid});
         usr.sessions.clear();
         usr.links.clear();
+        links_moved();
         usr.rec.key = c->second.key;
         usr.key_known = true;
         store(store_op::PutUser{usr.rec});
@@ -723,8 +842,21 @@ struct Node::State {
                     ++stats.unsolicited;
                     return;
                 }
-                // A ping proves nothing (it could be a replay); our own probe will tell.
                 send(back, wire::MsgType::pong, wire::encode(wire::Pong{p->nonce}));
+                // A session's ping nonces only grow (ping_nonce()): a higher one than
+                // any before is fresh, a replay is not. The answering side of a
+                // pair lives on these and probes only when they stop.
+                auto& sess = users.find(h.from_user)->second.sessions.find(h.from_session)->second;
+                if (p->nonce > sess.last_ping_in) {
+                    sess.last_ping_in = p->nonce;
+                    if (request->authenticated) {
+                        heard_from(h.from_user, h.from_session);
+                    } else if (online) {
+                        // It pings from somewhere else: challenge it there; its answer
+                        // (a newer declaration after a move) brings the new address.
+                        send(back, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe)));
+                    }
+                }
                 return;
             }
             case wire::MsgType::pong: {
@@ -746,8 +878,22 @@ struct Node::State {
             ++stats.unsolicited;
             return;
         }
-        st->second.probe_nonce = 0;  // single use
+        Session& s = st->second;
+        s.probe_nonce = 0;  // single use
+        // A steady link (the first ping of the round answered) is probed less often.
+        bool steady = s.pings <= 1 && s.probe_started != 0;
         heard_from(h.from_user, h.from_session);
+        s.probe_gap = steady ? std::min(std::max(s.probe_gap, cfg.probe_interval) * 2, cfg.probe_interval_max)
+                             : cfg.probe_interval;
+    }
+
+    // Ping challenges grow strictly (time in the high bits, so also across
+    // restarts), with random low bits: the receiver takes a higher one than it
+    // has seen for fresh, and we still only accept a pong echoing the current one.
+    std::uint64_t ping_nonce() {
+        std::uint64_t low = nonce() & 0xffff;
+        ping_counter = std::max(ping_counter + 1, (static_cast<std::uint64_t>(now) << 16) | low);
+        return ping_counter;
     }
 
     bool known_session(const wire::Header& h) const {
@@ -896,7 +1042,7 @@ struct Node::State {
     }
 
     wire::KnownSession known(const Session& s) const {
-        return wire::KnownSession{s.rec.decl, s.rec.addr, s.online(), s.rec.last_seen};
+        return wire::KnownSession{s.rec.decl, s.rec.addr, s.online() || s.unconfirmed, s.rec.last_seen};
     }
 
     void on_request_user_list(const wire::Header& h, const Addr& back, const wire::RequestUserList& p) {
@@ -926,26 +1072,88 @@ struct Node::State {
         wire::DeliverKnownList out;
         out.nonce = p.nonce;
         out.complete = cfg.super_client;
-        if (online) out.sessions.push_back(wire::KnownSession{self_decl, self_addr(), true, now});
-        for (auto& n : all) {
-            auto it = users.find(n);
-            if (it == users.end()) continue;
-            for (auto& [sid, s] : it->second.sessions) {
-                if (is_self(n, sid) || (n == h.from_user && sid == h.from_session)) continue;
-                if (out.sessions.size() >= wire::kMaxListEntries) break;
-                out.sessions.push_back(known(s));
+        // A byte budget as well as a count: the answer must fit in one TCP frame.
+        std::size_t bytes = kListOverhead;
+        auto fits = [&](const wire::KnownSession& k) {
+            std::size_t b = known_size(k);
+            if (out.sessions.size() >= wire::kMaxListEntries || bytes + b > cfg.max_list_bytes) return false;
+            bytes += b;
+            return true;
+        };
+        if (online) {
+            wire::KnownSession me{self_decl, self_addr(), true, now};
+            if (fits(me)) out.sessions.push_back(std::move(me));
+        }
+        bool full = false;
+        for (auto it = all.begin(); it != all.end() && !full; ++it) {
+            auto u = users.find(*it);
+            if (u == users.end()) continue;
+            for (auto& [sid, s] : u->second.sessions) {
+                if (is_self(*it, sid) || (*it == h.from_user && sid == h.from_session)) continue;
+                auto k = known(s);
+                if (!fits(k)) {
+                    full = true;
+                    out.complete = false;  // what did not fit is left out, and we say so
+                    break;
+                }
+                out.sessions.push_back(std::move(k));
             }
         }
         send(back, wire::MsgType::deliver_known_list, wire::encode(out));
     }
 
+    // An upper bound of the bytes a KnownSession adds to an encoded
+    // deliverKnownList: the declaration, its signature, an address, the
+    // numbers, and msgpack's headers for each.
+    static constexpr std::size_t kListOverhead = 512;  // the packet's header, signature, framing
+    static std::size_t known_size(const wire::KnownSession& k) {
+        return k.decl.body.size() + sizeof(Signature) + 64;
+    }
+
+    // A contact's belief about a session it watches (tell_contacts): only for
+    // users two hops away through it, and only for the declaration we hold.
+    void on_belief(const wire::Header& h, const wire::DeliverKnownList& p) {
+        auto c = users.find(h.from_user);
+        if (!request || !request->authenticated || c == users.end() || !is_contact(c->second) ||
+            p.sessions.size() != 1) {
+            ++stats.unsolicited;
+            return;
+        }
+        auto& ks = p.sessions.front();
+        auto d = open_declaration(ks.decl);
+        if (!d) return;
+        auto u = users.find(d->user);
+        if (u == users.end() || !has(c->second.links, d->user)) {
+            ++stats.unsolicited;
+            return;
+        }
+        auto st = u->second.sessions.find(d->session);
+        if (st == u->second.sessions.end() || st->second.rec.seq < d->seq) {
+            Addr addr = d->addr.unspecified_ip() ? ks.addr : d->addr;
+            accept_declaration(*d, ks.decl, addr);
+            st = u->second.sessions.find(d->session);
+            if (st == u->second.sessions.end()) return;
+        }
+        if (st->second.rec.seq == d->seq) believe(u->second, st->second, h.from_user, ks.online);
+    }
+
     void on_known_list(const wire::Header& h, const Addr& back, const wire::DeliverKnownList& p) {
+        if (p.nonce == 0) {
+            on_belief(h, p);
+            return;
+        }
         auto pe = pending.find(p.nonce);
         if (pe == pending.end() || !pe->second.answered.insert({h.from_user, h.from_session}).second) {
             ++stats.unsolicited;
             return;
         }
+        auto from = users.find(h.from_user);
+        if (from != users.end())
+            if (auto fs = from->second.sessions.find(h.from_session); fs != from->second.sessions.end())
+                fs->second.list_asked = 0;
         heard_from(h.from_user, h.from_session);
+        // A contact's answer also says which of our two-hop users it sees online.
+        bool from_contact = from != users.end() && is_contact(from->second);
         for (auto& ks : p.sessions) {
             auto d = open_declaration(ks.decl);
             if (!d) continue;
@@ -963,6 +1171,8 @@ struct Node::State {
             if (watched(u) && newer && s.rec.online && !is_self(d->user, d->session) && online)
                 send(s.rec.addr, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe)));
             if (newer && is_contact(u)) spread(*d, ks.decl, s.rec.addr);
+            if (from_contact && s.rec.seq == d->seq && has(from->second.links, d->user))
+                believe(u, s, h.from_user, ks.online);
         }
     }
 
@@ -1071,6 +1281,7 @@ struct Node::State {
     // Sends an outbox entry to every online session of its target, sealed to
     // each session's current key.
     void try_send(OutEntry& e) {
+        if (!paced(e)) return;
         auto it = users.find(e.rec.target);
         if (it != users.end()) {
             Bytes plain = wire::encode(e.rec.msg);
@@ -1084,6 +1295,26 @@ struct Node::State {
         }
         e.next_try = now + e.gap;
         e.gap = std::min(e.gap * 2, cfg.retry_max);
+        soon(e.next_try);
+    }
+
+    // Chat leaves at most chat_send_rate per second after a burst: an entry
+    // over the budget gets the next free slot instead (so a backlog, or every
+    // retry falling due at once, goes out spread over time).
+    bool paced(OutEntry& e) {
+        auto& p = chat_pace;
+        double rate = std::max(cfg.chat_send_rate, 1.0);
+        if (p.tokens < 0) p.tokens = cfg.chat_send_burst;
+        p.tokens = std::min(cfg.chat_send_burst, p.tokens + static_cast<double>(now - p.last) * rate / 1000.0);
+        p.last = now;
+        if (p.tokens >= 1) {
+            p.tokens -= 1;
+            return true;
+        }
+        p.slot = std::max(p.slot, static_cast<double>(now)) + 1000.0 / rate;
+        e.next_try = std::max<TimeMs>(now + 1, static_cast<TimeMs>(std::ceil(p.slot)));
+        soon(e.next_try);
+        return false;
     }
 
     void flush_outbox(const std::string& user) {
@@ -1168,30 +1399,56 @@ struct Node::State {
             if (a != s.rec.addr) send(a, wire::MsgType::request_ping, payload);
     }
 
+    // Whether we are the side of this pair that probes (see "prober" above).
+    bool prober(const Session& s) const { return id.session < s.rec.session; }
+
+    // When a silent session gets its next probe round. The answering side waits
+    // for the prober's longest interval and two more pings before it probes.
+    TimeMs probe_due(const Session& s) const {
+        if (prober(s)) return s.last_heard + std::max(s.probe_gap, cfg.probe_interval);
+        return s.last_heard + cfg.probe_interval_max + 2 * cfg.probe_timeout;
+    }
+
+    // A probe round: a ping every probe_timeout, all with the round's challenge
+    // (a late pong to any of them will do), and requestPing through common
+    // neighbours after the first unanswered one and every other ping after
+    // that. Nothing at all for indirect_timeout: offline. At 5% loss each
+    // ping round trip fails one time in ten; six of them all failing is about
+    // one round in a million.
     void probe(User& u, Session& s) {
         if (!s.online()) return;
         if (s.probe_started == 0) {
-            if (now - s.last_heard < cfg.probe_interval) return;
+            if (now < probe_due(s)) return;
             s.probe_started = now;
-            s.indirect_sent = false;
-            s.probe_nonce = nonce();
+            s.probe_nonce = ping_nonce();
             s.next_ping = now;
-        }
-        if (now >= s.next_ping) {
-            send(s.rec.addr, wire::MsgType::ping, wire::encode(wire::Ping{s.probe_nonce}));
-            s.next_ping = now + cfg.probe_timeout;
-        }
-        if (!s.indirect_sent && now - s.probe_started >= cfg.probe_timeout) {
-            s.indirect_sent = true;
-            ask_neighbours_to_reach(u, s);
+            s.next_indirect = now + cfg.probe_timeout;
+            s.pings = 0;
         }
         if (now - s.probe_started >= cfg.indirect_timeout) {
             s.lost = true;
             s.probe_started = 0;
+            s.probe_gap = cfg.probe_interval;
             s.retry_gap = cfg.retry_initial;
             s.retry_at = now + s.retry_gap;
             presence(u, s, "no answer");
+            if (is_contact(u)) tell_contacts(u, s);
+            return;
         }
+        if (now >= s.next_ping) {
+            send(s.rec.addr, wire::MsgType::ping, wire::encode(wire::Ping{s.probe_nonce}));
+            ++s.pings;
+            s.next_ping = now + cfg.probe_timeout;
+        }
+        if (now >= s.next_indirect) {
+            ask_neighbours_to_reach(u, s);
+            s.next_indirect = now + 2 * cfg.probe_timeout;
+        }
+    }
+
+    TimeMs probe_wakeup(const Session& s) const {
+        if (s.probe_started == 0) return probe_due(s);
+        return std::min({s.next_ping, s.next_indirect, s.probe_started + cfg.indirect_timeout});
     }
 
     // A lost session (a fragmented network, a crashed node): keep knocking, with backoff.
@@ -1201,9 +1458,15 @@ struct Node::State {
         ask_neighbours_to_reach(u, s);
         s.retry_gap = std::min(std::max(s.retry_gap * 2, cfg.retry_initial), cfg.retry_max);
         s.retry_at = now + s.retry_gap;
+        // Not back since our start, after as long as a probe round: lost for good.
+        if (s.unconfirmed && now - started_at >= cfg.indirect_timeout) {
+            s.unconfirmed = false;
+            if (is_contact(u)) tell_contacts(u, s);
+        }
     }
 
     void tick() {
+        wake_dirty = true;  // whatever is due moves on
         if (!online) return;
         if (now >= kx_next_rotation) {
             new_kx_key();
@@ -1219,7 +1482,7 @@ struct Node::State {
             }
         }
         for (auto& [k, e] : outbox)
-            if (now >= e.next_try) try_send(e);
+            if (now >= e.next_try && !online_sessions(e.rec.target).empty()) try_send(e);
         if (now >= next_refresh) {
             next_refresh = now + cfg.refresh_interval;
             if (cfg.super_client) age_sessions();
@@ -1234,7 +1497,7 @@ struct Node::State {
                 if (!is_contact(u)) continue;
                 for (auto& [sid, s] : u.sessions)
                     if (s.online()) {
-                        ask_user_list(s.rec.addr);
+                        ask_list_of(s);
                         break;
                     }
             }
@@ -1258,6 +1521,7 @@ struct Node::State {
 
     std::optional<TimeMs> next_wakeup() const {
         if (!online) return std::nullopt;
+        if (!wake_dirty && wake_cache) return wake_cache;
         TimeMs t = std::min(next_refresh, kx_next_rotation);
         auto earlier = [&](TimeMs x) { t = std::min(t, x); };
         for (auto& [n, u] : users) {
@@ -1265,18 +1529,13 @@ struct Node::State {
             for (auto& [sid, s] : u.sessions) {
                 if (is_self(n, sid)) continue;
                 if (s.lost) earlier(s.retry_at);
-                else if (s.online()) {
-                    if (s.probe_started == 0) earlier(s.last_heard + cfg.probe_interval);
-                    else {
-                        earlier(s.next_ping);
-                        if (!s.indirect_sent) earlier(s.probe_started + cfg.probe_timeout);
-                        earlier(s.probe_started + cfg.indirect_timeout);
-                    }
-                }
+                else if (s.online()) earlier(probe_wakeup(s));
             }
         }
         for (auto& [k, e] : outbox)
             if (!online_sessions(e.rec.target).empty()) earlier(e.next_try);
+        wake_cache = t;
+        wake_dirty = false;
         return t;
     }
 
@@ -1301,6 +1560,7 @@ struct Node::State {
             return;
         }
         u.rec.contact = true;
+        links_moved();
         store(store_op::PutUser{u.rec});
         event(ev::Linked{name, false});
         redeclare(true);
@@ -1398,6 +1658,7 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
         sess.decl = std::move(d).value();
         // What we remember is unconfirmed until the session answers us.
         sess.lost = r.online;
+        sess.unconfirmed = r.online;
         u.sessions[r.session] = std::move(sess);
     }
     for (auto& [n, u] : s.users) s.recompute_links(u);
@@ -1420,12 +1681,18 @@ Node::~Node() = default;
 void Node::handle_start(TimeMs now) {
     auto& s = *s_;
     s.now = now;
+    s.started_at = now;
+    s.wake_dirty = true;
     s.new_kx_key();  // a new sealing key every run: what was sealed to the old one stays unreadable
     s.redeclare(true);
+    // Pings made before we started are no proof of life (replays): a minute of
+    // clock difference between two machines is allowed for.
+    std::uint64_t ping_floor = static_cast<std::uint64_t>(std::max<TimeMs>(now - 60000, 0)) << 16;
     for (auto& [n, u] : s.users)
         for (auto& [sid, sess] : u.sessions) {
             sess.retry_gap = s.cfg.retry_initial;
             sess.retry_at = now + s.cfg.retry_initial;
+            sess.last_ping_in = std::max(sess.last_ping_in, ping_floor);
         }
     s.event(ev::Ready{s.id.user, s.self_addr(), s.id.session});
     // Reach everyone we remember, wherever they were last seen, and ask what changed.
@@ -1456,6 +1723,7 @@ void Node::handle_timeout(TimeMs now) {
 void Node::handle_command(TimeMs now, const Command& c) {
     auto& s = *s_;
     s.now = now;
+    s.wake_dirty = true;
     if (s.quitting) return;
     std::visit(
         [&](auto& x) {

@@ -90,7 +90,7 @@ TEST_CASE("datagrams are delayed and cut off as modelled") {
     auto before = sim.totals();
     sim.partition({a});
     auto delivered = sim.totals().delivered;
-    sim.run_for(5000);
+    sim.run_for(7000);  // past the detection bound (darkchat-protocol(7), LIVENESS)
     CHECK(sim.totals().delivered == delivered);
     CHECK(sim.totals().partitioned > before.partitioned);
     CHECK_FALSE(sees_online(sim, a, "bob"));
@@ -105,7 +105,7 @@ TEST_CASE("a datagram is lost with the modelled probability, and every other one
     Net net(options(seed), random_graph(30, 6, Rng(seed)), {}, {}, 3000);
     net.sim.net().loss = 0.1;
     auto before = net.sim.totals();
-    net.sim.run_for(20000);
+    net.sim.run_for(60000);
     auto& now = net.sim.totals();
     double sent = static_cast<double>(now.sent - before.sent), lost = static_cast<double>(now.lost - before.lost);
     REQUIRE(sent > 5000);
@@ -124,7 +124,7 @@ TEST_CASE("a crashed user restarts from what it stored and finds its contacts wi
     Net net(options(seed), figure3());
     NodeId c = net["C"];
     net.sim.crash(c);
-    net.sim.run_for(5000);
+    net.sim.run_for(7000);  // past the detection bound (darkchat-protocol(7), LIVENESS)
     CHECK_FALSE(sees_online(net.sim, net["A"], "C"));
     net.sim.start(c);  // from its store: no \ping, no server
     net.sim.run_for(100);

@@ -165,8 +165,11 @@ TEST_CASE("a crashed contact is shown offline within the documented bound; a liv
         if (!sees_online(*f.c, "B")) seen_offline = f.net.now();
     }
     REQUIRE(seen_offline);
-    // probe_interval + indirect_timeout, plus one round of timers.
-    CHECK(seen_offline - killed <= 1000 + 1500 + 500);
+    // The answering side of a pair waits probe_interval_max + 2 probe_timeout
+    // for the prober's pings, then probes for indirect_timeout (the prober
+    // itself starts sooner): plus one round of timers.
+    core::Config d;
+    CHECK(seen_offline - killed <= d.probe_interval_max + 2 * d.probe_timeout + d.indirect_timeout + 500);
     auto p = f.net.events_of<core::ev::Presence>(*f.c);
     REQUIRE_FALSE(p.empty());
     CHECK(p.back().user == "B");
@@ -447,12 +450,13 @@ TEST_CASE("replayed packets of a dead session do not keep it online") {
     f.net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
         if (from == f.b->addr && to == f.c->addr) from_b.emplace_back(from, data);
     };
-    f.net.run_for(5000);  // record B's probes, pongs and declarations to C
+    f.net.run_for(10000);  // record B's probes (or pongs) and declarations to C
     f.net.tap = nullptr;
     REQUIRE(from_b.size() > 3);
     f.net.kill(*f.b);
-    // An attacker replays everything B ever sent to C, over and over.
-    for (int round = 0; round < 40; ++round) {
+    // An attacker replays everything B ever sent to C, over and over, for
+    // longer than the detection bound.
+    for (int round = 0; round < 100; ++round) {
         for (auto& [from, data] : from_b) f.net.inject(*f.c, from, data);
         f.net.run_for(100);
     }
@@ -638,4 +642,109 @@ TEST_CASE("the outbox for one peer is bounded, and says so") {
     auto problems = net.events_of<core::ev::Problem>(a);
     REQUIRE(problems.size() == 1);
     CHECK(problems[0].text == "outbox for B is full (3 messages waiting); nothing was sent");
+}
+
+namespace {
+
+// A packet from a user of our own making (name, key, session), at port 4444.
+Bytes packet_from(const std::string& user, const crypto::KeyPair& kp, const SessionId& session, wire::MsgType type,
+                  const Bytes& payload) {
+    wire::Header h;
+    h.type = type;
+    h.from_user = user;
+    h.from_session = session;
+    h.from_port = 4444;
+    h.from_key = kp.pk;
+    return wire::encode_packet(h, payload, kp.sk);
+}
+
+}  // namespace
+
+TEST_CASE("a super-client's answer to requestUserList never passes the frame limit: it is cut and says so") {
+    // 2,500 users with 16-byte names, each listing 16 more such names and the
+    // requester R: about 550 bytes a session, 1.4 MB in all, under the
+    // 4096-session count but over the 1 MiB frame.
+    core::Config scfg;
+    scfg.super_client = true;
+    MiniNet net{21};
+    auto& s = net.add("S", scfg);
+    net.start(s);
+    auto name = [](std::size_t i) {
+        std::string n = "user-" + std::to_string(i);
+        return n + std::string(16 - n.size(), 'x');
+    };
+    constexpr std::size_t kUsers = 2500;
+    for (std::size_t i = 0; i < kUsers; ++i) {
+        auto kp = crypto::generate_identity();
+        wire::Declaration d;
+        d.user = name(i);
+        d.key = kp.pk;
+        d.session = {static_cast<std::uint8_t>(i), static_cast<std::uint8_t>(i >> 8), 1, 2, 3, 4, 5, 6};
+        d.seq = 1;
+        d.addr = Addr::v4(10, 50, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i), 4444);
+        d.links = {"R"};
+        for (std::size_t k = 1; k <= 16; ++k) d.links.push_back(name((i + k) % kUsers));
+        wire::Declare p;
+        p.decl = wire::sign_blob(wire::encode(d), kp.sk);
+        p.hops = 0;
+        net.inject(s, d.addr, packet_from(d.user, kp, d.session, wire::MsgType::declare_online, wire::encode(p)));
+        if (i % 200 == 0) net.run_for(1000);  // within the strangers' budget
+    }
+    REQUIRE(s.node->users().size() > kUsers);
+    std::optional<Bytes> answer;
+    net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
+        if (from == s.addr && to.port == 4444 && to.ip == Addr::v4(10, 60, 0, 1, 0).ip) answer = data;
+    };
+    auto r = crypto::generate_identity();
+    wire::RequestUserList q;
+    q.nonce = 77;
+    net.inject(s, Addr::v4(10, 60, 0, 1, 4444),
+               packet_from("R", r, {7, 7, 7, 7, 7, 7, 7, 7}, wire::MsgType::request_user_list, wire::encode(q)));
+    REQUIRE(answer);
+    CHECK(answer->size() + 4 <= wire::kMaxFrame);
+    auto pkt = wire::decode_packet(*answer);
+    REQUIRE(pkt);
+    auto list = wire::decode_deliver_known_list(pkt->payload);
+    REQUIRE(list);
+    CHECK(list->nonce == 77);
+    CHECK_FALSE(list->complete);              // it did not all fit, and it says so
+    CHECK(list->sessions.size() > kUsers / 2);  // but it is as full as the budget allows
+    CHECK(list->sessions.size() < kUsers);
+}
+
+TEST_CASE("a backlog of chat goes out paced, not all at once, and all of it arrives once") {
+    MiniNet net{22};
+    auto& a = net.add("A");
+    auto& b = net.add("B");
+    net.start(a);
+    net.start(b);
+    link(net, a, b);
+    net.run_for(1000);
+    // B goes away; A queues a backlog for it.
+    net.kill(b);
+    net.run_for(8000);
+    REQUIRE_FALSE(sees_online(a, "B"));
+    constexpr int kBacklog = 600;
+    for (int i = 0; i < kBacklog; ++i) net.command(a, core::cmd::Chat{"B", "m" + std::to_string(i)});
+    // B is back: A flushes the outbox. Count A's chat packets per millisecond.
+    std::map<TimeMs, std::size_t> per_ms;
+    net.tap = [&](const Addr& from, const Addr&, const Bytes& data, bool) {
+        if (from != a.addr) return;
+        auto pkt = wire::parse_packet(data);
+        if (pkt && pkt->header.type == wire::MsgType::chat) ++per_ms[net.now()];
+    };
+    net.start(b);
+    net.run_for(5000);
+    core::Config d;
+    std::size_t first_burst = 0, busiest = 0;
+    for (auto& [t, n] : per_ms) {
+        busiest = std::max(busiest, n);
+        if (t < per_ms.begin()->first + 10) first_burst += n;
+    }
+    CHECK(first_burst <= static_cast<std::size_t>(d.chat_send_burst) + 20);  // not 600 at once
+    CHECK(busiest <= static_cast<std::size_t>(d.chat_send_burst));
+    std::size_t shown = 0;
+    for (int i = 0; i < kBacklog; ++i) shown += count_messages(b, "m" + std::to_string(i)) == 1;
+    CHECK(shown == kBacklog);
+    CHECK(a.node->outbox_size() == 0);
 }

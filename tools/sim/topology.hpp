@@ -84,8 +84,8 @@ struct ViewCheck {
 
 // For every node that is up, every user within two hops through nodes that
 // are up must be seen online at its current address, and every contact that
-// is down must be seen offline. (Down users two hops away are not checked:
-// nothing tells a node about a crash two hops away; see BENCHMARKS.md.)
+// is down must be seen offline, as must every user two hops away that is down
+// and known to the node (contacts tell their contacts what their probes find).
 // With stride k, only every k-th node is an observer (big networks).
 ViewCheck check_views(Simulator& sim, const Graph& g, const std::vector<NodeId>& ids, std::size_t stride = 1);
 
