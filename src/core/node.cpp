@@ -254,6 +254,26 @@ struct Node::State {
         return two_hop_names.count(name) > 0;
     }
 
+    // Who lists whom: name -> users whose newest declaration lists it.
+    std::map<std::string, std::set<std::string>> listed_by;
+
+    void set_links(User& u, std::vector<std::string> links) {
+        for (auto& l : u.links) {
+            auto it = listed_by.find(l);
+            if (it == listed_by.end()) continue;
+            it->second.erase(u.rec.name);
+            if (it->second.empty()) listed_by.erase(it);
+        }
+        u.links = std::move(links);
+        for (auto& l : u.links) listed_by[l].insert(u.rec.name);
+    }
+
+    const std::set<std::string>& listing(const std::string& name) const {
+        static const std::set<std::string> none;
+        auto it = listed_by.find(name);
+        return it == listed_by.end() ? none : it->second;
+    }
+
     // Links or contact flags changed: who is watched and who is two hops away may have too.
     void links_moved() {
         two_hop_dirty = true;
@@ -495,7 +515,7 @@ struct Node::State {
         bool was_linked = has(u.links, id.user);
         auto links = newest ? newest->decl.links : std::vector<std::string>{};
         if (links != u.links) {
-            u.links = std::move(links);
+            set_links(u, std::move(links));
             links_moved();
         }
         u.super_client = newest && newest->decl.super_client;
@@ -733,7 +753,7 @@ struct Node::State {
         User& usr = u->second;
         for (auto& [sid, sess] : usr.sessions) store(store_op::DeleteSession{name, sid});
         usr.sessions.clear();
-        usr.links.clear();
+        set_links(usr, {});
         links_moved();
         usr.rec.key = c->second.key;
         usr.key_known = true;
@@ -865,6 +885,8 @@ struct Node::State {
                 on_pong(h, p->nonce);
                 return;
             }
+            default:
+                break;  // not a core type (32..63 are the role machines'): malformed here
         }
         ++stats.malformed;
     }
@@ -1067,8 +1089,7 @@ struct Node::State {
             for (auto& l : it->second.links) all.insert(l);
         }
         // Users who list the requester are linked to it too.
-        for (auto& [n, u] : users)
-            if (has(u.links, h.from_user)) all.insert(n);
+        for (auto& n : listing(h.from_user)) all.insert(n);
         wire::DeliverKnownList out;
         out.nonce = p.nonce;
         out.complete = cfg.super_client;
@@ -1780,8 +1801,8 @@ std::optional<UserView> Node::user(const std::string& name) const {
     v.name = name;
     v.contact = u.rec.contact;
     v.linked_us = has(u.links, s.id.user) && !u.rec.contact;  // they made a link we did not
-    for (auto& [n, o] : s.users)
-        if (s.is_contact(o) && has(o.links, name)) {
+    for (auto& n : s.listing(name))
+        if (auto o = s.users.find(n); o != s.users.end() && s.is_contact(o->second)) {
             v.two_hop = true;
             v.via.push_back(n);
         }
