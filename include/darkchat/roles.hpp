@@ -326,6 +326,7 @@ struct RoomClientConfig {
     TimeMs rejoin_interval = 1000;     // a join without an answer is repeated this often
     TimeMs invite_interval = 1000;     // no directory: an unanswered invite is repeated this often
     TimeMs request_timeout = 60000;    // no directory: an unanswered invite becomes TIMED_OUT
+    TimeMs awaiting_interval = 5000;   // no directory: AWAITING_REQ is repeated this often
     std::size_t max_rooms = 64;
     std::size_t max_outbox_per_room = 1000;        // own lines not yet acked by every other member
     std::size_t max_buffered_per_author = 256;     // out-of-order lines held per author
@@ -369,7 +370,7 @@ struct InviteGone { std::string from; };
 // "* room 3fa2c1d0 on relay 127.0.0.1:7401 with alice, bob" (members without ourselves).
 struct RoomJoined { RoomId room{}; Addr relay; std::vector<std::string> members; };
 // "* room 3fa2c1d0 moved to relay ... (relay died)" / "(better: 12 ms instead of 31 ms)".
-// The ms are our own rtts to the old and the new relay (0 when unknown).
+// The ms (reason better only) are the chat's largest member rtt at the old and the new relay.
 struct RoomMoved { RoomId room{}; Addr from; Addr to; MoveReason reason{}; std::uint32_t old_ms = 0; std::uint32_t new_ms = 0; };
 struct MemberChange { RoomId room{}; std::string user; bool joined = false; };
 struct RoomLeft { RoomId room{}; };  // after \leave, or the room was refused by its relay

@@ -1,0 +1,344 @@
+// A relay: hosts rooms and forwards their lines and acks between joined members.
+// It sees who is in which room, when and how much they write, but not what: every line
+// is sealed to each member's key and signed by its author (darkchat-rooms(7)).
+//
+// Admission, the one place that decides it: a join needs a ticket
+//  - signed by the directory whose key the relay pinned at the directory's first
+//    answer (when the relay has a directory), or
+//  - without a directory, signed by its issuer, who is one of the members it lists;
+// naming this relay (its key), naming the joiner with the key the join is signed with,
+// and for a room the relay already hosts, listing the same members as the first ticket
+// it saw (so a member cannot add people later). The joiner's sealing key must be signed
+// by the joiner for this room.
+
+#include "envelope.hpp"
+
+namespace dc::roles {
+
+using namespace detail;
+
+namespace {
+
+struct Member {
+    std::string user;
+    PublicKey key{};
+    Addr addr;
+    TimeMs last = 0;
+    wire::SignedBlob member_key;
+};
+
+struct Room {
+    RoomId id{};
+    std::uint32_t epoch = 0;
+    std::vector<wire::TicketMember> members;  // fixed by the first ticket
+    std::map<std::string, Member> joined;
+    TimeMs last_activity = 0;
+    std::uint64_t forwarded = 0;
+};
+
+}  // namespace
+
+struct Relay::State {
+    RelayConfig cfg;
+    Envelope env;
+    TimeMs now = 0;
+    bool started = false;
+    TimeMs next_heartbeat = 0;
+    TimeMs next_sweep = 0;
+    std::uint64_t hb_seq = 0;
+    std::optional<PublicKey> dir_key;
+    std::uint64_t dir_boot = 0;
+    TimeMs dir_last = 0;
+    bool dir_alive = false;
+    std::map<RoomId, Room> rooms;
+    std::deque<RelayEvent> events;
+    // Lines forwarded per second: the count of the current second and the last full one.
+    TimeMs second_start = 0;
+    std::uint32_t this_second = 0, last_second = 0;
+
+    State(RelayConfig c, Identity id, core::Crypto& crypto, std::uint64_t)
+        : cfg(std::move(c)), env(std::move(id), crypto, cfg.port, cfg.ip_rate, cfg.ip_burst) {}
+
+    void event(RelayEvent e) { events.push_back(std::move(e)); }
+
+    Load load() const {
+        Load l;
+        l.rooms = static_cast<std::uint32_t>(rooms.size());
+        for (auto& [id, r] : rooms) l.members += static_cast<std::uint32_t>(r.joined.size());
+        l.messages_per_second = now - second_start < 2000 ? last_second : 0;
+        return l;
+    }
+
+    void count_line() {
+        if (now - second_start >= 1000) {
+            last_second = now - second_start < 2000 ? this_second : 0;
+            this_second = 0;
+            second_start = now;
+        }
+        ++this_second;
+    }
+
+    void heartbeat() {
+        if (!cfg.directory) return;
+        const Load l = load();
+        wire::RelayHeartbeat hb{++hb_seq, l.rooms, l.members, l.messages_per_second, {}};
+        hb.addr.family = cfg.directory->family;  // unspecified ip: the directory fills in what it sees
+        hb.addr.port = cfg.port;
+        env.send(*cfg.directory, wire::MsgType::relay_heartbeat, wire::encode(hb));
+    }
+
+    void start(TimeMs t) {
+        if (started) return;
+        started = true;
+        second_start = t;
+        next_heartbeat = t;
+        next_sweep = t + 1000;
+    }
+
+    void refuse(const Incoming& in, const RoomId& room, const char* why) {
+        ++env.stats().refused;
+        env.send(in.reply, wire::MsgType::room_refused, wire::encode(wire::RoomRefused{room, why}));
+    }
+
+    void send_roster(const Room& r) {
+        wire::RoomRoster roster{r.id, r.epoch, {}};
+        for (auto& [n, m] : r.joined) roster.member_keys.push_back(m.member_key);
+        const Bytes p = wire::encode(roster);
+        for (auto& [n, m] : r.joined) env.send(m.addr, wire::MsgType::room_roster, p);
+    }
+
+    // ---- handlers ---------------------------------------------------------------------
+
+    void on_relay_ack(const Incoming& in, const wire::RelayAck& a) {
+        if (!cfg.directory || in.from.ip != cfg.directory->ip) {
+            ++env.stats().unsolicited;
+            return;
+        }
+        // Trust on first use: the key of the directory's first answer is pinned; tickets
+        // must be signed by it from then on.
+        if (!dir_key) dir_key = in.pkt.header.from_key;
+        if (*dir_key != in.pkt.header.from_key) {
+            ++env.stats().wrong_key;
+            return;
+        }
+        dir_last = now;
+        if (!dir_alive || a.boot != dir_boot) {
+            dir_alive = true;
+            event(relay_ev::DirectoryUp{*cfg.directory, *dir_key});
+        }
+        dir_boot = a.boot;
+    }
+
+    void on_join(const Incoming& in, const wire::RoomJoin& j) {
+        const auto& h = in.pkt.header;
+        auto t = wire::decode_ticket(j.ticket.body);
+        if (!t) {
+            ++env.stats().malformed;
+            return;
+        }
+        const RoomId room = t->room;
+        if (cfg.directory) {
+            if (!dir_key) return refuse(in, room, kDirectoryUnknown);
+            if (!env.verify(j.ticket, *dir_key) || !t->issuer.empty()) return refuse(in, room, "ticket not signed by the directory");
+        } else {
+            const auto* issuer = ticket_member(*t, t->issuer);
+            if (t->issuer.empty() || !issuer || !env.verify(j.ticket, issuer->key))
+                return refuse(in, room, "ticket not signed by a member");
+        }
+        if (t->relay_key != PublicKey{} && t->relay_key != env.id().pk) return refuse(in, room, "ticket for another relay");
+        const auto* me = ticket_member(*t, h.from_user);
+        if (!me || me->key != h.from_key) return refuse(in, room, "not invited");
+        auto mk = wire::decode_member_key(j.member_key.body);
+        if (!mk || mk->room != room || mk->user != h.from_user || !env.verify(j.member_key, h.from_key))
+            return refuse(in, room, "bad member key");
+        auto it = rooms.find(room);
+        if (it == rooms.end()) {
+            if (rooms.size() >= cfg.max_rooms || t->members.size() > cfg.max_members) return refuse(in, room, "relay full");
+            Room r;
+            r.id = room;
+            r.epoch = t->epoch;
+            r.members = t->members;
+            it = rooms.emplace(room, std::move(r)).first;
+            std::vector<std::string> names;
+            for (auto& m : t->members) names.push_back(m.user);
+            event(relay_ev::RoomOpened{room, names});
+        } else if (it->second.members != t->members) {
+            return refuse(in, room, "ticket lists other members");
+        }
+        Room& r = it->second;
+        r.epoch = std::max(r.epoch, t->epoch);
+        r.last_activity = now;
+        auto m = r.joined.find(h.from_user);
+        const bool fresh = m == r.joined.end() || m->second.addr != in.reply || m->second.member_key != j.member_key;
+        if (fresh) event(relay_ev::MemberJoined{room, h.from_user, in.reply});
+        r.joined[h.from_user] = Member{h.from_user, h.from_key, in.reply, now, j.member_key};
+        if (fresh) {
+            send_roster(r);
+        } else {  // a repeated join: the joiner lost the roster
+            wire::RoomRoster roster{r.id, r.epoch, {}};
+            for (auto& [n, x] : r.joined) roster.member_keys.push_back(x.member_key);
+            env.send(in.reply, wire::MsgType::room_roster, wire::encode(roster));
+        }
+    }
+
+    // The sender as a joined member of room, or none (then it is told to join again).
+    Member* member_of(const Incoming& in, const RoomId& room) {
+        auto it = rooms.find(room);
+        if (it == rooms.end()) return nullptr;
+        auto m = it->second.joined.find(in.pkt.header.from_user);
+        if (m == it->second.joined.end() || m->second.key != in.pkt.header.from_key) return nullptr;
+        m->second.last = now;
+        m->second.addr = in.reply;
+        it->second.last_activity = now;
+        return &m->second;
+    }
+
+    void on_line(const Incoming& in, const wire::RoomLine& l) {
+        Member* from = member_of(in, l.room);
+        if (!from) return refuse(in, l.room, kNotJoined);
+        Room& r = rooms.at(l.room);
+        for (auto& [n, m] : r.joined)
+            if (n != from->user) env.send(m.addr, wire::MsgType::room_line, in.pkt.payload);
+        ++r.forwarded;
+        count_line();
+    }
+
+    void on_ack(const Incoming& in, const wire::RoomAck& a) {
+        Member* from = member_of(in, a.room);
+        if (!from) return refuse(in, a.room, kNotJoined);
+        Room& r = rooms.at(a.room);
+        if (auto to = r.joined.find(a.author); to != r.joined.end())
+            env.send(to->second.addr, wire::MsgType::room_ack, in.pkt.payload);
+    }
+
+    void on_leave(const Incoming& in, const wire::RoomLeave& l) {
+        if (!member_of(in, l.room)) return;
+        Room& r = rooms.at(l.room);
+        r.joined.erase(in.pkt.header.from_user);
+        event(relay_ev::MemberLeft{l.room, in.pkt.header.from_user});
+        send_roster(r);
+    }
+
+    void on_probe(const Incoming& in, const wire::Probe& p) {
+        // Never larger than the probe (no padding in the reply): no amplification.
+        env.send(in.reply, wire::MsgType::probe_reply, wire::encode(wire::ProbeReply{p.nonce}));
+        // Probes keep a member's place in its rooms while it is quiet.
+        for (auto& [id, r] : rooms)
+            if (auto m = r.joined.find(in.pkt.header.from_user); m != r.joined.end() && m->second.key == in.pkt.header.from_key)
+                m->second.last = now;
+    }
+
+    void sweep() {
+        for (auto it = rooms.begin(); it != rooms.end();) {
+            Room& r = it->second;
+            bool changed = false;
+            for (auto m = r.joined.begin(); m != r.joined.end();) {
+                if (now - m->second.last > cfg.member_timeout) {
+                    event(relay_ev::MemberLeft{r.id, m->first});
+                    m = r.joined.erase(m);
+                    changed = true;
+                } else {
+                    ++m;
+                }
+            }
+            if (changed) send_roster(r);
+            if (r.joined.empty() && now - r.last_activity > cfg.room_idle_timeout) {
+                event(relay_ev::RoomClosed{r.id});
+                it = rooms.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    void on_datagram(const Addr& from, ByteView data) {
+        auto in = env.open(now, from, data);
+        if (!in) return;
+        using wire::MsgType;
+        switch (in->pkt.header.type) {
+        case MsgType::relay_ack:
+            if (auto p = payload<wire::RelayAck>(env, *in, wire::decode_relay_ack)) on_relay_ack(*in, *p);
+            break;
+        case MsgType::probe:
+            if (auto p = payload<wire::Probe>(env, *in, wire::decode_probe)) on_probe(*in, *p);
+            break;
+        case MsgType::room_join:
+            if (auto p = payload<wire::RoomJoin>(env, *in, wire::decode_room_join)) on_join(*in, *p);
+            break;
+        case MsgType::room_line:
+            if (auto p = payload<wire::RoomLine>(env, *in, wire::decode_room_line)) on_line(*in, *p);
+            break;
+        case MsgType::room_ack:
+            if (auto p = payload<wire::RoomAck>(env, *in, wire::decode_room_ack)) on_ack(*in, *p);
+            break;
+        case MsgType::room_leave:
+            if (auto p = payload<wire::RoomLeave>(env, *in, wire::decode_room_leave)) on_leave(*in, *p);
+            break;
+        default: ++env.stats().unsolicited; break;
+        }
+    }
+
+    void on_timeout() {
+        if (now >= next_heartbeat) {
+            heartbeat();
+            next_heartbeat = now + cfg.heartbeat_interval;
+        }
+        if (dir_alive && now - dir_last > cfg.directory_timeout) {
+            dir_alive = false;
+            event(relay_ev::DirectoryLost{*cfg.directory});
+        }
+        if (now >= next_sweep) {
+            sweep();
+            next_sweep = now + 1000;
+        }
+    }
+};
+
+Relay::Relay(RelayConfig config, Identity identity, core::Crypto& crypto, std::uint64_t rng_seed)
+    : s_(std::make_unique<State>(std::move(config), std::move(identity), crypto, rng_seed)) {}
+Relay::~Relay() = default;
+
+void Relay::handle_start(TimeMs now) {
+    s_->now = now;
+    s_->start(now);
+    s_->on_timeout();
+}
+void Relay::handle_datagram(TimeMs now, const Addr& from, ByteView data) {
+    s_->now = now;
+    s_->start(now);
+    s_->on_datagram(from, data);
+}
+void Relay::handle_timeout(TimeMs now) {
+    s_->now = now;
+    s_->start(now);
+    s_->on_timeout();
+}
+
+std::optional<RelayEvent> Relay::poll_event() { return pop_front(s_->events); }
+std::optional<core::Transmit> Relay::poll_transmit() { return s_->env.poll(); }
+std::optional<TimeMs> Relay::poll_timeout() const {
+    if (!s_->started) return s_->now;
+    std::optional<TimeMs> t;
+    if (s_->cfg.directory) earliest(t, s_->next_heartbeat);
+    if (s_->dir_alive) earliest(t, s_->dir_last + s_->cfg.directory_timeout + 1);
+    earliest(t, s_->next_sweep);
+    return t;
+}
+
+std::vector<RelayRoomView> Relay::rooms() const {
+    std::vector<RelayRoomView> v;
+    for (auto& [id, r] : s_->rooms) {
+        RelayRoomView x{id, r.epoch, {}, {}, r.forwarded};
+        for (auto& m : r.members) x.members.push_back(m.user);
+        for (auto& [n, m] : r.joined) x.joined.push_back(n);
+        v.push_back(std::move(x));
+    }
+    return v;
+}
+Load Relay::load() const { return s_->load(); }
+std::optional<PublicKey> Relay::directory_key() const { return s_->dir_key; }
+bool Relay::directory_alive() const { return s_->dir_alive; }
+const Identity& Relay::identity() const { return s_->env.id(); }
+const RoleStats& Relay::stats() const { return s_->env.stats(); }
+
+}  // namespace dc::roles

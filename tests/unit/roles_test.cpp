@@ -1,0 +1,533 @@
+// Directory, relays and room clients driven against each other in memory
+// (tests/sim/roles_harness.hpp, fixed seeds): the chat request flow with every stage,
+// admission by ticket, relays going out of service, the directory going away and
+// coming back, rooms of three, the client-side round robin without a directory, and
+// bounded tables under a flood of made-up names.
+#include "darkchat/roles.hpp"
+#include "darkchat/roles_wire.hpp"
+#include "darkchat/wire.hpp"
+#include "../sim/roles_harness.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+using namespace dc;
+using namespace dc::roles;
+using dc::rolesim::World;
+
+namespace {
+
+using Stages = std::vector<Stage>;
+
+}  // namespace
+
+namespace doctest {
+template <>
+struct StringMaker<Stages> {
+    static String convert(const Stages& v) {
+        std::string s = "{";
+        for (auto x : v) s += std::string(s.size() > 1 ? ", " : "") + stage_name(x);
+        return (s + "}").c_str();
+    }
+};
+}  // namespace doctest
+
+namespace {
+
+// A directory "dir", relays r1..rN and clients; everyone registered and measuring.
+struct Net {
+    World w;
+    explicit Net(std::uint64_t seed, std::size_t relays = 2, std::vector<std::string> clients = {"alice", "bob"},
+                 DirectoryConfig dcfg = {})
+        : w(seed) {
+        w.add_directory("dir", dcfg);
+        for (std::size_t i = 1; i <= relays; ++i) {
+            RelayConfig rc;
+            rc.directory = w.addr("dir");
+            w.add_relay("r" + std::to_string(i), rc);
+        }
+        for (auto& c : clients) {
+            RoomClientConfig cc;
+            cc.directory = w.addr("dir");
+            w.add_client(c, cc);
+        }
+        w.run_for(3000);  // registered, relays measured and reported
+    }
+    RoomClient& client(const std::string& n) { return *w.node(n).client; }
+    Directory& dir() { return *w.node("dir").dir; }
+    void request(const std::string& from, std::vector<std::string> to) { w.command(from, room_cmd::Request{std::move(to), {}}); }
+    void accept(const std::string& who, const std::string& from = {}) { w.command(who, room_cmd::Accept{from}); }
+    void decline(const std::string& who, const std::string& from = {}) { w.command(who, room_cmd::Decline{from}); }
+    std::optional<RoomView> room_of(const std::string& who) {
+        auto r = client(who).rooms();
+        if (r.empty()) return std::nullopt;
+        return r.front();
+    }
+    bool joined(const std::string& who) {
+        auto r = room_of(who);
+        return r && r->joined;
+    }
+    void say(const std::string& who, const std::string& text) { w.command(who, room_cmd::Send{room_of(who)->room, text}); }
+};
+
+std::size_t count_events(const rolesim::Node& n, auto pred) {
+    std::size_t c = 0;
+    for (auto& [t, e] : n.room_events) c += pred(e);
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("peek_type routes core types to the node and role types to the machines") {
+    REQUIRE(crypto::init());
+    auto id = rolesim::identity_for("alice");
+    wire::Header h{wire::MsgType::probe, "alice", id.session, 7300, id.pk};
+    auto pkt = wire::encode_packet(h, wire::encode(wire::Probe{5, {}}), id.sk);
+    CHECK(wire::peek_type(pkt) == wire::MsgType::probe);
+    CHECK(wire::is_role_type(*wire::peek_type(pkt)));
+    h.type = wire::MsgType::ping;
+    auto core_pkt = wire::encode_packet(h, wire::encode(wire::Ping{5}), id.sk);
+    CHECK(wire::peek_type(core_pkt) == wire::MsgType::ping);
+    CHECK_FALSE(wire::is_role_type(wire::MsgType::ping));
+    // A big payload: the header bin gets a 2-byte length.
+    h.type = wire::MsgType::client_state;
+    wire::ClientState st;
+    st.version = 1;
+    for (int i = 0; i < 30; ++i) st.relays.push_back({id.pk, Addr::v4(1, 2, 3, 4, 5)});
+    auto big = wire::encode_packet(h, wire::encode(st), id.sk);
+    REQUIRE(big.size() > 1000);
+    CHECK(wire::peek_type(big) == wire::MsgType::client_state);
+    CHECK_FALSE(wire::peek_type(Bytes{}));
+    CHECK_FALSE(wire::peek_type(Bytes{0x93, 0x01, 0xc4}));
+    Bytes unknown = pkt;
+    unknown[5] = 60;  // the type byte: 60 is in the role range but unknown to this build
+    CHECK_FALSE(wire::peek_type(unknown));
+}
+
+TEST_CASE("role payloads round-trip") {
+    wire::RoomIdBytes room{};
+    room[0] = 7;
+    wire::Ticket t{room, PublicKey{1}, Addr::v4(127, 0, 0, 1, 7401), 3, {{"alice", PublicKey{2}}, {"bob", PublicKey{3}}}, 99, ""};
+    auto t2 = wire::decode_ticket(wire::encode(t));
+    REQUIRE(t2);
+    CHECK(*t2 == t);
+    wire::ClientHeartbeat hb{4, 5, true, {{PublicKey{1}, 12}}, {}};
+    auto hb2 = wire::decode_client_heartbeat(wire::encode(hb));
+    REQUIRE(hb2);
+    CHECK(*hb2 == hb);
+    wire::ChatRequest bad{1, {"not a name!"}};
+    CHECK_FALSE(wire::decode_chat_request(wire::encode(bad)));
+    CHECK_FALSE(wire::decode_room_line(Bytes{0x80}));  // missing fields
+}
+
+TEST_CASE("clients and relays register; clients measure every relay and report their delays") {
+    Net n(1, 3);
+    CHECK(n.dir().relays().size() == 3);
+    for (auto& r : n.dir().relays()) CHECK(r.alive);
+    auto clients = n.dir().clients();
+    REQUIRE(clients.size() == 2);
+    for (auto& c : clients) CHECK(c.delays.size() == 3);
+    for (auto& r : n.client("alice").relays()) {
+        REQUIRE(r.rtt_ms);
+        CHECK(*r.rtt_ms == 10);  // 5 ms each way
+    }
+    CHECK(n.client("alice").directory_alive());
+    CHECK(n.w.node("r1").relay->directory_key() == n.dir().identity().pk);
+}
+
+TEST_CASE("chat request flow: ACK_CONN, REQ_SENT, AWAITING_REQ, REQ_ACCEPTED, then a room with lines") {
+    Net n(2);
+    n.request("alice", {"bob"});
+    n.w.run_for(500);
+    CHECK(rolesim::stages(n.w.node("alice"), "bob") == Stages{Stage::ack_conn, Stage::req_sent});
+    auto inv = rolesim::events_of<room_ev::Invited>(n.w.node("bob"));
+    REQUIRE(inv.size() == 1);
+    CHECK(inv[0].from == "alice");
+    CHECK(n.client("bob").invites().size() == 1);
+    n.w.run_for(11000);  // two reminders (every 5 s)
+    CHECK(rolesim::stages(n.w.node("alice"), "bob") ==
+          Stages{Stage::ack_conn, Stage::req_sent, Stage::awaiting_req, Stage::awaiting_req});
+    n.accept("bob");
+    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob"); }, 3000));
+    CHECK(rolesim::stages(n.w.node("alice"), "bob").back() == Stage::req_accepted);
+    auto ja = rolesim::events_of<room_ev::RoomJoined>(n.w.node("alice"));
+    REQUIRE(ja.size() == 1);
+    CHECK(ja[0].members == std::vector<std::string>{"bob"});
+    CHECK(n.room_of("alice")->room == n.room_of("bob")->room);
+    CHECK(n.dir().chats().size() == 1);
+    CHECK(n.dir().pending_requests() == 0);
+
+    n.say("alice", "hello");
+    n.say("alice", "how are you");
+    n.say("bob", "fine");
+    n.w.run_for(500);
+    CHECK(rolesim::lines(n.w.node("bob")) == std::vector<std::pair<std::string, std::string>>{{"alice", "hello"}, {"alice", "how are you"}});
+    CHECK(rolesim::lines(n.w.node("alice")) == std::vector<std::pair<std::string, std::string>>{{"bob", "fine"}});
+    // Own lines are echoed once every other member acked them, and leave the outbox.
+    CHECK(count_events(n.w.node("alice"), [](auto& e) {
+              auto* l = std::get_if<room_ev::Line>(&e);
+              return l && l->outgoing;
+          }) == 2);
+    CHECK(n.room_of("alice")->unacked == 0);
+}
+
+TEST_CASE("chat request flow: USER_NOT_FOUND for a name nobody registered") {
+    Net n(3);
+    n.request("alice", {"nobody"});
+    n.w.run_for(500);
+    CHECK(rolesim::stages(n.w.node("alice"), "nobody") == Stages{Stage::user_not_found});
+    n.w.run_for(3000);
+    CHECK(n.dir().pending_requests() == 0);
+}
+
+TEST_CASE("chat request flow: DECLINED, and the invite is gone on the invitee's side") {
+    Net n(4);
+    n.request("alice", {"bob"});
+    n.w.run_for(500);
+    n.decline("bob", "alice");
+    n.w.run_for(1500);
+    CHECK(rolesim::stages(n.w.node("alice"), "bob") == Stages{Stage::ack_conn, Stage::req_sent, Stage::declined});
+    CHECK(n.client("bob").invites().empty());
+    CHECK(n.client("alice").rooms().empty());
+    CHECK(n.dir().chats().empty());
+}
+
+TEST_CASE("chat request flow: TIMED_OUT after request_timeout without an answer") {
+    DirectoryConfig dc;
+    dc.request_timeout = 12000;
+    Net n(5, 1, {"alice", "bob"}, dc);
+    n.request("alice", {"bob"});
+    n.w.run_for(13000);
+    auto st = rolesim::stages(n.w.node("alice"), "bob");
+    REQUIRE(!st.empty());
+    CHECK(st.back() == Stage::timed_out);
+    CHECK(std::count(st.begin(), st.end(), Stage::awaiting_req) == 2);
+    // The invitee is told the invite is gone.
+    CHECK(rolesim::events_of<room_ev::InviteGone>(n.w.node("bob")).size() == 1);
+    n.accept("bob");  // too late: nothing to accept
+    CHECK(!rolesim::events_of<room_ev::Problem>(n.w.node("bob")).empty());
+}
+
+TEST_CASE("chat request flow: SERVER_ERR with no relay alive, and when the directory does not answer") {
+    Net n(6, 0);
+    n.request("alice", {"bob"});
+    n.w.run_for(500);
+    auto st = rolesim::stages(n.w.node("alice"), "bob");
+    REQUIRE(st.size() == 1);
+    CHECK(st[0] == Stage::server_err);
+    auto ev = rolesim::events_of<room_ev::RequestStage>(n.w.node("alice"));
+    CHECK(ev.back().detail == "no relay alive");
+
+    n.w.kill("dir");
+    n.request("alice", {"bob"});
+    n.w.run_for(5000);
+    CHECK(rolesim::stages(n.w.node("alice"), "bob").back() == Stage::server_err);
+    CHECK(rolesim::events_of<room_ev::RequestStage>(n.w.node("alice")).back().detail == "directory not answering");
+    CHECK(rolesim::events_of<room_ev::DirectoryLost>(n.w.node("alice")).size() == 1);
+}
+
+TEST_CASE("only invited users join: another user's ticket and a forged ticket are refused") {
+    Net n(7, 1, {"alice", "bob", "mallory"});
+    wire::SignedBlob alice_ticket;
+    n.w.tap = [&](const rolesim::Node& from, const rolesim::Node&, const Bytes& data) {
+        if (from.name != "alice" || wire::peek_type(data) != wire::MsgType::room_join) return;
+        auto p = wire::parse_packet(data);
+        if (auto j = wire::decode_room_join(p->payload)) alice_ticket = j->ticket;
+    };
+    n.request("alice", {"bob"});
+    n.w.run_for(500);
+    n.accept("bob");
+    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob"); }, 3000));
+    REQUIRE(!alice_ticket.body.empty());
+    auto t = wire::decode_ticket(alice_ticket.body);
+    REQUIRE(t);
+
+    const Identity m = rolesim::identity_for("mallory");
+    auto join_as_mallory = [&](const wire::SignedBlob& ticket) {
+        wire::MemberKey mk{t->room, "mallory", KxPublicKey{9}};
+        wire::RoomJoin j{ticket, wire::sign_blob(wire::encode(mk), m.sk)};
+        wire::Header h{wire::MsgType::room_join, "mallory", m.session, 7300, m.pk};
+        n.w.inject("r1", n.w.addr("mallory"), wire::encode_packet(h, wire::encode(j), m.sk));
+        n.w.run_for(100);
+    };
+    const auto refused_before = n.w.node("r1").relay->stats().refused;
+    join_as_mallory(alice_ticket);  // a real ticket, not naming mallory
+    // A ticket naming mallory, signed by mallory instead of the directory.
+    wire::Ticket forged = *t;
+    forged.members.push_back({"mallory", m.pk});
+    join_as_mallory(wire::sign_blob(wire::encode(forged), m.sk));
+    // The real ticket with mallory added: the directory's signature no longer matches.
+    join_as_mallory(wire::SignedBlob{wire::encode(forged), alice_ticket.sig});
+    CHECK(n.w.node("r1").relay->stats().refused == refused_before + 3);
+    for (auto& r : n.w.node("r1").relay->rooms()) CHECK(std::find(r.joined.begin(), r.joined.end(), "mallory") == r.joined.end());
+    // Lines sent to the room never reach mallory.
+    n.say("alice", "secret");
+    n.w.run_for(500);
+    CHECK(rolesim::lines(n.w.node("bob")).size() == 1);
+    CHECK(rolesim::lines(n.w.node("mallory")).empty());
+}
+
+TEST_CASE("a relay that stops heartbeating is out of service after relay_timeout") {
+    Net n(8, 2);
+    n.w.kill("r2");
+    const TimeMs killed = n.w.now();
+    const auto r2 = n.w.node("r2").id.pk;
+    auto alive = [&] {
+        for (auto& r : n.dir().relays())
+            if (r.key == r2) return r.alive;
+        return false;
+    };
+    // Still in service within relay_timeout (1000 ms) of the last heartbeat ...
+    n.w.run_until_time(killed + 700);
+    CHECK(alive());
+    // ... out of service at the first pass (every 500 ms) after it.
+    REQUIRE(n.w.run_until([&] { return !alive(); }, 2000));
+    CHECK(n.w.now() - killed <= 1000 + 250 + 500);
+    bool down_event = false;
+    for (auto& [t, e] : n.w.node("dir").dir_events) down_event |= std::holds_alternative<dir_ev::RelayDown>(e);
+    CHECK(down_event);
+    // Clients stop measuring it: it leaves their list.
+    n.w.run_for(1000);
+    for (auto& r : n.client("alice").relays()) CHECK(r.key != r2);
+    // Back: in service again.
+    n.w.resume("r2");
+    CHECK(n.w.run_until([&] { return alive(); }, 1000));
+}
+
+TEST_CASE("a chat whose relay dies moves to another relay and no line is lost") {
+    Net n(9, 2);
+    n.request("alice", {"bob"});
+    n.w.run_for(500);
+    n.accept("bob");
+    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob"); }, 3000));
+    const Addr first = n.room_of("alice")->relay;
+    const std::string dead = first == n.w.addr("r1") ? "r1" : "r2";
+    n.say("alice", "one");
+    n.w.run_for(200);
+    n.w.kill(dead);
+    n.say("alice", "two");   // during the outage
+    n.say("bob", "hi");
+    REQUIRE(n.w.run_until([&] { return n.room_of("alice")->relay != first && n.joined("alice") && n.joined("bob"); }, 5000));
+    n.say("alice", "three");
+    n.w.run_for(3000);
+    CHECK(rolesim::lines(n.w.node("bob")) ==
+          std::vector<std::pair<std::string, std::string>>{{"alice", "one"}, {"alice", "two"}, {"alice", "three"}});
+    CHECK(rolesim::lines(n.w.node("alice")) == std::vector<std::pair<std::string, std::string>>{{"bob", "hi"}});
+    auto moved = rolesim::events_of<room_ev::RoomMoved>(n.w.node("bob"));
+    REQUIRE(moved.size() == 1);
+    CHECK(moved[0].reason == MoveReason::relay_died);
+    CHECK(n.room_of("bob")->epoch == 2);
+}
+
+TEST_CASE("rooms of three: every member gets every other member's lines") {
+    Net n(10, 2, {"alice", "bob", "carol"});
+    n.request("alice", {"bob", "carol"});
+    n.w.run_for(500);
+    auto inv = rolesim::events_of<room_ev::Invited>(n.w.node("carol"));
+    REQUIRE(inv.size() == 1);
+    CHECK(inv[0].others == std::vector<std::string>{"bob"});
+    n.accept("bob");
+    n.w.run_for(500);
+    n.accept("carol");
+    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob") && n.joined("carol"); }, 3000));
+    n.w.run_for(1500);  // the member list reaches everyone
+    CHECK(n.room_of("alice")->members.size() == 3);
+    CHECK(n.room_of("alice")->room == n.room_of("carol")->room);
+    n.say("alice", "a1");
+    n.say("bob", "b1");
+    n.say("carol", "c1");
+    n.say("alice", "a2");
+    n.w.run_for(2000);
+    auto has = [](const std::vector<std::pair<std::string, std::string>>& v, std::vector<std::pair<std::string, std::string>> want) {
+        for (auto& x : want)
+            if (std::find(v.begin(), v.end(), x) == v.end()) return false;
+        return v.size() == want.size();
+    };
+    CHECK(has(rolesim::lines(n.w.node("bob")), {{"alice", "a1"}, {"carol", "c1"}, {"alice", "a2"}}));
+    CHECK(has(rolesim::lines(n.w.node("carol")), {{"alice", "a1"}, {"bob", "b1"}, {"alice", "a2"}}));
+    CHECK(has(rolesim::lines(n.w.node("alice")), {{"bob", "b1"}, {"carol", "c1"}}));
+    CHECK(n.room_of("alice")->unacked == 0);
+    // carol leaves: the others see it, and their lines no longer wait for her.
+    n.w.command("carol", room_cmd::Leave{n.room_of("carol")->room});
+    n.w.run_for(2000);
+    CHECK(n.room_of("alice")->members.size() == 2);
+    n.say("alice", "a3");
+    n.w.run_for(1000);
+    CHECK(n.room_of("alice")->unacked == 0);
+    CHECK(rolesim::lines(n.w.node("carol")).size() == 3);
+}
+
+TEST_CASE("the directory goes down: chats go on, everyone registers again and the chat is taken back") {
+    Net n(11, 2);
+    n.request("alice", {"bob"});
+    n.w.run_for(500);
+    n.accept("bob");
+    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob"); }, 3000));
+    const RoomId room = n.room_of("alice")->room;
+    n.w.kill("dir");
+    n.w.run_for(5000);
+    CHECK_FALSE(n.client("alice").directory_alive());
+    CHECK_FALSE(n.w.node("r1").relay->directory_alive());
+    n.say("alice", "while the directory is away");
+    n.w.run_for(1000);
+    CHECK(rolesim::lines(n.w.node("bob")).size() == 1);
+    // A restart: the directory has forgotten everything but keeps its identity.
+    n.w.restart("dir");
+    n.w.run_for(3000);
+    CHECK(n.client("alice").directory_alive());
+    CHECK(n.dir().relays().size() == 2);
+    CHECK(n.dir().clients().size() == 2);
+    auto chats = n.dir().chats();
+    REQUIRE(chats.size() == 1);
+    CHECK(chats[0].room == room);
+    CHECK(chats[0].members.size() == 2);
+    CHECK(n.client("alice").rooms().size() == 1);
+    n.say("bob", "back");
+    n.w.run_for(1000);
+    CHECK(rolesim::lines(n.w.node("alice")).size() == 1);
+}
+
+TEST_CASE("without a directory: client-side round robin, invites straight to the peer, relocation by the inviter") {
+    World w(12);
+    for (int i = 1; i <= 3; ++i) w.add_relay("r" + std::to_string(i));
+    RoomClientConfig cc;
+    cc.relays = {w.addr("r1"), w.addr("r2"), w.addr("r3")};
+    w.add_client("alice", cc);
+    w.add_client("bob", cc);
+    w.add_client("carol", cc);
+    w.run_for(2500);
+    auto peer = [&](const std::string& u) { return PeerInfo{u, w.node(u).id.pk, {w.addr(u)}}; };
+    w.command("alice", room_cmd::Request{{"bob", "nobody"}, {peer("bob")}});
+    w.run_for(500);
+    CHECK(rolesim::stages(w.node("alice"), "nobody") == Stages{Stage::user_not_found});
+    CHECK(rolesim::stages(w.node("alice"), "bob") == Stages{Stage::ack_conn, Stage::req_sent});
+    w.run_for(5500);
+    CHECK(rolesim::stages(w.node("alice"), "bob").back() == Stage::awaiting_req);
+    w.command("bob", room_cmd::Accept{"alice"});
+    auto joined = [&](const std::string& u) {
+        auto r = w.node(u).client->rooms();
+        return !r.empty() && r[0].joined;
+    };
+    REQUIRE(w.run_until([&] { return joined("alice") && joined("bob"); }, 3000));
+    CHECK(rolesim::stages(w.node("alice"), "bob").back() == Stage::req_accepted);
+    const RoomId room = w.node("alice").client->rooms()[0].room;
+    const Addr first = w.node("alice").client->rooms()[0].relay;
+
+    // A second request goes to the next relay of the list.
+    w.command("alice", room_cmd::Request{{"carol"}, {peer("carol")}});
+    w.run_for(300);
+    w.command("carol", room_cmd::Accept{});
+    REQUIRE(w.run_until([&] { return joined("carol"); }, 3000));
+    CHECK(w.node("carol").client->rooms()[0].relay != first);
+
+    // carol is not invited to alice and bob's room: a join with her own ticket for it fails.
+    w.command("alice", room_cmd::Send{room, "one"});
+    w.run_for(300);
+    std::string dead;
+    for (int i = 1; i <= 3; ++i)
+        if (w.addr("r" + std::to_string(i)) == first) dead = "r" + std::to_string(i);
+    w.kill(dead);
+    w.command("alice", room_cmd::Send{room, "two"});
+    w.command("bob", room_cmd::Send{room, "hi"});
+    auto on = [&](const std::string& u) {
+        for (auto& r : w.node(u).client->rooms())
+            if (r.room == room) return r.relay != first && r.joined;
+        return false;
+    };
+    REQUIRE(w.run_until([&] { return on("alice") && on("bob"); }, 10000));
+    w.command("alice", room_cmd::Send{room, "three"});
+    w.run_for(3000);
+    CHECK(rolesim::lines(w.node("bob")) ==
+          std::vector<std::pair<std::string, std::string>>{{"alice", "one"}, {"alice", "two"}, {"alice", "three"}});
+    auto al = rolesim::lines(w.node("alice"));
+    CHECK(std::count(al.begin(), al.end(), std::pair<std::string, std::string>{"bob", "hi"}) == 1);
+    CHECK(rolesim::events_of<room_ev::RoomMoved>(w.node("bob")).size() == 1);
+}
+
+TEST_CASE("a relay without a directory admits only tickets signed by a member they list") {
+    World w(13);
+    w.add_relay("r1");
+    RoomClientConfig cc;
+    cc.relays = {w.addr("r1")};
+    w.add_client("alice", cc);
+    w.run_for(1500);
+    const Identity a = rolesim::identity_for("alice");
+    const Identity m = rolesim::identity_for("mallory");
+    wire::RoomIdBytes room{};
+    room[0] = 1;
+    wire::Ticket t{room, w.node("r1").id.pk, w.addr("r1"), 1, {{"alice", a.pk}, {"mallory", m.pk}}, 0, "alice"};
+    auto join = [&](const wire::SignedBlob& ticket) {
+        wire::MemberKey mk{room, "mallory", KxPublicKey{9}};
+        wire::RoomJoin j{ticket, wire::sign_blob(wire::encode(mk), m.sk)};
+        wire::Header h{wire::MsgType::room_join, "mallory", m.session, 7300, m.pk};
+        w.inject("r1", Addr::v4(10, 9, 9, 9, 7300), wire::encode_packet(h, wire::encode(j), m.sk));
+        w.run_for(50);
+    };
+    join(wire::sign_blob(wire::encode(t), m.sk));  // issuer says alice, signed by mallory
+    CHECK(w.node("r1").relay->rooms().empty());
+    t.issuer = "mallory";
+    t.members = {{"mallory", m.pk}};
+    join(wire::sign_blob(wire::encode(t), m.sk));  // her own room: fine
+    REQUIRE(w.node("r1").relay->rooms().size() == 1);
+    // The first ticket fixed the members: one adding alice later is refused.
+    t.members = {{"mallory", m.pk}, {"alice", a.pk}};
+    const auto before = w.node("r1").relay->stats().refused;
+    join(wire::sign_blob(wire::encode(t), m.sk));
+    CHECK(w.node("r1").relay->stats().refused == before + 1);
+}
+
+TEST_CASE("bounded tables: a flood of made-up names does not grow the directory past its limits") {
+    DirectoryConfig dc;
+    dc.max_clients = 50;
+    dc.max_relays = 8;
+    Net n(14, 1, {"alice"}, dc);
+    for (int i = 0; i < 400; ++i) {
+        const std::string name = "fake" + std::to_string(i);
+        const Identity id = rolesim::identity_for(name);
+        wire::Header h{wire::MsgType::client_heartbeat, name, id.session, 7300, id.pk};
+        // from many addresses (no per-ip budget hides the table bound)
+        n.w.inject("dir", Addr::v4(10, 50, static_cast<std::uint8_t>(i / 200), static_cast<std::uint8_t>(i % 200), 7300),
+                   wire::encode_packet(h, wire::encode(wire::ClientHeartbeat{}), id.sk));
+        h.type = wire::MsgType::relay_heartbeat;
+        n.w.inject("dir", Addr::v4(10, 60, static_cast<std::uint8_t>(i / 200), static_cast<std::uint8_t>(i % 200), 7300),
+                   wire::encode_packet(h, wire::encode(wire::RelayHeartbeat{1, 0, 0, 0, {}}), id.sk));
+    }
+    n.w.run_for(100);
+    CHECK(n.dir().clients().size() <= 50);
+    CHECK(n.dir().relays().size() <= 8);
+    CHECK(n.dir().stats().refused > 0);
+    // From one address, the per-ip budget drops most of them before any signature check.
+    const auto limited = n.dir().stats().rate_limited;
+    for (int i = 0; i < 1000; ++i) n.w.inject("dir", Addr::v4(10, 70, 0, 1, 7300), Bytes{0x93, 0x01, 0xc4, 0x00});
+    n.w.run_for(100);
+    CHECK(n.dir().stats().malformed > 0);
+    // The real client is still served.
+    n.w.run_for(6000);
+    bool alice = false;
+    for (auto& c : n.dir().clients()) alice |= c.user == "alice";
+    CHECK(alice);
+    (void)limited;
+}
+
+TEST_CASE("garbage and wrong-type packets are counted and dropped by every role") {
+    Net n(15, 1, {"alice"});
+    std::mt19937_64 rng(15);
+    for (auto target : {"dir", "r1", "alice"}) {
+        for (int i = 0; i < 200; ++i) {
+            Bytes b(rng() % 300);
+            for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+            n.w.inject(target, Addr::v4(10, 80, 0, static_cast<std::uint8_t>(i), 7300), std::move(b));
+        }
+        // A core packet (type 8) handed to a role machine.
+        const Identity id = rolesim::identity_for("zed");
+        wire::Header h{wire::MsgType::ping, "zed", id.session, 7300, id.pk};
+        n.w.inject(target, Addr::v4(10, 81, 0, 1, 7300), wire::encode_packet(h, wire::encode(wire::Ping{1}), id.sk));
+    }
+    n.w.run_for(100);
+    CHECK(n.dir().stats().malformed >= 150);
+    CHECK(n.w.node("r1").relay->stats().unsolicited >= 1);
+    CHECK(n.client("alice").stats().malformed >= 150);
+    n.w.run_for(3000);
+    CHECK(n.client("alice").directory_alive());
+}
