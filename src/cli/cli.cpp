@@ -102,6 +102,41 @@ Action parse_line(std::string_view raw, std::uint16_t own_port) {
         for (std::size_t i = 2; i < w.size(); ++i) fp += (i > 2 ? " " : "") + w[i];
         return action::Node{core::cmd::Trust{w[1], fp}};
     }
+    if (m == "\\request") {
+        if (w.size() < 2) return action::Problem{"usage: \\request <username> [<username>...]"};
+        roles::room_cmd::Request r;
+        for (std::size_t i = 1; i < w.size(); ++i) {
+            if (!valid_user_name(w[i])) return action::Problem{"not a user name: " + w[i]};
+            if (std::find(r.users.begin(), r.users.end(), w[i]) == r.users.end()) r.users.push_back(w[i]);
+        }
+        return action::Room{r};
+    }
+    if (m == "\\accept" || m == "\\decline") {
+        bool accept = m == "\\accept";
+        if (auto p = arity(0, 1, accept ? "\\accept [username]" : "\\decline [username]")) return *p;
+        std::string from = w.size() == 2 ? w[1] : std::string();
+        if (!from.empty() && !valid_user_name(from)) return action::Problem{"not a user name: " + from};
+        if (accept) return action::Room{roles::room_cmd::Accept{from}};
+        return action::Room{roles::room_cmd::Decline{from}};
+    }
+    if (m == "\\rooms") {
+        if (auto p = arity(0, 0, "\\rooms")) return *p;
+        return action::Rooms{};
+    }
+    if (m == "\\room" || m == "\\leave") {
+        bool room = m == "\\room";
+        if (auto p = arity(0, 1, room ? "\\room <id-prefix>" : "\\leave [id-prefix]")) return *p;
+        std::string prefix = w.size() == 2 ? w[1] : std::string();
+        if (prefix.size() > 32 || prefix.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+            return action::Problem{"not a room id: " + prefix + " (\\rooms lists them)"};
+        std::transform(prefix.begin(), prefix.end(), prefix.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
+        if (room) return action::SwitchRoom{prefix};
+        return action::Leave{prefix};
+    }
+    if (m == "\\relays") {
+        if (auto p = arity(0, 0, "\\relays")) return *p;
+        return action::Relays{};
+    }
     return action::Problem{"unknown macro " + m + " (\\help lists them)"};
 }
 
@@ -116,6 +151,13 @@ std::string help_text() {
            "\\explode              push our declaration along every path of length 2; all reached answer\n"
            "\\keys [username]      fingerprints of pinned keys, and any other key seen under a name\n"
            "\\trust <user> <fp>    accept the new key with fingerprint <fp> for <user> (check it first)\n"
+           "\\request <user>...    ask the directory for a room with these users (the stages follow)\n"
+           "\\accept [user]        accept the chat request of <user> (or the only open one)\n"
+           "\\decline [user]       decline it\n"
+           "\\rooms                our rooms: id, relay, epoch, members\n"
+           "\\room <id-prefix>     lines without '\\' go to that room (\\chat <user> switches back)\n"
+           "\\leave [id-prefix]    leave that room (default: the current one)\n"
+           "\\relays               the relays we know, with our measured round-trip times\n"
            "\\quit or \\exit        declare ourselves offline and leave\n";
 }
 
@@ -152,6 +194,83 @@ std::string render(const core::Event& e) {
             }
         },
         e);
+}
+
+namespace {
+
+std::string join_names(const std::vector<std::string>& v) {
+    std::string s;
+    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+    return s;
+}
+
+}  // namespace
+
+std::string render(const roles::RoomEvent& e) {
+    return std::visit(
+        [](auto& x) -> std::string {
+            using T = std::decay_t<decltype(x)>;
+            namespace re = roles::room_ev;
+            if constexpr (std::is_same_v<T, re::DirectoryUp>) {
+                return "* directory " + x.addr.to_string() + " answers";
+            } else if constexpr (std::is_same_v<T, re::DirectoryLost>) {
+                return "* directory " + x.addr.to_string() + " lost (rooms go on on their relays)";
+            } else if constexpr (std::is_same_v<T, re::RequestStage>) {
+                std::string s = "* request " + x.user + ": " + roles::stage_name(x.stage);
+                if (!x.detail.empty()) s += " (" + x.detail + ")";
+                return s;
+            } else if constexpr (std::is_same_v<T, re::Invited>) {
+                std::string s = "* " + x.from + " asks for a chat";
+                if (!x.others.empty()) s += " (with " + join_names(x.others) + ")";
+                return s + ": \\accept " + x.from + " or \\decline " + x.from;
+            } else if constexpr (std::is_same_v<T, re::InviteGone>) {
+                return "* the chat request of " + x.from + " is gone (withdrawn or timed out)";
+            } else if constexpr (std::is_same_v<T, re::RoomJoined>) {
+                return "* room " + roles::short_id(x.room) + " on relay " + x.relay.to_string() + " with " +
+                       join_names(x.members);
+            } else if constexpr (std::is_same_v<T, re::RoomMoved>) {
+                std::string why = roles::move_reason_name(x.reason);
+                if (x.reason == roles::MoveReason::better && x.old_ms && x.new_ms)
+                    why += ": " + std::to_string(x.new_ms) + " ms instead of " + std::to_string(x.old_ms) + " ms";
+                return "* room " + roles::short_id(x.room) + " moved to relay " + x.to.to_string() + " (" + why + ")";
+            } else if constexpr (std::is_same_v<T, re::MemberChange>) {
+                return "* room " + roles::short_id(x.room) + ": " + x.user + (x.joined ? " joined" : " left");
+            } else if constexpr (std::is_same_v<T, re::RoomLeft>) {
+                return "* left room " + roles::short_id(x.room);
+            } else if constexpr (std::is_same_v<T, re::Line>) {
+                if (x.outgoing) return "* delivered to room " + roles::short_id(x.room) + ": " + x.text;
+                return "[" + roles::short_id(x.room) + "] <" + x.author + "> " + x.text;
+            } else if constexpr (std::is_same_v<T, re::Notice>) {
+                return "* " + x.text;
+            } else {
+                return "! " + x.text;
+            }
+        },
+        e);
+}
+
+std::string render_room(const roles::RoomView& r, const std::string& self) {
+    std::vector<std::string> others;
+    for (auto& m : r.members)
+        if (m != self) others.push_back(m);
+    std::string s = roles::short_id(r.room) + " on relay " + r.relay.to_string() + " epoch " +
+                    std::to_string(r.epoch) + " with " + join_names(others) + (r.joined ? " (joined" : " (joining");
+    if (r.unacked) s += ", " + std::to_string(r.unacked) + " unacked";
+    return s + ")";
+}
+
+std::string render_relay(const roles::RelayView& r) {
+    std::string s = r.addr.to_string() + (r.rtt_ms ? " rtt " + std::to_string(*r.rtt_ms) + " ms" : " no answer");
+    bool keyed = std::any_of(r.key.begin(), r.key.end(), [](std::uint8_t b) { return b != 0; });
+    if (keyed) s += " key " + crypto::fingerprint(r.key);
+    return s;
+}
+
+std::vector<roles::RoomView> find_rooms(const std::vector<roles::RoomView>& rooms, std::string_view prefix) {
+    std::vector<roles::RoomView> out;
+    for (auto& r : rooms)
+        if (to_hex(r.room).compare(0, prefix.size(), prefix) == 0) out.push_back(r);
+    return out;
 }
 
 bool matches(const core::UserView& u, action::Which which) {

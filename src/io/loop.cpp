@@ -134,7 +134,7 @@ public:
     explicit NodeMachine(std::unique_ptr<core::Node> node) : node_(std::move(node)) {}
     core::Node& node() { return *node_; }
 
-    bool takes(std::uint8_t type) const override { return type < kFirstRoleType; }
+    bool takes(std::uint8_t type) const override { return type < wire::kFirstRoleType; }
     void start(TimeMs now, const Addr&) override { node_->handle_start(now); }
     void handle_datagram(TimeMs now, const Addr& from, ByteView data) override { node_->handle_datagram(now, from, data); }
     void handle_timeout(TimeMs now) override { node_->handle_timeout(now); }
@@ -154,9 +154,9 @@ private:
 
 // The wire type of a packet, for routing; nothing when it does not parse.
 std::optional<std::uint8_t> packet_type(ByteView data) {
-    auto p = wire::parse_packet(data);
-    if (!p) return std::nullopt;
-    return static_cast<std::uint8_t>(p->header.type);
+    auto t = wire::peek_type(data);
+    if (!t) return std::nullopt;
+    return static_cast<std::uint8_t>(*t);
 }
 
 class Driver;
@@ -191,6 +191,10 @@ private:
     std::shared_ptr<InputQueue> input_;
     std::vector<std::unique_ptr<Machine>> machines_;  // the node first, when there is one
     core::Node* node_ = nullptr;                      // the user's node, if this process runs one
+    roles::RoomClient* client_ = nullptr;             // its room client, with --dir or --relays
+    RoomEventHook room_hook_;
+    std::optional<roles::RoomId> room_;               // lines without '\' go to this room (\room)
+    std::vector<std::string> pending_notes_;          // lines the driver adds after an event
     std::list<TcpIn*> inbound_;
     std::vector<StoreOp> unsaved_;
     std::string last_store_error_;
@@ -231,7 +235,11 @@ private:
 
     void drain(Machine& m) {
         save(m);
-        while (auto line = m.poll_line()) say(*line);
+        while (auto line = m.poll_line()) {
+            say(*line);
+            for (auto& n : pending_notes_) say(n);
+            pending_notes_.clear();
+        }
         while (auto t = m.poll_transmit()) transmit(*t);
     }
 
@@ -469,7 +477,8 @@ private:
             [&](auto& a) {
                 using T = std::decay_t<decltype(a)>;
                 if constexpr (std::is_same_v<T, cli::action::Node>) {
-                    node_->handle_command(now, a.command);
+                    if (std::holds_alternative<core::cmd::Quit>(a.command)) quit_all();  // rooms are left too
+                    else node_->handle_command(now, a.command);
                 } else if constexpr (std::is_same_v<T, cli::action::Resolve>) {
                     resolve_and_ping(a.host, a.port);
                 } else if constexpr (std::is_same_v<T, cli::action::Help>) {
@@ -488,7 +497,16 @@ private:
                         ++n;
                     }
                     say("* " + std::to_string(n) + (n == 1 ? " user" : " users"));
+                } else if constexpr (std::is_same_v<T, cli::action::Room> || std::is_same_v<T, cli::action::Rooms> ||
+                                     std::is_same_v<T, cli::action::SwitchRoom> ||
+                                     std::is_same_v<T, cli::action::Leave> || std::is_same_v<T, cli::action::Relays>) {
+                    room_action(now, a);
                 } else if constexpr (std::is_same_v<T, cli::action::SwitchChat>) {
+                    if (a.user.empty() && room_) {
+                        say("* lines go to room " + roles::short_id(*room_) + " (\\chat <user> for a direct chat)");
+                        return;
+                    }
+                    room_.reset();
                     if (a.user.empty()) {
                         say(partner_.empty() ? "* no chat partner yet: \\chat <username>" : "* chatting with " + partner_);
                         return;
@@ -498,7 +516,8 @@ private:
                     if (!u) say("* chatting with " + a.user + " (not known yet: \\add " + a.user + " to find it)");
                     else say("* chatting with " + a.user + (u->online() ? " (online)" : " (offline: messages wait in the outbox)"));
                 } else if constexpr (std::is_same_v<T, cli::action::Say>) {
-                    if (partner_.empty()) say("! no chat partner: \\chat <username> first");
+                    if (room_) say_in_room(now, a.text);
+                    else if (partner_.empty()) say("! no chat partner: \\chat <username> first");
                     else node_->handle_command(now, core::cmd::Chat{partner_, a.text});
                 } else if constexpr (std::is_same_v<T, cli::action::Keys>) {
                     auto keys = node_->keys(a.user);
@@ -510,6 +529,100 @@ private:
             },
             act);
         pump();
+    }
+
+    // ---- rooms on relays (the room client) ----------------------------------
+    // The first room we join becomes the current one when nothing else is.
+    void follow_room(const roles::RoomEvent& e) {
+        if (auto* j = std::get_if<roles::room_ev::RoomJoined>(&e)) {
+            if (!room_ && partner_.empty()) {
+                room_ = j->room;
+                pending_notes_.push_back("* lines now go to room " + roles::short_id(j->room) +
+                                         " (\\chat <user> for a direct chat)");
+            }
+        } else if (auto* l = std::get_if<roles::room_ev::RoomLeft>(&e)) {
+            if (room_ && *room_ == l->room) room_.reset();
+        }
+    }
+
+    void say_in_room(TimeMs now, const std::string& text) {
+        bool there = false;
+        for (auto& r : client_->rooms()) there = there || r.room == *room_;
+        if (!there) {
+            say("! room " + roles::short_id(*room_) + " is gone (\\rooms lists the rooms)");
+            room_.reset();
+            return;
+        }
+        client_->handle_command(now, roles::room_cmd::Send{*room_, text});
+    }
+
+    // One room by id prefix (empty: the current room, or the only one), or a
+    // problem said to the user.
+    std::optional<roles::RoomView> pick_room(const std::string& prefix) {
+        auto all = client_->rooms();
+        if (prefix.empty() && room_) {
+            for (auto& r : all)
+                if (r.room == *room_) return r;
+        }
+        auto found = cli::find_rooms(all, prefix);
+        if (found.size() == 1) return found.front();
+        if (found.empty()) say(prefix.empty() ? "! no rooms yet: \\request <user> asks for one" : "! no room " + prefix + " (\\rooms lists them)");
+        else if (prefix.empty()) say("! " + std::to_string(found.size()) + " rooms: name one by its id (\\rooms lists them)");
+        else say("! " + std::to_string(found.size()) + " rooms start with '" + prefix + "': give more of the id (\\rooms)");
+        return std::nullopt;
+    }
+
+    template <typename A>
+    void room_action(TimeMs now, const A& a) {
+        if (!client_) {
+            say("! rooms need a directory or relays: start darkchat with --dir HOST[:PORT] or --relays H:P,...");
+            return;
+        }
+        using namespace cli::action;
+        if constexpr (std::is_same_v<A, Room>) {
+            roles::RoomCommand c = a.command;
+            if (auto* r = std::get_if<roles::room_cmd::Request>(&c)) {
+                // Without a directory the invite goes straight to the peer: what the node knows of it.
+                for (auto& user : r->users) {
+                    if (user == node_->identity().user) {
+                        say("! you cannot ask yourself for a chat");
+                        return;
+                    }
+                    roles::PeerInfo p;
+                    p.user = user;
+                    if (auto keys = node_->keys(user); !keys.empty()) p.key = keys.front().pinned;
+                    if (auto u = node_->user(user)) {
+                        for (bool online : {true, false})
+                            for (auto& sess : u->sessions)
+                                if (sess.online == online) p.addrs.push_back(sess.addr);
+                    }
+                    r->peers.push_back(std::move(p));
+                }
+            }
+            client_->handle_command(now, c);
+        } else if constexpr (std::is_same_v<A, Rooms>) {
+            auto rooms = client_->rooms();
+            for (auto& r : rooms)
+                say("  " + cli::render_room(r, node_->identity().user) + (room_ && *room_ == r.room ? " (current)" : ""));
+            say("* " + std::to_string(rooms.size()) + (rooms.size() == 1 ? " room" : " rooms"));
+        } else if constexpr (std::is_same_v<A, SwitchRoom>) {
+            if (a.prefix.empty()) {
+                say(room_ ? "* lines go to room " + roles::short_id(*room_) : std::string("* no current room: \\room <id-prefix>"));
+                return;
+            }
+            if (auto r = pick_room(a.prefix)) {
+                room_ = r->room;
+                say("* lines now go to room " + cli::render_room(*r, node_->identity().user));
+            }
+        } else if constexpr (std::is_same_v<A, Leave>) {
+            if (auto r = pick_room(a.prefix)) client_->handle_command(now, roles::room_cmd::Leave{r->room});
+        } else if constexpr (std::is_same_v<A, Relays>) {
+            auto relays = client_->relays();
+            for (auto& r : relays) say("  " + cli::render_relay(r));
+            say("* " + std::to_string(relays.size()) + (relays.size() == 1 ? " relay" : " relays") +
+                (opts_.roles.directory ? std::string(client_->directory_alive() ? ", directory answers" : ", directory lost")
+                                       : std::string(", no directory")));
+        }
     }
 
     struct Resolving {
@@ -698,9 +811,11 @@ int Driver::run(Identity identity) {
         node_ = node.get();
         machines_.push_back(std::make_unique<NodeMachine>(std::move(node)));
     }
-    auto roles = make_roles(opts_.roles, identity, node_, seed ^ 0x9e3779b97f4a7c15ULL);
+    room_hook_ = [this](const roles::RoomEvent& e) { follow_room(e); };
+    auto roles = make_roles(opts_.roles, identity, port_, seed ^ 0x9e3779b97f4a7c15ULL, room_hook_);
     if (!roles) return fail(roles.error());
-    for (auto& m : *roles) machines_.push_back(std::move(m));
+    for (auto& m : roles->machines) machines_.push_back(std::move(m));
+    client_ = roles->client;
     if (machines_.empty()) return fail("nothing to run");
 
     udp_.data = this;

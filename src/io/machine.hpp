@@ -8,6 +8,9 @@
 
 #include "darkchat/core.hpp"
 #include "darkchat/io.hpp"
+#include "darkchat/roles.hpp"
+
+#include <functional>
 
 #include <memory>
 #include <vector>
@@ -41,13 +44,16 @@ public:
     virtual void handle_quit(TimeMs now) = 0;
 };
 
-// Wire types from this one on belong to the roles (directory, relay, room
-// client); those below are the core node's.
-inline constexpr std::uint8_t kFirstRoleType = 32;
-
-// The role machines for these options (none for a plain user node). The room
-// client of a user reads the node (addresses of users it invites).
-Result<std::vector<std::unique_ptr<Machine>>> make_roles(const RoleOptions& opts, const Identity& identity,
-                                                         core::Node* node, std::uint64_t seed);
+// The role machines for these options: none for a user node without --dir or
+// --relays; the room client beside the node of a user with them; the directory
+// or the relay alone. port: our listening port. The driver sees each room
+// event through hook before it is rendered (to follow the current room).
+using RoomEventHook = std::function<void(const roles::RoomEvent&)>;
+struct Roles {
+    std::vector<std::unique_ptr<Machine>> machines;
+    roles::RoomClient* client = nullptr;  // a user's room client, when there is one
+};
+Result<Roles> make_roles(const RoleOptions& opts, const Identity& identity, std::uint16_t port, std::uint64_t seed,
+                         RoomEventHook& hook);
 
 }  // namespace dc::io
