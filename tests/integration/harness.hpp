@@ -216,6 +216,7 @@ inline std::string program(const char* var) {
 }
 inline std::string darkchat_bin() { return program("DARKCHAT"); }
 inline std::string darkchatd_bin() { return program("DARKCHATD"); }
+inline std::string dcattack_bin() { return program("DCATTACK"); }  // tools/attack (hostile_test)
 
 // ---- processes ------------------------------------------------------------------------
 
@@ -630,6 +631,18 @@ public:
     }
     Node& start(const std::string& name, Loc loc = Loc::current()) { return start(name, Opts{}, loc); }
 
+    // Starts darkchatd in a role of issue 5 under `key` (role: "directory" or
+    // "relay"; extra: more flags, e.g. --dir 127.0.0.1:PORT) with its own data
+    // directory, and waits for "* ready: ROLE at 127.0.0.1:PORT".
+    Node& start_role(const std::string& key, const std::string& role, std::vector<std::string> extra = {},
+                     Loc loc = Loc::current()) {
+        std::string dir = nodes.count(key) ? nodes[key].dir : dir_of(key);
+        std::vector<std::string> argv = {darkchatd_bin(), "--" + role, "-u", key, "-p", "0", "--bind", "127.0.0.1",
+                                         "--data-dir", dir};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return launch(key, key, argv, loc, re(R"(\* ready: )" + quote(role) + R"( at 127\.0\.0\.1:\d+$)"));
+    }
+
     Node& operator[](const std::string& key) {
         REQUIRE_MESSAGE(nodes.count(key), "no node " << key);
         return nodes[key];
@@ -669,7 +682,8 @@ public:
 private:
     std::map<std::string, std::vector<std::string>> old_output_;
 
-    Node& launch(const std::string& key, const std::string& name, const std::vector<std::string>& argv, Loc loc) {
+    Node& launch(const std::string& key, const std::string& name, const std::vector<std::string>& argv, Loc loc,
+                 std::optional<Pattern> ready = std::nullopt) {
         Node& n = nodes[key];
         if (n.proc) {
             auto l = n.proc->lines();
@@ -681,6 +695,13 @@ private:
         n.dir = argv[std::find(argv.begin(), argv.end(), "--data-dir") - argv.begin() + 1];
         bool daemon = argv[0].size() >= 9 && argv[0].compare(argv[0].size() - 9, 9, "darkchatd") == 0;
         n.proc = std::make_unique<Proc>((daemon ? "darkchatd[" : "darkchat[") + key + "]", argv, env());
+        if (ready) {
+            std::string line = n.proc->wait_for(*ready, 5, 0, loc);
+            auto at = line.rfind(':');
+            REQUIRE_MESSAGE(at != std::string::npos, "no ready line from " << key);
+            n.ready = Ready{name, static_cast<std::uint16_t>(std::stoi(line.substr(at + 1))), {}};
+            return n;
+        }
         std::string line = n.proc->wait_for(re(R"(\* ready: )" + quote(name) + R"( at 127\.0\.0\.1:\d+ \(session [0-9a-f]{8}\)$)"),
                                             5, 0, loc);
         auto r = parse_ready(line);
