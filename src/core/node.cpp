@@ -100,6 +100,7 @@ struct User {
     std::map<SessionId, Session> sessions;
     // Newest declaration's links (from the session with the highest seq).
     std::vector<std::string> links;
+    bool lists_us = false;  // links has our own name (kept with links: is_contact() is asked often)
     std::uint64_t links_seq = 0;
     bool super_client = false;
 };
@@ -228,13 +229,15 @@ struct Node::State {
 
     bool is_self(const std::string& user, const SessionId& s) const { return user == id.user && s == id.session; }
 
+    const User* me = nullptr;  // our own entry in users (set by the constructor; map nodes stay put)
+
     bool is_contact(const User& u) const {
-        if (u.rec.name == id.user) return false;
-        return u.rec.contact || has(u.links, id.user);
+        if (&u == me) return false;
+        return u.rec.contact || u.lists_us;
     }
 
     // Users whose sessions we watch: contacts and our own user.
-    bool watched(const User& u) const { return u.rec.name == id.user || is_contact(u); }
+    bool watched(const User& u) const { return &u == me || is_contact(u); }
 
     // Users we remember at all.
     bool relevant(const std::string& name) const {
@@ -265,6 +268,7 @@ struct Node::State {
             if (it->second.empty()) listed_by.erase(it);
         }
         u.links = std::move(links);
+        u.lists_us = has(u.links, id.user);
         for (auto& l : u.links) listed_by[l].insert(u.rec.name);
     }
 
@@ -515,8 +519,10 @@ struct Node::State {
         bool was_linked = has(u.links, id.user);
         auto links = newest ? newest->decl.links : std::vector<std::string>{};
         if (links != u.links) {
+            bool contact_before = is_contact(u);
             set_links(u, std::move(links));
-            links_moved();
+            // Only a contact's links make our two-hop set, and who we watch.
+            if (contact_before || is_contact(u) || &u == me) links_moved();
         }
         u.super_client = newest && newest->decl.super_client;
         // With symmetric declarations the user we linked lists us too: only a link
@@ -1653,6 +1659,7 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
     auto& s = *s_;
     // Our own name is pinned to our own key, whatever anyone declares.
     auto& me = s.users[s.id.user];
+    s.me = &me;
     me.rec.name = s.id.user;
     me.rec.key = s.id.pk;
     me.key_known = true;
