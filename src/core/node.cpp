@@ -282,22 +282,29 @@ struct Node::State {
     void links_moved() {
         two_hop_dirty = true;
         wake_dirty = true;
+        contacts_dirty = true;
     }
 
     // Our edges: users we linked, and users that linked us (links are symmetric,
-    // so both ends declare them and two-hop views agree).
-    std::size_t contact_count() const {
-        std::size_t n = 0;
-        for (auto& [name, u] : users) n += is_contact(u);
-        return n;
+    // so both ends declare them and two-hop views agree). Kept until links move.
+    mutable std::vector<std::string> contacts_cache;
+    mutable bool contacts_dirty = true;
+
+    const std::vector<std::string>& contacts() const {
+        if (contacts_dirty) {
+            contacts_cache.clear();
+            for (auto& [n, u] : users)
+                if (is_contact(u)) contacts_cache.push_back(n);
+            contacts_dirty = false;
+        }
+        return contacts_cache;
     }
 
+    std::size_t contact_count() const { return contacts().size(); }
+
     std::vector<std::string> my_links() const {
-        std::vector<std::string> v;
-        for (auto& [n, u] : users)
-            if (is_contact(u)) v.push_back(n);
-        if (v.size() > wire::kMaxLinks) v.resize(wire::kMaxLinks);
-        return v;
+        auto& c = contacts();
+        return {c.begin(), c.begin() + static_cast<std::ptrdiff_t>(std::min(c.size(), wire::kMaxLinks))};
     }
 
     Addr self_addr() const {
