@@ -1137,11 +1137,13 @@ struct Node::State {
     }
 
     // An upper bound of the bytes a KnownSession adds to an encoded
-    // deliverKnownList: the declaration, its signature, an address, the
-    // numbers, and msgpack's headers for each.
+    // deliverKnownList ([[body, sig], [family, ip, port], online, last_seen]
+    // in msgpack, each number at its widest).
     static constexpr std::size_t kListOverhead = 512;  // the packet's header, signature, framing
     static std::size_t known_size(const wire::KnownSession& k) {
-        return k.decl.body.size() + sizeof(Signature) + 64;
+        auto bin = [](std::size_t n) { return n + (n < 256 ? 2 : n < 65536 ? 3 : 5); };
+        std::size_t ip = k.addr.family == 4 ? 4 : k.addr.family == 6 ? 16 : 0;
+        return 1 + 1 + bin(k.decl.body.size()) + bin(sizeof(Signature)) + (1 + 2 + bin(ip) + 3) + 1 + 9;
     }
 
     // A contact's belief about a session it watches (tell_contacts): only for
