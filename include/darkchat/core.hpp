@@ -42,13 +42,14 @@ struct Config {
     // Packets per second (and bursts) accepted before signatures are checked:
     // per known session at its known address, per ip for everyone else, and for
     // all unknown senders together. Known sessions never wait behind strangers.
-    double known_rate = 1000, known_burst = 2000;
+    double known_rate = 2000, known_burst = 4000;
     double stranger_ip_rate = 50, stranger_ip_burst = 100;
     double stranger_rate = 500, stranger_burst = 1000;
     std::size_t max_outbox_per_peer = 1000;  // messages waiting for one user
     // Chat packets sent per second (and burst), first tries and retries alike:
-    // a backlog goes out paced, not all at once into the receiver's socket buffer.
-    double chat_send_rate = 2000, chat_send_burst = 128;
+    // a backlog goes out paced, not all at once into the receiver's socket buffer,
+    // and below known_rate, so a steady flow never runs into the receiver's budget.
+    double chat_send_rate = 1500, chat_send_burst = 128;
     // Largest deliverKnownList we build (bytes of the whole packet): below
     // wire::kMaxFrame, so a TCP answer is never refused; the rest is left out
     // and the answer is marked incomplete.

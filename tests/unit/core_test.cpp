@@ -748,3 +748,28 @@ TEST_CASE("a backlog of chat goes out paced, not all at once, and all of it arri
     CHECK(shown == kBacklog);
     CHECK(a.node->outbox_size() == 0);
 }
+
+TEST_CASE("a full outbox sent one way stays within the receiver's budget: nothing dropped, nothing resent") {
+    MiniNet net{23};
+    auto& a = net.add("A");
+    auto& b = net.add("B");
+    net.start(a);
+    net.start(b);
+    link(net, a, b);
+    net.run_for(1000);
+    core::Config d;
+    std::size_t chats = 0;
+    net.tap = [&](const Addr& from, const Addr&, const Bytes& data, bool) {
+        auto pkt = wire::parse_packet(data);
+        if (from == a.addr && pkt && pkt->header.type == wire::MsgType::chat) ++chats;
+    };
+    auto limited = b.node->stats().rate_limited;
+    for (std::size_t i = 0; i < d.max_outbox_per_peer; ++i) net.command(a, core::cmd::Chat{"B", "n" + std::to_string(i)});
+    net.run_for(3000);
+    CHECK(b.node->stats().rate_limited == limited);
+    CHECK(chats == d.max_outbox_per_peer);  // each sent once: no retries were needed
+    CHECK(a.node->outbox_size() == 0);
+    std::size_t shown = 0;
+    for (std::size_t i = 0; i < d.max_outbox_per_peer; ++i) shown += count_messages(b, "n" + std::to_string(i)) == 1;
+    CHECK(shown == d.max_outbox_per_peer);
+}
