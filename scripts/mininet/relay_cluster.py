@@ -73,6 +73,7 @@ SWITCH = {'c1': 1, 'c2': 1, 'r1': 1, 'dir': 2, 'r3': 2, 'r2': 3, 'r4': 4}
 LINK_MS = 10
 
 ROOM = re.compile(r'^\* room ([0-9a-f]+) on relay ([0-9.]+):([0-9]+)')
+READY = re.compile(r'(^|: )\* ready: ')
 MOVED = re.compile(r'^\* room ([0-9a-f]+) moved to relay ([0-9.]+):([0-9]+) \((.*)\)')
 
 
@@ -165,7 +166,7 @@ class RelayCluster(Cluster):
         for ext in ('.out', '.err'):
             try:
                 with open(self.path(h, ext), encoding='utf-8', errors='replace') as f:
-                    if any(l.startswith('* ready: ') for l in f):
+                    if any(READY.search(l) for l in f):   # darkchatd prefixes its log lines
                         return True
             except FileNotFoundError:
                 pass
