@@ -257,10 +257,18 @@ struct Node::State {
         return two_hop_names.count(name) > 0;
     }
 
-    // Who lists whom: name -> users whose newest declaration lists it.
+    // Who lists whom: name -> users whose newest declaration lists it. Kept by
+    // super-clients only, who know whole networks; an ordinary node knows a
+    // few hundred users and looks through them instead (the index would cost
+    // it about as much memory again as everything else it keeps).
     std::map<std::string, std::set<std::string>> listed_by;
 
     void set_links(User& u, std::vector<std::string> links) {
+        if (!cfg.super_client) {
+            u.links = std::move(links);
+            u.lists_us = has(u.links, id.user);
+            return;
+        }
         for (auto& l : u.links) {
             auto it = listed_by.find(l);
             if (it == listed_by.end()) continue;
@@ -272,10 +280,16 @@ struct Node::State {
         for (auto& l : u.links) listed_by[l].insert(u.rec.name);
     }
 
-    const std::set<std::string>& listing(const std::string& name) const {
-        static const std::set<std::string> none;
-        auto it = listed_by.find(name);
-        return it == listed_by.end() ? none : it->second;
+    // Calls f with the name of every user whose declaration lists `name`, in name order.
+    template <typename F>
+    void for_each_listing(const std::string& name, F f) const {
+        if (!cfg.super_client) {
+            for (auto& [n, u] : users)
+                if (has(u.links, name)) f(n);
+            return;
+        }
+        if (auto it = listed_by.find(name); it != listed_by.end())
+            for (auto& n : it->second) f(n);
     }
 
     // Links or contact flags changed: who is watched and who is two hops away may have too.
@@ -1102,7 +1116,7 @@ struct Node::State {
             for (auto& l : it->second.links) all.insert(l);
         }
         // Users who list the requester are linked to it too.
-        for (auto& n : listing(h.from_user)) all.insert(n);
+        for_each_listing(h.from_user, [&](const std::string& n) { all.insert(n); });
         wire::DeliverKnownList out;
         out.nonce = p.nonce;
         out.complete = cfg.super_client;
@@ -1817,8 +1831,8 @@ std::optional<UserView> Node::user(const std::string& name) const {
     v.name = name;
     v.contact = u.rec.contact;
     v.linked_us = has(u.links, s.id.user) && !u.rec.contact;  // they made a link we did not
-    for (auto& n : s.listing(name))
-        if (auto o = s.users.find(n); o != s.users.end() && s.is_contact(o->second)) {
+    for (auto& n : s.contacts())
+        if (auto o = s.users.find(n); o != s.users.end() && has(o->second.links, name)) {
             v.two_hop = true;
             v.via.push_back(n);
         }

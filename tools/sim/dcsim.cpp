@@ -35,9 +35,9 @@ const char* kUsage =
     "  --fp-window MS     idle window per loss level for false positives (default 30000)\n"
     "  --churn MS         churn window (default 30000)\n"
     "  --churn-rate R     departures per user per second during churn (default 0.001)\n"
-    "  --probe-interval MS, --probe-timeout MS, --indirect-timeout MS, --refresh MS\n"
-    "                     the users' liveness and refresh timers (core::Config; defaults 1000,\n"
-    "                     500, 1500, 60000), to try other settings\n"
+    "  --probe-interval MS, --probe-interval-max MS, --probe-timeout MS, --indirect-timeout MS,\n"
+    "  --refresh MS       the users' liveness and refresh timers (core::Config; defaults 1000,\n"
+    "                     2000, 500, 3000, 60000), to try other settings\n"
     "  --no-views         skip comparing every view with the truth after churn\n"
     "  --no-bare          skip the bare event-loop baseline\n"
     "  --seed S           (default 1)\n"
@@ -101,6 +101,8 @@ std::string replay(const FigureOptions& o) {
     if (!o.check_views) s += " --no-views";
     core::Config d;
     if (o.node.probe_interval != d.probe_interval) s += " --probe-interval " + std::to_string(o.node.probe_interval);
+    if (o.node.probe_interval_max != d.probe_interval_max)
+        s += " --probe-interval-max " + std::to_string(o.node.probe_interval_max);
     if (o.node.probe_timeout != d.probe_timeout) s += " --probe-timeout " + std::to_string(o.node.probe_timeout);
     if (o.node.indirect_timeout != d.indirect_timeout) s += " --indirect-timeout " + std::to_string(o.node.indirect_timeout);
     if (o.node.refresh_interval != d.refresh_interval) s += " --refresh " + std::to_string(o.node.refresh_interval);
@@ -245,6 +247,7 @@ int main(int argc, char** argv) {
         else if (a == "--churn") o.churn = static_cast<TimeMs>(number()), churn_set = true;
         else if (a == "--churn-rate") o.churn_rate = number();
         else if (a == "--probe-interval") o.node.probe_interval = static_cast<TimeMs>(number());
+        else if (a == "--probe-interval-max") o.node.probe_interval_max = static_cast<TimeMs>(number());
         else if (a == "--probe-timeout") o.node.probe_timeout = static_cast<TimeMs>(number());
         else if (a == "--indirect-timeout") o.node.indirect_timeout = static_cast<TimeMs>(number());
         else if (a == "--refresh") o.node.refresh_interval = static_cast<TimeMs>(number());
