@@ -116,7 +116,8 @@ TEST_CASE("input from a file: the events are printed and darkchat exits 0 at the
     for (; i < r.out.size() && !r.out[i].empty() && r.out[i][0] == '\\'; ++i)
         help_words.push_back(r.out[i].substr(0, r.out[i].find(' ')));
     CHECK(help_words == std::vector<std::string>{"\\help", "\\chat", "\\users", "\\online", "\\offline", "\\add",
-                                                 "\\ping", "\\explode", "\\keys", "\\trust", "\\quit"});
+                                                 "\\ping", "\\explode", "\\keys", "\\trust", "\\request", "\\accept",
+                                                 "\\decline", "\\rooms", "\\room", "\\leave", "\\relays", "\\quit"});
     std::vector<std::string> rest(r.out.begin() + static_cast<std::ptrdiff_t>(i), r.out.end());
     CHECK(rest == std::vector<std::string>{
                       "* 0 users",
