@@ -320,7 +320,7 @@ struct RoomClientConfig {
     // One probe per relay per measure_interval: about N_relays x 100 B/s each way.
     TimeMs measure_interval = 1000;
     TimeMs report_interval = 1000;     // delay vector changes are reported at most this often
-    std::uint32_t report_threshold_ms = 2;  // a change smaller than this (and < 10%) is not reported
+    std::uint32_t report_threshold_ms = 2;  // a change smaller than this and than 10 % is not reported
     std::size_t probe_misses = 3;      // unanswered probes in a row: the relay counts as dead (rtt unknown)
     TimeMs resend_interval = 1000;     // unacked lines are resent this often (and at once after a move)
     TimeMs rejoin_interval = 1000;     // a join without an answer is repeated this often

@@ -48,6 +48,13 @@ struct DelayEntry {
     bool operator==(const DelayEntry&) const = default;
 };
 
+// [ticket, members]: a chat the client holds, as it last knew it.
+struct HeldChat {
+    SignedBlob ticket;
+    std::vector<std::string> members;
+    bool operator==(const HeldChat&) const = default;
+};
+
 // clientHeartbeat (client -> directory), every second: registers the sender's name
 // (pinned to its key on first registration) and acknowledges the state it has.
 struct ClientHeartbeat {
@@ -55,9 +62,13 @@ struct ClientHeartbeat {
     std::uint64_t seen_boot = 0;     // ... and the directory run it came from
     bool has_delays = false;         // delays is meaningful (it changed)
     std::vector<DelayEntry> delays;
-    // Tickets of chats the client holds that the last ClientState did not list (after a
-    // directory restart): the directory re-adopts chats whose tickets it signed.
-    std::vector<SignedBlob> tickets;
+    // Chats the client holds that the last ClientState did not list (after a directory
+    // restart): the directory takes back chats whose tickets it signed, with the members
+    // the client knew (those the ticket names).
+    std::vector<HeldChat> held;
+    // Number of the delay report carried (with has_delays), counting up per client run; it
+    // is repeated with every heartbeat until a ClientState says report_seen >= report.
+    std::uint64_t report = 0;
     bool operator==(const ClientHeartbeat&) const = default;
 };
 
@@ -86,7 +97,8 @@ struct IncomingRequest {
     bool operator==(const IncomingRequest&) const = default;
 };
 
-// [room, relay_key, relay_addr, epoch, members, ticket, reason]: a chat the client is in.
+// [room, relay_key, relay_addr, epoch, members, ticket, reason, old_ms, new_ms, pending]:
+// a chat the client is in.
 struct ChatInfo {
     RoomIdBytes room{};
     PublicKey relay_key{};
@@ -97,6 +109,9 @@ struct ChatInfo {
     std::uint8_t reason = 0;           // why the last move happened (roles::MoveReason), 0: never moved
     std::uint32_t old_ms = 0;          // the chat's max rtt before and after a move for being better
     std::uint32_t new_ms = 0;
+    // Invitees who have not answered yet: they may still join, so lines wait for their
+    // acks too (a late accepter gets every line since the chat began).
+    std::vector<std::string> pending;
     bool operator==(const ChatInfo&) const = default;
 };
 
@@ -111,6 +126,7 @@ struct ClientState {
     std::vector<OutgoingRequest> outgoing;
     std::vector<IncomingRequest> incoming;
     std::vector<ChatInfo> chats;
+    std::uint64_t report_seen = 0;  // the newest delay report applied (also when unchanged)
     bool operator==(const ClientState&) const = default;
 };
 

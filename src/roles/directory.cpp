@@ -34,6 +34,8 @@ struct ClientRec {
     DelayVector delays;
     std::uint64_t version = 0;        // of its ClientState; +1 on every change
     std::uint64_t acked_version = 0;  // the newest the client says it applied
+    std::uint64_t report_seen = 0;    // the newest delay report applied
+    TimeMs pushed = 0;                // when its state was last sent
 };
 
 struct Invitee {
@@ -57,6 +59,7 @@ struct Request {
 struct Chat {
     RoomId room{};
     std::vector<std::string> members;         // accepted (and the requester), in order
+    std::vector<std::string> pending;         // invitees who have not answered yet
     std::vector<wire::TicketMember> invited;  // the ticket's member list (fixed)
     PublicKey relay_key{};
     Addr relay;
@@ -198,21 +201,25 @@ struct Directory::State {
     void on_client_heartbeat(const Incoming& in, const wire::ClientHeartbeat& hb) {
         ClientRec* c = client_of(in);
         if (!c) return;
+        // A report is repeated until report_seen says it arrived; applying a repeat again is
+        // harmless (and a client that restarted counts from 1 again).
         if (hb.has_delays) {
             c->delays.clear();
             for (auto& d : hb.delays) c->delays[d.relay] = d.rtt_ms;
+            c->report_seen = hb.report;
         }
         if (hb.seen_boot == boot && hb.seen_version > c->acked_version && hb.seen_version <= c->version) {
             c->acked_version = hb.seen_version;
             mark_received(*c);
         }
-        for (auto& t : hb.tickets) adopt(*c, t);
+        for (auto& h : hb.held) adopt(*c, h);
         // Answer every heartbeat: the full state if the client lacks this version.
         if (!dirty.count(c->name) && hb.seen_boot == boot && hb.seen_version == c->version) {
             wire::ClientState s;
             s.version = c->version;
             s.boot = boot;
             s.unchanged = true;
+            s.report_seen = c->report_seen;
             env.send(c->addr, wire::MsgType::client_state, wire::encode(s));
         } else {
             dirty.insert(c->name);
@@ -231,8 +238,11 @@ struct Directory::State {
     }
 
     // A chat the client holds that this directory run does not know (after a restart):
-    // taken back if the ticket is ours and names the client.
-    void adopt(ClientRec& c, const wire::SignedBlob& blob) {
+    // taken back if the ticket is ours and names the client, with the members the client
+    // knew that the ticket names (so nobody's lines stop waiting for a member who simply
+    // has not reported yet).
+    void adopt(ClientRec& c, const wire::HeldChat& held) {
+        const wire::SignedBlob& blob = held.ticket;
         if (!env.verify(blob, env.id().pk)) {
             ++env.stats().bad_signature;
             return;
@@ -258,15 +268,29 @@ struct Directory::State {
         } else if (t->epoch > it->second.epoch) {
             return;  // we issued it, but forgot; the newer epoch the others report wins when they report it
         }
-        if (!contains(it->second.members, c.name)) {
-            it->second.members.push_back(c.name);
+        bool changed = false;
+        auto add = [&](const std::string& n) {
+            if (ticket_member(*t, n) && !contains(it->second.members, n)) {
+                it->second.members.push_back(n);
+                changed = true;
+            }
+        };
+        add(c.name);
+        for (auto& m : held.members) add(m);
+        if (changed)
             for (auto& m : it->second.members) touch(m);
-        }
     }
 
     void set_stage(Request& r, Invitee& inv, Stage s, std::string detail = {}) {
         if (inv.stage == s && s != Stage::awaiting_req) return;
         inv.stage = s;
+        if (final_stage(s) && r.room)
+            if (auto ch = chats.find(*r.room); ch != chats.end()) {
+                auto& p = ch->second.pending;
+                p.erase(std::remove(p.begin(), p.end(), inv.user), p.end());
+                if (s == Stage::req_accepted && !contains(ch->second.members, inv.user)) ch->second.members.push_back(inv.user);
+                for (auto& m : ch->second.members) touch(m);
+            }
         inv.detail = std::move(detail);
         event(dir_ev::RequestStage{r.from, inv.user, s});
         touch(r.from);
@@ -343,11 +367,8 @@ struct Directory::State {
                     return;
                 }
                 r.room = *room;
-            } else if (auto ch = chats.find(*r.room); ch != chats.end()) {
-                if (!contains(ch->second.members, c->name)) ch->second.members.push_back(c->name);
-                for (auto& m : ch->second.members) touch(m);
             }
-            set_stage(r, inv, Stage::req_accepted);
+            set_stage(r, inv, Stage::req_accepted);  // moves the accepter from pending to members
             return;
         }
     }
@@ -416,7 +437,10 @@ struct Directory::State {
         };
         member(r.from);
         for (auto& inv : r.invitees)
-            if (inv.user == accepter || !final_stage(inv.stage)) member(inv.user);
+            if (inv.user == accepter || !final_stage(inv.stage)) {
+                member(inv.user);
+                if (inv.user != accepter) ch.pending.push_back(inv.user);
+            }
         auto relay = choose(ch.members);
         if (!relay) return std::nullopt;
         ch.relay_key = relay->key;
@@ -514,6 +538,10 @@ struct Directory::State {
             }
         }
         relocate();
+        // A change the client has not confirmed is pushed again at every pass (the
+        // heartbeat would heal it too, but only a second later).
+        for (auto& [n, c] : clients)
+            if (c.alive && c.acked_version < c.version && now - c.pushed >= cfg.pass_interval) dirty.insert(n);
     }
 
     // ---- state pushes -----------------------------------------------------------------
@@ -522,6 +550,7 @@ struct Directory::State {
         wire::ClientState s;
         s.version = c.version;
         s.boot = boot;
+        s.report_seen = c.report_seen;
         for (auto& [k, r] : relays)
             if (r.alive && s.relays.size() < wire::kMaxRoleRelays) s.relays.push_back({k, r.addr});
         for (auto& [id, r] : requests) {
@@ -549,6 +578,7 @@ struct Directory::State {
             ci.reason = ch.ever_moved ? static_cast<std::uint8_t>(ch.reason) : 0;
             ci.old_ms = ch.old_ms;
             ci.new_ms = ch.new_ms;
+            ci.pending = ch.pending;
             s.chats.push_back(std::move(ci));
         }
         return s;
@@ -559,6 +589,7 @@ struct Directory::State {
             auto it = clients.find(n);
             if (it == clients.end() || !it->second.alive) continue;
             env.send(it->second.addr, wire::MsgType::client_state, wire::encode(state_of(it->second)));
+            it->second.pushed = now;
         }
         dirty.clear();
     }

@@ -123,6 +123,8 @@ struct RoomClient::State {
     bool delays_changed = true;
     TimeMs last_report = 0;
     std::uint64_t reported_boot = 0;
+    std::uint64_t report_no = 0;     // number of the last report made
+    std::uint64_t report_acked = 0;  // the directory's report_seen
 
     // directory
     bool dir_alive = false;
@@ -161,7 +163,8 @@ struct RoomClient::State {
             if (relays.size() >= cfg.max_relays) return nullptr;
             ProbeRelay r;
             r.addr = a;
-            r.next_probe = now + std::uniform_int_distribution<TimeMs>(0, std::max<TimeMs>(1, cfg.measure_interval) - 1)(rng);
+            // A new relay is measured soon (spread over 50 ms), then every measure_interval.
+            r.next_probe = now + std::uniform_int_distribution<TimeMs>(0, 50)(rng);
             it = relays.emplace(a, r).first;
         }
         it->second.listed |= listed;
@@ -178,7 +181,8 @@ struct RoomClient::State {
     }
 
     // Reported again only when a relay appears or disappears, or an rtt moves by at least
-    // report_threshold_ms and 10 %: jitter does not cause a report every second.
+    // report_threshold_ms or 10 % (and then at most every report_interval): sub-ms noise
+    // is not reported, and the directory's view is never off by more than that.
     void check_delays() {
         auto d = delays();
         if (d.size() != reported.size()) {
@@ -192,7 +196,7 @@ struct RoomClient::State {
                 return;
             }
             const std::uint32_t diff = v > it->second ? v - it->second : it->second - v;
-            if (diff >= cfg.report_threshold_ms && diff * 10 >= it->second) delays_changed = true;
+            if (diff >= cfg.report_threshold_ms || diff * 10 >= it->second) delays_changed = true;
         }
     }
 
@@ -238,18 +242,24 @@ struct RoomClient::State {
         wire::ClientHeartbeat hb;
         hb.seen_version = version;
         hb.seen_boot = boot;
+        // Delay reports: a new one when the delays changed (or the directory restarted);
+        // the last one again until the directory says it has it.
         if (delays_changed || reported_boot != boot) {
-            hb.has_delays = true;
             reported = delays();
-            for (auto& [k, v] : reported)
-                if (hb.delays.size() < wire::kMaxRoleRelays) hb.delays.push_back({k, v});
+            ++report_no;
             delays_changed = false;
             reported_boot = boot;
             last_report = now;
         }
+        if (report_acked < report_no) {
+            hb.has_delays = true;
+            hb.report = report_no;
+            for (auto& [k, v] : reported)
+                if (hb.delays.size() < wire::kMaxRoleRelays) hb.delays.push_back({k, v});
+        }
         if (dir_alive)
             for (auto& [id, r] : rooms)
-                if (!r.direct && !listed.count(id) && hb.tickets.size() < wire::kMaxRoleRooms) hb.tickets.push_back(r.ticket_blob);
+                if (!r.direct && !listed.count(id) && hb.held.size() < wire::kMaxRoleRooms) hb.held.push_back({r.ticket_blob, r.members});
         env.send(*cfg.directory, wire::MsgType::client_heartbeat, wire::encode(hb));
         next_heartbeat = now + cfg.heartbeat_interval;
         // What the state does not show yet is repeated with every heartbeat.
@@ -293,7 +303,7 @@ struct RoomClient::State {
         return &it->second;
     }
 
-    void set_members(Room& r, const std::vector<std::string>& members) {
+    void set_members(Room& r, const std::vector<std::string>& members, const std::vector<std::string>& pending = {}) {
         for (auto& m : members)
             if (!contains(r.members, m) && r.announced && m != me()) event(room_ev::MemberChange{r.id, m, true});
         for (auto& m : r.members)
@@ -303,6 +313,8 @@ struct RoomClient::State {
             r.required.clear();
             for (auto& m : members)
                 if (m != me()) r.required.insert(m);
+            for (auto& m : pending)
+                if (m != me() && ticket_member(r.ticket, m)) r.required.insert(m);
             trim(r);
         }
     }
@@ -339,6 +351,7 @@ struct RoomClient::State {
             dir_alive = true;
             event(room_ev::DirectoryUp{*cfg.directory});
         }
+        if (s.boot == boot) report_acked = std::max(report_acked, s.report_seen);
         if (s.unchanged) return;
         if (s.boot == boot && s.version <= version) return;  // old or reordered
         const bool new_boot = s.boot != boot;
@@ -419,7 +432,7 @@ struct RoomClient::State {
             auto it = rooms.find(ci.room);
             if (it == rooms.end()) {
                 Room* r = room_from_ticket(ci.ticket, *t, false);
-                if (r) set_members(*r, ci.members);
+                if (r) set_members(*r, ci.members, ci.pending);
                 continue;
             }
             Room& r = it->second;
@@ -427,7 +440,7 @@ struct RoomClient::State {
                 const MoveReason why = ci.reason == static_cast<std::uint8_t>(MoveReason::better) ? MoveReason::better : MoveReason::relay_died;
                 move_room(r, ci.ticket, *t, why, ci.old_ms, ci.new_ms);
             }
-            set_members(r, ci.members);
+            set_members(r, ci.members, ci.pending);
         }
         for (auto it = left.begin(); it != left.end();) it = now_listed.count(*it) ? std::next(it) : left.erase(it);
         listed = std::move(now_listed);
@@ -438,6 +451,10 @@ struct RoomClient::State {
     static bool contains_addr(const std::vector<Addr>& v, const Addr& a) { return std::find(v.begin(), v.end(), a) != v.end(); }
 
     // ---- rooms -------------------------------------------------------------------------
+
+    static bool missing_keys(const Room& r) {
+        return std::any_of(r.required.begin(), r.required.end(), [&](auto& m) { return !r.kx.count(m); });
+    }
 
     void join(Room& r) {
         wire::MemberKey mk{r.id, me(), kx_pk};
@@ -992,7 +1009,9 @@ struct RoomClient::State {
         }
         for (auto& [id, r] : rooms) {
             if (r.direct) direct_relocation(r);
-            if (!r.joined && now >= r.next_join) join(r);
+            // Joined but some member's key is still unknown (a lost roster): joining again
+            // is answered with the roster.
+            if ((!r.joined || missing_keys(r)) && now >= r.next_join) join(r);
             if (r.joined && !r.outbox.empty() && now >= r.next_resend) resend(r, false);
         }
         // Answered or forgotten direct invites are dropped after request_timeout.
@@ -1009,7 +1028,7 @@ struct RoomClient::State {
             if (r.listed) earliest(t, r.next_probe);
         for (auto& [id, room] : rooms) {
             if (auto it = relays.find(room.ticket.relay); it != relays.end()) earliest(t, it->second.next_probe);
-            if (!room.joined) earliest(t, room.next_join);
+            if (!room.joined || missing_keys(room)) earliest(t, room.next_join);
             if (room.joined && !room.outbox.empty()) earliest(t, room.next_resend);
             if (room.move_id) earliest(t, room.next_move_invite);
             if (room.mine) earliest(t, now + cfg.measure_interval);
@@ -1040,7 +1059,7 @@ void RoomClient::handle_start(TimeMs now) {
     s_->now = now;
     if (s_->started) return;
     s_->started = true;
-    for (auto& [a, r] : s_->relays) r.next_probe = now + (r.next_probe % std::max<TimeMs>(1, s_->cfg.measure_interval));
+    for (auto& [a, r] : s_->relays) r.next_probe = now + r.next_probe % 51;
     s_->next_heartbeat = now;
     s_->last_report = now - s_->cfg.report_interval;
     s_->on_timeout();

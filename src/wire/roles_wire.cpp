@@ -58,8 +58,8 @@ Result<T> decode_map(ByteView b, const Schema& s, F&& field) {
 
 constexpr std::string_view kRelayHeartbeatFields[] = {"seq", "rooms", "members", "messages_per_second", "addr"};
 constexpr std::string_view kRelayAckFields[] = {"seq", "boot"};
-constexpr std::string_view kClientHeartbeatFields[] = {"seen_version", "seen_boot", "has_delays", "delays", "tickets"};
-constexpr std::string_view kClientStateFields[] = {"version", "boot", "unchanged", "relays", "outgoing", "incoming", "chats"};
+constexpr std::string_view kClientHeartbeatFields[] = {"seen_version", "seen_boot", "has_delays", "delays", "held", "report"};
+constexpr std::string_view kClientStateFields[] = {"version", "boot", "unchanged", "relays", "outgoing", "incoming", "chats", "report_seen"};
 constexpr std::string_view kChatRequestFields[] = {"id", "users"};
 constexpr std::string_view kChatAnswerFields[] = {"id", "accept"};
 constexpr std::string_view kProbeFields[] = {"nonce", "padding"};
@@ -124,7 +124,7 @@ Bytes encode(const RelayAck& p) {
 
 Bytes encode(const ClientHeartbeat& p) {
     return pack([&](Packer& pk) {
-        pk.pack_map(5);
+        pk.pack_map(6);
         put_key(pk, 0); pk.pack_uint64(p.seen_version);
         put_key(pk, 1); pk.pack_uint64(p.seen_boot);
         put_key(pk, 2); pk.pack(p.has_delays);
@@ -134,13 +134,19 @@ Bytes encode(const ClientHeartbeat& p) {
             put_bin(q, d.relay);
             q.pack_uint32(d.rtt_ms);
         });
-        put_key(pk, 4); put_blobs(pk, p.tickets);
+        put_key(pk, 4);
+        put_list(pk, p.held, [](Packer& q, const HeldChat& h) {
+            q.pack_array(2);
+            put_blob(q, h.ticket);
+            put_strs(q, h.members);
+        });
+        put_key(pk, 5); pk.pack_uint64(p.report);
     });
 }
 
 Bytes encode(const ClientState& p) {
     return pack([&](Packer& pk) {
-        pk.pack_map(7);
+        pk.pack_map(8);
         put_key(pk, 0); pk.pack_uint64(p.version);
         put_key(pk, 1); pk.pack_uint64(p.boot);
         put_key(pk, 2); pk.pack(p.unchanged);
@@ -168,7 +174,7 @@ Bytes encode(const ClientState& p) {
         });
         put_key(pk, 6);
         put_list(pk, p.chats, [](Packer& q, const ChatInfo& c) {
-            q.pack_array(9);
+            q.pack_array(10);
             put_bin(q, c.room);
             put_bin(q, c.relay_key);
             put_addr(q, c.relay);
@@ -178,7 +184,9 @@ Bytes encode(const ClientState& p) {
             q.pack_uint8(c.reason);
             q.pack_uint32(c.old_ms);
             q.pack_uint32(c.new_ms);
+            put_strs(q, c.pending);
         });
+        put_key(pk, 7); pk.pack_uint64(p.report_seen);
     });
 }
 
@@ -371,7 +379,13 @@ Result<ClientHeartbeat> decode_client_heartbeat(ByteView b) {
                 return DelayEntry{read_fixed<32>(t[0], ff), read_u32(t[1], ff)};
             });
             break;
-        case 4: p.tickets = read_blobs(v, f, kMaxRoleRooms); break;
+        case 4:
+            p.held = read_list<HeldChat>(v, f, kMaxRoleRooms, [](const msgpack::object& e, const Field& ff) {
+                const auto* t = read_tuple(e, ff, 2);
+                return HeldChat{read_blob(t[0], ff), read_users(t[1], ff, "member", kMaxRoomMembers)};
+            });
+            break;
+        case 5: p.report = read_uint(v, f); break;
         }
     });
 }
@@ -404,7 +418,7 @@ Result<ClientState> decode_client_state(ByteView b) {
             break;
         case 6:
             p.chats = read_list<ChatInfo>(v, f, kMaxRoleRooms, [](const msgpack::object& e, const Field& ff) {
-                const auto* t = read_tuple(e, ff, 9);
+                const auto* t = read_tuple(e, ff, 10);
                 ChatInfo c;
                 c.room = read_fixed<16>(t[0], ff);
                 c.relay_key = read_fixed<32>(t[1], ff);
@@ -415,9 +429,11 @@ Result<ClientState> decode_client_state(ByteView b) {
                 c.reason = read_u8(t[6], ff);
                 c.old_ms = read_u32(t[7], ff);
                 c.new_ms = read_u32(t[8], ff);
+                c.pending = read_users(t[9], ff, "pending", kMaxRoomMembers);
                 return c;
             });
             break;
+        case 7: p.report_seen = read_uint(v, f); break;
         }
     });
 }

@@ -25,7 +25,8 @@ void users_ok(const std::vector<std::string>& v, std::string_view what) {
 void limits(const wire::RelayHeartbeat& p) { fuzz::check_addr(p.addr, "relayHeartbeat addr"); }
 void limits(const wire::RelayAck&) {}
 void limits(const wire::ClientHeartbeat& p) {
-    fuzz::expect(p.delays.size() <= wire::kMaxRoleRelays && p.tickets.size() <= wire::kMaxRoleRooms, "clientHeartbeat", "too long");
+    fuzz::expect(p.delays.size() <= wire::kMaxRoleRelays && p.held.size() <= wire::kMaxRoleRooms, "clientHeartbeat", "too long");
+    for (auto& h : p.held) users_ok(h.members, "clientHeartbeat members");
 }
 void limits(const wire::ClientState& p) {
     fuzz::expect(p.relays.size() <= wire::kMaxRoleRelays && p.chats.size() <= wire::kMaxRoleRooms &&
@@ -37,7 +38,10 @@ void limits(const wire::ClientState& p) {
         fuzz::expect(valid_user_name(i.from), "clientState", "bad incoming");
         users_ok(i.others, "clientState others");
     }
-    for (auto& c : p.chats) users_ok(c.members, "clientState members");
+    for (auto& c : p.chats) {
+        users_ok(c.members, "clientState members");
+        users_ok(c.pending, "clientState pending");
+    }
 }
 void limits(const wire::ChatRequest& p) { users_ok(p.users, "chatRequest"); }
 void limits(const wire::ChatAnswer&) {}
@@ -83,6 +87,8 @@ void check_bodies(ByteView in) {
     }
     if (auto l = wire::decode_room_line(in)) check(l->line.body, wire::decode_line_body, "line in roomLine");
     if (auto a = wire::decode_room_ack(in)) check(a->ack.body, wire::decode_ack_body, "ack in roomAck");
+    if (auto h = wire::decode_client_heartbeat(in))
+        for (auto& c : h->held) check(c.ticket.body, wire::decode_ticket, "ticket in clientHeartbeat");
     if (auto s = wire::decode_client_state(in))
         for (auto& c : s->chats) check(c.ticket.body, wire::decode_ticket, "ticket in clientState");
 }
