@@ -21,15 +21,16 @@ struct Rooms {
     Net net;
     std::vector<std::string> relay_keys;
 
-    explicit Rooms(int relays, std::vector<std::string> dir_flags = {}, Loc loc = Loc::current()) {
+    explicit Rooms(int relays, std::vector<std::string> dir_flags = {},
+                   std::vector<std::string> users = {"alice", "bob"}, Loc loc = Loc::current()) {
         net.start_role("dir", "directory", dir_flags, loc);
         for (int i = 1; i <= relays; ++i) {
             std::string key = "R" + std::to_string(i);
             net.start_role(key, "relay", {"--dir", at(net["dir"])}, loc);
             relay_keys.push_back(key);
         }
-        for (auto u : {"alice", "bob"}) net.start(u, Net::Opts{.extra = {"--dir", at(net["dir"])}}, loc);
-        for (auto u : {"alice", "bob"}) wait_relays(net.proc(u), relays, loc);
+        for (auto& u : users) net.start(u, Net::Opts{.extra = {"--dir", at(net["dir"])}}, loc);
+        for (auto& u : users) wait_relays(net.proc(u), relays, loc);
         // The delay vectors reach the directory with the next heartbeat (each second).
         sleep_for(1.5);
     }
@@ -233,6 +234,46 @@ TEST_CASE("the directory killed: the chat goes on; users and relays register aga
     d.proc->wait_for(re("relay .*up"), 10);
     a.send("after the return");
     b.wait_for(exactly("[" + room.id + "] <alice> after the return"), 5, bm);
+}
+
+TEST_CASE("a room of three: one request to two users, each line reaches both others once") {
+    Rooms r(2, {}, {"alice", "bob", "carol"});
+    Proc &a = r.net.proc("alice"), &b = r.net.proc("bob"), &c = r.net.proc("carol");
+    std::size_t am = a.mark(), bm = b.mark(), cm = c.mark();
+    std::string invite = "* alice asks for a chat (with ";
+    for (int attempt = 0;; ++attempt) {
+        am = a.mark(), bm = b.mark(), cm = c.mark();
+        a.send("\\request bob carol");
+        b.wait_for(exactly(invite + "carol): \\accept alice or \\decline alice"), 5, bm);
+        c.wait_for(exactly(invite + "bob): \\accept alice or \\decline alice"), 5, cm);
+        b.send("\\accept alice");
+        auto i = a.wait_index(re("^\\* request bob: (REQ_ACCEPTED|SERVER_ERR)"), 5, am);
+        REQUIRE_MESSAGE(i.has_value(), "no answer for bob:\n" << a.tail());
+        if (a.line(*i).find("REQ_ACCEPTED") != std::string::npos) break;
+        REQUIRE_MESSAGE(attempt < 4, "SERVER_ERR five times:\n" << a.tail());
+        c.send("\\decline alice");
+        sleep_for(1);
+    }
+    c.send("\\accept alice");
+    a.wait_for(exactly("* request carol: REQ_ACCEPTED"), 5, am);
+    Room ra = parse_room(a.wait_for(re(kRoomLine), 5, am));
+    Room rc = parse_room(c.wait_for(re(kRoomLine), 5, cm));
+    CHECK(ra.id == rc.id);
+    c.wait_for(exactly("* lines now go to room " + ra.id + " (\\chat <user> for a direct chat)"), 5, cm);
+    b.wait_for(exactly("* lines now go to room " + ra.id + " (\\chat <user> for a direct chat)"), 5, bm);
+    sleep_for(1);
+
+    a.send("from alice");
+    b.send("from bob");
+    c.send("from carol");
+    for (auto* p : {&b, &c}) p->wait_for(exactly("[" + ra.id + "] <alice> from alice"), 5, p == &b ? bm : cm);
+    for (auto* p : {&a, &c}) p->wait_for(exactly("[" + ra.id + "] <bob> from bob"), 5, p == &a ? am : cm);
+    for (auto* p : {&a, &b}) p->wait_for(exactly("[" + ra.id + "] <carol> from carol"), 5, p == &a ? am : bm);
+    a.wait_for(exactly("* delivered to room " + ra.id + ": from alice"), 5, am);
+    sleep_for(1.5);
+    CHECK(b.count(exactly("[" + ra.id + "] <alice> from alice"), bm) == 1);
+    CHECK(c.count(exactly("[" + ra.id + "] <alice> from alice"), cm) == 1);
+    CHECK(a.count(re("^\\[" + ra.id + "\\] <alice>"), am) == 0);  // our own lines are echoed as delivered
 }
 
 TEST_CASE("a declined request and a request for an unknown user show their stages") {
