@@ -299,6 +299,12 @@ struct Directory::State {
             if (auto it = clients.find(r.from); it != clients.end()) r.final_version = it->second.version;
     }
 
+    std::size_t chats_of(const std::string& name) const {
+        std::size_t n = 0;
+        for (auto& [id, ch] : chats) n += contains(ch.members, name);
+        return n;
+    }
+
     std::size_t open_requests_of(const std::string& name) const {
         std::size_t n = 0;
         for (auto& [id, r] : requests)
@@ -311,6 +317,13 @@ struct Directory::State {
         if (!c) return;
         for (auto& [id, r] : requests)
             if (r.from == c->name && r.client_id == req.id) return;  // a repeat: the state already says
+        // The table of requests is bounded: past max_clients entries (one per client on
+        // average) a request is dropped unanswered; the client shows SERVER_ERR when the
+        // state never lists it.
+        if (requests.size() >= cfg.max_clients) {
+            ++env.stats().refused;
+            return;
+        }
         Request r;
         r.from = c->name;
         r.client_id = req.id;
@@ -325,8 +338,10 @@ struct Directory::State {
         if (r.invitees.empty()) return;
         // Over a bound, or no relay at all: every invitee ends at once with SERVER_ERR.
         std::string err;
-        if (open_requests_of(c->name) >= cfg.max_requests_per_client || requests.size() >= cfg.max_clients)
+        if (open_requests_of(c->name) >= cfg.max_requests_per_client)
             err = "too many open requests";
+        else if (chats_of(c->name) >= cfg.max_chats_per_client)
+            err = "too many chats";
         else if (r.invitees.size() + 1 > cfg.max_members)
             err = "too many members";
         else if (candidates().empty())
@@ -358,6 +373,10 @@ struct Directory::State {
             if (inv.user != c->name || final_stage(inv.stage)) continue;
             if (!a.accept) {
                 set_stage(r, inv, Stage::declined);
+                return;
+            }
+            if (chats_of(c->name) >= cfg.max_chats_per_client) {
+                set_stage(r, inv, Stage::server_err, "too many chats");
                 return;
             }
             if (!r.room) {

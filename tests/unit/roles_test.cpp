@@ -531,3 +531,37 @@ TEST_CASE("garbage and wrong-type packets are counted and dropped by every role"
     n.w.run_for(3000);
     CHECK(n.client("alice").directory_alive());
 }
+
+TEST_CASE("bounded tables: a relay hosts at most max_rooms rooms, a client keeps at most 64 invites") {
+    World w(16);
+    RelayConfig rc;
+    rc.max_rooms = 10;
+    w.add_relay("r1", rc);
+    RoomClientConfig cc;
+    cc.relays = {w.addr("r1")};
+    w.add_client("alice", cc);
+    w.run_for(1500);
+    const Identity a = rolesim::identity_for("alice");
+    // mallory opens room after room with tickets she signs herself (valid without a directory).
+    for (int i = 0; i < 200; ++i) {
+        const std::string name = "m" + std::to_string(i);
+        const Identity m = rolesim::identity_for(name);
+        wire::RoomIdBytes room{};
+        room[0] = static_cast<std::uint8_t>(i);
+        room[1] = static_cast<std::uint8_t>(i >> 8);
+        wire::Ticket t{room, w.node("r1").id.pk, w.addr("r1"), 1, {{name, m.pk}, {"alice", a.pk}}, 0, name};
+        const auto ticket = wire::sign_blob(wire::encode(t), m.sk);
+        wire::MemberKey mk{room, name, KxPublicKey{9}};
+        wire::RoomJoin j{ticket, wire::sign_blob(wire::encode(mk), m.sk)};
+        const Addr from = Addr::v4(10, 90, static_cast<std::uint8_t>(i / 200), static_cast<std::uint8_t>(i % 200), 7300);
+        wire::Header h{wire::MsgType::room_join, name, m.session, 7300, m.pk};
+        w.inject("r1", from, wire::encode_packet(h, wire::encode(j), m.sk));
+        // ... and invites alice to each of them.
+        h.type = wire::MsgType::invite;
+        w.inject("alice", from, wire::encode_packet(h, wire::encode(wire::Invite{1, ticket}), m.sk));
+    }
+    w.run_for(200);
+    CHECK(w.node("r1").relay->rooms().size() == 10);
+    CHECK(w.node("r1").relay->stats().refused >= 190);
+    CHECK(w.node("alice").client->invites().size() == wire::kMaxRoleRequests);
+}
