@@ -620,7 +620,7 @@ private:
             auto relays = client_->relays();
             for (auto& r : relays) say("  " + cli::render_relay(r));
             say("* " + std::to_string(relays.size()) + (relays.size() == 1 ? " relay" : " relays") +
-                (opts_.roles.directory ? std::string(client_->directory_alive() ? ", directory answers" : ", directory lost")
+                (opts_.roles.directory ? std::string(client_->directory_alive() ? ", directory answers" : ", directory not answering")
                                        : std::string(", no directory")));
         }
     }
