@@ -1041,9 +1041,14 @@ struct RoomClient::State {
         for (auto& [id, r] : requests) {
             if (r.direct) {
                 earliest(t, r.next_send);
-                for (auto& [u, due] : r.next_remind) earliest(t, due);
+                for (auto& [u, due] : r.next_remind)
+                    if (due > now) earliest(t, due);
+                earliest(t, r.created + cfg.request_timeout);
+            } else if (!r.seen && !r.err_reported) {
+                earliest(t, r.created + cfg.directory_timeout);
+            } else if (r.err_reported) {
+                earliest(t, r.created + cfg.request_timeout);
             }
-            earliest(t, r.created + (r.direct ? cfg.request_timeout : cfg.directory_timeout));
         }
         for (auto& [k, i] : direct_invites) earliest(t, i.received + cfg.request_timeout);
         if (t && *t < now) t = now;

@@ -49,6 +49,7 @@ struct Node {
     std::vector<std::pair<TimeMs, roles::DirectoryEvent>> dir_events;
     std::vector<std::pair<TimeMs, roles::RelayEvent>> relay_events;
     std::uint64_t received = 0;
+    std::uint64_t wakeups = 0;  // timers that fired
 };
 
 inline Identity identity_for(const std::string& name) {
@@ -293,6 +294,7 @@ private:
         }
         if (it.kind == Kind::timer) {
             if (it.gen != n.timer_gen) return;
+            ++n.wakeups;
             if (n.dir) n.dir->handle_timeout(now_);
             else if (n.relay) n.relay->handle_timeout(now_);
             else n.client->handle_timeout(now_);

@@ -565,3 +565,23 @@ TEST_CASE("bounded tables: a relay hosts at most max_rooms rooms, a client keeps
     CHECK(w.node("r1").relay->stats().refused >= 190);
     CHECK(w.node("alice").client->invites().size() == wire::kMaxRoleRequests);
 }
+
+TEST_CASE("timers: machines wake up a bounded number of times while nothing changes") {
+    Net n(17, 2, {"alice", "bob", "carol"});
+    n.request("alice", {"bob"});
+    n.w.run_for(500);
+    n.accept("bob");
+    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob"); }, 3000));
+    n.request("alice", {"carol"});  // left open: AWAITING_REQ every 5 s
+    n.say("alice", "x");
+    n.w.run_for(5000);  // past every one-off deadline (directory_timeout, ...)
+    std::map<std::string, std::uint64_t> before;
+    for (auto name : {"dir", "r1", "r2", "alice", "bob", "carol"}) before[name] = n.w.node(name).wakeups;
+    n.w.run_for(10000);
+    // Probes (2 relays), heartbeats, passes: a few per second. A deadline left in the
+    // past would wake a machine every millisecond.
+    for (auto& [name, b] : before) {
+        INFO(name << " woke " << n.w.node(name).wakeups - b << " times in 10 s");
+        CHECK(n.w.node(name).wakeups - b <= 80);
+    }
+}
