@@ -973,6 +973,7 @@ int flood(const Options& o) {
     std::vector<int> socks;
     for (std::size_t i = 0; i < o.ports; ++i) socks.push_back(udp_socket(o.netns, true));
     auto pool = flood_pool(o, local_port(socks[0]), target, claimed);
+    std::printf("dcattack: flood: %zu distinct packets made, sending\n", pool.size());
     std::uint64_t limit = std::min<std::uint64_t>(kMaxCount * 10, static_cast<std::uint64_t>(o.rate * o.seconds));
     std::uint64_t sent = 0, failed = 0, bytes = 0;
     sockaddr_in sa = to_sockaddr(o.target);
