@@ -73,6 +73,10 @@ struct Chat {
 
 }  // namespace
 
+// A relay or client that is heard from at a new address while it was heard at its known
+// one less than this ago is not moved (a replayed heartbeat cannot redirect its traffic).
+constexpr TimeMs kMoveQuiet = 2000;
+
 struct Directory::State {
     DirectoryConfig cfg;
     Envelope env;
@@ -145,6 +149,10 @@ struct Directory::State {
             if (hb.addr.port) addr.port = hb.addr.port;
         }
         if (addr.port == 0) addr.port = in.reply.port;
+        if (r.alive && r.addr != addr && now - r.last < kMoveQuiet) {  // a replay, see client_of
+            ++env.stats().unsolicited;
+            return;
+        }
         const bool changed = !r.alive || r.addr != addr;
         r.addr = addr;
         r.last = now;
@@ -188,6 +196,12 @@ struct Directory::State {
             it = clients.emplace(c.name, std::move(c)).first;
         }
         ClientRec& c = it->second;
+        // A signed packet can be replayed from elsewhere: a live client's address changes
+        // only after it has been quiet at the old one for kMoveQuiet.
+        if (c.alive && c.addr != in.reply && now - c.last_seen < kMoveQuiet) {
+            ++env.stats().unsolicited;
+            return nullptr;
+        }
         c.last_seen = now;
         if (!c.alive || c.addr != in.reply) {
             if (!c.alive) event(dir_ev::ClientUp{c.name, in.reply});

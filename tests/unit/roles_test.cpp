@@ -585,3 +585,22 @@ TEST_CASE("timers: machines wake up a bounded number of times while nothing chan
         CHECK(n.w.node(name).wakeups - b <= 80);
     }
 }
+
+TEST_CASE("a heartbeat replayed from another address does not redirect a client or a relay") {
+    Net n(18, 1, {"alice"});
+    Bytes alice_hb, relay_hb;
+    n.w.tap = [&](const rolesim::Node& from, const rolesim::Node&, const Bytes& data) {
+        if (from.name == "alice" && wire::peek_type(data) == wire::MsgType::client_heartbeat) alice_hb = data;
+        if (from.name == "r1" && wire::peek_type(data) == wire::MsgType::relay_heartbeat) relay_hb = data;
+    };
+    n.w.run_for(1500);
+    REQUIRE(!alice_hb.empty());
+    REQUIRE(!relay_hb.empty());
+    const Addr evil = Addr::v4(10, 66, 6, 6, 7300);
+    n.w.inject("dir", evil, alice_hb);
+    n.w.inject("dir", evil, relay_hb);
+    n.w.run_for(100);
+    CHECK(n.dir().clients()[0].addr == n.w.addr("alice"));
+    CHECK(n.dir().relays()[0].addr.ip == n.w.addr("r1").ip);
+    CHECK(n.dir().stats().unsolicited >= 2);
+}
