@@ -302,3 +302,31 @@ TEST_CASE("flood: forged and random datagrams from many identities and ports; ev
     CHECK_SAME_VIEW(view(b, {"alice"}), bob_before);
     CHECK(b.running());
 }
+
+TEST_CASE("dcattack refuses targets off loopback and unbounded runs: one line, exit status 1") {
+    TempDir tmp;
+    struct Case {
+        std::vector<std::string> args;
+        std::string says;
+    };
+    std::vector<Case> cases = {
+        {{"random", "--target", "10.1.2.3:7300"}, "refusing target 10.1.2.3:7300"},
+        {{"random", "--target", "192.168.0.1:7300", "--netns"}, "--netns"},  // the test runs in the host's namespace
+        {{"flood", "--target", "127.0.0.1:7300", "--seconds", "61"}, "--seconds"},
+        {{"flood", "--target", "127.0.0.1:7300", "--rate", "2000000"}, "--rate"},
+        {{"random", "--target", "127.0.0.1:7300", "--count", "1000001"}, "--count"},
+        {{"flood", "--target", "127.0.0.1:7300", "--claim-peer", "10.0.0.1:1"}, "refusing target 10.0.0.1:1"},
+        {{"nonsense", "--target", "127.0.0.1:7300"}, "unknown mode nonsense"},
+    };
+    for (auto& c : cases) {
+        std::vector<std::string> argv = {dcattack_bin()};
+        argv.insert(argv.end(), c.args.begin(), c.args.end());
+        CAPTURE(c.says);
+        auto r = run(tmp, argv);
+        CHECK(r.status == 1);
+        CHECK(r.out.empty());
+        REQUIRE(r.err.size() == 1);
+        CHECK(r.err[0].rfind("dcattack: ", 0) == 0);
+        CHECK(r.err[0].find(c.says) != std::string::npos);
+    }
+}

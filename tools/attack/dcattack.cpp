@@ -129,7 +129,11 @@ double number(const std::string& flag, const std::string& v, double lo, double h
     char* end = nullptr;
     double d = std::strtod(v.c_str(), &end);
     if (v.empty() || *end || !(d >= lo && d <= hi))
-        die("bad value for " + flag + ": " + v + " (from " + std::to_string(lo) + " to " + std::to_string(hi) + ")");
+    {
+        char range[64];
+        std::snprintf(range, sizeof range, "from %g to %g", lo, hi);
+        die("bad value for " + flag + ": " + v + " (" + range + ")");
+    }
     return d;
 }
 
