@@ -34,6 +34,23 @@ struct Node {
     int port = -1;
 };
 
+// Every process we started, killed by pid if we stop early (die() exits).
+std::vector<pid_t> started;
+void kill_started() {
+    for (pid_t p : started) ::kill(p, SIGKILL);
+}
+
+Child spawn_tracked(const std::vector<std::string>& argv, const SpawnOptions& o) {
+    Child c = spawn(argv, o);
+    started.push_back(c.pid);
+    return c;
+}
+
+void stop_tracked(Child& c, long grace_ms = 3000) {
+    std::erase(started, c.pid);
+    stop(c, grace_ms);
+}
+
 Node start(const std::vector<std::string>& argv, const std::string& name, const std::string& stderr_file) {
     Node n;
     n.name = name;
@@ -43,7 +60,7 @@ Node start(const std::vector<std::string>& argv, const std::string& name, const 
     if (!o.pipe_in) {  // darkchatd: its output to files
         o.pipe_out = false;
         o.stdout_file = stderr_file + ".out";
-        n.proc = spawn(argv, o);
+        n.proc = spawn_tracked(argv, o);
         std::optional<std::string> l;
         for (auto deadline = after_ms(10000); !l && now() < deadline;) {
             for (auto& f : {stderr_file, o.stdout_file})
@@ -53,7 +70,7 @@ Node start(const std::vector<std::string>& argv, const std::string& name, const 
         n.port = ready_port(*l);
         return n;
     }
-    n.proc = spawn(argv, o);
+    n.proc = spawn_tracked(argv, o);
     auto deadline = after_ms(10000);
     for (int guard = 0; guard < 1000; ++guard) {
         auto l = n.proc.out_lines.next(deadline);
@@ -125,7 +142,7 @@ Phase run_phase(const std::string& name, Node& alice, Node& bob, double seconds,
         SpawnOptions o;
         o.pipe_in = false;
         o.stderr_file = "/tmp/flood_bench-dcattack.stderr";
-        flood = spawn(attack, o);
+        flood = spawn_tracked(attack, o);
         // It makes its packets first, then says it is sending.
         bool sending = false;
         auto deadline = after_ms(60000);
@@ -181,7 +198,7 @@ Phase run_phase(const std::string& name, Node& alice, Node& bob, double seconds,
     if (!attack.empty()) {
         auto l = flood.out_lines.next(after_ms(70000));
         if (l) p.attack = *l;
-        stop(flood, 5000);
+        stop_tracked(flood, 5000);
     }
     auto after = sample_proc(bob.proc.pid);
     p.hwm_after_kb = after ? after->hwm_kb : -1;
@@ -229,6 +246,7 @@ int main(int argc, char** argv) {
         die("out of range: --rate 1..1000000, --seconds up to 60, --interval-ms 10..10000");
     std::string darkchat = bin + "/darkchat", darkchatd = bin + "/darkchatd", dcattack = bin + "/tools/attack/dcattack";
 
+    std::atexit(kill_started);
     TempDir tmp("flood");
     Node s = start({darkchatd, "-s", "-u", "S", "-p", "0", "--bind", "127.0.0.1", "--data-dir", tmp.path + "/S"}, "S",
                    tmp.path + "/S.stderr");
@@ -265,8 +283,8 @@ int main(int argc, char** argv) {
     }
     for (auto& p : phases)
         if (!p.attack.empty()) std::printf("# %s: %s\n", p.name.c_str(), p.attack.c_str());
-    stop(alice.proc);
-    stop(bob.proc);
-    stop(s.proc);
+    stop_tracked(alice.proc);
+    stop_tracked(bob.proc);
+    stop_tracked(s.proc);
     return 0;
 }
