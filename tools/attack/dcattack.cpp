@@ -376,18 +376,26 @@ bool tcp_send(const Addr& to, ByteView data, double wait) {
 class Endpoint {
 public:
     explicit Endpoint(bool any_ip) {
+        // The kernel picks the UDP port; the TCP port of the same number may be
+        // taken by someone else's connection, so try a few UDP ports (bounded).
+        for (int attempt = 0; attempt < 32; ++attempt) {
+            udp_ = udp_socket(any_ip, false);
+            port_ = local_port(udp_);
+            tcp_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            sockaddr_in me{};
+            me.sin_family = AF_INET;
+            me.sin_addr.s_addr = htonl(any_ip ? INADDR_ANY : INADDR_LOOPBACK);
+            me.sin_port = htons(port_);
+            if (tcp_ >= 0 && ::bind(tcp_, reinterpret_cast<sockaddr*>(&me), sizeof me) == 0 && ::listen(tcp_, 16) == 0)
+                return;
+            if (tcp_ >= 0) ::close(tcp_);
+            tcp_ = -1;
+            ::close(udp_);
+        }
         udp_ = udp_socket(any_ip, false);
         port_ = local_port(udp_);
-        tcp_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        sockaddr_in me{};
-        me.sin_family = AF_INET;
-        me.sin_addr.s_addr = htonl(any_ip ? INADDR_ANY : INADDR_LOOPBACK);
-        me.sin_port = htons(port_);
-        if (tcp_ < 0 || ::bind(tcp_, reinterpret_cast<sockaddr*>(&me), sizeof me) != 0 || ::listen(tcp_, 16) != 0) {
-            if (tcp_ >= 0) ::close(tcp_);
-            tcp_ = -1;  // answers over TCP are then lost; say so once
-            std::fprintf(stderr, "dcattack: no TCP listener on port %u: answers over TCP are not received\n", port_);
-        }
+        // Answers over TCP are then lost; say so once.
+        std::fprintf(stderr, "dcattack: no TCP listener on port %u: answers over TCP are not received\n", port_);
     }
     ~Endpoint() {
         for (auto& c : conns_) ::close(c.fd);
