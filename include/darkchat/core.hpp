@@ -159,7 +159,11 @@ public:
 
     // Declares this session online to every remembered contact session and server.
     void handle_start(TimeMs now);
+    // A UDP datagram; from is its source address.
     void handle_datagram(TimeMs now, const Addr& from, ByteView data);
+    // A packet that came as a frame over an inbound TCP connection; from is the
+    // connection's peer (its port is ephemeral, not the sender's listening port).
+    void handle_frame(TimeMs now, const Addr& from, ByteView data);
     void handle_timeout(TimeMs now);
     void handle_command(TimeMs now, const Command& c);
 
@@ -179,6 +183,7 @@ public:
     std::size_t outbox_size() const;
 
 private:
+    void handle_packet(TimeMs now, const Addr& from, ByteView data, bool stream);
     struct State;
     std::unique_ptr<State> s_;
 };

@@ -370,15 +370,19 @@ struct Node::State {
             return true;
         }
     };
-    std::map<std::pair<std::string, SessionId>, Bucket> known_buckets;
+    // A known session's budget, one for its datagrams and one for its TCP
+    // frames: a spoofer on the same host who claims that session's address
+    // cannot spend what its UDP traffic needs (its datagrams come from another
+    // port), and over TCP it only spends the session's TCP budget.
+    std::map<std::tuple<std::string, SessionId, bool>, Bucket> known_buckets;
     std::map<std::array<std::uint8_t, 16>, Bucket> ip_buckets;
     Bucket strangers;
     static constexpr std::size_t kMaxBuckets = 4096;
 
-    bool within_budget(const wire::Header& h, const Addr& from, bool authenticated) {
+    bool within_budget(const wire::Header& h, const Addr& from, bool authenticated, bool stream) {
         if (authenticated) {
             if (known_buckets.size() >= kMaxBuckets) known_buckets.clear();
-            return known_buckets[{h.from_user, h.from_session}].take(now, cfg.known_rate, cfg.known_burst);
+            return known_buckets[{h.from_user, h.from_session, stream}].take(now, cfg.known_rate, cfg.known_burst);
         }
         if (ip_buckets.size() >= kMaxBuckets) ip_buckets.clear();
         return ip_buckets[from.ip].take(now, cfg.stranger_ip_rate, cfg.stranger_ip_burst) &&
@@ -808,7 +812,7 @@ struct Node::State {
         return std::move(d).value();
     }
 
-    void on_packet(const Addr& from, ByteView data) {
+    void on_packet(const Addr& from, ByteView data, bool stream) {
         ++stats.received;
         auto pkt = wire::parse_packet(data);
         if (!pkt) {
@@ -816,11 +820,19 @@ struct Node::State {
             return;
         }
         // Budgets first: verifying a signature is the expensive step.
+        // A datagram's source is the sender's socket: it is a known session only
+        // if it comes from exactly the address that session declared, never
+        // because of the port its header claims. A TCP frame comes from an
+        // ephemeral port; its source ip took a handshake to prove, so the ip
+        // must match, and it spends its own budget (see within_budget).
         bool authenticated = false;
         if (auto it = users.find(pkt->header.from_user); it != users.end() && it->second.rec.key == pkt->header.from_key)
-            if (auto st = it->second.sessions.find(pkt->header.from_session); st != it->second.sessions.end())
-                authenticated = st->second.rec.addr.ip == from.ip && st->second.rec.addr.port == pkt->header.from_port;
-        if (!within_budget(pkt->header, from, authenticated)) {
+            if (auto st = it->second.sessions.find(pkt->header.from_session); st != it->second.sessions.end()) {
+                const Addr& known = st->second.rec.addr;
+                authenticated = known.ip == from.ip && known.port == pkt->header.from_port &&
+                                (stream || known.port == from.port);
+            }
+        if (!within_budget(pkt->header, from, authenticated, stream)) {
             ++stats.rate_limited;
             return;
         }
@@ -1753,10 +1765,14 @@ void Node::handle_start(TimeMs now) {
     for (auto& [k, e] : s.outbox) e.next_try = now;
 }
 
-void Node::handle_datagram(TimeMs now, const Addr& from, ByteView data) {
+void Node::handle_datagram(TimeMs now, const Addr& from, ByteView data) { handle_packet(now, from, data, false); }
+
+void Node::handle_frame(TimeMs now, const Addr& from, ByteView data) { handle_packet(now, from, data, true); }
+
+void Node::handle_packet(TimeMs now, const Addr& from, ByteView data, bool stream) {
     s_->now = now;
     if (s_->quitting) return;
-    s_->on_packet(from, data);
+    s_->on_packet(from, data, stream);
     if (s_->links_changed) {
         s_->links_changed = false;
         if (s_->online) {

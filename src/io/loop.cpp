@@ -137,6 +137,7 @@ public:
     bool takes(std::uint8_t type) const override { return type < wire::kFirstRoleType; }
     void start(TimeMs now, const Addr&) override { node_->handle_start(now); }
     void handle_datagram(TimeMs now, const Addr& from, ByteView data) override { node_->handle_datagram(now, from, data); }
+    void handle_frame(TimeMs now, const Addr& from, ByteView data) override { node_->handle_frame(now, from, data); }
     void handle_timeout(TimeMs now) override { node_->handle_timeout(now); }
     std::optional<TimeMs> poll_timeout() const override { return node_->poll_timeout(); }
     std::optional<StoreOp> poll_store() override { return node_->poll_store(); }
@@ -296,7 +297,7 @@ private:
     }
 
     // A datagram or TCP frame goes to the machine that takes its type.
-    void deliver(const Addr& from, ByteView data) {
+    void deliver(const Addr& from, ByteView data, bool stream) {
         TimeMs now = wall_now();
         Machine* to = machines_.front().get();
         if (machines_.size() > 1) {
@@ -312,7 +313,8 @@ private:
                 if (!to) return;  // a role this process does not run
             }
         }
-        to->handle_datagram(now, from, data);
+        if (stream) to->handle_frame(now, from, data);
+        else to->handle_datagram(now, from, data);
     }
 
     void quit_all() {
@@ -374,7 +376,8 @@ private:
         auto* d = static_cast<Driver*>(h->data);
         if (nread <= 0 || !addr || d->closing_) return;
         if (flags & UV_UDP_PARTIAL) return;  // bigger than any datagram we accept
-        d->deliver(from_sockaddr(addr), ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
+        ByteView data(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
+        d->deliver(from_sockaddr(addr), data, false);
         d->pump();
     }
 
@@ -434,7 +437,7 @@ private:
         c->last_activity = wall_now();
         c->frames.feed(ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
         while (auto packet = c->frames.next()) {
-            d->deliver(c->peer, *packet);
+            d->deliver(c->peer, *packet, true);
             d->pump();
             if (d->closing_ || c->closing) return;
         }

@@ -30,6 +30,9 @@ public:
     // Called once the socket is bound; bound is our listening address.
     virtual void start(TimeMs now, const Addr& bound) = 0;
     virtual void handle_datagram(TimeMs now, const Addr& from, ByteView data) = 0;
+    // A packet framed over an inbound TCP connection (from is the peer's
+    // ephemeral address). The roles treat both alike.
+    virtual void handle_frame(TimeMs now, const Addr& from, ByteView data) { handle_datagram(now, from, data); }
     virtual void handle_timeout(TimeMs now) = 0;
     virtual std::optional<TimeMs> poll_timeout() const = 0;
 

@@ -4,7 +4,8 @@
 // Input: [flags][record][record]... with each record [kind][dt][length: 2, big-endian][data].
 // Before a record, virtual time moves on by dt * 16 ms (running the node's timers on
 // the way); then, by kind % 16:
-//    0..10  data arrives as a datagram from kSources[kind % 4]
+//    0..9   data arrives as a datagram from kSources[kind % 4]
+//    10     data arrives as a TCP frame from kSources[data[0] % 4], another port
 //    11     \trust kNames[data[0] % 4] with the fingerprint of kPeople[data[1] % 4]'s key
 //    12     \add kNames[data[0] % 4]
 //    13     \chat to kNames[data[0] % 4], the rest of data as text
@@ -197,9 +198,14 @@ struct NodeHarness {
         advance(now + TimeMs{rec.dt} * kTick, check);
         const std::uint8_t k = rec.kind % 16;
         const std::uint8_t pick = rec.data.empty() ? 0 : rec.data[0];
-        if (k < 11) {
+        if (k < 10) {
             ++datagrams;
             node->handle_datagram(now, kSources[k % 4], rec.data);
+        } else if (k == 10) {
+            ++datagrams;  // a TCP frame, from an ephemeral port of a known source
+            Addr peer = kSources[pick % 4];
+            peer.port = static_cast<std::uint16_t>(40000 + pick);
+            node->handle_frame(now, peer, rec.data);
         } else if (k == 11) {
             const std::uint8_t whose = rec.data.size() > 1 ? rec.data[1] : 0;
             node->handle_command(now, core::cmd::Trust{kNames[pick % 4], crypto::fingerprint(kPeople[whose % 4]->pk)});

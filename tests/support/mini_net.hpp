@@ -160,6 +160,11 @@ public:
         to.node->handle_datagram(now_, from, data);
         drain(to);
     }
+    // The same, as a frame over a TCP connection from `from`.
+    void inject_frame(SimNode& to, const Addr& from, const Bytes& data) {
+        to.node->handle_frame(now_, from, data);
+        drain(to);
+    }
 
     std::size_t packets = 0;
     // Sees every packet as it is sent (an eavesdropper, or a recorder for replays).
@@ -181,6 +186,7 @@ private:
         Addr from;
         Addr to;
         Bytes data;
+        bool stream = false;  // goes over TCP: arrives from an ephemeral port
         bool operator<(const InFlight& o) const { return at != o.at ? at > o.at : order > o.order; }
     };
 
@@ -202,7 +208,14 @@ private:
         SimNode* src = by_addr_any(p.from);
         if (cut.count(n->name) || (src && cut.count(src->name))) return;
         if (src && blocked.count({src->name, n->name})) return;
-        n->node->handle_datagram(now_, p.from, p.data);
+        if (p.stream) {
+            // As over a real TCP connection: the peer's port is not its listening one.
+            Addr peer = p.from;
+            peer.port = static_cast<std::uint16_t>(40000 + p.order % 20000);
+            n->node->handle_frame(now_, peer, p.data);
+        } else {
+            n->node->handle_datagram(now_, p.from, p.data);
+        }
         drain(*n);
     }
 
@@ -213,7 +226,8 @@ private:
         while (auto t = n.node->poll_transmit()) {
             ++packets;
             if (tap) tap(n.addr, t->to, t->data, t->stream);
-            queue_.push(InFlight{now_ + latency, order_++, n.addr, t->to, std::move(t->data)});
+            bool stream = t->stream || t->data.size() > wire::kMaxDatagram;
+            queue_.push(InFlight{now_ + latency, order_++, n.addr, t->to, std::move(t->data), stream});
         }
     }
 

@@ -55,6 +55,20 @@ struct Figure3 {
     }
 };
 
+// Two linked nodes, A and B, settled for a second.
+struct Pair {
+    MiniNet net;
+    SimNode *a, *b;
+    explicit Pair(std::uint64_t seed) : net{seed} {
+        a = &net.add("A");
+        b = &net.add("B");
+        net.start(*a);
+        net.start(*b);
+        link(net, *a, *b);
+        net.run_for(1000);
+    }
+};
+
 std::size_t count_messages(SimNode& n, const std::string& text) {
     std::size_t k = 0;
     for (auto& e : n.events)
@@ -625,6 +639,44 @@ TEST_CASE("a flood of forged packets is cut before signature checks, and an hone
     CHECK(contacts <= wire::kMaxLinks);
 }
 
+TEST_CASE("a spoofer on a contact's host, replaying its packets from another port, spends none of its budget") {
+    Pair p{31};
+    auto& net = p.net;
+    auto& a = *p.a;
+    auto& b = *p.b;
+    Bytes captured;
+    std::size_t chats = 0;
+    net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
+        if (from != a.addr || to != b.addr) return;
+        auto pkt = wire::parse_packet(data);
+        if (!pkt) return;
+        if (captured.empty()) captured = data;
+        if (pkt->header.type == wire::MsgType::chat) ++chats;
+    };
+    net.command(a, core::cmd::Ping{b.addr});
+    net.run_for(200);
+    REQUIRE(!captured.empty());
+    // Same ip as A and A's port in the header, but the datagrams leave another
+    // socket; the frames come over TCP, which a real spoofer could open too.
+    Addr spoofer = a.addr;
+    spoofer.port = static_cast<std::uint16_t>(a.addr.port + 1);
+    auto limited = b.node->stats().rate_limited;
+    for (int ms = 0; ms < 2000; ++ms) {  // 20,000 a second for 2 s, spread over each millisecond
+        for (int i = 0; i < 10; ++i) {
+            if (i % 2) net.inject(b, spoofer, captured);
+            else net.inject_frame(b, spoofer, captured);
+        }
+        if (ms >= 1250 && ms < 1750 && ms % 50 == 0) net.command(a, core::cmd::Chat{"B", "x" + std::to_string(ms / 50)});
+        net.run_for(1);
+    }
+    net.run_for(3000);
+    // Nearly all the datagrams (strangers' budget) and some of the frames (A's TCP budget).
+    CHECK(b.node->stats().rate_limited - limited > 9000);
+    CHECK(chats == 10);  // every one acked the first time: A's own budget was untouched
+    for (int r = 25; r < 35; ++r) CHECK(count_messages(b, "x" + std::to_string(r)) == 1);
+    CHECK(sees_online(b, "A"));
+}
+
 TEST_CASE("the outbox for one peer is bounded, and says so") {
     core::Config cfg;
     cfg.max_outbox_per_peer = 3;
@@ -713,13 +765,10 @@ TEST_CASE("a super-client's answer to requestUserList never passes the frame lim
 }
 
 TEST_CASE("a backlog of chat goes out paced, not all at once, and all of it arrives once") {
-    MiniNet net{22};
-    auto& a = net.add("A");
-    auto& b = net.add("B");
-    net.start(a);
-    net.start(b);
-    link(net, a, b);
-    net.run_for(1000);
+    Pair p{22};
+    auto& net = p.net;
+    auto& a = *p.a;
+    auto& b = *p.b;
     // B goes away; A queues a backlog for it.
     net.kill(b);
     net.run_for(8000);
@@ -750,13 +799,10 @@ TEST_CASE("a backlog of chat goes out paced, not all at once, and all of it arri
 }
 
 TEST_CASE("a full outbox sent one way stays within the receiver's budget: nothing dropped, nothing resent") {
-    MiniNet net{23};
-    auto& a = net.add("A");
-    auto& b = net.add("B");
-    net.start(a);
-    net.start(b);
-    link(net, a, b);
-    net.run_for(1000);
+    Pair p{23};
+    auto& net = p.net;
+    auto& a = *p.a;
+    auto& b = *p.b;
     core::Config d;
     std::size_t chats = 0;
     net.tap = [&](const Addr& from, const Addr&, const Bytes& data, bool) {

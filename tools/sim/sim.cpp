@@ -506,7 +506,8 @@ void Simulator::on_datagram(std::uint32_t slot) {
     bool tcp = f.data.size() > wire::kMaxDatagram;
     dst.counters.received.add(f.data.size(), tcp ? opts_.net.tcp_overhead : opts_.net.overhead);
     Busy busy(opts_.profile, dst);
-    dst.node->handle_datagram(now_, f.from, f.data);
+    if (tcp) dst.node->handle_frame(now_, f.from, f.data);
+    else dst.node->handle_datagram(now_, f.from, f.data);
     drain(dst.index);
 }
 
