@@ -46,6 +46,9 @@ struct Config {
     double stranger_ip_rate = 50, stranger_ip_burst = 100;
     double stranger_rate = 500, stranger_burst = 1000;
     std::size_t max_outbox_per_peer = 1000;  // messages waiting for one user
+    // Chat messages remembered for de-duplication (about 66 bytes each); past it
+    // the author holding the most forgets its oldest (include/darkchat/seen.hpp).
+    std::size_t max_seen = 100000;
     // Chat packets sent per second (and burst), first tries and retries alike:
     // a backlog goes out paced, not all at once into the receiver's socket buffer,
     // and below known_rate, so a steady flow never runs into the receiver's budget.
@@ -181,6 +184,7 @@ public:
     const Stats& stats() const;
     bool quitting() const;  // \quit was handled: the driver exits once transmits are drained
     std::size_t outbox_size() const;
+    std::size_t seen_size() const;  // chat messages remembered for de-duplication (at most max_seen)
 
 private:
     void handle_packet(TimeMs now, const Addr& from, ByteView data, bool stream);

@@ -66,11 +66,19 @@ struct PutHistory { HistoryRecord entry; };
 using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::DeleteSession,
                              store_op::PutOutbox, store_op::DeleteOutbox, store_op::PutHistory>;
 
+// What de-duplication needs of a message in history.
+struct SeenRecord {
+    MessageId id{};
+    std::string from;
+    TimeMs sent = 0;
+    bool operator==(const SeenRecord&) const = default;
+};
+
 struct Snapshot {
     std::vector<UserRecord> users;
     std::vector<SessionRecord> sessions;
     std::vector<OutboxRecord> outbox;
-    std::vector<MessageId> seen;  // ids of messages already in history (for de-duplication)
+    std::vector<SeenRecord> seen;  // messages already in history, newest first (for de-duplication)
 };
 
 }  // namespace dc

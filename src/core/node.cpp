@@ -19,6 +19,7 @@
 #include "darkchat/core.hpp"
 
 #include "darkchat/crypto.hpp"
+#include "darkchat/seen.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -132,7 +133,7 @@ struct Node::State {
 
     std::map<std::string, User> users;
     std::map<std::pair<MessageId, std::string>, OutEntry> outbox;
-    std::set<MessageId> seen;
+    SeenMessages seen{cfg.max_seen};
     std::map<std::uint64_t, Pending> pending;
     // Declarations already acted on (forwarded, answered): session, sequence and
     // nonce (an \explode re-sends the same declaration with a fresh nonce).
@@ -172,6 +173,7 @@ struct Node::State {
     bool online = false;
     bool quitting = false;
     TimeMs next_refresh = 0;
+    TimeMs last_sent = 0;  // our messages' sent times strictly increase (seen.hpp orders by them)
     TimeMs now = 0;
     TimeMs started_at = 0;
 
@@ -1292,12 +1294,11 @@ struct Node::State {
             return;
         }
         send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m->id}));
-        if (seen.count(m->id)) {
+        if (!seen.insert(m->from, m->sent, m->id)) {
             ++stats.duplicate;
             return;
         }
         heard_from(h.from_user, h.from_session);  // a new message: fresh, not a replay
-        seen.insert(m->id);
         HistoryRecord rec{m->id, m->from, m->to, m->sent, now, m->text};
         store(store_op::PutHistory{rec});
         // Mirror what we received to our other sessions (seed 001, 2.2); a copy
@@ -1379,11 +1380,22 @@ struct Node::State {
         return false;
     }
 
+    // Outbox entries that pass a test, oldest message first: a backlog goes out
+    // in the order it was written, not in the order of its random ids.
+    template <typename Pred> std::vector<OutEntry*> outbox_in_order(Pred pred) {
+        std::vector<OutEntry*> v;
+        for (auto& [k, e] : outbox)
+            if (pred(k, e)) v.push_back(&e);
+        std::stable_sort(v.begin(), v.end(), [](const OutEntry* x, const OutEntry* y) {
+            return std::pair(x->msg.sent, x->rec.queued) < std::pair(y->msg.sent, y->rec.queued);
+        });
+        return v;
+    }
+
     void flush_outbox(const std::string& user) {
-        for (auto& [k, e] : outbox) {
-            if (k.second != user) continue;
-            e.gap = cfg.retry_initial;
-            try_send(e);
+        for (auto* e : outbox_in_order([&](auto& k, auto&) { return k.second == user; })) {
+            e->gap = cfg.retry_initial;
+            try_send(*e);
         }
     }
 
@@ -1413,11 +1425,12 @@ struct Node::State {
         m.id = message_id();
         m.from = id.user;
         m.to = c.to;
-        m.sent = now;
+        m.sent = std::max(now, last_sent + 1);
+        last_sent = m.sent;
         m.text = c.text;
         auto blob = wire::SignedBlob{wire::encode(m), {}};
         blob.sig = crypto.sign(id.sk, blob.body);
-        seen.insert(m.id);
+        seen.insert(m.from, m.sent, m.id);
         store(store_op::PutHistory{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}});
         bool recipient_online = !online_sessions(c.to).empty();
         event(ev::Queued{m.id, c.to, recipient_online});
@@ -1543,8 +1556,10 @@ struct Node::State {
                 reconnect(u, s);
             }
         }
-        for (auto& [k, e] : outbox)
-            if (now >= e.next_try && !online_sessions(e.rec.target).empty()) try_send(e);
+        for (auto* e : outbox_in_order([&](auto&, auto& e) {
+                 return now >= e.next_try && !online_sessions(e.rec.target).empty();
+             }))
+            try_send(*e);
         if (now >= next_refresh) {
             next_refresh = now + cfg.refresh_interval;
             if (cfg.super_client) age_sessions();
@@ -1736,7 +1751,11 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
         e.gap = s.cfg.retry_initial;
         s.outbox.emplace(std::make_pair(r.id, r.target), std::move(e));
     }
-    for (auto& id : snap.seen) s.seen.insert(id);
+    // Oldest first, so that if there are more than the bound the newest stay.
+    for (auto it = snap.seen.rbegin(); it != snap.seen.rend(); ++it) {
+        s.seen.insert(it->from, it->sent, it->id);
+        if (it->from == s.id.user) s.last_sent = std::max(s.last_sent, it->sent);
+    }
 }
 
 Node::~Node() = default;
@@ -1876,5 +1895,6 @@ const Identity& Node::identity() const { return s_->id; }
 const Stats& Node::stats() const { return s_->stats; }
 bool Node::quitting() const { return s_->quitting; }
 std::size_t Node::outbox_size() const { return s_->outbox.size(); }
+std::size_t Node::seen_size() const { return s_->seen.size(); }
 
 }  // namespace dc::core

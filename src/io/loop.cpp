@@ -805,7 +805,7 @@ int Driver::run(Identity identity) {
     std::uint64_t seed;
     crypto::random_bytes(std::span(reinterpret_cast<std::uint8_t*>(&seed), sizeof seed));
     if (opts_.roles.role == Role::user) {
-        auto snap = store_.load_snapshot();
+        auto snap = store_.load_snapshot(opts_.config.max_seen);
         if (!snap) return fail(snap.error());
         core::Config cfg = opts_.config;
         cfg.port = port_;

@@ -429,7 +429,7 @@ Result<void> Store::Impl::prepare_all() {
          "online, last_seen FROM sessions ORDER BY user, session"},
         {&all_outbox,
          "SELECT id, target, msg_body, msg_sig, queued FROM outbox ORDER BY queued, rowid"},
-        {&seen_ids, "SELECT id FROM history ORDER BY stored DESC, rowid DESC LIMIT ?"},
+        {&seen_ids, "SELECT id, from_user, sent FROM history ORDER BY stored DESC, rowid DESC LIMIT ?"},
         {&peer_history,
          "SELECT id, from_user, to_user, sent, stored, text FROM history "
          "WHERE from_user = ?1 OR to_user = ?1 ORDER BY stored DESC, rowid DESC LIMIT ?2"},
@@ -603,9 +603,11 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
         Query q(s.seen_ids.get());
         q.i64(clamp_limit(max_seen));
         while ((rc = q.step()) == SQLITE_ROW) {
-            MessageId id{};
-            if (!q.col_array(0, id)) return corrupt_row("history");
-            snap.seen.push_back(id);
+            SeenRecord r;
+            if (!q.col_array(0, r.id)) return corrupt_row("history");
+            r.from = q.col_text(1);
+            r.sent = q.col_i64(2);
+            snap.seen.push_back(std::move(r));
         }
         if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load history ids");
     }

@@ -1,6 +1,7 @@
 // The darkchat core, driven directly on a modelled network (no sockets).
 #include "darkchat/core.hpp"
 #include "darkchat/crypto.hpp"
+#include "darkchat/seen.hpp"
 #include "darkchat/wire.hpp"
 #include "../support/mini_net.hpp"
 
@@ -677,6 +678,77 @@ TEST_CASE("a spoofer on a contact's host, replaying its packets from another por
     CHECK(sees_online(b, "A"));
 }
 
+TEST_CASE("the memory of seen messages is bounded, and a flooding author forgets only its own past") {
+    core::SeenMessages seen{100};
+    auto id = [](std::uint32_t n) {
+        MessageId m{};
+        for (int i = 0; i < 4; ++i) m[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(n >> (8 * i));
+        return m;
+    };
+    // An honest author's messages, sent at 10, 20, ... 100; the one sent at 50 is late.
+    for (std::uint32_t i = 1; i <= 10; ++i)
+        if (i != 5) CHECK(seen.insert("honest", 10 * i, id(i)));
+    CHECK_FALSE(seen.insert("honest", 20, id(2)));  // a duplicate
+    // A flood from one author, ten times the bound.
+    for (std::uint32_t i = 0; i < 1000; ++i) {
+        CHECK(seen.insert("flood", 1000 + i, id(100 + i)));
+        REQUIRE(seen.size() <= 100);
+    }
+    // Every message either author sent still counts as seen: the flooder's
+    // forgotten ones through its floor.
+    std::size_t recognised = 0;
+    for (std::uint32_t i = 0; i < 1000; ++i) recognised += seen.contains("flood", 1000 + i, id(100 + i));
+    CHECK(recognised == 1000);
+    for (std::uint32_t i = 1; i <= 10; ++i) CHECK(seen.contains("honest", 10 * i, id(i)) == (i != 5));
+    // The honest author's late message is new, once.
+    CHECK(seen.insert("honest", 50, id(5)));
+    CHECK_FALSE(seen.insert("honest", 50, id(5)));
+    // The same id under another author, or another sent time, is another message.
+    CHECK_FALSE(seen.contains("other", 20, id(2)));
+    // Many authors with one message each: the table stays bounded too.
+    for (std::uint32_t i = 0; i < 1000; ++i) seen.insert("a" + std::to_string(i), 5, id(i));
+    CHECK(seen.size() <= 100);
+    CHECK(seen.authors() <= 100);
+}
+
+TEST_CASE("a contact flooding chat leaves the node's memory of seen messages bounded, and replays still change nothing") {
+    core::Config small;
+    small.max_seen = 200;
+    MiniNet net{32};
+    auto& a = net.add("A");
+    auto& b = net.add("B", small);
+    auto& c = net.add("C");
+    for (auto* n : {&a, &b, &c}) net.start(*n);
+    link(net, a, b);
+    link(net, c, b);
+    net.run_for(1000);
+    std::map<Addr, Bytes> first_chat;  // the first chat packet each of A and C sent to B
+    net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
+        auto pkt = wire::parse_packet(data);
+        if (to == b.addr && pkt && pkt->header.type == wire::MsgType::chat) first_chat.emplace(from, data);
+    };
+    net.command(c, core::cmd::Chat{"B", "from C"});
+    net.run_for(500);
+    constexpr int kFlood = 1000;
+    for (int i = 0; i < kFlood; ++i) net.command(a, core::cmd::Chat{"B", "m" + std::to_string(i)});
+    net.run_for(5000);
+    std::size_t shown = 0;
+    for (int i = 0; i < kFlood; ++i) shown += count_messages(b, "m" + std::to_string(i)) == 1;
+    CHECK(shown == kFlood);
+    CHECK(a.node->outbox_size() == 0);
+    CHECK(b.node->seen_size() <= small.max_seen);
+    // Replays of A's first line (forgotten, below A's floor) and of C's (kept) are duplicates.
+    REQUIRE(first_chat.count(a.addr));
+    REQUIRE(first_chat.count(c.addr));
+    auto dup = b.node->stats().duplicate;
+    net.inject(b, a.addr, first_chat[a.addr]);
+    net.inject(b, c.addr, first_chat[c.addr]);
+    net.run_for(100);
+    CHECK(b.node->stats().duplicate - dup == 2);
+    CHECK(count_messages(b, "m0") == 1);
+    CHECK(count_messages(b, "from C") == 1);
+}
+
 TEST_CASE("the outbox for one peer is bounded, and says so") {
     core::Config cfg;
     cfg.max_outbox_per_peer = 3;
@@ -796,6 +868,12 @@ TEST_CASE("a backlog of chat goes out paced, not all at once, and all of it arri
     for (int i = 0; i < kBacklog; ++i) shown += count_messages(b, "m" + std::to_string(i)) == 1;
     CHECK(shown == kBacklog);
     CHECK(a.node->outbox_size() == 0);
+    // ... and in the order it was written.
+    std::vector<std::string> order;
+    for (auto& m : net.events_of<core::ev::Message>(b)) order.push_back(m.msg.text);
+    std::vector<std::string> written;
+    for (int i = 0; i < kBacklog; ++i) written.push_back("m" + std::to_string(i));
+    CHECK(order == written);
 }
 
 TEST_CASE("a full outbox sent one way stays within the receiver's budget: nothing dropped, nothing resent") {

@@ -259,7 +259,7 @@ TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
     REQUIRE(snap.outbox.size() == 1);
     check_outbox(snap.outbox[0], outbox(7, "bob", 200));
     REQUIRE(snap.seen.size() == 1);
-    CHECK(snap.seen[0] == msg_id(8));
+    CHECK(snap.seen[0] == SeenRecord{msg_id(8), "alice", 295});  // what de-duplication needs: id, author, sent
     auto h = history_ok(*s, "bob", 10);
     REQUIRE(h.size() == 1);
     check_message(h[0], message(8, "alice", "bob", 300));
@@ -323,8 +323,8 @@ TEST_CASE("every StoreOp round-trips field by field") {
     check_outbox(snap.outbox[1], o1);
 
     REQUIRE(snap.seen.size() == 2);  // newest stored first
-    CHECK(snap.seen[0] == h2.id);
-    CHECK(snap.seen[1] == h1.id);
+    CHECK(snap.seen[0].id == h2.id);
+    CHECK(snap.seen[1] == SeenRecord{h1.id, h1.from, h1.sent});
 
     auto h = history_ok(*s, "alice", 10);
     REQUIRE(h.size() == 2);
@@ -472,12 +472,12 @@ TEST_CASE("load_snapshot lists at most max_seen history ids, newest first") {
 
     auto seen = snapshot_ok(*s, 5).seen;
     REQUIRE(seen.size() == 5);
-    for (int k = 0; k < 5; ++k) CHECK(seen[static_cast<std::size_t>(k)] == msg_id(static_cast<std::uint8_t>(20 - k)));
+    for (int k = 0; k < 5; ++k) CHECK(seen[static_cast<std::size_t>(k)].id == msg_id(static_cast<std::uint8_t>(20 - k)));
     CHECK(snapshot_ok(*s, 0).seen.empty());
     auto all = snapshot_ok(*s).seen;
     REQUIRE(all.size() == 20);
-    CHECK(all.front() == msg_id(20));
-    CHECK(all.back() == msg_id(1));
+    CHECK(all.front().id == msg_id(20));
+    CHECK(all.back().id == msg_id(1));
     CHECK(snapshot_ok(*s, static_cast<std::size_t>(-1)).seen.size() == 20);
 }
 
@@ -852,7 +852,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 2 with its data in
         REQUIRE(snap.outbox.size() == 1);
         check_outbox(snap.outbox[0], o);
         REQUIRE(snap.seen.size() == 1);
-        CHECK(snap.seen[0] == h.id);
+        CHECK(snap.seen[0].id == h.id);
         auto hist = history_ok(s, "bob", 10);
         REQUIRE(hist.size() == 1);
         check_message(hist[0], h);

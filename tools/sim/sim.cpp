@@ -190,7 +190,7 @@ Snapshot MemStore::snapshot() const {
     for (auto& [k, v] : users) s.users.push_back(v);
     for (auto& [k, v] : sessions) s.sessions.push_back(v);
     for (auto& [k, v] : outbox) s.outbox.push_back(v);
-    for (auto& [k, v] : history) s.seen.push_back(k);
+    for (auto& [k, v] : history) s.seen.push_back(SeenRecord{k, v.from, v.sent});
     return s;
 }
 
