@@ -5,6 +5,7 @@
 
 #include "darkchat/core.hpp"
 #include "darkchat/crypto.hpp"
+#include "darkchat/mem_store.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -18,37 +19,7 @@
 
 namespace dc::test {
 
-// Applies StoreOps to plain containers, as the SQLite store would.
-struct MemStore {
-    std::map<std::string, UserRecord> users;
-    std::map<std::pair<std::string, SessionId>, SessionRecord> sessions;
-    std::map<std::pair<MessageId, std::string>, OutboxRecord> outbox;
-    std::map<MessageId, HistoryRecord> history;
-
-    void apply(const StoreOp& op) {
-        std::visit(
-            [&](auto& o) {
-                using T = std::decay_t<decltype(o)>;
-                if constexpr (std::is_same_v<T, store_op::PutUser>) users[o.user.name] = o.user;
-                else if constexpr (std::is_same_v<T, store_op::PutSession>)
-                    sessions[{o.session.user, o.session.session}] = o.session;
-                else if constexpr (std::is_same_v<T, store_op::DeleteSession>) sessions.erase({o.user, o.session});
-                else if constexpr (std::is_same_v<T, store_op::PutOutbox>) outbox[{o.entry.id, o.entry.target}] = o.entry;
-                else if constexpr (std::is_same_v<T, store_op::DeleteOutbox>) outbox.erase({o.id, o.target});
-                else if constexpr (std::is_same_v<T, store_op::PutHistory>) history.emplace(o.entry.id, o.entry);
-            },
-            op);
-    }
-
-    Snapshot snapshot() const {
-        Snapshot s;
-        for (auto& [k, v] : users) s.users.push_back(v);
-        for (auto& [k, v] : sessions) s.sessions.push_back(v);
-        for (auto& [k, v] : outbox) s.outbox.push_back(v);
-        for (auto& [k, v] : history) s.seen.push_back(SeenRecord{k, v.from, v.sent});
-        return s;
-    }
-};
+using dc::MemStore;
 
 struct SimNode {
     std::string name;

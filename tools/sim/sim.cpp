@@ -168,39 +168,6 @@ std::optional<Bytes> CountingCrypto::open(ByteView sealed, const KxPublicKey& pk
 
 void CountingCrypto::random(std::span<std::uint8_t> out) { fill(rng_, out); }
 
-// ---- store -----------------------------------------------------------------------------
-
-void MemStore::apply(const StoreOp& op) {
-    std::visit(
-        [&](auto& o) {
-            using T = std::decay_t<decltype(o)>;
-            if constexpr (std::is_same_v<T, store_op::PutUser>) users[o.user.name] = o.user;
-            else if constexpr (std::is_same_v<T, store_op::PutSession>)
-                sessions[{o.session.user, o.session.session}] = o.session;
-            else if constexpr (std::is_same_v<T, store_op::DeleteSession>) sessions.erase({o.user, o.session});
-            else if constexpr (std::is_same_v<T, store_op::PutOutbox>) outbox[{o.entry.id, o.entry.target}] = o.entry;
-            else if constexpr (std::is_same_v<T, store_op::DeleteOutbox>) outbox.erase({o.id, o.target});
-            else if constexpr (std::is_same_v<T, store_op::PutHistory>) history.emplace(o.entry.id, o.entry);
-        },
-        op);
-}
-
-Snapshot MemStore::snapshot() const {
-    Snapshot s;
-    for (auto& [k, v] : users) s.users.push_back(v);
-    for (auto& [k, v] : sessions) s.sessions.push_back(v);
-    for (auto& [k, v] : outbox) s.outbox.push_back(v);
-    for (auto& [k, v] : history) s.seen.push_back(SeenRecord{k, v.from, v.sent});
-    return s;
-}
-
-void MemStore::clear() {
-    users.clear();
-    sessions.clear();
-    outbox.clear();
-    history.clear();
-}
-
 // ---- the simulator ---------------------------------------------------------------------
 
 namespace {

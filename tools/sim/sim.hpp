@@ -13,6 +13,7 @@
 #pragma once
 
 #include "darkchat/core.hpp"
+#include "darkchat/mem_store.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -103,18 +104,8 @@ private:
 
 enum class CryptoKind { fast, real };
 
-// Applies StoreOps to plain containers, as the SQLite store would, so that a
-// crashed node restarts from what it had stored.
-struct MemStore {
-    std::map<std::string, UserRecord> users;
-    std::map<std::pair<std::string, SessionId>, SessionRecord> sessions;
-    std::map<std::pair<MessageId, std::string>, OutboxRecord> outbox;
-    std::map<MessageId, HistoryRecord> history;
-
-    void apply(const StoreOp& op);
-    Snapshot snapshot() const;
-    void clear();
-};
+// A crashed node restarts from what it had stored (include/darkchat/mem_store.hpp).
+using dc::MemStore;
 
 // The network between every pair of nodes (an IP network: anyone can send to
 // any address). One-way delay of a datagram from a to b:
