@@ -337,7 +337,10 @@ struct RoomClient::State {
     }
 
     void on_client_state(const Incoming& in, const wire::ClientState& s) {
-        if (!cfg.directory || in.from.ip != cfg.directory->ip || in.from.port != cfg.directory->port) {
+        // A large state comes over TCP, from an ephemeral port: the ip and the port the
+        // (signed) header declares must be the directory's, and its key the pinned one.
+        if (!cfg.directory || in.from.ip != cfg.directory->ip ||
+            (in.from.port != cfg.directory->port && in.reply.port != cfg.directory->port)) {
             ++env.stats().unsolicited;
             return;
         }

@@ -11,6 +11,7 @@
 
 #include "darkchat/crypto.hpp"
 #include "darkchat/roles.hpp"
+#include "darkchat/wire.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -261,7 +262,11 @@ private:
             }
             if (tap) tap(n, *nodes_[*to], t->data);
             const TimeMs jitter = l.jitter > 0 ? std::uniform_int_distribution<TimeMs>(0, l.jitter)(rng_) : 0;
-            schedule({now_ + l.latency + jitter, seq_++, *to, Kind::packet, std::move(t->data), n.addr, 0});
+            // As the real loop does: too big for a datagram (or asked for), it goes over
+            // TCP and arrives from an ephemeral port, not the sender's listening one.
+            Addr from = n.addr;
+            if (t->stream || t->data.size() > wire::kMaxDatagram) from.port = static_cast<std::uint16_t>(40000 + seq_ % 20000);
+            schedule({now_ + l.latency + jitter, seq_++, *to, Kind::packet, std::move(t->data), from, 0});
         }
         if (n.dir)
             while (auto e = n.dir->poll_event()) {

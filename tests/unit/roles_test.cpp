@@ -358,6 +358,42 @@ TEST_CASE("rooms of three: every member gets every other member's lines") {
     CHECK(rolesim::lines(n.w.node("carol")).size() == 3);
 }
 
+TEST_CASE("a client in many chats gets its directory state over TCP, from an ephemeral port") {
+    // Five relays and four chats make alice's state far larger than one datagram; the
+    // harness, like the real loop, delivers it from an ephemeral port.
+    const std::vector<std::string> peers = {"bob", "carol", "dave", "erin"};
+    std::vector<std::string> all = {"alice"};
+    all.insert(all.end(), peers.begin(), peers.end());
+    Net n(31, 5, all);
+    std::size_t big = 0;
+    n.w.tap = [&](const rolesim::Node& from, const rolesim::Node& to, const Bytes& data) {
+        if (from.name == "dir" && to.name == "alice" && data.size() > wire::kMaxDatagram) ++big;
+    };
+    for (auto& p : peers) {
+        n.request("alice", {p});
+        n.w.run_for(300);
+        n.accept(p);
+        n.w.run_for(300);
+    }
+    REQUIRE(n.w.run_until([&] { return n.client("alice").rooms().size() == peers.size(); }, 5000));
+    n.w.run_for(3000);
+    CHECK(big > 0);
+    CHECK(n.client("alice").directory_alive());
+    for (auto& r : n.client("alice").rooms()) CHECK(r.joined);
+    for (auto& p : peers) {
+        REQUIRE(n.joined(p));
+        n.say(p, "hello from " + p);
+    }
+    n.w.run_for(2000);
+    CHECK(rolesim::lines(n.w.node("alice")).size() == peers.size());
+    // And a state that changes later (a fifth relay) still gets through.
+    RelayConfig rc;
+    rc.directory = n.w.addr("dir");
+    n.w.add_relay("r6", rc);
+    n.w.run_for(3000);
+    CHECK(n.client("alice").relays().size() == 6);
+}
+
 TEST_CASE("the directory goes down: chats go on, everyone registers again and the chat is taken back") {
     Net n(11, 2);
     n.request("alice", {"bob"});
