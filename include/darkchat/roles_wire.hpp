@@ -215,6 +215,7 @@ struct LineBody {
     MessageId id{};
     TimeMs sent = 0;
     std::vector<SealedCopy> copies;
+    std::uint64_t run = 0;  // the author's process run (random, per start): a restart numbers from 1 again
     bool operator==(const LineBody&) const = default;
 };
 
@@ -233,6 +234,7 @@ struct AckBody {
     std::string from;
     std::string author;
     std::uint64_t upto = 0;
+    std::uint64_t run = 0;  // the author's run these seqs belong to
     bool operator==(const AckBody&) const = default;
 };
 

@@ -49,8 +49,10 @@ struct Held {
 };
 
 struct Inbound {
+    std::uint64_t run = 0;       // the author's run these seqs belong to, 0: nothing seen yet
     std::uint64_t expected = 0;  // next seq to deliver, 0: nothing seen yet
     std::map<std::uint64_t, Held> buffer;  // out of order, bounded
+    std::vector<std::uint64_t> retired;    // the author's earlier runs: their stragglers are dropped
 };
 
 struct Room {
@@ -138,6 +140,10 @@ struct RoomClient::State {
 
     std::map<std::uint64_t, OutRequest> requests;  // by our id
     std::uint64_t next_request_id = 1;
+    // This process's run: room lines carry it, so that receivers tell a restarted
+    // author (numbering from 1 again) from a replay of old lines.
+    std::uint64_t run = 0;
+    static constexpr std::size_t kRetiredRuns = 8;
     std::map<std::pair<std::string, std::uint64_t>, InInvite> direct_invites;  // by (from, their id)
     std::map<RoomId, Room> rooms;
     std::deque<RoomEvent> events;
@@ -147,6 +153,7 @@ struct RoomClient::State {
         env.crypto().random(kx_sk);
         kx_pk = env.crypto().kx_public(kx_sk);
         next_request_id = env.nonce() >> 16;  // distinct across restarts
+        run = env.nonce();
         for (auto& a : cfg.relays) add_relay(a, true);
     }
     ~State() { crypto::wipe(kx_sk); }
@@ -474,6 +481,7 @@ struct RoomClient::State {
         b.first_kept = r.outbox.begin()->first;
         b.id = l.id;
         b.sent = l.sent;
+        b.run = run;
         const Bytes text(l.text.begin(), l.text.end());
         for (auto& [user, kx] : r.kx)
             if (user != me() && ticket_member(r.ticket, user)) b.copies.push_back({user, env.crypto().seal(text, kx)});
@@ -555,9 +563,10 @@ struct RoomClient::State {
         return v;
     }
 
-    void send_ack(Room& r, const std::string& author, std::uint64_t upto) {
+    void send_ack(Room& r, const std::string& author, const Inbound& inb) {
+        const std::uint64_t upto = inb.expected - 1;
         if (upto == 0) return;
-        wire::AckBody a{r.id, me(), author, upto};
+        wire::AckBody a{r.id, me(), author, upto, inb.run};
         wire::RoomAck ra{r.id, author, env.sign(wire::encode(a))};
         env.send(r.ticket.relay, wire::MsgType::room_ack, wire::encode(ra));
     }
@@ -567,7 +576,7 @@ struct RoomClient::State {
         if (it == rooms.end()) return;
         Room& r = it->second;
         auto b = wire::decode_line_body(rl.line.body);
-        if (!b || b->room != r.id || b->author == me() || b->seq == 0) {
+        if (!b || b->room != r.id || b->author == me() || b->seq == 0 || b->run == 0) {
             ++env.stats().malformed;
             return;
         }
@@ -577,6 +586,18 @@ struct RoomClient::State {
             return;
         }
         Inbound& inb = r.in[b->author];
+        // The author restarted (its seqs start again from 1): what we expected of its
+        // earlier run no longer applies. Stragglers of an earlier run are dropped.
+        if (b->run != inb.run) {
+            if (std::find(inb.retired.begin(), inb.retired.end(), b->run) != inb.retired.end()) return;
+            if (inb.run != 0) {
+                inb.retired.push_back(inb.run);
+                if (inb.retired.size() > kRetiredRuns) inb.retired.erase(inb.retired.begin());
+            }
+            inb.run = b->run;
+            inb.expected = 0;
+            inb.buffer.clear();
+        }
         if (inb.expected == 0) inb.expected = std::max<std::uint64_t>(1, b->first_kept);
         // Lines before first_kept were acked by everyone the author waited for: they are
         // not coming again (we joined later).
@@ -603,7 +624,7 @@ struct RoomClient::State {
                 ++inb.expected;
             }
         }
-        send_ack(r, b->author, inb.expected - 1);
+        send_ack(r, b->author, inb);
     }
 
     void on_ack(const wire::RoomAck& ra) {
@@ -615,6 +636,7 @@ struct RoomClient::State {
             ++env.stats().malformed;
             return;
         }
+        if (a->run != run) return;  // acks the lines of our previous run (before a restart)
         const auto* from = ticket_member(r.ticket, a->from);
         if (!from || !env.verify(ra.ack, from->key)) {
             ++env.stats().bad_signature;

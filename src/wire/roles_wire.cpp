@@ -68,9 +68,9 @@ constexpr std::string_view kTicketFields[] = {"room", "relay_key", "relay", "epo
 constexpr std::string_view kMemberKeyFields[] = {"room", "user", "kx"};
 constexpr std::string_view kRoomJoinFields[] = {"ticket", "member_key"};
 constexpr std::string_view kRoomRosterFields[] = {"room", "epoch", "member_keys"};
-constexpr std::string_view kLineBodyFields[] = {"room", "author", "seq", "first_kept", "id", "sent", "copies"};
+constexpr std::string_view kLineBodyFields[] = {"room", "author", "seq", "first_kept", "id", "sent", "copies", "run"};
 constexpr std::string_view kRoomLineFields[] = {"room", "line"};
-constexpr std::string_view kAckBodyFields[] = {"room", "from", "author", "upto"};
+constexpr std::string_view kAckBodyFields[] = {"room", "from", "author", "upto", "run"};
 constexpr std::string_view kRoomAckFields[] = {"room", "author", "ack"};
 constexpr std::string_view kRoomLeaveFields[] = {"room"};
 constexpr std::string_view kRoomRefusedFields[] = {"room", "reason"};
@@ -89,9 +89,9 @@ constexpr Schema kTicketSchema{"ticket", kTicketFields, bits({0, 2, 3, 4})};
 constexpr Schema kMemberKeySchema{"memberKey", kMemberKeyFields, bits({0, 1, 2})};
 constexpr Schema kRoomJoinSchema{"roomJoin", kRoomJoinFields, bits({0, 1})};
 constexpr Schema kRoomRosterSchema{"roomRoster", kRoomRosterFields, bits({0, 1, 2})};
-constexpr Schema kLineBodySchema{"line", kLineBodyFields, bits({0, 1, 2, 4})};
+constexpr Schema kLineBodySchema{"line", kLineBodyFields, bits({0, 1, 2, 4, 7})};
 constexpr Schema kRoomLineSchema{"roomLine", kRoomLineFields, bits({0, 1})};
-constexpr Schema kAckBodySchema{"ack", kAckBodyFields, bits({0, 1, 2, 3})};
+constexpr Schema kAckBodySchema{"ack", kAckBodyFields, bits({0, 1, 2, 3, 4})};
 constexpr Schema kRoomAckSchema{"roomAck", kRoomAckFields, bits({0, 1, 2})};
 constexpr Schema kRoomLeaveSchema{"roomLeave", kRoomLeaveFields, bits({0})};
 constexpr Schema kRoomRefusedSchema{"roomRefused", kRoomRefusedFields, bits({0})};
@@ -267,7 +267,7 @@ Bytes encode(const RoomRoster& p) {
 
 Bytes encode(const LineBody& p) {
     return pack([&](Packer& pk) {
-        pk.pack_map(7);
+        pk.pack_map(8);
         put_key(pk, 0); put_bin(pk, p.room);
         put_key(pk, 1); put_str(pk, p.author);
         put_key(pk, 2); pk.pack_uint64(p.seq);
@@ -280,6 +280,7 @@ Bytes encode(const LineBody& p) {
             put_str(q, c.to);
             put_bin(q, c.sealed);
         });
+        put_key(pk, 7); pk.pack_uint64(p.run);
     });
 }
 
@@ -293,11 +294,12 @@ Bytes encode(const RoomLine& p) {
 
 Bytes encode(const AckBody& p) {
     return pack([&](Packer& pk) {
-        pk.pack_map(4);
+        pk.pack_map(5);
         put_key(pk, 0); put_bin(pk, p.room);
         put_key(pk, 1); put_str(pk, p.from);
         put_key(pk, 2); put_str(pk, p.author);
         put_key(pk, 3); pk.pack_uint64(p.upto);
+        put_key(pk, 4); pk.pack_uint64(p.run);
     });
 }
 
@@ -534,6 +536,7 @@ Result<LineBody> decode_line_body(ByteView b) {
                 return SealedCopy{read_user(t[0], ff), read_bytes(t[1], ff, kMaxSealed)};
             });
             break;
+        case 7: p.run = read_uint(v, f); break;
         }
     });
 }
@@ -554,6 +557,7 @@ Result<AckBody> decode_ack_body(ByteView b) {
         case 1: p.from = read_user(v, f); break;
         case 2: p.author = read_user(v, f); break;
         case 3: p.upto = read_uint(v, f); break;
+        case 4: p.run = read_uint(v, f); break;
         }
     });
 }

@@ -69,6 +69,13 @@ struct Net {
         return r && r->joined;
     }
     void say(const std::string& who, const std::string& text) { w.command(who, room_cmd::Send{room_of(who)->room, text}); }
+    // from asks for a chat with to, to accepts: both joined.
+    bool chat(const std::string& from, const std::string& to) {
+        request(from, {to});
+        w.run_for(500);
+        accept(to);
+        return w.run_until([&] { return joined(from) && joined(to); }, 3000);
+    }
 };
 
 std::size_t count_events(const rolesim::Node& n, auto pred) {
@@ -235,10 +242,7 @@ TEST_CASE("only invited users join: another user's ticket and a forged ticket ar
         auto p = wire::parse_packet(data);
         if (auto j = wire::decode_room_join(p->payload)) alice_ticket = j->ticket;
     };
-    n.request("alice", {"bob"});
-    n.w.run_for(500);
-    n.accept("bob");
-    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob"); }, 3000));
+    REQUIRE(n.chat("alice", "bob"));
     REQUIRE(!alice_ticket.body.empty());
     auto t = wire::decode_ticket(alice_ticket.body);
     REQUIRE(t);
@@ -297,10 +301,7 @@ TEST_CASE("a relay that stops heartbeating is out of service after relay_timeout
 
 TEST_CASE("a chat whose relay dies moves to another relay and no line is lost") {
     Net n(9, 2);
-    n.request("alice", {"bob"});
-    n.w.run_for(500);
-    n.accept("bob");
-    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob"); }, 3000));
+    REQUIRE(n.chat("alice", "bob"));
     const Addr first = n.room_of("alice")->relay;
     const std::string dead = first == n.w.addr("r1") ? "r1" : "r2";
     n.say("alice", "one");
@@ -394,12 +395,34 @@ TEST_CASE("a client in many chats gets its directory state over TCP, from an eph
     CHECK(n.client("alice").relays().size() == 6);
 }
 
+TEST_CASE("a member killed and restarted numbers its lines from 1 again, and none is lost") {
+    Net n(32, 2);
+    REQUIRE(n.chat("alice", "bob"));
+    for (int i = 1; i <= 3; ++i) n.say("bob", "before " + std::to_string(i));
+    n.w.run_for(1000);
+    REQUIRE(rolesim::lines(n.w.node("alice")).size() == 3);
+    // kill -9: bob's process is gone with its numbering; the directory still lists him.
+    n.w.kill("bob");
+    n.w.run_for(500);
+    n.say("alice", "while bob is down");
+    n.w.run_for(500);
+    n.w.restart("bob");
+    REQUIRE(n.w.run_until([&] { return n.joined("bob"); }, 5000));
+    n.say("bob", "after 1");
+    n.say("bob", "after 2");
+    n.w.run_for(2000);
+    const std::vector<std::pair<std::string, std::string>> want = {
+        {"bob", "before 1"}, {"bob", "before 2"}, {"bob", "before 3"}, {"bob", "after 1"}, {"bob", "after 2"}};
+    CHECK(rolesim::lines(n.w.node("alice")) == want);
+    CHECK(n.room_of("bob")->unacked == 0);
+    CHECK(n.room_of("alice")->unacked == 0);
+    const std::vector<std::pair<std::string, std::string>> bob_got = {{"alice", "while bob is down"}};
+    CHECK(rolesim::lines(n.w.node("bob")) == bob_got);
+}
+
 TEST_CASE("the directory goes down: chats go on, everyone registers again and the chat is taken back") {
     Net n(11, 2);
-    n.request("alice", {"bob"});
-    n.w.run_for(500);
-    n.accept("bob");
-    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob"); }, 3000));
+    REQUIRE(n.chat("alice", "bob"));
     const RoomId room = n.room_of("alice")->room;
     n.w.kill("dir");
     n.w.run_for(5000);
@@ -604,10 +627,7 @@ TEST_CASE("bounded tables: a relay hosts at most max_rooms rooms, a client keeps
 
 TEST_CASE("timers: machines wake up a bounded number of times while nothing changes") {
     Net n(17, 2, {"alice", "bob", "carol"});
-    n.request("alice", {"bob"});
-    n.w.run_for(500);
-    n.accept("bob");
-    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob"); }, 3000));
+    REQUIRE(n.chat("alice", "bob"));
     n.request("alice", {"carol"});  // left open: AWAITING_REQ every 5 s
     n.say("alice", "x");
     n.w.run_for(5000);  // past every one-off deadline (directory_timeout, ...)
