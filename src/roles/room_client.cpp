@@ -83,6 +83,7 @@ struct OutRequest {
     std::uint64_t id = 0;
     std::vector<std::string> users;
     TimeMs created = 0;
+    TimeMs asked = 0;           // when it was (last) sent to a directory that did not list it
     bool seen = false;          // the directory's state lists it
     bool err_reported = false;  // SERVER_ERR shown for a directory that never answered
     std::map<std::string, std::pair<Stage, std::uint32_t>> shown;  // last stage shown per user
@@ -277,6 +278,14 @@ struct RoomClient::State {
         for (auto& id : left) env.send(*cfg.directory, wire::MsgType::chat_leave, wire::encode(wire::RoomLeave{id}));
     }
 
+    static Stage shown_stage(const OutRequest& r, const std::string& user) {
+        auto it = r.shown.find(user);
+        return it == r.shown.end() ? Stage::ack_conn : it->second.first;
+    }
+    static bool all_final(const OutRequest& r) {
+        return std::all_of(r.users.begin(), r.users.end(), [&](auto& u) { return final_stage(shown_stage(r, u)); });
+    }
+
     void show_stage(OutRequest& r, const std::string& user, Stage st, std::uint32_t reminders, const std::string& detail) {
         auto it = r.shown.find(user);
         if (it != r.shown.end() && it->second.first == st && it->second.second == reminders) return;
@@ -386,16 +395,28 @@ struct RoomClient::State {
         check_delays();
 
         // Our requests and their stages.
+        std::set<std::uint64_t> listed_requests;
         for (auto& o : s.outgoing) {
+            listed_requests.insert(o.id);
             auto it = requests.find(o.id);
             if (it == requests.end()) continue;
             it->second.seen = true;
             show_stage(it->second, o.user, static_cast<Stage>(o.stage), o.reminders, o.detail);
         }
+        // A request the directory listed and no longer does (it restarted and forgot it,
+        // or dropped it while it thought us gone) is asked again. Unless the list was cut
+        // at its bound: then absence says nothing.
+        bool ask_again = false;
+        if (s.outgoing.size() < wire::kMaxRoleRequests)
+            for (auto& [id, r] : requests)
+                if (!r.direct && r.seen && !listed_requests.count(id) && !all_final(r)) {
+                    r.seen = false;
+                    r.asked = now;
+                    ask_again = true;
+                }
         for (auto it = requests.begin(); it != requests.end();) {
             auto& r = it->second;
-            const bool done = !r.direct && r.seen && r.shown.size() == r.users.size() &&
-                              std::all_of(r.shown.begin(), r.shown.end(), [](auto& p) { return final_stage(p.second.first); });
+            const bool done = !r.direct && r.seen && all_final(r);
             it = done ? requests.erase(it) : std::next(it);
         }
 
@@ -455,7 +476,7 @@ struct RoomClient::State {
         for (auto it = left.begin(); it != left.end();) it = now_listed.count(*it) ? std::next(it) : left.erase(it);
         listed = std::move(now_listed);
         // A new directory run knows no delays and no chats: tell it at once.
-        if (fresh_invite || new_boot) heartbeat();
+        if (fresh_invite || new_boot || ask_again) heartbeat();
     }
 
     static bool contains_addr(const std::vector<Addr>& v, const Addr& a) { return std::find(v.begin(), v.end(), a) != v.end(); }
@@ -923,7 +944,7 @@ struct RoomClient::State {
             OutRequest r;
             r.id = next_request_id++;
             r.users = rq->users;
-            r.created = now;
+            r.created = r.asked = now;
             if (requests.size() >= wire::kMaxRoleRequests) return problem("request: too many open requests");
             env.send(*cfg.directory, wire::MsgType::chat_request, wire::encode(wire::ChatRequest{r.id, r.users}));
             requests.emplace(r.id, std::move(r));
@@ -1005,10 +1026,12 @@ struct RoomClient::State {
             if (dir_alive && now - dir_last > cfg.directory_timeout) {
                 dir_alive = false;
                 event(room_ev::DirectoryLost{*cfg.directory});
+                // Every open request: those it listed will not move on without it either.
                 for (auto& [id, r] : requests)
-                    if (!r.direct && !r.seen && !r.err_reported) {
+                    if (!r.direct && !r.err_reported && !all_final(r)) {
                         r.err_reported = true;
-                        for (auto& u : r.users) show_stage(r, u, Stage::server_err, 0, "directory not answering");
+                        for (auto& u : r.users)
+                            if (!final_stage(shown_stage(r, u))) show_stage(r, u, Stage::server_err, 0, "directory not answering");
                     }
             }
             if (now >= next_heartbeat || (delays_changed && now >= last_report + cfg.report_interval)) heartbeat();
@@ -1017,7 +1040,7 @@ struct RoomClient::State {
             auto& r = it->second;
             if (!r.direct) {
                 // A directory that never answered a request: SERVER_ERR after a few heartbeats.
-                if (!r.seen && !r.err_reported && now - r.created >= cfg.directory_timeout) {
+                if (!r.seen && !r.err_reported && now - r.asked >= cfg.directory_timeout) {
                     r.err_reported = true;
                     for (auto& u : r.users) show_stage(r, u, Stage::server_err, 0, "directory not answering");
                 }
@@ -1070,7 +1093,7 @@ struct RoomClient::State {
                     if (due > now) earliest(t, due);
                 earliest(t, r.created + cfg.request_timeout);
             } else if (!r.seen && !r.err_reported) {
-                earliest(t, r.created + cfg.directory_timeout);
+                earliest(t, r.asked + cfg.directory_timeout);
             } else if (r.err_reported) {
                 earliest(t, r.created + cfg.request_timeout);
             }

@@ -234,6 +234,38 @@ TEST_CASE("chat request flow: SERVER_ERR with no relay alive, and when the direc
     CHECK(rolesim::events_of<room_ev::DirectoryLost>(n.w.node("alice")).size() == 1);
 }
 
+TEST_CASE("chat request flow: an open request survives a quick directory restart, and ends when it is gone for good") {
+    Net n(33, 1);
+    n.request("alice", {"bob"});
+    n.w.run_for(1500);
+    REQUIRE(rolesim::stages(n.w.node("alice"), "bob").back() == Stage::req_sent);
+    // A restart within directory_timeout: the new directory knows nothing of the
+    // request; alice asks again and bob gets the invite from it.
+    n.w.kill("dir");
+    n.w.run_for(1000);
+    n.w.restart("dir");
+    REQUIRE(n.w.run_until([&] { return !n.dir().clients().empty() && n.client("bob").invites().size() == 1; }, 4000));
+    n.w.run_for(1000);
+    n.accept("bob");
+    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob"); }, 3000));
+    CHECK(rolesim::stages(n.w.node("alice"), "bob").back() == Stage::req_accepted);
+
+    // A second request, then the directory gone for good: SERVER_ERR, not a request
+    // left open for ever.
+    n.request("alice", {"carol"});
+    n.w.run_for(1000);
+    REQUIRE(rolesim::stages(n.w.node("alice"), "carol").back() == Stage::user_not_found);
+    n.request("alice", {"bob"});
+    n.w.run_for(1000);
+    const auto before = rolesim::stages(n.w.node("alice"), "bob").size();
+    n.w.kill("dir");
+    n.w.run_for(5000);
+    auto st = rolesim::stages(n.w.node("alice"), "bob");
+    REQUIRE(st.size() > before);
+    CHECK(st.back() == Stage::server_err);
+    CHECK(rolesim::events_of<room_ev::RequestStage>(n.w.node("alice")).back().detail == "directory not answering");
+}
+
 TEST_CASE("only invited users join: another user's ticket and a forged ticket are refused") {
     Net n(7, 1, {"alice", "bob", "mallory"});
     wire::SignedBlob alice_ticket;
