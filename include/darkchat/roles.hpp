@@ -159,8 +159,12 @@ struct DirectoryConfig {
 };
 
 // Why a chat moved.
-enum class MoveReason : std::uint8_t { relay_died = 1, better = 2 };
-const char* move_reason_name(MoveReason r);  // "relay died", "better"
+// unreachable: a member's delay vector no longer has the chat's relay (its probes
+// go unanswered) while another relay is measured by every member.
+enum class MoveReason : std::uint8_t { relay_died = 1, better = 2, unreachable = 3 };
+const char* move_reason_name(MoveReason r);  // "relay died", "better", "unreachable for a member"
+// The reason a ChatInfo carries (0 or unknown: relay_died, the conservative reading).
+MoveReason move_reason_of(std::uint8_t wire_reason);
 
 namespace dir_ev {
 struct RelayUp { PublicKey key{}; Addr addr; };

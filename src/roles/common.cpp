@@ -45,7 +45,22 @@ bool final_stage(Stage s) {
            s == Stage::timed_out || s == Stage::server_err;
 }
 
-const char* move_reason_name(MoveReason r) { return r == MoveReason::relay_died ? "relay died" : "better"; }
+const char* move_reason_name(MoveReason r) {
+    switch (r) {
+    case MoveReason::relay_died: return "relay died";
+    case MoveReason::better: return "better";
+    case MoveReason::unreachable: return "unreachable for a member";
+    }
+    return "relay died";
+}
+
+MoveReason move_reason_of(std::uint8_t wire_reason) {
+    switch (wire_reason) {
+    case static_cast<std::uint8_t>(MoveReason::better): return MoveReason::better;
+    case static_cast<std::uint8_t>(MoveReason::unreachable): return MoveReason::unreachable;
+    default: return MoveReason::relay_died;
+    }
+}
 
 std::string describe(const DirectoryEvent& e) {
     return std::visit(

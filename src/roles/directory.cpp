@@ -120,10 +120,39 @@ struct Directory::State {
 
     // ---- relays ---------------------------------------------------------------------
 
-    std::vector<Candidate> candidates() const {
+    // What this directory has placed on each relay. A relay's heartbeat lags the chats
+    // just given to it: least-loaded counts at least these, so that the chats of a dead
+    // relay, moved in one pass, spread out instead of all going to the same relay.
+    using Placed = std::map<PublicKey, Load>;
+    Placed placed() const {
+        Placed p;
+        for (auto& [id, ch] : chats) place(p, ch, +1);
+        return p;
+    }
+    static void place(Placed& p, const Chat& ch, int sign) {
+        auto& l = p[ch.relay_key];
+        const auto n = static_cast<std::uint32_t>(ch.members.size());
+        if (sign > 0) {
+            ++l.rooms;
+            l.members += n;
+        } else {
+            l.rooms -= std::min<std::uint32_t>(l.rooms, 1);
+            l.members -= std::min(l.members, n);
+        }
+    }
+
+    std::vector<Candidate> candidates(const Placed* placed = nullptr) const {
         std::vector<Candidate> v;
-        for (auto& [k, r] : relays)
-            if (r.alive) v.push_back({r.key, r.addr, r.load});
+        for (auto& [k, r] : relays) {
+            if (!r.alive) continue;
+            Load load = r.load;
+            if (placed)
+                if (auto p = placed->find(k); p != placed->end()) {
+                    load.rooms = std::max(load.rooms, p->second.rooms);
+                    load.members = std::max(load.members, p->second.members);
+                }
+            v.push_back({r.key, r.addr, load});
+        }
         return v;
     }
 
@@ -251,6 +280,15 @@ struct Directory::State {
                 }
     }
 
+    void take_ticket(Chat& ch, const wire::Ticket& t, const wire::SignedBlob& blob) {
+        ch.invited = t.members;
+        ch.relay_key = t.relay_key;
+        ch.relay = t.relay;
+        ch.epoch = t.epoch;
+        ch.moved = now;
+        ch.ticket = blob;
+    }
+
     // A chat the client holds that this directory run does not know (after a restart):
     // taken back if the ticket is ours and names the client, with the members the client
     // knew that the ticket names (so nobody's lines stop waiting for a member who simply
@@ -271,16 +309,17 @@ struct Directory::State {
             }
             Chat ch;
             ch.room = t->room;
-            ch.invited = t->members;
-            ch.relay_key = t->relay_key;
-            ch.relay = t->relay;
-            ch.epoch = t->epoch;
-            ch.moved = now;
-            ch.ticket = blob;
+            take_ticket(ch, *t, blob);
             it = chats.emplace(ch.room, std::move(ch)).first;
             event(dir_ev::Notice{"chat " + short_id(t->room) + " taken back from " + c.name + "'s ticket"});
         } else if (t->epoch > it->second.epoch) {
-            return;  // we issued it, but forgot; the newer epoch the others report wins when they report it
+            // We issued it, and took it back from an older ticket after a restart: the
+            // newer one wins (its relay, if out of service, is left by the next pass).
+            Chat& ch = it->second;
+            take_ticket(ch, *t, blob);
+            for (auto& m : ch.members) touch(m);
+            event(dir_ev::Notice{"chat " + short_id(t->room) + " now at epoch " + std::to_string(t->epoch) + ", from " +
+                                 c.name + "'s ticket"});
         }
         bool changed = false;
         auto add = [&](const std::string& n) {
@@ -438,8 +477,8 @@ struct Directory::State {
     }
 
     // The relay for these members by the configured strategy.
-    std::optional<Candidate> choose(const std::vector<std::string>& members) {
-        auto cands = candidates();
+    std::optional<Candidate> choose(const std::vector<std::string>& members, const Placed& placed) {
+        auto cands = candidates(&placed);
         auto parts = delays_of(members);
         auto i = select_relay(strategy(), cands, parts, sel);
         if (!i) return std::nullopt;
@@ -474,7 +513,7 @@ struct Directory::State {
                 member(inv.user);
                 if (inv.user != accepter) ch.pending.push_back(inv.user);
             }
-        auto relay = choose(ch.members);
+        auto relay = choose(ch.members, placed());
         if (!relay) return std::nullopt;
         ch.relay_key = relay->key;
         ch.relay = relay->addr;
@@ -506,32 +545,44 @@ struct Directory::State {
     //    if min-max has no relay measured by everyone, to any relay in service, round robin);
     //  - with min-max, a chat moves to a merely better relay only when the new maximum
     //    delay is clearly better (Hysteresis: >= 5 ms and >= 20 %) and the chat has
-    //    stayed min_dwell (5 s) where it is. Other strategies never move a live chat.
+    //    stayed min_dwell (5 s) where it is. Other strategies never move a live chat;
+    //  - with min-max, a chat whose relay some member no longer measures (its probes go
+    //    unanswered: unreachable from there) moves, after min_dwell, to the best relay
+    //    every member measures.
     void relocate() {
         auto cands = candidates();
+        Placed pl = placed();
+        auto relay_to = [&](Chat& ch, const Candidate& to, MoveReason why, std::uint32_t old_ms, std::uint32_t new_ms) {
+            place(pl, ch, -1);
+            move(ch, to, why, old_ms, new_ms);
+            place(pl, ch, +1);
+        };
         for (auto& [id, ch] : chats) {
             auto r = relays.find(ch.relay_key);
             const bool dead = r == relays.end() || !r->second.alive;
             if (dead) {
                 if (cands.empty()) continue;  // nowhere to go; retried every pass
-                auto to = choose(ch.members);
+                auto to = choose(ch.members, pl);
                 if (!to) {
                     Selector rr(0);
                     rr.cursor = sel.cursor++;
                     to = cands[*select_relay(Strategy::round_robin, cands, {}, rr)];
                 }
-                move(ch, *to, MoveReason::relay_died, 0, 0);
+                relay_to(ch, *to, MoveReason::relay_died, 0, 0);
                 continue;
             }
             if (strategy() != Strategy::min_max || now - ch.moved < cfg.min_dwell) continue;
             auto parts = delays_of(ch.members);
-            auto cur = score(ch.relay_key, parts);
-            if (!cur) continue;
             auto best = select_relay(Strategy::min_max, cands, parts, sel);
             if (!best || cands[*best].key == ch.relay_key) continue;
             auto sc = score(cands[*best].key, parts);
+            auto cur = score(ch.relay_key, parts);
+            if (!cur) {
+                if (sc && parts.size() == ch.members.size()) relay_to(ch, cands[*best], MoveReason::unreachable, 0, sc->max);
+                continue;
+            }
             if (sc && clearly_better(cur->max, sc->max, cfg.hysteresis))
-                move(ch, cands[*best], MoveReason::better, cur->max, sc->max);
+                relay_to(ch, cands[*best], MoveReason::better, cur->max, sc->max);
         }
     }
 

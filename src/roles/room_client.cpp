@@ -447,7 +447,7 @@ struct RoomClient::State {
         }
 
         // Chats.
-        std::set<RoomId> now_listed;
+        std::set<RoomId> now_listed, behind;
         for (auto& ci : s.chats) {
             now_listed.insert(ci.room);
             if (left.count(ci.room)) continue;
@@ -468,15 +468,19 @@ struct RoomClient::State {
             }
             Room& r = it->second;
             if (t->epoch > r.ticket.epoch) {
-                const MoveReason why = ci.reason == static_cast<std::uint8_t>(MoveReason::better) ? MoveReason::better : MoveReason::relay_died;
-                move_room(r, ci.ticket, *t, why, ci.old_ms, ci.new_ms);
+                move_room(r, ci.ticket, *t, move_reason_of(ci.reason), ci.old_ms, ci.new_ms);
+            } else if (t->epoch < r.ticket.epoch) {
+                behind.insert(ci.room);  // a restarted directory took it back from an older ticket
             }
             set_members(r, ci.members, ci.pending);
         }
         for (auto it = left.begin(); it != left.end();) it = now_listed.count(*it) ? std::next(it) : left.erase(it);
+        // A chat listed with an older ticket than ours is held (sent with the heartbeat),
+        // as if not listed, until the directory has our newer one.
+        for (auto& id : behind) now_listed.erase(id);
         listed = std::move(now_listed);
         // A new directory run knows no delays and no chats: tell it at once.
-        if (fresh_invite || new_boot || ask_again) heartbeat();
+        if (fresh_invite || new_boot || ask_again || !behind.empty()) heartbeat();
     }
 
     static bool contains_addr(const std::vector<Addr>& v, const Addr& a) { return std::find(v.begin(), v.end(), a) != v.end(); }

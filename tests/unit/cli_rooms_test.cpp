@@ -61,6 +61,8 @@ TEST_CASE("room events render as the documented lines") {
           "* room 3fa2c1d0 moved to relay 127.0.0.1:7402 (better: 12 ms instead of 31 ms)");
     CHECK(render(roles::RoomEvent{RoomMoved{r, addr("127.0.0.1:7401"), addr("127.0.0.1:7402"), roles::MoveReason::better, 0, 0}}) ==
           "* room 3fa2c1d0 moved to relay 127.0.0.1:7402 (better)");
+    CHECK(render(roles::RoomEvent{RoomMoved{r, addr("127.0.0.1:7401"), addr("127.0.0.1:7402"), roles::MoveReason::unreachable, 0, 9}}) ==
+          "* room 3fa2c1d0 moved to relay 127.0.0.1:7402 (unreachable for a member)");
     Line in{r, "alice", "hello", 0, {}, false};
     CHECK(render(roles::RoomEvent{in}) == "[3fa2c1d0] <alice> hello");
     Line out{r, "bob", "hi", 0, {}, true};
