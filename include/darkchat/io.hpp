@@ -29,6 +29,8 @@ struct RoleOptions {
     std::string strategy;
     TimeMs pass_interval = 0;
     TimeMs relay_timeout = 0;
+    // relay only: rooms hosted at most (0: the default of roles::RelayConfig).
+    std::size_t max_rooms = 0;
 };
 
 struct Options {

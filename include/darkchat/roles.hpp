@@ -321,7 +321,7 @@ struct RoomClientConfig {
     std::vector<Addr> relays;       // --relays: client-side round robin when there is no directory
     TimeMs heartbeat_interval = 1000;  // to the directory; carries the delay vector when it changed
     TimeMs directory_timeout = 3500;   // no ClientState this long: the directory is reported lost
-    // One probe per relay per measure_interval: about N_relays x 100 B/s each way.
+    // One probe per relay per measure_interval: N_relays datagrams of <= 141 B each way.
     TimeMs measure_interval = 1000;
     TimeMs report_interval = 1000;     // delay vector changes are reported at most this often
     std::uint32_t report_threshold_ms = 2;  // a change smaller than this and than 10 % is not reported
@@ -332,6 +332,7 @@ struct RoomClientConfig {
     TimeMs request_timeout = 60000;    // no directory: an unanswered invite becomes TIMED_OUT
     TimeMs awaiting_interval = 5000;   // no directory: AWAITING_REQ is repeated this often
     std::size_t max_rooms = 64;
+    std::size_t max_members = 16;                  // no directory: people in a room we invite to (as relays admit)
     std::size_t max_outbox_per_room = 1000;        // own lines not yet acked by every other member
     std::size_t max_buffered_per_author = 256;     // out-of-order lines held per author
     std::size_t max_relays = 64;                   // relays measured

@@ -36,6 +36,7 @@ struct Options {
     std::string strategy;               // --strategy NAME (directory)
     TimeMs pass_interval = 0;           // --pass-interval MS (directory; 0: default)
     TimeMs relay_timeout = 0;           // --relay-timeout MS (directory; 0: default)
+    std::size_t max_rooms = 0;          // --max-rooms N (relay; 0: default, 1024)
 };
 
 inline constexpr std::uint16_t kDefaultPort = 7300;

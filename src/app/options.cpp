@@ -69,6 +69,7 @@ Result<void> check_roles(const Options& o) {
     }
     if (o.directory && !o.dir_host.empty()) return err("--dir is for relays and users; the directory is this process");
     if (!o.directory && dir_only) return err(std::string(dir_flag()) + " needs --directory");
+    if (o.max_rooms && !o.relay) return err("--max-rooms is an option of darkchatd --relay");
     if (!o.directory && !o.relay && !o.dir_host.empty())
         return err("--dir in darkchatd needs --relay (a user with rooms runs darkchat --dir)");
     return {};
@@ -99,6 +100,7 @@ std::string usage(bool daemon) {
         "  --strategy <name>    directory: min-max (default), round-robin, random, least-loaded\n"
         "  --pass-interval <ms> directory: background pass over chats (default 500)\n"
         "  --relay-timeout <ms> directory: a relay silent this long is out of service (default 1000)\n"
+        "  --max-rooms <n>      relay: rooms hosted at most (default 1024)\n"
         :
         "  --dir <host[:port]>  register with this directory for rooms on relays (default port 7300)\n"
         "  --relays <h:p,...>   no directory: rooms on these relays, chosen in turn (client-side round-robin)\n") +
@@ -225,6 +227,12 @@ Result<Options> parse_options(int argc, char** argv, bool daemon) {
             auto n = number<TimeMs>(*v, 300, 600000);
             if (!n) return err("--relay-timeout needs milliseconds from 300 to 600000 (relays beat every 250), not '" + *v + "'");
             o.relay_timeout = *n;
+        } else if (a == "--max-rooms") {
+            auto v = value("a number of rooms");
+            if (!v) return err(v.error());
+            auto n = number<std::size_t>(*v, 1, 1000000);
+            if (!n) return err("--max-rooms needs a number of rooms from 1 to 1000000, not '" + *v + "'");
+            o.max_rooms = *n;
         } else if (a == "--set-passphrase") {
             o.set_passphrase = true;
         } else if (a == "--remove-passphrase") {

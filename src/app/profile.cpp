@@ -329,6 +329,7 @@ Result<void> role_options(const Options& o, io::RoleOptions& r) {
     r.strategy = o.strategy;
     r.pass_interval = o.pass_interval;
     r.relay_timeout = o.relay_timeout;
+    r.max_rooms = o.max_rooms;
     return {};
 }
 

@@ -72,7 +72,8 @@ public:
         lines_.push_back("* ready: relay at " + bound.to_string());
         lines_.push_back("* key " + crypto::fingerprint(role_.identity().pk) +
                          (cfg_.directory ? ", directory " + cfg_.directory->to_string()
-                                         : std::string(", no directory: tickets signed by a member admit")));
+                                         : std::string(", no directory: tickets signed by a member admit")) +
+                         ", at most " + std::to_string(cfg_.max_rooms) + " rooms");
         role_.handle_start(now);
     }
     std::optional<std::string> poll_line() override { return poll_log_line(); }
@@ -127,6 +128,7 @@ Result<Roles> make_roles(const RoleOptions& opts, const Identity& identity, std:
             roles::RelayConfig cfg;
             cfg.port = port;
             cfg.directory = opts.directory;
+            if (opts.max_rooms > 0) cfg.max_rooms = opts.max_rooms;
             out.machines.push_back(std::make_unique<RelayMachine>(cfg, identity, seed));
             break;
         }

@@ -734,7 +734,7 @@ struct RoomClient::State {
         }
         auto cands = alive_relays();
         if (r.addrs.empty()) return;
-        if (cands.empty() || members.size() > wire::kMaxRoomMembers) {
+        if (cands.empty() || members.size() > std::min(cfg.max_members, wire::kMaxRoomMembers)) {
             for (auto& [u, a] : r.addrs) show_stage(r, u, Stage::server_err, 0, cands.empty() ? "no relay alive" : "too many members");
             return;
         }

@@ -130,6 +130,23 @@ TEST_CASE("role payloads round-trip") {
 
 TEST_CASE("clients and relays register; clients measure every relay and report their delays") {
     Net n(1, 3);
+    // The measuring traffic darkchat-rooms(7) documents: one probe per relay per second,
+    // each way one datagram of at most 150 bytes (UDP payload).
+    std::size_t probes = 0, replies = 0, largest = 0;
+    n.w.tap = [&](const rolesim::Node& from, const rolesim::Node&, const Bytes& data) {
+        auto t = wire::peek_type(data);
+        if (from.name != "alice" && from.name[0] != 'r') return;
+        if (t == wire::MsgType::probe && from.name == "alice") ++probes;
+        else if (t == wire::MsgType::probe_reply) ++replies;
+        else return;
+        largest = std::max(largest, data.size());
+    };
+    n.w.run_for(10000);
+    n.w.tap = nullptr;
+    MESSAGE("alice: " << probes << " probes, " << replies << " replies to all in 10 s, largest " << largest << " B");
+    CHECK(probes >= 27);
+    CHECK(probes <= 33);  // 3 relays, 10 s
+    CHECK(largest <= 150);
     CHECK(n.dir().relays().size() == 3);
     for (auto& r : n.dir().relays()) CHECK(r.alive);
     auto clients = n.dir().clients();
@@ -656,6 +673,31 @@ TEST_CASE("without a directory: client-side round robin, invites straight to the
     auto al = rolesim::lines(w.node("alice"));
     CHECK(std::count(al.begin(), al.end(), std::pair<std::string, std::string>{"bob", "hi"}) == 1);
     CHECK(rolesim::events_of<room_ev::RoomMoved>(w.node("bob")).size() == 1);
+}
+
+TEST_CASE("without a directory: a room larger than a relay admits is refused at once, not by the relay") {
+    World w(45);
+    w.add_relay("r1");
+    RoomClientConfig cc;
+    cc.relays = {w.addr("r1")};
+    w.add_client("alice", cc);
+    w.run_for(2500);
+    std::vector<std::string> users;
+    std::vector<PeerInfo> peers;
+    for (int i = 0; i < 16; ++i) {  // alice and 16 others: 17 > 16
+        const std::string u = "p" + std::to_string(i);
+        users.push_back(u);
+        peers.push_back(PeerInfo{u, rolesim::identity_for(u).pk, {Addr::v4(10, 9, 0, static_cast<std::uint8_t>(i + 1), 7300)}});
+    }
+    w.command("alice", room_cmd::Request{users, peers});
+    w.run_for(100);
+    CHECK(rolesim::stages(w.node("alice"), "p0") == Stages{Stage::server_err});
+    CHECK(rolesim::events_of<room_ev::RequestStage>(w.node("alice")).back().detail == "too many members");
+    users.pop_back();
+    peers.pop_back();
+    w.command("alice", room_cmd::Request{users, peers});  // 16 in all: fine
+    w.run_for(100);
+    CHECK(rolesim::stages(w.node("alice"), "p1") == Stages{Stage::server_err, Stage::ack_conn});  // sent (nobody there)
 }
 
 TEST_CASE("a relay without a directory admits only tickets signed by a member they list") {
