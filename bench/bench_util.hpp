@@ -306,6 +306,23 @@ inline void stop(Child& c, long grace_ms = 3000, double* cpu_us = nullptr) {
     c.pid = -1;
 }
 
+// Every process started with spawn_tracked and not stopped yet, killed by pid
+// when the benchmark exits early (die() calls exit): install with
+// std::atexit(kill_tracked).
+inline std::vector<pid_t> tracked_pids;
+inline void kill_tracked() {
+    for (pid_t p : tracked_pids) ::kill(p, SIGKILL);
+}
+inline Child spawn_tracked(const std::vector<std::string>& argv, const SpawnOptions& o = {}) {
+    Child c = spawn(argv, o);
+    tracked_pids.push_back(c.pid);
+    return c;
+}
+inline void stop_tracked(Child& c, long grace_ms = 3000) {
+    std::erase(tracked_pids, c.pid);
+    stop(c, grace_ms);
+}
+
 // Waits until a line of file contains needle; returns that line.
 inline std::optional<std::string> wait_for_file_line(const std::string& file, const std::string& needle,
                                                      TimePoint deadline) {

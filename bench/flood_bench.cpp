@@ -34,23 +34,6 @@ struct Node {
     int port = -1;
 };
 
-// Every process we started, killed by pid if we stop early (die() exits).
-std::vector<pid_t> started;
-void kill_started() {
-    for (pid_t p : started) ::kill(p, SIGKILL);
-}
-
-Child spawn_tracked(const std::vector<std::string>& argv, const SpawnOptions& o) {
-    Child c = spawn(argv, o);
-    started.push_back(c.pid);
-    return c;
-}
-
-void stop_tracked(Child& c, long grace_ms = 3000) {
-    std::erase(started, c.pid);
-    stop(c, grace_ms);
-}
-
 Node start(const std::vector<std::string>& argv, const std::string& name, const std::string& stderr_file) {
     Node n;
     n.name = name;
@@ -246,7 +229,7 @@ int main(int argc, char** argv) {
         die("out of range: --rate 1..1000000, --seconds up to 60, --interval-ms 10..10000");
     std::string darkchat = bin + "/darkchat", darkchatd = bin + "/darkchatd", dcattack = bin + "/tools/attack/dcattack";
 
-    std::atexit(kill_started);
+    std::atexit(kill_tracked);
     TempDir tmp("flood");
     Node s = start({darkchatd, "-s", "-u", "S", "-p", "0", "--bind", "127.0.0.1", "--data-dir", tmp.path + "/S"}, "S",
                    tmp.path + "/S.stderr");

@@ -7,7 +7,7 @@
 #   bench/run.sh [build-dir]        (default: build)
 #
 # Environment: BENCH_QUICK=1 for a short run (fewer samples, 1,000 users, 5 s
-# idle windows) when only checking that everything works; BENCH_LOG=dir keeps
+# idle windows, 3 relay kills) when only checking that everything works; BENCH_LOG=dir keeps
 # each benchmark's full output there (default: a temporary directory, removed).
 set -eu
 
@@ -19,12 +19,14 @@ if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$root"
 fi
 ninja -C "$build" darkchat darkchatd bench/udp_pingpong bench/line_echo bench/chat_bench \
-    bench/start_bench bench/super_bench >/dev/null
+    bench/start_bench bench/super_bench bench/relocation_bench >/dev/null
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     samples=50 messages=500 list_users=1000 list_samples=30 idle_users=1000 idle_seconds=5 start_samples=5
+    reloc_runs=3
 else
     samples=300 messages=2000 list_users=10000 list_samples=200 idle_users=1000 idle_seconds=30 start_samples=20
+    reloc_runs=10
 fi
 
 if [ -n "${BENCH_LOG:-}" ]; then
@@ -56,11 +58,12 @@ run start "$b/start_bench" --samples $start_samples
 run list "$b/super_bench" list --users $list_users --samples $list_samples
 run list-long-names "$b/super_bench" list --users $list_users --samples 20 --name-len 16
 run idle "$b/super_bench" idle --users $idle_users --seconds $idle_seconds
+run reloc "$b/relocation_bench" --runs $reloc_runs
 
 echo
 echo "| figure | value | baseline (same run) | baseline value | ratio |"
 echo "|---|---|---|---|---|"
-for name in chat start list list-long-names idle; do
+for name in chat start list list-long-names idle reloc; do
     rows=$(grep '^|' "$log/$name.out" || true)
     # Of the run with longer names only its answers matter (size against the frame limit).
     [ "$name" = list-long-names ] && rows=$(printf '%s\n' "$rows" | head -3)
