@@ -67,6 +67,7 @@ struct Room {
     bool announced = false;
     TimeMs next_join = 0;
     std::map<std::string, KxPublicKey> kx;  // members' sealing keys (verified roster)
+    std::set<std::string> on_relay;          // who the relay's last roster says is joined
     std::uint64_t next_seq = 1;
     std::map<std::uint64_t, OutLine> outbox;
     std::map<std::string, std::uint64_t> acked;
@@ -345,6 +346,7 @@ struct RoomClient::State {
         r.ticket = t;
         r.ticket_blob = blob;
         r.joined = false;
+        r.on_relay.clear();
         r.next_join = now;
         if (auto* pr = add_relay(t.relay, false); pr && !pr->key_known) {
             pr->key = t.relay_key;
@@ -552,7 +554,8 @@ struct RoomClient::State {
             ++env.stats().unsolicited;
             return;
         }
-        bool in_it = false;
+        bool in_it = false, newcomer = false;
+        std::set<std::string> present;
         for (auto& blob : ro.member_keys) {
             auto mk = wire::decode_member_key(blob.body);
             if (!mk || mk->room != r.id) continue;
@@ -562,6 +565,8 @@ struct RoomClient::State {
                 continue;
             }
             r.kx[mk->user] = mk->kx;
+            present.insert(mk->user);
+            newcomer |= mk->user != me() && !r.on_relay.count(mk->user);
             if (mk->user == me()) in_it = mk->kx == kx_pk;
             else if (r.direct && !r.mine) r.required.insert(mk->user);
         }
@@ -570,6 +575,7 @@ struct RoomClient::State {
             r.next_join = now;
             return;
         }
+        r.on_relay = std::move(present);
         const bool was = r.joined;
         r.joined = true;
         if (!r.announced) {
@@ -579,7 +585,9 @@ struct RoomClient::State {
                 if (m != me()) others.push_back(m);
             event(room_ev::RoomJoined{r.id, r.ticket.relay, others});
         }
-        if (!was || !r.outbox.empty()) resend(r, !was);
+        // A member just joined (this relay dropped what we sent before): everything it
+        // has not acked goes again now, not at the next resend round.
+        if (!was || newcomer || !r.outbox.empty()) resend(r, !was || newcomer);
     }
 
     static std::vector<std::string> names(const wire::Ticket& t) {

@@ -492,6 +492,27 @@ TEST_CASE("a restarted directory that took a chat back from an older ticket adop
     CHECK(rolesim::lines(n.w.node("bob")) == std::vector<std::pair<std::string, std::string>>{{"alice", "together again"}});
 }
 
+TEST_CASE("after a move, a member who joins the new relay late gets the waiting lines at once, not a resend round later") {
+    Net n(46, 2);
+    REQUIRE(n.chat("alice", "bob"));
+    const Addr first = n.room_of("alice")->relay;
+    const std::string dead = first == n.w.addr("r1") ? "r1" : "r2", other = dead == "r1" ? "r2" : "r1";
+    n.w.set_latency("bob", other, 150);  // bob reaches the new relay well after alice
+    n.w.kill(dead);
+    n.say("alice", "written during the outage");
+    REQUIRE(n.w.run_until([&] { return rolesim::lines(n.w.node("bob")).size() == 1; }, 6000));
+    TimeMs moved_at = 0, got_at = 0;
+    for (auto& [t, e] : n.w.node("bob").room_events) {
+        if (std::holds_alternative<room_ev::RoomMoved>(e) && !moved_at) moved_at = t;
+        if (auto* l = std::get_if<room_ev::Line>(&e); l && !l->outgoing) got_at = t;
+    }
+    REQUIRE(moved_at > 0);
+    // bob's join takes a round trip of 300 ms and the line another 150 ms one way; a
+    // resend round (1 s) would come on top of that.
+    MESSAGE("bob: moved at +0, line at +" << got_at - moved_at << " ms");
+    CHECK(got_at - moved_at < 700);
+}
+
 TEST_CASE("rooms of three: every member gets every other member's lines") {
     Net n(10, 2, {"alice", "bob", "carol"});
     n.request("alice", {"bob", "carol"});
