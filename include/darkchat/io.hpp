@@ -31,6 +31,8 @@ struct RoleOptions {
     TimeMs relay_timeout = 0;
     // relay only: rooms hosted at most (0: the default of roles::RelayConfig).
     std::size_t max_rooms = 0;
+    // user only: the keys the node pinned, to check room tickets against (none: no check).
+    std::function<std::optional<PublicKey>(const std::string& user)> pinned;
 };
 
 struct Options {

@@ -27,6 +27,7 @@
 #include "darkchat/types.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -337,6 +338,9 @@ struct RoomClientConfig {
     std::size_t max_buffered_per_author = 256;     // out-of-order lines held per author
     std::size_t max_relays = 64;                   // relays measured
     double ip_rate = 200, ip_burst = 400;          // per source ip, before signature checks
+    // The key our core::Node pinned for a user, if any (core::Node::keys). A ticket
+    // member under that name with another key is not trusted (darkchat-security(7)).
+    std::function<std::optional<PublicKey>(const std::string& user)> pinned;
 };
 
 // A user the client invites, with what core::Node knows of them (needed only without a

@@ -815,7 +815,14 @@ int Driver::run(Identity identity) {
         machines_.push_back(std::make_unique<NodeMachine>(std::move(node)));
     }
     room_hook_ = [this](const roles::RoomEvent& e) { follow_room(e); };
-    auto roles = make_roles(opts_.roles, identity, port_, seed ^ 0x9e3779b97f4a7c15ULL, room_hook_);
+    RoleOptions role_opts = opts_.roles;
+    if (node_)
+        role_opts.pinned = [this](const std::string& user) -> std::optional<PublicKey> {
+            auto k = node_->keys(user);
+            if (k.empty()) return std::nullopt;
+            return k.front().pinned;
+        };
+    auto roles = make_roles(role_opts, identity, port_, seed ^ 0x9e3779b97f4a7c15ULL, room_hook_);
     if (!roles) return fail(roles.error());
     for (auto& m : roles->machines) machines_.push_back(std::move(m));
     client_ = roles->client;

@@ -138,6 +138,7 @@ Result<Roles> make_roles(const RoleOptions& opts, const Identity& identity, std:
             cfg.port = port;
             cfg.directory = opts.directory;
             cfg.relays = opts.relays;
+            cfg.pinned = opts.pinned;
             auto m = std::make_unique<ClientMachine>(cfg, identity, seed, hook);
             out.client = &m->client();
             out.machines.push_back(std::move(m));

@@ -68,6 +68,7 @@ struct Room {
     TimeMs next_join = 0;
     std::map<std::string, KxPublicKey> kx;  // members' sealing keys (verified roster)
     std::set<std::string> on_relay;          // who the relay's last roster says is joined
+    std::set<std::string> distrusted;        // members whose ticket key is not the one our node pinned
     std::uint64_t next_seq = 1;
     std::map<std::uint64_t, OutLine> outbox;
     std::map<std::string, std::uint64_t> acked;
@@ -142,6 +143,7 @@ struct RoomClient::State {
 
     std::map<std::uint64_t, OutRequest> requests;  // by our id
     std::uint64_t next_request_id = 1;
+    std::set<std::string> warned;  // key warnings shown (user and where), bounded
     // This process's run: room lines carry it, so that receivers tell a restarted
     // author (numbering from 1 again) from a replay of old lines.
     std::uint64_t run = 0;
@@ -317,7 +319,32 @@ struct RoomClient::State {
         r.next_join = now;
         for (auto& m : t.members) r.kx.erase(m.user);
         it = rooms.emplace(t.room, std::move(r)).first;
+        check_keys(it->second);
         return &it->second;
+    }
+
+    // A ticket member whose key is not the one our node pinned for that name (the
+    // directory, or whoever signed the ticket, vouches for another key): no line is
+    // sealed to it, its lines are not shown, ours do not wait for its acks.
+    bool impostor(const wire::TicketMember& m) const {
+        if (!cfg.pinned || m.user == me()) return false;
+        auto p = cfg.pinned(m.user);
+        return p && *p != m.key;
+    }
+    void warn_key(const std::string& user, const std::string& where) {
+        if (warned.size() >= 64) warned.clear();
+        if (warned.insert(user + "\n" + where).second)
+            problem(where + ": its ticket gives " + user + " a key that is not the one pinned for " + user +
+                    " (\\keys " + user + "): not trusted");
+    }
+    void check_keys(Room& r) {
+        for (auto& m : r.ticket.members)
+            if (impostor(m) && r.distrusted.insert(m.user).second) {
+                warn_key(m.user, "room " + short_id(r.id));
+                r.required.erase(m.user);
+                r.kx.erase(m.user);
+            }
+        trim(r);
     }
 
     void set_members(Room& r, const std::vector<std::string>& members, const std::vector<std::string>& pending = {}) {
@@ -329,9 +356,9 @@ struct RoomClient::State {
         if (!r.direct) {
             r.required.clear();
             for (auto& m : members)
-                if (m != me()) r.required.insert(m);
+                if (m != me() && !r.distrusted.count(m)) r.required.insert(m);
             for (auto& m : pending)
-                if (m != me() && ticket_member(r.ticket, m)) r.required.insert(m);
+                if (m != me() && ticket_member(r.ticket, m) && !r.distrusted.count(m)) r.required.insert(m);
             trim(r);
         }
     }
@@ -348,6 +375,7 @@ struct RoomClient::State {
         r.joined = false;
         r.on_relay.clear();
         r.next_join = now;
+        check_keys(r);
         if (auto* pr = add_relay(t.relay, false); pr && !pr->key_known) {
             pr->key = t.relay_key;
             pr->key_known = true;
@@ -564,6 +592,7 @@ struct RoomClient::State {
                 ++env.stats().bad_signature;
                 continue;
             }
+            if (r.distrusted.count(mk->user)) continue;
             r.kx[mk->user] = mk->kx;
             present.insert(mk->user);
             newcomer |= mk->user != me() && !r.on_relay.count(mk->user);
@@ -616,6 +645,10 @@ struct RoomClient::State {
         const auto* author = ticket_member(r.ticket, b->author);
         if (!author || !env.verify(rl.line, author->key)) {
             ++env.stats().bad_signature;
+            return;
+        }
+        if (r.distrusted.count(b->author)) {
+            ++env.stats().wrong_key;
             return;
         }
         Inbound& inb = r.in[b->author];
@@ -794,6 +827,11 @@ struct RoomClient::State {
             ++env.stats().bad_signature;
             return std::nullopt;
         }
+        if (impostor(*issuer)) {  // someone else's key under a name we know
+            ++env.stats().wrong_key;
+            warn_key(issuer->user, "an invite from " + issuer->user);
+            return std::nullopt;
+        }
         return std::move(t).value();
     }
 
@@ -870,7 +908,7 @@ struct RoomClient::State {
             Room* room = room_from_ticket(r.ticket, *t, true);
             if (!room) return;
             room->mine = true;
-            room->required.insert(from);
+            if (!room->distrusted.count(from)) room->required.insert(from);
             room->peer_addrs[from] = in.reply;
             if (!contains(room->members, me())) room->members.push_back(me());
             if (!contains(room->members, from)) room->members.push_back(from);

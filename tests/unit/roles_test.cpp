@@ -283,6 +283,54 @@ TEST_CASE("chat request flow: an open request survives a quick directory restart
     CHECK(rolesim::events_of<room_ev::RequestStage>(n.w.node("alice")).back().detail == "directory not answering");
 }
 
+TEST_CASE("a ticket giving a member another key than the one our node pinned: not sealed to, not shown, not waited for") {
+    // bob's node pinned alice's real key; the "alice" registered with the directory is
+    // someone else (she got there first after a directory restart, say). carol is
+    // pinned with her own key: she is trusted.
+    World w(47);
+    w.add_directory("dir");
+    RelayConfig rc;
+    rc.directory = w.addr("dir");
+    w.add_relay("r1", rc);
+    RoomClientConfig cc;
+    cc.directory = w.addr("dir");
+    w.add_client("alice", cc);
+    w.add_client("carol", cc);
+    RoomClientConfig bc = cc;
+    const PublicKey real_alice = rolesim::identity_for("the real alice").pk, carol = rolesim::identity_for("carol").pk;
+    bc.pinned = [&](const std::string& u) -> std::optional<PublicKey> {
+        if (u == "alice") return real_alice;
+        if (u == "carol") return carol;
+        return std::nullopt;
+    };
+    w.add_client("bob", bc);
+    w.run_for(3000);
+    w.command("alice", room_cmd::Request{{"bob", "carol"}, {}});
+    w.run_for(500);
+    w.command("bob", room_cmd::Accept{"alice"});
+    w.command("carol", room_cmd::Accept{"alice"});
+    auto joined = [&](const std::string& u) {
+        auto r = w.node(u).client->rooms();
+        return !r.empty() && r[0].joined;
+    };
+    REQUIRE(w.run_until([&] { return joined("alice") && joined("bob") && joined("carol"); }, 3000));
+    w.run_for(1500);
+    auto problems = rolesim::events_of<room_ev::Problem>(w.node("bob"));
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].text.find("gives alice a key that is not the one pinned for alice") != std::string::npos);
+    const RoomId room = w.node("bob").client->rooms()[0].room;
+    w.command("alice", room_cmd::Send{room, "from the other alice"});
+    w.command("bob", room_cmd::Send{room, "from bob"});
+    w.command("carol", room_cmd::Send{room, "from carol"});
+    w.run_for(2000);
+    using L = std::vector<std::pair<std::string, std::string>>;
+    CHECK(rolesim::lines(w.node("bob")) == L{{"carol", "from carol"}});
+    CHECK(rolesim::lines(w.node("carol")) == L{{"alice", "from the other alice"}, {"bob", "from bob"}});
+    CHECK(rolesim::lines(w.node("alice")) == L{{"carol", "from carol"}});  // bob's line was not sealed to her
+    CHECK(w.node("bob").client->rooms()[0].unacked == 0);  // and does not wait for her ack
+    CHECK(w.node("bob").client->stats().wrong_key > 0);
+}
+
 TEST_CASE("only invited users join: another user's ticket and a forged ticket are refused") {
     Net n(7, 1, {"alice", "bob", "mallory"});
     wire::SignedBlob alice_ticket;
