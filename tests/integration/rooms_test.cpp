@@ -226,12 +226,28 @@ TEST_CASE("the directory killed: the chat goes on; users and relays register aga
     a.wait_for(exactly("[" + room.id + "] <bob> after the loss"), 5, am);
     CHECK(numbered(b, room.id, "alice", bm) == std::vector<int>{1, 2, 3, 4, 5});
 
-    // The directory comes back on its port (a new process knowing nothing): everyone registers again.
+    // Peer-to-peer chat does not need the directory either: alice finds bob with
+    // \ping, links him and chats with him directly while the directory is away.
+    a.send("\\ping 127.0.0.1 " + std::to_string(r.net["bob"].port()));
+    a.wait_for(exactly("* ping: bob answered from " + r.net["bob"].addr()), 5, am);
+    a.send("\\add bob");
+    a.wait_for(exactly("* linked bob"), 5, am);
+    a.send("\\chat bob");
+    a.send("peer to peer, no directory");
+    std::string q = a.wait_for(re(R"(^\* queued ([0-9a-f]{8}) to bob$)"), 5, am);
+    a.wait_for(exactly("* delivered " + q.substr(9, 8) + " to bob"), 10, am);
+    b.wait_for(exactly("<alice> peer to peer, no directory"), 10, bm);
+
+    // The directory comes back on its port (a new process knowing nothing): everyone
+    // registers again, and it takes the chat back from the members' tickets.
     std::size_t m = a.mark();
     Node& d = r.net.start_role("dir", "directory", {"-p", std::to_string(dir_port)});
     CHECK(d.port() == dir_port);
     a.wait_for(exactly("* directory 127.0.0.1:" + std::to_string(dir_port) + " answers"), 10, m);
     d.proc->wait_for(re("relay .*up"), 10);
+    d.proc->wait_for(re("chat " + room.id + " taken back from (alice|bob)'s ticket"), 10);
+    a.send("\\room " + room.id);
+    a.wait_for(re("^\\* lines now go to room " + room.id), 5, m);
     a.send("after the return");
     b.wait_for(exactly("[" + room.id + "] <alice> after the return"), 5, bm);
 }
