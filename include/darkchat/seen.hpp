@@ -1,5 +1,6 @@
-// A bounded memory of the chat messages a node has accepted, for de-duplication
-// (darkchat-security(7), "Availability under floods").
+// Bounded memories of what a node has seen: the chat messages it accepted, for
+// de-duplication (darkchat-security(7), "Availability under floods"), and the
+// declarations it acted on.
 //
 // Each author's messages are kept ordered by (sent, id), both signed by the
 // author. When more than `capacity` are held, the oldest of the author holding
@@ -11,11 +12,13 @@
 
 #include "darkchat/types.hpp"
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace dc::core {
 
@@ -42,6 +45,40 @@ private:
     std::size_t capacity_;
     std::size_t size_ = 0;
     std::map<std::string, Author, std::less<>> by_author_;
+};
+
+// The declarations a node has acted on (forwarded, answered): session,
+// sequence number and nonce, the newest `capacity` of them; past it the oldest
+// is forgotten. Every node keeps one, so it is kept small: the keys in a ring
+// in arrival order (24 bytes each) and an open-addressing index into the ring,
+// instead of a tree node and a queue entry per key (about 90 bytes).
+class HandledDeclarations {
+public:
+    explicit HandledDeclarations(std::size_t capacity) : capacity_(capacity < 1 ? 1 : capacity) {}
+
+    bool contains(const SessionId& session, std::uint64_t seq, std::uint64_t nonce) const;
+    // Remembers a declaration; false when it was held already.
+    bool insert(const SessionId& session, std::uint64_t seq, std::uint64_t nonce);
+
+    std::size_t size() const { return ring_.size(); }
+    std::size_t capacity() const { return capacity_; }
+
+private:
+    struct Key {
+        SessionId session{};
+        std::uint64_t seq = 0;
+        std::uint64_t nonce = 0;
+        bool operator==(const Key&) const = default;
+    };
+    static std::size_t hash(const Key& k);
+    std::size_t slot_of(const Key& k) const;  // index slot holding k, or the empty one where it goes
+    void erase_slot(std::size_t slot);
+    void rehash(std::size_t slots);
+
+    std::size_t capacity_;
+    std::vector<Key> ring_;             // oldest at oldest_ once full
+    std::size_t oldest_ = 0;
+    std::vector<std::uint32_t> index_;  // ring position + 1 (0: empty), linear probing, at most half full
 };
 
 }  // namespace dc::core

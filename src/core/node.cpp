@@ -68,9 +68,22 @@ bool UserView::online() const {
 
 namespace {
 
+// What a session's newest declaration says that we act on. The declaration
+// itself is rec.decl; its links are kept once per user (User::links), not
+// again per session: a decoded copy with its links cost about 500 bytes a
+// session, and a node remembers a hundred sessions or so.
+struct Declared {
+    TimeMs issued = 0;
+    KxPublicKey kx{};
+    bool online = false;
+    bool super_client = false;
+};
+
+Declared declared(const wire::Declaration& d) { return Declared{d.issued, d.kx, d.online, d.super_client}; }
+
 struct Session {
     SessionRecord rec;
-    wire::Declaration decl;
+    Declared decl;
     bool lost = false;         // watched, stopped answering: shown offline, re-probed with backoff
     // Online when we stopped, not heard from since we started: shown offline,
     // but told to others as online (what we last knew) until the first
@@ -101,6 +114,7 @@ struct User {
     std::map<SessionId, Session> sessions;
     // Newest declaration's links (from the session with the highest seq).
     std::vector<std::string> links;
+    std::optional<SessionId> links_from;  // the session whose declaration they are
     bool lists_us = false;  // links has our own name (kept with links: is_contact() is asked often)
     std::uint64_t links_seq = 0;
     bool super_client = false;
@@ -137,9 +151,7 @@ struct Node::State {
     std::map<std::uint64_t, Pending> pending;
     // Declarations already acted on (forwarded, answered): session, sequence and
     // nonce (an \explode re-sends the same declaration with a fresh nonce).
-    using HandledKey = std::tuple<SessionId, std::uint64_t, std::uint64_t>;
-    std::set<HandledKey> handled;
-    std::deque<HandledKey> handled_order;
+    HandledDeclarations handled{4096};
 
     // Sessions told our new sealing key after they used an old one.
     std::set<std::pair<SessionId, KxPublicKey>> told_new_key;
@@ -391,15 +403,8 @@ struct Node::State {
                strangers.take(now, cfg.stranger_rate, cfg.stranger_burst);
     }
 
-    void remember_handled(const SessionId& s, std::uint64_t seq, std::uint64_t n) {
-        if (handled.insert({s, seq, n}).second) {
-            handled_order.emplace_back(s, seq, n);
-            if (handled_order.size() > 4096) {
-                handled.erase(handled_order.front());
-                handled_order.pop_front();
-            }
-        }
-    }
+    // Returns false when it was remembered already.
+    bool remember_handled(const SessionId& s, std::uint64_t seq, std::uint64_t n) { return handled.insert(s, seq, n); }
 
     void expire_pending() {
         for (auto it = pending.begin(); it != pending.end();) {
@@ -539,12 +544,24 @@ struct Node::State {
         event(ev::Presence{u.rec.name, s.rec.session, s.rec.addr, s.online(), why});
     }
 
-    void recompute_links(User& u) {
+    // The links a session declared: those of the declaration just accepted
+    // (fresh), the user's (when they came from this session), or read again
+    // from the declaration we hold.
+    static std::vector<std::string> links_of(const User& u, const Session& s, const Session* fresh,
+                                             const std::vector<std::string>* fresh_links) {
+        if (&s == fresh && fresh_links) return *fresh_links;
+        if (u.links_from == s.rec.session) return u.links;
+        auto d = wire::decode_declaration(s.rec.decl.body);
+        return d ? std::move(d->links) : std::vector<std::string>{};
+    }
+
+    void recompute_links(User& u, const Session* fresh = nullptr, const std::vector<std::string>* fresh_links = nullptr) {
         const Session* newest = nullptr;
         for (auto& [sid, s] : u.sessions)
             if (!newest || s.decl.issued > newest->decl.issued) newest = &s;
         bool was_linked = has(u.links, id.user);
-        auto links = newest ? newest->decl.links : std::vector<std::string>{};
+        auto links = newest ? links_of(u, *newest, fresh, fresh_links) : std::vector<std::string>{};
+        u.links_from = newest ? std::optional<SessionId>(newest->rec.session) : std::nullopt;
         if (links != u.links) {
             bool contact_before = is_contact(u);
             set_links(u, std::move(links));
@@ -647,7 +664,7 @@ struct Node::State {
         bool was_online = !fresh && it->second.online();
         Session& s = u.sessions[d.session];
         if (fresh) s.last_ping_in = static_cast<std::uint64_t>(std::max<TimeMs>(now - 60000, 0)) << 16;
-        s.decl = d;
+        s.decl = declared(d);
         s.rec.user = d.user;
         s.rec.session = d.session;
         s.rec.decl = blob;
@@ -664,7 +681,7 @@ struct Node::State {
         s.last_heard = now;
         bool links_before = is_contact(u);
         auto old_links = u.links;
-        recompute_links(u);
+        recompute_links(u, &s, &d.links);
         if (watched(u)) wake_dirty = true;
         persist(s);
         prune(u);
@@ -1027,9 +1044,7 @@ struct Node::State {
             ++stats.unsolicited;
         }
 
-        bool first_time = !handled.count({d->session, d->seq, p.nonce});
-        remember_handled(d->session, d->seq, p.nonce);
-        if (!first_time) return;
+        if (!remember_handled(d->session, d->seq, p.nonce)) return;  // acted on already
 
         // Forward along the declarer's links: its status reaches everyone within two hops.
         auto du = users.find(d->user);
@@ -1733,7 +1748,7 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
         if (u.rec.name.empty()) u.rec.name = r.user;
         Session sess;
         sess.rec = r;
-        sess.decl = std::move(d).value();
+        sess.decl = declared(*d);
         // What we remember is unconfirmed until the session answers us.
         sess.lost = r.online;
         sess.unconfirmed = r.online;

@@ -1,7 +1,8 @@
-// Bounded de-duplication of chat messages; see include/darkchat/seen.hpp.
+// Bounded de-duplication of chat messages and declarations; see include/darkchat/seen.hpp.
 #include "darkchat/seen.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace dc::core {
@@ -47,6 +48,72 @@ void SeenMessages::evict() {
         count = a.ids.size();
         std::push_heap(heap.begin(), heap.end(), less);
     }
+}
+
+// ---- declarations acted on ----------------------------------------------------------
+
+std::size_t HandledDeclarations::hash(const Key& k) {
+    std::uint64_t s = 0;
+    std::memcpy(&s, k.session.data(), sizeof s < k.session.size() ? sizeof s : k.session.size());
+    std::uint64_t x = s ^ (k.seq * 0x9e3779b97f4a7c15ULL) ^ (k.nonce * 0xc2b2ae3d27d4eb4fULL);
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return static_cast<std::size_t>(x);
+}
+
+std::size_t HandledDeclarations::slot_of(const Key& k) const {
+    const std::size_t mask = index_.size() - 1;
+    std::size_t i = hash(k) & mask;
+    while (index_[i] != 0 && !(ring_[index_[i] - 1] == k)) i = (i + 1) & mask;
+    return i;
+}
+
+bool HandledDeclarations::contains(const SessionId& session, std::uint64_t seq, std::uint64_t nonce) const {
+    if (index_.empty()) return false;
+    return index_[slot_of(Key{session, seq, nonce})] != 0;
+}
+
+// Linear probing without tombstones: the entries after the freed slot move
+// back into it unless they already sit at or after their home slot.
+void HandledDeclarations::erase_slot(std::size_t i) {
+    const std::size_t mask = index_.size() - 1;
+    for (std::size_t j = (i + 1) & mask; index_[j] != 0; j = (j + 1) & mask) {
+        std::size_t home = hash(ring_[index_[j] - 1]) & mask;
+        bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays) continue;
+        index_[i] = index_[j];
+        i = j;
+    }
+    index_[i] = 0;
+}
+
+void HandledDeclarations::rehash(std::size_t slots) {
+    index_.assign(slots, 0);
+    for (std::size_t p = 0; p < ring_.size(); ++p) index_[slot_of(ring_[p])] = static_cast<std::uint32_t>(p + 1);
+}
+
+bool HandledDeclarations::insert(const SessionId& session, std::uint64_t seq, std::uint64_t nonce) {
+    Key k{session, seq, nonce};
+    if (!index_.empty() && index_[slot_of(k)] != 0) return false;
+    std::size_t pos;
+    if (ring_.size() < capacity_) {
+        if ((ring_.size() + 1) * 2 > index_.size()) rehash(std::max<std::size_t>(16, index_.size() * 2));
+        // Grown a quarter at a time, not doubled: most nodes never fill it.
+        if (ring_.size() == ring_.capacity())
+            ring_.reserve(std::min(capacity_, ring_.size() + std::max<std::size_t>(64, ring_.size() / 4)));
+        pos = ring_.size();
+        ring_.push_back(k);
+    } else {
+        pos = oldest_;
+        erase_slot(slot_of(ring_[pos]));
+        ring_[pos] = k;
+        oldest_ = (oldest_ + 1) % capacity_;
+    }
+    index_[slot_of(k)] = static_cast<std::uint32_t>(pos + 1);
+    return true;
 }
 
 }  // namespace dc::core

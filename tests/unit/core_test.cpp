@@ -7,7 +7,10 @@
 
 #include <doctest/doctest.h>
 
+#include <deque>
 #include <random>
+#include <set>
+#include <tuple>
 
 using namespace dc;
 using dc::test::MiniNet;
@@ -709,6 +712,41 @@ TEST_CASE("the memory of seen messages is bounded, and a flooding author forgets
     for (std::uint32_t i = 0; i < 1000; ++i) seen.insert("a" + std::to_string(i), 5, id(i));
     CHECK(seen.size() <= 100);
     CHECK(seen.authors() <= 100);
+}
+
+TEST_CASE("the memory of handled declarations holds exactly the newest ones, as a set and a queue would") {
+    // Against the plain model it replaced: a set of keys and a queue in arrival order.
+    for (std::size_t capacity : {1u, 7u, 64u, 4096u}) {
+        core::HandledDeclarations handled{capacity};
+        using Key = std::tuple<SessionId, std::uint64_t, std::uint64_t>;
+        std::set<Key> model;
+        std::deque<Key> order;
+        std::mt19937_64 rng(capacity);
+        auto key = [&] {
+            SessionId s{};
+            s[rng() % 2] = static_cast<std::uint8_t>(rng() % 16);  // few sessions: many repeats
+            return Key{s, rng() % 32, rng() % 4 == 0 ? rng() % 8 : 0};
+        };
+        for (int step = 0; step < 20000; ++step) {
+            auto k = key();
+            auto& [s, seq, n] = k;
+            if (rng() % 3 == 0) {
+                REQUIRE(handled.contains(s, seq, n) == (model.count(k) > 0));
+                continue;
+            }
+            bool fresh = model.insert(k).second;
+            REQUIRE(handled.insert(s, seq, n) == fresh);
+            if (fresh) {
+                order.push_back(k);
+                if (order.size() > capacity) {
+                    model.erase(order.front());
+                    order.pop_front();
+                }
+            }
+            REQUIRE(handled.size() == model.size());
+        }
+        for (auto& [s, seq, n] : model) CHECK(handled.contains(s, seq, n));
+    }
 }
 
 TEST_CASE("a contact flooding chat leaves the node's memory of seen messages bounded, and replays still change nothing") {
