@@ -19,6 +19,9 @@ struct MemStore {
     std::map<std::pair<std::string, SessionId>, SessionRecord> sessions;
     std::map<std::pair<MessageId, std::string>, OutboxRecord> outbox;
     std::map<MessageId, HistoryRecord> history;
+    std::map<RoomKey, RoomRecord> rooms;
+    std::map<std::pair<RoomKey, std::uint64_t>, RoomLineRecord> room_lines;
+    std::map<std::pair<RoomKey, std::string>, RoomCursorRecord> room_cursors;
 
     void apply(const StoreOp& op) {
         std::visit(
@@ -31,6 +34,24 @@ struct MemStore {
                 else if constexpr (std::is_same_v<T, store_op::PutOutbox>) outbox[{o.entry.id, o.entry.target}] = o.entry;
                 else if constexpr (std::is_same_v<T, store_op::DeleteOutbox>) outbox.erase({o.id, o.target});
                 else if constexpr (std::is_same_v<T, store_op::PutHistory>) history.emplace(o.entry.id, o.entry);  // first wins
+                else if constexpr (std::is_same_v<T, store_op::PutRoom>) {
+                    auto& r = rooms[o.room.room];
+                    const auto next = std::max(r.next_seq, o.room.next_seq);
+                    r = o.room;
+                    r.next_seq = next;
+                } else if constexpr (std::is_same_v<T, store_op::DeleteRoom>) {
+                    rooms.erase(o.room);
+                    std::erase_if(room_lines, [&](auto& kv) { return kv.first.first == o.room; });
+                    std::erase_if(room_cursors, [&](auto& kv) { return kv.first.first == o.room; });
+                } else if constexpr (std::is_same_v<T, store_op::PutRoomLine>) {
+                    room_lines[{o.line.room, o.line.seq}] = o.line;
+                    if (auto it = rooms.find(o.line.room); it != rooms.end())
+                        it->second.next_seq = std::max(it->second.next_seq, o.line.seq + 1);
+                } else if constexpr (std::is_same_v<T, store_op::DeleteRoomLines>) {
+                    std::erase_if(room_lines, [&](auto& kv) { return kv.first.first == o.room && kv.first.second <= o.upto; });
+                } else if constexpr (std::is_same_v<T, store_op::PutRoomCursor>) {
+                    room_cursors[{o.cursor.room, o.cursor.author}] = o.cursor;
+                }
             },
             op);
     }
@@ -47,6 +68,9 @@ struct MemStore {
         for (auto& [k, v] : history) h.push_back(&v);
         std::stable_sort(h.begin(), h.end(), [](auto* a, auto* b) { return a->stored > b->stored; });
         for (std::size_t i = 0; i < h.size() && i < max_seen; ++i) s.seen.push_back(SeenRecord{h[i]->id, h[i]->from, h[i]->sent});
+        for (auto& [k, v] : rooms) s.rooms.rooms.push_back(v);
+        for (auto& [k, v] : room_lines) s.rooms.lines.push_back(v);
+        for (auto& [k, v] : room_cursors) s.rooms.cursors.push_back(v);
         return s;
     }
 

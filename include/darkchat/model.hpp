@@ -54,6 +54,44 @@ struct HistoryRecord {
     std::string text;
 };
 
+// Rooms on relays (roles::RoomClient, darkchat-rooms(7)): what a member keeps so
+// that a kill -9 loses none of its lines and shows none twice. A room is its
+// newest ticket; own lines stay until every other member acked them; a cursor is
+// the next line expected of each author.
+using RoomKey = std::array<std::uint8_t, 16>;
+
+struct RoomRecord {
+    RoomKey room{};
+    wire::SignedBlob ticket;            // the newest ticket (signed by the directory or the inviter)
+    bool direct = false;                // no directory: the ticket is signed by a member
+    bool mine = false;                  // direct, and we issued it
+    std::vector<std::string> members;   // shown; with a directory, who accepted
+    std::vector<std::string> required;  // whose acks our lines wait for
+    std::uint64_t run = 0;              // our lines' run in this room (kept across restarts)
+    std::uint64_t next_seq = 1;         // the seq our next line gets (the store never lowers it)
+};
+
+struct RoomLineRecord {
+    RoomKey room{};
+    std::uint64_t seq = 0;
+    MessageId id{};
+    TimeMs sent = 0;
+    std::string text;
+};
+
+struct RoomCursorRecord {
+    RoomKey room{};
+    std::string author;
+    std::uint64_t run = 0;   // the author's run
+    std::uint64_t next = 0;  // the next seq to deliver of that run
+};
+
+struct RoomSnapshot {
+    std::vector<RoomRecord> rooms;
+    std::vector<RoomLineRecord> lines;  // by room, then seq
+    std::vector<RoomCursorRecord> cursors;
+};
+
 namespace store_op {
 struct PutUser { UserRecord user; };
 struct PutSession { SessionRecord session; };
@@ -61,10 +99,17 @@ struct DeleteSession { std::string user; SessionId session{}; };
 struct PutOutbox { OutboxRecord entry; };
 struct DeleteOutbox { MessageId id{}; std::string target; };
 struct PutHistory { HistoryRecord entry; };
+struct PutRoom { RoomRecord room; };      // next_seq never goes down
+struct DeleteRoom { RoomKey room{}; };    // with its lines and cursors
+struct PutRoomLine { RoomLineRecord line; };  // also raises the room's next_seq past it
+struct DeleteRoomLines { RoomKey room{}; std::uint64_t upto = 0; };  // every line with seq <= upto
+struct PutRoomCursor { RoomCursorRecord cursor; };
 }  // namespace store_op
 
 using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::DeleteSession,
-                             store_op::PutOutbox, store_op::DeleteOutbox, store_op::PutHistory>;
+                             store_op::PutOutbox, store_op::DeleteOutbox, store_op::PutHistory,
+                             store_op::PutRoom, store_op::DeleteRoom, store_op::PutRoomLine,
+                             store_op::DeleteRoomLines, store_op::PutRoomCursor>;
 
 // What de-duplication needs of a message in history.
 struct SeenRecord {
@@ -79,6 +124,7 @@ struct Snapshot {
     std::vector<SessionRecord> sessions;
     std::vector<OutboxRecord> outbox;
     std::vector<SeenRecord> seen;  // messages already in history, newest first (for de-duplication)
+    RoomSnapshot rooms;            // for the room client, when there is one
 };
 
 }  // namespace dc

@@ -418,8 +418,10 @@ struct InviteView {
 
 class RoomClient {
 public:
-    // identity: the user's identity, the same core::Node uses.
-    RoomClient(RoomClientConfig config, Identity identity, core::Crypto& crypto, std::uint64_t rng_seed);
+    // identity: the user's identity, the same core::Node uses. snapshot: the rooms, own
+    // unacked lines and delivery cursors it stored before (Store::load_snapshot().rooms).
+    RoomClient(RoomClientConfig config, Identity identity, core::Crypto& crypto, std::uint64_t rng_seed,
+               RoomSnapshot snapshot = {});
     ~RoomClient();
     RoomClient(const RoomClient&) = delete;
     RoomClient& operator=(const RoomClient&) = delete;
@@ -429,7 +431,13 @@ public:
     void handle_datagram(TimeMs now, const Addr& from, ByteView data);
     void handle_timeout(TimeMs now);
     void handle_command(TimeMs now, const RoomCommand& c);
+    // Leaving darkchat: rooms with nothing left to deliver are left; a room with own
+    // lines not yet acked by everyone is kept (in the store) and resumed next start.
+    void handle_quit(TimeMs now);
 
+    // Drain in the core's order after every input: store ops (apply them before sending
+    // anything), events, transmits.
+    std::optional<StoreOp> poll_store();
     std::optional<RoomEvent> poll_event();
     std::optional<core::Transmit> poll_transmit();
     std::optional<TimeMs> poll_timeout() const;

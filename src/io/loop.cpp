@@ -804,9 +804,11 @@ int Driver::run(Identity identity) {
     bound.port = port_;
     std::uint64_t seed;
     crypto::random_bytes(std::span(reinterpret_cast<std::uint8_t*>(&seed), sizeof seed));
+    RoomSnapshot rooms;
     if (opts_.roles.role == Role::user) {
         auto snap = store_.load_snapshot(opts_.config.max_seen);
         if (!snap) return fail(snap.error());
+        rooms = std::move(snap->rooms);
         core::Config cfg = opts_.config;
         cfg.port = port_;
         cfg.bind_addr = opts_.bind;
@@ -822,7 +824,7 @@ int Driver::run(Identity identity) {
             if (k.empty()) return std::nullopt;
             return k.front().pinned;
         };
-    auto roles = make_roles(role_opts, identity, port_, seed ^ 0x9e3779b97f4a7c15ULL, room_hook_);
+    auto roles = make_roles(role_opts, identity, port_, seed ^ 0x9e3779b97f4a7c15ULL, room_hook_, std::move(rooms));
     if (!roles) return fail(roles.error());
     for (auto& m : roles->machines) machines_.push_back(std::move(m));
     client_ = roles->client;

@@ -56,7 +56,8 @@ struct Roles {
     std::vector<std::unique_ptr<Machine>> machines;
     roles::RoomClient* client = nullptr;  // a user's room client, when there is one
 };
+// rooms: what the room client stored before (the store's snapshot).
 Result<Roles> make_roles(const RoleOptions& opts, const Identity& identity, std::uint16_t port, std::uint64_t seed,
-                         RoomEventHook& hook);
+                         RoomEventHook& hook, RoomSnapshot rooms);
 
 }  // namespace dc::io

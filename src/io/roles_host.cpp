@@ -19,8 +19,9 @@ namespace {
 template <typename R>
 class RoleMachine : public Machine {
 public:
-    template <typename Config>
-    RoleMachine(const Config& cfg, const Identity& id, std::uint64_t seed) : role_(cfg, id, core::real_crypto(), seed) {}
+    template <typename Config, typename... More>
+    RoleMachine(const Config& cfg, const Identity& id, std::uint64_t seed, More&&... more)
+        : role_(cfg, id, core::real_crypto(), seed, std::forward<More>(more)...) {}
 
     bool takes(std::uint8_t type) const override { return wire::is_role_type(static_cast<wire::MsgType>(type)); }
     void handle_datagram(TimeMs now, const Addr& from, ByteView data) override { role_.handle_datagram(now, from, data); }
@@ -84,20 +85,23 @@ private:
 
 class ClientMachine final : public RoleMachine<roles::RoomClient> {
 public:
-    ClientMachine(const roles::RoomClientConfig& cfg, const Identity& id, std::uint64_t seed, RoomEventHook& hook)
-        : RoleMachine(cfg, id, seed), hook_(hook) {}
+    ClientMachine(const roles::RoomClientConfig& cfg, const Identity& id, std::uint64_t seed, RoomEventHook& hook,
+                  RoomSnapshot rooms)
+        : RoleMachine(cfg, id, seed, std::move(rooms)), hook_(hook) {}
     roles::RoomClient& client() { return role_; }
 
     void start(TimeMs now, const Addr&) override { role_.handle_start(now); }
+    std::optional<StoreOp> poll_store() override { return role_.poll_store(); }
     std::optional<std::string> poll_line() override {
         auto e = role_.poll_event();
         if (!e) return std::nullopt;
         if (hook_) hook_(*e);
         return cli::render(*e);
     }
-    // Leaving tells the relay and the directory, so the others see us go at once.
+    // Rooms with nothing left to deliver are left (the others see us go at once); the
+    // rest are kept for the next start (RoomClient::handle_quit).
     void handle_quit(TimeMs now) override {
-        for (auto& r : role_.rooms()) role_.handle_command(now, roles::room_cmd::Leave{r.room});
+        role_.handle_quit(now);
         quitting_ = true;
     }
 
@@ -108,7 +112,7 @@ private:
 }  // namespace
 
 Result<Roles> make_roles(const RoleOptions& opts, const Identity& identity, std::uint16_t port, std::uint64_t seed,
-                         RoomEventHook& hook) {
+                         RoomEventHook& hook, RoomSnapshot rooms) {
     Roles out;
     switch (opts.role) {
         case Role::directory: {
@@ -139,7 +143,7 @@ Result<Roles> make_roles(const RoleOptions& opts, const Identity& identity, std:
             cfg.directory = opts.directory;
             cfg.relays = opts.relays;
             cfg.pinned = opts.pinned;
-            auto m = std::make_unique<ClientMachine>(cfg, identity, seed, hook);
+            auto m = std::make_unique<ClientMachine>(cfg, identity, seed, hook, std::move(rooms));
             out.client = &m->client();
             out.machines.push_back(std::move(m));
             break;

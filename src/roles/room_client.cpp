@@ -69,6 +69,7 @@ struct Room {
     std::map<std::string, KxPublicKey> kx;  // members' sealing keys (verified roster)
     std::set<std::string> on_relay;          // who the relay's last roster says is joined
     std::set<std::string> distrusted;        // members whose ticket key is not the one our node pinned
+    std::uint64_t run = 0;  // our lines' run here: this process's, or the stored one of a restored room
     std::uint64_t next_seq = 1;
     std::map<std::uint64_t, OutLine> outbox;
     std::map<std::string, std::uint64_t> acked;
@@ -151,20 +152,110 @@ struct RoomClient::State {
     std::map<std::pair<std::string, std::uint64_t>, InInvite> direct_invites;  // by (from, their id)
     std::map<RoomId, Room> rooms;
     std::deque<RoomEvent> events;
+    // What the store must keep (model.hpp): ops in order, plus rooms and cursors that
+    // changed, written out (coalesced) when the driver polls.
+    std::deque<StoreOp> ops;
+    std::set<RoomId> dirty_rooms;
+    std::set<std::pair<RoomId, std::string>> dirty_cursors;
 
-    State(RoomClientConfig c, Identity id, core::Crypto& crypto, std::uint64_t seed)
+    State(RoomClientConfig c, Identity id, core::Crypto& crypto, std::uint64_t seed, RoomSnapshot snap)
         : cfg(std::move(c)), env(std::move(id), crypto, cfg.port, cfg.ip_rate, cfg.ip_burst), sel(seed), rng(seed ^ 0x5eed) {
         env.crypto().random(kx_sk);
         kx_pk = env.crypto().kx_public(kx_sk);
         next_request_id = env.nonce() >> 16;  // distinct across restarts
         run = env.nonce();
         for (auto& a : cfg.relays) add_relay(a, true);
+        restore(std::move(snap));
     }
     ~State() { crypto::wipe(kx_sk); }
 
     const std::string& me() const { return env.id().user; }
     void event(RoomEvent e) { events.push_back(std::move(e)); }
     void problem(std::string s) { event(room_ev::Problem{std::move(s)}); }
+
+    // ---- what the store keeps -----------------------------------------------------------
+
+    void touch(const Room& r) { dirty_rooms.insert(r.id); }
+
+    RoomRecord record(const Room& r) const {
+        RoomRecord x;
+        x.room = r.id;
+        x.ticket = r.ticket_blob;
+        x.direct = r.direct;
+        x.mine = r.mine;
+        x.members = r.members;
+        x.required.assign(r.required.begin(), r.required.end());
+        x.run = r.run;
+        x.next_seq = r.next_seq;
+        return x;
+    }
+
+    void forget(const RoomId& id) {
+        dirty_rooms.erase(id);
+        std::erase_if(dirty_cursors, [&](auto& k) { return k.first == id; });
+        ops.push_back(store_op::DeleteRoom{id});
+    }
+
+    // Rooms and cursors that changed since the last poll, after the ops queued meanwhile
+    // (all of them go into one transaction, so the order among them does not matter).
+    void flush() {
+        for (auto& id : dirty_rooms)
+            if (auto it = rooms.find(id); it != rooms.end()) ops.push_back(store_op::PutRoom{record(it->second)});
+        dirty_rooms.clear();
+        for (auto& [id, author] : dirty_cursors) {
+            auto it = rooms.find(id);
+            if (it == rooms.end()) continue;
+            auto in = it->second.in.find(author);
+            if (in == it->second.in.end()) continue;
+            ops.push_back(store_op::PutRoomCursor{RoomCursorRecord{id, author, in->second.run, in->second.expected}});
+        }
+        dirty_cursors.clear();
+    }
+
+    // The rooms a killed or quit process kept: each with its ticket, its own lines not
+    // yet acked by everyone (sent again in the same run, so nobody sees one twice) and
+    // where every author's lines stood (so we show none twice either).
+    void restore(RoomSnapshot snap) {
+        for (auto& rec : snap.rooms) {
+            auto t = wire::decode_ticket(rec.ticket.body);
+            if (!t || t->room != rec.room || rooms.size() >= cfg.max_rooms) continue;
+            Room r;
+            r.id = rec.room;
+            r.ticket_blob = rec.ticket;
+            r.ticket = *t;
+            r.direct = rec.direct;
+            r.mine = rec.mine;
+            r.members = rec.members;
+            r.required.insert(rec.required.begin(), rec.required.end());
+            r.run = rec.run != 0 ? rec.run : run;
+            r.next_seq = std::max<std::uint64_t>(1, rec.next_seq);
+            rooms.emplace(r.id, std::move(r));
+            if (auto* pr = add_relay(t->relay, false); pr && !pr->key_known) {
+                pr->key = t->relay_key;
+                pr->key_known = true;
+            }
+        }
+        for (auto& l : snap.lines) {
+            auto it = rooms.find(l.room);
+            if (it == rooms.end() || l.seq == 0) continue;
+            Room& r = it->second;
+            r.outbox[l.seq] = OutLine{l.id, l.sent, 0, l.text};
+            r.next_seq = std::max(r.next_seq, l.seq + 1);
+        }
+        for (auto& c : snap.cursors) {
+            auto it = rooms.find(c.room);
+            if (it == rooms.end() || c.author == me()) continue;
+            Inbound& in = it->second.in[c.author];
+            in.run = c.run;
+            in.expected = c.next;
+        }
+        for (auto& [id, r] : rooms) {
+            check_keys(r);
+            if (!r.outbox.empty())
+                event(room_ev::Notice{"room " + short_id(id) + ": " + std::to_string(r.outbox.size()) +
+                                      " line(s) from before not yet acked by everyone, sending again"});
+        }
+    }
 
     // ---- measuring ------------------------------------------------------------------
 
@@ -316,9 +407,11 @@ struct RoomClient::State {
         r.ticket_blob = blob;
         r.ticket = t;
         r.direct = direct;
+        r.run = run;
         r.next_join = now;
         for (auto& m : t.members) r.kx.erase(m.user);
         it = rooms.emplace(t.room, std::move(r)).first;
+        touch(it->second);
         check_keys(it->second);
         return &it->second;
     }
@@ -341,7 +434,7 @@ struct RoomClient::State {
         for (auto& m : r.ticket.members)
             if (impostor(m) && r.distrusted.insert(m.user).second) {
                 warn_key(m.user, "room " + short_id(r.id));
-                r.required.erase(m.user);
+                if (r.required.erase(m.user)) touch(r);
                 r.kx.erase(m.user);
             }
         trim(r);
@@ -352,13 +445,16 @@ struct RoomClient::State {
             if (!contains(r.members, m) && r.announced && m != me()) event(room_ev::MemberChange{r.id, m, true});
         for (auto& m : r.members)
             if (!contains(members, m) && r.announced && m != me()) event(room_ev::MemberChange{r.id, m, false});
+        if (r.members != members) touch(r);
         r.members = members;
         if (!r.direct) {
-            r.required.clear();
+            std::set<std::string> required;
             for (auto& m : members)
-                if (m != me() && !r.distrusted.count(m)) r.required.insert(m);
+                if (m != me() && !r.distrusted.count(m)) required.insert(m);
             for (auto& m : pending)
-                if (m != me() && ticket_member(r.ticket, m) && !r.distrusted.count(m)) r.required.insert(m);
+                if (m != me() && ticket_member(r.ticket, m) && !r.distrusted.count(m)) required.insert(m);
+            if (required != r.required) touch(r);
+            r.required = std::move(required);
             trim(r);
         }
     }
@@ -372,6 +468,7 @@ struct RoomClient::State {
         }
         r.ticket = t;
         r.ticket_blob = blob;
+        touch(r);
         r.joined = false;
         r.on_relay.clear();
         r.next_join = now;
@@ -536,7 +633,7 @@ struct RoomClient::State {
         b.first_kept = r.outbox.begin()->first;
         b.id = l.id;
         b.sent = l.sent;
-        b.run = run;
+        b.run = r.run;
         const Bytes text(l.text.begin(), l.text.end());
         for (auto& [user, kx] : r.kx)
             if (user != me() && ticket_member(r.ticket, user)) b.copies.push_back({user, env.crypto().seal(text, kx)});
@@ -567,11 +664,14 @@ struct RoomClient::State {
             auto it = r.acked.find(m);
             upto = std::min(upto, it == r.acked.end() ? 0 : it->second);
         }
+        std::uint64_t dropped = 0;
         while (!r.outbox.empty() && r.outbox.begin()->first <= upto) {
             auto& [seq, l] = *r.outbox.begin();
             event(room_ev::Line{r.id, me(), l.text, l.sent, l.id, true});
+            dropped = seq;
             r.outbox.erase(r.outbox.begin());
         }
+        if (dropped) ops.push_back(store_op::DeleteRoomLines{r.id, dropped});
     }
 
     void on_roster(const Incoming& in, const wire::RoomRoster& ro) {
@@ -597,7 +697,7 @@ struct RoomClient::State {
             present.insert(mk->user);
             newcomer |= mk->user != me() && !r.on_relay.count(mk->user);
             if (mk->user == me()) in_it = mk->kx == kx_pk;
-            else if (r.direct && !r.mine) r.required.insert(mk->user);
+            else if (r.direct && !r.mine && r.required.insert(mk->user).second) touch(r);
         }
         if (!in_it) {
             r.joined = false;
@@ -652,6 +752,7 @@ struct RoomClient::State {
             return;
         }
         Inbound& inb = r.in[b->author];
+        const auto before = std::make_pair(inb.run, inb.expected);
         // The author restarted (its seqs start again from 1): what we expected of its
         // earlier run no longer applies. Stragglers of an earlier run are dropped.
         if (b->run != inb.run) {
@@ -690,6 +791,7 @@ struct RoomClient::State {
                 ++inb.expected;
             }
         }
+        if (std::make_pair(inb.run, inb.expected) != before) dirty_cursors.insert({r.id, b->author});
         send_ack(r, b->author, inb);
     }
 
@@ -702,7 +804,7 @@ struct RoomClient::State {
             ++env.stats().malformed;
             return;
         }
-        if (a->run != run) return;  // acks the lines of our previous run (before a restart)
+        if (a->run != r.run) return;  // acks lines of an earlier run of ours in this room
         const auto* from = ticket_member(r.ticket, a->from);
         if (!from || !env.verify(ra.ack, from->key)) {
             ++env.stats().bad_signature;
@@ -730,6 +832,7 @@ struct RoomClient::State {
         problem("room " + short_id(r.id) + " refused by relay " + r.ticket.relay.to_string() + ": " + rf.reason);
         event(room_ev::RoomLeft{r.id});
         if (!r.direct) left.insert(r.id);
+        forget(r.id);
         rooms.erase(it);
     }
 
@@ -908,6 +1011,7 @@ struct RoomClient::State {
             Room* room = room_from_ticket(r.ticket, *t, true);
             if (!room) return;
             room->mine = true;
+            touch(*room);
             if (!room->distrusted.count(from)) room->required.insert(from);
             room->peer_addrs[from] = in.reply;
             if (!contains(room->members, me())) room->members.push_back(me());
@@ -982,6 +1086,7 @@ struct RoomClient::State {
         if (!r) return;
         r->members = names(inv->t);
         r->required.insert(inv->from);
+        touch(*r);
     }
 
     void command(const RoomCommand& c) {
@@ -1015,6 +1120,8 @@ struct RoomClient::State {
             l.id = env.random_id<16>();
             l.sent = now;
             l.text = se->text;
+            // Stored before it is sent (the driver applies store ops first).
+            ops.push_back(store_op::PutRoomLine{RoomLineRecord{r.id, seq, l.id, l.sent, l.text}});
             if (r.joined) transmit(r, seq, l);
             trim(r);  // alone in the room: delivered at once
         } else if (auto* lv = std::get_if<room_cmd::Leave>(&c)) {
@@ -1025,9 +1132,28 @@ struct RoomClient::State {
                 left.insert(lv->room);
                 env.send(*cfg.directory, wire::MsgType::chat_leave, wire::encode(wire::RoomLeave{lv->room}));
             }
+            forget(lv->room);
             rooms.erase(it);
             event(room_ev::RoomLeft{lv->room});
         }
+    }
+
+    // Leaving darkchat: a room whose own lines everyone acked is left (the relay and the
+    // directory are told, so the others see us go at once); a room with lines still
+    // waiting is only left on its relay and kept in the store, with them, for next time.
+    void quit() {
+        std::vector<RoomId> done;
+        for (auto& [id, r] : rooms) {
+            if (r.outbox.empty()) {
+                done.push_back(id);
+                continue;
+            }
+            env.send(r.ticket.relay, wire::MsgType::room_leave, wire::encode(wire::RoomLeave{id}));
+            event(room_ev::Notice{"room " + short_id(id) + ": " + std::to_string(r.outbox.size()) +
+                                  " line(s) not yet acked by everyone: room kept, they go when darkchat starts again "
+                                  "(\\leave drops them)"});
+        }
+        for (auto& id : done) command(room_cmd::Leave{id});
     }
 
     // ---- dispatch and timers ------------------------------------------------------------------
@@ -1154,8 +1280,9 @@ struct RoomClient::State {
     }
 };
 
-RoomClient::RoomClient(RoomClientConfig config, Identity identity, core::Crypto& crypto, std::uint64_t rng_seed)
-    : s_(std::make_unique<State>(std::move(config), std::move(identity), crypto, rng_seed)) {}
+RoomClient::RoomClient(RoomClientConfig config, Identity identity, core::Crypto& crypto, std::uint64_t rng_seed,
+                       RoomSnapshot snapshot)
+    : s_(std::make_unique<State>(std::move(config), std::move(identity), crypto, rng_seed, std::move(snapshot))) {}
 RoomClient::~RoomClient() = default;
 
 void RoomClient::handle_start(TimeMs now) {
@@ -1180,6 +1307,15 @@ void RoomClient::handle_command(TimeMs now, const RoomCommand& c) {
     s_->command(c);
 }
 
+void RoomClient::handle_quit(TimeMs now) {
+    s_->now = now;
+    s_->quit();
+}
+
+std::optional<StoreOp> RoomClient::poll_store() {
+    s_->flush();
+    return pop_front(s_->ops);
+}
 std::optional<RoomEvent> RoomClient::poll_event() { return pop_front(s_->events); }
 std::optional<core::Transmit> RoomClient::poll_transmit() { return s_->env.poll(); }
 std::optional<TimeMs> RoomClient::poll_timeout() const {

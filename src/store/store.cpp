@@ -22,7 +22,7 @@ namespace dc::store {
 
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 constexpr int kBusyTimeoutMs = 5000;
 
 // Migration N takes a database from user_version N-1 to N. Never edit a
@@ -93,6 +93,36 @@ CREATE TABLE identity_v2 (
 INSERT INTO identity_v2 (id, user, pk, sk, session) SELECT id, user, pk, sk, session FROM identity;
 DROP TABLE identity;
 ALTER TABLE identity_v2 RENAME TO identity;
+)sql",
+    // 3: rooms on relays, so that a killed member loses none of its lines and shows
+    // none twice (darkchat-rooms(7), DELIVERY). Names are kept one per line.
+    R"sql(
+CREATE TABLE rooms (
+    room BLOB PRIMARY KEY NOT NULL CHECK (length(room) = 16),
+    ticket_body BLOB NOT NULL,
+    ticket_sig BLOB NOT NULL CHECK (length(ticket_sig) = 64),
+    direct INTEGER NOT NULL CHECK (direct IN (0, 1)),
+    mine INTEGER NOT NULL CHECK (mine IN (0, 1)),
+    members TEXT NOT NULL,
+    required TEXT NOT NULL,
+    run INTEGER NOT NULL,
+    next_seq INTEGER NOT NULL
+);
+CREATE TABLE room_lines (
+    room BLOB NOT NULL CHECK (length(room) = 16),
+    seq INTEGER NOT NULL,
+    id BLOB NOT NULL CHECK (length(id) = 16),
+    sent INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (room, seq)
+);
+CREATE TABLE room_cursors (
+    room BLOB NOT NULL CHECK (length(room) = 16),
+    author TEXT NOT NULL CHECK (author <> ''),
+    run INTEGER NOT NULL,
+    next INTEGER NOT NULL,
+    PRIMARY KEY (room, author)
+);
 )sql",
 };
 
@@ -205,6 +235,29 @@ std::int64_t clamp_limit(std::size_t n) {
     return static_cast<std::int64_t>(std::min(n, max));
 }
 
+// A room's member lists, one name per line (user names have no newline).
+std::string join_names(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) {
+        if (!out.empty()) out += '\n';
+        out += n;
+    }
+    return out;
+}
+std::vector<std::string> split_names(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        auto end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        if (end > start) out.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
+std::int64_t as_i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }  // bit pattern kept
+
 Error corrupt_row(std::string_view table) {
     return err("store: database is corrupt (bad row in " + std::string(table) + ")");
 }
@@ -235,6 +288,8 @@ struct Store::Impl {
     StmtPtr load_identity, save_identity;
     StmtPtr put_user, put_session, delete_session, put_outbox, delete_outbox, put_history;
     StmtPtr all_users, all_sessions, all_outbox, seen_ids, peer_history;
+    StmtPtr put_room, delete_room, delete_room_lines_all, delete_room_cursors, put_room_line, raise_next_seq,
+        delete_room_lines, put_room_cursor, all_rooms, all_room_lines, all_room_cursors;
 
     sqlite3* raw() const { return db.get(); }
 
@@ -430,6 +485,27 @@ Result<void> Store::Impl::prepare_all() {
         {&all_outbox,
          "SELECT id, target, msg_body, msg_sig, queued FROM outbox ORDER BY queued, rowid"},
         {&seen_ids, "SELECT id, from_user, sent FROM history ORDER BY stored DESC, rowid DESC LIMIT ?"},
+        {&put_room,
+         "INSERT INTO rooms (room, ticket_body, ticket_sig, direct, mine, members, required, run, next_seq) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+         "ON CONFLICT (room) DO UPDATE SET ticket_body = excluded.ticket_body, ticket_sig = excluded.ticket_sig, "
+         "direct = excluded.direct, mine = excluded.mine, members = excluded.members, required = excluded.required, "
+         "run = excluded.run, next_seq = max(next_seq, excluded.next_seq)"},
+        {&delete_room, "DELETE FROM rooms WHERE room = ?"},
+        {&delete_room_lines_all, "DELETE FROM room_lines WHERE room = ?"},
+        {&delete_room_cursors, "DELETE FROM room_cursors WHERE room = ?"},
+        {&put_room_line,
+         "INSERT INTO room_lines (room, seq, id, sent, text) VALUES (?, ?, ?, ?, ?) "
+         "ON CONFLICT (room, seq) DO UPDATE SET id = excluded.id, sent = excluded.sent, text = excluded.text"},
+        {&raise_next_seq, "UPDATE rooms SET next_seq = max(next_seq, ?2 + 1) WHERE room = ?1"},
+        {&delete_room_lines, "DELETE FROM room_lines WHERE room = ? AND seq <= ?"},
+        {&put_room_cursor,
+         "INSERT INTO room_cursors (room, author, run, next) VALUES (?, ?, ?, ?) "
+         "ON CONFLICT (room, author) DO UPDATE SET run = excluded.run, next = excluded.next"},
+        {&all_rooms,
+         "SELECT room, ticket_body, ticket_sig, direct, mine, members, required, run, next_seq FROM rooms ORDER BY room"},
+        {&all_room_lines, "SELECT room, seq, id, sent, text FROM room_lines ORDER BY room, seq"},
+        {&all_room_cursors, "SELECT room, author, run, next FROM room_cursors ORDER BY room, author"},
         {&peer_history,
          "SELECT id, from_user, to_user, sent, stored, text FROM history "
          "WHERE from_user = ?1 OR to_user = ?1 ORDER BY stored DESC, rowid DESC LIMIT ?2"},
@@ -533,12 +609,42 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops) {
                 } else if constexpr (std::is_same_v<T, store_op::DeleteOutbox>) {
                     what = "delete outbox";
                     return Query(s.delete_outbox.get()).blob(o.id).text(o.target).run();
-                } else {
-                    static_assert(std::is_same_v<T, store_op::PutHistory>);
+                } else if constexpr (std::is_same_v<T, store_op::PutHistory>) {
                     what = "put history";
                     const HistoryRecord& h = o.entry;
                     return Query(s.put_history.get())
                         .blob(h.id).text(h.from).text(h.to).i64(h.sent).i64(h.stored).text(h.text)
+                        .run();
+                } else if constexpr (std::is_same_v<T, store_op::PutRoom>) {
+                    what = "put room";
+                    const RoomRecord& r = o.room;
+                    return Query(s.put_room.get())
+                        .blob(r.room).blob(r.ticket.body).blob(r.ticket.sig).i64(r.direct ? 1 : 0)
+                        .i64(r.mine ? 1 : 0).text(join_names(r.members)).text(join_names(r.required))
+                        .i64(as_i64(r.run)).i64(as_i64(r.next_seq))
+                        .run();
+                } else if constexpr (std::is_same_v<T, store_op::DeleteRoom>) {
+                    what = "delete room";
+                    for (auto* stmt : {s.delete_room.get(), s.delete_room_lines_all.get(), s.delete_room_cursors.get()})
+                        if (int rc = Query(stmt).blob(o.room).run(); rc != SQLITE_OK) return rc;
+                    return SQLITE_OK;
+                } else if constexpr (std::is_same_v<T, store_op::PutRoomLine>) {
+                    what = "put room line";
+                    const RoomLineRecord& l = o.line;
+                    int rc = Query(s.put_room_line.get())
+                                 .blob(l.room).i64(as_i64(l.seq)).blob(l.id).i64(l.sent).text(l.text)
+                                 .run();
+                    if (rc != SQLITE_OK) return rc;
+                    return Query(s.raise_next_seq.get()).blob(l.room).i64(as_i64(l.seq)).run();
+                } else if constexpr (std::is_same_v<T, store_op::DeleteRoomLines>) {
+                    what = "delete room lines";
+                    return Query(s.delete_room_lines.get()).blob(o.room).i64(as_i64(o.upto)).run();
+                } else {
+                    static_assert(std::is_same_v<T, store_op::PutRoomCursor>);
+                    what = "put room cursor";
+                    const RoomCursorRecord& c = o.cursor;
+                    return Query(s.put_room_cursor.get())
+                        .blob(c.room).text(c.author).i64(as_i64(c.run)).i64(as_i64(c.next))
                         .run();
                 }
             },
@@ -610,6 +716,46 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
             snap.seen.push_back(std::move(r));
         }
         if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load history ids");
+    }
+    {
+        Query q(s.all_rooms.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            RoomRecord r;
+            if (!q.col_array(0, r.room) || !q.col_array(2, r.ticket.sig)) return corrupt_row("rooms");
+            r.ticket.body = q.col_bytes(1);
+            r.direct = q.col_i64(3) != 0;
+            r.mine = q.col_i64(4) != 0;
+            r.members = split_names(q.col_text(5));
+            r.required = split_names(q.col_text(6));
+            r.run = static_cast<std::uint64_t>(q.col_i64(7));
+            r.next_seq = static_cast<std::uint64_t>(q.col_i64(8));
+            snap.rooms.rooms.push_back(std::move(r));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load rooms");
+    }
+    {
+        Query q(s.all_room_lines.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            RoomLineRecord l;
+            if (!q.col_array(0, l.room) || !q.col_array(2, l.id)) return corrupt_row("room_lines");
+            l.seq = static_cast<std::uint64_t>(q.col_i64(1));
+            l.sent = q.col_i64(3);
+            l.text = q.col_text(4);
+            snap.rooms.lines.push_back(std::move(l));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load room lines");
+    }
+    {
+        Query q(s.all_room_cursors.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            RoomCursorRecord c;
+            if (!q.col_array(0, c.room)) return corrupt_row("room_cursors");
+            c.author = q.col_text(1);
+            c.run = static_cast<std::uint64_t>(q.col_i64(2));
+            c.next = static_cast<std::uint64_t>(q.col_i64(3));
+            snap.rooms.cursors.push_back(std::move(c));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load room cursors");
     }
     if (auto r = tx.commit(s.commit.get()); !r) return err(r.error());
     return snap;

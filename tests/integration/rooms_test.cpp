@@ -2,7 +2,8 @@
 // matched through a directory onto one of two relays and chatting both ways;
 // the room's relay killed with kill -9 in the middle of a stream, the chat
 // going on on the other relay with every line shown once and in order; the
-// directory killed, the chat going on; declined and unknown-user requests
+// directory killed, the chat going on; a member killed with lines not yet acked
+// sending them after its restart; declined and unknown-user requests
 // showing their stages; rooms without a directory (client-side round-robin);
 // wrong flags refused with one line.
 #include "harness.hpp"
@@ -206,6 +207,38 @@ TEST_CASE("kill -9 of the room's relay mid-stream: the chat moves, every line sh
     // And back the other way on the new relay.
     b.send("still here");
     a.wait_for(exactly("[" + room.id + "] <bob> still here"), 5, am);
+}
+
+TEST_CASE("kill -9 of a member with lines nobody acked: after its restart they arrive, each once and in order") {
+    Rooms r(2);
+    Proc &a = r.net.proc("alice"), &b = r.net.proc("bob");
+    Room room = match(a, b, "alice", "bob");
+    std::size_t bm = b.mark();
+    std::size_t am = a.mark();
+    a.send("line 1");
+    b.wait_for(exactly("[" + room.id + "] <alice> line 1"), 5, bm);
+    a.wait_for(exactly("* delivered to room " + room.id + ": line 1"), 5, am);
+    // bob goes away: alice's next lines wait for his acks; then alice is killed too.
+    r.net.kill9("bob");
+    am = a.mark();
+    for (int i = 2; i <= 6; ++i) a.send("line " + std::to_string(i));
+    a.send("\\rooms");
+    a.wait_for(re("^  " + room.id + " on relay .* 5 unacked"), 5, am);
+    r.net.kill9("alice");
+
+    // Both come back on their data directories (on new ports).
+    Node& bn = r.net.start("bob", Net::Opts{.extra = {"--dir", at(r.net["dir"])}});
+    Node& an = r.net.start("alice", Net::Opts{.extra = {"--dir", at(r.net["dir"])}});
+    Proc &a2 = *an.proc, &b2 = *bn.proc;
+    a2.wait_for(exactly("* room " + room.id + ": 5 line(s) from before not yet acked by everyone, sending again"), 10);
+    a2.wait_for(exactly("* delivered to room " + room.id + ": line 6"), 20);
+    b2.wait_for(exactly("[" + room.id + "] <alice> line 6"), 5);
+    sleep_for(2);  // stray resends would show now
+    CHECK(numbered(b2, room.id, "alice") == std::vector<int>{2, 3, 4, 5, 6});
+    CHECK(a2.count(re("^\\* delivered to room " + room.id + ": line \\d+$")) == 5);
+    b2.send("\\room " + room.id);
+    b2.send("welcome back");
+    a2.wait_for(exactly("[" + room.id + "] <bob> welcome back"), 10);
 }
 
 TEST_CASE("the directory killed: the chat goes on; users and relays register again when it returns") {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "darkchat/crypto.hpp"
+#include "darkchat/mem_store.hpp"
 #include "darkchat/roles.hpp"
 #include "darkchat/wire.hpp"
 
@@ -45,6 +46,7 @@ struct Node {
     roles::DirectoryConfig dir_cfg;
     roles::RelayConfig relay_cfg;
     roles::RoomClientConfig client_cfg;
+    MemStore store;  // what a room client stored: a restart starts from it
     std::uint64_t timer_gen = 0;
     std::vector<std::pair<TimeMs, roles::RoomEvent>> room_events;
     std::vector<std::pair<TimeMs, roles::DirectoryEvent>> dir_events;
@@ -139,8 +141,9 @@ public:
         log(name, "resumed");
         kick(i);
     }
-    // Back with a fresh machine and the same identity (a restart: its memory is gone).
-    void restart(const std::string& name) {
+    // Back with a fresh machine and the same identity (a restart: its memory is gone,
+    // a room client keeps what it stored unless wipe_store).
+    void restart(const std::string& name, bool wipe_store = false) {
         auto i = index(name);
         auto& n = *nodes_[i];
         n.up = true;
@@ -151,11 +154,20 @@ public:
             n.relay->handle_start(now_);
         }
         if (n.client) {
-            n.client = std::make_unique<roles::RoomClient>(n.client_cfg, n.id, roles_crypto(), rng_());
+            if (wipe_store) n.store.clear();
+            n.client = std::make_unique<roles::RoomClient>(n.client_cfg, n.id, roles_crypto(), rng_(), n.store.snapshot().rooms);
             n.client->handle_start(now_);
         }
         log(name, "restarted");
         pump(i);
+    }
+
+    // A room client leaves darkchat (\quit): what it says goes out, then it is down.
+    void quit(const std::string& name) {
+        auto i = index(name);
+        nodes_[i]->client->handle_quit(now_);
+        pump(i);
+        kill(name);
     }
 
     void command(const std::string& name, const roles::RoomCommand& c) {
@@ -242,10 +254,12 @@ private:
         if (verbose_) std::fprintf(stderr, "[%8lld] %-8s %s\n", static_cast<long long>(now_), who.c_str(), what.c_str());
     }
 
-    // Drains a node's outputs after an input: transmits onto links, events into its log,
-    // and its next timer.
+    // Drains a node's outputs after an input, in the core's order: store ops into its
+    // store, transmits onto links, events into its log, and its next timer.
     void pump(std::size_t i) {
         auto& n = *nodes_[i];
+        if (n.client && n.up)
+            while (auto op = n.client->poll_store()) n.store.apply(*op);
         for (;;) {
             std::optional<core::Transmit> t;
             if (n.dir) t = n.dir->poll_transmit();

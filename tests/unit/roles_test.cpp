@@ -635,7 +635,7 @@ TEST_CASE("a client in many chats gets its directory state over TCP, from an eph
     CHECK(n.client("alice").relays().size() == 6);
 }
 
-TEST_CASE("a member killed and restarted numbers its lines from 1 again, and none is lost") {
+TEST_CASE("a member killed and restarted without its store numbers its lines from 1 again, and none is lost") {
     Net n(32, 2);
     REQUIRE(n.chat("alice", "bob"));
     for (int i = 1; i <= 3; ++i) n.say("bob", "before " + std::to_string(i));
@@ -646,7 +646,7 @@ TEST_CASE("a member killed and restarted numbers its lines from 1 again, and non
     n.w.run_for(500);
     n.say("alice", "while bob is down");
     n.w.run_for(500);
-    n.w.restart("bob");
+    n.w.restart("bob", true);  // a lost data directory: a new run, the room from the directory
     REQUIRE(n.w.run_until([&] { return n.joined("bob"); }, 5000));
     n.say("bob", "after 1");
     n.say("bob", "after 2");
@@ -658,6 +658,100 @@ TEST_CASE("a member killed and restarted numbers its lines from 1 again, and non
     CHECK(n.room_of("alice")->unacked == 0);
     const std::vector<std::pair<std::string, std::string>> bob_got = {{"alice", "while bob is down"}};
     CHECK(rolesim::lines(n.w.node("bob")) == bob_got);
+}
+
+TEST_CASE("a member killed with lines nobody acked yet sends them after its restart, each shown once") {
+    Net n(33, 2);
+    REQUIRE(n.chat("alice", "bob"));
+    n.say("alice", "one");
+    n.w.run_for(1000);
+    // bob is away: alice's next lines wait for his acks; then alice is killed too.
+    n.w.kill("bob");
+    n.say("alice", "two");
+    n.say("alice", "three");
+    n.w.run_for(300);
+    CHECK(n.room_of("alice")->unacked == 2);
+    CHECK(n.w.node("alice").store.room_lines.size() == 2);
+    n.w.kill("alice");
+    n.w.run_for(1000);
+    n.w.restart("bob");
+    n.w.restart("alice");
+    REQUIRE(n.room_of("alice"));  // from her store, before the directory says anything
+    CHECK(n.room_of("alice")->unacked == 2);
+    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob") && n.room_of("alice")->unacked == 0; }, 6000));
+    n.say("alice", "four");
+    n.say("bob", "back");
+    n.w.run_for(2000);
+    const std::vector<std::pair<std::string, std::string>> want = {{"alice", "one"}, {"alice", "two"}, {"alice", "three"},
+                                                                   {"alice", "four"}};
+    CHECK(rolesim::lines(n.w.node("bob")) == want);
+    const std::vector<std::pair<std::string, std::string>> alice_got = {{"bob", "back"}};
+    CHECK(rolesim::lines(n.w.node("alice")) == alice_got);
+    CHECK(n.w.node("alice").store.room_lines.empty());
+    // Every own line was echoed as delivered once, over both runs.
+    std::size_t echoes = 0;
+    for (auto& l : rolesim::events_of<room_ev::Line>(n.w.node("alice"))) echoes += l.outgoing;
+    CHECK(echoes == 4);
+}
+
+TEST_CASE("a member killed after it showed lines shows none of them twice when they come again") {
+    Net n(34, 2, {"alice", "bob", "carol"});
+    n.request("alice", {"bob", "carol"});
+    n.w.run_for(500);
+    n.accept("bob");
+    n.accept("carol");
+    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.joined("bob") && n.joined("carol"); }, 3000));
+    n.w.run_for(1500);
+    // carol is away, so alice keeps her lines (and resends them) until carol is back.
+    n.w.kill("carol");
+    n.say("alice", "a1");
+    n.say("alice", "a2");
+    n.w.run_for(1000);
+    REQUIRE(rolesim::lines(n.w.node("bob")).size() == 2);
+    CHECK(n.room_of("alice")->unacked == 2);
+    n.w.kill("bob");
+    n.w.run_for(500);
+    n.w.restart("bob");  // rejoins: alice sends a1, a2 again at once
+    REQUIRE(n.w.run_until([&] { return n.joined("bob"); }, 5000));
+    n.w.run_for(2000);
+    n.w.restart("carol");
+    REQUIRE(n.w.run_until([&] { return n.joined("carol") && n.room_of("alice")->unacked == 0; }, 6000));
+    n.say("alice", "a3");
+    n.w.run_for(1500);
+    const std::vector<std::pair<std::string, std::string>> want = {{"alice", "a1"}, {"alice", "a2"}, {"alice", "a3"}};
+    CHECK(rolesim::lines(n.w.node("bob")) == want);
+    CHECK(rolesim::lines(n.w.node("carol")) == want);
+}
+
+TEST_CASE("quitting leaves rooms with nothing to deliver, and keeps the others with their lines for next time") {
+    Net n(35, 2, {"alice", "bob", "carol"});
+    REQUIRE(n.chat("alice", "bob"));
+    const RoomId with_bob = n.room_of("alice")->room;
+    n.request("alice", {"carol"});
+    n.w.run_for(500);
+    n.accept("carol");
+    REQUIRE(n.w.run_until([&] { return n.client("alice").rooms().size() == 2 && n.joined("carol"); }, 3000));
+    n.w.run_for(1000);
+    RoomId with_carol{};
+    for (auto& r : n.client("alice").rooms())
+        if (r.room != with_bob) with_carol = r.room;
+    n.w.command("alice", room_cmd::Send{with_bob, "hi bob"});
+    n.w.run_for(1000);
+    n.w.kill("carol");
+    n.w.command("alice", room_cmd::Send{with_carol, "for carol"});
+    n.w.run_for(200);
+    n.w.quit("alice");
+    n.w.run_for(1000);
+    // The room with bob is gone (bob sees alice leave); the one with carol is kept.
+    CHECK(n.room_of("bob")->members.size() == 1);
+    CHECK(n.w.node("alice").store.rooms.size() == 1);
+    CHECK(n.w.node("alice").store.rooms.count(with_carol) == 1);
+    n.w.restart("carol");
+    n.w.restart("alice");
+    REQUIRE(n.client("alice").rooms().size() == 1);
+    REQUIRE(n.w.run_until([&] { return n.joined("alice") && n.room_of("alice")->unacked == 0; }, 6000));
+    const std::vector<std::pair<std::string, std::string>> want = {{"alice", "for carol"}};
+    CHECK(rolesim::lines(n.w.node("carol")) == want);
 }
 
 TEST_CASE("the directory goes down: chats go on, everyone registers again and the chat is taken back") {

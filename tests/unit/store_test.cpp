@@ -1,6 +1,7 @@
 // The SQLite store: creation and permissions, WAL, migrations, round trips of
 // every StoreOp, atomic batches, history queries, and durability across a
 // killed process; the migration from schema 1 and sealed identities.
+#include "darkchat/mem_store.hpp"
 #include "darkchat/store.hpp"
 
 #include <doctest/doctest.h>
@@ -205,7 +206,7 @@ unsigned mode_of(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("a new store is created owner-only, in WAL mode, at schema 2") {
+TEST_CASE("a new store is created owner-only, in WAL mode, at schema 3") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
 
@@ -217,7 +218,7 @@ TEST_CASE("a new store is created owner-only, in WAL mode, at schema 2") {
     auto& s = *opened;
 
     CHECK(mode_of(path) == 0600);
-    CHECK(s->schema_version() == 2);
+    CHECK(s->schema_version() == 3);
 
     apply_ok(*s, {store_op::PutUser{user("alice", 1, true, 10)}});
     // The write went to the write-ahead log, which SQLite creates with the database's mode.
@@ -244,7 +245,7 @@ TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
                       store_op::PutHistory{message(8, "alice", "bob", 300)}});
     }
     auto s = open_ok(path);
-    CHECK(s->schema_version() == 2);
+    CHECK(s->schema_version() == 3);
     auto loaded = s->load_identity();
     REQUIRE(loaded.ok());
     REQUIRE(loaded->has_value());
@@ -580,17 +581,17 @@ TEST_CASE("a schema newer than this darkchat is refused and left alone") {
     set_user_version(path, 7);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (2)");
+    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (3)");
 
-    set_user_version(path, 2);  // nothing was changed: back at version 2 the data is there
+    set_user_version(path, 3);  // nothing was changed: back at version 3 the data is there
     auto again = open_ok(path);
-    CHECK(again->schema_version() == 2);
+    CHECK(again->schema_version() == 3);
     REQUIRE(snapshot_ok(*again).users.size() == 1);
 }
 
 TEST_CASE("an in-memory store works for tests and tools") {
     auto s = open_ok(":memory:");
-    CHECK(s->schema_version() == 2);
+    CHECK(s->schema_version() == 3);
     apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     CHECK(snapshot_ok(*s).users.size() == 1);
 }
@@ -796,7 +797,7 @@ bool contains(const std::string& haystack, ByteView needle) {
 
 }  // namespace
 
-TEST_CASE("a schema 1 database is migrated in place to schema 2 with its data intact") {
+TEST_CASE("a schema 1 database is migrated in place to schema 3 with its data intact") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
     make_v1_database(path);
@@ -826,7 +827,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 2 with its data in
     REQUIRE(query_text(path, "PRAGMA user_version") == "1");
 
     auto check_data = [&](Store& s) {
-        CHECK(s.schema_version() == 2);
+        CHECK(s.schema_version() == 3);
         auto loaded = s.load_identity();
         REQUIRE(loaded.ok());
         auto snap = snapshot_ok(s);
@@ -859,7 +860,8 @@ TEST_CASE("a schema 1 database is migrated in place to schema 2 with its data in
     };
 
     check_data(*open_ok(path));
-    CHECK(query_text(path, "PRAGMA user_version") == "2");
+    CHECK(query_text(path, "PRAGMA user_version") == "3");
+    CHECK(query_text(path, "SELECT count(*) FROM rooms") == "0");
     CHECK(mode_of(path) == 0600);
     CHECK(query_text(path, "SELECT sql FROM sqlite_master WHERE name = 'identity'").find("sk_sealed BLOB") !=
           std::string::npos);
@@ -942,4 +944,110 @@ TEST_CASE("a sealed identity round-trips and no plain key is left in the file") 
     CHECK((*got)->sk == plain.sk);
     CHECK_FALSE((*got)->sk_sealed.has_value());
     CHECK(snapshot_ok(*s).users.size() == 1);
+}
+
+namespace {
+
+RoomRecord room_rec(std::uint8_t n, std::uint64_t next_seq) {
+    RoomRecord r;
+    r.room = pattern<16>(n);
+    r.ticket.body = Bytes{n, 1, 2, 3};
+    r.ticket.sig = pattern<64>(static_cast<std::uint8_t>(n + 1));
+    r.direct = n % 2 == 1;
+    r.mine = n % 3 == 1;
+    r.members = {"alice", "bob", "carol"};
+    r.required = {"bob", "carol"};
+    r.run = ~0ULL - n;  // 64-bit runs keep every bit
+    r.next_seq = next_seq;
+    return r;
+}
+
+RoomLineRecord room_line(std::uint8_t room, std::uint64_t seq) {
+    return RoomLineRecord{pattern<16>(room), seq, msg_id(static_cast<std::uint8_t>(seq)), 1000 + static_cast<TimeMs>(seq),
+                          "line " + std::to_string(seq)};
+}
+
+void check_rooms(const RoomSnapshot& a, const RoomSnapshot& b) {
+    REQUIRE(a.rooms.size() == b.rooms.size());
+    for (std::size_t i = 0; i < a.rooms.size(); ++i) {
+        CHECK(a.rooms[i].room == b.rooms[i].room);
+        CHECK(a.rooms[i].ticket.body == b.rooms[i].ticket.body);
+        CHECK(a.rooms[i].ticket.sig == b.rooms[i].ticket.sig);
+        CHECK(a.rooms[i].direct == b.rooms[i].direct);
+        CHECK(a.rooms[i].mine == b.rooms[i].mine);
+        CHECK(a.rooms[i].members == b.rooms[i].members);
+        CHECK(a.rooms[i].required == b.rooms[i].required);
+        CHECK(a.rooms[i].run == b.rooms[i].run);
+        CHECK(a.rooms[i].next_seq == b.rooms[i].next_seq);
+    }
+    REQUIRE(a.lines.size() == b.lines.size());
+    for (std::size_t i = 0; i < a.lines.size(); ++i) {
+        CHECK(a.lines[i].room == b.lines[i].room);
+        CHECK(a.lines[i].seq == b.lines[i].seq);
+        CHECK(a.lines[i].id == b.lines[i].id);
+        CHECK(a.lines[i].sent == b.lines[i].sent);
+        CHECK(a.lines[i].text == b.lines[i].text);
+    }
+    REQUIRE(a.cursors.size() == b.cursors.size());
+    for (std::size_t i = 0; i < a.cursors.size(); ++i) {
+        CHECK(a.cursors[i].room == b.cursors[i].room);
+        CHECK(a.cursors[i].author == b.cursors[i].author);
+        CHECK(a.cursors[i].run == b.cursors[i].run);
+        CHECK(a.cursors[i].next == b.cursors[i].next);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("room ops round-trip, next_seq never goes down, and the in-memory store agrees with SQLite") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    MemStore mem;
+    auto both = [&](const std::vector<StoreOp>& ops) {
+        {
+            auto s = open_ok(path);
+            apply_ok(*s, ops);
+        }
+        for (auto& op : ops) mem.apply(op);
+        auto s = open_ok(path);  // read back from the file, as a restarted darkchat does
+        auto snap = snapshot_ok(*s);
+        check_rooms(snap.rooms, mem.snapshot().rooms);
+        return snap.rooms;
+    };
+
+    RoomRecord a = room_rec(1, 1), b = room_rec(2, 1);
+    b.members.clear();
+    b.required.clear();
+    auto got = both({store_op::PutRoom{a}, store_op::PutRoom{b}, store_op::PutRoomLine{room_line(1, 1)},
+                     store_op::PutRoomLine{room_line(1, 2)}, store_op::PutRoomLine{room_line(1, 3)},
+                     store_op::PutRoomCursor{{a.room, "bob", 77, 5}}, store_op::PutRoomCursor{{b.room, "carol", 1ULL << 63, 2}}});
+    REQUIRE(got.rooms.size() == 2);
+    CHECK(got.rooms[0].members == a.members);
+    CHECK(got.rooms[1].members.empty());
+    CHECK(got.rooms[0].run == a.run);
+    CHECK(got.rooms[0].next_seq == 4);  // raised past the lines stored
+    REQUIRE(got.lines.size() == 3);
+    CHECK(got.lines[2].text == "line 3");
+    REQUIRE(got.cursors.size() == 2);
+    CHECK(got.cursors[1].run == 1ULL << 63);
+
+    // A PutRoom with an older next_seq (a new ticket, say) does not lower it; lines
+    // acked by everyone go; a cursor moves.
+    RoomRecord moved = a;
+    moved.ticket.body = Bytes{9, 9};
+    moved.next_seq = 2;
+    got = both({store_op::PutRoom{moved}, store_op::DeleteRoomLines{a.room, 2}, store_op::PutRoomCursor{{a.room, "bob", 77, 9}}});
+    CHECK(got.rooms[0].ticket.body == Bytes{9, 9});
+    CHECK(got.rooms[0].next_seq == 4);
+    REQUIRE(got.lines.size() == 1);
+    CHECK(got.lines[0].seq == 3);
+    CHECK(got.cursors[0].next == 9);
+
+    // Leaving a room takes its lines and cursors with it, and nothing of the other room.
+    got = both({store_op::DeleteRoom{a.room}});
+    REQUIRE(got.rooms.size() == 1);
+    CHECK(got.rooms[0].room == b.room);
+    CHECK(got.lines.empty());
+    REQUIRE(got.cursors.size() == 1);
+    CHECK(got.cursors[0].author == "carol");
 }
