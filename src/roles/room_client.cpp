@@ -1075,6 +1075,8 @@ struct RoomClient::State {
         InInvite* inv = find_invite(from);
         if (!inv) return;
         inv->answer = accept;
+        event(room_ev::Notice{accept ? "accepted " + inv->from + "'s request: joining the room"
+                                     : "declined " + inv->from + "'s request"});
         if (!inv->direct) {
             if (cfg.directory)
                 env.send(*cfg.directory, wire::MsgType::chat_answer, wire::encode(wire::ChatAnswer{inv->id, accept}));

@@ -215,6 +215,10 @@ TEST_CASE("chat request flow: DECLINED, and the invite is gone on the invitee's 
     CHECK(n.client("bob").invites().empty());
     CHECK(n.client("alice").rooms().empty());
     CHECK(n.dir().chats().empty());
+    // bob is told his answer was taken.
+    auto notes = rolesim::events_of<room_ev::Notice>(n.w.node("bob"));
+    REQUIRE(notes.size() == 1);
+    CHECK(notes[0].text == "declined alice's request");
 }
 
 TEST_CASE("chat request flow: TIMED_OUT after request_timeout without an answer") {
