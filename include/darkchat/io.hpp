@@ -33,6 +33,8 @@ struct RoleOptions {
     std::size_t max_rooms = 0;
     // user only: the keys the node pinned, to check room tickets against (none: no check).
     std::function<std::optional<PublicKey>(const std::string& user)> pinned;
+    // user only: where the node knows a user's sessions (online ones first).
+    std::function<std::vector<Addr>(const std::string& user)> addresses;
 };
 
 struct Options {

@@ -341,6 +341,10 @@ struct RoomClientConfig {
     // The key our core::Node pinned for a user, if any (core::Node::keys). A ticket
     // member under that name with another key is not trusted (darkchat-security(7)).
     std::function<std::optional<PublicKey>(const std::string& user)> pinned;
+    // Where core::Node knows a user's sessions (online first), if it does. Without a
+    // directory, a room's move goes there too, besides the address the member last
+    // answered from (after a restart of either side that one may be gone or stale).
+    std::function<std::vector<Addr>(const std::string& user)> addresses;
 };
 
 // A user the client invites, with what core::Node knows of them (needed only without a

@@ -536,6 +536,17 @@ private:
 
     // ---- rooms on relays (the room client) ----------------------------------
     // The first room we join becomes the current one when nothing else is.
+    // Where the node knows user's sessions, online ones first (for invites and moves
+    // of rooms without a directory).
+    std::vector<Addr> addresses_of(const std::string& user) const {
+        std::vector<Addr> out;
+        if (auto u = node_->user(user))
+            for (bool online : {true, false})
+                for (auto& sess : u->sessions)
+                    if (sess.online == online) out.push_back(sess.addr);
+        return out;
+    }
+
     void follow_room(const roles::RoomEvent& e) {
         if (auto* j = std::get_if<roles::room_ev::RoomJoined>(&e)) {
             if (!room_ && partner_.empty()) {
@@ -594,11 +605,7 @@ private:
                     roles::PeerInfo p;
                     p.user = user;
                     if (auto keys = node_->keys(user); !keys.empty()) p.key = keys.front().pinned;
-                    if (auto u = node_->user(user)) {
-                        for (bool online : {true, false})
-                            for (auto& sess : u->sessions)
-                                if (sess.online == online) p.addrs.push_back(sess.addr);
-                    }
+                    p.addrs = addresses_of(user);
                     r->peers.push_back(std::move(p));
                 }
             }
@@ -824,6 +831,7 @@ int Driver::run(Identity identity) {
             if (k.empty()) return std::nullopt;
             return k.front().pinned;
         };
+    if (node_) role_opts.addresses = [this](const std::string& user) { return addresses_of(user); };
     auto roles = make_roles(role_opts, identity, port_, seed ^ 0x9e3779b97f4a7c15ULL, room_hook_, std::move(rooms));
     if (!roles) return fail(roles.error());
     for (auto& m : roles->machines) machines_.push_back(std::move(m));

@@ -143,6 +143,7 @@ Result<Roles> make_roles(const RoleOptions& opts, const Identity& identity, std:
             cfg.directory = opts.directory;
             cfg.relays = opts.relays;
             cfg.pinned = opts.pinned;
+            cfg.addresses = opts.addresses;
             auto m = std::make_unique<ClientMachine>(cfg, identity, seed, hook, std::move(rooms));
             out.client = &m->client();
             out.machines.push_back(std::move(m));

@@ -1038,12 +1038,17 @@ struct RoomClient::State {
             r.next_move_invite = now;
         }
         if (r.move_id && now >= r.next_move_invite) {
+            // The members who accepted (stored with the room), at the address each last
+            // answered from and wherever our node knows its sessions now.
             bool all = true;
-            for (auto& [u, a] : r.peer_addrs)
-                if (!r.move_acked.count(u)) {
-                    all = false;
-                    env.send(a, wire::MsgType::invite, wire::encode(wire::Invite{r.move_id, r.ticket_blob}));
-                }
+            for (auto& u : r.required) {
+                if (r.move_acked.count(u)) continue;
+                all = false;
+                std::vector<Addr> to = cfg.addresses ? cfg.addresses(u) : std::vector<Addr>{};
+                if (auto it = r.peer_addrs.find(u); it != r.peer_addrs.end() && !contains_addr(to, it->second))
+                    to.insert(to.begin(), it->second);
+                for (auto& a : to) env.send(a, wire::MsgType::invite, wire::encode(wire::Invite{r.move_id, r.ticket_blob}));
+            }
             if (all) r.move_id = 0;
             r.next_move_invite = now + cfg.invite_interval;
         }

@@ -842,6 +842,45 @@ TEST_CASE("without a directory: client-side round robin, invites straight to the
     CHECK(rolesim::events_of<room_ev::RoomMoved>(w.node("bob")).size() == 1);
 }
 
+TEST_CASE("without a directory: an inviter restarted from its store still moves its room, and the member follows") {
+    World w(46);
+    for (int i = 1; i <= 2; ++i) w.add_relay("r" + std::to_string(i));
+    RoomClientConfig cc;
+    cc.relays = {w.addr("r1"), w.addr("r2")};
+    w.add_client("bob", cc);
+    // What alice's node knows of where users are (the driver asks core::Node).
+    cc.addresses = [&w](const std::string& u) { return std::vector<Addr>{w.addr(u)}; };
+    w.add_client("alice", cc);
+    w.run_for(2500);
+    w.command("alice", room_cmd::Request{{"bob"}, {PeerInfo{"bob", w.node("bob").id.pk, {w.addr("bob")}}}});
+    w.run_for(500);
+    w.command("bob", room_cmd::Accept{"alice"});
+    auto joined = [&](const std::string& u) {
+        auto r = w.node(u).client->rooms();
+        return !r.empty() && r[0].joined;
+    };
+    REQUIRE(w.run_until([&] { return joined("alice") && joined("bob"); }, 3000));
+    const RoomId room = w.node("alice").client->rooms()[0].room;
+    const Addr first = w.node("alice").client->rooms()[0].relay;
+    w.command("alice", room_cmd::Send{room, "one"});
+    w.run_for(1000);
+    // alice is killed and restarted: the room comes back from her store, with no
+    // memory of the address bob answered her invite from.
+    w.kill("alice");
+    w.run_for(500);
+    w.restart("alice");
+    REQUIRE(w.run_until([&] { return joined("alice"); }, 3000));
+    w.kill(w.addr("r1") == first ? "r1" : "r2");
+    auto moved = [&](const std::string& u) {
+        auto r = w.node(u).client->rooms();
+        return !r.empty() && r[0].relay != first && r[0].joined;
+    };
+    REQUIRE(w.run_until([&] { return moved("alice") && moved("bob"); }, 10000));
+    w.command("alice", room_cmd::Send{room, "two"});
+    w.run_for(2000);
+    CHECK(rolesim::lines(w.node("bob")) == std::vector<std::pair<std::string, std::string>>{{"alice", "one"}, {"alice", "two"}});
+}
+
 TEST_CASE("without a directory: a room larger than a relay admits is refused at once, not by the relay") {
     World w(45);
     w.add_relay("r1");
