@@ -20,6 +20,7 @@
 
 #include "darkchat/crypto.hpp"
 #include "darkchat/seen.hpp"
+#include "core/names.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -44,7 +45,7 @@ constexpr std::size_t kIndirectProbes = 3;   // common neighbours asked to reach
 constexpr std::size_t kMaxPending = 1024;    // outstanding requests of ours
 constexpr std::size_t kMaxLookups = 32;      // nodes asked where a new contact is
 
-bool has(const std::vector<std::string>& v, const std::string& s) {
+bool has(const std::vector<std::string>& v, std::string_view s) {
     return std::find(v.begin(), v.end(), s) != v.end();
 }
 
@@ -99,7 +100,7 @@ struct Session {
     TimeMs probe_gap = 0;      // silence before the next round (backs off while the link is steady)
     std::uint64_t last_ping_in = 0;  // highest ping nonce it sent us: a higher one is fresh
     // Two-hop: contacts that told us they lost this session.
-    std::set<std::string> lost_by;
+    std::set<std::string, std::less<>> lost_by;
     TimeMs list_asked = 0;  // a requestUserList to it not answered yet (asked again on its next sign of life)
     // Reconnection of a lost session.
     TimeMs retry_at = 0;
@@ -113,7 +114,7 @@ struct User {
     bool key_known = false;
     std::map<SessionId, Session> sessions;
     // Newest declaration's links (from the session with the highest seq).
-    std::vector<std::string> links;
+    NameList links;
     std::optional<SessionId> links_from;  // the session whose declaration they are
     bool lists_us = false;  // links has our own name (kept with links: is_contact() is asked often)
     std::uint64_t links_seq = 0;
@@ -145,7 +146,7 @@ struct Node::State {
     Crypto& crypto;
     mutable std::mt19937_64 rng;
 
-    std::map<std::string, User> users;
+    std::map<std::string, User, std::less<>> users;
     std::map<std::pair<MessageId, std::string>, OutEntry> outbox;
     SeenMessages seen{cfg.max_seen};
     std::map<std::uint64_t, Pending> pending;
@@ -241,7 +242,7 @@ struct Node::State {
         return nullptr;
     }
 
-    bool is_self(const std::string& user, const SessionId& s) const { return user == id.user && s == id.session; }
+    bool is_self(std::string_view user, const SessionId& s) const { return user == id.user && s == id.session; }
 
     const User* me = nullptr;  // our own entry in users (set by the constructor; map nodes stay put)
 
@@ -265,7 +266,8 @@ struct Node::State {
         if (two_hop_dirty) {
             two_hop_names.clear();
             for (auto& [n, u] : users)
-                if (is_contact(u)) two_hop_names.insert(u.links.begin(), u.links.end());
+                if (is_contact(u))
+                    for (auto l : u.links) two_hop_names.emplace(l);
             two_hop_dirty = false;
         }
         return two_hop_names.count(name) > 0;
@@ -275,23 +277,23 @@ struct Node::State {
     // super-clients only, who know whole networks; an ordinary node knows a
     // few hundred users and looks through them instead (the index would cost
     // it about as much memory again as everything else it keeps).
-    std::map<std::string, std::set<std::string>> listed_by;
+    std::map<std::string, std::set<std::string>, std::less<>> listed_by;
 
-    void set_links(User& u, std::vector<std::string> links) {
+    void set_links(User& u, NameList links) {
         if (!cfg.super_client) {
             u.links = std::move(links);
-            u.lists_us = has(u.links, id.user);
+            u.lists_us = u.links.contains(id.user);
             return;
         }
-        for (auto& l : u.links) {
+        for (auto l : u.links) {
             auto it = listed_by.find(l);
             if (it == listed_by.end()) continue;
             it->second.erase(u.rec.name);
             if (it->second.empty()) listed_by.erase(it);
         }
         u.links = std::move(links);
-        u.lists_us = has(u.links, id.user);
-        for (auto& l : u.links) listed_by[l].insert(u.rec.name);
+        u.lists_us = u.links.contains(id.user);
+        for (auto l : u.links) listed_by[std::string(l)].insert(u.rec.name);
     }
 
     // Calls f with the name of every user whose declaration lists `name`, in name order.
@@ -299,7 +301,7 @@ struct Node::State {
     void for_each_listing(const std::string& name, F f) const {
         if (!cfg.super_client) {
             for (auto& [n, u] : users)
-                if (has(u.links, name)) f(n);
+                if (u.links.contains(name)) f(n);
             return;
         }
         if (auto it = listed_by.find(name); it != listed_by.end())
@@ -547,20 +549,20 @@ struct Node::State {
     // The links a session declared: those of the declaration just accepted
     // (fresh), the user's (when they came from this session), or read again
     // from the declaration we hold.
-    static std::vector<std::string> links_of(const User& u, const Session& s, const Session* fresh,
-                                             const std::vector<std::string>* fresh_links) {
-        if (&s == fresh && fresh_links) return *fresh_links;
+    static NameList links_of(const User& u, const Session& s, const Session* fresh,
+                             const std::vector<std::string>* fresh_links) {
+        if (&s == fresh && fresh_links) return NameList(*fresh_links);
         if (u.links_from == s.rec.session) return u.links;
         auto d = wire::decode_declaration(s.rec.decl.body);
-        return d ? std::move(d->links) : std::vector<std::string>{};
+        return d ? NameList(d->links) : NameList{};
     }
 
     void recompute_links(User& u, const Session* fresh = nullptr, const std::vector<std::string>* fresh_links = nullptr) {
         const Session* newest = nullptr;
         for (auto& [sid, s] : u.sessions)
             if (!newest || s.decl.issued > newest->decl.issued) newest = &s;
-        bool was_linked = has(u.links, id.user);
-        auto links = newest ? links_of(u, *newest, fresh, fresh_links) : std::vector<std::string>{};
+        bool was_linked = u.links.contains(id.user);
+        auto links = newest ? links_of(u, *newest, fresh, fresh_links) : NameList{};
         u.links_from = newest ? std::optional<SessionId>(newest->rec.session) : std::nullopt;
         if (links != u.links) {
             bool contact_before = is_contact(u);
@@ -571,7 +573,7 @@ struct Node::State {
         u.super_client = newest && newest->decl.super_client;
         // With symmetric declarations the user we linked lists us too: only a link
         // we did not make is news.
-        if (!was_linked && has(u.links, id.user) && u.rec.name != id.user && !u.rec.contact) {
+        if (!was_linked && u.links.contains(id.user) && u.rec.name != id.user && !u.rec.contact) {
             event(ev::Linked{u.rec.name, true});
             links_changed = !u.rec.contact;  // a new edge we did not make: declare it too
         }
@@ -640,7 +642,7 @@ struct Node::State {
             return;
         }
         s.lost_by.insert(contact);
-        for (auto& l : u.links) {
+        for (auto l : u.links) {
             if (s.lost_by.count(l)) continue;
             auto c = users.find(l);
             if (c == users.end() || !is_contact(c->second)) continue;
@@ -692,8 +694,8 @@ struct Node::State {
             // A new contact, a contact with new links, or one back online (it
             // restarted, we did, or a partition healed): learn its neighbourhood.
             std::vector<std::string> added;
-            for (auto& l : u.links)
-                if (!has(old_links, l) && l != id.user) added.push_back(l);
+            for (auto l : u.links)
+                if (!old_links.contains(l) && l != id.user) added.emplace_back(l);
             if (!links_before || !added.empty() || !was_online) ask_list_of(s, added);
         }
         if (s.online()) flush_outbox(d.user);
@@ -803,7 +805,7 @@ struct Node::State {
         User& usr = u->second;
         for (auto& [sid, sess] : usr.sessions) store(store_op::DeleteSession{name, sid});
         usr.sessions.clear();
-        set_links(usr, {});
+        set_links(usr, NameList{});
         links_moved();
         usr.rec.key = c->second.key;
         usr.key_known = true;
@@ -1129,7 +1131,7 @@ struct Node::State {
         names.insert(h.from_user);  // its other sessions
         auto req = users.find(h.from_user);
         if (req != users.end())
-            for (auto& l : req->second.links) names.insert(l);
+            for (auto l : req->second.links) names.emplace(l);
         for (auto& w : p.want)
             if (valid_user_name(w)) names.insert(w);
         names.insert(id.user);
@@ -1142,7 +1144,7 @@ struct Node::State {
             }
             auto it = users.find(n);
             if (it == users.end()) continue;
-            for (auto& l : it->second.links) all.insert(l);
+            for (auto l : it->second.links) all.emplace(l);
         }
         // Users who list the requester are linked to it too.
         for_each_listing(h.from_user, [&](const std::string& n) { all.insert(n); });
@@ -1202,7 +1204,7 @@ struct Node::State {
         auto d = open_declaration(ks.decl);
         if (!d) return;
         auto u = users.find(d->user);
-        if (u == users.end() || !has(c->second.links, d->user)) {
+        if (u == users.end() || !c->second.links.contains(d->user)) {
             ++stats.unsolicited;
             return;
         }
@@ -1250,7 +1252,7 @@ struct Node::State {
             if (watched(u) && newer && s.rec.online && !is_self(d->user, d->session) && online)
                 send(s.rec.addr, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe)));
             if (newer && is_contact(u)) spread(*d, ks.decl, s.rec.addr);
-            if (from_contact && s.rec.seq == d->seq && has(from->second.links, d->user))
+            if (from_contact && s.rec.seq == d->seq && from->second.links.contains(d->user))
                 believe(u, s, h.from_user, ks.online);
         }
     }
@@ -1461,7 +1463,7 @@ struct Node::State {
         std::vector<Addr> v;
         for (auto& [n, u] : users) {
             if (n == target.rec.name || !watched(u)) continue;
-            if (!has(u.links, target.rec.name) && !has(target.links, n) && !u.super_client) continue;
+            if (!u.links.contains(target.rec.name) && !target.links.contains(n) && !u.super_client) continue;
             for (auto& [sid, s] : u.sessions)
                 if (s.online() && !is_self(n, sid)) v.push_back(s.rec.addr);
         }
@@ -1880,9 +1882,9 @@ std::optional<UserView> Node::user(const std::string& name) const {
     UserView v;
     v.name = name;
     v.contact = u.rec.contact;
-    v.linked_us = has(u.links, s.id.user) && !u.rec.contact;  // they made a link we did not
+    v.linked_us = u.links.contains(s.id.user) && !u.rec.contact;  // they made a link we did not
     for (auto& n : s.contacts())
-        if (auto o = s.users.find(n); o != s.users.end() && has(o->second.links, name)) {
+        if (auto o = s.users.find(n); o != s.users.end() && o->second.links.contains(name)) {
             v.two_hop = true;
             v.via.push_back(n);
         }

@@ -3,6 +3,7 @@
 #include "darkchat/crypto.hpp"
 #include "darkchat/seen.hpp"
 #include "darkchat/wire.hpp"
+#include "core/names.hpp"
 #include "../support/mini_net.hpp"
 
 #include <doctest/doctest.h>
@@ -712,6 +713,44 @@ TEST_CASE("the memory of seen messages is bounded, and a flooding author forgets
     for (std::uint32_t i = 0; i < 1000; ++i) seen.insert("a" + std::to_string(i), 5, id(i));
     CHECK(seen.size() <= 100);
     CHECK(seen.authors() <= 100);
+}
+
+TEST_CASE("a packed list of names gives back the names it was made of, in order") {
+    std::mt19937_64 rng(5);
+    for (int round = 0; round < 500; ++round) {
+        std::vector<std::string> names;
+        std::size_t n = rng() % 12;
+        for (std::size_t i = 0; i < n; ++i) {
+            // Mostly user names (1 to 32 bytes), sometimes empty or far longer than any.
+            std::size_t len = rng() % 10 == 0 ? (rng() % 2 ? 0 : 254 + rng() % 300) : 1 + rng() % 32;
+            std::string s;
+            for (std::size_t j = 0; j < len; ++j) s.push_back(static_cast<char>('a' + rng() % 26));
+            names.push_back(s);
+        }
+        core::NameList list(names);
+        REQUIRE(list.to_vector() == names);
+        CHECK(list.size() == names.size());
+        CHECK(list.empty() == names.empty());
+        std::size_t i = 0;
+        for (auto name : list) CHECK(name == names[i++]);
+        CHECK(i == names.size());
+        for (auto& s : names) CHECK(list.contains(s));
+        CHECK_FALSE(list.contains("not-a-listed-name-with-a-dash"));
+        if (!names.empty()) {
+            CHECK_FALSE(list.contains(names.front() + "x"));
+            auto other = names;
+            other.back() += "x";
+            CHECK_FALSE(core::NameList(other) == list);
+            other.pop_back();
+            CHECK_FALSE(core::NameList(other) == list);
+        }
+        CHECK(core::NameList(names) == list);
+    }
+    // A name that is a prefix of the next one's bytes is not mistaken for more.
+    core::NameList two({"ab", "c"});
+    CHECK_FALSE(two.contains("abc"));
+    CHECK_FALSE(two.contains("b"));
+    CHECK_FALSE(core::NameList({"ab", "c"}) == core::NameList({"a", "bc"}));
 }
 
 TEST_CASE("the memory of handled declarations holds exactly the newest ones, as a set and a queue would") {
