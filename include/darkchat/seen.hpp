@@ -48,13 +48,16 @@ private:
 };
 
 // The declarations a node has acted on (forwarded, answered): session,
-// sequence number and nonce, the newest `capacity` of them; past it the oldest
-// is forgotten. Every node keeps one, so it is kept small: the keys in a ring
-// in arrival order (24 bytes each) and an open-addressing index into the ring,
-// instead of a tree node and a queue entry per key (about 90 bytes).
+// sequence number and nonce, the newest `capacity` of them (at most 65535);
+// past it the oldest is forgotten. Every node keeps one, so it is kept small:
+// the keys in a ring in arrival order (24 bytes each) and an open-addressing
+// index of 16-bit ring positions, at most three quarters full (3 to 5 bytes a
+// key), instead of a tree node and a queue entry per key (about 90 bytes).
 class HandledDeclarations {
 public:
-    explicit HandledDeclarations(std::size_t capacity) : capacity_(capacity < 1 ? 1 : capacity) {}
+    static constexpr std::size_t kMaxCapacity = 65535;
+    explicit HandledDeclarations(std::size_t capacity)
+        : capacity_(capacity < 1 ? 1 : capacity > kMaxCapacity ? kMaxCapacity : capacity) {}
 
     bool contains(const SessionId& session, std::uint64_t seq, std::uint64_t nonce) const;
     // Remembers a declaration; false when it was held already.
@@ -78,7 +81,7 @@ private:
     std::size_t capacity_;
     std::vector<Key> ring_;             // oldest at oldest_ once full
     std::size_t oldest_ = 0;
-    std::vector<std::uint32_t> index_;  // ring position + 1 (0: empty), linear probing, at most half full
+    std::vector<std::uint16_t> index_;  // ring position + 1 (0: empty), linear probing, at most 3/4 full
 };
 
 }  // namespace dc::core

@@ -92,7 +92,7 @@ void HandledDeclarations::erase_slot(std::size_t i) {
 
 void HandledDeclarations::rehash(std::size_t slots) {
     index_.assign(slots, 0);
-    for (std::size_t p = 0; p < ring_.size(); ++p) index_[slot_of(ring_[p])] = static_cast<std::uint32_t>(p + 1);
+    for (std::size_t p = 0; p < ring_.size(); ++p) index_[slot_of(ring_[p])] = static_cast<std::uint16_t>(p + 1);
 }
 
 bool HandledDeclarations::insert(const SessionId& session, std::uint64_t seq, std::uint64_t nonce) {
@@ -100,7 +100,7 @@ bool HandledDeclarations::insert(const SessionId& session, std::uint64_t seq, st
     if (!index_.empty() && index_[slot_of(k)] != 0) return false;
     std::size_t pos;
     if (ring_.size() < capacity_) {
-        if ((ring_.size() + 1) * 2 > index_.size()) rehash(std::max<std::size_t>(16, index_.size() * 2));
+        if ((ring_.size() + 1) * 4 > index_.size() * 3) rehash(std::max<std::size_t>(16, index_.size() * 2));
         // Grown a quarter at a time, not doubled: most nodes never fill it.
         if (ring_.size() == ring_.capacity())
             ring_.reserve(std::min(capacity_, ring_.size() + std::max<std::size_t>(64, ring_.size() / 4)));
@@ -112,7 +112,7 @@ bool HandledDeclarations::insert(const SessionId& session, std::uint64_t seq, st
         ring_[pos] = k;
         oldest_ = (oldest_ + 1) % capacity_;
     }
-    index_[slot_of(k)] = static_cast<std::uint32_t>(pos + 1);
+    index_[slot_of(k)] = static_cast<std::uint16_t>(pos + 1);
     return true;
 }
 

@@ -786,6 +786,8 @@ TEST_CASE("the memory of handled declarations holds exactly the newest ones, as 
         }
         for (auto& [s, seq, n] : model) CHECK(handled.contains(s, seq, n));
     }
+    // Ring positions are 16 bits: a larger capacity is held to the largest that fits.
+    CHECK(core::HandledDeclarations{1000000}.capacity() == core::HandledDeclarations::kMaxCapacity);
 }
 
 TEST_CASE("a contact flooding chat leaves the node's memory of seen messages bounded, and replays still change nothing") {
