@@ -131,11 +131,22 @@ struct OutEntry {
 enum class PendingKind { user_list, ping, explode, probe };
 
 struct Pending {
-    PendingKind kind;
+    PendingKind kind = PendingKind::probe;
     TimeMs expires = 0;
-    std::string about;  // probe: the user probed
     std::size_t answers = 0;
-    std::set<std::pair<std::string, SessionId>> answered;
+    // The sessions that answered (each counts once), sorted: most requests get
+    // one answer or a few, and a node holds dozens of requests after a start,
+    // so a flat vector, not a tree node per answer.
+    std::vector<std::pair<std::string, SessionId>> answered;
+
+    // Records an answer; false when that session answered already.
+    bool first_answer(const std::string& user, const SessionId& session) {
+        std::pair<std::string, SessionId> key{user, session};
+        auto it = std::lower_bound(answered.begin(), answered.end(), key);
+        if (it != answered.end() && *it == key) return false;
+        answered.insert(it, std::move(key));
+        return true;
+    }
 };
 
 }  // namespace
@@ -415,11 +426,11 @@ struct Node::State {
         }
     }
 
-    std::uint64_t add_pending(PendingKind kind, std::string about = {}) {
+    std::uint64_t add_pending(PendingKind kind) {
         if (pending.size() >= kMaxPending) expire_pending();
         if (pending.size() >= kMaxPending) pending.erase(pending.begin());
         auto n = nonce();
-        pending[n] = Pending{kind, now + kPendingLifetime, std::move(about), 0, {}};
+        pending[n] = Pending{kind, now + kPendingLifetime, 0, {}};
         return n;
     }
 
@@ -1010,7 +1021,7 @@ struct Node::State {
         bool solicited = false;
         if (p.nonce) {
             auto pe = pending.find(p.nonce);
-            if (pe != pending.end() && pe->second.answered.insert({h.from_user, h.from_session}).second) {
+            if (pe != pending.end() && pe->second.first_answer(h.from_user, h.from_session)) {
                 solicited = true;
                 Pending& pd = pe->second;
                 if (pd.kind == PendingKind::explode) {
@@ -1224,7 +1235,7 @@ struct Node::State {
             return;
         }
         auto pe = pending.find(p.nonce);
-        if (pe == pending.end() || !pe->second.answered.insert({h.from_user, h.from_session}).second) {
+        if (pe == pending.end() || !pe->second.first_answer(h.from_user, h.from_session)) {
             ++stats.unsolicited;
             return;
         }
@@ -1484,7 +1495,7 @@ struct Node::State {
         rp.requester_user = id.user;
         rp.requester_session = id.session;
         rp.requester_addr = self_addr();
-        rp.nonce = add_pending(PendingKind::probe, u.rec.name);
+        rp.nonce = add_pending(PendingKind::probe);
         rp.hops = 1;
         auto payload = wire::encode(rp);
         for (auto& a : common_neighbours(u))
@@ -1546,7 +1557,7 @@ struct Node::State {
     // A lost session (a fragmented network, a crashed node): keep knocking, with backoff.
     void reconnect(User& u, Session& s) {
         if (!s.lost || now < s.retry_at) return;
-        send(s.rec.addr, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe, u.rec.name)));
+        send(s.rec.addr, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe)));
         ask_neighbours_to_reach(u, s);
         s.retry_gap = std::min(std::max(s.retry_gap * 2, cfg.retry_initial), cfg.retry_max);
         s.retry_at = now + s.retry_gap;
