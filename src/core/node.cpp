@@ -155,7 +155,15 @@ struct Node::State {
     Config cfg;
     Identity id;
     Crypto& crypto;
-    mutable std::mt19937_64 rng;
+    // The shuffle of common neighbours (common_neighbours()), made from the seed
+    // on first use: a Mersenne Twister holds 2.5 KB of state, and most nodes
+    // never need one (only probing a silent contact does).
+    std::uint64_t rng_seed;
+    mutable std::unique_ptr<std::mt19937_64> rng_;
+    std::mt19937_64& rng() const {
+        if (!rng_) rng_ = std::make_unique<std::mt19937_64>(rng_seed);
+        return *rng_;
+    }
 
     std::map<std::string, User, std::less<>> users;
     std::map<std::pair<MessageId, std::string>, OutEntry> outbox;
@@ -207,7 +215,7 @@ struct Node::State {
     Stats stats;
 
     State(Config c, Identity i, Crypto& cr, std::uint64_t seed)
-        : cfg(std::move(c)), id(std::move(i)), crypto(cr), rng(seed) {}
+        : cfg(std::move(c)), id(std::move(i)), crypto(cr), rng_seed(seed) {}
     ~State() {
         crypto::wipe(kx.sk);
         if (kx_previous) crypto::wipe(kx_previous->sk);
@@ -1481,7 +1489,7 @@ struct Node::State {
         for (auto& a : cfg.servers) v.push_back(a);
         std::sort(v.begin(), v.end());
         v.erase(std::unique(v.begin(), v.end()), v.end());
-        std::shuffle(v.begin(), v.end(), rng);
+        std::shuffle(v.begin(), v.end(), rng());
         if (v.size() > kIndirectProbes) v.resize(kIndirectProbes);
         return v;
     }
