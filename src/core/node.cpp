@@ -82,42 +82,60 @@ struct Declared {
 
 Declared declared(const wire::Declaration& d) { return Declared{d.issued, d.kx, d.online, d.super_client}; }
 
+// What the store keeps of a session (SessionRecord) but its user's name: a
+// session lives in its user's entry, under that name (persist() adds it back).
+struct SessionRec {
+    SessionId session{};
+    wire::SignedBlob decl;  // the newest verified declaration of this session
+    std::uint64_t seq = 0;
+    Addr addr;
+    bool online = false;
+    TimeMs last_seen = 0;
+};
+
+SessionRec session_rec(const SessionRecord& r) { return SessionRec{r.session, r.decl, r.seq, r.addr, r.online, r.last_seen}; }
+
+// A node keeps one for every session of every user it knows (a hundred or
+// so), so it keeps nothing twice: 296 bytes.
 struct Session {
-    SessionRecord rec;
+    SessionRec rec;
     Declared decl;
     bool lost = false;         // watched, stopped answering: shown offline, re-probed with backoff
     // Online when we stopped, not heard from since we started: shown offline,
     // but told to others as online (what we last knew) until the first
     // reconnection attempts have failed (see reconnect()).
     bool unconfirmed = false;
+    unsigned pings = 0;        // pings sent in this probe round
     TimeMs last_heard = 0;     // last verified packet from this session
     // Probing of a silent online session.
     std::uint64_t probe_nonce = 0;
     TimeMs probe_started = 0;  // 0: no probe under way
     TimeMs next_ping = 0;
     TimeMs next_indirect = 0;  // next round of requestPing through common neighbours
-    unsigned pings = 0;        // pings sent in this probe round
     TimeMs probe_gap = 0;      // silence before the next round (backs off while the link is steady)
     std::uint64_t last_ping_in = 0;  // highest ping nonce it sent us: a higher one is fresh
-    // Two-hop: contacts that told us they lost this session.
-    std::set<std::string, std::less<>> lost_by;
+    // Two-hop: contacts that told us they lost this session (each once; a
+    // handful at most, so a vector rather than a tree).
+    std::vector<std::string> lost_by;
     TimeMs list_asked = 0;  // a requestUserList to it not answered yet (asked again on its next sign of life)
     // Reconnection of a lost session.
     TimeMs retry_at = 0;
     TimeMs retry_gap = 0;
 
     bool online() const { return rec.online && !lost; }
+    bool lost_by_has(std::string_view contact) const {
+        return std::find(lost_by.begin(), lost_by.end(), contact) != lost_by.end();
+    }
 };
 
 struct User {
     UserRecord rec;
-    bool key_known = false;
     std::map<SessionId, Session> sessions;
     // Newest declaration's links (from the session with the highest seq).
     NameList links;
     std::optional<SessionId> links_from;  // the session whose declaration they are
+    bool key_known = false;
     bool lists_us = false;  // links has our own name (kept with links: is_contact() is asked often)
-    std::uint64_t links_seq = 0;
     bool super_client = false;
 };
 
@@ -563,7 +581,11 @@ struct Node::State {
         }
     }
 
-    void persist(const Session& s) { store(store_op::PutSession{s.rec}); }
+    // user: the name of the user the session belongs to (the key of its entry).
+    void persist(const std::string& user, const Session& s) {
+        store(store_op::PutSession{
+            SessionRecord{user, s.rec.session, s.rec.decl, s.rec.seq, s.rec.addr, s.rec.online, s.rec.last_seen}});
+    }
 
     void presence(const User& u, const Session& s, const std::string& why) {
         if (!watched(u) || is_self(u.rec.name, s.rec.session)) return;
@@ -625,7 +647,7 @@ struct Node::State {
             s.rec.online = true;
             s.retry_gap = 0;
             s.probe_gap = cfg.probe_interval;
-            persist(s);
+            persist(user, s);
             presence(it->second, s, "answered");
             // Back after a restart or a partition: what changed around it meanwhile?
             if (is_contact(it->second)) {
@@ -661,13 +683,13 @@ struct Node::State {
     void believe(User& u, Session& s, const std::string& contact, bool seen_online) {
         if (watched(u) || is_self(u.rec.name, s.rec.session)) return;  // we look for ourselves
         if (seen_online) {
-            s.lost_by.erase(contact);
+            std::erase(s.lost_by, contact);
             s.lost = false;
             return;
         }
-        s.lost_by.insert(contact);
+        if (!s.lost_by_has(contact)) s.lost_by.push_back(contact);
         for (auto l : u.links) {
-            if (s.lost_by.count(l)) continue;
+            if (s.lost_by_has(l)) continue;
             auto c = users.find(l);
             if (c == users.end() || !is_contact(c->second)) continue;
             for (auto& [sid, cs] : c->second.sessions)
@@ -691,7 +713,6 @@ struct Node::State {
         Session& s = u.sessions[d.session];
         if (fresh) s.last_ping_in = static_cast<std::uint64_t>(std::max<TimeMs>(now - 60000, 0)) << 16;
         s.decl = declared(d);
-        s.rec.user = d.user;
         s.rec.session = d.session;
         s.rec.decl = blob;
         s.rec.seq = d.seq;
@@ -709,7 +730,7 @@ struct Node::State {
         auto old_links = u.links;
         recompute_links(u, &s, &d.links);
         if (watched(u)) wake_dirty = true;
-        persist(s);
+        persist(d.user, s);
         prune(u);
         if (!u.sessions.count(d.session)) return true;  // pruned at once (offline, old)
         if (fresh || was_online != s.online()) presence(u, s, d.online ? "declared online" : "declared offline");
@@ -1632,7 +1653,7 @@ struct Node::State {
             for (auto& [sid, s] : u.sessions) {
                 if (!s.rec.online || now - s.rec.last_seen <= 3 * cfg.refresh_interval) continue;
                 s.rec.online = false;
-                persist(s);
+                persist(n, s);
             }
         }
     }
@@ -1773,7 +1794,7 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
         auto& u = s.users[r.user];
         if (u.rec.name.empty()) u.rec.name = r.user;
         Session sess;
-        sess.rec = r;
+        sess.rec = session_rec(r);
         sess.decl = declared(*d);
         // What we remember is unconfirmed until the session answers us.
         sess.lost = r.online;
