@@ -20,6 +20,7 @@
 
 #include "darkchat/crypto.hpp"
 #include "darkchat/seen.hpp"
+#include "core/flat_map.hpp"
 #include "core/names.hpp"
 
 #include <algorithm>
@@ -130,7 +131,9 @@ struct Session {
 
 struct User {
     UserRecord rec;
-    std::map<SessionId, Session> sessions;
+    // Nearly always one. A sorted vector: a reference to a session does not
+    // survive adding or pruning one of the same user (accept_declaration).
+    FlatMap<SessionId, Session> sessions;
     // Newest declaration's links (from the session with the highest seq).
     NameList links;
     std::optional<SessionId> links_from;  // the session whose declaration they are
@@ -710,29 +713,32 @@ struct Node::State {
         }
         bool fresh = it == u.sessions.end();
         bool was_online = !fresh && it->second.online();
-        Session& s = u.sessions[d.session];
-        if (fresh) s.last_ping_in = static_cast<std::uint64_t>(std::max<TimeMs>(now - 60000, 0)) << 16;
-        s.decl = declared(d);
-        s.rec.session = d.session;
-        s.rec.decl = blob;
-        s.rec.seq = d.seq;
-        s.rec.addr = addr;
-        s.rec.online = d.online;
-        s.rec.last_seen = now;
-        s.lost = false;
-        s.unconfirmed = false;
-        s.lost_by.clear();
-        s.retry_gap = 0;
-        s.probe_started = 0;
-        s.probe_gap = cfg.probe_interval;
-        s.last_heard = now;
+        Session& ns = u.sessions[d.session];
+        if (fresh) ns.last_ping_in = static_cast<std::uint64_t>(std::max<TimeMs>(now - 60000, 0)) << 16;
+        ns.decl = declared(d);
+        ns.rec.session = d.session;
+        ns.rec.decl = blob;
+        ns.rec.seq = d.seq;
+        ns.rec.addr = addr;
+        ns.rec.online = d.online;
+        ns.rec.last_seen = now;
+        ns.lost = false;
+        ns.unconfirmed = false;
+        ns.lost_by.clear();
+        ns.retry_gap = 0;
+        ns.probe_started = 0;
+        ns.probe_gap = cfg.probe_interval;
+        ns.last_heard = now;
         bool links_before = is_contact(u);
         auto old_links = u.links;
-        recompute_links(u, &s, &d.links);
+        recompute_links(u, &ns, &d.links);
         if (watched(u)) wake_dirty = true;
-        persist(d.user, s);
+        persist(d.user, ns);
         prune(u);
-        if (!u.sessions.count(d.session)) return true;  // pruned at once (offline, old)
+        // Pruning moves the sessions it keeps: find this one again.
+        auto kept = u.sessions.find(d.session);
+        if (kept == u.sessions.end()) return true;  // pruned at once (offline, old)
+        Session& s = kept->second;
         if (fresh || was_online != s.online()) presence(u, s, d.online ? "declared online" : "declared offline");
         if (u.rec.name == id.user) adopt_links(d.links);
         if (is_contact(u) && s.online()) {

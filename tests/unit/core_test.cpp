@@ -3,12 +3,14 @@
 #include "darkchat/crypto.hpp"
 #include "darkchat/seen.hpp"
 #include "darkchat/wire.hpp"
+#include "core/flat_map.hpp"
 #include "core/names.hpp"
 #include "../support/mini_net.hpp"
 
 #include <doctest/doctest.h>
 
 #include <deque>
+#include <map>
 #include <random>
 #include <set>
 #include <tuple>
@@ -713,6 +715,44 @@ TEST_CASE("the memory of seen messages is bounded, and a flooding author forgets
     for (std::uint32_t i = 0; i < 1000; ++i) seen.insert("a" + std::to_string(i), 5, id(i));
     CHECK(seen.size() <= 100);
     CHECK(seen.authors() <= 100);
+}
+
+TEST_CASE("a flat map holds what a std::map holds, in the same order") {
+    std::mt19937_64 rng(11);
+    core::FlatMap<SessionId, int> flat;
+    std::map<SessionId, int> model;
+    auto key = [&] {
+        SessionId s{};
+        s[rng() % 2 ? 0 : 7] = static_cast<std::uint8_t>(rng() % 12);  // few keys: many repeats
+        return s;
+    };
+    for (int step = 0; step < 20000; ++step) {
+        auto k = key();
+        switch (rng() % 6) {
+            case 0: REQUIRE(flat.erase(k) == model.erase(k)); break;
+            case 1: REQUIRE(flat.count(k) == model.count(k)); break;
+            case 2:
+                if (rng() % 50 == 0) {
+                    flat.clear();
+                    model.clear();
+                }
+                break;
+            default: {
+                int v = static_cast<int>(rng() % 1000);
+                flat[k] += v;
+                model[k] += v;
+            }
+        }
+        REQUIRE(flat.size() == model.size());
+        REQUIRE(flat.empty() == model.empty());
+        auto f = flat.find(k);
+        auto m = model.find(k);
+        REQUIRE((f == flat.end()) == (m == model.end()));
+        if (m != model.end()) REQUIRE(f->second == m->second);
+    }
+    std::vector<std::pair<SessionId, int>> a(flat.begin(), flat.end()), b(model.begin(), model.end());
+    CHECK(a == b);
+    CHECK(!a.empty());
 }
 
 TEST_CASE("a packed list of names gives back the names it was made of, in order") {
