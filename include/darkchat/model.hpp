@@ -26,14 +26,19 @@ struct UserRecord {
     TimeMs first_seen = 0;
 };
 
-struct SessionRecord {
-    std::string user;
+// What is kept of a session but its user's name (core::Node keeps sessions in
+// their user's entry, under that name).
+struct SessionState {
     SessionId session{};
     wire::SignedBlob decl;  // the newest verified declaration of this session
     std::uint64_t seq = 0;
     Addr addr;
     bool online = false;
     TimeMs last_seen = 0;
+};
+
+struct SessionRecord : SessionState {
+    std::string user;
 };
 
 // A chat message waiting for an ack. target is the recipient user, or the own

@@ -83,18 +83,9 @@ struct Declared {
 
 Declared declared(const wire::Declaration& d) { return Declared{d.issued, d.kx, d.online, d.super_client}; }
 
-// What the store keeps of a session (SessionRecord) but its user's name: a
-// session lives in its user's entry, under that name (persist() adds it back).
-struct SessionRec {
-    SessionId session{};
-    wire::SignedBlob decl;  // the newest verified declaration of this session
-    std::uint64_t seq = 0;
-    Addr addr;
-    bool online = false;
-    TimeMs last_seen = 0;
-};
-
-SessionRec session_rec(const SessionRecord& r) { return SessionRec{r.session, r.decl, r.seq, r.addr, r.online, r.last_seen}; }
+// A session lives in its user's entry, under that name: it keeps the rest of
+// what the store keeps of it (persist() adds the name back).
+using SessionRec = SessionState;
 
 // A node keeps one for every session of every user it knows (a hundred or
 // so), so it keeps nothing twice: 296 bytes.
@@ -586,8 +577,7 @@ struct Node::State {
 
     // user: the name of the user the session belongs to (the key of its entry).
     void persist(const std::string& user, const Session& s) {
-        store(store_op::PutSession{
-            SessionRecord{user, s.rec.session, s.rec.decl, s.rec.seq, s.rec.addr, s.rec.online, s.rec.last_seen}});
+        store(store_op::PutSession{SessionRecord{s.rec, user}});
     }
 
     void presence(const User& u, const Session& s, const std::string& why) {
@@ -1800,7 +1790,7 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
         auto& u = s.users[r.user];
         if (u.rec.name.empty()) u.rec.name = r.user;
         Session sess;
-        sess.rec = session_rec(r);
+        sess.rec = r;  // the SessionState part
         sess.decl = declared(*d);
         // What we remember is unconfirmed until the session answers us.
         sess.lost = r.online;
