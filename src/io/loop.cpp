@@ -78,23 +78,36 @@ socklen_t to_sockaddr(const Addr& a, sockaddr_storage& ss) {
     return sizeof(sockaddr_in6);
 }
 
-// Lines from standard input, read on a helper thread.
+// Lines from standard input, read on a helper thread. A line longer than
+// kMaxInputLine is never handed on in pieces: it is skipped to its end and
+// comes out as one refusal (overlong holds its length), so no part of it is
+// sent or taken as a macro.
+struct InputLine {
+    std::string text;
+    std::size_t overlong = 0;
+};
+
 struct InputQueue {
     std::mutex mu;
-    std::deque<std::string> lines;
+    std::deque<InputLine> lines;
     bool eof = false;
     uv_async_t* wake = nullptr;  // null once the loop has closed it
 
-    void push(std::string line, bool at_eof) {
+    void push(InputLine line) {
         std::lock_guard lock(mu);
-        if (!at_eof) lines.push_back(std::move(line));
-        eof = eof || at_eof;
+        lines.push_back(std::move(line));
+        if (wake) uv_async_send(wake);
+    }
+    void end() {
+        std::lock_guard lock(mu);
+        eof = true;
         if (wake) uv_async_send(wake);
     }
 };
 
 void read_input(std::shared_ptr<InputQueue> q) {
     std::string pending;
+    std::size_t skipped = 0;  // bytes of an overlong line thrown away so far
     char buf[4096];
     for (;;) {
         ssize_t n = ::read(0, buf, sizeof buf);
@@ -103,16 +116,19 @@ void read_input(std::shared_ptr<InputQueue> q) {
         pending.append(buf, static_cast<std::size_t>(n));
         std::size_t nl;
         while ((nl = pending.find('\n')) != std::string::npos) {
-            q->push(pending.substr(0, nl), false);
+            if (skipped > 0) q->push({{}, skipped + nl});
+            else q->push({pending.substr(0, nl)});
+            skipped = 0;
             pending.erase(0, nl + 1);
         }
         if (pending.size() > kMaxInputLine) {
-            q->push(pending, false);  // the node refuses it as too long
+            skipped += pending.size();
             pending.clear();
         }
     }
-    if (!pending.empty()) q->push(pending, false);
-    q->push({}, true);
+    if (skipped > 0) q->push({{}, skipped + pending.size()});
+    else if (!pending.empty()) q->push({pending});
+    q->end();
 }
 
 struct UdpSend {
@@ -456,7 +472,7 @@ private:
     // ---- standard input -----------------------------------------------------
     static void on_input(uv_async_t* a) {
         auto* d = static_cast<Driver*>(a->data);
-        std::deque<std::string> lines;
+        std::deque<InputLine> lines;
         bool eof;
         {
             std::lock_guard lock(d->input_->mu);
@@ -465,7 +481,12 @@ private:
         }
         for (auto& l : lines) {
             if (d->closing_) return;
-            d->on_line(l);
+            if (l.overlong > 0) {
+                d->say("! line too long (" + std::to_string(l.overlong) + " bytes, at most " +
+                       std::to_string(kMaxInputLine) + "): nothing of it was sent");
+                continue;
+            }
+            d->on_line(l.text);
         }
         if (eof && !d->closing_) {
             d->quit_all();
@@ -516,6 +537,12 @@ private:
                     }
                     partner_ = a.user;
                     auto u = node_->user(a.user);
+                    // Only where a message would be taken into the outbox (the
+                    // node refuses one to a user it has no key for and did not add).
+                    if (u && !u->contact) {
+                        auto k = node_->keys(a.user);
+                        if (k.empty() || !k.front().pinned) u.reset();
+                    }
                     if (!u) say("* chatting with " + a.user + " (not known yet: \\add " + a.user + " to find it)");
                     else say("* chatting with " + a.user + (u->online() ? " (online)" : " (offline: messages wait in the outbox)"));
                 } else if constexpr (std::is_same_v<T, cli::action::Say>) {

@@ -122,7 +122,7 @@ TEST_CASE("input from a file: the events are printed and darkchat exits 0 at the
     CHECK(rest == std::vector<std::string>{
                       "* 0 users",
                       "* chatting with bob (not known yet: \\add bob to find it)",
-                      "! unknown user bob: \\add bob first, or wait until it is found",
+                      "! not sent: unknown user bob (\\add bob to look for it first)",
                       "! unknown macro \\frobnicate (\\help lists them)",
                       "! you cannot add yourself",
                   });
@@ -267,7 +267,23 @@ TEST_CASE("bad macros: one line each, and the node keeps working") {
     a.send(std::string(5000, 'x'));
     a.wait_for(exactly("! message too long (5000 bytes, at most 4096)"), 5, m);
     CHECK(net.proc("B").count("xxxx") == 0);
+    // A line longer than standard input is read at a time is one line, refused
+    // whole: neither its tail is sent nor its head taken as a macro.
+    for (std::string head : {std::string("\\users "), std::string("plain ")}) {
+        CAPTURE(head);
+        std::size_t big = 1024 * 1024;
+        std::string line = head + std::string(big, 'x') + "TAIL";
+        m = a.mark();
+        a.send(line);
+        a.wait_for(exactly("! line too long (" + std::to_string(line.size()) + " bytes, at most 65536): nothing of it was sent"),
+                   10, m);
+        users(a);
+        CHECK_MESSAGE(a.count(re("^! "), m) == 1, a.tail());
+        CHECK(a.count("* queued", m) == 0);
+    }
     chat_works(net, "still here after all that");
+    CHECK(net.proc("B").count("TAIL") == 0);
+    CHECK(net.proc("B").count("xxxx") == 0);
 }
 
 TEST_CASE("garbage on the wire: random datagrams, broken and huge TCP frames") {
