@@ -1074,10 +1074,14 @@ struct Node::State {
             // An answer to our challenge proves its sender alive; a repeated
             // declaration alone does not (it could be a replay).
             if (solicited) heard_from(h.from_user, h.from_session);
-            // A watched session we heard of through someone else may not know where we are.
+            // A watched session we heard of through someone else may not know
+            // where we are; a contact's session that does not list us (it
+            // answered a \\ping made before we linked it) does not know we
+            // linked it, and would not take our chat or answer our probes.
             auto du = users.find(d->user);
-            if (newer && !direct && online && d->online && du != users.end() && watched(du->second) &&
-                !is_self(d->user, d->session))
+            if (newer && online && d->online && du != users.end() && watched(du->second) &&
+                !is_self(d->user, d->session) &&
+                (!direct || (is_contact(du->second) && !has(d->links, id.user))))
                 send(addr, declare_type(), declare_payload(0, false, false, 0));
             // News of a contact that will not be forwarded otherwise (it came with
             // no hops left): pass it on, so our contacts' two-hop view stays whole.
@@ -1462,9 +1466,12 @@ struct Node::State {
             event(ev::Problem{"not a user name: " + c.to});
             return;
         }
+        // A user we know of, even one whose key we have not seen yet (just
+        // added, still being looked for), gets the message in the outbox: it is
+        // signed now and sealed to each session once that session is known.
         auto it = users.find(c.to);
-        if (it == users.end() || !it->second.key_known) {
-            event(ev::Problem{"unknown user " + c.to + ": \\add " + c.to + " first, or wait until it is found"});
+        if (it == users.end() || (!it->second.key_known && !it->second.rec.contact)) {
+            event(ev::Problem{"not sent: unknown user " + c.to + " (\\add " + c.to + " to look for it first)"});
             return;
         }
         std::size_t waiting = 0;
