@@ -111,6 +111,7 @@ struct Stats {
     std::uint64_t duplicate = 0;      // chat messages seen before
     std::uint64_t undecryptable = 0;  // chat sealed to a key we do not (or no longer) hold
     std::uint64_t rate_limited = 0;   // over a sender's budget, dropped before any signature check
+    std::uint64_t out_of_order = 0;   // chat messages that came before an earlier one of their author's and waited
 };
 
 struct SessionView {
@@ -169,6 +170,14 @@ public:
     void handle_frame(TimeMs now, const Addr& from, ByteView data);
     void handle_timeout(TimeMs now);
     void handle_command(TimeMs now, const Command& c);
+
+    // The driver could not apply what poll_store() gave it after the last input.
+    // What rested on it is taken back before any event or transmit of that input
+    // leaves: a message received is neither shown nor acknowledged (its sender
+    // resends it), a message typed is refused with a Problem. Call it before
+    // poll_event() and poll_transmit(); it returns the ops still worth applying
+    // later (those of ops that nothing was taken back for).
+    std::vector<StoreOp> handle_store_failed(TimeMs now, std::vector<StoreOp> ops);
 
     std::optional<StoreOp> poll_store();
     std::optional<Event> poll_event();

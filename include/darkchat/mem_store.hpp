@@ -22,6 +22,7 @@ struct MemStore {
     std::map<RoomKey, RoomRecord> rooms;
     std::map<std::pair<RoomKey, std::uint64_t>, RoomLineRecord> room_lines;
     std::map<std::pair<RoomKey, std::string>, RoomCursorRecord> room_cursors;
+    std::map<std::pair<SessionId, std::string>, ChatSeqRecord> chat_seqs;
 
     void apply(const StoreOp& op) {
         std::visit(
@@ -51,6 +52,11 @@ struct MemStore {
                     std::erase_if(room_lines, [&](auto& kv) { return kv.first.first == o.room && kv.first.second <= o.upto; });
                 } else if constexpr (std::is_same_v<T, store_op::PutRoomCursor>) {
                     room_cursors[{o.cursor.room, o.cursor.author}] = o.cursor;
+                } else if constexpr (std::is_same_v<T, store_op::PutChatSeq>) {
+                    auto& c = chat_seqs[{o.seq.session, o.seq.peer}];
+                    const auto seq = std::max(c.seq, o.seq.seq);
+                    c = o.seq;
+                    c.seq = seq;
                 }
             },
             op);
@@ -71,6 +77,7 @@ struct MemStore {
         for (auto& [k, v] : rooms) s.rooms.rooms.push_back(v);
         for (auto& [k, v] : room_lines) s.rooms.lines.push_back(v);
         for (auto& [k, v] : room_cursors) s.rooms.cursors.push_back(v);
+        for (auto& [k, v] : chat_seqs) s.chat_seqs.push_back(v);
         return s;
     }
 

@@ -97,6 +97,16 @@ struct RoomSnapshot {
     std::vector<RoomCursorRecord> cursors;
 };
 
+// Order of direct chat (darkchat-protocol(7), ORDER): for a stream of messages
+// (the author's session, the recipient user), the highest number that stream
+// reached here: for our own session what we numbered last, for anyone else's
+// the last message shown. The store never lowers it.
+struct ChatSeqRecord {
+    SessionId session{};
+    std::string peer;
+    std::uint64_t seq = 0;
+};
+
 namespace store_op {
 struct PutUser { UserRecord user; };
 struct PutSession { SessionRecord session; };
@@ -109,12 +119,13 @@ struct DeleteRoom { RoomKey room{}; };    // with its lines and cursors
 struct PutRoomLine { RoomLineRecord line; };  // also raises the room's next_seq past it
 struct DeleteRoomLines { RoomKey room{}; std::uint64_t upto = 0; };  // every line with seq <= upto
 struct PutRoomCursor { RoomCursorRecord cursor; };
+struct PutChatSeq { ChatSeqRecord seq; };  // raises, never lowers
 }  // namespace store_op
 
 using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::DeleteSession,
                              store_op::PutOutbox, store_op::DeleteOutbox, store_op::PutHistory,
                              store_op::PutRoom, store_op::DeleteRoom, store_op::PutRoomLine,
-                             store_op::DeleteRoomLines, store_op::PutRoomCursor>;
+                             store_op::DeleteRoomLines, store_op::PutRoomCursor, store_op::PutChatSeq>;
 
 // What de-duplication needs of a message in history.
 struct SeenRecord {
@@ -130,6 +141,7 @@ struct Snapshot {
     std::vector<OutboxRecord> outbox;
     std::vector<SeenRecord> seen;  // messages already in history, newest first (for de-duplication)
     RoomSnapshot rooms;            // for the room client, when there is one
+    std::vector<ChatSeqRecord> chat_seqs;
 };
 
 }  // namespace dc

@@ -29,6 +29,9 @@ public:
     bool contains(const std::string& author, TimeMs sent, const MessageId& id) const;
     // Remembers a message; false when it was seen (or is at or below its author's floor).
     bool insert(const std::string& author, TimeMs sent, const MessageId& id);
+    // Undoes insert() of a message that could not be stored after all (a floor
+    // that rose meanwhile stays where it is).
+    void forget(const std::string& author, TimeMs sent, const MessageId& id);
 
     std::size_t size() const { return size_; }          // ids held, never above capacity
     std::size_t authors() const { return by_author_.size(); }

@@ -90,6 +90,10 @@ struct ChatMessage {
     std::string to;    // recipient user
     TimeMs sent = 0;
     std::string text;
+    // Order (darkchat-protocol(7), ORDER): the author's session and the number of
+    // this message among those that session wrote to `to`, from 1. Zero: unnumbered.
+    SessionId session{};
+    std::uint64_t seq = 0;
 };
 
 // Payloads, one per MsgType.
@@ -136,6 +140,10 @@ struct DeliverKnownList {
 struct Chat {
     Bytes sealed;
     KxPublicKey kx{};  // which of the receiver's keys it is sealed to
+    // The lowest number of the message's stream (author session, recipient) that
+    // the sender still holds for this receiver's user: everything below it was
+    // acknowledged, so a receiver waits for none of it. Zero: not said.
+    std::uint64_t base = 0;
 };
 
 struct ChatAck {

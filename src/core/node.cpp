@@ -18,6 +18,7 @@
 //             pings as proof of life (probing itself only when they stop)
 #include "darkchat/core.hpp"
 
+#include "darkchat/chat_order.hpp"
 #include "darkchat/crypto.hpp"
 #include "darkchat/seen.hpp"
 #include "core/flat_map.hpp"
@@ -225,8 +226,33 @@ struct Node::State {
 
     std::deque<StoreOp> store_out;
     std::deque<Event> events_out;
-    std::deque<Transmit> tx_out;
+    // A transmit that rests on a message being stored (its ack, its mirror, the
+    // message itself) names it: if the store fails, it is not sent.
+    struct Out {
+        Transmit t;
+        std::optional<MessageId> dep;
+    };
+    std::deque<Out> tx_out;
+    std::optional<MessageId> depends_on;  // tags what send() queues meanwhile
     Stats stats;
+
+    // Direct chat in the order each author wrote it (chat_order.hpp): the
+    // receiving side, and the number our session gave its last message to each user.
+    ChatOrder order;
+    std::map<std::string, std::uint64_t, std::less<>> send_seq;
+
+    // What this input did on the assumption that its store ops are applied:
+    // undone by handle_store_failed() if they are not.
+    struct Tentative {
+        MessageId id{};
+        std::string author;
+        TimeMs sent = 0;
+        bool typed = false;            // written here (else: received and shown)
+        std::string to;                // typed: its recipient
+        std::optional<StreamKey> stream;
+        std::uint64_t prev_seq = 0;    // the stream's number before (received: last shown; typed: last given)
+    };
+    std::vector<Tentative> tentative;
 
     State(Config c, Identity i, Crypto& cr, std::uint64_t seed)
         : cfg(std::move(c)), id(std::move(i)), crypto(cr), rng_seed(seed) {}
@@ -397,7 +423,7 @@ struct Node::State {
         // never larger than its request over UDP (TCP needs a handshake first).
         if (request && !request->authenticated && to.ip == request->from.ip && t.data.size() > request->size)
             t.stream = true;
-        tx_out.push_back(std::move(t));
+        tx_out.push_back(Out{std::move(t), depends_on});
         ++stats.sent;
     }
 
@@ -1146,7 +1172,7 @@ struct Node::State {
             Addr to = h.from_user == p.requester_user ? back : p.requester_addr;
             send(to, wire::MsgType::declare_online, declare_payload(0, false, false, p.nonce));
             // To an address only claimed (passed on by a neighbour): no reflection either.
-            if (to != back && !tx_out.empty()) tx_out.back().stream = true;
+            if (to != back && !tx_out.empty()) tx_out.back().t.stream = true;
             return;
         }
         // We are the common neighbour: pass the request on to the target's sessions,
@@ -1355,18 +1381,104 @@ struct Node::State {
             ++stats.unsolicited;
             return;
         }
-        send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m->id}));
-        if (!seen.insert(m->from, m->sent, m->id)) {
+        if (seen.contains(m->from, m->sent, m->id)) {
             ++stats.duplicate;
+            send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m->id}));
             return;
         }
         heard_from(h.from_user, h.from_session);  // a new message: fresh, not a replay
-        HistoryRecord rec{m->id, m->from, m->to, m->sent, now, m->text};
-        store(store_op::PutHistory{rec});
-        // Mirror what we received to our other sessions (seed 001, 2.2); a copy
-        // that came from one of them needs no mirroring.
-        if (h.from_user != id.user) queue(msg, *m, id.user);
-        event(ev::Message{rec, from_me});
+        HeldChat x{*m, msg, h.from_user, h.from_session, back};
+        if (m->seq == 0) {  // unnumbered: shown as it comes
+            show_chat(std::move(x));
+            return;
+        }
+        StreamKey k{m->session, m->to};
+        if (order.place(k, m->seq, c.base) != ChatOrder::Place::wait) {
+            show_chat(std::move(x));
+            return;
+        }
+        // An earlier one of this stream is still on its way: wait for it, and
+        // acknowledge nothing meanwhile (the sender keeps this one and resends it).
+        ++stats.out_of_order;
+        order.hold(k, m->seq, std::move(x), now);
+        wake_dirty = true;  // a hold has a deadline
+    }
+
+    // Shows a message that is due, and every held one that it lets follow: each
+    // is stored (with its stream's new number) before it is shown and acknowledged.
+    void show_chat(HeldChat&& first) {
+        std::vector<HeldChat> due;
+        due.push_back(std::move(first));
+        for (std::size_t i = 0; i < due.size(); ++i) {
+            HeldChat x = std::move(due[i]);
+            const wire::ChatMessage& m = x.msg;
+            depends_on = m.id;
+            send(x.back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m.id}));
+            if (!seen.insert(m.from, m.sent, m.id)) {
+                ++stats.duplicate;
+                depends_on.reset();
+                continue;
+            }
+            Tentative t{m.id, m.from, m.sent, false, {}, std::nullopt, 0};
+            HistoryRecord rec{m.id, m.from, m.to, m.sent, now, m.text};
+            store(store_op::PutHistory{rec});
+            if (m.seq != 0) {
+                StreamKey k{m.session, m.to};
+                t.stream = k;
+                t.prev_seq = order.last_shown(k);
+                store(store_op::PutChatSeq{ChatSeqRecord{k.session, k.peer, std::max(t.prev_seq, m.seq)}});
+                for (auto& n : order.shown(k, m.seq)) due.push_back(std::move(n));
+            }
+            // Mirror what we received to our other sessions (seed 001, 2.2); a copy
+            // that came from one of them needs no mirroring.
+            if (x.sender_user != id.user) queue(x.blob, m, id.user);
+            depends_on.reset();
+            event(ev::Message{rec, m.from == id.user});
+            tentative.push_back(std::move(t));
+        }
+    }
+
+    // Held messages whose gap did not fill in time: shown, the gap skipped.
+    void release_overdue() {
+        for (auto& x : order.overdue(now)) show_chat(std::move(x));
+    }
+
+    // Takes back what rested on store ops that could not be applied.
+    std::vector<StoreOp> store_failed(std::vector<StoreOp> ops) {
+        std::set<MessageId> gone;
+        std::set<StreamKey> streams;
+        for (auto it = tentative.rbegin(); it != tentative.rend(); ++it) {
+            const Tentative& t = *it;
+            gone.insert(t.id);
+            seen.forget(t.author, t.sent, t.id);
+            outbox.erase({t.id, id.user});
+            if (t.typed) {
+                outbox.erase({t.id, t.to});
+                send_seq[t.to] = t.prev_seq;
+                streams.insert(StreamKey{id.session, t.to});
+                event(ev::Problem{"not sent to " + t.to + ": it could not be saved (nothing was sent)"});
+            } else if (t.stream) {
+                order.set_last_shown(*t.stream, t.prev_seq);
+                streams.insert(*t.stream);
+            }
+        }
+        tentative.clear();
+        if (gone.empty()) return ops;
+        std::erase_if(events_out, [&](const Event& e) {
+            if (auto* m = std::get_if<ev::Message>(&e)) return gone.count(m->msg.id) > 0;
+            if (auto* q = std::get_if<ev::Queued>(&e)) return gone.count(q->id) > 0;
+            return false;
+        });
+        std::erase_if(tx_out, [&](const Out& o) { return o.dep && gone.count(*o.dep) > 0; });
+        std::erase_if(ops, [&](const StoreOp& op) {
+            if (auto* h = std::get_if<store_op::PutHistory>(&op)) return gone.count(h->entry.id) > 0;
+            if (auto* o = std::get_if<store_op::PutOutbox>(&op)) return gone.count(o->entry.id) > 0;
+            if (auto* c = std::get_if<store_op::PutChatSeq>(&op))
+                return streams.count(StreamKey{c->seq.session, c->seq.peer}) > 0;
+            return false;
+        });
+        wake_dirty = true;
+        return ops;
     }
 
     void on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
@@ -1410,10 +1522,12 @@ struct Node::State {
         auto it = users.find(e.rec.target);
         if (it != users.end()) {
             Bytes plain = wire::encode(e.rec.msg);
+            std::uint64_t base = base_of(e);
             for (auto& [sid, s] : it->second.sessions) {
                 if (!s.online() || is_self(e.rec.target, sid) || s.decl.kx == KxPublicKey{}) continue;
                 wire::Chat c;
                 c.kx = s.decl.kx;
+                c.base = base;
                 c.sealed = crypto.seal(plain, c.kx);
                 send(s.rec.addr, wire::MsgType::chat, wire::encode(c));
             }
@@ -1421,6 +1535,18 @@ struct Node::State {
         e.next_try = now + e.gap;
         e.gap = std::min(e.gap * 2, cfg.retry_max);
         soon(e.next_try);
+    }
+
+    // The lowest number of e's stream we still hold for e's target: all below it
+    // were acknowledged (the receiver need not wait for them).
+    std::uint64_t base_of(const OutEntry& e) const {
+        if (e.msg.seq == 0) return 0;
+        std::uint64_t b = e.msg.seq;
+        for (auto& [k, o] : outbox)
+            if (o.msg.seq != 0 && o.msg.seq < b && k.second == e.rec.target && o.msg.session == e.msg.session &&
+                o.msg.to == e.msg.to)
+                b = o.msg.seq;
+        return b;
     }
 
     // Chat leaves at most chat_send_rate per second after a burst: an entry
@@ -1493,14 +1619,22 @@ struct Node::State {
         m.sent = std::max(now, last_sent + 1);
         last_sent = m.sent;
         m.text = c.text;
+        std::uint64_t& numbered = send_seq[c.to];
+        Tentative t{m.id, m.from, m.sent, true, c.to, std::nullopt, numbered};
+        m.session = id.session;
+        m.seq = ++numbered;
+        store(store_op::PutChatSeq{ChatSeqRecord{id.session, c.to, m.seq}});
         auto blob = wire::SignedBlob{wire::encode(m), {}};
         blob.sig = crypto.sign(id.sk, blob.body);
         seen.insert(m.from, m.sent, m.id);
         store(store_op::PutHistory{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}});
         bool recipient_online = !online_sessions(c.to).empty();
         event(ev::Queued{m.id, c.to, recipient_online});
+        depends_on = m.id;
         queue(blob, m, c.to);
         queue(blob, m, id.user);
+        depends_on.reset();
+        tentative.push_back(std::move(t));
     }
 
     // ---- liveness --------------------------------------------------------------
@@ -1625,6 +1759,7 @@ struct Node::State {
                  return now >= e.next_try && !online_sessions(e.rec.target).empty();
              }))
             try_send(*e);
+        release_overdue();
         if (now >= next_refresh) {
             next_refresh = now + cfg.refresh_interval;
             if (cfg.super_client) age_sessions();
@@ -1676,6 +1811,7 @@ struct Node::State {
         }
         for (auto& [k, e] : outbox)
             if (!online_sessions(e.rec.target).empty()) earlier(e.next_try);
+        if (auto d = order.next_deadline()) earlier(*d);
         wake_cache = t;
         wake_dirty = false;
         return t;
@@ -1816,6 +1952,13 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
         e.gap = s.cfg.retry_initial;
         s.outbox.emplace(std::make_pair(r.id, r.target), std::move(e));
     }
+    for (auto& r : snap.chat_seqs) {
+        if (r.session == s.id.session) s.send_seq[r.peer] = std::max(s.send_seq[r.peer], r.seq);
+        else s.order.set_last_shown(StreamKey{r.session, r.peer}, r.seq);
+    }
+    for (auto& [k, e] : s.outbox)
+        if (e.msg.session == s.id.session && e.msg.from == s.id.user)
+            s.send_seq[e.msg.to] = std::max(s.send_seq[e.msg.to], e.msg.seq);
     // Oldest first, so that if there are more than the bound the newest stay.
     for (auto it = snap.seen.rbegin(); it != snap.seen.rend(); ++it) {
         s.seen.insert(it->from, it->sent, it->id);
@@ -1828,6 +1971,7 @@ Node::~Node() = default;
 void Node::handle_start(TimeMs now) {
     auto& s = *s_;
     s.now = now;
+    s.tentative.clear();
     s.started_at = now;
     s.wake_dirty = true;
     s.new_kx_key();  // a new sealing key every run: what was sealed to the old one stays unreadable
@@ -1855,6 +1999,7 @@ void Node::handle_frame(TimeMs now, const Addr& from, ByteView data) { handle_pa
 
 void Node::handle_packet(TimeMs now, const Addr& from, ByteView data, bool stream) {
     s_->now = now;
+    s_->tentative.clear();
     if (s_->quitting) return;
     s_->on_packet(from, data, stream);
     if (s_->links_changed) {
@@ -1868,12 +2013,14 @@ void Node::handle_packet(TimeMs now, const Addr& from, ByteView data, bool strea
 
 void Node::handle_timeout(TimeMs now) {
     s_->now = now;
+    s_->tentative.clear();
     s_->tick();
 }
 
 void Node::handle_command(TimeMs now, const Command& c) {
     auto& s = *s_;
     s.now = now;
+    s.tentative.clear();
     s.wake_dirty = true;
     if (s.quitting) return;
     std::visit(
@@ -1887,6 +2034,11 @@ void Node::handle_command(TimeMs now, const Command& c) {
             else if constexpr (std::is_same_v<T, cmd::Trust>) s.trust(x.user, x.fingerprint);
         },
         c);
+}
+
+std::vector<StoreOp> Node::handle_store_failed(TimeMs now, std::vector<StoreOp> ops) {
+    s_->now = now;
+    return s_->store_failed(std::move(ops));
 }
 
 std::optional<StoreOp> Node::poll_store() {
@@ -1905,7 +2057,7 @@ std::optional<Event> Node::poll_event() {
 
 std::optional<Transmit> Node::poll_transmit() {
     if (s_->tx_out.empty()) return std::nullopt;
-    auto t = std::move(s_->tx_out.front());
+    auto t = std::move(s_->tx_out.front().t);
     s_->tx_out.pop_front();
     return t;
 }

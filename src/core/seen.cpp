@@ -21,6 +21,13 @@ bool SeenMessages::insert(const std::string& author, TimeMs sent, const MessageI
     return true;
 }
 
+void SeenMessages::forget(const std::string& author, TimeMs sent, const MessageId& id) {
+    auto it = by_author_.find(author);
+    if (it == by_author_.end()) return;
+    if (it->second.ids.erase(Key{sent, id}) == 1) --size_;
+    if (it->second.ids.empty() && !it->second.floor) by_author_.erase(it);
+}
+
 // Forgets an eighth of the capacity at once (so the cost is spread over many
 // inserts), one id at a time from whichever author holds the most.
 void SeenMessages::evict() {

@@ -157,6 +157,10 @@ public:
     void handle_timeout(TimeMs now) override { node_->handle_timeout(now); }
     std::optional<TimeMs> poll_timeout() const override { return node_->poll_timeout(); }
     std::optional<StoreOp> poll_store() override { return node_->poll_store(); }
+    bool handle_store_failed(TimeMs now, std::vector<StoreOp>& ops) override {
+        ops = node_->handle_store_failed(now, std::move(ops));
+        return true;
+    }
     std::optional<std::string> poll_line() override {
         if (auto e = node_->poll_event()) return cli::render(*e);
         return std::nullopt;
@@ -277,12 +281,13 @@ private:
                     last_store_error_ = r.error();
                     last_store_error_at_ = now;
                 }
+                // What rests on what could not be saved (a message shown, its ack)
+                // is taken back by the machine, or, where it cannot, every transmit
+                // of this input is held back. Peers resend, and so does our outbox.
+                if (!m.handle_store_failed(now, ops))
+                    while (m.poll_transmit()) {
+                    }
                 unsaved_ = std::move(ops);
-                // What the machine wants to send may rest on what could not be saved
-                // (an ack for a message not yet stored): hold it all back. Peers
-                // retry, and the node's own outbox retries once the store works.
-                while (m.poll_transmit()) {
-                }
             } else if (!last_store_error_.empty()) {
                 say("* state saved again");
                 last_store_error_.clear();

@@ -37,6 +37,12 @@ public:
     virtual std::optional<TimeMs> poll_timeout() const = 0;
 
     virtual std::optional<StoreOp> poll_store() { return std::nullopt; }
+    // The store refused what poll_store() gave after the last input. A machine
+    // that can take back what rested on it does so, leaves in ops what is still
+    // worth storing later, and returns true: its other events and transmits go
+    // out as usual (liveness does not wait for the disk). false: the driver
+    // holds back all its transmits of this input.
+    virtual bool handle_store_failed(TimeMs, std::vector<StoreOp>&) { return false; }
     // The next event, rendered as one line (no newline).
     virtual std::optional<std::string> poll_line() = 0;
     virtual std::optional<core::Transmit> poll_transmit() = 0;

@@ -22,7 +22,7 @@ namespace dc::store {
 
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 constexpr int kBusyTimeoutMs = 5000;
 
 // Migration N takes a database from user_version N-1 to N. Never edit a
@@ -123,6 +123,16 @@ CREATE TABLE room_cursors (
     next INTEGER NOT NULL,
     PRIMARY KEY (room, author)
 );
+)sql",
+    // 4: the order of direct chat (darkchat-protocol(7), ORDER): per stream (an
+    // author's session, a recipient) what we numbered last or showed last.
+    R"sql(
+CREATE TABLE chat_seqs (
+    session BLOB NOT NULL CHECK (length(session) = 8),
+    peer TEXT NOT NULL CHECK (peer <> ''),
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (session, peer)
+) WITHOUT ROWID;
 )sql",
 };
 
@@ -289,7 +299,7 @@ struct Store::Impl {
     StmtPtr put_user, put_session, delete_session, put_outbox, delete_outbox, put_history;
     StmtPtr all_users, all_sessions, all_outbox, seen_ids, peer_history;
     StmtPtr put_room, delete_room, delete_room_lines_all, delete_room_cursors, put_room_line, raise_next_seq,
-        delete_room_lines, put_room_cursor, all_rooms, all_room_lines, all_room_cursors;
+        delete_room_lines, put_room_cursor, all_rooms, all_room_lines, all_room_cursors, put_chat_seq, all_chat_seqs;
 
     sqlite3* raw() const { return db.get(); }
 
@@ -506,6 +516,10 @@ Result<void> Store::Impl::prepare_all() {
          "SELECT room, ticket_body, ticket_sig, direct, mine, members, required, run, next_seq FROM rooms ORDER BY room"},
         {&all_room_lines, "SELECT room, seq, id, sent, text FROM room_lines ORDER BY room, seq"},
         {&all_room_cursors, "SELECT room, author, run, next FROM room_cursors ORDER BY room, author"},
+        {&put_chat_seq,
+         "INSERT INTO chat_seqs (session, peer, seq) VALUES (?, ?, ?) "
+         "ON CONFLICT (session, peer) DO UPDATE SET seq = max(seq, excluded.seq)"},
+        {&all_chat_seqs, "SELECT session, peer, seq FROM chat_seqs ORDER BY session, peer"},
         {&peer_history,
          "SELECT id, from_user, to_user, sent, stored, text FROM history "
          "WHERE from_user = ?1 OR to_user = ?1 ORDER BY stored DESC, rowid DESC LIMIT ?2"},
@@ -639,13 +653,17 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops) {
                 } else if constexpr (std::is_same_v<T, store_op::DeleteRoomLines>) {
                     what = "delete room lines";
                     return Query(s.delete_room_lines.get()).blob(o.room).i64(as_i64(o.upto)).run();
-                } else {
-                    static_assert(std::is_same_v<T, store_op::PutRoomCursor>);
+                } else if constexpr (std::is_same_v<T, store_op::PutRoomCursor>) {
                     what = "put room cursor";
                     const RoomCursorRecord& c = o.cursor;
                     return Query(s.put_room_cursor.get())
                         .blob(c.room).text(c.author).i64(as_i64(c.run)).i64(as_i64(c.next))
                         .run();
+                } else {
+                    static_assert(std::is_same_v<T, store_op::PutChatSeq>);
+                    what = "put chat seq";
+                    const ChatSeqRecord& c = o.seq;
+                    return Query(s.put_chat_seq.get()).blob(c.session).text(c.peer).i64(as_i64(c.seq)).run();
                 }
             },
             op);
@@ -756,6 +774,17 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
             snap.rooms.cursors.push_back(std::move(c));
         }
         if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load room cursors");
+    }
+    {
+        Query q(s.all_chat_seqs.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            ChatSeqRecord c;
+            if (!q.col_array(0, c.session)) return corrupt_row("chat_seqs");
+            c.peer = q.col_text(1);
+            c.seq = static_cast<std::uint64_t>(q.col_i64(2));
+            snap.chat_seqs.push_back(std::move(c));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load chat seqs");
     }
     if (auto r = tx.commit(s.commit.get()); !r) return err(r.error());
     return snap;

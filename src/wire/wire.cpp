@@ -92,14 +92,14 @@ bool known_type(std::uint64_t t) {
 // Field names by map key, in struct declaration order. These orders are the wire format.
 constexpr std::string_view kDeclarationFields[] = {"user", "key", "session", "seq", "online",
                                                    "super_client", "addr", "issued", "links", "kx"};
-constexpr std::string_view kChatMessageFields[] = {"id", "from", "to", "sent", "text"};
+constexpr std::string_view kChatMessageFields[] = {"id", "from", "to", "sent", "text", "session", "seq"};
 constexpr std::string_view kDeclareFields[] = {"decl", "hops", "reply", "explode", "nonce", "seen"};
 constexpr std::string_view kRequestPingFields[] = {"target_user",       "target_session", "requester_user",
                                                    "requester_session", "requester_addr", "nonce",
                                                    "hops"};
 constexpr std::string_view kRequestUserListFields[] = {"nonce", "wanted users"};
 constexpr std::string_view kDeliverKnownListFields[] = {"nonce", "complete", "sessions"};
-constexpr std::string_view kChatFields[] = {"sealed", "kx"};
+constexpr std::string_view kChatFields[] = {"sealed", "kx", "base"};
 constexpr std::string_view kChatAckFields[] = {"id"};
 constexpr std::string_view kNonceFields[] = {"nonce"};
 
@@ -144,6 +144,8 @@ ChatMessage read_chat_message(const msgpack::object& o) {
         case 2: m.to = read_user(v, f); break;
         case 3: m.sent = read_time(v, f); break;
         case 4: m.text = read_str(v, f, kMaxText); break;
+        case 5: m.session = read_fixed<8>(v, f); break;
+        case 6: m.seq = read_uint(v, f); break;
         }
     });
     return m;
@@ -229,6 +231,8 @@ Chat read_chat(const msgpack::object& o) {
             p.sealed.assign(b.begin(), b.end());
         } else if (key == 1) {
             p.kx = read_fixed<32>(v, f);
+        } else if (key == 2) {
+            p.base = read_uint(v, f);
         }
     });
     return p;
@@ -370,12 +374,17 @@ Bytes encode(const Declaration& d) {
 
 Bytes encode(const ChatMessage& m) {
     return pack([&](Packer& pk) {
-        pk.pack_map(5);
+        bool ordered = m.seq != 0;
+        pk.pack_map(ordered ? 7 : 5);
         put_key(pk, 0); put_bin(pk, m.id);
         put_key(pk, 1); put_str(pk, m.from);
         put_key(pk, 2); put_str(pk, m.to);
         put_key(pk, 3); pk.pack_int64(m.sent);
         put_key(pk, 4); put_str(pk, m.text);
+        if (ordered) {
+            put_key(pk, 5); put_bin(pk, m.session);
+            put_key(pk, 6); pk.pack_uint64(m.seq);
+        }
     });
 }
 
@@ -424,9 +433,12 @@ Bytes encode(const DeliverKnownList& p) {
 
 Bytes encode(const Chat& p) {
     return pack([&](Packer& pk) {
-        pk.pack_map(2);
+        pk.pack_map(p.base ? 3 : 2);
         put_key(pk, 0); put_bin(pk, p.sealed);
         put_key(pk, 1); put_bin(pk, p.kx);
+        if (p.base) {
+            put_key(pk, 2); pk.pack_uint64(p.base);
+        }
     });
 }
 

@@ -30,6 +30,10 @@ struct SimNode {
     std::unique_ptr<core::Node> node;
     std::vector<core::Event> events;
     bool up = false;
+    // A store that refuses every write (a full or broken disk): what the node
+    // could not store is kept and tried again once this is false.
+    bool store_fails = false;
+    std::vector<StoreOp> unsaved;
 };
 
 class MiniNet {
@@ -82,6 +86,7 @@ public:
     void kill(SimNode& n) {
         n.node.reset();
         n.up = false;
+        n.unsaved.clear();
     }
 
     void command(SimNode& n, const core::Command& c) {
@@ -138,6 +143,11 @@ public:
     }
 
     std::size_t packets = 0;
+    // Extra delay of packets that go over TCP (too big for a datagram), so that
+    // they arrive after small ones sent later, as they may on a real network.
+    TimeMs stream_delay = 0;
+    // Decides, for each packet sent, whether it is lost.
+    std::function<bool(const Addr& from, const Addr& to, const Bytes& data)> lose;
     // Sees every packet as it is sent (an eavesdropper, or a recorder for replays).
     // stream: the node asked for TCP although the packet is small.
     std::function<void(const Addr& from, const Addr& to, const Bytes& data, bool stream)> tap;
@@ -192,13 +202,22 @@ private:
 
     void drain(SimNode& n) {
         if (!n.node) return;
-        while (auto op = n.node->poll_store()) n.store.apply(*op);
+        std::vector<StoreOp> ops = std::move(n.unsaved);
+        n.unsaved.clear();
+        while (auto op = n.node->poll_store()) ops.push_back(std::move(*op));
+        if (n.store_fails && !ops.empty()) {
+            n.unsaved = n.node->handle_store_failed(now_, std::move(ops));
+        } else {
+            for (auto& op : ops) n.store.apply(op);
+        }
         while (auto e = n.node->poll_event()) n.events.push_back(std::move(*e));
         while (auto t = n.node->poll_transmit()) {
             ++packets;
             if (tap) tap(n.addr, t->to, t->data, t->stream);
             bool stream = t->stream || t->data.size() > wire::kMaxDatagram;
-            queue_.push(InFlight{now_ + latency, order_++, n.addr, t->to, std::move(t->data), stream});
+            if (lose && lose(n.addr, t->to, t->data)) continue;
+            queue_.push(InFlight{now_ + latency + (stream ? stream_delay : 0), order_++, n.addr, t->to,
+                                 std::move(t->data), stream});
         }
     }
 

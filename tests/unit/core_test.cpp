@@ -1016,3 +1016,130 @@ TEST_CASE("a full outbox sent one way stays within the receiver's budget: nothin
     for (std::size_t i = 0; i < d.max_outbox_per_peer; ++i) shown += count_messages(b, "n" + std::to_string(i)) == 1;
     CHECK(shown == d.max_outbox_per_peer);
 }
+
+namespace {
+
+// The texts of the messages a node showed, in the order it showed them.
+std::vector<std::string> shown_texts(SimNode& n) {
+    std::vector<std::string> v;
+    for (auto& e : n.events)
+        if (auto* m = std::get_if<core::ev::Message>(&e); m && !m->outgoing) v.push_back(m->msg.text);
+    return v;
+}
+
+std::size_t offline_events(SimNode& n) {
+    std::size_t k = 0;
+    for (auto& e : n.events)
+        if (auto* p = std::get_if<core::ev::Presence>(&e); p && !p->online) ++k;
+    return k;
+}
+
+bool is_chat(const Bytes& data) {
+    auto t = wire::peek_type(data);
+    return t && *t == wire::MsgType::chat;
+}
+
+}  // namespace
+
+TEST_CASE("messages of one author are shown in the order written, big ones over TCP and under loss alike") {
+    for (std::uint64_t seed : {1, 2, 3}) {
+        CAPTURE(seed);
+        Pair p(seed);
+        // Big messages take TCP and arrive 40 ms after small ones sent later;
+        // a third of the chat packets are lost at random (retries fill the gaps).
+        p.net.stream_delay = 40;
+        std::mt19937_64 rng(seed);
+        p.net.lose = [&](const Addr&, const Addr&, const Bytes& d) { return is_chat(d) && rng() % 3 == 0; };
+        std::vector<std::string> written;
+        for (int i = 0; i < 30; ++i) {
+            std::string text = "m" + std::to_string(i) + (i % 4 == 0 ? " " + std::string(3000, 'x') : std::string());
+            written.push_back(text);
+            p.net.command(*p.a, core::cmd::Chat{"B", text});
+            p.net.run_for(1);
+        }
+        p.net.run_for(60000);
+        CHECK(shown_texts(*p.b) == written);
+        CHECK(p.a->node->outbox_size() == 0);
+        CHECK(p.b->node->stats().out_of_order > 0);  // the test did reorder
+        CHECK(offline_events(*p.a) == 0);
+    }
+}
+
+TEST_CASE("order holds across kill -9 of the receiver and of the sender") {
+    Pair p(11);
+    p.net.stream_delay = 40;
+    std::vector<std::string> written;
+    auto write = [&](int from, int to) {
+        for (int i = from; i < to; ++i) {
+            std::string text = "n" + std::to_string(i) + (i % 3 == 0 ? " " + std::string(2000, 'y') : std::string());
+            written.push_back(text);
+            p.net.command(*p.a, core::cmd::Chat{"B", text});
+            p.net.run_for(2);
+        }
+    };
+    write(0, 10);
+    p.net.kill(*p.b);  // some arrived, some held, some on their way
+    write(10, 20);
+    p.net.start(*p.b);
+    write(20, 25);
+    p.net.kill(*p.a);
+    p.net.run_for(100);
+    p.net.start(*p.a);
+    write(25, 30);
+    p.net.run_for(60000);
+    CHECK(shown_texts(*p.b) == written);
+    CHECK(p.a->node->outbox_size() == 0);
+}
+
+TEST_CASE("a message that cannot be stored is neither shown nor acked; once storing works it arrives once") {
+    Pair p(21);
+    p.b->store_fails = true;
+    for (int i = 0; i < 5; ++i) p.net.command(*p.a, core::cmd::Chat{"B", "disk full " + std::to_string(i)});
+    p.net.run_for(20000);
+    CHECK(shown_texts(*p.b).empty());
+    CHECK(p.b->store.history.empty());
+    CHECK(p.net.events_of<core::ev::Delivered>(*p.a).empty());
+    CHECK(p.a->node->outbox_size() == 5);  // the sender keeps them
+    // Liveness does not depend on the disk.
+    CHECK(offline_events(*p.a) == 0);
+    CHECK(offline_events(*p.b) == 0);
+    CHECK(sees_online(*p.a, "B"));
+    CHECK(sees_online(*p.b, "A"));
+
+    SUBCASE("the disk is back") {
+        p.b->store_fails = false;
+        p.net.run_for(40000);
+    }
+    SUBCASE("kill -9 while full, the disk is back, restart") {
+        p.net.kill(*p.b);
+        p.b->store_fails = false;
+        p.net.start(*p.b);
+        p.net.run_for(40000);
+    }
+    std::vector<std::string> want;
+    for (int i = 0; i < 5; ++i) want.push_back("disk full " + std::to_string(i));
+    CHECK(shown_texts(*p.b) == want);
+    CHECK(p.b->store.history.size() == 5);
+    CHECK(p.a->node->outbox_size() == 0);
+    CHECK(p.net.events_of<core::ev::Delivered>(*p.a).size() == 5);
+}
+
+TEST_CASE("a message typed while the store fails is refused with a line that says so, and nothing is sent") {
+    Pair p(31);
+    p.a->store_fails = true;
+    p.net.command(*p.a, core::cmd::Chat{"B", "never stored"});
+    p.net.run_for(5000);
+    auto problems = p.net.events_of<core::ev::Problem>(*p.a);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].text == "not sent to B: it could not be saved (nothing was sent)");
+    CHECK(p.net.events_of<core::ev::Queued>(*p.a).empty());
+    CHECK(p.a->node->outbox_size() == 0);
+    CHECK(shown_texts(*p.b).empty());
+    // Once the disk is back the next message goes, numbered right after the
+    // last one that was stored: the receiver does not wait for the refused one.
+    p.a->store_fails = false;
+    p.net.command(*p.a, core::cmd::Chat{"B", "stored"});
+    p.net.run_for(2000);
+    CHECK(shown_texts(*p.b) == std::vector<std::string>{"stored"});
+    CHECK(p.b->node->stats().out_of_order == 0);
+}

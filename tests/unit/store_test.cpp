@@ -206,7 +206,7 @@ unsigned mode_of(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("a new store is created owner-only, in WAL mode, at schema 3") {
+TEST_CASE("a new store is created owner-only, in WAL mode, at schema 4") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
 
@@ -218,7 +218,7 @@ TEST_CASE("a new store is created owner-only, in WAL mode, at schema 3") {
     auto& s = *opened;
 
     CHECK(mode_of(path) == 0600);
-    CHECK(s->schema_version() == 3);
+    CHECK(s->schema_version() == 4);
 
     apply_ok(*s, {store_op::PutUser{user("alice", 1, true, 10)}});
     // The write went to the write-ahead log, which SQLite creates with the database's mode.
@@ -245,7 +245,7 @@ TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
                       store_op::PutHistory{message(8, "alice", "bob", 300)}});
     }
     auto s = open_ok(path);
-    CHECK(s->schema_version() == 3);
+    CHECK(s->schema_version() == 4);
     auto loaded = s->load_identity();
     REQUIRE(loaded.ok());
     REQUIRE(loaded->has_value());
@@ -581,17 +581,17 @@ TEST_CASE("a schema newer than this darkchat is refused and left alone") {
     set_user_version(path, 7);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (3)");
+    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (4)");
 
-    set_user_version(path, 3);  // nothing was changed: back at version 3 the data is there
+    set_user_version(path, 4);  // nothing was changed: back at version 4 the data is there
     auto again = open_ok(path);
-    CHECK(again->schema_version() == 3);
+    CHECK(again->schema_version() == 4);
     REQUIRE(snapshot_ok(*again).users.size() == 1);
 }
 
 TEST_CASE("an in-memory store works for tests and tools") {
     auto s = open_ok(":memory:");
-    CHECK(s->schema_version() == 3);
+    CHECK(s->schema_version() == 4);
     apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     CHECK(snapshot_ok(*s).users.size() == 1);
 }
@@ -797,7 +797,7 @@ bool contains(const std::string& haystack, ByteView needle) {
 
 }  // namespace
 
-TEST_CASE("a schema 1 database is migrated in place to schema 3 with its data intact") {
+TEST_CASE("a schema 1 database is migrated in place to schema 4 with its data intact") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
     make_v1_database(path);
@@ -827,7 +827,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 3 with its data in
     REQUIRE(query_text(path, "PRAGMA user_version") == "1");
 
     auto check_data = [&](Store& s) {
-        CHECK(s.schema_version() == 3);
+        CHECK(s.schema_version() == 4);
         auto loaded = s.load_identity();
         REQUIRE(loaded.ok());
         auto snap = snapshot_ok(s);
@@ -860,7 +860,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 3 with its data in
     };
 
     check_data(*open_ok(path));
-    CHECK(query_text(path, "PRAGMA user_version") == "3");
+    CHECK(query_text(path, "PRAGMA user_version") == "4");
     CHECK(query_text(path, "SELECT count(*) FROM rooms") == "0");
     CHECK(mode_of(path) == 0600);
     CHECK(query_text(path, "SELECT sql FROM sqlite_master WHERE name = 'identity'").find("sk_sealed BLOB") !=
@@ -1050,4 +1050,36 @@ TEST_CASE("room ops round-trip, next_seq never goes down, and the in-memory stor
     CHECK(got.lines.empty());
     REQUIRE(got.cursors.size() == 1);
     CHECK(got.cursors[0].author == "carol");
+}
+
+TEST_CASE("chat stream numbers round-trip, never go down, and the in-memory store agrees with SQLite") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    MemStore mem;
+    auto both = [&](const std::vector<StoreOp>& ops) {
+        {
+            auto s = open_ok(path);
+            apply_ok(*s, ops);
+        }
+        for (auto& op : ops) mem.apply(op);
+        auto s = open_ok(path);
+        auto snap = snapshot_ok(*s);
+        auto m = mem.snapshot().chat_seqs;
+        REQUIRE(snap.chat_seqs.size() == m.size());
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            CHECK(snap.chat_seqs[i].session == m[i].session);
+            CHECK(snap.chat_seqs[i].peer == m[i].peer);
+            CHECK(snap.chat_seqs[i].seq == m[i].seq);
+        }
+        return snap.chat_seqs;
+    };
+    SessionId s1{1, 1, 1, 1, 1, 1, 1, 1}, s2{2, 2, 2, 2, 2, 2, 2, 2};
+    auto got = both({store_op::PutChatSeq{{s1, "bob", 5}}, store_op::PutChatSeq{{s1, "carol", 1}},
+                     store_op::PutChatSeq{{s2, "bob", 1ULL << 63}}});
+    REQUIRE(got.size() == 3);
+    CHECK(got[0].seq == 5);
+    CHECK(got[2].seq == 1ULL << 63);
+    got = both({store_op::PutChatSeq{{s1, "bob", 3}}, store_op::PutChatSeq{{s1, "carol", 7}}});
+    CHECK(got[0].seq == 5);  // not lowered
+    CHECK(got[1].seq == 7);
 }

@@ -658,6 +658,28 @@ TEST_CASE("chat, chatAck, ping and pong round trip") {
     CHECK(rc->sealed == c.sealed);
     CHECK(rc->kx == c.kx);
 
+    CHECK(rc->base == 0);
+    Chat based = c;
+    based.base = UINT64_MAX;
+    const auto rb = decode_chat(encode(based));
+    REQUIRE_MESSAGE(rb.ok(), rb.error());
+    CHECK(rb->base == UINT64_MAX);
+
+    // A numbered chat message keeps its author session and number; an
+    // unnumbered one is encoded as before (5 fields) and reads back as 0.
+    ChatMessage n = sample_chat_message();
+    n.session = pattern<8>(7);
+    n.seq = 1ULL << 40;
+    const auto rn = decode_chat_message(encode(n));
+    REQUIRE_MESSAGE(rn.ok(), rn.error());
+    CHECK(rn->session == n.session);
+    CHECK(rn->seq == n.seq);
+    CHECK(rn->text == n.text);
+    const auto ru = decode_chat_message(encode(sample_chat_message()));
+    REQUIRE(ru.ok());
+    CHECK(ru->seq == 0);
+    CHECK(encode(n).size() > encode(sample_chat_message()).size());
+
     const auto ra = decode_chat_ack(encode(ChatAck{pattern<16>(5)}));
     REQUIRE_MESSAGE(ra.ok(), ra.error());
     CHECK(ra->id == pattern<16>(5));
