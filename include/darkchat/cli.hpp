@@ -34,6 +34,27 @@ using Action = std::variant<action::Node, action::Resolve, action::Help, action:
 // own_port is the default port of \ping (seed 001: "the current instance's incoming").
 Action parse_line(std::string_view line, std::uint16_t own_port);
 
+// Text from a peer (a message, a name, a relay's or directory's words) as it
+// is shown: one line in which nothing reaches the terminal as control. Every
+// render_* and render() passes each peer-supplied field through it.
+// - A backslash is doubled, so a peer cannot fake the escapes below: read
+//   from the left, \\ is a backslash the peer sent and any other backslash
+//   starts one of them.
+// - \n \r \t for newline, carriage return and tab; \xHH (lower-case hex) for
+//   the other C0 controls (NUL, ESC, BEL, backspace, ...) and DEL.
+// - \uHHHH for the C1 controls U+0080-U+009F and the bidirectional embeddings,
+//   overrides and isolates U+202A-U+202E, U+2066-U+2069 (they reorder what
+//   follows them on screen).
+// - Bytes that are not UTF-8 (overlong forms, surrogates, above U+10FFFF,
+//   cut-off sequences, stray continuation bytes) become U+FFFD, one for each
+//   maximal subpart (Unicode, chapter 3.9).
+// - All else, non-ASCII letters and emoji included, is unchanged.
+// Backslash::kept is for lines darkchat writes itself that may quote a peer
+// (notices, problems): controls are escaped, but backslashes stay as they
+// are, since those lines name macros such as \trust.
+enum class Backslash { doubled, kept };
+std::string printable(std::string_view text, Backslash backslash = Backslash::doubled);
+
 std::string help_text();  // several lines, each ending in '\n'
 std::string render(const core::Event& e);  // one line, no newline
 std::string render_user(const core::UserView& u, TimeMs now);  // one line, no newline

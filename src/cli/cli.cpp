@@ -38,6 +38,63 @@ std::string ago(TimeMs now, TimeMs then) {
 
 }  // namespace
 
+std::string printable(std::string_view text, Backslash backslash) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size());
+    auto escape = [&](char kind, std::uint32_t v, int digits) {
+        out += '\\';
+        out += kind;
+        for (int d = digits - 1; d >= 0; --d) out += hex[(v >> (4 * d)) & 0xf];
+    };
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    while (i < n) {
+        const unsigned char b = s[i];
+        if (b < 0x80) {
+            ++i;
+            if (b == '\\') out += backslash == Backslash::doubled ? "\\\\" : "\\";
+            else if (b == '\n') out += "\\n";
+            else if (b == '\r') out += "\\r";
+            else if (b == '\t') out += "\\t";
+            else if (b < 0x20 || b == 0x7f) escape('x', b, 2);
+            else out += static_cast<char>(b);
+            continue;
+        }
+        // Well-formed UTF-8 (Unicode table 3-7): the length a lead byte starts
+        // and the range of the byte after it; every later byte is 80..BF.
+        std::size_t len = 0;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (b >= 0xc2 && b <= 0xdf) {
+            len = 2;
+        } else if (b >= 0xe0 && b <= 0xef) {
+            len = 3;
+            if (b == 0xe0) lo = 0xa0;  // no overlong forms
+            if (b == 0xed) hi = 0x9f;  // no surrogates
+        } else if (b >= 0xf0 && b <= 0xf4) {
+            len = 4;
+            if (b == 0xf0) lo = 0x90;  // no overlong forms
+            if (b == 0xf4) hi = 0x8f;  // nothing above U+10FFFF
+        }
+        std::size_t k = 1;
+        while (k < len && i + k < n && s[i + k] >= (k == 1 ? lo : 0x80) && s[i + k] <= (k == 1 ? hi : 0xbf)) ++k;
+        if (k < len || len == 0) {
+            out += "\xef\xbf\xbd";  // U+FFFD for the maximal subpart s[i, i + k)
+            i += k;
+            continue;
+        }
+        std::uint32_t cp = b & (0xffu >> (len + 1));
+        for (k = 1; k < len; ++k) cp = (cp << 6) | (s[i + k] & 0x3fu);
+        if ((cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+            escape('u', cp, 4);
+        else
+            out.append(text.substr(i, len));
+        i += len;
+    }
+    return out;
+}
+
 std::string short_id(const MessageId& id) { return to_hex(ByteView(id.data(), 4)); }
 std::string short_id(const SessionId& id) { return to_hex(ByteView(id.data(), 4)); }
 
@@ -166,31 +223,35 @@ std::string render(const core::Event& e) {
         [](auto& x) -> std::string {
             using T = std::decay_t<decltype(x)>;
             if constexpr (std::is_same_v<T, core::ev::Ready>) {
-                return "* ready: " + x.user + " at " + x.addr.to_string() + " (session " + short_id(x.session) + ")";
+                return "* ready: " + printable(x.user) + " at " + x.addr.to_string() + " (session " + short_id(x.session) + ")";
             } else if constexpr (std::is_same_v<T, core::ev::Presence>) {
-                return std::string("* ") + (x.online ? "online " : "offline ") + x.user + " " + x.addr.to_string() +
-                       " session " + short_id(x.session) + " (" + x.why + ")";
+                return std::string("* ") + (x.online ? "online " : "offline ") + printable(x.user) + " " +
+                       x.addr.to_string() + " session " + short_id(x.session) + " (" +
+                       printable(x.why, Backslash::kept) + ")";
             } else if constexpr (std::is_same_v<T, core::ev::Message>) {
-                if (x.untrusted) return "<" + x.msg.from + "?> " + x.msg.text + "   [not " + x.msg.from + "'s pinned key]";
-                if (x.outgoing) return "<" + x.msg.from + " -> " + x.msg.to + "> " + x.msg.text;
-                return "<" + x.msg.from + "> " + x.msg.text;
+                std::string from = printable(x.msg.from), text = printable(x.msg.text);
+                if (x.untrusted) return "<" + from + "?> " + text + "   [not " + from + "'s pinned key]";
+                if (x.outgoing) return "<" + from + " -> " + printable(x.msg.to) + "> " + text;
+                return "<" + from + "> " + text;
             } else if constexpr (std::is_same_v<T, core::ev::KeyWarning>) {
-                return "! WARNING: a message signed by another key for " + x.user + " (" + crypto::fingerprint(x.seen) +
-                       "; pinned " + crypto::fingerprint(x.pinned) + "). Its messages are marked " + x.user +
-                       "?. Check the fingerprint with " + x.user + " in person, then \\trust " + x.user + " <fingerprint>";
+                std::string user = printable(x.user);
+                return "! WARNING: a message signed by another key for " + user + " (" + crypto::fingerprint(x.seen) +
+                       "; pinned " + crypto::fingerprint(x.pinned) + "). Its messages are marked " + user +
+                       "?. Check the fingerprint with " + user + " in person, then \\trust " + user + " <fingerprint>";
             } else if constexpr (std::is_same_v<T, core::ev::Queued>) {
-                return "* queued " + short_id(x.id) + " to " + x.to +
-                       (x.recipient_online ? "" : " (offline: sent when " + x.to + " is back)");
+                std::string to = printable(x.to);
+                return "* queued " + short_id(x.id) + " to " + to +
+                       (x.recipient_online ? "" : " (offline: sent when " + to + " is back)");
             } else if constexpr (std::is_same_v<T, core::ev::Delivered>) {
-                return "* delivered " + short_id(x.id) + " to " + x.to;
+                return "* delivered " + short_id(x.id) + " to " + printable(x.to);
             } else if constexpr (std::is_same_v<T, core::ev::Linked>) {
-                return x.by_them ? "* " + x.user + " linked you" : "* linked " + x.user;
+                return x.by_them ? "* " + printable(x.user) + " linked you" : "* linked " + printable(x.user);
             } else if constexpr (std::is_same_v<T, core::ev::Explored>) {
                 return "* explode: " + std::to_string(x.answers) + (x.answers == 1 ? " answer" : " answers");
             } else if constexpr (std::is_same_v<T, core::ev::Notice>) {
-                return "* " + x.text;
+                return "* " + printable(x.text, Backslash::kept);
             } else {
-                return "! " + x.text;
+                return "! " + printable(x.text, Backslash::kept);
             }
         },
         e);
@@ -200,7 +261,7 @@ namespace {
 
 std::string join_names(const std::vector<std::string>& v) {
     std::string s;
-    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + printable(v[i]);
     return s;
 }
 
@@ -216,15 +277,16 @@ std::string render(const roles::RoomEvent& e) {
             } else if constexpr (std::is_same_v<T, re::DirectoryLost>) {
                 return "* directory " + x.addr.to_string() + " lost (rooms go on on their relays)";
             } else if constexpr (std::is_same_v<T, re::RequestStage>) {
-                std::string s = "* request " + x.user + ": " + roles::stage_name(x.stage);
-                if (!x.detail.empty()) s += " (" + x.detail + ")";
+                std::string s = "* request " + printable(x.user) + ": " + roles::stage_name(x.stage);
+                if (!x.detail.empty()) s += " (" + printable(x.detail) + ")";
                 return s;
             } else if constexpr (std::is_same_v<T, re::Invited>) {
-                std::string s = "* " + x.from + " asks for a chat";
+                std::string from = printable(x.from);
+                std::string s = "* " + from + " asks for a chat";
                 if (!x.others.empty()) s += " (with " + join_names(x.others) + ")";
-                return s + ": \\accept " + x.from + " or \\decline " + x.from;
+                return s + ": \\accept " + from + " or \\decline " + from;
             } else if constexpr (std::is_same_v<T, re::InviteGone>) {
-                return "* the chat request of " + x.from + " is gone (withdrawn or timed out)";
+                return "* the chat request of " + printable(x.from) + " is gone (withdrawn or timed out)";
             } else if constexpr (std::is_same_v<T, re::RoomJoined>) {
                 return "* room " + roles::short_id(x.room) + " on relay " + x.relay.to_string() + " with " +
                        join_names(x.members);
@@ -234,16 +296,16 @@ std::string render(const roles::RoomEvent& e) {
                     why += ": " + std::to_string(x.new_ms) + " ms instead of " + std::to_string(x.old_ms) + " ms";
                 return "* room " + roles::short_id(x.room) + " moved to relay " + x.to.to_string() + " (" + why + ")";
             } else if constexpr (std::is_same_v<T, re::MemberChange>) {
-                return "* room " + roles::short_id(x.room) + ": " + x.user + (x.joined ? " joined" : " left");
+                return "* room " + roles::short_id(x.room) + ": " + printable(x.user) + (x.joined ? " joined" : " left");
             } else if constexpr (std::is_same_v<T, re::RoomLeft>) {
                 return "* left room " + roles::short_id(x.room);
             } else if constexpr (std::is_same_v<T, re::Line>) {
-                if (x.outgoing) return "* delivered to room " + roles::short_id(x.room) + ": " + x.text;
-                return "[" + roles::short_id(x.room) + "] <" + x.author + "> " + x.text;
+                if (x.outgoing) return "* delivered to room " + roles::short_id(x.room) + ": " + printable(x.text);
+                return "[" + roles::short_id(x.room) + "] <" + printable(x.author) + "> " + printable(x.text);
             } else if constexpr (std::is_same_v<T, re::Notice>) {
-                return "* " + x.text;
+                return "* " + printable(x.text, Backslash::kept);
             } else {
-                return "! " + x.text;
+                return "! " + printable(x.text, Backslash::kept);
             }
         },
         e);
@@ -279,18 +341,18 @@ bool matches(const core::UserView& u, action::Which which) {
 }
 
 std::string render_key(const core::KeyView& k) {
-    std::string s = k.user + " " + (k.pinned ? crypto::fingerprint(*k.pinned) : std::string("(no key yet)"));
+    std::string s = printable(k.user) + " " + (k.pinned ? crypto::fingerprint(*k.pinned) : std::string("(no key yet)"));
     if (k.other) s += " | ANOTHER KEY SEEN: " + crypto::fingerprint(*k.other) + " (not trusted)";
     return s;
 }
 
 std::string render_user(const core::UserView& u, TimeMs now) {
-    std::string s = u.name + (u.online() ? " online" : " offline");
+    std::string s = printable(u.name) + (u.online() ? " online" : " offline");
     if (u.contact) s += " contact";
     if (u.linked_us) s += " linked-you";
     if (u.two_hop) {
         s += " via";
-        for (std::size_t i = 0; i < u.via.size(); ++i) s += (i ? "," : " ") + u.via[i];
+        for (std::size_t i = 0; i < u.via.size(); ++i) s += (i ? "," : " ") + printable(u.via[i]);
     }
     s += " |";
     if (u.sessions.empty()) s += " no known session";

@@ -1,10 +1,13 @@
 // Hostile peers: tools/attack (dcattack) speaks the wire format as an attacker
 // would against real darkchat processes on 127.0.0.1, and the honest nodes'
 // view must stay correct: forged and replayed packets change nothing anyone
-// sees, malformed input leaves a node running and answering, and during a flood
-// the honest pair still exchanges every line, each delivered once.
+// sees, malformed input leaves a node running and answering, during a flood
+// the honest pair still exchanges every line, each delivered once, and no text
+// a peer sends reaches the terminal as control.
 // (darkchat-security(7) is the threat model these check.)
 #include "harness.hpp"
+
+#include <cstdio>
 
 using namespace dc::it;
 
@@ -300,6 +303,91 @@ TEST_CASE("flood: forged and random datagrams from many identities and ports; ev
     CHECK_MESSAGE(presence_lines(b, "alice", bm) == 0, b.tail());
     CHECK_MESSAGE(presence_lines(a, "bob", am) == 0, a.tail());
     CHECK_SAME_VIEW(view(b, {"alice"}), bob_before);
+    CHECK(b.running());
+}
+
+namespace {
+
+// Why a line of output is not plain text, or nothing when it is: strict UTF-8
+// (no overlong forms, surrogates or code points above U+10FFFF) holding no C0
+// control (the lines are already split at '\n'), no DEL, no C1 control and no
+// bidirectional embedding, override or isolate.
+std::optional<std::string> not_plain(const std::string& line) {
+    const auto* s = reinterpret_cast<const unsigned char*>(line.data());
+    for (std::size_t i = 0; i < line.size();) {
+        std::uint32_t cp = s[i];
+        std::size_t len = cp < 0x80 ? 1 : (cp & 0xe0) == 0xc0 ? 2 : (cp & 0xf0) == 0xe0 ? 3 : (cp & 0xf8) == 0xf0 ? 4 : 0;
+        if (len == 0 || i + len > line.size()) return "not UTF-8 at byte " + std::to_string(i);
+        if (len > 1) cp &= 0xffu >> (len + 1);
+        for (std::size_t k = 1; k < len; ++k) {
+            if ((s[i + k] & 0xc0) != 0x80) return "not UTF-8 at byte " + std::to_string(i);
+            cp = (cp << 6) | (s[i + k] & 0x3fu);
+        }
+        static constexpr std::uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < least[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+            return "not UTF-8 at byte " + std::to_string(i);
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069)) {
+            char hex[16];
+            std::snprintf(hex, sizeof hex, "U+%04X", cp);
+            return std::string("control ") + hex + " at byte " + std::to_string(i);
+        }
+        i += len;
+    }
+    return std::nullopt;
+}
+
+// A line as this test shows it in a failure: every byte outside printable
+// ASCII as \xHH, so that the failure does not drive the terminal either.
+std::string bytes_shown(const std::string& line) {
+    std::string out;
+    for (unsigned char c : line) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "\\x%02x", c);
+        out += c >= 0x20 && c < 0x7f ? std::string(1, static_cast<char>(c)) : hex;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("escapes: control characters, escape sequences and invalid UTF-8 in a peer's chat are shown escaped") {
+    Net net;
+    net.start("bob");
+    Proc& b = net.proc("bob");
+    // mallory, a made-up user, signs and sends every hostile text of dcattack
+    // (one chat each, resent until acked), and one chat under a hostile name.
+    auto out = attack(net, "escapes", net["bob"], {"--as", "mallory", "--listen", "15"}, 30);
+    CHECK(mentions(out, "dcattack: escapes: 14 chats"));
+    CHECK(mentions(out, " as mallory, 14 acked"));
+
+    // Each is shown once, escaped: \xHH, \n \r \t, \uHHHH, U+FFFD, a doubled backslash.
+    const std::string fffd = "\xef\xbf\xbd";
+    const std::vector<std::string> shown = {
+        R"(nul: before\x00after)",
+        R"(clear: \x1b[2J\x1b[Hthe screen was cleared)",
+        R"(title: \x1b]0;pwned\x07)",
+        R"(color: \x1b[31mred\x1b[0m)",
+        R"(bell: \x07\x07\x07)",
+        R"(cr: a line\r<alice> a forged line over it)",
+        R"(lf: one line\n<alice> a forged second line)",
+        R"(backspace: secret\x08\x08\x08\x08\x08\x08public)",
+        R"(del: x\x7fy)",
+        R"(c1: \u009b2J and \u009d0;pwned\u009c)",
+        "csi8: " + fffd + "2J",
+        R"(bidi: invoice_\u202efdp.exe and \u2066isolated\u2069)",
+        "utf8: " + fffd + fffd + " " + fffd + fffd + fffd + " " + fffd + fffd + fffd + " " + fffd + fffd + fffd + fffd +
+            " " + fffd + " " + fffd + " cut " + fffd,
+        R"(backslash: \\x1b[2J typed, not an escape)",
+    };
+    // All were acked, so all were shown; bob's answer to \users comes after them.
+    CHECK(users(b).count("mallory") == 1);
+    for (auto& text : shown) CHECK_MESSAGE(b.count(exactly("<mallory> " + text)) == 1, text);
+    CHECK(b.count(re("^<alice>")) == 0);  // "<alice>" only inside mallory's lines, never a line of its own
+    CHECK(b.count("from a hostile name") == 0);  // names are checked at the wire
+
+    // Nothing on bob's output (standard output and error) is control or not UTF-8.
+    for (auto& line : b.lines())
+        if (auto why = not_plain(line)) FAIL_CHECK(*why << " in the line: " << bytes_shown(line));
     CHECK(b.running());
 }
 

@@ -7,6 +7,7 @@
 
 using namespace dc;
 using namespace dc::cli;
+using namespace std::string_literals;
 
 namespace {
 
@@ -96,4 +97,25 @@ TEST_CASE("\\rooms and \\relays lines; rooms found by id prefix") {
     CHECK(find_rooms(all, "3fa2c1d099").size() == 1);
     CHECK(find_rooms(all, "ab").empty());
     CHECK(find_rooms(all, "").size() == 2);
+}
+
+TEST_CASE("room lines, names, details and a relay's words from peers are shown escaped") {
+    namespace re = roles::room_ev;
+    std::string hostile = "\x1b[2J\0\r\x07\xc2\x9b\xe2\x80\xae\xc0"s;
+    std::string shown = "\\x1b[2J\\x00\\r\\x07\\u009b\\u202e\xef\xbf\xbd";
+    CHECK(render(roles::RoomEvent{re::Line{room_id(), "bob", hostile, 0, {}, false}}) == "[3fa2c1d0] <bob> " + shown);
+    CHECK(render(roles::RoomEvent{re::Line{room_id(), "alice", hostile, 0, {}, true}}) ==
+          "* delivered to room 3fa2c1d0: " + shown);
+    CHECK(render(roles::RoomEvent{re::Line{room_id(), "b\x1bob", "hi", 0, {}, false}}) == "[3fa2c1d0] <b\\x1bob> hi");
+    CHECK(render(roles::RoomEvent{re::RequestStage{"bob", roles::Stage::declined, hostile}}).find("(" + shown + ")") !=
+          std::string::npos);
+    CHECK(render(roles::RoomEvent{re::Invited{"b\rob", {"c\x07"}}}) ==
+          "* b\\rob asks for a chat (with c\\x07): \\accept b\\rob or \\decline b\\rob");
+    CHECK(render(roles::RoomEvent{re::MemberChange{room_id(), "c\x1b", true}}) == "* room 3fa2c1d0: c\\x1b joined");
+    CHECK(render(roles::RoomEvent{re::Problem{"refused by relay: " + hostile}}) == "! refused by relay: " + shown);
+    roles::RoomView v;
+    v.room = room_id();
+    v.relay = addr("127.0.0.1:7401");
+    v.members = {"alice", "b\x1b[2Job"};
+    CHECK(render_room(v, "alice") == "3fa2c1d0 on relay 127.0.0.1:7401 epoch 0 with b\\x1b[2Job (joining)");
 }

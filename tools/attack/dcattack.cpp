@@ -3,7 +3,7 @@
 //
 //   dcattack MODE --target IP:PORT [options]
 //
-// Modes: forged, record, replay, truncated, oversized, nested, version, random,
+// Modes: forged, record, escapes, replay, truncated, oversized, nested, version, random,
 // flood. Well-formed but hostile packets are made with darkchat's own encoders
 // (dc_wire, dc_crypto); malformed ones by hand. Every mode is bounded in count
 // and time, and only loopback targets are accepted (--netns: any target, but
@@ -107,6 +107,8 @@ void usage() {
         "  record     as the user of --identity FILE (from darkchat --export-identity), a new\n"
         "             session: declare, chat --text to the target, listen --listen S, ack what\n"
         "             comes; every packet sent and received is saved to --save FILE\n"
+        "  escapes    as a made-up user (or the first --as NAME), signed chats holding control\n"
+        "             characters, escape sequences, bidi overrides and invalid UTF-8\n"
         "  replay     resend every packet of --load FILE, --count times, from fresh source\n"
         "             ports and over TCP\n"
         "  truncated  valid packets and TCP frames cut short\n"
@@ -155,8 +157,8 @@ Options parse(int argc, char** argv) {
         usage();
         std::exit(0);
     }
-    static const std::vector<std::string> modes = {"forged",    "record", "replay",  "truncated", "oversized",
-                                                   "nested",    "version", "random", "flood"};
+    static const std::vector<std::string> modes = {"forged", "record",  "escapes", "replay", "truncated",
+                                                   "oversized", "nested", "version", "random",  "flood"};
     if (std::find(modes.begin(), modes.end(), o.mode) == modes.end()) die("unknown mode " + o.mode + " (--help)");
     std::string target;
     for (int i = 2; i < argc; ++i) {
@@ -789,6 +791,81 @@ int record(const Options& o) {
     return 0;
 }
 
+// Text a terminal would take as control, or that is not UTF-8: each is one
+// chat line "LABEL: TEXT", so a test can look for how each is shown.
+std::vector<std::string> hostile_texts() {
+    using namespace std::string_literals;
+    return {
+        "nul: before\0after"s,                                      // NUL inside the text
+        "clear: \x1b[2J\x1b[Hthe screen was cleared",              // ESC[2J, cursor home
+        "title: \x1b]0;pwned\x07",                                  // set the window title (OSC ... BEL)
+        "color: \x1b[31mred\x1b[0m",                                // SGR
+        "bell: \x07\x07\x07",                                       // BEL
+        "cr: a line\r<alice> a forged line over it",                // CR: overwrite what was shown
+        "lf: one line\n<alice> a forged second line",               // LF: a line of its own
+        "backspace: secret\b\b\b\b\b\bpublic",                      // BS: rub out
+        "del: x\x7fy",                                              // DEL
+        "c1: \xc2\x9b" "2J and \xc2\x9d" "0;pwned\xc2\x9c",         // C1 CSI, OSC, ST as UTF-8
+        "csi8: \x9b" "2J",                                          // a raw 8-bit CSI byte (not UTF-8)
+        "bidi: invoice_\xe2\x80\xae" "fdp.exe and \xe2\x81\xa6" "isolated\xe2\x81\xa9",  // RLO, LRI, PDI
+        "utf8: \xc0\xaf \xe0\x80\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xff \x80 cut \xe4\xb8",  // overlong, surrogate, > U+10FFFF, cut short
+        "backslash: \\x1b[2J typed, not an escape",                 // a literal backslash
+    };
+}
+
+// escapes: as a made-up user (the first --as NAME, or a fresh name), declares
+// itself to the target and sends each hostile text as a validly signed chat,
+// resending what is not acked once a second while it listens; answers pings.
+// Then the same chat under a name that is itself hostile (refused at the wire:
+// names are checked there).
+int escapes(const Options& o) {
+    Endpoint ep(o.netns);
+    Peer peer = must_probe(ep, o.target);
+    std::string to = o.to.empty() ? peer.decl.user : o.to;
+    Ident me = fresh(o.as.empty() ? made_up_name("esc-") : o.as.front());
+    auto k = fresh_kx();
+    ep.send(o.target, packet(me, MsgType::declare_online,
+                             declare_payload(declaration(me, true, ep.port(), {to}, k.pk), me, 0, true), ep.port()));
+    std::map<MessageId, Bytes> unacked;
+    for (auto& text : hostile_texts()) {
+        auto m = chat_message(me.user, to, text);
+        unacked[m.id] = packet(me, MsgType::chat, chat_payload(m, me, peer.decl.kx), ep.port());
+        ep.send(o.target, unacked[m.id]);
+    }
+    const std::size_t sent = unacked.size();
+    Ident bad = fresh("m\x1b[2J\x07" "allory");
+    ep.send(o.target, packet(bad, MsgType::declare_online,
+                             declare_payload(declaration(bad, true, ep.port(), {to}, k.pk), bad, 0, true), ep.port()));
+    ep.send(o.target, packet(bad, MsgType::chat,
+                             chat_payload(chat_message(bad.user, to, "from a hostile name"), bad, peer.decl.kx), ep.port()));
+    Tally back;
+    auto start = Clock::now();
+    double resent_at = 0;
+    while (since(start) < o.listen && !unacked.empty()) {
+        ep.receive(std::min(0.2, o.listen), [&](const Bytes& b) {
+            back.add(b);
+            auto p = wire::decode_packet(b);
+            if (!p) return false;
+            if (p->header.type == MsgType::chat_ack) {
+                if (auto a = wire::decode_chat_ack(p->payload)) unacked.erase(a->id);
+            } else if (p->header.type == MsgType::ping) {
+                if (auto q = wire::decode_ping(p->payload))
+                    ep.send(o.target, packet(me, MsgType::pong, wire::encode(wire::Pong{q->nonce}), ep.port()));
+            }
+            return unacked.empty();
+        });
+        if (since(start) - resent_at >= 1) {
+            resent_at = since(start);
+            for (auto& [id, b] : unacked) ep.send(o.target, b);
+        }
+    }
+    std::printf("dcattack: escapes: %zu chats with control characters and invalid UTF-8 sent to %s (%s) as %s, "
+                "%zu acked; 1 chat under a hostile name; received: %s\n",
+                sent, o.target.to_string().c_str(), peer.decl.user.c_str(), me.user.c_str(), sent - unacked.size(),
+                back.str().c_str());
+    return 0;
+}
+
 int replay(const Options& o) {
     Recording rec = Recording::load(o.load_file);
     if (!o.only.empty())
@@ -1043,6 +1120,7 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     if (o.mode == "forged") return forged(o);
     if (o.mode == "record") return record(o);
+    if (o.mode == "escapes") return escapes(o);
     if (o.mode == "replay") return replay(o);
     if (o.mode == "truncated") return truncated(o);
     if (o.mode == "oversized") return oversized(o);
