@@ -7,6 +7,26 @@
 
 namespace dc::store {
 
+// Why a call of a Store failed: whether trying again later may work.
+enum class Fault {
+    none,            // the last call succeeded
+    // Transient: the same call may succeed later, unchanged.
+    disk_full,       // no space left (SQLITE_FULL, ENOSPC, EDQUOT): retry once space is freed
+    busy,            // another connection holds the database (SQLITE_BUSY, SQLITE_LOCKED)
+    out_of_memory,   // SQLITE_NOMEM
+    // Permanent: retrying the same call fails the same way; a person must act.
+    read_only,       // the file, its directory or its file system cannot be written
+    corrupt,         // SQLITE_CORRUPT, or a row that breaks the schema's promises
+    not_a_database,  // SQLITE_NOTADB
+    io,              // any other I/O error (a failing disk)
+    other,           // anything else: a constraint or misuse (a bug), a schema too new
+};
+
+// True for the faults where retrying the same write later may succeed.
+bool is_transient(Fault f);
+// A few words for f, e.g. "disk full" ("" for none).
+const char* describe(Fault f);
+
 class Store {
 public:
     // Opens (creating if needed) the database at path, enables WAL and runs
@@ -34,6 +54,12 @@ public:
     Result<std::vector<HistoryRecord>> history(const std::string& peer, std::size_t limit);
 
     int schema_version() const;
+
+    // The fault of the last call on this Store that returned an error, or
+    // Fault::none when the last call succeeded. The driver retries a failed
+    // apply() while the fault is transient, and stops and says what to do when
+    // it is permanent.
+    Fault fault() const;
 
 private:
     struct Impl;

@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -1050,4 +1051,71 @@ TEST_CASE("room ops round-trip, next_seq never goes down, and the in-memory stor
     CHECK(got.lines.empty());
     REQUIRE(got.cursors.size() == 1);
     CHECK(got.cursors[0].author == "carol");
+}
+
+TEST_CASE("faults: a full disk, a busy database and low memory are worth retrying; the rest are not") {
+    using store::Fault;
+    for (Fault f : {Fault::disk_full, Fault::busy, Fault::out_of_memory}) {
+        CAPTURE(store::describe(f));
+        CHECK(store::is_transient(f));
+    }
+    for (Fault f : {Fault::none, Fault::read_only, Fault::corrupt, Fault::not_a_database, Fault::io, Fault::other}) {
+        CAPTURE(store::describe(f));
+        CHECK_FALSE(store::is_transient(f));
+    }
+    CHECK(std::string(store::describe(Fault::disk_full)) == "disk full");
+    CHECK(std::string(store::describe(Fault::none)).empty());
+}
+
+TEST_CASE("fault() tells what the last call failed with, and none after one that succeeded") {
+    TempDir dir;
+    auto s = open_ok(dir.file("darkchat.db"));
+    CHECK(s->fault() == store::Fault::none);
+    auto bad = s->apply({store_op::PutUser{user("", 1, true, 1)}});
+    REQUIRE_FALSE(bad.ok());
+    CHECK(s->fault() == store::Fault::other);  // a constraint: the same batch fails again
+    apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
+    CHECK(s->fault() == store::Fault::none);
+}
+
+TEST_CASE("a full disk at run time is a transient fault: the same batch succeeds once there is space") {
+    if (::getuid() != 0) {
+        MESSAGE("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    TempDir dir;
+    std::string mnt = dir.file("mnt");
+    REQUIRE(::mkdir(mnt.c_str(), 0700) == 0);
+    if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1M") != 0) {
+        MESSAGE("skipped: cannot mount a tmpfs");
+        return;
+    }
+    struct Unmount {
+        std::string at;
+        ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+    } unmount{mnt};
+    auto s = open_ok(mnt + "/darkchat.db");
+    {
+        std::ofstream filler(mnt + "/filler", std::ios::binary);
+        std::string block(4096, 'x');
+        for (int i = 0; i < 512 && filler.write(block.data(), static_cast<std::streamsize>(block.size())); ++i) {
+        }
+    }
+    std::vector<StoreOp> ops;
+    for (int i = 0; i < 100; ++i) {
+        HistoryRecord h = message(static_cast<std::uint8_t>(i), "carol", "alice", i);
+        h.text.assign(4000, static_cast<char>('a' + i % 26));
+        ops.push_back(store_op::PutHistory{h});
+    }
+    auto r = s->apply(ops);
+    REQUIRE_FALSE(r.ok());
+    CHECK(s->fault() == store::Fault::disk_full);
+    CHECK(store::is_transient(s->fault()));
+    CHECK_MESSAGE(r.error().find("disk full") != std::string::npos, r.error());
+    CHECK(snapshot_ok(*s).seen.empty());  // all or nothing
+
+    std::filesystem::remove(mnt + "/filler");
+    apply_ok(*s, ops);
+    CHECK(s->fault() == store::Fault::none);
+    CHECK(snapshot_ok(*s).seen.size() == 100);
 }
