@@ -29,8 +29,16 @@ const char* describe(Fault f);
 
 class Store {
 public:
-    // Opens (creating if needed) the database at path, enables WAL and runs
-    // schema migrations. The file is created with owner-only permissions.
+    // Opens the database at path, enables WAL and runs schema migrations. A
+    // database is created (owner-only, with an empty schema) only when no file
+    // is at path; an existing file is never replaced. Refused, with a message
+    // that names path and the cause, and nothing on disk changed: an empty
+    // (0-byte) file, a file that is not an SQLite database or is another
+    // program's, a corrupt database (PRAGMA quick_check, which reads every
+    // page), a schema newer than this darkchat, a file or directory that
+    // cannot be written, a full disk. A refused open removes the files it
+    // added (the new database, -wal, -shm), so the caller must be the only
+    // process opening it (darkchat holds the data directory's lock).
     static Result<std::unique_ptr<Store>> open(const std::string& path);
     ~Store();
     Store(const Store&) = delete;

@@ -1119,3 +1119,50 @@ TEST_CASE("a full disk at run time is a transient fault: the same batch succeeds
     CHECK(s->fault() == store::Fault::none);
     CHECK(snapshot_ok(*s).seen.size() == 100);
 }
+
+TEST_CASE("an existing file that cannot be used is refused, named, and left exactly as it was") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    {
+        auto s = open_ok(path);
+        apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
+    }
+    const std::string good = read_file(path);
+    auto refused = [&](const std::string& contents, const std::string& message) {
+        auto s = Store::open(path);
+        REQUIRE_FALSE(s.ok());
+        CHECK(s.error() == message);
+        CHECK(read_file(path) == contents);
+        for (const char* beside : {"-wal", "-shm", "-journal"}) CHECK_FALSE(std::filesystem::exists(path + beside));
+    };
+    SUBCASE("empty: no new database over it") {
+        write_file(path, "");
+        refused("", "store: " + path +
+                        " is empty (0 bytes): not making a new identity over it; move it away to start afresh");
+    }
+    SUBCASE("a corrupt page in the middle") {
+        std::string bad = good;
+        std::size_t page = bad.size() / 4096 / 2;
+        REQUIRE(page > 1);
+        for (std::size_t i = 0; i < 4096; ++i) bad[page * 4096 + i] = static_cast<char>((i * 37 + 11) & 0xff);
+        write_file(path, bad);
+        auto s = Store::open(path);
+        REQUIRE_FALSE(s.ok());
+        CHECK_MESSAGE(s.error().rfind("store: " + path + " is corrupt (", 0) == 0, s.error());
+        CHECK(read_file(path) == bad);
+        CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+    }
+    SUBCASE("mode 0400: read-only, also for root") {
+        REQUIRE(::chmod(path.c_str(), 0400) == 0);
+        refused(good, "store: " + path + " is read-only (mode 0400): darkchat must be able to write its database");
+        REQUIRE(::chmod(path.c_str(), 0600) == 0);
+    }
+    SUBCASE("an empty SQLite database of no one is not darkchat's") {
+        std::filesystem::remove(path);
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(db, "VACUUM", nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+        refused(read_file(path), "store: " + path + " is an SQLite database but not darkchat's");
+    }
+}
