@@ -372,9 +372,37 @@ int main(int argc, char** argv, bool daemon) {
     if (user.empty() && o.relay) user = o.port && *o.port != 0 ? "relay-" + std::to_string(*o.port) : "relay";
     auto dir = data_dir(o, user);
     if (!dir) return fail(daemon, dir.error());
+    std::string db_path = *dir + "/darkchat.db";
+    if (struct stat st; user.empty() && ::stat(db_path.c_str(), &st) != 0 && errno == ENOENT)
+        return fail(daemon, "-u <username> is needed on the first run of " + *dir);
+
+    // Everything that can fail before anything is written runs first: the
+    // flags above, host names, and the port (bound now, used by the loop).
+    const bool runs_node = o.export_identity.empty() && !o.set_passphrase && !o.remove_passphrase;
+    io::Options io;
+    std::optional<io::Sockets> sockets;
+    if (runs_node) {
+        if (auto r = role_options(o, io.roles); !r) return fail(daemon, r.error());
+        io.front_end = !daemon;
+        io.log_name = user.empty() ? std::string(prog) : std::string(prog) + "[" + user + "]";
+        io.config.port = o.port.value_or(kDefaultPort);
+        io.fallback_port = !o.port.has_value();
+        io.config.super_client = o.super_client;
+        io.config.max_sessions_per_user = o.max_sessions;
+        io.bind = *Addr::parse(o.bind);
+        if (o.super_client) io.config.max_users = 1000000;
+        if (!o.server_host.empty()) {
+            auto a = resolve(o.server_host, o.server_port);
+            if (!a) return fail(daemon, "-sip: " + a.error());
+            io.config.servers.push_back(*a);
+        }
+        auto bound = io::bind(io);
+        if (!bound) return fail(daemon, bound.error());
+        sockets = std::move(bound).value();
+    }
+
     if (auto r = make_dirs(*dir); !r) return fail(daemon, r.error());
     warn_if_shared(prog, *dir, true);
-    std::string db_path = *dir + "/darkchat.db";
     auto db = store::Store::open(db_path);
     if (!db) return fail(daemon, db.error());
     warn_if_shared(prog, db_path, false);
@@ -433,24 +461,10 @@ int main(int argc, char** argv, bool daemon) {
         return 0;
     }
 
-    io::Options io;
-    if (auto r = role_options(o, io.roles); !r) return fail(daemon, r.error());
-    io.front_end = !daemon;
     io.log_name = std::string(prog) + "[" + id->user + "]";
-    io.config.port = o.port.value_or(kDefaultPort);
-    io.fallback_port = !o.port.has_value();
-    io.config.super_client = o.super_client;
-    io.config.max_sessions_per_user = o.max_sessions;
-    io.bind = *Addr::parse(o.bind);
-    if (o.super_client) io.config.max_users = 1000000;
-    if (!o.server_host.empty()) {
-        auto a = resolve(o.server_host, o.server_port);
-        if (!a) return fail(daemon, "-sip: " + a.error());
-        io.config.servers.push_back(*a);
-    }
     // -t sizes libuv's worker pool, which resolves host names for \ping.
     ::setenv("UV_THREADPOOL_SIZE", std::to_string(o.threads).c_str(), 1);
-    return io::run(io, st, std::move(*id));
+    return io::run(io, std::move(*sockets), st, std::move(*id));
 }
 
 }  // namespace dc::app

@@ -525,3 +525,21 @@ TEST_CASE("a full disk or a read-only file system at start-up is named, and noth
         refused(tmp, dir, dir, "read-only");
     }
 }
+
+TEST_CASE("a port in use is refused before anything is written") {
+    TempDir tmp;
+    int held = udp_socket();
+    std::uint16_t port = local_port(held);
+    std::string dir = tmp.sub("alice");
+    for (bool daemon : {false, true}) {
+        CAPTURE(daemon);
+        auto r = run(tmp, {daemon ? darkchatd_bin() : darkchat_bin(), "-u", "alice", "-p", std::to_string(port),
+                           "--bind", "127.0.0.1", "--data-dir", dir});
+        CHECK(r.status == 1);
+        REQUIRE(r.err.size() == 1);
+        CHECK_MESSAGE(r.err[0].find("127.0.0.1:" + std::to_string(port)) != std::string::npos, r.err[0]);
+        CHECK_MESSAGE(r.err[0].find("in use") != std::string::npos, r.err[0]);
+        CHECK_MESSAGE(!std::filesystem::exists(dir), "a refused start made " << dir);
+    }
+    ::close(held);
+}
