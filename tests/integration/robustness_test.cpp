@@ -512,7 +512,7 @@ TEST_CASE("a full disk or a read-only file system at start-up is named, and noth
             REQUIRE(r.err.size() == 1);
             CHECK_MESSAGE(r.err[0].find("disk full") != std::string::npos, r.err[0]);
             CHECK_MESSAGE(r.err[0].find(fresh) != std::string::npos, r.err[0]);
-            CHECK_FALSE(std::filesystem::exists(fresh + "/darkchat.db"));
+            CHECK_FALSE(std::filesystem::exists(fresh));
         }
         // Space freed: the same identity starts.
         std::filesystem::remove(tmp.sub("mnt/filler"));
@@ -542,4 +542,32 @@ TEST_CASE("a port in use is refused before anything is written") {
         CHECK_MESSAGE(!std::filesystem::exists(dir), "a refused start made " << dir);
     }
     ::close(held);
+}
+
+TEST_CASE("one node per data directory: a second start names the process that holds it") {
+    Net net;
+    net.start("A", {.server = false});
+    Proc& a = net.proc("A");
+    std::string dir = net["A"].dir;
+    auto before = files_of(dir);
+    for (bool daemon : {false, true}) {
+        CAPTURE(daemon);
+        auto r = run(net.tmp, {daemon ? darkchatd_bin() : darkchat_bin(), "-p", "0", "--bind", "127.0.0.1",
+                               "--data-dir", dir});
+        CHECK(r.status == 1);
+        CHECK(r.out.empty());
+        REQUIRE(r.err.size() == 1);
+        CHECK(r.err[0] == std::string(daemon ? "darkchatd" : "darkchat") + ": " + dir + " is in use by process " +
+                              std::to_string(a.pid()) + " (one node per data directory)");
+    }
+    CHECK(files_of(dir).size() == before.size());
+    // The first runs on as before.
+    CHECK(a.running());
+    auto u = users(a);
+    CHECK(u.empty());
+    // Killed, it holds nothing: the next start works, as the same session.
+    std::string session = net["A"].ready.session;
+    net.kill9("A");
+    Node& again = net.start("A", {.server = false});
+    CHECK(again.ready.session == session);
 }
