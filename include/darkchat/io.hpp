@@ -47,7 +47,34 @@ struct Options {
     RoleOptions roles;
 };
 
-// Runs until \quit, end of input (front end), SIGINT or SIGTERM. Returns the exit status.
-int run(const Options& opts, store::Store& store, Identity identity);
+// The UDP socket and the TCP listener of a process, on one port number. They
+// are bound before the data directory is touched, so that a port in use is
+// refused before anything is written. Closed when destroyed.
+class Sockets {
+public:
+    Sockets() = default;
+    Sockets(int udp, int tcp, std::uint16_t port) : udp_(udp), tcp_(tcp), port_(port) {}
+    ~Sockets();
+    Sockets(Sockets&& o) noexcept;
+    Sockets& operator=(Sockets&& o) noexcept;
+    Sockets(const Sockets&) = delete;
+    Sockets& operator=(const Sockets&) = delete;
+
+    std::uint16_t port() const { return port_; }
+    // Hands both descriptors over (udp, tcp); this object then owns none.
+    std::pair<int, int> release();
+
+private:
+    int udp_ = -1, tcp_ = -1;
+    std::uint16_t port_ = 0;
+};
+
+// Binds UDP and TCP on opts.bind and opts.config.port (0: any free port; a
+// taken port falls back to any free one when opts.fallback_port is set).
+Result<Sockets> bind(const Options& opts);
+
+// Runs on the bound sockets until \quit, end of input (front end), SIGINT or
+// SIGTERM. Returns the exit status.
+int run(const Options& opts, Sockets sockets, store::Store& store, Identity identity);
 
 }  // namespace dc::io

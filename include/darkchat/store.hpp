@@ -7,10 +7,38 @@
 
 namespace dc::store {
 
+// Why a call of a Store failed: whether trying again later may work.
+enum class Fault {
+    none,            // the last call succeeded
+    // Transient: the same call may succeed later, unchanged.
+    disk_full,       // no space left (SQLITE_FULL, ENOSPC, EDQUOT): retry once space is freed
+    busy,            // another connection holds the database (SQLITE_BUSY, SQLITE_LOCKED)
+    out_of_memory,   // SQLITE_NOMEM
+    // Permanent: retrying the same call fails the same way; a person must act.
+    read_only,       // the file, its directory or its file system cannot be written
+    corrupt,         // SQLITE_CORRUPT, or a row that breaks the schema's promises
+    not_a_database,  // SQLITE_NOTADB
+    io,              // any other I/O error (a failing disk)
+    other,           // anything else: a constraint or misuse (a bug), a schema too new
+};
+
+// True for the faults where retrying the same write later may succeed.
+bool is_transient(Fault f);
+// A few words for f, e.g. "disk full" ("" for none).
+const char* describe(Fault f);
+
 class Store {
 public:
-    // Opens (creating if needed) the database at path, enables WAL and runs
-    // schema migrations. The file is created with owner-only permissions.
+    // Opens the database at path, enables WAL and runs schema migrations. A
+    // database is created (owner-only, with an empty schema) only when no file
+    // is at path; an existing file is never replaced. Refused, with a message
+    // that names path and the cause, and nothing on disk changed: an empty
+    // (0-byte) file, a file that is not an SQLite database or is another
+    // program's, a corrupt database (PRAGMA quick_check, which reads every
+    // page), a schema newer than this darkchat, a file or directory that
+    // cannot be written, a full disk. A refused open removes the files it
+    // added (the new database, -wal, -shm), so the caller must be the only
+    // process opening it (darkchat holds the data directory's lock).
     static Result<std::unique_ptr<Store>> open(const std::string& path);
     ~Store();
     Store(const Store&) = delete;
@@ -34,6 +62,12 @@ public:
     Result<std::vector<HistoryRecord>> history(const std::string& peer, std::size_t limit);
 
     int schema_version() const;
+
+    // The fault of the last call on this Store that returned an error, or
+    // Fault::none when the last call succeeded. The driver retries a failed
+    // apply() while the fault is transient, and stops and says what to do when
+    // it is permanent.
+    Fault fault() const;
 
 private:
     struct Impl;

@@ -28,8 +28,9 @@ namespace dc::app {
 namespace {
 
 // Creates missing directories owner-only (0700 whatever the umask); existing
-// ones are left as they are.
-Result<void> make_dirs(const std::string& path) {
+// ones are left as they are. True when it made the last one, path itself.
+Result<bool> make_dirs(const std::string& path) {
+    bool made = false;
     std::string cur;
     std::stringstream ss(path);
     std::string part;
@@ -38,15 +39,100 @@ Result<void> make_dirs(const std::string& path) {
         if (part.empty()) continue;
         cur += part + "/";
         if (::mkdir(cur.c_str(), 0700) == 0) {
+            made = true;
             if (::chmod(cur.c_str(), 0700) != 0) return err("cannot chmod " + cur + ": " + std::strerror(errno));
         } else if (errno != EEXIST) {
             return err("cannot create " + cur + ": " + std::strerror(errno));
+        } else {
+            made = false;
         }
     }
     struct stat st;
     if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return err(path + " is not a directory");
-    return {};
+    return made;
 }
+
+// One node per data directory: a POSIX write lock on DIR/lock, taken before
+// the database is opened and held until the process ends (the kernel drops it
+// then, after kill -9 too, so a stale file never blocks). A second start is
+// told the holder's pid, as the kernel reports it; the file itself stays
+// empty, so that holding it writes nothing. A start refused before its database was
+// opened removes the lock file and the directory it made, so that it leaves
+// nothing behind.
+class DirLock {
+public:
+    DirLock() = default;
+    ~DirLock() {
+        if (fd_ < 0) return;
+        if (remove_) {
+            ::unlink(path_.c_str());  // still locked: a start that opened it meanwhile sees it gone and retries
+            if (dir_made_) ::rmdir(dir_.c_str());
+        }
+        ::close(fd_);
+    }
+    DirLock(const DirLock&) = delete;
+    DirLock& operator=(const DirLock&) = delete;
+
+    Result<void> acquire(const std::string& dir, bool dir_made) {
+        dir_ = dir;
+        dir_made_ = dir_made;
+        path_ = dir + "/lock";
+        for (int attempt = 0; attempt < 8; ++attempt) {
+            bool created = true;
+            int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (fd < 0 && errno == EEXIST) {
+                created = false;
+                fd = ::open(path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0 && errno == ENOENT) continue;  // removed meanwhile
+            }
+            if (fd < 0) {
+                int e = errno;
+                if (e == EROFS || e == EACCES || e == EPERM)
+                    return err(dir + " is read-only (" + std::strerror(e) + "): darkchat needs to write there");
+                if (e == ENOSPC || e == EDQUOT)
+                    return err("disk full: cannot create " + path_ + "; free some space and start again");
+                return err("cannot open " + path_ + ": " + std::strerror(e));
+            }
+            struct flock want {};
+            want.l_type = F_WRLCK;
+            want.l_whence = SEEK_SET;
+            if (::fcntl(fd, F_SETLK, &want) != 0) {
+                int e = errno;
+                if (e != EACCES && e != EAGAIN) {
+                    ::close(fd);
+                    return err("cannot lock " + path_ + ": " + std::strerror(e));
+                }
+                struct flock held = want;
+                bool known = ::fcntl(fd, F_GETLK, &held) == 0;
+                ::close(fd);
+                if (known && held.l_type == F_UNLCK) continue;  // the holder just ended
+                // l_pid is 0 when the holder is in another pid namespace.
+                std::string who = known && held.l_pid > 0 ? "process " + std::to_string(held.l_pid) : "another process";
+                return err(dir + " is in use by " + who + " (one node per data directory)");
+            }
+            // A start that gave up may have removed the file between our open and our lock.
+            struct stat mine {}, named {};
+            if (::fstat(fd, &mine) != 0 || ::stat(path_.c_str(), &named) != 0 || mine.st_ino != named.st_ino ||
+                mine.st_dev != named.st_dev) {
+                ::close(fd);
+                continue;
+            }
+            fd_ = fd;
+            remove_ = created;
+            return {};
+        }
+        return err("cannot lock " + path_ + ": it keeps being replaced");
+    }
+
+    // The database opened: the lock file stays (empty; the kernel knows the holder).
+    void keep() { remove_ = false; }
+
+private:
+    int fd_ = -1;
+    bool remove_ = false;
+    bool dir_made_ = false;
+    std::string path_, dir_;
+};
 
 // One line on stderr when others may read what holds the secret key. Said, not
 // changed: the owner may have reasons.
@@ -372,11 +458,46 @@ int main(int argc, char** argv, bool daemon) {
     if (user.empty() && o.relay) user = o.port && *o.port != 0 ? "relay-" + std::to_string(*o.port) : "relay";
     auto dir = data_dir(o, user);
     if (!dir) return fail(daemon, dir.error());
-    if (auto r = make_dirs(*dir); !r) return fail(daemon, r.error());
-    warn_if_shared(prog, *dir, true);
     std::string db_path = *dir + "/darkchat.db";
+    if (struct stat st; user.empty() && ::stat(db_path.c_str(), &st) != 0 && errno == ENOENT)
+        return fail(daemon, "-u <username> is needed on the first run of " + *dir);
+
+    // Everything that can fail before anything is written runs first: the
+    // flags above, host names, and the port (bound now, used by the loop).
+    const bool runs_node = o.export_identity.empty() && !o.set_passphrase && !o.remove_passphrase;
+    io::Options io;
+    std::optional<io::Sockets> sockets;
+    if (runs_node) {
+        if (auto r = role_options(o, io.roles); !r) return fail(daemon, r.error());
+        io.front_end = !daemon;
+        io.log_name = user.empty() ? std::string(prog) : std::string(prog) + "[" + user + "]";
+        io.config.port = o.port.value_or(kDefaultPort);
+        io.fallback_port = !o.port.has_value();
+        io.config.super_client = o.super_client;
+        io.config.max_sessions_per_user = o.max_sessions;
+        io.bind = *Addr::parse(o.bind);
+        if (o.super_client) io.config.max_users = 1000000;
+        if (!o.server_host.empty()) {
+            auto a = resolve(o.server_host, o.server_port);
+            if (!a) return fail(daemon, "-sip: " + a.error());
+            io.config.servers.push_back(*a);
+        }
+        auto bound = io::bind(io);
+        if (!bound) return fail(daemon, bound.error());
+        sockets = std::move(bound).value();
+    }
+
+    auto made = make_dirs(*dir);
+    if (!made) return fail(daemon, made.error());
+    warn_if_shared(prog, *dir, true);
+    // --export-identity only reads, and works while the node runs.
+    DirLock lock;
+    if (o.export_identity.empty()) {
+        if (auto r = lock.acquire(*dir, *made); !r) return fail(daemon, r.error());
+    }
     auto db = store::Store::open(db_path);
     if (!db) return fail(daemon, db.error());
+    if (o.export_identity.empty()) lock.keep();
     warn_if_shared(prog, db_path, false);
     auto& st = **db;
 
@@ -433,24 +554,10 @@ int main(int argc, char** argv, bool daemon) {
         return 0;
     }
 
-    io::Options io;
-    if (auto r = role_options(o, io.roles); !r) return fail(daemon, r.error());
-    io.front_end = !daemon;
     io.log_name = std::string(prog) + "[" + id->user + "]";
-    io.config.port = o.port.value_or(kDefaultPort);
-    io.fallback_port = !o.port.has_value();
-    io.config.super_client = o.super_client;
-    io.config.max_sessions_per_user = o.max_sessions;
-    io.bind = *Addr::parse(o.bind);
-    if (o.super_client) io.config.max_users = 1000000;
-    if (!o.server_host.empty()) {
-        auto a = resolve(o.server_host, o.server_port);
-        if (!a) return fail(daemon, "-sip: " + a.error());
-        io.config.servers.push_back(*a);
-    }
     // -t sizes libuv's worker pool, which resolves host names for \ping.
     ::setenv("UV_THREADPOOL_SIZE", std::to_string(o.threads).c_str(), 1);
-    return io::run(io, st, std::move(*id));
+    return io::run(io, std::move(*sockets), st, std::move(*id));
 }
 
 }  // namespace dc::app

@@ -195,7 +195,7 @@ class Driver {
 public:
     Driver(const Options& opts, store::Store& store) : opts_(opts), store_(store) {}
 
-    int run(Identity identity);
+    int run(Sockets sockets, Identity identity);
 
 private:
     const Options& opts_;
@@ -751,12 +751,10 @@ private:
         std::vector<TcpIn*> in(inbound_.begin(), inbound_.end());
         for (auto* c : in) close_inbound(c);
     }
-
-    Result<void> bind_sockets();
-    void raise_recv_buffer(int fd);
 };
 
-void Driver::raise_recv_buffer(int fd) {
+// Asks for a large UDP receive buffer; says once when it got less.
+void raise_recv_buffer(int fd, const std::string& log_name) {
     int want = kUdpRecvBuffer;
     // Privileged processes may go past rmem_max; others get at most rmem_max.
     if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
@@ -768,17 +766,43 @@ void Driver::raise_recv_buffer(int fd) {
     if (got / 2 < want) {
         std::fprintf(stderr,
                      "%s: UDP receive buffer is %d KiB, not the %d KiB asked for (raise net.core.rmem_max to allow it)\n",
-                     opts_.log_name.c_str(), got / 2 / 1024, want / 1024);
+                     log_name.c_str(), got / 2 / 1024, want / 1024);
     }
 }
 
-Result<void> Driver::bind_sockets() {
+}  // namespace
+
+Sockets::~Sockets() {
+    if (udp_ >= 0) ::close(udp_);
+    if (tcp_ >= 0) ::close(tcp_);
+}
+
+Sockets::Sockets(Sockets&& o) noexcept : udp_(o.udp_), tcp_(o.tcp_), port_(o.port_) { o.udp_ = o.tcp_ = -1; }
+
+Sockets& Sockets::operator=(Sockets&& o) noexcept {
+    if (this != &o) {
+        Sockets gone(std::move(*this));
+        udp_ = o.udp_;
+        tcp_ = o.tcp_;
+        port_ = o.port_;
+        o.udp_ = o.tcp_ = -1;
+    }
+    return *this;
+}
+
+std::pair<int, int> Sockets::release() {
+    std::pair<int, int> fds{udp_, tcp_};
+    udp_ = tcp_ = -1;
+    return fds;
+}
+
+Result<Sockets> bind(const Options& opts) {
     // UDP and TCP on the same port number. With port 0 (or a taken port when a
     // fallback is allowed) the kernel picks the UDP port and TCP must get the same.
     const int attempts = 32;
-    std::uint16_t want = opts_.config.port;
+    std::uint16_t want = opts.config.port;
     for (int i = 0; i < attempts; ++i) {
-        Addr a = opts_.bind;
+        Addr a = opts.bind;
         a.port = want;
         sockaddr_storage ss;
         socklen_t len = to_sockaddr(a, ss);
@@ -788,7 +812,7 @@ Result<void> Driver::bind_sockets() {
         if (::bind(u, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
             int e = errno;
             ::close(u);
-            if (e == EADDRINUSE && want != 0 && opts_.fallback_port) {
+            if (e == EADDRINUSE && want != 0 && opts.fallback_port) {
                 want = 0;
                 continue;
             }
@@ -806,31 +830,28 @@ Result<void> Driver::bind_sockets() {
             int e = errno;
             ::close(u);
             ::close(t);
-            if (e == EADDRINUSE && (want == 0 || opts_.fallback_port)) {
+            if (e == EADDRINUSE && (want == 0 || opts.fallback_port)) {
                 want = 0;
                 continue;
             }
             return err("cannot listen on " + bound.to_string() + " (TCP): " + std::strerror(e));
         }
-        raise_recv_buffer(u);
-        uv_udp_init(&loop_, &udp_);
-        uv_udp_open(&udp_, u);
-        uv_tcp_init(&loop_, &tcp_);
-        uv_tcp_open(&tcp_, t);
-        port_ = bound.port;
-        return {};
+        raise_recv_buffer(u, opts.log_name);
+        return Sockets(u, t, bound.port);
     }
     return err("cannot find a port free for both UDP and TCP");
 }
 
-int Driver::run(Identity identity) {
+namespace {
+
+int Driver::run(Sockets sockets, Identity identity) {
     uv_loop_init(&loop_);
-    if (auto r = bind_sockets(); !r) {
-        std::fprintf(stderr, "%s: %s\n", opts_.log_name.c_str(), r.error().c_str());
-        uv_run(&loop_, UV_RUN_DEFAULT);
-        uv_loop_close(&loop_);
-        return 1;
-    }
+    port_ = sockets.port();
+    auto [u, t] = sockets.release();
+    uv_udp_init(&loop_, &udp_);
+    uv_udp_open(&udp_, u);
+    uv_tcp_init(&loop_, &tcp_);
+    uv_tcp_open(&tcp_, t);
     auto fail = [&](const std::string& why) {
         std::fprintf(stderr, "%s: %s\n", opts_.log_name.c_str(), why.c_str());
         uv_close(reinterpret_cast<uv_handle_t*>(&udp_), nullptr);
@@ -902,9 +923,9 @@ int Driver::run(Identity identity) {
 
 }  // namespace
 
-int run(const Options& opts, store::Store& store, Identity identity) {
+int run(const Options& opts, Sockets sockets, store::Store& store, Identity identity) {
     Driver d(opts, store);
-    return d.run(std::move(identity));
+    return d.run(std::move(sockets), std::move(identity));
 }
 
 }  // namespace dc::io

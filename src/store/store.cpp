@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <system_error>
@@ -145,21 +146,64 @@ struct StmtFinalize {
 using DbPtr = std::unique_ptr<sqlite3, DbClose>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
 
-// A short, clear message for a failed SQLite call. Call it before anything else
-// touches the connection, or sqlite3_errmsg describes the wrong call.
-Error db_error(sqlite3* db, int rc, std::string_view what) {
-    std::string msg = "store: ";
+// What kind of failure rc is. SQLite reports some failures of the file system
+// (ENOSPC while it sizes the WAL index, EROFS while it makes the -wal file) as
+// SQLITE_IOERR or SQLITE_CANTOPEN; the errno of the failed call tells them apart.
+// Call it before anything else touches the connection.
+Fault classify(sqlite3* db, int rc) {
+    const int sys = db != nullptr ? sqlite3_system_errno(db) : 0;
     switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return Fault::none;
     case SQLITE_FULL:
-        return err(msg + "disk full");
+        return Fault::disk_full;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-        return err(msg + "database is locked (is another darkchat using this profile?)");
-    case SQLITE_READONLY:
-        return err(msg + "database is read-only");
-    case SQLITE_CORRUPT:
-        return err(msg + "database is corrupt");
+        return Fault::busy;
     case SQLITE_NOMEM:
+        return Fault::out_of_memory;
+    case SQLITE_READONLY:
+        return Fault::read_only;
+    case SQLITE_CORRUPT:
+        return Fault::corrupt;
+    case SQLITE_NOTADB:
+        return Fault::not_a_database;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+        if (rc == SQLITE_IOERR_NOMEM) return Fault::out_of_memory;
+        if (sys == ENOSPC || sys == EDQUOT) return Fault::disk_full;
+        if (sys == EROFS || sys == EACCES || sys == EPERM) return Fault::read_only;
+        return Fault::io;
+    default:
+        return Fault::other;
+    }
+}
+
+// A short, clear message for a failed SQLite call, and its kind in fault.
+// Call it before anything else touches the connection, or sqlite3_errmsg
+// describes the wrong call.
+Error db_error(sqlite3* db, int rc, std::string_view what, Fault& fault) {
+    fault = classify(db, rc);
+    std::string msg = "store: ";
+    if (fault == Fault::disk_full || fault == Fault::read_only || fault == Fault::corrupt) {
+        const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+        if (file != nullptr && *file != '\0') {
+            msg += file;
+            msg += ": ";
+        }
+    }
+    switch (fault) {
+    case Fault::disk_full:
+        return err(msg + "disk full");
+    case Fault::busy:
+        return err(msg + "database is locked (is another darkchat using this profile?)");
+    case Fault::read_only:
+        return err(msg + "database is read-only");
+    case Fault::corrupt:
+        return err(msg + "database is corrupt");
+    case Fault::out_of_memory:
         return err(msg + "out of memory");
     default:
         break;
@@ -268,7 +312,8 @@ std::vector<std::string> split_names(const std::string& text) {
 
 std::int64_t as_i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }  // bit pattern kept
 
-Error corrupt_row(std::string_view table) {
+Error corrupt_row(Fault& fault, std::string_view table) {
+    fault = Fault::corrupt;
     return err("store: database is corrupt (bad row in " + std::string(table) + ")");
 }
 
@@ -278,6 +323,8 @@ Result<void> create_private_file(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         if (errno == EEXIST) return {};
+        if (errno == ENOSPC || errno == EDQUOT)
+            return err("store: disk full: cannot create " + path + "; free some space and start again");
         return err("store: cannot create " + path + ": " + std::generic_category().message(errno));
     }
     int rc = ::fchmod(fd, 0600);
@@ -287,12 +334,81 @@ Result<void> create_private_file(const std::string& path) {
     return {};
 }
 
+// The directory that holds path ("." for a bare file name).
+std::string parent_dir(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+Error read_only_error(const std::string& path, const std::string& why) {
+    return err("store: " + path + " is read-only (" + why + "): darkchat must be able to write its database");
+}
+
+// Checks an existing database file before SQLite opens it, reading only: a
+// file of 0 bytes, a file that is not an SQLite database, a file or directory
+// that cannot be written. Root ignores the permission bits, so a file whose
+// owner took away the write bit is taken as read-only from its mode.
+Result<void> check_file(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0)
+        return err("store: cannot read " + path + ": " + std::generic_category().message(errno));
+    if (!S_ISREG(st.st_mode)) return err("store: " + path + " is not a file");
+    if (st.st_size == 0) {
+        return err("store: " + path +
+                   " is empty (0 bytes): not making a new identity over it; move it away to start afresh");
+    }
+    if ((st.st_mode & S_IWUSR) == 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        return read_only_error(path, std::string("mode ") + mode);
+    }
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        if (e == EACCES || e == EPERM || e == EROFS) return read_only_error(path, std::generic_category().message(e));
+        return err("store: cannot open " + path + ": " + std::generic_category().message(e));
+    }
+    char head[16] = {};
+    ssize_t n = ::pread(fd, head, sizeof head, 0);
+    ::close(fd);
+    if (n != static_cast<ssize_t>(sizeof head) || std::memcmp(head, "SQLite format 3", sizeof head) != 0)
+        return err("store: " + path + " is not a darkchat database");
+    // WAL makes its -wal and -shm files beside the database.
+    std::string dir = parent_dir(path);
+    if (::access(dir.c_str(), W_OK | X_OK) != 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+        return err("store: " + dir + " is read-only (" + std::generic_category().message(errno) +
+                   "): darkchat makes files beside " + path);
+    }
+    return {};
+}
+
+// The message for a database that cannot be opened or read at start-up: the
+// path and the cause in one line.
+Error open_error(sqlite3* db, int rc, const std::string& path, Fault& fault) {
+    fault = classify(db, rc);
+    switch (fault) {
+    case Fault::disk_full:
+        return err("store: disk full: cannot open " + path + "; free some space and start again");
+    case Fault::read_only:
+        return read_only_error(path, db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    case Fault::corrupt:
+        return err("store: " + path + " is corrupt: restore it from a backup, or move it away to start afresh");
+    case Fault::not_a_database:
+        return err("store: " + path + " is not a darkchat database");
+    default:
+        return db_error(db, rc, path, fault);
+    }
+}
+
 }  // namespace
 
 struct Store::Impl {
     DbPtr db;  // declared first: destroyed after the statements
     std::string path;
     int version = 0;
+    Fault fault = Fault::none;  // of the last call that failed, none after one that succeeded
 
     StmtPtr begin_deferred, begin_immediate, commit, rollback;
     StmtPtr load_identity, save_identity;
@@ -305,7 +421,7 @@ struct Store::Impl {
 
     Result<void> exec(const char* sql, std::string_view what) {
         int rc = sqlite3_exec(raw(), sql, nullptr, nullptr, nullptr);
-        if (rc != SQLITE_OK) return db_error(raw(), rc, what);
+        if (rc != SQLITE_OK) return db_error(raw(), rc, what, fault);
         return {};
     }
 
@@ -313,7 +429,7 @@ struct Store::Impl {
         sqlite3_stmt* s = nullptr;
         int rc = sqlite3_prepare_v3(raw(), sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
         out.reset(s);
-        if (rc != SQLITE_OK) return db_error(raw(), rc, "prepare");
+        if (rc != SQLITE_OK) return db_error(raw(), rc, "prepare", fault);
         return {};
     }
 
@@ -322,10 +438,11 @@ struct Store::Impl {
         if (auto r = prepare(s, "PRAGMA user_version"); !r) return err(r.error());
         Query q(s.get());
         int rc = q.step();
-        if (rc != SQLITE_ROW) return db_error(raw(), rc, path);
+        if (rc != SQLITE_ROW) return db_error(raw(), rc, path, fault);
         return static_cast<int>(q.col_i64(0));
     }
 
+    Result<void> check_contents();
     Result<void> configure();
     Result<void> migrate();
     Result<void> prepare_all();
@@ -337,19 +454,19 @@ namespace {
 // outside any transaction in every case.
 class Transaction {
 public:
-    Transaction(sqlite3* db, sqlite3_stmt* rollback) : db_(db), rollback_(rollback) {}
+    Transaction(sqlite3* db, sqlite3_stmt* rollback, Fault& fault) : db_(db), rollback_(rollback), fault_(fault) {}
     ~Transaction() { end(); }
     Transaction(const Transaction&) = delete;
     Transaction& operator=(const Transaction&) = delete;
 
     Result<void> begin(sqlite3_stmt* begin) {
         int rc = Query(begin).run();
-        if (rc != SQLITE_OK) return db_error(db_, rc, "begin");
+        if (rc != SQLITE_OK) return db_error(db_, rc, "begin", fault_);
         return {};
     }
     Result<void> commit(sqlite3_stmt* commit) {
         int rc = Query(commit).run();
-        if (rc != SQLITE_OK) return db_error(db_, rc, "commit");  // the destructor rolls back
+        if (rc != SQLITE_OK) return db_error(db_, rc, "commit", fault_);  // the destructor rolls back
         return {};
     }
     // Rolls back if a transaction is still open (some errors end it themselves).
@@ -366,9 +483,58 @@ public:
 private:
     sqlite3* db_;
     sqlite3_stmt* rollback_;  // null before the statements are prepared
+    Fault& fault_;
 };
 
 }  // namespace
+
+// Reads an existing database before anything is written to it (WAL mode,
+// migrations): that it is darkchat's, not newer than this program, and
+// intact. PRAGMA quick_check reads every page, so it costs time in proportion
+// to the file; a darkchat database is small, and a corrupt page found now is
+// a clear refusal instead of a node that runs and cannot save.
+Result<void> Store::Impl::check_contents() {
+    if (sqlite3_db_readonly(raw(), "main") == 1) {
+        fault = Fault::read_only;
+        return read_only_error(path, "opened read-only");
+    }
+    auto step_one = [&](const char* sql, StmtPtr& s) -> int {
+        sqlite3_stmt* raw_stmt = nullptr;
+        int rc = sqlite3_prepare_v2(raw(), sql, -1, &raw_stmt, nullptr);
+        s.reset(raw_stmt);
+        return rc != SQLITE_OK ? rc : sqlite3_step(s.get());
+    };
+    StmtPtr s;
+    // The first read: a file that is not a database, a corrupt first page or a
+    // full disk (the WAL index is made now) show here.
+    int rc = step_one("PRAGMA user_version", s);
+    if (rc != SQLITE_ROW) return open_error(raw(), rc, path, fault);
+    const auto v = sqlite3_column_int64(s.get(), 0);
+    if (v > kSchemaVersion) {
+        fault = Fault::other;
+        return err("store: " + path + ": database schema " + std::to_string(v) + " is newer than this darkchat (" +
+                   std::to_string(kSchemaVersion) + ")");
+    }
+    rc = step_one("SELECT count(*) FROM sqlite_master", s);
+    if (rc != SQLITE_ROW) return open_error(raw(), rc, path, fault);
+    if (v == 0) {
+        // Ours are created with their schema in the same start; this one has none of it.
+        fault = Fault::not_a_database;
+        return err("store: " + path + " is an SQLite database but not darkchat's");
+    }
+    rc = step_one("PRAGMA quick_check(1)", s);
+    if (rc != SQLITE_ROW) return open_error(raw(), rc, path, fault);
+    const auto* first = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0));
+    std::string verdict = first != nullptr ? first : "";
+    if (verdict != "ok") {
+        // Its first line may only name the schema ("*** in database main ***").
+        if (auto nl = verdict.rfind('\n'); nl != std::string::npos) verdict.erase(0, nl + 1);
+        fault = Fault::corrupt;
+        return err("store: " + path + " is corrupt (" + verdict +
+                   "): restore it from a backup, or move it away to start afresh");
+    }
+    return {};
+}
 
 Result<void> Store::Impl::configure() {
     sqlite3_extended_result_codes(raw(), 1);
@@ -391,9 +557,7 @@ Result<void> Store::Impl::configure() {
             rc = SQLITE_OK;
         }
     }
-    if ((rc & 0xff) == SQLITE_NOTADB) return err("store: " + path + " is not a darkchat database");
-    if ((rc & 0xff) == SQLITE_CORRUPT) return err("store: " + path + " is corrupt");
-    if (rc != SQLITE_OK) return db_error(raw(), rc, path);
+    if (rc != SQLITE_OK) return open_error(raw(), rc, path, fault);
 
     // WAL with synchronous=NORMAL survives a killed process (a power cut may
     // lose the newest transactions, never consistency).
@@ -417,9 +581,9 @@ Result<void> Store::Impl::migrate() {
         return {};
     }
 
-    Transaction tx(raw(), nullptr);
+    Transaction tx(raw(), nullptr, fault);
     if (int rc = sqlite3_exec(raw(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
-        return db_error(raw(), rc, path);
+        return db_error(raw(), rc, path, fault);
     }
     // Read again under the write lock: another process may have migrated meanwhile.
     auto current = user_version();
@@ -435,7 +599,7 @@ Result<void> Store::Impl::migrate() {
         if (auto r = prepare(s, "SELECT count(*) FROM sqlite_master"); !r) return r;
         Query q(s.get());
         int rc = q.step();
-        if (rc != SQLITE_ROW) return db_error(raw(), rc, path);
+        if (rc != SQLITE_ROW) return db_error(raw(), rc, path, fault);
         if (q.col_i64(0) != 0) return err("store: " + path + " is an SQLite database but not darkchat's");
     }
     for (; v < kSchemaVersion; ++v) {
@@ -446,7 +610,7 @@ Result<void> Store::Impl::migrate() {
         if (auto r = exec(pragma.c_str(), what); !r) return r;
     }
     if (int rc = sqlite3_exec(raw(), "COMMIT", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
-        return db_error(raw(), rc, path);
+        return db_error(raw(), rc, path, fault);
     }
     version = v;
     return {};
@@ -535,45 +699,101 @@ Store::~Store() = default;
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
     if (path.empty()) return err("store: empty database path");
-    if (path != ":memory:") {
-        if (auto r = create_private_file(path); !r) return err(r.error());
-    }
-
     auto impl = std::make_unique<Impl>();
     impl->path = path;
-    sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-    impl->db.reset(db);  // a handle is returned even on failure and must be closed
-    if (rc != SQLITE_OK) {
-        return err("store: cannot open " + path + ": " +
-                   (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    if (path == ":memory:") {
+        sqlite3* db = nullptr;
+        int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+        impl->db.reset(db);
+        if (rc != SQLITE_OK) return err(std::string("store: cannot open :memory: ") + sqlite3_errstr(rc));
+        if (auto r = impl->configure(); !r) return err(r.error());
+        if (auto r = impl->migrate(); !r) return err(r.error());
+        if (auto r = impl->prepare_all(); !r) return err(r.error());
+        return std::unique_ptr<Store>(new Store(std::move(impl)));
     }
-    if (auto r = impl->configure(); !r) return err(r.error());
-    if (auto r = impl->migrate(); !r) return err(r.error());
-    if (auto r = impl->prepare_all(); !r) return err(r.error());
+
+    // A new database only where there is no file at all: never over one that
+    // cannot be read, whatever the reason.
+    struct stat st {};
+    const bool fresh = ::lstat(path.c_str(), &st) != 0 && errno == ENOENT;
+    // The files SQLite may add beside the database, and which of them are
+    // there before it opens: a refused open removes the ones it added.
+    const char* const kBeside[] = {"-wal", "-shm", "-journal"};
+    bool there_before[std::size(kBeside)] = {};
+    for (std::size_t i = 0; i < std::size(kBeside); ++i)
+        there_before[i] = !fresh && ::lstat((path + kBeside[i]).c_str(), &st) == 0;
+    if (fresh) {
+        if (auto r = create_private_file(path); !r) return err(r.error());
+    } else if (auto r = check_file(path); !r) {
+        return err(r.error());
+    }
+
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+    impl->db.reset(db);  // a handle is returned even on failure and must be closed
+    Result<void> started;
+    if (rc != SQLITE_OK) {
+        started = open_error(db, rc, path, impl->fault);
+    } else {
+        sqlite3_extended_result_codes(db, 1);
+        sqlite3_busy_timeout(db, kBusyTimeoutMs);
+        if (!fresh) started = impl->check_contents();
+        if (started) started = impl->configure();
+        if (started) started = impl->migrate();
+        if (started) started = impl->prepare_all();
+    }
+    if (!started) {
+        impl.reset();  // closed before its files are removed
+        if (fresh) ::unlink(path.c_str());
+        for (std::size_t i = 0; i < std::size(kBeside); ++i) {
+            if (!there_before[i]) ::unlink((path + kBeside[i]).c_str());
+        }
+        return err(started.error());
+    }
     return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
 int Store::schema_version() const { return impl_->version; }
 
+Fault Store::fault() const { return impl_->fault; }
+
+bool is_transient(Fault f) { return f == Fault::disk_full || f == Fault::busy || f == Fault::out_of_memory; }
+
+const char* describe(Fault f) {
+    switch (f) {
+    case Fault::none: return "";
+    case Fault::disk_full: return "disk full";
+    case Fault::busy: return "database is locked";
+    case Fault::out_of_memory: return "out of memory";
+    case Fault::read_only: return "read-only";
+    case Fault::corrupt: return "corrupt";
+    case Fault::not_a_database: return "not a darkchat database";
+    case Fault::io: return "I/O error";
+    case Fault::other: return "error";
+    }
+    return "error";
+}
+
 Result<std::optional<Identity>> Store::load_identity() {
+    impl_->fault = Fault::none;
     Query q(impl_->load_identity.get());
     int rc = q.step();
     if (rc == SQLITE_DONE) return std::optional<Identity>();
-    if (rc != SQLITE_ROW) return db_error(impl_->raw(), rc, "load identity");
+    if (rc != SQLITE_ROW) return db_error(impl_->raw(), rc, "load identity", impl_->fault);
     Identity id;
     id.user = q.col_text(0);
-    if (!q.col_array(1, id.pk) || !q.col_array(3, id.session)) return corrupt_row("identity");
+    if (!q.col_array(1, id.pk) || !q.col_array(3, id.session)) return corrupt_row(impl_->fault, "identity");
     if (q.col_null(2)) {
-        if (q.col_null(4)) return corrupt_row("identity");
+        if (q.col_null(4)) return corrupt_row(impl_->fault, "identity");
         id.sk_sealed = q.col_bytes(4);
     } else if (!q.col_array(2, id.sk)) {
-        return corrupt_row("identity");
+        return corrupt_row(impl_->fault, "identity");
     }
     return std::optional<Identity>(std::move(id));
 }
 
 Result<void> Store::save_identity(const Identity& id) {
+    impl_->fault = Fault::none;
     Query q(impl_->save_identity.get());
     q.text(id.user).blob(id.pk);
     if (id.sk_sealed) {
@@ -581,14 +801,15 @@ Result<void> Store::save_identity(const Identity& id) {
     } else {
         q.blob(id.sk).blob(id.session).null();
     }
-    if (int rc = q.run(); rc != SQLITE_OK) return db_error(impl_->raw(), rc, "save identity");
+    if (int rc = q.run(); rc != SQLITE_OK) return db_error(impl_->raw(), rc, "save identity", impl_->fault);
     return {};
 }
 
 Result<void> Store::apply(const std::vector<StoreOp>& ops) {
+    impl_->fault = Fault::none;
     if (ops.empty()) return {};
     Impl& s = *impl_;
-    Transaction tx(s.raw(), s.rollback.get());
+    Transaction tx(s.raw(), s.rollback.get(), s.fault);
     if (auto r = tx.begin(s.begin_immediate.get()); !r) return r;
 
     for (const auto& op : ops) {
@@ -667,16 +888,17 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops) {
                 }
             },
             op);
-        if (rc != SQLITE_OK) return db_error(s.raw(), rc, what);  // tx rolls back
+        if (rc != SQLITE_OK) return db_error(s.raw(), rc, what, s.fault);  // tx rolls back
     }
     return tx.commit(s.commit.get());
 }
 
 Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
+    impl_->fault = Fault::none;
     Impl& s = *impl_;
     // One read transaction, so that the parts agree with each other even if
     // another process writes meanwhile.
-    Transaction tx(s.raw(), s.rollback.get());
+    Transaction tx(s.raw(), s.rollback.get(), s.fault);
     if (auto r = tx.begin(s.begin_deferred.get()); !r) return err(r.error());
 
     Snapshot snap;
@@ -686,12 +908,12 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
         while ((rc = q.step()) == SQLITE_ROW) {
             UserRecord u;
             u.name = q.col_text(0);
-            if (!q.col_array(1, u.key)) return corrupt_row("users");
+            if (!q.col_array(1, u.key)) return corrupt_row(s.fault, "users");
             u.contact = q.col_i64(2) != 0;
             u.first_seen = q.col_i64(3);
             snap.users.push_back(std::move(u));
         }
-        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load users");
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load users", s.fault);
     }
     {
         Query q(s.all_sessions.get());
@@ -699,7 +921,7 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
             SessionRecord r;
             r.user = q.col_text(0);
             if (!q.col_array(1, r.session) || !q.col_array(3, r.decl.sig) || !q.col_array(6, r.addr.ip)) {
-                return corrupt_row("sessions");
+                return corrupt_row(s.fault, "sessions");
             }
             r.decl.body = q.col_bytes(2);
             r.seq = static_cast<std::uint64_t>(q.col_i64(4));
@@ -709,37 +931,37 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
             r.last_seen = q.col_i64(9);
             snap.sessions.push_back(std::move(r));
         }
-        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load sessions");
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load sessions", s.fault);
     }
     {
         Query q(s.all_outbox.get());
         while ((rc = q.step()) == SQLITE_ROW) {
             OutboxRecord e;
-            if (!q.col_array(0, e.id) || !q.col_array(3, e.msg.sig)) return corrupt_row("outbox");
+            if (!q.col_array(0, e.id) || !q.col_array(3, e.msg.sig)) return corrupt_row(s.fault, "outbox");
             e.target = q.col_text(1);
             e.msg.body = q.col_bytes(2);
             e.queued = q.col_i64(4);
             snap.outbox.push_back(std::move(e));
         }
-        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load outbox");
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load outbox", s.fault);
     }
     {
         Query q(s.seen_ids.get());
         q.i64(clamp_limit(max_seen));
         while ((rc = q.step()) == SQLITE_ROW) {
             SeenRecord r;
-            if (!q.col_array(0, r.id)) return corrupt_row("history");
+            if (!q.col_array(0, r.id)) return corrupt_row(s.fault, "history");
             r.from = q.col_text(1);
             r.sent = q.col_i64(2);
             snap.seen.push_back(std::move(r));
         }
-        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load history ids");
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load history ids", s.fault);
     }
     {
         Query q(s.all_rooms.get());
         while ((rc = q.step()) == SQLITE_ROW) {
             RoomRecord r;
-            if (!q.col_array(0, r.room) || !q.col_array(2, r.ticket.sig)) return corrupt_row("rooms");
+            if (!q.col_array(0, r.room) || !q.col_array(2, r.ticket.sig)) return corrupt_row(s.fault, "rooms");
             r.ticket.body = q.col_bytes(1);
             r.direct = q.col_i64(3) != 0;
             r.mine = q.col_i64(4) != 0;
@@ -749,55 +971,56 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
             r.next_seq = static_cast<std::uint64_t>(q.col_i64(8));
             snap.rooms.rooms.push_back(std::move(r));
         }
-        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load rooms");
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load rooms", s.fault);
     }
     {
         Query q(s.all_room_lines.get());
         while ((rc = q.step()) == SQLITE_ROW) {
             RoomLineRecord l;
-            if (!q.col_array(0, l.room) || !q.col_array(2, l.id)) return corrupt_row("room_lines");
+            if (!q.col_array(0, l.room) || !q.col_array(2, l.id)) return corrupt_row(s.fault, "room_lines");
             l.seq = static_cast<std::uint64_t>(q.col_i64(1));
             l.sent = q.col_i64(3);
             l.text = q.col_text(4);
             snap.rooms.lines.push_back(std::move(l));
         }
-        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load room lines");
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load room lines", s.fault);
     }
     {
         Query q(s.all_room_cursors.get());
         while ((rc = q.step()) == SQLITE_ROW) {
             RoomCursorRecord c;
-            if (!q.col_array(0, c.room)) return corrupt_row("room_cursors");
+            if (!q.col_array(0, c.room)) return corrupt_row(s.fault, "room_cursors");
             c.author = q.col_text(1);
             c.run = static_cast<std::uint64_t>(q.col_i64(2));
             c.next = static_cast<std::uint64_t>(q.col_i64(3));
             snap.rooms.cursors.push_back(std::move(c));
         }
-        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load room cursors");
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load room cursors", s.fault);
     }
     {
         Query q(s.all_chat_seqs.get());
         while ((rc = q.step()) == SQLITE_ROW) {
             ChatSeqRecord c;
-            if (!q.col_array(0, c.session)) return corrupt_row("chat_seqs");
+            if (!q.col_array(0, c.session)) return corrupt_row(s.fault, "chat_seqs");
             c.peer = q.col_text(1);
             c.seq = static_cast<std::uint64_t>(q.col_i64(2));
             snap.chat_seqs.push_back(std::move(c));
         }
-        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load chat seqs");
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load chat seqs", s.fault);
     }
     if (auto r = tx.commit(s.commit.get()); !r) return err(r.error());
     return snap;
 }
 
 Result<std::vector<HistoryRecord>> Store::history(const std::string& peer, std::size_t limit) {
+    impl_->fault = Fault::none;
     std::vector<HistoryRecord> out;
     Query q(impl_->peer_history.get());
     q.text(peer).i64(clamp_limit(limit));
     int rc;
     while ((rc = q.step()) == SQLITE_ROW) {
         HistoryRecord h;
-        if (!q.col_array(0, h.id)) return corrupt_row("history");
+        if (!q.col_array(0, h.id)) return corrupt_row(impl_->fault, "history");
         h.from = q.col_text(1);
         h.to = q.col_text(2);
         h.sent = q.col_i64(3);
@@ -805,7 +1028,7 @@ Result<std::vector<HistoryRecord>> Store::history(const std::string& peer, std::
         h.text = q.col_text(5);
         out.push_back(std::move(h));
     }
-    if (rc != SQLITE_DONE) return db_error(impl_->raw(), rc, "history");
+    if (rc != SQLITE_DONE) return db_error(impl_->raw(), rc, "history", impl_->fault);
     std::reverse(out.begin(), out.end());  // newest were selected first; callers want oldest first
     return out;
 }

@@ -4,6 +4,7 @@
 #include "harness.hpp"
 
 #include <poll.h>
+#include <sys/mount.h>
 
 #include <random>
 
@@ -387,4 +388,202 @@ TEST_CASE("garbage on the wire: random datagrams, broken and huge TCP frames") {
     CHECK(std::regex_search(bu["A"], re("^A online linked-you \\| " + at(net["A"]) + " online").rx));
     chat_works(net, "the wire was noisy");
     CHECK(b.running());
+}
+
+// ---- start-up: a data directory that cannot be used is refused, and left as it was ----
+
+namespace {
+
+// Every file of a directory, by name, with its bytes.
+std::map<std::string, std::string> files_of(const std::string& dir) {
+    std::map<std::string, std::string> m;
+    for (auto& e : std::filesystem::directory_iterator(dir)) m[e.path().filename().string()] = read_file(e.path().string());
+    return m;
+}
+
+std::vector<std::string> start_argv(const std::string& dir, std::vector<std::string> more = {}) {
+    std::vector<std::string> argv = {darkchat_bin(), "-p", "0", "--bind", "127.0.0.1", "--data-dir", dir};
+    argv.insert(argv.end(), more.begin(), more.end());
+    return argv;
+}
+
+// The session on the ready line of a run that started.
+std::string session_of(const Run& r) {
+    for (auto& l : r.out)
+        if (auto rd = parse_ready(l)) return rd->session;
+    return {};
+}
+
+// A made data directory of alice, and the session on its ready line.
+std::string make_alice(const TempDir& tmp, const std::string& dir) {
+    auto r = run(tmp, start_argv(dir, {"-u", "alice"}));
+    REQUIRE(r.status == 0);
+    REQUIRE_MESSAGE(!session_of(r).empty(), join_tail(r.out, 10) << join_tail(r.err, 10));
+    return session_of(r);
+}
+
+// A refused start: status 1, no output, one line on stderr that names path
+// and says `cause`; and the data directory exactly as it was.
+void refused(const TempDir& tmp, const std::string& dir, const std::string& path, const std::string& cause,
+             Loc loc = Loc::current()) {
+    auto before = files_of(dir);
+    auto r = run(tmp, start_argv(dir));
+    INFO("called from line " << loc.line());
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    REQUIRE_MESSAGE(r.err.size() == 1, join_tail(r.err, 10));
+    CHECK(r.err[0].rfind("darkchat: ", 0) == 0);
+    CHECK_MESSAGE(r.err[0].find(path) != std::string::npos, r.err[0]);
+    CHECK_MESSAGE(r.err[0].find(cause) != std::string::npos, r.err[0]);
+    CHECK_MESSAGE(files_of(dir) == before, "the refused start changed " << dir);
+}
+
+// A tmpfs of `size` mounted on dir for the life of this object (root only).
+class Tmpfs {
+public:
+    Tmpfs(const std::string& dir, const char* size) : dir_(dir) {
+        std::filesystem::create_directories(dir);
+        std::string opts = std::string("size=") + size;
+        ok_ = ::getuid() == 0 && ::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0;
+    }
+    ~Tmpfs() {
+        if (ok_) ::umount2(dir_.c_str(), MNT_DETACH);
+    }
+    Tmpfs(const Tmpfs&) = delete;
+    Tmpfs& operator=(const Tmpfs&) = delete;
+    bool ok() const { return ok_; }
+    bool read_only() { return ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr) == 0; }
+
+    // Writes a file until the file system is full (bounded by its size).
+    void fill(const std::string& name) {
+        int fd = ::open((dir_ + "/" + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        REQUIRE(fd >= 0);
+        std::string block(4096, 'x');
+        for (int i = 0; i < 4096; ++i)
+            if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) break;
+        ::close(fd);
+    }
+
+private:
+    std::string dir_;
+    bool ok_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("a database that cannot be read is refused with one line, never replaced by a new identity") {
+    TempDir tmp;
+    std::string dir = tmp.sub("alice");
+    std::string db = dir + "/darkchat.db";
+    std::string session = make_alice(tmp, dir);
+    std::string good = read_file(db);
+
+    SUBCASE("an empty file") {
+        std::ofstream(db, std::ios::trunc).close();
+        refused(tmp, dir, db, "is empty");
+        CHECK(read_file(db).empty());
+    }
+    SUBCASE("a corrupt page in the middle") {
+        std::string bad = good;
+        REQUIRE(bad.size() >= 8 * 4096);
+        std::size_t page = bad.size() / 4096 / 2;
+        for (std::size_t i = 0; i < 4096; ++i) bad[page * 4096 + i] = static_cast<char>((i * 37 + 11) & 0xff);
+        std::ofstream(db, std::ios::binary | std::ios::trunc) << bad;
+        refused(tmp, dir, db, "is corrupt");
+    }
+    SUBCASE("a file that is not a database") {
+        std::ofstream(db, std::ios::binary | std::ios::trunc) << std::string(10000, 'z');
+        refused(tmp, dir, db, "is not a darkchat database");
+    }
+    SUBCASE("a read-only file (mode 0400: refused for root too)") {
+        REQUIRE(::chmod(db.c_str(), 0400) == 0);
+        refused(tmp, dir, db, "is read-only");
+        REQUIRE(::chmod(db.c_str(), 0600) == 0);
+    }
+    // Put back, the same identity starts again.
+    std::ofstream(db, std::ios::binary | std::ios::trunc) << good;
+    auto again = run(tmp, start_argv(dir));
+    CHECK(again.status == 0);
+    CHECK_MESSAGE(again.err.empty(), join_tail(again.err, 10));
+    CHECK(session_of(again) == session);
+}
+
+TEST_CASE("a full disk or a read-only file system at start-up is named, and nothing is changed") {
+    TempDir tmp;
+    Tmpfs fs(tmp.sub("mnt"), "2M");
+    if (!fs.ok()) {
+        MESSAGE("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    std::string dir = tmp.sub("mnt/alice");
+    std::string session = make_alice(tmp, dir);
+
+    SUBCASE("disk full, existing data directory") {
+        fs.fill("filler");
+        refused(tmp, dir, dir + "/darkchat.db", "disk full");
+        SUBCASE("and a new one: nothing is left of it") {
+            std::string fresh = tmp.sub("mnt/bob");
+            auto r = run(tmp, start_argv(fresh, {"-u", "bob"}));
+            CHECK(r.status == 1);
+            REQUIRE(r.err.size() == 1);
+            CHECK_MESSAGE(r.err[0].find("disk full") != std::string::npos, r.err[0]);
+            CHECK_MESSAGE(r.err[0].find(fresh) != std::string::npos, r.err[0]);
+            CHECK_FALSE(std::filesystem::exists(fresh));
+        }
+        // Space freed: the same identity starts.
+        std::filesystem::remove(tmp.sub("mnt/filler"));
+        auto again = run(tmp, start_argv(dir));
+        CHECK(again.status == 0);
+        CHECK(session_of(again) == session);
+    }
+    SUBCASE("a read-only file system") {
+        REQUIRE(fs.read_only());
+        refused(tmp, dir, dir, "read-only");
+    }
+}
+
+TEST_CASE("a port in use is refused before anything is written") {
+    TempDir tmp;
+    int held = udp_socket();
+    std::uint16_t port = local_port(held);
+    std::string dir = tmp.sub("alice");
+    for (bool daemon : {false, true}) {
+        CAPTURE(daemon);
+        auto r = run(tmp, {daemon ? darkchatd_bin() : darkchat_bin(), "-u", "alice", "-p", std::to_string(port),
+                           "--bind", "127.0.0.1", "--data-dir", dir});
+        CHECK(r.status == 1);
+        REQUIRE(r.err.size() == 1);
+        CHECK_MESSAGE(r.err[0].find("127.0.0.1:" + std::to_string(port)) != std::string::npos, r.err[0]);
+        CHECK_MESSAGE(r.err[0].find("in use") != std::string::npos, r.err[0]);
+        CHECK_MESSAGE(!std::filesystem::exists(dir), "a refused start made " << dir);
+    }
+    ::close(held);
+}
+
+TEST_CASE("one node per data directory: a second start names the process that holds it") {
+    Net net;
+    net.start("A", {.server = false});
+    Proc& a = net.proc("A");
+    std::string dir = net["A"].dir;
+    auto before = files_of(dir);
+    for (bool daemon : {false, true}) {
+        CAPTURE(daemon);
+        auto r = run(net.tmp, {daemon ? darkchatd_bin() : darkchat_bin(), "-p", "0", "--bind", "127.0.0.1",
+                               "--data-dir", dir});
+        CHECK(r.status == 1);
+        CHECK(r.out.empty());
+        REQUIRE(r.err.size() == 1);
+        CHECK(r.err[0] == std::string(daemon ? "darkchatd" : "darkchat") + ": " + dir + " is in use by process " +
+                              std::to_string(a.pid()) + " (one node per data directory)");
+    }
+    CHECK(files_of(dir).size() == before.size());
+    // The first runs on as before.
+    CHECK(a.running());
+    auto u = users(a);
+    CHECK(u.empty());
+    // Killed, it holds nothing: the next start works, as the same session.
+    std::string session = net["A"].ready.session;
+    net.kill9("A");
+    Node& again = net.start("A", {.server = false});
+    CHECK(again.ready.session == session);
 }

@@ -245,7 +245,8 @@ TEST_CASE("a passphrase from DARKCHAT_PASSPHRASE protects the key at rest") {
     CHECK(set.out == "the key of alice is now protected by a passphrase\n");
     CHECK(set.err.empty());
     auto sealed = files_in(dir);
-    CHECK(sealed.size() == 1);  // darkchat.db alone: the journal is checkpointed and gone
+    CHECK(sealed.size() == 2);  // darkchat.db and its empty lock: the journal is checkpointed and gone
+    CHECK(sealed["lock"].empty());
     CHECK(sealed["darkchat.db"].find(key) == std::string::npos);
     CHECK(sealed["darkchat.db"].find(key.substr(0, 32)) == std::string::npos);  // nor its seed
     CHECK(mode_of(db) == 0600);

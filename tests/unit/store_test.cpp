@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -1082,4 +1083,118 @@ TEST_CASE("chat stream numbers round-trip, never go down, and the in-memory stor
     got = both({store_op::PutChatSeq{{s1, "bob", 3}}, store_op::PutChatSeq{{s1, "carol", 7}}});
     CHECK(got[0].seq == 5);  // not lowered
     CHECK(got[1].seq == 7);
+}
+
+TEST_CASE("faults: a full disk, a busy database and low memory are worth retrying; the rest are not") {
+    using store::Fault;
+    for (Fault f : {Fault::disk_full, Fault::busy, Fault::out_of_memory}) {
+        CAPTURE(store::describe(f));
+        CHECK(store::is_transient(f));
+    }
+    for (Fault f : {Fault::none, Fault::read_only, Fault::corrupt, Fault::not_a_database, Fault::io, Fault::other}) {
+        CAPTURE(store::describe(f));
+        CHECK_FALSE(store::is_transient(f));
+    }
+    CHECK(std::string(store::describe(Fault::disk_full)) == "disk full");
+    CHECK(std::string(store::describe(Fault::none)).empty());
+}
+
+TEST_CASE("fault() tells what the last call failed with, and none after one that succeeded") {
+    TempDir dir;
+    auto s = open_ok(dir.file("darkchat.db"));
+    CHECK(s->fault() == store::Fault::none);
+    auto bad = s->apply({store_op::PutUser{user("", 1, true, 1)}});
+    REQUIRE_FALSE(bad.ok());
+    CHECK(s->fault() == store::Fault::other);  // a constraint: the same batch fails again
+    apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
+    CHECK(s->fault() == store::Fault::none);
+}
+
+TEST_CASE("a full disk at run time is a transient fault: the same batch succeeds once there is space") {
+    if (::getuid() != 0) {
+        MESSAGE("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    TempDir dir;
+    std::string mnt = dir.file("mnt");
+    REQUIRE(::mkdir(mnt.c_str(), 0700) == 0);
+    if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1M") != 0) {
+        MESSAGE("skipped: cannot mount a tmpfs");
+        return;
+    }
+    struct Unmount {
+        std::string at;
+        ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+    } unmount{mnt};
+    auto s = open_ok(mnt + "/darkchat.db");
+    {
+        std::ofstream filler(mnt + "/filler", std::ios::binary);
+        std::string block(4096, 'x');
+        for (int i = 0; i < 512 && filler.write(block.data(), static_cast<std::streamsize>(block.size())); ++i) {
+        }
+    }
+    std::vector<StoreOp> ops;
+    for (int i = 0; i < 100; ++i) {
+        HistoryRecord h = message(static_cast<std::uint8_t>(i), "carol", "alice", i);
+        h.text.assign(4000, static_cast<char>('a' + i % 26));
+        ops.push_back(store_op::PutHistory{h});
+    }
+    auto r = s->apply(ops);
+    REQUIRE_FALSE(r.ok());
+    CHECK(s->fault() == store::Fault::disk_full);
+    CHECK(store::is_transient(s->fault()));
+    CHECK_MESSAGE(r.error().find("disk full") != std::string::npos, r.error());
+    CHECK(snapshot_ok(*s).seen.empty());  // all or nothing
+
+    std::filesystem::remove(mnt + "/filler");
+    apply_ok(*s, ops);
+    CHECK(s->fault() == store::Fault::none);
+    CHECK(snapshot_ok(*s).seen.size() == 100);
+}
+
+TEST_CASE("an existing file that cannot be used is refused, named, and left exactly as it was") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    {
+        auto s = open_ok(path);
+        apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
+    }
+    const std::string good = read_file(path);
+    auto refused = [&](const std::string& contents, const std::string& message) {
+        auto s = Store::open(path);
+        REQUIRE_FALSE(s.ok());
+        CHECK(s.error() == message);
+        CHECK(read_file(path) == contents);
+        for (const char* beside : {"-wal", "-shm", "-journal"}) CHECK_FALSE(std::filesystem::exists(path + beside));
+    };
+    SUBCASE("empty: no new database over it") {
+        write_file(path, "");
+        refused("", "store: " + path +
+                        " is empty (0 bytes): not making a new identity over it; move it away to start afresh");
+    }
+    SUBCASE("a corrupt page in the middle") {
+        std::string bad = good;
+        std::size_t page = bad.size() / 4096 / 2;
+        REQUIRE(page > 1);
+        for (std::size_t i = 0; i < 4096; ++i) bad[page * 4096 + i] = static_cast<char>((i * 37 + 11) & 0xff);
+        write_file(path, bad);
+        auto s = Store::open(path);
+        REQUIRE_FALSE(s.ok());
+        CHECK_MESSAGE(s.error().rfind("store: " + path + " is corrupt (", 0) == 0, s.error());
+        CHECK(read_file(path) == bad);
+        CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+    }
+    SUBCASE("mode 0400: read-only, also for root") {
+        REQUIRE(::chmod(path.c_str(), 0400) == 0);
+        refused(good, "store: " + path + " is read-only (mode 0400): darkchat must be able to write its database");
+        REQUIRE(::chmod(path.c_str(), 0600) == 0);
+    }
+    SUBCASE("an empty SQLite database of no one is not darkchat's") {
+        std::filesystem::remove(path);
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(db, "VACUUM", nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+        refused(read_file(path), "store: " + path + " is an SQLite database but not darkchat's");
+    }
 }
