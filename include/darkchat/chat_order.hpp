@@ -60,12 +60,14 @@ public:
     // The message numbered seq of stream k was shown: the stream moves to it.
     // Returns the held messages now due, in order (the caller shows each and
     // calls shown() for it, which may release more).
-    std::vector<HeldChat> shown(const StreamKey& k, std::uint64_t seq);
-    // Held messages whose wait passed max_wait: their streams skip the gaps.
+    std::vector<HeldChat> shown(const StreamKey& k, std::uint64_t seq, TimeMs now);
+    // Streams that waited max_wait with no progress skip the gap before the
+    // lowest number they hold.
     // Returns them in order (the caller shows each and calls shown()).
     std::vector<HeldChat> overdue(TimeMs now);
 
     std::uint64_t last_shown(const StreamKey& k) const;
+    bool waiting(const StreamKey& k) const;  // holds messages for later numbers
     // From the store at start-up, and to undo a move that could not be stored.
     void set_last_shown(const StreamKey& k, std::uint64_t seq);
     std::size_t held() const { return held_count_; }
@@ -75,7 +77,8 @@ public:
 private:
     struct Stream {
         std::uint64_t last = 0;  // the last number shown (or skipped past)
-        std::map<std::uint64_t, std::pair<TimeMs, HeldChat>> waiting;
+        TimeMs since = 0;        // waiting without progress since then
+        std::map<std::uint64_t, HeldChat> waiting;
     };
     std::vector<HeldChat> release(Stream& s);
 

@@ -148,6 +148,12 @@ struct Chat {
 
 struct ChatAck {
     MessageId id{};
+    // held: not delivered yet, the receiver holds the message until number
+    // `want` of its stream comes (darkchat-protocol(7), ORDER). want, also on a
+    // plain ack: the next number of the stream the receiver misses while it
+    // holds later ones; the sender resends that one now. 0: none.
+    bool held = false;
+    std::uint64_t want = 0;
 };
 
 struct Ping {

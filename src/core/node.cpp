@@ -46,6 +46,7 @@ constexpr TimeMs kPendingLifetime = 30000;   // how long an answer to our reques
 constexpr std::size_t kIndirectProbes = 3;   // common neighbours asked to reach a silent session
 constexpr std::size_t kMaxPending = 1024;    // outstanding requests of ours
 constexpr std::size_t kMaxLookups = 32;      // nodes asked where a new contact is
+constexpr TimeMs kResendAfterHeld = 100;     // a message a receiver waits for is resent at most this often
 
 bool has(const std::vector<std::string>& v, std::string_view s) {
     return std::find(v.begin(), v.end(), s) != v.end();
@@ -139,6 +140,7 @@ struct OutEntry {
     wire::ChatMessage msg;
     TimeMs next_try = 0;
     TimeMs gap = 0;
+    TimeMs last_nudge = 0;  // when a receiver's wait for it last made us resend it
 };
 
 enum class PendingKind { user_list, ping, explode, probe };
@@ -1397,10 +1399,14 @@ struct Node::State {
             show_chat(std::move(x));
             return;
         }
-        // An earlier one of this stream is still on its way: wait for it, and
-        // acknowledge nothing meanwhile (the sender keeps this one and resends it).
+        // An earlier one of this stream is still on its way: wait for it. The
+        // sender keeps this one (it is not delivered) and is told which one we
+        // wait for, so that it resends that one now rather than at its next retry.
         ++stats.out_of_order;
-        order.hold(k, m->seq, std::move(x), now);
+        if (order.hold(k, m->seq, std::move(x), now)) {
+            wire::ChatAck held{m->id, true, order.last_shown(k) + 1};
+            send(back, wire::MsgType::chat_ack, wire::encode(held));
+        }
         wake_dirty = true;  // a hold has a deadline
     }
 
@@ -1413,12 +1419,13 @@ struct Node::State {
             HeldChat x = std::move(due[i]);
             const wire::ChatMessage& m = x.msg;
             depends_on = m.id;
-            send(x.back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m.id}));
             if (!seen.insert(m.from, m.sent, m.id)) {
                 ++stats.duplicate;
+                send(x.back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m.id}));
                 depends_on.reset();
                 continue;
             }
+            wire::ChatAck ack{m.id};
             Tentative t{m.id, m.from, m.sent, false, {}, std::nullopt, 0};
             HistoryRecord rec{m.id, m.from, m.to, m.sent, now, m.text};
             store(store_op::PutHistory{rec});
@@ -1427,8 +1434,12 @@ struct Node::State {
                 t.stream = k;
                 t.prev_seq = order.last_shown(k);
                 store(store_op::PutChatSeq{ChatSeqRecord{k.session, k.peer, std::max(t.prev_seq, m.seq)}});
-                for (auto& n : order.shown(k, m.seq)) due.push_back(std::move(n));
+                auto next = order.shown(k, m.seq, now);
+                // Later ones wait, and the next one is missing: say which we want.
+                if (next.empty() && order.waiting(k)) ack.want = order.last_shown(k) + 1;
+                for (auto& n : next) due.push_back(std::move(n));
             }
+            send(x.back, wire::MsgType::chat_ack, wire::encode(ack));
             // Mirror what we received to our other sessions (seed 001, 2.2); a copy
             // that came from one of them needs no mirroring.
             if (x.sender_user != id.user) queue(x.blob, m, id.user);
@@ -1485,11 +1496,36 @@ struct Node::State {
         auto it = outbox.find({p.id, h.from_user});
         if (it == outbox.end()) return;
         heard_from(h.from_user, h.from_session);  // acks a message still outstanding: fresh
+        if (p.held) {
+            // Not delivered: held until the one it waits for comes. It need not be
+            // resent soon (only in case the receiver restarts and forgets it).
+            OutEntry& e = it->second;
+            e.gap = cfg.retry_max;
+            e.next_try = std::max(e.next_try, now + cfg.retry_max);
+            wake_dirty = true;
+            resend_wanted(e, p.want);
+            return;
+        }
+        if (p.want != 0) resend_wanted(it->second, p.want);
         bool mirror = h.from_user == id.user;
         std::string to = it->second.msg.to;
         store(store_op::DeleteOutbox{p.id, h.from_user});
         outbox.erase(it);
         if (!mirror) event(ev::Delivered{p.id, to});
+    }
+
+    // The receiver of e misses number `want` of e's stream while it holds later
+    // ones: that one goes now, unless a receiver's word sent it just before.
+    void resend_wanted(const OutEntry& e, std::uint64_t want) {
+        for (auto& [k, o] : outbox) {
+            if (k.second != e.rec.target || o.msg.seq != want || o.msg.session != e.msg.session || o.msg.to != e.msg.to)
+                continue;
+            if (o.last_nudge != 0 && now - o.last_nudge < kResendAfterHeld) return;
+            o.last_nudge = now;
+            o.gap = cfg.retry_initial;
+            try_send(o);
+            return;
+        }
     }
 
     std::vector<Addr> online_sessions(const std::string& user) const {

@@ -100,7 +100,7 @@ constexpr std::string_view kRequestPingFields[] = {"target_user",       "target_
 constexpr std::string_view kRequestUserListFields[] = {"nonce", "wanted users"};
 constexpr std::string_view kDeliverKnownListFields[] = {"nonce", "complete", "sessions"};
 constexpr std::string_view kChatFields[] = {"sealed", "kx", "base"};
-constexpr std::string_view kChatAckFields[] = {"id"};
+constexpr std::string_view kChatAckFields[] = {"id", "held", "want"};
 constexpr std::string_view kNonceFields[] = {"nonce"};
 
 // Identity fields are required; every other field has a meaningful default (an absent
@@ -242,6 +242,8 @@ ChatAck read_chat_ack(const msgpack::object& o) {
     ChatAck p;
     read_map(o, kChatAckSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
         if (key == 0) p.id = read_fixed<16>(v, f);
+        else if (key == 1) p.held = read_bool(v, f);
+        else if (key == 2) p.want = read_uint(v, f);
     });
     return p;
 }
@@ -444,8 +446,14 @@ Bytes encode(const Chat& p) {
 
 Bytes encode(const ChatAck& p) {
     return pack([&](Packer& pk) {
-        pk.pack_map(1);
+        pk.pack_map(1 + (p.held ? 1 : 0) + (p.want ? 1 : 0));
         put_key(pk, 0); put_bin(pk, p.id);
+        if (p.held) {
+            put_key(pk, 1); pk.pack(true);
+        }
+        if (p.want) {
+            put_key(pk, 2); pk.pack_uint64(p.want);
+        }
     });
 }
 

@@ -128,7 +128,11 @@ public:
                         drain(*n);
                     }
         }
-        throw std::runtime_error("simulation did not settle");
+        std::string why = "simulation did not settle at " + std::to_string(now_) + ":";
+        for (auto& n : nodes_)
+            if (n->up)
+                if (auto w = n->node->poll_timeout()) why += " " + n->name + " wakes at " + std::to_string(*w);
+        throw std::runtime_error(why);
     }
 
     // Delivers arbitrary bytes to a node, as if from `from`.
