@@ -63,6 +63,12 @@ public:
 
     int schema_version() const;
 
+    // Copies the write-ahead log into the database once it holds enough pages.
+    // Commits never do it themselves (it would hold up what follows a commit,
+    // such as showing the messages just stored); the driver calls this when an
+    // input has been handled. Failing here costs nothing: it is tried again later.
+    void checkpoint_if_due();
+
     // The fault of the last call on this Store that returned an error, or
     // Fault::none when the last call succeeded. The driver retries a failed
     // apply() while the fault is transient, and stops and says what to do when

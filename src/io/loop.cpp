@@ -9,6 +9,7 @@
 
 #include "darkchat/cli.hpp"
 #include "darkchat/crypto.hpp"
+#include "darkchat/store.hpp"
 #include "darkchat/wire.hpp"
 
 #include <uv.h>
@@ -222,20 +223,33 @@ private:
     TimeMs last_store_error_at_ = 0;
     std::string partner_;
     bool closing_ = false;
+    int exit_status_ = 0;  // 1 after a store fault that retrying cannot mend
     std::uint16_t port_ = 0;
     alignas(16) char recv_buf_[64 * 1024];
 
     // ---- output ----------------------------------------------------------
+    // One line for the user (stdout) or the log (stderr). While a machine's
+    // events are drained, lines are gathered and written at once: one write
+    // for what one input showed, so a kill -9 between storing messages and
+    // showing them has next to no room.
     void say(const std::string& line) {
         if (opts_.front_end) {
-            std::fwrite(line.data(), 1, line.size(), stdout);
-            std::fputc('\n', stdout);
-            std::fflush(stdout);
+            out_.append(line);
         } else {
-            std::fprintf(stderr, "%s: %s\n", opts_.log_name.c_str(), line.c_str());
-            std::fflush(stderr);
+            out_.append(opts_.log_name).append(": ").append(line);
         }
+        out_.push_back('\n');
+        if (!gathering_) flush_out();
     }
+    void flush_out() {
+        if (out_.empty()) return;
+        FILE* f = opts_.front_end ? stdout : stderr;
+        std::fwrite(out_.data(), 1, out_.size(), f);
+        std::fflush(f);
+        out_.clear();
+    }
+    std::string out_;
+    bool gathering_ = false;
 
     // ---- the machines' outputs -------------------------------------------
     // After every input: each machine's store ops, then its events, then its
@@ -245,6 +259,7 @@ private:
             if (closing_) return;
             drain(*m);
         }
+        store_.checkpoint_if_due();
         for (auto& m : machines_) {
             if (m->quitting()) {
                 begin_shutdown();
@@ -256,11 +271,14 @@ private:
 
     void drain(Machine& m) {
         save(m);
+        gathering_ = true;
         while (auto line = m.poll_line()) {
             say(*line);
             for (auto& n : pending_notes_) say(n);
             pending_notes_.clear();
         }
+        gathering_ = false;
+        flush_out();
         while (auto t = m.poll_transmit()) transmit(*t);
     }
 
@@ -273,11 +291,26 @@ private:
         while (auto op = m.poll_store()) ops.push_back(std::move(*op));
         if (!ops.empty()) {
             auto r = store_.apply(ops);
+            if (!r && !store::is_transient(store_.fault())) {
+                // Retrying cannot help (read-only, corrupt, an I/O error): stop,
+                // and say so. What was not stored was not shown or acknowledged
+                // either, so its senders keep it; typed messages were refused.
+                m.handle_store_failed(wall_now(), ops);
+                while (m.poll_transmit()) {
+                }
+                unsaved_.clear();
+                say("! cannot save state (" + r.error() + "): darkchat stops, as nothing more could be kept; "
+                    "fix or move the database away, then start again (messages not yet acknowledged wait with "
+                    "their senders)");
+                exit_status_ = 1;
+                quit_all();
+                return;
+            }
             if (!r) {
                 // Nothing is lost: the node keeps its state, and the batch is retried.
                 TimeMs now = wall_now();
                 if (r.error() != last_store_error_ || now - last_store_error_at_ > 10000) {
-                    say("! cannot save state (" + r.error() + "); retrying, nothing is lost while darkchat runs");
+                    say("! cannot save state (" + r.error() + "); retrying; messages wait with their senders meanwhile");
                     last_store_error_ = r.error();
                     last_store_error_at_ = now;
                 }
@@ -918,7 +951,7 @@ int Driver::run(Sockets sockets, Identity identity) {
     uv_run(&loop_, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop_);
     if (rc != 0) std::fprintf(stderr, "%s: event loop closed with handles open\n", opts_.log_name.c_str());
-    return 0;
+    return exit_status_;
 }
 
 }  // namespace

@@ -409,6 +409,7 @@ struct Store::Impl {
     std::string path;
     int version = 0;
     Fault fault = Fault::none;  // of the last call that failed, none after one that succeeded
+    int wal_pages = 0;          // pages in the write-ahead log after the last commit
 
     StmtPtr begin_deferred, begin_immediate, commit, rollback;
     StmtPtr load_identity, save_identity;
@@ -562,6 +563,15 @@ Result<void> Store::Impl::configure() {
     // WAL with synchronous=NORMAL survives a killed process (a power cut may
     // lose the newest transactions, never consistency).
     if (auto r = exec("PRAGMA synchronous=NORMAL", path); !r) return r;
+    // Checkpoints happen in checkpoint_if_due(), not inside a commit.
+    sqlite3_wal_autocheckpoint(raw(), 0);
+    sqlite3_wal_hook(
+        raw(),
+        [](void* self, sqlite3*, const char*, int pages) {
+            static_cast<Impl*>(self)->wal_pages = pages;
+            return SQLITE_OK;
+        },
+        this);
     if (auto r = exec("PRAGMA foreign_keys=ON", path); !r) return r;
     // Deleted and overwritten content is zeroed, so that a plain secret key
     // does not linger in free space once it is sealed with a passphrase.
@@ -891,6 +901,14 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops) {
         if (rc != SQLITE_OK) return db_error(s.raw(), rc, what, s.fault);  // tx rolls back
     }
     return tx.commit(s.commit.get());
+}
+
+void Store::checkpoint_if_due() {
+    constexpr int kCheckpointPages = 1000;  // SQLite's own default for automatic checkpoints
+    if (impl_->wal_pages < kCheckpointPages) return;
+    int log = 0, done = 0;
+    if (sqlite3_wal_checkpoint_v2(impl_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK)
+        impl_->wal_pages = log - done;
 }
 
 Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -464,10 +465,13 @@ public:
         return *st;
     }
 
-    // SIGKILL and reap.
+    // SIGKILL and reap; then everything it wrote before it died is read (its
+    // output pipe reaches end of file), so that no line it showed is missed.
     void kill9() {
         kill(SIGKILL);
         wait_exit(5);
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, secs(5), [&] { return eof_; });
     }
 
 private:
@@ -823,5 +827,39 @@ inline sockaddr_in loopback(std::uint16_t port) {
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return a;
 }
+
+// ---- hostile local conditions -----------------------------------------------------
+
+// A tmpfs of `size` mounted on dir for the life of this object (root only).
+class Tmpfs {
+public:
+    Tmpfs(const std::string& dir, const char* size) : dir_(dir) {
+        std::filesystem::create_directories(dir);
+        std::string opts = std::string("size=") + size;
+        ok_ = ::getuid() == 0 && ::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0;
+    }
+    ~Tmpfs() {
+        if (ok_) ::umount2(dir_.c_str(), MNT_DETACH);
+    }
+    Tmpfs(const Tmpfs&) = delete;
+    Tmpfs& operator=(const Tmpfs&) = delete;
+    bool ok() const { return ok_; }
+    bool read_only() { return ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr) == 0; }
+
+    // Writes a file until the file system is full (bounded by its size).
+    void fill(const std::string& name) {
+        int fd = ::open((dir_ + "/" + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        REQUIRE(fd >= 0);
+        std::string block(4096, 'x');
+        for (int i = 0; i < 4096; ++i)
+            if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) break;
+        ::close(fd);
+    }
+
+private:
+    std::string dir_;
+    bool ok_ = false;
+};
+
 
 }  // namespace dc::it

@@ -438,37 +438,6 @@ void refused(const TempDir& tmp, const std::string& dir, const std::string& path
     CHECK_MESSAGE(files_of(dir) == before, "the refused start changed " << dir);
 }
 
-// A tmpfs of `size` mounted on dir for the life of this object (root only).
-class Tmpfs {
-public:
-    Tmpfs(const std::string& dir, const char* size) : dir_(dir) {
-        std::filesystem::create_directories(dir);
-        std::string opts = std::string("size=") + size;
-        ok_ = ::getuid() == 0 && ::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0;
-    }
-    ~Tmpfs() {
-        if (ok_) ::umount2(dir_.c_str(), MNT_DETACH);
-    }
-    Tmpfs(const Tmpfs&) = delete;
-    Tmpfs& operator=(const Tmpfs&) = delete;
-    bool ok() const { return ok_; }
-    bool read_only() { return ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr) == 0; }
-
-    // Writes a file until the file system is full (bounded by its size).
-    void fill(const std::string& name) {
-        int fd = ::open((dir_ + "/" + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        REQUIRE(fd >= 0);
-        std::string block(4096, 'x');
-        for (int i = 0; i < 4096; ++i)
-            if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) break;
-        ::close(fd);
-    }
-
-private:
-    std::string dir_;
-    bool ok_ = false;
-};
-
 }  // namespace
 
 TEST_CASE("a database that cannot be read is refused with one line, never replaced by a new identity") {
