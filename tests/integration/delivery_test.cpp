@@ -178,3 +178,48 @@ TEST_CASE("a burst across two kill -9 of the receiver arrives whole, once each a
     CHECK_MESSAGE(gaps <= 2, "unshown lines other than at the two kills");  // at most one run per kill
     MESSAGE("shown " << got.size() << " of " << written.size() << " lines");
 }
+
+TEST_CASE("a database that goes corrupt at run time stops the node with one line; the message waits with its sender") {
+    Net net;
+    linked_pair(net);
+    Proc &a = net.proc("alice"), &b = net.proc("bob");
+    std::size_t am = a.mark();
+    a.send("before");
+    a.wait_for(delivered, 5, am);
+    b.wait_for(exactly("<alice> before"));
+    // Every page but the first overwritten; a write through a second connection
+    // makes bob's next transaction read the pages again from the file.
+    std::string db = net["bob"].dir + "/darkchat.db";
+    {
+        sqlite3* c = nullptr;
+        REQUIRE(sqlite3_open(db.c_str(), &c) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(c, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(c);
+    }
+    auto size = std::filesystem::file_size(db);
+    REQUIRE(size >= 8 * 4096);
+    {
+        std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+        std::string junk(4096, '\0');
+        for (std::size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<char>((i * 37 + 11) & 0xff);
+        for (std::size_t page = 1; page < size / 4096; ++page) {
+            f.seekp(static_cast<std::streamoff>(page * 4096));
+            f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+        }
+    }
+    {
+        sqlite3* c = nullptr;
+        REQUIRE(sqlite3_open(db.c_str(), &c) == SQLITE_OK);
+        sqlite3_exec(c, "PRAGMA user_version = 4", nullptr, nullptr, nullptr);
+        sqlite3_close(c);
+    }
+    std::size_t bm = b.mark();
+    am = a.mark();
+    a.send("after");
+    b.wait_for(re("^! cannot save state \\(.*" + quote(db) + ".*corrupt\\): darkchat stops"), 10, bm);
+    CHECK(b.expect_exit(10) == 1);
+    CHECK(b.count(re("^! "), bm) == 1);
+    CHECK(b.count("<alice> after", bm) == 0);
+    a.wait_for(re("^\\* offline bob .*\\(declared offline\\)$"), 10, am);
+    CHECK(a.count(delivered, am) == 0);
+}
