@@ -19,7 +19,7 @@ if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$root"
 fi
 ninja -C "$build" darkchat darkchatd bench/udp_pingpong bench/line_echo bench/chat_bench \
-    bench/start_bench bench/super_bench bench/relocation_bench >/dev/null
+    bench/start_bench bench/contact_bench bench/super_bench bench/relocation_bench >/dev/null
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     samples=50 messages=500 list_users=1000 list_samples=30 idle_users=1000 idle_seconds=5 start_samples=5
@@ -55,6 +55,7 @@ run() {  # name, command...
 
 run chat "$b/chat_bench" --samples $samples --messages $messages --window 100
 run start "$b/start_bench" --samples $start_samples
+run contact "$b/contact_bench" --samples $start_samples
 run list "$b/super_bench" list --users $list_users --samples $list_samples
 run list-long-names "$b/super_bench" list --users $list_users --samples 20 --name-len 16
 run idle "$b/super_bench" idle --users $idle_users --seconds $idle_seconds
@@ -63,7 +64,7 @@ run reloc "$b/relocation_bench" --runs $reloc_runs
 echo
 echo "| figure | value | baseline (same run) | baseline value | ratio |"
 echo "|---|---|---|---|---|"
-for name in chat start list list-long-names idle reloc; do
+for name in chat start contact list list-long-names idle reloc; do
     rows=$(grep '^|' "$log/$name.out" || true)
     # Of the run with longer names only its answers matter (size against the frame limit).
     [ "$name" = list-long-names ] && rows=$(printf '%s\n' "$rows" | head -3)

@@ -1,0 +1,119 @@
+// The first moments with a contact, between two real darkchat processes on
+// loopback, against the raw UDP round trip measured in the same run:
+//
+//  - from \add to the first message delivered: alice writes "\ping", "\add bob",
+//    "\chat bob" and a message at once (as a script would); the time from the
+//    \add line to alice's "* delivered";
+//  - from start to a remembered contact shown online: alice and bob are linked,
+//    alice quits and starts again on the same data directory; the time from
+//    fork to alice's "* online bob" (bob answers from what alice remembered).
+//
+// Any "* offline" line on the way is counted (there should be none).
+//
+//   contact_bench [--darkchat PATH] [--samples N]
+#include "bench_util.hpp"
+
+using namespace dc::bench;
+
+namespace {
+
+struct Node {
+    std::string name;
+    Child proc;
+    int port = -1;
+};
+
+Node start_node(const std::string& darkchat, const std::string& name, const std::string& dir, TimePoint* t0 = nullptr) {
+    Node n;
+    n.name = name;
+    SpawnOptions o;
+    o.stderr_file = dir + ".stderr";
+    if (t0) *t0 = now();
+    n.proc = spawn({darkchat, "-u", name, "-p", "0", "--bind", "127.0.0.1", "--data-dir", dir}, o);
+    auto deadline = after_ms(10000);
+    for (int guard = 0; guard < 1000; ++guard) {
+        auto l = n.proc.out_lines.next(deadline);
+        if (!l) break;
+        if (l->rfind("* ready:", 0) == 0) {
+            n.port = ready_port(*l);
+            return n;
+        }
+    }
+    die(name + " printed no ready line (stderr in " + o.stderr_file + ")");
+}
+
+void send_line(Node& n, const std::string& line) {
+    if (!write_all(n.proc.in, line + "\n")) die("cannot write to " + n.name);
+}
+
+// Reads n's output until a line starts with prefix; the time it came, and how
+// many "* offline" lines came before it.
+TimePoint expect(Node& n, const std::string& prefix, std::size_t* offline = nullptr, long ms = 20000) {
+    auto deadline = after_ms(ms);
+    for (int guard = 0; guard < 100000; ++guard) {
+        auto l = n.proc.out_lines.next(deadline);
+        if (!l) break;
+        if (l->rfind(prefix, 0) == 0) return now();
+        if (offline && l->rfind("* offline", 0) == 0) ++*offline;
+    }
+    die(n.name + " did not print '" + prefix + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string dir = self_dir();
+    std::string darkchat = dir + "/../darkchat";
+    std::size_t samples = 20;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string k = argv[i], v = argv[i + 1];
+        if (k == "--darkchat") darkchat = v;
+        else if (k == "--samples") samples = std::strtoull(v.c_str(), nullptr, 10);
+        else die("unknown option " + k);
+    }
+    auto udp = run_and_collect({dir + "/udp_pingpong", "--samples", "300"}, 120000);
+    double udp_med = value_of(udp, "udp_rtt_median_us");
+
+    TempDir tmp("contact");
+    std::vector<double> add_to_delivered, start_to_online;
+    std::size_t offline = 0;
+    for (std::size_t i = 0; i < samples + 2; ++i) {  // the first two warm up
+        std::string a_dir = tmp.path + "/alice" + std::to_string(i), b_dir = tmp.path + "/bob" + std::to_string(i);
+        Node b = start_node(darkchat, "bob", b_dir);
+        Node a = start_node(darkchat, "alice", a_dir);
+        send_line(a, "\\ping 127.0.0.1 " + std::to_string(b.port));
+        auto t0 = now();
+        send_line(a, "\\add bob");
+        send_line(a, "\\chat bob");
+        send_line(a, "first message");
+        auto t1 = expect(a, "* delivered", &offline);
+        // alice leaves and comes back: bob is a remembered contact.
+        send_line(a, "\\quit");
+        stop(a.proc);
+        TimePoint t2;
+        Node again = start_node(darkchat, "alice", a_dir, &t2);
+        auto t3 = expect(again, "* online bob", &offline);
+        stop(again.proc);
+        stop(b.proc);
+        if (i < 2) continue;
+        add_to_delivered.push_back(us_between(t0, t1));
+        start_to_online.push_back(us_between(t2, t3));
+    }
+    auto ad = summarize(add_to_delivered), so = summarize(start_to_online);
+    std::printf("# contact_bench: %zu fresh pairs, darkchat %s; %zu '* offline' lines on the way\n", ad.n,
+                darkchat.c_str(), offline);
+    std::printf("# \\add to first message delivered: median %.1f us, p99 %.1f us, max %.1f us\n", ad.median, ad.p99,
+                ad.max);
+    std::printf("# start to remembered contact online: median %.1f us, p99 %.1f us, max %.1f us\n", so.median, so.p99,
+                so.max);
+    auto ratio = [](double x, double y) { return y > 0 ? fmt(x / y, 1) + "x" : "n/a"; };
+    row("\\add to first message delivered (\\ping, \\add, \\chat, message written at once), median",
+        fmt(ad.median / 1000, 2) + " ms", "raw UDP round trip, median", fmt(udp_med) + " us", ratio(ad.median, udp_med));
+    row("\\add to first message delivered, max", fmt(ad.max / 1000, 2) + " ms", "raw UDP round trip, median",
+        fmt(udp_med) + " us", ratio(ad.max, udp_med));
+    row("start (fork) to a remembered contact shown online, median", fmt(so.median / 1000, 2) + " ms",
+        "raw UDP round trip, median", fmt(udp_med) + " us", ratio(so.median, udp_med));
+    row("start to a remembered contact shown online, max", fmt(so.max / 1000, 2) + " ms", "raw UDP round trip, median",
+        fmt(udp_med) + " us", ratio(so.max, udp_med));
+    return 0;
+}
