@@ -1388,6 +1388,12 @@ struct Node::State {
             send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m->id}));
             return;
         }
+        // A numbered message sent by its author comes from the session that
+        // numbered it (mirrors come from other sessions): no made-up streams.
+        if (m->seq != 0 && h.from_user == m->from && m->session != h.from_session) {
+            ++stats.malformed;
+            return;
+        }
         heard_from(h.from_user, h.from_session);  // a new message: fresh, not a replay
         HeldChat x{*m, msg, h.from_user, h.from_session, back};
         if (m->seq == 0) {  // unnumbered: shown as it comes
