@@ -461,4 +461,53 @@ inline std::string self_dir() {
     return p.parent_path().string();
 }
 
+
+// ---- darkchat nodes driven through pipes --------------------------------------------
+
+struct DarkchatNode {
+    std::string name;
+    Child proc;
+    int port = -1;
+};
+
+// Starts darkchat for user `name` on 127.0.0.1, port 0, data directory dir (its
+// stderr in dir.stderr), and waits for its ready line; t0: when it was forked.
+inline DarkchatNode start_darkchat(const std::string& darkchat, const std::string& name, const std::string& dir,
+                                   TimePoint* t0 = nullptr) {
+    DarkchatNode n;
+    n.name = name;
+    SpawnOptions o;
+    o.stderr_file = dir + ".stderr";
+    if (t0) *t0 = now();
+    n.proc = spawn({darkchat, "-u", name, "-p", "0", "--bind", "127.0.0.1", "--data-dir", dir}, o);
+    auto deadline = after_ms(10000);
+    for (int guard = 0; guard < 1000; ++guard) {
+        auto l = n.proc.out_lines.next(deadline);
+        if (!l) break;
+        if (l->rfind("* ready:", 0) == 0) {
+            n.port = ready_port(*l);
+            return n;
+        }
+    }
+    die(name + " printed no ready line (stderr in " + o.stderr_file + ")");
+}
+
+inline void send_line(DarkchatNode& n, const std::string& line) {
+    if (!write_all(n.proc.in, line + "\n")) die("cannot write to " + n.name);
+}
+
+// Reads n's output until a line starts with prefix (bounded; dies otherwise) and
+// returns when it came; offline, if given, counts the "* offline" lines before it.
+inline TimePoint expect_line(DarkchatNode& n, const std::string& prefix, long ms = 10000,
+                             std::size_t* offline = nullptr) {
+    auto deadline = after_ms(ms);
+    for (int guard = 0; guard < 100000; ++guard) {
+        auto l = n.proc.out_lines.next(deadline);
+        if (!l) break;
+        if (l->rfind(prefix, 0) == 0) return now();
+        if (offline && l->rfind("* offline", 0) == 0) ++*offline;
+    }
+    die(n.name + " did not print '" + prefix + "'");
+}
+
 }  // namespace dc::bench

@@ -22,44 +22,7 @@ using namespace dc::bench;
 
 namespace {
 
-struct Node {
-    std::string name;
-    Child proc;
-    int port = -1;
-};
-
-Node start_node(const std::string& darkchat, const std::string& name, const std::string& dir) {
-    Node n;
-    n.name = name;
-    SpawnOptions o;
-    o.stderr_file = dir + ".stderr";
-    n.proc = spawn({darkchat, "-u", name, "-p", "0", "--bind", "127.0.0.1", "--data-dir", dir}, o);
-    auto deadline = after_ms(10000);
-    for (int guard = 0; guard < 1000; ++guard) {
-        auto l = n.proc.out_lines.next(deadline);
-        if (!l) break;
-        if (l->rfind("* ready:", 0) == 0) {
-            n.port = ready_port(*l);
-            return n;
-        }
-    }
-    die(name + " printed no ready line (stderr in " + o.stderr_file + ")");
-}
-
-void send_line(Node& n, const std::string& line) {
-    if (!write_all(n.proc.in, line + "\n")) die("cannot write to " + n.name);
-}
-
-// Reads n's output until a line starts with prefix (bounded); dies otherwise.
-void expect(Node& n, const std::string& prefix, long ms = 10000) {
-    auto deadline = after_ms(ms);
-    for (int guard = 0; guard < 100000; ++guard) {
-        auto l = n.proc.out_lines.next(deadline);
-        if (!l) break;
-        if (l->rfind(prefix, 0) == 0) return;
-    }
-    die(n.name + " did not print '" + prefix + "'");
-}
+using Node = DarkchatNode;
 
 // Reads what is already there without waiting.
 void drain(Node& n) {
@@ -156,15 +119,15 @@ int main(int argc, char** argv) {
 
     // Two darkchat nodes that know each other.
     TempDir tmp("chat");
-    Node a = start_node(darkchat, "alice", tmp.path + "/alice");
-    Node b = start_node(darkchat, "bob", tmp.path + "/bob");
+    Node a = start_darkchat(darkchat, "alice", tmp.path + "/alice");
+    Node b = start_darkchat(darkchat, "bob", tmp.path + "/bob");
     send_line(a, "\\ping 127.0.0.1 " + std::to_string(b.port));
-    expect(a, "* ping: bob answered");
+    expect_line(a, "* ping: bob answered");
     send_line(a, "\\add bob");
-    expect(a, "* online bob");
-    expect(b, "* online alice");
+    expect_line(a, "* online bob");
+    expect_line(b, "* online alice");
     send_line(a, "\\chat bob");
-    expect(a, "* chatting with bob");
+    expect_line(a, "* chatting with bob");
 
     std::vector<double> one_way, acked;
     std::size_t failed = 0;

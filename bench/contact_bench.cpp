@@ -15,51 +15,6 @@
 
 using namespace dc::bench;
 
-namespace {
-
-struct Node {
-    std::string name;
-    Child proc;
-    int port = -1;
-};
-
-Node start_node(const std::string& darkchat, const std::string& name, const std::string& dir, TimePoint* t0 = nullptr) {
-    Node n;
-    n.name = name;
-    SpawnOptions o;
-    o.stderr_file = dir + ".stderr";
-    if (t0) *t0 = now();
-    n.proc = spawn({darkchat, "-u", name, "-p", "0", "--bind", "127.0.0.1", "--data-dir", dir}, o);
-    auto deadline = after_ms(10000);
-    for (int guard = 0; guard < 1000; ++guard) {
-        auto l = n.proc.out_lines.next(deadline);
-        if (!l) break;
-        if (l->rfind("* ready:", 0) == 0) {
-            n.port = ready_port(*l);
-            return n;
-        }
-    }
-    die(name + " printed no ready line (stderr in " + o.stderr_file + ")");
-}
-
-void send_line(Node& n, const std::string& line) {
-    if (!write_all(n.proc.in, line + "\n")) die("cannot write to " + n.name);
-}
-
-// Reads n's output until a line starts with prefix; the time it came, and how
-// many "* offline" lines came before it.
-TimePoint expect(Node& n, const std::string& prefix, std::size_t* offline = nullptr, long ms = 20000) {
-    auto deadline = after_ms(ms);
-    for (int guard = 0; guard < 100000; ++guard) {
-        auto l = n.proc.out_lines.next(deadline);
-        if (!l) break;
-        if (l->rfind(prefix, 0) == 0) return now();
-        if (offline && l->rfind("* offline", 0) == 0) ++*offline;
-    }
-    die(n.name + " did not print '" + prefix + "'");
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     std::string dir = self_dir();
@@ -79,20 +34,20 @@ int main(int argc, char** argv) {
     std::size_t offline = 0;
     for (std::size_t i = 0; i < samples + 2; ++i) {  // the first two warm up
         std::string a_dir = tmp.path + "/alice" + std::to_string(i), b_dir = tmp.path + "/bob" + std::to_string(i);
-        Node b = start_node(darkchat, "bob", b_dir);
-        Node a = start_node(darkchat, "alice", a_dir);
+        DarkchatNode b = start_darkchat(darkchat, "bob", b_dir);
+        DarkchatNode a = start_darkchat(darkchat, "alice", a_dir);
         send_line(a, "\\ping 127.0.0.1 " + std::to_string(b.port));
         auto t0 = now();
         send_line(a, "\\add bob");
         send_line(a, "\\chat bob");
         send_line(a, "first message");
-        auto t1 = expect(a, "* delivered", &offline);
+        auto t1 = expect_line(a, "* delivered", 20000, &offline);
         // alice leaves and comes back: bob is a remembered contact.
         send_line(a, "\\quit");
         stop(a.proc);
         TimePoint t2;
-        Node again = start_node(darkchat, "alice", a_dir, &t2);
-        auto t3 = expect(again, "* online bob", &offline);
+        DarkchatNode again = start_darkchat(darkchat, "alice", a_dir, &t2);
+        auto t3 = expect_line(again, "* online bob", 20000, &offline);
         stop(again.proc);
         stop(b.proc);
         if (i < 2) continue;
