@@ -141,6 +141,7 @@ struct OutEntry {
     TimeMs next_try = 0;
     TimeMs gap = 0;
     TimeMs last_nudge = 0;  // when a receiver's wait for it last made us resend it
+    bool tried = false;     // sent at least once (to the sessions online then)
 };
 
 enum class PendingKind { user_list, ping, explode, probe };
@@ -213,8 +214,8 @@ struct Node::State {
     struct Pacer {
         double tokens = -1;
         TimeMs last = 0;
-        double slot = 0;  // the last send slot handed out while out of tokens
     } chat_pace;
+    TimeMs pace_ready = 0;  // no chat leaves before then (the pacer's budget is spent)
     std::uint64_t ping_counter = 0;
 
     wire::SignedBlob self_decl;
@@ -1529,6 +1530,7 @@ struct Node::State {
             if (o.last_nudge != 0 && now - o.last_nudge < kResendAfterHeld) return;
             o.last_nudge = now;
             o.gap = cfg.retry_initial;
+            o.next_try = now;
             try_send(o);
             return;
         }
@@ -1553,14 +1555,21 @@ struct Node::State {
         e.gap = cfg.retry_initial;
         e.next_try = now;
         store(store_op::PutOutbox{e.rec});
-        outbox.emplace(std::make_pair(m.id, target), std::move(e));
-        try_send(outbox[{m.id, target}]);
+        // Behind older messages still waiting for their first try (the pacer
+        // holds them back), this one waits its turn: it goes with them, in order.
+        bool behind = false;
+        for (auto& [k, o] : outbox) behind = behind || (k.second == target && !o.tried);
+        auto& added = outbox.emplace(std::make_pair(m.id, target), std::move(e)).first->second;
+        if (behind) soon(now);
+        else try_send(added);
     }
 
     // Sends an outbox entry to every online session of its target, sealed to
     // each session's current key.
-    void try_send(OutEntry& e) {
-        if (!paced(e)) return;
+    // False when the pacer holds it back (it stays due, and so do those after it).
+    bool try_send(OutEntry& e) {
+        if (!paced()) return false;
+        e.tried = true;
         auto it = users.find(e.rec.target);
         if (it != users.end()) {
             Bytes plain = wire::encode(e.rec.msg);
@@ -1577,6 +1586,7 @@ struct Node::State {
         e.next_try = now + e.gap;
         e.gap = std::min(e.gap * 2, cfg.retry_max);
         soon(e.next_try);
+        return true;
     }
 
     // The lowest number of e's stream we still hold for e's target: all below it
@@ -1592,41 +1602,65 @@ struct Node::State {
     }
 
     // Chat leaves at most chat_send_rate per second after a burst: an entry
-    // over the budget gets the next free slot instead (so a backlog, or every
-    // retry falling due at once, goes out spread over time).
-    bool paced(OutEntry& e) {
+    // over the budget waits until the budget has room again (so a backlog, or
+    // every retry falling due at once, goes out spread over time). Entries that
+    // wait together go together, oldest first (outbox_in_order): pacing never
+    // sends a later message of a stream before an earlier one.
+    // How many chat packets the pacer lets go now (one more, to learn when the next may).
+    std::size_t pace_budget() {
+        refill();
+        return static_cast<std::size_t>(std::max(0.0, chat_pace.tokens)) + 1;
+    }
+
+    void refill() {
         auto& p = chat_pace;
         double rate = std::max(cfg.chat_send_rate, 1.0);
         if (p.tokens < 0) p.tokens = cfg.chat_send_burst;
         p.tokens = std::min(cfg.chat_send_burst, p.tokens + static_cast<double>(now - p.last) * rate / 1000.0);
         p.last = now;
+    }
+
+    bool paced() {
+        auto& p = chat_pace;
+        double rate = std::max(cfg.chat_send_rate, 1.0);
+        refill();
         if (p.tokens >= 1) {
             p.tokens -= 1;
             return true;
         }
-        p.slot = std::max(p.slot, static_cast<double>(now)) + 1000.0 / rate;
-        e.next_try = std::max<TimeMs>(now + 1, static_cast<TimeMs>(std::ceil(p.slot)));
-        soon(e.next_try);
+        pace_ready = now + std::max<TimeMs>(1, static_cast<TimeMs>(std::ceil((1 - p.tokens) * 1000.0 / rate)));
+        soon(pace_ready);
         return false;
     }
 
     // Outbox entries that pass a test, oldest message first: a backlog goes out
     // in the order it was written, not in the order of its random ids.
-    template <typename Pred> std::vector<OutEntry*> outbox_in_order(Pred pred) {
+    // At most `first` of them when only that many can go (the pacer's budget).
+    template <typename Pred>
+    std::vector<OutEntry*> outbox_in_order(Pred pred, std::size_t first = SIZE_MAX) {
         std::vector<OutEntry*> v;
         for (auto& [k, e] : outbox)
             if (pred(k, e)) v.push_back(&e);
-        std::stable_sort(v.begin(), v.end(), [](const OutEntry* x, const OutEntry* y) {
-            return std::pair(x->msg.sent, x->rec.queued) < std::pair(y->msg.sent, y->rec.queued);
-        });
+        auto older = [](const OutEntry* x, const OutEntry* y) {
+            return std::tuple(x->msg.sent, x->rec.queued, x->msg.seq) < std::tuple(y->msg.sent, y->rec.queued, y->msg.seq);
+        };
+        if (first < v.size()) {
+            std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(first), v.end(), older);
+            v.resize(first);
+        } else {
+            std::sort(v.begin(), v.end(), older);
+        }
         return v;
     }
 
     void flush_outbox(const std::string& user) {
-        for (auto* e : outbox_in_order([&](auto& k, auto&) { return k.second == user; })) {
+        auto all = outbox_in_order([&](auto& k, auto&) { return k.second == user; });
+        for (auto* e : all) {
             e->gap = cfg.retry_initial;
-            try_send(*e);
+            e->next_try = now;
         }
+        for (auto* e : all)
+            if (!try_send(*e)) break;
     }
 
     void send_chat(const cmd::Chat& c) {
@@ -1797,10 +1831,19 @@ struct Node::State {
                 reconnect(u, s);
             }
         }
-        for (auto* e : outbox_in_order([&](auto&, auto& e) {
-                 return now >= e.next_try && !online_sessions(e.rec.target).empty();
-             }))
-            try_send(*e);
+        if (now >= pace_ready) {
+            std::map<std::string_view, bool> reachable;  // per target, asked once a tick
+            auto due = outbox_in_order(
+                [&](auto&, auto& e) {
+                    if (now < e.next_try) return false;
+                    auto [it, fresh] = reachable.try_emplace(e.rec.target, false);
+                    if (fresh) it->second = !online_sessions(e.rec.target).empty();
+                    return it->second;
+                },
+                pace_budget());
+            for (auto* e : due)
+                if (!try_send(*e)) break;  // the rest wait for the pacer, in order
+        }
         release_overdue();
         if (now >= next_refresh) {
             next_refresh = now + cfg.refresh_interval;
@@ -1852,7 +1895,7 @@ struct Node::State {
             }
         }
         for (auto& [k, e] : outbox)
-            if (!online_sessions(e.rec.target).empty()) earlier(e.next_try);
+            if (TimeMs due = std::max(e.next_try, pace_ready); due < t && !online_sessions(e.rec.target).empty()) earlier(due);
         if (auto d = order.next_deadline()) earlier(*d);
         wake_cache = t;
         wake_dirty = false;
