@@ -3,14 +3,17 @@
 //
 //  - from \add to the first message delivered: alice writes "\ping", "\add bob",
 //    "\chat bob" and a message at once (as a script would); the time from the
-//    \add line to alice's "* delivered";
+//    \add line to alice's "* delivered". With --mode after-ping, alice waits for
+//    the answer to her \ping before the rest; with --mode after-online, she
+//    writes \ping and \add at once and the message once bob is shown online
+//    (as a person would);
 //  - from start to a remembered contact shown online: alice and bob are linked,
 //    alice quits and starts again on the same data directory; the time from
 //    fork to alice's "* online bob" (bob answers from what alice remembered).
 //
 // Any "* offline" line on the way is counted (there should be none).
 //
-//   contact_bench [--darkchat PATH] [--samples N]
+//   contact_bench [--darkchat PATH] [--samples N] [--mode at-once|after-ping|after-online]
 #include "bench_util.hpp"
 
 using namespace dc::bench;
@@ -20,12 +23,15 @@ int main(int argc, char** argv) {
     std::string dir = self_dir();
     std::string darkchat = dir + "/../darkchat";
     std::size_t samples = 20;
+    std::string mode = "at-once";
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i], v = argv[i + 1];
         if (k == "--darkchat") darkchat = v;
         else if (k == "--samples") samples = std::strtoull(v.c_str(), nullptr, 10);
+        else if (k == "--mode") mode = v;
         else die("unknown option " + k);
     }
+    if (mode != "at-once" && mode != "after-ping" && mode != "after-online") die("unknown mode " + mode);
     auto udp = run_and_collect({dir + "/udp_pingpong", "--samples", "300"}, 120000);
     double udp_med = value_of(udp, "udp_rtt_median_us");
 
@@ -37,8 +43,10 @@ int main(int argc, char** argv) {
         DarkchatNode b = start_darkchat(darkchat, "bob", b_dir);
         DarkchatNode a = start_darkchat(darkchat, "alice", a_dir);
         send_line(a, "\\ping 127.0.0.1 " + std::to_string(b.port));
+        if (mode == "after-ping") expect_line(a, "* ping: bob answered");
         auto t0 = now();
         send_line(a, "\\add bob");
+        if (mode == "after-online") expect_line(a, "* online bob", 10000, &offline);
         send_line(a, "\\chat bob");
         send_line(a, "first message");
         auto t1 = expect_line(a, "* delivered", 20000, &offline);
@@ -62,9 +70,12 @@ int main(int argc, char** argv) {
     std::printf("# start to remembered contact online: median %.1f us, p99 %.1f us, max %.1f us\n", so.median, so.p99,
                 so.max);
     auto ratio = [](double x, double y) { return y > 0 ? fmt(x / y, 1) + "x" : "n/a"; };
-    row("\\add to first message delivered (\\ping, \\add, \\chat, message written at once), median",
+    std::string how = mode == "after-ping"     ? "(\\add, \\chat, message after the \\ping answer)"
+                      : mode == "after-online" ? "(\\ping, \\add at once; the message once bob is online)"
+                                               : "(\\ping, \\add, \\chat, message at once)";
+    row("\\add to first message delivered " + how + ", median",
         fmt(ad.median / 1000, 2) + " ms", "raw UDP round trip, median", fmt(udp_med) + " us", ratio(ad.median, udp_med));
-    row("\\add to first message delivered, max", fmt(ad.max / 1000, 2) + " ms", "raw UDP round trip, median",
+    row("\\add to first message delivered " + how + ", max", fmt(ad.max / 1000, 2) + " ms", "raw UDP round trip, median",
         fmt(udp_med) + " us", ratio(ad.max, udp_med));
     row("start (fork) to a remembered contact shown online, median", fmt(so.median / 1000, 2) + " ms",
         "raw UDP round trip, median", fmt(udp_med) + " us", ratio(so.median, udp_med));

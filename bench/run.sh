@@ -56,6 +56,7 @@ run() {  # name, command...
 run chat "$b/chat_bench" --samples $samples --messages $messages --window 100
 run start "$b/start_bench" --samples $start_samples
 run contact "$b/contact_bench" --samples $start_samples
+run contact-after-online "$b/contact_bench" --samples $start_samples --mode after-online
 run list "$b/super_bench" list --users $list_users --samples $list_samples
 run list-long-names "$b/super_bench" list --users $list_users --samples 20 --name-len 16
 run idle "$b/super_bench" idle --users $idle_users --seconds $idle_seconds
@@ -64,7 +65,7 @@ run reloc "$b/relocation_bench" --runs $reloc_runs
 echo
 echo "| figure | value | baseline (same run) | baseline value | ratio |"
 echo "|---|---|---|---|---|"
-for name in chat start contact list list-long-names idle reloc; do
+for name in chat start contact contact-after-online list list-long-names idle reloc; do
     rows=$(grep '^|' "$log/$name.out" || true)
     # Of the run with longer names only its answers matter (size against the frame limit).
     [ "$name" = list-long-names ] && rows=$(printf '%s\n' "$rows" | head -3)
