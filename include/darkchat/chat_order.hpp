@@ -70,7 +70,6 @@ public:
     bool waiting(const StreamKey& k) const;  // holds messages for later numbers
     // From the store at start-up, and to undo a move that could not be stored.
     void set_last_shown(const StreamKey& k, std::uint64_t seq);
-    std::size_t held() const { return held_count_; }
     // The earliest time a held message becomes overdue (none: nothing held).
     std::optional<TimeMs> next_deadline() const;
 
