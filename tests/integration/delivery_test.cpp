@@ -34,16 +34,21 @@ std::vector<std::string> from_alice(Net& net) {
     return v;
 }
 
-// Waits until bob showed n lines of alice's (or the time is up).
-void wait_count(Net& net, std::size_t n, double timeout) {
+// Polls until done() holds or the time is up (the checks that follow say which).
+template <typename Done>
+void wait_until(Done done, double timeout) {
     auto end = Clock::now() + secs(timeout);
-    while (from_alice(net).size() < n && Clock::now() < end) sleep_for(0.05);
+    while (!done() && Clock::now() < end) sleep_for(0.05);
 }
 
-// Waits until p showed n lines matching pat since mark (or the time is up).
+// Waits until bob showed n lines of alice's.
+void wait_count(Net& net, std::size_t n, double timeout) {
+    wait_until([&] { return from_alice(net).size() >= n; }, timeout);
+}
+
+// Waits until p showed n lines matching pat since mark.
 void wait_lines(Proc& p, const Pattern& pat, std::size_t n, double timeout, std::size_t mark) {
-    auto end = Clock::now() + secs(timeout);
-    while (p.count(pat, mark) < n && Clock::now() < end) sleep_for(0.05);
+    wait_until([&] { return p.count(pat, mark) >= n; }, timeout);
 }
 
 const Pattern delivered = re("^\\* delivered [0-9a-f]{8} to bob$");

@@ -67,8 +67,8 @@ struct Figure3 {
 struct Pair {
     MiniNet net;
     SimNode *a, *b;
-    explicit Pair(std::uint64_t seed) : net{seed} {
-        a = &net.add("A");
+    explicit Pair(std::uint64_t seed, core::Config a_config = {}) : net{seed} {
+        a = &net.add("A", a_config);
         b = &net.add("B");
         net.start(*a);
         net.start(*b);
@@ -1214,13 +1214,9 @@ TEST_CASE("a backlog held back by the pacer goes out in the order written: the r
     core::Config slow;
     slow.chat_send_rate = 100;  // ten milliseconds a packet
     slow.chat_send_burst = 4;
-    MiniNet net{51};
-    SimNode& a = net.add("A", slow);
-    SimNode& b = net.add("B");
-    net.start(a);
-    net.start(b);
-    link(net, a, b);
-    net.run_for(1000);
+    Pair p(51, slow);
+    MiniNet& net = p.net;
+    SimNode &a = *p.a, &b = *p.b;
     std::vector<std::string> written;
     for (int i = 0; i < 60; ++i) {
         written.push_back("paced " + std::to_string(i));

@@ -998,6 +998,18 @@ void check_rooms(const RoomSnapshot& a, const RoomSnapshot& b) {
     }
 }
 
+// Applies ops to the database at path and to mem; returns what a restarted
+// darkchat reads back from the file.
+Snapshot apply_both(const std::string& path, MemStore& mem, const std::vector<StoreOp>& ops) {
+    {
+        auto s = open_ok(path);
+        apply_ok(*s, ops);
+    }
+    for (auto& op : ops) mem.apply(op);
+    auto s = open_ok(path);
+    return snapshot_ok(*s);
+}
+
 }  // namespace
 
 TEST_CASE("room ops round-trip, next_seq never goes down, and the in-memory store agrees with SQLite") {
@@ -1005,13 +1017,7 @@ TEST_CASE("room ops round-trip, next_seq never goes down, and the in-memory stor
     std::string path = dir.file("darkchat.db");
     MemStore mem;
     auto both = [&](const std::vector<StoreOp>& ops) {
-        {
-            auto s = open_ok(path);
-            apply_ok(*s, ops);
-        }
-        for (auto& op : ops) mem.apply(op);
-        auto s = open_ok(path);  // read back from the file, as a restarted darkchat does
-        auto snap = snapshot_ok(*s);
+        auto snap = apply_both(path, mem, ops);
         check_rooms(snap.rooms, mem.snapshot().rooms);
         return snap.rooms;
     };
@@ -1058,13 +1064,7 @@ TEST_CASE("chat stream numbers round-trip, never go down, and the in-memory stor
     std::string path = dir.file("darkchat.db");
     MemStore mem;
     auto both = [&](const std::vector<StoreOp>& ops) {
-        {
-            auto s = open_ok(path);
-            apply_ok(*s, ops);
-        }
-        for (auto& op : ops) mem.apply(op);
-        auto s = open_ok(path);
-        auto snap = snapshot_ok(*s);
+        auto snap = apply_both(path, mem, ops);
         auto m = mem.snapshot().chat_seqs;
         REQUIRE(snap.chat_seqs.size() == m.size());
         for (std::size_t i = 0; i < m.size(); ++i) {
