@@ -372,9 +372,12 @@ TEST_CASE("no directory: client-side round-robin over --relays, tickets signed b
     std::string relays = at(net["R1"]) + "," + at(net["R2"]);
     for (auto u : {"alice", "bob"}) net.start(u, Net::Opts{.extra = {"--relays", relays}});
     Proc &a = net.proc("alice"), &b = net.proc("bob");
-    // alice finds bob through the super-client.
+    // alice finds bob through the super-client. Without a directory the invite
+    // goes to where alice knows bob to be: she must have found him first (bob can
+    // hear of her link, through the server, before she has his address).
     a.send("\\add bob");
     b.wait_for(exactly("* alice linked you"), 5);
+    a.wait_for(re("^\\* online bob "), 5);
     Rooms::wait_relays(a, 2);
 
     std::size_t am = a.mark(), bm = b.mark();
