@@ -1,41 +1,20 @@
-// The libuv driver: one event loop that feeds a core::Node and/or the role
-// machines of the directory and relays (roles.hpp) with datagrams, TCP frames,
-// timers, signals and (for darkchat) lines from standard input, and carries out
-// what they ask: store writes, events, packets. All of them share one UDP/TCP
-// port; packets are routed by their wire type. Only src/io includes <uv.h>.
+// The libuv driver: one event loop that feeds a host::Host (host.hpp: the
+// user's node and room client, or the directory, or a relay, on one UDP/TCP
+// port) with datagrams, TCP frames, timers and signals, and a cli::Session
+// (session.hpp) with lines from standard input (darkchat); it carries out what
+// they ask: store writes, lines out, packets, host name lookups. Only src/io
+// includes <uv.h>.
 #pragma once
 
 #include "darkchat/core.hpp"
+#include "darkchat/host.hpp"
 #include "darkchat/store.hpp"
-
-#include <functional>
 
 namespace dc::io {
 
-// What a process is: a user's node (darkchat, or darkchatd with or without
-// -s), or one of the roles of issue 5, which run without a core::Node.
-enum class Role { user, directory, relay };
-
-struct RoleOptions {
-    Role role = Role::user;
-    // user: the directory to register with (--dir), else client-side
-    // round-robin over `relays` (--relays); neither: no rooms, no room client.
-    // relay: the directory to register with; none: it admits members with
-    // tickets signed by a member (client-side round-robin).
-    std::optional<Addr> directory;
-    std::vector<Addr> relays;
-    // directory only: the selection strategy by name (empty: the default,
-    // min-max), the background pass interval and the relay timeout (0: defaults).
-    std::string strategy;
-    TimeMs pass_interval = 0;
-    TimeMs relay_timeout = 0;
-    // relay only: rooms hosted at most (0: the default of roles::RelayConfig).
-    std::size_t max_rooms = 0;
-    // user only: the keys the node pinned, to check room tickets against (none: no check).
-    std::function<std::optional<PublicKey>(const std::string& user)> pinned;
-    // user only: where the node knows a user's sessions (online ones first).
-    std::function<std::vector<Addr>(const std::string& user)> addresses;
-};
+// What a process is and which roles it runs: see host.hpp.
+using host::Role;
+using host::RoleOptions;
 
 struct Options {
     core::Config config;         // config.port may be 0: the driver then picks a free port

@@ -1,14 +1,14 @@
 // The libuv driver of a darkchat process. One loop, one thread for everything
 // that matters; a helper thread only reads standard input (which may be a
-// terminal, a pipe or a file) and hands whole lines to the loop. One UDP/TCP
-// port carries every machine the process runs (machine.hpp): the core::Node of
-// a user or super-client, and the directory, relay or room-client roles.
+// terminal, a pipe or a file) and hands whole lines to the loop. What the one
+// UDP/TCP port runs is a host::Host; what the lines mean is a cli::Session.
+// The driver moves bytes: packets and timers to the Host, lines to the
+// Session, store batches to SQLite, lines out to stdout or the log.
 #include "darkchat/io.hpp"
 
-#include "machine.hpp"
-
-#include "darkchat/cli.hpp"
 #include "darkchat/crypto.hpp"
+#include "darkchat/host.hpp"
+#include "darkchat/session.hpp"
 #include "darkchat/store.hpp"
 #include "darkchat/wire.hpp"
 
@@ -35,7 +35,7 @@ namespace {
 constexpr std::size_t kMaxInboundTcp = 64;   // concurrent inbound TCP connections
 constexpr TimeMs kTcpIdle = 10000;           // an inbound connection silent this long is closed
 constexpr TimeMs kShutdownGrace = 150;       // time for the last packets to leave at \quit
-constexpr std::size_t kMaxInputLine = 64 * 1024;
+using cli::kMaxInputLine;
 // Socket receive buffer asked for, so that a burst of datagrams is queued
 // rather than dropped (the default, about 208 KiB, overflowed under a burst
 // of acked chat). The kernel caps it at net.core.rmem_max unless we may
@@ -144,43 +144,6 @@ struct TcpOut {
     Bytes data;
 };
 
-// The core::Node as a Machine: every type below the roles' range is its,
-// and so is anything that does not parse (the node counts it as malformed).
-class NodeMachine final : public Machine {
-public:
-    explicit NodeMachine(std::unique_ptr<core::Node> node) : node_(std::move(node)) {}
-    core::Node& node() { return *node_; }
-
-    bool takes(std::uint8_t type) const override { return type < wire::kFirstRoleType; }
-    void start(TimeMs now, const Addr&) override { node_->handle_start(now); }
-    void handle_datagram(TimeMs now, const Addr& from, ByteView data) override { node_->handle_datagram(now, from, data); }
-    void handle_frame(TimeMs now, const Addr& from, ByteView data) override { node_->handle_frame(now, from, data); }
-    void handle_timeout(TimeMs now) override { node_->handle_timeout(now); }
-    std::optional<TimeMs> poll_timeout() const override { return node_->poll_timeout(); }
-    std::optional<StoreOp> poll_store() override { return node_->poll_store(); }
-    bool handle_store_failed(TimeMs now, std::vector<StoreOp>& ops) override {
-        ops = node_->handle_store_failed(now, std::move(ops));
-        return true;
-    }
-    std::optional<std::string> poll_line() override {
-        if (auto e = node_->poll_event()) return cli::render(*e);
-        return std::nullopt;
-    }
-    std::optional<core::Transmit> poll_transmit() override { return node_->poll_transmit(); }
-    bool quitting() const override { return node_->quitting(); }
-    void handle_quit(TimeMs now) override { node_->handle_command(now, core::cmd::Quit{}); }
-
-private:
-    std::unique_ptr<core::Node> node_;
-};
-
-// The wire type of a packet, for routing; nothing when it does not parse.
-std::optional<std::uint8_t> packet_type(ByteView data) {
-    auto t = wire::peek_type(data);
-    if (!t) return std::nullopt;
-    return static_cast<std::uint8_t>(*t);
-}
-
 class Driver;
 
 struct TcpIn {
@@ -211,19 +174,10 @@ private:
     uv_signal_t sigterm_{};
     uv_async_t input_async_{};
     std::shared_ptr<InputQueue> input_;
-    std::vector<std::unique_ptr<Machine>> machines_;  // the node first, when there is one
-    core::Node* node_ = nullptr;                      // the user's node, if this process runs one
-    roles::RoomClient* client_ = nullptr;             // its room client, with --dir or --relays
-    RoomEventHook room_hook_;
-    std::optional<roles::RoomId> room_;               // lines without '\' go to this room (\room)
-    std::vector<std::string> pending_notes_;          // lines the driver adds after an event
+    std::unique_ptr<host::Host> host_;
+    std::unique_ptr<cli::Session> session_;
     std::list<TcpIn*> inbound_;
-    std::vector<StoreOp> unsaved_;
-    std::string last_store_error_;
-    TimeMs last_store_error_at_ = 0;
-    std::string partner_;
     bool closing_ = false;
-    int exit_status_ = 0;  // 1 after a store fault that retrying cannot mend
     std::uint16_t port_ = 0;
     alignas(16) char recv_buf_[64 * 1024];
 
@@ -251,130 +205,53 @@ private:
     std::string out_;
     bool gathering_ = false;
 
-    // ---- the machines' outputs -------------------------------------------
-    // After every input: each machine's store ops, then its events, then its
-    // packets (the core contract order); then one timer for all of them.
+    // What the session has to say (after a line typed, or an event).
+    void say_session() {
+        while (auto line = session_->poll_line()) say(*line);
+    }
+
+    // ---- the host's outputs ------------------------------------------------
+    // After every input, in the core contract order: store batches, then
+    // events (shown as the session renders them), then packets; then one
+    // timer for all of it.
     void pump() {
-        for (auto& m : machines_) {
-            if (closing_) return;
-            drain(*m);
+        if (closing_) return;
+        while (auto* ops = host_->poll_store()) {
+            auto r = store_.apply(*ops);
+            if (r) host_->handle_store_applied(wall_now());
+            else host_->handle_store_failed(wall_now(), {r.error(), store::is_transient(store_.fault())});
         }
+        gathering_ = true;
+        while (auto e = host_->poll_event()) {
+            session_->handle_event(*e);
+            say_session();
+        }
+        gathering_ = false;
+        flush_out();
+        while (auto t = host_->poll_transmit()) transmit(*t);
         store_.checkpoint_if_due();
-        for (auto& m : machines_) {
-            if (m->quitting()) {
-                begin_shutdown();
-                return;
-            }
+        if (host_->quitting()) {
+            begin_shutdown();
+            return;
         }
         arm_timer();
     }
 
-    void drain(Machine& m) {
-        save(m);
-        gathering_ = true;
-        while (auto line = m.poll_line()) {
-            say(*line);
-            for (auto& n : pending_notes_) say(n);
-            pending_notes_.clear();
-        }
-        gathering_ = false;
-        flush_out();
-        while (auto t = m.poll_transmit()) transmit(*t);
-    }
-
-    void save(Machine& m) {
-        std::vector<StoreOp> ops;
-        if (&m == machines_.front().get()) {
-            ops = std::move(unsaved_);
-            unsaved_.clear();
-        }
-        while (auto op = m.poll_store()) ops.push_back(std::move(*op));
-        if (!ops.empty()) {
-            auto r = store_.apply(ops);
-            if (!r && !store::is_transient(store_.fault())) {
-                // Retrying cannot help (read-only, corrupt, an I/O error): stop,
-                // and say so. What was not stored was not shown or acknowledged
-                // either, so its senders keep it; typed messages were refused.
-                m.handle_store_failed(wall_now(), ops);
-                while (m.poll_transmit()) {
-                }
-                unsaved_.clear();
-                say("! cannot save state (" + r.error() + "): darkchat stops, as nothing more could be kept; "
-                    "fix or move the database away, then start again (messages not yet acknowledged wait with "
-                    "their senders)");
-                exit_status_ = 1;
-                quit_all();
-                return;
-            }
-            if (!r) {
-                // Nothing is lost: the node keeps its state, and the batch is retried.
-                TimeMs now = wall_now();
-                if (r.error() != last_store_error_ || now - last_store_error_at_ > 10000) {
-                    say("! cannot save state (" + r.error() + "); retrying; messages wait with their senders meanwhile");
-                    last_store_error_ = r.error();
-                    last_store_error_at_ = now;
-                }
-                // What rests on what could not be saved (a message shown, its ack)
-                // is taken back by the machine, or, where it cannot, every transmit
-                // of this input is held back. Peers resend, and so does our outbox.
-                if (!m.handle_store_failed(now, ops))
-                    while (m.poll_transmit()) {
-                    }
-                unsaved_ = std::move(ops);
-            } else if (!last_store_error_.empty()) {
-                say("* state saved again");
-                last_store_error_.clear();
-            }
-        }
-    }
-
     void arm_timer() {
         if (closing_) return;
-        std::optional<TimeMs> wake;
-        for (auto& m : machines_)
-            if (auto w = m->poll_timeout()) wake = wake ? std::min(*wake, *w) : *w;
-        TimeMs now = wall_now();
         TimeMs delay = -1;
-        if (wake) delay = std::max<TimeMs>(0, *wake - now);
-        if (!unsaved_.empty()) delay = delay < 0 ? 1000 : std::min<TimeMs>(delay, 1000);
+        if (auto wake = host_->poll_timeout()) delay = std::max<TimeMs>(0, *wake - wall_now());
         uv_timer_stop(&timer_);
         if (delay >= 0) uv_timer_start(&timer_, on_timer, static_cast<std::uint64_t>(delay), 0);
     }
 
-    // Each machine whose wakeup has come gets its timeout.
     static void on_timer(uv_timer_t* t) {
         auto* d = static_cast<Driver*>(t->data);
-        TimeMs now = wall_now();
-        for (auto& m : d->machines_)
-            if (auto w = m->poll_timeout(); w && *w <= now) m->handle_timeout(now);
+        d->host_->handle_timeout(wall_now());
         d->pump();
     }
 
-    // A datagram or TCP frame goes to the machine that takes its type.
-    void deliver(const Addr& from, ByteView data, bool stream) {
-        TimeMs now = wall_now();
-        Machine* to = machines_.front().get();
-        if (machines_.size() > 1) {
-            auto type = packet_type(data);
-            if (!type && !node_) return;  // garbage, and no node to count it
-            if (type) {
-                to = nullptr;
-                for (auto& m : machines_)
-                    if (m->takes(*type)) {
-                        to = m.get();
-                        break;
-                    }
-                if (!to) return;  // a role this process does not run
-            }
-        }
-        if (stream) to->handle_frame(now, from, data);
-        else to->handle_datagram(now, from, data);
-    }
-
-    void quit_all() {
-        TimeMs now = wall_now();
-        for (auto& m : machines_) m->handle_quit(now);
-    }
+    void quit_all() { host_->handle_quit(wall_now()); }
 
     void transmit(const core::Transmit& t) {
         if (t.data.size() <= wire::kMaxDatagram && !t.stream) {
@@ -431,7 +308,7 @@ private:
         if (nread <= 0 || !addr || d->closing_) return;
         if (flags & UV_UDP_PARTIAL) return;  // bigger than any datagram we accept
         ByteView data(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
-        d->deliver(from_sockaddr(addr), data, false);
+        d->host_->handle_datagram(wall_now(), from_sockaddr(addr), data);
         d->pump();
     }
 
@@ -491,7 +368,7 @@ private:
         c->last_activity = wall_now();
         c->frames.feed(ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
         while (auto packet = c->frames.next()) {
-            d->deliver(c->peer, *packet, true);
+            d->host_->handle_frame(wall_now(), c->peer, *packet);
             d->pump();
             if (d->closing_ || c->closing) return;
         }
@@ -519,12 +396,12 @@ private:
         }
         for (auto& l : lines) {
             if (d->closing_) return;
-            if (l.overlong > 0) {
-                d->say("! line too long (" + std::to_string(l.overlong) + " bytes, at most " +
-                       std::to_string(kMaxInputLine) + "): nothing of it was sent");
-                continue;
-            }
-            d->on_line(l.text);
+            if (l.overlong > 0) d->session_->handle_overlong(l.overlong);
+            else d->session_->handle_line(wall_now(), l.text);
+            d->say_session();
+            while (auto r = d->session_->poll_resolve()) d->resolve(std::move(*r));
+            d->say_session();
+            if (l.overlong == 0) d->pump();
         }
         if (eof && !d->closing_) {
             d->quit_all();
@@ -532,189 +409,21 @@ private:
         }
     }
 
-    void on_line(const std::string& line) {
-        auto act = cli::parse_line(line, port_);
-        TimeMs now = wall_now();
-        std::visit(
-            [&](auto& a) {
-                using T = std::decay_t<decltype(a)>;
-                if constexpr (std::is_same_v<T, cli::action::Node>) {
-                    if (std::holds_alternative<core::cmd::Quit>(a.command)) quit_all();  // rooms are left too
-                    else node_->handle_command(now, a.command);
-                } else if constexpr (std::is_same_v<T, cli::action::Resolve>) {
-                    resolve_and_ping(a.host, a.port);
-                } else if constexpr (std::is_same_v<T, cli::action::Help>) {
-                    std::string h = cli::help_text();
-                    std::size_t pos = 0, nl;
-                    while ((nl = h.find('\n', pos)) != std::string::npos) {
-                        say(h.substr(pos, nl - pos));
-                        pos = nl + 1;
-                    }
-                } else if constexpr (std::is_same_v<T, cli::action::List>) {
-                    std::size_t n = 0;
-                    for (auto& u : node_->users()) {
-                        if (u.name == node_->identity().user && u.sessions.empty()) continue;
-                        if (!cli::matches(u, a.which)) continue;
-                        say("  " + cli::render_user(u, now) + (u.name == node_->identity().user ? " (you)" : ""));
-                        ++n;
-                    }
-                    say("* " + std::to_string(n) + (n == 1 ? " user" : " users"));
-                } else if constexpr (std::is_same_v<T, cli::action::Room> || std::is_same_v<T, cli::action::Rooms> ||
-                                     std::is_same_v<T, cli::action::SwitchRoom> ||
-                                     std::is_same_v<T, cli::action::Leave> || std::is_same_v<T, cli::action::Relays>) {
-                    room_action(now, a);
-                } else if constexpr (std::is_same_v<T, cli::action::SwitchChat>) {
-                    if (a.user.empty() && room_) {
-                        say("* lines go to room " + roles::short_id(*room_) + " (\\chat <user> for a direct chat)");
-                        return;
-                    }
-                    room_.reset();
-                    if (a.user.empty()) {
-                        say(partner_.empty() ? "* no chat partner yet: \\chat <username>" : "* chatting with " + partner_);
-                        return;
-                    }
-                    partner_ = a.user;
-                    auto u = node_->user(a.user);
-                    // Only where a message would be taken into the outbox (the
-                    // node refuses one to a user it has no key for and did not add).
-                    if (u && !u->contact) {
-                        auto k = node_->keys(a.user);
-                        if (k.empty() || !k.front().pinned) u.reset();
-                    }
-                    if (!u) say("* chatting with " + a.user + " (not known yet: \\add " + a.user + " to find it)");
-                    else say("* chatting with " + a.user + (u->online() ? " (online)" : " (offline: messages wait in the outbox)"));
-                } else if constexpr (std::is_same_v<T, cli::action::Say>) {
-                    if (room_) say_in_room(now, a.text);
-                    else if (partner_.empty()) say("! no chat partner: \\chat <username> first");
-                    else node_->handle_command(now, core::cmd::Chat{partner_, a.text});
-                } else if constexpr (std::is_same_v<T, cli::action::Keys>) {
-                    auto keys = node_->keys(a.user);
-                    if (!a.user.empty() && keys.empty()) say("! unknown user " + a.user);
-                    for (auto& k : keys) say("  " + cli::render_key(k) + (k.user == node_->identity().user ? " (you)" : ""));
-                } else if constexpr (std::is_same_v<T, cli::action::Problem>) {
-                    say("! " + a.text);
-                }
-            },
-            act);
-        pump();
-    }
-
-    // ---- rooms on relays (the room client) ----------------------------------
-    // The first room we join becomes the current one when nothing else is.
-    // Where the node knows user's sessions, online ones first (for invites and moves
-    // of rooms without a directory).
-    std::vector<Addr> addresses_of(const std::string& user) const {
-        std::vector<Addr> out;
-        if (auto u = node_->user(user))
-            for (bool online : {true, false})
-                for (auto& sess : u->sessions)
-                    if (sess.online == online) out.push_back(sess.addr);
-        return out;
-    }
-
-    void follow_room(const roles::RoomEvent& e) {
-        if (auto* j = std::get_if<roles::room_ev::RoomJoined>(&e)) {
-            if (!room_ && partner_.empty()) {
-                room_ = j->room;
-                pending_notes_.push_back("* lines now go to room " + roles::short_id(j->room) +
-                                         " (\\chat <user> for a direct chat)");
-            }
-        } else if (auto* l = std::get_if<roles::room_ev::RoomLeft>(&e)) {
-            if (room_ && *room_ == l->room) room_.reset();
-        }
-    }
-
-    void say_in_room(TimeMs now, const std::string& text) {
-        bool there = false;
-        for (auto& r : client_->rooms()) there = there || r.room == *room_;
-        if (!there) {
-            say("! room " + roles::short_id(*room_) + " is gone (\\rooms lists the rooms)");
-            room_.reset();
-            return;
-        }
-        client_->handle_command(now, roles::room_cmd::Send{*room_, text});
-    }
-
-    // One room by id prefix (empty: the current room, or the only one), or a
-    // problem said to the user.
-    std::optional<roles::RoomView> pick_room(const std::string& prefix) {
-        auto all = client_->rooms();
-        if (prefix.empty() && room_) {
-            for (auto& r : all)
-                if (r.room == *room_) return r;
-        }
-        auto found = cli::find_rooms(all, prefix);
-        if (found.size() == 1) return found.front();
-        if (found.empty()) say(prefix.empty() ? "! no rooms yet: \\request <user> asks for one" : "! no room " + prefix + " (\\rooms lists them)");
-        else if (prefix.empty()) say("! " + std::to_string(found.size()) + " rooms: name one by its id (\\rooms lists them)");
-        else say("! " + std::to_string(found.size()) + " rooms start with '" + prefix + "': give more of the id (\\rooms)");
-        return std::nullopt;
-    }
-
-    template <typename A>
-    void room_action(TimeMs now, const A& a) {
-        if (!client_) {
-            say("! rooms need a directory or relays: start darkchat with --dir HOST[:PORT] or --relays H:P,...");
-            return;
-        }
-        using namespace cli::action;
-        if constexpr (std::is_same_v<A, Room>) {
-            roles::RoomCommand c = a.command;
-            if (auto* r = std::get_if<roles::room_cmd::Request>(&c)) {
-                // Without a directory the invite goes straight to the peer: what the node knows of it.
-                for (auto& user : r->users) {
-                    if (user == node_->identity().user) {
-                        say("! you cannot ask yourself for a chat");
-                        return;
-                    }
-                    roles::PeerInfo p;
-                    p.user = user;
-                    if (auto keys = node_->keys(user); !keys.empty()) p.key = keys.front().pinned;
-                    p.addrs = addresses_of(user);
-                    r->peers.push_back(std::move(p));
-                }
-            }
-            client_->handle_command(now, c);
-        } else if constexpr (std::is_same_v<A, Rooms>) {
-            auto rooms = client_->rooms();
-            for (auto& r : rooms)
-                say("  " + cli::render_room(r, node_->identity().user) + (room_ && *room_ == r.room ? " (current)" : ""));
-            say("* " + std::to_string(rooms.size()) + (rooms.size() == 1 ? " room" : " rooms"));
-        } else if constexpr (std::is_same_v<A, SwitchRoom>) {
-            if (a.prefix.empty()) {
-                say(room_ ? "* lines go to room " + roles::short_id(*room_) : std::string("* no current room: \\room <id-prefix>"));
-                return;
-            }
-            if (auto r = pick_room(a.prefix)) {
-                room_ = r->room;
-                say("* lines now go to room " + cli::render_room(*r, node_->identity().user));
-            }
-        } else if constexpr (std::is_same_v<A, Leave>) {
-            if (auto r = pick_room(a.prefix)) client_->handle_command(now, roles::room_cmd::Leave{r->room});
-        } else if constexpr (std::is_same_v<A, Relays>) {
-            auto relays = client_->relays();
-            for (auto& r : relays) say("  " + cli::render_relay(r));
-            say("* " + std::to_string(relays.size()) + (relays.size() == 1 ? " relay" : " relays") +
-                (opts_.roles.directory ? std::string(client_->directory_alive() ? ", directory answers" : ", directory not answering")
-                                       : std::string(", no directory")));
-        }
-    }
-
+    // ---- \ping <host name> ---------------------------------------------------
     struct Resolving {
         uv_getaddrinfo_t req;
         Driver* d;
-        std::string host;
-        std::uint16_t port;
+        cli::ResolveRequest request;
     };
 
-    void resolve_and_ping(const std::string& host, std::uint16_t port) {
-        auto* r = new Resolving{{}, this, host, port};
+    void resolve(cli::ResolveRequest request) {
+        auto* r = new Resolving{{}, this, std::move(request)};
         r->req.data = r;
         addrinfo hints{};
         hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_DGRAM;
-        if (uv_getaddrinfo(&loop_, &r->req, on_resolved, host.c_str(), nullptr, &hints) != 0) {
-            say("! cannot resolve " + host);
+        if (uv_getaddrinfo(&loop_, &r->req, on_resolved, r->request.host.c_str(), nullptr, &hints) != 0) {
+            session_->handle_resolved(wall_now(), r->request, err(""));
             delete r;
         }
     }
@@ -726,16 +435,11 @@ private:
             uv_freeaddrinfo(res);
             return;
         }
-        if (status != 0 || !res) {
-            d->say("! cannot resolve " + r->host + ": " + uv_strerror(status));
-            uv_freeaddrinfo(res);
-            return;
-        }
-        Addr a = from_sockaddr(res->ai_addr);
-        a.port = r->port;
+        Result<Addr> addr = status != 0 || !res ? Result<Addr>(err(uv_strerror(status))) : from_sockaddr(res->ai_addr);
         uv_freeaddrinfo(res);
-        d->node_->handle_command(wall_now(), core::cmd::Ping{a});
-        d->pump();
+        d->session_->handle_resolved(wall_now(), r->request, addr);
+        d->say_session();
+        if (addr) d->pump();
     }
 
     // ---- signals and shutdown ----------------------------------------------
@@ -750,8 +454,8 @@ private:
         if (closing_) return;
         closing_ = true;
         // Flush what is unsaved one last time.
-        if (!unsaved_.empty()) {
-            auto r = store_.apply(unsaved_);
+        if (auto unsaved = host_->take_unsaved(); !unsaved.empty()) {
+            auto r = store_.apply(unsaved);
             if (!r) say("! could not save state at exit (" + r.error() + ")");
         }
         uv_timer_stop(&timer_);
@@ -897,32 +601,19 @@ int Driver::run(Sockets sockets, Identity identity) {
     bound.port = port_;
     std::uint64_t seed;
     crypto::random_bytes(std::span(reinterpret_cast<std::uint8_t*>(&seed), sizeof seed));
-    RoomSnapshot rooms;
+    Snapshot snapshot;
     if (opts_.roles.role == Role::user) {
         auto snap = store_.load_snapshot(opts_.config.max_seen);
         if (!snap) return fail(snap.error());
-        rooms = std::move(snap->rooms);
-        core::Config cfg = opts_.config;
-        cfg.port = port_;
-        cfg.bind_addr = opts_.bind;
-        auto node = std::make_unique<core::Node>(cfg, identity, std::move(snap).value(), core::real_crypto(), seed);
-        node_ = node.get();
-        machines_.push_back(std::make_unique<NodeMachine>(std::move(node)));
+        snapshot = std::move(snap).value();
     }
-    room_hook_ = [this](const roles::RoomEvent& e) { follow_room(e); };
-    RoleOptions role_opts = opts_.roles;
-    if (node_)
-        role_opts.pinned = [this](const std::string& user) -> std::optional<PublicKey> {
-            auto k = node_->keys(user);
-            if (k.empty()) return std::nullopt;
-            return k.front().pinned;
-        };
-    if (node_) role_opts.addresses = [this](const std::string& user) { return addresses_of(user); };
-    auto roles = make_roles(role_opts, identity, port_, seed ^ 0x9e3779b97f4a7c15ULL, room_hook_, std::move(rooms));
-    if (!roles) return fail(roles.error());
-    for (auto& m : roles->machines) machines_.push_back(std::move(m));
-    client_ = roles->client;
-    if (machines_.empty()) return fail("nothing to run");
+    host::Config cfg{opts_.config, opts_.roles};
+    cfg.node.port = port_;
+    cfg.node.bind_addr = opts_.bind;
+    auto host = host::Host::create(cfg, identity, std::move(snapshot), core::real_crypto(), seed);
+    if (!host) return fail(host.error());
+    host_ = std::move(host).value();
+    session_ = std::make_unique<cli::Session>(*host_);
 
     udp_.data = this;
     tcp_.data = this;
@@ -946,12 +637,12 @@ int Driver::run(Sockets sockets, Identity identity) {
         std::thread(read_input, input_).detach();
     }
 
-    for (auto& m : machines_) m->start(wall_now(), bound);
+    host_->handle_start(wall_now(), bound);
     pump();
     uv_run(&loop_, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop_);
     if (rc != 0) std::fprintf(stderr, "%s: event loop closed with handles open\n", opts_.log_name.c_str());
-    return exit_status_;
+    return host_->exit_status();
 }
 
 }  // namespace

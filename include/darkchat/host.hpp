@@ -1,0 +1,140 @@
+// What one port runs, sans-IO: the user's core::Node and, with --dir or
+// --relays, its room client; or the directory; or a relay. The Host routes each
+// datagram and TCP frame by its wire type to the part that takes it, answers
+// the parts' questions about each other (the keys the node pinned, where it
+// knows a user's sessions), and merges their outputs in the order a driver
+// must honour after every input:
+//   poll_store()     -> apply the batch, then handle_store_applied() or handle_store_failed()
+//   poll_event()     -> show (a front end renders it, see session.hpp)
+//   poll_transmit()  -> send
+// and then arms one timer for poll_timeout(). Time is passed in; no sockets,
+// clocks or SQLite here (src/io drives it with libuv, tests with virtual time).
+#pragma once
+
+#include "darkchat/core.hpp"
+#include "darkchat/roles.hpp"
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace dc::host {
+
+// What a process is: a user's node (darkchat, or darkchatd with or without
+// -s), or one of the roles of the directory and relays, which run without a
+// core::Node.
+enum class Role { user, directory, relay };
+
+struct RoleOptions {
+    Role role = Role::user;
+    // user: the directory to register with (--dir), else client-side
+    // round-robin over `relays` (--relays); neither: no rooms, no room client.
+    // relay: the directory to register with; none: it admits members with
+    // tickets signed by a member (client-side round-robin).
+    std::optional<Addr> directory;
+    std::vector<Addr> relays;
+    // directory only: the selection strategy by name (empty: the default,
+    // min-max), the background pass interval and the relay timeout (0: defaults).
+    std::string strategy;
+    TimeMs pass_interval = 0;
+    TimeMs relay_timeout = 0;
+    // relay only: rooms hosted at most (0: the default of roles::RelayConfig).
+    std::size_t max_rooms = 0;
+};
+
+struct Config {
+    core::Config node;  // node.port: the port we listen on (every part declares it)
+    RoleOptions roles;
+};
+
+// A line already in words: what the directory and a relay log, and what the
+// Host says about the store.
+struct Line {
+    std::string text;
+};
+using Event = std::variant<core::Event, roles::RoomEvent, Line>;
+
+// Why the driver could not apply a batch. transient: the same batch may be
+// stored later unchanged (a full disk, a busy database); otherwise retrying
+// cannot help (read-only, corrupt, an I/O error) and the Host stops.
+struct StoreFailure {
+    std::string error;
+    bool transient = false;
+};
+
+class Part;
+
+class Host {
+public:
+    // snapshot: what the user's node and room client stored before (ignored by
+    // the directory and the relay). Fails on options no part accepts.
+    static Result<std::unique_ptr<Host>> create(const Config& config, const Identity& identity, Snapshot snapshot,
+                                                core::Crypto& crypto, std::uint64_t seed);
+    ~Host();
+    Host(const Host&) = delete;
+    Host& operator=(const Host&) = delete;
+
+    // Once the socket is bound; bound is our listening address.
+    void handle_start(TimeMs now, const Addr& bound);
+    void handle_datagram(TimeMs now, const Addr& from, ByteView data);
+    // A packet framed over an inbound TCP connection (from: the peer's ephemeral address).
+    void handle_frame(TimeMs now, const Addr& from, ByteView data);
+    // Every part whose wakeup has come gets its timeout.
+    void handle_timeout(TimeMs now);
+    // Asked to stop (\quit, SIGINT, SIGTERM, end of input): every part says
+    // goodbye through its transmits, then quitting() holds.
+    void handle_quit(TimeMs now);
+
+    // The next batch to apply in one transaction, one per part that has
+    // something to store (the first one also carries what failed before);
+    // nothing once every part was asked since the last input. Each batch is
+    // answered before the next poll_store(); the pointer lives until then.
+    const std::vector<StoreOp>* poll_store();
+    void handle_store_applied(TimeMs now);
+    // What rested on the batch is taken back by its part (a message received
+    // is neither shown nor acknowledged), or, where it cannot be, the part's
+    // transmits of this input are held back. A transient failure keeps the
+    // batch for the next input (or a retry within a second); a permanent one
+    // says why, and the Host quits with exit_status() 1.
+    void handle_store_failed(TimeMs now, const StoreFailure& failure);
+
+    std::optional<Event> poll_event();
+    std::optional<core::Transmit> poll_transmit();
+    std::optional<TimeMs> poll_timeout() const;
+    bool quitting() const;  // a part is done: exit once transmits are drained
+    int exit_status() const;
+    // What is still unsaved, for one last try at exit.
+    std::vector<StoreOp> take_unsaved();
+
+    // The parts a front end commands and reads (null when this port runs none).
+    core::Node* node();
+    roles::RoomClient* room_client();
+    const Config& config() const;
+    std::uint16_t port() const;
+    // What the node knows, as the room client asks it: the key pinned for a
+    // user, and where its sessions are (online ones first).
+    std::optional<PublicKey> pinned(const std::string& user) const;
+    std::vector<Addr> addresses_of(const std::string& user) const;
+
+private:
+    Host(const Config& config);
+    void note(std::size_t part, std::string text);
+
+    Config config_;
+    std::vector<std::unique_ptr<Part>> parts_;  // the node first, when there is one
+    std::vector<std::deque<std::string>> notes_;  // per part: what the Host says before its events
+    core::Node* node_ = nullptr;
+    roles::RoomClient* client_ = nullptr;
+    std::size_t store_cursor_ = 0;  // the next part poll_store() asks
+    std::size_t batch_part_ = 0;    // the part the batch out belongs to
+    std::vector<StoreOp> batch_;
+    std::vector<StoreOp> unsaved_;
+    std::optional<TimeMs> retry_at_;
+    std::string last_store_error_;
+    TimeMs last_store_error_at_ = 0;
+    int exit_status_ = 0;
+};
+
+}  // namespace dc::host

@@ -1,0 +1,196 @@
+// The Host: the parts one port runs, packets routed to them by wire type, and
+// their outputs merged in the order the driver honours (host.hpp).
+#include "darkchat/host.hpp"
+
+#include "part.hpp"
+
+#include "darkchat/wire.hpp"
+
+#include <algorithm>
+
+namespace dc::host {
+
+namespace {
+
+// A store fault that repeats is said again only after this long.
+constexpr TimeMs kStoreErrorRepeat = 10000;
+// A batch that could not be stored is tried again at least this often.
+constexpr TimeMs kStoreRetry = 1000;
+
+}  // namespace
+
+Host::Host(const Config& config) : config_(config) {}
+Host::~Host() = default;
+
+Result<std::unique_ptr<Host>> Host::create(const Config& config, const Identity& identity, Snapshot snapshot,
+                                           core::Crypto& crypto, std::uint64_t seed) {
+    std::unique_ptr<Host> h(new Host(config));
+    RoomSnapshot rooms;
+    RoleWiring wiring;
+    if (config.roles.role == Role::user) {
+        rooms = std::move(snapshot.rooms);
+        auto node = std::make_unique<core::Node>(config.node, identity, std::move(snapshot), crypto, seed);
+        h->node_ = node.get();
+        h->parts_.push_back(make_node_part(std::move(node)));
+        Host* self = h.get();
+        wiring.pinned = [self](const std::string& user) { return self->pinned(user); };
+        wiring.addresses = [self](const std::string& user) { return self->addresses_of(user); };
+    }
+    auto roles = make_role_parts(config.roles, identity, config.node.port, crypto, seed ^ 0x9e3779b97f4a7c15ULL,
+                                 std::move(wiring), std::move(rooms), h->client_);
+    if (!roles) return err(roles.error());
+    for (auto& p : *roles) h->parts_.push_back(std::move(p));
+    if (h->parts_.empty()) return err("nothing to run");
+    h->notes_.resize(h->parts_.size());
+    return h;
+}
+
+void Host::handle_start(TimeMs now, const Addr& bound) {
+    for (auto& p : parts_) p->start(now, bound);
+}
+
+namespace {
+
+// The part that takes a packet: the only one, or the one that takes its wire
+// type; none for a role this port does not run, or garbage with no node to count it.
+Part* route(const std::vector<std::unique_ptr<Part>>& parts, bool has_node, ByteView data) {
+    if (parts.size() == 1) return parts.front().get();
+    auto type = wire::peek_type(data);
+    if (!type) return has_node ? parts.front().get() : nullptr;
+    for (auto& p : parts)
+        if (p->takes(static_cast<std::uint8_t>(*type))) return p.get();
+    return nullptr;
+}
+
+}  // namespace
+
+void Host::handle_datagram(TimeMs now, const Addr& from, ByteView data) {
+    if (auto* p = route(parts_, node_ != nullptr, data)) p->handle_datagram(now, from, data);
+}
+
+void Host::handle_frame(TimeMs now, const Addr& from, ByteView data) {
+    if (auto* p = route(parts_, node_ != nullptr, data)) p->handle_frame(now, from, data);
+}
+
+void Host::handle_timeout(TimeMs now) {
+    for (auto& p : parts_)
+        if (auto w = p->poll_timeout(); w && *w <= now) p->handle_timeout(now);
+}
+
+void Host::handle_quit(TimeMs now) {
+    for (auto& p : parts_) p->handle_quit(now);
+}
+
+const std::vector<StoreOp>* Host::poll_store() {
+    while (store_cursor_ < parts_.size()) {
+        batch_part_ = store_cursor_++;
+        batch_.clear();
+        if (batch_part_ == 0) batch_ = std::exchange(unsaved_, {});
+        while (auto op = parts_[batch_part_]->poll_store()) batch_.push_back(std::move(*op));
+        if (!batch_.empty()) return &batch_;
+    }
+    store_cursor_ = 0;
+    return nullptr;
+}
+
+void Host::note(std::size_t part, std::string text) { notes_[part].push_back(std::move(text)); }
+
+void Host::handle_store_applied(TimeMs) {
+    batch_.clear();
+    if (!last_store_error_.empty()) {
+        note(batch_part_, "* state saved again");
+        last_store_error_.clear();
+    }
+}
+
+void Host::handle_store_failed(TimeMs now, const StoreFailure& failure) {
+    Part& p = *parts_[batch_part_];
+    std::vector<StoreOp> ops = std::exchange(batch_, {});
+    if (!failure.transient) {
+        // Retrying cannot help: stop, and say so. What was not stored was not
+        // shown or acknowledged either, so its senders keep it; typed messages
+        // were refused.
+        p.handle_store_failed(now, ops);
+        while (p.poll_transmit()) {
+        }
+        unsaved_.clear();
+        note(batch_part_, "! cannot save state (" + failure.error +
+                              "): darkchat stops, as nothing more could be kept; fix or move the database away, then "
+                              "start again (messages not yet acknowledged wait with their senders)");
+        exit_status_ = 1;
+        handle_quit(now);
+        return;
+    }
+    // Nothing is lost: the node keeps its state, and the batch is retried.
+    if (failure.error != last_store_error_ || now - last_store_error_at_ > kStoreErrorRepeat) {
+        note(batch_part_, "! cannot save state (" + failure.error + "); retrying; messages wait with their senders meanwhile");
+        last_store_error_ = failure.error;
+        last_store_error_at_ = now;
+    }
+    // What rests on what could not be saved (a message shown, its ack) is taken
+    // back by the part, or, where it cannot, every transmit of this input is
+    // held back. Peers resend, and so does our outbox.
+    if (!p.handle_store_failed(now, ops))
+        while (p.poll_transmit()) {
+        }
+    unsaved_ = std::move(ops);
+    retry_at_ = now + kStoreRetry;
+}
+
+std::optional<Event> Host::poll_event() {
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+        if (!notes_[i].empty()) {
+            Event e{Line{std::move(notes_[i].front())}};
+            notes_[i].pop_front();
+            return e;
+        }
+        if (auto e = parts_[i]->poll_event()) return e;
+    }
+    return std::nullopt;
+}
+
+std::optional<core::Transmit> Host::poll_transmit() {
+    for (auto& p : parts_)
+        if (auto t = p->poll_transmit()) return t;
+    return std::nullopt;
+}
+
+std::optional<TimeMs> Host::poll_timeout() const {
+    std::optional<TimeMs> wake;
+    for (auto& p : parts_)
+        if (auto w = p->poll_timeout()) wake = wake ? std::min(*wake, *w) : *w;
+    if (!unsaved_.empty() && retry_at_) wake = wake ? std::min(*wake, *retry_at_) : *retry_at_;
+    return wake;
+}
+
+bool Host::quitting() const {
+    return std::any_of(parts_.begin(), parts_.end(), [](auto& p) { return p->quitting(); });
+}
+
+int Host::exit_status() const { return exit_status_; }
+
+std::vector<StoreOp> Host::take_unsaved() { return std::exchange(unsaved_, {}); }
+
+core::Node* Host::node() { return node_; }
+roles::RoomClient* Host::room_client() { return client_; }
+const Config& Host::config() const { return config_; }
+std::uint16_t Host::port() const { return config_.node.port; }
+
+std::optional<PublicKey> Host::pinned(const std::string& user) const {
+    if (!node_) return std::nullopt;
+    auto k = node_->keys(user);
+    if (k.empty()) return std::nullopt;
+    return k.front().pinned;
+}
+
+std::vector<Addr> Host::addresses_of(const std::string& user) const {
+    std::vector<Addr> out;
+    if (!node_) return out;
+    if (auto u = node_->user(user))
+        for (bool online : {true, false})
+            for (auto& sess : u->sessions)
+                if (sess.online == online) out.push_back(sess.addr);
+    return out;
+}
+
+}  // namespace dc::host

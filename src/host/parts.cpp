@@ -1,0 +1,184 @@
+// The machines one port runs, as parts of the Host: the user's core::Node, and
+// the directory, relay and room-client roles. The directory and a relay log one
+// line per event (their ready lines first); the node's and the room client's
+// events go to the front end as they are.
+#include "part.hpp"
+
+#include "darkchat/crypto.hpp"
+#include "darkchat/wire.hpp"
+
+#include <deque>
+
+namespace dc::host {
+
+namespace {
+
+class NodePart final : public Part {
+public:
+    explicit NodePart(std::unique_ptr<core::Node> node) : node_(std::move(node)) {}
+
+    bool takes(std::uint8_t type) const override { return type < wire::kFirstRoleType; }
+    void start(TimeMs now, const Addr&) override { node_->handle_start(now); }
+    void handle_datagram(TimeMs now, const Addr& from, ByteView data) override { node_->handle_datagram(now, from, data); }
+    void handle_frame(TimeMs now, const Addr& from, ByteView data) override { node_->handle_frame(now, from, data); }
+    void handle_timeout(TimeMs now) override { node_->handle_timeout(now); }
+    std::optional<TimeMs> poll_timeout() const override { return node_->poll_timeout(); }
+    std::optional<StoreOp> poll_store() override { return node_->poll_store(); }
+    bool handle_store_failed(TimeMs now, std::vector<StoreOp>& ops) override {
+        ops = node_->handle_store_failed(now, std::move(ops));
+        return true;
+    }
+    std::optional<Event> poll_event() override {
+        if (auto e = node_->poll_event()) return Event{std::move(*e)};
+        return std::nullopt;
+    }
+    std::optional<core::Transmit> poll_transmit() override { return node_->poll_transmit(); }
+    bool quitting() const override { return node_->quitting(); }
+    void handle_quit(TimeMs now) override { node_->handle_command(now, core::cmd::Quit{}); }
+
+private:
+    std::unique_ptr<core::Node> node_;
+};
+
+// What the three role adapters share: role packets, the sans-IO calls passed
+// on to the role machine R, lines said before its own events, and a quit that
+// needs no goodbye.
+template <typename R>
+class RolePart : public Part {
+public:
+    template <typename Config, typename... More>
+    RolePart(const Config& cfg, const Identity& id, core::Crypto& crypto, std::uint64_t seed, More&&... more)
+        : role_(cfg, id, crypto, seed, std::forward<More>(more)...) {}
+
+    bool takes(std::uint8_t type) const override { return wire::is_role_type(static_cast<wire::MsgType>(type)); }
+    void handle_datagram(TimeMs now, const Addr& from, ByteView data) override { role_.handle_datagram(now, from, data); }
+    void handle_timeout(TimeMs now) override { role_.handle_timeout(now); }
+    std::optional<TimeMs> poll_timeout() const override { return role_.poll_timeout(); }
+    std::optional<core::Transmit> poll_transmit() override { return role_.poll_transmit(); }
+    bool quitting() const override { return quitting_; }
+    void handle_quit(TimeMs) override { quitting_ = true; }
+
+protected:
+    // The ready lines first, then one line per event ("* relay 127.0.0.1:7401 up").
+    std::optional<Event> poll_log_line() {
+        if (!lines_.empty()) {
+            std::string l = std::move(lines_.front());
+            lines_.pop_front();
+            return Event{Line{std::move(l)}};
+        }
+        if (auto e = role_.poll_event()) return Event{Line{"* " + roles::describe(*e)}};
+        return std::nullopt;
+    }
+    R role_;
+    std::deque<std::string> lines_;
+    bool quitting_ = false;
+};
+
+class DirectoryPart final : public RolePart<roles::Directory> {
+public:
+    DirectoryPart(const roles::DirectoryConfig& cfg, const Identity& id, core::Crypto& crypto, std::uint64_t seed)
+        : RolePart(cfg, id, crypto, seed), cfg_(cfg) {}
+
+    void start(TimeMs, const Addr& bound) override {
+        lines_.push_back("* ready: directory at " + bound.to_string());
+        lines_.push_back("* key " + crypto::fingerprint(role_.identity().pk) + ", strategy " +
+                         roles::strategy_name(cfg_.strategy) + ", pass every " + std::to_string(cfg_.pass_interval) +
+                         " ms, relay timeout " + std::to_string(cfg_.relay_timeout) + " ms");
+    }
+    std::optional<Event> poll_event() override { return poll_log_line(); }
+
+private:
+    roles::DirectoryConfig cfg_;
+};
+
+class RelayPart final : public RolePart<roles::Relay> {
+public:
+    RelayPart(const roles::RelayConfig& cfg, const Identity& id, core::Crypto& crypto, std::uint64_t seed)
+        : RolePart(cfg, id, crypto, seed), cfg_(cfg) {}
+
+    void start(TimeMs now, const Addr& bound) override {
+        lines_.push_back("* ready: relay at " + bound.to_string());
+        lines_.push_back("* key " + crypto::fingerprint(role_.identity().pk) +
+                         (cfg_.directory ? ", directory " + cfg_.directory->to_string()
+                                         : std::string(", no directory: tickets signed by a member admit")) +
+                         ", at most " + std::to_string(cfg_.max_rooms) + " rooms");
+        role_.handle_start(now);
+    }
+    std::optional<Event> poll_event() override { return poll_log_line(); }
+
+private:
+    roles::RelayConfig cfg_;
+};
+
+class ClientPart final : public RolePart<roles::RoomClient> {
+public:
+    ClientPart(const roles::RoomClientConfig& cfg, const Identity& id, core::Crypto& crypto, std::uint64_t seed,
+               RoomSnapshot rooms)
+        : RolePart(cfg, id, crypto, seed, std::move(rooms)) {}
+    roles::RoomClient& client() { return role_; }
+
+    void start(TimeMs now, const Addr&) override { role_.handle_start(now); }
+    std::optional<StoreOp> poll_store() override { return role_.poll_store(); }
+    std::optional<Event> poll_event() override {
+        if (auto e = role_.poll_event()) return Event{std::move(*e)};
+        return std::nullopt;
+    }
+    // Rooms with nothing left to deliver are left (the others see us go at once); the
+    // rest are kept for the next start (RoomClient::handle_quit).
+    void handle_quit(TimeMs now) override {
+        role_.handle_quit(now);
+        quitting_ = true;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Part> make_node_part(std::unique_ptr<core::Node> node) {
+    return std::make_unique<NodePart>(std::move(node));
+}
+
+Result<std::vector<std::unique_ptr<Part>>> make_role_parts(const RoleOptions& opts, const Identity& identity,
+                                                           std::uint16_t port, core::Crypto& crypto,
+                                                           std::uint64_t seed, RoleWiring wiring, RoomSnapshot rooms,
+                                                           roles::RoomClient*& client) {
+    std::vector<std::unique_ptr<Part>> out;
+    switch (opts.role) {
+        case Role::directory: {
+            roles::DirectoryConfig cfg;
+            cfg.port = port;
+            if (!opts.strategy.empty()) {
+                auto s = roles::parse_strategy(opts.strategy);
+                if (!s) return err("unknown strategy '" + opts.strategy + "'");
+                cfg.strategy = *s;
+            }
+            if (opts.pass_interval > 0) cfg.pass_interval = opts.pass_interval;
+            if (opts.relay_timeout > 0) cfg.relay_timeout = opts.relay_timeout;
+            out.push_back(std::make_unique<DirectoryPart>(cfg, identity, crypto, seed));
+            break;
+        }
+        case Role::relay: {
+            roles::RelayConfig cfg;
+            cfg.port = port;
+            cfg.directory = opts.directory;
+            if (opts.max_rooms > 0) cfg.max_rooms = opts.max_rooms;
+            out.push_back(std::make_unique<RelayPart>(cfg, identity, crypto, seed));
+            break;
+        }
+        case Role::user: {
+            if (!opts.directory && opts.relays.empty()) break;  // no rooms: the node alone
+            roles::RoomClientConfig cfg;
+            cfg.port = port;
+            cfg.directory = opts.directory;
+            cfg.relays = opts.relays;
+            cfg.pinned = std::move(wiring.pinned);
+            cfg.addresses = std::move(wiring.addresses);
+            auto m = std::make_unique<ClientPart>(cfg, identity, crypto, seed, std::move(rooms));
+            client = &m->client();
+            out.push_back(std::move(m));
+            break;
+        }
+    }
+    return out;
+}
+
+}  // namespace dc::host

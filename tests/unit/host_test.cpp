@@ -1,0 +1,182 @@
+// The Host: what one port runs, sans-IO. Packets reach the part that takes
+// their wire type; outputs come out store first, then events, then packets; a
+// store that refuses a batch makes the part take back what rested on it, or
+// holds its packets back, or stops the host.
+#include "../support/host_net.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace dc;
+using namespace dc::test;
+
+namespace {
+
+// A packet that names wire type `type` in its header and is garbage after it.
+Bytes typed_garbage(std::uint8_t type) {
+    Bytes b{0x93, wire::kVersion, 0xc4, 8, 0x96, type, 1, 2, 3, 4, 5, 6};
+    return b;
+}
+
+}  // namespace
+
+TEST_CASE("a user's host runs its node, and its room client only with relays or a directory") {
+    HostNet net;
+    auto& relay = net.add("relay", relay_role());
+    auto& alice = net.add("alice", using_relays(relay.addr));
+    auto& bob = net.add("bob");
+    net.start(relay);
+    net.start(alice);
+    net.start(bob);
+    CHECK(alice.host->node() != nullptr);
+    CHECK(alice.host->room_client() != nullptr);
+    CHECK(bob.host->node() != nullptr);
+    CHECK(bob.host->room_client() == nullptr);
+    CHECK(relay.host->node() == nullptr);
+    CHECK(relay.host->room_client() == nullptr);
+    CHECK(relay.lines.at(0) == "* ready: relay at " + relay.addr.to_string());
+    CHECK(relay.lines.at(1).rfind("* key ", 0) == 0);
+
+    host::Config bad;
+    bad.roles.role = host::Role::directory;
+    bad.roles.strategy = "fastest-first";
+    auto h = host::Host::create(bad, alice.id, {}, core::real_crypto(), 1);
+    REQUIRE(!h);
+    CHECK(h.error() == "unknown strategy 'fastest-first'");
+}
+
+TEST_CASE("each packet goes to the part that takes its wire type; garbage goes to the node") {
+    HostNet net;
+    auto& relay = net.add("relay", relay_role());
+    auto& alice = net.add("alice", using_relays(relay.addr));
+    net.start(relay);
+    net.start(alice);
+    net.run_for(1500);
+    // The relay's probe replies (role packets) reached the room client.
+    auto relays = alice.host->room_client()->relays();
+    REQUIRE(relays.size() == 1);
+    CHECK(relays.front().rtt_ms.has_value());
+    auto node_malformed = alice.host->node()->stats().malformed;
+    auto client_malformed = alice.host->room_client()->stats().malformed;
+
+    Addr stranger = Addr::v4(127, 0, 0, 99, 4000);
+    net.inject(alice, stranger, typed_garbage(static_cast<std::uint8_t>(wire::MsgType::probe_reply)));
+    CHECK(alice.host->room_client()->stats().malformed == client_malformed + 1);
+    CHECK(alice.host->node()->stats().malformed == node_malformed);
+
+    net.inject(alice, stranger, typed_garbage(static_cast<std::uint8_t>(wire::MsgType::ping)));
+    CHECK(alice.host->node()->stats().malformed == node_malformed + 1);
+    CHECK(alice.host->room_client()->stats().malformed == client_malformed + 1);
+
+    const Bytes junk{1, 2, 3};
+    net.inject(alice, stranger, junk);
+    CHECK(alice.host->node()->stats().malformed == node_malformed + 2);
+    CHECK(alice.host->room_client()->stats().malformed == client_malformed + 1);
+}
+
+TEST_CASE("after an input the driver gets store batches first, then events, then packets") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    alice.batch_order.clear();
+    std::size_t m = alice.mark();
+    net.type(alice, "hello bob");
+    // One input: what it stored (the message in the outbox), what it showed, what it sent.
+    auto& o = alice.batch_order;
+    REQUIRE(!o.empty());
+    CHECK(o.front() == "store");
+    CHECK(std::is_sorted(o.begin(), o.end(), [](const std::string& x, const std::string& y) {
+        auto rank = [](const std::string& s) { return s == "store" ? 0 : s == "line" ? 1 : 2; };
+        return rank(x) < rank(y);
+    }));
+    CHECK(std::count(o.begin(), o.end(), "send") >= 1);
+    CHECK(std::any_of(alice.last_batch.begin(), alice.last_batch.end(),
+                      [](const StoreOp& op) { return std::holds_alternative<store_op::PutOutbox>(op); }));
+    CHECK(alice.shown_prefix("* queued ", m));
+    net.run_for(300);
+    CHECK(bob.shown("<alice> hello bob"));
+    CHECK(alice.shown_prefix("* delivered ", m));
+}
+
+TEST_CASE("a store that refuses a batch for a while: the message is taken back, retried, shown once") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+
+    bob.store_fault = host::StoreFailure{"disk full", true};
+    std::size_t ma = alice.mark(), mb = bob.mark();
+    net.type(alice, "are you there");
+    net.run_for(100);
+    // Not shown, not acknowledged: alice's outbox keeps it.
+    CHECK(bob.shown("! cannot save state (disk full); retrying; messages wait with their senders meanwhile", mb));
+    CHECK(!bob.shown("<alice> are you there", mb));
+    CHECK(!alice.shown_prefix("* delivered ", ma));
+    CHECK(alice.host->node()->outbox_size() == 1);
+    // The same fault again within ten seconds is not said twice.
+    net.run_for(2000);
+    auto said = [&](std::size_t from) {
+        auto l = bob.since(from);
+        return std::count(l.begin(), l.end(), "! cannot save state (disk full); retrying; messages wait with their senders meanwhile");
+    };
+    CHECK(said(mb) == 1);
+
+    // What nothing was taken back for (a contact added) waits, and is tried again within a second.
+    net.type(bob, "\\add carol");
+    auto wake = bob.host->poll_timeout();
+    REQUIRE(wake);
+    CHECK(*wake <= net.now() + 1000);
+    CHECK(bob.store.users.count("carol") == 0);
+
+    bob.store_fault.reset();
+    net.run_for(3000);
+    CHECK(bob.store.users.count("carol") == 1);
+    CHECK(bob.shown("* state saved again", mb));
+    auto l = bob.since(mb);
+    CHECK(std::count(l.begin(), l.end(), "<alice> are you there") == 1);
+    CHECK(alice.shown_prefix("* delivered ", ma));
+    CHECK(alice.host->node()->outbox_size() == 0);
+    CHECK(bob.host->exit_status() == 0);
+}
+
+TEST_CASE("a store that cannot be written stops the host: one line, exit status 1, nothing acknowledged") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    bob.store_fault = host::StoreFailure{"attempt to write a readonly database", false};
+    std::size_t ma = alice.mark(), mb = bob.mark();
+    net.type(alice, "still there?");
+    net.run_for(100);
+    CHECK(bob.shown("! cannot save state (attempt to write a readonly database): darkchat stops, as nothing more "
+                    "could be kept; fix or move the database away, then start again (messages not yet acknowledged "
+                    "wait with their senders)",
+                    mb));
+    CHECK(!bob.shown("<alice> still there?", mb));
+    CHECK(bob.host->quitting());
+    CHECK(bob.host->exit_status() == 1);
+    CHECK(bob.host->take_unsaved().empty());
+    CHECK(!alice.shown_prefix("* delivered ", ma));
+    CHECK(alice.host->node()->outbox_size() == 1);
+}
+
+TEST_CASE("a part that cannot take back what it could not store has its packets held back") {
+    HostNet net;
+    auto [relay, alice, bob] = net.pair_on_relay();
+    net.type(alice, "\\request bob");
+    net.run_for(500);
+    net.type(bob, "\\accept alice");
+    net.run_for(1000);
+    REQUIRE(alice.host->room_client()->rooms().size() == 1);
+    REQUIRE(alice.host->room_client()->rooms().front().joined);
+
+    alice.store_fault = host::StoreFailure{"disk full", true};
+    std::size_t sent = alice.sent, mb = bob.mark();
+    net.type(alice, "a line while the disk is full");
+    // The room client stored the line and could not: none of its packets of this input left.
+    CHECK(alice.sent == sent);
+    CHECK(std::any_of(alice.last_batch.begin(), alice.last_batch.end(),
+                      [](const StoreOp& op) { return std::holds_alternative<store_op::PutRoomLine>(op); }));
+    CHECK(!bob.shown("[" + roles::short_id(alice.host->room_client()->rooms().front().room) + "] <alice> a line while the disk is full", mb));
+
+    alice.store_fault.reset();
+    net.run_for(3000);
+    auto l = bob.since(mb);
+    CHECK(std::count_if(l.begin(), l.end(), [](const std::string& x) {
+              return x.find("] <alice> a line while the disk is full") != std::string::npos;
+          }) == 1);
+}

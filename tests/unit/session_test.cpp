@@ -1,0 +1,491 @@
+// The terminal session: every macro and every output form of darkchat(1), with
+// real hosts on a network in virtual time and stores in memory (no process, no
+// socket). Lines are compared whole: scripts and tests parse them.
+#include "../support/host_net.hpp"
+
+#include <doctest/doctest.h>
+
+#include <regex>
+
+using namespace dc;
+using namespace dc::test;
+
+namespace {
+
+std::string joined(const std::vector<std::string>& lines) {
+    std::string s;
+    for (auto& l : lines) s += l + "\n";
+    return s;
+}
+
+// The lines p showed since m, for failure messages.
+#define LINES(p, m) INFO((p).name << " showed:\n" << joined((p).since(m)))
+
+std::size_t count_matching(const std::vector<std::string>& lines, const std::string& pattern) {
+    std::regex re(pattern);
+    return static_cast<std::size_t>(
+        std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return std::regex_match(l, re); }));
+}
+
+}  // namespace
+
+TEST_CASE("\\help lists every macro, one line each") {
+    HostNet net;
+    auto& alice = net.add("alice");
+    net.start(alice);
+    CHECK(count_matching(alice.lines, R"(\* ready: alice at 127\.0\.0\.1:7300 \(session [0-9a-f]{8}\))") == 1);
+    std::size_t m = alice.mark();
+    net.type(alice, "\\help");
+    std::string expect = cli::help_text();
+    CHECK(joined(alice.since(m)) == expect);
+    for (auto macro : {"\\help", "\\chat", "\\users", "\\online", "\\offline", "\\add", "\\ping", "\\explode", "\\keys",
+                       "\\trust", "\\request", "\\accept", "\\decline", "\\rooms", "\\room ", "\\leave", "\\relays",
+                       "\\quit"})
+        CHECK(expect.find(macro) != std::string::npos);
+}
+
+TEST_CASE("wrong lines are refused with one line that says why") {
+    HostNet net;
+    auto& alice = net.add("alice");
+    net.start(alice);
+    std::size_t m = alice.mark();
+    net.type(alice, "\\frobnicate");
+    net.type(alice, "\\chat b@d");
+    net.type(alice, "\\ping 127.0.0.1 port");
+    net.type(alice, "\\users now");
+    net.type(alice, "hello?");
+    net.type(alice, "   ");
+    alice.session->handle_overlong(70000);
+    while (auto l = alice.session->poll_line()) alice.lines.push_back(*l);
+    CHECK(alice.since(m) == std::vector<std::string>{
+                                "! unknown macro \\frobnicate (\\help lists them)",
+                                "! not a user name: b@d",
+                                "! not a port number: port",
+                                "! usage: \\users",
+                                "! no chat partner: \\chat <username> first",
+                                "! line too long (70000 bytes, at most 65536): nothing of it was sent",
+                            });
+}
+
+TEST_CASE("\\chat picks the partner; plain lines go to it; queued, delivered and received lines") {
+    HostNet net;
+    auto& alice = net.add("alice");
+    auto& bob = net.add("bob");
+    net.start(alice);
+    net.start(bob);
+    std::size_t m = alice.mark();
+    net.type(alice, "\\chat");
+    net.type(alice, "\\chat bob");
+    net.type(alice, "\\chat");
+    net.type(alice, "too early");
+    {
+        LINES(alice, m);
+        CHECK(alice.since(m) == std::vector<std::string>{
+                                    "* no chat partner yet: \\chat <username>",
+                                    "* chatting with bob (not known yet: \\add bob to find it)",
+                                    "* chatting with bob",
+                                    "! not sent: unknown user bob (\\add bob to look for it first)",
+                                });
+    }
+    CHECK(alice.session->partner() == "bob");
+
+    m = alice.mark();
+    std::size_t mb = bob.mark();
+    net.link(alice, bob);
+    {
+        LINES(alice, m);
+        CHECK(alice.shown("* ping sent to " + bob.addr.to_string(), m));
+        CHECK(count_matching(alice.since(m), R"(\* online bob 127\.0\.0\.2:7300 session [0-9a-f]{8} \(.*\))") >= 1);
+        CHECK(alice.shown("* linked bob", m));
+    }
+    {
+        LINES(bob, mb);
+        CHECK(bob.shown("* linked alice", mb));
+    }
+
+    m = alice.mark();
+    mb = bob.mark();
+    net.type(alice, "\\chat bob");
+    net.type(alice, "hello bob");
+    net.run_for(300);
+    {
+        LINES(alice, m);
+        CHECK(alice.since(m).at(0) == "* chatting with bob (online)");
+        CHECK(count_matching(alice.since(m), R"(\* queued [0-9a-f]{8} to bob)") == 1);
+        CHECK(count_matching(alice.since(m), R"(\* delivered [0-9a-f]{8} to bob)") == 1);
+    }
+    {
+        LINES(bob, mb);
+        CHECK(bob.since(mb) == std::vector<std::string>{"<alice> hello bob"});
+    }
+
+    // What a peer sends never acts on the terminal.
+    net.type(bob, "\\chat alice");
+    mb = bob.mark();
+    m = alice.mark();
+    net.type(bob, "\x1b[2J bell\x07 C:\\Users");
+    net.run_for(300);
+    CHECK(alice.since(m) == std::vector<std::string>{"<bob> \\x1b[2J bell\\x07 C:\\\\Users"});
+
+    // bob leaves: alice sees it go, and what she writes waits.
+    m = alice.mark();
+    net.type(bob, "\\quit");
+    net.run_for(300);
+    {
+        LINES(alice, m);
+        CHECK(count_matching(alice.since(m), R"(\* offline bob 127\.0\.0\.2:7300 session [0-9a-f]{8} \(.*\))") == 1);
+    }
+    CHECK(bob.host->quitting());
+    m = alice.mark();
+    net.type(alice, "\\chat bob");
+    net.type(alice, "later then");
+    {
+        LINES(alice, m);
+        CHECK(alice.since(m).at(0) == "* chatting with bob (offline: messages wait in the outbox)");
+        CHECK(count_matching(alice.since(m), R"(\* queued [0-9a-f]{8} to bob \(offline: sent when bob is back\))") == 1);
+    }
+}
+
+TEST_CASE("\\users, \\online, \\offline, \\keys, \\trust, \\add and \\explode") {
+    HostNet net;
+    auto& alice = net.add("alice");
+    auto& bob = net.add("bob");
+    auto& carol = net.add("carol");
+    net.start(alice);
+    net.start(bob);
+    net.start(carol);
+    net.link(alice, bob);
+    net.link(bob, carol);
+
+    std::size_t m = alice.mark();
+    net.type(alice, "\\users");
+    {
+        LINES(alice, m);
+        auto l = alice.since(m);
+        REQUIRE(l.size() == 3);
+        CHECK(count_matching({l[0]}, R"(  bob online contact \| 127\.0\.0\.2:7300 online seen \d+s ago)") == 1);
+        CHECK(count_matching({l[1]}, R"(  carol online via bob \| 127\.0\.0\.3:7300 online seen \d+s ago)") == 1);
+        CHECK(l[2] == "* 2 users");
+    }
+    m = alice.mark();
+    net.type(alice, "\\offline");
+    CHECK(alice.since(m) == std::vector<std::string>{"* 0 users"});
+    m = alice.mark();
+    net.type(alice, "\\online");
+    CHECK(alice.since(m).size() == 3);
+    CHECK(alice.since(m).back() == "* 2 users");
+
+    m = alice.mark();
+    net.type(alice, "\\keys");
+    net.type(alice, "\\keys bob");
+    net.type(alice, "\\keys nobody");
+    {
+        LINES(alice, m);
+        auto l = alice.since(m);
+        CHECK(l.at(0) == "  alice " + crypto::fingerprint(alice.id.pk) + " (you)");
+        CHECK(std::count(l.begin(), l.end(), "  bob " + crypto::fingerprint(bob.id.pk)) == 2);
+        CHECK(l.back() == "! unknown user nobody");
+    }
+
+    m = alice.mark();
+    net.type(alice, "\\trust bob " + crypto::fingerprint(bob.id.pk));
+    net.type(alice, "\\trust bob");
+    net.type(alice, "\\add alice");
+    net.type(alice, "\\add bob");
+    {
+        LINES(alice, m);
+        CHECK(alice.since(m) == std::vector<std::string>{
+                                    "! no new key seen for bob (\\keys bob shows its keys)",
+                                    "! usage: \\trust <username> <fingerprint>",
+                                    "! you cannot add yourself",
+                                    "* bob is already a contact",
+                                });
+    }
+
+    m = alice.mark();
+    net.type(alice, "\\explode");
+    net.run_for(500);
+    {
+        LINES(alice, m);
+        CHECK(alice.shown_prefix("* explode: declaration pushed to ", m));
+        CHECK(count_matching(alice.since(m), R"(\* explode: \d+ answers?)") >= 1);
+    }
+
+    // \add links a user two hops away; one nobody knows is looked for.
+    m = alice.mark();
+    net.type(alice, "\\add carol");
+    net.type(alice, "\\add dave");
+    net.run_for(1000);
+    {
+        LINES(alice, m);
+        CHECK(alice.shown("* linked carol", m));
+        CHECK(alice.shown_prefix("* looking for dave (asked ", m));
+    }
+    m = alice.mark();
+    net.type(alice, "\\users");
+    CHECK(count_matching(alice.since(m), R"(  carol online contact via bob \| .*)") == 1);
+}
+
+TEST_CASE("\\ping takes an address or a host name, which the driver resolves") {
+    HostNet net;
+    auto& alice = net.add("alice");
+    auto& bob = net.add("bob");
+    net.start(alice);
+    net.start(bob);
+    net.names["bob.example"] = Addr::v4(127, 0, 0, 2, 1);
+    std::size_t m = alice.mark();
+    net.type(alice, "\\ping nowhere.example");
+    net.type(alice, "\\ping bob.example 7300");
+    net.run_for(300);
+    LINES(alice, m);
+    auto l = alice.since(m);
+    CHECK(l.at(0) == "! cannot resolve nowhere.example: unknown host");
+    CHECK(l.at(1) == "* ping sent to 127.0.0.2:7300");  // the port given, not the resolver's
+    CHECK(alice.shown("* ping: bob answered from 127.0.0.2:7300", m));
+
+    // A lookup that could not even start says so without a reason.
+    m = alice.mark();
+    alice.session->handle_resolved(net.now(), {"x.example", 7300}, err(""));
+    CHECK(alice.session->poll_line() == "! cannot resolve x.example");
+}
+
+TEST_CASE("events hard to cause on a quiet network show as darkchat(1) lists them") {
+    HostNet net;
+    auto& alice = net.add("alice");
+    net.start(alice);
+    PublicKey pinned{}, seen{};
+    pinned[0] = 1;
+    seen[0] = 2;
+    HistoryRecord mine;
+    mine.from = "alice";
+    mine.to = "bob";
+    mine.text = "sent from my other device";
+    HistoryRecord forged;
+    forged.from = "bob";
+    forged.to = "alice";
+    forged.text = "hi, new phone";
+    roles::RoomId room{};
+    room[0] = 0x3f, room[1] = 0xa2, room[2] = 0xc1, room[3] = 0xd0;
+    auto relay = Addr::v4(127, 0, 0, 1, 7402);
+    std::size_t m = alice.mark();
+    for (host::Event e : std::vector<host::Event>{
+             core::Event{core::ev::Message{mine, true, false}},
+             core::Event{core::ev::Message{forged, false, true}},
+             core::Event{core::ev::KeyWarning{"bob", pinned, seen}},
+             roles::RoomEvent{roles::room_ev::RoomMoved{room, relay, relay, roles::MoveReason::relay_died, 0, 0}},
+             roles::RoomEvent{roles::room_ev::InviteGone{"carol"}},
+             roles::RoomEvent{roles::room_ev::Invited{"carol", {"dave"}}},
+             host::Line{"! cannot save state (disk full); retrying; messages wait with their senders meanwhile"},
+         })
+        alice.session->handle_event(e);
+    while (auto l = alice.session->poll_line()) alice.lines.push_back(*l);
+    CHECK(alice.since(m) == std::vector<std::string>{
+                                "<alice -> bob> sent from my other device",
+                                "<bob?> hi, new phone   [not bob's pinned key]",
+                                "! WARNING: a message signed by another key for bob (" + crypto::fingerprint(seen) +
+                                    "; pinned " + crypto::fingerprint(pinned) +
+                                    "). Its messages are marked bob?. Check the fingerprint with bob in person, then "
+                                    "\\trust bob <fingerprint>",
+                                "* room 3fa2c1d0 moved to relay 127.0.0.1:7402 (relay died)",
+                                "* the chat request of carol is gone (withdrawn or timed out)",
+                                "* carol asks for a chat (with dave): \\accept carol or \\decline carol",
+                                "! cannot save state (disk full); retrying; messages wait with their senders meanwhile",
+                            });
+    // A room joined while a chat partner is chosen does not take the lines.
+    net.type(alice, "\\chat bob");
+    alice.session->handle_event(roles::RoomEvent{roles::room_ev::RoomJoined{room, relay, {"bob"}}});
+    CHECK(alice.session->poll_line() == "* room 3fa2c1d0 on relay 127.0.0.1:7402 with bob");
+    CHECK(alice.session->poll_line() == std::nullopt);
+    CHECK(!alice.session->room());
+}
+
+TEST_CASE("room macros without --dir or --relays answer with one line") {
+    HostNet net;
+    auto& alice = net.add("alice");
+    net.start(alice);
+    std::size_t m = alice.mark();
+    for (auto line : {"\\request bob", "\\accept", "\\decline bob", "\\rooms", "\\room ab", "\\leave", "\\relays"})
+        net.type(alice, line);
+    auto l = alice.since(m);
+    CHECK(l.size() == 7);
+    for (auto& x : l)
+        CHECK(x == "! rooms need a directory or relays: start darkchat with --dir HOST[:PORT] or --relays H:P,...");
+}
+
+TEST_CASE("rooms on a relay without a directory: request, accept, lines, \\rooms, \\room, \\chat, \\leave") {
+    HostNet net;
+    auto [relay, alice, bob] = net.pair_on_relay();
+
+    std::size_t m = alice.mark();
+    net.type(alice, "\\rooms");
+    net.type(alice, "\\room");
+    net.type(alice, "\\leave");
+    net.type(alice, "\\room ab");
+    net.type(alice, "\\request alice");
+    net.type(alice, "\\relays");
+    {
+        LINES(alice, m);
+        auto l = alice.since(m);
+        REQUIRE(l.size() == 7);
+        CHECK(l[0] == "* 0 rooms");
+        CHECK(l[1] == "* no current room: \\room <id-prefix>");
+        CHECK(l[2] == "! no rooms yet: \\request <user> asks for one");
+        CHECK(l[3] == "! no room ab (\\rooms lists them)");
+        CHECK(l[4] == "! you cannot ask yourself for a chat");
+        CHECK(count_matching({l[5]}, R"(  127\.0\.0\.1:7300 rtt \d+ ms key .+)") == 1);
+        CHECK(l[6] == "* 1 relay, no directory");
+    }
+
+    m = alice.mark();
+    std::size_t mb = bob.mark();
+    net.type(alice, "\\request bob");
+    net.run_for(500);
+    {
+        LINES(bob, mb);
+        CHECK(bob.shown("* alice asks for a chat: \\accept alice or \\decline alice", mb));
+    }
+    net.type(bob, "\\accept alice");
+    net.run_for(1000);
+    REQUIRE(alice.host->room_client()->rooms().size() == 1);
+    auto room = alice.host->room_client()->rooms().front().room;
+    std::string id = roles::short_id(room);
+    {
+        LINES(alice, m);
+        CHECK(alice.shown("* request bob: REQ_SENT", m));
+        CHECK(alice.shown("* request bob: REQ_ACCEPTED", m));
+        // alice chose no partner: the first room becomes the current one.
+        CHECK(alice.shown("* room " + id + " on relay 127.0.0.1:7300 with bob", m));
+        CHECK(alice.shown("* lines now go to room " + id + " (\\chat <user> for a direct chat)", m));
+        CHECK(alice.session->room() == room);
+    }
+    {
+        LINES(bob, mb);
+        CHECK(bob.shown("* accepted alice's request: joining the room", mb));
+        CHECK(bob.shown("* room " + id + " on relay 127.0.0.1:7300 with alice", mb));
+    }
+
+    m = alice.mark();
+    mb = bob.mark();
+    net.type(alice, "hello room");
+    net.run_for(500);
+    CHECK(bob.shown("[" + id + "] <alice> hello room", mb));
+    CHECK(alice.shown("* delivered to room " + id + ": hello room", m));
+
+    m = alice.mark();
+    net.type(alice, "\\rooms");
+    net.type(alice, "\\room");
+    net.type(alice, "\\chat");
+    {
+        LINES(alice, m);
+        auto l = alice.since(m);
+        REQUIRE(l.size() == 4);
+        CHECK(count_matching({l[0]}, "  " + id + R"( on relay 127\.0\.0\.1:7300 epoch \d+ with bob \(joined\) \(current\))") == 1);
+        CHECK(l[1] == "* 1 room");
+        CHECK(l[2] == "* lines go to room " + id);
+        CHECK(l[3] == "* lines go to room " + id + " (\\chat <user> for a direct chat)");
+    }
+
+    // \chat switches back to a direct chat; \room to the room again.
+    m = alice.mark();
+    mb = bob.mark();
+    net.type(alice, "\\chat bob");
+    net.type(alice, "just to you");
+    net.type(alice, "\\room " + id.substr(0, 4));
+    net.type(alice, "\\room");
+    net.run_for(300);
+    {
+        LINES(alice, m);
+        auto l = alice.since(m);
+        CHECK(l.at(0) == "* chatting with bob (online)");
+        CHECK(count_matching(l, R"(\* lines now go to room )" + id + R"( on relay 127\.0\.0\.1:7300 epoch \d+ with bob \(joined\))") == 1);
+        CHECK(alice.shown("* lines go to room " + id, m));
+        CHECK(bob.shown("<alice> just to you", mb));
+    }
+
+    m = alice.mark();
+    mb = bob.mark();
+    net.type(alice, "\\leave");
+    net.run_for(1000);
+    CHECK(alice.shown("* left room " + id, m));
+    CHECK(!alice.session->room());
+    // Lines go to the direct partner again.
+    m = alice.mark();
+    net.type(alice, "and now?");
+    CHECK(count_matching(alice.since(m), R"(\* queued [0-9a-f]{8} to bob)") == 1);
+}
+
+TEST_CASE("\\decline, and a request through a directory") {
+    HostNet net;
+    auto& dir = net.add("directory", directory_role());
+    host::RoleOptions rr = relay_role();
+    rr.directory = dir.addr;
+    auto& relay = net.add("relay", rr);
+    auto& alice = net.add("alice", using_directory(dir.addr));
+    auto& bob = net.add("bob", using_directory(dir.addr));
+    net.start(dir);
+    net.start(relay);
+    net.start(alice);
+    net.start(bob);
+    net.run_for(3000);
+    CHECK(dir.lines.at(0) == "* ready: directory at " + dir.addr.to_string());
+    CHECK(alice.shown("* directory " + dir.addr.to_string() + " answers"));
+
+    std::size_t m = alice.mark(), mb = bob.mark();
+    net.type(alice, "\\relays");
+    net.type(alice, "\\request nobody");
+    net.type(alice, "\\request bob");
+    net.run_for(1000);
+    {
+        LINES(alice, m);
+        CHECK(alice.shown("* 1 relay, directory answers", m));
+        CHECK(alice.shown("* request nobody: USER_NOT_FOUND", m));
+        CHECK(alice.shown("* request bob: ACK_CONN", m));
+    }
+    net.type(bob, "\\decline");
+    net.run_for(1000);
+    {
+        LINES(bob, mb);
+        CHECK(bob.shown("* alice asks for a chat: \\accept alice or \\decline alice", mb));
+    }
+    {
+        LINES(alice, m);
+        CHECK(alice.shown("* request bob: DECLINED", m));
+    }
+
+    // Asked again, bob accepts; alice leaves and bob sees it.
+    m = alice.mark();
+    mb = bob.mark();
+    net.type(alice, "\\request bob");
+    net.run_for(1000);
+    net.type(bob, "\\accept");
+    net.run_for(2000);
+    REQUIRE(alice.host->room_client()->rooms().size() == 1);
+    std::string id = roles::short_id(alice.host->room_client()->rooms().front().room);
+    {
+        LINES(alice, m);
+        CHECK(alice.shown("* request bob: REQ_ACCEPTED", m));
+        CHECK(alice.shown("* lines now go to room " + id + " (\\chat <user> for a direct chat)", m));
+    }
+    net.type(alice, "\\leave " + id);
+    net.run_for(2000);
+    {
+        LINES(bob, mb);
+        CHECK(bob.shown("* room " + id + ": alice left", mb));
+    }
+
+    // The directory goes away: rooms go on, and the user is told.
+    m = alice.mark();
+    net.kill(dir);
+    net.run_for(5000);
+    LINES(alice, m);
+    CHECK(alice.shown("* directory " + dir.addr.to_string() + " lost (rooms go on on their relays)", m));
+}
+
+TEST_CASE("\\quit leaves: the host quits, and no further line is taken") {
+    HostNet net;
+    auto& alice = net.add("alice");
+    net.start(alice);
+    CHECK(!alice.host->quitting());
+    net.type(alice, "\\exit");
+    CHECK(alice.host->quitting());
+}
