@@ -176,6 +176,18 @@ public:
         return {relay, a, b};
     }
 
+    // a asks b for a room and b accepts; the room's id as lines show it, or
+    // empty when no room came of it.
+    std::string open_room(HostPeer& a, HostPeer& b) {
+        type(a, "\\request " + b.name);
+        run_for(500);
+        type(b, "\\accept " + a.name);
+        run_for(1000);
+        auto rooms = a.host->room_client()->rooms();
+        if (rooms.size() != 1 || !rooms.front().joined) return {};
+        return roles::short_id(rooms.front().room);
+    }
+
     void quit(HostPeer& p) {
         p.host->handle_quit(now_);
         pump(p);

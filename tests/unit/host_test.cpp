@@ -157,12 +157,8 @@ TEST_CASE("a store that cannot be written stops the host: one line, exit status 
 TEST_CASE("a part that cannot take back what it could not store has its packets held back") {
     HostNet net;
     auto [relay, alice, bob] = net.pair_on_relay();
-    net.type(alice, "\\request bob");
-    net.run_for(500);
-    net.type(bob, "\\accept alice");
-    net.run_for(1000);
-    REQUIRE(alice.host->room_client()->rooms().size() == 1);
-    REQUIRE(alice.host->room_client()->rooms().front().joined);
+    std::string id = net.open_room(alice, bob);
+    REQUIRE(!id.empty());
 
     alice.store_fault = host::StoreFailure{"disk full", true};
     std::size_t sent = alice.sent, mb = bob.mark();
@@ -171,7 +167,7 @@ TEST_CASE("a part that cannot take back what it could not store has its packets 
     CHECK(alice.sent == sent);
     CHECK(std::any_of(alice.last_batch.begin(), alice.last_batch.end(),
                       [](const StoreOp& op) { return std::holds_alternative<store_op::PutRoomLine>(op); }));
-    CHECK(!bob.shown("[" + roles::short_id(alice.host->room_client()->rooms().front().room) + "] <alice> a line while the disk is full", mb));
+    CHECK(!bob.shown("[" + id + "] <alice> a line while the disk is full", mb));
 
     alice.store_fault.reset();
     net.run_for(3000);

@@ -414,6 +414,46 @@ TEST_CASE("rooms on a relay without a directory: request, accept, lines, \\rooms
     CHECK(count_matching(alice.since(m), R"(\* queued [0-9a-f]{8} to bob)") == 1);
 }
 
+TEST_CASE("lines not yet acked keep their room over \\quit and go out after the restart") {
+    HostNet net;
+    auto [relay, alice, bob] = net.pair_on_relay();
+    std::string id = net.open_room(alice, bob);
+    REQUIRE(!id.empty());
+    net.kill(bob);
+    std::size_t m = alice.mark();
+    net.type(alice, "are you there?");
+    net.type(alice, "\\quit");
+    {
+        LINES(alice, m);
+        CHECK(alice.shown("* room " + id +
+                              ": 1 line(s) not yet acked by everyone: room kept, they go when darkchat starts again "
+                              "(\\leave drops them)",
+                          m));
+    }
+    net.kill(alice);
+    net.start(bob);
+    m = alice.mark();
+    std::size_t mb = bob.mark();
+    net.start(alice);
+    net.run_for(3000);
+    LINES(alice, m);
+    CHECK(alice.shown("* room " + id + ": 1 line(s) from before not yet acked by everyone, sending again", m));
+    CHECK(bob.shown("[" + id + "] <alice> are you there?", mb));
+}
+
+TEST_CASE("a request nobody answers waits, is repeated, and times out") {
+    HostNet net;
+    auto [relay, alice, bob] = net.pair_on_relay();
+    std::size_t m = alice.mark(), mb = bob.mark();
+    net.type(alice, "\\request bob");
+    net.run_for(61000);
+    LINES(alice, m);
+    CHECK(alice.shown("* request bob: AWAITING_REQ", m));
+    CHECK(alice.shown("* request bob: TIMED_OUT", m));
+    CHECK(bob.shown("* alice asks for a chat: \\accept alice or \\decline alice", mb));
+    CHECK(bob.shown("* the chat request of alice is gone (withdrawn or timed out)", mb));
+}
+
 TEST_CASE("\\decline, and a request through a directory") {
     HostNet net;
     auto& dir = net.add("directory", directory_role());
@@ -422,10 +462,12 @@ TEST_CASE("\\decline, and a request through a directory") {
     auto& relay = net.add("relay", rr);
     auto& alice = net.add("alice", using_directory(dir.addr));
     auto& bob = net.add("bob", using_directory(dir.addr));
+    auto& carol = net.add("carol", using_directory(dir.addr));
     net.start(dir);
     net.start(relay);
     net.start(alice);
     net.start(bob);
+    net.start(carol);
     net.run_for(3000);
     CHECK(dir.lines.at(0) == "* ready: directory at " + dir.addr.to_string());
     CHECK(alice.shown("* directory " + dir.addr.to_string() + " answers"));
@@ -446,25 +488,38 @@ TEST_CASE("\\decline, and a request through a directory") {
     {
         LINES(bob, mb);
         CHECK(bob.shown("* alice asks for a chat: \\accept alice or \\decline alice", mb));
+        CHECK(bob.shown("* declined alice's request", mb));
     }
     {
         LINES(alice, m);
+        CHECK(alice.shown("* request bob: REQ_SENT", m));
         CHECK(alice.shown("* request bob: DECLINED", m));
     }
 
-    // Asked again, bob accepts; alice leaves and bob sees it.
+    // Asked again with carol, bob accepts, then carol; alice leaves and bob sees it.
     m = alice.mark();
     mb = bob.mark();
-    net.type(alice, "\\request bob");
+    std::size_t mc = carol.mark();
+    net.type(alice, "\\request bob carol");
     net.run_for(1000);
     net.type(bob, "\\accept");
     net.run_for(2000);
+    net.type(carol, "\\accept alice");
+    net.run_for(2000);
+    {
+        LINES(carol, mc);
+        CHECK(carol.shown("* alice asks for a chat (with bob): \\accept alice or \\decline alice", mc));
+    }
     REQUIRE(alice.host->room_client()->rooms().size() == 1);
     std::string id = roles::short_id(alice.host->room_client()->rooms().front().room);
     {
         LINES(alice, m);
         CHECK(alice.shown("* request bob: REQ_ACCEPTED", m));
         CHECK(alice.shown("* lines now go to room " + id + " (\\chat <user> for a direct chat)", m));
+    }
+    {
+        LINES(bob, mb);
+        CHECK(bob.shown("* room " + id + ": carol joined", mb));
     }
     net.type(alice, "\\leave " + id);
     net.run_for(2000);
