@@ -226,6 +226,33 @@ TEST_CASE("\\users, \\online, \\offline, \\keys, \\trust, \\add and \\explode") 
     CHECK(count_matching(alice.since(m), R"(  carol online contact via bob \| .*)") == 1);
 }
 
+TEST_CASE("another device of ours: listed as (you), and what it sends is mirrored") {
+    HostNet net;
+    auto& alice = net.add("alice");
+    auto& phone = net.add("phone");
+    auto& bob = net.add("bob");
+    phone.id = alice.id;
+    crypto::random_bytes(phone.id.session);
+    net.start(alice);
+    net.start(phone);
+    net.start(bob);
+    net.link(alice, bob);
+    net.type(phone, "\\ping " + alice.addr.to_string());
+    net.run_for(1000);
+    std::size_t m = alice.mark();
+    net.type(alice, "\\users");
+    {
+        LINES(alice, m);
+        CHECK(count_matching(alice.since(m), R"(  alice online .*\| .*127\.0\.0\.2:7300 online seen \d+s ago.* \(you\))") == 1);
+    }
+    m = alice.mark();
+    net.type(phone, "\\chat bob");
+    net.type(phone, "sent from my other device");
+    net.run_for(1000);
+    LINES(alice, m);
+    CHECK(alice.shown("<alice -> bob> sent from my other device", m));
+}
+
 TEST_CASE("\\ping takes an address or a host name, which the driver resolves") {
     HostNet net;
     auto& alice = net.add("alice");
