@@ -1,4 +1,4 @@
-// Directory and relays (issue 5): three sans-IO role machines beside core::Node.
+// Directory and relays: three sans-IO role machines beside core::Node.
 //
 //   Directory  - the thin central service: relays and users register with it, it runs
 //                the chat request flow, picks a relay for every chat (Strategy) and
@@ -322,7 +322,7 @@ struct RoomClientConfig {
     std::vector<Addr> relays;       // --relays: client-side round robin when there is no directory
     TimeMs heartbeat_interval = 1000;  // to the directory; carries the delay vector when it changed
     TimeMs directory_timeout = 3500;   // no ClientState this long: the directory is reported lost
-    // One probe per relay per measure_interval: N_relays datagrams of <= 141 B each way.
+    // One probe per relay per measure_interval.
     TimeMs measure_interval = 1000;
     TimeMs report_interval = 1000;     // delay vector changes are reported at most this often
     std::uint32_t report_threshold_ms = 2;  // a change smaller than this and than 10 % is not reported

@@ -1,13 +1,15 @@
 // The directory (seed 000's "Central"): relays and clients register with it, it runs
 // the chat request flow, places every chat on a relay and moves it when its relay dies
-// or a clearly better one appears. See roles.hpp and darkchat-rooms(7).
+// or a clearly better one appears. See roles.hpp and darkchat-rooms(7). Which relay a
+// chat goes to, and when it moves, is decided in placement.hpp; this file keeps the
+// registrations, the request flow and the state it sends every client.
 //
 // State sync: everything the directory knows about a client goes out as one
 // ClientState (versioned per client) in answer to each heartbeat and at once after any
 // change (dirty clients are flushed at the end of every handle_* call). A lost packet is
 // healed by the next heartbeat, so no message of the flow needs its own retransmission.
 
-#include "envelope.hpp"
+#include "placement.hpp"
 
 #include <set>
 
@@ -16,14 +18,6 @@ namespace dc::roles {
 using namespace detail;
 
 namespace {
-
-struct RelayRec {
-    PublicKey key{};
-    Addr addr;
-    TimeMs last = 0;
-    Load load;
-    bool alive = false;
-};
 
 struct ClientRec {
     std::string name;
@@ -56,21 +50,6 @@ struct Request {
     std::uint64_t final_version = 0;  // requester's version when every invitee was final
 };
 
-struct Chat {
-    RoomId room{};
-    std::vector<std::string> members;         // accepted (and the requester), in order
-    std::vector<std::string> pending;         // invitees who have not answered yet
-    std::vector<wire::TicketMember> invited;  // the ticket's member list (fixed)
-    PublicKey relay_key{};
-    Addr relay;
-    std::uint32_t epoch = 1;
-    TimeMs moved = 0;
-    wire::SignedBlob ticket;
-    MoveReason reason{};
-    bool ever_moved = false;
-    std::uint32_t old_ms = 0, new_ms = 0;
-};
-
 }  // namespace
 
 // A relay or client that is heard from at a new address while it was heard at its known
@@ -80,22 +59,22 @@ constexpr TimeMs kMoveQuiet = 2000;
 struct Directory::State {
     DirectoryConfig cfg;
     Envelope env;
-    Selector sel;
+    Placement placement;
     std::uint64_t boot = 0;
     TimeMs now = 0;
     TimeMs next_pass = 0;
     bool started = false;
 
-    std::map<PublicKey, RelayRec> relays;
+    RelayTable relays;
     std::map<std::string, ClientRec> clients;
     std::map<std::uint64_t, Request> requests;  // by the directory's id (also the invitee's IncomingRequest id)
     std::uint64_t next_request_id = 1;
-    std::map<RoomId, Chat> chats;
+    ChatTable chats;
     std::set<std::string> dirty;  // clients whose state changed: push at the end of the call
     std::deque<DirectoryEvent> events;
 
     State(DirectoryConfig c, Identity id, core::Crypto& crypto, std::uint64_t seed)
-        : cfg(std::move(c)), env(std::move(id), crypto, cfg.port, cfg.ip_rate, cfg.ip_burst), sel(seed) {
+        : cfg(std::move(c)), env(std::move(id), crypto, cfg.port, cfg.ip_rate, cfg.ip_burst), placement(cfg, seed) {
         boot = env.nonce();
     }
 
@@ -119,42 +98,6 @@ struct Directory::State {
     }
 
     // ---- relays ---------------------------------------------------------------------
-
-    // What this directory has placed on each relay. A relay's heartbeat lags the chats
-    // just given to it: least-loaded counts at least these, so that the chats of a dead
-    // relay, moved in one pass, spread out instead of all going to the same relay.
-    using Placed = std::map<PublicKey, Load>;
-    Placed placed() const {
-        Placed p;
-        for (auto& [id, ch] : chats) place(p, ch, +1);
-        return p;
-    }
-    static void place(Placed& p, const Chat& ch, int sign) {
-        auto& l = p[ch.relay_key];
-        const auto n = static_cast<std::uint32_t>(ch.members.size());
-        if (sign > 0) {
-            ++l.rooms;
-            l.members += n;
-        } else {
-            l.rooms -= std::min<std::uint32_t>(l.rooms, 1);
-            l.members -= std::min(l.members, n);
-        }
-    }
-
-    std::vector<Candidate> candidates(const Placed* placed = nullptr) const {
-        std::vector<Candidate> v;
-        for (auto& [k, r] : relays) {
-            if (!r.alive) continue;
-            Load load = r.load;
-            if (placed)
-                if (auto p = placed->find(k); p != placed->end()) {
-                    load.rooms = std::max(load.rooms, p->second.rooms);
-                    load.members = std::max(load.members, p->second.members);
-                }
-            v.push_back({r.key, r.addr, load});
-        }
-        return v;
-    }
 
     void on_relay_heartbeat(const Incoming& in, const wire::RelayHeartbeat& hb) {
         const PublicKey& key = in.pkt.header.from_key;
@@ -397,7 +340,7 @@ struct Directory::State {
             err = "too many chats";
         else if (r.invitees.size() + 1 > cfg.max_members)
             err = "too many members";
-        else if (candidates().empty())
+        else if (candidates(relays).empty())
             err = "no relay alive";
         if (!err.empty()) ++env.stats().refused;
         auto& rr = requests.emplace(next_request_id++, std::move(r)).first->second;
@@ -435,7 +378,7 @@ struct Directory::State {
             if (!r.room) {
                 auto room = create_chat(r, c->name);
                 if (!room) {
-                    set_stage(r, inv, Stage::server_err, candidates().empty() ? "no relay alive" : "no relay measured by all");
+                    set_stage(r, inv, Stage::server_err, candidates(relays).empty() ? "no relay alive" : "no relay measured by all");
                     return;
                 }
                 r.room = *room;
@@ -472,19 +415,6 @@ struct Directory::State {
         return v;
     }
 
-    Strategy strategy() const {
-        return cfg.strategy == Strategy::client_round_robin ? Strategy::round_robin : cfg.strategy;
-    }
-
-    // The relay for these members by the configured strategy.
-    std::optional<Candidate> choose(const std::vector<std::string>& members, const Placed& placed) {
-        auto cands = candidates(&placed);
-        auto parts = delays_of(members);
-        auto i = select_relay(strategy(), cands, parts, sel);
-        if (!i) return std::nullopt;
-        return cands[*i];
-    }
-
     wire::SignedBlob issue(const Chat& ch) {
         wire::Ticket t;
         t.room = ch.room;
@@ -513,7 +443,7 @@ struct Directory::State {
                 member(inv.user);
                 if (inv.user != accepter) ch.pending.push_back(inv.user);
             }
-        auto relay = choose(ch.members, placed());
+        auto relay = placement.choose(relays, delays_of(ch.members), placed(chats));
         if (!relay) return std::nullopt;
         ch.relay_key = relay->key;
         ch.relay = relay->addr;
@@ -540,49 +470,17 @@ struct Directory::State {
         for (auto& m : ch.members) touch(m);
     }
 
-    // Relocation, the one place that decides it:
-    //  - a chat whose relay is out of service moves at once (to the strategy's choice;
-    //    if min-max has no relay measured by everyone, to any relay in service, round robin);
-    //  - with min-max, a chat moves to a merely better relay only when the new maximum
-    //    delay is clearly better (Hysteresis: >= 5 ms and >= 20 %) and the chat has
-    //    stayed min_dwell (5 s) where it is. Other strategies never move a live chat;
-    //  - with min-max, a chat whose relay some member no longer measures (its probes go
-    //    unanswered: unreachable from there) moves, after min_dwell, to the best relay
-    //    every member measures.
+    // Relocation, the one place that decides it (Placement::relocation): every chat in
+    // key order, each move counted on its new relay before the next chat is placed.
     void relocate() {
-        auto cands = candidates();
-        Placed pl = placed();
-        auto relay_to = [&](Chat& ch, const Candidate& to, MoveReason why, std::uint32_t old_ms, std::uint32_t new_ms) {
-            place(pl, ch, -1);
-            move(ch, to, why, old_ms, new_ms);
-            place(pl, ch, +1);
-        };
+        auto cands = candidates(relays);
+        Placed pl = placed(chats);
         for (auto& [id, ch] : chats) {
-            auto r = relays.find(ch.relay_key);
-            const bool dead = r == relays.end() || !r->second.alive;
-            if (dead) {
-                if (cands.empty()) continue;  // nowhere to go; retried every pass
-                auto to = choose(ch.members, pl);
-                if (!to) {
-                    Selector rr(0);
-                    rr.cursor = sel.cursor++;
-                    to = cands[*select_relay(Strategy::round_robin, cands, {}, rr)];
-                }
-                relay_to(ch, *to, MoveReason::relay_died, 0, 0);
-                continue;
-            }
-            if (strategy() != Strategy::min_max || now - ch.moved < cfg.min_dwell) continue;
-            auto parts = delays_of(ch.members);
-            auto best = select_relay(Strategy::min_max, cands, parts, sel);
-            if (!best || cands[*best].key == ch.relay_key) continue;
-            auto sc = score(cands[*best].key, parts);
-            auto cur = score(ch.relay_key, parts);
-            if (!cur) {
-                if (sc && parts.size() == ch.members.size()) relay_to(ch, cands[*best], MoveReason::unreachable, 0, sc->max);
-                continue;
-            }
-            if (sc && clearly_better(cur->max, sc->max, cfg.hysteresis))
-                relay_to(ch, cands[*best], MoveReason::better, cur->max, sc->max);
+            auto m = placement.relocation(now, relays, cands, ch, delays_of(ch.members), pl);
+            if (!m) continue;
+            place(pl, ch, -1);
+            move(ch, m->to, m->reason, m->old_ms, m->new_ms);
+            place(pl, ch, +1);
         }
     }
 

@@ -1,0 +1,617 @@
+// The room client's delivery (delivery.hpp).
+
+#include "delivery.hpp"
+
+#include <limits>
+
+namespace dc::roles::detail {
+
+Delivery::Delivery(RoomContext& ctx, Measuring& measuring) : ctx_(ctx), measuring_(measuring) {
+    ctx_.env.crypto().random(kx_sk_);
+    kx_pk_ = ctx_.env.crypto().kx_public(kx_sk_);
+}
+
+Delivery::~Delivery() { crypto::wipe(kx_sk_); }
+
+// ---- what the store keeps -----------------------------------------------------------
+
+RoomRecord Delivery::record(const Room& r) const {
+    RoomRecord x;
+    x.room = r.id;
+    x.ticket = r.ticket_blob;
+    x.direct = r.direct;
+    x.mine = r.mine;
+    x.members = r.members;
+    x.required.assign(r.required.begin(), r.required.end());
+    x.run = r.run;
+    x.next_seq = r.next_seq;
+    return x;
+}
+
+void Delivery::forget(const RoomId& id) {
+    dirty_rooms_.erase(id);
+    std::erase_if(dirty_cursors_, [&](auto& k) { return k.first == id; });
+    ops_.push_back(store_op::DeleteRoom{id});
+}
+
+// Rooms and cursors that changed since the last poll, after the ops queued meanwhile
+// (all of them go into one transaction, so the order among them does not matter).
+void Delivery::flush() {
+    for (auto& id : dirty_rooms_)
+        if (auto it = rooms_.find(id); it != rooms_.end()) ops_.push_back(store_op::PutRoom{record(it->second)});
+    dirty_rooms_.clear();
+    for (auto& [id, author] : dirty_cursors_) {
+        auto it = rooms_.find(id);
+        if (it == rooms_.end()) continue;
+        auto in = it->second.in.find(author);
+        if (in == it->second.in.end()) continue;
+        ops_.push_back(store_op::PutRoomCursor{RoomCursorRecord{id, author, in->second.run, in->second.expected}});
+    }
+    dirty_cursors_.clear();
+}
+
+std::optional<StoreOp> Delivery::poll_store() {
+    flush();
+    return pop_front(ops_);
+}
+
+void Delivery::resume(TimeMs now, std::uint64_t run, RoomSnapshot snap) {
+    run_ = run;
+    for (auto& rec : snap.rooms) {
+        auto t = wire::decode_ticket(rec.ticket.body);
+        if (!t || t->room != rec.room || rooms_.size() >= ctx_.cfg.max_rooms) continue;
+        Room r;
+        r.id = rec.room;
+        r.ticket_blob = rec.ticket;
+        r.ticket = *t;
+        r.direct = rec.direct;
+        r.mine = rec.mine;
+        r.members = rec.members;
+        r.required.insert(rec.required.begin(), rec.required.end());
+        r.run = rec.run != 0 ? rec.run : run_;
+        r.next_seq = std::max<std::uint64_t>(1, rec.next_seq);
+        rooms_.emplace(r.id, std::move(r));
+        measuring_.add_room_relay(now, t->relay, t->relay_key);
+    }
+    for (auto& l : snap.lines) {
+        auto it = rooms_.find(l.room);
+        if (it == rooms_.end() || l.seq == 0) continue;
+        Room& r = it->second;
+        r.outbox[l.seq] = OutLine{l.id, l.sent, 0, l.text};
+        r.next_seq = std::max(r.next_seq, l.seq + 1);
+    }
+    for (auto& c : snap.cursors) {
+        auto it = rooms_.find(c.room);
+        if (it == rooms_.end() || c.author == ctx_.me()) continue;
+        Inbound& in = it->second.in[c.author];
+        in.run = c.run;
+        in.expected = c.next;
+    }
+    for (auto& [id, r] : rooms_) {
+        check_keys(r);
+        if (!r.outbox.empty())
+            ctx_.event(room_ev::Notice{"room " + short_id(id) + ": " + std::to_string(r.outbox.size()) +
+                                       " line(s) from before not yet acked by everyone, sending again"});
+    }
+}
+
+// ---- rooms and their tickets ----------------------------------------------------------
+
+Room* Delivery::find(const RoomId& id) {
+    auto it = rooms_.find(id);
+    return it == rooms_.end() ? nullptr : &it->second;
+}
+
+Room* Delivery::open(TimeMs now, const wire::SignedBlob& blob, const wire::Ticket& t, bool direct) {
+    auto it = rooms_.find(t.room);
+    if (it != rooms_.end()) return &it->second;
+    if (rooms_.size() >= ctx_.cfg.max_rooms) {
+        ctx_.problem("too many rooms: room " + short_id(t.room) + " not joined");
+        return nullptr;
+    }
+    Room r;
+    r.id = t.room;
+    r.ticket_blob = blob;
+    r.ticket = t;
+    r.direct = direct;
+    r.run = run_;
+    r.next_join = now;
+    for (auto& m : t.members) r.kx.erase(m.user);
+    it = rooms_.emplace(t.room, std::move(r)).first;
+    touch(it->second);
+    check_keys(it->second);
+    return &it->second;
+}
+
+void Delivery::join_invited(TimeMs now, const wire::SignedBlob& blob, const wire::Ticket& t,
+                            const std::string& inviter) {
+    Room* r = open(now, blob, t, true);
+    if (!r) return;
+    r->members = member_names(t);
+    r->required.insert(inviter);
+    touch(*r);
+}
+
+void Delivery::open_issued(TimeMs now, const wire::SignedBlob& blob, const wire::Ticket& t, const std::string& peer,
+                           const Addr& peer_addr) {
+    Room* room = open(now, blob, t, true);
+    if (!room) return;
+    room->mine = true;
+    touch(*room);
+    if (!room->distrusted.count(peer)) room->required.insert(peer);
+    room->peer_addrs[peer] = peer_addr;
+    if (!contains(room->members, ctx_.me())) room->members.push_back(ctx_.me());
+    if (!contains(room->members, peer)) room->members.push_back(peer);
+}
+
+// A ticket member whose key is not the one our node pinned: no line is sealed to it,
+// its lines are not shown, ours do not wait for its acks.
+void Delivery::check_keys(Room& r) {
+    for (auto& m : r.ticket.members)
+        if (ctx_.impostor(m) && r.distrusted.insert(m.user).second) {
+            ctx_.warn_key(m.user, "room " + short_id(r.id));
+            if (r.required.erase(m.user)) touch(r);
+            r.kx.erase(m.user);
+        }
+    trim(r);
+}
+
+void Delivery::set_members(Room& r, const std::vector<std::string>& members, const std::vector<std::string>& pending) {
+    const std::string& me = ctx_.me();
+    for (auto& m : members)
+        if (!contains(r.members, m) && r.announced && m != me) ctx_.event(room_ev::MemberChange{r.id, m, true});
+    for (auto& m : r.members)
+        if (!contains(members, m) && r.announced && m != me) ctx_.event(room_ev::MemberChange{r.id, m, false});
+    if (r.members != members) touch(r);
+    r.members = members;
+    if (!r.direct) {
+        std::set<std::string> required;
+        for (auto& m : members)
+            if (m != me && !r.distrusted.count(m)) required.insert(m);
+        for (auto& m : pending)
+            if (m != me && ticket_member(r.ticket, m) && !r.distrusted.count(m)) required.insert(m);
+        if (required != r.required) touch(r);
+        r.required = std::move(required);
+        trim(r);
+    }
+}
+
+// A new ticket for a room we are in: a move to another relay (or the same, later epoch).
+void Delivery::move(TimeMs now, Room& r, const wire::SignedBlob& blob, const wire::Ticket& t, MoveReason why,
+                    std::uint32_t old_ms, std::uint32_t new_ms) {
+    if (r.ticket.relay != t.relay || r.ticket.relay_key != t.relay_key) {
+        ctx_.env.send(r.ticket.relay, wire::MsgType::room_leave, wire::encode(wire::RoomLeave{r.id}));
+        ctx_.event(room_ev::RoomMoved{r.id, r.ticket.relay, t.relay, why, old_ms, new_ms});
+    }
+    r.ticket = t;
+    r.ticket_blob = blob;
+    touch(r);
+    r.joined = false;
+    r.on_relay.clear();
+    r.next_join = now;
+    check_keys(r);
+    measuring_.add_room_relay(now, t.relay, t.relay_key);
+}
+
+// ---- with a directory ------------------------------------------------------------------
+
+bool Delivery::on_chats(TimeMs now, const std::vector<wire::ChatInfo>& chats, const PublicKey& dir_key) {
+    std::set<RoomId> now_listed, behind;
+    for (auto& ci : chats) {
+        now_listed.insert(ci.room);
+        if (left_.count(ci.room)) continue;
+        if (!ctx_.env.verify(ci.ticket, dir_key)) {
+            ++ctx_.env.stats().bad_signature;
+            continue;
+        }
+        auto t = wire::decode_ticket(ci.ticket.body);
+        if (!t || t->room != ci.room || !ticket_member(*t, ctx_.me())) {
+            ++ctx_.env.stats().malformed;
+            continue;
+        }
+        auto it = rooms_.find(ci.room);
+        if (it == rooms_.end()) {
+            Room* r = open(now, ci.ticket, *t, false);
+            if (r) set_members(*r, ci.members, ci.pending);
+            continue;
+        }
+        Room& r = it->second;
+        if (t->epoch > r.ticket.epoch) {
+            move(now, r, ci.ticket, *t, move_reason_of(ci.reason), ci.old_ms, ci.new_ms);
+        } else if (t->epoch < r.ticket.epoch) {
+            behind.insert(ci.room);  // a restarted directory took it back from an older ticket
+        }
+        set_members(r, ci.members, ci.pending);
+    }
+    for (auto it = left_.begin(); it != left_.end();) it = now_listed.count(*it) ? std::next(it) : left_.erase(it);
+    // A chat listed with an older ticket than ours is held (sent with the heartbeat),
+    // as if not listed, until the directory has our newer one.
+    for (auto& id : behind) now_listed.erase(id);
+    listed_ = std::move(now_listed);
+    return !behind.empty();
+}
+
+void Delivery::add_held(wire::ClientHeartbeat& hb) const {
+    for (auto& [id, r] : rooms_)
+        if (!r.direct && !listed_.count(id) && hb.held.size() < wire::kMaxRoleRooms) hb.held.push_back({r.ticket_blob, r.members});
+}
+
+void Delivery::repeat_leaves(const Addr& directory) {
+    for (auto& id : left_) ctx_.env.send(directory, wire::MsgType::chat_leave, wire::encode(wire::RoomLeave{id}));
+}
+
+// ---- on the relay -------------------------------------------------------------------------
+
+bool Delivery::missing_keys(const Room& r) {
+    return std::any_of(r.required.begin(), r.required.end(), [&](auto& m) { return !r.kx.count(m); });
+}
+
+void Delivery::join(TimeMs now, Room& r) {
+    wire::MemberKey mk{r.id, ctx_.me(), kx_pk_};
+    wire::RoomJoin j{r.ticket_blob, ctx_.env.sign(wire::encode(mk))};
+    ctx_.env.send(r.ticket.relay, wire::MsgType::room_join, wire::encode(j));
+    r.next_join = now + ctx_.cfg.rejoin_interval;
+}
+
+void Delivery::transmit(TimeMs now, Room& r, std::uint64_t seq, OutLine& l) {
+    wire::LineBody b;
+    b.room = r.id;
+    b.author = ctx_.me();
+    b.seq = seq;
+    b.first_kept = r.outbox.begin()->first;
+    b.id = l.id;
+    b.sent = l.sent;
+    b.run = r.run;
+    const Bytes text(l.text.begin(), l.text.end());
+    for (auto& [user, kx] : r.kx)
+        if (user != ctx_.me() && ticket_member(r.ticket, user)) b.copies.push_back({user, ctx_.env.crypto().seal(text, kx)});
+    wire::RoomLine line{r.id, ctx_.env.sign(wire::encode(b))};
+    ctx_.env.send(r.ticket.relay, wire::MsgType::room_line, wire::encode(line));
+    l.last_tx = now;
+}
+
+// Resends lines not acked by everyone: those not sent for resend_interval, at most
+// kResendBurst per room per interval, all of them at once after a join.
+void Delivery::resend(TimeMs now, Room& r, bool all) {
+    std::size_t n = 0;
+    for (auto& [seq, l] : r.outbox) {
+        if (n >= kResendBurst) break;
+        if (all || now - l.last_tx >= ctx_.cfg.resend_interval) {
+            transmit(now, r, seq, l);
+            ++n;
+        }
+    }
+    r.next_resend = now + ctx_.cfg.resend_interval;
+}
+
+// Drops own lines every required member acked; each is echoed once as delivered.
+void Delivery::trim(Room& r) {
+    std::uint64_t upto = std::numeric_limits<std::uint64_t>::max();
+    for (auto& m : r.required) {
+        auto it = r.acked.find(m);
+        upto = std::min(upto, it == r.acked.end() ? 0 : it->second);
+    }
+    std::uint64_t dropped = 0;
+    while (!r.outbox.empty() && r.outbox.begin()->first <= upto) {
+        auto& [seq, l] = *r.outbox.begin();
+        ctx_.event(room_ev::Line{r.id, ctx_.me(), l.text, l.sent, l.id, true});
+        dropped = seq;
+        r.outbox.erase(r.outbox.begin());
+    }
+    if (dropped) ops_.push_back(store_op::DeleteRoomLines{r.id, dropped});
+}
+
+void Delivery::on_roster(TimeMs now, const Incoming& in, const wire::RoomRoster& ro) {
+    auto it = rooms_.find(ro.room);
+    if (it == rooms_.end()) return;
+    Room& r = it->second;
+    if (in.pkt.header.from_key != r.ticket.relay_key) {
+        ++ctx_.env.stats().unsolicited;
+        return;
+    }
+    const std::string& me = ctx_.me();
+    bool in_it = false, newcomer = false;
+    std::set<std::string> present;
+    for (auto& blob : ro.member_keys) {
+        auto mk = wire::decode_member_key(blob.body);
+        if (!mk || mk->room != r.id) continue;
+        const auto* m = ticket_member(r.ticket, mk->user);
+        if (!m || !ctx_.env.verify(blob, m->key)) {
+            ++ctx_.env.stats().bad_signature;
+            continue;
+        }
+        if (r.distrusted.count(mk->user)) continue;
+        r.kx[mk->user] = mk->kx;
+        present.insert(mk->user);
+        newcomer |= mk->user != me && !r.on_relay.count(mk->user);
+        if (mk->user == me) in_it = mk->kx == kx_pk_;
+        else if (r.direct && !r.mine && r.required.insert(mk->user).second) touch(r);
+    }
+    if (!in_it) {
+        r.joined = false;
+        r.next_join = now;
+        return;
+    }
+    r.on_relay = std::move(present);
+    const bool was = r.joined;
+    r.joined = true;
+    if (!r.announced) {
+        r.announced = true;
+        std::vector<std::string> others;
+        for (auto& m : r.members.empty() ? member_names(r.ticket) : r.members)
+            if (m != me) others.push_back(m);
+        ctx_.event(room_ev::RoomJoined{r.id, r.ticket.relay, others});
+    }
+    // A member just joined (this relay dropped what we sent before): everything it
+    // has not acked goes again now, not at the next resend round.
+    if (!was || newcomer || !r.outbox.empty()) resend(now, r, !was || newcomer);
+}
+
+void Delivery::send_ack(Room& r, const std::string& author, const Inbound& inb) {
+    const std::uint64_t upto = inb.expected - 1;
+    if (upto == 0) return;
+    wire::AckBody a{r.id, ctx_.me(), author, upto, inb.run};
+    wire::RoomAck ra{r.id, author, ctx_.env.sign(wire::encode(a))};
+    ctx_.env.send(r.ticket.relay, wire::MsgType::room_ack, wire::encode(ra));
+}
+
+void Delivery::on_line(const wire::RoomLine& rl) {
+    auto it = rooms_.find(rl.room);
+    if (it == rooms_.end()) return;
+    Room& r = it->second;
+    auto& env = ctx_.env;
+    auto b = wire::decode_line_body(rl.line.body);
+    if (!b || b->room != r.id || b->author == ctx_.me() || b->seq == 0 || b->run == 0) {
+        ++env.stats().malformed;
+        return;
+    }
+    const auto* author = ticket_member(r.ticket, b->author);
+    if (!author || !env.verify(rl.line, author->key)) {
+        ++env.stats().bad_signature;
+        return;
+    }
+    if (r.distrusted.count(b->author)) {
+        ++env.stats().wrong_key;
+        return;
+    }
+    Inbound& inb = r.in[b->author];
+    const auto before = std::make_pair(inb.run, inb.expected);
+    // The author restarted (its seqs start again from 1): what we expected of its
+    // earlier run no longer applies. Stragglers of an earlier run are dropped.
+    if (b->run != inb.run) {
+        if (std::find(inb.retired.begin(), inb.retired.end(), b->run) != inb.retired.end()) return;
+        if (inb.run != 0) {
+            inb.retired.push_back(inb.run);
+            if (inb.retired.size() > kRetiredRuns) inb.retired.erase(inb.retired.begin());
+        }
+        inb.run = b->run;
+        inb.expected = 0;
+        inb.buffer.clear();
+    }
+    if (inb.expected == 0) inb.expected = std::max<std::uint64_t>(1, b->first_kept);
+    // Lines before first_kept were acked by everyone the author waited for: they are
+    // not coming again (we joined later).
+    if (b->first_kept > inb.expected) {
+        inb.expected = b->first_kept;
+        while (!inb.buffer.empty() && inb.buffer.begin()->first < inb.expected) inb.buffer.erase(inb.buffer.begin());
+    }
+    if (b->seq >= inb.expected && !inb.buffer.count(b->seq)) {
+        const wire::SealedCopy* mine = nullptr;
+        for (auto& c : b->copies)
+            if (c.to == ctx_.me()) mine = &c;
+        if (!mine) return;  // sealed before the author had our key: it comes again
+        auto text = env.crypto().open(mine->sealed, kx_pk_, kx_sk_);
+        if (!text) {
+            ++env.stats().malformed;
+            return;
+        }
+        if (b->seq == inb.expected || inb.buffer.size() < ctx_.cfg.max_buffered_per_author)
+            inb.buffer.emplace(b->seq, Held{b->id, b->sent, std::string(text->begin(), text->end())});
+        while (!inb.buffer.empty() && inb.buffer.begin()->first == inb.expected) {
+            auto& h = inb.buffer.begin()->second;
+            ctx_.event(room_ev::Line{r.id, b->author, h.text, h.sent, h.id, false});
+            inb.buffer.erase(inb.buffer.begin());
+            ++inb.expected;
+        }
+    }
+    if (std::make_pair(inb.run, inb.expected) != before) dirty_cursors_.insert({r.id, b->author});
+    send_ack(r, b->author, inb);
+}
+
+void Delivery::on_ack(const wire::RoomAck& ra) {
+    auto it = rooms_.find(ra.room);
+    if (it == rooms_.end()) return;
+    Room& r = it->second;
+    auto a = wire::decode_ack_body(ra.ack.body);
+    if (!a || a->room != r.id || a->author != ctx_.me()) {
+        ++ctx_.env.stats().malformed;
+        return;
+    }
+    if (a->run != r.run) return;  // acks lines of an earlier run of ours in this room
+    const auto* from = ticket_member(r.ticket, a->from);
+    if (!from || !ctx_.env.verify(ra.ack, from->key)) {
+        ++ctx_.env.stats().bad_signature;
+        return;
+    }
+    auto& acked = r.acked[a->from];
+    acked = std::max(acked, std::min(a->upto, r.next_seq - 1));
+    trim(r);
+}
+
+void Delivery::on_refused(TimeMs now, const Incoming& in, const wire::RoomRefused& rf) {
+    auto it = rooms_.find(rf.room);
+    if (it == rooms_.end() || in.pkt.header.from_key != it->second.ticket.relay_key) {
+        ++ctx_.env.stats().unsolicited;
+        return;
+    }
+    Room& r = it->second;
+    if (retry_after(rf.reason)) {
+        if (r.joined) {
+            r.joined = false;
+            r.next_join = now;
+        }
+        return;
+    }
+    ctx_.problem("room " + short_id(r.id) + " refused by relay " + r.ticket.relay.to_string() + ": " + rf.reason);
+    ctx_.event(room_ev::RoomLeft{r.id});
+    if (!r.direct) left_.insert(r.id);
+    forget(r.id);
+    rooms_.erase(it);
+}
+
+// ---- without a directory -------------------------------------------------------------
+
+bool Delivery::on_move_invite(TimeMs now, const Incoming& in, const wire::Invite& iv, const wire::Ticket& t) {
+    auto it = rooms_.find(t.room);
+    if (it == rooms_.end()) return false;
+    Room& r = it->second;
+    if (!r.direct || r.ticket.issuer != in.pkt.header.from_user) return true;
+    if (t.epoch > r.ticket.epoch) {
+        if (t.members != r.ticket.members) return true;
+        move(now, r, iv.ticket, t, MoveReason::relay_died, 0, 0);
+    }
+    ctx_.answer_invite(in.reply, iv.id, t.room, r.ticket.epoch, kInviteAccepted);
+    return true;
+}
+
+void Delivery::on_move_answer(const Incoming& in, const wire::InviteAnswer& a) {
+    auto rit = rooms_.find(a.room);
+    if (rit == rooms_.end() || !rit->second.mine) return;
+    Room& r = rit->second;
+    const std::string& from = in.pkt.header.from_user;
+    const auto* m = ticket_member(r.ticket, from);
+    if (m && m->key == in.pkt.header.from_key && a.answer == kInviteAccepted && a.epoch >= r.ticket.epoch)
+        r.move_acked.insert(from);
+}
+
+// Without a directory, the issuer of a room moves it when its relay stops answering
+// probes (probe_misses in a row): the next relay of the list that answers, a new
+// ticket (epoch + 1) sent to the other members until they confirm.
+void Delivery::relocate(TimeMs now, Room& r, Selector& sel) {
+    if (!r.mine) return;
+    if (measuring_.dead(r.ticket.relay)) {
+        auto cands = measuring_.alive_relays(r.ticket.relay);
+        if (cands.empty()) return;
+        const auto& to = cands[*select_relay(Strategy::client_round_robin, cands, {}, sel)];
+        auto blob = ctx_.issue(now, r.id, to, r.ticket.epoch + 1, r.ticket.members);
+        auto t = wire::decode_ticket(blob.body);
+        move(now, r, blob, *t, MoveReason::relay_died, 0, 0);
+        r.move_id = ctx_.env.nonce();
+        r.move_acked.clear();
+        r.next_move_invite = now;
+    }
+    if (r.move_id && now >= r.next_move_invite) {
+        // The members who accepted (stored with the room), at the address each last
+        // answered from and wherever our node knows its sessions now.
+        bool all = true;
+        for (auto& u : r.required) {
+            if (r.move_acked.count(u)) continue;
+            all = false;
+            std::vector<Addr> to = ctx_.cfg.addresses ? ctx_.cfg.addresses(u) : std::vector<Addr>{};
+            if (auto it = r.peer_addrs.find(u); it != r.peer_addrs.end() && !contains_addr(to, it->second))
+                to.insert(to.begin(), it->second);
+            for (auto& a : to) ctx_.env.send(a, wire::MsgType::invite, wire::encode(wire::Invite{r.move_id, r.ticket_blob}));
+        }
+        if (all) r.move_id = 0;
+        r.next_move_invite = now + ctx_.cfg.invite_interval;
+    }
+}
+
+// ---- commands and timers ------------------------------------------------------------------
+
+void Delivery::send_line(TimeMs now, const room_cmd::Send& c) {
+    auto it = rooms_.find(c.room);
+    if (it == rooms_.end()) return ctx_.problem("no room " + short_id(c.room));
+    if (c.text.empty()) return;
+    if (c.text.size() > wire::kMaxText) return ctx_.problem("line too long (at most 4096 bytes)");
+    Room& r = it->second;
+    if (r.outbox.size() >= ctx_.cfg.max_outbox_per_room)
+        return ctx_.problem("room " + short_id(r.id) + ": too many lines waiting for acks, not sent");
+    const std::uint64_t seq = r.next_seq++;
+    OutLine& l = r.outbox[seq];
+    l.id = ctx_.env.random_id<16>();
+    l.sent = now;
+    l.text = c.text;
+    // Stored before it is sent (the driver applies store ops first).
+    ops_.push_back(store_op::PutRoomLine{RoomLineRecord{r.id, seq, l.id, l.sent, l.text}});
+    if (r.joined) transmit(now, r, seq, l);
+    trim(r);  // alone in the room: delivered at once
+}
+
+void Delivery::leave(const RoomId& id) {
+    auto it = rooms_.find(id);
+    if (it == rooms_.end()) return ctx_.problem("no room " + short_id(id));
+    ctx_.env.send(it->second.ticket.relay, wire::MsgType::room_leave, wire::encode(wire::RoomLeave{id}));
+    if (!it->second.direct && ctx_.cfg.directory) {
+        left_.insert(id);
+        ctx_.env.send(*ctx_.cfg.directory, wire::MsgType::chat_leave, wire::encode(wire::RoomLeave{id}));
+    }
+    forget(id);
+    rooms_.erase(it);
+    ctx_.event(room_ev::RoomLeft{id});
+}
+
+// A room whose own lines everyone acked is left (the relay and the directory are told,
+// so the others see us go at once); a room with lines still waiting is only left on
+// its relay and kept in the store, with them, for next time.
+void Delivery::quit() {
+    std::vector<RoomId> done;
+    for (auto& [id, r] : rooms_) {
+        if (r.outbox.empty()) {
+            done.push_back(id);
+            continue;
+        }
+        ctx_.env.send(r.ticket.relay, wire::MsgType::room_leave, wire::encode(wire::RoomLeave{id}));
+        ctx_.event(room_ev::Notice{"room " + short_id(id) + ": " + std::to_string(r.outbox.size()) +
+                                   " line(s) not yet acked by everyone: room kept, they go when darkchat starts again "
+                                   "(\\leave drops them)"});
+    }
+    for (auto& id : done) leave(id);
+}
+
+void Delivery::handle_timeout(TimeMs now, Selector& sel) {
+    for (auto& [id, r] : rooms_) {
+        if (r.direct) relocate(now, r, sel);
+        // Joined but some member's key is still unknown (a lost roster): joining again
+        // is answered with the roster.
+        if ((!r.joined || missing_keys(r)) && now >= r.next_join) join(now, r);
+        if (r.joined && !r.outbox.empty() && now >= r.next_resend) resend(now, r, false);
+    }
+}
+
+void Delivery::next_wakeup(TimeMs now, std::optional<TimeMs>& t) const {
+    for (auto& [id, room] : rooms_) {
+        if (!room.joined || missing_keys(room)) earliest(t, room.next_join);
+        if (room.joined && !room.outbox.empty()) earliest(t, room.next_resend);
+        if (room.move_id) earliest(t, room.next_move_invite);
+        if (room.mine) earliest(t, now + ctx_.cfg.measure_interval);
+    }
+}
+
+std::vector<Addr> Delivery::relays() const {
+    std::vector<Addr> v;
+    for (auto& [id, r] : rooms_) v.push_back(r.ticket.relay);
+    return v;
+}
+
+bool Delivery::on_relay(const Addr& a) const {
+    return std::any_of(rooms_.begin(), rooms_.end(), [&](auto& p) { return p.second.ticket.relay == a; });
+}
+
+std::vector<RoomView> Delivery::view() const {
+    std::vector<RoomView> v;
+    for (auto& [id, r] : rooms_) {
+        RoomView x;
+        x.room = id;
+        x.relay_key = r.ticket.relay_key;
+        x.relay = r.ticket.relay;
+        x.epoch = r.ticket.epoch;
+        x.members = r.members.empty() ? member_names(r.ticket) : r.members;
+        x.joined = r.joined;
+        x.unacked = r.outbox.size();
+        v.push_back(std::move(x));
+    }
+    return v;
+}
+
+}  // namespace dc::roles::detail

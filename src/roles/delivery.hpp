@@ -1,0 +1,156 @@
+// The room client's delivery: the rooms it is in. Join with the ticket, send lines
+// sealed to every other member and signed, keep each until every other member acked it
+// (cumulative acks), resend unacked lines every resend_interval and at once after a
+// (re)join; deliver every author's lines in sequence order exactly once, buffering gaps
+// (bounded); follow a room to its new relay, and move the rooms we issued ourselves
+// (no directory) when their relay dies. What must survive a restart goes out as store
+// ops, saved before anything that rests on it is sent.
+#pragma once
+
+#include "measuring.hpp"
+
+namespace dc::roles::detail {
+
+struct OutLine {
+    MessageId id{};
+    TimeMs sent = 0;
+    TimeMs last_tx = 0;
+    std::string text;
+};
+
+struct Held {
+    MessageId id{};
+    TimeMs sent = 0;
+    std::string text;
+};
+
+// One author's lines as we receive them.
+struct Inbound {
+    std::uint64_t run = 0;       // the author's run these seqs belong to, 0: nothing seen yet
+    std::uint64_t expected = 0;  // next seq to deliver, 0: nothing seen yet
+    std::map<std::uint64_t, Held> buffer;  // out of order, bounded
+    std::vector<std::uint64_t> retired;    // the author's earlier runs: their stragglers are dropped
+};
+
+struct Room {
+    RoomId id{};
+    wire::SignedBlob ticket_blob;
+    wire::Ticket ticket;
+    std::vector<std::string> members;  // shown; with a directory: who accepted
+    std::set<std::string> required;    // whose acks an own line waits for
+    bool direct = false;   // no directory: tickets signed by a member
+    bool mine = false;     // direct, and we issued it (we relocate it)
+    bool joined = false;
+    bool announced = false;
+    TimeMs next_join = 0;
+    std::map<std::string, KxPublicKey> kx;  // members' sealing keys (verified roster)
+    std::set<std::string> on_relay;          // who the relay's last roster says is joined
+    std::set<std::string> distrusted;        // members whose ticket key is not the one our node pinned
+    std::uint64_t run = 0;  // our lines' run here: this process's, or the stored one of a restored room
+    std::uint64_t next_seq = 1;
+    std::map<std::uint64_t, OutLine> outbox;
+    std::map<std::string, std::uint64_t> acked;
+    TimeMs next_resend = 0;
+    std::map<std::string, Inbound> in;
+    // direct rooms we issued: where the others are, and the move being announced
+    std::map<std::string, Addr> peer_addrs;
+    std::uint64_t move_id = 0;
+    std::set<std::string> move_acked;
+    TimeMs next_move_invite = 0;
+};
+
+class Delivery {
+public:
+    // Makes this process's sealing key: members seal lines to it, for this run only.
+    Delivery(RoomContext& ctx, Measuring& measuring);
+    ~Delivery();
+    Delivery(const Delivery&) = delete;
+    Delivery& operator=(const Delivery&) = delete;
+
+    // Our lines' run in new rooms, and the rooms a killed or quit process kept: each
+    // with its ticket, its own lines not yet acked by everyone (sent again in the same
+    // run, so nobody sees one twice) and where every author's lines stood (so we show
+    // none twice either).
+    void resume(TimeMs now, std::uint64_t run, RoomSnapshot snap);
+
+    Room* find(const RoomId& id);
+    // The room of a ticket, opened if new (none when there are too many rooms).
+    Room* open(TimeMs now, const wire::SignedBlob& blob, const wire::Ticket& t, bool direct);
+    // We accepted a direct invite: the room of its ticket, waiting for the inviter's acks.
+    void join_invited(TimeMs now, const wire::SignedBlob& blob, const wire::Ticket& t, const std::string& inviter);
+    // A peer accepted our direct invite: the room we issued, at the address it answered from.
+    void open_issued(TimeMs now, const wire::SignedBlob& blob, const wire::Ticket& t, const std::string& peer,
+                     const Addr& peer_addr);
+
+    // The chats a directory's ClientState lists. True when one of them is listed with an
+    // older ticket than ours (the directory must hear of ours at once).
+    bool on_chats(TimeMs now, const std::vector<wire::ChatInfo>& chats, const PublicKey& dir_key);
+    // What a heartbeat carries for the rooms: chats the directory does not list.
+    void add_held(wire::ClientHeartbeat& hb) const;
+    // Leaves the directory has not confirmed yet, sent again.
+    void repeat_leaves(const Addr& directory);
+
+    void on_roster(TimeMs now, const Incoming& in, const wire::RoomRoster& ro);
+    void on_line(const wire::RoomLine& rl);
+    void on_ack(const wire::RoomAck& ra);
+    void on_refused(TimeMs now, const Incoming& in, const wire::RoomRefused& rf);
+    // A direct invite for a room we are in: its issuer moving it. False when the room is
+    // new to us (an invitation, for the request flow).
+    bool on_move_invite(TimeMs now, const Incoming& in, const wire::Invite& iv, const wire::Ticket& t);
+    // A member confirmed the move of a room we issued.
+    void on_move_answer(const Incoming& in, const wire::InviteAnswer& a);
+
+    void send_line(TimeMs now, const room_cmd::Send& c);
+    void leave(const RoomId& id);
+    // Rooms with nothing left to deliver are left; the others are kept for next time.
+    void quit();
+
+    // Moves of rooms we issued, joins not yet answered, resends due.
+    void handle_timeout(TimeMs now, Selector& sel);
+    void next_wakeup(TimeMs now, std::optional<TimeMs>& t) const;
+    std::optional<StoreOp> poll_store();
+
+    // The relays of our rooms, in room order.
+    std::vector<Addr> relays() const;
+    bool on_relay(const Addr& a) const;
+    std::vector<RoomView> view() const;
+
+private:
+    static constexpr std::size_t kRetiredRuns = 8;
+    // Resends at most this many lines per room per interval (pacing).
+    static constexpr std::size_t kResendBurst = 64;
+
+    void touch(const Room& r) { dirty_rooms_.insert(r.id); }
+    RoomRecord record(const Room& r) const;
+    void forget(const RoomId& id);
+    void flush();
+    void check_keys(Room& r);
+    void set_members(Room& r, const std::vector<std::string>& members, const std::vector<std::string>& pending = {});
+    void move(TimeMs now, Room& r, const wire::SignedBlob& blob, const wire::Ticket& t, MoveReason why,
+              std::uint32_t old_ms, std::uint32_t new_ms);
+    static bool missing_keys(const Room& r);
+    void join(TimeMs now, Room& r);
+    void transmit(TimeMs now, Room& r, std::uint64_t seq, OutLine& l);
+    void resend(TimeMs now, Room& r, bool all);
+    void trim(Room& r);
+    void send_ack(Room& r, const std::string& author, const Inbound& inb);
+    void relocate(TimeMs now, Room& r, Selector& sel);
+
+    RoomContext& ctx_;
+    Measuring& measuring_;
+    KxSecretKey kx_sk_{};
+    KxPublicKey kx_pk_{};
+    // This process's run: room lines carry it, so that receivers tell a restarted
+    // author (numbering from 1 again) from a replay of old lines.
+    std::uint64_t run_ = 0;
+    std::map<RoomId, Room> rooms_;
+    std::set<RoomId> listed_;  // chats in the directory's last ClientState
+    std::set<RoomId> left_;    // left, until the directory stops listing them
+    // What the store must keep (model.hpp): ops in order, plus rooms and cursors that
+    // changed, written out (coalesced) when the driver polls.
+    std::deque<StoreOp> ops_;
+    std::set<RoomId> dirty_rooms_;
+    std::set<std::pair<RoomId, std::string>> dirty_cursors_;
+};
+
+}  // namespace dc::roles::detail

@@ -1,0 +1,164 @@
+// What a Store reads: the identity, the snapshot the core starts from, a peer's history.
+#include "impl.hpp"
+
+namespace dc::store {
+
+Result<std::optional<Identity>> Store::load_identity() {
+    impl_->fault = Fault::none;
+    Query q(impl_->load_identity.get());
+    int rc = q.step();
+    if (rc == SQLITE_DONE) return std::optional<Identity>();
+    if (rc != SQLITE_ROW) return db_error(impl_->raw(), rc, "load identity", impl_->fault);
+    Identity id;
+    id.user = q.col_text(0);
+    if (!q.col_array(1, id.pk) || !q.col_array(3, id.session)) return corrupt_row(impl_->fault, "identity");
+    if (q.col_null(2)) {
+        if (q.col_null(4)) return corrupt_row(impl_->fault, "identity");
+        id.sk_sealed = q.col_bytes(4);
+    } else if (!q.col_array(2, id.sk)) {
+        return corrupt_row(impl_->fault, "identity");
+    }
+    return std::optional<Identity>(std::move(id));
+}
+
+Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
+    impl_->fault = Fault::none;
+    Impl& s = *impl_;
+    // One read transaction, so that the parts agree with each other even if
+    // another process writes meanwhile.
+    Transaction tx(s.raw(), s.rollback.get(), s.fault);
+    if (auto r = tx.begin(s.begin_deferred.get()); !r) return err(r.error());
+
+    Snapshot snap;
+    int rc = SQLITE_OK;
+    {
+        Query q(s.all_users.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            UserRecord u;
+            u.name = q.col_text(0);
+            if (!q.col_array(1, u.key)) return corrupt_row(s.fault, "users");
+            u.contact = q.col_i64(2) != 0;
+            u.first_seen = q.col_i64(3);
+            snap.users.push_back(std::move(u));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load users", s.fault);
+    }
+    {
+        Query q(s.all_sessions.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            SessionRecord r;
+            r.user = q.col_text(0);
+            if (!q.col_array(1, r.session) || !q.col_array(3, r.decl.sig) || !q.col_array(6, r.addr.ip)) {
+                return corrupt_row(s.fault, "sessions");
+            }
+            r.decl.body = q.col_bytes(2);
+            r.seq = static_cast<std::uint64_t>(q.col_i64(4));
+            r.addr.family = static_cast<std::uint8_t>(q.col_i64(5));
+            r.addr.port = static_cast<std::uint16_t>(q.col_i64(7));
+            r.online = q.col_i64(8) != 0;
+            r.last_seen = q.col_i64(9);
+            snap.sessions.push_back(std::move(r));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load sessions", s.fault);
+    }
+    {
+        Query q(s.all_outbox.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            OutboxRecord e;
+            if (!q.col_array(0, e.id) || !q.col_array(3, e.msg.sig)) return corrupt_row(s.fault, "outbox");
+            e.target = q.col_text(1);
+            e.msg.body = q.col_bytes(2);
+            e.queued = q.col_i64(4);
+            snap.outbox.push_back(std::move(e));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load outbox", s.fault);
+    }
+    {
+        Query q(s.seen_ids.get());
+        q.i64(clamp_limit(max_seen));
+        while ((rc = q.step()) == SQLITE_ROW) {
+            SeenRecord r;
+            if (!q.col_array(0, r.id)) return corrupt_row(s.fault, "history");
+            r.from = q.col_text(1);
+            r.sent = q.col_i64(2);
+            snap.seen.push_back(std::move(r));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load history ids", s.fault);
+    }
+    {
+        Query q(s.all_rooms.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            RoomRecord r;
+            if (!q.col_array(0, r.room) || !q.col_array(2, r.ticket.sig)) return corrupt_row(s.fault, "rooms");
+            r.ticket.body = q.col_bytes(1);
+            r.direct = q.col_i64(3) != 0;
+            r.mine = q.col_i64(4) != 0;
+            r.members = split_names(q.col_text(5));
+            r.required = split_names(q.col_text(6));
+            r.run = static_cast<std::uint64_t>(q.col_i64(7));
+            r.next_seq = static_cast<std::uint64_t>(q.col_i64(8));
+            snap.rooms.rooms.push_back(std::move(r));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load rooms", s.fault);
+    }
+    {
+        Query q(s.all_room_lines.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            RoomLineRecord l;
+            if (!q.col_array(0, l.room) || !q.col_array(2, l.id)) return corrupt_row(s.fault, "room_lines");
+            l.seq = static_cast<std::uint64_t>(q.col_i64(1));
+            l.sent = q.col_i64(3);
+            l.text = q.col_text(4);
+            snap.rooms.lines.push_back(std::move(l));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load room lines", s.fault);
+    }
+    {
+        Query q(s.all_room_cursors.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            RoomCursorRecord c;
+            if (!q.col_array(0, c.room)) return corrupt_row(s.fault, "room_cursors");
+            c.author = q.col_text(1);
+            c.run = static_cast<std::uint64_t>(q.col_i64(2));
+            c.next = static_cast<std::uint64_t>(q.col_i64(3));
+            snap.rooms.cursors.push_back(std::move(c));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load room cursors", s.fault);
+    }
+    {
+        Query q(s.all_chat_seqs.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            ChatSeqRecord c;
+            if (!q.col_array(0, c.session)) return corrupt_row(s.fault, "chat_seqs");
+            c.peer = q.col_text(1);
+            c.seq = static_cast<std::uint64_t>(q.col_i64(2));
+            snap.chat_seqs.push_back(std::move(c));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load chat seqs", s.fault);
+    }
+    if (auto r = tx.commit(s.commit.get()); !r) return err(r.error());
+    return snap;
+}
+
+Result<std::vector<HistoryRecord>> Store::history(const std::string& peer, std::size_t limit) {
+    impl_->fault = Fault::none;
+    std::vector<HistoryRecord> out;
+    Query q(impl_->peer_history.get());
+    q.text(peer).i64(clamp_limit(limit));
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+        HistoryRecord h;
+        if (!q.col_array(0, h.id)) return corrupt_row(impl_->fault, "history");
+        h.from = q.col_text(1);
+        h.to = q.col_text(2);
+        h.sent = q.col_i64(3);
+        h.stored = q.col_i64(4);
+        h.text = q.col_text(5);
+        out.push_back(std::move(h));
+    }
+    if (rc != SQLITE_DONE) return db_error(impl_->raw(), rc, "history", impl_->fault);
+    std::reverse(out.begin(), out.end());  // newest were selected first; callers want oldest first
+    return out;
+}
+
+}  // namespace dc::store

@@ -1,0 +1,290 @@
+// The room client's delivery alone: joining with a ticket, lines sealed, acked and
+// echoed once, received lines in order and once, refusals, moves, and rooms resumed
+// from the store, with time passed in.
+#include "roles/delivery.hpp"
+
+#include "room_parts.hpp"
+
+using namespace dc;
+using namespace dc::roles;
+using namespace dc::roles::parts_test;
+
+namespace {
+
+// Alice in a room with bob, placed on relay1 by a directory.
+struct Fixture {
+    explicit Fixture(RoomSnapshot snap = {}) {
+        crypto.random(bob_kx_sk);
+        bob_kx_pk = crypto.kx_public(bob_kx_sk);
+        room = dir.env.random_id<16>();
+        d.resume(0, 77, std::move(snap));
+    }
+
+    core::Crypto& crypto = core::real_crypto();
+    Client alice;
+    Measuring m{alice.ctx, 7};
+    Delivery d{alice.ctx, m};
+    Peer dir{"directory", Addr::v4(127, 0, 0, 2, 7300)};
+    Peer relay{"relay1", relay_addr(1)};
+    Peer relay2{"relay2", relay_addr(2)};
+    Peer bob{"bob", Addr::v4(127, 0, 0, 3, 7000)};
+    KxSecretKey bob_kx_sk{};
+    KxPublicKey bob_kx_pk{};
+    RoomId room{};
+
+    wire::ChatInfo chat(const Peer& on, std::uint32_t epoch) {
+        wire::Ticket t;
+        t.room = room;
+        t.relay = on.addr;
+        t.relay_key = on.key();
+        t.epoch = epoch;
+        t.members = {{"alice", alice.env.id().pk}, {"bob", bob.key()}};
+        wire::ChatInfo ci;
+        ci.room = room;
+        ci.relay = on.addr;
+        ci.relay_key = on.key();
+        ci.epoch = epoch;
+        ci.members = {"alice", "bob"};
+        ci.ticket = dir.env.sign(wire::encode(t));
+        return ci;
+    }
+
+    // Alice joins on `on` and the relay answers with both members' keys.
+    void join(TimeMs now, Peer& on) {
+        d.handle_timeout(now, sel);
+        auto joins = alice.sent(wire::MsgType::room_join);
+        REQUIRE(joins.size() == 1);
+        CHECK(joins[0].first == on.addr);
+        auto j = wire::decode_room_join(joins[0].second.payload);
+        REQUIRE(j.ok());
+        wire::RoomRoster ro{room, 1, {j->member_key, bob.env.sign(wire::encode(wire::MemberKey{room, "bob", bob_kx_pk}))}};
+        auto in = alice.receive(now, on, wire::MsgType::room_roster, wire::encode(ro));
+        d.on_roster(now, in, ro);
+    }
+
+    // The texts of the lines alice sent, as bob opens them.
+    std::vector<std::string> lines_to_bob() {
+        std::vector<std::string> v;
+        for (auto& [to, p] : alice.sent(wire::MsgType::room_line)) {
+            auto rl = wire::decode_room_line(p.payload);
+            REQUIRE(rl.ok());
+            auto b = wire::decode_line_body(rl->line.body);
+            REQUIRE(b.ok());
+            CHECK(bob.env.verify(rl->line, alice.env.id().pk));
+            REQUIRE(b->copies.size() == 1);
+            CHECK(b->copies[0].to == "bob");
+            auto text = crypto.open(b->copies[0].sealed, bob_kx_pk, bob_kx_sk);
+            REQUIRE(text.has_value());
+            v.emplace_back(text->begin(), text->end());
+        }
+        return v;
+    }
+
+    void ack_from_bob(std::uint64_t upto, std::uint64_t run) {
+        wire::RoomAck ra{room, "alice", bob.env.sign(wire::encode(wire::AckBody{room, "bob", "alice", upto, run}))};
+        d.on_ack(ra);
+    }
+
+    wire::RoomLine line_from_bob(std::uint64_t run, std::uint64_t seq, std::uint64_t first_kept, const std::string& text) {
+        wire::LineBody b;
+        b.room = room;
+        b.author = "bob";
+        b.seq = seq;
+        b.first_kept = first_kept;
+        b.run = run;
+        b.copies.push_back({"alice", crypto.seal(Bytes(text.begin(), text.end()), kx_of_alice())});
+        return wire::RoomLine{room, bob.env.sign(wire::encode(b))};
+    }
+
+    // Alice's sealing key, as her join declared it.
+    KxPublicKey kx_of_alice() { return alice_kx; }
+
+    std::vector<StoreOp> store() {
+        std::vector<StoreOp> v;
+        while (auto op = d.poll_store()) v.push_back(std::move(*op));
+        return v;
+    }
+
+    Selector sel{1};
+    KxPublicKey alice_kx{};
+};
+
+template <typename T>
+std::size_t count_ops(const std::vector<StoreOp>& ops) {
+    return static_cast<std::size_t>(std::count_if(ops.begin(), ops.end(), [](auto& o) { return std::holds_alternative<T>(o); }));
+}
+
+std::vector<std::string> texts(const std::vector<room_ev::Line>& lines) {
+    std::vector<std::string> v;
+    for (auto& l : lines) v.push_back(l.text);
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("a line is stored before it is sent, sealed to the other member, and echoed once when acked") {
+    Fixture f;
+    CHECK_FALSE(f.d.on_chats(0, {f.chat(f.relay, 1)}, f.dir.key()));
+    f.join(0, f.relay);
+    auto joined = f.alice.events_of<room_ev::RoomJoined>();
+    REQUIRE(joined.size() == 1);
+    CHECK(joined[0].members == std::vector<std::string>{"bob"});
+    (void)f.store();
+
+    f.d.send_line(100, room_cmd::Send{f.room, "hello"});
+    auto ops = f.store();
+    CHECK(count_ops<store_op::PutRoomLine>(ops) == 1);
+    CHECK(f.lines_to_bob() == std::vector<std::string>{"hello"});
+    CHECK(f.d.view()[0].unacked == 1);
+    CHECK(f.alice.events().empty());  // not delivered until bob acks
+
+    // Not acked: sent again after resend_interval.
+    f.d.handle_timeout(100 + f.alice.cfg.resend_interval, f.sel);
+    CHECK(f.lines_to_bob() == std::vector<std::string>{"hello"});
+
+    f.ack_from_bob(1, 999);  // another run of ours: not for these lines
+    CHECK(f.d.view()[0].unacked == 1);
+    f.ack_from_bob(1, 77);
+    auto echoed = f.alice.events_of<room_ev::Line>();
+    REQUIRE(echoed.size() == 1);
+    CHECK(echoed[0].outgoing);
+    CHECK(echoed[0].text == "hello");
+    CHECK(count_ops<store_op::DeleteRoomLines>(f.store()) == 1);
+    f.ack_from_bob(1, 77);
+    CHECK(f.alice.events().empty());  // once
+}
+
+TEST_CASE("an author's lines are delivered once and in order, gaps held, and an earlier run's stragglers dropped") {
+    Fixture f;
+    f.d.on_chats(0, {f.chat(f.relay, 1)}, f.dir.key());
+    f.d.handle_timeout(0, f.sel);
+    auto joins = f.alice.sent(wire::MsgType::room_join);
+    REQUIRE(joins.size() == 1);
+    auto j = wire::decode_room_join(joins[0].second.payload);
+    REQUIRE(j.ok());
+    auto mk = wire::decode_member_key(j->member_key.body);
+    REQUIRE(mk.ok());
+    f.alice_kx = mk->kx;
+
+    auto acks = [&] {
+        std::vector<std::uint64_t> v;
+        for (auto& [to, p] : f.alice.sent(wire::MsgType::room_ack)) {
+            auto ra = wire::decode_room_ack(p.payload);
+            REQUIRE(ra.ok());
+            auto a = wire::decode_ack_body(ra->ack.body);
+            REQUIRE(a.ok());
+            v.push_back(a->upto);
+        }
+        return v;
+    };
+    f.d.on_line(f.line_from_bob(5, 2, 1, "two"));
+    CHECK(f.alice.events_of<room_ev::Line>().empty());
+    CHECK(acks().empty());  // nothing delivered yet
+    f.d.on_line(f.line_from_bob(5, 1, 1, "one"));
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"one", "two"});
+    CHECK(acks() == std::vector<std::uint64_t>{2});
+    f.d.on_line(f.line_from_bob(5, 1, 1, "one"));
+    CHECK(f.alice.events_of<room_ev::Line>().empty());
+    CHECK(acks() == std::vector<std::uint64_t>{2});  // acked again: the first ack may be lost
+    auto ops = f.store();
+    REQUIRE(count_ops<store_op::PutRoomCursor>(ops) == 1);
+
+    // Bob restarted: his run 6 numbers from 1 again; run 5 is over.
+    f.d.on_line(f.line_from_bob(6, 1, 1, "again"));
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"again"});
+    f.d.on_line(f.line_from_bob(5, 3, 1, "late"));
+    CHECK(f.alice.events_of<room_ev::Line>().empty());
+
+    // A line that says everything before it was acked by everyone: delivered at once.
+    f.d.on_line(f.line_from_bob(6, 9, 9, "nine"));
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"nine"});
+}
+
+TEST_CASE("a relay that forgot the room is joined again; a refusal for any other reason leaves the room") {
+    Fixture f;
+    f.d.on_chats(0, {f.chat(f.relay, 1)}, f.dir.key());
+    f.join(0, f.relay);
+    (void)f.alice.events();
+    wire::RoomRefused forgot{f.room, "not joined"};
+    f.d.on_refused(10, f.alice.receive(10, f.relay, wire::MsgType::room_refused, wire::encode(forgot)), forgot);
+    CHECK_FALSE(f.d.view()[0].joined);
+    f.d.handle_timeout(10, f.sel);
+    CHECK(f.alice.sent(wire::MsgType::room_join).size() == 1);
+
+    wire::RoomRefused full{f.room, "room full"};
+    f.d.on_refused(20, f.alice.receive(20, f.relay, wire::MsgType::room_refused, wire::encode(full)), full);
+    CHECK(f.d.view().empty());
+    CHECK(f.alice.events_of<room_ev::RoomLeft>().size() == 1);
+    CHECK(count_ops<store_op::DeleteRoom>(f.store()) == 1);
+    // The directory hears of the leave until it stops listing the chat.
+    f.d.repeat_leaves(f.dir.addr);
+    CHECK(f.alice.sent(wire::MsgType::chat_leave).size() == 1);
+    f.d.on_chats(30, {}, f.dir.key());
+    f.d.repeat_leaves(f.dir.addr);
+    CHECK(f.alice.sent().empty());
+}
+
+TEST_CASE("a newer ticket moves the room: leave the old relay, join the new one, resend what is unacked") {
+    Fixture f;
+    f.d.on_chats(0, {f.chat(f.relay, 1)}, f.dir.key());
+    f.join(0, f.relay);
+    f.d.send_line(50, room_cmd::Send{f.room, "before the move"});
+    (void)f.alice.sent();
+    (void)f.alice.events();
+
+    auto moved = f.chat(f.relay2, 2);
+    moved.reason = static_cast<std::uint8_t>(MoveReason::better);
+    moved.old_ms = 31;
+    moved.new_ms = 12;
+    f.d.on_chats(100, {moved}, f.dir.key());
+    auto leaves = f.alice.sent(wire::MsgType::room_leave);
+    REQUIRE(leaves.size() == 1);
+    CHECK(leaves[0].first == f.relay.addr);
+    auto ev = f.alice.events_of<room_ev::RoomMoved>();
+    REQUIRE(ev.size() == 1);
+    CHECK(ev[0].to == f.relay2.addr);
+    CHECK(ev[0].reason == MoveReason::better);
+    CHECK(ev[0].new_ms == 12u);
+    CHECK(f.d.view()[0].epoch == 2);
+    // The new relay is measured.
+    CHECK(f.m.view().size() == 1);
+
+    f.join(100, f.relay2);
+    CHECK(f.lines_to_bob() == std::vector<std::string>{"before the move"});
+
+    // An older ticket than ours is held: it goes with the heartbeat.
+    CHECK(f.d.on_chats(200, {f.chat(f.relay, 1)}, f.dir.key()));
+    wire::ClientHeartbeat hb;
+    f.d.add_held(hb);
+    CHECK(hb.held.size() == 1);
+}
+
+TEST_CASE("a room kept in the store is resumed: its unacked lines go again in their run once joined") {
+    RoomSnapshot snap;
+    Fixture probe_room;  // only to make a ticket
+    RoomRecord rec;
+    rec.room = probe_room.room;
+    rec.ticket = probe_room.chat(probe_room.relay, 1).ticket;
+    rec.members = {"alice", "bob"};
+    rec.required = {"bob"};
+    rec.run = 55;
+    rec.next_seq = 3;
+    snap.rooms.push_back(rec);
+    snap.lines.push_back(RoomLineRecord{rec.room, 2, MessageId{}, 40, "kept"});
+    snap.cursors.push_back(RoomCursorRecord{rec.room, "bob", 9, 4});
+
+    Fixture f(snap);
+    f.room = rec.room;
+    auto notices = f.alice.events_of<room_ev::Notice>();
+    REQUIRE(notices.size() == 1);
+    CHECK(notices[0].text.find("1 line(s) from before") != std::string::npos);
+    CHECK(f.d.view()[0].unacked == 1);
+    f.join(0, f.relay);
+    CHECK(f.lines_to_bob() == std::vector<std::string>{"kept"});
+    f.ack_from_bob(2, 55);  // the stored run, not this process's
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"kept"});
+
+    // Quitting leaves a room with nothing to deliver.
+    f.d.quit();
+    CHECK(f.d.view().empty());
+}
