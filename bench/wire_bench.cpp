@@ -1,10 +1,13 @@
 // Micro-benchmark of the wire codec: encode and decode of the payloads a node handles
 // most (a chat message body, a declaration, a chat payload, an ack) and of a large role
-// payload (a directory's client state), in ns per encode+decode, median of rounds.
+// payload (a directory's client state): ns per encode+decode and per decode, median of
+// rounds.
 //
-//   wire_bench [rounds]        (default 15)
+//   wire_bench [rounds [name]]     (default 15 rounds; name: only the items it starts)
 //
-// Build two trees and run both binaries back to back to compare codec versions.
+// Build two trees and run both binaries back to back to compare codec versions. On a
+// busy machine compare instructions instead of time: with rounds 1 and one item, run
+// under valgrind --tool=callgrind and read the total Ir.
 
 #include "darkchat/roles_wire.hpp"
 #include "darkchat/wire.hpp"
@@ -24,13 +27,23 @@ namespace {
 
 volatile std::size_t g_sink = 0;  // keeps the work from being optimised away
 
+struct Ops {
+    std::function<void()> round_trip;  // encode, then decode
+    std::function<void()> decode;      // decode of bytes encoded once
+};
+
 template <typename T, typename Decode>
-std::function<void()> round_trip(T value, Decode decode) {
-    return [value = std::move(value), decode] {
-        const Bytes b = encode(value);
-        auto r = decode(b);
-        g_sink = g_sink + b.size() + (r ? 1 : 0);
-    };
+Ops ops(T value, Decode decode) {
+    Bytes bytes = encode(value);
+    return {[value = std::move(value), decode] {
+                const Bytes b = encode(value);
+                auto r = decode(b);
+                g_sink = g_sink + b.size() + (r ? 1 : 0);
+            },
+            [bytes = std::move(bytes), decode] {
+                auto r = decode(bytes);
+                g_sink = g_sink + (r ? 1 : 0);
+            }};
 }
 
 double ns_per_op(const std::function<void()>& op, int rounds, int per_round) {
@@ -49,6 +62,7 @@ double ns_per_op(const std::function<void()>& op, int rounds, int per_round) {
 
 int main(int argc, char** argv) {
     const int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 15;
+    const std::string only = argc > 2 ? argv[2] : "";
 
     ChatMessage m;
     m.id.fill(7);
@@ -85,17 +99,20 @@ int main(int argc, char** argv) {
 
     struct Item {
         const char* name;
-        std::function<void()> op;
+        Ops op;
         int per_round;
     };
     const std::vector<Item> items = {
-        {"chat message (signed body)", round_trip(m, decode_chat_message), 20000},
-        {"declaration (10 links)", round_trip(d, decode_declaration), 20000},
-        {"chat payload", round_trip(c, decode_chat), 20000},
-        {"chat ack", round_trip(a, decode_chat_ack), 20000},
-        {"client state (8 relays, 4 chats)", round_trip(cs, decode_client_state), 4000},
+        {"chat message (signed body)", ops(m, decode_chat_message), 20000},
+        {"declaration (10 links)", ops(d, decode_declaration), 20000},
+        {"chat payload", ops(c, decode_chat), 20000},
+        {"chat ack", ops(a, decode_chat_ack), 20000},
+        {"client state (8 relays, 4 chats)", ops(cs, decode_client_state), 4000},
     };
-    std::printf("%-34s %12s\n", "encode+decode", "ns (median)");
-    for (const auto& it : items) std::printf("%-34s %12.0f\n", it.name, ns_per_op(it.op, rounds, it.per_round));
+    std::printf("%-34s %14s %14s\n", "ns per operation (median)", "encode+decode", "decode");
+    for (const auto& it : items)
+        if (std::string(it.name).starts_with(only))
+            std::printf("%-34s %14.0f %14.0f\n", it.name, ns_per_op(it.op.round_trip, rounds, it.per_round),
+                ns_per_op(it.op.decode, rounds, it.per_round));
     return g_sink == 0;
 }

@@ -1,7 +1,7 @@
-// Internal to src/wire: the msgpack building blocks shared by wire.cpp and
-// roles_wire.cpp (encoding helpers, the allocation-free shape check, guarded decoding,
-// typed field readers and int-keyed payload maps). See the comment at the top of
-// wire.cpp for how a decode runs. Only src/wire includes this (and msgpack).
+// Internal to src/wire: the msgpack building blocks under schema.hpp and the packet
+// code (encoding helpers, the allocation-free shape check, guarded decoding, typed
+// field readers and int-keyed payload maps). See the comment at the top of wire.cpp
+// for how a decode runs. Only src/wire includes this (and msgpack).
 #pragma once
 
 #include "darkchat/wire.hpp"
@@ -92,11 +92,6 @@ inline void put_blob(Packer& pk, const SignedBlob& b) {
     pk.pack_array(2);
     put_bin(pk, b.body);
     put_bin(pk, b.sig);
-}
-
-inline void put_strs(Packer& pk, const std::vector<std::string>& v) {
-    pk.pack_array(static_cast<std::uint32_t>(v.size()));
-    for (const auto& s : v) put_str(pk, s);
 }
 
 // ---------------------------------------------------------------------------
