@@ -217,7 +217,7 @@ T read_value(const msgpack::object& o, const Field& f, const C& c) {
     } else if constexpr (std::same_as<T, Bytes>) {
         const ByteView b = read_bin(o, f);
         if constexpr (std::same_as<C, MaxBytes>) {
-            if (b.size() > c.max) fail(cat(f.ctx, ": ", f.name, " too long"));
+            if (b.size() > c.max) fail(cat(f.ctx, ": ", f.name, f.part, " too long"));
         } else {
             static_assert(std::same_as<C, Plain>, "bytes take max_bytes or nothing");
         }
@@ -249,7 +249,7 @@ template <typename T>
     requires(!std::same_as<T, std::string>)
 std::vector<T> read_vector(const msgpack::object& o, const Field& f, MaxItems c) {
     const auto& a = read_array(o, f);
-    if (a.size > c.max) fail(cat(f.ctx, ": too many ", f.name));
+    if (a.size > c.max) fail(cat(f.ctx, ": too many ", f.name, f.part));
     std::vector<T> v;
     if (c.max * sizeof(T) <= kMaxReserve) v.reserve(a.size);
     for (std::uint32_t i = 0; i < a.size; ++i) v.push_back(read_value<T>(a.ptr[i], f, Plain{}));
@@ -303,9 +303,6 @@ constexpr std::uint64_t required_keys() {
 template <typename T>
 inline constexpr auto kFieldNames = field_names<T>();
 
-template <typename T>
-inline constexpr Schema kSchema{Message<T>::name, kFieldNames<T>, required_keys<T>()};
-
 // Keys are the fields' positions: a field is never renumbered or reused, and one that
 // is no longer written keeps its entry.
 template <typename T>
@@ -336,14 +333,34 @@ template <typename T>
 inline constexpr auto kFieldReaders =
     field_readers<T>(std::make_index_sequence<std::tuple_size_v<std::remove_cvref_t<decltype(Message<T>::fields)>>>{});
 
+// A payload map: key i is field i of the table. Keys must be unsigned integers; keys this
+// version does not know are skipped, which is how fields are added without a version
+// bump. Duplicate keys are rejected so that every reader of a signed body sees the same
+// values.
 template <typename T>
 T read_message(const msgpack::object& o) {
     static_assert(valid_table<T>());
+    constexpr std::string_view ctx = Message<T>::name;
+    constexpr std::size_t known = kFieldNames<T>.size();
+    if (o.type != msgpack::type::MAP) fail(cat(ctx, ": not a map"));
+    const auto& m = o.via.map;  // at most kLimit.map() entries
     T out{};
-    // read_map() calls back only for keys below the number of fields.
-    read_map(o, kSchema<T>, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
-        kFieldReaders<T>[static_cast<std::size_t>(key)](out, v, f);
-    });
+    std::uint64_t present = 0;
+    for (std::uint32_t i = 0; i < m.size; ++i) {
+        const msgpack::object& k = m.ptr[i].key;
+        if (k.type != msgpack::type::POSITIVE_INTEGER) fail(cat(ctx, ": map key has wrong type"));
+        const std::uint64_t key = k.via.u64;
+        for (std::uint32_t j = 0; j < i; ++j)
+            if (m.ptr[j].key.via.u64 == key) fail(cat(ctx, ": duplicate key ", std::to_string(key)));
+        if (key < known) {
+            present |= std::uint64_t{1} << key;
+            kFieldReaders<T>[static_cast<std::size_t>(key)](out, m.ptr[i].val, Field{ctx, kFieldNames<T>[key]});
+        }
+    }
+    constexpr std::uint64_t required = required_keys<T>();
+    if ((present & required) != required)
+        for (std::size_t key = 0; key < known; ++key)
+            if ((required >> key & 1) && !(present >> key & 1)) fail(cat(ctx, ": missing ", kFieldNames<T>[key]));
     return out;
 }
 
@@ -363,8 +380,8 @@ Bytes encode_message(const T& v) {
 
 template <typename T>
 Result<T> decode_message(ByteView b) {
-    return guarded(kSchema<T>.ctx, [&] {
-        const auto oh = parse(b, kSchema<T>.ctx);
+    return guarded(Message<T>::name, [&] {
+        const auto oh = parse(b, Message<T>::name);
         return read_message<T>(oh.get());
     });
 }
