@@ -14,7 +14,6 @@
 #include <exception>
 #include <limits>
 #include <new>
-#include <span>
 #include <string_view>
 #include <type_traits>
 #include <utility>
