@@ -23,6 +23,7 @@
 
 #include "darkchat/crypto.hpp"
 #include "darkchat/wire.hpp"
+#include "crypto/wire_signing.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -180,18 +180,16 @@ struct Packet {
     Signature sig{};
 };
 
-// Encoding never fails for values that respect the limits above.
-Bytes encode_packet(const Header& h, ByteView payload, const SecretKey& sk);
-// The same in two steps, for callers that sign with their own Crypto:
-// sign packet_header(h, payload), then assemble_packet(header, signature).
+// Encoding never fails for values that respect the limits above. A packet is made in
+// two steps, so that the caller signs with its own Crypto: sign
+// packet_header(h, payload), then assemble_packet(header, signature). (Tests and tools
+// that hold a secret key use crypto/wire_signing.hpp.)
 Bytes packet_header(const Header& h, ByteView payload);
 Bytes assemble_packet(ByteView signed_header, const Signature& sig);
 
 // Decodes and checks the layout but not the signature: the caller verifies
 // sig over signed_header with header.from_key.
 Result<Packet> parse_packet(ByteView data);
-// parse_packet, then the Ed25519 check ("bad signature").
-Result<Packet> decode_packet(ByteView data);
 // The message type of a packet, read without a full decode (no allocation, no
 // signature check), so a driver can route it: none when the bytes do not start like
 // a packet of this version or the type is not one this build knows. A packet it
@@ -223,10 +221,6 @@ Result<Pong> decode_pong(ByteView b);
 // A SignedBlob on its own, as the array [body, signature].
 Bytes encode(const SignedBlob& b);
 Result<SignedBlob> decode_signed_blob(ByteView b);
-
-// Signs body with sk.
-SignedBlob sign_blob(Bytes body, const SecretKey& sk);
-bool verify_blob(const SignedBlob& blob, const PublicKey& pk);
 
 // TCP framing: a 4-byte big-endian length, then that many bytes of packet.
 Bytes frame(ByteView packet);

@@ -1,7 +1,7 @@
-// Internal to src/wire: the msgpack building blocks shared by wire.cpp and
-// roles_wire.cpp (encoding helpers, the allocation-free shape check, guarded decoding,
-// typed field readers and int-keyed payload maps). See the comment at the top of
-// wire.cpp for how a decode runs. Only src/wire includes this (and msgpack).
+// Internal to src/wire: the msgpack building blocks under schema.hpp and the packet
+// code (encoding helpers, the allocation-free shape check, guarded decoding and typed
+// field readers). See the comment at the top of wire.cpp
+// for how a decode runs. Only src/wire includes this (and msgpack).
 #pragma once
 
 #include "darkchat/wire.hpp"
@@ -12,10 +12,8 @@
 #include <array>
 #include <cstdint>
 #include <exception>
-#include <initializer_list>
 #include <limits>
 #include <new>
-#include <span>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -92,11 +90,6 @@ inline void put_blob(Packer& pk, const SignedBlob& b) {
     pk.pack_array(2);
     put_bin(pk, b.body);
     put_bin(pk, b.sig);
-}
-
-inline void put_strs(Packer& pk, const std::vector<std::string>& v) {
-    pk.pack_array(static_cast<std::uint32_t>(v.size()));
-    for (const auto& s : v) put_str(pk, s);
 }
 
 // ---------------------------------------------------------------------------
@@ -218,18 +211,21 @@ inline auto guarded(std::string_view ctx, F&& read) -> Result<std::invoke_result
     }
 }
 
-// Where a value sits, for error messages: "<ctx>: bad <name> size".
+// Where a value sits, for error messages: "<ctx>: bad <name><part> size". part names a
+// piece of a compound value (" family" of an address) without building a string unless
+// an error message needs one.
 struct Field {
     std::string_view ctx;
     std::string_view name;
+    std::string_view part = {};
 };
 
-[[noreturn]] inline void wrong_type(const Field& f) { fail(cat(f.ctx, ": ", f.name, " has wrong type")); }
+[[noreturn]] inline void wrong_type(const Field& f) { fail(cat(f.ctx, ": ", f.name, f.part, " has wrong type")); }
 
 inline std::uint64_t read_uint(const msgpack::object& o, const Field& f,
                         std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
     if (o.type != msgpack::type::POSITIVE_INTEGER) wrong_type(f);
-    if (o.via.u64 > max) fail(cat(f.ctx, ": ", f.name, " out of range"));
+    if (o.via.u64 > max) fail(cat(f.ctx, ": ", f.name, f.part, " out of range"));
     return o.via.u64;
 }
 
@@ -250,14 +246,14 @@ inline bool read_bool(const msgpack::object& o, const Field& f) {
 
 inline std::string read_str(const msgpack::object& o, const Field& f, std::size_t max) {
     if (o.type != msgpack::type::STR) wrong_type(f);
-    if (o.via.str.size > max) fail(cat(f.ctx, ": ", f.name, " too long"));
+    if (o.via.str.size > max) fail(cat(f.ctx, ": ", f.name, f.part, " too long"));
     return std::string(o.via.str.ptr, o.via.str.size);
 }
 
 inline std::string read_user(const msgpack::object& o, const Field& f, bool empty_ok = false) {
     if (o.type != msgpack::type::STR) wrong_type(f);
     std::string_view s(o.via.str.ptr, o.via.str.size);
-    if (!valid_user_name(s) && !(empty_ok && s.empty())) fail(cat(f.ctx, ": invalid ", f.name));
+    if (!valid_user_name(s) && !(empty_ok && s.empty())) fail(cat(f.ctx, ": invalid ", f.name, f.part));
     return std::string(s);
 }
 
@@ -269,7 +265,7 @@ inline ByteView read_bin(const msgpack::object& o, const Field& f) {
 template <std::size_t N>
 inline std::array<std::uint8_t, N> read_fixed(const msgpack::object& o, const Field& f) {
     const ByteView b = read_bin(o, f);
-    if (b.size() != N) fail(cat(f.ctx, ": bad ", f.name, " size"));
+    if (b.size() != N) fail(cat(f.ctx, ": bad ", f.name, f.part, " size"));
     std::array<std::uint8_t, N> a{};
     std::copy(b.begin(), b.end(), a.begin());
     return a;
@@ -283,30 +279,31 @@ inline const msgpack::object_array& read_array(const msgpack::object& o, const F
 // A fixed-shape array ([family, ip, port], [body, sig]).
 inline const msgpack::object* read_tuple(const msgpack::object& o, const Field& f, std::uint32_t size) {
     const auto& a = read_array(o, f);
-    if (a.size != size) fail(cat(f.ctx, ": bad ", f.name));
+    if (a.size != size) fail(cat(f.ctx, ": bad ", f.name, f.part));
     return a.ptr;
 }
 
 inline Addr read_addr(const msgpack::object& o, const Field& f) {
     const auto* e = read_tuple(o, f, 3);
     Addr a;
-    const std::string family_name = cat(f.name, " family");
-    a.family = read_uint_as<std::uint8_t>(e[0], {f.ctx, family_name});
-    if (a.family != 0 && a.family != 4 && a.family != 6) fail(cat(f.ctx, ": bad ", family_name));
-    const std::string ip_name = cat(f.name, " ip");
-    const ByteView ip = read_bin(e[1], {f.ctx, ip_name});
-    if (ip.size() != (a.family == 4 ? 4u : a.family == 6 ? 16u : 0u)) fail(cat(f.ctx, ": bad ", ip_name, " size"));
+    const Field family{f.ctx, f.name, " family"};
+    a.family = read_uint_as<std::uint8_t>(e[0], family);
+    if (a.family != 0 && a.family != 4 && a.family != 6) fail(cat(f.ctx, ": bad ", f.name, family.part));
+    const Field ip_field{f.ctx, f.name, " ip"};
+    const ByteView ip = read_bin(e[1], ip_field);
+    if (ip.size() != (a.family == 4 ? 4u : a.family == 6 ? 16u : 0u))
+        fail(cat(f.ctx, ": bad ", f.name, ip_field.part, " size"));
     std::copy(ip.begin(), ip.end(), a.ip.begin());
-    a.port = read_uint_as<std::uint16_t>(e[2], {f.ctx, cat(f.name, " port")});
+    a.port = read_uint_as<std::uint16_t>(e[2], {f.ctx, f.name, " port"});
     return a;
 }
 
 inline SignedBlob read_blob(const msgpack::object& o, const Field& f) {
     const auto* e = read_tuple(o, f, 2);
     SignedBlob b;
-    const ByteView body = read_bin(e[0], {f.ctx, cat(f.name, " body")});
+    const ByteView body = read_bin(e[0], {f.ctx, f.name, " body"});
     b.body.assign(body.begin(), body.end());
-    b.sig = read_fixed<64>(e[1], {f.ctx, cat(f.name, " signature")});
+    b.sig = read_fixed<64>(e[1], {f.ctx, f.name, " signature"});
     return b;
 }
 
@@ -314,46 +311,10 @@ inline SignedBlob read_blob(const msgpack::object& o, const Field& f) {
 inline std::vector<std::string> read_users(const msgpack::object& o, const Field& f, std::string_view item,
                                     std::size_t max) {
     const auto& a = read_array(o, f);
-    if (a.size > max) fail(cat(f.ctx, ": too many ", f.name));
+    if (a.size > max) fail(cat(f.ctx, ": too many ", f.name, f.part));
     std::vector<std::string> v;
     for (std::uint32_t i = 0; i < a.size; ++i) v.push_back(read_user(a.ptr[i], {f.ctx, item}));
     return v;
-}
-
-// A payload map: key i names field i of the struct (see wire.hpp). Keys must be unsigned
-// integers; keys this version does not know are skipped, which is how fields are added
-// without a version bump. Duplicate keys are rejected so that every reader of a signed
-// body sees the same values.
-struct Schema {
-    std::string_view ctx;
-    std::span<const std::string_view> names;  // field names by key, for error messages
-    std::uint64_t required;                   // bit i: key i must be present
-};
-
-template <typename F>
-inline void read_map(const msgpack::object& o, const Schema& s, F&& field) {
-    if (o.type != msgpack::type::MAP) fail(cat(s.ctx, ": not a map"));
-    const auto& m = o.via.map;  // at most kLimit.map() entries
-    std::uint64_t present = 0;
-    for (std::uint32_t i = 0; i < m.size; ++i) {
-        const msgpack::object& k = m.ptr[i].key;
-        if (k.type != msgpack::type::POSITIVE_INTEGER) fail(cat(s.ctx, ": map key has wrong type"));
-        const std::uint64_t key = k.via.u64;
-        for (std::uint32_t j = 0; j < i; ++j)
-            if (m.ptr[j].key.via.u64 == key) fail(cat(s.ctx, ": duplicate key ", std::to_string(key)));
-        if (key < s.names.size()) {
-            present |= std::uint64_t{1} << key;
-            field(key, m.ptr[i].val, Field{s.ctx, s.names[key]});
-        }
-    }
-    for (std::size_t key = 0; key < s.names.size(); ++key)
-        if ((s.required >> key & 1) && !(present >> key & 1)) fail(cat(s.ctx, ": missing ", s.names[key]));
-}
-
-constexpr std::uint64_t bits(std::initializer_list<int> keys) {
-    std::uint64_t m = 0;
-    for (int k : keys) m |= std::uint64_t{1} << k;
-    return m;
 }
 
 }  // namespace dc::wire::codec

@@ -13,28 +13,21 @@
 //     points into the input instead of copying strings and bins.
 //  3. The typed readers check every field: msgpack type, fixed sizes, ranges, limits
 //     and user names.
+// Each payload is declared once, in a table (schema.hpp): those of core::Node below,
+// those of the roles in roles_wire.cpp. Encoders, decoders, field names and the
+// required-fields check all come from the tables.
 // Readers report a problem by throwing DecodeError; guarded() turns it, and anything
 // msgpack-c or the standard library throws, into a Result error at the public boundary.
 
 #include "darkchat/wire.hpp"
 
-#include "darkchat/crypto.hpp"
-
-#include "codec.hpp"
+#include "schema.hpp"
 
 #include <msgpack.hpp>
 
-#include <algorithm>
-#include <array>
 #include <cstdint>
-#include <exception>
-#include <initializer_list>
-#include <limits>
-#include <new>
-#include <span>
 #include <string_view>
-#include <type_traits>
-#include <utility>
+#include <tuple>
 
 namespace dc::wire {
 
@@ -70,199 +63,144 @@ const char* type_name(MsgType t) {
     return "unknown";
 }
 
-namespace {
+namespace schema {
 
-using namespace codec;
+// The payloads of core::Node (MsgType 1..31). Identity fields are required; every other
+// field has a meaningful default (an absent or empty requestPing target means "whoever
+// receives this").
+
+template <>
+struct Message<Declaration> {
+    static constexpr std::string_view name = "declaration";
+    static constexpr auto fields = std::tuple{
+        field(0, "user", &Declaration::user, user, required),
+        field(1, "key", &Declaration::key, required),
+        field(2, "session", &Declaration::session, required),
+        field(3, "seq", &Declaration::seq),
+        field(4, "online", &Declaration::online),
+        field(5, "super_client", &Declaration::super_client),
+        field(6, "addr", &Declaration::addr),
+        field(7, "issued", &Declaration::issued),
+        field(8, "links", &Declaration::links, user_list("link", kMaxLinks)),
+        field(9, "kx", &Declaration::kx),
+    };
+};
+
+// An unnumbered message (seq 0) is written without its order fields.
+template <>
+struct Message<ChatMessage> {
+    static constexpr std::string_view name = "chat message";
+    static constexpr auto fields = std::tuple{
+        field(0, "id", &ChatMessage::id, required),
+        field(1, "from", &ChatMessage::from, user, required),
+        field(2, "to", &ChatMessage::to, user, required),
+        field(3, "sent", &ChatMessage::sent),
+        field(4, "text", &ChatMessage::text, max_bytes(kMaxText)),
+        field(5, "session", &ChatMessage::session, if_set(&ChatMessage::seq)),
+        field(6, "seq", &ChatMessage::seq, if_set(&ChatMessage::seq)),
+    };
+};
+
+template <>
+struct Message<Declare> {
+    static constexpr std::string_view name = "declare";
+    static constexpr auto fields = std::tuple{
+        field(0, "decl", &Declare::decl, required),
+        field(1, "hops", &Declare::hops),
+        field(2, "reply", &Declare::reply),
+        field(3, "explode", &Declare::explode),
+        field(4, "nonce", &Declare::nonce),
+        field(5, "seen", &Declare::seen),
+    };
+};
+
+template <>
+struct Message<RequestPing> {
+    static constexpr std::string_view name = "requestPing";
+    static constexpr auto fields = std::tuple{
+        field(0, "target_user", &RequestPing::target_user, user_or_empty),
+        field(1, "target_session", &RequestPing::target_session),
+        field(2, "requester_user", &RequestPing::requester_user, user, required),
+        field(3, "requester_session", &RequestPing::requester_session, required),
+        field(4, "requester_addr", &RequestPing::requester_addr),
+        field(5, "nonce", &RequestPing::nonce),
+        field(6, "hops", &RequestPing::hops),
+    };
+};
+
+template <>
+struct Message<RequestUserList> {
+    static constexpr std::string_view name = "requestUserList";
+    static constexpr auto fields = std::tuple{
+        field(0, "nonce", &RequestUserList::nonce),
+        field(1, "wanted users", &RequestUserList::want, user_list("wanted user", kMaxLinks)),
+    };
+};
 
 // [decl, addr, online, last_seen], as darkchat-protocol(7) lists it.
-void put_known_session(Packer& pk, const KnownSession& s) {
-    pk.pack_array(4);
-    put_blob(pk, s.decl);
-    put_addr(pk, s.addr);
-    pk.pack(s.online);
-    pk.pack_int64(s.last_seen);
-}
+template <>
+struct Record<KnownSession> {
+    static constexpr std::string_view name = "session";
+    static constexpr auto fields = std::tuple{
+        elem("session decl", &KnownSession::decl),
+        elem("session addr", &KnownSession::addr),
+        elem("session online", &KnownSession::online),
+        elem("session last_seen", &KnownSession::last_seen),
+    };
+};
+
+template <>
+struct Message<DeliverKnownList> {
+    static constexpr std::string_view name = "deliverKnownList";
+    static constexpr auto fields = std::tuple{
+        field(0, "nonce", &DeliverKnownList::nonce),
+        field(1, "complete", &DeliverKnownList::complete),
+        field(2, "sessions", &DeliverKnownList::sessions, max_items(kMaxListEntries)),
+    };
+};
+
+template <>
+struct Message<Chat> {
+    static constexpr std::string_view name = "chat";
+    static constexpr auto fields = std::tuple{
+        field(0, "sealed", &Chat::sealed, required),
+        field(1, "kx", &Chat::kx, required),
+        field(2, "base", &Chat::base, if_set(&Chat::base)),
+    };
+};
+
+template <>
+struct Message<ChatAck> {
+    static constexpr std::string_view name = "chatAck";
+    static constexpr auto fields = std::tuple{
+        field(0, "id", &ChatAck::id, required),
+        field(1, "held", &ChatAck::held, if_set(&ChatAck::held)),
+        field(2, "want", &ChatAck::want, if_set(&ChatAck::want)),
+    };
+};
+
+template <>
+struct Message<Ping> {
+    static constexpr std::string_view name = "ping";
+    static constexpr auto fields = std::tuple{field(0, "nonce", &Ping::nonce)};
+};
+
+template <>
+struct Message<Pong> {
+    static constexpr std::string_view name = "pong";
+    static constexpr auto fields = std::tuple{field(0, "nonce", &Pong::nonce)};
+};
+
+}  // namespace schema
+
+namespace {
+
+using namespace schema;
 
 bool known_type(std::uint64_t t) {
     return (t >= static_cast<std::uint8_t>(MsgType::declare_online) && t <= static_cast<std::uint8_t>(MsgType::pong)) ||
            (t >= static_cast<std::uint8_t>(MsgType::relay_heartbeat) &&
             t <= static_cast<std::uint8_t>(MsgType::invite_answer));
-}
-
-// Field names by map key, in struct declaration order. These orders are the wire format.
-constexpr std::string_view kDeclarationFields[] = {"user", "key", "session", "seq", "online",
-                                                   "super_client", "addr", "issued", "links", "kx"};
-constexpr std::string_view kChatMessageFields[] = {"id", "from", "to", "sent", "text", "session", "seq"};
-constexpr std::string_view kDeclareFields[] = {"decl", "hops", "reply", "explode", "nonce", "seen"};
-constexpr std::string_view kRequestPingFields[] = {"target_user",       "target_session", "requester_user",
-                                                   "requester_session", "requester_addr", "nonce",
-                                                   "hops"};
-constexpr std::string_view kRequestUserListFields[] = {"nonce", "wanted users"};
-constexpr std::string_view kDeliverKnownListFields[] = {"nonce", "complete", "sessions"};
-constexpr std::string_view kChatFields[] = {"sealed", "kx", "base"};
-constexpr std::string_view kChatAckFields[] = {"id", "held", "want"};
-constexpr std::string_view kNonceFields[] = {"nonce"};
-
-// Identity fields are required; every other field has a meaningful default (an absent
-// or empty requestPing target means "whoever receives this").
-constexpr Schema kDeclarationSchema{"declaration", kDeclarationFields, bits({0, 1, 2})};
-constexpr Schema kChatMessageSchema{"chat message", kChatMessageFields, bits({0, 1, 2})};
-constexpr Schema kDeclareSchema{"declare", kDeclareFields, bits({0})};
-constexpr Schema kRequestPingSchema{"requestPing", kRequestPingFields, bits({2, 3})};
-constexpr Schema kRequestUserListSchema{"requestUserList", kRequestUserListFields, 0};
-constexpr Schema kDeliverKnownListSchema{"deliverKnownList", kDeliverKnownListFields, 0};
-constexpr Schema kChatSchema{"chat", kChatFields, bits({0, 1})};
-constexpr Schema kChatAckSchema{"chatAck", kChatAckFields, bits({0})};
-constexpr Schema kPingSchema{"ping", kNonceFields, 0};
-constexpr Schema kPongSchema{"pong", kNonceFields, 0};
-
-Declaration read_declaration(const msgpack::object& o) {
-    Declaration d;
-    read_map(o, kDeclarationSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
-        switch (key) {
-        case 0: d.user = read_user(v, f); break;
-        case 1: d.key = read_fixed<32>(v, f); break;
-        case 2: d.session = read_fixed<8>(v, f); break;
-        case 3: d.seq = read_uint(v, f); break;
-        case 4: d.online = read_bool(v, f); break;
-        case 5: d.super_client = read_bool(v, f); break;
-        case 6: d.addr = read_addr(v, f); break;
-        case 7: d.issued = read_time(v, f); break;
-        case 8: d.links = read_users(v, f, "link", kMaxLinks); break;
-        case 9: d.kx = read_fixed<32>(v, f); break;
-        }
-    });
-    return d;
-}
-
-ChatMessage read_chat_message(const msgpack::object& o) {
-    ChatMessage m;
-    read_map(o, kChatMessageSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
-        switch (key) {
-        case 0: m.id = read_fixed<16>(v, f); break;
-        case 1: m.from = read_user(v, f); break;
-        case 2: m.to = read_user(v, f); break;
-        case 3: m.sent = read_time(v, f); break;
-        case 4: m.text = read_str(v, f, kMaxText); break;
-        case 5: m.session = read_fixed<8>(v, f); break;
-        case 6: m.seq = read_uint(v, f); break;
-        }
-    });
-    return m;
-}
-
-Declare read_declare(const msgpack::object& o) {
-    Declare p;
-    read_map(o, kDeclareSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
-        switch (key) {
-        case 0: p.decl = read_blob(v, f); break;
-        case 1: p.hops = read_uint_as<std::uint8_t>(v, f); break;
-        case 2: p.reply = read_bool(v, f); break;
-        case 3: p.explode = read_bool(v, f); break;
-        case 4: p.nonce = read_uint(v, f); break;
-        case 5: p.seen = read_addr(v, f); break;
-        }
-    });
-    return p;
-}
-
-RequestPing read_request_ping(const msgpack::object& o) {
-    RequestPing p;
-    read_map(o, kRequestPingSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
-        switch (key) {
-        // An empty target means "whoever receives this" (\ping of an address).
-        case 0: p.target_user = read_user(v, f, /*empty_ok=*/true); break;
-        case 1: p.target_session = read_fixed<8>(v, f); break;
-        case 2: p.requester_user = read_user(v, f); break;
-        case 3: p.requester_session = read_fixed<8>(v, f); break;
-        case 4: p.requester_addr = read_addr(v, f); break;
-        case 5: p.nonce = read_uint(v, f); break;
-        case 6: p.hops = read_uint_as<std::uint8_t>(v, f); break;
-        }
-    });
-    return p;
-}
-
-RequestUserList read_request_user_list(const msgpack::object& o) {
-    RequestUserList p;
-    read_map(o, kRequestUserListSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
-        switch (key) {
-        case 0: p.nonce = read_uint(v, f); break;
-        case 1: p.want = read_users(v, f, "wanted user", kMaxLinks); break;
-        }
-    });
-    return p;
-}
-
-KnownSession read_known_session(const msgpack::object& o, std::string_view ctx) {
-    const auto* e = read_tuple(o, {ctx, "session"}, 4);
-    KnownSession s;
-    s.decl = read_blob(e[0], {ctx, "session decl"});
-    s.addr = read_addr(e[1], {ctx, "session addr"});
-    s.online = read_bool(e[2], {ctx, "session online"});
-    s.last_seen = read_time(e[3], {ctx, "session last_seen"});
-    return s;
-}
-
-DeliverKnownList read_deliver_known_list(const msgpack::object& o) {
-    DeliverKnownList p;
-    read_map(o, kDeliverKnownListSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
-        switch (key) {
-        case 0: p.nonce = read_uint(v, f); break;
-        case 1: p.complete = read_bool(v, f); break;
-        case 2: {
-            const auto& a = read_array(v, f);
-            if (a.size > kMaxListEntries) fail(cat(f.ctx, ": too many sessions"));
-            p.sessions.clear();
-            // No reserve(): the vector grows only with entries that decoded.
-            for (std::uint32_t i = 0; i < a.size; ++i) p.sessions.push_back(read_known_session(a.ptr[i], f.ctx));
-            break;
-        }
-        }
-    });
-    return p;
-}
-
-Chat read_chat(const msgpack::object& o) {
-    Chat p;
-    read_map(o, kChatSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
-        if (key == 0) {
-            const ByteView b = read_bin(v, f);
-            p.sealed.assign(b.begin(), b.end());
-        } else if (key == 1) {
-            p.kx = read_fixed<32>(v, f);
-        } else if (key == 2) {
-            p.base = read_uint(v, f);
-        }
-    });
-    return p;
-}
-
-ChatAck read_chat_ack(const msgpack::object& o) {
-    ChatAck p;
-    read_map(o, kChatAckSchema, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
-        if (key == 0) p.id = read_fixed<16>(v, f);
-        else if (key == 1) p.held = read_bool(v, f);
-        else if (key == 2) p.want = read_uint(v, f);
-    });
-    return p;
-}
-
-std::uint64_t read_nonce_map(const msgpack::object& o, const Schema& s) {
-    std::uint64_t nonce = 0;
-    read_map(o, s, [&](std::uint64_t key, const msgpack::object& v, const Field& f) {
-        if (key == 0) nonce = read_uint(v, f);
-    });
-    return nonce;
-}
-
-// Parses b as one payload value and applies reader to it.
-template <typename Reader>
-auto decode_with(ByteView b, const Schema& s, Reader reader) {
-    return guarded(s.ctx, [&] {
-        const auto oh = parse(b, s.ctx);
-        return reader(oh.get());
-    });
 }
 
 }  // namespace
@@ -289,11 +227,6 @@ Bytes assemble_packet(ByteView signed_header, const Signature& sig) {
         put_bin(pk, signed_header);
         put_bin(pk, sig);
     });
-}
-
-Bytes encode_packet(const Header& h, ByteView payload, const SecretKey& sk) {
-    const Bytes signed_header = packet_header(h, payload);
-    return assemble_packet(signed_header, crypto::sign(sk, signed_header));
 }
 
 Result<Packet> parse_packet(ByteView data) {
@@ -347,142 +280,32 @@ std::optional<MsgType> peek_type(ByteView d) {
     return static_cast<MsgType>(type);
 }
 
-Result<Packet> decode_packet(ByteView data) {
-    auto p = parse_packet(data);
-    if (!p) return p;
-    // Checked last: it is the expensive step, and everything above is cheap.
-    if (!crypto::verify(p->header.from_key, p->signed_header, p->sig)) return err("bad signature");
-    return p;
-}
-
 // ---------------------------------------------------------------------------
-// Payloads: maps keyed by field number (the orders of the k...Fields tables above).
+// Payloads: maps keyed by field number (the tables above)
 
-Bytes encode(const Declaration& d) {
-    return pack([&](Packer& pk) {
-        pk.pack_map(10);
-        put_key(pk, 0); put_str(pk, d.user);
-        put_key(pk, 1); put_bin(pk, d.key);
-        put_key(pk, 2); put_bin(pk, d.session);
-        put_key(pk, 3); pk.pack_uint64(d.seq);
-        put_key(pk, 4); pk.pack(d.online);
-        put_key(pk, 5); pk.pack(d.super_client);
-        put_key(pk, 6); put_addr(pk, d.addr);
-        put_key(pk, 7); pk.pack_int64(d.issued);
-        put_key(pk, 8); put_strs(pk, d.links);
-        put_key(pk, 9); put_bin(pk, d.kx);
-    });
-}
+Bytes encode(const Declaration& d) { return encode_message(d); }
+Bytes encode(const ChatMessage& m) { return encode_message(m); }
+Bytes encode(const Declare& p) { return encode_message(p); }
+Bytes encode(const RequestPing& p) { return encode_message(p); }
+Bytes encode(const RequestUserList& p) { return encode_message(p); }
+Bytes encode(const DeliverKnownList& p) { return encode_message(p); }
+Bytes encode(const Chat& p) { return encode_message(p); }
+Bytes encode(const ChatAck& p) { return encode_message(p); }
+Bytes encode(const Ping& p) { return encode_message(p); }
+Bytes encode(const Pong& p) { return encode_message(p); }
 
-Bytes encode(const ChatMessage& m) {
-    return pack([&](Packer& pk) {
-        bool ordered = m.seq != 0;
-        pk.pack_map(ordered ? 7 : 5);
-        put_key(pk, 0); put_bin(pk, m.id);
-        put_key(pk, 1); put_str(pk, m.from);
-        put_key(pk, 2); put_str(pk, m.to);
-        put_key(pk, 3); pk.pack_int64(m.sent);
-        put_key(pk, 4); put_str(pk, m.text);
-        if (ordered) {
-            put_key(pk, 5); put_bin(pk, m.session);
-            put_key(pk, 6); pk.pack_uint64(m.seq);
-        }
-    });
-}
+Result<Declaration> decode_declaration(ByteView b) { return decode_message<Declaration>(b); }
+Result<ChatMessage> decode_chat_message(ByteView b) { return decode_message<ChatMessage>(b); }
+Result<Declare> decode_declare(ByteView b) { return decode_message<Declare>(b); }
+Result<RequestPing> decode_request_ping(ByteView b) { return decode_message<RequestPing>(b); }
+Result<RequestUserList> decode_request_user_list(ByteView b) { return decode_message<RequestUserList>(b); }
+Result<DeliverKnownList> decode_deliver_known_list(ByteView b) { return decode_message<DeliverKnownList>(b); }
+Result<Chat> decode_chat(ByteView b) { return decode_message<Chat>(b); }
+Result<ChatAck> decode_chat_ack(ByteView b) { return decode_message<ChatAck>(b); }
+Result<Ping> decode_ping(ByteView b) { return decode_message<Ping>(b); }
+Result<Pong> decode_pong(ByteView b) { return decode_message<Pong>(b); }
 
-Bytes encode(const Declare& p) {
-    return pack([&](Packer& pk) {
-        pk.pack_map(6);
-        put_key(pk, 0); put_blob(pk, p.decl);
-        put_key(pk, 1); pk.pack_uint8(p.hops);
-        put_key(pk, 2); pk.pack(p.reply);
-        put_key(pk, 3); pk.pack(p.explode);
-        put_key(pk, 4); pk.pack_uint64(p.nonce);
-        put_key(pk, 5); put_addr(pk, p.seen);
-    });
-}
-
-Bytes encode(const RequestPing& p) {
-    return pack([&](Packer& pk) {
-        pk.pack_map(7);
-        put_key(pk, 0); put_str(pk, p.target_user);
-        put_key(pk, 1); put_bin(pk, p.target_session);
-        put_key(pk, 2); put_str(pk, p.requester_user);
-        put_key(pk, 3); put_bin(pk, p.requester_session);
-        put_key(pk, 4); put_addr(pk, p.requester_addr);
-        put_key(pk, 5); pk.pack_uint64(p.nonce);
-        put_key(pk, 6); pk.pack_uint8(p.hops);
-    });
-}
-
-Bytes encode(const RequestUserList& p) {
-    return pack([&](Packer& pk) {
-        pk.pack_map(2);
-        put_key(pk, 0); pk.pack_uint64(p.nonce);
-        put_key(pk, 1); put_strs(pk, p.want);
-    });
-}
-
-Bytes encode(const DeliverKnownList& p) {
-    return pack([&](Packer& pk) {
-        pk.pack_map(3);
-        put_key(pk, 0); pk.pack_uint64(p.nonce);
-        put_key(pk, 1); pk.pack(p.complete);
-        put_key(pk, 2); pk.pack_array(static_cast<std::uint32_t>(p.sessions.size()));
-        for (const auto& s : p.sessions) put_known_session(pk, s);
-    });
-}
-
-Bytes encode(const Chat& p) {
-    return pack([&](Packer& pk) {
-        pk.pack_map(p.base ? 3 : 2);
-        put_key(pk, 0); put_bin(pk, p.sealed);
-        put_key(pk, 1); put_bin(pk, p.kx);
-        if (p.base) {
-            put_key(pk, 2); pk.pack_uint64(p.base);
-        }
-    });
-}
-
-Bytes encode(const ChatAck& p) {
-    return pack([&](Packer& pk) {
-        pk.pack_map(1 + (p.held ? 1 : 0) + (p.want ? 1 : 0));
-        put_key(pk, 0); put_bin(pk, p.id);
-        if (p.held) {
-            put_key(pk, 1); pk.pack(true);
-        }
-        if (p.want) {
-            put_key(pk, 2); pk.pack_uint64(p.want);
-        }
-    });
-}
-
-Bytes encode(const Ping& p) {
-    return pack([&](Packer& pk) {
-        pk.pack_map(1);
-        put_key(pk, 0); pk.pack_uint64(p.nonce);
-    });
-}
-
-Bytes encode(const Pong& p) {
-    return pack([&](Packer& pk) {
-        pk.pack_map(1);
-        put_key(pk, 0); pk.pack_uint64(p.nonce);
-    });
-}
-
-Result<Declaration> decode_declaration(ByteView b) { return decode_with(b, kDeclarationSchema, read_declaration); }
-Result<ChatMessage> decode_chat_message(ByteView b) { return decode_with(b, kChatMessageSchema, read_chat_message); }
-Result<Declare> decode_declare(ByteView b) { return decode_with(b, kDeclareSchema, read_declare); }
-Result<RequestPing> decode_request_ping(ByteView b) { return decode_with(b, kRequestPingSchema, read_request_ping); }
-Result<RequestUserList> decode_request_user_list(ByteView b) {
-    return decode_with(b, kRequestUserListSchema, read_request_user_list);
-}
-Result<DeliverKnownList> decode_deliver_known_list(ByteView b) {
-    return decode_with(b, kDeliverKnownListSchema, read_deliver_known_list);
-}
-Result<Chat> decode_chat(ByteView b) { return decode_with(b, kChatSchema, read_chat); }
-
+// A SignedBlob on its own: [body, sig].
 Bytes encode(const SignedBlob& b) {
     return pack([&](Packer& pk) { put_blob(pk, b); });
 }
@@ -493,23 +316,9 @@ Result<SignedBlob> decode_signed_blob(ByteView b) {
         return read_blob(oh.get(), Field{"signed blob", "blob"});
     });
 }
-Result<ChatAck> decode_chat_ack(ByteView b) { return decode_with(b, kChatAckSchema, read_chat_ack); }
-Result<Ping> decode_ping(ByteView b) {
-    return decode_with(b, kPingSchema, [](const msgpack::object& o) { return Ping{read_nonce_map(o, kPingSchema)}; });
-}
-Result<Pong> decode_pong(ByteView b) {
-    return decode_with(b, kPongSchema, [](const msgpack::object& o) { return Pong{read_nonce_map(o, kPongSchema)}; });
-}
 
 // ---------------------------------------------------------------------------
-// Signed blobs and framing
-
-SignedBlob sign_blob(Bytes body, const SecretKey& sk) {
-    const Signature sig = crypto::sign(sk, body);
-    return SignedBlob{std::move(body), sig};
-}
-
-bool verify_blob(const SignedBlob& blob, const PublicKey& pk) { return crypto::verify(pk, blob.body, blob.sig); }
+// TCP framing
 
 Bytes frame(ByteView packet) {
     const auto n = static_cast<std::uint32_t>(packet.size());

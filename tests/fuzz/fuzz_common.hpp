@@ -7,6 +7,7 @@
 #include "darkchat/crypto.hpp"
 #include "darkchat/model.hpp"
 #include "darkchat/wire.hpp"
+#include "crypto/wire_signing.hpp"
 
 #include <algorithm>
 #include <array>

@@ -3,6 +3,7 @@
 #include "darkchat/crypto.hpp"
 #include "darkchat/seen.hpp"
 #include "darkchat/wire.hpp"
+#include "crypto/wire_signing.hpp"
 #include "core/flat_map.hpp"
 #include "core/names.hpp"
 #include "../support/mini_net.hpp"

@@ -6,6 +6,7 @@
 #include "darkchat/roles.hpp"
 #include "darkchat/roles_wire.hpp"
 #include "darkchat/wire.hpp"
+#include "crypto/wire_signing.hpp"
 #include "../sim/roles_harness.hpp"
 
 #include <doctest/doctest.h>

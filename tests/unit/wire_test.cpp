@@ -4,6 +4,7 @@
 
 #include "darkchat/crypto.hpp"
 #include "darkchat/wire.hpp"
+#include "crypto/wire_signing.hpp"
 
 #include <doctest/doctest.h>
 
