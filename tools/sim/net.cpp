@@ -70,6 +70,19 @@ Identity Network::identity(const std::string& user) {
     return id;
 }
 
+Identity identity_for(const std::string& user) {
+    Rng rng(hash_bytes(ByteView(reinterpret_cast<const std::uint8_t*>(user.data()), user.size()), 0x4944454eULL));
+    std::array<std::uint8_t, 32> key_seed{};
+    rng.fill(key_seed.data(), key_seed.size());
+    auto kp = crypto::identity_from_seed(key_seed);
+    Identity id;
+    id.user = user;
+    id.pk = kp.pk;
+    id.sk = kp.sk;
+    rng.fill(id.session.data(), id.session.size());
+    return id;
+}
+
 SessionId Network::session() {
     SessionId s{};
     std::uint64_t r = node_rng_.next();
@@ -280,7 +293,7 @@ void Network::transmit(Station& s, core::Transmit&& t) {
     const TimeMs jitter = l ? l->jitter : net.jitter;
     const double loss = l ? l->loss : net.loss;
     // A stream gets through loss (TCP sends again), not through a dead path.
-    bool lost = (drop && drop(s, t.to, t.data)) || (tcp && loss >= 1);
+    bool lost = (drop && drop(s, t)) || (tcp && loss >= 1);
     if (!lost && !tcp) {
         double keep = (1 - loss) * (1 - s.extra_loss) * (dst ? 1 - dst->extra_loss : 1.0);
         lost = keep < 1 && net_rng_.chance(1 - keep);

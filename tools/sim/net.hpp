@@ -165,7 +165,8 @@ public:
     const NetModel& model() const { return model_; }
 
     // ---- identities and addresses ---------------------------------------------
-    // A fresh identity from the seed: Ed25519 keys and a session.
+    // A fresh identity from the seed: Ed25519 keys and a session (each call
+    // the next; see also identity_for()).
     Identity identity(const std::string& user);
     SessionId session();
     std::uint64_t next_seed() { return node_rng_.next(); }  // a node's own generator
@@ -210,7 +211,7 @@ public:
     void partition(const std::vector<StationId>& side);
     void heal();
     // Decides, for each packet sent, whether it is lost (before the modelled loss).
-    std::function<bool(const Station& from, const Addr& to, ByteView data)> drop;
+    std::function<bool(const Station& from, const core::Transmit& t)> drop;
     // Decides, at arrival, whether a packet between two stations is refused (a cut).
     std::function<bool(const Station& from, const Station& to)> refuse;
 
@@ -293,6 +294,11 @@ private:
 
 // A keyed, fast, non-cryptographic 64-bit hash.
 std::uint64_t hash_bytes(ByteView data, std::uint64_t key);
+
+// An identity fixed by the name alone, the same in every run and on every
+// platform: for tests that forge the packets of a user they name. Stations
+// built from a seed take Network::identity() instead.
+Identity identity_for(const std::string& user);
 
 // A user's node (darkchat without --dir) as a station: it adapts core::Node
 // to the Endpoint and keeps every event it showed.
