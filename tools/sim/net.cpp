@@ -410,11 +410,11 @@ std::optional<TimeMs> Network::run_until(const std::function<bool()>& pred, Time
 
 // ---- a user's node ----------------------------------------------------------------------------
 
-void NodeStation::boot(Network& net, core::Crypto& crypto, std::uint64_t seed, bool from_store) {
+void NodeStation::boot(Network& net, core::Crypto& crypto, std::uint64_t seed, std::optional<Snapshot> snap) {
     core::Config c = config;
     c.port = addr.port;
     c.bind_addr = addr;
-    node = std::make_unique<core::Node>(c, id, from_store ? store.snapshot() : Snapshot{}, crypto, seed);
+    node = std::make_unique<core::Node>(c, id, snap ? std::move(*snap) : store.snapshot(), crypto, seed);
     net.bring_up(*this, *this);
     node->handle_start(net.now());
     net.drain(*this);

@@ -311,8 +311,9 @@ struct NodeStation : Station, Endpoint {
     bool keep_events = true;
     std::function<void(const core::Event&)> on_event;
 
-    // A node from its store, on this station's address.
-    void boot(Network& net, core::Crypto& crypto, std::uint64_t seed, bool from_store = true);
+    // Starts a node on this station's address from snap (by default, from
+    // what the station stored).
+    void boot(Network& net, core::Crypto& crypto, std::uint64_t seed, std::optional<Snapshot> snap = std::nullopt);
 
     void handle_datagram(TimeMs now, const Addr& from, ByteView data) override {
         node->handle_datagram(now, from, data);

@@ -80,7 +80,7 @@ void Simulator::start(NodeId i) {
     Peer& p = peers_[i];
     if (p.up) return;
     ++p.starts;
-    p.boot(net_, *crypto_, net_.next_seed(), opts_.keep_store);
+    p.boot(net_, *crypto_, net_.next_seed(), opts_.keep_store ? std::nullopt : std::optional<Snapshot>(Snapshot{}));
 }
 
 void Simulator::down(NodeId i) {
