@@ -37,7 +37,6 @@ using AnyEvent = std::variant<roles::DirectoryEvent, roles::RelayEvent, roles::R
 // A directory, a relay or a room client on its station (address, up, store:
 // what a room client stored, a restart starts from it).
 struct Node : sim::Station, sim::Endpoint {
-    std::string name;
     Identity id;
     std::unique_ptr<roles::Directory> dir;
     std::unique_ptr<roles::Relay> relay;

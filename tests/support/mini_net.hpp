@@ -39,9 +39,7 @@ public:
         };
         net_.drop = [this](const sim::Station& s, const core::Transmit& t) { return lose && lose(s.addr, t.to, t.data); };
         net_.refuse = [this](const sim::Station& from, const sim::Station& to) {
-            const auto& a = static_cast<const SimNode&>(from).name;
-            const auto& b = static_cast<const SimNode&>(to).name;
-            return cut.count(a) || cut.count(b) || blocked.count({a, b});
+            return cut.count(from.name) || cut.count(to.name) || blocked.count({from.name, to.name});
         };
     }
 

@@ -356,7 +356,7 @@ void Network::on_timer(StationId i, std::uint32_t gen) {
     input(s, [&] { s.endpoint->handle_timeout(now_); });
     if (s.up && s.spins >= 1000 && s.armed <= now_) {
         if (s.spins == 1000)
-            problems_.push_back("station " + std::to_string(i) + " asked to be woken at " +
+            problems_.push_back("node " + s.name + " asked to be woken at " +
                                 std::to_string(now_ - start_) + " ms a thousand times without moving its wakeup on");
         s.armed = now_ + 1;
         ++s.timer_gen;

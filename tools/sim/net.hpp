@@ -115,6 +115,7 @@ struct Totals {
 // network keeps a pointer from attach() on, so it must not move.
 struct Station {
     StationId index = kNoStation;
+    std::string name;
     Addr addr;
     Endpoint* endpoint = nullptr;  // set while up
     bool up = false;
@@ -303,7 +304,6 @@ Identity identity_for(const std::string& user);
 // A user's node (darkchat without --dir) as a station: it adapts core::Node
 // to the Endpoint and keeps every event it showed.
 struct NodeStation : Station, Endpoint {
-    std::string name;
     Identity id;
     core::Config config;
     std::unique_ptr<core::Node> node;  // null while down
