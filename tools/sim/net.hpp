@@ -17,10 +17,10 @@
 #include "darkchat/mem_store.hpp"
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <queue>
 #include <string>

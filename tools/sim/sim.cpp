@@ -1,11 +1,6 @@
 #include "sim/sim.hpp"
 
-#include "darkchat/crypto.hpp"
-
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <stdexcept>
 #include <unistd.h>
 
