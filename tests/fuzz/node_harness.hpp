@@ -16,6 +16,8 @@
 
 #include "fuzz_common.hpp"
 
+#include "sim/net.hpp"
+
 #include "darkchat/core.hpp"
 
 #include <memory>
@@ -42,7 +44,6 @@ inline const std::string kNames[] = {"alice", "bob", "carol", std::string(kDave)
 inline constexpr TimeMs kStart = 1000000;
 inline constexpr TimeMs kTick = 16;
 inline constexpr std::size_t kMaxRecords = 64;
-inline constexpr int kMaxTimeoutsPerStep = 64;
 
 struct Record {
     std::uint8_t kind = 0;
@@ -95,29 +96,37 @@ public:
         return core::Crypto::open(sealed, pk, sk);
     }
     void random(std::span<std::uint8_t> out) override {
-        for (auto& b : out) {
-            // splitmix64
-            state_ += 0x9e3779b97f4a7c15ull;
-            std::uint64_t z = state_;
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-            b = static_cast<std::uint8_t>(z ^ (z >> 31));
-        }
+        for (auto& b : out) b = static_cast<std::uint8_t>(splitmix64(state_));
     }
 
 private:
     std::uint64_t state_ = 42;
 };
 
-// One node ("self") and everything it did.
+// One node ("self") on the simulated network (tools/sim/net.hpp) and
+// everything it did. The people it talks to are not stations: what it sends is
+// kept in sent for the checks, and the input carries their answers.
 struct NodeHarness {
     FuzzCrypto crypto;
-    std::unique_ptr<core::Node> node;
+    sim::Network net{7, sim::NetModel{}, kStart};
+    sim::NodeStation self;
+    core::Node* node = nullptr;
     TimeMs now = kStart;
     std::uint8_t flags = 0;
     std::vector<core::Transmit> sent;  // transmits not yet looked at
     std::size_t datagrams = 0;
     std::vector<std::string> commanded;  // names given to \add and \chat
+
+    NodeHarness() {
+        net.apply_store = false;
+        self.keep_events = false;
+        self.addr = kSelf.addr;
+        net.attach(self);
+        net.on_transmit = [this](const sim::Station&, const core::Transmit& t) { sent.push_back(t); };
+        net.drop = [](const sim::Station&, const core::Transmit&) { return true; };
+    }
+    NodeHarness(const NodeHarness&) = delete;
+    NodeHarness& operator=(const NodeHarness&) = delete;
 
     // Builds and starts the node; returns the records still to run.
     std::vector<Record> start(ByteView input) {
@@ -127,8 +136,6 @@ struct NodeHarness {
         crypto.trusting = flags & kTrusting;
 
         core::Config cfg;
-        cfg.port = kSelf.addr.port;
-        cfg.bind_addr = kSelf.addr;
         cfg.super_client = flags & kSuperClient;
         if (flags & kBobServer) cfg.servers.push_back(kBob.addr);
         if (flags & kSmallLimits) {
@@ -161,36 +168,26 @@ struct NodeHarness {
                 records.erase(records.begin());
             }
         }
-        node = std::make_unique<core::Node>(cfg, kSelf.identity(), std::move(snap), crypto, 7);
-        node->handle_start(now);
-        drain();
+        self.id = kSelf.identity();
+        self.config = cfg;
+        self.boot(net, crypto, 7, std::move(snap));
+        node = self.node.get();
         return records;
-    }
-
-    void drain() {
-        while (node->poll_store()) {
-        }
-        while (node->poll_event()) {
-        }
-        while (auto t = node->poll_transmit()) sent.push_back(std::move(*t));
     }
 
     // Runs the node's timers up to `until`; check() runs after each wakeup. A wakeup
     // that asks for another at the same time, over and over, would spin the driver.
     template <typename Check>
     void advance(TimeMs until, Check&& check) {
-        int stuck = 0;
-        for (int i = 0; i < kMaxTimeoutsPerStep; ++i) {
-            const auto t = node->poll_timeout();
-            if (!t || *t > until) break;
-            if (*t <= now && ++stuck > 8) die("node", "poll_timeout() stays at or before now after handle_timeout()");
-            if (*t > now) stuck = 0;
-            now = std::max(now, *t);
-            node->handle_timeout(now);
-            drain();
-            check();
-        }
-        now = std::max(now, until);
+        net.run_until(
+            [&] {
+                if (!net.problems().empty())
+                    die("node", "poll_timeout() stays at or before now after handle_timeout()");
+                check();
+                return false;
+            },
+            std::max<TimeMs>(until - net.now(), 0), 0);
+        now = net.now();
     }
 
     template <typename Check>
@@ -200,13 +197,24 @@ struct NodeHarness {
         const std::uint8_t pick = rec.data.empty() ? 0 : rec.data[0];
         if (k < 10) {
             ++datagrams;
-            node->handle_datagram(now, kSources[k % 4], rec.data);
-        } else if (k == 10) {
+            net.deliver_now(self, kSources[k % 4], rec.data);
+            check();
+            return;
+        }
+        if (k == 10) {
             ++datagrams;  // a TCP frame, from an ephemeral port of a known source
             Addr peer = kSources[pick % 4];
             peer.port = static_cast<std::uint16_t>(40000 + pick);
-            node->handle_frame(now, peer, rec.data);
-        } else if (k == 11) {
+            net.deliver_now(self, peer, rec.data, true);
+            check();
+            return;
+        }
+        net.input(self, [&] { command(k, pick, rec); });
+        check();
+    }
+
+    void command(std::uint8_t k, std::uint8_t pick, const Record& rec) {
+        if (k == 11) {
             const std::uint8_t whose = rec.data.size() > 1 ? rec.data[1] : 0;
             node->handle_command(now, core::cmd::Trust{kNames[pick % 4], crypto::fingerprint(kPeople[whose % 4]->pk)});
         } else if (k == 12) {
@@ -221,8 +229,6 @@ struct NodeHarness {
         } else {
             node->handle_command(now, core::cmd::Explode{});
         }
-        drain();
-        check();
     }
 };
 

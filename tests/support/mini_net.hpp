@@ -1,17 +1,18 @@
-// A small deterministic network for driving real core::Node instances in one
-// process: virtual time, per-packet latency, nodes that can be cut off, killed
-// and restarted from what they stored. Used by the core unit tests.
+// A few real core::Node instances on the one simulated network
+// (tools/sim/net.hpp): a fixed latency, nodes that can be cut off, killed and
+// restarted from what they stored, packets that tests can tap, lose or forge.
+// Identities, node seeds and the nodes' random numbers come from the seed.
+// Used by the core unit tests.
 #pragma once
 
+#include "sim/crypto.hpp"
+#include "sim/net.hpp"
+
 #include "darkchat/core.hpp"
-#include "darkchat/crypto.hpp"
 #include "darkchat/mem_store.hpp"
 
-#include <algorithm>
 #include <functional>
-#include <map>
 #include <memory>
-#include <queue>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -20,40 +21,39 @@
 namespace dc::test {
 
 using dc::MemStore;
-
-struct SimNode {
-    std::string name;
-    Identity id;
-    Addr addr;
-    core::Config config;
-    MemStore store;
-    std::unique_ptr<core::Node> node;
-    std::vector<core::Event> events;
-    bool up = false;
-    // A store that refuses every write (a full or broken disk): what the node
-    // could not store is kept and tried again once this is false.
-    bool store_fails = false;
-    std::vector<StoreOp> unsaved;
-};
+// name, id, addr, config, store, node, events, up, store_fails (a store that
+// refuses every write), unsaved.
+using SimNode = sim::NodeStation;
 
 class MiniNet {
+    // First: the references to its model below bind to it.
+    sim::Network net_;
+    std::unique_ptr<core::Crypto> crypto_;
+
 public:
-    explicit MiniNet(std::uint64_t seed = 1) : seed_(seed) { (void)crypto::init(); }
+    explicit MiniNet(std::uint64_t seed = 1)
+        : net_(seed, model(), 1000000), crypto_(sim::make_crypto(sim::CryptoKind::real, seed)) {
+        net_.on_transmit = [this](const sim::Station& s, const core::Transmit& t) {
+            ++packets;
+            if (tap) tap(s.addr, t.to, t.data, t.stream);
+        };
+        net_.drop = [this](const sim::Station& s, const core::Transmit& t) { return lose && lose(s.addr, t.to, t.data); };
+        net_.refuse = [this](const sim::Station& from, const sim::Station& to) {
+            return cut.count(from.name) || cut.count(to.name) || blocked.count({from.name, to.name});
+        };
+    }
 
-    TimeMs now() const { return now_; }
-    TimeMs latency = 5;
+    TimeMs now() const { return net_.now(); }
+    TimeMs& latency = net_.model().latency;
+    sim::Network& network() { return net_; }
 
-    // Adds a user with its own identity at 10.0.0.<n>:7300.
+    // Adds a user with its own identity (from the seed) at a fresh address.
     SimNode& add(const std::string& name, core::Config cfg = {}) {
         auto n = std::make_unique<SimNode>();
         n->name = name;
-        auto kp = crypto::generate_identity();
-        n->id.user = name;
-        n->id.pk = kp.pk;
-        n->id.sk = kp.sk;
-        crypto::random_bytes(n->id.session);
-        n->addr = Addr::v4(10, 0, static_cast<std::uint8_t>(nodes_.size() / 250), static_cast<std::uint8_t>(1 + nodes_.size() % 250), 7300);
+        n->id = net_.identity(name);
         n->config = cfg;
+        net_.attach(*n);
         nodes_.push_back(std::move(n));
         return *nodes_.back();
     }
@@ -61,8 +61,9 @@ public:
     // A second device of the same user: same keys, its own session.
     SimNode& add_device(SimNode& of, const std::string& label) {
         auto& n = add(label);
+        const SessionId session = n.id.session;
         n.id = of.id;
-        crypto::random_bytes(n.id.session);
+        n.id.session = session;
         return n;
     }
 
@@ -72,84 +73,46 @@ public:
         throw std::runtime_error("no node " + name);
     }
 
-    void start(SimNode& n) {
-        core::Config c = n.config;
-        c.port = n.addr.port;
-        c.bind_addr = n.addr;
-        n.node = std::make_unique<core::Node>(c, n.id, n.store.snapshot(), core::real_crypto(), seed_ + counter_++);
-        n.up = true;
-        n.node->handle_start(now_);
-        drain(n);
-    }
+    void start(SimNode& n) { n.boot(net_, *crypto_, net_.next_seed()); }
 
     // kill -9: the node vanishes; what it stored stays.
     void kill(SimNode& n) {
         n.node.reset();
-        n.up = false;
         n.unsaved.clear();
+        net_.take_down(n);
     }
 
     void command(SimNode& n, const core::Command& c) {
-        n.node->handle_command(now_, c);
-        drain(n);
+        net_.input(n, [&] { n.node->handle_command(net_.now(), c); });
     }
 
     // Moves a node to a new port (a restart elsewhere).
-    void move(SimNode& n, std::uint16_t port) { n.addr.port = port; }
+    void move(SimNode& n, std::uint16_t port) {
+        Addr a = n.addr;
+        a.port = port;
+        net_.readdress(n, a);
+    }
 
     // Packets from or to a cut node are lost.
     std::set<std::string> cut;
     // (from, to) pairs of node names whose packets are lost, one way.
     std::set<std::pair<std::string, std::string>> blocked;
 
-    void run_for(TimeMs duration) { run_until(now_ + duration); }
-
+    void run_for(TimeMs duration) { run_until(net_.now() + duration); }
     void run_until(TimeMs t) {
-        for (int guard = 0; guard < 10000000; ++guard) {
-            TimeMs next = t;
-            if (!queue_.empty()) next = std::min(next, queue_.top().at);
-            for (auto& n : nodes_)
-                if (n->up)
-                    if (auto w = n->node->poll_timeout()) next = std::min(next, std::max(*w, now_));
-            if (next >= t && (queue_.empty() || queue_.top().at > t)) {
-                now_ = t;
-                return;
-            }
-            now_ = next;
-            while (!queue_.empty() && queue_.top().at <= now_) {
-                auto p = queue_.top();
-                queue_.pop();
-                deliver(p);
-            }
-            for (auto& n : nodes_)
-                if (n->up)
-                    if (auto w = n->node->poll_timeout(); w && *w <= now_) {
-                        n->node->handle_timeout(now_);
-                        drain(*n);
-                    }
-        }
-        std::string why = "simulation did not settle at " + std::to_string(now_) + ":";
-        for (auto& n : nodes_)
-            if (n->up)
-                if (auto w = n->node->poll_timeout()) why += " " + n->name + " wakes at " + std::to_string(*w);
-        throw std::runtime_error(why);
+        net_.run_until(t);
+        if (!net_.problems().empty()) throw std::runtime_error("simulation did not settle: " + net_.problems().front());
     }
 
     // Delivers arbitrary bytes to a node, as if from `from`.
-    void inject(SimNode& to, const Addr& from, const Bytes& data) {
-        to.node->handle_datagram(now_, from, data);
-        drain(to);
-    }
+    void inject(SimNode& to, const Addr& from, const Bytes& data) { net_.deliver_now(to, from, data); }
     // The same, as a frame over a TCP connection from `from`.
-    void inject_frame(SimNode& to, const Addr& from, const Bytes& data) {
-        to.node->handle_frame(now_, from, data);
-        drain(to);
-    }
+    void inject_frame(SimNode& to, const Addr& from, const Bytes& data) { net_.deliver_now(to, from, data, true); }
 
     std::size_t packets = 0;
     // Extra delay of packets that go over TCP (too big for a datagram), so that
     // they arrive after small ones sent later, as they may on a real network.
-    TimeMs stream_delay = 0;
+    TimeMs& stream_delay = net_.model().stream_delay;
     // Decides, for each packet sent, whether it is lost.
     std::function<bool(const Addr& from, const Addr& to, const Bytes& data)> lose;
     // Sees every packet as it is sent (an eavesdropper, or a recorder for replays).
@@ -158,79 +121,22 @@ public:
 
     template <typename E>
     std::vector<E> events_of(SimNode& n) const {
-        std::vector<E> out;
-        for (auto& e : n.events)
-            if (auto* x = std::get_if<E>(&e)) out.push_back(*x);
-        return out;
+        return sim::events_of<E>(n);
     }
 
 private:
-    struct InFlight {
-        TimeMs at;
-        std::uint64_t order;
-        Addr from;
-        Addr to;
-        Bytes data;
-        bool stream = false;  // goes over TCP: arrives from an ephemeral port
-        bool operator<(const InFlight& o) const { return at != o.at ? at > o.at : order > o.order; }
-    };
-
-    SimNode* at(const Addr& a) {
-        for (auto& n : nodes_)
-            if (n->up && n->addr == a) return n.get();
-        return nullptr;
+    // One fixed latency, no jitter; a stream takes one latency more the
+    // stream_delay, and arrives from an ephemeral port.
+    static sim::NetModel model() {
+        sim::NetModel m;
+        m.latency = 5;
+        m.stream_legs = 1;
+        m.stream_on_request = true;
+        m.stream_from_ephemeral = true;
+        return m;
     }
 
-    SimNode* by_addr_any(const Addr& a) {
-        for (auto& n : nodes_)
-            if (n->addr == a) return n.get();
-        return nullptr;
-    }
-
-    void deliver(const InFlight& p) {
-        SimNode* n = at(p.to);
-        if (!n) return;
-        SimNode* src = by_addr_any(p.from);
-        if (cut.count(n->name) || (src && cut.count(src->name))) return;
-        if (src && blocked.count({src->name, n->name})) return;
-        if (p.stream) {
-            // As over a real TCP connection: the peer's port is not its listening one.
-            Addr peer = p.from;
-            peer.port = static_cast<std::uint16_t>(40000 + p.order % 20000);
-            n->node->handle_frame(now_, peer, p.data);
-        } else {
-            n->node->handle_datagram(now_, p.from, p.data);
-        }
-        drain(*n);
-    }
-
-    void drain(SimNode& n) {
-        if (!n.node) return;
-        std::vector<StoreOp> ops = std::move(n.unsaved);
-        n.unsaved.clear();
-        while (auto op = n.node->poll_store()) ops.push_back(std::move(*op));
-        if (n.store_fails && !ops.empty()) {
-            n.unsaved = n.node->handle_store_failed(now_, std::move(ops));
-        } else {
-            for (auto& op : ops) n.store.apply(op);
-        }
-        while (auto e = n.node->poll_event()) n.events.push_back(std::move(*e));
-        while (auto t = n.node->poll_transmit()) {
-            ++packets;
-            if (tap) tap(n.addr, t->to, t->data, t->stream);
-            bool stream = t->stream || t->data.size() > wire::kMaxDatagram;
-            if (lose && lose(n.addr, t->to, t->data)) continue;
-            queue_.push(InFlight{now_ + latency + (stream ? stream_delay : 0), order_++, n.addr, t->to,
-                                 std::move(t->data), stream});
-        }
-    }
-
-    std::uint64_t seed_;
-    std::uint64_t counter_ = 0;
-    std::uint64_t order_ = 0;
-    TimeMs now_ = 1000000;
     std::vector<std::unique_ptr<SimNode>> nodes_;
-    std::priority_queue<InFlight> queue_;
 };
 
 }  // namespace dc::test
