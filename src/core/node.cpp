@@ -21,6 +21,8 @@
 #include "darkchat/chat_order.hpp"
 #include "darkchat/crypto.hpp"
 #include "darkchat/seen.hpp"
+#include "core/budgets.hpp"
+#include "core/envelope.hpp"
 #include "core/flat_map.hpp"
 #include "core/names.hpp"
 
@@ -169,8 +171,9 @@ struct Pending {
 
 struct Node::State {
     Config cfg;
-    Identity id;
-    Crypto& crypto;
+    Envelope env;
+    const Identity& id = env.id();
+    Crypto& crypto = env.crypto();
     // The shuffle of common neighbours (common_neighbours()), made from the seed
     // on first use: a Mersenne Twister holds 2.5 KB of state, and most nodes
     // never need one (only probing a silent contact does).
@@ -211,10 +214,7 @@ struct Node::State {
     mutable std::vector<std::string> two_hop_names;
     mutable bool two_hop_dirty = true;
     // Outgoing chat packets, paced (Config::chat_send_rate).
-    struct Pacer {
-        double tokens = -1;
-        TimeMs last = 0;
-    } chat_pace;
+    TokenBucket chat_pace;
     TimeMs pace_ready = 0;  // no chat leaves before then (the pacer's budget is spent)
     std::uint64_t ping_counter = 0;
 
@@ -258,27 +258,17 @@ struct Node::State {
     std::vector<Tentative> tentative;
 
     State(Config c, Identity i, Crypto& cr, std::uint64_t seed)
-        : cfg(std::move(c)), id(std::move(i)), crypto(cr), rng_seed(seed) {}
+        : cfg(std::move(c)), env(std::move(i), cr, cfg.port, cfg.stranger_ip_rate, cfg.stranger_ip_burst), rng_seed(seed) {}
     ~State() {
         crypto::wipe(kx.sk);
         if (kx_previous) crypto::wipe(kx_previous->sk);
-        crypto::wipe(id.sk);
     }
 
     // ---- small helpers -------------------------------------------------------
 
     // Challenges must be unpredictable, so they come from the injected Crypto, not rng.
-    std::uint64_t nonce() {
-        std::uint64_t n = 0;
-        while (n == 0) crypto.random(std::span(reinterpret_cast<std::uint8_t*>(&n), sizeof n));
-        return n;
-    }
-
-    MessageId message_id() {
-        MessageId m{};
-        crypto.random(m);
-        return m;
-    }
+    std::uint64_t nonce() { return env.nonce(); }
+    MessageId message_id() { return env.random_id<std::tuple_size_v<MessageId>>(); }
 
     // ---- sealing keys ------------------------------------------------------------
 
@@ -412,16 +402,9 @@ struct Node::State {
     void store(StoreOp op) { store_out.push_back(std::move(op)); }
 
     void send(const Addr& to, wire::MsgType type, const Bytes& payload) {
-        if (!to.valid() || to.port == 0) return;
-        wire::Header h;
-        h.type = type;
-        h.from_user = id.user;
-        h.from_session = id.session;
-        h.from_port = cfg.port;
-        h.from_key = id.pk;
-        auto signed_header = wire::packet_header(h, payload);
-        auto sig = crypto.sign(id.sk, signed_header);
-        Transmit t{to, wire::assemble_packet(signed_header, sig), false};
+        auto sealed = env.seal(to, type, payload);
+        if (!sealed) return;
+        Transmit& t = *sealed;
         // No amplification: what we answer a sender we cannot authenticate is
         // never larger than its request over UDP (TCP needs a handshake first).
         if (request && !request->authenticated && to.ip == request->from.ip && t.data.size() > request->size)
@@ -439,35 +422,12 @@ struct Node::State {
     std::optional<Request> request;
 
     // ---- budgets -------------------------------------------------------------
-    struct Bucket {
-        double tokens = 0;
-        TimeMs last = 0;
-        bool take(TimeMs t, double rate, double burst) {
-            if (last == 0) tokens = burst;
-            tokens = std::min(burst, tokens + static_cast<double>(t - last) * rate / 1000.0);
-            last = t;
-            if (tokens < 1) return false;
-            tokens -= 1;
-            return true;
-        }
-    };
-    // A known session's budget, one for its datagrams and one for its TCP
-    // frames: a spoofer on the same host who claims that session's address
-    // cannot spend what its UDP traffic needs (its datagrams come from another
-    // port), and over TCP it only spends the session's TCP budget.
-    std::map<std::tuple<std::string, SessionId, bool>, Bucket> known_buckets;
-    std::map<std::array<std::uint8_t, 16>, Bucket> ip_buckets;
-    Bucket strangers;
-    static constexpr std::size_t kMaxBuckets = 4096;
+    SenderBudgets budgets;
 
     bool within_budget(const wire::Header& h, const Addr& from, bool authenticated, bool stream) {
-        if (authenticated) {
-            if (known_buckets.size() >= kMaxBuckets) known_buckets.clear();
-            return known_buckets[{h.from_user, h.from_session, stream}].take(now, cfg.known_rate, cfg.known_burst);
-        }
-        if (ip_buckets.size() >= kMaxBuckets) ip_buckets.clear();
-        return ip_buckets[from.ip].take(now, cfg.stranger_ip_rate, cfg.stranger_ip_burst) &&
-               strangers.take(now, cfg.stranger_rate, cfg.stranger_burst);
+        if (authenticated)
+            return budgets.known(now, h.from_user, h.from_session, stream, cfg.known_rate, cfg.known_burst);
+        return env.ip_budget(now, from) && budgets.strangers(now, cfg.stranger_rate, cfg.stranger_burst);
     }
 
     // Returns false when it was remembered already.
@@ -505,8 +465,7 @@ struct Node::State {
         d.issued = now;
         d.links = my_links();
         d.kx = kx.pk;
-        self_decl = wire::SignedBlob{wire::encode(d), {}};
-        self_decl.sig = crypto.sign(id.sk, self_decl.body);
+        self_decl = env.sign(wire::encode(d));
         SessionRecord r;
         r.user = id.user;
         r.session = id.session;
@@ -797,13 +756,6 @@ struct Node::State {
 
     // ---- incoming packets ------------------------------------------------------
 
-    // The address to answer a packet at: the source ip and the sender's listening port.
-    static Addr reply_addr(const Addr& from, const wire::Header& h) {
-        Addr a = from;
-        if (h.from_port) a.port = h.from_port;
-        return a;
-    }
-
     // The pinned key for a name must match; an unknown name is not yet pinned.
     // Trust on first use: the first key seen for a name is pinned. Another key
     // under that name changes nothing; it is remembered (for \keys and \trust).
@@ -904,38 +856,17 @@ struct Node::State {
     }
 
     void on_packet(const Addr& from, ByteView data, bool stream) {
-        ++stats.received;
-        auto pkt = wire::parse_packet(data);
-        if (!pkt) {
-            ++stats.malformed;
-            return;
-        }
-        // Budgets first: verifying a signature is the expensive step.
-        // A datagram's source is the sender's socket: it is a known session only
-        // if it comes from exactly the address that session declared, never
-        // because of the port its header claims. A TCP frame comes from an
-        // ephemeral port; its source ip took a handshake to prove, so the ip
-        // must match, and it spends its own budget (see within_budget).
         bool authenticated = false;
-        if (auto it = users.find(pkt->header.from_user); it != users.end() && it->second.rec.key == pkt->header.from_key)
-            if (auto st = it->second.sessions.find(pkt->header.from_session); st != it->second.sessions.end()) {
-                const Addr& known = st->second.rec.addr;
-                authenticated = known.ip == from.ip && known.port == pkt->header.from_port &&
-                                (stream || known.port == from.port);
-            }
-        if (!within_budget(pkt->header, from, authenticated, stream)) {
-            ++stats.rate_limited;
-            return;
-        }
+        auto pkt = env.open(data, stats, [&](const wire::Packet& p) {
+            authenticated = is_known_sender(p.header, from, stream);
+            return within_budget(p.header, from, authenticated, stream) ? Drop::none : Drop::rate_limited;
+        });
+        if (!pkt) return;
         request = Request{from, data.size(), authenticated};
         struct Done {
             std::optional<Request>& r;
             ~Done() { r.reset(); }
         } done{request};
-        if (!crypto.verify(pkt->header.from_key, pkt->signed_header, pkt->sig)) {
-            ++stats.bad_signature;
-            return;
-        }
         const wire::Header& h = pkt->header;
         if (is_self(h.from_user, h.from_session)) return;
         Addr back = reply_addr(from, h);
@@ -946,7 +877,25 @@ struct Node::State {
             }
             return;
         }
-        const Bytes& body = pkt->payload;
+        dispatch(h, back, pkt->payload);
+    }
+
+    // A datagram's source is the sender's socket: it is a known session only
+    // if it comes from exactly the address that session declared, never
+    // because of the port its header claims. A TCP frame comes from an
+    // ephemeral port; its source ip took a handshake to prove, so the ip
+    // must match, and it spends its own budget (see within_budget).
+    bool is_known_sender(const wire::Header& h, const Addr& from, bool stream) const {
+        auto it = users.find(h.from_user);
+        if (it == users.end() || it->second.rec.key != h.from_key) return false;
+        auto st = it->second.sessions.find(h.from_session);
+        if (st == it->second.sessions.end()) return false;
+        const Addr& known = st->second.rec.addr;
+        return known.ip == from.ip && known.port == h.from_port && (stream || known.port == from.port);
+    }
+
+    // A verified packet from a sender whose key is the pinned one: by type to its handler.
+    void dispatch(const wire::Header& h, const Addr& back, const Bytes& body) {
         switch (h.type) {
             case wire::MsgType::declare_online:
             case wire::MsgType::declare_offline: {
@@ -1608,27 +1557,15 @@ struct Node::State {
     // sends a later message of a stream before an earlier one.
     // How many chat packets the pacer lets go now (one more, to learn when the next may).
     std::size_t pace_budget() {
-        refill();
-        return static_cast<std::size_t>(std::max(0.0, chat_pace.tokens)) + 1;
+        chat_pace.refill(now, pace_rate(), cfg.chat_send_burst);
+        return static_cast<std::size_t>(std::max(0.0, chat_pace.tokens())) + 1;
     }
 
-    void refill() {
-        auto& p = chat_pace;
-        double rate = std::max(cfg.chat_send_rate, 1.0);
-        if (p.tokens < 0) p.tokens = cfg.chat_send_burst;
-        p.tokens = std::min(cfg.chat_send_burst, p.tokens + static_cast<double>(now - p.last) * rate / 1000.0);
-        p.last = now;
-    }
+    double pace_rate() const { return std::max(cfg.chat_send_rate, 1.0); }
 
     bool paced() {
-        auto& p = chat_pace;
-        double rate = std::max(cfg.chat_send_rate, 1.0);
-        refill();
-        if (p.tokens >= 1) {
-            p.tokens -= 1;
-            return true;
-        }
-        pace_ready = now + std::max<TimeMs>(1, static_cast<TimeMs>(std::ceil((1 - p.tokens) * 1000.0 / rate)));
+        if (chat_pace.take(now, pace_rate(), cfg.chat_send_burst)) return true;
+        pace_ready = now + chat_pace.until_next(pace_rate());
         soon(pace_ready);
         return false;
     }
@@ -1700,8 +1637,7 @@ struct Node::State {
         m.session = id.session;
         m.seq = ++numbered;
         store(store_op::PutChatSeq{ChatSeqRecord{id.session, c.to, m.seq}});
-        auto blob = wire::SignedBlob{wire::encode(m), {}};
-        blob.sig = crypto.sign(id.sk, blob.body);
+        auto blob = env.sign(wire::encode(m));
         seen.insert(m.from, m.sent, m.id);
         store(store_op::PutHistory{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}});
         bool recipient_online = !online_sessions(c.to).empty();
