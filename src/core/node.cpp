@@ -25,6 +25,7 @@
 #include "core/envelope.hpp"
 #include "core/flat_map.hpp"
 #include "core/names.hpp"
+#include "core/trust.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -757,69 +758,33 @@ struct Node::State {
     // ---- incoming packets ------------------------------------------------------
 
     // The pinned key for a name must match; an unknown name is not yet pinned.
-    // Trust on first use: the first key seen for a name is pinned. Another key
-    // under that name changes nothing; it is remembered (for \keys and \trust).
+    Trust trust_;
+
     bool key_ok(const std::string& user, const PublicKey& key) {
         auto it = users.find(user);
-        if (it == users.end() || !it->second.key_known) return true;
-        if (it->second.rec.key == key) return true;
+        const PublicKey* pinned = it != users.end() && it->second.key_known ? &it->second.rec.key : nullptr;
+        if (trust_.key_ok(pinned, user, key, now)) return true;
         ++stats.wrong_key;
-        note_conflict(user, key);
         return false;
-    }
-
-    struct Conflict {
-        PublicKey key{};
-        TimeMs last_seen = 0;
-        bool warned = false;
-    };
-    std::map<std::string, Conflict> conflicts;  // newest other key seen per pinned name
-    static constexpr std::size_t kMaxConflicts = 256;
-
-    Conflict& note_conflict(const std::string& user, const PublicKey& key) {
-        if (!conflicts.count(user) && conflicts.size() >= kMaxConflicts) {
-            auto oldest = std::min_element(conflicts.begin(), conflicts.end(), [](auto& a, auto& b) {
-                return a.second.last_seen < b.second.last_seen;
-            });
-            conflicts.erase(oldest);
-        }
-        Conflict& c = conflicts[user];
-        if (c.key != key) c = Conflict{key, now, false};
-        c.last_seen = now;
-        return c;
     }
 
     // A chat message signed by a key other than the pinned one: shown, marked,
     // never stored, acked or mirrored; the first one from that key warns.
     void on_untrusted_chat(const wire::Header& h, const wire::ChatMessage& m, const wire::SignedBlob& msg) {
-        if (m.from != h.from_user || m.to != id.user || !crypto.verify(h.from_key, msg.body, msg.sig)) {
+        if (m.from != h.from_user || m.to != id.user || !env.verify(msg, h.from_key)) {
             ++stats.bad_signature;
             return;
         }
-        Conflict& c = note_conflict(m.from, h.from_key);
-        if (!c.warned) {
-            c.warned = true;
-            event(ev::KeyWarning{m.from, users[m.from].rec.key, h.from_key});
-        }
-        if (!seen_untrusted.insert(m.id).second) return;
-        if (seen_untrusted.size() > 4096) seen_untrusted.clear();
-        event(ev::Message{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}, false, true});
+        auto u = trust_.untrusted_message(m.from, h.from_key, m.id, now);
+        if (u.warn) event(ev::KeyWarning{m.from, users[m.from].rec.key, h.from_key});
+        if (u.show) event(ev::Message{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}, false, true});
     }
-    std::set<MessageId> seen_untrusted;
 
     void trust(const std::string& name, const std::string& fingerprint) {
-        auto c = conflicts.find(name);
         auto u = users.find(name);
-        if (c == conflicts.end() || u == users.end()) {
-            event(ev::Problem{"no new key seen for " + name + " (\\keys " + name + " shows its keys)"});
-            return;
-        }
-        auto norm = [](std::string x) {
-            x.erase(std::remove(x.begin(), x.end(), ' '), x.end());
-            return x;
-        };
-        if (norm(fingerprint) != norm(crypto::fingerprint(c->second.key))) {
-            event(ev::Problem{"that is not the fingerprint of " + name + "'s new key (\\keys " + name + ")"});
+        auto key = trust_.accept(name, fingerprint, u != users.end());
+        if (!key) {
+            event(ev::Problem{key.error()});
             return;
         }
         // Re-pin. Sessions signed by the old key are forgotten; the new key's
@@ -829,10 +794,9 @@ struct Node::State {
         usr.sessions.clear();
         set_links(usr, NameList{});
         links_moved();
-        usr.rec.key = c->second.key;
+        usr.rec.key = *key;
         usr.key_known = true;
         store(store_op::PutUser{usr.rec});
-        conflicts.erase(c);
         event(ev::Notice{name + "'s key is now " + crypto::fingerprint(usr.rec.key)});
         for (auto& a : cfg.servers) ask_user_list(a, {name});
         for (auto& [n, o] : users)
@@ -847,7 +811,7 @@ struct Node::State {
             ++stats.malformed;
             return std::nullopt;
         }
-        if (!crypto.verify(d->key, blob.body, blob.sig)) {
+        if (!env.verify(blob, d->key)) {
             ++stats.bad_signature;
             return std::nullopt;
         }
@@ -1323,7 +1287,7 @@ struct Node::State {
             author_key = a->second.rec.key;
         }
         if (!key_ok(m->from, author_key)) return;
-        if (!crypto.verify(author_key, msg.body, msg.sig)) {
+        if (!env.verify(msg, author_key)) {
             ++stats.bad_signature;
             return;
         }
@@ -2123,7 +2087,7 @@ std::vector<KeyView> Node::keys(const std::string& name) const {
         KeyView k;
         k.user = n;
         if (u.key_known) k.pinned = u.rec.key;
-        if (auto c = s_->conflicts.find(n); c != s_->conflicts.end()) k.other = c->second.key;
+        if (auto* other = s_->trust_.other_key(n)) k.other = *other;
         out.push_back(k);
     }
     return out;
