@@ -25,6 +25,7 @@
 #include "core/envelope.hpp"
 #include "core/flat_map.hpp"
 #include "core/names.hpp"
+#include "core/outbox.hpp"
 #include "core/trust.hpp"
 
 #include <algorithm>
@@ -49,7 +50,6 @@ constexpr TimeMs kPendingLifetime = 30000;   // how long an answer to our reques
 constexpr std::size_t kIndirectProbes = 3;   // common neighbours asked to reach a silent session
 constexpr std::size_t kMaxPending = 1024;    // outstanding requests of ours
 constexpr std::size_t kMaxLookups = 32;      // nodes asked where a new contact is
-constexpr TimeMs kResendAfterHeld = 100;     // a message a receiver waits for is resent at most this often
 
 bool has(const std::vector<std::string>& v, std::string_view s) {
     return std::find(v.begin(), v.end(), s) != v.end();
@@ -138,15 +138,6 @@ struct User {
     bool super_client = false;
 };
 
-struct OutEntry {
-    OutboxRecord rec;
-    wire::ChatMessage msg;
-    TimeMs next_try = 0;
-    TimeMs gap = 0;
-    TimeMs last_nudge = 0;  // when a receiver's wait for it last made us resend it
-    bool tried = false;     // sent at least once (to the sessions online then)
-};
-
 enum class PendingKind { user_list, ping, explode, probe };
 
 struct Pending {
@@ -186,7 +177,7 @@ struct Node::State {
     }
 
     std::map<std::string, User, std::less<>> users;
-    std::map<std::pair<MessageId, std::string>, OutEntry> outbox;
+    Outbox outbox{cfg};
     SeenMessages seen{cfg.max_seen};
     std::map<std::uint64_t, Pending> pending;
     // Declarations already acted on (forwarded, answered): session, sequence and
@@ -214,9 +205,6 @@ struct Node::State {
     // bytes for a 32-byte string.
     mutable std::vector<std::string> two_hop_names;
     mutable bool two_hop_dirty = true;
-    // Outgoing chat packets, paced (Config::chat_send_rate).
-    TokenBucket chat_pace;
-    TimeMs pace_ready = 0;  // no chat leaves before then (the pacer's budget is spent)
     std::uint64_t ping_counter = 0;
 
     wire::SignedBlob self_decl;
@@ -1382,9 +1370,9 @@ struct Node::State {
             const Tentative& t = *it;
             gone.insert(t.id);
             seen.forget(t.author, t.sent, t.id);
-            outbox.erase({t.id, id.user});
+            outbox.erase(t.id, id.user);
             if (t.typed) {
-                outbox.erase({t.id, t.to});
+                outbox.erase(t.id, t.to);
                 send_seq[t.to] = t.prev_seq;
                 streams.insert(StreamKey{id.session, t.to});
                 event(ev::Problem{"not sent to " + t.to + ": it could not be saved (nothing was sent)"});
@@ -1413,40 +1401,27 @@ struct Node::State {
     }
 
     void on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
-        auto it = outbox.find({p.id, h.from_user});
-        if (it == outbox.end()) return;
+        OutEntry* e = outbox.find(p.id, h.from_user);
+        if (!e) return;
         heard_from(h.from_user, h.from_session);  // acks a message still outstanding: fresh
         if (p.held) {
-            // Not delivered: held until the one it waits for comes. It need not be
-            // resent soon (only in case the receiver restarts and forgets it).
-            OutEntry& e = it->second;
-            e.gap = cfg.retry_max;
-            e.next_try = std::max(e.next_try, now + cfg.retry_max);
+            // Not delivered: held until the one it waits for comes.
+            outbox.held(*e, now);
             wake_dirty = true;
-            resend_wanted(e, p.want);
+            resend_wanted(*e, p.want);
             return;
         }
-        if (p.want != 0) resend_wanted(it->second, p.want);
+        if (p.want != 0) resend_wanted(*e, p.want);
         bool mirror = h.from_user == id.user;
-        std::string to = it->second.msg.to;
+        std::string to = e->msg.to;
         store(store_op::DeleteOutbox{p.id, h.from_user});
-        outbox.erase(it);
+        outbox.erase(p.id, h.from_user);
         if (!mirror) event(ev::Delivered{p.id, to});
     }
 
-    // The receiver of e misses number `want` of e's stream while it holds later
-    // ones: that one goes now, unless a receiver's word sent it just before.
+    // The receiver of e misses number `want` of e's stream while it holds later ones.
     void resend_wanted(const OutEntry& e, std::uint64_t want) {
-        for (auto& [k, o] : outbox) {
-            if (k.second != e.rec.target || o.msg.seq != want || o.msg.session != e.msg.session || o.msg.to != e.msg.to)
-                continue;
-            if (o.last_nudge != 0 && now - o.last_nudge < kResendAfterHeld) return;
-            o.last_nudge = now;
-            o.gap = cfg.retry_initial;
-            o.next_try = now;
-            try_send(o);
-            return;
-        }
+        if (OutEntry* o = outbox.wanted(e, want, now)) try_send(*o);
     }
 
     std::vector<Addr> online_sessions(const std::string& user) const {
@@ -1461,106 +1436,38 @@ struct Node::State {
     // Puts a message in the outbox for target (a user, or our own user for mirroring).
     void queue(const wire::SignedBlob& blob, const wire::ChatMessage& m, const std::string& target) {
         if (target == id.user && online_sessions(id.user).empty()) return;  // no other device to mirror to
-        if (outbox.count({m.id, target})) return;
-        OutEntry e;
-        e.rec = OutboxRecord{m.id, target, blob, now};
-        e.msg = m;
-        e.gap = cfg.retry_initial;
-        e.next_try = now;
-        store(store_op::PutOutbox{e.rec});
-        // Behind older messages still waiting for their first try (the pacer
-        // holds them back), this one waits its turn: it goes with them, in order.
+        if (outbox.contains(m.id, target)) return;
+        OutboxRecord rec{m.id, target, blob, now};
+        store(store_op::PutOutbox{rec});
         bool behind = false;
-        for (auto& [k, o] : outbox) behind = behind || (k.second == target && !o.tried);
-        auto& added = outbox.emplace(std::make_pair(m.id, target), std::move(e)).first->second;
+        auto& added = outbox.add(std::move(rec), m, now, behind);
         if (behind) soon(now);
         else try_send(added);
     }
 
     // Sends an outbox entry to every online session of its target, sealed to
-    // each session's current key.
-    // False when the pacer holds it back (it stays due, and so do those after it).
+    // each session's current key, unless the pacer holds it back (false).
     bool try_send(OutEntry& e) {
-        if (!paced()) return false;
-        e.tried = true;
-        auto it = users.find(e.rec.target);
-        if (it != users.end()) {
-            Bytes plain = wire::encode(e.rec.msg);
-            std::uint64_t base = base_of(e);
+        bool sent = outbox.try_send(e, now, [&](const OutEntry& x) {
+            auto it = users.find(x.rec.target);
+            if (it == users.end()) return;
+            Bytes plain = wire::encode(x.rec.msg);
+            std::uint64_t base = outbox.base_of(x);
             for (auto& [sid, s] : it->second.sessions) {
-                if (!s.online() || is_self(e.rec.target, sid) || s.decl.kx == KxPublicKey{}) continue;
+                if (!s.online() || is_self(x.rec.target, sid) || s.decl.kx == KxPublicKey{}) continue;
                 wire::Chat c;
                 c.kx = s.decl.kx;
                 c.base = base;
                 c.sealed = crypto.seal(plain, c.kx);
                 send(s.rec.addr, wire::MsgType::chat, wire::encode(c));
             }
-        }
-        e.next_try = now + e.gap;
-        e.gap = std::min(e.gap * 2, cfg.retry_max);
-        soon(e.next_try);
-        return true;
-    }
-
-    // The lowest number of e's stream we still hold for e's target: all below it
-    // were acknowledged (the receiver need not wait for them).
-    std::uint64_t base_of(const OutEntry& e) const {
-        if (e.msg.seq == 0) return 0;
-        std::uint64_t b = e.msg.seq;
-        for (auto& [k, o] : outbox)
-            if (o.msg.seq != 0 && o.msg.seq < b && k.second == e.rec.target && o.msg.session == e.msg.session &&
-                o.msg.to == e.msg.to)
-                b = o.msg.seq;
-        return b;
-    }
-
-    // Chat leaves at most chat_send_rate per second after a burst: an entry
-    // over the budget waits until the budget has room again (so a backlog, or
-    // every retry falling due at once, goes out spread over time). Entries that
-    // wait together go together, oldest first (outbox_in_order): pacing never
-    // sends a later message of a stream before an earlier one.
-    // How many chat packets the pacer lets go now (one more, to learn when the next may).
-    std::size_t pace_budget() {
-        chat_pace.refill(now, pace_rate(), cfg.chat_send_burst);
-        return static_cast<std::size_t>(std::max(0.0, chat_pace.tokens())) + 1;
-    }
-
-    double pace_rate() const { return std::max(cfg.chat_send_rate, 1.0); }
-
-    bool paced() {
-        if (chat_pace.take(now, pace_rate(), cfg.chat_send_burst)) return true;
-        pace_ready = now + chat_pace.until_next(pace_rate());
-        soon(pace_ready);
-        return false;
-    }
-
-    // Outbox entries that pass a test, oldest message first: a backlog goes out
-    // in the order it was written, not in the order of its random ids.
-    // At most `first` of them when only that many can go (the pacer's budget).
-    template <typename Pred>
-    std::vector<OutEntry*> outbox_in_order(Pred pred, std::size_t first = SIZE_MAX) {
-        std::vector<OutEntry*> v;
-        for (auto& [k, e] : outbox)
-            if (pred(k, e)) v.push_back(&e);
-        auto older = [](const OutEntry* x, const OutEntry* y) {
-            return std::tuple(x->msg.sent, x->rec.queued, x->msg.seq) < std::tuple(y->msg.sent, y->rec.queued, y->msg.seq);
-        };
-        if (first < v.size()) {
-            std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(first), v.end(), older);
-            v.resize(first);
-        } else {
-            std::sort(v.begin(), v.end(), older);
-        }
-        return v;
+        });
+        soon(sent ? e.next_try : outbox.pace_ready());
+        return sent;
     }
 
     void flush_outbox(const std::string& user) {
-        auto all = outbox_in_order([&](auto& k, auto&) { return k.second == user; });
-        for (auto* e : all) {
-            e->gap = cfg.retry_initial;
-            e->next_try = now;
-        }
-        for (auto* e : all)
+        for (auto* e : outbox.flush(user, now))
             if (!try_send(*e)) break;
     }
 
@@ -1577,8 +1484,7 @@ struct Node::State {
             event(ev::Problem{"not sent: unknown user " + c.to + " (\\add " + c.to + " to look for it first)"});
             return;
         }
-        std::size_t waiting = 0;
-        for (auto& [k, e] : outbox) waiting += k.second == c.to;
+        std::size_t waiting = outbox.waiting_for(c.to);
         if (waiting >= cfg.max_outbox_per_peer) {
             event(ev::Problem{"outbox for " + c.to + " is full (" + std::to_string(waiting) +
                               " messages waiting); nothing was sent"});
@@ -1731,16 +1637,16 @@ struct Node::State {
                 reconnect(u, s);
             }
         }
-        if (now >= pace_ready) {
+        if (now >= outbox.pace_ready()) {
             std::map<std::string_view, bool> reachable;  // per target, asked once a tick
-            auto due = outbox_in_order(
+            auto due = outbox.in_order(
                 [&](auto&, auto& e) {
                     if (now < e.next_try) return false;
                     auto [it, fresh] = reachable.try_emplace(e.rec.target, false);
                     if (fresh) it->second = !online_sessions(e.rec.target).empty();
                     return it->second;
                 },
-                pace_budget());
+                outbox.pace_budget(now));
             for (auto* e : due)
                 if (!try_send(*e)) break;  // the rest wait for the pacer, in order
         }
@@ -1794,8 +1700,9 @@ struct Node::State {
                 else if (s.online()) earlier(probe_wakeup(s));
             }
         }
-        for (auto& [k, e] : outbox)
-            if (TimeMs due = std::max(e.next_try, pace_ready); due < t && !online_sessions(e.rec.target).empty()) earlier(due);
+        for (auto& [k, e] : outbox.entries())
+            if (TimeMs due = std::max(e.next_try, outbox.pace_ready()); due < t && !online_sessions(e.rec.target).empty())
+                earlier(due);
         if (auto d = order.next_deadline()) earlier(*d);
         wake_cache = t;
         wake_dirty = false;
@@ -1931,17 +1838,13 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
     for (auto& r : snap.outbox) {
         auto m = wire::decode_chat_message(r.msg.body);
         if (!m) continue;
-        OutEntry e;
-        e.rec = r;
-        e.msg = std::move(m).value();
-        e.gap = s.cfg.retry_initial;
-        s.outbox.emplace(std::make_pair(r.id, r.target), std::move(e));
+        s.outbox.restore(r, std::move(m).value());
     }
     for (auto& r : snap.chat_seqs) {
         if (r.session == s.id.session) s.send_seq[r.peer] = std::max(s.send_seq[r.peer], r.seq);
         else s.order.set_last_shown(StreamKey{r.session, r.peer}, r.seq);
     }
-    for (auto& [k, e] : s.outbox)
+    for (auto& [k, e] : s.outbox.entries())
         if (e.msg.session == s.id.session && e.msg.from == s.id.user)
             s.send_seq[e.msg.to] = std::max(s.send_seq[e.msg.to], e.msg.seq);
     // Oldest first, so that if there are more than the bound the newest stay.
@@ -1975,7 +1878,7 @@ void Node::handle_start(TimeMs now) {
     s.declare_to_all(true, true);
     for (auto& a : s.cfg.servers) s.ask_user_list(a);
     s.next_refresh = now + s.cfg.refresh_interval;
-    for (auto& [k, e] : s.outbox) e.next_try = now;
+    s.outbox.all_due(now);
 }
 
 void Node::handle_datagram(TimeMs now, const Addr& from, ByteView data) { handle_packet(now, from, data, false); }
