@@ -24,6 +24,7 @@
 #include "core/budgets.hpp"
 #include "core/envelope.hpp"
 #include "core/flat_map.hpp"
+#include "core/liveness.hpp"
 #include "core/names.hpp"
 #include "core/outbox.hpp"
 #include "core/trust.hpp"
@@ -47,7 +48,6 @@ public:
 
 constexpr SessionId kAnySession{};
 constexpr TimeMs kPendingLifetime = 30000;   // how long an answer to our request is expected
-constexpr std::size_t kIndirectProbes = 3;   // common neighbours asked to reach a silent session
 constexpr std::size_t kMaxPending = 1024;    // outstanding requests of ours
 constexpr std::size_t kMaxLookups = 32;      // nodes asked where a new contact is
 
@@ -97,27 +97,17 @@ using SessionRec = SessionState;
 struct Session {
     SessionRec rec;
     Declared decl;
+    // Probing it (liveness.hpp). The flags below fit in its tail padding.
+    [[no_unique_address]] Probe live;
     bool lost = false;         // watched, stopped answering: shown offline, re-probed with backoff
     // Online when we stopped, not heard from since we started: shown offline,
     // but told to others as online (what we last knew) until the first
     // reconnection attempts have failed (see reconnect()).
     bool unconfirmed = false;
-    unsigned pings = 0;        // pings sent in this probe round
-    TimeMs last_heard = 0;     // last verified packet from this session
-    // Probing of a silent online session.
-    std::uint64_t probe_nonce = 0;
-    TimeMs probe_started = 0;  // 0: no probe under way
-    TimeMs next_ping = 0;
-    TimeMs next_indirect = 0;  // next round of requestPing through common neighbours
-    TimeMs probe_gap = 0;      // silence before the next round (backs off while the link is steady)
-    std::uint64_t last_ping_in = 0;  // highest ping nonce it sent us: a higher one is fresh
     // Two-hop: contacts that told us they lost this session (each once; a
     // handful at most, so a vector rather than a tree).
     std::vector<std::string> lost_by;
     TimeMs list_asked = 0;  // a requestUserList to it not answered yet (asked again on its next sign of life)
-    // Reconnection of a lost session.
-    TimeMs retry_at = 0;
-    TimeMs retry_gap = 0;
 
     bool online() const { return rec.online && !lost; }
     bool lost_by_has(std::string_view contact) const {
@@ -166,15 +156,7 @@ struct Node::State {
     Envelope env;
     const Identity& id = env.id();
     Crypto& crypto = env.crypto();
-    // The shuffle of common neighbours (common_neighbours()), made from the seed
-    // on first use: a Mersenne Twister holds 2.5 KB of state, and most nodes
-    // never need one (only probing a silent contact does).
-    std::uint64_t rng_seed;
-    mutable std::unique_ptr<std::mt19937_64> rng_;
-    std::mt19937_64& rng() const {
-        if (!rng_) rng_ = std::make_unique<std::mt19937_64>(rng_seed);
-        return *rng_;
-    }
+    Liveness liveness;
 
     std::map<std::string, User, std::less<>> users;
     Outbox outbox{cfg};
@@ -205,7 +187,6 @@ struct Node::State {
     // bytes for a 32-byte string.
     mutable std::vector<std::string> two_hop_names;
     mutable bool two_hop_dirty = true;
-    std::uint64_t ping_counter = 0;
 
     wire::SignedBlob self_decl;
     std::uint64_t self_seq = 0;
@@ -247,7 +228,7 @@ struct Node::State {
     std::vector<Tentative> tentative;
 
     State(Config c, Identity i, Crypto& cr, std::uint64_t seed)
-        : cfg(std::move(c)), env(std::move(i), cr, cfg.port, cfg.stranger_ip_rate, cfg.stranger_ip_burst), rng_seed(seed) {}
+        : cfg(std::move(c)), env(std::move(i), cr, cfg.port, cfg.stranger_ip_rate, cfg.stranger_ip_burst), liveness(cfg, id.session, seed) {}
     ~State() {
         crypto::wipe(kx.sk);
         if (kx_previous) crypto::wipe(kx_previous->sk);
@@ -602,8 +583,7 @@ struct Node::State {
         auto st = it->second.sessions.find(sid);
         if (st == it->second.sessions.end()) return;
         Session& s = st->second;
-        s.last_heard = now;
-        s.probe_started = 0;
+        liveness.heard(s.live, now);
         s.unconfirmed = false;
         s.rec.last_seen = now;
         if (watched(it->second)) wake_dirty = true;
@@ -615,8 +595,7 @@ struct Node::State {
         if (s.decl.online && (s.lost || !s.rec.online)) {
             s.lost = false;
             s.rec.online = true;
-            s.retry_gap = 0;
-            s.probe_gap = cfg.probe_interval;
+            liveness.back(s.live);
             persist(user, s);
             presence(it->second, s, "answered");
             // Back after a restart or a partition: what changed around it meanwhile?
@@ -681,7 +660,6 @@ struct Node::State {
         bool fresh = it == u.sessions.end();
         bool was_online = !fresh && it->second.online();
         Session& ns = u.sessions[d.session];
-        if (fresh) ns.last_ping_in = static_cast<std::uint64_t>(std::max<TimeMs>(now - 60000, 0)) << 16;
         ns.decl = declared(d);
         ns.rec.session = d.session;
         ns.rec.decl = blob;
@@ -692,10 +670,7 @@ struct Node::State {
         ns.lost = false;
         ns.unconfirmed = false;
         ns.lost_by.clear();
-        ns.retry_gap = 0;
-        ns.probe_started = 0;
-        ns.probe_gap = cfg.probe_interval;
-        ns.last_heard = now;
+        liveness.declared(ns.live, now, fresh);
         bool links_before = is_contact(u);
         auto old_links = u.links;
         recompute_links(u, &ns, &d.links);
@@ -898,8 +873,7 @@ struct Node::State {
                 // any before is fresh, a replay is not. The answering side of a
                 // pair lives on these and probes only when they stop.
                 auto& sess = users.find(h.from_user)->second.sessions.find(h.from_session)->second;
-                if (p->nonce > sess.last_ping_in) {
-                    sess.last_ping_in = p->nonce;
+                if (liveness.fresh_ping(sess.live, p->nonce)) {
                     if (request->authenticated) {
                         heard_from(h.from_user, h.from_session);
                     } else if (online) {
@@ -927,26 +901,13 @@ struct Node::State {
         auto it = users.find(h.from_user);
         if (it == users.end()) return;
         auto st = it->second.sessions.find(h.from_session);
-        if (st == it->second.sessions.end() || st->second.probe_nonce != n || n == 0) {
+        bool steady = false;
+        if (st == it->second.sessions.end() || !liveness.pong(st->second.live, n, steady)) {
             ++stats.unsolicited;
             return;
         }
-        Session& s = st->second;
-        s.probe_nonce = 0;  // single use
-        // A steady link (the first ping of the round answered) is probed less often.
-        bool steady = s.pings <= 1 && s.probe_started != 0;
         heard_from(h.from_user, h.from_session);
-        s.probe_gap = steady ? std::min(std::max(s.probe_gap, cfg.probe_interval) * 2, cfg.probe_interval_max)
-                             : cfg.probe_interval;
-    }
-
-    // Ping challenges grow strictly (time in the high bits, so also across
-    // restarts), with random low bits: the receiver takes a higher one than it
-    // has seen for fresh, and we still only accept a pong echoing the current one.
-    std::uint64_t ping_nonce() {
-        std::uint64_t low = nonce() & 0xffff;
-        ping_counter = std::max(ping_counter + 1, (static_cast<std::uint64_t>(now) << 16) | low);
-        return ping_counter;
+        liveness.after_pong(st->second.live, steady);
     }
 
     bool known_session(const wire::Header& h) const {
@@ -1523,7 +1484,7 @@ struct Node::State {
 
     // Common neighbours of a user: online sessions of our contacts linked with it,
     // and the servers.
-    std::vector<Addr> common_neighbours(const User& target) const {
+    std::vector<Addr> common_neighbours(const User& target) {
         std::vector<Addr> v;
         for (auto& [n, u] : users) {
             if (n == target.rec.name || !watched(u)) continue;
@@ -1532,11 +1493,7 @@ struct Node::State {
                 if (s.online() && !is_self(n, sid)) v.push_back(s.rec.addr);
         }
         for (auto& a : cfg.servers) v.push_back(a);
-        std::sort(v.begin(), v.end());
-        v.erase(std::unique(v.begin(), v.end()), v.end());
-        std::shuffle(v.begin(), v.end(), rng());
-        if (v.size() > kIndirectProbes) v.resize(kIndirectProbes);
-        return v;
+        return liveness.pick_neighbours(std::move(v));
     }
 
     // requestPing through common neighbours: they pass it on to the session and
@@ -1555,65 +1512,26 @@ struct Node::State {
             if (a != s.rec.addr) send(a, wire::MsgType::request_ping, payload);
     }
 
-    // Whether we are the side of this pair that probes (see "prober" above).
-    bool prober(const Session& s) const { return id.session < s.rec.session; }
-
-    // When a silent session gets its next probe round. The answering side waits
-    // for the prober's longest interval and two more pings before it probes.
-    TimeMs probe_due(const Session& s) const {
-        if (prober(s)) return s.last_heard + std::max(s.probe_gap, cfg.probe_interval);
-        return s.last_heard + cfg.probe_interval_max + 2 * cfg.probe_timeout;
-    }
-
-    // A probe round: a ping every probe_timeout, all with the round's challenge
-    // (a late pong to any of them will do), and requestPing through common
-    // neighbours after the first unanswered one and every other ping after
-    // that. Nothing at all for indirect_timeout: offline. At 5% loss each
-    // ping round trip fails one time in ten; six of them all failing is about
-    // one round in a million.
+    // A probe round (liveness.hpp); what it finds, we act on.
     void probe(User& u, Session& s) {
         if (!s.online()) return;
-        if (s.probe_started == 0) {
-            if (now < probe_due(s)) return;
-            s.probe_started = now;
-            s.probe_nonce = ping_nonce();
-            s.next_ping = now;
-            s.next_indirect = now + cfg.probe_timeout;
-            s.pings = 0;
-        }
-        if (now - s.probe_started >= cfg.indirect_timeout) {
+        unsigned step = liveness.step(s.live, s.rec.session, now, [&] { return nonce(); });
+        if (step & Liveness::lost) {
             s.lost = true;
-            s.probe_started = 0;
-            s.probe_gap = cfg.probe_interval;
-            s.retry_gap = cfg.retry_initial;
-            s.retry_at = now + s.retry_gap;
             presence(u, s, "no answer");
             if (is_contact(u)) tell_contacts(u, s);
             return;
         }
-        if (now >= s.next_ping) {
-            send(s.rec.addr, wire::MsgType::ping, wire::encode(wire::Ping{s.probe_nonce}));
-            ++s.pings;
-            s.next_ping = now + cfg.probe_timeout;
-        }
-        if (now >= s.next_indirect) {
-            ask_neighbours_to_reach(u, s);
-            s.next_indirect = now + 2 * cfg.probe_timeout;
-        }
-    }
-
-    TimeMs probe_wakeup(const Session& s) const {
-        if (s.probe_started == 0) return probe_due(s);
-        return std::min({s.next_ping, s.next_indirect, s.probe_started + cfg.indirect_timeout});
+        if (step & Liveness::ping) send(s.rec.addr, wire::MsgType::ping, wire::encode(wire::Ping{s.live.nonce}));
+        if (step & Liveness::ask_neighbours) ask_neighbours_to_reach(u, s);
     }
 
     // A lost session (a fragmented network, a crashed node): keep knocking, with backoff.
     void reconnect(User& u, Session& s) {
-        if (!s.lost || now < s.retry_at) return;
+        if (!s.lost || !liveness.retry_due(s.live, now)) return;
         send(s.rec.addr, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe)));
         ask_neighbours_to_reach(u, s);
-        s.retry_gap = std::min(std::max(s.retry_gap * 2, cfg.retry_initial), cfg.retry_max);
-        s.retry_at = now + s.retry_gap;
+        liveness.back_off(s.live, now);
         // Not back since our start, after as long as a probe round: lost for good.
         if (s.unconfirmed && now - started_at >= cfg.indirect_timeout) {
             s.unconfirmed = false;
@@ -1696,8 +1614,8 @@ struct Node::State {
             if (!watched(u)) continue;
             for (auto& [sid, s] : u.sessions) {
                 if (is_self(n, sid)) continue;
-                if (s.lost) earlier(s.retry_at);
-                else if (s.online()) earlier(probe_wakeup(s));
+                if (s.lost) earlier(s.live.retry_at);
+                else if (s.online()) earlier(liveness.wakeup(s.live, s.rec.session));
             }
         }
         for (auto& [k, e] : outbox.entries())
@@ -1864,15 +1782,8 @@ void Node::handle_start(TimeMs now) {
     s.wake_dirty = true;
     s.new_kx_key();  // a new sealing key every run: what was sealed to the old one stays unreadable
     s.redeclare(true);
-    // Pings made before we started are no proof of life (replays): a minute of
-    // clock difference between two machines is allowed for.
-    std::uint64_t ping_floor = static_cast<std::uint64_t>(std::max<TimeMs>(now - 60000, 0)) << 16;
     for (auto& [n, u] : s.users)
-        for (auto& [sid, sess] : u.sessions) {
-            sess.retry_gap = s.cfg.retry_initial;
-            sess.retry_at = now + s.cfg.retry_initial;
-            sess.last_ping_in = std::max(sess.last_ping_in, ping_floor);
-        }
+        for (auto& [sid, sess] : u.sessions) s.liveness.restart(sess.live, now);
     s.event(ev::Ready{s.id.user, s.self_addr(), s.id.session});
     // Reach everyone we remember, wherever they were last seen, and ask what changed.
     s.declare_to_all(true, true);
