@@ -102,7 +102,7 @@ void Node::State::on_packet(const Addr& from, ByteView data, bool stream) {
         ~Done() { r.reset(); }
     } done{request};
     const wire::Header& h = pkt->header;
-    if (is_self(h.from_user, h.from_session)) return;
+    if (presence.is_self(h.from_user, h.from_session)) return;
     Addr back = reply_addr(from, h);
     if (!key_ok(h.from_user, h.from_key)) {
         // Only chat from another key gets through, to be shown marked.
@@ -206,9 +206,9 @@ void Node::State::tick() {
         declare_to_all(false, false);
     }
     for (auto& [n, u] : users) {
-        if (!watched(u)) continue;
+        if (!presence.watched(u)) continue;
         for (auto& [sid, s] : u.sessions) {
-            if (is_self(n, sid)) continue;
+            if (presence.is_self(n, sid)) continue;
             probe(u, s);
             reconnect(u, s);
         }
@@ -219,7 +219,7 @@ void Node::State::tick() {
             [&](auto&, auto& e) {
                 if (now < e.next_try) return false;
                 auto [it, fresh] = reachable.try_emplace(e.rec.target, false);
-                if (fresh) it->second = !online_sessions(e.rec.target).empty();
+                if (fresh) it->second = !presence.online_sessions(e.rec.target).empty();
                 return it->second;
             },
             outbox.pace_budget(now));
@@ -238,7 +238,7 @@ void Node::State::tick() {
         }
         // Catch up with what our contacts learnt that no declaration brought us.
         for (auto& [n, u] : users) {
-            if (!is_contact(u)) continue;
+            if (!presence.is_contact(u)) continue;
             for (auto& [sid, s] : u.sessions)
                 if (s.online()) {
                     ask_list_of(s);
@@ -251,19 +251,20 @@ void Node::State::tick() {
 
 std::optional<TimeMs> Node::State::next_wakeup() const {
     if (!online) return std::nullopt;
+    if (presence.take_moved()) wake_dirty = true;  // who we watch may have changed
     if (!wake_dirty && wake_cache) return wake_cache;
     TimeMs t = std::min(next_refresh, kx_next_rotation);
     auto earlier = [&](TimeMs x) { t = std::min(t, x); };
     for (auto& [n, u] : users) {
-        if (!watched(u)) continue;
+        if (!presence.watched(u)) continue;
         for (auto& [sid, s] : u.sessions) {
-            if (is_self(n, sid)) continue;
+            if (presence.is_self(n, sid)) continue;
             if (s.lost) earlier(s.live.retry_at);
             else if (s.online()) earlier(liveness.wakeup(s.live, s.rec.session));
         }
     }
     for (auto& [k, e] : outbox.entries())
-        if (TimeMs due = std::max(e.next_try, outbox.pace_ready()); due < t && !online_sessions(e.rec.target).empty())
+        if (TimeMs due = std::max(e.next_try, outbox.pace_ready()); due < t && !presence.online_sessions(e.rec.target).empty())
             earlier(due);
     if (auto d = order.next_deadline()) earlier(*d);
     wake_cache = t;
@@ -276,12 +277,8 @@ std::optional<TimeMs> Node::State::next_wakeup() const {
 Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std::uint64_t rng_seed)
     : s_(std::make_unique<State>(std::move(config), std::move(identity), crypto, rng_seed)) {
     auto& s = *s_;
-    // Our own name is pinned to our own key, whatever anyone declares.
-    auto& me = s.users[s.id.user];
-    s.me = &me;
-    me.rec.name = s.id.user;
-    me.rec.key = s.id.pk;
-    me.key_known = true;
+    // Our own name is pinned to our own key (Presence made its entry), whatever anyone declares.
+    auto& me = s.presence.me();
     for (auto& r : snap.users) {
         if (r.name == s.id.user) {
             me.rec.first_seen = r.first_seen;
@@ -431,26 +428,7 @@ std::vector<UserView> Node::users() const {
     return out;
 }
 
-std::optional<UserView> Node::user(const std::string& name) const {
-    auto& s = *s_;
-    auto it = s.users.find(name);
-    if (it == s.users.end()) return std::nullopt;
-    const User& u = it->second;
-    UserView v;
-    v.name = name;
-    v.contact = u.rec.contact;
-    v.linked_us = u.links.contains(s.id.user) && !u.rec.contact;  // they made a link we did not
-    for (auto& n : s.contacts())
-        if (auto o = s.users.find(n); o != s.users.end() && o->second.links.contains(name)) {
-            v.two_hop = true;
-            v.via.push_back(n);
-        }
-    for (auto& [sid, sess] : u.sessions) {
-        if (s.is_self(name, sid)) continue;
-        v.sessions.push_back(SessionView{sid, sess.rec.addr, sess.online(), sess.rec.last_seen, sess.decl.super_client});
-    }
-    return v;
-}
+std::optional<UserView> Node::user(const std::string& name) const { return s_->presence.view(name); }
 
 std::vector<KeyView> Node::keys(const std::string& name) const {
     std::vector<KeyView> out;

@@ -199,7 +199,7 @@ void Node::State::on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
 }
 
 void Node::State::queue(const wire::SignedBlob& blob, const wire::ChatMessage& m, const std::string& target) {
-    if (target == id.user && online_sessions(id.user).empty()) return;  // no other device to mirror to
+    if (target == id.user && presence.online_sessions(id.user).empty()) return;  // no other device to mirror to
     if (outbox.contains(m.id, target)) return;
     OutboxRecord rec{m.id, target, blob, now};
     store(store_op::PutOutbox{rec});
@@ -216,7 +216,7 @@ bool Node::State::try_send(OutEntry& e) {
         Bytes plain = wire::encode(x.rec.msg);
         std::uint64_t base = outbox.base_of(x);
         for (auto& [sid, s] : it->second.sessions) {
-            if (!s.online() || is_self(x.rec.target, sid) || s.decl.kx == KxPublicKey{}) continue;
+            if (!s.online() || presence.is_self(x.rec.target, sid) || s.decl.kx == KxPublicKey{}) continue;
             wire::Chat c;
             c.kx = s.decl.kx;
             c.base = base;
@@ -267,7 +267,7 @@ void Node::State::send_chat(const cmd::Chat& c) {
     auto blob = env.sign(wire::encode(m));
     seen.insert(m.from, m.sent, m.id);
     store(store_op::PutHistory{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}});
-    bool recipient_online = !online_sessions(c.to).empty();
+    bool recipient_online = !presence.online_sessions(c.to).empty();
     event(ev::Queued{m.id, c.to, recipient_online});
     depends_on = m.id;
     queue(blob, m, c.to);

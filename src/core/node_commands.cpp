@@ -15,15 +15,15 @@ void Node::State::trust(const std::string& name, const std::string& fingerprint)
     User& usr = u->second;
     for (auto& [sid, sess] : usr.sessions) store(store_op::DeleteSession{name, sid});
     usr.sessions.clear();
-    set_links(usr, NameList{});
-    links_moved();
+    presence.set_links(usr, NameList{});
+    presence.links_moved();
     usr.rec.key = *key;
     usr.key_known = true;
     store(store_op::PutUser{usr.rec});
     event(ev::Notice{name + "'s key is now " + crypto::fingerprint(usr.rec.key)});
     for (auto& a : cfg.servers) ask_user_list(a, {name});
     for (auto& [n, o] : users)
-        if (is_contact(o))
+        if (presence.is_contact(o))
             for (auto& [sid, sess] : o.sessions)
                 if (sess.online()) ask_user_list(sess.rec.addr, {name});
 }
@@ -47,20 +47,20 @@ void Node::State::add(const std::string& name) {
         return;
     }
     u.rec.contact = true;
-    links_moved();
+    presence.links_moved();
     store(store_op::PutUser{u.rec});
     event(ev::Linked{name, false});
     redeclare(true);
     declare_to_all(false, true);
     for (auto& [sid, s] : u.sessions)
-        if (s.online()) presence(u, s, "already known");
+        if (s.online()) show_presence(u, s, "already known");
     // Known already (say, from \\ping): learn its neighbourhood now.
     for (auto& [sid, s] : u.sessions)
         if (s.online()) {
             ask_user_list(s.rec.addr);
             break;
         }
-    if (online_sessions(name).empty()) {
+    if (presence.online_sessions(name).empty()) {
         // Ask everyone we can reach where the new contact is.
         std::set<Addr> asked;
         for (auto& a : cfg.servers)
@@ -69,9 +69,9 @@ void Node::State::add(const std::string& name) {
         // bootstrapped with \ping may know no contact yet).
         for (int pass = 0; pass < 2; ++pass)
             for (auto& [n, o] : users) {
-                if (watched(o) != (pass == 0)) continue;
+                if (presence.watched(o) != (pass == 0)) continue;
                 for (auto& [sid, s] : o.sessions)
-                    if (s.online() && !is_self(n, sid) && asked.size() < kMaxLookups &&
+                    if (s.online() && !presence.is_self(n, sid) && asked.size() < kMaxLookups &&
                         asked.insert(s.rec.addr).second)
                         ask_user_list(s.rec.addr, {name});
             }

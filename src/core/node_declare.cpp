@@ -16,7 +16,7 @@ void Node::State::redeclare(bool online_now) {
     d.super_client = cfg.super_client;
     d.addr = self_addr();
     d.issued = now;
-    d.links = my_links();
+    d.links = presence.my_links();
     d.kx = kx.pk;
     self_decl = env.sign(wire::encode(d));
     SessionRecord r;
@@ -43,9 +43,9 @@ Bytes Node::State::declare_payload(std::uint8_t hops, bool reply, bool explode, 
 std::vector<Addr> Node::State::declaration_targets(bool all) const {
     std::vector<Addr> out;
     for (auto& [n, u] : users) {
-        if (!watched(u)) continue;
+        if (!presence.watched(u)) continue;
         for (auto& [sid, s] : u.sessions) {
-            if (is_self(n, sid)) continue;
+            if (presence.is_self(n, sid)) continue;
             if (all || s.online() || s.lost) out.push_back(s.rec.addr);
         }
     }
@@ -117,9 +117,9 @@ void Node::State::on_declare(const wire::Header& h, const Addr& back, const wire
     bool is_own_explode = p.explode && d->user == id.user && d->session == id.session;
     if (is_own_explode) return;
     // A declaration that lists us makes its author a contact (links are edges).
-    bool new_edge = !relevant(d->user) && has(d->links, id.user);
-    if (new_edge && contact_count() >= wire::kMaxLinks) new_edge = false;  // no room for more edges
-    bool keep = solicited || relevant(d->user) || new_edge || (p.explode && p.hops == 0);
+    bool new_edge = !presence.relevant(d->user) && has(d->links, id.user);
+    if (new_edge && presence.contact_count() >= wire::kMaxLinks) new_edge = false;  // no room for more edges
+    bool keep = solicited || presence.relevant(d->user) || new_edge || (p.explode && p.hops == 0);
     if (keep && users.size() >= cfg.max_users && !users.count(d->user)) keep = false;
     if (keep) {
         bool newer = accept_declaration(*d, p.decl, addr);
@@ -131,13 +131,13 @@ void Node::State::on_declare(const wire::Header& h, const Addr& back, const wire
         // answered a \\ping made before we linked it) does not know we
         // linked it, and would not take our chat or answer our probes.
         auto du = users.find(d->user);
-        if (newer && online && d->online && du != users.end() && watched(du->second) &&
-            !is_self(d->user, d->session) &&
-            (!direct || (is_contact(du->second) && !has(d->links, id.user))))
+        if (newer && online && d->online && du != users.end() && presence.watched(du->second) &&
+            !presence.is_self(d->user, d->session) &&
+            (!direct || (presence.is_contact(du->second) && !has(d->links, id.user))))
             send(addr, declare_type(), declare_payload(0, false, false, 0));
         // News of a contact that will not be forwarded otherwise (it came with
         // no hops left): pass it on, so our contacts' two-hop view stays whole.
-        if (newer && p.hops == 0 && !p.explode && du != users.end() && is_contact(du->second))
+        if (newer && p.hops == 0 && !p.explode && du != users.end() && presence.is_contact(du->second))
             spread(*d, p.decl, addr);
     } else {
         ++stats.unsolicited;
@@ -147,10 +147,10 @@ void Node::State::on_declare(const wire::Header& h, const Addr& back, const wire
 
     // Forward along the declarer's links: its status reaches everyone within two hops.
     auto du = users.find(d->user);
-    bool from_contact = du != users.end() && (watched(du->second));
+    bool from_contact = du != users.end() && (presence.watched(du->second));
     if (p.hops > 0 && (from_contact || p.explode)) forward_declaration(*d, p, addr);
 
-    if (p.explode && !is_self(d->user, d->session)) {
+    if (p.explode && !presence.is_self(d->user, d->session)) {
         // \explode: everyone reached answers the originator directly.
         send(addr, declare_type(), declare_payload(0, false, false, p.nonce));
     } else if (p.reply && direct && online) {
@@ -168,9 +168,9 @@ void Node::State::forward_declaration(const wire::Declaration& d, const wire::De
     auto type = d.online ? wire::MsgType::declare_online : wire::MsgType::declare_offline;
     std::set<Addr> done;
     for (auto& [n, u] : users) {
-        if (!watched(u)) continue;
+        if (!presence.watched(u)) continue;
         for (auto& [sid, s] : u.sessions) {
-            if (is_self(n, sid) || (n == d.user && sid == d.session)) continue;
+            if (presence.is_self(n, sid) || (n == d.user && sid == d.session)) continue;
             if (!s.online()) continue;
             if (done.insert(s.rec.addr).second) send(s.rec.addr, type, payload);
         }
@@ -231,7 +231,7 @@ void Node::State::on_request_user_list(const wire::Header& h, const Addr& back, 
     std::set<std::string> all = names;
     for (auto& n : names) {
         if (n == id.user) {
-            for (auto& l : my_links()) all.insert(l);
+            for (auto& l : presence.my_links()) all.insert(l);
             continue;
         }
         auto it = users.find(n);
@@ -239,7 +239,7 @@ void Node::State::on_request_user_list(const wire::Header& h, const Addr& back, 
         for (auto l : it->second.links) all.emplace(l);
     }
     // Users who list the requester are linked to it too.
-    for_each_listing(h.from_user, [&](const std::string& n) { all.insert(n); });
+    presence.for_each_listing(h.from_user, [&](const std::string& n) { all.insert(n); });
     wire::DeliverKnownList out;
     out.nonce = p.nonce;
     out.complete = cfg.super_client;
@@ -260,7 +260,7 @@ void Node::State::on_request_user_list(const wire::Header& h, const Addr& back, 
         auto u = users.find(*it);
         if (u == users.end()) continue;
         for (auto& [sid, s] : u->second.sessions) {
-            if (is_self(*it, sid) || (*it == h.from_user && sid == h.from_session)) continue;
+            if (presence.is_self(*it, sid) || (*it == h.from_user && sid == h.from_session)) continue;
             auto k = known(s);
             if (!fits(k)) {
                 full = true;
@@ -281,7 +281,7 @@ std::size_t Node::State::known_size(const wire::KnownSession& k) {
 
 void Node::State::on_belief(const wire::Header& h, const wire::DeliverKnownList& p) {
     auto c = users.find(h.from_user);
-    if (!request || !request->authenticated || c == users.end() || !is_contact(c->second) ||
+    if (!request || !request->authenticated || c == users.end() || !presence.is_contact(c->second) ||
         p.sessions.size() != 1) {
         ++stats.unsolicited;
         return;
@@ -301,7 +301,7 @@ void Node::State::on_belief(const wire::Header& h, const wire::DeliverKnownList&
         st = u->second.sessions.find(d->session);
         if (st == u->second.sessions.end()) return;
     }
-    if (st->second.rec.seq == d->seq) believe(u->second, st->second, h.from_user, ks.online);
+    if (st->second.rec.seq == d->seq) presence.believe(u->second, st->second, h.from_user, ks.online);
 }
 
 void Node::State::on_known_list(const wire::Header& h, const Addr& back, const wire::DeliverKnownList& p) {
@@ -320,14 +320,14 @@ void Node::State::on_known_list(const wire::Header& h, const Addr& back, const w
             fs->second.list_asked = 0;
     heard_from(h.from_user, h.from_session);
     // A contact's answer also says which of our two-hop users it sees online.
-    bool from_contact = from != users.end() && is_contact(from->second);
+    bool from_contact = from != users.end() && presence.is_contact(from->second);
     for (auto& ks : p.sessions) {
         auto d = open_declaration(ks.decl);
         if (!d) continue;
         Addr addr = d->addr.unspecified_ip() ? ks.addr : d->addr;
         if (d->addr.unspecified_ip() && d->user == h.from_user && d->session == h.from_session) addr = back;
         // We keep what concerns our neighbourhood, and the answering node itself.
-        if (!relevant(d->user) && d->user != h.from_user && !has(d->links, id.user)) continue;
+        if (!presence.relevant(d->user) && d->user != h.from_user && !has(d->links, id.user)) continue;
         if (users.size() >= cfg.max_users && !users.count(d->user)) continue;
         bool newer = accept_declaration(*d, ks.decl, addr);
         auto& u = users[d->user];
@@ -335,11 +335,11 @@ void Node::State::on_known_list(const wire::Header& h, const Addr& back, const w
         if (st == u.sessions.end()) continue;
         Session& s = st->second;
         // A session we watch and have not heard from ourselves: introduce ourselves.
-        if (watched(u) && newer && s.rec.online && !is_self(d->user, d->session) && online)
+        if (presence.watched(u) && newer && s.rec.online && !presence.is_self(d->user, d->session) && online)
             send(s.rec.addr, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe)));
-        if (newer && is_contact(u)) spread(*d, ks.decl, s.rec.addr);
+        if (newer && presence.is_contact(u)) spread(*d, ks.decl, s.rec.addr);
         if (from_contact && s.rec.seq == d->seq && from->second.links.contains(d->user))
-            believe(u, s, h.from_user, ks.online);
+            presence.believe(u, s, h.from_user, ks.online);
     }
 }
 

@@ -19,10 +19,10 @@ void Node::State::on_pong(const wire::Header& h, std::uint64_t n) {
 std::vector<Addr> Node::State::common_neighbours(const User& target) {
     std::vector<Addr> v;
     for (auto& [n, u] : users) {
-        if (n == target.rec.name || !watched(u)) continue;
+        if (n == target.rec.name || !presence.watched(u)) continue;
         if (!u.links.contains(target.rec.name) && !target.links.contains(n) && !u.super_client) continue;
         for (auto& [sid, s] : u.sessions)
-            if (s.online() && !is_self(n, sid)) v.push_back(s.rec.addr);
+            if (s.online() && !presence.is_self(n, sid)) v.push_back(s.rec.addr);
     }
     for (auto& a : cfg.servers) v.push_back(a);
     return liveness.pick_neighbours(std::move(v));
@@ -47,8 +47,8 @@ void Node::State::probe(User& u, Session& s) {
     unsigned step = liveness.step(s.live, s.rec.session, now, [&] { return nonce(); });
     if (step & Liveness::lost) {
         s.lost = true;
-        presence(u, s, "no answer");
-        if (is_contact(u)) tell_contacts(u, s);
+        show_presence(u, s, "no answer");
+        if (presence.is_contact(u)) tell_contacts(u, s);
         return;
     }
     if (step & Liveness::ping) send(s.rec.addr, wire::MsgType::ping, wire::encode(wire::Ping{s.live.nonce}));
@@ -63,7 +63,7 @@ void Node::State::reconnect(User& u, Session& s) {
     // Not back since our start, after as long as a probe round: lost for good.
     if (s.unconfirmed && now - started_at >= cfg.indirect_timeout) {
         s.unconfirmed = false;
-        if (is_contact(u)) tell_contacts(u, s);
+        if (presence.is_contact(u)) tell_contacts(u, s);
     }
 }
 

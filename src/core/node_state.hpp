@@ -61,7 +61,8 @@ struct Node::State {
     Crypto& crypto = env.crypto();
     Liveness liveness;
 
-    std::map<std::string, User, std::less<>> users;
+    Presence presence{cfg, id};
+    Presence::Users& users = presence.users();
     Outbox outbox{cfg};
     SeenMessages seen{cfg.max_seen};
     std::map<std::uint64_t, Pending> pending;
@@ -85,11 +86,6 @@ struct Node::State {
         if (wake_cache) wake_cache = std::min(*wake_cache, t);
         else wake_dirty = true;
     }
-    // Names listed by our contacts (two-hop users), sorted, without repeats;
-    // rebuilt when links change. A flat vector: a tree node per name would cost
-    // more than the name.
-    mutable std::vector<std::string> two_hop_names;
-    mutable bool two_hop_dirty = true;
 
     wire::SignedBlob self_decl;
     std::uint64_t self_seq = 0;
@@ -159,59 +155,8 @@ struct Node::State {
 
     const KxKeys* kx_for(const KxPublicKey& pk) const;
 
-    bool is_self(std::string_view user, const SessionId& s) const { return user == id.user && s == id.session; }
 
-    const User* me = nullptr;  // our own entry in users (set by the constructor; map nodes stay put)
 
-    bool is_contact(const User& u) const {
-        if (&u == me) return false;
-        return u.rec.contact || u.lists_us;
-    }
-
-    // Users whose sessions we watch: contacts and our own user.
-    bool watched(const User& u) const { return &u == me || is_contact(u); }
-
-    // Users we remember at all.
-    bool relevant(const std::string& name) const;
-
-    bool listed_by_contact(const std::string& name) const;
-
-    // Who lists whom: name -> users whose newest declaration lists it. Kept by
-    // super-clients only, who know whole networks; an ordinary node knows a
-    // few hundred users and looks through them instead (the index would cost
-    // it about as much memory again as everything else it keeps).
-    std::map<std::string, std::set<std::string>, std::less<>> listed_by;
-
-    void set_links(User& u, NameList links);
-
-    // Calls f with the name of every user whose declaration lists `name`, in name order.
-    template <typename F>
-    void for_each_listing(const std::string& name, F f) const {
-        if (!cfg.super_client) {
-            for (auto& [n, u] : users)
-                if (u.links.contains(name)) f(n);
-            return;
-        }
-        if (auto it = listed_by.find(name); it != listed_by.end())
-            for (auto& n : it->second) f(n);
-    }
-
-    // Links or contact flags changed: who is watched and who is two hops away may have too.
-    void links_moved();
-
-    // Our edges: users we linked, and users that linked us (links are symmetric,
-    // so both ends declare them and two-hop views agree). Kept until links move.
-    mutable std::vector<std::string> contacts_cache;
-    mutable bool contacts_dirty = true;
-
-    const std::vector<std::string>& contacts() const;
-
-    std::size_t contact_count() const { return contacts().size(); }
-
-    std::vector<std::string> my_links() const {
-        auto& c = contacts();
-        return {c.begin(), c.begin() + static_cast<std::ptrdiff_t>(std::min(c.size(), wire::kMaxLinks))};
-    }
 
     Addr self_addr() const;
 
@@ -271,28 +216,30 @@ struct Node::State {
 
     // ---- sessions ------------------------------------------------------------
 
+    // The entry for name (presence.hpp), storing its key when it is pinned now.
     User& user_entry(const std::string& name, const PublicKey& key);
-
-    // Keeps at most max_sessions_per_user: online sessions first, then the most recently seen.
-    void prune(User& u);
+    // Prunes u's sessions (presence.hpp), forgetting the dropped ones in the store.
+    void prune(User& u) {
+        for (auto& sid : presence.prune(u)) store(store_op::DeleteSession{u.rec.name, sid});
+    }
 
     // user: the name of the user the session belongs to (the key of its entry).
     void persist(const std::string& user, const Session& s) {
         store(store_op::PutSession{SessionRecord{s.rec, user}});
     }
 
-    void presence(const User& u, const Session& s, const std::string& why) {
-        if (!watched(u) || is_self(u.rec.name, s.rec.session)) return;
+    void show_presence(const User& u, const Session& s, const std::string& why) {
+        if (!presence.watched(u) || presence.is_self(u.rec.name, s.rec.session)) return;
         event(ev::Presence{u.rec.name, s.rec.session, s.rec.addr, s.online(), why});
     }
 
-    // The links a session declared: those of the declaration just accepted
-    // (fresh), the user's (when they came from this session), or read again
-    // from the declaration we hold.
-    static NameList links_of(const User& u, const Session& s, const Session* fresh,
-                             const std::vector<std::string>* fresh_links);
 
-    void recompute_links(User& u, const Session* fresh = nullptr, const std::vector<std::string>* fresh_links = nullptr);
+    // Recomputes u's links (presence.hpp); a new edge made by them is shown and declared.
+    void recompute_links(User& u, const Session* fresh = nullptr, const std::vector<std::string>* fresh_links = nullptr) {
+        if (!presence.recompute_links(u, fresh, fresh_links)) return;
+        event(ev::Linked{u.rec.name, true});
+        links_changed = true;
+    }
 
     // A verified packet arrived from this session: it is alive.
     void heard_from(const std::string& user, const SessionId& sid);
@@ -303,10 +250,6 @@ struct Node::State {
     // nonce and the session's signed declaration, read only from contacts.
     void tell_contacts(const User& x, const Session& s);
 
-    // A contact's belief about a two-hop session of the same declaration: shown
-    // offline once every contact of ours that is linked with it and online
-    // has said it lost it; online as soon as one says it sees it.
-    void believe(User& u, Session& s, const std::string& contact, bool seen_online);
 
     // Accepts a verified declaration. Returns true when it was newer than what we had.
     bool accept_declaration(const wire::Declaration& d, const wire::SignedBlob& blob, Addr addr);
@@ -344,10 +287,7 @@ struct Node::State {
     // Only a pong echoing the challenge we sent that session proves it alive.
     void on_pong(const wire::Header& h, std::uint64_t n);
 
-    bool known_session(const wire::Header& h) const {
-        auto it = users.find(h.from_user);
-        return it != users.end() && it->second.sessions.count(h.from_session);
-    }
+    bool known_session(const wire::Header& h) const { return presence.known_session(h.from_user, h.from_session); }
 
     void on_declare(const wire::Header& h, const Addr& back, const wire::Declare& p, bool online_type);
 
@@ -399,7 +339,6 @@ struct Node::State {
         if (OutEntry* o = outbox.wanted(e, want, now)) try_send(*o);
     }
 
-    std::vector<Addr> online_sessions(const std::string& user) const;
 
     // Puts a message in the outbox for target (a user, or our own user for mirroring).
     void queue(const wire::SignedBlob& blob, const wire::ChatMessage& m, const std::string& target);
