@@ -19,7 +19,6 @@ public:
 
 }  // namespace
 
-
 KxPublicKey Crypto::kx_public(const KxSecretKey& sk) { return crypto::kx_public(sk); }
 Bytes Crypto::seal(ByteView msg, const KxPublicKey& to) { return crypto::seal(msg, to); }
 std::optional<Bytes> Crypto::open(ByteView sealed, const KxPublicKey& pk, const KxSecretKey& sk) {
@@ -385,7 +384,7 @@ void Node::handle_command(TimeMs now, const Command& c) {
             else if constexpr (std::is_same_v<T, cmd::Ping>) s.ping(x.addr);
             else if constexpr (std::is_same_v<T, cmd::Explode>) s.explode();
             else if constexpr (std::is_same_v<T, cmd::Quit>) s.quit();
-            else if constexpr (std::is_same_v<T, cmd::Trust>) s.trust(x.user, x.fingerprint);
+            else if constexpr (std::is_same_v<T, cmd::Trust>) s.trust_key(x.user, x.fingerprint);
         },
         c);
 }
@@ -437,7 +436,7 @@ std::vector<KeyView> Node::keys(const std::string& name) const {
         KeyView k;
         k.user = n;
         if (u.key_known) k.pinned = u.rec.key;
-        if (auto* other = s_->trust_.other_key(n)) k.other = *other;
+        if (auto* other = s_->trust.other_key(n)) k.other = *other;
         out.push_back(k);
     }
     return out;

@@ -6,7 +6,7 @@ namespace dc::core {
 bool Node::State::key_ok(const std::string& user, const PublicKey& key) {
     auto it = users.find(user);
     const PublicKey* pinned = it != users.end() && it->second.key_known ? &it->second.rec.key : nullptr;
-    if (trust_.key_ok(pinned, user, key, now)) return true;
+    if (trust.key_ok(pinned, user, key, now)) return true;
     ++stats.wrong_key;
     return false;
 }
@@ -16,7 +16,7 @@ void Node::State::on_untrusted_chat(const wire::Header& h, const wire::ChatMessa
         ++stats.bad_signature;
         return;
     }
-    auto u = trust_.untrusted_message(m.from, h.from_key, m.id, now);
+    auto u = trust.untrusted_message(m.from, h.from_key, m.id, now);
     if (u.warn) event(ev::KeyWarning{m.from, users[m.from].rec.key, h.from_key});
     if (u.show) event(ev::Message{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}, false, true});
 }

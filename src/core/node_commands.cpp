@@ -3,9 +3,9 @@
 
 namespace dc::core {
 
-void Node::State::trust(const std::string& name, const std::string& fingerprint) {
+void Node::State::trust_key(const std::string& name, const std::string& fingerprint) {
     auto u = users.find(name);
-    auto key = trust_.accept(name, fingerprint, u != users.end());
+    auto key = trust.accept(name, fingerprint, u != users.end());
     if (!key) {
         event(ev::Problem{key.error()});
         return;

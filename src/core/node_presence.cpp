@@ -10,15 +10,6 @@ User& Node::State::user_entry(const std::string& name, const PublicKey& key) {
     return u;
 }
 
-
-
-
-
-
-
-
-
-
 void Node::State::heard_from(const std::string& user, const SessionId& sid) {
     auto it = users.find(user);
     if (it == users.end()) return;
@@ -63,7 +54,6 @@ void Node::State::tell_contacts(const User& x, const Session& s) {
                 send(o.rec.addr, wire::MsgType::deliver_known_list, payload);
     }
 }
-
 
 bool Node::State::accept_declaration(const wire::Declaration& d, const wire::SignedBlob& blob, Addr addr) {
     if (presence.is_self(d.user, d.session)) return false;
@@ -133,7 +123,6 @@ void Node::State::adopt_links(const std::vector<std::string>& links) {
         declare_to_all(false, false);
     }
 }
-
 
 void Node::State::age_sessions() {
     for (auto& [n, u] : users) {

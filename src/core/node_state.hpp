@@ -59,6 +59,9 @@ struct Node::State {
     Envelope env;
     const Identity& id = env.id();
     Crypto& crypto = env.crypto();
+    // The parts (each owns its state; see their headers).
+    SenderBudgets budgets;
+    Trust trust;
     Liveness liveness;
 
     Presence presence{cfg, id};
@@ -155,9 +158,6 @@ struct Node::State {
 
     const KxKeys* kx_for(const KxPublicKey& pk) const;
 
-
-
-
     Addr self_addr() const;
 
     void event(Event e) { events_out.push_back(std::move(e)); }
@@ -174,8 +174,6 @@ struct Node::State {
     std::optional<Request> request;
 
     // ---- budgets -------------------------------------------------------------
-    SenderBudgets budgets;
-
     bool within_budget(const wire::Header& h, const Addr& from, bool authenticated, bool stream);
 
     // Returns false when it was remembered already.
@@ -233,7 +231,6 @@ struct Node::State {
         event(ev::Presence{u.rec.name, s.rec.session, s.rec.addr, s.online(), why});
     }
 
-
     // Recomputes u's links (presence.hpp); a new edge made by them is shown and declared.
     void recompute_links(User& u, const Session* fresh = nullptr, const std::vector<std::string>* fresh_links = nullptr) {
         if (!presence.recompute_links(u, fresh, fresh_links)) return;
@@ -250,7 +247,6 @@ struct Node::State {
     // nonce and the session's signed declaration, read only from contacts.
     void tell_contacts(const User& x, const Session& s);
 
-
     // Accepts a verified declaration. Returns true when it was newer than what we had.
     bool accept_declaration(const wire::Declaration& d, const wire::SignedBlob& blob, Addr addr);
 
@@ -260,7 +256,6 @@ struct Node::State {
     // ---- incoming packets ------------------------------------------------------
 
     // The pinned key for a name must match; an unknown name is not yet pinned.
-    Trust trust_;
 
     bool key_ok(const std::string& user, const PublicKey& key);
 
@@ -268,7 +263,8 @@ struct Node::State {
     // never stored, acked or mirrored; the first one from that key warns.
     void on_untrusted_chat(const wire::Header& h, const wire::ChatMessage& m, const wire::SignedBlob& msg);
 
-    void trust(const std::string& name, const std::string& fingerprint);
+    // \trust: pins the other key seen for name, if fingerprint is its own.
+    void trust_key(const std::string& name, const std::string& fingerprint);
 
     std::optional<wire::Declaration> open_declaration(const wire::SignedBlob& blob);
 
@@ -338,7 +334,6 @@ struct Node::State {
     void resend_wanted(const OutEntry& e, std::uint64_t want) {
         if (OutEntry* o = outbox.wanted(e, want, now)) try_send(*o);
     }
-
 
     // Puts a message in the outbox for target (a user, or our own user for mirroring).
     void queue(const wire::SignedBlob& blob, const wire::ChatMessage& m, const std::string& target);
