@@ -1,7 +1,7 @@
 // A map kept as a sorted std::vector of pairs, for maps of one entry or a few
 // that a node holds many of: every user it knows has a map of its sessions
-// (nearly always one), which as a std::map cost a 48-byte header and a tree
-// node per session (32 bytes and an allocation). Iterates in key order, as
+// (nearly always one), which as a std::map cost a header and a tree node (an
+// allocation) per session. Iterates in key order, as
 // std::map does. Unlike std::map, inserting or erasing moves the entries after
 // the place it happens: references to entries do not survive either.
 #pragma once

@@ -1,8 +1,8 @@
 // A short list of user names kept in one string: each name after its length.
-// Every node keeps the links of every user it knows (about ten names each, a
-// hundred users or so). As a std::vector<std::string> they cost 24 bytes plus
-// 32 a name (and the name again past the short-string size) in one allocation
-// of the strings; as this 32 bytes plus the names and a byte each.
+// Every node keeps the links of every user it knows. As a
+// std::vector<std::string> they would cost a string header a name (and the
+// name again past the short-string size); as this, one string header plus the
+// names and a byte each.
 #pragma once
 
 #include <cstddef>

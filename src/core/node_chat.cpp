@@ -1,0 +1,279 @@
+// The node: chat in and out, acknowledgements, and undoing what a failed store rested on.
+#include "core/node_state.hpp"
+
+namespace dc::core {
+
+bool Node::State::key_ok(const std::string& user, const PublicKey& key) {
+    auto it = users.find(user);
+    const PublicKey* pinned = it != users.end() && it->second.key_known ? &it->second.rec.key : nullptr;
+    if (trust.key_ok(pinned, user, key, now)) return true;
+    ++stats.wrong_key;
+    return false;
+}
+
+void Node::State::on_untrusted_chat(const wire::Header& h, const wire::ChatMessage& m, const wire::SignedBlob& msg) {
+    if (m.from != h.from_user || m.to != id.user || !env.verify(msg, h.from_key)) {
+        ++stats.bad_signature;
+        return;
+    }
+    auto u = trust.untrusted_message(m.from, h.from_key, m.id, now);
+    if (u.warn) event(ev::KeyWarning{m.from, users[m.from].rec.key, h.from_key});
+    if (u.show) event(ev::Message{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}, false, true});
+}
+
+void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::Chat& c, bool trusted_sender) {
+    const KxKeys* keys = kx_for(c.kx);
+    std::optional<Bytes> plain;
+    if (keys) plain = crypto.open(c.sealed, keys->pk, keys->sk);
+    if (!plain) {
+        // Sealed to a key we no longer hold (we restarted or rotated): tell the
+        // sender our current declaration, at most once per rotation per session.
+        ++stats.undecryptable;
+        if (known_session(h) && told_new_key.insert({h.from_session, kx.pk}).second)
+            send(back, declare_type(), declare_payload(0, false, false, 0));
+        return;
+    }
+    auto blob = wire::decode_signed_blob(*plain);
+    if (!blob) {
+        ++stats.malformed;
+        return;
+    }
+    auto m = wire::decode_chat_message(blob->body);
+    if (!m) {
+        ++stats.malformed;
+        return;
+    }
+    const wire::SignedBlob& msg = *blob;
+    if (!trusted_sender) {
+        on_untrusted_chat(h, *m, msg);
+        return;
+    }
+    // The author signed the message; the sender may be the author or one of
+    // the author's or recipient's other sessions mirroring it.
+    PublicKey author_key{};
+    if (m->from == h.from_user) {
+        author_key = h.from_key;
+    } else {
+        auto a = users.find(m->from);
+        if (a == users.end() || !a->second.key_known) {
+            ++stats.unsolicited;
+            return;
+        }
+        author_key = a->second.rec.key;
+    }
+    if (!key_ok(m->from, author_key)) return;
+    if (!env.verify(msg, author_key)) {
+        ++stats.bad_signature;
+        return;
+    }
+    bool to_me = m->to == id.user, from_me = m->from == id.user;
+    bool sender_ok = h.from_user == m->from || h.from_user == id.user;
+    if ((!to_me && !from_me) || !sender_ok || !users.count(h.from_user)) {
+        ++stats.unsolicited;
+        return;
+    }
+    if (seen.contains(m->from, m->sent, m->id)) {
+        ++stats.duplicate;
+        send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m->id}));
+        return;
+    }
+    // A numbered message sent by its author comes from the session that
+    // numbered it (mirrors come from other sessions): no made-up streams.
+    if (m->seq != 0 && h.from_user == m->from && m->session != h.from_session) {
+        ++stats.malformed;
+        return;
+    }
+    heard_from(h.from_user, h.from_session);  // a new message: fresh, not a replay
+    HeldChat x{*m, msg, h.from_user, h.from_session, back};
+    if (m->seq == 0) {  // unnumbered: shown as it comes
+        show_chat(std::move(x));
+        return;
+    }
+    StreamKey k{m->session, m->to};
+    if (order.place(k, m->seq, c.base) != ChatOrder::Place::wait) {
+        show_chat(std::move(x));
+        return;
+    }
+    // An earlier one of this stream is still on its way: wait for it. The
+    // sender keeps this one (it is not delivered) and is told which one we
+    // wait for, so that it resends that one now rather than at its next retry.
+    ++stats.out_of_order;
+    if (order.hold(k, m->seq, std::move(x), now)) {
+        wire::ChatAck held{m->id, true, order.last_shown(k) + 1};
+        send(back, wire::MsgType::chat_ack, wire::encode(held));
+    }
+    wake_dirty = true;  // a hold has a deadline
+}
+
+void Node::State::show_chat(HeldChat&& first) {
+    std::vector<HeldChat> due;
+    due.push_back(std::move(first));
+    for (std::size_t i = 0; i < due.size(); ++i) {
+        HeldChat x = std::move(due[i]);
+        const wire::ChatMessage& m = x.msg;
+        depends_on = m.id;
+        if (!seen.insert(m.from, m.sent, m.id)) {
+            ++stats.duplicate;
+            send(x.back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m.id}));
+            depends_on.reset();
+            continue;
+        }
+        wire::ChatAck ack{m.id};
+        Tentative t{m.id, m.from, m.sent, false, {}, std::nullopt, 0};
+        HistoryRecord rec{m.id, m.from, m.to, m.sent, now, m.text};
+        store(store_op::PutHistory{rec});
+        if (m.seq != 0) {
+            StreamKey k{m.session, m.to};
+            t.stream = k;
+            t.prev_seq = order.last_shown(k);
+            store(store_op::PutChatSeq{ChatSeqRecord{k.session, k.peer, std::max(t.prev_seq, m.seq)}});
+            auto next = order.shown(k, m.seq, now);
+            // Later ones wait, and the next one is missing: say which we want.
+            if (next.empty() && order.waiting(k)) ack.want = order.last_shown(k) + 1;
+            for (auto& n : next) due.push_back(std::move(n));
+        }
+        send(x.back, wire::MsgType::chat_ack, wire::encode(ack));
+        // Mirror what we received to our other sessions (seed 001, 2.2); a copy
+        // that came from one of them needs no mirroring.
+        if (x.sender_user != id.user) queue(x.blob, m, id.user);
+        depends_on.reset();
+        event(ev::Message{rec, m.from == id.user});
+        tentative.push_back(std::move(t));
+    }
+}
+
+std::vector<StoreOp> Node::State::store_failed(std::vector<StoreOp> ops) {
+    std::set<MessageId> gone;
+    std::set<StreamKey> streams;
+    for (auto it = tentative.rbegin(); it != tentative.rend(); ++it) {
+        const Tentative& t = *it;
+        gone.insert(t.id);
+        seen.forget(t.author, t.sent, t.id);
+        outbox.erase(t.id, id.user);
+        if (t.typed) {
+            outbox.erase(t.id, t.to);
+            send_seq[t.to] = t.prev_seq;
+            streams.insert(StreamKey{id.session, t.to});
+            event(ev::Problem{"not sent to " + t.to + ": it could not be saved (nothing was sent)"});
+        } else if (t.stream) {
+            order.set_last_shown(*t.stream, t.prev_seq);
+            streams.insert(*t.stream);
+        }
+    }
+    tentative.clear();
+    if (gone.empty()) return ops;
+    std::erase_if(events_out, [&](const Event& e) {
+        if (auto* m = std::get_if<ev::Message>(&e)) return gone.count(m->msg.id) > 0;
+        if (auto* q = std::get_if<ev::Queued>(&e)) return gone.count(q->id) > 0;
+        return false;
+    });
+    std::erase_if(tx_out, [&](const Out& o) { return o.dep && gone.count(*o.dep) > 0; });
+    std::erase_if(ops, [&](const StoreOp& op) {
+        if (auto* h = std::get_if<store_op::PutHistory>(&op)) return gone.count(h->entry.id) > 0;
+        if (auto* o = std::get_if<store_op::PutOutbox>(&op)) return gone.count(o->entry.id) > 0;
+        if (auto* c = std::get_if<store_op::PutChatSeq>(&op))
+            return streams.count(StreamKey{c->seq.session, c->seq.peer}) > 0;
+        return false;
+    });
+    wake_dirty = true;
+    return ops;
+}
+
+void Node::State::on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
+    OutEntry* e = outbox.find(p.id, h.from_user);
+    if (!e) return;
+    heard_from(h.from_user, h.from_session);  // acks a message still outstanding: fresh
+    if (p.held) {
+        // Not delivered: held until the one it waits for comes.
+        outbox.held(*e, now);
+        wake_dirty = true;
+        resend_wanted(*e, p.want);
+        return;
+    }
+    if (p.want != 0) resend_wanted(*e, p.want);
+    bool mirror = h.from_user == id.user;
+    std::string to = e->msg.to;
+    store(store_op::DeleteOutbox{p.id, h.from_user});
+    outbox.erase(p.id, h.from_user);
+    if (!mirror) event(ev::Delivered{p.id, to});
+}
+
+void Node::State::queue(const wire::SignedBlob& blob, const wire::ChatMessage& m, const std::string& target) {
+    if (target == id.user && presence.online_sessions(id.user).empty()) return;  // no other device to mirror to
+    if (outbox.contains(m.id, target)) return;
+    OutboxRecord rec{m.id, target, blob, now};
+    store(store_op::PutOutbox{rec});
+    bool behind = false;
+    auto& added = outbox.add(std::move(rec), m, now, behind);
+    if (behind) soon(now);
+    else try_send(added);
+}
+
+bool Node::State::try_send(OutEntry& e) {
+    bool sent = outbox.try_send(e, now, [&](const OutEntry& x) {
+        auto it = users.find(x.rec.target);
+        if (it == users.end()) return;
+        Bytes plain = wire::encode(x.rec.msg);
+        std::uint64_t base = outbox.base_of(x);
+        for (auto& [sid, s] : it->second.sessions) {
+            if (!s.online() || presence.is_self(x.rec.target, sid) || s.decl.kx == KxPublicKey{}) continue;
+            wire::Chat c;
+            c.kx = s.decl.kx;
+            c.base = base;
+            c.sealed = crypto.seal(plain, c.kx);
+            send(s.rec.addr, wire::MsgType::chat, wire::encode(c));
+        }
+    });
+    soon(sent ? e.next_try : outbox.pace_ready());
+    return sent;
+}
+
+void Node::State::send_chat(const cmd::Chat& c) {
+    if (!valid_user_name(c.to)) {
+        event(ev::Problem{"not a user name: " + c.to});
+        return;
+    }
+    // A user we know of, even one whose key we have not seen yet (just
+    // added, still being looked for), gets the message in the outbox: it is
+    // signed now and sealed to each session once that session is known.
+    auto it = users.find(c.to);
+    if (it == users.end() || (!it->second.key_known && !it->second.rec.contact)) {
+        event(ev::Problem{"not sent: unknown user " + c.to + " (\\add " + c.to + " to look for it first)"});
+        return;
+    }
+    std::size_t waiting = outbox.waiting_for(c.to);
+    if (waiting >= cfg.max_outbox_per_peer) {
+        event(ev::Problem{"outbox for " + c.to + " is full (" + std::to_string(waiting) +
+                          " messages waiting); nothing was sent"});
+        return;
+    }
+    if (c.text.size() > wire::kMaxText) {
+        event(ev::Problem{"message too long (" + std::to_string(c.text.size()) + " bytes, at most " +
+                          std::to_string(wire::kMaxText) + ")"});
+        return;
+    }
+    wire::ChatMessage m;
+    m.id = message_id();
+    m.from = id.user;
+    m.to = c.to;
+    m.sent = std::max(now, last_sent + 1);
+    last_sent = m.sent;
+    m.text = c.text;
+    std::uint64_t& numbered = send_seq[c.to];
+    Tentative t{m.id, m.from, m.sent, true, c.to, std::nullopt, numbered};
+    m.session = id.session;
+    m.seq = ++numbered;
+    store(store_op::PutChatSeq{ChatSeqRecord{id.session, c.to, m.seq}});
+    auto blob = env.sign(wire::encode(m));
+    seen.insert(m.from, m.sent, m.id);
+    store(store_op::PutHistory{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}});
+    bool recipient_online = !presence.online_sessions(c.to).empty();
+    event(ev::Queued{m.id, c.to, recipient_online});
+    depends_on = m.id;
+    queue(blob, m, c.to);
+    queue(blob, m, id.user);
+    depends_on.reset();
+    tentative.push_back(std::move(t));
+}
+
+}  // namespace dc::core

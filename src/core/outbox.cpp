@@ -1,0 +1,109 @@
+#include "core/outbox.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+namespace dc::core {
+
+void Outbox::restore(OutboxRecord rec, wire::ChatMessage msg) {
+    OutEntry e;
+    e.rec = std::move(rec);
+    e.msg = std::move(msg);
+    e.gap = cfg_.retry_initial;
+    Key k{e.rec.id, e.rec.target};
+    entries_.emplace(std::move(k), std::move(e));
+}
+
+void Outbox::all_due(TimeMs now) {
+    for (auto& [k, e] : entries_) e.next_try = now;
+}
+
+OutEntry* Outbox::find(const MessageId& id, const std::string& target) {
+    auto it = entries_.find({id, target});
+    return it == entries_.end() ? nullptr : &it->second;
+}
+
+std::size_t Outbox::waiting_for(const std::string& target) const {
+    std::size_t n = 0;
+    for (auto& [k, e] : entries_) n += k.second == target;
+    return n;
+}
+
+OutEntry& Outbox::add(OutboxRecord rec, wire::ChatMessage msg, TimeMs now, bool& behind) {
+    OutEntry e;
+    e.rec = std::move(rec);
+    e.msg = std::move(msg);
+    e.gap = cfg_.retry_initial;
+    e.next_try = now;
+    behind = false;
+    for (auto& [k, o] : entries_) behind = behind || (k.second == e.rec.target && !o.tried);
+    Key k{e.rec.id, e.rec.target};
+    return entries_.emplace(std::move(k), std::move(e)).first->second;
+}
+
+// Chat leaves at most chat_send_rate per second after a burst: an entry over
+// the budget waits until the budget has room again (so a backlog, or every
+// retry falling due at once, goes out spread over time). Entries that wait
+// together go together, oldest first (in_order): pacing never sends a later
+// message of a stream before an earlier one.
+bool Outbox::paced(TimeMs now) {
+    if (pace_.take(now, pace_rate(), cfg_.chat_send_burst)) return true;
+    pace_ready_ = now + pace_.until_next(pace_rate());
+    return false;
+}
+
+std::size_t Outbox::pace_budget(TimeMs now) {
+    pace_.refill(now, pace_rate(), cfg_.chat_send_burst);
+    return static_cast<std::size_t>(std::max(0.0, pace_.tokens())) + 1;
+}
+
+void Outbox::sort_oldest_first(std::vector<OutEntry*>& v, std::size_t first) {
+    auto older = [](const OutEntry* x, const OutEntry* y) {
+        return std::tuple(x->msg.sent, x->rec.queued, x->msg.seq) < std::tuple(y->msg.sent, y->rec.queued, y->msg.seq);
+    };
+    if (first < v.size()) {
+        std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(first), v.end(), older);
+        v.resize(first);
+    } else {
+        std::sort(v.begin(), v.end(), older);
+    }
+}
+
+std::vector<OutEntry*> Outbox::flush(const std::string& target, TimeMs now) {
+    auto all = in_order([&](const Key& k, const OutEntry&) { return k.second == target; });
+    for (auto* e : all) {
+        e->gap = cfg_.retry_initial;
+        e->next_try = now;
+    }
+    return all;
+}
+
+std::uint64_t Outbox::base_of(const OutEntry& e) const {
+    if (e.msg.seq == 0) return 0;
+    std::uint64_t b = e.msg.seq;
+    for (auto& [k, o] : entries_)
+        if (o.msg.seq != 0 && o.msg.seq < b && k.second == e.rec.target && o.msg.session == e.msg.session &&
+            o.msg.to == e.msg.to)
+            b = o.msg.seq;
+    return b;
+}
+
+void Outbox::held(OutEntry& e, TimeMs now) {
+    e.gap = cfg_.retry_max;
+    e.next_try = std::max(e.next_try, now + cfg_.retry_max);
+}
+
+OutEntry* Outbox::wanted(const OutEntry& e, std::uint64_t want, TimeMs now) {
+    for (auto& [k, o] : entries_) {
+        if (k.second != e.rec.target || o.msg.seq != want || o.msg.session != e.msg.session || o.msg.to != e.msg.to)
+            continue;
+        if (o.last_nudge != 0 && now - o.last_nudge < kResendAfterHeld) return nullptr;
+        o.last_nudge = now;
+        o.gap = cfg_.retry_initial;
+        o.next_try = now;
+        return &o;
+    }
+    return nullptr;
+}
+
+}  // namespace dc::core
