@@ -1,14 +1,16 @@
 // The one simulated network (tools/sim/net.hpp) on its own, with stations that
 // only send what they are told and record what reaches them: time order,
 // latency and jitter, loss, partitions, streams, the store, and replay from a
-// seed.
+// seed. And a host::Host as a station, drained as the driver drains it.
 #include "core/rng.hpp"
+#include "sim/host_station.hpp"
 #include "sim/net.hpp"
 
 #include "darkchat/wire.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <deque>
 #include <string>
 #include <tuple>
@@ -290,4 +292,69 @@ TEST_CASE("the portable generator gives the same numbers everywhere") {
     Rng(5).shuffle(w);
     CHECK(v == w);
     CHECK(v != std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8});
+}
+
+TEST_CASE("a host as a station: its batches land in the station's store, events then packets, one timer") {
+    sim::Network net(5);
+    sim::HostStation a, b;
+    a.name = "alice";
+    b.name = "bob";
+    a.id = net.identity("alice");
+    b.id = net.identity("bob");
+    net.attach(a);
+    net.attach(b);
+    std::vector<std::string> order;
+    a.on_batch = [&](const std::vector<StoreOp>&, bool stored) { order.push_back(stored ? "stored" : "refused"); };
+    a.on_event = [&](const host::Event&) { order.push_back("event"); };
+    net.on_transmit = [&](const sim::Station& s, const core::Transmit&) {
+        if (&s == &a) order.push_back("send");
+    };
+    a.boot(net, core::real_crypto(), net.next_seed());
+    b.boot(net, core::real_crypto(), net.next_seed());
+    REQUIRE(a.host->node() != nullptr);
+    CHECK(a.host->room_client() == nullptr);
+    CHECK(a.host->port() == a.addr.port);
+    CHECK(a.armed != sim::kNever);  // its timer is armed at what it asked for
+
+    auto chat = [&](const std::string& text) {
+        net.input(a, [&] { a.host->node()->handle_command(net.now(), core::cmd::Chat{"bob", text}); });
+    };
+    net.input(a, [&] { a.host->node()->handle_command(net.now(), core::cmd::Ping{b.addr}); });
+    net.input(a, [&] { a.host->node()->handle_command(net.now(), core::cmd::Add{"bob"}); });
+    net.input(b, [&] { b.host->node()->handle_command(net.now(), core::cmd::Add{"alice"}); });
+    net.run_for(1000);
+    CHECK(a.store.users.count("bob") == 1);
+
+    order.clear();
+    chat("hello");
+    REQUIRE(!order.empty());
+    CHECK(order.front() == "stored");
+    CHECK(order.back() == "send");
+    CHECK(a.store.outbox.size() == 1);
+    net.run_for(500);
+    CHECK(a.store.outbox.empty());
+    auto got = [&](const std::string& text) {
+        return std::count_if(b.events.begin(), b.events.end(), [&](const host::Event& e) {
+            auto* c = std::get_if<core::Event>(&e);
+            auto* m = c ? std::get_if<core::ev::Message>(c) : nullptr;
+            return m && !m->outgoing && m->msg.text == text;
+        });
+    };
+    CHECK(got("hello") == 1);
+
+    // bob's store refuses: the message is neither shown nor acknowledged until it stores again.
+    b.store_fault = host::StoreFailure{"disk full", true};
+    chat("again");
+    net.run_for(500);
+    CHECK(got("again") == 0);
+    CHECK(a.store.outbox.size() == 1);
+    b.store_fault.reset();
+    net.run_for(5000);
+    CHECK(got("again") == 1);
+    CHECK(a.store.outbox.empty());
+
+    // \quit: the station goes down once its goodbyes are out; the host stays to be read.
+    b.quit(net);
+    CHECK(!b.up);
+    CHECK(b.host->quitting());
 }

@@ -194,6 +194,12 @@ void Network::push(TimeMs at, Kind k, std::uint32_t a, std::uint32_t b) {
 // ---- the driver contract ---------------------------------------------------------------------
 
 void Network::store(Station& s, Endpoint& ep, bool& hold) {
+    ep.store_batches(now_, [&](const std::vector<StoreOp>& ops) {
+        for (auto& op : ops) {
+            if (on_store) on_store(s, op);
+            if (apply_store) s.store.apply(op);
+        }
+    });
     if (!s.store_fails && s.unsaved.empty()) {
         while (auto op = ep.poll_store()) {
             if (on_store) on_store(s, *op);
@@ -220,6 +226,7 @@ void Network::drain(Station& s) {
     if (!ep) return;
     if (!s.up) {
         // A machine cut off (not crashed) still runs; what it says goes nowhere.
+        ep->store_batches(now_, [](const std::vector<StoreOp>&) {});
         while (ep->poll_store()) {
         }
         ep->take_events(now_);

@@ -35,8 +35,8 @@ using StationId = std::uint32_t;
 inline constexpr TimeMs kNever = std::numeric_limits<TimeMs>::max();
 inline constexpr StationId kNoStation = std::numeric_limits<StationId>::max();
 
-// What the network drives: one sans-IO program on one port. A Host (node and
-// roles together) plugs in as it is; NodeStation below adapts a core::Node.
+// What the network drives: one sans-IO program on one port. NodeStation below
+// adapts a core::Node; sim::HostStation (host_station.hpp) a host::Host.
 class Endpoint {
 public:
     virtual ~Endpoint() = default;
@@ -50,6 +50,11 @@ public:
     // leave in ops what is still worth storing later; false holds back the
     // packets of this input.
     virtual bool handle_store_failed(TimeMs, std::vector<StoreOp>&) { return false; }
+    // An endpoint that stores in batches, one transaction each, as the driver
+    // stores a Host's, drains them here before poll_store(): each batch it
+    // stores goes to keep() (the station's store); while its store refuses
+    // writes it answers its machine itself, which holds back what must wait.
+    virtual void store_batches(TimeMs, const std::function<void(const std::vector<StoreOp>&)>& keep) { (void)keep; }
     // Moves the events of the last input to wherever the test reads them.
     virtual void take_events(TimeMs) {}
     virtual std::optional<core::Transmit> poll_transmit() = 0;
