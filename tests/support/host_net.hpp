@@ -1,41 +1,34 @@
-// Hosts and terminal sessions driven as src/io/loop.cpp drives them, on a
-// deterministic network in virtual time: no process, no socket, stores in
-// memory. A user's host runs its node and (with relays or a directory) its room
-// client on one address; a relay or a directory runs alone on its own.
+// Hosts and terminal sessions on the one simulated network (tools/sim/net.hpp),
+// each host a sim::HostStation driven as src/io/loop.cpp drives it: no process,
+// no socket, stores in memory, virtual time. A user's host runs its node and
+// (with relays or a directory) its room client on one address; a relay or a
+// directory runs alone on its own. The session reads the host's events as the
+// driver hands them on, and its lines are kept in order.
 #pragma once
+
+#include "sim/host_station.hpp"
+#include "sim/net.hpp"
 
 #include "darkchat/crypto.hpp"
 #include "darkchat/host.hpp"
-#include "darkchat/mem_store.hpp"
 #include "darkchat/session.hpp"
 
 #include <algorithm>
 #include <map>
 #include <memory>
-#include <queue>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace dc::test {
 
-struct HostPeer {
-    std::string name;
-    Identity id;
-    Addr addr;
-    host::Config config;
-    MemStore store;
-    std::unique_ptr<host::Host> host;
+struct HostPeer : sim::HostStation {
     std::unique_ptr<cli::Session> session;
     std::vector<std::string> lines;  // every line shown, in order
-    // The store refuses writes while set (the words of the fault, and whether
-    // it may pass).
-    std::optional<host::StoreFailure> store_fault;
     std::size_t batches = 0;          // batches the driver applied
     std::vector<StoreOp> last_batch;  // the last batch offered, applied or not
     std::vector<std::string> batch_order;  // "store", "line", "send" as the driver met them
     std::size_t sent = 0;
-    bool up = false;
 
     std::size_t mark() const { return lines.size(); }
     // Lines shown since mark.
@@ -46,6 +39,9 @@ struct HostPeer {
     bool shown_prefix(const std::string& prefix, std::size_t from = 0) const {
         return std::any_of(lines.begin() + static_cast<long>(from), lines.end(),
                            [&](const std::string& l) { return l.rfind(prefix, 0) == 0; });
+    }
+    void show() {
+        while (auto l = session->poll_line()) lines.push_back(std::move(*l));
     }
 };
 
@@ -77,28 +73,42 @@ inline host::RoleOptions using_directory(const Addr& directory) {
 
 class HostNet {
 public:
-    explicit HostNet(std::uint64_t seed = 7) : seed_(seed) { (void)crypto::init(); }
+    // Every packet takes 5 ms; peers sit at 127.0.0.1, 127.0.0.2, ... port 7300.
+    explicit HostNet(std::uint64_t seed = 7) : net_(seed, model(), 1'000'000) {
+        net_.on_transmit = [this](const sim::Station& s, const core::Transmit&) {
+            auto& p = *peers_.at(s.index);  // every station here is a peer, attached in order
+            p.batch_order.push_back("send");
+            ++p.sent;
+        };
+    }
 
-    TimeMs now() const { return now_; }
-    TimeMs latency = 5;
+    TimeMs now() const { return net_.now(); }
+    sim::Network& network() { return net_; }
     // Host names \ping resolves (anything else: "unknown host").
     std::map<std::string, Addr> names;
 
     HostPeer& add(const std::string& name, host::RoleOptions roles = {}, core::Config node = {}) {
         auto p = std::make_unique<HostPeer>();
         p->name = name;
-        auto kp = crypto::generate_identity();
-        p->id.user = name;
-        p->id.pk = kp.pk;
-        p->id.sk = kp.sk;
-        crypto::random_bytes(p->id.session);
+        p->id = net_.identity(name);
         p->addr = Addr::v4(127, 0, 0, static_cast<std::uint8_t>(1 + peers_.size()), 7300);
         p->config.node = node;
-        p->config.node.port = p->addr.port;
-        p->config.node.bind_addr = p->addr;
         p->config.roles = roles;
+        HostPeer& r = *p;
+        r.on_batch = [&r](const std::vector<StoreOp>& ops, bool stored) {
+            r.batch_order.push_back("store");
+            r.last_batch = ops;
+            if (stored) ++r.batches;
+        };
+        r.on_event = [&r](const host::Event& e) {
+            r.batch_order.push_back("line");
+            r.session->handle_event(e);
+            r.show();
+        };
+        r.keep_events = false;
+        net_.attach(r);
         peers_.push_back(std::move(p));
-        return *peers_.back();
+        return r;
     }
 
     HostPeer& operator[](const std::string& name) {
@@ -107,34 +117,33 @@ public:
         throw std::runtime_error("no peer " + name);
     }
 
+    // A fresh host from what p stored, its terminal attached, then started.
     void start(HostPeer& p) {
-        auto h = host::Host::create(p.config, p.id, p.store.snapshot(), core::real_crypto(), seed_ + counter_++);
-        if (!h) throw std::runtime_error(h.error());
-        p.host = std::move(h).value();
+        p.session.reset();
+        p.create(core::real_crypto(), net_.next_seed());
         p.session = std::make_unique<cli::Session>(*p.host);
-        p.up = true;
-        p.host->handle_start(now_, p.addr);
-        pump(p);
+        p.start(net_);
     }
 
     // kill -9: what was stored stays.
     void kill(HostPeer& p) {
+        p.crash(net_);
         p.session.reset();
         p.host.reset();
-        p.up = false;
     }
 
     // One line typed at p's terminal, as the driver hands it on.
     void type(HostPeer& p, const std::string& line) {
-        p.session->handle_line(now_, line);
-        show(p);
-        while (auto r = p.session->poll_resolve()) {
-            auto it = names.find(r->host);
-            if (it == names.end()) p.session->handle_resolved(now_, *r, err("unknown host"));
-            else p.session->handle_resolved(now_, *r, it->second);
-        }
-        show(p);
-        pump(p);
+        net_.input(p, [&] {
+            p.session->handle_line(now(), line);
+            p.show();
+            while (auto r = p.session->poll_resolve()) {
+                auto it = names.find(r->host);
+                if (it == names.end()) p.session->handle_resolved(now(), *r, err("unknown host"));
+                else p.session->handle_resolved(now(), *r, it->second);
+            }
+            p.show();
+        });
     }
 
     // a pings b, and each adds the other.
@@ -188,94 +197,23 @@ public:
         return roles::short_id(rooms.front().room);
     }
 
-    void quit(HostPeer& p) {
-        p.host->handle_quit(now_);
-        pump(p);
-    }
-
-    // The driver's pump: store batches, then events shown, then packets sent.
-    void pump(HostPeer& p) {
-        while (auto* ops = p.host->poll_store()) {
-            p.batch_order.push_back("store");
-            p.last_batch = *ops;
-            if (p.store_fault) {
-                p.host->handle_store_failed(now_, *p.store_fault);
-                continue;
-            }
-            for (auto& op : *ops) p.store.apply(op);
-            ++p.batches;
-            p.host->handle_store_applied(now_);
-        }
-        while (auto e = p.host->poll_event()) {
-            p.batch_order.push_back("line");
-            p.session->handle_event(*e);
-            show(p);
-        }
-        while (auto t = p.host->poll_transmit()) {
-            p.batch_order.push_back("send");
-            ++p.sent;
-            for (auto& q : peers_)
-                if (q->addr == t->to) queue_.push({now_ + latency, seq_++, p.addr, q.get(), std::move(t->data)});
-        }
-        if (p.host->quitting()) p.up = false;
-    }
+    void quit(HostPeer& p) { p.quit(net_); }
 
     // Bytes to p's port from `from`, as a datagram.
-    void inject(HostPeer& p, const Addr& from, ByteView data) {
-        p.host->handle_datagram(now_, from, data);
-        pump(p);
-    }
+    void inject(HostPeer& p, const Addr& from, ByteView data) { net_.deliver_now(p, from, data); }
 
-    void run_for(TimeMs d) { run_until(now_ + d); }
-
-    void run_until(TimeMs t) {
-        for (int guard = 0; guard < 1000000; ++guard) {
-            TimeMs next = t;
-            if (!queue_.empty()) next = std::min(next, queue_.top().at);
-            for (auto& p : peers_)
-                if (p->up)
-                    if (auto w = p->host->poll_timeout()) next = std::min(next, std::max(*w, now_));
-            if (next >= t && (queue_.empty() || queue_.top().at > t)) {
-                now_ = t;
-                return;
-            }
-            now_ = next;
-            while (!queue_.empty() && queue_.top().at <= now_) {
-                auto pk = queue_.top();
-                queue_.pop();
-                if (!pk.to->up) continue;
-                pk.to->host->handle_datagram(now_, pk.from, pk.data);
-                pump(*pk.to);
-            }
-            for (auto& p : peers_)
-                if (p->up)
-                    if (auto w = p->host->poll_timeout(); w && *w <= now_) {
-                        p->host->handle_timeout(now_);
-                        pump(*p);
-                    }
-        }
-        throw std::runtime_error("the network did not settle");
-    }
+    void run_for(TimeMs d) { net_.run_for(d); }
+    void run_until(TimeMs t) { net_.run_until(t); }
 
 private:
-    void show(HostPeer& p) {
-        while (auto l = p.session->poll_line()) p.lines.push_back(std::move(*l));
+    static sim::NetModel model() {
+        sim::NetModel m;
+        m.latency = 5;
+        return m;
     }
 
-    struct Packet {
-        TimeMs at;
-        std::uint64_t seq;
-        Addr from;
-        HostPeer* to;
-        Bytes data;
-        bool operator>(const Packet& o) const { return at != o.at ? at > o.at : seq > o.seq; }
-    };
-    std::priority_queue<Packet, std::vector<Packet>, std::greater<Packet>> queue_;
+    sim::Network net_;
     std::vector<std::unique_ptr<HostPeer>> peers_;
-    std::uint64_t seed_;
-    std::uint64_t counter_ = 0;
-    std::uint64_t seq_ = 0;
-    TimeMs now_ = 1000000;
 };
 
 }  // namespace dc::test
