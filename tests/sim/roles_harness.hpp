@@ -1,6 +1,7 @@
 // The role machines (roles.hpp) on the one simulated network (tools/sim/net.hpp):
-// a directory, relays and room clients in one process, one thread, virtual time
-// jumping to the next packet or timer. Every link has a modelled one-way latency
+// a directory, relays and users (room clients, or hosts running a node and a
+// room client on one port as `darkchat --dir` does) in one process, one thread,
+// virtual time jumping to the next packet or timer. Every link has a modelled one-way latency
 // (plus jitter, so packets may be reordered) and a loss rate; a node can be killed
 // (it neither sends nor receives, its timers stop) and brought back, fresh (a
 // restart with the same identity) or as it was (a partition healing). Everything
@@ -11,6 +12,7 @@
 #pragma once
 
 #include "sim/crypto.hpp"
+#include "sim/host_station.hpp"
 #include "sim/net.hpp"
 
 #include "darkchat/crypto.hpp"
@@ -34,13 +36,17 @@ using sim::identity_for;
 
 using AnyEvent = std::variant<roles::DirectoryEvent, roles::RelayEvent, roles::RoomEvent>;
 
-// A directory, a relay or a room client on its station (address, up, store:
-// what a room client stored, a restart starts from it).
-struct Node : sim::Station, sim::Endpoint {
-    Identity id;
+// A directory, a relay or a user on its station (address, up, store: what a
+// user stored, a restart starts from it). With World::users_as_hosts a user
+// runs as `darkchat --dir` (or --relays) does: a host::Host with its node and
+// its room client on one port (sim::HostStation); otherwise, or when the test
+// stands in for the user's node itself (its RoomClientConfig gives `pinned` or
+// `addresses`), a bare room client.
+struct Node : sim::HostStation {
     std::unique_ptr<roles::Directory> dir;
     std::unique_ptr<roles::Relay> relay;
-    std::unique_ptr<roles::RoomClient> client;
+    std::unique_ptr<roles::RoomClient> bare;  // a room client without its node
+    roles::RoomClient* client = nullptr;      // the host's room client, or bare
     roles::DirectoryConfig dir_cfg;
     roles::RelayConfig relay_cfg;
     roles::RoomClientConfig client_cfg;
@@ -52,17 +58,26 @@ struct Node : sim::Station, sim::Endpoint {
     const sim::Network* net = nullptr;
     bool verbose = false;
 
+    bool hosted() const { return host && !dir && !relay && !bare; }
+
     void handle_datagram(TimeMs now, const Addr& from, ByteView data) override {
         ++received;
         if (dir) dir->handle_datagram(now, from, data);
         else if (relay) relay->handle_datagram(now, from, data);
-        else client->handle_datagram(now, from, data);
+        else if (bare) bare->handle_datagram(now, from, data);
+        else host->handle_datagram(now, from, data);
+    }
+    void handle_frame(TimeMs now, const Addr& from, ByteView data) override {
+        if (!hosted()) return handle_datagram(now, from, data);
+        ++received;
+        host->handle_frame(now, from, data);
     }
     void handle_timeout(TimeMs now) override {
         ++wakeups;
         if (dir) dir->handle_timeout(now);
         else if (relay) relay->handle_timeout(now);
-        else client->handle_timeout(now);
+        else if (bare) bare->handle_timeout(now);
+        else host->handle_timeout(now);
     }
     // A wakeup asked for now or earlier comes a millisecond later, so that a
     // machine that keeps asking cannot hold virtual time still.
@@ -70,11 +85,15 @@ struct Node : sim::Station, sim::Endpoint {
         std::optional<TimeMs> next;
         if (dir) next = dir->poll_timeout();
         else if (relay) next = relay->poll_timeout();
-        else next = client->poll_timeout();
+        else if (bare) next = bare->poll_timeout();
+        else next = host->poll_timeout();
         if (next && *next <= net->now()) return net->now() + 1;
         return next;
     }
-    std::optional<StoreOp> poll_store() override { return client ? client->poll_store() : std::nullopt; }
+    std::optional<StoreOp> poll_store() override { return bare ? bare->poll_store() : std::nullopt; }
+    void store_batches(TimeMs now, const std::function<void(const std::vector<StoreOp>&)>& keep) override {
+        if (hosted()) HostStation::store_batches(now, keep);
+    }
     void take_events(TimeMs now) override {
         if (dir)
             while (auto e = dir->poll_event()) {
@@ -86,14 +105,21 @@ struct Node : sim::Station, sim::Endpoint {
                 log(now, roles::describe(*e));
                 relay_events.emplace_back(now, std::move(*e));
             }
-        if (client)
-            while (auto e = client->poll_event()) room_events.emplace_back(now, std::move(*e));
+        if (bare)
+            while (auto e = bare->poll_event()) room_events.emplace_back(now, std::move(*e));
+        if (hosted())
+            while (auto e = host->poll_event()) {
+                if (auto* r = std::get_if<roles::RoomEvent>(&*e)) room_events.emplace_back(now, std::move(*r));
+                else if (auto* l = std::get_if<host::Line>(&*e)) log(now, l->text);
+            }
     }
     std::optional<core::Transmit> poll_transmit() override {
         if (dir) return dir->poll_transmit();
         if (relay) return relay->poll_transmit();
-        return client->poll_transmit();
+        if (bare) return bare->poll_transmit();
+        return host->poll_transmit();
     }
+    bool quitting() const override { return hosted() && host->quitting(); }
     void log(TimeMs now, const std::string& what) const {
         if (verbose) std::fprintf(stderr, "[%8lld] %-8s %s\n", static_cast<long long>(now), name.c_str(), what.c_str());
     }
@@ -144,13 +170,29 @@ public:
         net_.input(n, [&] { n.relay->handle_start(now()); });
         return nodes_.size() - 1;
     }
+    // Users added from now on run as hosts (see Node). A bare room client sees
+    // every packet sent to its port; under a host, what is not a role packet
+    // (garbage included) goes to the node, as in darkchat.
+    bool users_as_hosts = false;
+
+    // A user. As a host it is what `darkchat --dir` (or --relays) runs, which
+    // gives its room client the defaults of RoomClientConfig but for the
+    // directory and the relays; a bare room client takes cfg as it is.
     std::size_t add_client(const std::string& name, roles::RoomClientConfig cfg = {}) {
         auto& n = add(name);
         cfg.port = n.addr.port;
         n.client_cfg = cfg;
-        n.client = std::make_unique<roles::RoomClient>(cfg, n.id, *crypto_, net_.next_seed());
+        if (!users_as_hosts || cfg.pinned || cfg.addresses) {
+            n.bare = std::make_unique<roles::RoomClient>(cfg, n.id, *crypto_, net_.next_seed());
+            n.client = n.bare.get();
+        } else {
+            n.config.roles.directory = cfg.directory;
+            n.config.roles.relays = cfg.relays;
+            n.create(*crypto_, net_.next_seed());
+            n.client = n.host->room_client();
+        }
         net_.bring_up(n, n);
-        net_.input(n, [&] { n.client->handle_start(now()); });
+        net_.input(n, [&] { start(n); });
         return nodes_.size() - 1;
     }
 
@@ -191,20 +233,29 @@ public:
         if (n.relay) n.relay = std::make_unique<roles::Relay>(n.relay_cfg, n.id, *crypto_, net_.next_seed());
         if (n.client) {
             if (wipe_store) n.store.clear();
-            n.client = std::make_unique<roles::RoomClient>(n.client_cfg, n.id, *crypto_, net_.next_seed(),
-                                                           n.store.snapshot().rooms);
+            if (n.bare) {
+                n.bare = std::make_unique<roles::RoomClient>(n.client_cfg, n.id, *crypto_, net_.next_seed(),
+                                                             n.store.snapshot().rooms);
+                n.client = n.bare.get();
+            } else {
+                n.create(*crypto_, net_.next_seed());
+                n.client = n.host->room_client();
+            }
         }
         n.log(now(), "restarted");
         net_.input(n, [&] {
             if (n.relay) n.relay->handle_start(now());
-            if (n.client) n.client->handle_start(now());
+            if (n.client) start(n);
         });
     }
 
     // A room client leaves darkchat (\quit): what it says goes out, then it is down.
     void quit(const std::string& name) {
         auto& n = node(name);
-        net_.input(n, [&] { n.client->handle_quit(now()); });
+        net_.input(n, [&] {
+            if (n.bare) n.bare->handle_quit(now());
+            else n.host->handle_quit(now());
+        });
         kill(name);
     }
 
@@ -230,6 +281,12 @@ public:
     std::uint64_t lost() const { return net_.totals().lost + net_.totals().dead; }
 
 private:
+    // A user's start: its host's once the socket is bound, or its bare room client's.
+    void start(Node& n) {
+        if (n.bare) n.bare->handle_start(now());
+        else n.host->handle_start(now(), n.addr);
+    }
+
     // Links as the model; streams (too big for a datagram, or asked for) arrive
     // from an ephemeral port, as the real loop delivers them, one latency late.
     static sim::NetModel model(const Link& l) {
