@@ -25,13 +25,13 @@
 #include "darkchat/core.hpp"
 #include "darkchat/model.hpp"
 #include "darkchat/types.hpp"
+#include "core/rng.hpp"
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <span>
 #include <string>
 #include <string_view>
@@ -93,7 +93,7 @@ std::optional<Score> score(const PublicKey& relay, std::span<const DelayVector> 
 // owner: deterministic in tests and simulations) and the round-robin cursor.
 struct Selector {
     explicit Selector(std::uint64_t seed = 1) : rng(seed) {}
-    std::mt19937_64 rng;
+    Rng rng;
     std::size_t cursor = 0;  // round-robin: index of the next candidate (in the given order)
 };
 

@@ -68,7 +68,7 @@ void Liveness::back_off(Probe& p, TimeMs now) const {
 std::vector<Addr> Liveness::pick_neighbours(std::vector<Addr> v) {
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
-    std::shuffle(v.begin(), v.end(), rng());
+    rng_.shuffle(v);
     if (v.size() > kIndirectProbes) v.resize(kIndirectProbes);
     return v;
 }
@@ -77,11 +77,6 @@ std::uint64_t Liveness::ping_nonce(TimeMs now, std::uint64_t random) {
     std::uint64_t low = random & 0xffff;
     ping_counter_ = std::max(ping_counter_ + 1, (static_cast<std::uint64_t>(now) << 16) | low);
     return ping_counter_;
-}
-
-std::mt19937_64& Liveness::rng() {
-    if (!rng_) rng_ = std::make_unique<std::mt19937_64>(rng_seed_);
-    return *rng_;
 }
 
 }  // namespace dc::core

@@ -13,9 +13,8 @@
 #pragma once
 
 #include "darkchat/core.hpp"
+#include "core/rng.hpp"
 
-#include <memory>
-#include <random>
 #include <vector>
 
 namespace dc::core {
@@ -36,7 +35,7 @@ struct Probe {
 class Liveness {
 public:
     Liveness(const Config& cfg, const SessionId& self, std::uint64_t rng_seed)
-        : cfg_(cfg), self_(self), rng_seed_(rng_seed) {}
+        : cfg_(cfg), self_(self), rng_(rng_seed) {}
 
     // What a step of a probe round asks the node to do (a set of these).
     enum Step : unsigned { nothing = 0, ping = 1, ask_neighbours = 2, lost = 4 };
@@ -115,17 +114,14 @@ private:
     // When a silent session gets its next probe round. The answering side waits
     // for the prober's longest interval and two more pings before it probes.
     TimeMs due(const Probe& p, const SessionId& other) const;
-    std::mt19937_64& rng();
 
     static constexpr std::size_t kIndirectProbes = 3;  // common neighbours asked to reach a silent session
     const Config& cfg_;
     SessionId self_;
     std::uint64_t ping_counter_ = 0;
-    // The shuffle of common neighbours, made from the seed on first use: a
-    // Mersenne Twister's state is large, and most nodes never need one (only
-    // probing a silent contact does).
-    std::uint64_t rng_seed_;
-    std::unique_ptr<std::mt19937_64> rng_;
+    // The shuffle of common neighbours: portable, so that a seed replays the
+    // same probes with every standard library.
+    Rng rng_;
 };
 
 }  // namespace dc::core

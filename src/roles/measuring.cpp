@@ -11,7 +11,7 @@ ProbeRelay* Measuring::add(TimeMs now, const Addr& a, bool listed) {
         ProbeRelay r;
         r.addr = a;
         // A new relay is measured soon (spread over 50 ms), then every measure_interval.
-        r.next_probe = now + std::uniform_int_distribution<TimeMs>(0, 50)(rng_);
+        r.next_probe = now + rng_.between(0, 50);
         it = relays_.emplace(a, r).first;
     }
     it->second.listed |= listed;

@@ -5,7 +5,7 @@
 
 #include "room_context.hpp"
 
-#include <random>
+#include "core/rng.hpp"
 
 namespace dc::roles::detail {
 
@@ -70,7 +70,7 @@ private:
     void probe(TimeMs now, ProbeRelay& r);
 
     RoomContext& ctx_;
-    std::mt19937_64 rng_;
+    Rng rng_;
     std::map<Addr, ProbeRelay> relays_;
     DelayVector reported_;
     bool changed_ = true;

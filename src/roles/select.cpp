@@ -24,8 +24,7 @@ constexpr StrategyName kStrategyNames[] = {
 
 // A uniformly random element of a non-empty list of indices.
 std::size_t pick(const std::vector<std::size_t>& v, Selector& sel) {
-    std::uniform_int_distribution<std::size_t> d(0, v.size() - 1);
-    return v[d(sel.rng)];
+    return v[sel.rng.below(v.size())];
 }
 
 // min-max: the seed's rule. Minimise the slowest participant's rtt; maxima within
@@ -89,8 +88,7 @@ std::optional<std::size_t> select_relay(Strategy s, std::span<const Candidate> c
     switch (s) {
     case Strategy::min_max: return min_max(candidates, participants, sel);
     case Strategy::random: {
-        std::uniform_int_distribution<std::size_t> d(0, candidates.size() - 1);
-        return d(sel.rng);
+        return sel.rng.below(candidates.size());
     }
     case Strategy::least_loaded: return least_loaded(candidates, sel);
     case Strategy::round_robin:
