@@ -47,7 +47,7 @@ struct Config {
     double stranger_rate = 500, stranger_burst = 1000;
     std::size_t max_outbox_per_peer = 1000;  // messages waiting for one user
     // Chat messages remembered for de-duplication (about 66 bytes each); past it
-    // the author holding the most forgets its oldest (include/darkchat/seen.hpp).
+    // the author holding the most forgets its oldest (src/core/seen.hpp).
     std::size_t max_seen = 100000;
     // Chat packets sent per second (and burst), first tries and retries alike:
     // a backlog goes out paced, not all at once into the receiver's socket buffer,

@@ -1,4 +1,4 @@
-#include "darkchat/chat_order.hpp"
+#include "core/chat_order.hpp"
 
 #include <algorithm>
 

@@ -5,10 +5,10 @@
 // their state and are tested alone; this struct holds what ties them together.
 #pragma once
 
-#include "darkchat/chat_order.hpp"
+#include "core/chat_order.hpp"
 #include "darkchat/core.hpp"
 #include "darkchat/crypto.hpp"
-#include "darkchat/seen.hpp"
+#include "core/seen.hpp"
 #include "core/budgets.hpp"
 #include "core/envelope.hpp"
 #include "core/liveness.hpp"

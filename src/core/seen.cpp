@@ -1,5 +1,5 @@
-// Bounded de-duplication of chat messages and declarations; see include/darkchat/seen.hpp.
-#include "darkchat/seen.hpp"
+// Bounded de-duplication of chat messages and declarations; see src/core/seen.hpp.
+#include "core/seen.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -14,9 +14,9 @@
 #include "sim/crypto.hpp"
 #include "sim/host_station.hpp"
 #include "sim/net.hpp"
+#include "support/mem_store.hpp"
 
 #include "darkchat/crypto.hpp"
-#include "darkchat/mem_store.hpp"
 #include "darkchat/roles.hpp"
 #include "darkchat/wire.hpp"
 

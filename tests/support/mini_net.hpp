@@ -9,7 +9,7 @@
 #include "sim/net.hpp"
 
 #include "darkchat/core.hpp"
-#include "darkchat/mem_store.hpp"
+#include "support/mem_store.hpp"
 
 #include <functional>
 #include <memory>

@@ -1,7 +1,7 @@
 // The darkchat core, driven directly on a modelled network (no sockets).
 #include "darkchat/core.hpp"
 #include "darkchat/crypto.hpp"
-#include "darkchat/seen.hpp"
+#include "core/seen.hpp"
 #include "darkchat/wire.hpp"
 #include "crypto/wire_signing.hpp"
 #include "core/flat_map.hpp"

@@ -1,7 +1,7 @@
 // The SQLite store: creation and permissions, WAL, migrations, round trips of
 // every StoreOp, atomic batches, history queries, and durability across a
 // killed process; the migration from schema 1 and sealed identities.
-#include "darkchat/mem_store.hpp"
+#include "support/mem_store.hpp"
 #include "darkchat/store.hpp"
 
 #include <doctest/doctest.h>

@@ -14,7 +14,7 @@
 
 #include "core/rng.hpp"
 #include "darkchat/core.hpp"
-#include "darkchat/mem_store.hpp"
+#include "support/mem_store.hpp"
 
 #include <cstdint>
 #include <functional>

@@ -17,7 +17,7 @@
 #include "sim/net.hpp"
 
 #include "darkchat/core.hpp"
-#include "darkchat/mem_store.hpp"
+#include "support/mem_store.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -32,7 +32,7 @@ namespace dc::sim {
 
 using NodeId = StationId;
 
-// A crashed node restarts from what it had stored (include/darkchat/mem_store.hpp).
+// A crashed node restarts from what it had stored (tests/support/mem_store.hpp).
 using dc::MemStore;
 
 // One simulated device: a user's identity and session, its address and its
