@@ -25,7 +25,6 @@
 #include "darkchat/core.hpp"
 #include "darkchat/model.hpp"
 #include "darkchat/types.hpp"
-#include "core/rng.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -46,7 +45,7 @@ using RoomId = std::array<std::uint8_t, 16>;
 std::string short_id(const RoomId& id);
 
 // ---------------------------------------------------------------------------------
-// Relay selection (src/roles/select.cpp; pure functions, unit tested)
+// Relay selection (src/roles/select.hpp: the pure functions that choose)
 
 // How the directory picks a relay for a new chat (and whether it relocates).
 enum class Strategy : std::uint8_t {
@@ -70,40 +69,8 @@ struct Load {
     bool operator==(const Load&) const = default;
 };
 
-// A relay the directory may choose.
-struct Candidate {
-    PublicKey key{};
-    Addr addr;
-    Load load;
-};
-
 // One participant's measured round-trip times: relay key -> rtt in milliseconds.
 using DelayVector = std::map<PublicKey, std::uint32_t>;
-
-// The min-max figure of one relay for a set of participants.
-struct Score {
-    std::uint32_t max = 0;  // the slowest participant's rtt to the relay
-    std::uint64_t sum = 0;  // all participants' rtts together (the tie breaker)
-    bool operator==(const Score&) const = default;
-};
-// None when some participant has not measured this relay (then it is not eligible).
-std::optional<Score> score(const PublicKey& relay, std::span<const DelayVector> participants);
-
-// State a strategy keeps between choices: the RNG for random tie breaks (seeded by the
-// owner: deterministic in tests and simulations) and the round-robin cursor.
-struct Selector {
-    explicit Selector(std::uint64_t seed = 1) : rng(seed) {}
-    Rng rng;
-    std::size_t cursor = 0;  // round-robin: index of the next candidate (in the given order)
-};
-
-// Picks one of candidates (an index), or none when no candidate is eligible (the caller
-// reports SERVER_ERR). candidates are alive relays in a stable order (by key).
-// min-max: smallest Score::max; maxima within kTieMs count as equal, then smallest sum,
-// then uniformly at random. Relays some participant has not measured are not eligible.
-std::optional<std::size_t> select_relay(Strategy s, std::span<const Candidate> candidates,
-                                        std::span<const DelayVector> participants, Selector& sel);
-inline constexpr std::uint32_t kTieMs = 1;
 
 // When a chat moves to a merely better relay (min-max only): the new maximum must be
 // better by at least min_ms AND by at least min_fraction of the current maximum.
@@ -113,7 +80,6 @@ struct Hysteresis {
     std::uint32_t min_ms = 5;
     double min_fraction = 0.20;
 };
-bool clearly_better(std::uint32_t current_max, std::uint32_t candidate_max, const Hysteresis& h);
 
 // ---------------------------------------------------------------------------------
 // The chat request flow, as the requester sees it

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "envelope.hpp"
+#include "select.hpp"
 
 #include <span>
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "envelope.hpp"
+#include "select.hpp"
 
 #include <set>
 

@@ -1,7 +1,7 @@
-// Relay selection: pure functions (see roles.hpp). This file is the one place that
+// Relay selection: pure functions (see select.hpp). This file is the one place that
 // decides how a relay is chosen and when a chat is worth moving.
 
-#include "darkchat/roles.hpp"
+#include "select.hpp"
 
 #include <algorithm>
 #include <limits>

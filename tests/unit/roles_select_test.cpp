@@ -1,5 +1,5 @@
 // Relay selection (src/roles/select.cpp): every strategy, ties, fairness, hysteresis.
-#include "darkchat/roles.hpp"
+#include "roles/select.hpp"
 
 #include <doctest/doctest.h>
 
