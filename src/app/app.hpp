@@ -27,7 +27,7 @@ struct Options {
     bool remove_passphrase = false;     // --remove-passphrase
     bool help = false;
     bool version = false;
-    // Directory and relays (issue 5).
+    // Directory and relays.
     bool directory = false;             // --directory (darkchatd): be the directory
     bool relay = false;                 // --relay (darkchatd): be a relay
     std::string dir_host;               // --dir HOST[:PORT]: the directory

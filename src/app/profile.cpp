@@ -399,7 +399,7 @@ Identity new_identity(const std::string& user) {
     return fresh;
 }
 
-// The directory and relays of issue 5: host names resolved once, at start.
+// The directory and relays: host names resolved once, at start.
 Result<void> role_options(const Options& o, io::RoleOptions& r) {
     r.role = o.directory ? io::Role::directory : o.relay ? io::Role::relay : io::Role::user;
     if (!o.dir_host.empty()) {
