@@ -35,20 +35,6 @@ bool UserView::online() const {
     return std::any_of(sessions.begin(), sessions.end(), [](const SessionView& s) { return s.online; });
 }
 
-void Node::State::new_kx_key() {
-    if (kx_previous) crypto::wipe(kx_previous->sk);
-    if (kx.pk != KxPublicKey{}) kx_previous = kx;
-    crypto.random(kx.sk);
-    kx.pk = crypto.kx_public(kx.sk);
-    kx_next_rotation = now + cfg.kx_rotation;
-}
-
-const Node::State::KxKeys* Node::State::kx_for(const KxPublicKey& pk) const {
-    if (pk == kx.pk) return &kx;
-    if (kx_previous && pk == kx_previous->pk) return &*kx_previous;
-    return nullptr;
-}
-
 Addr Node::State::self_addr() const {
     Addr a = cfg.bind_addr;
     a.port = cfg.port;
@@ -71,21 +57,6 @@ bool Node::State::within_budget(const wire::Header& h, const Addr& from, bool au
     if (authenticated)
         return budgets.known(now, h.from_user, h.from_session, stream, cfg.known_rate, cfg.known_burst);
     return env.ip_budget(now, from) && budgets.strangers(now, cfg.stranger_rate, cfg.stranger_burst);
-}
-
-void Node::State::expire_pending() {
-    for (auto it = pending.begin(); it != pending.end();) {
-        if (it->second.expires <= now) it = pending.erase(it);
-        else ++it;
-    }
-}
-
-std::uint64_t Node::State::add_pending(PendingKind kind) {
-    if (pending.size() >= kMaxPending) expire_pending();
-    if (pending.size() >= kMaxPending) pending.erase(pending.begin());
-    auto n = nonce();
-    pending[n] = Pending{kind, now + kPendingLifetime, 0, {}};
-    return n;
 }
 
 void Node::State::on_packet(const Addr& from, ByteView data, bool stream) {
@@ -176,7 +147,7 @@ void Node::State::dispatch(const wire::Header& h, const Addr& back, const Bytes&
             if (liveness.fresh_ping(sess.live, p->nonce)) {
                 if (request->authenticated) {
                     heard_from(h.from_user, h.from_session);
-                } else if (online) {
+                } else if (own.online()) {
                     // It pings from somewhere else: challenge it there; its answer
                     // (a newer declaration after a move) brings the new address.
                     send(back, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe)));
@@ -198,9 +169,9 @@ void Node::State::dispatch(const wire::Header& h, const Addr& back, const Bytes&
 
 void Node::State::tick() {
     wake_dirty = true;  // whatever is due moves on
-    if (!online) return;
-    if (now >= kx_next_rotation) {
-        new_kx_key();
+    if (!own.online()) return;
+    if (kx.due(now)) {
+        kx.rotate(now, cfg.kx_rotation);
         redeclare(true);
         declare_to_all(false, false);
     }
@@ -245,14 +216,14 @@ void Node::State::tick() {
                 }
         }
     }
-    expire_pending();
+    requests.expire(now);
 }
 
 std::optional<TimeMs> Node::State::next_wakeup() const {
-    if (!online) return std::nullopt;
+    if (!own.online()) return std::nullopt;
     if (presence.take_moved()) wake_dirty = true;  // who we watch may have changed
     if (!wake_dirty && wake_cache) return wake_cache;
-    TimeMs t = std::min(next_refresh, kx_next_rotation);
+    TimeMs t = std::min(next_refresh, kx.next_rotation());
     auto earlier = [&](TimeMs x) { t = std::min(t, x); };
     for (auto& [n, u] : users) {
         if (!presence.watched(u)) continue;
@@ -289,7 +260,7 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
     }
     for (auto& r : snap.sessions) {
         if (r.user == s.id.user && r.session == s.id.session) {
-            s.self_seq = std::max(s.self_seq, r.seq);
+            s.own.resume(r.seq);
             continue;
         }
         auto d = wire::decode_declaration(r.decl.body);
@@ -334,7 +305,7 @@ void Node::handle_start(TimeMs now) {
     s.tentative.clear();
     s.started_at = now;
     s.wake_dirty = true;
-    s.new_kx_key();  // a new sealing key every run: what was sealed to the old one stays unreadable
+    s.kx.rotate(now, s.cfg.kx_rotation);  // a new sealing key every run: what was sealed to the old one stays unreadable
     s.redeclare(true);
     for (auto& [n, u] : s.users)
         for (auto& [sid, sess] : u.sessions) s.liveness.restart(sess.live, now);
@@ -357,7 +328,7 @@ void Node::handle_packet(TimeMs now, const Addr& from, ByteView data, bool strea
     s_->on_packet(from, data, stream);
     if (s_->links_changed) {
         s_->links_changed = false;
-        if (s_->online) {
+        if (s_->own.online()) {
             s_->redeclare(true);
             s_->declare_to_all(false, false);
         }

@@ -22,14 +22,14 @@ void Node::State::on_untrusted_chat(const wire::Header& h, const wire::ChatMessa
 }
 
 void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::Chat& c, bool trusted_sender) {
-    const KxKeys* keys = kx_for(c.kx);
+    const SealingKeys::Pair* keys = kx.find(c.kx);
     std::optional<Bytes> plain;
     if (keys) plain = crypto.open(c.sealed, keys->pk, keys->sk);
     if (!plain) {
         // Sealed to a key we no longer hold (we restarted or rotated): tell the
         // sender our current declaration, at most once per rotation per session.
         ++stats.undecryptable;
-        if (known_session(h) && told_new_key.insert({h.from_session, kx.pk}).second)
+        if (known_session(h) && kx.tell(h.from_session))
             send(back, declare_type(), declare_payload(0, false, false, 0));
         return;
     }

@@ -94,7 +94,7 @@ void Node::State::ping(const Addr& to) {
 void Node::State::explode() {
     auto n = add_pending(PendingKind::explode);
     auto payload = declare_payload(1, false, true, n);
-    remember_handled(id.session, self_seq, n);
+    remember_handled(id.session, own.seq(), n);
     auto targets = declaration_targets(false);
     for (auto& a : targets) send(a, declare_type(), payload);
     event(ev::Notice{"explode: declaration pushed to " + std::to_string(targets.size()) +
@@ -102,7 +102,7 @@ void Node::State::explode() {
 }
 
 void Node::State::quit() {
-    if (!online) {
+    if (!own.online()) {
         quitting = true;
         return;
     }

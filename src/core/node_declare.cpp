@@ -5,39 +5,17 @@
 namespace dc::core {
 
 void Node::State::redeclare(bool online_now) {
-    online = online_now;
-    self_seq = std::max<std::uint64_t>(self_seq + 1, static_cast<std::uint64_t>(now) * 1000);
     wire::Declaration d;
     d.user = id.user;
     d.key = id.pk;
     d.session = id.session;
-    d.seq = self_seq;
     d.online = online_now;
     d.super_client = cfg.super_client;
     d.addr = self_addr();
     d.issued = now;
     d.links = presence.my_links();
-    d.kx = kx.pk;
-    self_decl = env.sign(wire::encode(d));
-    SessionRecord r;
-    r.user = id.user;
-    r.session = id.session;
-    r.decl = self_decl;
-    r.seq = self_seq;
-    r.addr = d.addr;
-    r.online = online_now;
-    r.last_seen = now;
-    store(store_op::PutSession{r});
-}
-
-Bytes Node::State::declare_payload(std::uint8_t hops, bool reply, bool explode, std::uint64_t n) const {
-    wire::Declare p;
-    p.decl = self_decl;
-    p.hops = hops;
-    p.reply = reply;
-    p.explode = explode;
-    p.nonce = n;
-    return wire::encode(p);
+    d.kx = kx.current().pk;
+    store(store_op::PutSession{own.declare(env, std::move(d), now)});
 }
 
 std::vector<Addr> Node::State::declaration_targets(bool all) const {
@@ -102,10 +80,10 @@ void Node::State::on_declare(const wire::Header& h, const Addr& back, const wire
     // A challenge of ours is answered once per session: a replayed answer is stale.
     bool solicited = false;
     if (p.nonce) {
-        auto pe = pending.find(p.nonce);
-        if (pe != pending.end() && pe->second.first_answer(h.from_user, h.from_session)) {
+        auto* pe = requests.find(p.nonce);
+        if (pe && pe->first_answer(h.from_user, h.from_session)) {
             solicited = true;
-            Pending& pd = pe->second;
+            Pending& pd = *pe;
             if (pd.kind == PendingKind::explode) {
                 ++pd.answers;
                 event(ev::Explored{pd.answers});
@@ -131,7 +109,7 @@ void Node::State::on_declare(const wire::Header& h, const Addr& back, const wire
         // answered a \\ping made before we linked it) does not know we
         // linked it, and would not take our chat or answer our probes.
         auto du = users.find(d->user);
-        if (newer && online && d->online && du != users.end() && presence.watched(du->second) &&
+        if (newer && own.online() && d->online && du != users.end() && presence.watched(du->second) &&
             !presence.is_self(d->user, d->session) &&
             (!direct || (presence.is_contact(du->second) && !has(d->links, id.user))))
             send(addr, declare_type(), declare_payload(0, false, false, 0));
@@ -153,7 +131,7 @@ void Node::State::on_declare(const wire::Header& h, const Addr& back, const wire
     if (p.explode && !presence.is_self(d->user, d->session)) {
         // \explode: everyone reached answers the originator directly.
         send(addr, declare_type(), declare_payload(0, false, false, p.nonce));
-    } else if (p.reply && direct && online) {
+    } else if (p.reply && direct && own.online()) {
         send(addr, declare_type(), declare_payload(0, false, false, p.nonce));
         // A node that wants an answer has just (re)started: tell it what we know.
     }
@@ -178,7 +156,7 @@ void Node::State::forward_declaration(const wire::Declaration& d, const wire::De
 }
 
 void Node::State::spread(const wire::Declaration& d, const wire::SignedBlob& blob, const Addr& addr) {
-    if (!online) return;
+    if (!own.online()) return;
     remember_handled(d.session, d.seq, 0);
     wire::Declare p;
     p.decl = blob;
@@ -190,7 +168,7 @@ void Node::State::on_request_ping(const wire::Header& h, const Addr& back, const
     bool for_me = p.target_user.empty() || (p.target_user == id.user &&
                                             (p.target_session == kAnySession || p.target_session == id.session));
     if (p.hops == 0 || for_me) {
-        if (!for_me || !online) return;
+        if (!for_me || !own.online()) return;
         // Deliver a declareOnline to the requester. A request made directly is
         // answered at its source address; a forwarded one at the address the
         // requester gave to the common neighbour.
@@ -251,8 +229,8 @@ void Node::State::on_request_user_list(const wire::Header& h, const Addr& back, 
         bytes += b;
         return true;
     };
-    if (online) {
-        wire::KnownSession me{self_decl, self_addr(), true, now};
+    if (own.online()) {
+        wire::KnownSession me{own.blob(), self_addr(), true, now};
         if (fits(me)) out.sessions.push_back(std::move(me));
     }
     bool full = false;
@@ -309,8 +287,8 @@ void Node::State::on_known_list(const wire::Header& h, const Addr& back, const w
         on_belief(h, p);
         return;
     }
-    auto pe = pending.find(p.nonce);
-    if (pe == pending.end() || !pe->second.first_answer(h.from_user, h.from_session)) {
+    auto* pe = requests.find(p.nonce);
+    if (!pe || !pe->first_answer(h.from_user, h.from_session)) {
         ++stats.unsolicited;
         return;
     }
@@ -335,7 +313,7 @@ void Node::State::on_known_list(const wire::Header& h, const Addr& back, const w
         if (st == u.sessions.end()) continue;
         Session& s = st->second;
         // A session we watch and have not heard from ourselves: introduce ourselves.
-        if (presence.watched(u) && newer && s.rec.online && !presence.is_self(d->user, d->session) && online)
+        if (presence.watched(u) && newer && s.rec.online && !presence.is_self(d->user, d->session) && own.online())
             send(s.rec.addr, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe)));
         if (newer && presence.is_contact(u)) spread(*d, ks.decl, s.rec.addr);
         if (from_contact && s.rec.seq == d->seq && from->second.links.contains(d->user))

@@ -41,7 +41,7 @@ void Node::State::heard_from(const std::string& user, const SessionId& sid) {
 }
 
 void Node::State::tell_contacts(const User& x, const Session& s) {
-    if (!online) return;
+    if (!own.online()) return;
     wire::DeliverKnownList list;
     list.sessions.push_back(known(s));
     auto payload = wire::encode(list);
@@ -118,7 +118,7 @@ void Node::State::adopt_links(const std::vector<std::string>& links) {
             store(store_op::PutUser{u.rec});
         }
     }
-    if (changed && online) {
+    if (changed && own.online()) {
         redeclare(true);
         declare_to_all(false, false);
     }

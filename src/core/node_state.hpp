@@ -13,7 +13,10 @@
 #include "core/envelope.hpp"
 #include "core/liveness.hpp"
 #include "core/outbox.hpp"
+#include "core/own_declaration.hpp"
 #include "core/presence.hpp"
+#include "core/requests.hpp"
+#include "core/sealing_keys.hpp"
 #include "core/trust.hpp"
 
 #include <algorithm>
@@ -25,34 +28,11 @@
 namespace dc::core {
 
 inline constexpr SessionId kAnySession{};
-inline constexpr TimeMs kPendingLifetime = 30000;   // how long an answer to our request is expected
-inline constexpr std::size_t kMaxPending = 1024;    // outstanding requests of ours
 inline constexpr std::size_t kMaxLookups = 32;      // nodes asked where a new contact is
 
 inline bool has(const std::vector<std::string>& v, std::string_view s) {
     return std::find(v.begin(), v.end(), s) != v.end();
 }
-
-enum class PendingKind { user_list, ping, explode, probe };
-
-struct Pending {
-    PendingKind kind = PendingKind::probe;
-    TimeMs expires = 0;
-    std::size_t answers = 0;
-    // The sessions that answered (each counts once), sorted: most requests get
-    // one answer or a few, and a node holds dozens of requests after a start,
-    // so a flat vector, not a tree node per answer.
-    std::vector<std::pair<std::string, SessionId>> answered;
-
-    // Records an answer; false when that session answered already.
-    bool first_answer(const std::string& user, const SessionId& session) {
-        std::pair<std::string, SessionId> key{user, session};
-        auto it = std::lower_bound(answered.begin(), answered.end(), key);
-        if (it != answered.end() && *it == key) return false;
-        answered.insert(it, std::move(key));
-        return true;
-    }
-};
 
 struct Node::State {
     Config cfg;
@@ -68,13 +48,12 @@ struct Node::State {
     Presence::Users& users = presence.users();
     Outbox outbox{cfg};
     SeenMessages seen{cfg.max_seen};
-    std::map<std::uint64_t, Pending> pending;
+    Requests requests;
+    SealingKeys kx{crypto};
+    OwnDeclaration own;
     // Declarations already acted on (forwarded, answered): session, sequence and
     // nonce (an \explode re-sends the same declaration with a fresh nonce).
     HandledDeclarations handled{4096};
-
-    // Sessions told our new sealing key after they used an old one.
-    std::set<std::pair<SessionId, KxPublicKey>> told_new_key;
 
     bool links_changed = false;  // someone linked us: re-declare once the packet is handled
 
@@ -90,9 +69,6 @@ struct Node::State {
         else wake_dirty = true;
     }
 
-    wire::SignedBlob self_decl;
-    std::uint64_t self_seq = 0;
-    bool online = false;
     bool quitting = false;
     TimeMs next_refresh = 0;
     TimeMs last_sent = 0;  // our messages' sent times strictly increase (seen.hpp orders by them)
@@ -133,30 +109,12 @@ struct Node::State {
         : cfg(std::move(c)),
           env(std::move(i), cr, cfg.port, cfg.stranger_ip_rate, cfg.stranger_ip_burst),
           liveness(cfg, id.session, seed) {}
-    ~State() {
-        crypto::wipe(kx.sk);
-        if (kx_previous) crypto::wipe(kx_previous->sk);
-    }
 
     // ---- small helpers -------------------------------------------------------
 
     // Challenges must be unpredictable, so they come from the injected Crypto, not rng.
     std::uint64_t nonce() { return env.nonce(); }
     MessageId message_id() { return env.random_id<std::tuple_size_v<MessageId>>(); }
-
-    // ---- sealing keys ------------------------------------------------------------
-
-    struct KxKeys {
-        KxPublicKey pk{};
-        KxSecretKey sk{};
-    };
-    KxKeys kx;
-    std::optional<KxKeys> kx_previous;
-    TimeMs kx_next_rotation = 0;
-
-    void new_kx_key();
-
-    const KxKeys* kx_for(const KxPublicKey& pk) const;
 
     Addr self_addr() const;
 
@@ -179,20 +137,17 @@ struct Node::State {
     // Returns false when it was remembered already.
     bool remember_handled(const SessionId& s, std::uint64_t seq, std::uint64_t n) { return handled.insert(s, seq, n); }
 
-    void expire_pending();
-
-    std::uint64_t add_pending(PendingKind kind);
+    std::uint64_t add_pending(PendingKind kind) { return requests.add(kind, nonce(), now); }
 
     // ---- our own declaration -------------------------------------------------
 
     // Signs a new declaration of this session (after a change of status or links).
     void redeclare(bool online_now);
 
-    Bytes declare_payload(std::uint8_t hops, bool reply, bool explode, std::uint64_t n) const;
-
-    wire::MsgType declare_type() const {
-        return online ? wire::MsgType::declare_online : wire::MsgType::declare_offline;
+    Bytes declare_payload(std::uint8_t hops, bool reply, bool explode, std::uint64_t n) const {
+        return own.payload(hops, reply, explode, n);
     }
+    wire::MsgType declare_type() const { return own.type(); }
 
     // Where we declare ourselves: every session of our contacts and of our own
     // user (unless it declared itself offline, when `all` is false), and the servers.
