@@ -79,14 +79,16 @@ struct Node : sim::HostStation {
         else if (bare) bare->handle_timeout(now);
         else host->handle_timeout(now);
     }
-    // A wakeup asked for now or earlier comes a millisecond later, so that a
-    // machine that keeps asking cannot hold virtual time still.
+    // A bare machine's wakeup asked for now or earlier comes a millisecond
+    // later, so that one that keeps asking cannot hold virtual time still. A
+    // host is woken when it asks, as the driver wakes it (the network reports
+    // one that never moves its wakeup on).
     std::optional<TimeMs> poll_timeout() const override {
+        if (hosted()) return host->poll_timeout();
         std::optional<TimeMs> next;
         if (dir) next = dir->poll_timeout();
         else if (relay) next = relay->poll_timeout();
-        else if (bare) next = bare->poll_timeout();
-        else next = host->poll_timeout();
+        else next = bare->poll_timeout();
         if (next && *next <= net->now()) return net->now() + 1;
         return next;
     }
