@@ -29,7 +29,6 @@ struct Scene {
     Scene(std::uint64_t seed, std::size_t n_relays, std::vector<std::string> users, Link link = {},
           DirectoryConfig dcfg = {})
         : w(seed, link) {
-        w.users_as_hosts = true;  // each user as darkchat --dir runs it
         w.add_directory("dir", dcfg);
         for (std::size_t i = 1; i <= n_relays; ++i) {
             RelayConfig rc;

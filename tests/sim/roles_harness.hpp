@@ -37,11 +37,11 @@ using sim::identity_for;
 using AnyEvent = std::variant<roles::DirectoryEvent, roles::RelayEvent, roles::RoomEvent>;
 
 // A directory, a relay or a user on its station (address, up, store: what a
-// user stored, a restart starts from it). With World::users_as_hosts a user
-// runs as `darkchat --dir` (or --relays) does: a host::Host with its node and
-// its room client on one port (sim::HostStation); otherwise, or when the test
-// stands in for the user's node itself (its RoomClientConfig gives `pinned` or
-// `addresses`), a bare room client.
+// user stored, a restart starts from it). A user runs as `darkchat --dir` (or
+// --relays) does: a host::Host with its node and its room client on one port
+// (sim::HostStation). A test that must drive a room client without its node
+// (it stands in for the node, or looks at what only the room client sees)
+// turns World::users_as_hosts off before adding that user: a bare room client.
 struct Node : sim::HostStation {
     std::unique_ptr<roles::Directory> dir;
     std::unique_ptr<roles::Relay> relay;
@@ -79,14 +79,16 @@ struct Node : sim::HostStation {
         else if (bare) bare->handle_timeout(now);
         else host->handle_timeout(now);
     }
-    // A wakeup asked for now or earlier comes a millisecond later, so that a
-    // machine that keeps asking cannot hold virtual time still.
+    // A bare machine's wakeup asked for now or earlier comes a millisecond
+    // later, so that one that keeps asking cannot hold virtual time still. A
+    // host is woken when it asks, as the driver wakes it (the network reports
+    // one that never moves its wakeup on).
     std::optional<TimeMs> poll_timeout() const override {
+        if (hosted()) return host->poll_timeout();
         std::optional<TimeMs> next;
         if (dir) next = dir->poll_timeout();
         else if (relay) next = relay->poll_timeout();
-        else if (bare) next = bare->poll_timeout();
-        else next = host->poll_timeout();
+        else next = bare->poll_timeout();
         if (next && *next <= net->now()) return net->now() + 1;
         return next;
     }
@@ -170,19 +172,26 @@ public:
         net_.input(n, [&] { n.relay->handle_start(now()); });
         return nodes_.size() - 1;
     }
-    // Users added from now on run as hosts (see Node). A bare room client sees
-    // every packet sent to its port; under a host, what is not a role packet
-    // (garbage included) goes to the node, as in darkchat.
-    bool users_as_hosts = false;
+    // Users added from now on run as hosts (see Node), as the programs run
+    // them. Off: as bare room clients. A bare room client sees every packet
+    // sent to its port; under a host, what is not a role packet (garbage
+    // included) goes to the node, as in darkchat.
+    bool users_as_hosts = true;
 
     // A user. As a host it is what `darkchat --dir` (or --relays) runs, which
     // gives its room client the defaults of RoomClientConfig but for the
-    // directory and the relays; a bare room client takes cfg as it is.
+    // directory and the relays, and answers `pinned` and `addresses` from its
+    // node; a bare room client takes cfg as it is.
     std::size_t add_client(const std::string& name, roles::RoomClientConfig cfg = {}) {
+        if (users_as_hosts && (cfg.pinned || cfg.addresses)) {
+            std::fprintf(stderr, "roles harness: %s: a host's node answers pinned and addresses; add it bare\n",
+                         name.c_str());
+            std::abort();
+        }
         auto& n = add(name);
         cfg.port = n.addr.port;
         n.client_cfg = cfg;
-        if (!users_as_hosts || cfg.pinned || cfg.addresses) {
+        if (!users_as_hosts) {
             n.bare = std::make_unique<roles::RoomClient>(cfg, n.id, *crypto_, net_.next_seed());
             n.client = n.bare.get();
         } else {

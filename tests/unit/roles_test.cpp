@@ -39,9 +39,11 @@ namespace {
 // A directory "dir", relays r1..rN and clients; everyone registered and measuring.
 struct Net {
     World w;
+    // users_as_hosts: each client as `darkchat --dir` runs it (see rolesim::Node).
     explicit Net(std::uint64_t seed, std::size_t relays = 2, std::vector<std::string> clients = {"alice", "bob"},
-                 DirectoryConfig dcfg = {})
+                 DirectoryConfig dcfg = {}, bool users_as_hosts = true)
         : w(seed) {
+        w.users_as_hosts = users_as_hosts;
         w.add_directory("dir", dcfg);
         for (std::size_t i = 1; i <= relays; ++i) {
             RelayConfig rc;
@@ -301,6 +303,9 @@ TEST_CASE("a ticket giving a member another key than the one our node pinned: no
     cc.directory = w.addr("dir");
     w.add_client("alice", cc);
     w.add_client("carol", cc);
+    // bob is a bare room client: the test stands in for his node's pinning
+    // (a host would ask its own node, which pinned nobody here).
+    w.users_as_hosts = false;
     RoomClientConfig bc = cc;
     const PublicKey real_alice = rolesim::identity_for("the real alice").pk, carol = rolesim::identity_for("carol").pk;
     bc.pinned = [&](const std::string& u) -> std::optional<PublicKey> {
@@ -849,7 +854,9 @@ TEST_CASE("without a directory: an inviter restarted from its store still moves 
     RoomClientConfig cc;
     cc.relays = {w.addr("r1"), w.addr("r2")};
     w.add_client("bob", cc);
-    // What alice's node knows of where users are (the driver asks core::Node).
+    // What alice's node knows of where users are (the driver asks core::Node):
+    // the test stands in for her node, so alice is a bare room client.
+    w.users_as_hosts = false;
     cc.addresses = [&w](const std::string& u) { return std::vector<Addr>{w.addr(u)}; };
     w.add_client("alice", cc);
     w.run_for(2500);
@@ -983,7 +990,9 @@ TEST_CASE("bounded tables: a flood of made-up names does not grow the directory 
 }
 
 TEST_CASE("garbage and wrong-type packets are counted and dropped by every role") {
-    Net n(15, 1, {"alice"});
+    // alice is a bare room client: the check is that the room client itself
+    // counts garbage; under a host the garbage goes to the node, as in darkchat.
+    Net n(15, 1, {"alice"}, {}, false);
     std::mt19937_64 rng(15);
     for (auto target : {"dir", "r1", "alice"}) {
         for (int i = 0; i < 200; ++i) {

@@ -1,5 +1,6 @@
-// dcsim: runs darkchat's core on a simulated network and prints the figures of
-// BENCHMARKS.md. Deterministic: the same flags and --seed give the same run
+// dcsim: runs darkchat's users (each the host::Host that darkchat runs, the
+// super-client the one darkchatd -s runs) on the simulated network and prints
+// the figures of BENCHMARKS.md. Deterministic: the same flags and --seed give the same run
 // (the trace hash printed at the end says so); a failure prints the command
 // that replays it.
 //

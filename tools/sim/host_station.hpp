@@ -58,4 +58,14 @@ struct HostStation : Station, Endpoint {
     bool quitting() const override { return host->quitting(); }
 };
 
+// Events of one type the host's node showed.
+template <typename E>
+std::vector<E> events_of(const HostStation& h) {
+    std::vector<E> out;
+    for (auto& e : h.events)
+        if (auto* ce = std::get_if<core::Event>(&e))
+            if (auto* x = std::get_if<E>(ce)) out.push_back(*x);
+    return out;
+}
+
 }  // namespace dc::sim

@@ -306,8 +306,10 @@ std::uint64_t hash_bytes(ByteView data, std::uint64_t key);
 // built from a seed take Network::identity() instead.
 Identity identity_for(const std::string& user);
 
-// A user's node (darkchat without --dir) as a station: it adapts core::Node
-// to the Endpoint and keeps every event it showed.
+// A bare core::Node as a station: it adapts the node to the Endpoint and keeps
+// every event it showed. For the tests of the node alone (the core unit tests'
+// MiniNet, the fuzz node harness); a user as the programs run it is a
+// HostStation.
 struct NodeStation : Station, Endpoint {
     Identity id;
     core::Config config;

@@ -116,8 +116,10 @@ Figures measure(const FigureOptions& o) {
     core::Config cfg = o.node;
     std::optional<NodeId> super;
     if (o.super_client) {
+        // As darkchatd -s configures its node: it remembers the whole network.
         core::Config scfg = o.node;
         scfg.super_client = true;
+        scfg.max_users = 1000000;
         super = sim.add("super", scfg);
         sim.start(*super);
         cfg.servers = {sim.peer(*super).addr};

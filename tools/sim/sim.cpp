@@ -18,7 +18,7 @@ Simulator::Simulator(Options o)
     net_.on_transmit = [this](const Station& s, const core::Transmit& t) {
         if (on_transmit) on_transmit(s.index, t);
     };
-    net_.on_quit = [this](Station& s) { peers_[s.index].node.reset(); };
+    net_.on_quit = [this](Station& s) { peers_[s.index].host.reset(); };
 }
 
 Simulator::~Simulator() = default;
@@ -38,10 +38,11 @@ NodeId Simulator::add(const std::string& name, std::optional<core::Config> cfg) 
     Peer& p = peers_.emplace_back();
     p.name = name;
     p.id = net_.identity(name);
-    p.config = cfg ? *cfg : opts_.node;
+    p.config.node = cfg ? *cfg : opts_.node;
     p.keep_events = opts_.keep_events;
-    p.on_event = [this, i](const core::Event& e) {
-        if (on_event) on_event(i, e);
+    p.on_event = [this, i](const host::Event& e) {
+        if (!on_event) return;
+        if (auto* ce = std::get_if<core::Event>(&e)) on_event(i, *ce);
     };
     net_.attach(p);
     by_name_.emplace(name, i);
@@ -50,7 +51,7 @@ NodeId Simulator::add(const std::string& name, std::optional<core::Config> cfg) 
 
 NodeId Simulator::add_device(NodeId of, const std::string& label) {
     Identity id = peers_[of].id;
-    core::Config cfg = peers_[of].config;
+    core::Config cfg = peers_[of].config.node;
     NodeId i = add(label, cfg);
     Peer& p = peers_[i];
     SessionId session = p.id.session;
@@ -61,8 +62,8 @@ NodeId Simulator::add_device(NodeId of, const std::string& label) {
 
 core::Node& Simulator::node(NodeId i) {
     Peer& p = peers_[i];
-    if (!p.node) throw std::logic_error("node " + p.name + " is down");
-    return *p.node;
+    if (!p.host || !p.host->node()) throw std::logic_error("node " + p.name + " is down");
+    return *p.host->node();
 }
 
 std::optional<NodeId> Simulator::find(const std::string& name) const {
@@ -80,8 +81,8 @@ void Simulator::start(NodeId i) {
 
 void Simulator::down(NodeId i) {
     Peer& p = peers_[i];
-    p.node.reset();
-    net_.take_down(p);
+    p.crash(net_);
+    p.host.reset();  // its memory is gone; what it stored stays
 }
 
 void Simulator::crash(NodeId i) {
@@ -89,7 +90,7 @@ void Simulator::crash(NodeId i) {
 }
 
 void Simulator::quit(NodeId i) {
-    if (peers_[i].up) command(i, core::cmd::Quit{});
+    if (peers_[i].up) peers_[i].quit(net_);
 }
 
 void Simulator::restart(NodeId i, bool new_address) {
@@ -108,7 +109,10 @@ void Simulator::move(NodeId i) {
 void Simulator::command(NodeId i, const core::Command& c) {
     Peer& p = peers_[i];
     if (!p.up) return;
-    net_.input(p, [&] { p.node->handle_command(net_.now(), c); });
+    // As the terminal session hands a command on: \quit to the Host (every
+    // part says goodbye), the rest to the user's node.
+    if (std::holds_alternative<core::cmd::Quit>(c)) return p.quit(net_);
+    net_.input(p, [&] { p.host->node()->handle_command(net_.now(), c); });
 }
 
 void Simulator::partition(const std::vector<NodeId>& side) { net_.partition(side); }

@@ -1,6 +1,7 @@
-// A discrete-event simulator for darkchat: N instances of the very same
-// core::Node on the one simulated network (net.hpp: per-link latency and
-// jitter, loss, partitions), plus what a run of users does to them: crash and
+// A discrete-event simulator for darkchat: N users, each the very same
+// host::Host that darkchat (or darkchatd, -s for a super-client) runs on its
+// port, on the one simulated network (net.hpp: per-link latency and jitter,
+// loss, partitions), plus what a run of users does to them: crash and
 // restart, address changes, commands.
 //
 // Deterministic: identities, session ids, node RNG seeds, latency and loss all
@@ -8,12 +9,13 @@
 // there is no wall clock and no thread. The same seed gives the same run, and
 // trace_hash() says so.
 //
-// The driver contract of include/darkchat/core.hpp is kept: after every
-// handle_*() the network drains poll_store(), poll_event(), poll_transmit()
-// in that order and arms one timer for poll_timeout().
+// Each host is driven as src/io/loop.cpp drives it (host_station.hpp): after
+// every input its store batches, then its events, then its packets, then one
+// timer for poll_timeout().
 #pragma once
 
 #include "sim/crypto.hpp"
+#include "sim/host_station.hpp"
 #include "sim/net.hpp"
 
 #include "darkchat/core.hpp"
@@ -36,8 +38,8 @@ using NodeId = StationId;
 using dc::MemStore;
 
 // One simulated device: a user's identity and session, its address and its
-// store (NodeStation), and how often it was started.
-struct Peer : NodeStation {
+// store, the Host it runs while up (HostStation), and how often it was started.
+struct Peer : HostStation {
     std::uint32_t starts = 0;
 };
 
@@ -85,7 +87,7 @@ public:
     std::size_t size() const { return peers_.size(); }
     Peer& peer(NodeId i) { return peers_[i]; }
     const Peer& peer(NodeId i) const { return peers_[i]; }
-    core::Node& node(NodeId i);  // must be up
+    core::Node& node(NodeId i);  // the user's node; must be up
     std::optional<NodeId> find(const std::string& name) const;
 
     // ---- network -------------------------------------------------------------
