@@ -16,7 +16,10 @@ inline void linked_pair(Net& net, const std::string& bob_dir = {}) {
     Node& a = net.start("alice", {.server = false});
     a.proc->send("\\ping 127.0.0.1 " + std::to_string(b.port()));
     a.proc->send("\\add bob");
-    a.proc->wait_for(exactly(presence(b, true, "declared online")));
+    // bob's answer to the ping may come before alice reads \add (then bob is
+    // already known when she adds him) or after it (then his declaration says so).
+    const std::string bob_online = "* online bob " + b.addr() + " session " + b.ready.session + " ";
+    a.proc->wait_for(re("^" + quote(bob_online) + "\\((declared online|already known)\\)$"));
     b.proc->wait_for(exactly(presence(a, true, "declared online")));
     a.proc->send("\\chat bob");
     a.proc->wait_for(exactly("* chatting with bob (online)"));
