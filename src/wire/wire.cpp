@@ -212,7 +212,7 @@ struct Message<ChannelWelcome> {
     static constexpr auto fields = std::tuple{
         field(0, "kx", &ChannelWelcome::kx, required),
         field(1, "peer_kx", &ChannelWelcome::peer_kx, required),
-        field(2, "ephemeral", &ChannelWelcome::ephemeral, if_set(&ChannelWelcome::index)),
+        field(2, "ephemeral", &ChannelWelcome::ephemeral, if_set(&ChannelWelcome::ephemeral)),
         field(3, "index", &ChannelWelcome::index, if_set(&ChannelWelcome::index)),
         field(4, "echo", &ChannelWelcome::echo, required),
         field(5, "stale", &ChannelWelcome::stale, if_set(&ChannelWelcome::stale)),
