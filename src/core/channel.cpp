@@ -155,7 +155,7 @@ void Channels::close(const SessionId& peer) {
 // Room for one more channel. Half-open channels go first, the peer's before ours (a
 // flood of hellos pushes out other hellos, not our own handshakes nor working
 // channels), oldest first; then the channel idle longest.
-void Channels::evict_for(bool ours) {
+void Channels::evict_for() {
     auto pick = [&](bool half_open_only) {
         auto best = channels_.end();
         auto rank = [](const Channel& c) { return std::pair{c.pending.has_value(), c.made}; };
@@ -176,11 +176,10 @@ void Channels::evict_for(bool ours) {
             forget(victim);
         }
     }
-    (void)ours;
 }
 
-Channels::Channel& Channels::make(TimeMs now, const SessionId& peer, const PublicKey& peer_key, bool ours) {
-    evict_for(ours);
+Channels::Channel& Channels::make(TimeMs now, const SessionId& peer, const PublicKey& peer_key) {
+    evict_for();
     Channel& c = channels_[peer];
     c.peer = peer;
     c.peer_key = peer_key;
@@ -216,7 +215,7 @@ void Channels::connect(TimeMs now, const SessionId& peer, const PublicKey& peer_
         close(peer);  // the caller knows the peer under another identity now
         c = nullptr;
     }
-    if (!c) c = &make(now, peer, peer_key, true);
+    if (!c) c = &make(now, peer, peer_key);
     c->peer_kx = peer_kx;
     if (c->pending && c->pending->peer_kx == peer_kx) return;
     drop_pending(*c);
@@ -350,7 +349,7 @@ void Channels::handle_hello(TimeMs now, const wire::Header& h, const wire::Chann
             drop_pending(*c);
         }
     } else {
-        c = &make(now, h.from_session, h.from_key, false);
+        c = &make(now, h.from_session, h.from_key);
     }
     KxSecretKey e_sk{};
     crypto_.random(e_sk);

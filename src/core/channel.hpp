@@ -204,8 +204,8 @@ private:
 
     Channel* find(const SessionId& peer);
     const Channel* find(const SessionId& peer) const;
-    Channel& make(TimeMs now, const SessionId& peer, const PublicKey& peer_key, bool ours);
-    void evict_for(bool ours);
+    Channel& make(TimeMs now, const SessionId& peer, const PublicKey& peer_key);
+    void evict_for();
     std::uint32_t new_index(const SessionId& peer);
     void release(std::unique_ptr<ChannelKeys>& k);
     void drop_pending(Channel& c);

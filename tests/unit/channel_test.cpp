@@ -356,6 +356,24 @@ void close_and_timeouts(core::Crypto& cr) {
     CHECK_FALSE(a.ch.connecting(c.id.session));
 }
 
+void lost_welcome(core::Crypto& cr) {
+    Peer a(cr, 1), b(cr, 2);
+    a.connect(0, b);
+    for (const auto& o : a.drain()) receive(0, b, a, o);
+    const auto first = b.drain();  // the welcome is lost
+    REQUIRE(first.size() == 1);
+    a.ch.handle_timeout(1000);  // a says hello again
+    pump(1000, a, b);
+    CHECK(b.ch.stats().welcomes == 2);
+    CHECK(b.ch.stats().established == 1);  // the same keys, not new ones
+    CHECK(goes_through(1001, a, b));
+    CHECK(goes_through(1001, b, a));
+    // The first welcome, arriving late, changes nothing.
+    receive(1002, a, b, first[0]);
+    CHECK(a.ch.stats().unsolicited == 1);
+    CHECK(goes_through(1003, a, b));
+}
+
 void replayed_and_impostor_hellos(core::Crypto& cr) {
     Peer a(cr, 1), b(cr, 2);
     a.connect(0, b);
@@ -448,4 +466,5 @@ CHANNEL_SCENARIO("after the packet limit the keys change and every packet in fli
 CHANNEL_SCENARIO("a session key's rotation changes the keys and packets in flight still arrive once", rekey_after_kx_rotation)
 CHANNEL_SCENARIO("a flood of hellos from many sessions stays within the table's bounds", table_bounds)
 CHANNEL_SCENARIO("a closed channel opens and seals nothing; an unanswered hello is retried, then given up", close_and_timeouts)
+CHANNEL_SCENARIO("a hello sent again after a lost welcome gets the same welcome", lost_welcome)
 CHANNEL_SCENARIO("a replayed hello or another identity's hello displaces no working keys", replayed_and_impostor_hellos)
