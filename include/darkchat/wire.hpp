@@ -180,7 +180,7 @@ struct ChannelHello {
     KxPublicKey peer_kx{};    // the receiver's session key the sender used
     KxPublicKey ephemeral{};  // fresh for this handshake, wiped once the keys are made
     std::uint32_t index = 0;  // what the receiver puts on channel_data to the sender; never 0
-    TimeMs time = 0;          // the sender's clock: a hello not newer than the last one is a replay
+    TimeMs time = 0;          // the sender's clock: a hello not newer than the last one taken is a replay
 };
 
 struct ChannelWelcome {

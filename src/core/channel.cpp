@@ -306,6 +306,11 @@ std::unique_ptr<ChannelKeys> Channels::derive(TimeMs now, bool initiator, const 
     return k;
 }
 
+// The time a hello is remembered by: its own, but never more than the handshake
+// timeout ahead of ours, so that a peer whose clock was ahead and stepped back (a
+// restart, a correction) is heard again within that time rather than locked out.
+TimeMs Channels::hello_time(TimeMs now, TimeMs sent) const { return std::min(sent, now + cfg_.timeout); }
+
 void Channels::handle_hello(TimeMs now, const wire::Header& h, const wire::ChannelHello& m) {
     if (!have_kx_ || h.from_session == our_session_) return;
     if (m.index == 0) {
@@ -330,13 +335,15 @@ void Channels::handle_hello(TimeMs now, const wire::Header& h, const wire::Chann
         for (ChannelKeys* k : {c->next.get(), c->current.get()}) {
             if (k && !k->welcome.empty() && k->hello_index == m.index && k->hello_ephemeral == m.ephemeral &&
                 k->peer_kx == m.kx && m.time > c->last_hello) {
-                c->last_hello = m.time;
+                c->last_hello = hello_time(now, m.time);
                 out_.push_back(ChannelOut{c->peer, wire::MsgType::channel_welcome, k->welcome});
                 ++stats_.welcomes;
                 return;
             }
         }
-        if (m.kx == c->last_hello_kx && m.time <= c->last_hello) {
+        // Not newer than the last hello taken from that session, whatever its session
+        // key: a replay (of this key's hellos or of an older key's).
+        if (m.time <= c->last_hello) {
             ++stats_.replayed;
             return;
         }
@@ -365,8 +372,7 @@ void Channels::handle_hello(TimeMs now, const wire::Header& h, const wire::Chann
         if (!c->current && !c->next && !c->pending) close(c->peer);
         return;
     }
-    c->last_hello = m.time;
-    c->last_hello_kx = m.kx;
+    c->last_hello = hello_time(now, m.time);
     c->peer_kx = m.kx;
     k->hello_index = m.index;
     k->hello_ephemeral = m.ephemeral;

@@ -189,8 +189,7 @@ private:
         TimeMs previous_until = 0;
         std::optional<Pending> pending;
         TimeMs hello_time = 0;  // our last hello's time (strictly increasing)
-        TimeMs last_hello = 0;  // the peer's newest hello taken, and the session key it came with
-        KxPublicKey last_hello_kx{};
+        TimeMs last_hello = 0;  // the peer's newest hello taken (see hello_time)
         TimeMs made = 0, active = 0;
         bool half_open() const { return !current && (pending || next); }
     };
@@ -216,6 +215,7 @@ private:
     std::unique_ptr<ChannelKeys> derive(TimeMs now, bool initiator, const KxSecretKey& ephemeral_sk,
                                         const Side& initiator_side, const Side& responder_side);
     std::optional<Bytes> seal_with(ChannelKeys& k, std::uint8_t inner, ByteView payload);
+    TimeMs hello_time(TimeMs now, TimeMs sent) const;
     void touch() { wakeup_dirty_ = true; }
 
     Crypto& crypto_;

@@ -374,6 +374,33 @@ void lost_welcome(core::Crypto& cr) {
     CHECK(goes_through(1003, a, b));
 }
 
+void restart_with_clock_behind(core::Crypto& cr) {
+    Peer b(cr, 2);
+    {
+        Peer a(cr, 1);
+        a.connect(1000000, b);  // a's clock far ahead of b's
+        pump(0, a, b);
+        CHECK(goes_through(0, a, b));
+    }
+    // a restarts (new session key) with its clock now right: its hellos look older than
+    // the last one b took, but b believed that one only a handshake timeout ahead.
+    Peer a(cr, 1);
+    TimeMs now = 20;
+    a.connect(now, b);
+    for (int i = 0; i < 40 && !a.ch.ready(b.id.session); ++i) {
+        pump(now, a, b);
+        now += 500;
+        a.ch.handle_timeout(now);
+        b.ch.handle_timeout(now);
+        if (!a.ch.connecting(b.id.session) && !a.ch.ready(b.id.session)) a.connect(now, b);
+    }
+    CHECK(a.ch.ready(b.id.session));
+    CHECK(now <= 20 + 10000 + 1000);
+    CHECK(b.ch.stats().replayed > 0);
+    CHECK(goes_through(now, a, b));
+    CHECK(goes_through(now, b, a));
+}
+
 void replayed_and_impostor_hellos(core::Crypto& cr) {
     Peer a(cr, 1), b(cr, 2);
     a.connect(0, b);
@@ -467,4 +494,6 @@ CHANNEL_SCENARIO("a session key's rotation changes the keys and packets in fligh
 CHANNEL_SCENARIO("a flood of hellos from many sessions stays within the table's bounds", table_bounds)
 CHANNEL_SCENARIO("a closed channel opens and seals nothing; an unanswered hello is retried, then given up", close_and_timeouts)
 CHANNEL_SCENARIO("a hello sent again after a lost welcome gets the same welcome", lost_welcome)
+CHANNEL_SCENARIO("a peer restarted with its clock behind is heard again within the handshake timeout",
+                 restart_with_clock_behind)
 CHANNEL_SCENARIO("a replayed hello or another identity's hello displaces no working keys", replayed_and_impostor_hellos)
