@@ -25,6 +25,8 @@
 
 namespace dc::core {
 
+using SymmetricKey = std::array<std::uint8_t, 32>;  // a channel's key for one direction
+
 struct Config {
     std::uint16_t port = 0;     // our listening port (UDP and TCP), as declared
     Addr bind_addr;             // our address; an unspecified ip lets receivers fill it in
@@ -63,6 +65,16 @@ struct Config {
     std::size_t max_list_bytes = wire::kMaxFrame - 64 * 1024;
     TimeMs kx_rotation = 3600000;    // a session's sealing key is replaced this often (and at every start);
                                      // the previous one opens late messages for one more period, then is wiped
+    // Session channels (darkchat-protocol(7), CHANNELS). A channel makes new keys after
+    // this many packets or bytes sent under one key (and whenever either side's sealing
+    // key rotates); past twice as many it sends nothing more under that key.
+    std::uint64_t channel_rekey_packets = std::uint64_t{1} << 24;
+    std::uint64_t channel_rekey_bytes = std::uint64_t{1} << 32;
+    TimeMs channel_grace = 10000;              // replaced keys still open late packets this long
+    TimeMs channel_handshake_retry = 1000;     // an unanswered hello is sent again after this ...
+    TimeMs channel_handshake_timeout = 10000;  // ... until this long has passed since the first
+    std::size_t max_channels = 4096;           // channels held at once (one per peer session)
+    std::size_t max_half_open = 256;           // of them, handshakes not confirmed yet
 };
 
 // Commands from the user (the macros of seed 001).
@@ -154,6 +166,15 @@ public:
     virtual std::optional<Bytes> open(ByteView sealed, const KxPublicKey& pk, const KxSecretKey& sk);
     // Unpredictable bytes: sealing keys, message ids, challenge nonces.
     virtual void random(std::span<std::uint8_t> out);
+    // Session channels (libsodium by default): X25519 agreement (none for a low-order
+    // point), ChaCha20-Poly1305 with a counter nonce (out may alias the input; seal
+    // writes msg.size() + 16 bytes, open sealed.size() - 16 and fails on a wrong key or
+    // any changed bit), and a keyed BLAKE2b for deriving keys.
+    virtual std::optional<SymmetricKey> agree(const KxSecretKey& sk, const KxPublicKey& pk);
+    virtual void aead_seal(std::uint8_t* out, ByteView msg, ByteView ad, std::uint64_t counter, const SymmetricKey& key);
+    virtual bool aead_open(std::uint8_t* out, ByteView sealed, ByteView ad, std::uint64_t counter,
+                           const SymmetricKey& key);
+    virtual void hash(std::span<std::uint8_t> out, ByteView key, ByteView in);
 };
 // libsodium Ed25519.
 Crypto& real_crypto();

@@ -28,6 +28,22 @@ Bytes seal(ByteView msg, const KxPublicKey& to);
 std::optional<Bytes> open_sealed(ByteView sealed, const KxKeyPair& keys);
 inline constexpr std::size_t kSealOverhead = 48;
 
+// Session channels (core/channel.hpp).
+// X25519: the shared secret of sk and pk; none when pk is a low-order point (the
+// result would be all zero, known to anyone).
+std::optional<std::array<std::uint8_t, 32>> x25519(const KxSecretKey& sk, const KxPublicKey& pk);
+// ChaCha20-Poly1305 (IETF) with a 96-bit nonce made of four zero bytes and the counter
+// (little endian). seal writes msg.size() + kAeadTag bytes to out; open writes
+// sealed.size() - kAeadTag bytes and fails on a wrong key, counter or any changed bit
+// of sealed or ad. out may be the same memory as the input.
+inline constexpr std::size_t kAeadTag = 16;
+void aead_seal(std::uint8_t* out, ByteView msg, ByteView ad, std::uint64_t counter,
+               const std::array<std::uint8_t, 32>& key);
+bool aead_open(std::uint8_t* out, ByteView sealed, ByteView ad, std::uint64_t counter,
+               const std::array<std::uint8_t, 32>& key);
+// BLAKE2b of in under key (0 to 64 bytes), out.size() from 16 to 64 bytes.
+void keyed_hash(std::span<std::uint8_t> out, ByteView key, ByteView in);
+
 // Ed25519 detached signature over msg.
 Signature sign(const SecretKey& sk, ByteView msg);
 bool verify(const PublicKey& pk, ByteView msg, const Signature& sig);

@@ -7,6 +7,9 @@
 // payload is a bin holding a msgpack map with small integer keys (unknown keys are
 // ignored, so fields can be added without a version bump).
 //
+// Between two sessions that set up a channel, a datagram is instead one AEAD packet
+// (ChannelData below), which starts with the version byte rather than a msgpack array.
+//
 // Declarations and chat messages are additionally signed by their author
 // (Signed<...>) because other nodes forward them verbatim.
 #pragma once
@@ -36,6 +39,11 @@ enum class MsgType : std::uint8_t {
     chat_ack = 7,
     ping = 8,  // liveness probe between known sessions
     pong = 9,
+    // Session channels (darkchat-protocol(7), CHANNELS): the handshake is two signed
+    // packets; channel_data is its own unsigned form (see ChannelData below).
+    channel_hello = 16,    // initiator -> responder
+    channel_welcome = 17,  // responder -> initiator
+    channel_data = 18,     // one AEAD packet under the channel's keys
     // 32..63: directory, relays and rooms (roles_wire.hpp, darkchat-rooms(7)).
     relay_heartbeat = 32,   // relay -> directory: register / heartbeat with load
     relay_ack = 33,         // directory -> relay
@@ -164,6 +172,45 @@ struct Pong {
     std::uint64_t nonce = 0;
 };
 
+// The handshake of a session channel. Both messages travel as ordinary signed packets
+// (so budgets, pinning and the signature check apply as to any packet); the channel's
+// keys come from the X25519 agreements of the fields below and of both identities.
+struct ChannelHello {
+    KxPublicKey kx{};         // the sender's current session key (as in its declaration)
+    KxPublicKey peer_kx{};    // the receiver's session key the sender used
+    KxPublicKey ephemeral{};  // fresh for this handshake, wiped once the keys are made
+    std::uint32_t index = 0;  // what the receiver puts on channel_data to the sender; never 0
+    TimeMs time = 0;          // the sender's clock: a hello not newer than the last one taken is a replay
+};
+
+struct ChannelWelcome {
+    KxPublicKey kx{};         // the responder's current session key
+    KxPublicKey peer_kx{};    // the initiator's session key the responder used
+    KxPublicKey ephemeral{};  // all zero when stale
+    std::uint32_t index = 0;  // the responder's index (0 when stale)
+    std::uint32_t echo = 0;   // the index of the hello this answers
+    // The hello named a session key of the responder's that it no longer (or never)
+    // held: no channel was made; kx is the one to use.
+    bool stale = false;
+};
+
+// A channel data packet: not msgpack and not signed, so that its fixed prefix is all a
+// packet carries besides the AEAD output:
+//   version (1) | type channel_data (1) | receiver's index (4, big endian) |
+//   counter (8, big endian) | ciphertext of [inner type (1) | inner payload] | tag (16)
+// The prefix is the AEAD's additional data; the nonce is made from the counter.
+inline constexpr std::size_t kChannelPrefix = 14;
+inline constexpr std::size_t kChannelTag = 16;
+// The smallest channel packet: the prefix, the inner type and the tag.
+inline constexpr std::size_t kChannelMinPacket = kChannelPrefix + 1 + kChannelTag;
+
+struct ChannelData {
+    std::uint32_t index = 0;
+    std::uint64_t counter = 0;
+    Bytes sealed;  // ciphertext and tag
+    bool operator==(const ChannelData&) const = default;
+};
+
 struct Header {
     MsgType type{};
     std::string from_user;
@@ -192,7 +239,8 @@ Bytes assemble_packet(ByteView signed_header, const Signature& sig);
 Result<Packet> parse_packet(ByteView data);
 // The message type of a packet, read without a full decode (no allocation, no
 // signature check), so a driver can route it: none when the bytes do not start like
-// a packet of this version or the type is not one this build knows. A packet it
+// a packet of this version or the type is not one this build knows. A channel data
+// packet gives MsgType::channel_data. A packet it
 // routes may still fail parse_packet later.
 std::optional<MsgType> peek_type(ByteView data);
 
@@ -206,6 +254,8 @@ Bytes encode(const Chat& p);
 Bytes encode(const ChatAck& p);
 Bytes encode(const Ping& p);
 Bytes encode(const Pong& p);
+Bytes encode(const ChannelHello& p);
+Bytes encode(const ChannelWelcome& p);
 
 Result<Declaration> decode_declaration(ByteView b);
 Result<ChatMessage> decode_chat_message(ByteView b);
@@ -217,6 +267,16 @@ Result<Chat> decode_chat(ByteView b);
 Result<ChatAck> decode_chat_ack(ByteView b);
 Result<Ping> decode_ping(ByteView b);
 Result<Pong> decode_pong(ByteView b);
+Result<ChannelHello> decode_channel_hello(ByteView b);
+Result<ChannelWelcome> decode_channel_welcome(ByteView b);
+
+// Channel data packets. The prefix alone (what the AEAD authenticates as additional
+// data) is written into out, which holds kChannelPrefix bytes.
+void put_channel_prefix(std::uint8_t* out, std::uint32_t index, std::uint64_t counter);
+Bytes encode(const ChannelData& p);
+// Checks the layout only (version, type, length): whether the AEAD opens is for the
+// channel's keys to say.
+Result<ChannelData> parse_channel_data(ByteView data);
 
 // A SignedBlob on its own, as the array [body, signature].
 Bytes encode(const SignedBlob& b);

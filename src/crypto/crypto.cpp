@@ -46,6 +46,44 @@ std::optional<Bytes> open_sealed(ByteView sealed, const KxKeyPair& keys) {
     return out;
 }
 
+std::optional<std::array<std::uint8_t, 32>> x25519(const KxSecretKey& sk, const KxPublicKey& pk) {
+    std::array<std::uint8_t, 32> shared{};
+    // libsodium refuses (and returns -1 for) a result that is all zero.
+    if (crypto_scalarmult_curve25519(shared.data(), sk.data(), pk.data()) != 0) return std::nullopt;
+    return shared;
+}
+
+namespace {
+void aead_nonce(std::uint8_t (&nonce)[crypto_aead_chacha20poly1305_ietf_NPUBBYTES], std::uint64_t counter) {
+    static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12);
+    for (int i = 0; i < 4; ++i) nonce[i] = 0;
+    for (int i = 0; i < 8; ++i) nonce[4 + i] = static_cast<std::uint8_t>(counter >> (8 * i));
+}
+}  // namespace
+
+void aead_seal(std::uint8_t* out, ByteView msg, ByteView ad, std::uint64_t counter,
+               const std::array<std::uint8_t, 32>& key) {
+    static_assert(kAeadTag == crypto_aead_chacha20poly1305_ietf_ABYTES);
+    static_assert(crypto_aead_chacha20poly1305_ietf_KEYBYTES == 32);
+    std::uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
+    aead_nonce(nonce, counter);
+    crypto_aead_chacha20poly1305_ietf_encrypt(out, nullptr, msg.data(), msg.size(), ad.data(), ad.size(), nullptr,
+                                              nonce, key.data());
+}
+
+bool aead_open(std::uint8_t* out, ByteView sealed, ByteView ad, std::uint64_t counter,
+               const std::array<std::uint8_t, 32>& key) {
+    if (sealed.size() < kAeadTag) return false;
+    std::uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
+    aead_nonce(nonce, counter);
+    return crypto_aead_chacha20poly1305_ietf_decrypt(out, nullptr, nullptr, sealed.data(), sealed.size(), ad.data(),
+                                                     ad.size(), nonce, key.data()) == 0;
+}
+
+void keyed_hash(std::span<std::uint8_t> out, ByteView key, ByteView in) {
+    crypto_generichash(out.data(), out.size(), in.data(), in.size(), key.empty() ? nullptr : key.data(), key.size());
+}
+
 Signature sign(const SecretKey& sk, ByteView msg) {
     Signature sig{};
     crypto_sign_ed25519_detached(sig.data(), nullptr, msg.data(), msg.size(), sk.data());

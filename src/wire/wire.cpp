@@ -42,6 +42,9 @@ const char* type_name(MsgType t) {
     case MsgType::chat_ack: return "chatAck";
     case MsgType::ping: return "ping";
     case MsgType::pong: return "pong";
+    case MsgType::channel_hello: return "channelHello";
+    case MsgType::channel_welcome: return "channelWelcome";
+    case MsgType::channel_data: return "channelData";
     case MsgType::relay_heartbeat: return "relayHeartbeat";
     case MsgType::relay_ack: return "relayAck";
     case MsgType::client_heartbeat: return "clientHeartbeat";
@@ -191,16 +194,51 @@ struct Message<Pong> {
     static constexpr auto fields = std::tuple{field(0, "nonce", &Pong::nonce)};
 };
 
+template <>
+struct Message<ChannelHello> {
+    static constexpr std::string_view name = "channelHello";
+    static constexpr auto fields = std::tuple{
+        field(0, "kx", &ChannelHello::kx, required),
+        field(1, "peer_kx", &ChannelHello::peer_kx, required),
+        field(2, "ephemeral", &ChannelHello::ephemeral, required),
+        field(3, "index", &ChannelHello::index, required),
+        field(4, "time", &ChannelHello::time),
+    };
+};
+
+template <>
+struct Message<ChannelWelcome> {
+    static constexpr std::string_view name = "channelWelcome";
+    static constexpr auto fields = std::tuple{
+        field(0, "kx", &ChannelWelcome::kx, required),
+        field(1, "peer_kx", &ChannelWelcome::peer_kx, required),
+        field(2, "ephemeral", &ChannelWelcome::ephemeral, if_set(&ChannelWelcome::ephemeral)),
+        field(3, "index", &ChannelWelcome::index, if_set(&ChannelWelcome::index)),
+        field(4, "echo", &ChannelWelcome::echo, required),
+        field(5, "stale", &ChannelWelcome::stale, if_set(&ChannelWelcome::stale)),
+    };
+};
+
 }  // namespace schema
 
 namespace {
 
 using namespace schema;
 
+// The types a signed packet may carry (channel_data never is one).
 bool known_type(std::uint64_t t) {
     return (t >= static_cast<std::uint8_t>(MsgType::declare_online) && t <= static_cast<std::uint8_t>(MsgType::pong)) ||
+           t == static_cast<std::uint8_t>(MsgType::channel_hello) ||
+           t == static_cast<std::uint8_t>(MsgType::channel_welcome) ||
            (t >= static_cast<std::uint8_t>(MsgType::relay_heartbeat) &&
             t <= static_cast<std::uint8_t>(MsgType::invite_answer));
+}
+
+// A channel data packet starts with the version byte, not a msgpack array (0x93), and
+// is never shorter than its prefix, an inner type and a tag.
+bool is_channel_data(ByteView d) {
+    return d.size() >= kChannelMinPacket && d[0] == kVersion &&
+           d[1] == static_cast<std::uint8_t>(MsgType::channel_data);
 }
 
 }  // namespace
@@ -265,6 +303,7 @@ Result<Packet> parse_packet(ByteView data) {
 }
 
 std::optional<MsgType> peek_type(ByteView d) {
+    if (is_channel_data(d)) return MsgType::channel_data;
     // [version, bin signed_header, sig] with signed_header = [type, ...]: the type is the
     // first value inside the bin. Encoders write small uints as fixints; uint8 is accepted too.
     if (d.size() < 6 || d[0] != 0x93 || d[1] != kVersion) return std::nullopt;
@@ -281,6 +320,34 @@ std::optional<MsgType> peek_type(ByteView d) {
 }
 
 // ---------------------------------------------------------------------------
+// Channel data packets: a fixed prefix and the AEAD output, no msgpack
+
+void put_channel_prefix(std::uint8_t* out, std::uint32_t index, std::uint64_t counter) {
+    out[0] = kVersion;
+    out[1] = static_cast<std::uint8_t>(MsgType::channel_data);
+    for (int i = 0; i < 4; ++i) out[2 + i] = static_cast<std::uint8_t>(index >> (24 - 8 * i));
+    for (int i = 0; i < 8; ++i) out[6 + i] = static_cast<std::uint8_t>(counter >> (56 - 8 * i));
+}
+
+Bytes encode(const ChannelData& p) {
+    Bytes out(kChannelPrefix + p.sealed.size());
+    put_channel_prefix(out.data(), p.index, p.counter);
+    std::copy(p.sealed.begin(), p.sealed.end(), out.begin() + kChannelPrefix);
+    return out;
+}
+
+Result<ChannelData> parse_channel_data(ByteView d) {
+    if (d.size() > kMaxDatagram) return err("channel data: too large");
+    if (!is_channel_data(d)) return err("channel data: bad layout");
+    ChannelData p;
+    for (int i = 0; i < 4; ++i) p.index = p.index << 8 | d[2 + i];
+    for (int i = 0; i < 8; ++i) p.counter = p.counter << 8 | d[6 + i];
+    if (p.index == 0) return err("channel data: index 0");
+    p.sealed.assign(d.begin() + kChannelPrefix, d.end());
+    return p;
+}
+
+// ---------------------------------------------------------------------------
 // Payloads: maps keyed by field number (the tables above)
 
 Bytes encode(const Declaration& d) { return encode_message(d); }
@@ -293,6 +360,8 @@ Bytes encode(const Chat& p) { return encode_message(p); }
 Bytes encode(const ChatAck& p) { return encode_message(p); }
 Bytes encode(const Ping& p) { return encode_message(p); }
 Bytes encode(const Pong& p) { return encode_message(p); }
+Bytes encode(const ChannelHello& p) { return encode_message(p); }
+Bytes encode(const ChannelWelcome& p) { return encode_message(p); }
 
 Result<Declaration> decode_declaration(ByteView b) { return decode_message<Declaration>(b); }
 Result<ChatMessage> decode_chat_message(ByteView b) { return decode_message<ChatMessage>(b); }
@@ -304,6 +373,8 @@ Result<Chat> decode_chat(ByteView b) { return decode_message<Chat>(b); }
 Result<ChatAck> decode_chat_ack(ByteView b) { return decode_message<ChatAck>(b); }
 Result<Ping> decode_ping(ByteView b) { return decode_message<Ping>(b); }
 Result<Pong> decode_pong(ByteView b) { return decode_message<Pong>(b); }
+Result<ChannelHello> decode_channel_hello(ByteView b) { return decode_message<ChannelHello>(b); }
+Result<ChannelWelcome> decode_channel_welcome(ByteView b) { return decode_message<ChannelWelcome>(b); }
 
 // A SignedBlob on its own: [body, sig].
 Bytes encode(const SignedBlob& b) {

@@ -172,6 +172,8 @@ inline void check_value(const wire::SignedBlob&) {}
 inline void check_value(const wire::ChatAck&) {}
 inline void check_value(const wire::Ping&) {}
 inline void check_value(const wire::Pong&) {}
+inline void check_value(const wire::ChannelHello&) {}
+inline void check_value(const wire::ChannelWelcome&) {}
 
 // ---------------------------------------------------------------------------
 // Field-by-field equality of two decodes.
@@ -242,6 +244,21 @@ inline void same(const wire::SignedBlob& a, const wire::SignedBlob& b) {
 inline void same(const wire::ChatAck& a, const wire::ChatAck& b) { DC_FUZZ_SAME(a, b, id, "chatAck"); }
 inline void same(const wire::Ping& a, const wire::Ping& b) { DC_FUZZ_SAME(a, b, nonce, "ping"); }
 inline void same(const wire::Pong& a, const wire::Pong& b) { DC_FUZZ_SAME(a, b, nonce, "pong"); }
+inline void same(const wire::ChannelHello& a, const wire::ChannelHello& b) {
+    DC_FUZZ_SAME(a, b, kx, "channelHello");
+    DC_FUZZ_SAME(a, b, peer_kx, "channelHello");
+    DC_FUZZ_SAME(a, b, ephemeral, "channelHello");
+    DC_FUZZ_SAME(a, b, index, "channelHello");
+    DC_FUZZ_SAME(a, b, time, "channelHello");
+}
+inline void same(const wire::ChannelWelcome& a, const wire::ChannelWelcome& b) {
+    DC_FUZZ_SAME(a, b, kx, "channelWelcome");
+    DC_FUZZ_SAME(a, b, peer_kx, "channelWelcome");
+    DC_FUZZ_SAME(a, b, ephemeral, "channelWelcome");
+    DC_FUZZ_SAME(a, b, index, "channelWelcome");
+    DC_FUZZ_SAME(a, b, echo, "channelWelcome");
+    DC_FUZZ_SAME(a, b, stale, "channelWelcome");
+}
 
 #undef DC_FUZZ_SAME
 
@@ -330,7 +347,20 @@ inline bool check_payload(wire::MsgType t, ByteView b) {
             return true;
         }
         return false;
-    default:  // role types (32..63): their payloads are checked by fuzz_roles
+    case MsgType::channel_hello:
+        if (auto p = wire::decode_channel_hello(b)) {
+            round_trip(*p, wire::decode_channel_hello, "channelHello");
+            return true;
+        }
+        return false;
+    case MsgType::channel_welcome:
+        if (auto p = wire::decode_channel_welcome(b)) {
+            round_trip(*p, wire::decode_channel_welcome, "channelWelcome");
+            return true;
+        }
+        return false;
+    default:  // role types (32..63): their payloads are checked by fuzz_roles; channel
+              // data is no payload (check_channel_data)
         return false;
     }
 }
@@ -338,10 +368,31 @@ inline bool check_payload(wire::MsgType t, ByteView b) {
 inline constexpr wire::MsgType kAllTypes[] = {
     wire::MsgType::declare_online, wire::MsgType::request_ping, wire::MsgType::request_user_list,
     wire::MsgType::deliver_known_list, wire::MsgType::chat, wire::MsgType::chat_ack,
-    wire::MsgType::ping, wire::MsgType::pong};  // declare_offline shares declare_online's decoder
+    wire::MsgType::ping, wire::MsgType::pong, wire::MsgType::channel_hello,
+    wire::MsgType::channel_welcome};  // declare_offline shares declare_online's decoder
 
-// 1..9: the core's types; 32..48: directory, relays and rooms (roles_wire.hpp, fuzz_roles).
-inline bool known_type(std::uint64_t t) { return (t >= 1 && t <= 9) || (t >= 32 && t <= 48); }
+// The types a signed packet carries. 1..9 and 16..17: the core's; 32..48: directory,
+// relays and rooms (roles_wire.hpp, fuzz_roles). 18 (channel data) is its own form.
+inline bool known_type(std::uint64_t t) { return (t >= 1 && t <= 9) || t == 16 || t == 17 || (t >= 32 && t <= 48); }
+
+// A channel data packet: what parses is exactly what peek_type calls channel data (up to
+// the datagram limit), and it encodes back to the same bytes.
+inline void check_channel_data(ByteView b) {
+    const auto peeked = wire::peek_type(b);
+    auto d = wire::parse_channel_data(b);
+    if (d) {
+        expect(peeked == wire::MsgType::channel_data, "channel data", "parsed but peek_type differs");
+        expect(d->index != 0, "channel data", "index 0 accepted");
+        expect(d->sealed.size() >= wire::kChannelTag + 1, "channel data", "shorter than a tag");
+        const Bytes again = wire::encode(*d);
+        expect(again.size() == b.size() && std::equal(again.begin(), again.end(), b.begin()), "channel data",
+               "encoding is not the packet");
+        expect(!wire::parse_packet(b).ok(), "channel data", "also parses as a signed packet");
+    } else if (peeked == wire::MsgType::channel_data && b.size() <= wire::kMaxDatagram) {
+        // Only index 0 is refused past what peek_type looks at.
+        expect(b[2] == 0 && b[3] == 0 && b[4] == 0 && b[5] == 0, "channel data", "peek_type says so, parse refuses");
+    }
+}
 
 inline void same_packet(const wire::Packet& a, const wire::Packet& b, bool signed_part) {
     expect(a.header.type == b.header.type, "packet", "type differs");

@@ -18,6 +18,7 @@ namespace {
 // parse_packet checks everything but the signature; decode_packet is parse_packet
 // plus the signature check.
 void raw(ByteView in) {
+    fuzz::check_channel_data(in);
     auto parsed = wire::parse_packet(in);
     auto decoded = wire::decode_packet(in);
     const bool verifies =

@@ -485,6 +485,63 @@ void nodes(const Samples& s) {
 
 }  // namespace
 
+// ---------------------------------------------------------------------------
+// Session channels: their payloads and data packets for fuzz_payload and fuzz_packet,
+// and operation sequences for fuzz_channel (see the Op list there). Named channel_*.
+
+void channels() {
+    const wire::ChannelHello hello{kx_of(kAlice), kx_of(kSelf), kx_of(kBob), 0x01020304, 1700000000000};
+    const wire::ChannelWelcome welcome{kx_of(kSelf), kx_of(kAlice), kx_of(kCarol), 0x0a0b0c0d, 0x01020304, false};
+    const wire::ChannelWelcome stale{kx_of(kSelf), kx_of(kAlice), {}, 0, 0x01020304, true};
+    put("fuzz_payload", "channel_hello", wire::encode(hello));
+    put("fuzz_payload", "channel_welcome", wire::encode(welcome));
+    put("fuzz_payload", "channel_welcome_stale", wire::encode(stale));
+
+    const wire::ChannelData data{0x0a0b0c0d, 7, Bytes(40, 0x33)};
+    put("fuzz_packet", "channel_data", mode(PacketMode::raw, wire::encode(data)));
+    put("fuzz_packet", "channel_data_smallest",
+        mode(PacketMode::raw, wire::encode(wire::ChannelData{1, 0, Bytes(wire::kChannelTag + 1, 0)})));
+    put("fuzz_packet", "channel_data_index_0",
+        mode(PacketMode::raw, wire::encode(wire::ChannelData{0, 7, Bytes(40, 0x33)})));
+    for (const auto& [name, type, payload] :
+         {std::tuple{"channel_hello_packet", MsgType::channel_hello, wire::encode(hello)},
+          std::tuple{"channel_welcome_packet", MsgType::channel_welcome, wire::encode(welcome)}}) {
+        PacketSpec spec;
+        spec.type = static_cast<std::uint8_t>(type);
+        spec.user = "alice";
+        spec.session = kAlice.session;
+        spec.port = 7300;
+        spec.keys = 1 | 1 << 2;  // signed by alice, naming alice's key
+        spec.payload = payload;
+        put("fuzz_packet", name, mode(PacketMode::structured, spec.write()));
+    }
+
+    const std::string t = "fuzz_channel";
+    put(t, "channel_sealed", Bytes{1, 3, 'h', 'i', '!', 0, 0, 1, 0, 0, 0, 4, 0});
+    put(t, "channel_flipped", Bytes{1, 3, 'h', 'i', '!', 0x80, 0x21, 1, 3, 'h', 'i', '!', 0x80, 0x05});
+    put(t, "channel_rekeys", Bytes{1, 10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0,
+                                   1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 4, 3});
+    put(t, "channel_rotate", Bytes{6, 1, 1, 1, 'x', 0, 0, 6, 0, 1, 1, 'y', 0, 0, 5, 0x01, 0xf4, 1, 1, 'z', 0, 0});
+    put(t, "channel_time", Bytes{5, 0x27, 0x10, 1, 1, 'a', 0, 0, 5, 0xff, 0xff});
+    Bytes hello_op{2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1 | 2 | 4 | 8};
+    hello_op.resize(hello_op.size() + 32, 0x42);
+    hello_op.insert(hello_op.end(), {0, 0, 0, 9, 0, 5});
+    put(t, "channel_hello_stranger", hello_op);
+    hello_op[10] = 1 | 2;  // naming a session key self does not hold: stale
+    put(t, "channel_hello_stale", hello_op);
+    hello_op[1] = 1;  // from alice herself, over her working channel
+    hello_op[10] = 1 | 2 | 4 | 8;
+    put(t, "channel_hello_alice", hello_op);
+    Bytes welcome_op = hello_op;
+    welcome_op[0] = 3;
+    welcome_op.insert(welcome_op.end(), {0, 0, 0, 1});
+    put(t, "channel_welcome_unsolicited", welcome_op);
+    Bytes raw_op{0, static_cast<std::uint8_t>(wire::encode(data).size())};
+    put(t, "channel_raw", cat(raw_op, wire::encode(data)));
+    Bytes payload_op{7, static_cast<std::uint8_t>(wire::encode(hello).size())};
+    put(t, "channel_payload", cat(payload_op, wire::encode(hello)));
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
@@ -497,6 +554,7 @@ int main(int argc, char** argv) {
     packets(s);
     frames(s);
     nodes(s);
+    channels();
     std::printf("make_corpus: wrote %zu files under %s\n", written, out_dir.c_str());
     return 0;
 }

@@ -11,6 +11,11 @@
 //  - corpus.txt: "<target>/<file> <digest>", the same for every file of the fuzz corpus
 //    (the file, the file without its first byte, and the payload of what parses as a
 //    packet and the body of what parses as a signed blob).
+// The forms added with session channels (channelHello, channelWelcome, channel data) are
+// recorded apart in the same three ways (channel.hex, channel_mutations.txt,
+// channel_corpus.txt, the latter for the corpus files named channel_* and those of
+// fuzz_channel/), with their own decoders added to every digest, so that the records
+// made before them stay exactly as they were.
 #pragma once
 
 #include "darkchat/roles_wire.hpp"
@@ -90,9 +95,20 @@ inline const std::vector<Codec>& codecs() {
     return all;
 }
 
+// The decoders of the session channels' forms.
+inline const std::vector<Codec>& channel_codecs() {
+    static const std::vector<Codec> all = {
+        {"channel_hello", [](ByteView b) { return outcome(decode_channel_hello(b)); }},
+        {"channel_welcome", [](ByteView b) { return outcome(decode_channel_welcome(b)); }},
+        {"channel_data", [](ByteView b) { return outcome(parse_channel_data(b)); }},
+    };
+    return all;
+}
+
 inline const Codec* find_codec(std::string_view name) {
-    for (const auto& c : codecs())
-        if (c.name == name) return &c;
+    for (const auto* list : {&codecs(), &channel_codecs()})
+        for (const auto& c : *list)
+            if (c.name == name) return &c;
     return nullptr;
 }
 
@@ -114,9 +130,11 @@ private:
     std::uint64_t h_ = 0xcbf29ce484222325ULL;
 };
 
-// Every decoder's outcome on b, added to d.
-inline void all_outcomes(ByteView b, Digest& d) {
+// Every decoder's outcome on b, added to d (with channels: the channel forms' too).
+inline void all_outcomes(ByteView b, Digest& d, bool channels = false) {
     for (const auto& c : codecs()) d.add(c.run(b));
+    if (channels)
+        for (const auto& c : channel_codecs()) d.add(c.run(b));
 }
 
 // ---------------------------------------------------------------------------
@@ -362,29 +380,62 @@ inline std::vector<Case> cases() {
     return c;
 }
 
+// The session channels' forms.
+inline std::vector<Case> channel_cases() {
+    std::vector<Case> c;
+    auto add = [&](std::string name, std::string codec, Bytes b) { c.push_back({std::move(name), std::move(codec), std::move(b)}); };
+    add("channel_hello_default", "channel_hello", encode(ChannelHello{}));
+    add("channel_hello_full", "channel_hello",
+        encode(ChannelHello{filled<32>(80), filled<32>(81), filled<32>(82), 0x01020304, 1700000003000}));
+    add("channel_hello_limits", "channel_hello",
+        encode(ChannelHello{filled<32>(83), filled<32>(84), filled<32>(85), kU32, kMaxTime}));
+    add("channel_hello_negative_time", "channel_hello",
+        encode(ChannelHello{filled<32>(86), filled<32>(87), filled<32>(88), 1, kMinTime}));
+    add("channel_welcome_default", "channel_welcome", encode(ChannelWelcome{}));
+    add("channel_welcome_full", "channel_welcome",
+        encode(ChannelWelcome{filled<32>(89), filled<32>(90), filled<32>(91), 0x0a0b0c0d, 0x01020304, false}));
+    add("channel_welcome_stale", "channel_welcome",
+        encode(ChannelWelcome{filled<32>(92), filled<32>(93), {}, 0, 0x01020304, true}));
+    add("channel_welcome_limits", "channel_welcome",
+        encode(ChannelWelcome{filled<32>(94), filled<32>(95), filled<32>(96), kU32, kU32, false}));
+    add("channel_data_smallest", "channel_data", encode(ChannelData{1, 0, Bytes(kChannelTag + 1, 0)}));
+    add("channel_data_full", "channel_data", encode(ChannelData{0x01020304, 0x0102030405060708ULL, Bytes(117, 0x5a)}));
+    add("channel_data_limits", "channel_data",
+        encode(ChannelData{kU32, kU64, Bytes(kMaxDatagram - kChannelPrefix, 0xa5)}));
+    Header h{MsgType::channel_hello, "alice", filled<8>(97), 7300, filled<32>(98)};
+    add("packet_channel_hello", "packet",
+        assemble_packet(packet_header(h, encode(ChannelHello{filled<32>(99), filled<32>(100), filled<32>(101), 5, 6})),
+                        filled<64>(102)));
+    h.type = MsgType::channel_welcome;
+    add("packet_channel_welcome", "packet",
+        assemble_packet(packet_header(h, encode(ChannelWelcome{filled<32>(103), filled<32>(104), {}, 0, 5, true})),
+                        filled<64>(105)));
+    return c;
+}
+
 // ---------------------------------------------------------------------------
 // The three records, as lines
 
-inline std::vector<std::string> message_lines() {
+inline std::vector<std::string> message_lines(bool channels = false) {
     std::vector<std::string> out;
-    for (const auto& c : cases()) out.push_back(c.name + " " + c.codec + " " + to_hex(c.bytes));
+    for (const auto& c : channels ? channel_cases() : cases()) out.push_back(c.name + " " + c.codec + " " + to_hex(c.bytes));
     return out;
 }
 
 // Cut short at every length and every byte changed (xor 0x01, and set to 0xc0):
 // only for the cases small enough to make this cheap.
-inline std::vector<std::string> mutation_lines() {
+inline std::vector<std::string> mutation_lines(bool channels = false) {
     std::vector<std::string> out;
-    for (const auto& c : cases()) {
+    for (const auto& c : channels ? channel_cases() : cases()) {
         if (c.bytes.size() > 600) continue;
         Digest d;
-        for (std::size_t n = 0; n <= c.bytes.size(); ++n) all_outcomes(ByteView(c.bytes).first(n), d);
+        for (std::size_t n = 0; n <= c.bytes.size(); ++n) all_outcomes(ByteView(c.bytes).first(n), d, channels);
         Bytes b = c.bytes;
         for (std::size_t i = 0; i < b.size(); ++i) {
             const std::uint8_t was = b[i];
             for (std::uint8_t v : {static_cast<std::uint8_t>(was ^ 0x01), std::uint8_t{0xc0}}) {
                 b[i] = v;
-                all_outcomes(b, d);
+                all_outcomes(b, d, channels);
             }
             b[i] = was;
         }
@@ -398,20 +449,26 @@ inline Bytes read_file(const std::filesystem::path& p) {
     return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-inline std::vector<std::string> corpus_lines(const std::filesystem::path& corpus) {
+// A corpus file added with session channels (recorded in channel_corpus.txt).
+inline bool channel_file(const std::filesystem::path& relative) {
+    return *relative.begin() == "fuzz_channel" || relative.filename().string().starts_with("channel_");
+}
+
+inline std::vector<std::string> corpus_lines(const std::filesystem::path& corpus, bool channels = false) {
     std::vector<std::filesystem::path> files;
     for (const auto& e : std::filesystem::recursive_directory_iterator(corpus))
-        if (e.is_regular_file()) files.push_back(e.path());
+        if (e.is_regular_file() && channel_file(std::filesystem::relative(e.path(), corpus)) == channels)
+            files.push_back(e.path());
     std::sort(files.begin(), files.end());
     std::vector<std::string> out;
     for (const auto& f : files) {
         const Bytes b = read_file(f);
         Digest d;
-        all_outcomes(b, d);
-        if (!b.empty()) all_outcomes(ByteView(b).subspan(1), d);
+        all_outcomes(b, d, channels);
+        if (!b.empty()) all_outcomes(ByteView(b).subspan(1), d, channels);
         for (const ByteView v : {ByteView(b), b.empty() ? ByteView() : ByteView(b).subspan(1)}) {
-            if (const auto p = parse_packet(v)) all_outcomes(p->payload, d);
-            if (const auto s = decode_signed_blob(v)) all_outcomes(s->body, d);
+            if (const auto p = parse_packet(v)) all_outcomes(p->payload, d, channels);
+            if (const auto s = decode_signed_blob(v)) all_outcomes(s->body, d, channels);
         }
         out.push_back(std::filesystem::relative(f, corpus).generic_string() + " " + d.hex());
     }

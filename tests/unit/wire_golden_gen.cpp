@@ -26,7 +26,9 @@ int main(int argc, char** argv) {
     const std::filesystem::path out = argv[1];
     std::filesystem::create_directories(out);
     if (!write(out / "messages.hex", message_lines()) || !write(out / "mutations.txt", mutation_lines()) ||
-        !write(out / "corpus.txt", corpus_lines(argv[2]))) {
+        !write(out / "corpus.txt", corpus_lines(argv[2])) || !write(out / "channel.hex", message_lines(true)) ||
+        !write(out / "channel_mutations.txt", mutation_lines(true)) ||
+        !write(out / "channel_corpus.txt", corpus_lines(argv[2], true))) {
         std::fprintf(stderr, "wire_golden_gen: cannot write %s\n", argv[1]);
         return 1;
     }

@@ -39,15 +39,11 @@ void check_same(const std::vector<std::string>& now, const std::vector<std::stri
     }
 }
 
-}  // namespace
-
-TEST_CASE("every message type encodes to the recorded bytes") {
-    check_same(message_lines(), read_lines(kGoldenDir / "messages.hex"));
-}
-
-TEST_CASE("the recorded bytes decode and encode again to themselves") {
-    const auto lines = read_lines(kGoldenDir / "messages.hex");
-    REQUIRE(lines.size() > 90);
+// Runs each line of a messages record through its decoder: check(name, codec, hex, bytes, outcome).
+template <typename Check>
+void each_recorded(const std::filesystem::path& file, std::size_t min_lines, Check check) {
+    const auto lines = read_lines(file);
+    REQUIRE(lines.size() > min_lines);
     for (const auto& l : lines) {
         std::istringstream in(l);
         std::string name, codec, hex;
@@ -57,13 +53,25 @@ TEST_CASE("the recorded bytes decode and encode again to themselves") {
         REQUIRE(c != nullptr);
         const auto bytes = from_hex(hex);
         REQUIRE(bytes.has_value());
-        const std::string out = c->run(*bytes);
+        check(name, codec, hex, *bytes, c->run(*bytes));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("every message type encodes to the recorded bytes") {
+    check_same(message_lines(), read_lines(kGoldenDir / "messages.hex"));
+}
+
+TEST_CASE("the recorded bytes decode and encode again to themselves") {
+    each_recorded(kGoldenDir / "messages.hex", 90, [](const std::string& name, const std::string& codec,
+                                                     const std::string& hex, const Bytes& bytes, const std::string& out) {
         if (codec == "packet") {
             CHECK(out.rfind("A ", 0) == 0);
             // The header and the packet reassembled: the packet is header + signature.
             const auto reassembled = from_hex(out.substr(out.rfind(' ') + 1));
             REQUIRE(reassembled.has_value());
-            CHECK(*reassembled == *bytes);
+            CHECK(*reassembled == bytes);
         } else if (out.rfind("E ", 0) == 0) {
             // Only a default value may fail: its empty user names are not valid names.
             CHECK(name.ends_with("_default"));
@@ -71,7 +79,7 @@ TEST_CASE("the recorded bytes decode and encode again to themselves") {
         } else {
             CHECK(out == "A " + hex);
         }
-    }
+    });
 }
 
 TEST_CASE("every decoder accepts and rejects the recorded bytes cut short or changed as it did") {
@@ -82,4 +90,28 @@ TEST_CASE("every decoder treats each file of the fuzz corpus as it did") {
     const auto now = corpus_lines(kCorpusDir);
     CHECK(now.size() > 500);
     check_same(now, read_lines(kGoldenDir / "corpus.txt"));
+}
+
+// The session channels' forms, recorded apart (wire_golden_cases.hpp).
+
+TEST_CASE("the session channels' forms encode to the recorded bytes") {
+    check_same(message_lines(true), read_lines(kGoldenDir / "channel.hex"));
+}
+
+TEST_CASE("the recorded channel forms decode and encode again to themselves") {
+    each_recorded(kGoldenDir / "channel.hex", 10, [](const std::string&, const std::string& codec, const std::string& hex,
+                                                     const Bytes&, const std::string& out) {
+        if (codec == "packet") CHECK(out.ends_with(" " + hex));
+        else CHECK(out == "A " + hex);
+    });
+}
+
+TEST_CASE("every decoder treats the channel forms cut short or changed as it did") {
+    check_same(mutation_lines(true), read_lines(kGoldenDir / "channel_mutations.txt"));
+}
+
+TEST_CASE("every decoder treats each channel file of the fuzz corpus as it did") {
+    const auto now = corpus_lines(kCorpusDir, true);
+    CHECK(now.size() >= 19);
+    check_same(now, read_lines(kGoldenDir / "channel_corpus.txt"));
 }
