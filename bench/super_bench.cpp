@@ -649,12 +649,21 @@ struct IdleFigures {
     double cpu_pct = 0;        // from schedstat (ns)
     double cpu_ticks_pct = 0;  // from /proc/PID/stat utime+stime
     double rss_kb = 0, rss_max_kb = 0;
+    // Proportional set size: shared library pages divided among the processes
+    // that map them, so a library every program already has costs little here.
+    double pss_kb = 0;
     double wakeups_per_s = 0;  // voluntary + involuntary context switches, all threads
     double epoll_per_s = -1;   // strace -c, when it works
     double packets_in_per_s = 0;  // what the driver received from the node
     double cpu_us_per_wakeup = 0;
     int threads = 0;
 };
+
+// Pss of the whole process (smaps_rollup), -1 when the kernel does not give it.
+double read_pss_kb(pid_t pid) {
+    double v = status_field("/proc/" + std::to_string(pid) + "/smaps_rollup", "Pss");
+    return v < 0 ? -1 : v;
+}
 
 // Samples the process over `seconds` while serve(ms) keeps the driver's side
 // going; then counts epoll_wait calls with strace for a few seconds.
@@ -664,8 +673,8 @@ IdleFigures measure_idle(pid_t pid, double seconds, const std::function<std::siz
     auto a = sample_proc(pid);
     if (!a) die("cannot read /proc of the node");
     auto t0 = now();
-    double rss_sum = 0;
-    int rss_n = 0;
+    double rss_sum = 0, pss_sum = 0;
+    int rss_n = 0, pss_n = 0;
     std::size_t packets = 0;
     auto end = t0 + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
     auto next_sample = t0;
@@ -675,6 +684,10 @@ IdleFigures measure_idle(pid_t pid, double seconds, const std::function<std::siz
                 rss_sum += static_cast<double>(s->rss_kb);
                 ++rss_n;
                 f.rss_max_kb = std::max(f.rss_max_kb, static_cast<double>(s->rss_kb));
+            }
+            if (double p = read_pss_kb(pid); p >= 0) {
+                pss_sum += p;
+                ++pss_n;
             }
             next_sample += std::chrono::seconds(1);
         }
@@ -687,6 +700,7 @@ IdleFigures measure_idle(pid_t pid, double seconds, const std::function<std::siz
     f.cpu_ticks_pct = 100.0 * static_cast<double>(b->cpu_ticks - a->cpu_ticks) /
                       (el * static_cast<double>(::sysconf(_SC_CLK_TCK)));
     f.rss_kb = rss_n ? rss_sum / rss_n : static_cast<double>(b->rss_kb);
+    f.pss_kb = pss_n ? pss_sum / pss_n : -1;
     f.wakeups_per_s = static_cast<double>((b->voluntary + b->involuntary) - (a->voluntary + a->involuntary)) / el;
     f.packets_in_per_s = static_cast<double>(packets) / el;
     long long switches = (b->voluntary + b->involuntary) - (a->voluntary + a->involuntary);
@@ -734,9 +748,10 @@ IdleFigures measure_idle(pid_t pid, double seconds, const std::function<std::siz
 }
 
 void print_idle(const std::string& what, const IdleFigures& f) {
-    std::printf("# %s: CPU %.4f%% (schedstat; %.3f%% from utime+stime ticks), RSS %.0f kB (max %.0f), "
+    std::printf("# %s: CPU %.4f%% (schedstat; %.3f%% from utime+stime ticks), RSS %.0f kB (max %.0f), PSS %.0f kB, "
                 "%.2f wakeups/s (%.0f us of CPU each), %s epoll_wait/s, %.2f packets/s to the driver, %d threads\n",
-                what.c_str(), f.cpu_pct, f.cpu_ticks_pct, f.rss_kb, f.rss_max_kb, f.wakeups_per_s, f.cpu_us_per_wakeup,
+                what.c_str(), f.cpu_pct, f.cpu_ticks_pct, f.rss_kb, f.rss_max_kb, f.pss_kb, f.wakeups_per_s,
+                f.cpu_us_per_wakeup,
                 f.epoll_per_s < 0 ? "n/a" : fmt(f.epoll_per_s, 2).c_str(), f.packets_in_per_s, f.threads);
     std::fflush(stdout);
 }
@@ -922,6 +937,9 @@ int run_idle(const std::map<std::string, std::string>& opt) {
             ratio(f.cpu_pct, b.cpu_pct));
         row("idle RSS, " + what, fmt(f.rss_kb / 1024, 1) + " MiB", base_what, fmt(b.rss_kb / 1024, 1) + " MiB",
             ratio(f.rss_kb, b.rss_kb));
+        if (f.pss_kb >= 0 && b.pss_kb >= 0)
+            row("idle PSS, " + what, fmt(f.pss_kb / 1024, 1) + " MiB", base_what, fmt(b.pss_kb / 1024, 1) + " MiB",
+                ratio(f.pss_kb, b.pss_kb));
         row("idle wakeups/s (context switches), " + what, fmt(f.wakeups_per_s, 2), base_what,
             fmt(b.wakeups_per_s, 2), ratio(f.wakeups_per_s, b.wakeups_per_s));
         row("idle CPU per wakeup, " + what, fmt(f.cpu_us_per_wakeup, 0) + " us", base_what,

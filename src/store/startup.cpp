@@ -179,6 +179,11 @@ Result<void> configure(Connection& conn) {
         },
         &conn);
     if (auto r = conn.exec("PRAGMA foreign_keys=ON", path); !r) return r;
+    // A node reads its whole store once at start-up and then writes little
+    // rows; SQLite's default page cache would keep most of the file in the
+    // heap for the life of the process, while the kernel's file cache
+    // already holds the pages a later read needs.
+    if (auto r = conn.exec("PRAGMA cache_size=-256", path); !r) return r;
     // Deleted and overwritten content is zeroed, so that a plain secret key
     // does not linger in free space once it is sealed with a passphrase.
     if (auto r = conn.exec("PRAGMA secure_delete=ON", path); !r) return r;
