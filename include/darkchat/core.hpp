@@ -64,6 +64,9 @@ struct Config {
     // Session channels (darkchat-protocol(7), CHANNELS). A channel makes new keys after
     // this many packets or bytes sent under one key (and whenever either side's sealing
     // key rotates); past twice as many it sends nothing more under that key.
+    // channels: false keeps every packet signed (a node with them off answers no
+    // handshake, so its peers fall back to signed packets too).
+    bool channels = true;
     std::uint64_t channel_rekey_packets = std::uint64_t{1} << 24;
     std::uint64_t channel_rekey_bytes = std::uint64_t{1} << 32;
     TimeMs channel_grace = 10000;              // replaced keys still open late packets this long
@@ -124,6 +127,9 @@ struct Stats {
     std::uint64_t undecryptable = 0;  // chat sealed to a key we do not (or no longer) hold
     std::uint64_t rate_limited = 0;   // over a sender's budget, dropped before any signature check
     std::uint64_t out_of_order = 0;   // chat messages that came before an earlier one of their author's and waited
+    std::uint64_t on_channel = 0;       // packets opened on a session channel (their tag checked, no signature)
+    std::uint64_t sent_on_channel = 0;  // of sent: on a session channel
+    std::uint64_t channel_dropped = 0;  // channel packets dropped: replayed, unknown index, tag wrong, malformed
 };
 
 struct SessionView {
@@ -214,6 +220,10 @@ public:
     const Stats& stats() const;
     bool quitting() const;  // \quit was handled: the driver exits once transmits are drained
     std::size_t outbox_size() const;
+    // The core type a packet to this node carries (for a session channel's packet,
+    // its inner type, if it opens), without handling it: for tests and tools that
+    // sort what crosses the wire.
+    std::optional<wire::MsgType> inner_type(TimeMs now, ByteView data);
     std::size_t seen_size() const;  // chat messages remembered for de-duplication (at most max_seen)
 
 private:

@@ -107,6 +107,20 @@ bool Channels::ready(const SessionId& peer) const {
     return c && (c->current || c->next);
 }
 
+bool Channels::fresh(const SessionId& peer) const {
+    const Channel* c = find(peer);
+    if (!c) return false;
+    const ChannelKeys* k = c->current ? c->current.get() : c->next.get();
+    return k && k->peer_kx == c->peer_kx && !c->suspect;
+}
+
+void Channels::suspect(TimeMs now, const SessionId& peer) {
+    Channel* c = find(peer);
+    if (!c || c->suspect || !(c->current || c->next)) return;
+    c->suspect = true;
+    start(now, *c, c->peer_kx);
+}
+
 bool Channels::connecting(const SessionId& peer) const {
     const Channel* c = find(peer);
     return c && c->pending;
@@ -438,6 +452,7 @@ void Channels::handle_welcome(TimeMs now, const wire::Header& h, const wire::Cha
     release(c->next);
     c->current = std::move(k);
     c->active = now;
+    c->suspect = false;
     ++stats_.established;
     // The responder sends under the new keys once it has seen them used.
     if (auto confirm = seal_with(*c->current, kConfirm, {}))
@@ -475,20 +490,38 @@ std::optional<Bytes> Channels::seal(TimeMs now, const SessionId& peer, wire::Msg
     return seal_with(*k, static_cast<std::uint8_t>(inner), payload);
 }
 
+ChannelKeys* Channels::keys_for(TimeMs now, std::uint32_t index, Channel*& c) {
+    auto idx = by_index_.find(index);
+    c = idx == by_index_.end() ? nullptr : find(idx->second);
+    if (!c) return nullptr;
+    ChannelKeys* k = nullptr;
+    for (ChannelKeys* cand : {c->current.get(), c->next.get(), c->previous.get()})
+        if (cand && cand->local == index) k = cand;
+    if (k && k == c->previous.get() && now >= c->previous_until) k = nullptr;
+    return k;
+}
+
+std::optional<wire::MsgType> Channels::peek(TimeMs now, ByteView datagram) {
+    auto d = wire::parse_channel_data(datagram);
+    if (!d) return std::nullopt;
+    Channel* c = nullptr;
+    ChannelKeys* k = keys_for(now, d->index, c);
+    if (!k) return std::nullopt;
+    Bytes plain(d->sealed.size() - wire::kChannelTag);
+    if (!crypto_.aead_open(plain.data(), d->sealed, datagram.first(wire::kChannelPrefix), d->counter, k->recv))
+        return std::nullopt;
+    if (plain.empty() || !inner_type_ok(plain[0])) return std::nullopt;
+    return static_cast<wire::MsgType>(plain[0]);
+}
+
 std::optional<Channels::Opened> Channels::open(TimeMs now, ByteView datagram) {
     auto d = wire::parse_channel_data(datagram);
     if (!d) {
         ++stats_.malformed;
         return std::nullopt;
     }
-    auto idx = by_index_.find(d->index);
-    Channel* c = idx == by_index_.end() ? nullptr : find(idx->second);
-    ChannelKeys* k = nullptr;
-    if (c) {
-        for (ChannelKeys* cand : {c->current.get(), c->next.get(), c->previous.get()})
-            if (cand && cand->local == d->index) k = cand;
-        if (k && k == c->previous.get() && now >= c->previous_until) k = nullptr;
-    }
+    Channel* c = nullptr;
+    ChannelKeys* k = keys_for(now, d->index, c);
     if (!k) {
         ++stats_.unknown_index;
         return std::nullopt;
@@ -504,6 +537,7 @@ std::optional<Channels::Opened> Channels::open(TimeMs now, ByteView datagram) {
     }
     k->window.mark(d->counter);
     c->active = now;
+    c->suspect = false;  // the peer holds keys of this channel
     if (k == c->next.get()) {
         // The initiator uses the keys: they are confirmed, and ours to send with.
         retire_current(now, *c);

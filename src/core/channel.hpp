@@ -160,11 +160,23 @@ public:
     // new keys).
     std::optional<Opened> open(TimeMs now, ByteView datagram);
 
+    // The inner type of a datagram to us, if it opens, without taking it (no window
+    // marked, no keys confirmed): for tests and tools that sort what crosses the wire.
+    std::optional<wire::MsgType> peek(TimeMs now, ByteView datagram);
+
     std::optional<ChannelOut> poll_out();
     std::optional<TimeMs> poll_timeout() const;
 
     // There are keys to send to peer with.
     bool ready(const SessionId& peer) const;
+    // ... made from the peer's newest session key we know of. Keys made from an older
+    // one may be gone at the other end (it restarted: a new session key, no keys), so
+    // until new ones are made a caller that cannot afford losses sends another way.
+    bool fresh(const SessionId& peer) const;
+    // The peer's silence suggests it holds none of our keys (it dropped a handshake
+    // we took for done, or lost its memory): not fresh until something from it
+    // opens or new keys are made, and a new handshake starts now.
+    void suspect(TimeMs now, const SessionId& peer);
     // A handshake we started with peer is waiting for its welcome.
     bool connecting(const SessionId& peer) const;
     std::size_t size() const { return channels_.size(); }
@@ -191,6 +203,7 @@ private:
         TimeMs hello_time = 0;  // our last hello's time (strictly increasing)
         TimeMs last_hello = 0;  // the peer's newest hello taken (see hello_time)
         TimeMs made = 0, active = 0;
+        bool suspect = false;  // see suspect()
         bool half_open() const { return !current && (pending || next); }
     };
     struct Side {  // one side of a handshake, for the key derivation
@@ -202,6 +215,8 @@ private:
     };
 
     Channel* find(const SessionId& peer);
+    // The keys a packet to our index is for (and their channel), if any still open.
+    ChannelKeys* keys_for(TimeMs now, std::uint32_t index, Channel*& c);
     const Channel* find(const SessionId& peer) const;
     Channel& make(TimeMs now, const SessionId& peer, const PublicKey& peer_key);
     void evict_for();

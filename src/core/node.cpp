@@ -41,18 +41,6 @@ Addr Node::State::self_addr() const {
     return a;
 }
 
-void Node::State::send(const Addr& to, wire::MsgType type, const Bytes& payload) {
-    auto sealed = env.seal(to, type, payload);
-    if (!sealed) return;
-    Transmit& t = *sealed;
-    // No amplification: what we answer a sender we cannot authenticate is
-    // never larger than its request over UDP (TCP needs a handshake first).
-    if (request && !request->authenticated && to.ip == request->from.ip && t.data.size() > request->size)
-        t.stream = true;
-    tx_out.push_back(Out{std::move(t), depends_on});
-    ++stats.sent;
-}
-
 bool Node::State::within_budget(const wire::Header& h, const Addr& from, bool authenticated, bool stream) {
     if (authenticated)
         return budgets.known(now, h.from_user, h.from_session, stream, cfg.known_rate, cfg.known_burst);
@@ -60,6 +48,10 @@ bool Node::State::within_budget(const wire::Header& h, const Addr& from, bool au
 }
 
 void Node::State::on_packet(const Addr& from, ByteView data, bool stream) {
+    if (wire::peek_type(data) == wire::MsgType::channel_data) {
+        on_channel_packet(from, data, stream);
+        return;
+    }
     bool authenticated = false;
     auto pkt = env.open(data, stats, [&](const wire::Packet& p) {
         authenticated = is_known_sender(p.header, from, stream);
@@ -161,6 +153,29 @@ void Node::State::dispatch(const wire::Header& h, const Addr& back, const Bytes&
             on_pong(h, p->nonce);
             return;
         }
+        // A channel's handshake is two signed packets, never inside a channel. They
+        // reach the channels only from a session we know, with its pinned key.
+        case wire::MsgType::channel_hello: {
+            auto p = wire::decode_channel_hello(body);
+            if (!p || request->channel) break;
+            if (!known_session(h) || !cfg.channels) {
+                ++stats.unsolicited;
+                return;
+            }
+            remember_channel(h.from_user, h.from_session);
+            channels.handle_hello(now, h, *p);
+            return;
+        }
+        case wire::MsgType::channel_welcome: {
+            auto p = wire::decode_channel_welcome(body);
+            if (!p || request->channel) break;
+            if (!known_session(h)) {
+                ++stats.unsolicited;
+                return;
+            }
+            channels.handle_welcome(now, h, *p);
+            return;
+        }
         default:
             break;  // not a core type (32..63 are the role machines'): malformed here
     }
@@ -169,9 +184,10 @@ void Node::State::dispatch(const wire::Header& h, const Addr& back, const Bytes&
 
 void Node::State::tick() {
     wake_dirty = true;  // whatever is due moves on
+    channels.handle_timeout(now);
     if (!own.online()) return;
     if (kx.due(now)) {
-        kx.rotate(now, cfg.kx_rotation);
+        new_kx();
         redeclare(true);
         declare_to_all(false, false);
     }
@@ -179,6 +195,7 @@ void Node::State::tick() {
         if (!presence.watched(u)) continue;
         for (auto& [sid, s] : u.sessions) {
             if (presence.is_self(n, sid)) continue;
+            want_channel(n, s);
             probe(u, s);
             reconnect(u, s);
         }
@@ -305,7 +322,7 @@ void Node::handle_start(TimeMs now) {
     s.tentative.clear();
     s.started_at = now;
     s.wake_dirty = true;
-    s.kx.rotate(now, s.cfg.kx_rotation);  // a new sealing key every run: what was sealed to the old one stays unreadable
+    s.new_kx();  // a new sealing key every run: what was sealed to the old one stays unreadable
     s.redeclare(true);
     for (auto& [n, u] : s.users)
         for (auto& [sid, sess] : u.sessions) s.liveness.restart(sess.live, now);
@@ -315,6 +332,7 @@ void Node::handle_start(TimeMs now) {
     for (auto& a : s.cfg.servers) s.ask_user_list(a);
     s.next_refresh = now + s.cfg.refresh_interval;
     s.outbox.all_due(now);
+    s.drain_channels();
 }
 
 void Node::handle_datagram(TimeMs now, const Addr& from, ByteView data) { handle_packet(now, from, data, false); }
@@ -333,12 +351,14 @@ void Node::handle_packet(TimeMs now, const Addr& from, ByteView data, bool strea
             s_->declare_to_all(false, false);
         }
     }
+    s_->drain_channels();
 }
 
 void Node::handle_timeout(TimeMs now) {
     s_->now = now;
     s_->tentative.clear();
     s_->tick();
+    s_->drain_channels();
 }
 
 void Node::handle_command(TimeMs now, const Command& c) {
@@ -358,6 +378,7 @@ void Node::handle_command(TimeMs now, const Command& c) {
             else if constexpr (std::is_same_v<T, cmd::Trust>) s.trust_key(x.user, x.fingerprint);
         },
         c);
+    s.drain_channels();
 }
 
 std::vector<StoreOp> Node::handle_store_failed(TimeMs now, std::vector<StoreOp> ops) {
@@ -388,7 +409,9 @@ std::optional<Transmit> Node::poll_transmit() {
 
 std::optional<TimeMs> Node::poll_timeout() const {
     if (s_->quitting) return std::nullopt;
-    return s_->next_wakeup();
+    auto t = s_->next_wakeup();
+    if (auto c = s_->channels.poll_timeout(); c && t) t = std::min(*t, *c);
+    return t;
 }
 
 std::vector<UserView> Node::users() const {
@@ -418,5 +441,11 @@ const Stats& Node::stats() const { return s_->stats; }
 bool Node::quitting() const { return s_->quitting; }
 std::size_t Node::outbox_size() const { return s_->outbox.size(); }
 std::size_t Node::seen_size() const { return s_->seen.size(); }
+
+std::optional<wire::MsgType> Node::inner_type(TimeMs now, ByteView data) {
+    auto t = wire::peek_type(data);
+    if (t != wire::MsgType::channel_data) return t;
+    return s_->channels.peek(now, data);
+}
 
 }  // namespace dc::core

@@ -22,9 +22,19 @@ void Node::State::on_untrusted_chat(const wire::Header& h, const wire::ChatMessa
 }
 
 void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::Chat& c, bool trusted_sender) {
-    const SealingKeys::Pair* keys = kx.find(c.kx);
+    // On a channel the message needs no box of its own: the channel's keys
+    // already hide it from everyone but the session at its other end.
+    const bool on_channel = request && request->channel;
     std::optional<Bytes> plain;
-    if (keys) plain = crypto.open(c.sealed, keys->pk, keys->sk);
+    if (c.kx == KxPublicKey{}) {
+        if (!on_channel) {  // a box that names no key is no box: nothing to open
+            ++stats.malformed;
+            return;
+        }
+        plain = c.sealed;
+    } else if (const SealingKeys::Pair* keys = kx.find(c.kx)) {
+        plain = crypto.open(c.sealed, keys->pk, keys->sk);
+    }
     if (!plain) {
         // Sealed to a key we no longer hold (we restarted or rotated): tell the
         // sender our current declaration, at most once per rotation per session.
@@ -62,7 +72,13 @@ void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::C
         author_key = a->second.rec.key;
     }
     if (!key_ok(m->from, author_key)) return;
-    if (!env.verify(msg, author_key)) {
+    // Who must be convinced of the author: nobody, when the author's own session
+    // handed it to us on a channel (its keys prove it). A copy mirrored by one of
+    // our own sessions carries the author's signature, or, for what that session
+    // received on a channel, our own key's: it vouches for what it saw.
+    bool author_on_channel = on_channel && m->from == h.from_user;
+    bool vouched = h.from_user == id.user && m->from != id.user && env.verify(msg, id.pk);
+    if (!author_on_channel && !env.verify(msg, author_key) && !vouched) {
         ++stats.bad_signature;
         return;
     }
@@ -201,7 +217,9 @@ void Node::State::on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
 void Node::State::queue(const wire::SignedBlob& blob, const wire::ChatMessage& m, const std::string& target) {
     if (target == id.user && presence.online_sessions(id.user).empty()) return;  // no other device to mirror to
     if (outbox.contains(m.id, target)) return;
-    OutboxRecord rec{m.id, target, blob, now};
+    // A copy for our other sessions must convince them: signed now if it came
+    // unsigned (ours, or the author's on a channel; see on_chat).
+    OutboxRecord rec{m.id, target, target == id.user && blob.sig == Signature{} ? env.sign(blob.body) : blob, now};
     store(store_op::PutOutbox{rec});
     bool behind = false;
     auto& added = outbox.add(std::move(rec), m, now, behind);
@@ -213,15 +231,27 @@ bool Node::State::try_send(OutEntry& e) {
     bool sent = outbox.try_send(e, now, [&](const OutEntry& x) {
         auto it = users.find(x.rec.target);
         if (it == users.end()) return;
-        Bytes plain = wire::encode(x.rec.msg);
         std::uint64_t base = outbox.base_of(x);
+        std::optional<Bytes> signed_plain;
         for (auto& [sid, s] : it->second.sessions) {
             if (!s.online() || presence.is_self(x.rec.target, sid) || s.decl.kx == KxPublicKey{}) continue;
+            want_channel(x.rec.target, s);
             wire::Chat c;
-            c.kx = s.decl.kx;
             c.base = base;
-            c.sealed = crypto.seal(plain, c.kx);
-            send(s.rec.addr, wire::MsgType::chat, wire::encode(c));
+            if (channels.fresh(sid)) {
+                // To the author's recipient on its channel: no box, no signature.
+                c.sealed = wire::encode(x.rec.msg);
+                if (send_on_channel(s.rec.addr, wire::MsgType::chat, wire::encode(c))) continue;
+            }
+            // Off a channel the message must prove its author on its own: signed
+            // (once, kept in the entry) and sealed to the session's key.
+            if (!signed_plain) {
+                if (e.rec.msg.sig == Signature{}) e.rec.msg = env.sign(e.rec.msg.body);
+                signed_plain = wire::encode(e.rec.msg);
+            }
+            c.kx = s.decl.kx;
+            c.sealed = crypto.seal(*signed_plain, c.kx);
+            send_signed(s.rec.addr, wire::MsgType::chat, wire::encode(c));
         }
     });
     soon(sent ? e.next_try : outbox.pace_ready());
@@ -264,7 +294,9 @@ void Node::State::send_chat(const cmd::Chat& c) {
     m.session = id.session;
     m.seq = ++numbered;
     store(store_op::PutChatSeq{ChatSeqRecord{id.session, c.to, m.seq}});
-    auto blob = env.sign(wire::encode(m));
+    // Signed only where a copy must convince someone other than a channel's
+    // other end (try_send, queue): most messages never are.
+    wire::SignedBlob blob{wire::encode(m), {}};
     seen.insert(m.from, m.sent, m.id);
     store(store_op::PutHistory{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}});
     bool recipient_online = !presence.online_sessions(c.to).empty();

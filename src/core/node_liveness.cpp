@@ -51,6 +51,9 @@ void Node::State::probe(User& u, Session& s) {
         if (presence.is_contact(u)) tell_contacts(u, s);
         return;
     }
+    // A ping went unanswered: perhaps the session holds no keys of our channel
+    // any more. Until it is heard on it, the rest of the round goes signed.
+    if (step & Liveness::ask_neighbours) channels.suspect(now, s.rec.session);
     if (step & Liveness::ping) send(s.rec.addr, wire::MsgType::ping, wire::encode(wire::Ping{s.live.nonce}));
     if (step & Liveness::ask_neighbours) ask_neighbours_to_reach(u, s);
 }

@@ -78,6 +78,9 @@ bool Node::State::accept_declaration(const wire::Declaration& d, const wire::Sig
     ns.unconfirmed = false;
     ns.lost_by.clear();
     liveness.declared(ns.live, now, fresh);
+    if (!d.online) forget_channel(d.session);  // it is leaving: its keys go with it
+    else if (channel_users.count(d.session)) channels.peer_kx(now, d.session, d.kx);
+    channel_address(d.session, addr);
     bool links_before = presence.is_contact(u);
     auto old_links = u.links;
     recompute_links(u, &ns, &d.links);
@@ -98,6 +101,7 @@ bool Node::State::accept_declaration(const wire::Declaration& d, const wire::Sig
             if (!old_links.contains(l) && l != id.user) added.emplace_back(l);
         if (!links_before || !added.empty() || !was_online) ask_list_of(s, added);
     }
+    if (s.online() && presence.watched(u)) want_channel(d.user, s);
     if (s.online()) flush_outbox(d.user);
     return true;
 }

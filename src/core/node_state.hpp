@@ -5,6 +5,7 @@
 // their state and are tested alone; this struct holds what ties them together.
 #pragma once
 
+#include "core/channel.hpp"
 #include "core/chat_order.hpp"
 #include "darkchat/core.hpp"
 #include "darkchat/crypto.hpp"
@@ -54,6 +55,12 @@ struct Node::State {
     // Declarations already acted on (forwarded, answered): session, sequence and
     // nonce (an \explode re-sends the same declaration with a fresh nonce).
     HandledDeclarations handled{4096};
+    // Session channels (channel.hpp) to the sessions we talk to, whose user each
+    // belongs to, and the address each is reached at (so that send() finds the
+    // channel of an address). Handshakes are handed in only after the trust check.
+    Channels channels{crypto, id.pk, id.session, ChannelConfig::from(cfg)};
+    std::map<SessionId, std::string> channel_users;
+    std::map<Addr, SessionId> channel_at;
 
     bool links_changed = false;  // someone linked us: re-declare once the packet is handled
 
@@ -121,13 +128,33 @@ struct Node::State {
     void event(Event e) { events_out.push_back(std::move(e)); }
     void store(StoreOp op) { store_out.push_back(std::move(op)); }
 
+    // Over the channel of the session at `to` when it has keys, else as a signed packet.
     void send(const Addr& to, wire::MsgType type, const Bytes& payload);
+    void send_signed(const Addr& to, wire::MsgType type, const Bytes& payload);
+    // True when it went out on a channel.
+    bool send_on_channel(const Addr& to, wire::MsgType type, const Bytes& payload);
+
+    // ---- session channels ----------------------------------------------------
+
+    // A session we talk to: a channel to it, its handshake started when there is none.
+    void want_channel(const std::string& user, const Session& s);
+    // The channel to sid belongs to user's session, reached at addr.
+    void remember_channel(const std::string& user, const SessionId& sid);
+    void channel_address(const SessionId& sid, const Addr& addr);
+    void forget_channel(const SessionId& sid);
+    // The session a channel belongs to, if we still know it.
+    Session* channel_session(const SessionId& sid, const std::string** user = nullptr);
+    // Hands what the channels want sent to the network.
+    void drain_channels();
+    void on_channel_packet(const Addr& from, ByteView data, bool stream);
+    void new_kx();
 
     // The packet being handled, while it is handled.
     struct Request {
         Addr from;
         std::size_t size = 0;
         bool authenticated = false;  // a known session, at the address we know it by
+        bool channel = false;        // it came on a session channel (no signature, its AEAD tag checked)
     };
     std::optional<Request> request;
 
@@ -173,7 +200,10 @@ struct Node::State {
     User& user_entry(const std::string& name, const PublicKey& key);
     // Prunes u's sessions (presence.hpp), forgetting the dropped ones in the store.
     void prune(User& u) {
-        for (auto& sid : presence.prune(u)) store(store_op::DeleteSession{u.rec.name, sid});
+        for (auto& sid : presence.prune(u)) {
+            store(store_op::DeleteSession{u.rec.name, sid});
+            forget_channel(sid);
+        }
     }
 
     // user: the name of the user the session belongs to (the key of its entry).

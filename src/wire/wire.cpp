@@ -337,7 +337,7 @@ Bytes encode(const ChannelData& p) {
 }
 
 Result<ChannelData> parse_channel_data(ByteView d) {
-    if (d.size() > kMaxDatagram) return err("channel data: too large");
+    if (d.size() > kMaxFrame) return err("channel data: too large");  // big ones come as TCP frames
     if (!is_channel_data(d)) return err("channel data: bad layout");
     ChannelData p;
     for (int i = 0; i < 4; ++i) p.index = p.index << 8 | d[2 + i];

@@ -73,6 +73,15 @@ public:
         throw std::runtime_error("no node " + name);
     }
 
+    // The core type of a packet to `to`: for a session channel's packet its inner
+    // type, peeked with the receiver's keys (none if it does not open).
+    std::optional<wire::MsgType> type_of(const Addr& to, const Bytes& data) {
+        for (auto& n : nodes_)
+            if (n->addr == to && n->node) return n->node->inner_type(now(), data);
+        return wire::peek_type(data);
+    }
+    bool is(const Addr& to, const Bytes& data, wire::MsgType t) { return type_of(to, data) == t; }
+
     void start(SimNode& n) { n.boot(net_, *crypto_, net_.next_seed()); }
 
     // kill -9: the node vanishes; what it stored stays.

@@ -325,6 +325,30 @@ TEST_CASE("a user online on two devices gets messages on both; what one sends is
     CHECK(outgoing);
 }
 
+TEST_CASE("a message that came on a channel reaches our other device through us, vouched for by our key") {
+    Figure3 f;
+    auto& a2 = f.net.add_device(*f.a, "A2");
+    a2.config.servers = {};
+    f.net.start(a2);
+    f.net.command(a2, core::cmd::Ping{f.a->addr});
+    f.net.run_for(2000);
+    REQUIRE(sees_online(a2, "C"));
+    // C reaches A only: A2 gets the line from A, which holds no signature of C's
+    // (C sent it on its channel to A unsigned), so A signs the copy with our key.
+    f.net.blocked.insert({"C", "A2"});
+    std::size_t on_channel = 0;
+    f.net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
+        if (from == f.c->addr && to == f.a->addr && f.net.is(to, data, wire::MsgType::chat))
+            on_channel += wire::peek_type(data) == wire::MsgType::channel_data;
+    };
+    f.net.command(*f.c, core::cmd::Chat{"A", "through A"});
+    f.net.run_for(3000);
+    CHECK(on_channel == 1);
+    CHECK(count_messages(*f.a, "through A") == 1);
+    CHECK(count_messages(a2, "through A") == 1);
+    CHECK(a2.node->stats().bad_signature == 0);
+}
+
 TEST_CASE("garbage, truncated, replayed and forged input changes nothing and is counted") {
     Figure3 f;
     auto views_before = f.c->node->users();
@@ -429,9 +453,8 @@ TEST_CASE("chat content is sealed end to end: no byte on the wire shows it") {
     const std::string secret = "the eagle lands at noon";
     std::size_t chats = 0;
     bool leaked = false;
-    f.net.tap = [&](const Addr&, const Addr&, const Bytes& data, bool) {
-        auto pkt = wire::parse_packet(data);
-        if (pkt && pkt->header.type == wire::MsgType::chat) ++chats;
+    f.net.tap = [&](const Addr&, const Addr& to, const Bytes& data, bool) {
+        if (f.net.is(to, data, wire::MsgType::chat)) ++chats;
         std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
         leaked |= bytes.find(secret) != std::string_view::npos;
     };
@@ -648,8 +671,32 @@ TEST_CASE("a flood of forged packets is cut before signature checks, and an hone
     CHECK(contacts <= wire::kMaxLinks);
 }
 
+core::Config without_channels() {
+    core::Config c;
+    c.channels = false;
+    return c;
+}
+
+// 20,000 copies a second of one of A's packets for 2 s, from A's ip but the next
+// port, half as datagrams, half as TCP frames (which a real spoofer could open
+// too), while A sends B ten lines ("x25" .. "x34") in the second half.
+void replay_from_next_port(MiniNet& net, SimNode& a, SimNode& b, const Bytes& captured) {
+    Addr spoofer = a.addr;
+    spoofer.port = static_cast<std::uint16_t>(a.addr.port + 1);
+    for (int ms = 0; ms < 2000; ++ms) {
+        for (int i = 0; i < 10; ++i) {
+            if (i % 2) net.inject(b, spoofer, captured);
+            else net.inject_frame(b, spoofer, captured);
+        }
+        if (ms >= 1250 && ms < 1750 && ms % 50 == 0) net.command(a, core::cmd::Chat{"B", "x" + std::to_string(ms / 50)});
+        net.run_for(1);
+    }
+    net.run_for(3000);
+}
+
 TEST_CASE("a spoofer on a contact's host, replaying its packets from another port, spends none of its budget") {
-    Pair p{31};
+    // Signed packets (A uses no channels, so B gets none): each costs a signature check.
+    Pair p{31, without_channels()};
     auto& net = p.net;
     auto& a = *p.a;
     auto& b = *p.b;
@@ -665,23 +712,42 @@ TEST_CASE("a spoofer on a contact's host, replaying its packets from another por
     net.command(a, core::cmd::Ping{b.addr});
     net.run_for(200);
     REQUIRE(!captured.empty());
-    // Same ip as A and A's port in the header, but the datagrams leave another
-    // socket; the frames come over TCP, which a real spoofer could open too.
-    Addr spoofer = a.addr;
-    spoofer.port = static_cast<std::uint16_t>(a.addr.port + 1);
+    // Same ip as A and A's port in the header, but the datagrams leave another socket.
     auto limited = b.node->stats().rate_limited;
-    for (int ms = 0; ms < 2000; ++ms) {  // 20,000 a second for 2 s, spread over each millisecond
-        for (int i = 0; i < 10; ++i) {
-            if (i % 2) net.inject(b, spoofer, captured);
-            else net.inject_frame(b, spoofer, captured);
-        }
-        if (ms >= 1250 && ms < 1750 && ms % 50 == 0) net.command(a, core::cmd::Chat{"B", "x" + std::to_string(ms / 50)});
-        net.run_for(1);
-    }
-    net.run_for(3000);
+    replay_from_next_port(net, a, b, captured);
     // Nearly all the datagrams (strangers' budget) and some of the frames (A's TCP budget).
     CHECK(b.node->stats().rate_limited - limited > 9000);
     CHECK(chats == 10);  // every one acked the first time: A's own budget was untouched
+    for (int r = 25; r < 35; ++r) CHECK(count_messages(b, "x" + std::to_string(r)) == 1);
+    CHECK(sees_online(b, "A"));
+}
+
+TEST_CASE("a spoofer replaying a contact's channel packets from another port changes nothing and costs no budget") {
+    Pair p{33};
+    auto& net = p.net;
+    auto& a = *p.a;
+    auto& b = *p.b;
+    Bytes captured;
+    std::size_t chats = 0;
+    net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
+        if (from != a.addr || to != b.addr || wire::peek_type(data) != wire::MsgType::channel_data) return;
+        if (net.is(to, data, wire::MsgType::chat)) {
+            ++chats;
+            if (captured.empty()) captured = data;
+        }
+    };
+    net.command(a, core::cmd::Chat{"B", "first"});
+    net.run_for(200);
+    REQUIRE(!captured.empty());
+    REQUIRE(count_messages(b, "first") == 1);
+    const core::Stats before = b.node->stats();
+    replay_from_next_port(net, a, b, captured);
+    const core::Stats& after = b.node->stats();
+    CHECK(after.channel_dropped - before.channel_dropped == 20000);  // every replay, by the window
+    CHECK(after.duplicate == before.duplicate);                       // none got as far as the chat
+    CHECK(after.rate_limited == before.rate_limited);
+    CHECK(chats == 11);  // every one acked the first time
+    CHECK(count_messages(b, "first") == 1);
     for (int r = 25; r < 35; ++r) CHECK(count_messages(b, "x" + std::to_string(r)) == 1);
     CHECK(sees_online(b, "A"));
 }
@@ -833,41 +899,46 @@ TEST_CASE("the memory of handled declarations holds exactly the newest ones, as 
 }
 
 TEST_CASE("a contact flooding chat leaves the node's memory of seen messages bounded, and replays still change nothing") {
-    core::Config small;
-    small.max_seen = 200;
-    MiniNet net{32};
-    auto& a = net.add("A");
-    auto& b = net.add("B", small);
-    auto& c = net.add("C");
-    for (auto* n : {&a, &b, &c}) net.start(*n);
-    link(net, a, b);
-    link(net, c, b);
-    net.run_for(1000);
-    std::map<Addr, Bytes> first_chat;  // the first chat packet each of A and C sent to B
-    net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
-        auto pkt = wire::parse_packet(data);
-        if (to == b.addr && pkt && pkt->header.type == wire::MsgType::chat) first_chat.emplace(from, data);
-    };
-    net.command(c, core::cmd::Chat{"B", "from C"});
-    net.run_for(500);
-    constexpr int kFlood = 1000;
-    for (int i = 0; i < kFlood; ++i) net.command(a, core::cmd::Chat{"B", "m" + std::to_string(i)});
-    net.run_for(5000);
-    std::size_t shown = 0;
-    for (int i = 0; i < kFlood; ++i) shown += count_messages(b, "m" + std::to_string(i)) == 1;
-    CHECK(shown == kFlood);
-    CHECK(a.node->outbox_size() == 0);
-    CHECK(b.node->seen_size() <= small.max_seen);
-    // Replays of A's first line (forgotten, below A's floor) and of C's (kept) are duplicates.
-    REQUIRE(first_chat.count(a.addr));
-    REQUIRE(first_chat.count(c.addr));
-    auto dup = b.node->stats().duplicate;
-    net.inject(b, a.addr, first_chat[a.addr]);
-    net.inject(b, c.addr, first_chat[c.addr]);
-    net.run_for(100);
-    CHECK(b.node->stats().duplicate - dup == 2);
-    CHECK(count_messages(b, "m0") == 1);
-    CHECK(count_messages(b, "from C") == 1);
+    for (bool channels : {false, true}) {
+        CAPTURE(channels);
+        core::Config small;
+        small.max_seen = 200;
+        small.channels = channels;
+        MiniNet net{32};
+        auto& a = net.add("A");
+        auto& b = net.add("B", small);
+        auto& c = net.add("C");
+        for (auto* n : {&a, &b, &c}) net.start(*n);
+        link(net, a, b);
+        link(net, c, b);
+        net.run_for(1000);
+        std::map<Addr, Bytes> first_chat;  // the first chat packet each of A and C sent to B
+        net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
+            if (to == b.addr && net.is(to, data, wire::MsgType::chat)) first_chat.emplace(from, data);
+        };
+        net.command(c, core::cmd::Chat{"B", "from C"});
+        net.run_for(500);
+        constexpr int kFlood = 1000;
+        for (int i = 0; i < kFlood; ++i) net.command(a, core::cmd::Chat{"B", "m" + std::to_string(i)});
+        net.run_for(5000);
+        std::size_t shown = 0;
+        for (int i = 0; i < kFlood; ++i) shown += count_messages(b, "m" + std::to_string(i)) == 1;
+        CHECK(shown == kFlood);
+        CHECK(a.node->outbox_size() == 0);
+        CHECK(b.node->seen_size() <= small.max_seen);
+        // Replays of A's first line (forgotten, below A's floor) and of C's (kept) are duplicates.
+        REQUIRE(first_chat.count(a.addr));
+        REQUIRE(first_chat.count(c.addr));
+        // On a channel the window refuses them before they are opened.
+        auto dup = b.node->stats().duplicate, dropped = b.node->stats().channel_dropped;
+        net.inject(b, a.addr, first_chat[a.addr]);
+        net.inject(b, c.addr, first_chat[c.addr]);
+        net.run_for(100);
+        if (channels) CHECK(b.node->stats().channel_dropped - dropped == 2);
+        else CHECK(b.node->stats().duplicate - dup == 2);
+        CHECK(count_messages(b, "m0") == 1);
+        CHECK(count_messages(b, "from C") == 1);
+    }
 }
 
 TEST_CASE("the outbox for one peer is bounded, and says so") {
@@ -970,10 +1041,8 @@ TEST_CASE("a backlog of chat goes out paced, not all at once, and all of it arri
     for (int i = 0; i < kBacklog; ++i) net.command(a, core::cmd::Chat{"B", "m" + std::to_string(i)});
     // B is back: A flushes the outbox. Count A's chat packets per millisecond.
     std::map<TimeMs, std::size_t> per_ms;
-    net.tap = [&](const Addr& from, const Addr&, const Bytes& data, bool) {
-        if (from != a.addr) return;
-        auto pkt = wire::parse_packet(data);
-        if (pkt && pkt->header.type == wire::MsgType::chat) ++per_ms[net.now()];
+    net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
+        if (from == a.addr && net.is(to, data, wire::MsgType::chat)) ++per_ms[net.now()];
     };
     net.start(b);
     net.run_for(5000);
@@ -1004,9 +1073,8 @@ TEST_CASE("a full outbox sent one way stays within the receiver's budget: nothin
     auto& b = *p.b;
     core::Config d;
     std::size_t chats = 0;
-    net.tap = [&](const Addr& from, const Addr&, const Bytes& data, bool) {
-        auto pkt = wire::parse_packet(data);
-        if (from == a.addr && pkt && pkt->header.type == wire::MsgType::chat) ++chats;
+    net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
+        if (from == a.addr && net.is(to, data, wire::MsgType::chat)) ++chats;
     };
     auto limited = b.node->stats().rate_limited;
     for (std::size_t i = 0; i < d.max_outbox_per_peer; ++i) net.command(a, core::cmd::Chat{"B", "n" + std::to_string(i)});
@@ -1036,10 +1104,6 @@ std::size_t offline_events(SimNode& n) {
     return k;
 }
 
-bool is_chat(const Bytes& data) {
-    auto t = wire::peek_type(data);
-    return t && *t == wire::MsgType::chat;
-}
 
 }  // namespace
 
@@ -1051,7 +1115,9 @@ TEST_CASE("messages of one author are shown in the order written, big ones over 
         // a third of the chat packets are lost at random (retries fill the gaps).
         p.net.stream_delay = 40;
         std::mt19937_64 rng(seed);
-        p.net.lose = [&](const Addr&, const Addr&, const Bytes& d) { return is_chat(d) && rng() % 3 == 0; };
+        p.net.lose = [&](const Addr&, const Addr& to, const Bytes& d) {
+            return p.net.is(to, d, wire::MsgType::chat) && rng() % 3 == 0;
+        };
         std::vector<std::string> written;
         for (int i = 0; i < 30; ++i) {
             std::string text = "m" + std::to_string(i) + (i % 4 == 0 ? " " + std::string(3000, 'x') : std::string());
@@ -1150,7 +1216,9 @@ TEST_CASE("a receiver holding a message says which one it waits for, and the sen
     Pair p(41);
     int chats = 0;
     // The first try of the first message is lost; everything else arrives.
-    p.net.lose = [&](const Addr&, const Addr&, const Bytes& d) { return is_chat(d) && chats++ == 0; };
+    p.net.lose = [&](const Addr&, const Addr& to, const Bytes& d) {
+        return p.net.is(to, d, wire::MsgType::chat) && chats++ == 0;
+    };
     p.net.command(*p.a, core::cmd::Chat{"B", "first"});
     p.net.run_for(2);
     p.net.command(*p.a, core::cmd::Chat{"B", "second"});
@@ -1174,8 +1242,8 @@ TEST_CASE("a stream across loss bursts, slow TCP and kill -9 of the receiver is 
         p.net.stream_delay = 30;
         bool burst = false;
         // Chat and acks are lost: one in ten, or one in two during a burst.
-        p.net.lose = [&](const Addr&, const Addr&, const Bytes& d) {
-            auto t = wire::peek_type(d);
+        p.net.lose = [&](const Addr&, const Addr& to, const Bytes& d) {
+            auto t = p.net.type_of(to, d);
             bool chat = t && (*t == wire::MsgType::chat || *t == wire::MsgType::chat_ack);
             return chat && rng() % (burst ? 2 : 10) == 0;
         };
