@@ -40,6 +40,9 @@ struct Config {
     TimeMs indirect_timeout = 3000;    // no answer at all after this (from the first probe): offline
     TimeMs retry_initial = 1000;     // chat retries and re-probing of missing users
     TimeMs retry_max = 30000;
+    // A chat's first retry waits a timeout taken from the round trip measured to its
+    // recipient (RFC 6298), retry_initial until one is measured, never less than this.
+    TimeMs retry_floor = 100;
     TimeMs refresh_interval = 60000; // re-declare to contacts and re-ask lists this often
     // Packets per second (and bursts) accepted before signatures are checked:
     // per known session at its known address, per ip for everyone else, and for

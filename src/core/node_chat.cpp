@@ -199,6 +199,7 @@ void Node::State::on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
     OutEntry* e = outbox.find(p.id, h.from_user);
     if (!e) return;
     heard_from(h.from_user, h.from_session);  // acks a message still outstanding: fresh
+    outbox.acked(*e, now);
     if (p.held) {
         // Not delivered: held until the one it waits for comes.
         outbox.held(*e, now);

@@ -72,7 +72,7 @@ void Outbox::sort_oldest_first(std::vector<OutEntry*>& v, std::size_t first) {
 std::vector<OutEntry*> Outbox::flush(const std::string& target, TimeMs now) {
     auto all = in_order([&](const Key& k, const OutEntry&) { return k.second == target; });
     for (auto* e : all) {
-        e->gap = cfg_.retry_initial;
+        e->gap = rtt_.timeout(target);
         e->next_try = now;
     }
     return all;
@@ -99,7 +99,7 @@ OutEntry* Outbox::wanted(const OutEntry& e, std::uint64_t want, TimeMs now) {
             continue;
         if (o.last_nudge != 0 && now - o.last_nudge < kResendAfterHeld) return nullptr;
         o.last_nudge = now;
-        o.gap = cfg_.retry_initial;
+        o.gap = rtt_.timeout(o.rec.target);
         o.next_try = now;
         return &o;
     }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "darkchat/core.hpp"
+#include "core/round_trips.hpp"
 #include "core/budgets.hpp"
 
 #include <cstdint>
@@ -24,6 +25,8 @@ struct OutEntry {
     TimeMs gap = 0;
     TimeMs last_nudge = 0;  // when a receiver's wait for it last made us resend it
     bool tried = false;     // sent at least once (to the sessions online then)
+    std::uint32_t tries = 0;
+    TimeMs first_try = 0;   // of its first try: its ack measures the round trip (round_trips.hpp)
 };
 
 class Outbox {
@@ -31,7 +34,7 @@ public:
     using Key = std::pair<MessageId, std::string>;  // message, target user
     using Entries = std::map<Key, OutEntry>;
 
-    explicit Outbox(const Config& cfg) : cfg_(cfg) {}
+    explicit Outbox(const Config& cfg) : cfg_(cfg), rtt_(cfg.retry_floor, cfg.retry_initial, cfg.retry_max) {}
 
     // An entry kept by the store, from before a restart.
     void restore(OutboxRecord rec, wire::ChatMessage msg);
@@ -54,12 +57,23 @@ public:
     template <typename Send>
     bool try_send(OutEntry& e, TimeMs now, Send&& send) {
         if (!paced(now)) return false;
+        if (!e.tried) {
+            e.first_try = now;
+            e.gap = rtt_.timeout(e.rec.target);
+        }
         e.tried = true;
+        ++e.tries;
         send(static_cast<const OutEntry&>(e));
         e.next_try = now + e.gap;
         e.gap = std::min(e.gap * 2, cfg_.retry_max);
         return true;
     }
+    // e's ack came: a first try's measures the round trip to its target.
+    void acked(const OutEntry& e, TimeMs now) {
+        if (e.tries == 1) rtt_.sample(e.rec.target, now - e.first_try);
+    }
+    TimeMs retry_timeout(const std::string& target) const { return rtt_.timeout(target); }
+
     // How many chat packets the pacer lets go now (one more, to learn when the next may).
     std::size_t pace_budget(TimeMs now);
     TimeMs pace_ready() const { return pace_ready_; }
@@ -97,6 +111,7 @@ private:
     static constexpr TimeMs kResendAfterHeld = 100;  // a message a receiver waits for is resent at most this often
     const Config& cfg_;
     Entries entries_;
+    RoundTrips rtt_;
     TokenBucket pace_;
     TimeMs pace_ready_ = 0;  // no chat leaves before then (the pacer's budget is spent)
 };

@@ -156,3 +156,41 @@ TEST_CASE("entries restored after a restart are all due at the start") {
     CHECK(o.find(m.id, "bob")->gap == 1000);
     CHECK(o.size() == 1);
 }
+
+TEST_CASE("the first retry waits a timeout taken from the measured round trip, and only first tries measure it") {
+    auto cfg = config();
+    cfg.retry_floor = 50;
+    core::Outbox o(cfg);
+    auto& a = add(o, 1, "bob", 0);
+    REQUIRE(o.try_send(a, 0, count_send));
+    CHECK(a.next_try == 1000);  // nothing measured yet: retry_initial
+    o.acked(a, 20);             // 20 ms: srtt 20, variation 10, timeout 20 + 4 x 10
+    o.erase(a.rec.id, "bob");
+    CHECK(o.retry_timeout("bob") == 60);
+    CHECK(o.retry_timeout("carol") == 1000);  // per recipient
+    auto& b = add(o, 2, "bob", 100);
+    REQUIRE(o.try_send(b, 200, count_send));
+    CHECK(b.next_try == 260);
+    // Its retry is acked late: which copy does the ack answer? Not measured.
+    REQUIRE(o.try_send(b, 260, count_send));
+    o.acked(b, 900);
+    CHECK(o.retry_timeout("bob") == 60);
+    o.erase(b.rec.id, "bob");
+    // Messages `from` .. `to` - 1, each acked `rtt` after its first try.
+    auto acked_after = [&](int from, int to, TimeMs rtt) {
+        for (int i = from; i < to; ++i) {
+            TimeMs t = 1000 * i;
+            auto& e = add(o, i, "bob", t);
+            REQUIRE(o.try_send(e, t, count_send));
+            o.acked(e, t + rtt);
+            o.erase(e.rec.id, "bob");
+        }
+    };
+    // Steady 20 ms round trips: the variation shrinks, down to the floor.
+    acked_after(3, 40, 20);
+    CHECK(o.retry_timeout("bob") == 50);
+    // A slower path (300 ms) pulls it up, never past retry_max.
+    acked_after(40, 45, 300);
+    CHECK(o.retry_timeout("bob") > 300);
+    CHECK(o.retry_timeout("bob") <= cfg.retry_max);
+}
