@@ -58,6 +58,10 @@ struct Config {
     // a backlog goes out paced, not all at once into the receiver's socket buffer,
     // and below known_rate, so a steady flow never runs into the receiver's budget.
     double chat_send_rate = 1500, chat_send_burst = 128;
+    // The same for chat whose every copy goes on a session channel: it costs the
+    // receiver no signature check and spends none of its budget, so it is paced
+    // only to keep a burst within what a socket buffer holds.
+    double chat_channel_rate = 100000, chat_channel_burst = 256;
     // Largest deliverKnownList we build (bytes of the whole packet): below
     // wire::kMaxFrame, so a TCP answer is never refused; the rest is left out
     // and the answer is marked incomplete.

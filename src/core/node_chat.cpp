@@ -229,7 +229,13 @@ void Node::State::queue(const wire::SignedBlob& blob, const wire::ChatMessage& m
 }
 
 bool Node::State::try_send(OutEntry& e) {
-    bool sent = outbox.try_send(e, now, [&](const OutEntry& x) {
+    bool on_channel = false;
+    if (auto it = users.find(e.rec.target); it != users.end()) {
+        on_channel = true;
+        for (auto& [sid, s] : it->second.sessions)
+            if (s.online() && !presence.is_self(e.rec.target, sid)) on_channel = on_channel && channels.fresh(sid);
+    }
+    bool sent = outbox.try_send(e, now, on_channel, [&](const OutEntry& x) {
         auto it = users.find(x.rec.target);
         if (it == users.end()) return;
         std::uint64_t base = outbox.base_of(x);

@@ -46,15 +46,23 @@ OutEntry& Outbox::add(OutboxRecord rec, wire::ChatMessage msg, TimeMs now, bool&
 // retry falling due at once, goes out spread over time). Entries that wait
 // together go together, oldest first (in_order): pacing never sends a later
 // message of a stream before an earlier one.
-bool Outbox::paced(TimeMs now) {
-    if (pace_.take(now, pace_rate(), cfg_.chat_send_burst)) return true;
-    pace_ready_ = now + pace_.until_next(pace_rate());
+bool Outbox::paced(TimeMs now, bool on_channel) {
+    TokenBucket& b = pace_[on_channel];
+    if (b.take(now, pace_rate(on_channel), pace_burst(on_channel))) {
+        pace_ready_[on_channel] = 0;
+        return true;
+    }
+    pace_ready_[on_channel] = now + b.until_next(pace_rate(on_channel));
     return false;
 }
 
 std::size_t Outbox::pace_budget(TimeMs now) {
-    pace_.refill(now, pace_rate(), cfg_.chat_send_burst);
-    return static_cast<std::size_t>(std::max(0.0, pace_.tokens())) + 1;
+    double tokens = 0;
+    for (bool ch : {false, true}) {
+        pace_[ch].refill(now, pace_rate(ch), pace_burst(ch));
+        tokens += std::max(0.0, pace_[ch].tokens());
+    }
+    return static_cast<std::size_t>(tokens) + 1;
 }
 
 void Outbox::sort_oldest_first(std::vector<OutEntry*>& v, std::size_t first) {

@@ -54,9 +54,10 @@ public:
 
     // Tries e now unless the pacer holds it back (false: it stays due, and so
     // do those after it). send(e) seals and sends it; then its next try backs off.
+    // on_channel: every session it goes to has a channel (paced far less: see Config).
     template <typename Send>
-    bool try_send(OutEntry& e, TimeMs now, Send&& send) {
-        if (!paced(now)) return false;
+    bool try_send(OutEntry& e, TimeMs now, bool on_channel, Send&& send) {
+        if (!paced(now, on_channel)) return false;
         if (!e.tried) {
             e.first_try = now;
             e.gap = rtt_.timeout(e.rec.target);
@@ -74,9 +75,11 @@ public:
     }
     TimeMs retry_timeout(const std::string& target) const { return rtt_.timeout(target); }
 
-    // How many chat packets the pacer lets go now (one more, to learn when the next may).
+    // How many chat packets the pacers let go now (one more, to learn when the next may).
     std::size_t pace_budget(TimeMs now);
-    TimeMs pace_ready() const { return pace_ready_; }
+    // Before then no chat may leave (one of the pacers is spent; waking earlier
+    // could find nothing to send).
+    TimeMs pace_ready() const { return std::max(pace_ready_[0], pace_ready_[1]); }
 
     // Entries that pass pred(key, entry), oldest message first: a backlog goes
     // out in the order it was written, not in the order of its random ids. At
@@ -104,16 +107,19 @@ public:
     OutEntry* wanted(const OutEntry& e, std::uint64_t want, TimeMs now);
 
 private:
-    bool paced(TimeMs now);
-    double pace_rate() const { return std::max(cfg_.chat_send_rate, 1.0); }
+    bool paced(TimeMs now, bool on_channel);
+    double pace_rate(bool on_channel) const {
+        return std::max(on_channel ? cfg_.chat_channel_rate : cfg_.chat_send_rate, 1.0);
+    }
+    double pace_burst(bool on_channel) const { return on_channel ? cfg_.chat_channel_burst : cfg_.chat_send_burst; }
     static void sort_oldest_first(std::vector<OutEntry*>& v, std::size_t first);
 
     static constexpr TimeMs kResendAfterHeld = 100;  // a message a receiver waits for is resent at most this often
     const Config& cfg_;
     Entries entries_;
     RoundTrips rtt_;
-    TokenBucket pace_;
-    TimeMs pace_ready_ = 0;  // no chat leaves before then (the pacer's budget is spent)
+    TokenBucket pace_[2];        // signed packets, channel packets
+    TimeMs pace_ready_[2] = {};  // when each has a token again after it was spent
 };
 
 }  // namespace dc::core

@@ -1029,41 +1029,49 @@ TEST_CASE("a super-client's answer to requestUserList never passes the frame lim
 }
 
 TEST_CASE("a backlog of chat goes out paced, not all at once, and all of it arrives once") {
-    Pair p{22};
-    auto& net = p.net;
-    auto& a = *p.a;
-    auto& b = *p.b;
-    // B goes away; A queues a backlog for it.
-    net.kill(b);
-    net.run_for(8000);
-    REQUIRE_FALSE(sees_online(a, "B"));
-    constexpr int kBacklog = 600;
-    for (int i = 0; i < kBacklog; ++i) net.command(a, core::cmd::Chat{"B", "m" + std::to_string(i)});
-    // B is back: A flushes the outbox. Count A's chat packets per millisecond.
-    std::map<TimeMs, std::size_t> per_ms;
-    net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
-        if (from == a.addr && net.is(to, data, wire::MsgType::chat)) ++per_ms[net.now()];
-    };
-    net.start(b);
-    net.run_for(5000);
-    core::Config d;
-    std::size_t first_burst = 0, busiest = 0;
-    for (auto& [t, n] : per_ms) {
-        busiest = std::max(busiest, n);
-        if (t < per_ms.begin()->first + 10) first_burst += n;
+    for (bool channels : {false, true}) {
+        CAPTURE(channels);
+        core::Config ac;
+        ac.channels = channels;
+        Pair p{22, ac};
+        auto& net = p.net;
+        auto& a = *p.a;
+        auto& b = *p.b;
+        // B goes away; A queues a backlog for it.
+        net.kill(b);
+        net.run_for(8000);
+        REQUIRE_FALSE(sees_online(a, "B"));
+        constexpr int kBacklog = 600;
+        for (int i = 0; i < kBacklog; ++i) net.command(a, core::cmd::Chat{"B", "m" + std::to_string(i)});
+        // B is back: A flushes the outbox. Count A's chat packets per millisecond.
+        std::map<TimeMs, std::size_t> per_ms;
+        net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
+            if (from == a.addr && net.is(to, data, wire::MsgType::chat)) ++per_ms[net.now()];
+        };
+        net.start(b);
+        net.run_for(5000);
+        core::Config d;
+        std::size_t first_burst = 0, busiest = 0;
+        for (auto& [t, n] : per_ms) {
+            busiest = std::max(busiest, n);
+            if (t < per_ms.begin()->first + 10) first_burst += n;
+        }
+        // On channels the first tries may start signed (before new keys with the
+        // restarted B are made) and go on under the channel pacer, whose burst is larger.
+        auto burst = static_cast<std::size_t>(channels ? d.chat_channel_burst + d.chat_send_burst : d.chat_send_burst);
+        CHECK(first_burst <= burst + 20);  // not 600 at once
+        CHECK(busiest <= static_cast<std::size_t>(channels ? d.chat_channel_burst : d.chat_send_burst));
+        std::size_t shown = 0;
+        for (int i = 0; i < kBacklog; ++i) shown += count_messages(b, "m" + std::to_string(i)) == 1;
+        CHECK(shown == kBacklog);
+        CHECK(a.node->outbox_size() == 0);
+        // ... and in the order it was written.
+        std::vector<std::string> order;
+        for (auto& m : net.events_of<core::ev::Message>(b)) order.push_back(m.msg.text);
+        std::vector<std::string> written;
+        for (int i = 0; i < kBacklog; ++i) written.push_back("m" + std::to_string(i));
+        CHECK(order == written);
     }
-    CHECK(first_burst <= static_cast<std::size_t>(d.chat_send_burst) + 20);  // not 600 at once
-    CHECK(busiest <= static_cast<std::size_t>(d.chat_send_burst));
-    std::size_t shown = 0;
-    for (int i = 0; i < kBacklog; ++i) shown += count_messages(b, "m" + std::to_string(i)) == 1;
-    CHECK(shown == kBacklog);
-    CHECK(a.node->outbox_size() == 0);
-    // ... and in the order it was written.
-    std::vector<std::string> order;
-    for (auto& m : net.events_of<core::ev::Message>(b)) order.push_back(m.msg.text);
-    std::vector<std::string> written;
-    for (int i = 0; i < kBacklog; ++i) written.push_back("m" + std::to_string(i));
-    CHECK(order == written);
 }
 
 TEST_CASE("a full outbox sent one way stays within the receiver's budget: nothing dropped, nothing resent") {

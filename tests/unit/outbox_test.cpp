@@ -14,6 +14,8 @@ core::Config config() {
     c.retry_max = 8000;
     c.chat_send_rate = 10;  // one every 100 ms
     c.chat_send_burst = 2;
+    c.chat_channel_rate = 100;  // one every 10 ms
+    c.chat_channel_burst = 4;
     return c;
 }
 
@@ -51,7 +53,7 @@ TEST_CASE("each try backs off, doubling up to retry_max") {
     std::vector<TimeMs> gaps;
     TimeMs t = 0;
     for (int i = 0; i < 6; ++i) {
-        REQUIRE(o.try_send(e, t, count_send));
+        REQUIRE(o.try_send(e, t, false, count_send));
         gaps.push_back(e.next_try - t);
         t = e.next_try;
     }
@@ -66,16 +68,30 @@ TEST_CASE("the pacer lets a burst go, then one per interval, and says when the n
     auto& a = add(o, 1, "bob", 0);
     auto& b = add(o, 2, "bob", 0);
     auto& c = add(o, 3, "bob", 0);
-    CHECK(o.pace_budget(0) == 3);
-    CHECK(o.try_send(a, 0, count_send));
-    CHECK(o.try_send(b, 0, count_send));
-    CHECK_FALSE(o.try_send(c, 0, count_send));
+    CHECK(o.pace_budget(0) == 2 + 4 + 1);  // both pacers' bursts, and one to learn when
+    CHECK(o.try_send(a, 0, false, count_send));
+    CHECK(o.try_send(b, 0, false, count_send));
+    CHECK_FALSE(o.try_send(c, 0, false, count_send));
     CHECK(sends == 2);
     CHECK_FALSE(c.tried);
     CHECK(o.pace_ready() == 100);
-    CHECK(o.pace_budget(50) == 1);
-    CHECK(o.try_send(c, 100, count_send));
+    CHECK(o.pace_budget(50) == 4 + 1);  // half a signed token, the channel burst
+    CHECK(o.try_send(c, 100, false, count_send));
     CHECK(sends == 3);
+}
+
+TEST_CASE("chat on channels has its own pacer: a larger burst and rate, the signed one untouched") {
+    auto cfg = config();
+    core::Outbox o(cfg);
+    sends = 0;
+    std::vector<OutEntry*> v;
+    for (int i = 1; i <= 6; ++i) v.push_back(&add(o, i, "bob", 0));
+    for (int i = 0; i < 4; ++i) CHECK(o.try_send(*v[static_cast<std::size_t>(i)], 0, true, count_send));
+    CHECK_FALSE(o.try_send(*v[4], 0, true, count_send));  // its burst is spent ...
+    CHECK(o.pace_ready() == 10);                          // ... until its next token
+    CHECK(o.try_send(*v[4], 0, false, count_send));       // the signed pacer's burst is whole
+    CHECK(o.try_send(*v[5], 10, true, count_send));
+    CHECK(sends == 6);
 }
 
 TEST_CASE("a message waits behind older ones of its target not tried yet") {
@@ -162,17 +178,17 @@ TEST_CASE("the first retry waits a timeout taken from the measured round trip, a
     cfg.retry_floor = 50;
     core::Outbox o(cfg);
     auto& a = add(o, 1, "bob", 0);
-    REQUIRE(o.try_send(a, 0, count_send));
+    REQUIRE(o.try_send(a, 0, false, count_send));
     CHECK(a.next_try == 1000);  // nothing measured yet: retry_initial
     o.acked(a, 20);             // 20 ms: srtt 20, variation 10, timeout 20 + 4 x 10
     o.erase(a.rec.id, "bob");
     CHECK(o.retry_timeout("bob") == 60);
     CHECK(o.retry_timeout("carol") == 1000);  // per recipient
     auto& b = add(o, 2, "bob", 100);
-    REQUIRE(o.try_send(b, 200, count_send));
+    REQUIRE(o.try_send(b, 200, false, count_send));
     CHECK(b.next_try == 260);
     // Its retry is acked late: which copy does the ack answer? Not measured.
-    REQUIRE(o.try_send(b, 260, count_send));
+    REQUIRE(o.try_send(b, 260, false, count_send));
     o.acked(b, 900);
     CHECK(o.retry_timeout("bob") == 60);
     o.erase(b.rec.id, "bob");
@@ -181,7 +197,7 @@ TEST_CASE("the first retry waits a timeout taken from the measured round trip, a
         for (int i = from; i < to; ++i) {
             TimeMs t = 1000 * i;
             auto& e = add(o, i, "bob", t);
-            REQUIRE(o.try_send(e, t, count_send));
+            REQUIRE(o.try_send(e, t, false, count_send));
             o.acked(e, t + rtt);
             o.erase(e.rec.id, "bob");
         }
