@@ -215,6 +215,9 @@ bool Node::State::try_send(OutEntry& e) {
         if (it == users.end()) return;
         Bytes plain = wire::encode(x.rec.msg);
         std::uint64_t base = outbox.base_of(x);
+        // A resend in a later input of the same turn rests on the entry's
+        // store op as much as the first send: tagged, it is taken back with it.
+        auto outer = std::exchange(depends_on, x.rec.id);
         for (auto& [sid, s] : it->second.sessions) {
             if (!s.online() || presence.is_self(x.rec.target, sid) || s.decl.kx == KxPublicKey{}) continue;
             wire::Chat c;
@@ -223,6 +226,7 @@ bool Node::State::try_send(OutEntry& e) {
             c.sealed = crypto.seal(plain, c.kx);
             send(s.rec.addr, wire::MsgType::chat, wire::encode(c));
         }
+        depends_on = outer;
     });
     soon(sent ? e.next_try : outbox.pace_ready());
     return sent;
