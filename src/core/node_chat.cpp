@@ -74,7 +74,11 @@ void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::C
     }
     if (seen.contains(m->from, m->sent, m->id)) {
         ++stats.duplicate;
+        // Seen may mean shown earlier in this turn and not stored yet: the ack
+        // rests on that message's store ops and is taken back with them.
+        auto outer = std::exchange(depends_on, m->id);
         send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m->id}));
+        depends_on = outer;
         return;
     }
     // A numbered message sent by its author comes from the session that

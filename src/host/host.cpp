@@ -43,6 +43,7 @@ Result<std::unique_ptr<Host>> Host::create(const Config& config, const Identity&
     for (auto& p : *roles) h->parts_.push_back(std::move(p));
     if (h->parts_.empty()) return err("nothing to run");
     h->notes_.resize(h->parts_.size());
+    h->unsaved_.resize(h->parts_.size());
     return h;
 }
 
@@ -84,12 +85,14 @@ void Host::handle_quit(TimeMs now) {
 
 const std::vector<StoreOp>* Host::poll_store() {
     if (std::exchange(answered_, false)) return nullptr;
-    // What failed before goes first, as the node's (it is its, or passed over
-    // by it untouched); then each part's, in part order, so that each part can
-    // be handed back its own range if the batch fails.
-    batch_ = std::exchange(unsaved_, {});
+    // Each part's range: what a failure kept of its own first, then what it
+    // gives now. A failing batch is handed back range by range, so a part is
+    // asked to take back only what rested on its own ops, never on another's.
+    batch_.clear();
     ends_.assign(parts_.size(), 0);
     for (std::size_t i = 0; i < parts_.size(); ++i) {
+        std::move(unsaved_[i].begin(), unsaved_[i].end(), std::back_inserter(batch_));
+        unsaved_[i].clear();
         while (auto op = parts_[i]->poll_store()) batch_.push_back(std::move(*op));
         ends_[i] = batch_.size();
     }
@@ -115,7 +118,6 @@ void Host::handle_store_failed(TimeMs now, const StoreFailure& failure) {
     // Each part that gave ops takes back what rested on its own, for every
     // input since the last drain; where it cannot, its transmits of them are
     // held back. Peers resend, and so does our outbox.
-    std::vector<StoreOp> kept;
     std::size_t begin = 0;
     for (std::size_t i = 0; i < parts_.size(); begin = ends_[i++]) {
         if (ends_[i] == begin) continue;
@@ -127,13 +129,13 @@ void Host::handle_store_failed(TimeMs now, const StoreFailure& failure) {
         if (!taken || !failure.transient)
             while (p.poll_transmit()) {
             }
-        std::move(mine.begin(), mine.end(), std::back_inserter(kept));
+        unsaved_[i] = std::move(mine);
     }
     if (!failure.transient) {
         // Retrying cannot help: stop, and say so. What was not stored was not
         // shown or acknowledged either, so its senders keep it; typed messages
         // were refused.
-        unsaved_.clear();
+        for (auto& u : unsaved_) u.clear();
         note(first_part_, "! cannot save state (" + failure.error +
                               "): darkchat stops, as nothing more could be kept; fix or move the database away, then "
                               "start again (messages not yet acknowledged wait with their senders)");
@@ -147,7 +149,6 @@ void Host::handle_store_failed(TimeMs now, const StoreFailure& failure) {
         last_store_error_ = failure.error;
         last_store_error_at_ = now;
     }
-    unsaved_ = std::move(kept);
     retry_at_ = now + kStoreRetry;
 }
 
@@ -173,7 +174,8 @@ std::optional<TimeMs> Host::poll_timeout() const {
     std::optional<TimeMs> wake;
     for (auto& p : parts_)
         if (auto w = p->poll_timeout()) wake = wake ? std::min(*wake, *w) : *w;
-    if (!unsaved_.empty() && retry_at_) wake = wake ? std::min(*wake, *retry_at_) : *retry_at_;
+    bool unsaved = std::any_of(unsaved_.begin(), unsaved_.end(), [](auto& u) { return !u.empty(); });
+    if (unsaved && retry_at_) wake = wake ? std::min(*wake, *retry_at_) : *retry_at_;
     return wake;
 }
 
@@ -183,7 +185,14 @@ bool Host::quitting() const {
 
 int Host::exit_status() const { return exit_status_; }
 
-std::vector<StoreOp> Host::take_unsaved() { return std::exchange(unsaved_, {}); }
+std::vector<StoreOp> Host::take_unsaved() {
+    std::vector<StoreOp> all;
+    for (auto& u : unsaved_) {
+        std::move(u.begin(), u.end(), std::back_inserter(all));
+        u.clear();
+    }
+    return all;
+}
 
 core::Node* Host::node() { return node_; }
 roles::RoomClient* Host::room_client() { return client_; }

@@ -225,6 +225,14 @@ std::size_t count_ops(const std::vector<StoreOp>& ops, auto pred) {
 }
 bool is_history(const StoreOp& op) { return std::holds_alternative<store_op::PutHistory>(op); }
 
+// A room between alice and bob, alice's typed lines going to it; its short id.
+std::string alice_in_room(HostNet& net, HostPeer& alice, HostPeer& bob) {
+    std::string id = net.open_room(alice, bob);
+    REQUIRE(!id.empty());
+    net.type(alice, "\\room " + id);
+    return id;
+}
+
 }  // namespace
 
 TEST_CASE("several inputs in one turn: one batch, then their events and packets in the order of the inputs") {
@@ -304,9 +312,7 @@ TEST_CASE("several lines typed in one turn and the commit fails: each refused, n
 TEST_CASE("a turn with a room line and a direct message: one batch for both parts, taken back by each") {
     HostNet net;
     auto [relay, alice, bob] = net.pair_on_relay();
-    std::string id = net.open_room(alice, bob);
-    REQUIRE(!id.empty());
-    net.type(alice, "\\room " + id);
+    std::string id = alice_in_room(net, alice, bob);
     auto one_turn = [&](const std::string& room_line, const std::string& chat) {
         net.network().input(alice, [&] {
             alice.session->handle_line(net.now(), room_line);
@@ -337,4 +343,61 @@ TEST_CASE("a turn with a room line and a direct message: one batch for both part
     net.run_for(3000);
     CHECK(!bob.shown("<alice> direct again", mb));
     CHECK(bob.shown("[" + id + "] <alice> room again", mb));
+}
+
+TEST_CASE("a message received twice in one turn whose commit fails: neither copy is acknowledged") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    std::size_t ma = alice.mark(), mb = bob.mark();
+    Holding h;
+    h.typed_and_held(net, alice, bob, {"twice"});
+    // The first copy is shown (on the assumption that the commit succeeds),
+    // the second one finds it seen: a duplicate, whose ack rests on the same commit.
+    h.held.push_back(h.held.front());
+
+    bob.store_fault = host::StoreFailure{"disk full", true};
+    std::size_t sent = bob.sent;
+    h.release_in_one_turn(net, bob, alice.addr);
+    CHECK(bob.sent == sent);
+    CHECK(!bob.shown_prefix("<alice> ", mb));
+    net.run_for(100);
+    CHECK(!alice.shown_prefix("* delivered ", ma));
+    CHECK(alice.host->node()->outbox_waiting("bob") == 1);
+
+    bob.store_fault.reset();
+    net.run_for(5000);
+    auto l = bob.since(mb);
+    CHECK(std::count(l.begin(), l.end(), "<alice> twice") == 1);
+    CHECK(alice.shown_prefix("* delivered ", ma));
+}
+
+TEST_CASE("a commit that fails after one that succeeded takes back nothing that was stored") {
+    HostNet net;
+    auto [relay, alice, bob] = net.pair_on_relay();
+    alice_in_room(net, alice, bob);
+    std::size_t ma = alice.mark(), mb = bob.mark();
+    // bob is out of reach for a while: alice's direct message is stored and waits in her outbox.
+    net.network().drop = [&](const sim::Station& s, const core::Transmit& t) { return &s == &alice && t.to == bob.addr; };
+    net.network().input(alice, [&] {
+        alice.host->node()->handle_command(net.now(), core::cmd::Chat{"bob", "stored before the disk filled"});
+        alice.show();
+    });
+    CHECK(alice.shown_prefix("* queued ", ma));
+    REQUIRE(alice.host->node()->outbox_waiting("bob") == 1);
+
+    // The disk fills: a room line (the room client's alone) cannot be stored,
+    // nor can it in the retry, a turn in which the node has no input.
+    alice.store_fault = host::StoreFailure{"disk full", true};
+    std::size_t batches = alice.batches;
+    net.type(alice, "a room line");
+    net.network().input(alice, [] {});
+    CHECK(alice.batches == batches);
+    CHECK(!alice.shown_prefix("! not sent to bob", ma));
+    CHECK(alice.host->node()->outbox_waiting("bob") == 1);
+
+    alice.store_fault.reset();
+    net.network().drop = nullptr;
+    net.run_for(35000);
+    CHECK(bob.shown("<alice> stored before the disk filled", mb));
+    CHECK(alice.shown_prefix("* delivered ", ma));
 }
