@@ -3,11 +3,15 @@
 // SQLite in here; src/io drives it with libuv, tools/sim drives it with a
 // modelled network.
 //
-// After every handle_*() call the driver drains, in this order,
+// After one or more handle_*() calls the driver drains, in this order,
 //   poll_store()    -> apply to the store (an outbox entry is durable before it is sent)
 //   poll_event()    -> show to the user
 //   poll_transmit() -> send (UDP when it fits in wire::kMaxDatagram, else TCP)
-// and then arms one timer for poll_timeout().
+// and then arms one timer for poll_timeout(). Several inputs may be handed in
+// before one drain (a turn of the driver's loop): their outputs queue up in
+// the order of the inputs, all their store ops come out of poll_store() before
+// any of their events or transmits, and handle_store_failed() takes back what
+// rested on the ops of every input since the last drain.
 #pragma once
 
 #include "darkchat/model.hpp"
@@ -205,12 +209,13 @@ public:
     void handle_timeout(TimeMs now);
     void handle_command(TimeMs now, const Command& c);
 
-    // The driver could not apply what poll_store() gave it after the last input.
-    // What rested on it is taken back before any event or transmit of that input
-    // leaves: a message received is neither shown nor acknowledged (its sender
-    // resends it), a message typed is refused with a Problem. Call it before
-    // poll_event() and poll_transmit(); it returns the ops still worth applying
-    // later (those of ops that nothing was taken back for).
+    // The driver could not apply what poll_store() gave it after the last input
+    // or inputs (all of those handed in since the previous drain). What rested
+    // on it is taken back, for each of those inputs, before any of their events
+    // or transmits leaves: a message received is neither shown nor acknowledged
+    // (its sender resends it), a message typed is refused with a Problem. Call
+    // it before poll_event() and poll_transmit(); it returns the ops still
+    // worth applying later (those of ops that nothing was taken back for).
     std::vector<StoreOp> handle_store_failed(TimeMs now, std::vector<StoreOp> ops);
 
     std::optional<StoreOp> poll_store();
@@ -231,6 +236,9 @@ public:
     // its inner type, if it opens), without handling it: for tests and tools that
     // sort what crosses the wire.
     std::optional<wire::MsgType> inner_type(TimeMs now, ByteView data);
+    // Messages waiting in the outbox for user; at Config::max_outbox_per_peer a
+    // new one to user is refused.
+    std::size_t outbox_waiting(const std::string& user) const;
     std::size_t seen_size() const;  // chat messages remembered for de-duplication (at most max_seen)
 
 private:

@@ -3,12 +3,32 @@
 // datagram and TCP frame by its wire type to the part that takes it, answers
 // the parts' questions about each other (the keys the node pinned, where it
 // knows a user's sessions), and merges their outputs in the order a driver
-// must honour after every input:
+// must honour after every turn:
 //   poll_store()     -> apply the batch, then handle_store_applied() or handle_store_failed()
 //   poll_event()     -> show (a front end renders it, see session.hpp)
 //   poll_transmit()  -> send
 // and then arms one timer for poll_timeout(). Time is passed in; no sockets,
 // clocks or SQLite here (src/io drives it with libuv, tests with virtual time).
+//
+// A turn is one input or several: a driver may hand in every datagram, frame
+// and typed line that is ready (handle_*, or a command to a part) before it
+// drains once. Then
+//   - poll_store() gives ONE batch with the store ops of all of them (part
+//     by part: what a transient failure kept of that part's first, then its
+//     new ones in the order they were made), to be applied in one
+//     transaction: one commit per turn;
+//   - nothing the turn's inputs show or send comes out of poll_event() or
+//     poll_transmit() before that batch is answered, so "stored before shown,
+//     sent or acknowledged" holds for the whole turn;
+//   - if the batch fails, every part takes back what rested on its own ops
+//     for every input of the turn, exactly as for a single input (core::Node:
+//     a message received is neither shown nor acknowledged, a duplicate of it
+//     in the same turn neither, a message typed is refused); a part with no
+//     ops in the batch is asked nothing, so what an earlier batch committed
+//     is never taken back;
+//   - events and transmits come out in the order of the inputs.
+// A driver bounds a turn (a cap on inputs per turn) so that a flood of input
+// cannot put the commit, and what waits on it, off without end.
 #pragma once
 
 #include "darkchat/core.hpp"
@@ -87,17 +107,19 @@ public:
     // goodbye through its transmits, then quitting() holds.
     void handle_quit(TimeMs now);
 
-    // The next batch to apply in one transaction, one per part that has
-    // something to store (the first one also carries what failed before);
-    // nothing once every part was asked since the last input. Each batch is
-    // answered before the next poll_store(); the pointer lives until then.
+    // The batch to apply in one transaction: everything the parts want stored
+    // since the last drain, for all inputs of the turn (each part's kept ops
+    // before its new ones); null when there is nothing, and null once more
+    // right after a batch was answered, which ends the drain's store step. A
+    // batch is answered before the next poll_store(); the pointer lives until then.
     const std::vector<StoreOp>* poll_store();
     void handle_store_applied(TimeMs now);
-    // What rested on the batch is taken back by its part (a message received
-    // is neither shown nor acknowledged), or, where it cannot be, the part's
-    // transmits of this input are held back. A transient failure keeps the
-    // batch for the next input (or a retry within a second); a permanent one
-    // says why, and the Host quits with exit_status() 1.
+    // What rested on the batch is taken back by each part that gave ops, for
+    // every input of the turn (a message received is neither shown nor
+    // acknowledged), or, where a part cannot, its transmits of the turn are
+    // held back. A transient failure keeps the batch for the next turn (or a
+    // retry within a second); a permanent one says why, and the Host quits
+    // with exit_status() 1.
     void handle_store_failed(TimeMs now, const StoreFailure& failure);
 
     std::optional<Event> poll_event();
@@ -127,10 +149,11 @@ private:
     std::vector<std::deque<std::string>> notes_;  // per part: what the Host says before its events
     core::Node* node_ = nullptr;
     roles::RoomClient* client_ = nullptr;
-    std::size_t store_cursor_ = 0;  // the next part poll_store() asks
-    std::size_t batch_part_ = 0;    // the part the batch out belongs to
-    std::vector<StoreOp> batch_;
-    std::vector<StoreOp> unsaved_;
+    std::vector<StoreOp> batch_;     // the batch out: each part's ops (what failed before first)
+    std::vector<std::size_t> ends_;  // per part: where its ops in batch_ end
+    std::size_t first_part_ = 0;     // the first part with ops in batch_ (says the store notices)
+    bool answered_ = false;          // the batch out was answered: poll_store() says so once
+    std::vector<std::vector<StoreOp>> unsaved_;  // per part: what a transient failure kept, to try again
     std::optional<TimeMs> retry_at_;
     std::string last_store_error_;
     TimeMs last_store_error_at_ = 0;

@@ -20,6 +20,17 @@ void Session::handle_event(const host::Event& e) {
     }
 }
 
+bool Session::outbox_full() const {
+    const core::Node* node = host_.node();
+    if (!node || room_ || partner_.empty()) return false;
+    return node->outbox_waiting(partner_) >= host_.config().node.max_outbox_per_peer;
+}
+
+bool Session::only_sends(std::string_view line) const {
+    if (!host_.node() || room_ || partner_.empty()) return false;
+    return std::holds_alternative<action::Say>(parse_line(line, host_.port()));
+}
+
 std::optional<std::string> Session::poll_line() {
     if (lines_.empty()) return std::nullopt;
     std::string l = std::move(lines_.front());

@@ -319,7 +319,7 @@ Node::~Node() = default;
 void Node::handle_start(TimeMs now) {
     auto& s = *s_;
     s.now = now;
-    s.tentative.clear();
+    s.new_input();
     s.started_at = now;
     s.wake_dirty = true;
     s.new_kx();  // a new sealing key every run: what was sealed to the old one stays unreadable
@@ -341,7 +341,7 @@ void Node::handle_frame(TimeMs now, const Addr& from, ByteView data) { handle_pa
 
 void Node::handle_packet(TimeMs now, const Addr& from, ByteView data, bool stream) {
     s_->now = now;
-    s_->tentative.clear();
+    s_->new_input();
     if (s_->quitting) return;
     s_->on_packet(from, data, stream);
     if (s_->links_changed) {
@@ -356,7 +356,7 @@ void Node::handle_packet(TimeMs now, const Addr& from, ByteView data, bool strea
 
 void Node::handle_timeout(TimeMs now) {
     s_->now = now;
-    s_->tentative.clear();
+    s_->new_input();
     s_->tick();
     s_->drain_channels();
 }
@@ -364,7 +364,7 @@ void Node::handle_timeout(TimeMs now) {
 void Node::handle_command(TimeMs now, const Command& c) {
     auto& s = *s_;
     s.now = now;
-    s.tentative.clear();
+    s.new_input();
     s.wake_dirty = true;
     if (s.quitting) return;
     std::visit(
@@ -440,6 +440,7 @@ const Identity& Node::identity() const { return s_->id; }
 const Stats& Node::stats() const { return s_->stats; }
 bool Node::quitting() const { return s_->quitting; }
 std::size_t Node::outbox_size() const { return s_->outbox.size(); }
+std::size_t Node::outbox_waiting(const std::string& user) const { return s_->outbox.waiting_for(user); }
 std::size_t Node::seen_size() const { return s_->seen.size(); }
 
 std::optional<wire::MsgType> Node::inner_type(TimeMs now, ByteView data) {

@@ -90,7 +90,11 @@ void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::C
     }
     if (seen.contains(m->from, m->sent, m->id)) {
         ++stats.duplicate;
+        // Seen may mean shown earlier in this turn and not stored yet: the ack
+        // rests on that message's store ops and is taken back with them.
+        auto outer = std::exchange(depends_on, m->id);
         send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m->id}));
+        depends_on = outer;
         return;
     }
     // A numbered message sent by its author comes from the session that
@@ -240,6 +244,9 @@ bool Node::State::try_send(OutEntry& e) {
         if (it == users.end()) return;
         std::uint64_t base = outbox.base_of(x);
         std::optional<Bytes> signed_plain;
+        // A resend in a later input of the same turn rests on the entry's
+        // store op as much as the first send: tagged, it is taken back with it.
+        auto outer = std::exchange(depends_on, x.rec.id);
         for (auto& [sid, s] : it->second.sessions) {
             if (!s.online() || presence.is_self(x.rec.target, sid) || s.decl.kx == KxPublicKey{}) continue;
             want_channel(x.rec.target, s);
@@ -260,6 +267,7 @@ bool Node::State::try_send(OutEntry& e) {
             c.sealed = crypto.seal(*signed_plain, c.kx);
             send_signed(s.rec.addr, wire::MsgType::chat, wire::encode(c));
         }
+        depends_on = outer;
     });
     soon(sent ? e.next_try : outbox.pace_ready());
     return sent;

@@ -99,8 +99,12 @@ struct Node::State {
     ChatOrder order;
     std::map<std::string, std::uint64_t, std::less<>> send_seq;
 
-    // What this input did on the assumption that its store ops are applied:
-    // undone by handle_store_failed() if they are not.
+    // What the inputs since the driver last drained poll_store() did on the
+    // assumption that their store ops are applied: undone by
+    // handle_store_failed() if they are not. A driver may hand in several
+    // inputs before it drains (one commit per turn), so this is kept until
+    // the ops it rests on have been taken: an input that finds store_out
+    // empty starts afresh (new_input()).
     struct Tentative {
         MessageId id{};
         std::string author;
@@ -111,6 +115,9 @@ struct Node::State {
         std::uint64_t prev_seq = 0;    // the stream's number before (received: last shown; typed: last given)
     };
     std::vector<Tentative> tentative;
+    void new_input() {
+        if (store_out.empty()) tentative.clear();
+    }
 
     State(Config c, Identity i, Crypto& cr, std::uint64_t seed)
         : cfg(std::move(c)),

@@ -7,6 +7,7 @@
 #include "darkchat/wire.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace dc::host {
 
@@ -42,6 +43,7 @@ Result<std::unique_ptr<Host>> Host::create(const Config& config, const Identity&
     for (auto& p : *roles) h->parts_.push_back(std::move(p));
     if (h->parts_.empty()) return err("nothing to run");
     h->notes_.resize(h->parts_.size());
+    h->unsaved_.resize(h->parts_.size());
     return h;
 }
 
@@ -82,58 +84,71 @@ void Host::handle_quit(TimeMs now) {
 }
 
 const std::vector<StoreOp>* Host::poll_store() {
-    while (store_cursor_ < parts_.size()) {
-        batch_part_ = store_cursor_++;
-        batch_.clear();
-        if (batch_part_ == 0) batch_ = std::exchange(unsaved_, {});
-        while (auto op = parts_[batch_part_]->poll_store()) batch_.push_back(std::move(*op));
-        if (!batch_.empty()) return &batch_;
+    if (std::exchange(answered_, false)) return nullptr;
+    // Each part's range: what a failure kept of its own first, then what it
+    // gives now. A failing batch is handed back range by range, so a part is
+    // asked to take back only what rested on its own ops, never on another's.
+    batch_.clear();
+    ends_.assign(parts_.size(), 0);
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+        std::move(unsaved_[i].begin(), unsaved_[i].end(), std::back_inserter(batch_));
+        unsaved_[i].clear();
+        while (auto op = parts_[i]->poll_store()) batch_.push_back(std::move(*op));
+        ends_[i] = batch_.size();
     }
-    store_cursor_ = 0;
-    return nullptr;
+    if (batch_.empty()) return nullptr;
+    first_part_ = static_cast<std::size_t>(std::upper_bound(ends_.begin(), ends_.end(), 0) - ends_.begin());
+    return &batch_;
 }
 
 void Host::note(std::size_t part, std::string text) { notes_[part].push_back(std::move(text)); }
 
 void Host::handle_store_applied(TimeMs) {
     batch_.clear();
+    answered_ = true;
     if (!last_store_error_.empty()) {
-        note(batch_part_, "* state saved again");
+        note(first_part_, "* state saved again");
         last_store_error_.clear();
     }
 }
 
 void Host::handle_store_failed(TimeMs now, const StoreFailure& failure) {
-    Part& p = *parts_[batch_part_];
     std::vector<StoreOp> ops = std::exchange(batch_, {});
+    answered_ = true;
+    // Each part that gave ops takes back what rested on its own, for every
+    // input since the last drain; where it cannot, its transmits of them are
+    // held back. Peers resend, and so does our outbox.
+    std::size_t begin = 0;
+    for (std::size_t i = 0; i < parts_.size(); begin = ends_[i++]) {
+        if (ends_[i] == begin) continue;
+        std::vector<StoreOp> mine(std::make_move_iterator(ops.begin() + static_cast<long>(begin)),
+                                  std::make_move_iterator(ops.begin() + static_cast<long>(ends_[i])));
+        Part& p = *parts_[i];
+        bool taken = p.handle_store_failed(now, mine);
+        // A permanent fault: nothing more goes out either way (the Host quits).
+        if (!taken || !failure.transient)
+            while (p.poll_transmit()) {
+            }
+        unsaved_[i] = std::move(mine);
+    }
     if (!failure.transient) {
         // Retrying cannot help: stop, and say so. What was not stored was not
         // shown or acknowledged either, so its senders keep it; typed messages
         // were refused.
-        p.handle_store_failed(now, ops);
-        while (p.poll_transmit()) {
-        }
-        unsaved_.clear();
-        note(batch_part_, "! cannot save state (" + failure.error +
+        for (auto& u : unsaved_) u.clear();
+        note(first_part_, "! cannot save state (" + failure.error +
                               "): darkchat stops, as nothing more could be kept; fix or move the database away, then "
                               "start again (messages not yet acknowledged wait with their senders)");
         exit_status_ = 1;
         handle_quit(now);
         return;
     }
-    // Nothing is lost: the node keeps its state, and the batch is retried.
+    // Nothing is lost: the parts keep their state, and the batch is retried.
     if (failure.error != last_store_error_ || now - last_store_error_at_ > kStoreErrorRepeat) {
-        note(batch_part_, "! cannot save state (" + failure.error + "); retrying; messages wait with their senders meanwhile");
+        note(first_part_, "! cannot save state (" + failure.error + "); retrying; messages wait with their senders meanwhile");
         last_store_error_ = failure.error;
         last_store_error_at_ = now;
     }
-    // What rests on what could not be saved (a message shown, its ack) is taken
-    // back by the part, or, where it cannot, every transmit of this input is
-    // held back. Peers resend, and so does our outbox.
-    if (!p.handle_store_failed(now, ops))
-        while (p.poll_transmit()) {
-        }
-    unsaved_ = std::move(ops);
     retry_at_ = now + kStoreRetry;
 }
 
@@ -159,7 +174,8 @@ std::optional<TimeMs> Host::poll_timeout() const {
     std::optional<TimeMs> wake;
     for (auto& p : parts_)
         if (auto w = p->poll_timeout()) wake = wake ? std::min(*wake, *w) : *w;
-    if (!unsaved_.empty() && retry_at_) wake = wake ? std::min(*wake, *retry_at_) : *retry_at_;
+    bool unsaved = std::any_of(unsaved_.begin(), unsaved_.end(), [](auto& u) { return !u.empty(); });
+    if (unsaved && retry_at_) wake = wake ? std::min(*wake, *retry_at_) : *retry_at_;
     return wake;
 }
 
@@ -169,7 +185,14 @@ bool Host::quitting() const {
 
 int Host::exit_status() const { return exit_status_; }
 
-std::vector<StoreOp> Host::take_unsaved() { return std::exchange(unsaved_, {}); }
+std::vector<StoreOp> Host::take_unsaved() {
+    std::vector<StoreOp> all;
+    for (auto& u : unsaved_) {
+        std::move(u.begin(), u.end(), std::back_inserter(all));
+        u.clear();
+    }
+    return all;
+}
 
 core::Node* Host::node() { return node_; }
 roles::RoomClient* Host::room_client() { return client_; }

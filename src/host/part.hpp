@@ -32,11 +32,12 @@ public:
     virtual std::optional<TimeMs> poll_timeout() const = 0;
 
     virtual std::optional<StoreOp> poll_store() { return std::nullopt; }
-    // The store refused what poll_store() gave after the last input. A part
+    // The store refused what poll_store() gave since the last drain (one or
+    // more inputs: Host::poll_store() in host.hpp). A part
     // that can take back what rested on it does so, leaves in ops what is still
     // worth storing later, and returns true: its other events and transmits go
     // out as usual (liveness does not wait for the disk). false: the Host
-    // holds back all its transmits of this input.
+    // holds back all its transmits of those inputs.
     virtual bool handle_store_failed(TimeMs, std::vector<StoreOp>&) { return false; }
     virtual std::optional<Event> poll_event() = 0;
     virtual std::optional<core::Transmit> poll_transmit() = 0;

@@ -4,6 +4,12 @@
 // UDP/TCP port runs is a host::Host; what the lines mean is a cli::Session.
 // The driver moves bytes: packets and timers to the Host, lines to the
 // Session, store batches to SQLite, lines out to stdout or the log.
+//
+// A turn of the loop: every datagram, TCP frame and typed chat line that is
+// ready is handed to the Host first (recvmmsg through libuv), then the Host is
+// drained once at the end of the turn (a check handle): one SQLite commit for
+// all of them, then what they show, then what they send (sendmmsg). Timers,
+// signals and other lines drain at once, after what came before them.
 #include "darkchat/io.hpp"
 
 #include "darkchat/crypto.hpp"
@@ -22,6 +28,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <condition_variable>
 #include <deque>
 #include <list>
 #include <memory>
@@ -35,6 +42,16 @@ namespace {
 constexpr std::size_t kMaxInboundTcp = 64;   // concurrent inbound TCP connections
 constexpr TimeMs kTcpIdle = 10000;           // an inbound connection silent this long is closed
 constexpr TimeMs kShutdownGrace = 150;       // time for the last packets to leave at \quit
+// Inputs handed to the Host before it is drained at the latest: a flood cannot
+// put off the commit, and what waits on it, without end.
+constexpr std::size_t kMaxTurnInputs = 256;
+// Lines read ahead of the loop at most: the reader waits (and stops reading
+// standard input) while this many are queued.
+constexpr std::size_t kMaxQueuedLines = 4096;
+// libuv reads several datagrams with one recvmmsg(2) when the buffer it is
+// handed holds several of its 64 KiB slots; only the pages written are touched.
+constexpr std::size_t kRecvSlots = 16;
+constexpr std::size_t kRecvBuffer = kRecvSlots * 64 * 1024;
 using cli::kMaxInputLine;
 
 TimeMs wall_now() {
@@ -53,12 +70,16 @@ struct InputLine {
 
 struct InputQueue {
     std::mutex mu;
+    std::condition_variable room;  // the loop took lines: the reader may go on
     std::deque<InputLine> lines;
     bool eof = false;
     uv_async_t* wake = nullptr;  // null once the loop has closed it
 
+    // Waits while kMaxQueuedLines are queued and the loop still runs, so that
+    // standard input is read only as fast as the loop takes lines.
     void push(InputLine line) {
-        std::lock_guard lock(mu);
+        std::unique_lock lock(mu);
+        room.wait(lock, [&] { return lines.size() < kMaxQueuedLines || !wake; });
         lines.push_back(std::move(line));
         if (wake) uv_async_send(wake);
     }
@@ -97,7 +118,7 @@ void read_input(std::shared_ptr<InputQueue> q) {
 
 struct UdpSend {
     uv_udp_send_t req;
-    Bytes data;
+    Datagram d;
 };
 
 struct TcpOut {
@@ -120,7 +141,8 @@ struct TcpIn {
 
 class Driver {
 public:
-    Driver(const Options& opts, store::Store& store) : opts_(opts), store_(store) {}
+    Driver(const Options& opts, store::Store& store)
+        : opts_(opts), store_(store), recv_buf_(new char[kRecvBuffer]) {}
 
     int run(Sockets sockets, Identity identity);
 
@@ -136,13 +158,23 @@ private:
     uv_signal_t sigint_{};
     uv_signal_t sigterm_{};
     uv_async_t input_async_{};
+    uv_check_t turn_end_{};
     std::shared_ptr<InputQueue> input_;
     std::unique_ptr<host::Host> host_;
     std::unique_ptr<cli::Session> session_;
     std::list<TcpIn*> inbound_;
     bool closing_ = false;
     std::uint16_t port_ = 0;
-    alignas(16) char recv_buf_[64 * 1024];
+    std::unique_ptr<char[]> recv_buf_;
+    std::size_t turn_inputs_ = 0;   // handed to the Host since it was last drained
+    std::vector<Datagram> udp_out_;  // what one drain sends, sent together
+    // Standard input: lines taken from the reader, not yet handled.
+    std::deque<InputLine> lines_;
+    bool input_eof_ = false;
+    // Input from a pipe or a file waits while the outbox is full (back-pressure);
+    // on a terminal the line is refused in words instead.
+    bool pace_input_ = false;
+    bool input_paused_ = false;
 
     // ---- output ----------------------------------------------------------
     // One line for the user (stdout) or the log (stderr). While the host's
@@ -178,6 +210,7 @@ private:
     // events (shown as the session renders them), then packets; then one
     // timer for all of it.
     void pump() {
+        turn_inputs_ = 0;
         if (closing_) return;
         while (auto* ops = host_->poll_store()) {
             auto r = store_.apply(*ops);
@@ -191,13 +224,28 @@ private:
         }
         gathering_ = false;
         flush_out();
-        while (auto t = host_->poll_transmit()) transmit(*t);
+        while (auto t = host_->poll_transmit()) transmit(std::move(*t));
+        send_udp();
         store_.checkpoint_if_due();
         if (host_->quitting()) {
             begin_shutdown();
             return;
         }
         arm_timer();
+        if (input_paused_ && !session_->outbox_full()) {
+            input_paused_ = false;
+            uv_async_send(&input_async_);
+        }
+    }
+
+    // One more input of this turn handed to the Host; the Host is drained at
+    // the end of the turn, or now once the turn has its fill.
+    void handed_in() {
+        if (++turn_inputs_ >= kMaxTurnInputs) pump();
+    }
+    static void on_turn_end(uv_check_t* c) {
+        auto* d = static_cast<Driver*>(c->data);
+        if (d->turn_inputs_ > 0) d->pump();
     }
 
     void arm_timer() {
@@ -216,15 +264,11 @@ private:
 
     void quit_all() { host_->handle_quit(wall_now()); }
 
-    void transmit(const core::Transmit& t) {
+    void transmit(core::Transmit t) {
         if (t.data.size() <= wire::kMaxDatagram && !t.stream) {
-            auto* s = new UdpSend;
-            s->data = t.data;
-            s->req.data = s;
-            sockaddr_storage ss;
-            to_sockaddr(t.to, ss);
-            uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
-            if (uv_udp_send(&s->req, &udp_, &b, 1, reinterpret_cast<sockaddr*>(&ss), on_udp_sent) != 0) delete s;
+            Datagram& d = udp_out_.emplace_back();
+            d.data = std::move(t.data);
+            d.to_len = to_sockaddr(t.to, d.to);
             return;
         }
         // Too big for one datagram: a TCP connection to the same port, one frame, closed.
@@ -238,6 +282,33 @@ private:
         to_sockaddr(t.to, ss);
         if (uv_tcp_connect(&o->connect, &o->handle, reinterpret_cast<sockaddr*>(&ss), on_tcp_connected) != 0)
             uv_close(reinterpret_cast<uv_handle_t*>(&o->handle), on_tcp_out_closed);
+    }
+
+    // What one drain produced, in order: as many per system call as the socket
+    // takes at once; the rest through libuv, which queues it until the socket
+    // has room (and, as for any send, drops one the kernel refuses). Straight
+    // to the socket only while libuv has nothing queued, so order is kept.
+    void send_udp() {
+        uv_os_fd_t fd = -1;
+        bool direct = uv_fileno(reinterpret_cast<uv_handle_t*>(&udp_), &fd) == 0;
+        std::size_t i = 0;
+        while (i < udp_out_.size()) {
+            if (direct && uv_udp_get_send_queue_count(&udp_) == 0) {
+                bool failed = false;
+                i = send_many(fd, udp_out_, i, failed);
+                if (i == udp_out_.size()) break;
+                direct = failed;
+            }
+            send_queued(std::move(udp_out_[i++]));
+        }
+        udp_out_.clear();
+    }
+
+    void send_queued(Datagram d) {
+        auto* s = new UdpSend{{}, std::move(d)};
+        s->req.data = s;
+        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(s->d.data.data()), static_cast<unsigned>(s->d.data.size()));
+        if (uv_udp_send(&s->req, &udp_, &b, 1, reinterpret_cast<sockaddr*>(&s->d.to), on_udp_sent) != 0) delete s;
     }
 
     static void on_udp_sent(uv_udp_send_t* req, int) { delete static_cast<UdpSend*>(req->data); }
@@ -263,16 +334,18 @@ private:
     // ---- UDP in -------------------------------------------------------------
     static void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
         auto* d = static_cast<Driver*>(h->data);
-        *buf = uv_buf_init(d->recv_buf_, sizeof d->recv_buf_);
+        *buf = uv_buf_init(d->recv_buf_.get(), kRecvBuffer);
     }
 
+    // Each datagram of a recvmmsg(2) comes here on its own (then one call
+    // with none, which frees nothing: the buffer is ours).
     static void on_udp(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned flags) {
         auto* d = static_cast<Driver*>(h->data);
         if (nread <= 0 || !addr || d->closing_) return;
         if (flags & UV_UDP_PARTIAL) return;  // bigger than any datagram we accept
         ByteView data(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
         d->host_->handle_datagram(wall_now(), from_sockaddr(addr), data);
-        d->pump();
+        d->handed_in();
     }
 
     // ---- TCP in -------------------------------------------------------------
@@ -332,7 +405,7 @@ private:
         c->frames.feed(ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
         while (auto packet = c->frames.next()) {
             d->host_->handle_frame(wall_now(), c->peer, *packet);
-            d->pump();
+            d->handed_in();
             if (d->closing_ || c->closing) return;
         }
         if (c->frames.bad()) d->close_inbound(c);  // not ours, or too big
@@ -348,28 +421,63 @@ private:
     }
 
     // ---- standard input -----------------------------------------------------
-    static void on_input(uv_async_t* a) {
-        auto* d = static_cast<Driver*>(a->data);
-        std::deque<InputLine> lines;
-        bool eof;
+    static void on_input(uv_async_t* a) { static_cast<Driver*>(a->data)->take_input(); }
+
+    // Lines in the order typed, at most a turn's worth per turn (the rest in
+    // the next turn, after what this one stored, showed and sent).
+    void take_input() {
+        std::size_t handled = 0;
+        while (!closing_) {
+            if (lines_.empty() && !refill_lines()) break;
+            if (handled == kMaxTurnInputs) {
+                uv_async_send(&input_async_);
+                return;
+            }
+            // Back-pressure: this line would be refused; pump() takes up again
+            // once acks have made room.
+            if (pace_input_ && session_->outbox_full()) {
+                input_paused_ = true;
+                return;
+            }
+            InputLine l = std::move(lines_.front());
+            lines_.pop_front();
+            ++handled;
+            handle_input(l);
+        }
+        if (lines_.empty() && input_eof_ && !closing_) {
+            quit_all();
+            pump();
+        }
+    }
+
+    // Takes what the reader has queued; false when there is nothing.
+    bool refill_lines() {
         {
-            std::lock_guard lock(d->input_->mu);
-            lines.swap(d->input_->lines);
-            eof = d->input_->eof;
+            std::lock_guard lock(input_->mu);
+            lines_.swap(input_->lines);
+            input_eof_ = input_->eof;
         }
-        for (auto& l : lines) {
-            if (d->closing_) return;
-            if (l.overlong > 0) d->session_->handle_overlong(l.overlong);
-            else d->session_->handle_line(wall_now(), l.text);
-            d->say_session();
-            while (auto r = d->session_->poll_resolve()) d->resolve(std::move(*r));
-            d->say_session();
-            if (l.overlong == 0) d->pump();
+        input_->room.notify_one();
+        return !lines_.empty();
+    }
+
+    void handle_input(const InputLine& l) {
+        // A chat line's outcome is the Host's events, shown with the turn's;
+        // any other line may show lines of its own, after what came before.
+        if (l.overlong == 0 && session_->only_sends(l.text)) {
+            session_->handle_line(wall_now(), l.text);
+            say_session();
+            handed_in();
+            return;
         }
-        if (eof && !d->closing_) {
-            d->quit_all();
-            d->pump();
-        }
+        if (turn_inputs_ > 0) pump();
+        if (closing_) return;
+        if (l.overlong > 0) session_->handle_overlong(l.overlong);
+        else session_->handle_line(wall_now(), l.text);
+        say_session();
+        while (auto r = session_->poll_resolve()) resolve(std::move(*r));
+        say_session();
+        if (l.overlong == 0) pump();
     }
 
     // ---- \ping <host name> ---------------------------------------------------
@@ -433,8 +541,11 @@ private:
 
     void close_all() {
         if (input_) {
-            std::lock_guard lock(input_->mu);
-            input_->wake = nullptr;
+            {
+                std::lock_guard lock(input_->mu);
+                input_->wake = nullptr;
+            }
+            input_->room.notify_all();
         }
         auto close = [](auto* h) {
             auto* hh = reinterpret_cast<uv_handle_t*>(h);
@@ -446,6 +557,7 @@ private:
         close(&timer_);
         close(&sweep_);
         close(&exit_timer_);
+        close(&turn_end_);
         close(&sigint_);
         close(&sigterm_);
         std::vector<TcpIn*> in(inbound_.begin(), inbound_.end());
@@ -461,7 +573,7 @@ int Driver::run(Sockets sockets, Identity identity) {
     uv_loop_init(&loop_);
     port_ = sockets.port();
     auto [u, t] = sockets.release();
-    uv_udp_init(&loop_, &udp_);
+    uv_udp_init_ex(&loop_, &udp_, UV_UDP_RECVMMSG);
     uv_udp_open(&udp_, u);
     uv_tcp_init(&loop_, &tcp_);
     uv_tcp_open(&tcp_, t);
@@ -502,6 +614,9 @@ int Driver::run(Sockets sockets, Identity identity) {
     sigint_.data = sigterm_.data = this;
     uv_signal_start(&sigint_, on_signal, SIGINT);
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
+    uv_check_init(&loop_, &turn_end_);
+    turn_end_.data = this;
+    uv_check_start(&turn_end_, on_turn_end);
     uv_udp_recv_start(&udp_, on_alloc, on_udp);
     uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, on_connection);
 
@@ -510,6 +625,7 @@ int Driver::run(Sockets sockets, Identity identity) {
         uv_async_init(&loop_, &input_async_, on_input);
         input_async_.data = this;
         input_->wake = &input_async_;
+        pace_input_ = !::isatty(0);
         std::thread(read_input, input_).detach();
     }
 

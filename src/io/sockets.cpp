@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -41,6 +42,36 @@ void raise_recv_buffer(int fd, const std::string& log_name) {
 }
 
 }  // namespace
+
+std::size_t send_many(int fd, std::span<const Datagram> out, std::size_t first, bool& failed) {
+    constexpr std::size_t kPerCall = 64;
+    failed = false;
+    mmsghdr msgs[kPerCall];
+    iovec iov[kPerCall];
+    std::size_t i = first;
+    while (i < out.size()) {
+        std::size_t k = std::min(out.size() - i, kPerCall);
+        for (std::size_t j = 0; j < k; ++j) {
+            const Datagram& d = out[i + j];
+            iov[j].iov_base = const_cast<std::uint8_t*>(d.data.data());
+            iov[j].iov_len = d.data.size();
+            msgs[j] = {};
+            msgs[j].msg_hdr.msg_name = const_cast<sockaddr_storage*>(&d.to);
+            msgs[j].msg_hdr.msg_namelen = d.to_len;
+            msgs[j].msg_hdr.msg_iov = &iov[j];
+            msgs[j].msg_hdr.msg_iovlen = 1;
+        }
+        int n = ::sendmmsg(fd, msgs, static_cast<unsigned>(k), MSG_DONTWAIT);
+        if (n > 0) {
+            i += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        failed = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS;
+        break;
+    }
+    return i;
+}
 
 Addr from_sockaddr(const sockaddr* sa) {
     Addr a;

@@ -571,3 +571,44 @@ TEST_CASE("\\quit leaves: the host quits, and no further line is taken") {
     net.type(alice, "\\exit");
     CHECK(alice.host->quitting());
 }
+
+TEST_CASE("the driver's two questions: does a line only send, and is the partner's outbox full") {
+    HostNet net;
+    core::Config small;
+    small.max_outbox_per_peer = 3;
+    auto& alice = net.add("alice", {}, small);
+    auto& bob = net.add("bob");
+    net.start(alice);
+    net.start(bob);
+    net.link(alice, bob);
+    auto& s = *alice.session;
+    // No partner yet: a plain line is refused by the session itself.
+    CHECK(!s.only_sends("hello"));
+    CHECK(!s.outbox_full());
+    net.type(alice, "\\chat bob");
+    CHECK(s.only_sends("hello"));
+    CHECK(!s.only_sends("\\users"));
+    CHECK(!s.only_sends("\\chat carol"));
+
+    // bob gone: messages wait; at the limit the outbox is full, and a further line is refused.
+    net.kill(bob);
+    net.run_for(5000);
+    for (auto* text : {"one", "two"}) net.type(alice, text);
+    CHECK(!s.outbox_full());
+    net.type(alice, "three");
+    CHECK(s.outbox_full());
+    std::size_t m = alice.mark();
+    net.type(alice, "four");
+    CHECK(alice.shown("! outbox for bob is full (3 messages waiting); nothing was sent", m));
+    // Another partner's outbox is not full.
+    net.type(alice, "\\chat carol");
+    CHECK(!s.outbox_full());
+    net.type(alice, "\\chat bob");
+    CHECK(s.outbox_full());
+
+    // bob back: acks make room again.
+    net.start(bob);
+    net.run_for(35000);
+    CHECK(alice.host->node()->outbox_waiting("bob") == 0);
+    CHECK(!s.outbox_full());
+}
