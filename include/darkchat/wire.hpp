@@ -162,7 +162,11 @@ struct ChatAck {
     // holds later ones; the sender resends that one now. 0: none.
     bool held = false;
     std::uint64_t want = 0;
+    // More messages acknowledged plainly (neither held nor wanting) by the same
+    // datagram: a receiver answers what one turn brought it with one ack per sender.
+    std::vector<MessageId> more;
 };
+inline constexpr std::size_t kMaxAckIds = 48;  // ids in `more`: an ack stays one datagram
 
 struct Ping {
     std::uint64_t nonce = 0;

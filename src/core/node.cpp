@@ -401,6 +401,7 @@ std::optional<Event> Node::poll_event() {
 }
 
 std::optional<Transmit> Node::poll_transmit() {
+    if (s_->tx_out.empty() && !s_->acks_out.empty()) s_->flush_acks();
     if (s_->tx_out.empty()) return std::nullopt;
     auto t = std::move(s_->tx_out.front().t);
     s_->tx_out.pop_front();

@@ -92,9 +92,7 @@ void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::C
         ++stats.duplicate;
         // Seen may mean shown earlier in this turn and not stored yet: the ack
         // rests on that message's store ops and is taken back with them.
-        auto outer = std::exchange(depends_on, m->id);
-        send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m->id}));
-        depends_on = outer;
+        ack_plain(back, m->id);
         return;
     }
     // A numbered message sent by its author comes from the session that
@@ -134,7 +132,7 @@ void Node::State::show_chat(HeldChat&& first) {
         depends_on = m.id;
         if (!seen.insert(m.from, m.sent, m.id)) {
             ++stats.duplicate;
-            send(x.back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{m.id}));
+            ack_plain(x.back, m.id);
             depends_on.reset();
             continue;
         }
@@ -152,7 +150,8 @@ void Node::State::show_chat(HeldChat&& first) {
             if (next.empty() && order.waiting(k)) ack.want = order.last_shown(k) + 1;
             for (auto& n : next) due.push_back(std::move(n));
         }
-        send(x.back, wire::MsgType::chat_ack, wire::encode(ack));
+        if (ack.want != 0) send(x.back, wire::MsgType::chat_ack, wire::encode(ack));
+        else ack_plain(x.back, m.id);
         // Mirror what we received to our other sessions (seed 001, 2.2); a copy
         // that came from one of them needs no mirroring.
         if (x.sender_user != id.user) queue(x.blob, m, id.user);
@@ -188,6 +187,7 @@ std::vector<StoreOp> Node::State::store_failed(std::vector<StoreOp> ops) {
         return false;
     });
     std::erase_if(tx_out, [&](const Out& o) { return o.dep && gone.count(*o.dep) > 0; });
+    for (auto& [to, ids] : acks_out) std::erase_if(ids, [&](const MessageId& i) { return gone.count(i) > 0; });
     std::erase_if(ops, [&](const StoreOp& op) {
         if (auto* h = std::get_if<store_op::PutHistory>(&op)) return gone.count(h->entry.id) > 0;
         if (auto* o = std::get_if<store_op::PutOutbox>(&op)) return gone.count(o->entry.id) > 0;
@@ -199,7 +199,32 @@ std::vector<StoreOp> Node::State::store_failed(std::vector<StoreOp> ops) {
     return ops;
 }
 
+void Node::State::ack_plain(const Addr& back, const MessageId& id) {
+    if (request && !request->authenticated && !request->channel) {
+        // From an address we cannot vouch for: answered at once, alone, so that no
+        // answer to it is larger than what came (send() holds the rule).
+        auto outer = std::exchange(depends_on, id);
+        send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{id}));
+        depends_on = outer;
+        return;
+    }
+    acks_out[back].push_back(id);
+}
+
+void Node::State::flush_acks() {
+    for (auto& [to, ids] : acks_out) {
+        for (std::size_t i = 0; i < ids.size(); i += 1 + wire::kMaxAckIds) {
+            wire::ChatAck a{ids[i]};
+            auto end = std::min(ids.size(), i + 1 + wire::kMaxAckIds);
+            a.more.assign(ids.begin() + static_cast<std::ptrdiff_t>(i + 1), ids.begin() + static_cast<std::ptrdiff_t>(end));
+            send(to, wire::MsgType::chat_ack, wire::encode(a));
+        }
+    }
+    acks_out.clear();
+}
+
 void Node::State::on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
+    for (auto& more : p.more) on_chat_ack(h, wire::ChatAck{more});
     OutEntry* e = outbox.find(p.id, h.from_user);
     if (!e) return;
     heard_from(h.from_user, h.from_session);  // acks a message still outstanding: fresh

@@ -322,6 +322,14 @@ struct Node::State {
 
     void on_chat_ack(const wire::Header& h, const wire::ChatAck& p);
 
+    // Plain acks (neither held nor wanting) wait until the driver drains the
+    // transmits of the turn, by which time the turn's store ops are applied (or
+    // taken back, with their acks): then each address gets them in one datagram
+    // (flush_acks, from poll_transmit), however many messages the turn brought.
+    std::map<Addr, std::vector<MessageId>> acks_out;
+    void ack_plain(const Addr& back, const MessageId& id);
+    void flush_acks();
+
     // The receiver of e misses number `want` of e's stream while it holds later ones.
     void resend_wanted(const OutEntry& e, std::uint64_t want) {
         if (OutEntry* o = outbox.wanted(e, want, now)) try_send(*o);

@@ -179,6 +179,7 @@ struct Message<ChatAck> {
         field(0, "id", &ChatAck::id, required),
         field(1, "held", &ChatAck::held, if_set(&ChatAck::held)),
         field(2, "want", &ChatAck::want, if_set(&ChatAck::want)),
+        field(3, "more", &ChatAck::more, max_items(kMaxAckIds), if_set(&ChatAck::more)),
     };
 };
 

@@ -684,6 +684,19 @@ TEST_CASE("chat, chatAck, ping and pong round trip") {
     const auto ra = decode_chat_ack(encode(ChatAck{pattern<16>(5)}));
     REQUIRE_MESSAGE(ra.ok(), ra.error());
     CHECK(ra->id == pattern<16>(5));
+    CHECK(ra->more.empty());
+    // One datagram acknowledges up to 1 + kMaxAckIds messages; more is malformed.
+    ChatAck many{pattern<16>(5)};
+    for (std::size_t i = 0; i < kMaxAckIds; ++i) many.more.push_back(pattern<16>(static_cast<int>(i + 6)));
+    const auto rm = decode_chat_ack(encode(many));
+    REQUIRE_MESSAGE(rm.ok(), rm.error());
+    CHECK(rm->more == many.more);
+    const auto kp = crypto::generate_identity();
+    Header h = sample_header(kp, MsgType::chat_ack);
+    h.from_user = std::string(32, 'u');  // the longest name
+    CHECK(encode_packet(h, encode(many), kp.sk).size() <= kMaxDatagram);
+    many.more.push_back(pattern<16>(99));
+    CHECK_FALSE(decode_chat_ack(encode(many)).ok());
 
     const auto rp = decode_ping(encode(Ping{0}));
     REQUIRE_MESSAGE(rp.ok(), rp.error());
