@@ -301,13 +301,23 @@ TEST_CASE("a node that knows one peer bootstraps with \\ping") {
     CHECK(sees_online(a, "C"));
 }
 
-TEST_CASE("a user online on two devices gets messages on both; what one sends is mirrored to the other") {
-    Figure3 f;
+namespace {
+
+// A second device of A's user (no server), started and pointed at A, 2 s later.
+SimNode& second_device_of_a(Figure3& f) {
     auto& a2 = f.net.add_device(*f.a, "A2");
     a2.config.servers = {};
     f.net.start(a2);
     f.net.command(a2, core::cmd::Ping{f.a->addr});
     f.net.run_for(2000);
+    return a2;
+}
+
+}  // namespace
+
+TEST_CASE("a user online on two devices gets messages on both; what one sends is mirrored to the other") {
+    Figure3 f;
+    auto& a2 = second_device_of_a(f);
     REQUIRE(f.a->node->user("A"));
     // A2 adopts A's contacts (links belong to the user) and finds them.
     CHECK(a2.node->user("C"));
@@ -327,11 +337,7 @@ TEST_CASE("a user online on two devices gets messages on both; what one sends is
 
 TEST_CASE("a message that came on a channel reaches our other device through us, vouched for by our key") {
     Figure3 f;
-    auto& a2 = f.net.add_device(*f.a, "A2");
-    a2.config.servers = {};
-    f.net.start(a2);
-    f.net.command(a2, core::cmd::Ping{f.a->addr});
-    f.net.run_for(2000);
+    auto& a2 = second_device_of_a(f);
     REQUIRE(sees_online(a2, "C"));
     // C reaches A only: A2 gets the line from A, which holds no signature of C's
     // (C sent it on its channel to A unsigned), so A signs the copy with our key.
