@@ -11,7 +11,42 @@ void Outbox::restore(OutboxRecord rec, wire::ChatMessage msg) {
     e.msg = std::move(msg);
     e.gap = cfg_.retry_initial;
     Key k{e.rec.id, e.rec.target};
-    entries_.emplace(std::move(k), std::move(e));
+    auto [it, added] = entries_.emplace(std::move(k), std::move(e));
+    if (added) index(it->second);
+}
+
+void Outbox::index(const OutEntry& e) {
+    Target& t = targets_[e.rec.target];
+    ++t.count;
+    t.untried += !e.tried;
+    if (e.msg.seq != 0) streams_[Stream{e.rec.target, e.msg.session, e.msg.to}].emplace(e.msg.seq, e.rec.id);
+}
+
+void Outbox::unindex(const OutEntry& e) {
+    auto t = targets_.find(e.rec.target);
+    if (t != targets_.end()) {
+        --t->second.count;
+        t->second.untried -= !e.tried;
+        if (t->second.count == 0) targets_.erase(t);
+    }
+    if (e.msg.seq == 0) return;
+    auto s = streams_.find(Stream{e.rec.target, e.msg.session, e.msg.to});
+    if (s == streams_.end()) return;
+    s->second.erase({e.msg.seq, e.rec.id});
+    if (s->second.empty()) streams_.erase(s);
+}
+
+void Outbox::erase(const MessageId& id, const std::string& target) {
+    auto it = entries_.find({id, target});
+    if (it == entries_.end()) return;
+    unindex(it->second);
+    entries_.erase(it);
+}
+
+const Outbox::Numbers* Outbox::numbers(const std::string& target, const SessionId& session,
+                                       const std::string& to) const {
+    auto s = streams_.find(Stream{target, session, to});
+    return s == streams_.end() ? nullptr : &s->second;
 }
 
 void Outbox::all_due(TimeMs now) {
@@ -24,9 +59,8 @@ OutEntry* Outbox::find(const MessageId& id, const std::string& target) {
 }
 
 std::size_t Outbox::waiting_for(const std::string& target) const {
-    std::size_t n = 0;
-    for (auto& [k, e] : entries_) n += k.second == target;
-    return n;
+    auto t = targets_.find(target);
+    return t == targets_.end() ? 0 : t->second.count;
 }
 
 OutEntry& Outbox::add(OutboxRecord rec, wire::ChatMessage msg, TimeMs now, bool& behind) {
@@ -35,10 +69,12 @@ OutEntry& Outbox::add(OutboxRecord rec, wire::ChatMessage msg, TimeMs now, bool&
     e.msg = std::move(msg);
     e.gap = cfg_.retry_initial;
     e.next_try = now;
-    behind = false;
-    for (auto& [k, o] : entries_) behind = behind || (k.second == e.rec.target && !o.tried);
+    auto t = targets_.find(e.rec.target);
+    behind = t != targets_.end() && t->second.untried > 0;
     Key k{e.rec.id, e.rec.target};
-    return entries_.emplace(std::move(k), std::move(e)).first->second;
+    auto [it, added] = entries_.emplace(std::move(k), std::move(e));
+    if (added) index(it->second);
+    return it->second;
 }
 
 // Chat leaves at most chat_send_rate per second after a burst: an entry over
@@ -88,12 +124,8 @@ std::vector<OutEntry*> Outbox::flush(const std::string& target, TimeMs now) {
 
 std::uint64_t Outbox::base_of(const OutEntry& e) const {
     if (e.msg.seq == 0) return 0;
-    std::uint64_t b = e.msg.seq;
-    for (auto& [k, o] : entries_)
-        if (o.msg.seq != 0 && o.msg.seq < b && k.second == e.rec.target && o.msg.session == e.msg.session &&
-            o.msg.to == e.msg.to)
-            b = o.msg.seq;
-    return b;
+    const Numbers* n = numbers(e.rec.target, e.msg.session, e.msg.to);
+    return n && !n->empty() ? std::min(e.msg.seq, n->begin()->first) : e.msg.seq;
 }
 
 void Outbox::held(OutEntry& e, TimeMs now) {
@@ -102,16 +134,28 @@ void Outbox::held(OutEntry& e, TimeMs now) {
 }
 
 OutEntry* Outbox::wanted(const OutEntry& e, std::uint64_t want, TimeMs now) {
-    for (auto& [k, o] : entries_) {
-        if (k.second != e.rec.target || o.msg.seq != want || o.msg.session != e.msg.session || o.msg.to != e.msg.to)
-            continue;
-        if (o.last_nudge != 0 && now - o.last_nudge < kResendAfterHeld) return nullptr;
-        o.last_nudge = now;
-        o.gap = rtt_.timeout(o.rec.target);
-        o.next_try = now;
-        return &o;
+    const Numbers* n = numbers(e.rec.target, e.msg.session, e.msg.to);
+    if (!n) return nullptr;
+    auto w = n->lower_bound({want, MessageId{}});
+    if (w == n->end() || w->first != want) return nullptr;
+    OutEntry* o = find(w->second, e.rec.target);
+    if (!o || (o->last_nudge != 0 && now - o->last_nudge < kResendAfterHeld)) return nullptr;
+    o->last_nudge = now;
+    o->gap = rtt_.timeout(o->rec.target);
+    o->next_try = now;
+    return o;
+}
+
+std::vector<OutEntry*> Outbox::upto(const std::string& target, const SessionId& session, const std::string& to,
+                                    std::uint64_t last) {
+    std::vector<OutEntry*> v;
+    const Numbers* n = numbers(target, session, to);
+    if (!n) return v;
+    for (auto& [seq, id] : *n) {
+        if (seq > last) break;
+        if (OutEntry* o = find(id, target)) v.push_back(o);
     }
-    return nullptr;
+    return v;
 }
 
 }  // namespace dc::core

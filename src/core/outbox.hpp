@@ -13,7 +13,9 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace dc::core {
@@ -48,7 +50,7 @@ public:
     // still wait for their first try (the pacer holds them back), so this one
     // must wait its turn behind them rather than be tried at once.
     OutEntry& add(OutboxRecord rec, wire::ChatMessage msg, TimeMs now, bool& behind);
-    void erase(const MessageId& id, const std::string& target) { entries_.erase({id, target}); }
+    void erase(const MessageId& id, const std::string& target);
     const Entries& entries() const { return entries_; }
     std::size_t size() const { return entries_.size(); }
 
@@ -61,6 +63,7 @@ public:
         if (!e.tried) {
             e.first_try = now;
             e.gap = rtt_.timeout(e.rec.target);
+            --targets_[e.rec.target].untried;
         }
         e.tried = true;
         ++e.tries;
@@ -99,6 +102,10 @@ public:
     // it were acknowledged (the receiver need not wait for them).
     std::uint64_t base_of(const OutEntry& e) const;
 
+    // The entries for target of the stream (session, to) numbered 1 to upto, lowest first.
+    std::vector<OutEntry*> upto(const std::string& target, const SessionId& session, const std::string& to,
+                                std::uint64_t upto);
+
     // The receiver holds e (an earlier one of its stream is missing): it need
     // not be resent soon, only in case the receiver restarts and forgets it.
     void held(OutEntry& e, TimeMs now);
@@ -115,8 +122,23 @@ private:
     static void sort_oldest_first(std::vector<OutEntry*>& v, std::size_t first);
 
     static constexpr TimeMs kResendAfterHeld = 100;  // a message a receiver waits for is resent at most this often
+    // What a message's target, number or stream would otherwise cost a walk over
+    // every entry to learn: per target, its entries and those never tried; per
+    // stream (target, author session, recipient), the numbers waiting.
+    struct Target {
+        std::size_t count = 0;
+        std::size_t untried = 0;
+    };
+    using Stream = std::tuple<std::string, SessionId, std::string>;
+    using Numbers = std::set<std::pair<std::uint64_t, MessageId>>;
+    void index(const OutEntry& e);
+    void unindex(const OutEntry& e);
+    const Numbers* numbers(const std::string& target, const SessionId& session, const std::string& to) const;
+
     const Config& cfg_;
     Entries entries_;
+    std::map<std::string, Target, std::less<>> targets_;
+    std::map<Stream, Numbers> streams_;
     RoundTrips rtt_;
     TokenBucket pace_[2];        // signed packets, channel packets
     TimeMs pace_ready_[2] = {};  // when each has a token again after it was spent
