@@ -3,7 +3,9 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 namespace dc::crypto {
@@ -94,7 +96,29 @@ bool verify(const PublicKey& pk, ByteView msg, const Signature& sig) {
     return crypto_sign_ed25519_verify_detached(sig.data(), msg.data(), msg.size(), pk.data()) == 0;
 }
 
-void random_bytes(std::span<std::uint8_t> out) { randombytes_buf(out.data(), out.size()); }
+// Small draws (message ids, nonces, short-lived keys) come from a pool the
+// kernel fills a block at a time, so that a message costs no system call of
+// its own. What is handed out is wiped from the pool; the pool is per thread.
+void random_bytes(std::span<std::uint8_t> out) {
+    constexpr std::size_t kPool = 1024;
+    struct Pool {
+        std::array<std::uint8_t, kPool> bytes{};
+        std::size_t used = kPool;
+        ~Pool() { sodium_memzero(bytes.data(), bytes.size()); }
+    };
+    thread_local Pool pool;
+    if (out.size() > kPool / 8) {
+        randombytes_buf(out.data(), out.size());
+        return;
+    }
+    if (kPool - pool.used < out.size()) {
+        randombytes_buf(pool.bytes.data(), pool.bytes.size());
+        pool.used = 0;
+    }
+    std::memcpy(out.data(), pool.bytes.data() + pool.used, out.size());
+    sodium_memzero(pool.bytes.data() + pool.used, out.size());
+    pool.used += out.size();
+}
 
 std::string fingerprint(const PublicKey& pk) {
     // The first 8 bytes of BLAKE2b(pk), as four groups of four hex digits.

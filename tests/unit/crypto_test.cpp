@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
+#include <set>
 
 using namespace dc;
 
@@ -17,6 +19,21 @@ TEST_CASE("signatures verify only for the right key and message") {
     CHECK_FALSE(crypto::verify(b.pk, msg, sig));
     msg[0] ^= 1;
     CHECK_FALSE(crypto::verify(a.pk, msg, sig));
+}
+
+TEST_CASE("random draws never repeat, across refills of the pool and for large draws") {
+    REQUIRE(dc::crypto::init().ok());
+    std::set<std::array<std::uint8_t, 16>> ids;
+    for (int i = 0; i < 1000; ++i) {  // many times the pool
+        std::array<std::uint8_t, 16> id{};
+        dc::crypto::random_bytes(id);
+        CHECK(ids.insert(id).second);
+    }
+    std::array<std::uint8_t, 5000> big{}, big2{};  // past the pool: straight from the kernel
+    dc::crypto::random_bytes(big);
+    dc::crypto::random_bytes(big2);
+    CHECK(big != big2);
+    CHECK(std::count(big.begin(), big.end(), 0) < 100);
 }
 
 TEST_CASE("fingerprints are short, stable and differ between keys") {
