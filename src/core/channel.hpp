@@ -118,6 +118,8 @@ struct ChannelStats {
     std::uint64_t timed_out = 0;       // handshakes given up
     std::uint64_t evicted = 0;         // channels dropped to make room
     std::uint64_t exhausted = 0;       // packets not sent: the key was used up and no new one yet
+    // Data packets (and hellos) dropped on arrival, for whatever reason.
+    std::uint64_t dropped() const { return replayed + unknown_index + undecryptable + malformed; }
 };
 
 class Channels {

@@ -52,7 +52,9 @@ Session* Node::State::channel_session(const SessionId& sid, const std::string** 
 void Node::State::want_channel(const std::string& user, const Session& s) {
     const SessionId& sid = s.rec.session;
     if (!cfg.channels || !s.online() || s.decl.kx == KxPublicKey{} || presence.is_self(user, sid)) return;
-    if (channels.ready(sid) || channels.connecting(sid)) return;
+    // Keys made from a session key the peer has since replaced are no use: a
+    // handshake that timed out after its new key is started again.
+    if (channels.fresh(sid) || channels.connecting(sid)) return;
     auto u = users.find(user);
     if (u == users.end() || !u->second.key_known) return;
     channels.connect(now, sid, u->second.rec.key, s.decl.kx);
@@ -103,13 +105,11 @@ void Node::State::on_channel_packet(const Addr& from, ByteView data, bool stream
     ++stats.received;
     // Its cost is a table look-up and one AEAD check, no signature: nothing to
     // budget before it. What fails is counted in the channels' own stats.
-    const ChannelStats before = channels.stats();
+    const std::uint64_t dropped = channels.stats().dropped();
     auto o = channels.open(now, data);
     if (!o) {
-        const ChannelStats& after = channels.stats();
-        if (after.replayed != before.replayed || after.unknown_index != before.unknown_index ||
-            after.undecryptable != before.undecryptable || after.malformed != before.malformed)
-            ++stats.channel_dropped;
+        // Nothing for us: dropped, or the empty packet that confirms new keys.
+        if (channels.stats().dropped() != dropped) ++stats.channel_dropped;
         return;
     }
     const std::string* user = nullptr;
