@@ -164,7 +164,11 @@ struct ChatAck {
     std::uint64_t want = 0;
     // More messages acknowledged plainly (neither held nor wanting) by the same
     // datagram: a receiver answers what one turn brought it with one ack per sender.
-    std::vector<MessageId> more;
+    std::vector<MessageId> more{};
+    // Cumulative: every message numbered 1 to upto of the stream the ack's
+    // receiver writes to the acking user from the session it is addressed to
+    // is stored there (shown, or known to be acknowledged before). 0: none.
+    std::uint64_t upto = 0;
 };
 inline constexpr std::size_t kMaxAckIds = 48;  // ids in `more`: an ack stays one datagram
 

@@ -92,7 +92,7 @@ void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::C
         ++stats.duplicate;
         // Seen may mean shown earlier in this turn and not stored yet: the ack
         // rests on that message's store ops and is taken back with them.
-        ack_plain(back, m->id);
+        ack_plain(back, HeldChat{*m, {}, h.from_user, h.from_session, back});
         return;
     }
     // A numbered message sent by its author comes from the session that
@@ -132,7 +132,7 @@ void Node::State::show_chat(HeldChat&& first) {
         depends_on = m.id;
         if (!seen.insert(m.from, m.sent, m.id)) {
             ++stats.duplicate;
-            ack_plain(x.back, m.id);
+            ack_plain(x.back, x);
             depends_on.reset();
             continue;
         }
@@ -151,7 +151,7 @@ void Node::State::show_chat(HeldChat&& first) {
             for (auto& n : next) due.push_back(std::move(n));
         }
         if (ack.want != 0) send(x.back, wire::MsgType::chat_ack, wire::encode(ack));
-        else ack_plain(x.back, m.id);
+        else ack_plain(x.back, x);
         // Mirror what we received to our other sessions (seed 001, 2.2); a copy
         // that came from one of them needs no mirroring.
         if (x.sender_user != id.user) queue(x.blob, m, id.user);
@@ -187,7 +187,7 @@ std::vector<StoreOp> Node::State::store_failed(std::vector<StoreOp> ops) {
         return false;
     });
     std::erase_if(tx_out, [&](const Out& o) { return o.dep && gone.count(*o.dep) > 0; });
-    for (auto& [to, ids] : acks_out) std::erase_if(ids, [&](const MessageId& i) { return gone.count(i) > 0; });
+    for (auto& [to, acks] : acks_out) std::erase_if(acks, [&](const AckOut& a) { return gone.count(a.id) > 0; });
     std::erase_if(ops, [&](const StoreOp& op) {
         if (auto* h = std::get_if<store_op::PutHistory>(&op)) return gone.count(h->entry.id) > 0;
         if (auto* o = std::get_if<store_op::PutOutbox>(&op)) return gone.count(o->entry.id) > 0;
@@ -199,24 +199,49 @@ std::vector<StoreOp> Node::State::store_failed(std::vector<StoreOp> ops) {
     return ops;
 }
 
-void Node::State::ack_plain(const Addr& back, const MessageId& id) {
+void Node::State::ack_plain(const Addr& back, const HeldChat& x) {
+    const wire::ChatMessage& m = x.msg;
+    bool own_stream = m.seq != 0 && m.to == id.user && x.sender_user == m.from && x.sender_session == m.session;
+    ack_plain(back, own_stream ? AckOut{m.id, m.seq, m.session} : AckOut{m.id});
+}
+
+void Node::State::ack_plain(const Addr& back, const AckOut& a) {
     if (request && !request->authenticated && !request->channel) {
         // From an address we cannot vouch for: answered at once, alone, so that no
         // answer to it is larger than what came (send() holds the rule).
-        auto outer = std::exchange(depends_on, id);
-        send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{id}));
+        auto outer = std::exchange(depends_on, a.id);
+        send(back, wire::MsgType::chat_ack, wire::encode(wire::ChatAck{a.id}));
         depends_on = outer;
         return;
     }
-    acks_out[back].push_back(id);
+    acks_out[back].push_back(a);
 }
 
 void Node::State::flush_acks() {
-    for (auto& [to, ids] : acks_out) {
+    for (auto& [to, acks] : acks_out) {
+        // The sender's own stream to us, if the turn brought any of it: all it
+        // wrote that our order shows by now (stored: this runs after the turn's
+        // store ops are applied) goes as one number with the newest of them.
+        const AckOut* own = nullptr;
+        for (const AckOut& a : acks)
+            if (a.seq != 0) own = &a;
+        std::uint64_t upto = own ? order.last_shown(StreamKey{own->session, id.user}) : 0;
+        std::vector<MessageId> ids;
+        std::optional<MessageId> newest;
+        std::uint64_t newest_seq = 0;
+        for (const AckOut& a : acks) {
+            if (own && a.seq != 0 && a.seq <= upto && a.session == own->session) {
+                if (a.seq >= newest_seq) newest = a.id, newest_seq = a.seq;
+                continue;
+            }
+            ids.push_back(a.id);
+        }
+        if (newest) ids.insert(ids.begin(), *newest);
         for (std::size_t i = 0; i < ids.size(); i += 1 + wire::kMaxAckIds) {
             wire::ChatAck a{ids[i]};
             auto end = std::min(ids.size(), i + 1 + wire::kMaxAckIds);
             a.more.assign(ids.begin() + static_cast<std::ptrdiff_t>(i + 1), ids.begin() + static_cast<std::ptrdiff_t>(end));
+            if (i == 0 && newest) a.upto = upto;
             send(to, wire::MsgType::chat_ack, wire::encode(a));
         }
     }
@@ -225,11 +250,17 @@ void Node::State::flush_acks() {
 
 void Node::State::on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
     for (auto& more : p.more) on_chat_ack(h, wire::ChatAck{more});
+    if (p.upto != 0 && h.from_user != id.user) {
+        // Everything of our stream to that user up to upto: acknowledged as if
+        // each were named (the named one below measures the round trip).
+        for (OutEntry* e : outbox.upto(h.from_user, id.session, h.from_user, p.upto))
+            if (e->rec.id != p.id) delivered(h, *e);
+    }
     OutEntry* e = outbox.find(p.id, h.from_user);
     if (!e) return;
-    heard_from(h.from_user, h.from_session);  // acks a message still outstanding: fresh
     outbox.acked(*e, now);
     if (p.held) {
+        heard_from(h.from_user, h.from_session);
         // Not delivered: held until the one it waits for comes.
         outbox.held(*e, now);
         wake_dirty = true;
@@ -237,11 +268,17 @@ void Node::State::on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
         return;
     }
     if (p.want != 0) resend_wanted(*e, p.want);
+    delivered(h, *e);
+}
+
+void Node::State::delivered(const wire::Header& h, const OutEntry& e) {
+    heard_from(h.from_user, h.from_session);  // acks a message still outstanding: fresh
     bool mirror = h.from_user == id.user;
-    std::string to = e->msg.to;
-    store(store_op::DeleteOutbox{p.id, h.from_user});
-    outbox.erase(p.id, h.from_user);
-    if (!mirror) event(ev::Delivered{p.id, to});
+    MessageId mid = e.rec.id;
+    std::string to = e.msg.to;
+    store(store_op::DeleteOutbox{mid, h.from_user});
+    outbox.erase(mid, h.from_user);
+    if (!mirror) event(ev::Delivered{mid, to});
 }
 
 void Node::State::queue(const wire::SignedBlob& blob, const wire::ChatMessage& m, const std::string& target) {

@@ -321,13 +321,24 @@ struct Node::State {
     std::vector<StoreOp> store_failed(std::vector<StoreOp> ops);
 
     void on_chat_ack(const wire::Header& h, const wire::ChatAck& p);
+    // The recipient has e: it leaves the outbox (stored first).
+    void delivered(const wire::Header& h, const OutEntry& e);
 
     // Plain acks (neither held nor wanting) wait until the driver drains the
     // transmits of the turn, by which time the turn's store ops are applied (or
     // taken back, with their acks): then each address gets them in one datagram
     // (flush_acks, from poll_transmit), however many messages the turn brought.
-    std::map<Addr, std::vector<MessageId>> acks_out;
-    void ack_plain(const Addr& back, const MessageId& id);
+    // Messages of the stream their sender's session writes to us are said in one
+    // number (ChatAck::upto, what the stream's order shows by then); others by id.
+    struct AckOut {
+        MessageId id{};
+        std::uint64_t seq = 0;  // its number in the sender's own stream to us, or 0
+        SessionId session{};    // that stream's session (the sender's)
+    };
+    std::map<Addr, std::vector<AckOut>> acks_out;
+    void ack_plain(const Addr& back, const MessageId& id) { ack_plain(back, AckOut{id}); }
+    void ack_plain(const Addr& back, const HeldChat& x);
+    void ack_plain(const Addr& back, const AckOut& a);
     void flush_acks();
 
     // The receiver of e misses number `want` of e's stream while it holds later ones.

@@ -180,6 +180,7 @@ struct Message<ChatAck> {
         field(1, "held", &ChatAck::held, if_set(&ChatAck::held)),
         field(2, "want", &ChatAck::want, if_set(&ChatAck::want)),
         field(3, "more", &ChatAck::more, max_items(kMaxAckIds), if_set(&ChatAck::more)),
+        field(4, "upto", &ChatAck::upto, if_set(&ChatAck::upto)),
     };
 };
 

@@ -248,6 +248,7 @@ inline std::vector<Case> cases() {
     add("chat_ack_held", "chat_ack", encode(ChatAck{filled<16>(16), true, 0}));
     add("chat_ack_want", "chat_ack", encode(ChatAck{filled<16>(17), false, 4}));
     add("chat_ack_held_want", "chat_ack", encode(ChatAck{filled<16>(18), true, kU64}));
+    add("chat_ack_upto", "chat_ack", encode(ChatAck{filled<16>(19), false, 0, {filled<16>(20)}, 7}));
 
     add("ping_default", "ping", encode(Ping{}));
     add("ping_full", "ping", encode(Ping{0x12345678}));

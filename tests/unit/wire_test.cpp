@@ -685,6 +685,7 @@ TEST_CASE("chat, chatAck, ping and pong round trip") {
     REQUIRE_MESSAGE(ra.ok(), ra.error());
     CHECK(ra->id == pattern<16>(5));
     CHECK(ra->more.empty());
+    CHECK(ra->upto == 0);
     // One datagram acknowledges up to 1 + kMaxAckIds messages; more is malformed.
     ChatAck many{pattern<16>(5)};
     for (std::size_t i = 0; i < kMaxAckIds; ++i) many.more.push_back(pattern<16>(static_cast<int>(i + 6)));
@@ -694,6 +695,9 @@ TEST_CASE("chat, chatAck, ping and pong round trip") {
     const auto kp = crypto::generate_identity();
     Header h = sample_header(kp, MsgType::chat_ack);
     h.from_user = std::string(32, 'u');  // the longest name
+    CHECK(encode_packet(h, encode(many), kp.sk).size() <= kMaxDatagram);
+    many.upto = UINT64_MAX;  // the cumulative number too
+    CHECK(decode_chat_ack(encode(many))->upto == UINT64_MAX);
     CHECK(encode_packet(h, encode(many), kp.sk).size() <= kMaxDatagram);
     many.more.push_back(pattern<16>(99));
     CHECK_FALSE(decode_chat_ack(encode(many)).ok());
