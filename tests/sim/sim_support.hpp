@@ -26,9 +26,13 @@ inline std::uint64_t seed_or(std::uint64_t fallback) {
 }
 
 inline std::string replay_hint(std::uint64_t seed) {
+    // doctest splits a filter at commas, and the shell ends the quote at a quote:
+    // each becomes '?', the wildcard for one character.
+    std::string name = doctest::getContextOptions()->currentTest->m_name;
+    for (char& c : name)
+        if (c == ',' || c == '\'' || c == '\\') c = '?';
     return "seed " + std::to_string(seed) + " (replay: DARKCHAT_SIM_SEED=" + std::to_string(seed) + " " +
-           std::string(doctest::getContextOptions()->binary_name.c_str()) + " -tc='" +
-           std::string(doctest::getContextOptions()->currentTest->m_name) + "')";
+           std::string(doctest::getContextOptions()->binary_name.c_str()) + " -tc='" + name + "')";
 }
 
 // A network of simulated users on graph g, linked the way users link
