@@ -16,6 +16,9 @@
 // acknowledged datagrams per second.
 #include "bench_util.hpp"
 
+#include <fcntl.h>
+
+#include <cerrno>
 #include <map>
 
 using namespace dc::bench;
@@ -51,13 +54,23 @@ Throughput burst(Node& a, Node& b, std::size_t m, std::size_t window, const std:
     auto start = now();
     auto deadline = after_ms(limit_ms);
     auto last = start;
+    // Only what the pipe takes without waiting is written; the rest when a line
+    // comes back. Waiting for the pipe while alice waits for us to read her
+    // output would stop both.
+    ::fcntl(a.proc.in, F_SETFL, ::fcntl(a.proc.in, F_GETFL) | O_NONBLOCK);
+    std::string pending;
     auto write_more = [&] {
-        std::string chunk;
         while (written < m && (window == 0 || written - t.delivered - t.refused < window)) {
-            chunk += tag + std::to_string(written) + "\n";
+            pending += tag + std::to_string(written) + "\n";
             ++written;
         }
-        if (!chunk.empty() && !write_all(a.proc.in, chunk)) die("cannot write to alice");
+        while (!pending.empty()) {
+            ssize_t n = ::write(a.proc.in, pending.data(), pending.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) break;
+            if (n <= 0) die("cannot write to alice");
+            pending.erase(0, static_cast<std::size_t>(n));
+        }
     };
     write_more();
     pump_lines({&a.proc.out_lines, &b.proc.out_lines}, deadline, [&](std::size_t i, const std::string& l) {
@@ -68,10 +81,10 @@ Throughput burst(Node& a, Node& b, std::size_t m, std::size_t window, const std:
             } else if (l.rfind("! outbox for", 0) == 0) {
                 ++t.refused;
             }
-            write_more();
         } else if (l.rfind("<alice> " + tag, 0) == 0) {
             ++t.received;
         }
+        write_more();
         return t.delivered + t.refused >= m;
     });
     t.complete = t.delivered + t.refused >= m;
