@@ -37,11 +37,14 @@ struct Config {
     // Liveness (darkchat-protocol(7), LIVENESS). Of two sessions that watch each
     // other only one probes (the one with the smaller session id); a fresh ping
     // from it is proof of life for the other, which probes only when the pings stop.
-    TimeMs probe_interval = 1000;      // a silent online session is probed after this ...
-    TimeMs probe_interval_max = 2000;  // ... growing to this while it answers every first ping
-    TimeMs probe_timeout = 500;        // pings of one probe round are this far apart; the first
+    // Idle traffic is one ping and one pong per pair per probe interval; a crash
+    // is found after about half an interval and indirect_timeout (BENCHMARKS.md
+    // has the trade measured in dcsim: bytes, time to detect, false offline at 5% loss).
+    TimeMs probe_interval = 1500;      // a silent online session is probed after this ...
+    TimeMs probe_interval_max = 3500;  // ... growing to this while it answers every first ping
+    TimeMs probe_timeout = 300;        // pings of one probe round are this far apart; the first
                                        // unanswered one asks common neighbours (again every 2x this)
-    TimeMs indirect_timeout = 3000;    // no answer at all after this (from the first probe): offline
+    TimeMs indirect_timeout = 1800;    // no answer at all after this (from the first probe): offline
     TimeMs retry_initial = 1000;     // chat retries and re-probing of missing users
     TimeMs retry_max = 30000;
     // A chat's first retry waits a timeout taken from the round trip measured to its

@@ -502,7 +502,7 @@ TEST_CASE("replayed packets of a dead session do not keep it online") {
     f.net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
         if (from == f.b->addr && to == f.c->addr) from_b.emplace_back(from, data);
     };
-    f.net.run_for(10000);  // record B's probes (or pongs) and declarations to C
+    f.net.run_for(20000);  // record B's probes (or pongs) and declarations to C
     f.net.tap = nullptr;
     REQUIRE(from_b.size() > 3);
     f.net.kill(*f.b);
