@@ -69,6 +69,10 @@ public:
     // input has been handled. Failing here costs nothing: it is tried again later.
     void checkpoint_if_due();
 
+    // Gives back the memory of SQLite's page cache (it refills from the
+    // file as needed); the driver calls this when the node goes quiet.
+    void release_memory();
+
     // The fault of the last call on this Store that returned an error, or
     // Fault::none when the last call succeeded. The driver retries a failed
     // apply() while the fault is transient, and stops and says what to do when

@@ -18,6 +18,7 @@
 #include "darkchat/store.hpp"
 #include "darkchat/wire.hpp"
 
+#include "resident.hpp"
 #include "sockaddr.hpp"
 
 #include <uv.h>
@@ -45,6 +46,12 @@ constexpr TimeMs kShutdownGrace = 150;       // time for the last packets to lea
 // Inputs handed to the Host before it is drained at the latest: a flood cannot
 // put off the commit, and what waits on it, without end.
 constexpr std::size_t kMaxTurnInputs = 256;
+// After this many inputs, and then a quiet spell (fewer than kQuietInputs in
+// kRestAfter), the driver gives back what the work left resident
+// (release_idle_pages, resident.hpp). No timer runs while nothing happens.
+constexpr std::size_t kRestInputs = 256;
+constexpr std::size_t kQuietInputs = 64;
+constexpr std::uint64_t kRestAfter = 5000;
 // Lines read ahead of the loop at most: the reader waits (and stops reading
 // standard input) while this many are queued.
 constexpr std::size_t kMaxQueuedLines = 4096;
@@ -167,6 +174,8 @@ private:
     std::uint16_t port_ = 0;
     std::unique_ptr<char[]> recv_buf_;
     std::size_t turn_inputs_ = 0;   // handed to the Host since it was last drained
+    uv_timer_t rest_{};
+    std::size_t inputs_since_rest_ = 0, inputs_at_arm_ = 0;
     std::vector<Datagram> udp_out_;  // what one drain sends, sent together
     // Standard input: lines taken from the reader, not yet handled.
     std::deque<InputLine> lines_;
@@ -210,6 +219,11 @@ private:
     // events (shown as the session renders them), then packets; then one
     // timer for all of it.
     void pump() {
+        inputs_since_rest_ += turn_inputs_;
+        if (inputs_since_rest_ >= kRestInputs && !uv_is_active(reinterpret_cast<uv_handle_t*>(&rest_)) && !closing_) {
+            inputs_at_arm_ = inputs_since_rest_;
+            uv_timer_start(&rest_, on_rest, kRestAfter, 0);
+        }
         turn_inputs_ = 0;
         if (closing_) return;
         while (auto* ops = host_->poll_store()) {
@@ -254,6 +268,18 @@ private:
         if (auto wake = host_->poll_timeout()) delay = std::max<TimeMs>(0, *wake - wall_now());
         uv_timer_stop(&timer_);
         if (delay >= 0) uv_timer_start(&timer_, on_timer, static_cast<std::uint64_t>(delay), 0);
+    }
+
+    static void on_rest(uv_timer_t* t) {
+        auto* d = static_cast<Driver*>(t->data);
+        if (d->inputs_since_rest_ - d->inputs_at_arm_ >= kQuietInputs) {  // still busy: later
+            d->inputs_at_arm_ = d->inputs_since_rest_;
+            uv_timer_start(&d->rest_, on_rest, kRestAfter, 0);
+            return;
+        }
+        d->inputs_since_rest_ = 0;
+        d->store_.release_memory();
+        release_idle_pages();
     }
 
     static void on_timer(uv_timer_t* t) {
@@ -557,6 +583,7 @@ private:
         close(&timer_);
         close(&sweep_);
         close(&exit_timer_);
+        close(&rest_);
         close(&turn_end_);
         close(&sigint_);
         close(&sigterm_);
@@ -605,10 +632,11 @@ int Driver::run(Sockets sockets, Identity identity) {
 
     udp_.data = this;
     tcp_.data = this;
-    for (auto* t : {&timer_, &sweep_, &exit_timer_}) {
+    for (auto* t : {&timer_, &sweep_, &exit_timer_, &rest_}) {
         uv_timer_init(&loop_, t);
         t->data = this;
     }
+    uv_unref(reinterpret_cast<uv_handle_t*>(&rest_));  // never what keeps the loop running
     uv_signal_init(&loop_, &sigint_);
     uv_signal_init(&loop_, &sigterm_);
     sigint_.data = sigterm_.data = this;
@@ -631,6 +659,8 @@ int Driver::run(Sockets sockets, Identity identity) {
 
     host_->handle_start(wall_now(), bound);
     pump();
+    store_.release_memory();
+    release_idle_pages();  // start-up's code and heap
     uv_run(&loop_, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop_);
     if (rc != 0) std::fprintf(stderr, "%s: event loop closed with handles open\n", opts_.log_name.c_str());

@@ -118,6 +118,8 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops) {
     return tx.commit(s.commit.get());
 }
 
+void Store::release_memory() { sqlite3_db_release_memory(impl_->raw()); }
+
 void Store::checkpoint_if_due() {
     constexpr int kCheckpointPages = 1000;  // SQLite's own default for automatic checkpoints
     if (impl_->wal_pages < kCheckpointPages) return;
