@@ -45,7 +45,7 @@ struct Config {
     TimeMs peer_wait = 1000;              // a peer without the list updating yet waits this long for it
     TimeMs sync_interval = 2000;          // members compare records and line counts this often
     TimeMs enter_retry = 1500;            // automatic entering to the coordinator is repeated after this ...
-    int enter_attempts = 12;              // ... at most this many times
+    int enter_attempts = 40;              // ... at most this many times (a queue may be long)
     std::size_t max_held_lines = 256;     // lines held per group (waiting for a key or an earlier line)
     std::size_t max_log = 512;            // our own lines kept per group to send again
     std::size_t max_epoch_keys = 8;       // past epochs whose keys are kept for late lines

@@ -89,12 +89,14 @@ struct GroupAnswer {
 };
 
 // Automatic entering to the coordinator (after Derivation, an accepted invitation, or
-// to come back after being lost).
+// to come back after being lost; then proof is the last record that listed the sender,
+// which lets a coordinator admit members of the other half of a healed partition).
 struct GroupEnter {
     GroupIdBytes group{};
     std::uint64_t nonce = 0;
     std::string name;
     KxPublicKey kx{};
+    SignedBlob proof;
     bool operator==(const GroupEnter&) const = default;
 };
 

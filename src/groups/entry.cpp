@@ -136,8 +136,13 @@ void Machine::State::on_enter(const PublicKey& from, const wire::GroupEnter& e) 
             send(from, wire::GroupAnswer{e.nonce, code(Answer::derivation), e.group, g.rec.epoch, *c, {}, {}});
         return;
     }
-    auto inv = g.invited.find(from);
-    if (!g.lost.count(from) && inv == g.invited.end()) {
+    // Entitled: invited, lost from our list, or listed by a record of a member of ours
+    // (the other half of a partition that healed).
+    bool listed = false;
+    if (!e.proof.body.empty())
+        if (auto proof = check_record(e.proof); proof && proof->group == e.group && is_member(*proof, from))
+            listed = is_member(g.rec, proof->members.front().key) || g.lost.count(proof->members.front().key);
+    if (!g.lost.count(from) && !g.invited.count(from) && !listed) {
         ++stats.refused;
         send(from, wire::GroupAnswer{e.nonce, code(Answer::no), e.group, 0, {}, {}, {}});
         return;
@@ -380,12 +385,13 @@ void Machine::State::peer_answered(const GroupId& id, const PublicKey& from, Ans
 }
 
 void Machine::State::begin_entering(const GroupId& id, const PublicKey& coordinator,
-                                    std::vector<PublicKey> candidates) {
+                                    std::vector<PublicKey> candidates, SignedBlob proof) {
     if (groups.count(id) && !groups.at(id).forming) return;
     Entering& e = entering[id];
     e = Entering{};
     e.coordinator = coordinator;
     e.candidates = std::move(candidates);
+    e.proof = std::move(proof);
     e.attempts = 0;
     ask_coordinator(id, e);
 }
@@ -402,7 +408,7 @@ void Machine::State::ask_coordinator(const GroupId& id, Entering& e) {
     e.phase = Entering::Phase::asking;
     e.nonce = random_u64();
     e.deadline = now + config.enter_retry;
-    send(e.coordinator, wire::GroupEnter{id, e.nonce, self.name, kx_pk});
+    send(e.coordinator, wire::GroupEnter{id, e.nonce, self.name, kx_pk, e.proof});
 }
 
 void Machine::State::enter_failed(const GroupId& id, std::string why) {

@@ -194,11 +194,13 @@ void Machine::State::on_sync(const PublicKey& from, const wire::GroupSync& s) {
         return;
     }
     Group& g = it->second;
+    const Rank theirs{s.epoch, s.coordinator}, ours = rank_of(g.rec);
     if (!is_member(g.rec, from) && !g.lost.count(from)) {
+        // Someone still on a branch we left behind: our record tells it that it is out.
+        if (theirs < ours) send_record(g, from);
         ++stats.refused;
         return;
     }
-    const Rank theirs{s.epoch, s.coordinator}, ours = rank_of(g.rec);
     if (theirs < ours) {
         send_record(g, from);
     } else if (theirs > ours) {

@@ -95,9 +95,10 @@ bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const
         const auto coordinator = body.members.front().key;
         std::vector<PublicKey> candidates;
         for (const auto& m : body.members) candidates.push_back(m.key);
+        SignedBlob proof = g.blob;
         groups.erase(id);
         emit(ev::Gone{id, removed ? Change::removed : Change::lost, by_member, !removed, false});
-        if (!removed) begin_entering(id, coordinator, std::move(candidates));
+        if (!removed) begin_entering(id, coordinator, std::move(candidates), std::move(proof));
         return false;
     }
 

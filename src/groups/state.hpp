@@ -87,6 +87,7 @@ struct Entering {  // we are entering a group (or coming back to it)
     PublicKey coordinator{};
     std::vector<PublicKey> candidates;  // whom to ask when the coordinator is down
     std::uint64_t nonce = 0;
+    SignedBlob proof;     // the last record that listed us, when we were lost from it
     GroupRecordBody rec;  // the list of the Yes
     SignedBlob blob;
     std::optional<GroupKey> key;
@@ -181,7 +182,8 @@ struct Machine::State {
     void admit(const GroupId& id, Candidate c);
     void start_txn(const GroupId& id);
     void abort_txn(const GroupId& id, bool forget_forming = true);
-    void begin_entering(const GroupId& id, const PublicKey& coordinator, std::vector<PublicKey> candidates);
+    void begin_entering(const GroupId& id, const PublicKey& coordinator, std::vector<PublicKey> candidates,
+                        SignedBlob proof = {});
     void ask_coordinator(const GroupId& id, Entering& e);
     void on_yes(const PublicKey& from, const wire::GroupAnswer& a);
     void peer_answered(const GroupId& id, const PublicKey& from, Answer answer);

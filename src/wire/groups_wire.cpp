@@ -93,6 +93,7 @@ struct Message<GroupEnter> {
         field(1, "nonce", &GroupEnter::nonce, required),
         field(2, "name", &GroupEnter::name, user, required),
         field(3, "kx", &GroupEnter::kx, required),
+        field(4, "proof", &GroupEnter::proof),
     };
 };
 

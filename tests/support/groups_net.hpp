@@ -174,6 +174,9 @@ public:
         for (auto [i, j] : across) schedule_liveness(i, j, true);
     }
 
+    // The next message from one station to another is lost (as in a crash of the transport).
+    void drop_next(std::size_t from, std::size_t to) { drops_.insert({from, to}); }
+
     std::uint64_t seed() const { return seed_; }
     Rng& rng() { return rng_; }
     std::uint64_t messages() const { return messages_; }
@@ -242,6 +245,7 @@ private:
         while (auto o = s.m->poll_message()) {
             const std::size_t to = index_of(o->to);
             if (to == st_.size() || !st_[to].alive || st_[to].side != s.side) continue;
+            if (drops_.erase({i, to})) continue;
             TimeMs lat = net_.min_latency +
                          static_cast<TimeMs>(rng_.below(static_cast<std::uint64_t>(net_.max_latency - net_.min_latency + 1)));
             for (int k = 0; k < 8 && rng_.unit() < net_.loss; ++k) lat += net_.retransmit;
@@ -258,6 +262,7 @@ private:
     std::vector<Station> st_;
     std::multimap<std::pair<TimeMs, std::uint64_t>, Item> queue_;
     std::map<std::pair<std::size_t, std::size_t>, TimeMs> last_;
+    std::set<std::pair<std::size_t, std::size_t>> drops_;
     std::uint64_t order_ = 0;
     std::uint64_t messages_ = 0;
 };

@@ -400,6 +400,21 @@ TEST_CASE("a member's group survives its restart, and no line is shown twice aft
     CHECK(lines_seen(net, 2) == std::vector<std::string>{"one", "two"});
 }
 
+TEST_CASE("a line lost on the way is asked for again and shown in its author's order") {
+    GroupsNet net(3, 16);
+    const GroupId g = form(net, 0, 1);
+    add(net, g, 1, 2);
+    net.drop_next(0, 2);
+    net.command(0, cmd::Say{g, "first"});
+    net.command(0, cmd::Say{g, "second"});
+    net.run_for(300);
+    CHECK(lines_seen(net, 2).empty());  // "second" waits for "first"
+    CHECK(lines_seen(net, 1) == std::vector<std::string>{"first", "second"});
+    net.run_for(5000);  // the next sync shows the gap; u0 sends "first" again
+    CHECK(lines_seen(net, 2) == std::vector<std::string>{"first", "second"});
+    CHECK(lines_seen(net, 1) == std::vector<std::string>{"first", "second"});
+}
+
 TEST_CASE("the shared display name is changed through the coordinator") {
     GroupsNet net(3, 14);
     const GroupId g = form(net, 0, 1);
@@ -438,7 +453,7 @@ std::vector<wire::GroupMessage> samples() {
     return {
         wire::GroupRequest{1, 0, "alice", KxPublicKey{1}, true, g, "club"},
         wire::GroupAnswer{2, 3, g, 4, PublicKey{6}, blob, Bytes(80, 1)},
-        wire::GroupEnter{g, 5, "bob", KxPublicKey{2}},
+        wire::GroupEnter{g, 5, "bob", KxPublicKey{2}, blob},
         wire::GroupInvite{g, PublicKey{7}, "carol", true},
         wire::GroupUpdate{blob, Bytes(80, 2), true},
         wire::GroupPeerEnter{g, 8, PublicKey{9}},
