@@ -347,6 +347,10 @@ void Machine::State::on_yes(const PublicKey& from, const wire::GroupAnswer& a) {
         return;
     }
     if (auto g = groups.find(a.group); g != groups.end() && rank_of(g->second.rec) >= rank_of(*body)) return;
+    if (!entering.count(a.group) && groups.size() + entering.size() >= config.max_groups) {
+        emit(ev::Refused{a.group, "too many groups"});
+        return;
+    }
     Entering& e = entering[a.group];
     e.phase = Entering::Phase::joining;
     e.coordinator = from;

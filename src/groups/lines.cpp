@@ -87,6 +87,16 @@ void Machine::State::on_line(const PublicKey& from, const GroupLine& l) {
         ++stats.refused;
         return;
     }
+    // Only members, present or past, are heard: nobody else can make us hold or say anything.
+    const Group& g = it->second;
+    bool known = is_member(g.rec, l.author) || g.lost.count(l.author) ||
+                 (g.pending && is_member(g.pending->rec, l.author));
+    for (const auto& k : g.keys)
+        known = known || std::find(k.members.begin(), k.members.end(), l.author) != k.members.end();
+    if (!known) {
+        ++stats.refused;
+        return;
+    }
     if (!crypto.verify(l.author, signed_part(l), l.sig)) {
         ++stats.bad_signature;
         return;
@@ -111,8 +121,9 @@ void Machine::State::process_line(const GroupId& id, const GroupLine& l) {
                 g.no_key.push_back(l);
                 if (g.told_waiting.insert(l.epoch).second) emit(ev::WaitingForKey{id, l.epoch});
             }
-        } else if (g.told_not_member.insert(l.epoch).second) {
-            emit(ev::NotMember{id, l.epoch});
+        } else {
+            if (g.told_not_member.size() >= config.max_epoch_keys) g.told_not_member.clear();
+            if (g.told_not_member.insert(l.epoch).second) emit(ev::NotMember{id, l.epoch});
         }
         return;
     }

@@ -42,6 +42,10 @@ void Machine::State::store_key(Group& g, const GroupRecordBody& body, const Grou
         return Rank{a.epoch, a.coordinator} < Rank{b.epoch, b.coordinator};
     });
     while (g.keys.size() > std::min(config.max_epoch_keys, wire::kMaxGroupKeys)) g.keys.erase(g.keys.begin());
+    // Streams of epochs whose keys are gone can never show a line again.
+    auto kept = [&](const StreamId& s) { return find_key(g, std::get<1>(s), std::get<2>(s)) != nullptr; };
+    std::erase_if(g.next, [&](const auto& e) { return !kept(e.first); });
+    std::erase_if(g.ahead, [&](const auto& e) { return !kept(e.first); });
 }
 
 // Our record to a member (with the epoch key sealed to it) or to someone outside it

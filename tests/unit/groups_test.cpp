@@ -365,6 +365,24 @@ TEST_CASE("forged, stale and replayed records change nothing") {
     blob.sig = c.sign(net.at(3).self.sk, msg);
     net.inject(0, net.pk(1), wire::encode_group(wire::GroupUpdate{blob, {}, false}));
     CHECK(net.m(0).stats().bad_signature >= 1);
+    CHECK(net.m(0).group(g)->epoch == before.epoch);
+    CHECK(keys_of(*net.m(0).group(g)) == keys_of(before));
+
+    // An outsider's line, signed by itself, under any epoch: not heard, not even as
+    // "not a member".
+    const std::size_t events_before = net.at(0).events.size();
+    for (std::uint64_t epoch : {0u, 1u, 9u}) {
+        wire::GroupLine l{g, epoch, before.members[0].key, net.pk(3), 0, Bytes(20, 1), {}};
+        const Bytes h = line_header(l);
+        const std::string lctx = "darkchat group line";
+        Bytes signed_bytes(lctx.begin(), lctx.end());
+        signed_bytes.insert(signed_bytes.end(), h.begin(), h.end());
+        signed_bytes.insert(signed_bytes.end(), l.ciphertext.begin(), l.ciphertext.end());
+        l.sig = c.sign(net.at(3).self.sk, signed_bytes);
+        net.inject(0, net.pk(3), wire::encode_group(l));
+    }
+    CHECK(net.at(0).events.size() == events_before);
+    CHECK(net.m(0).stats().refused >= 3);
 
     // A stale record (epoch 1, genuinely signed) and a replay of the current one.
     Bytes stale, current;
