@@ -188,10 +188,11 @@ void Machine::State::release_held(const GroupId& id) {
     }
 }
 
-void Machine::State::sync(const GroupId& id) {
+void Machine::State::sync(const GroupId& id, const PublicKey* only) {
     const Group& g = groups.at(id);
     const Rank r = rank_of(g.rec);
     wire::GroupSync s{id, r.first, r.second, !has_current_key(g), g.written};
+    if (only) return send(*only, s);
     for (const auto& m : g.rec.members)
         if (m.key != self.pk && !g.down.count(m.key)) send(m.key, s);
 }
@@ -215,7 +216,7 @@ void Machine::State::on_sync(const PublicKey& from, const wire::GroupSync& s) {
     if (theirs < ours) {
         send_record(g, from);
     } else if (theirs > ours) {
-        sync(s.group);  // ours is behind: they answer with their record
+        sync(s.group, &from);  // ours is behind: they answer with their record
     } else if (s.need_key && has_current_key(g)) {
         send_record(g, from);
     }

@@ -195,7 +195,7 @@ struct Machine::State {
     void on_line(const PublicKey& from, const GroupLine& l);
     void process_line(const GroupId& id, const GroupLine& l);
     void release_held(const GroupId& id);
-    void sync(const GroupId& id);
+    void sync(const GroupId& id, const PublicKey* only = nullptr);
     void on_sync(const PublicKey& from, const wire::GroupSync& s);
     void on_want(const PublicKey& from, const wire::GroupWant& w);
 };
