@@ -324,8 +324,14 @@ void Machine::State::on_answer(const PublicKey& from, const wire::GroupAnswer& a
                 en.coordinator = a.coordinator;
                 en.candidates.push_back(a.coordinator);
                 ask_coordinator(a.group, en);
-            } else if (kind == Answer::no || kind == Answer::disconnected_group) {
-                enter_failed(a.group, kind == Answer::no ? "the coordinator refused" : "the group is gone");
+            } else if (kind == Answer::no) {
+                enter_failed(a.group, "the coordinator refused");
+            } else if (kind == Answer::disconnected_group) {
+                // Not there (any more): another member of the list may still hold it.
+                std::erase(en.candidates, from);
+                if (en.candidates.empty()) return enter_failed(a.group, "the group is gone");
+                en.coordinator = en.candidates.front();
+                ask_coordinator(a.group, en);
             }
         }
         return;
@@ -417,6 +423,7 @@ void Machine::State::ask_coordinator(const GroupId& id, Entering& e) {
 
 void Machine::State::enter_failed(const GroupId& id, std::string why) {
     entering.erase(id);
+    if (!groups.count(id)) touch(id);  // forget a state kept for coming back
     emit(ev::EntryFailed{id, std::move(why)});
 }
 

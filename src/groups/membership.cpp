@@ -89,7 +89,6 @@ bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const
     const GroupRecordBody old = g.rec;
     const bool first = g.forming || old.members.empty();
     g.max_epoch = std::max(g.max_epoch, body.epoch);
-    touch(id);
     const Member* by = find_member(body, body.by);
     const Member by_member = by ? *by : (find_member(old, body.by) ? *find_member(old, body.by) : Member{body.by, {}, {}});
 
@@ -102,9 +101,13 @@ bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const
         SignedBlob proof = g.blob;
         groups.erase(id);
         emit(ev::Gone{id, removed ? Change::removed : Change::lost, by_member, !removed, false});
-        if (!removed) begin_entering(id, coordinator, std::move(candidates), std::move(proof));
+        // Lost, the stored state stays until we are in again (or give up): a restart
+        // meanwhile comes back with it and is told again that it is out.
+        if (removed) touch(id);
+        else begin_entering(id, coordinator, std::move(candidates), std::move(proof));
         return false;
     }
+    touch(id);
 
     if (first) {
         emit(ev::Joined{id, body.epoch, body.members, body.title});
@@ -302,8 +305,13 @@ void Machine::State::back(const PublicKey& peer) {
 void Machine::State::leave(const GroupId& id) {
     auto it = groups.find(id);
     if (it == groups.end() || it->second.forming) {
-        if (entering.erase(id)) emit(ev::Gone{id, Change::left, Member{self.pk, self.name, kx_pk}, false, false});
-        else emit(ev::Refused{id, "not in that group"});
+        if (entering.erase(id)) {
+            touch(id);
+            emit(ev::Gone{id, Change::left, Member{self.pk, self.name, kx_pk}, false, false});
+        }
+        else {
+            emit(ev::Refused{id, "not in that group"});
+        }
         return;
     }
     for (const auto& m : it->second.rec.members) send(m.key, wire::GroupRelease{id});

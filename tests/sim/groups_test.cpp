@@ -135,7 +135,21 @@ TEST_CASE("groups of 2 to 64 under 5% loss and churn end with equal lists and ep
         for (auto [i, t] : back_at) net.restart(i);
         net.run_for(30000 + 500 * static_cast<TimeMs>(n));
         list = consistent(net, *g);
-        if (n >= 3) CHECK(list.size() >= 2);
+        if (std::getenv("GROUPS_DEBUG")) {
+            std::printf("n %zu: %zu in the end\n", n, list.size());
+            for (std::size_t i = 0; i < n; ++i) {
+                if (net.m(i).group(*g)) continue;
+                std::printf("  u%zu out (boots %d, store %zu):", i, net.at(i).boots, net.at(i).store.size());
+                for (const auto& e : net.at(i).events) {
+                    if (auto* x = std::get_if<ev::Gone>(&e)) std::printf(" gone(%d,again %d)", int(x->why), x->entering_again);
+                    if (auto* x = std::get_if<ev::EntryFailed>(&e)) std::printf(" failed(%s)", x->why.c_str());
+                    if (std::get_if<ev::Joined>(&e)) std::printf(" joined");
+                }
+                std::printf("\n");
+            }
+        }
+        // Everyone came back and entered again; a group of two ceased at its first loss.
+        CHECK((list.size() == n || (n == 2 && list.empty())));
     }
 }
 
