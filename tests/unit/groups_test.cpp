@@ -433,6 +433,30 @@ TEST_CASE("a line lost on the way is asked for again and shown in its author's o
     CHECK(lines_seen(net, 1) == std::vector<std::string>{"first", "second"});
 }
 
+TEST_CASE("a line under an epoch whose record is late waits for its key, then shows") {
+    GroupsNet net(3, 17);
+    const GroupId g = form(net, 0, 1);
+    add(net, g, 1, 2);
+    const std::uint64_t before = net.m(2).group(g)->epoch;
+    net.drop_next(1, 2);  // u2 misses the next record
+    net.command(1, cmd::Rename{g, "late"});
+    net.run_for(200);
+    CHECK(net.m(2).group(g)->epoch == before);
+    net.command(0, cmd::Say{g, "under the new epoch"});
+    net.run_for(5000);  // the next sync brings the record and its key
+    CHECK(net.m(2).group(g)->epoch == before + 1);
+    CHECK(lines_seen(net, 2) == std::vector<std::string>{"under the new epoch"});
+    // It said so before it showed the line.
+    std::size_t said = 0, shown = 0;
+    for (std::size_t k = 0; k < net.at(2).events.size(); ++k) {
+        const auto& e = net.at(2).events[k];
+        if (auto* w = std::get_if<ev::WaitingForKey>(&e); w && w->epoch == before + 1 && !said) said = k + 1;
+        if (std::holds_alternative<ev::Line>(e)) shown = k + 1;
+    }
+    CHECK(said > 0);
+    CHECK(said < shown);
+}
+
 TEST_CASE("the shared display name is changed through the coordinator") {
     GroupsNet net(3, 14);
     const GroupId g = form(net, 0, 1);
