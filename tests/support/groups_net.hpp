@@ -41,6 +41,7 @@ struct NetConfig {
     double loss = 0.0;        // chance that a packet is lost and retransmitted once more
     TimeMs retransmit = 200;  // what each retransmission adds
     double duplicate = 0.0;   // chance that a message arrives twice
+    double drop = 0.0;        // chance that a message is lost outright (beyond the transport's promise)
     TimeMs detect = 300;      // the liveness detector's delay for lost and back
 };
 
@@ -177,6 +178,7 @@ public:
     // The next message from one station to another is lost (as in a crash of the transport).
     void drop_next(std::size_t from, std::size_t to) { drops_.insert({from, to}); }
 
+    NetConfig& net() { return net_; }
     std::uint64_t seed() const { return seed_; }
     Rng& rng() { return rng_; }
     std::uint64_t messages() const { return messages_; }
@@ -246,6 +248,7 @@ private:
             const std::size_t to = index_of(o->to);
             if (to == st_.size() || !st_[to].alive || st_[to].side != s.side) continue;
             if (drops_.erase({i, to})) continue;
+            if (rng_.chance(net_.drop)) continue;
             TimeMs lat = net_.min_latency +
                          static_cast<TimeMs>(rng_.below(static_cast<std::uint64_t>(net_.max_latency - net_.min_latency + 1)));
             for (int k = 0; k < 8 && rng_.unit() < net_.loss; ++k) lat += net_.retransmit;
