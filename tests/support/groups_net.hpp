@@ -61,7 +61,7 @@ public:
 
     GroupsNet(std::size_t n, std::uint64_t seed, NetConfig net = {}, Config config = {})
         : net_(net), config_(config), rng_(seed), seed_(seed) {
-        REQUIRE_INIT();
+        init_crypto();
         for (std::size_t i = 0; i < n; ++i) {
             Station s;
             std::array<std::uint8_t, 32> ks{};
@@ -74,7 +74,7 @@ public:
         }
     }
 
-    static void REQUIRE_INIT() { (void)crypto::init(); }
+    static void init_crypto() { (void)crypto::init(); }
 
     std::size_t size() const { return st_.size(); }
     Station& at(std::size_t i) { return st_[i]; }
