@@ -92,7 +92,7 @@ void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::C
         ++stats.duplicate;
         // Seen may mean shown earlier in this turn and not stored yet: the ack
         // rests on that message's store ops and is taken back with them.
-        ack_plain(back, HeldChat{*m, {}, h.from_user, h.from_session, back});
+        ack_plain(back, *m, h.from_user, h.from_session);
         return;
     }
     // A numbered message sent by its author comes from the session that
@@ -132,7 +132,7 @@ void Node::State::show_chat(HeldChat&& first) {
         depends_on = m.id;
         if (!seen.insert(m.from, m.sent, m.id)) {
             ++stats.duplicate;
-            ack_plain(x.back, x);
+            ack_plain(x.back, x.msg, x.sender_user, x.sender_session);
             depends_on.reset();
             continue;
         }
@@ -151,7 +151,7 @@ void Node::State::show_chat(HeldChat&& first) {
             for (auto& n : next) due.push_back(std::move(n));
         }
         if (ack.want != 0) send(x.back, wire::MsgType::chat_ack, wire::encode(ack));
-        else ack_plain(x.back, x);
+        else ack_plain(x.back, x.msg, x.sender_user, x.sender_session);
         // Mirror what we received to our other sessions (seed 001, 2.2); a copy
         // that came from one of them needs no mirroring.
         if (x.sender_user != id.user) queue(x.blob, m, id.user);
@@ -199,9 +199,9 @@ std::vector<StoreOp> Node::State::store_failed(std::vector<StoreOp> ops) {
     return ops;
 }
 
-void Node::State::ack_plain(const Addr& back, const HeldChat& x) {
-    const wire::ChatMessage& m = x.msg;
-    bool own_stream = m.seq != 0 && m.to == id.user && x.sender_user == m.from && x.sender_session == m.session;
+void Node::State::ack_plain(const Addr& back, const wire::ChatMessage& m, const std::string& sender_user,
+                            const SessionId& sender_session) {
+    bool own_stream = m.seq != 0 && m.to == id.user && sender_user == m.from && sender_session == m.session;
     ack_plain(back, own_stream ? AckOut{m.id, m.seq, m.session} : AckOut{m.id});
 }
 

@@ -336,8 +336,9 @@ struct Node::State {
         SessionId session{};    // that stream's session (the sender's)
     };
     std::map<Addr, std::vector<AckOut>> acks_out;
-    void ack_plain(const Addr& back, const MessageId& id) { ack_plain(back, AckOut{id}); }
-    void ack_plain(const Addr& back, const HeldChat& x);
+    // m as it came from sender_user's session sender_session.
+    void ack_plain(const Addr& back, const wire::ChatMessage& m, const std::string& sender_user,
+                   const SessionId& sender_session);
     void ack_plain(const Addr& back, const AckOut& a);
     void flush_acks();
 
