@@ -98,8 +98,24 @@ struct Ping { Addr addr; };
 struct Explode {};
 struct Quit {};
 struct Trust { std::string user; std::string fingerprint; };  // accept the new key seen for user
+// A message of the group machine beside the node (groups_wire.hpp) for user:
+// carried as chat (stored, numbered, retried until acknowledged) but never
+// shown; what arrives comes out of poll_aside().
+struct SendGroup { std::string to; Bytes payload; };
 }  // namespace cmd
-using Command = std::variant<cmd::Chat, cmd::Add, cmd::Ping, cmd::Explode, cmd::Quit, cmd::Trust>;
+using Command = std::variant<cmd::Chat, cmd::Add, cmd::Ping, cmd::Explode, cmd::Quit, cmd::Trust, cmd::SendGroup>;
+
+// What the node hands, during the input that caused it, to the parts that ride
+// on it (the Host's group machine): drained with poll_aside() right after each
+// input, before the turn's store ops are taken, so that what those parts store
+// in answer is in the same commit as what rests on it (the acknowledgement).
+namespace aside {
+// A group message that arrived, from `from`, whose key the node pinned and checked.
+struct GroupMessage { std::string from; PublicKey key{}; Bytes payload; };
+// A user we watch went offline (no session answers) or came back.
+struct UserStatus { std::string user; PublicKey key{}; bool online = false; };
+}  // namespace aside
+using Aside = std::variant<aside::GroupMessage, aside::UserStatus>;
 
 // Events for the user.
 namespace ev {
@@ -225,6 +241,7 @@ public:
     std::optional<Event> poll_event();
     std::optional<Transmit> poll_transmit();
     std::optional<TimeMs> poll_timeout() const;
+    std::optional<Aside> poll_aside();
 
     // Read-only views for \users, \online, \offline and tests.
     std::vector<UserView> users() const;

@@ -149,7 +149,8 @@ using Event = std::variant<ev::RequestArrived, ev::Answered, ev::Joined, ev::Mem
 
 struct Outgoing {
     PublicKey to{};
-    Bytes bytes;  // wire::encode_group
+    std::string name;  // to's user name, where the machine knows it (a member, a requester, an invitee)
+    Bytes bytes;       // wire::encode_group
 };
 
 // A group's state to keep (wire::encode(GroupState)); empty: forget the group.

@@ -32,9 +32,11 @@
 #pragma once
 
 #include "darkchat/core.hpp"
+#include "darkchat/groups.hpp"
 #include "darkchat/roles.hpp"
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <variant>
@@ -74,7 +76,7 @@ struct Config {
 struct Line {
     std::string text;
 };
-using Event = std::variant<core::Event, roles::RoomEvent, Line>;
+using Event = std::variant<core::Event, roles::RoomEvent, Line, groups::Event>;
 
 // Why the driver could not apply a batch. transient: the same batch may be
 // stored later unchanged (a full disk, a busy database); otherwise retrying
@@ -133,6 +135,15 @@ public:
     // The parts a front end commands and reads (null when this port runs none).
     core::Node* node();
     roles::RoomClient* room_client();
+    // Conversation groups (darkchat-groups(7)): every user node runs them; their
+    // messages ride on the node's stored, acknowledged chat (host.cpp, settle()).
+    groups::Machine* groups();
+    // A command to the group machine. Commands go through here, not to the
+    // machine itself, so that what they send reaches the node in the same turn.
+    void handle_group_command(TimeMs now, const groups::Command& c);
+    // The user name for an identity key: the name the node pinned it under, else
+    // the name a group or a request gave it; empty when nothing knows it.
+    std::string name_of(const PublicKey& key) const;
     const Config& config() const;
     std::uint16_t port() const;
     // What the node knows, as the room client asks it: the key pinned for a
@@ -143,12 +154,18 @@ public:
 private:
     Host(const Config& config);
     void note(std::size_t part, std::string text);
+    // Carries what the node and the group machine have for each other (host.cpp).
+    void settle(TimeMs now);
+    void carry(const groups::Outgoing& m);
 
     Config config_;
     std::vector<std::unique_ptr<Part>> parts_;  // the node first, when there is one
     std::vector<std::deque<std::string>> notes_;  // per part: what the Host says before its events
     core::Node* node_ = nullptr;
     roles::RoomClient* client_ = nullptr;
+    groups::Machine* groups_ = nullptr;
+    std::map<PublicKey, std::string> names_;  // names group messages came under or went to
+    TimeMs now_ = 0;                          // the latest time an input brought
     std::vector<StoreOp> batch_;     // the batch out: each part's ops (what failed before first)
     std::vector<std::size_t> ends_;  // per part: where its ops in batch_ end
     std::size_t first_part_ = 0;     // the first part with ops in batch_ (says the store notices)

@@ -107,6 +107,14 @@ struct ChatSeqRecord {
     std::uint64_t seq = 0;
 };
 
+// Conversation groups (groups::Machine, darkchat-groups(7)): a group's state as
+// the machine encodes it (wire::GroupState), under the group's id.
+using GroupKeyId = std::array<std::uint8_t, 16>;
+struct GroupRecord {
+    GroupKeyId group{};
+    Bytes state;
+};
+
 namespace store_op {
 struct PutUser { UserRecord user; };
 struct PutSession { SessionRecord session; };
@@ -120,12 +128,15 @@ struct PutRoomLine { RoomLineRecord line; };  // also raises the room's next_seq
 struct DeleteRoomLines { RoomKey room{}; std::uint64_t upto = 0; };  // every line with seq <= upto
 struct PutRoomCursor { RoomCursorRecord cursor; };
 struct PutChatSeq { ChatSeqRecord seq; };  // raises, never lowers
+struct PutGroup { GroupRecord group; };       // replaces the group's state
+struct DeleteGroup { GroupKeyId group{}; };   // we are out of it
 }  // namespace store_op
 
 using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::DeleteSession,
                              store_op::PutOutbox, store_op::DeleteOutbox, store_op::PutHistory,
                              store_op::PutRoom, store_op::DeleteRoom, store_op::PutRoomLine,
-                             store_op::DeleteRoomLines, store_op::PutRoomCursor, store_op::PutChatSeq>;
+                             store_op::DeleteRoomLines, store_op::PutRoomCursor, store_op::PutChatSeq,
+                             store_op::PutGroup, store_op::DeleteGroup>;
 
 // What de-duplication needs of a message in history.
 struct SeenRecord {
@@ -142,6 +153,7 @@ struct Snapshot {
     std::vector<SeenRecord> seen;  // messages already in history, newest first (for de-duplication)
     RoomSnapshot rooms;            // for the room client, when there is one
     std::vector<ChatSeqRecord> chat_seqs;
+    std::vector<GroupRecord> groups;  // for the group machine
 };
 
 }  // namespace dc

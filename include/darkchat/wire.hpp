@@ -26,6 +26,7 @@ inline constexpr std::uint8_t kVersion = 1;
 inline constexpr std::size_t kMaxDatagram = 1200;      // larger packets go over TCP
 inline constexpr std::size_t kMaxFrame = 1 << 20;       // largest TCP frame accepted
 inline constexpr std::size_t kMaxText = 4096;           // bytes of chat text
+inline constexpr std::size_t kMaxGroupPayload = 64 * 1024;  // bytes of a group message riding on chat
 inline constexpr std::size_t kMaxLinks = 256;           // contacts listed in one declaration
 inline constexpr std::size_t kMaxListEntries = 4096;    // sessions in one deliverKnownList
 
@@ -102,6 +103,10 @@ struct ChatMessage {
     // this message among those that session wrote to `to`, from 1. Zero: unnumbered.
     SessionId session{};
     std::uint64_t seq = 0;
+    // Not text but a message of a conversation group (groups_wire.hpp), for the
+    // recipient's group machine: it rides on chat to be stored, numbered,
+    // retried and acknowledged like a message, and is never shown as one.
+    Bytes group;
 };
 
 // Payloads, one per MsgType.

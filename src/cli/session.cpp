@@ -15,8 +15,8 @@ void Session::handle_event(const host::Event& e) {
     } else if (auto* r = std::get_if<roles::RoomEvent>(&e)) {
         say(render(*r));
         follow_room(*r);
-    } else {
-        say(std::get<host::Line>(e).text);
+    } else if (auto* l = std::get_if<host::Line>(&e)) {
+        say(l->text);
     }
 }
 

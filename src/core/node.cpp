@@ -370,7 +370,8 @@ void Node::handle_command(TimeMs now, const Command& c) {
     std::visit(
         [&](auto& x) {
             using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, cmd::Chat>) s.send_chat(x);
+            if constexpr (std::is_same_v<T, cmd::Chat>) s.send_chat(x.to, x.text);
+            else if constexpr (std::is_same_v<T, cmd::SendGroup>) s.send_chat(x.to, {}, x.payload);
             else if constexpr (std::is_same_v<T, cmd::Add>) s.add(x.user);
             else if constexpr (std::is_same_v<T, cmd::Ping>) s.ping(x.addr);
             else if constexpr (std::is_same_v<T, cmd::Explode>) s.explode();
@@ -398,6 +399,13 @@ std::optional<Event> Node::poll_event() {
     auto e = std::move(s_->events_out.front());
     s_->events_out.pop_front();
     return e;
+}
+
+std::optional<Aside> Node::poll_aside() {
+    if (s_->asides_out.empty()) return std::nullopt;
+    auto a = std::move(s_->asides_out.front());
+    s_->asides_out.pop_front();
+    return a;
 }
 
 std::optional<Transmit> Node::poll_transmit() {

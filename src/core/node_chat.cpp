@@ -16,6 +16,7 @@ void Node::State::on_untrusted_chat(const wire::Header& h, const wire::ChatMessa
         ++stats.bad_signature;
         return;
     }
+    if (!m.group.empty()) return;  // a group message under a key not pinned: not for the group machine
     auto u = trust.untrusted_message(m.from, h.from_key, m.id, now);
     if (u.warn) event(ev::KeyWarning{m.from, users[m.from].rec.key, h.from_key});
     if (u.show) event(ev::Message{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}, false, true});
@@ -137,9 +138,12 @@ void Node::State::show_chat(HeldChat&& first) {
             continue;
         }
         wire::ChatAck ack{m.id};
-        Tentative t{m.id, m.from, m.sent, false, {}, std::nullopt, 0};
+        const bool group = !m.group.empty();
+        Tentative t{m.id, m.from, m.sent, false, group, {}, std::nullopt, 0};
         HistoryRecord rec{m.id, m.from, m.to, m.sent, now, m.text};
-        store(store_op::PutHistory{rec});
+        // A group message goes to the group machine, which stores what it keeps
+        // of it in this turn's commit; the history is for what people wrote.
+        if (!group) store(store_op::PutHistory{rec});
         if (m.seq != 0) {
             StreamKey k{m.session, m.to};
             t.stream = k;
@@ -152,6 +156,16 @@ void Node::State::show_chat(HeldChat&& first) {
         }
         if (ack.want != 0) send(x.back, wire::MsgType::chat_ack, wire::encode(ack));
         else ack_plain(x.back, x.msg, x.sender_user, x.sender_session);
+        if (group) {
+            // Each device runs its own group machine: no mirroring, and our own
+            // user's group messages (from another device) are not for this one.
+            if (m.from != id.user)
+                if (auto u = users.find(m.from); u != users.end() && u->second.key_known)
+                    asides_out.push_back(aside::GroupMessage{m.from, u->second.rec.key, m.group});
+            depends_on.reset();
+            tentative.push_back(std::move(t));
+            continue;
+        }
         // Mirror what we received to our other sessions (seed 001, 2.2); a copy
         // that came from one of them needs no mirroring.
         if (x.sender_user != id.user) queue(x.blob, m, id.user);
@@ -173,7 +187,7 @@ std::vector<StoreOp> Node::State::store_failed(std::vector<StoreOp> ops) {
             outbox.erase(t.id, t.to);
             send_seq[t.to] = t.prev_seq;
             streams.insert(StreamKey{id.session, t.to});
-            event(ev::Problem{"not sent to " + t.to + ": it could not be saved (nothing was sent)"});
+            if (!t.group) event(ev::Problem{"not sent to " + t.to + ": it could not be saved (nothing was sent)"});
         } else if (t.stream) {
             order.set_last_shown(*t.stream, t.prev_seq);
             streams.insert(*t.stream);
@@ -335,54 +349,70 @@ bool Node::State::try_send(OutEntry& e) {
     return sent;
 }
 
-void Node::State::send_chat(const cmd::Chat& c) {
-    if (!valid_user_name(c.to)) {
-        event(ev::Problem{"not a user name: " + c.to});
+void Node::State::send_chat(const std::string& to, const std::string& text, Bytes group) {
+    if (!valid_user_name(to)) {
+        event(ev::Problem{"not a user name: " + to});
         return;
     }
     // A user we know of, even one whose key we have not seen yet (just
     // added, still being looked for), gets the message in the outbox: it is
     // signed now and sealed to each session once that session is known.
-    auto it = users.find(c.to);
+    auto it = users.find(to);
     if (it == users.end() || (!it->second.key_known && !it->second.rec.contact)) {
-        event(ev::Problem{"not sent: unknown user " + c.to + " (\\add " + c.to + " to look for it first)"});
+        event(ev::Problem{"not sent: unknown user " + to + " (\\add " + to + " to look for it first)"});
         return;
     }
-    std::size_t waiting = outbox.waiting_for(c.to);
+    std::size_t waiting = outbox.waiting_for(to);
     if (waiting >= cfg.max_outbox_per_peer) {
-        event(ev::Problem{"outbox for " + c.to + " is full (" + std::to_string(waiting) +
+        event(ev::Problem{"outbox for " + to + " is full (" + std::to_string(waiting) +
                           " messages waiting); nothing was sent"});
         return;
     }
-    if (c.text.size() > wire::kMaxText) {
-        event(ev::Problem{"message too long (" + std::to_string(c.text.size()) + " bytes, at most " +
-                          std::to_string(wire::kMaxText) + ")"});
+    if (text.size() > wire::kMaxText || group.size() > wire::kMaxGroupPayload) {
+        event(ev::Problem{"message too long (" + std::to_string(std::max(text.size(), group.size())) +
+                          " bytes, at most " + std::to_string(group.empty() ? wire::kMaxText : wire::kMaxGroupPayload) +
+                          ")"});
         return;
     }
+    const bool is_group = !group.empty();
     wire::ChatMessage m;
     m.id = message_id();
     m.from = id.user;
-    m.to = c.to;
+    m.to = to;
     m.sent = std::max(now, last_sent + 1);
     last_sent = m.sent;
-    m.text = c.text;
-    std::uint64_t& numbered = send_seq[c.to];
-    Tentative t{m.id, m.from, m.sent, true, c.to, std::nullopt, numbered};
+    m.text = text;
+    m.group = std::move(group);
+    std::uint64_t& numbered = send_seq[to];
+    Tentative t{m.id, m.from, m.sent, true, is_group, to, std::nullopt, numbered};
     m.session = id.session;
     m.seq = ++numbered;
-    store(store_op::PutChatSeq{ChatSeqRecord{id.session, c.to, m.seq}});
+    store(store_op::PutChatSeq{ChatSeqRecord{id.session, to, m.seq}});
     // Signed only where a copy must convince someone other than a channel's
     // other end (try_send, queue): most messages never are.
     wire::SignedBlob blob{wire::encode(m), {}};
     seen.insert(m.from, m.sent, m.id);
-    store(store_op::PutHistory{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}});
-    bool recipient_online = !presence.online_sessions(c.to).empty();
-    event(ev::Queued{m.id, c.to, recipient_online});
     depends_on = m.id;
-    queue(blob, m, c.to);
-    queue(blob, m, id.user);
+    if (is_group) {
+        queue(blob, m, to);  // not mirrored: each device runs its own group machine
+    } else {
+        store(store_op::PutHistory{HistoryRecord{m.id, m.from, m.to, m.sent, now, m.text}});
+        bool recipient_online = !presence.online_sessions(to).empty();
+        event(ev::Queued{m.id, to, recipient_online});
+        queue(blob, m, to);
+        queue(blob, m, id.user);
+    }
     depends_on.reset();
     tentative.push_back(std::move(t));
+}
+
+void Node::State::tell_user_status(const User& u) {
+    if (!u.key_known || u.rec.name == id.user) return;
+    bool online = !presence.online_sessions(u.rec.name).empty();
+    auto [it, fresh] = user_up.try_emplace(u.rec.name, online);
+    if (!fresh && it->second == online) return;
+    it->second = online;
+    asides_out.push_back(aside::UserStatus{u.rec.name, u.rec.key, online});
 }
 
 }  // namespace dc::core

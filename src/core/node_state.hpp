@@ -84,6 +84,8 @@ struct Node::State {
 
     std::deque<StoreOp> store_out;
     std::deque<Event> events_out;
+    std::deque<Aside> asides_out;  // for the parts riding on the node (poll_aside)
+    std::map<std::string, bool, std::less<>> user_up;  // per watched user: online as last told in asides_out
     // A transmit that rests on a message being stored (its ack, its mirror, the
     // message itself) names it: if the store fails, it is not sent.
     struct Out {
@@ -110,6 +112,7 @@ struct Node::State {
         std::string author;
         TimeMs sent = 0;
         bool typed = false;            // written here (else: received and shown)
+        bool group = false;            // a group message: nothing was shown, so nothing is said if it fails
         std::string to;                // typed: its recipient
         std::optional<StreamKey> stream;
         std::uint64_t prev_seq = 0;    // the stream's number before (received: last shown; typed: last given)
@@ -219,6 +222,7 @@ struct Node::State {
     }
 
     void show_presence(const User& u, const Session& s, const std::string& why) {
+        tell_user_status(u);
         if (!presence.watched(u) || presence.is_self(u.rec.name, s.rec.session)) return;
         event(ev::Presence{u.rec.name, s.rec.session, s.rec.addr, s.online(), why});
     }
@@ -359,7 +363,9 @@ struct Node::State {
             if (!try_send(*e)) break;
     }
 
-    void send_chat(const cmd::Chat& c);
+    void send_chat(const std::string& to, const std::string& text, Bytes group = {});
+    // A user's status as a whole (online: some session is) for the parts riding on the node.
+    void tell_user_status(const User& u);
 
     // ---- liveness --------------------------------------------------------------
 

@@ -35,7 +35,24 @@ Machine::State::State(Config c, Self s, Crypto& cr) : config(c), self(std::move(
 
 void Machine::State::send(const PublicKey& to, const wire::GroupMessage& m) {
     if (to == self.pk) return;
-    messages.push_back(Outgoing{to, wire::encode_group(m)});
+    messages.push_back(Outgoing{to, name_of(to), wire::encode_group(m)});
+}
+
+std::string Machine::State::name_of(const PublicKey& pk) const {
+    for (const auto& [id, g] : groups) {
+        if (const Member* m = find_member(g.rec, pk)) return m->name;
+        if (auto i = g.invited.find(pk); i != g.invited.end()) return i->second;
+        if (g.txn && g.txn->who.member.key == pk) return g.txn->who.member.name;
+        for (const auto& c : g.queue)
+            if (c.member.key == pk) return c.member.name;
+        if (g.pending)
+            if (const Member* m = find_member(g.pending->rec, pk)) return m->name;
+    }
+    for (const auto& [id, e] : entering)
+        if (const Member* m = find_member(e.rec, pk)) return m->name;
+    for (const auto& [n, r] : in_requests)
+        if (r.from == pk) return r.req.name;
+    return {};
 }
 
 std::uint64_t Machine::State::random_u64() {

@@ -131,6 +131,7 @@ struct Machine::State {
 
     // --- machine.cpp: plumbing
     void send(const PublicKey& to, const wire::GroupMessage& m);
+    std::string name_of(const PublicKey& pk) const;  // "" when no group, request or entry names it
     void emit(Event e) { events.push_back(std::move(e)); }
     void touch(const GroupId& id) { dirty.insert(id); }
     void flush();

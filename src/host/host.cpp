@@ -28,11 +28,14 @@ Result<std::unique_ptr<Host>> Host::create(const Config& config, const Identity&
     std::unique_ptr<Host> h(new Host(config));
     RoomSnapshot rooms;
     RoleWiring wiring;
+    std::vector<std::string> problems;
     if (config.roles.role == Role::user) {
         rooms = std::move(snapshot.rooms);
+        auto stored_groups = std::move(snapshot.groups);
         auto node = std::make_unique<core::Node>(config.node, identity, std::move(snapshot), crypto, seed);
         h->node_ = node.get();
         h->parts_.push_back(make_node_part(std::move(node)));
+        h->parts_.push_back(make_groups_part(identity, crypto, stored_groups, h->groups_, problems));
         Host* self = h.get();
         wiring.pinned = [self](const std::string& user) { return self->pinned(user); };
         wiring.addresses = [self](const std::string& user) { return self->addresses_of(user); };
@@ -44,11 +47,13 @@ Result<std::unique_ptr<Host>> Host::create(const Config& config, const Identity&
     if (h->parts_.empty()) return err("nothing to run");
     h->notes_.resize(h->parts_.size());
     h->unsaved_.resize(h->parts_.size());
+    for (auto& p : problems) h->note(0, std::move(p));
     return h;
 }
 
 void Host::handle_start(TimeMs now, const Addr& bound) {
     for (auto& p : parts_) p->start(now, bound);
+    settle(now);
 }
 
 namespace {
@@ -68,15 +73,66 @@ Part* route(const std::vector<std::unique_ptr<Part>>& parts, bool has_node, Byte
 
 void Host::handle_datagram(TimeMs now, const Addr& from, ByteView data) {
     if (auto* p = route(parts_, node_ != nullptr, data)) p->handle_datagram(now, from, data);
+    settle(now);
 }
 
 void Host::handle_frame(TimeMs now, const Addr& from, ByteView data) {
     if (auto* p = route(parts_, node_ != nullptr, data)) p->handle_frame(now, from, data);
+    settle(now);
 }
 
 void Host::handle_timeout(TimeMs now) {
     for (auto& p : parts_)
         if (auto w = p->poll_timeout(); w && *w <= now) p->handle_timeout(now);
+    settle(now);
+}
+
+void Host::handle_group_command(TimeMs now, const groups::Command& c) {
+    if (!groups_) return;
+    groups_->handle_command(now, c);
+    settle(now);
+}
+
+void Host::settle(TimeMs now) {
+    now_ = std::max(now_, now);
+    if (!node_ || !groups_) return;
+    // Each pass hands on what the other side made of the last; a group
+    // message makes at most a few answers, so this ends in a pass or two. The
+    // bound only keeps a bug from spinning: what is left goes at the next input.
+    constexpr int kMaxPasses = 16;
+    for (int pass = 0; pass < kMaxPasses; ++pass) {
+        bool moved = false;
+        while (auto a = node_->poll_aside()) {
+            moved = true;
+            if (auto* m = std::get_if<core::aside::GroupMessage>(&*a)) {
+                names_[m->key] = m->from;
+                groups_->handle_message(now_, m->key, m->payload);
+            } else {
+                auto& st = std::get<core::aside::UserStatus>(*a);
+                if (st.online) groups_->handle_back(now_, st.key);
+                else groups_->handle_lost(now_, st.key);
+            }
+        }
+        while (auto m = groups_->poll_message()) {
+            moved = true;
+            carry(*m);
+        }
+        if (!moved) return;
+    }
+}
+
+// A group message to its member, as chat through the node: to the user name
+// the member goes by, once the node holds the same key for that name (a user
+// it does not know yet is looked for first, as \add does).
+void Host::carry(const groups::Outgoing& m) {
+    std::string name = m.name.empty() ? name_of(m.to) : m.name;
+    if (name.empty()) return;  // nobody to send to: the machine's retries and sync try again
+    names_.try_emplace(m.to, name);
+    auto pinned_key = pinned(name);
+    if (pinned_key && *pinned_key != m.to) return;  // that name is someone else's here: never to them
+    auto u = node_->user(name);
+    if (!pinned_key && (!u || !u->contact)) node_->handle_command(now_, core::cmd::Add{name});
+    node_->handle_command(now_, core::cmd::SendGroup{name, m.bytes});
 }
 
 void Host::handle_quit(TimeMs now) {
@@ -85,6 +141,7 @@ void Host::handle_quit(TimeMs now) {
 
 const std::vector<StoreOp>* Host::poll_store() {
     if (std::exchange(answered_, false)) return nullptr;
+    settle(now_);  // what a command to the node alone (\add) gave the groups
     // Each part's range: what a failure kept of its own first, then what it
     // gives now. A failing batch is handed back range by range, so a part is
     // asked to take back only what rested on its own ops, never on another's.
@@ -195,6 +252,19 @@ std::vector<StoreOp> Host::take_unsaved() {
 }
 
 core::Node* Host::node() { return node_; }
+groups::Machine* Host::groups() { return groups_; }
+
+std::string Host::name_of(const PublicKey& key) const {
+    if (node_)
+        for (auto& k : node_->keys())
+            if (k.pinned && *k.pinned == key) return k.user;
+    if (groups_)
+        for (auto& g : groups_->groups())
+            for (auto& m : g.members)
+                if (m.key == key) return m.name;
+    if (auto it = names_.find(key); it != names_.end()) return it->second;
+    return {};
+}
 roles::RoomClient* Host::room_client() { return client_; }
 const Config& Host::config() const { return config_; }
 std::uint16_t Host::port() const { return config_.node.port; }

@@ -52,6 +52,14 @@ public:
 // is anything that does not parse (the node counts it as malformed).
 std::unique_ptr<Part> make_node_part(std::unique_ptr<core::Node> node);
 
+// Conversation groups beside the user's node: a part with no packets of its
+// own (its messages ride on the node's chat; the Host carries them both ways,
+// Host::settle) whose state is one store record per group. restore: the group
+// states stored before; what cannot be read is said in `problems`.
+std::unique_ptr<Part> make_groups_part(const Identity& identity, core::Crypto& crypto,
+                                       const std::vector<GroupRecord>& restore, groups::Machine*& machine,
+                                       std::vector<std::string>& problems);
+
 // The role parts for these options: none for a user node without --dir or
 // --relays; the room client beside the node of a user with them; the directory
 // or the relay alone. port: our listening port. rooms: what the room client

@@ -131,7 +131,81 @@ public:
     }
 };
 
+// The group machine's cryptography is the node's: one implementation, one
+// place where randomness comes from (and the simulator's counting crypto
+// counts both).
+class GroupsCrypto final : public groups::Crypto {
+public:
+    explicit GroupsCrypto(core::Crypto& c) : c_(c) {}
+    Signature sign(const SecretKey& sk, ByteView msg) override { return c_.sign(sk, msg); }
+    bool verify(const PublicKey& pk, ByteView msg, const Signature& sig) override { return c_.verify(pk, msg, sig); }
+    KxPublicKey kx_public(const KxSecretKey& sk) override { return c_.kx_public(sk); }
+    Bytes seal(ByteView msg, const KxPublicKey& to) override { return c_.seal(msg, to); }
+    std::optional<Bytes> open(ByteView sealed, const KxPublicKey& pk, const KxSecretKey& sk) override {
+        return c_.open(sealed, pk, sk);
+    }
+    void random(std::span<std::uint8_t> out) override { c_.random(out); }
+    void aead_seal(std::uint8_t* out, ByteView msg, ByteView ad, std::uint64_t counter,
+                   const groups::GroupKey& key) override {
+        c_.aead_seal(out, msg, ad, counter, key);
+    }
+    bool aead_open(std::uint8_t* out, ByteView sealed, ByteView ad, std::uint64_t counter,
+                   const groups::GroupKey& key) override {
+        return c_.aead_open(out, sealed, ad, counter, key);
+    }
+    void hash(std::span<std::uint8_t> out, ByteView key, ByteView in) override { c_.hash(out, key, in); }
+
+private:
+    core::Crypto& c_;
+};
+
+class GroupsPart final : public Part {
+public:
+    GroupsPart(const Identity& id, core::Crypto& crypto)
+        : crypto_(crypto), machine_(groups::Config{}, groups::Self{id.user, id.pk, id.sk}, crypto_) {}
+    groups::Machine& machine() { return machine_; }
+
+    bool takes(std::uint8_t) const override { return false; }  // nothing comes to it on the wire
+    void start(TimeMs now, const Addr&) override { machine_.handle_timeout(now); }
+    void handle_datagram(TimeMs, const Addr&, ByteView) override {}
+    void handle_timeout(TimeMs now) override { machine_.handle_timeout(now); }
+    std::optional<TimeMs> poll_timeout() const override { return machine_.poll_timeout(); }
+    std::optional<StoreOp> poll_store() override {
+        auto r = machine_.poll_store();
+        if (!r) return std::nullopt;
+        if (r->state.empty()) return StoreOp{store_op::DeleteGroup{r->group}};
+        return StoreOp{store_op::PutGroup{GroupRecord{r->group, std::move(r->state)}}};
+    }
+    // A failed commit: the state is kept to store again (the machine's own
+    // state is ahead of the disk until then). What it sent rode on the node's
+    // chat, whose own ops were in the same batch and are taken back there.
+    bool handle_store_failed(TimeMs, std::vector<StoreOp>&) override { return true; }
+    std::optional<Event> poll_event() override {
+        if (auto e = machine_.poll_event()) return Event{std::move(*e)};
+        return std::nullopt;
+    }
+    std::optional<core::Transmit> poll_transmit() override { return std::nullopt; }
+    // Groups outlive a session: nothing to say on quitting (a member who
+    // leaves says so with \leave; one who is gone is found by liveness).
+    void handle_quit(TimeMs) override {}
+
+private:
+    GroupsCrypto crypto_;
+    groups::Machine machine_;
+};
+
 }  // namespace
+
+std::unique_ptr<Part> make_groups_part(const Identity& identity, core::Crypto& crypto,
+                                       const std::vector<GroupRecord>& restore, groups::Machine*& machine,
+                                       std::vector<std::string>& problems) {
+    auto p = std::make_unique<GroupsPart>(identity, crypto);
+    for (const auto& g : restore)
+        if (auto r = p->machine().restore(g.state); !r)
+            problems.push_back("! a stored group could not be read (" + r.error() + "); it is left out");
+    machine = &p->machine();
+    return p;
+}
 
 std::unique_ptr<Part> make_node_part(std::unique_ptr<core::Node> node) {
     return std::make_unique<NodePart>(std::move(node));

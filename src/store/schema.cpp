@@ -114,6 +114,14 @@ CREATE TABLE chat_seqs (
     PRIMARY KEY (session, peer)
 ) WITHOUT ROWID;
 )sql",
+    // 5: conversation groups (darkchat-groups(7)): each group's state as the
+    // group machine encodes it (its record, epoch keys, line counters).
+    R"sql(
+CREATE TABLE groups (
+    id BLOB PRIMARY KEY CHECK (length(id) = 16),
+    state BLOB NOT NULL CHECK (length(state) > 0)
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace
@@ -231,6 +239,10 @@ Result<void> prepare_statements(Connection& conn, Statements& st) {
          "INSERT INTO chat_seqs (session, peer, seq) VALUES (?, ?, ?) "
          "ON CONFLICT (session, peer) DO UPDATE SET seq = max(seq, excluded.seq)"},
         {&st.all_chat_seqs, "SELECT session, peer, seq FROM chat_seqs ORDER BY session, peer"},
+        {&st.put_group,
+         "INSERT INTO groups (id, state) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state"},
+        {&st.delete_group, "DELETE FROM groups WHERE id = ?"},
+        {&st.all_groups, "SELECT id, state FROM groups ORDER BY id"},
         {&st.peer_history,
          "SELECT id, from_user, to_user, sent, stored, text FROM history "
          "WHERE from_user = ?1 OR to_user = ?1 ORDER BY stored DESC, rowid DESC LIMIT ?2"},

@@ -136,6 +136,16 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
         }
         if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load chat seqs", s.fault);
     }
+    {
+        Query q(s.all_groups.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            GroupRecord g;
+            if (!q.col_array(0, g.group)) return corrupt_row(s.fault, "groups");
+            g.state = q.col_bytes(1);
+            snap.groups.push_back(std::move(g));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load groups", s.fault);
+    }
     if (auto r = tx.commit(s.commit.get()); !r) return err(r.error());
     return snap;
 }

@@ -105,6 +105,12 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops) {
                     return Query(s.put_room_cursor.get())
                         .blob(c.room).text(c.author).i64(as_i64(c.run)).i64(as_i64(c.next))
                         .run();
+                } else if constexpr (std::is_same_v<T, store_op::PutGroup>) {
+                    what = "put group";
+                    return Query(s.put_group.get()).blob(o.group.group).blob(o.group.state).run();
+                } else if constexpr (std::is_same_v<T, store_op::DeleteGroup>) {
+                    what = "delete group";
+                    return Query(s.delete_group.get()).blob(o.group).run();
                 } else {
                     static_assert(std::is_same_v<T, store_op::PutChatSeq>);
                     what = "put chat seq";

@@ -101,6 +101,7 @@ struct Message<ChatMessage> {
         field(4, "text", &ChatMessage::text, max_bytes(kMaxText)),
         field(5, "session", &ChatMessage::session, if_set(&ChatMessage::seq)),
         field(6, "seq", &ChatMessage::seq, if_set(&ChatMessage::seq)),
+        field(7, "group", &ChatMessage::group, max_bytes(kMaxGroupPayload), if_set(&ChatMessage::group)),
     };
 };
 

@@ -29,6 +29,7 @@ struct HostPeer : sim::HostStation {
     std::vector<StoreOp> last_batch;  // the last batch offered, applied or not
     std::vector<std::string> batch_order;  // "store", "line", "send" as the driver met them
     std::size_t sent = 0;
+    std::vector<groups::Event> group_events;  // every group event, in order
 
     std::size_t mark() const { return lines.size(); }
     // Lines shown since mark.
@@ -102,6 +103,7 @@ public:
         };
         r.on_event = [&r](const host::Event& e) {
             r.batch_order.push_back("line");
+            if (auto* g = std::get_if<groups::Event>(&e)) r.group_events.push_back(*g);
             r.session->handle_event(e);
             r.show();
         };
@@ -144,6 +146,11 @@ public:
             }
             p.show();
         });
+    }
+
+    // A command to p's group machine, as the session hands it on in a turn.
+    void group(HostPeer& p, const groups::Command& c) {
+        net_.input(p, [&] { p.host->handle_group_command(now(), c); });
     }
 
     // a pings b, and each adds the other.

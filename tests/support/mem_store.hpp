@@ -23,6 +23,7 @@ struct MemStore {
     std::map<std::pair<RoomKey, std::uint64_t>, RoomLineRecord> room_lines;
     std::map<std::pair<RoomKey, std::string>, RoomCursorRecord> room_cursors;
     std::map<std::pair<SessionId, std::string>, ChatSeqRecord> chat_seqs;
+    std::map<GroupKeyId, GroupRecord> groups;
 
     void apply(const StoreOp& op) {
         std::visit(
@@ -57,6 +58,10 @@ struct MemStore {
                     const auto seq = std::max(c.seq, o.seq.seq);
                     c = o.seq;
                     c.seq = seq;
+                } else if constexpr (std::is_same_v<T, store_op::PutGroup>) {
+                    groups[o.group.group] = o.group;
+                } else if constexpr (std::is_same_v<T, store_op::DeleteGroup>) {
+                    groups.erase(o.group);
                 }
             },
             op);
@@ -78,6 +83,7 @@ struct MemStore {
         for (auto& [k, v] : room_lines) s.rooms.lines.push_back(v);
         for (auto& [k, v] : room_cursors) s.rooms.cursors.push_back(v);
         for (auto& [k, v] : chat_seqs) s.chat_seqs.push_back(v);
+        for (auto& [k, v] : groups) s.groups.push_back(v);
         return s;
     }
 

@@ -207,7 +207,7 @@ unsigned mode_of(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("a new store is created owner-only, in WAL mode, at schema 4") {
+TEST_CASE("a new store is created owner-only, in WAL mode, at the current schema") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
 
@@ -219,7 +219,7 @@ TEST_CASE("a new store is created owner-only, in WAL mode, at schema 4") {
     auto& s = *opened;
 
     CHECK(mode_of(path) == 0600);
-    CHECK(s->schema_version() == 4);
+    CHECK(s->schema_version() == 5);
 
     apply_ok(*s, {store_op::PutUser{user("alice", 1, true, 10)}});
     // The write went to the write-ahead log, which SQLite creates with the database's mode.
@@ -246,7 +246,7 @@ TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
                       store_op::PutHistory{message(8, "alice", "bob", 300)}});
     }
     auto s = open_ok(path);
-    CHECK(s->schema_version() == 4);
+    CHECK(s->schema_version() == 5);
     auto loaded = s->load_identity();
     REQUIRE(loaded.ok());
     REQUIRE(loaded->has_value());
@@ -582,17 +582,17 @@ TEST_CASE("a schema newer than this darkchat is refused and left alone") {
     set_user_version(path, 7);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (4)");
+    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (5)");
 
-    set_user_version(path, 4);  // nothing was changed: back at version 4 the data is there
+    set_user_version(path, 5);  // nothing was changed: back at version 5 the data is there
     auto again = open_ok(path);
-    CHECK(again->schema_version() == 4);
+    CHECK(again->schema_version() == 5);
     REQUIRE(snapshot_ok(*again).users.size() == 1);
 }
 
 TEST_CASE("an in-memory store works for tests and tools") {
     auto s = open_ok(":memory:");
-    CHECK(s->schema_version() == 4);
+    CHECK(s->schema_version() == 5);
     apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     CHECK(snapshot_ok(*s).users.size() == 1);
 }
@@ -798,7 +798,7 @@ bool contains(const std::string& haystack, ByteView needle) {
 
 }  // namespace
 
-TEST_CASE("a schema 1 database is migrated in place to schema 4 with its data intact") {
+TEST_CASE("a schema 1 database is migrated in place to schema 5 with its data intact") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
     make_v1_database(path);
@@ -828,7 +828,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 4 with its data in
     REQUIRE(query_text(path, "PRAGMA user_version") == "1");
 
     auto check_data = [&](Store& s) {
-        CHECK(s.schema_version() == 4);
+        CHECK(s.schema_version() == 5);
         auto loaded = s.load_identity();
         REQUIRE(loaded.ok());
         auto snap = snapshot_ok(s);
@@ -861,7 +861,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 4 with its data in
     };
 
     check_data(*open_ok(path));
-    CHECK(query_text(path, "PRAGMA user_version") == "4");
+    CHECK(query_text(path, "PRAGMA user_version") == "5");
     CHECK(query_text(path, "SELECT count(*) FROM rooms") == "0");
     CHECK(mode_of(path) == 0600);
     CHECK(query_text(path, "SELECT sql FROM sqlite_master WHERE name = 'identity'").find("sk_sealed BLOB") !=
@@ -1083,6 +1083,34 @@ TEST_CASE("chat stream numbers round-trip, never go down, and the in-memory stor
     got = both({store_op::PutChatSeq{{s1, "bob", 3}}, store_op::PutChatSeq{{s1, "carol", 7}}});
     CHECK(got[0].seq == 5);  // not lowered
     CHECK(got[1].seq == 7);
+}
+
+TEST_CASE("group states round-trip, are replaced whole and deleted, and the in-memory store agrees with SQLite") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    MemStore mem;
+    auto both = [&](const std::vector<StoreOp>& ops) {
+        auto snap = apply_both(path, mem, ops);
+        auto m = mem.snapshot().groups;
+        REQUIRE(snap.groups.size() == m.size());
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            CHECK(snap.groups[i].group == m[i].group);
+            CHECK(snap.groups[i].state == m[i].state);
+        }
+        return snap.groups;
+    };
+    GroupKeyId g1{}, g2{};
+    g1.fill(1);
+    g2.fill(2);
+    auto got = both({store_op::PutGroup{{g2, Bytes{9, 9}}}, store_op::PutGroup{{g1, Bytes{1, 2, 3}}}});
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].group == g1);  // by id
+    CHECK(got[0].state == Bytes{1, 2, 3});
+    got = both({store_op::PutGroup{{g1, Bytes{4}}}, store_op::DeleteGroup{g2}});
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].state == Bytes{4});
+    got = both({store_op::DeleteGroup{g1}, store_op::DeleteGroup{g1}});  // deleting twice is no fault
+    CHECK(got.empty());
 }
 
 TEST_CASE("faults: a full disk, a busy database and low memory are worth retrying; the rest are not") {

@@ -1,0 +1,188 @@
+// Conversation groups carried by the host: the group machine's messages ride on
+// the node's chat (stored, numbered, acknowledged), its state is a store record
+// of the turn that changed it, and the node's liveness verdicts reach it.
+#include "../support/host_net.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace dc;
+using namespace dc::test;
+
+namespace {
+
+template <typename E>
+std::vector<E> events_of(const HostPeer& p) {
+    std::vector<E> out;
+    for (auto& e : p.group_events)
+        if (auto* x = std::get_if<E>(&e)) out.push_back(*x);
+    return out;
+}
+
+std::vector<std::string> texts(const HostPeer& p) {
+    std::vector<std::string> out;
+    for (auto& l : events_of<groups::ev::Line>(p)) out.push_back(l.author_name + ": " + l.text);
+    return out;
+}
+
+// a asks b into a new group and b says yes; the group's id.
+groups::GroupId make_group(HostNet& net, HostPeer& a, HostPeer& b) {
+    net.group(a, groups::cmd::Request{b.id.pk, groups::Kind::open});
+    net.run_for(500);
+    auto asked = events_of<groups::ev::RequestArrived>(b);
+    REQUIRE(asked.size() == 1);
+    CHECK(asked.front().from == a.id.pk);
+    CHECK(asked.front().name == a.name);
+    net.group(b, groups::cmd::Reply{asked.front().id, true, std::nullopt, "plans"});
+    net.run_for(1500);
+    auto views = a.host->groups()->groups();
+    REQUIRE(views.size() == 1);
+    return views.front().id;
+}
+
+bool stored_group(const HostPeer& p, const groups::GroupId& id) {
+    for (auto& op : p.last_batch)
+        if (auto* g = std::get_if<store_op::PutGroup>(&op); g && g->group.group == id) return true;
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("a group between two users: asked, answered, and its lines ride on the node's chat") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    REQUIRE(alice.host->groups() != nullptr);
+    auto id = make_group(net, alice, bob);
+
+    auto a = alice.host->groups()->group(id);
+    auto b = bob.host->groups()->group(id);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->epoch == b->epoch);
+    REQUIRE(a->members.size() == 2);
+    CHECK(a->members == b->members);
+    CHECK(a->members.front().key == bob.id.pk);  // the one asked made the group: the first of its list
+    CHECK(a->has_key);
+    CHECK(b->has_key);
+
+    auto sent_before = alice.host->node()->stats().sent;
+    net.group(alice, groups::cmd::Say{id, "hello group"});
+    net.run_for(500);
+    CHECK(texts(bob) == std::vector<std::string>{"alice: hello group"});
+    CHECK(alice.host->node()->stats().sent > sent_before);
+    // Acknowledged: nothing of it waits in alice's outbox.
+    CHECK(alice.host->node()->outbox_waiting("bob") == 0);
+    // A group message is not a chat message: nothing of it was shown as one.
+    for (auto& l : bob.lines) CHECK(l.find("hello group") == std::string::npos);
+}
+
+TEST_CASE("a group's state is stored in the turn that changed it, and a restarted member is still in it") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    auto id = make_group(net, alice, bob);
+    net.group(alice, groups::cmd::Say{id, "one"});
+    net.run_for(300);
+    CHECK(stored_group(bob, id));  // the line's counter went with its acknowledgement
+
+    net.kill(bob);
+    net.run_for(100);
+    net.start(bob);
+    auto b = bob.host->groups()->group(id);
+    REQUIRE(b);
+    CHECK(b->members.size() == 2);
+    CHECK(b->has_key);
+    net.run_for(6000);  // alice finds bob back (liveness), bob finds alice
+    net.group(alice, groups::cmd::Say{id, "two"});
+    net.run_for(1500);
+    auto got = texts(bob);
+    // "one" came before the restart (shown then); "two" after it; nothing twice.
+    CHECK(got == std::vector<std::string>{"alice: one", "alice: two"});
+}
+
+TEST_CASE("a line written while its reader is down waits in the writer's outbox and arrives once") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    auto id = make_group(net, alice, bob);
+    net.kill(bob);
+    net.run_for(100);
+    net.group(alice, groups::cmd::Say{id, "while you were away"});
+    net.run_for(1000);
+    CHECK(alice.host->node()->outbox_waiting("bob") >= 1);
+    net.start(bob);
+    net.run_for(8000);
+    CHECK(texts(bob) == std::vector<std::string>{"alice: while you were away"});
+}
+
+TEST_CASE("a third user invited by a member enters through the coordinator, though two of them never met") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    auto& carol = net.add("carol");
+    net.start(carol);
+    net.link(alice, carol);  // alice knows carol; bob, the coordinator, does not
+    auto id = make_group(net, alice, bob);
+
+    net.group(alice, groups::cmd::Invite{id, carol.id.pk, "carol"});
+    net.run_for(3000);
+    auto asked = events_of<groups::ev::RequestArrived>(carol);
+    REQUIRE(asked.size() == 1);
+    CHECK(asked.front().invitation);
+    net.group(carol, groups::cmd::Reply{asked.front().id, true, std::nullopt, {}});
+    net.run_for(8000);
+
+    for (HostPeer* p : {&alice, &bob, &carol}) {
+        CAPTURE(p->name);
+        auto v = p->host->groups()->group(id);
+        REQUIRE(v);
+        CHECK(v->members.size() == 3);
+        CHECK(v->has_key);
+    }
+    CHECK(alice.host->groups()->group(id)->epoch == carol.host->groups()->group(id)->epoch);
+    net.group(carol, groups::cmd::Say{id, "hi all"});
+    net.run_for(3000);
+    CHECK(texts(alice) == std::vector<std::string>{"carol: hi all"});
+    CHECK(texts(bob) == std::vector<std::string>{"carol: hi all"});
+}
+
+TEST_CASE("kill -9 of the coordinator: the next of the list coordinates, and the old one enters again") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    auto& carol = net.add("carol");
+    net.start(carol);
+    net.link(alice, carol);
+    net.link(bob, carol);
+    auto id = make_group(net, alice, bob);  // bob coordinates, alice second
+    net.group(bob, groups::cmd::Invite{id, carol.id.pk, "carol"});
+    net.run_for(2000);
+    auto asked = events_of<groups::ev::RequestArrived>(carol);
+    REQUIRE(asked.size() == 1);
+    net.group(carol, groups::cmd::Reply{asked.front().id, true, std::nullopt, {}});
+    net.run_for(5000);
+    REQUIRE(alice.host->groups()->group(id)->members.size() == 3);
+    auto epoch = alice.host->groups()->group(id)->epoch;
+
+    net.kill(bob);
+    net.run_for(15000);  // liveness finds bob gone; alice issues the record without him
+    for (HostPeer* p : {&alice, &carol}) {
+        CAPTURE(p->name);
+        auto v = p->host->groups()->group(id);
+        REQUIRE(v);
+        REQUIRE(v->members.size() == 2);
+        CHECK(v->members.front().key == alice.id.pk);
+        CHECK(v->epoch > epoch);
+        CHECK(v->has_key);
+    }
+    CHECK(alice.host->groups()->group(id)->epoch == carol.host->groups()->group(id)->epoch);
+    net.group(carol, groups::cmd::Say{id, "bob is gone"});
+    net.run_for(1000);
+    CHECK(texts(alice) == std::vector<std::string>{"carol: bob is gone"});
+
+    net.start(bob);  // from what it stored: it was lost, not removed, so it may come back
+    net.run_for(20000);
+    for (HostPeer* p : {&alice, &bob, &carol}) {
+        CAPTURE(p->name);
+        auto v = p->host->groups()->group(id);
+        REQUIRE(v);
+        CHECK(v->members.size() == 3);
+        CHECK(v->members.front().key == alice.id.pk);
+        CHECK(v->epoch == alice.host->groups()->group(id)->epoch);
+    }
+}
