@@ -3,7 +3,10 @@
 #pragma once
 
 #include "darkchat/core.hpp"
+#include "darkchat/groups.hpp"
 #include "darkchat/roles.hpp"
+
+#include <functional>
 
 namespace dc::cli {
 
@@ -23,13 +26,33 @@ struct Nothing {};
 struct Room { roles::RoomCommand command; };  // \request \accept \decline
 struct Rooms {};                            // \rooms
 struct SwitchRoom { std::string prefix; };  // \room <id-prefix>; empty: show the current room
-struct Leave { std::string prefix; };       // \leave [<id-prefix>]; empty: the current room
+// \leave [<group or id-prefix>]: a group (id prefix or title) or a room (id
+// prefix), as typed; empty: the current group, else the current room. Only
+// the session knows which of them the words name.
+struct Leave { std::string prefix; };
 struct Relays {};                           // \relays
+// Conversation groups (groups.hpp, darkchat-groups(7)). A group is named by a
+// prefix of its id in hex or by its title (group below; empty: the current
+// group), resolved by the session with find_groups().
+struct Connect { std::string user; groups::Kind kind = groups::Kind::open; };  // \connect <user> [private]
+struct Answer {                             // \yes [N] [group], \no [N]
+    bool yes = false;
+    std::optional<std::uint64_t> request;   // none: the only request waiting
+    std::string group;                      // take the asker into this group; empty: a new one
+};
+struct Invite { std::string user; std::string group; };  // \invite <user> [group]
+struct Remove { std::string user; std::string group; };  // \remove <user> [group]
+struct Groups {};                                       // \groups
+struct Members { std::string group; };                  // \members [group]
+struct SwitchGroup { std::string group; };              // \group [group]; empty: show the conversation
+struct Rename { std::string title; };                   // \title <text>: the current group
 }  // namespace action
 
 using Action = std::variant<action::Node, action::Resolve, action::Help, action::List, action::SwitchChat,
                             action::Say, action::Keys, action::Problem, action::Nothing, action::Room,
-                            action::Rooms, action::SwitchRoom, action::Leave, action::Relays>;
+                            action::Rooms, action::SwitchRoom, action::Leave, action::Relays, action::Connect,
+                            action::Answer, action::Invite, action::Remove, action::Groups, action::Members,
+                            action::SwitchGroup, action::Rename>;
 
 // own_port is the default port of \ping (seed 001: "the current instance's incoming").
 Action parse_line(std::string_view line, std::uint16_t own_port);
@@ -65,9 +88,28 @@ bool matches(const core::UserView& u, action::Which which);
 std::string render(const roles::RoomEvent& e);  // one line, no newline
 std::string render_room(const roles::RoomView& r, const std::string& self);  // for \rooms
 std::string render_relay(const roles::RelayView& r);  // for \relays
-// The rooms whose id (hex) starts with prefix; all of them for an empty prefix.
+// The start of a room's or a group's id as typed: at most 32 hex digits, any case.
+bool id_prefix(std::string_view s);
+// The rooms whose id (hex, any case) starts with prefix; all of them for an empty prefix.
 std::vector<roles::RoomView> find_rooms(const std::vector<roles::RoomView>& rooms, std::string_view prefix);
-std::string short_id(const MessageId& id);
+std::string short_id(const MessageId& id);  // also a group id (the same type): its first 8 hex digits
 std::string short_id(const SessionId& id);
+
+// Conversation groups (groups.hpp). What a group event or list names by key or
+// by id is looked up through these: name(key) is the user name (empty when
+// unknown: the key's fingerprint is shown), title(id) the group's title as far
+// as it is known (empty: none).
+struct GroupNames {
+    std::function<std::string(const PublicKey&)> name;
+    std::function<std::string(const groups::GroupId&)> title;
+};
+std::string render(const groups::Event& e, const GroupNames& names);  // one line, no newline
+std::string group_label(const groups::GroupId& id, const GroupNames& names);  // 3f2a91c0 "title"
+std::string render_group(const groups::GroupView& g, const GroupNames& names);  // for \groups
+std::string render_members_header(const groups::GroupView& g);  // for \members, before one line per member
+std::string render_member(const groups::GroupView& g, std::size_t i, const GroupNames& names);
+// The groups that which names: those whose title is exactly which, and those
+// whose id (hex, any case) starts with it; all of them for an empty which.
+std::vector<groups::GroupView> find_groups(const std::vector<groups::GroupView>& all, std::string_view which);
 
 }  // namespace dc::cli

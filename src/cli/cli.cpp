@@ -3,6 +3,7 @@
 #include "darkchat/crypto.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 namespace dc::cli {
 
@@ -27,6 +28,21 @@ std::vector<std::string> words(std::string_view s) {
     return out;
 }
 
+// What follows the first n words of s, trimmed, its inner spaces kept (a
+// group's title may have several words).
+std::string rest_after(std::string_view s, std::size_t n) {
+    std::size_t i = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+        while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+        while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
+    }
+    return std::string(trim(s.substr(i)));
+}
+
+bool all_digits(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 std::string ago(TimeMs now, TimeMs then) {
     if (then <= 0) return "never";
     TimeMs s = std::max<TimeMs>(0, (now - then) / 1000);
@@ -34,6 +50,68 @@ std::string ago(TimeMs now, TimeMs then) {
     if (s < 3600) return std::to_string(s / 60) + "m ago";
     if (s < 86400) return std::to_string(s / 3600) + "h ago";
     return std::to_string(s / 86400) + "d ago";
+}
+
+}  // namespace
+
+bool id_prefix(std::string_view s) {
+    return s.size() <= 32 && s.find_first_not_of("0123456789abcdefABCDEF") == std::string_view::npos;
+}
+
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+    return out;
+}
+
+// The macros of conversation groups; none when m is not one of them.
+std::optional<Action> parse_group_macro(std::string_view line, const std::vector<std::string>& w) {
+    const std::string& m = w[0];
+    auto problem = [](std::string text) -> Action { return action::Problem{std::move(text)}; };
+    if (m == "\\connect") {
+        if (w.size() < 2 || w.size() > 3) return problem("usage: \\connect <username> [private]");
+        if (!valid_user_name(w[1])) return problem("not a user name: " + w[1]);
+        if (w.size() == 3 && w[2] != "private" && w[2] != "public") return problem("usage: \\connect <username> [private]");
+        return action::Connect{w[1], w.size() == 3 && w[2] == "private" ? groups::Kind::pair : groups::Kind::open};
+    }
+    if (m == "\\yes" || m == "\\no") {
+        action::Answer a{m == "\\yes", std::nullopt, {}};
+        std::size_t next = 1;
+        if (w.size() > 1 && all_digits(w[1])) {
+            std::uint64_t n = 0;
+            auto [end, ec] = std::from_chars(w[1].data(), w[1].data() + w[1].size(), n);
+            if (ec != std::errc() || end != w[1].data() + w[1].size()) return problem("not a request number: " + w[1]);
+            a.request = n;
+            next = 2;
+        }
+        a.group = rest_after(line, next);
+        if (!a.yes && !a.group.empty()) return problem("usage: \\no [N]");
+        return a;
+    }
+    if (m == "\\invite" || m == "\\remove") {
+        const bool invite = m == "\\invite";
+        if (w.size() < 2) return problem(invite ? "usage: \\invite <username> [group]" : "usage: \\remove <username> [group]");
+        if (!valid_user_name(w[1])) return problem("not a user name: " + w[1]);
+        if (invite) return action::Invite{w[1], rest_after(line, 2)};
+        return action::Remove{w[1], rest_after(line, 2)};
+    }
+    if (m == "\\groups") {
+        if (w.size() != 1) return problem("usage: \\groups");
+        return action::Groups{};
+    }
+    if (m == "\\members") return action::Members{rest_after(line, 1)};
+    if (m == "\\group") return action::SwitchGroup{rest_after(line, 1)};
+    if (m == "\\title") {
+        std::string title = rest_after(line, 1);
+        if (title.empty()) return problem("usage: \\title <text>");
+        if (title.size() > wire::kMaxGroupTitle)
+            return problem("a group title is at most " + std::to_string(wire::kMaxGroupTitle) + " bytes (this one has " +
+                           std::to_string(title.size()) + ")");
+        return action::Rename{std::move(title)};
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -180,16 +258,15 @@ Action parse_line(std::string_view raw, std::uint16_t own_port) {
         if (auto p = arity(0, 0, "\\rooms")) return *p;
         return action::Rooms{};
     }
-    if (m == "\\room" || m == "\\leave") {
-        bool room = m == "\\room";
-        if (auto p = arity(0, 1, room ? "\\room <id-prefix>" : "\\leave [id-prefix]")) return *p;
+    if (m == "\\room") {
+        if (auto p = arity(0, 1, "\\room <id-prefix>")) return *p;
         std::string prefix = w.size() == 2 ? w[1] : std::string();
-        if (prefix.size() > 32 || prefix.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
-            return action::Problem{"not a room id: " + prefix + " (\\rooms lists them)"};
-        std::transform(prefix.begin(), prefix.end(), prefix.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
-        if (room) return action::SwitchRoom{prefix};
-        return action::Leave{prefix};
+        if (!id_prefix(prefix)) return action::Problem{"not a room id: " + prefix + " (\\rooms lists them)"};
+        return action::SwitchRoom{lower(prefix)};
     }
+    // A group's title may be any words: the session tells groups from rooms.
+    if (m == "\\leave") return action::Leave{rest_after(line, 1)};
+    if (auto a = parse_group_macro(line, w)) return *a;
     if (m == "\\relays") {
         if (auto p = arity(0, 0, "\\relays")) return *p;
         return action::Relays{};
@@ -213,8 +290,18 @@ std::string help_text() {
            "\\decline [user]       decline it\n"
            "\\rooms                our rooms: id, relay, epoch, members\n"
            "\\room <id-prefix>     lines without '\\' go to that room (\\chat <user> switches back)\n"
-           "\\leave [id-prefix]    leave that room (default: the current one)\n"
+           "\\leave [id-prefix]    leave that room (default: the current one, when no group is)\n"
            "\\relays               the relays we know, with our measured round-trip times\n"
+           "\\connect <user> [private]  ask <user> into a conversation group (public by default)\n"
+           "\\yes [N] [group]      say yes to request N (or the only one), into a new group or that one\n"
+           "\\no [N]               say no to it\n"
+           "\\groups               our groups: id, title, kind, epoch, members, coordinator\n"
+           "\\group [group]        lines without '\\' go to that group (by id prefix or title)\n"
+           "\\members [group]      the members of the group (default: the current one), coordinator first\n"
+           "\\invite <user> [group]  invite <user> into the group\n"
+           "\\remove <user> [group]  remove <user> from it (the coordinator does)\n"
+           "\\title <text>         give the current group a title everyone sees\n"
+           "\\leave [group]        leave that group (default: the current one; else it leaves a room)\n"
            "\\quit or \\exit        declare ourselves offline and leave\n";
 }
 
@@ -328,10 +415,18 @@ std::string render_relay(const roles::RelayView& r) {
     return s;
 }
 
+namespace {
+
+bool id_starts_with(const std::array<std::uint8_t, 16>& id, std::string_view prefix) {
+    return to_hex(id).compare(0, prefix.size(), lower(prefix)) == 0;
+}
+
+}  // namespace
+
 std::vector<roles::RoomView> find_rooms(const std::vector<roles::RoomView>& rooms, std::string_view prefix) {
     std::vector<roles::RoomView> out;
     for (auto& r : rooms)
-        if (to_hex(r.room).compare(0, prefix.size(), prefix) == 0) out.push_back(r);
+        if (id_starts_with(r.room, prefix)) out.push_back(r);
     return out;
 }
 
@@ -363,6 +458,155 @@ std::string render_user(const core::UserView& u, TimeMs now) {
     }
     if (s.back() == ';') s.pop_back();
     return s;
+}
+
+}  // namespace dc::cli
+
+// ---- conversation groups ---------------------------------------------------
+
+namespace dc::cli {
+
+namespace {
+
+// A key as the user knows it: its user name, else its fingerprint.
+std::string who(const PublicKey& key, const GroupNames& names) {
+    std::string n = names.name ? names.name(key) : std::string();
+    return n.empty() ? crypto::fingerprint(key) : printable(n);
+}
+
+std::string quoted_title(const std::string& title) { return title.empty() ? "" : " \"" + printable(title) + "\""; }
+
+// "3f2a91c0 title" in the brackets before a group's lines.
+std::string line_label(const groups::GroupId& id, const GroupNames& names) {
+    std::string title = names.title ? names.title(id) : std::string();
+    return "[" + short_id(id) + (title.empty() ? "" : " " + printable(title)) + "]";
+}
+
+const char* kind_name(groups::Kind k) { return k == groups::Kind::pair ? "private" : "public"; }
+
+std::string epoch_note(std::uint64_t epoch) { return " (epoch " + std::to_string(epoch) + ")"; }
+
+std::string answered(const groups::ev::Answered& a, const GroupNames& names) {
+    const std::string from = who(a.from, names);
+    switch (a.answer) {
+    case groups::Answer::yes: return "* " + from + " said yes to your request";
+    case groups::Answer::no: return "* " + from + " said no to your request";
+    case groups::Answer::answering_machine: return "* " + from + " is away: your request waits for them";
+    case groups::Answer::derivation: return "* " + from + " passed your request to the coordinator of its group";
+    case groups::Answer::disconnected_group: return "* " + from + " is not in that group";
+    case groups::Answer::no_updated_group: return "* " + from + " has not had the group's new list yet";
+    }
+    return "* " + from + " answered your request";
+}
+
+std::string gone(const groups::ev::Gone& g, const GroupNames& names) {
+    const std::string group = "group " + group_label(g.group, names);
+    if (g.ceased) return "* " + group + " ceased (fewer than two members)";
+    switch (g.why) {
+    case groups::Change::left: return "* you left " + group;
+    case groups::Change::removed: return "* " + who(g.by.key, names) + " removed you from " + group;
+    default: return "* " + group + " lost you" + (g.entering_again ? ": entering again" : "");
+    }
+}
+
+std::string member_list(const std::vector<groups::Member>& members, const GroupNames& names) {
+    std::string s;
+    for (std::size_t i = 0; i < members.size(); ++i)
+        s += (i ? ", " : "") + who(members[i].key, names) + (i == 0 ? " (coordinator)" : "");
+    return s;
+}
+
+}  // namespace
+
+// What darkchat says about a group names it so.
+std::string group_label(const groups::GroupId& id, const GroupNames& names) {
+    return short_id(id) + quoted_title(names.title ? names.title(id) : std::string());
+}
+
+std::string render(const groups::Event& e, const GroupNames& names) {
+    return std::visit(
+        [&](auto& x) -> std::string {
+            using T = std::decay_t<decltype(x)>;
+            namespace gev = groups::ev;
+            if constexpr (std::is_same_v<T, gev::RequestArrived>) {
+                const std::string n = std::to_string(x.id);
+                const std::string answer = ": \\yes " + n + " or \\no " + n;
+                if (x.invitation)
+                    return "* " + who(x.from, names) + " invites you into group " + short_id(x.group) +
+                           quoted_title(x.title) + answer;
+                return "* " + who(x.from, names) + " asks you into a new group (" + kind_name(x.kind) + ")" + answer;
+            } else if constexpr (std::is_same_v<T, gev::Answered>) {
+                return answered(x, names);
+            } else if constexpr (std::is_same_v<T, gev::Joined>) {
+                return "* joined group " + short_id(x.group) + quoted_title(x.title) + " at epoch " +
+                       std::to_string(x.epoch) + " with " + member_list(x.members, names);
+            } else if constexpr (std::is_same_v<T, gev::MemberEntered>) {
+                return "* group " + group_label(x.group, names) + ": " + who(x.member.key, names) + " entered" +
+                       epoch_note(x.epoch);
+            } else if constexpr (std::is_same_v<T, gev::MemberLeft>) {
+                return "* group " + group_label(x.group, names) + ": " + who(x.member.key, names) +
+                       (x.lost ? " was lost" : " left") + epoch_note(x.epoch);
+            } else if constexpr (std::is_same_v<T, gev::MemberRemoved>) {
+                return "* group " + group_label(x.group, names) + ": " + who(x.by.key, names) + " removed " +
+                       who(x.member.key, names) + epoch_note(x.epoch);
+            } else if constexpr (std::is_same_v<T, gev::NewEpoch>) {
+                return "* group " + group_label(x.group, names) + ": epoch " + std::to_string(x.epoch) + ", " +
+                       std::to_string(x.members) + " members, coordinator " + who(x.coordinator, names);
+            } else if constexpr (std::is_same_v<T, gev::CoordinatorChanged>) {
+                return "* group " + group_label(x.group, names) + ": " + who(x.coordinator.key, names) +
+                       " is the coordinator now";
+            } else if constexpr (std::is_same_v<T, gev::Renamed>) {
+                return "* group " + short_id(x.group) + ": " + who(x.by.key, names) + " named it" +
+                       (x.title.empty() ? std::string(" nothing") : quoted_title(x.title));
+            } else if constexpr (std::is_same_v<T, gev::Gone>) {
+                return gone(x, names);
+            } else if constexpr (std::is_same_v<T, gev::EntryFailed>) {
+                return "! group " + group_label(x.group, names) + ": entry failed (" +
+                       printable(x.why, Backslash::kept) + ")";
+            } else if constexpr (std::is_same_v<T, gev::Line>) {
+                // Our own, as a chat line of ours is shown: what went, not a line from someone.
+                if (x.own) return "* sent to " + line_label(x.group, names) + ": " + printable(x.text);
+                return line_label(x.group, names) + " <" + who(x.author, names) + "> " + printable(x.text);
+            } else if constexpr (std::is_same_v<T, gev::WaitingForKey>) {
+                return "* group " + group_label(x.group, names) + ": waiting for the key of epoch " +
+                       std::to_string(x.epoch);
+            } else if constexpr (std::is_same_v<T, gev::NotMember>) {
+                return "! group " + group_label(x.group, names) + ": not a member at epoch " + std::to_string(x.epoch) +
+                       " (its lines cannot be read here)";
+            } else {
+                static const groups::GroupId none{};
+                const std::string text = printable(x.text, Backslash::kept);
+                if (x.group == none) return "! " + text;
+                return "! group " + group_label(x.group, names) + ": " + text;
+            }
+        },
+        e);
+}
+
+std::string render_group(const groups::GroupView& g, const GroupNames& names) {
+    std::string s = short_id(g.id) + quoted_title(g.title) + " " + kind_name(g.kind) + " epoch " +
+                    std::to_string(g.epoch) + ", " + std::to_string(g.members.size()) +
+                    (g.members.size() == 1 ? " member" : " members");
+    if (!g.members.empty()) s += ", coordinator " + who(g.members.front().key, names);
+    return s;
+}
+
+std::string render_members_header(const groups::GroupView& g) {
+    return "* group " + short_id(g.id) + quoted_title(g.title) + " epoch " + std::to_string(g.epoch) +
+           (g.has_key ? ", key held" : ", waiting for its key") + ":";
+}
+
+std::string render_member(const groups::GroupView& g, std::size_t i, const GroupNames& names) {
+    const groups::Member& m = g.members.at(i);
+    const std::string fp = crypto::fingerprint(m.key), name = who(m.key, names);
+    return (name == fp ? fp : name + " " + fp) + (i == 0 ? " (coordinator)" : "");
+}
+
+std::vector<groups::GroupView> find_groups(const std::vector<groups::GroupView>& all, std::string_view which) {
+    std::vector<groups::GroupView> out;
+    for (auto& g : all)
+        if (g.title == which || (id_prefix(which) && id_starts_with(g.id, which))) out.push_back(g);
+    return out;
 }
 
 }  // namespace dc::cli
