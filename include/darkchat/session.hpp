@@ -1,6 +1,7 @@
 // The terminal session of darkchat, without I/O: lines typed in, the Host's
-// events in, lines to show out. It owns the chat partner and the current room
-// and holds what every macro does (parsed and rendered by cli.hpp), commanding
+// events in, lines to show out. It owns the current conversation (a chat
+// partner, a room or a group), the group requests waiting for an answer, and
+// holds what every macro does (parsed and rendered by cli.hpp), commanding
 // the parts of a host::Host. What needs I/O (resolving a host name for \ping)
 // comes out as a request the driver carries out and answers.
 #pragma once
@@ -9,6 +10,7 @@
 #include "darkchat/host.hpp"
 
 #include <deque>
+#include <map>
 
 namespace dc::cli {
 
@@ -20,6 +22,8 @@ struct ResolveRequest {
     std::string host;
     std::uint16_t port = 0;
 };
+
+struct Picking;  // session.cpp: how a room or group that the user's words name is picked
 
 class Session {
 public:
@@ -52,19 +56,43 @@ public:
 
     const std::string& partner() const { return partner_; }
     const std::optional<roles::RoomId>& room() const { return room_; }
+    const std::optional<groups::GroupId>& group() const { return group_; }
 
 private:
     void say(std::string line) { lines_.push_back(std::move(line)); }
     void follow_room(const roles::RoomEvent& e);
     void say_in_room(TimeMs now, const std::string& text);
     std::optional<roles::RoomView> pick_room(const std::string& prefix);
+    template <typename V>
+    std::optional<V> only_one(std::vector<V> found, const std::string& which, const Picking& p);
     void switch_chat(const std::string& user);
     template <typename A>
     void room_action(TimeMs now, const A& a);
 
+    // Conversation groups (groups.hpp).
+    template <typename A>
+    void group_action(TimeMs now, groups::Machine& machine, const A& a);
+    void leave(TimeMs now, const std::string& which);
+    void follow_group(const groups::Event& e);
+    void remember(const groups::Event& e);
+    void say_in_group(TimeMs now, const std::string& text);
+    void show_conversation();
+    std::optional<groups::GroupView> pick_group(const std::string& which);
+    std::optional<std::uint64_t> pick_request(const std::optional<std::uint64_t>& n);
+    std::optional<PublicKey> key_of(const std::string& user);
+    std::string name_of(const PublicKey& key) const;
+    std::string title_of(const groups::GroupId& id);
+    GroupNames group_names();
+
     host::Host& host_;
     std::string partner_;
-    std::optional<roles::RoomId> room_;  // lines without '\' go to this room (\room)
+    // At most one of these: lines without '\' go to this room (\room) or this group (\group).
+    std::optional<roles::RoomId> room_;
+    std::optional<groups::GroupId> group_;
+    std::deque<groups::ev::RequestArrived> requests_;  // waiting for \yes or \no, oldest first
+    // Titles of groups seen, for the lines about a group the machine has just
+    // forgotten (left, removed, ceased).
+    std::map<groups::GroupId, std::string> titles_;
     std::deque<std::string> lines_;
     std::deque<ResolveRequest> resolves_;
 };

@@ -2,7 +2,31 @@
 // terminal (session.hpp).
 #include "darkchat/session.hpp"
 
+#include <algorithm>
+
 namespace dc::cli {
+
+// How the user's words for a room or a group are answered when they name
+// none or several of them.
+struct Picking {
+    const char* noun;
+    const char* nouns;
+    const char* match;     // what several found have in common with the words
+    const char* list;      // the macro that lists them
+    const char* none_yet;  // no words, and nothing to pick from
+};
+
+// The one of found, or the line saying why not.
+template <typename V>
+std::optional<V> Session::only_one(std::vector<V> found, const std::string& which, const Picking& p) {
+    if (found.size() == 1) return std::move(found.front());
+    const std::string n = std::to_string(found.size()), words = printable(which, Backslash::kept);
+    const std::string list = p.list;
+    if (found.empty()) say(which.empty() ? std::string(p.none_yet) : "! no " + std::string(p.noun) + " " + words + " (" + list + " lists them)");
+    else if (which.empty()) say("! " + n + " " + p.nouns + ": name one by its id (" + list + " lists them)");
+    else say("! " + n + " " + p.nouns + " " + p.match + " '" + words + "': give more of the id (" + list + ")");
+    return std::nullopt;
+}
 
 void Session::handle_overlong(std::size_t bytes) {
     say("! line too long (" + std::to_string(bytes) + " bytes, at most " + std::to_string(kMaxInputLine) +
@@ -15,19 +39,23 @@ void Session::handle_event(const host::Event& e) {
     } else if (auto* r = std::get_if<roles::RoomEvent>(&e)) {
         say(render(*r));
         follow_room(*r);
-    } else if (auto* l = std::get_if<host::Line>(&e)) {
-        say(l->text);
+    } else if (auto* g = std::get_if<groups::Event>(&e)) {
+        remember(*g);
+        say(render(*g, group_names()));
+        follow_group(*g);
+    } else {
+        say(std::get<host::Line>(e).text);
     }
 }
 
 bool Session::outbox_full() const {
     const core::Node* node = host_.node();
-    if (!node || room_ || partner_.empty()) return false;
+    if (!node || room_ || group_ || partner_.empty()) return false;
     return node->outbox_waiting(partner_) >= host_.config().node.max_outbox_per_peer;
 }
 
 bool Session::only_sends(std::string_view line) const {
-    if (!host_.node() || room_ || partner_.empty()) return false;
+    if (!host_.node() || room_ || group_ || partner_.empty()) return false;
     return std::holds_alternative<action::Say>(parse_line(line, host_.port()));
 }
 
@@ -85,13 +113,21 @@ void Session::handle_line(TimeMs now, std::string_view line) {
                 }
                 say("* " + std::to_string(n) + (n == 1 ? " user" : " users"));
             } else if constexpr (std::is_same_v<T, action::Room> || std::is_same_v<T, action::Rooms> ||
-                                 std::is_same_v<T, action::SwitchRoom> || std::is_same_v<T, action::Leave> ||
-                                 std::is_same_v<T, action::Relays>) {
+                                 std::is_same_v<T, action::SwitchRoom> || std::is_same_v<T, action::Relays>) {
                 room_action(now, a);
+            } else if constexpr (std::is_same_v<T, action::Leave>) {
+                leave(now, a.prefix);
+            } else if constexpr (std::is_same_v<T, action::Connect> || std::is_same_v<T, action::Answer> ||
+                                 std::is_same_v<T, action::Invite> || std::is_same_v<T, action::Remove> ||
+                                 std::is_same_v<T, action::Groups> || std::is_same_v<T, action::Members> ||
+                                 std::is_same_v<T, action::SwitchGroup> || std::is_same_v<T, action::Rename>) {
+                if (groups::Machine* machine = host_.groups()) group_action(now, *machine, a);
+                else say("! conversation groups do not run on this port");
             } else if constexpr (std::is_same_v<T, action::SwitchChat>) {
                 switch_chat(a.user);
             } else if constexpr (std::is_same_v<T, action::Say>) {
                 if (room_) say_in_room(now, a.text);
+                else if (group_) say_in_group(now, a.text);
                 else if (partner_.empty()) say("! no chat partner: \\chat <username> first");
                 else node->handle_command(now, core::cmd::Chat{partner_, a.text});
             } else if constexpr (std::is_same_v<T, action::Keys>) {
@@ -106,11 +142,12 @@ void Session::handle_line(TimeMs now, std::string_view line) {
 }
 
 void Session::switch_chat(const std::string& user) {
-    if (user.empty() && room_) {
-        say("* lines go to room " + roles::short_id(*room_) + " (\\chat <user> for a direct chat)");
+    if (user.empty() && (room_ || group_)) {
+        show_conversation();
         return;
     }
     room_.reset();
+    group_.reset();
     if (user.empty()) {
         say(partner_.empty() ? "* no chat partner yet: \\chat <username>" : "* chatting with " + partner_);
         return;
@@ -133,7 +170,7 @@ void Session::switch_chat(const std::string& user) {
 // The first room we join becomes the current one when nothing else is.
 void Session::follow_room(const roles::RoomEvent& e) {
     if (auto* j = std::get_if<roles::room_ev::RoomJoined>(&e)) {
-        if (!room_ && partner_.empty()) {
+        if (!room_ && !group_ && partner_.empty()) {
             room_ = j->room;
             say("* lines now go to room " + roles::short_id(j->room) + " (\\chat <user> for a direct chat)");
         }
@@ -162,12 +199,8 @@ std::optional<roles::RoomView> Session::pick_room(const std::string& prefix) {
         for (auto& r : all)
             if (r.room == *room_) return r;
     }
-    auto found = find_rooms(all, prefix);
-    if (found.size() == 1) return found.front();
-    if (found.empty()) say(prefix.empty() ? "! no rooms yet: \\request <user> asks for one" : "! no room " + prefix + " (\\rooms lists them)");
-    else if (prefix.empty()) say("! " + std::to_string(found.size()) + " rooms: name one by its id (\\rooms lists them)");
-    else say("! " + std::to_string(found.size()) + " rooms start with '" + prefix + "': give more of the id (\\rooms)");
-    return std::nullopt;
+    static const Picking rooms{"room", "rooms", "start with", "\\rooms", "! no rooms yet: \\request <user> asks for one"};
+    return only_one(find_rooms(all, prefix), prefix, rooms);
 }
 
 template <typename A>
@@ -206,6 +239,7 @@ void Session::room_action(TimeMs now, const A& a) {
         }
         if (auto r = pick_room(a.prefix)) {
             room_ = r->room;
+            group_.reset();
             say("* lines now go to room " + render_room(*r, self));
         }
     } else if constexpr (std::is_same_v<A, action::Leave>) {
@@ -216,6 +250,188 @@ void Session::room_action(TimeMs now, const A& a) {
         say("* " + std::to_string(relays.size()) + (relays.size() == 1 ? " relay" : " relays") +
             (host_.config().roles.directory ? std::string(client->directory_alive() ? ", directory answers" : ", directory not answering")
                                              : std::string(", no directory")));
+    }
+}
+
+// ---- conversation groups (the group machine) --------------------------------
+
+// A name that a group or a request gave a key, while the node pinned that name
+// to another key, is marked as a chat message signed by another key is.
+std::string Session::name_of(const PublicKey& key) const {
+    std::string name = host_.name_of(key);
+    if (name.empty()) return name;
+    auto pinned = host_.pinned(name);
+    return pinned && *pinned != key ? name + "?" : name;
+}
+
+std::string Session::title_of(const groups::GroupId& id) {
+    if (groups::Machine* machine = host_.groups())
+        if (auto g = machine->group(id)) return titles_[id] = g->title;
+    auto it = titles_.find(id);
+    return it == titles_.end() ? std::string() : it->second;
+}
+
+GroupNames Session::group_names() {
+    return {[this](const PublicKey& key) { return name_of(key); },
+            [this](const groups::GroupId& id) { return title_of(id); }};
+}
+
+// What later lines need from an event: the requests waiting for an answer,
+// the titles of groups the machine forgets.
+void Session::remember(const groups::Event& e) {
+    if (auto* r = std::get_if<groups::ev::RequestArrived>(&e)) {
+        std::erase_if(requests_, [&](const auto& q) { return q.id == r->id; });
+        requests_.push_back(*r);
+        // The machine keeps no more than this; the oldest it dropped cannot be answered.
+        while (requests_.size() > groups::Config{}.max_requests) requests_.pop_front();
+    } else if (auto* j = std::get_if<groups::ev::Joined>(&e)) {
+        titles_[j->group] = j->title;
+    } else if (auto* n = std::get_if<groups::ev::Renamed>(&e)) {
+        titles_[n->group] = n->title;
+    }
+}
+
+// The first group we join becomes the current conversation when there is
+// none; a group we are out of stops being it.
+void Session::follow_group(const groups::Event& e) {
+    if (auto* j = std::get_if<groups::ev::Joined>(&e)) {
+        if (!room_ && !group_ && partner_.empty()) {
+            group_ = j->group;
+            say("* lines now go to group " + group_label(j->group, group_names()) + " (\\chat <user> for a direct chat)");
+        }
+    } else if (auto* g = std::get_if<groups::ev::Gone>(&e)) {
+        if (group_ && *group_ == g->group) group_.reset();
+        // Lost, it comes back as Joined, with its title.
+        if (!g->entering_again) titles_.erase(g->group);
+    }
+}
+
+void Session::say_in_group(TimeMs now, const std::string& text) {
+    if (auto g = pick_group({})) host_.handle_group_command(now, groups::cmd::Say{g->id, text});
+}
+
+void Session::show_conversation() {
+    if (group_) say("* lines go to group " + group_label(*group_, group_names()) + " (\\chat <user> for a direct chat)");
+    else if (room_) say("* lines go to room " + roles::short_id(*room_) + " (\\chat <user> for a direct chat)");
+    else if (!partner_.empty()) say("* chatting with " + partner_);
+    else say("* no conversation yet: \\chat <user>, \\room <id-prefix> or \\group <group>");
+}
+
+// One group by id prefix or title (empty: the current group, or the only
+// one), or a problem said to the user.
+std::optional<groups::GroupView> Session::pick_group(const std::string& which) {
+    auto all = host_.groups()->groups();
+    if (which.empty() && group_) {
+        for (auto& g : all)
+            if (g.id == *group_) return g;
+        // Not another group in its place: the words meant this one.
+        say("! group " + group_label(*group_, group_names()) + " is gone (\\groups lists the groups)");
+        group_.reset();
+        return std::nullopt;
+    }
+    static const Picking groups{"group", "groups", "match", "\\groups", "! no groups yet: \\connect <user> asks for one"};
+    return only_one(find_groups(all, which), which, groups);
+}
+
+// The request \yes or \no answers: the one numbered, or the only one waiting.
+std::optional<std::uint64_t> Session::pick_request(const std::optional<std::uint64_t>& n) {
+    auto waiting = [&](std::uint64_t id) {
+        return std::any_of(requests_.begin(), requests_.end(), [&](const auto& r) { return r.id == id; });
+    };
+    if (n && waiting(*n)) return n;
+    if (!n && requests_.size() == 1) return requests_.front().id;
+    if (requests_.empty()) {
+        say(n ? "! no request " + std::to_string(*n) + " waiting" : std::string("! no request waiting"));
+        return std::nullopt;
+    }
+    std::string numbers;
+    for (auto& r : requests_) numbers += (numbers.empty() ? "" : ", ") + std::to_string(r.id);
+    say(std::string(n ? "! no request " + std::to_string(*n) + " waiting" : std::string("! several requests wait")) +
+        ": " + numbers + " (\\yes N or \\no N)");
+    return std::nullopt;
+}
+
+// The identity key of a user the node knows, or a line saying how to find it.
+std::optional<PublicKey> Session::key_of(const std::string& user) {
+    auto key = host_.pinned(user);
+    if (!key) say("! unknown user " + user + " (\\add " + user + " to find it first)");
+    return key;
+}
+
+// \leave names a group when its words do, or when it has none and a group is
+// the conversation; otherwise it is the rooms' \leave.
+void Session::leave(TimeMs now, const std::string& which) {
+    groups::Machine* machine = host_.groups();
+    const bool group = machine && (which.empty() ? group_.has_value() : !find_groups(machine->groups(), which).empty());
+    if (group) {
+        if (auto g = pick_group(which)) host_.handle_group_command(now, groups::cmd::Leave{g->id});
+        return;
+    }
+    if (!id_prefix(which)) {
+        say("! no group or room " + printable(which, Backslash::kept) + " (\\groups and \\rooms list them)");
+        return;
+    }
+    room_action(now, action::Leave{which});
+}
+
+template <typename A>
+void Session::group_action(TimeMs now, groups::Machine& machine, const A& a) {
+    const std::string& self = host_.node()->identity().user;
+    if constexpr (std::is_same_v<A, action::Connect>) {
+        if (a.user == self) {
+            say("! you cannot ask yourself into a group");
+            return;
+        }
+        if (auto key = key_of(a.user)) {
+            host_.handle_group_command(now, groups::cmd::Request{*key, a.kind});
+            say("* asked " + a.user + " into a new group (" + (a.kind == groups::Kind::pair ? "private" : "public") + ")");
+        }
+    } else if constexpr (std::is_same_v<A, action::Answer>) {
+        auto id = pick_request(a.request);
+        if (!id) return;
+        groups::cmd::Reply reply{*id, a.yes, std::nullopt, {}};
+        if (!a.group.empty()) {
+            auto g = pick_group(a.group);
+            if (!g) return;
+            reply.into = g->id;
+        }
+        std::erase_if(requests_, [&](const auto& r) { return r.id == *id; });
+        host_.handle_group_command(now, reply);
+    } else if constexpr (std::is_same_v<A, action::Invite>) {
+        if (a.user == self) {
+            say("! you cannot invite yourself");
+            return;
+        }
+        auto g = pick_group(a.group);
+        auto key = g ? key_of(a.user) : std::nullopt;
+        if (key) host_.handle_group_command(now, groups::cmd::Invite{g->id, *key, a.user});
+    } else if constexpr (std::is_same_v<A, action::Remove>) {
+        auto g = pick_group(a.group);
+        if (!g) return;
+        // The member of that name in the list, else the one the node pinned.
+        auto m = std::find_if(g->members.begin(), g->members.end(), [&](const auto& x) { return x.name == a.user; });
+        auto key = m != g->members.end() ? std::optional<PublicKey>(m->key) : key_of(a.user);
+        if (key) host_.handle_group_command(now, groups::cmd::Remove{g->id, *key});
+    } else if constexpr (std::is_same_v<A, action::Groups>) {
+        auto all = machine.groups();
+        for (auto& g : all) say("  " + render_group(g, group_names()) + (group_ && *group_ == g.id ? " (current)" : ""));
+        say("* " + std::to_string(all.size()) + (all.size() == 1 ? " group" : " groups"));
+    } else if constexpr (std::is_same_v<A, action::Members>) {
+        if (auto g = pick_group(a.group)) {
+            say(render_members_header(*g));
+            for (std::size_t i = 0; i < g->members.size(); ++i) say("  " + render_member(*g, i, group_names()));
+        }
+    } else if constexpr (std::is_same_v<A, action::SwitchGroup>) {
+        if (a.group.empty()) {
+            show_conversation();
+        } else if (auto g = pick_group(a.group)) {
+            group_ = g->id;
+            room_.reset();
+            say("* lines now go to group " + render_group(*g, group_names()));
+        }
+    } else if constexpr (std::is_same_v<A, action::Rename>) {
+        if (!group_) say("! no current group: \\group <group> first");
+        else host_.handle_group_command(now, groups::cmd::Rename{*group_, a.title});
     }
 }
 
