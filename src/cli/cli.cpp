@@ -484,6 +484,8 @@ std::string line_label(const groups::GroupId& id, const GroupNames& names) {
 
 const char* kind_name(groups::Kind k) { return k == groups::Kind::pair ? "private" : "public"; }
 
+std::string count(std::size_t n, const char* noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); }
+
 std::string epoch_note(std::uint64_t epoch) { return " (epoch " + std::to_string(epoch) + ")"; }
 
 std::string answered(const groups::ev::Answered& a, const GroupNames& names) {
@@ -551,7 +553,7 @@ std::string render(const groups::Event& e, const GroupNames& names) {
                        who(x.member.key, names) + epoch_note(x.epoch);
             } else if constexpr (std::is_same_v<T, gev::NewEpoch>) {
                 return "* group " + group_label(x.group, names) + ": epoch " + std::to_string(x.epoch) + ", " +
-                       std::to_string(x.members) + " members, coordinator " + who(x.coordinator, names);
+                       count(x.members, "member") + ", coordinator " + who(x.coordinator, names);
             } else if constexpr (std::is_same_v<T, gev::CoordinatorChanged>) {
                 return "* group " + group_label(x.group, names) + ": " + who(x.coordinator.key, names) +
                        " is the coordinator now";
@@ -585,8 +587,7 @@ std::string render(const groups::Event& e, const GroupNames& names) {
 
 std::string render_group(const groups::GroupView& g, const GroupNames& names) {
     std::string s = short_id(g.id) + quoted_title(g.title) + " " + kind_name(g.kind) + " epoch " +
-                    std::to_string(g.epoch) + ", " + std::to_string(g.members.size()) +
-                    (g.members.size() == 1 ? " member" : " members");
+                    std::to_string(g.epoch) + ", " + count(g.members.size(), "member");
     if (!g.members.empty()) s += ", coordinator " + who(g.members.front().key, names);
     return s;
 }

@@ -152,6 +152,7 @@ TEST_CASE("membership events render as one line naming the group, who, and the e
     CHECK(line(MemberRemoved{g, 7, member(3, "carol"), member(1, "alice")}) ==
           "* group 3f2a91c0 \"friends\": alice removed carol (epoch 7)");
     CHECK(line(NewEpoch{g, 8, key(2), 3}) == "* group 3f2a91c0 \"friends\": epoch 8, 3 members, coordinator bob");
+    CHECK(line(NewEpoch{g, 9, key(2), 1}) == "* group 3f2a91c0 \"friends\": epoch 9, 1 member, coordinator bob");
     CHECK(line(CoordinatorChanged{g, member(2, "bob")}) == "* group 3f2a91c0 \"friends\": bob is the coordinator now");
     CHECK(line(Renamed{g, "old gang", member(2, "bob")}) == "* group 3f2a91c0: bob named it \"old gang\"");
     CHECK(line(EntryFailed{g, "no answer"}) == "! group 3f2a91c0 \"friends\": entry failed (no answer)");
