@@ -408,8 +408,13 @@ void Session::group_action(TimeMs now, groups::Machine& machine, const A& a) {
     } else if constexpr (std::is_same_v<A, action::Remove>) {
         auto g = pick_group(a.group);
         if (!g) return;
-        // The member of that name in the list, else the one the node pinned.
-        auto m = std::find_if(g->members.begin(), g->members.end(), [&](const auto& x) { return x.name == a.user; });
+        // Names in the list are the members' own: the key pinned for the name
+        // comes first when it is a member, so another member calling itself so
+        // is not taken for it.
+        auto member = [&](auto match) { return std::find_if(g->members.begin(), g->members.end(), match); };
+        auto pinned = host_.pinned(a.user);
+        auto m = pinned ? member([&](const auto& x) { return x.key == *pinned; }) : g->members.end();
+        if (m == g->members.end()) m = member([&](const auto& x) { return x.name == a.user; });
         auto key = m != g->members.end() ? std::optional<PublicKey>(m->key) : key_of(a.user);
         if (key) host_.handle_group_command(now, groups::cmd::Remove{g->id, *key});
     } else if constexpr (std::is_same_v<A, action::Groups>) {
