@@ -290,7 +290,6 @@ std::string help_text() {
            "\\decline [user]       decline it\n"
            "\\rooms                our rooms: id, relay, epoch, members\n"
            "\\room <id-prefix>     lines without '\\' go to that room (\\chat <user> switches back)\n"
-           "\\leave [id-prefix]    leave that room (default: the current one, when no group is)\n"
            "\\relays               the relays we know, with our measured round-trip times\n"
            "\\connect <user> [private]  ask <user> into a new group (private: for the two of you only)\n"
            "\\yes [N] [group]      say yes to request N (or the only one), into a new group or that one\n"
@@ -301,7 +300,7 @@ std::string help_text() {
            "\\invite <user> [grp]  invite <user> into the group (default: the current one)\n"
            "\\remove <user> [grp]  remove <user> from it (the coordinator does)\n"
            "\\title <text>         give the current group a title everyone sees\n"
-           "\\leave [group]        leave that group (default: the current one; else it leaves a room)\n"
+           "\\leave [group|room]   leave that group or room (default: the current one)\n"
            "\\quit or \\exit        declare ourselves offline and leave\n";
 }
 

@@ -122,7 +122,7 @@ TEST_CASE("wrong arguments to the group macros get one clear line") {
 TEST_CASE("help lists the group macros") {
     auto h = help_text();
     for (auto m : {"\\connect", "\\yes", "\\no", "\\invite", "\\remove", "\\groups", "\\members", "\\group ",
-                   "\\title", "\\leave [group]"})
+                   "\\title", "\\leave [group|room]"})
         CHECK_MESSAGE(h.find(m) != std::string::npos, m);
 }
 

@@ -71,8 +71,13 @@ TEST_CASE("a group between two users: asked, answered, and its lines ride on the
     CHECK(alice.host->node()->stats().sent > sent_before);
     // Acknowledged: nothing of it waits in alice's outbox.
     CHECK(alice.host->node()->outbox_waiting("bob") == 0);
-    // A group message is not a chat message: nothing of it was shown as one.
-    for (auto& l : bob.lines) CHECK(l.find("hello group") == std::string::npos);
+    // A group message is not a chat message: it was shown once, as a group's line.
+    std::vector<std::string> shown;
+    for (auto& l : bob.lines)
+        if (l.find("hello group") != std::string::npos) shown.push_back(l);
+    REQUIRE(shown.size() == 1);
+    CHECK(shown.front().rfind("[", 0) == 0);
+    CHECK(shown.front().find("<alice> hello group") != std::string::npos);
 }
 
 TEST_CASE("a group's state is stored in the turn that changed it, and a restarted member is still in it") {
