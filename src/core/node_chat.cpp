@@ -287,12 +287,13 @@ void Node::State::on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
 
 void Node::State::delivered(const wire::Header& h, const OutEntry& e) {
     heard_from(h.from_user, h.from_session);  // acks a message still outstanding: fresh
-    bool mirror = h.from_user == id.user;
+    // Said only of what the user typed: a group message is the group machine's.
+    bool say = h.from_user != id.user && e.msg.group.empty();
     MessageId mid = e.rec.id;
     std::string to = e.msg.to;
     store(store_op::DeleteOutbox{mid, h.from_user});
     outbox.erase(mid, h.from_user);
-    if (!mirror) event(ev::Delivered{mid, to});
+    if (say) event(ev::Delivered{mid, to});
 }
 
 void Node::State::queue(const wire::SignedBlob& blob, const wire::ChatMessage& m, const std::string& target) {

@@ -715,6 +715,13 @@ private:
     }
 };
 
+// How many of lines match p (lines of several runs: Net::all_output).
+inline std::size_t count_in(const std::vector<std::string>& lines, const Pattern& p) {
+    std::size_t n = 0;
+    for (auto& l : lines) n += p.matches(l);
+    return n;
+}
+
 // ---- \users ------------------------------------------------------------------------------
 
 // Sends \users and returns its listing, one line per user keyed by name (the

@@ -20,12 +20,6 @@ std::string say(Proc& p, const std::string& to, const std::string& text, Loc loc
     return q.substr(9, 8);
 }
 
-std::size_t count_in(const std::vector<std::string>& lines, const Pattern& p) {
-    std::size_t n = 0;
-    for (auto& l : lines) n += p.matches(l);
-    return n;
-}
-
 }  // namespace
 
 TEST_CASE("a message is shown once and acknowledged; one to an offline user waits in the outbox") {
