@@ -39,6 +39,17 @@ groups::GroupId make_group(HostNet& net, HostPeer& a, HostPeer& b) {
     return views.front().id;
 }
 
+// by invites who into group id, and who says yes to the invitation.
+void invite(HostNet& net, HostPeer& by, HostPeer& who, const groups::GroupId& id) {
+    net.group(by, groups::cmd::Invite{id, who.id.pk, who.name});
+    net.run_for(3000);
+    auto asked = events_of<groups::ev::RequestArrived>(who);
+    REQUIRE(asked.size() == 1);
+    CHECK(asked.front().invitation);
+    CHECK(asked.front().group == id);
+    net.group(who, groups::cmd::Reply{asked.front().id, true, std::nullopt, {}});
+}
+
 bool stored_group(const HostPeer& p, const groups::GroupId& id) {
     for (auto& op : p.last_batch)
         if (auto* g = std::get_if<store_op::PutGroup>(&op); g && g->group.group == id) return true;
@@ -125,12 +136,7 @@ TEST_CASE("a third user invited by a member enters through the coordinator, thou
     net.link(alice, carol);  // alice knows carol; bob, the coordinator, does not
     auto id = make_group(net, alice, bob);
 
-    net.group(alice, groups::cmd::Invite{id, carol.id.pk, "carol"});
-    net.run_for(3000);
-    auto asked = events_of<groups::ev::RequestArrived>(carol);
-    REQUIRE(asked.size() == 1);
-    CHECK(asked.front().invitation);
-    net.group(carol, groups::cmd::Reply{asked.front().id, true, std::nullopt, {}});
+    invite(net, alice, carol, id);
     net.run_for(8000);
 
     for (HostPeer* p : {&alice, &bob, &carol}) {
@@ -155,11 +161,7 @@ TEST_CASE("kill -9 of the coordinator: the next of the list coordinates, and the
     net.link(alice, carol);
     net.link(bob, carol);
     auto id = make_group(net, alice, bob);  // bob coordinates, alice second
-    net.group(bob, groups::cmd::Invite{id, carol.id.pk, "carol"});
-    net.run_for(2000);
-    auto asked = events_of<groups::ev::RequestArrived>(carol);
-    REQUIRE(asked.size() == 1);
-    net.group(carol, groups::cmd::Reply{asked.front().id, true, std::nullopt, {}});
+    invite(net, bob, carol, id);
     net.run_for(5000);
     REQUIRE(alice.host->groups()->group(id)->members.size() == 3);
     auto epoch = alice.host->groups()->group(id)->epoch;
