@@ -193,3 +193,25 @@ TEST_CASE("kill -9 of the coordinator: the next of the list coordinates, and the
         CHECK(v->epoch == alice.host->groups()->group(id)->epoch);
     }
 }
+
+TEST_CASE("a group message no client would send is counted and dropped, acknowledged, and shows nothing") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    auto shown = bob.mark();
+    auto malformed = bob.host->groups()->stats().malformed;
+    // Garbage in the group field, and a well-formed line for a group bob is not in.
+    wire::GroupLine stray;
+    stray.group.fill(7);
+    stray.epoch = 3;
+    stray.author = alice.id.pk;
+    stray.ciphertext = Bytes(40, 1);
+    for (const Bytes& payload : {Bytes{0xff, 0x00, 0x13}, wire::encode_group(wire::GroupMessage{stray})})
+        net.network().input(alice, [&] {
+            alice.host->node()->handle_command(net.now(), core::cmd::SendGroup{"bob", payload});
+        });
+    net.run_for(1000);
+    CHECK(bob.host->groups()->stats().malformed == malformed + 1);
+    CHECK(bob.host->groups()->groups().empty());
+    CHECK(bob.since(shown).empty());
+    CHECK(alice.host->node()->outbox_waiting("bob") == 0);  // acknowledged: not sent again and again
+}
