@@ -101,7 +101,34 @@ void Machine::State::invite(const cmd::Invite& i) {
     if (we_coordinate(g)) {
         on_invite(self.pk, wire::GroupInvite{i.group, i.user, i.name, false});
     } else if (const PublicKey* c = acting_coordinator(g)) {
+        if (g.invites_out.size() >= config.max_requests && !g.invites_out.count(i.user))
+            g.invites_out.erase(g.invites_out.begin());
+        g.invites_out[i.user] = {i.name, *c};
         send(*c, wire::GroupInvite{i.group, i.user, i.name, false});
+    }
+}
+
+// An invitation given to a coordinator that is gone would wait for it in vain:
+// it goes to the one coordinating now (ourselves included). One that entered
+// needs it no more.
+void Machine::State::forward_invites(const GroupId& id, Group& g) {
+    const PublicKey* c = acting_coordinator(g);
+    for (auto it = g.invites_out.begin(); it != g.invites_out.end();) {
+        if (is_member(g.rec, it->first) || !c) {
+            it = is_member(g.rec, it->first) ? g.invites_out.erase(it) : std::next(it);
+            continue;
+        }
+        if (it->second.second != *c) {
+            wire::GroupInvite inv{id, it->first, it->second.first, false};
+            if (*c == self.pk) {
+                it = g.invites_out.erase(it);
+                on_invite(self.pk, inv);
+                continue;
+            }
+            it->second.second = *c;
+            send(*c, inv);
+        }
+        ++it;
     }
 }
 
@@ -123,7 +150,8 @@ void Machine::State::on_enter(const PublicKey& from, const wire::GroupEnter& e) 
     auto it = groups.find(e.group);
     if (it == groups.end() || it->second.forming) {
         ++stats.refused;
-        send(from, wire::GroupAnswer{e.nonce, code(Answer::disconnected_group), e.group, 0, {}, {}, {}});
+        if (knows(e.group))
+            send(from, wire::GroupAnswer{e.nonce, code(Answer::disconnected_group), e.group, 0, {}, {}, {}});
         return;
     }
     Group& g = it->second;
@@ -213,6 +241,7 @@ void Machine::State::abort_txn(const GroupId& id, bool forget_forming) {
     for (const auto& m : g.txn->rec.members) send(m.key, a);
     g.txn.reset();
     if (g.forming && forget_forming && g.queue.empty()) {
+        gone.insert(id);
         groups.erase(it);
         emit(ev::EntryFailed{id, "the first entry did not complete"});
     }
@@ -270,7 +299,10 @@ void Machine::State::on_peer_enter(const PublicKey& from, const wire::GroupPeerE
     auto answer = [&](Answer a) {
         send(from, wire::GroupAnswer{0, code(a), p.group, p.epoch, p.coordinator, {}, {}});
     };
-    if (it == groups.end() || it->second.forming) return answer(Answer::disconnected_group);
+    if (it == groups.end() || it->second.forming) {
+        if (knows(p.group)) answer(Answer::disconnected_group);
+        return;
+    }
     Group& g = it->second;
     const Rank want{p.epoch, p.coordinator};
     if (rank_of(g.rec) == want && is_member(g.rec, from)) return answer(Answer::yes);

@@ -200,7 +200,7 @@ void Machine::State::sync(const GroupId& id, const PublicKey* only) {
 void Machine::State::on_sync(const PublicKey& from, const wire::GroupSync& s) {
     auto it = groups.find(s.group);
     if (it == groups.end() || it->second.forming) {
-        if (!entering.count(s.group))
+        if (!entering.count(s.group) && knows(s.group))
             send(from, wire::GroupAnswer{0, static_cast<std::uint8_t>(Answer::disconnected_group), s.group, s.epoch,
                                          s.coordinator, {}, {}});
         return;

@@ -99,6 +99,7 @@ bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const
         std::vector<PublicKey> candidates;
         for (const auto& m : body.members) candidates.push_back(m.key);
         SignedBlob proof = g.blob;
+        gone.insert(id);
         groups.erase(id);
         emit(ev::Gone{id, removed ? Change::removed : Change::lost, by_member, !removed, false});
         // Lost, the stored state stays until we are in again (or give up): a restart
@@ -150,6 +151,7 @@ bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const
     if (!we_coordinate(g)) g.queue.clear();
 
     if (body.members.size() < 2) {
+        gone.insert(id);
         groups.erase(id);
         emit(ev::Gone{id, static_cast<Change>(body.change), by_member, false, true});
         return false;
@@ -235,6 +237,7 @@ void Machine::State::maintain(const GroupId& id) {
         if (!g.txn && !g.queue.empty()) start_txn(id);
         return;
     }
+    forward_invites(id, g);
     if (!we_coordinate(g)) {
         g.txn.reset();
         return;
@@ -315,6 +318,7 @@ void Machine::State::leave(const GroupId& id) {
         return;
     }
     for (const auto& m : it->second.rec.members) send(m.key, wire::GroupRelease{id});
+    gone.insert(id);
     groups.erase(it);
     touch(id);
     emit(ev::Gone{id, Change::left, Member{self.pk, self.name, kx_pk}, false, false});

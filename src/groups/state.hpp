@@ -69,6 +69,10 @@ struct Group {
     std::set<PublicKey> down;     // members the liveness detector calls lost
     std::set<PublicKey> leaving;  // members that sent connection release
     std::map<PublicKey, std::string> invited;
+    // Our invitations handed to the coordinator of the time, by invitee: its
+    // name and the coordinator it went to. When another coordinates (the one
+    // we gave it to was lost or left), they go to the new one (maintain()).
+    std::map<PublicKey, std::pair<std::string, PublicKey>> invites_out;
     std::optional<Pending> pending;
     std::vector<WaitingPeer> peers_waiting;
     std::optional<Txn> txn;
@@ -121,6 +125,13 @@ struct Machine::State {
     std::uint64_t next_request_id = 1;
     std::set<PublicKey> down;
     std::set<GroupId> dirty;
+    // Groups this machine was in and is out of (left, removed, ceased) in this
+    // run: only of these does it say "not in that group" (disconnected_group).
+    // Of a group it never knew it says nothing, for a message about it may be
+    // meant for another device of the same user, which is in it
+    // (darkchat-groups(7), TRANSPORT).
+    std::set<GroupId> gone;
+    bool knows(const GroupId& id) const { return groups.count(id) || entering.count(id) || gone.count(id); }
 
     std::deque<StoreRecord> store_out;
     std::deque<Event> events;
@@ -159,6 +170,7 @@ struct Machine::State {
     bool has_current_key(const Group& g) const;
     void send_record(const Group& g, const PublicKey& to);
     void maintain(const GroupId& id);
+    void forward_invites(const GroupId& id, Group& g);
     void on_update(const PublicKey& from, const wire::GroupUpdate& u);
     void on_release(const PublicKey& from, const wire::GroupRelease& r);
     void on_rename(const PublicKey& from, const wire::GroupRename& r);

@@ -215,3 +215,69 @@ TEST_CASE("a group message no client would send is counted and dropped, acknowle
     CHECK(bob.since(shown).empty());
     CHECK(alice.host->node()->outbox_waiting("bob") == 0);  // acknowledged: not sent again and again
 }
+
+TEST_CASE("another device of a member, not in the group, hears its messages and says nothing of them") {
+    HostNet net;
+    auto& alice = net.add("alice");
+    auto& phone = net.add("phone");  // alice's other device: her key, its own session
+    auto& bob = net.add("bob");
+    auto& carol = net.add("carol");
+    phone.id = alice.id;
+    crypto::random_bytes(phone.id.session);
+    for (HostPeer* p : {&alice, &phone, &bob, &carol}) net.start(*p);
+    net.link(alice, bob);
+    net.link(bob, carol);
+    net.link(alice, carol);
+    net.type(phone, "\\ping " + alice.addr.to_string());
+    net.type(phone, "\\add bob");
+    net.run_for(1000);
+    auto id = make_group(net, alice, bob);
+    invite(net, bob, carol, id);  // carol's automatic entering goes to alice's phone too
+    net.run_for(8000);
+    for (HostPeer* p : {&alice, &bob, &carol}) {
+        CAPTURE(p->name);
+        auto v = p->host->groups()->group(id);
+        REQUIRE(v);
+        CHECK(v->members.size() == 3);
+    }
+    CHECK(phone.host->groups()->groups().empty());
+    net.run_for(130000);  // two rounds of the members' sync reach the phone too
+    net.group(carol, groups::cmd::Say{id, "still three"});
+    net.run_for(2000);
+    CHECK(alice.host->groups()->group(id)->members.size() == 3);
+    CHECK(bob.host->groups()->group(id)->members.size() == 3);
+    CHECK(texts(alice) == std::vector<std::string>{"carol: still three"});
+    CHECK(phone.group_events.empty());
+}
+
+TEST_CASE("an invitation handed to a coordinator that dies is handed to the next one") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    auto& carol = net.add("carol");
+    auto& dave = net.add("dave");
+    net.start(carol);
+    net.start(dave);
+    net.link(bob, carol);
+    net.link(alice, carol);
+    net.link(alice, dave);
+    auto id = make_group(net, alice, bob);  // bob coordinates, alice second
+    invite(net, bob, carol, id);
+    net.run_for(5000);
+    REQUIRE(alice.host->groups()->group(id)->members.size() == 3);
+
+    net.kill(bob);
+    net.group(alice, groups::cmd::Invite{id, dave.id.pk, "dave"});  // to bob, who will never answer
+    net.run_for(15000);
+    auto asked = events_of<groups::ev::RequestArrived>(dave);
+    REQUIRE(asked.size() == 1);
+    CHECK(asked.front().from == alice.id.pk);  // from the one coordinating now
+    net.group(dave, groups::cmd::Reply{asked.front().id, true, std::nullopt, {}});
+    net.run_for(5000);
+    for (HostPeer* p : {&alice, &carol, &dave}) {
+        CAPTURE(p->name);
+        auto v = p->host->groups()->group(id);
+        REQUIRE(v);
+        CHECK(v->members.size() == 3);
+        CHECK(v->members.front().key == alice.id.pk);
+    }
+}
