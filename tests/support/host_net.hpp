@@ -14,6 +14,7 @@
 #include "darkchat/session.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -75,7 +76,9 @@ inline host::RoleOptions using_directory(const Addr& directory) {
 class HostNet {
 public:
     // Every packet takes 5 ms; peers sit at 127.0.0.1, 127.0.0.2, ... port 7300.
-    explicit HostNet(std::uint64_t seed = 7) : net_(seed, model(), 1'000'000) {
+    explicit HostNet(std::uint64_t seed = 7) : HostNet(seed, model()) {}
+    // On a network of that model (latency, loss, ...).
+    HostNet(std::uint64_t seed, sim::NetModel m) : net_(seed, m, 1'000'000) {
         net_.on_transmit = [this](const sim::Station& s, const core::Transmit&) {
             auto& p = *peers_.at(s.index);  // every station here is a peer, attached in order
             p.batch_order.push_back("send");
@@ -210,6 +213,12 @@ public:
     void inject(HostPeer& p, const Addr& from, ByteView data) { net_.deliver_now(p, from, data); }
 
     void run_for(TimeMs d) { net_.run_for(d); }
+    // Runs until pred() holds or `limit` ms have passed; whether it held.
+    bool run_until(const std::function<bool()>& pred, TimeMs limit, TimeMs step = 100) {
+        return net_.run_until(pred, limit, step).has_value();
+    }
+    // Peers in the order added.
+    const std::vector<std::unique_ptr<HostPeer>>& peers() const { return peers_; }
     void run_until(TimeMs t) { net_.run_until(t); }
 
 private:
