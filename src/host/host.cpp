@@ -122,8 +122,10 @@ void Host::settle(TimeMs now) {
 }
 
 // A group message to its member, as chat through the node: to the user name
-// the member goes by, once the node holds the same key for that name (a user
-// it does not know yet is looked for first, as \add does).
+// the member goes by, once the node holds the same key for that name. A member
+// that is not a contact is added first, as \add does (looked for when unknown):
+// a user known only through a contact's list is not probed, so without this
+// its loss would never reach the machine and no failover could happen.
 void Host::carry(const groups::Outgoing& m) {
     std::string name = m.name.empty() ? name_of(m.to) : m.name;
     if (name.empty()) return;  // nobody to send to: the machine's retries and sync try again
@@ -131,7 +133,7 @@ void Host::carry(const groups::Outgoing& m) {
     auto pinned_key = pinned(name);
     if (pinned_key && *pinned_key != m.to) return;  // that name is someone else's here: never to them
     auto u = node_->user(name);
-    if (!pinned_key && (!u || !u->contact)) node_->handle_command(now_, core::cmd::Add{name});
+    if (!u || !u->contact) node_->handle_command(now_, core::cmd::Add{name});
     node_->handle_command(now_, core::cmd::SendGroup{name, m.bytes});
 }
 

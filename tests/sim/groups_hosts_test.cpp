@@ -322,3 +322,96 @@ TEST_CASE("two newcomers invited at the same moment by two different members bot
     auto list = keys_of(v->members);
     CHECK(std::vector<PublicKey>(list.end() - 2, list.end()) == orders[0]);  // entered last, in that order
 }
+
+TEST_CASE("a group split 3+3 until each half calls the other lost merges on heal into the record of higher rank") {
+    auto seed = simtest::seed_or(44);
+    INFO(simtest::replay_hint(seed));
+    HostNet net(seed);
+    Answering answering;
+    auto ps = users(net, 6);
+    auto id = make_group(net, answering, ps, 60000);
+    auto before = *ps[0]->host->groups()->group(id);
+
+    std::vector<HostPeer*> a(ps.begin(), ps.begin() + 3), b(ps.begin() + 3, ps.end());
+    net.network().partition({b[0]->index, b[1]->index, b[2]->index});
+    bool split_a = settle(net, answering, a, id, 60000);
+    bool split_b = settle(net, answering, b, id, 60000);
+    REQUIRE(split_a);
+    REQUIRE(split_b);
+    auto va = *a[0]->host->groups()->group(id);
+    auto vb = *b[0]->host->groups()->group(id);
+    CHECK(va.members.front().key == before.members.front().key);  // the coordinator's half keeps it
+    CHECK(va.epoch > before.epoch);
+    CHECK(vb.epoch > before.epoch);
+    CHECK(va.members.front().key != vb.members.front().key);
+    // Each half keeps its members in the order of the list before.
+    for (auto* v : {&va, &vb}) {
+        auto ks = keys_of(v->members);
+        std::vector<PublicKey> sub;
+        for (auto& m : before.members)
+            if (std::find(ks.begin(), ks.end(), m.key) != ks.end()) sub.push_back(m.key);
+        CHECK(sub == ks);
+    }
+
+    // Each half talks among itself.
+    std::vector<Written> log;
+    for (auto* p : ps) say(net, *p, id, p->name + " apart", log, ps);
+    net.run_for(5000);
+
+    // The winner: the record of higher rank, (epoch, coordinator key).
+    bool a_wins = std::make_pair(va.epoch, va.members.front().key) > std::make_pair(vb.epoch, vb.members.front().key);
+    auto& winner = a_wins ? va : vb;
+    auto& loser = a_wins ? vb : va;
+    auto& winners = a_wins ? a : b;
+    auto& losers = a_wins ? b : a;
+    CAPTURE(a_wins);
+
+    net.network().heal();
+    bool merged = settle(net, answering, ps, id, 180000);
+    REQUIRE(merged);
+    auto after = *ps[0]->host->groups()->group(id);
+    auto ks = keys_of(after.members);
+    // The winner's coordinator coordinates, its list comes first, the losing half follows.
+    CHECK(ks.front() == winner.members.front().key);
+    CHECK(std::vector<PublicKey>(ks.begin(), ks.begin() + 3) == keys_of(winner.members));
+    auto tail = std::vector<PublicKey>(ks.begin() + 3, ks.end());
+    auto lk = keys_of(loser.members);
+    std::sort(tail.begin(), tail.end());
+    std::sort(lk.begin(), lk.end());
+    CHECK(tail == lk);
+    CHECK(after.epoch > std::max(va.epoch, vb.epoch));
+    for (auto* p : losers) {  // each found itself lost and entered again
+        CAPTURE(p->name);
+        CHECK(!events_of<groups::ev::Gone>(*p).empty());
+    }
+
+    // Lines of each half during the split reached its own half only, once each.
+    for (auto* r : ps)
+        for (auto* w : ps) {
+            if (r == w) continue;
+            CAPTURE(r->name);
+            CAPTURE(w->name);
+            bool same_half = (std::find(a.begin(), a.end(), r) != a.end()) == (std::find(a.begin(), a.end(), w) != a.end());
+            auto got = shown_from(*r, id, w->id.pk);
+            if (same_half) CHECK(got == std::vector<std::string>{w->name + " apart"});
+            else CHECK(got.empty());
+        }
+
+    // One group again: a line of each member reaches every other.
+    std::vector<Written> merged_log;
+    for (auto* p : ps) say(net, *p, id, p->name + " together", merged_log, ps);
+    auto all_members = member_set(*ps[0], id);
+    auto read_all = [&] {
+        for (auto* r : ps)
+            for (auto* w : ps)
+                if (r != w) {
+                    auto got = shown_from(*r, id, w->id.pk);
+                    if (std::count(got.begin(), got.end(), w->name + " together") != 1) return false;
+                }
+        return true;
+    };
+    bool together = net.run_until(read_all, 60000, 250);
+    CHECK(together);
+    (void)winners;
+    (void)all_members;
+}
