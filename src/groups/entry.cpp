@@ -455,6 +455,7 @@ void Machine::State::ask_coordinator(const GroupId& id, Entering& e) {
 
 void Machine::State::enter_failed(const GroupId& id, std::string why) {
     entering.erase(id);
+    lingering.erase(id);
     if (!groups.count(id)) touch(id);  // forget a state kept for coming back
     emit(ev::EntryFailed{id, std::move(why)});
 }

@@ -84,6 +84,11 @@ void Machine::State::on_line(const PublicKey& from, const GroupLine& l) {
     }
     auto it = groups.find(l.group);
     if (it == groups.end() || it->second.forming) {
+        // Called lost and entering again: a line of an epoch we were in may still come.
+        auto lg = lingering.find(l.group);
+        if (it == groups.end() && lg != lingering.end() && find_key(lg->second, l.epoch, l.coordinator) &&
+            crypto.verify(l.author, signed_part(l), l.sig))
+            return process_line(l.group, lg->second, l, true);
         ++stats.refused;
         return;
     }
@@ -105,7 +110,10 @@ void Machine::State::on_line(const PublicKey& from, const GroupLine& l) {
 }
 
 void Machine::State::process_line(const GroupId& id, const GroupLine& l) {
-    Group& g = groups.at(id);
+    process_line(id, groups.at(id), l, false);
+}
+
+void Machine::State::process_line(const GroupId& id, Group& g, const GroupLine& l, bool lingering_group) {
     const Rank r{l.epoch, l.coordinator};
     const wire::GroupEpochKey* k = find_key(g, l.epoch, l.coordinator);
     std::optional<wire::GroupEpochKey> from_pending;
@@ -174,7 +182,7 @@ void Machine::State::process_line(const GroupId& id, const GroupLine& l) {
         a->second.erase(first);
     }
     if (a != g.ahead.end() && a->second.empty()) g.ahead.erase(a);
-    touch(id);
+    if (!lingering_group) touch(id);  // a lingering group is never stored (see lingering)
 }
 
 void Machine::State::release_held(const GroupId& id) {

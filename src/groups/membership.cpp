@@ -83,6 +83,24 @@ void Machine::State::issue(const GroupId& id, std::vector<Member> members, Chang
     (void)still;
 }
 
+// In again: what we showed of the group before it dropped us counts, so a
+// late line of those epochs is shown once (not as a duplicate, not never).
+void Machine::State::merge_lingering(const GroupId& id, Group& g) {
+    auto it = lingering.find(id);
+    Group old = std::move(it->second);
+    lingering.erase(it);
+    for (const auto& k : old.keys) {
+        if (find_key(g, k.epoch, k.coordinator)) continue;
+        g.keys.push_back(k);
+    }
+    std::sort(g.keys.begin(), g.keys.end(), [](const auto& a, const auto& b) {
+        return Rank{a.epoch, a.coordinator} < Rank{b.epoch, b.coordinator};
+    });
+    while (g.keys.size() > std::min(config.max_epoch_keys, wire::kMaxGroupKeys)) g.keys.erase(g.keys.begin());
+    for (const auto& [sid, next] : old.next)
+        if (find_key(g, std::get<1>(sid), std::get<2>(sid))) g.next[sid] = std::max(g.next[sid], next);
+}
+
 bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const SignedBlob& blob,
                            std::optional<GroupKey> key) {
     Group& g = groups.at(id);
@@ -100,6 +118,7 @@ bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const
         for (const auto& m : body.members) candidates.push_back(m.key);
         SignedBlob proof = g.blob;
         gone.insert(id);
+        if (!removed) lingering[id] = std::move(g);
         groups.erase(id);
         emit(ev::Gone{id, removed ? Change::removed : Change::lost, by_member, !removed, false});
         // Lost, the stored state stays until we are in again (or give up): a restart
@@ -109,6 +128,7 @@ bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const
         return false;
     }
     touch(id);
+    if (lingering.count(id)) merge_lingering(id, g);
 
     if (first) {
         emit(ev::Joined{id, body.epoch, body.members, body.title});

@@ -131,6 +131,12 @@ struct Machine::State {
     // meant for another device of the same user, which is in it
     // (darkchat-groups(7), TRANSPORT).
     std::set<GroupId> gone;
+    // A group we were called lost from, as it was, while we enter it again:
+    // lines of its epochs still in flight (written before the record that
+    // dropped us reached us, nothing orders them against it) are shown from
+    // it, and its keys and counters join the group once we are in again.
+    // Never stored: the stored state stays the one from before (adopt()).
+    std::map<GroupId, Group> lingering;
     bool knows(const GroupId& id) const { return groups.count(id) || entering.count(id) || gone.count(id); }
 
     std::deque<StoreRecord> store_out;
@@ -207,6 +213,9 @@ struct Machine::State {
     void say(const GroupId& id, const std::string& text);
     void on_line(const PublicKey& from, const GroupLine& l);
     void process_line(const GroupId& id, const GroupLine& l);
+    // lingering: g is a group we are entering again; lines it cannot place are dropped.
+    void process_line(const GroupId& id, Group& g, const GroupLine& l, bool lingering);
+    void merge_lingering(const GroupId& id, Group& g);
     void release_held(const GroupId& id);
     void sync(const GroupId& id, const PublicKey* only = nullptr);
     void on_sync(const PublicKey& from, const wire::GroupSync& s);
