@@ -157,6 +157,8 @@ private:
     // Carries what the node and the group machine have for each other (host.cpp).
     void settle(TimeMs now);
     void carry(const groups::Outgoing& m);
+    void release_parked();
+    std::string pinned_name(const PublicKey& key);  // the name the node pinned key under
 
     Config config_;
     std::vector<std::unique_ptr<Part>> parts_;  // the node first, when there is one
@@ -164,7 +166,10 @@ private:
     core::Node* node_ = nullptr;
     roles::RoomClient* client_ = nullptr;
     groups::Machine* groups_ = nullptr;
-    std::map<PublicKey, std::string> names_;  // names group messages came under or went to
+    std::map<PublicKey, std::string> names_;  // keys to the names the node pinned them under (a cache)
+    std::deque<groups::Outgoing> parked_;     // group messages waiting for their name to be pinned
+    std::vector<groups::Outgoing> carried_;   // group messages put in the outbox since the last batch
+    std::vector<groups::Outgoing> recarry_;   // of them, what a failed batch took back: carried again
     TimeMs now_ = 0;                          // the latest time an input brought
     std::vector<StoreOp> batch_;     // the batch out: each part's ops (what failed before first)
     std::vector<std::size_t> ends_;  // per part: where its ops in batch_ end

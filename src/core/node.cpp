@@ -434,8 +434,11 @@ std::optional<UserView> Node::user(const std::string& name) const { return s_->p
 
 std::vector<KeyView> Node::keys(const std::string& name) const {
     std::vector<KeyView> out;
-    for (auto& [n, u] : s_->users) {
-        if (!name.empty() && n != name) continue;
+    auto one = s_->users.find(name);
+    if (!name.empty() && one == s_->users.end()) return out;
+    for (auto it = name.empty() ? s_->users.begin() : one; it != s_->users.end(); ++it) {
+        auto& [n, u] = *it;
+        if (!name.empty() && n != name) break;
         KeyView k;
         k.user = n;
         if (u.key_known) k.pinned = u.rec.key;

@@ -89,6 +89,13 @@ void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::C
         ++stats.unsolicited;
         return;
     }
+    // A group message names its author to the group machine by the key pinned
+    // for it: until one is (the author's declaration is on its way), it is not
+    // taken, nor acknowledged, and its sender tries again.
+    if (!m->group.empty() && !users.at(m->from).key_known) {
+        ++stats.unsolicited;
+        return;
+    }
     if (seen.contains(m->from, m->sent, m->id)) {
         ++stats.duplicate;
         // Seen may mean shown earlier in this turn and not stored yet: the ack

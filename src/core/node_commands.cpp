@@ -13,6 +13,12 @@ void Node::State::trust_key(const std::string& name, const std::string& fingerpr
     // Re-pin. Sessions signed by the old key are forgotten; the new key's
     // sessions come with its next declarations, so ask where it is.
     User& usr = u->second;
+    // The parts riding on the node knew the user by the old key: it is gone
+    // for them; the new key's sessions bring it back (tell_user_status).
+    if (auto up = user_up.find(name); up != user_up.end()) {
+        if (up->second && usr.key_known) asides_out.push_back(aside::UserStatus{name, usr.rec.key, false});
+        user_up.erase(up);
+    }
     for (auto& [sid, sess] : usr.sessions) store(store_op::DeleteSession{name, sid});
     usr.sessions.clear();
     presence.set_links(usr, NameList{});

@@ -13,6 +13,8 @@ namespace dc::host {
 
 namespace {
 
+// Group messages waiting for their member's name to be pinned, at most.
+constexpr std::size_t kMaxParked = 256;
 // A store fault that repeats is said again only after this long.
 constexpr TimeMs kStoreErrorRepeat = 10000;
 // A batch that could not be stored is tried again at least this often.
@@ -96,6 +98,9 @@ void Host::handle_group_command(TimeMs now, const groups::Command& c) {
 void Host::settle(TimeMs now) {
     now_ = std::max(now_, now);
     if (!node_ || !groups_) return;
+    // What a failed commit took back from the node's outbox is carried again,
+    // into the batch that retries it (the machine's state in it counts on them).
+    for (auto& m : std::exchange(recarry_, {})) carry(m);
     // Each pass hands on what the other side made of the last; a group
     // message makes at most a few answers, so this ends in a pass or two. The
     // bound only keeps a bug from spinning: what is left goes at the next input.
@@ -117,24 +122,62 @@ void Host::settle(TimeMs now) {
             moved = true;
             carry(*m);
         }
-        if (!moved) return;
+        if (!moved) break;
     }
+    release_parked();
 }
 
-// A group message to its member, as chat through the node: to the user name
-// the member goes by, once the node holds the same key for that name. A member
-// that is not a contact is added first, as \add does (looked for when unknown):
-// a user known only through a contact's list is not probed, so without this
-// its loss would never reach the machine and no failover could happen.
+// A group message to its member, as chat through the node, to the user name
+// the node pinned that member's key under (a name the machine gives is what a
+// peer said, and only says whom to look for). A member's name the node has not
+// pinned yet is looked for, as \add does, and the message waits here until
+// the node pins that name to that key (never to another). Every member is
+// made a contact, so that its liveness is watched.
 void Host::carry(const groups::Outgoing& m) {
-    std::string name = m.name.empty() ? name_of(m.to) : m.name;
-    if (name.empty()) return;  // nobody to send to: the machine's retries and sync try again
-    names_.try_emplace(m.to, name);
-    auto pinned_key = pinned(name);
-    if (pinned_key && *pinned_key != m.to) return;  // that name is someone else's here: never to them
+    std::string name = pinned_name(m.to);
+    if (name.empty()) {
+        name = m.name;
+        if (name.empty() || pinned(name)) return;  // nobody to look for, or the name is someone else's here
+        auto u = node_->user(name);
+        if (!u || !u->contact) node_->handle_command(now_, core::cmd::Add{name});
+        if (parked_.size() >= kMaxParked) parked_.pop_front();
+        parked_.push_back(m);
+        parked_.back().name = name;
+        return;
+    }
     auto u = node_->user(name);
     if (!u || !u->contact) node_->handle_command(now_, core::cmd::Add{name});
     node_->handle_command(now_, core::cmd::SendGroup{name, m.bytes});
+    carried_.push_back(m);
+}
+
+// What waited for a name to be pinned goes once it is (to that key), and is
+// dropped once the name is pinned to another.
+void Host::release_parked() {
+    for (auto it = parked_.begin(); it != parked_.end();) {
+        auto key = pinned(it->name);
+        if (!key) {
+            ++it;
+            continue;
+        }
+        groups::Outgoing m = std::move(*it);
+        it = parked_.erase(it);
+        if (*key == m.to) {
+            names_[m.to] = m.name;
+            carry(m);
+            it = parked_.begin();  // carry() may park nothing, but the deque may have moved
+        }
+    }
+}
+
+std::string Host::pinned_name(const PublicKey& key) {
+    if (auto it = names_.find(key); it != names_.end()) {
+        if (pinned(it->second) == key) return it->second;
+        names_.erase(it);
+    }
+    for (auto& k : node_->keys())
+        if (k.pinned && *k.pinned == key) return names_[key] = k.user;
+    return {};
 }
 
 void Host::handle_quit(TimeMs now) {
@@ -155,7 +198,10 @@ const std::vector<StoreOp>* Host::poll_store() {
         while (auto op = parts_[i]->poll_store()) batch_.push_back(std::move(*op));
         ends_[i] = batch_.size();
     }
-    if (batch_.empty()) return nullptr;
+    if (batch_.empty()) {
+        carried_.clear();  // nothing of them to take back: the node refused them, or they went
+        return nullptr;
+    }
     first_part_ = static_cast<std::size_t>(std::upper_bound(ends_.begin(), ends_.end(), 0) - ends_.begin());
     return &batch_;
 }
@@ -164,6 +210,7 @@ void Host::note(std::size_t part, std::string text) { notes_[part].push_back(std
 
 void Host::handle_store_applied(TimeMs) {
     batch_.clear();
+    carried_.clear();
     answered_ = true;
     if (!last_store_error_.empty()) {
         note(first_part_, "* state saved again");
@@ -174,6 +221,8 @@ void Host::handle_store_applied(TimeMs) {
 void Host::handle_store_failed(TimeMs now, const StoreFailure& failure) {
     std::vector<StoreOp> ops = std::exchange(batch_, {});
     answered_ = true;
+    if (failure.transient) recarry_ = std::exchange(carried_, {});
+    carried_.clear();
     // Each part that gave ops takes back what rested on its own, for every
     // input since the last drain; where it cannot, its transmits of them are
     // held back. Peers resend, and so does our outbox.

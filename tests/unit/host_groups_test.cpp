@@ -281,3 +281,38 @@ TEST_CASE("an invitation handed to a coordinator that dies is handed to the next
         CHECK(v->members.front().key == alice.id.pk);
     }
 }
+
+TEST_CASE("a commit that fails while a line is written: the line is carried again with the retried batch") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    auto id = make_group(net, alice, bob);
+    alice.store_fault = host::StoreFailure{"disk full", true};
+    net.group(alice, groups::cmd::Say{id, "one"});
+    net.run_for(300);
+    CHECK(texts(bob).empty());  // nothing left alice before it was stored
+    alice.store_fault.reset();
+    net.run_for(3000);  // the retry within a second; far less than the minute between syncs
+    net.group(alice, groups::cmd::Say{id, "two"});
+    net.run_for(1000);
+    CHECK(texts(bob) == std::vector<std::string>{"alice: one", "alice: two"});
+}
+
+TEST_CASE("a group message goes to the name the node pinned the member's key under, not the name a member gave") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    auto& carol = net.add("carol");
+    auto& mallory = net.add("mallory");
+    net.start(carol);
+    net.start(mallory);
+    net.link(alice, carol);
+    net.link(bob, carol);
+    net.link(bob, mallory);
+    auto id = make_group(net, alice, bob);  // bob coordinates
+    // alice invites carol's key under the name mallory: bob sends to whoever holds that key.
+    net.group(alice, groups::cmd::Invite{id, carol.id.pk, "mallory"});
+    net.run_for(5000);
+    CHECK(events_of<groups::ev::RequestArrived>(mallory).empty());
+    auto asked = events_of<groups::ev::RequestArrived>(carol);
+    REQUIRE(asked.size() == 1);
+    CHECK(asked.front().from == bob.id.pk);
+}
