@@ -28,13 +28,6 @@ sim::NetModel lossy(double loss) {
     return m;
 }
 
-template <typename E>
-std::vector<E> events_of(const HostPeer& p) {
-    std::vector<E> out;
-    for (auto& e : p.group_events)
-        if (auto* x = std::get_if<E>(&e)) out.push_back(*x);
-    return out;
-}
 
 std::string name_for(std::size_t i) { return "user" + std::to_string(i); }
 

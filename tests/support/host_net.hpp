@@ -14,6 +14,7 @@
 #include "darkchat/session.hpp"
 
 #include <algorithm>
+#include <regex>
 #include <functional>
 #include <map>
 #include <memory>
@@ -71,6 +72,32 @@ inline host::RoleOptions using_directory(const Addr& directory) {
     host::RoleOptions r;
     r.directory = directory;
     return r;
+}
+
+// The lines joined, one per line, for failure messages.
+inline std::string joined(const std::vector<std::string>& lines) {
+    std::string s;
+    for (auto& l : lines) s += l + "\n";
+    return s;
+}
+
+// The lines p showed since m, for failure messages.
+#define LINES(p, m) INFO((p).name << " showed:\n" << dc::test::joined((p).since(m)))
+
+// How many of lines match pattern (a whole-line regex).
+inline std::size_t count_matching(const std::vector<std::string>& lines, const std::string& pattern) {
+    std::regex re(pattern);
+    return static_cast<std::size_t>(
+        std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return std::regex_match(l, re); }));
+}
+
+// The group events of type E that p's host gave, in order.
+template <typename E>
+std::vector<E> events_of(const HostPeer& p) {
+    std::vector<E> out;
+    for (auto& e : p.group_events)
+        if (auto* x = std::get_if<E>(&e)) out.push_back(*x);
+    return out;
 }
 
 class HostNet {

@@ -10,13 +10,6 @@ using namespace dc::test;
 
 namespace {
 
-template <typename E>
-std::vector<E> events_of(const HostPeer& p) {
-    std::vector<E> out;
-    for (auto& e : p.group_events)
-        if (auto* x = std::get_if<E>(&e)) out.push_back(*x);
-    return out;
-}
 
 std::vector<std::string> texts(const HostPeer& p) {
     std::vector<std::string> out;

@@ -16,20 +16,6 @@ using namespace dc::test;
 
 namespace {
 
-std::string joined(const std::vector<std::string>& lines) {
-    std::string s;
-    for (auto& l : lines) s += l + "\n";
-    return s;
-}
-
-// The lines p showed since m, for failure messages.
-#define LINES(p, m) INFO((p).name << " showed:\n" << joined((p).since(m)))
-
-std::size_t count_matching(const std::vector<std::string>& lines, const std::string& pattern) {
-    std::regex re(pattern);
-    return static_cast<std::size_t>(
-        std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return std::regex_match(l, re); }));
-}
 
 std::size_t count_containing(const std::vector<std::string>& lines, const std::string& part) {
     return static_cast<std::size_t>(std::count_if(
