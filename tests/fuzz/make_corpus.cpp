@@ -5,6 +5,7 @@
 // program runs the same node to learn them). README.md says how the committed corpus
 // was made from these seeds and a fuzzing run.
 
+#include "corpus_file.hpp"
 #include "node_harness.hpp"
 
 #include <cstdio>
@@ -24,14 +25,7 @@ fs::path out_dir;
 std::size_t written = 0;
 
 void put(const std::string& target, const std::string& name, ByteView data) {
-    const fs::path dir = out_dir / target;
-    fs::create_directories(dir);
-    std::ofstream f(dir / name, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-    if (!f) {
-        std::fprintf(stderr, "make_corpus: cannot write %s\n", (dir / name).c_str());
-        std::exit(1);
-    }
+    fuzz::write_corpus_file(out_dir / target, name, data, "make_corpus");
     ++written;
 }
 

@@ -2,6 +2,8 @@
 // OUT_DIR/fuzz_groups with a valid encoding of every group message, a signed record,
 // a stored group state, and a few invalid ones.
 
+#include "corpus_file.hpp"
+
 #include "darkchat/groups_wire.hpp"
 
 #include <cstdio>
@@ -17,14 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 fs::path out;
 
-void put(const std::string& name, ByteView data) {
-    std::ofstream f(out / name, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-    if (!f) {
-        std::fprintf(stderr, "make_groups_corpus: cannot write %s\n", (out / name).c_str());
-        std::exit(1);
-    }
-}
+void put(const std::string& name, ByteView data) { fuzz::write_corpus_file(out, name, data, "make_groups_corpus"); }
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 // OUT_DIR/fuzz_roles with a valid payload of every directory/relay/room message,
 // their signed bodies, a packet of every role type, and a few invalid ones.
 
+#include "corpus_file.hpp"
 #include "fuzz_common.hpp"
 
 #include "darkchat/roles_wire.hpp"
@@ -18,14 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 fs::path out;
 
-void put(const std::string& name, ByteView data) {
-    std::ofstream f(out / name, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-    if (!f) {
-        std::fprintf(stderr, "make_roles_corpus: cannot write %s\n", (out / name).c_str());
-        std::exit(1);
-    }
-}
+void put(const std::string& name, ByteView data) { fuzz::write_corpus_file(out, name, data, "make_roles_corpus"); }
 
 void packet(const std::string& name, wire::MsgType t, ByteView payload) {
     wire::Header h;

@@ -157,6 +157,13 @@ public:
         p.start(net_);
     }
 
+    // A user's host added and started, with no roles.
+    HostPeer& started(const std::string& name) {
+        HostPeer& p = add(name);
+        start(p);
+        return p;
+    }
+
     // kill -9: what was stored stays.
     void kill(HostPeer& p) {
         p.crash(net_);

@@ -124,8 +124,7 @@ TEST_CASE("a line written while its reader is down waits in the writer's outbox 
 TEST_CASE("a third user invited by a member enters through the coordinator, though two of them never met") {
     HostNet net;
     auto [alice, bob] = net.chatting_pair();
-    auto& carol = net.add("carol");
-    net.start(carol);
+    auto& carol = net.started("carol");
     net.link(alice, carol);  // alice knows carol; bob, the coordinator, does not
     auto id = make_group(net, alice, bob);
 
@@ -149,8 +148,7 @@ TEST_CASE("a third user invited by a member enters through the coordinator, thou
 TEST_CASE("kill -9 of the coordinator: the next of the list coordinates, and the old one enters again") {
     HostNet net;
     auto [alice, bob] = net.chatting_pair();
-    auto& carol = net.add("carol");
-    net.start(carol);
+    auto& carol = net.started("carol");
     net.link(alice, carol);
     net.link(bob, carol);
     auto id = make_group(net, alice, bob);  // bob coordinates, alice second
@@ -214,9 +212,9 @@ TEST_CASE("another device of a member, not in the group, hears its messages and 
     auto& alice = net.add("alice");
     auto& phone = net.add("phone");  // alice's other device: her key, its own session
     auto& bob = net.add("bob");
-    auto& carol = net.add("carol");
     phone.id = alice.id;
     crypto::random_bytes(phone.id.session);
+    auto& carol = net.add("carol");
     for (HostPeer* p : {&alice, &phone, &bob, &carol}) net.start(*p);
     net.link(alice, bob);
     net.link(bob, carol);
@@ -246,10 +244,8 @@ TEST_CASE("another device of a member, not in the group, hears its messages and 
 TEST_CASE("an invitation handed to a coordinator that dies is handed to the next one") {
     HostNet net;
     auto [alice, bob] = net.chatting_pair();
-    auto& carol = net.add("carol");
-    auto& dave = net.add("dave");
-    net.start(carol);
-    net.start(dave);
+    auto& carol = net.started("carol");
+    auto& dave = net.started("dave");
     net.link(bob, carol);
     net.link(alice, carol);
     net.link(alice, dave);
@@ -293,10 +289,8 @@ TEST_CASE("a commit that fails while a line is written: the line is carried agai
 TEST_CASE("a group message goes to the name the node pinned the member's key under, not the name a member gave") {
     HostNet net;
     auto [alice, bob] = net.chatting_pair();
-    auto& carol = net.add("carol");
-    auto& mallory = net.add("mallory");
-    net.start(carol);
-    net.start(mallory);
+    auto& carol = net.started("carol");
+    auto& mallory = net.started("mallory");
     net.link(alice, carol);
     net.link(bob, carol);
     net.link(bob, mallory);
