@@ -88,6 +88,19 @@ struct Config {
     TimeMs channel_handshake_timeout = 10000;  // ... until this long has passed since the first
     std::size_t max_channels = 4096;           // channels held at once (one per peer session)
     std::size_t max_half_open = 256;           // of them, handshakes not confirmed yet
+    // Holding (darkchat-protocol(7), HOLDING). Messages for a user none of whose
+    // sessions is online are left, sealed to its holding key, with up to
+    // max_holders online contacts linked with it (and super-clients); what we
+    // hold for others is handed over when its recipient is back. Both happen
+    // every hold_interval while there is anything to do. What we hold is bounded
+    // in all, per sender and in bytes, and dropped after hold_max_age.
+    bool hold_for_others = true;
+    TimeMs hold_interval = 5000;
+    std::size_t max_holders = 2;
+    std::size_t max_held = 4096;
+    std::size_t max_held_per_sender = 512;
+    std::size_t max_held_bytes = std::size_t{32} << 20;
+    TimeMs hold_max_age = TimeMs{30} * 24 * 3600 * 1000;
 };
 
 // Commands from the user (the macros of seed 001).
@@ -128,13 +141,16 @@ struct Message { HistoryRecord msg; bool outgoing = false; bool untrusted = fals
 struct KeyWarning { std::string user; PublicKey pinned{}; PublicKey seen{}; };
 struct Queued { MessageId id{}; std::string to; bool recipient_online = false; };
 struct Delivered { MessageId id{}; std::string to; };
+// A message for a user who is offline was left with a holder (holding), who
+// hands it over when that user is back.
+struct Held { MessageId id{}; std::string to; std::string holder; };
 struct Linked { std::string user; bool by_them = false; };
 struct Explored { std::size_t answers = 0; };  // \explode answers received so far
 struct Notice { std::string text; };   // information caused by the user
 struct Problem { std::string text; };  // an error caused by the user
 }  // namespace ev
 using Event = std::variant<ev::Ready, ev::Presence, ev::Message, ev::Queued, ev::Delivered,
-                           ev::Linked, ev::Explored, ev::Notice, ev::Problem, ev::KeyWarning>;
+                           ev::Linked, ev::Explored, ev::Notice, ev::Problem, ev::KeyWarning, ev::Held>;
 
 struct Transmit {
     Addr to;

@@ -115,6 +115,18 @@ struct GroupRecord {
     Bytes state;
 };
 
+// Holding (darkchat-protocol(7), HOLDING): a message another user left with us
+// for `to` while `to` was offline, sealed to to's holding key (we cannot read
+// it), kept until a session of `to` acknowledges it or it is too old.
+struct HeldRecord {
+    std::string to;
+    MessageId id{};
+    std::string from;  // the user who left it with us
+    TimeMs kept = 0;   // when we took it (it is dropped after Config::hold_max_age)
+    std::uint64_t base = 0;
+    Bytes sealed;
+};
+
 namespace store_op {
 struct PutUser { UserRecord user; };
 struct PutSession { SessionRecord session; };
@@ -130,13 +142,16 @@ struct PutRoomCursor { RoomCursorRecord cursor; };
 struct PutChatSeq { ChatSeqRecord seq; };  // raises, never lowers
 struct PutGroup { GroupRecord group; };       // replaces the group's state
 struct DeleteGroup { GroupKeyId group{}; };   // we are out of it
+struct PutHeld { HeldRecord held; };
+struct DeleteHeld { std::string to; MessageId id{}; };  // handed over, or too old
 }  // namespace store_op
 
 using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::DeleteSession,
                              store_op::PutOutbox, store_op::DeleteOutbox, store_op::PutHistory,
                              store_op::PutRoom, store_op::DeleteRoom, store_op::PutRoomLine,
                              store_op::DeleteRoomLines, store_op::PutRoomCursor, store_op::PutChatSeq,
-                             store_op::PutGroup, store_op::DeleteGroup>;
+                             store_op::PutGroup, store_op::DeleteGroup, store_op::PutHeld,
+                             store_op::DeleteHeld>;
 
 // What de-duplication needs of a message in history.
 struct SeenRecord {
@@ -154,6 +169,7 @@ struct Snapshot {
     RoomSnapshot rooms;            // for the room client, when there is one
     std::vector<ChatSeqRecord> chat_seqs;
     std::vector<GroupRecord> groups;  // for the group machine
+    std::vector<HeldRecord> held;     // what we hold for others, oldest first
 };
 
 }  // namespace dc

@@ -40,6 +40,10 @@ enum class MsgType : std::uint8_t {
     chat_ack = 7,
     ping = 8,  // liveness probe between known sessions
     pong = 9,
+    // Holding for an offline user (darkchat-protocol(7), HOLDING).
+    hold = 10,       // sender -> holder: keep this for a user who is offline
+    hold_ack = 11,   // holder -> sender: kept, or why not
+    hand_over = 12,  // holder -> recipient: what was kept for it (acknowledged by chatAck)
     // Session channels (darkchat-protocol(7), CHANNELS): the handshake is two signed
     // packets; channel_data is its own unsigned form (see ChannelData below).
     channel_hello = 16,    // initiator -> responder
@@ -84,6 +88,10 @@ struct Declaration {
     TimeMs issued = 0;
     std::vector<std::string> links;  // the user's contacts (names)
     KxPublicKey kx{};  // this session's current X25519 key: chat for it is sealed to this key
+    // The user's holding key (the same at every session of the user, made from its
+    // identity): what others leave with a holder for it while it is offline is
+    // sealed to this key. All zero: not said (the user cannot be held for).
+    KxPublicKey hold_kx{};
 };
 
 // A byte string and its author's signature over it. body decodes to T.
@@ -177,6 +185,34 @@ struct ChatAck {
 };
 inline constexpr std::size_t kMaxAckIds = 48;  // ids in `more`: an ack stays one datagram
 
+// Holding (darkchat-protocol(7), HOLDING). A chat message for a user with no
+// online session, left with a holder (a common contact, or a super-client)
+// that hands it over when the user is back. sealed is the author-signed
+// ChatMessage (encode(SignedBlob)) sealed with crypto_box_seal to the
+// recipient's holding key (Declaration::hold_kx): the holder cannot read it.
+inline constexpr std::size_t kMaxHeldSealed = kMaxGroupPayload + kMaxText + 1024;
+inline constexpr std::size_t kMaxHoldReason = 128;
+struct Hold {
+    std::string to;    // the recipient user
+    MessageId id{};    // the message's id: the holder keeps one copy per (to, id)
+    Bytes sealed;
+    std::uint64_t base = 0;  // as in Chat: the lowest number of the stream the sender still holds
+};
+
+struct HoldAck {
+    std::string to;  // as in the Hold it answers
+    MessageId id{};
+    bool kept = false;
+    std::string reason;  // when not kept: why, in words (at most kMaxHoldReason bytes)
+};
+
+// What a holder kept for the receiving user; the receiver acknowledges it with
+// a chatAck naming the message's id, after which the holder forgets it.
+struct HandOver {
+    Bytes sealed;
+    std::uint64_t base = 0;
+};
+
 struct Ping {
     std::uint64_t nonce = 0;
 };
@@ -269,6 +305,9 @@ Bytes encode(const Ping& p);
 Bytes encode(const Pong& p);
 Bytes encode(const ChannelHello& p);
 Bytes encode(const ChannelWelcome& p);
+Bytes encode(const Hold& p);
+Bytes encode(const HoldAck& p);
+Bytes encode(const HandOver& p);
 
 Result<Declaration> decode_declaration(ByteView b);
 Result<ChatMessage> decode_chat_message(ByteView b);
@@ -282,6 +321,9 @@ Result<Ping> decode_ping(ByteView b);
 Result<Pong> decode_pong(ByteView b);
 Result<ChannelHello> decode_channel_hello(ByteView b);
 Result<ChannelWelcome> decode_channel_welcome(ByteView b);
+Result<Hold> decode_hold(ByteView b);
+Result<HoldAck> decode_hold_ack(ByteView b);
+Result<HandOver> decode_hand_over(ByteView b);
 
 // Channel data packets. The prefix alone (what the AEAD authenticates as additional
 // data) is written into out, which holds kChannelPrefix bytes.

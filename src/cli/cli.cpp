@@ -330,6 +330,8 @@ std::string render(const core::Event& e) {
                        (x.recipient_online ? "" : " (offline: sent when " + to + " is back)");
             } else if constexpr (std::is_same_v<T, core::ev::Delivered>) {
                 return "* delivered " + short_id(x.id) + " to " + printable(x.to);
+            } else if constexpr (std::is_same_v<T, core::ev::Held>) {
+                return "* held " + short_id(x.id) + " for " + printable(x.to) + " by " + printable(x.holder);
             } else if constexpr (std::is_same_v<T, core::ev::Linked>) {
                 return x.by_them ? "* " + printable(x.user) + " linked you" : "* linked " + printable(x.user);
             } else if constexpr (std::is_same_v<T, core::ev::Explored>) {

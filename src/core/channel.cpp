@@ -62,7 +62,7 @@ constexpr std::uint8_t kConfirm = 0;
 
 bool inner_type_ok(std::uint8_t t) {
     return t >= static_cast<std::uint8_t>(wire::MsgType::declare_online) &&
-           t <= static_cast<std::uint8_t>(wire::MsgType::pong);
+           t <= static_cast<std::uint8_t>(wire::MsgType::hand_over);
 }
 
 constexpr std::string_view kLabel = "darkchat channel 1";

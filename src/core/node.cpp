@@ -124,6 +124,24 @@ void Node::State::dispatch(const wire::Header& h, const Addr& back, const Bytes&
             on_chat_ack(h, *p);
             return;
         }
+        case wire::MsgType::hold: {
+            auto p = wire::decode_hold(body);
+            if (!p) break;
+            on_hold(h, back, *p);
+            return;
+        }
+        case wire::MsgType::hold_ack: {
+            auto p = wire::decode_hold_ack(body);
+            if (!p) break;
+            on_hold_ack(h, *p);
+            return;
+        }
+        case wire::MsgType::hand_over: {
+            auto p = wire::decode_hand_over(body);
+            if (!p) break;
+            on_hand_over(h, back, *p);
+            return;
+        }
         case wire::MsgType::ping: {
             auto p = wire::decode_ping(body);
             if (!p) break;
@@ -214,6 +232,10 @@ void Node::State::tick() {
             if (!try_send(*e)) break;  // the rest wait for the pacer, in order
     }
     release_overdue();
+    if (now >= next_hold) {
+        next_hold = now + cfg.hold_interval;
+        hold_round();
+    }
     if (now >= next_refresh) {
         next_refresh = now + cfg.refresh_interval;
         if (cfg.super_client) age_sessions();
@@ -254,6 +276,7 @@ std::optional<TimeMs> Node::State::next_wakeup() const {
         if (TimeMs due = std::max(e.next_try, outbox.pace_ready()); due < t && !presence.online_sessions(e.rec.target).empty())
             earlier(due);
     if (auto d = order.next_deadline()) earlier(*d);
+    if (hold_work()) earlier(next_hold);
     wake_cache = t;
     wake_dirty = false;
     return t;
@@ -287,6 +310,7 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
         Session sess;
         sess.rec = r;  // the SessionState part
         sess.decl = declared(*d);
+        if (d->hold_kx != KxPublicKey{}) u.hold_kx = d->hold_kx;
         // What we remember is unconfirmed until the session answers us.
         sess.lost = r.online;
         sess.unconfirmed = r.online;
@@ -307,6 +331,7 @@ Node::Node(Config config, Identity identity, Snapshot snap, Crypto& crypto, std:
     for (auto& [k, e] : s.outbox.entries())
         if (e.msg.session == s.id.session && e.msg.from == s.id.user)
             s.send_seq[e.msg.to] = std::max(s.send_seq[e.msg.to], e.msg.seq);
+    s.holding.restore(std::move(snap.held));
     // Oldest first, so that if there are more than the bound the newest stay.
     for (auto it = snap.seen.rbegin(); it != snap.seen.rend(); ++it) {
         s.seen.insert(it->from, it->sent, it->id);
@@ -331,6 +356,7 @@ void Node::handle_start(TimeMs now) {
     s.declare_to_all(true, true);
     for (auto& a : s.cfg.servers) s.ask_user_list(a);
     s.next_refresh = now + s.cfg.refresh_interval;
+    s.next_hold = now + s.cfg.hold_interval;  // once the answers to our declarations came
     s.outbox.all_due(now);
     s.drain_channels();
 }

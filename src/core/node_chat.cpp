@@ -96,27 +96,33 @@ void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::C
         ++stats.unsolicited;
         return;
     }
-    if (seen.contains(m->from, m->sent, m->id)) {
-        ++stats.duplicate;
-        // Seen may mean shown earlier in this turn and not stored yet: the ack
-        // rests on that message's store ops and is taken back with them.
-        ack_plain(back, *m, h.from_user, h.from_session);
-        return;
-    }
     // A numbered message sent by its author comes from the session that
     // numbered it (mirrors come from other sessions): no made-up streams.
-    if (m->seq != 0 && h.from_user == m->from && m->session != h.from_session) {
+    if (m->seq != 0 && h.from_user == m->from && m->session != h.from_session &&
+        !seen.contains(m->from, m->sent, m->id)) {
         ++stats.malformed;
         return;
     }
+    take_chat(h, back, *m, msg, c.base);
+}
+
+void Node::State::take_chat(const wire::Header& h, const Addr& back, const wire::ChatMessage& m,
+                            const wire::SignedBlob& msg, std::uint64_t base) {
+    if (seen.contains(m.from, m.sent, m.id)) {
+        ++stats.duplicate;
+        // Seen may mean shown earlier in this turn and not stored yet: the ack
+        // rests on that message's store ops and is taken back with them.
+        ack_plain(back, m, h.from_user, h.from_session);
+        return;
+    }
     heard_from(h.from_user, h.from_session);  // a new message: fresh, not a replay
-    HeldChat x{*m, msg, h.from_user, h.from_session, back};
-    if (m->seq == 0) {  // unnumbered: shown as it comes
+    HeldChat x{m, msg, h.from_user, h.from_session, back};
+    if (m.seq == 0) {  // unnumbered: shown as it comes
         show_chat(std::move(x));
         return;
     }
-    StreamKey k{m->session, m->to};
-    if (order.place(k, m->seq, c.base) != ChatOrder::Place::wait) {
+    StreamKey k{m.session, m.to};
+    if (order.place(k, m.seq, base) != ChatOrder::Place::wait) {
         show_chat(std::move(x));
         return;
     }
@@ -124,8 +130,8 @@ void Node::State::on_chat(const wire::Header& h, const Addr& back, const wire::C
     // sender keeps this one (it is not delivered) and is told which one we
     // wait for, so that it resends that one now rather than at its next retry.
     ++stats.out_of_order;
-    if (order.hold(k, m->seq, std::move(x), now)) {
-        wire::ChatAck held{m->id, true, order.last_shown(k) + 1};
+    if (order.hold(k, m.seq, std::move(x), now)) {
+        wire::ChatAck held{m.id, true, order.last_shown(k) + 1};
         send(back, wire::MsgType::chat_ack, wire::encode(held));
     }
     wake_dirty = true;  // a hold has a deadline
@@ -201,6 +207,13 @@ std::vector<StoreOp> Node::State::store_failed(std::vector<StoreOp> ops) {
         }
     }
     tentative.clear();
+    std::set<std::pair<std::string, MessageId>> held_gone;
+    for (auto& [to, mid] : held_new) {
+        holding.erase(to, mid);
+        held_gone.insert({to, mid});
+        gone.insert(mid);  // its holdAck rests on it
+    }
+    held_new.clear();
     if (gone.empty()) return ops;
     std::erase_if(events_out, [&](const Event& e) {
         if (auto* m = std::get_if<ev::Message>(&e)) return gone.count(m->msg.id) > 0;
@@ -214,6 +227,7 @@ std::vector<StoreOp> Node::State::store_failed(std::vector<StoreOp> ops) {
         if (auto* o = std::get_if<store_op::PutOutbox>(&op)) return gone.count(o->entry.id) > 0;
         if (auto* c = std::get_if<store_op::PutChatSeq>(&op))
             return streams.count(StreamKey{c->seq.session, c->seq.peer}) > 0;
+        if (auto* k = std::get_if<store_op::PutHeld>(&op)) return held_gone.count({k->held.to, k->held.id}) > 0;
         return false;
     });
     wake_dirty = true;
@@ -271,6 +285,9 @@ void Node::State::flush_acks() {
 
 void Node::State::on_chat_ack(const wire::Header& h, const wire::ChatAck& p) {
     for (auto& more : p.more) on_chat_ack(h, wire::ChatAck{more});
+    // A message we held for the acknowledging user was handed over (held: it
+    // waits there for an earlier one, so we keep it and hand it over again).
+    if (!p.held && holding.erase(h.from_user, p.id)) store(store_op::DeleteHeld{h.from_user, p.id});
     if (p.upto != 0 && h.from_user != id.user) {
         // Everything of our stream to that user up to upto: acknowledged as if
         // each were named (the named one below measures the round trip).
@@ -421,6 +438,7 @@ void Node::State::tell_user_status(const User& u) {
     if (!fresh && it->second == online) return;
     it->second = online;
     asides_out.push_back(aside::UserStatus{u.rec.name, u.rec.key, online});
+    if (online && holding.holds_for(u.rec.name)) hand_over(u.rec.name);  // what we held for it
 }
 
 }  // namespace dc::core

@@ -15,6 +15,7 @@ void Node::State::redeclare(bool online_now) {
     d.issued = now;
     d.links = presence.my_links();
     d.kx = kx.current().pk;
+    d.hold_kx = hold_pk;
     store(store_op::PutSession{own.declare(env, std::move(d), now)});
 }
 

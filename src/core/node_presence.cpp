@@ -68,6 +68,7 @@ bool Node::State::accept_declaration(const wire::Declaration& d, const wire::Sig
     bool was_online = !fresh && it->second.online();
     Session& ns = u.sessions[d.session];
     ns.decl = declared(d);
+    if (d.hold_kx != KxPublicKey{}) u.hold_kx = d.hold_kx;
     ns.rec.session = d.session;
     ns.rec.decl = blob;
     ns.rec.seq = d.seq;

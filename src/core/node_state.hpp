@@ -12,6 +12,7 @@
 #include "core/seen.hpp"
 #include "core/budgets.hpp"
 #include "core/envelope.hpp"
+#include "core/holding.hpp"
 #include "core/liveness.hpp"
 #include "core/outbox.hpp"
 #include "core/own_declaration.hpp"
@@ -118,14 +119,52 @@ struct Node::State {
         std::uint64_t prev_seq = 0;    // the stream's number before (received: last shown; typed: last given)
     };
     std::vector<Tentative> tentative;
+    // What we took to hold for others in those inputs (to, id): forgotten, and
+    // its holdAck not sent, if its store op is not applied.
+    std::vector<std::pair<std::string, MessageId>> held_new;
     void new_input() {
-        if (store_out.empty()) tentative.clear();
+        if (store_out.empty()) {
+            tentative.clear();
+            held_new.clear();
+        }
     }
+
+    // ---- holding (node_holding.cpp; darkchat-protocol(7), HOLDING) -------------
+
+    Holding holding{cfg};  // what we hold for others
+    // Our holding key: made from our identity, so every session of our user has
+    // it and it survives restarts with no secret of its own in the store.
+    KxSecretKey hold_sk{};
+    KxPublicKey hold_pk{};
+    TimeMs next_hold = 0;  // the next holding round (hold_round)
+    // (holder, recipient): a holder that refused to hold for that recipient is
+    // not asked again before then; the refusal was shown once.
+    std::map<std::pair<std::string, std::string>, TimeMs> hold_refused;
+
+    void make_hold_key();
+    // Whether a holding round has anything to do (so that a node with nothing
+    // held and nothing waiting sets no timer for it).
+    bool hold_work() const { return holding.size() > 0 || outbox.size() > 0; }
+    // Every hold_interval: drops what is too old, hands over what we hold for
+    // users who are back, and leaves what waits for offline users with holders.
+    void hold_round();
+    // Hands what we hold for `to` to its online sessions (those not handed in
+    // the last hold_interval).
+    void hand_over(const std::string& to);
+    void leave_with_holders();
+    // Who may hold for target: its online contacts we are linked with (they
+    // hear when it is back) and super-clients, each with one online session.
+    std::vector<std::pair<std::string, Addr>> holders_for(const User& target) const;
+    void on_hold(const wire::Header& h, const Addr& back, const wire::Hold& p);
+    void on_hold_ack(const wire::Header& h, const wire::HoldAck& p);
+    void on_hand_over(const wire::Header& h, const Addr& back, const wire::HandOver& p);
 
     State(Config c, Identity i, Crypto& cr, std::uint64_t seed)
         : cfg(std::move(c)),
           env(std::move(i), cr, cfg.port, cfg.stranger_ip_rate, cfg.stranger_ip_burst),
-          liveness(cfg, id.session, seed) {}
+          liveness(cfg, id.session, seed) {
+        make_hold_key();
+    }
 
     // ---- small helpers -------------------------------------------------------
 
@@ -311,6 +350,10 @@ struct Node::State {
     // ---- chat ----------------------------------------------------------------
 
     void on_chat(const wire::Header& h, const Addr& back, const wire::Chat& c, bool trusted_sender = true);
+    // A chat message whose author is checked, for us, from h's sender: shown
+    // (or held for an earlier one of its stream) once, acknowledged to back.
+    void take_chat(const wire::Header& h, const Addr& back, const wire::ChatMessage& m, const wire::SignedBlob& msg,
+                   std::uint64_t base);
 
     // Shows a message that is due, and every held one that it lets follow: each
     // is stored (with its stream's new number) before it is shown and acknowledged.

@@ -29,6 +29,12 @@ struct OutEntry {
     bool tried = false;     // sent at least once (to the sessions online then)
     std::uint32_t tries = 0;
     TimeMs first_try = 0;   // of its first try: its ack measures the round trip (round_trips.hpp)
+    // Holding (node_holding.cpp): the holders that said they keep it for its
+    // offline target, and when we last asked one (in memory: after a restart
+    // we ask again, and a holder that has it already says yes).
+    std::vector<std::string> held_by;
+    TimeMs hold_asked = 0;
+    bool hold_was_asked = false;
 };
 
 class Outbox {

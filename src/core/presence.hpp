@@ -82,6 +82,9 @@ struct User {
     bool key_known = false;
     bool lists_us = false;  // links has our own name (kept with links: is_contact() is asked often)
     bool super_client = false;
+    // The user's holding key, from its newest declaration that said one: what
+    // we leave with holders for it is sealed to this key (darkchat-protocol(7), HOLDING).
+    KxPublicKey hold_kx{};
 };
 
 // What the node knows of users and their sessions, and how they relate to us:

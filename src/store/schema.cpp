@@ -122,6 +122,19 @@ CREATE TABLE groups (
     state BLOB NOT NULL CHECK (length(state) > 0)
 ) WITHOUT ROWID;
 )sql",
+    // 6: holding (darkchat-protocol(7), HOLDING): messages other users left with
+    // us for a user who was offline, sealed to that user's holding key.
+    R"sql(
+CREATE TABLE held (
+    to_user TEXT NOT NULL,
+    id BLOB NOT NULL CHECK (length(id) = 16),
+    from_user TEXT NOT NULL,
+    kept INTEGER NOT NULL,
+    base INTEGER NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (to_user, id)
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace
@@ -243,6 +256,11 @@ Result<void> prepare_statements(Connection& conn, Statements& st) {
          "INSERT INTO groups (id, state) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state"},
         {&st.delete_group, "DELETE FROM groups WHERE id = ?"},
         {&st.all_groups, "SELECT id, state FROM groups ORDER BY id"},
+        {&st.put_held,
+         "INSERT INTO held (to_user, id, from_user, kept, base, sealed) VALUES (?, ?, ?, ?, ?, ?) "
+         "ON CONFLICT (to_user, id) DO NOTHING"},
+        {&st.delete_held, "DELETE FROM held WHERE to_user = ? AND id = ?"},
+        {&st.all_held, "SELECT to_user, id, from_user, kept, base, sealed FROM held ORDER BY kept, to_user, id"},
         {&st.peer_history,
          "SELECT id, from_user, to_user, sent, stored, text FROM history "
          "WHERE from_user = ?1 OR to_user = ?1 ORDER BY stored DESC, rowid DESC LIMIT ?2"},

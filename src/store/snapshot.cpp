@@ -146,6 +146,20 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
         }
         if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load groups", s.fault);
     }
+    {
+        Query q(s.all_held.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            HeldRecord h;
+            h.to = q.col_text(0);
+            if (!q.col_array(1, h.id)) return corrupt_row(s.fault, "held");
+            h.from = q.col_text(2);
+            h.kept = q.col_i64(3);
+            h.base = static_cast<std::uint64_t>(q.col_i64(4));
+            h.sealed = q.col_bytes(5);
+            snap.held.push_back(std::move(h));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load held", s.fault);
+    }
     if (auto r = tx.commit(s.commit.get()); !r) return err(r.error());
     return snap;
 }

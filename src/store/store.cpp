@@ -111,6 +111,15 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops) {
                 } else if constexpr (std::is_same_v<T, store_op::DeleteGroup>) {
                     what = "delete group";
                     return Query(s.delete_group.get()).blob(o.group).run();
+                } else if constexpr (std::is_same_v<T, store_op::PutHeld>) {
+                    what = "put held";
+                    const HeldRecord& h = o.held;
+                    return Query(s.put_held.get())
+                        .text(h.to).blob(h.id).text(h.from).i64(h.kept).i64(as_i64(h.base)).blob(h.sealed)
+                        .run();
+                } else if constexpr (std::is_same_v<T, store_op::DeleteHeld>) {
+                    what = "delete held";
+                    return Query(s.delete_held.get()).text(o.to).blob(o.id).run();
                 } else {
                     static_assert(std::is_same_v<T, store_op::PutChatSeq>);
                     what = "put chat seq";

@@ -42,6 +42,9 @@ const char* type_name(MsgType t) {
     case MsgType::chat_ack: return "chatAck";
     case MsgType::ping: return "ping";
     case MsgType::pong: return "pong";
+    case MsgType::hold: return "hold";
+    case MsgType::hold_ack: return "holdAck";
+    case MsgType::hand_over: return "handOver";
     case MsgType::channel_hello: return "channelHello";
     case MsgType::channel_welcome: return "channelWelcome";
     case MsgType::channel_data: return "channelData";
@@ -86,6 +89,7 @@ struct Message<Declaration> {
         field(7, "issued", &Declaration::issued),
         field(8, "links", &Declaration::links, user_list("link", kMaxLinks)),
         field(9, "kx", &Declaration::kx),
+        field(10, "hold_kx", &Declaration::hold_kx, if_set(&Declaration::hold_kx)),
     };
 };
 
@@ -222,6 +226,37 @@ struct Message<ChannelWelcome> {
     };
 };
 
+template <>
+struct Message<Hold> {
+    static constexpr std::string_view name = "hold";
+    static constexpr auto fields = std::tuple{
+        field(0, "to", &Hold::to, user, required),
+        field(1, "id", &Hold::id, required),
+        field(2, "sealed", &Hold::sealed, max_bytes(kMaxHeldSealed), required),
+        field(3, "base", &Hold::base, if_set(&Hold::base)),
+    };
+};
+
+template <>
+struct Message<HoldAck> {
+    static constexpr std::string_view name = "holdAck";
+    static constexpr auto fields = std::tuple{
+        field(0, "to", &HoldAck::to, user, required),
+        field(1, "id", &HoldAck::id, required),
+        field(2, "kept", &HoldAck::kept),
+        field(3, "reason", &HoldAck::reason, max_bytes(kMaxHoldReason), if_set(&HoldAck::reason)),
+    };
+};
+
+template <>
+struct Message<HandOver> {
+    static constexpr std::string_view name = "handOver";
+    static constexpr auto fields = std::tuple{
+        field(0, "sealed", &HandOver::sealed, max_bytes(kMaxHeldSealed), required),
+        field(1, "base", &HandOver::base, if_set(&HandOver::base)),
+    };
+};
+
 }  // namespace schema
 
 namespace {
@@ -230,7 +265,8 @@ using namespace schema;
 
 // The types a signed packet may carry (channel_data never is one).
 bool known_type(std::uint64_t t) {
-    return (t >= static_cast<std::uint8_t>(MsgType::declare_online) && t <= static_cast<std::uint8_t>(MsgType::pong)) ||
+    return (t >= static_cast<std::uint8_t>(MsgType::declare_online) &&
+            t <= static_cast<std::uint8_t>(MsgType::hand_over)) ||
            t == static_cast<std::uint8_t>(MsgType::channel_hello) ||
            t == static_cast<std::uint8_t>(MsgType::channel_welcome) ||
            (t >= static_cast<std::uint8_t>(MsgType::relay_heartbeat) &&
@@ -365,6 +401,9 @@ Bytes encode(const Ping& p) { return encode_message(p); }
 Bytes encode(const Pong& p) { return encode_message(p); }
 Bytes encode(const ChannelHello& p) { return encode_message(p); }
 Bytes encode(const ChannelWelcome& p) { return encode_message(p); }
+Bytes encode(const Hold& p) { return encode_message(p); }
+Bytes encode(const HoldAck& p) { return encode_message(p); }
+Bytes encode(const HandOver& p) { return encode_message(p); }
 
 Result<Declaration> decode_declaration(ByteView b) { return decode_message<Declaration>(b); }
 Result<ChatMessage> decode_chat_message(ByteView b) { return decode_message<ChatMessage>(b); }
@@ -378,6 +417,9 @@ Result<Ping> decode_ping(ByteView b) { return decode_message<Ping>(b); }
 Result<Pong> decode_pong(ByteView b) { return decode_message<Pong>(b); }
 Result<ChannelHello> decode_channel_hello(ByteView b) { return decode_message<ChannelHello>(b); }
 Result<ChannelWelcome> decode_channel_welcome(ByteView b) { return decode_message<ChannelWelcome>(b); }
+Result<Hold> decode_hold(ByteView b) { return decode_message<Hold>(b); }
+Result<HoldAck> decode_hold_ack(ByteView b) { return decode_message<HoldAck>(b); }
+Result<HandOver> decode_hand_over(ByteView b) { return decode_message<HandOver>(b); }
 
 // A SignedBlob on its own: [body, sig].
 Bytes encode(const SignedBlob& b) {

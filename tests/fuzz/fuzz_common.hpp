@@ -174,6 +174,17 @@ inline void check_value(const wire::Ping&) {}
 inline void check_value(const wire::Pong&) {}
 inline void check_value(const wire::ChannelHello&) {}
 inline void check_value(const wire::ChannelWelcome&) {}
+inline void check_value(const wire::Hold& p) {
+    expect(valid_user_name(p.to), "hold", "invalid recipient");
+    expect(p.sealed.size() <= wire::kMaxHeldSealed, "hold", "sealed too long");
+}
+inline void check_value(const wire::HoldAck& p) {
+    expect(valid_user_name(p.to), "holdAck", "invalid recipient");
+    expect(p.reason.size() <= wire::kMaxHoldReason, "holdAck", "reason too long");
+}
+inline void check_value(const wire::HandOver& p) {
+    expect(p.sealed.size() <= wire::kMaxHeldSealed, "handOver", "sealed too long");
+}
 
 // ---------------------------------------------------------------------------
 // Field-by-field equality of two decodes.
@@ -191,6 +202,7 @@ inline void same(const wire::Declaration& a, const wire::Declaration& b) {
     DC_FUZZ_SAME(a, b, issued, "declaration");
     DC_FUZZ_SAME(a, b, links, "declaration");
     DC_FUZZ_SAME(a, b, kx, "declaration");
+    DC_FUZZ_SAME(a, b, hold_kx, "declaration");
 }
 inline void same(const wire::ChatMessage& a, const wire::ChatMessage& b) {
     DC_FUZZ_SAME(a, b, id, "chat message");
@@ -258,6 +270,22 @@ inline void same(const wire::ChannelWelcome& a, const wire::ChannelWelcome& b) {
     DC_FUZZ_SAME(a, b, index, "channelWelcome");
     DC_FUZZ_SAME(a, b, echo, "channelWelcome");
     DC_FUZZ_SAME(a, b, stale, "channelWelcome");
+}
+inline void same(const wire::Hold& a, const wire::Hold& b) {
+    DC_FUZZ_SAME(a, b, to, "hold");
+    DC_FUZZ_SAME(a, b, id, "hold");
+    DC_FUZZ_SAME(a, b, sealed, "hold");
+    DC_FUZZ_SAME(a, b, base, "hold");
+}
+inline void same(const wire::HoldAck& a, const wire::HoldAck& b) {
+    DC_FUZZ_SAME(a, b, to, "holdAck");
+    DC_FUZZ_SAME(a, b, id, "holdAck");
+    DC_FUZZ_SAME(a, b, kept, "holdAck");
+    DC_FUZZ_SAME(a, b, reason, "holdAck");
+}
+inline void same(const wire::HandOver& a, const wire::HandOver& b) {
+    DC_FUZZ_SAME(a, b, sealed, "handOver");
+    DC_FUZZ_SAME(a, b, base, "handOver");
 }
 
 #undef DC_FUZZ_SAME
@@ -347,6 +375,24 @@ inline bool check_payload(wire::MsgType t, ByteView b) {
             return true;
         }
         return false;
+    case MsgType::hold:
+        if (auto p = wire::decode_hold(b)) {
+            round_trip(*p, wire::decode_hold, "hold");  // sealed: opaque without the recipient's holding key
+            return true;
+        }
+        return false;
+    case MsgType::hold_ack:
+        if (auto p = wire::decode_hold_ack(b)) {
+            round_trip(*p, wire::decode_hold_ack, "holdAck");
+            return true;
+        }
+        return false;
+    case MsgType::hand_over:
+        if (auto p = wire::decode_hand_over(b)) {
+            round_trip(*p, wire::decode_hand_over, "handOver");
+            return true;
+        }
+        return false;
     case MsgType::channel_hello:
         if (auto p = wire::decode_channel_hello(b)) {
             round_trip(*p, wire::decode_channel_hello, "channelHello");
@@ -371,9 +417,9 @@ inline constexpr wire::MsgType kAllTypes[] = {
     wire::MsgType::ping, wire::MsgType::pong, wire::MsgType::channel_hello,
     wire::MsgType::channel_welcome};  // declare_offline shares declare_online's decoder
 
-// The types a signed packet carries. 1..9 and 16..17: the core's; 32..48: directory,
+// The types a signed packet carries. 1..12 and 16..17: the core's; 32..48: directory,
 // relays and rooms (roles_wire.hpp, fuzz_roles). 18 (channel data) is its own form.
-inline bool known_type(std::uint64_t t) { return (t >= 1 && t <= 9) || t == 16 || t == 17 || (t >= 32 && t <= 48); }
+inline bool known_type(std::uint64_t t) { return (t >= 1 && t <= 12) || t == 16 || t == 17 || (t >= 32 && t <= 48); }
 
 // A channel data packet: what parses is exactly what peek_type calls channel data (up to
 // the datagram limit), and it encodes back to the same bytes.

@@ -231,6 +231,9 @@ void packets(const Samples& s) {
         {"chat_ack", MsgType::chat_ack, wire::encode(wire::ChatAck{MessageId{7}})},
         {"ping", MsgType::ping, wire::encode(wire::Ping{12})},
         {"pong", MsgType::pong, wire::encode(wire::Pong{12})},
+        {"hold", MsgType::hold, wire::encode(wire::Hold{"bob", MessageId{9}, Bytes(80, 0x5a), 3})},
+        {"hold_ack", MsgType::hold_ack, wire::encode(wire::HoldAck{"bob", MessageId{9}, false, "full"})},
+        {"hand_over", MsgType::hand_over, wire::encode(wire::HandOver{Bytes(80, 0x5a), 3})},
     };
     for (const auto& x : all) {
         const Bytes pkt = packet(kAlice, x.type, x.payload);
@@ -254,7 +257,7 @@ void packets(const Samples& s) {
     v2[1] = 2;
     put(t, "raw_version_2", mode(PacketMode::raw, v2));
     put(t, "raw_version_only", mode(PacketMode::raw, Bytes{0x91, 0x01}));
-    put(t, "raw_unknown_type", mode(PacketMode::raw, unsigned_packet("bob", kBob.session, MsgType{10}, {})));
+    put(t, "raw_unknown_type", mode(PacketMode::raw, unsigned_packet("bob", kBob.session, MsgType{13}, {})));
     put(t, "raw_unsigned", mode(PacketMode::raw, unsigned_packet("dave", SessionId{}, MsgType::pong, {})));
     put(t, "raw_bad_user", mode(PacketMode::raw, unsigned_packet("no way", SessionId{}, MsgType::pong, {})));
     PacketSpec bad;
@@ -371,6 +374,16 @@ void nodes(const Samples& s) {
         sc.from(kAlice, MsgType::declare_offline,
                 wire::encode(declare(signed_decl(kAlice, false, {"self", "carol"}, 2), 1, false)), 200);
         sc.write("contact_lifecycle");
+    }
+    {  // Holding: a contact leaves a message with us, answers one of ours, hands one over.
+        Scenario sc;
+        sc.flags = kAliceContact;
+        sc.from(kAlice, MsgType::declare_online, wire::encode(declare(s.alice_decl, 1, true)));
+        sc.from(kAlice, MsgType::hold, wire::encode(wire::Hold{"carol", MessageId{4}, Bytes(120, 0x33), 1}));
+        sc.from(kAlice, MsgType::hold, wire::encode(wire::Hold{"self", MessageId{5}, Bytes(120, 0x34), 0}));
+        sc.from(kAlice, MsgType::hold_ack, wire::encode(wire::HoldAck{"carol", MessageId{6}, true, {}}));
+        sc.from(kAlice, MsgType::hand_over, wire::encode(wire::HandOver{Bytes(120, 0x35), 2}));
+        sc.write("contact_holding");
     }
     {  // A server answers the start-up user list; then asks for ours and pings.
         Scenario sc;

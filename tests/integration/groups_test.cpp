@@ -9,19 +9,6 @@ using namespace dc::it;
 
 namespace {
 
-// a pings b and each adds the other; returns once both see the other online.
-void link(Net& net, const std::string& a, const std::string& b) {
-    Proc& pa = net.proc(a);
-    Proc& pb = net.proc(b);
-    std::size_t ma = pa.mark(), mb = pb.mark();
-    pa.send("\\ping 127.0.0.1 " + std::to_string(net[b].port()));
-    pa.send("\\add " + b);
-    pa.wait_for(re("^\\* online " + quote(b) + " "), 5, ma);
-    pb.wait_for(exactly("* " + a + " linked you"), 5, mb);
-    pb.send("\\add " + a);
-    pb.wait_for(re("^\\* online " + quote(a) + " "), 5, mb);
-}
-
 // The number of the request line "* WHO ... \yes N or \no N" that p showed since mark.
 std::string request_number(Proc& p, const std::string& who, std::size_t mark) {
     std::string line = p.wait_for(re("^\\* " + quote(who) + " (asks|invites) you into .*: \\\\yes [0-9]+ or \\\\no [0-9]+$"),

@@ -825,6 +825,20 @@ inline void figure3_ab(Net& net, Loc loc = Loc::current()) {
     wait_user(net.proc("B"), "A", re("^A online via C \\| " + quote(net["A"].addr()) + " online"), 5, loc);
 }
 
+// a pings b and each adds the other (no super-client needed); returns once both
+// see the other online.
+inline void link(Net& net, const std::string& a, const std::string& b, Loc loc = Loc::current()) {
+    Proc& pa = net.proc(a);
+    Proc& pb = net.proc(b);
+    std::size_t ma = pa.mark(), mb = pb.mark();
+    pa.send("\\ping 127.0.0.1 " + std::to_string(net[b].port()), loc);
+    pa.send("\\add " + b, loc);
+    pa.wait_for(re("^\\* online " + quote(b) + " "), 5, ma, loc);
+    pb.wait_for(exactly("* " + a + " linked you"), 5, mb, loc);
+    pb.send("\\add " + a, loc);
+    pb.wait_for(re("^\\* online " + quote(a) + " "), 5, mb, loc);
+}
+
 // ---- raw sockets (garbage on the wire) -------------------------------------------------------
 
 inline sockaddr_in loopback(std::uint16_t port) {

@@ -162,6 +162,7 @@ TEST_CASE("events show a peer's text escaped") {
     CHECK(render(core::ev::Message{odd, false}) == "<b\\x1bob> hi");
     CHECK(render(core::ev::Linked{"b\rob", true}) == "* b\\rob linked you");
     CHECK(render(core::ev::Delivered{{}, "b\nob"}) == "* delivered 00000000 to b\\nob");
+    CHECK(render(core::ev::Held{{}, "b\nob", "car\x1bol"}) == "* held 00000000 for b\\nob by car\\x1bol");
     auto warning = render(core::ev::KeyWarning{"b\x07ob", {}, {}});
     CHECK(no_control_bytes(warning));
     CHECK(warning.find("b\\x07ob in person") != std::string::npos);

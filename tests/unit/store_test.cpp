@@ -219,7 +219,7 @@ TEST_CASE("a new store is created owner-only, in WAL mode, at the current schema
     auto& s = *opened;
 
     CHECK(mode_of(path) == 0600);
-    CHECK(s->schema_version() == 5);
+    CHECK(s->schema_version() == 6);
 
     apply_ok(*s, {store_op::PutUser{user("alice", 1, true, 10)}});
     // The write went to the write-ahead log, which SQLite creates with the database's mode.
@@ -246,7 +246,7 @@ TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
                       store_op::PutHistory{message(8, "alice", "bob", 300)}});
     }
     auto s = open_ok(path);
-    CHECK(s->schema_version() == 5);
+    CHECK(s->schema_version() == 6);
     auto loaded = s->load_identity();
     REQUIRE(loaded.ok());
     REQUIRE(loaded->has_value());
@@ -582,17 +582,17 @@ TEST_CASE("a schema newer than this darkchat is refused and left alone") {
     set_user_version(path, 7);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (5)");
+    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (6)");
 
-    set_user_version(path, 5);  // nothing was changed: back at version 5 the data is there
+    set_user_version(path, 6);  // nothing was changed: back at version 6 the data is there
     auto again = open_ok(path);
-    CHECK(again->schema_version() == 5);
+    CHECK(again->schema_version() == 6);
     REQUIRE(snapshot_ok(*again).users.size() == 1);
 }
 
 TEST_CASE("an in-memory store works for tests and tools") {
     auto s = open_ok(":memory:");
-    CHECK(s->schema_version() == 5);
+    CHECK(s->schema_version() == 6);
     apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     CHECK(snapshot_ok(*s).users.size() == 1);
 }
@@ -798,7 +798,7 @@ bool contains(const std::string& haystack, ByteView needle) {
 
 }  // namespace
 
-TEST_CASE("a schema 1 database is migrated in place to schema 5 with its data intact") {
+TEST_CASE("a schema 1 database is migrated in place to schema 6 with its data intact") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
     make_v1_database(path);
@@ -828,7 +828,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 5 with its data in
     REQUIRE(query_text(path, "PRAGMA user_version") == "1");
 
     auto check_data = [&](Store& s) {
-        CHECK(s.schema_version() == 5);
+        CHECK(s.schema_version() == 6);
         auto loaded = s.load_identity();
         REQUIRE(loaded.ok());
         auto snap = snapshot_ok(s);
@@ -861,7 +861,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 5 with its data in
     };
 
     check_data(*open_ok(path));
-    CHECK(query_text(path, "PRAGMA user_version") == "5");
+    CHECK(query_text(path, "PRAGMA user_version") == "6");
     CHECK(query_text(path, "SELECT count(*) FROM rooms") == "0");
     CHECK(mode_of(path) == 0600);
     CHECK(query_text(path, "SELECT sql FROM sqlite_master WHERE name = 'identity'").find("sk_sealed BLOB") !=
@@ -1110,6 +1110,41 @@ TEST_CASE("group states round-trip, are replaced whole and deleted, and the in-m
     REQUIRE(got.size() == 1);
     CHECK(got[0].state == Bytes{4});
     got = both({store_op::DeleteGroup{g1}, store_op::DeleteGroup{g1}});  // deleting twice is no fault
+    CHECK(got.empty());
+}
+
+TEST_CASE("what we hold for others round-trips oldest first, is kept once, deleted, and the in-memory store agrees") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    MemStore mem;
+    auto both = [&](const std::vector<StoreOp>& ops) {
+        auto snap = apply_both(path, mem, ops);
+        auto m = mem.snapshot().held;
+        REQUIRE(snap.held.size() == m.size());
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            CHECK(snap.held[i].to == m[i].to);
+            CHECK(snap.held[i].id == m[i].id);
+            CHECK(snap.held[i].from == m[i].from);
+            CHECK(snap.held[i].kept == m[i].kept);
+            CHECK(snap.held[i].base == m[i].base);
+            CHECK(snap.held[i].sealed == m[i].sealed);
+        }
+        return snap.held;
+    };
+    MessageId a{}, b{};
+    a.fill(1);
+    b.fill(2);
+    auto got = both({store_op::PutHeld{{"bob", b, "alice", 2000, 1ULL << 63, Bytes{7, 7}}},
+                     store_op::PutHeld{{"carol", a, "alice", 1000, 0, Bytes{1, 2, 3}}}});
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].to == "carol");  // oldest first
+    CHECK(got[1].base == 1ULL << 63);
+    // The same (to, id) again keeps the first copy.
+    got = both({store_op::PutHeld{{"bob", b, "dave", 3000, 0, Bytes{9}}}, store_op::DeleteHeld{"carol", a}});
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].from == "alice");
+    CHECK(got[0].sealed == Bytes{7, 7});
+    got = both({store_op::DeleteHeld{"bob", b}, store_op::DeleteHeld{"bob", b}});  // deleting twice is no fault
     CHECK(got.empty());
 }
 
