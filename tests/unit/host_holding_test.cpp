@@ -166,3 +166,22 @@ TEST_CASE("a group request to a user who is offline is held, and shown to it aft
     t.net.run_for(6000);
     CHECK(held_rows(t.carol) == 0);
 }
+
+TEST_CASE("a holder whose disk is full says nothing until it could store what it took, then holds it") {
+    Three t;
+    t.net.quit(t.bob);
+    t.net.run_for(500);
+    t.carol.store_fails = true;
+    auto m = t.alice.mark();
+    t.net.type(t.alice, "kept only once stored");
+    t.net.run_for(12000);
+    CHECK_FALSE(t.alice.shown_prefix("* held ", m));  // its holdAck rested on the failed commit
+    CHECK(held_rows(t.carol) == 0);
+    t.carol.store_fails = false;
+    CHECK(t.net.run_until([&] { return t.alice.shown_prefix("* held ", m); }, 15000));
+    CHECK(held_rows(t.carol) == 1);
+    auto b = t.bob.mark();
+    t.net.quit(t.alice);
+    t.net.start(t.bob);
+    CHECK(t.net.run_until([&] { return t.bob.shown("<alice> kept only once stored", b); }, 15000));
+}
