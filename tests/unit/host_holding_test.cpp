@@ -185,3 +185,33 @@ TEST_CASE("a holder whose disk is full says nothing until it could store what it
     t.net.start(t.bob);
     CHECK(t.net.run_until([&] { return t.bob.shown("<alice> kept only once stored", b); }, 15000));
 }
+
+TEST_CASE("a super-client holds for users it serves, though it is nobody's contact") {
+    HostNet net;
+    core::Config super;
+    super.super_client = true;
+    auto& s = net.add("server", {}, super);
+    net.start(s);
+    core::Config served;
+    served.servers = {s.addr};
+    auto& alice = net.add("alice", {}, served);
+    auto& bob = net.add("bob", {}, served);
+    net.start(alice);
+    net.start(bob);
+    net.link(alice, bob);
+    net.run_for(3000);
+    net.type(alice, "\\chat bob");
+    net.quit(bob);
+    net.run_for(500);
+    auto m = alice.mark();
+    net.type(alice, "via the server");
+    CHECK(net.run_until([&] { return alice.shown_prefix("* held ", m); }, 15000));
+    CHECK(count_matching(alice.since(m), R"(\* held [0-9a-f]+ for bob by server)") == 1);
+    net.quit(alice);
+    net.run_for(500);
+    auto b = bob.mark();
+    net.start(bob);
+    CHECK(net.run_until([&] { return bob.shown("<alice> via the server", b); }, 20000));
+    net.run_for(6000);
+    CHECK(held_rows(s) == 0);
+}
