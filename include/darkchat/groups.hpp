@@ -153,7 +153,13 @@ struct Outgoing {
     Bytes bytes;       // wire::encode_group
 };
 
+// The id under which the requests the machine waits on are stored
+// (wire::GroupRequests); no group has it (a record naming it is refused).
+inline constexpr GroupId kRequestsRecord = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
 // A group's state to keep (wire::encode(GroupState)); empty: forget the group.
+// Under kRequestsRecord: the requests (wire::encode(GroupRequests)).
 struct StoreRecord {
     GroupId group{};
     Bytes state;
@@ -186,6 +192,9 @@ public:
 
     // Before any input: one call per stored group state.
     Result<void> restore(ByteView state);
+    // Before any input: one call per stored record, the requests' (kRequestsRecord)
+    // or a group's. Restored requests we were asked come out as RequestArrived again.
+    Result<void> restore(const GroupId& id, ByteView state);
 
     void handle_message(TimeMs now, const PublicKey& from, ByteView bytes);
     void handle_lost(TimeMs now, const PublicKey& peer);

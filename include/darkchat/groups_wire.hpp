@@ -233,4 +233,29 @@ struct GroupState {
 Bytes encode(const GroupState& s);
 Result<GroupState> decode_group_state(ByteView b);
 
+// The requests a machine waits on, stored so that they survive a restart: an
+// answer to one of ours can come after we restarted (it was held for us while we
+// were offline), and one we were asked can be answered after ours.
+inline constexpr std::size_t kMaxStoredRequests = 256;
+struct GroupOutRequest {  // [nonce, to, kind]: ours, waiting for an answer
+    std::uint64_t nonce = 0;
+    PublicKey to{};
+    std::uint8_t kind = 0;
+    bool operator==(const GroupOutRequest&) const = default;
+};
+struct GroupInRequest {  // [id, from, request]: one we were asked (encode_group of its GroupRequest)
+    std::uint64_t id = 0;
+    PublicKey from{};
+    Bytes request;
+    bool operator==(const GroupInRequest&) const = default;
+};
+struct GroupRequests {
+    std::vector<GroupOutRequest> out;
+    std::vector<GroupInRequest> in;
+    std::uint64_t next_id = 0;  // the local id the next request we are asked gets
+    bool operator==(const GroupRequests&) const = default;
+};
+Bytes encode(const GroupRequests& r);
+Result<GroupRequests> decode_group_requests(ByteView b);
+
 }  // namespace dc::wire

@@ -22,6 +22,7 @@ void Machine::State::request(const cmd::Request& r) {
     const std::uint64_t nonce = random_u64();
     if (out_requests.size() >= config.max_requests) out_requests.erase(out_requests.begin());
     out_requests[nonce] = OutRequest{r.to, r.kind};
+    requests_dirty = true;
     send(r.to, wire::GroupRequest{nonce, static_cast<std::uint8_t>(r.kind), self.name, kx_pk, false, {}, {}});
 }
 
@@ -35,6 +36,7 @@ void Machine::State::on_request(const PublicKey& from, const wire::GroupRequest&
     if (in_requests.size() >= config.max_requests) in_requests.erase(in_requests.begin());
     const std::uint64_t id = next_request_id++;
     in_requests[id] = InRequest{from, r};
+    requests_dirty = true;
     if (config.answering_machine && !r.invitation)
         send(from, wire::GroupAnswer{r.nonce, code(Answer::answering_machine), {}, 0, {}, {}, {}});
     emit(ev::RequestArrived{id, from, r.name, static_cast<Kind>(r.kind), r.invitation, r.group, r.title});
@@ -45,6 +47,7 @@ void Machine::State::reply(const cmd::Reply& r) {
     if (it == in_requests.end()) return emit(ev::Refused{{}, "no such request"});
     const InRequest in = it->second;
     in_requests.erase(it);
+    requests_dirty = true;
     const wire::GroupRequest& q = in.req;
     if (!r.yes) {
         send(in.from, wire::GroupAnswer{q.nonce, code(Answer::no), q.group, 0, {}, {}, {}});
@@ -339,7 +342,10 @@ void Machine::State::on_answer(const PublicKey& from, const wire::GroupAnswer& a
     }
     const Answer kind = static_cast<Answer>(a.answer);
     if (auto r = out_requests.find(a.nonce); r != out_requests.end() && r->second.to == from) {
-        if (kind != Answer::answering_machine) out_requests.erase(r);
+        if (kind != Answer::answering_machine) {
+            out_requests.erase(r);
+            requests_dirty = true;
+        }
         emit(ev::Answered{from, kind});
         if (kind == Answer::yes) on_yes(from, a);
         else if (kind == Answer::derivation) begin_entering(a.group, a.coordinator, {a.coordinator});

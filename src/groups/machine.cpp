@@ -97,7 +97,7 @@ std::optional<GroupRecordBody> Machine::State::check_record(const SignedBlob& bl
     }
     GroupRecordBody& b = r.value();
     bool ok = !b.members.empty() && b.epoch >= 1 && b.kind <= 1 && b.change <= 5 &&
-              (b.kind == 0 || b.members.size() == 2);
+              (b.kind == 0 || b.members.size() == 2) && b.group != kRequestsRecord;
     for (std::size_t i = 0; ok && i < b.members.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
             if (b.members[i].key == b.members[j].key) ok = false;
@@ -149,6 +149,18 @@ void Machine::State::flush() {
         store_out.push_back(StoreRecord{id, wire::encode(st)});
     }
     dirty.clear();
+    if (requests_dirty) {
+        wire::GroupRequests r;
+        for (const auto& [nonce, o] : out_requests)
+            if (r.out.size() < wire::kMaxStoredRequests)
+                r.out.push_back(wire::GroupOutRequest{nonce, o.to, static_cast<std::uint8_t>(o.kind)});
+        for (const auto& [id, in] : in_requests)
+            if (r.in.size() < wire::kMaxStoredRequests)
+                r.in.push_back(wire::GroupInRequest{id, in.from, wire::encode_group(wire::GroupMessage{in.req})});
+        r.next_id = next_request_id;
+        store_out.push_back(StoreRecord{kRequestsRecord, wire::encode(r)});
+        requests_dirty = false;
+    }
 }
 
 void Machine::State::dispatch(const PublicKey& from, wire::GroupMessage&& m) {
@@ -221,6 +233,29 @@ void Machine::State::on_timeout() {
 Machine::Machine(Config config, Self self, Crypto& crypto)
     : s_(std::make_unique<State>(config, std::move(self), crypto)) {}
 Machine::~Machine() = default;
+
+Result<void> Machine::restore(const GroupId& id, ByteView bytes) {
+    if (id != kRequestsRecord) return restore(bytes);
+    auto r = wire::decode_group_requests(bytes);
+    if (!r) return err(r.error());
+    auto& s = *s_;
+    for (const auto& o : r->out) {
+        if (o.kind > 1 || s.out_requests.size() >= s.config.max_requests) continue;
+        s.out_requests[o.nonce] = OutRequest{o.to, static_cast<Kind>(o.kind)};
+    }
+    s.next_request_id = std::max(s.next_request_id, r->next_id);
+    for (const auto& in : r->in) {
+        auto m = wire::decode_group(in.request);
+        auto* q = m ? std::get_if<wire::GroupRequest>(&m.value()) : nullptr;
+        if (!q || q->kind > 1 || in.id == 0 || s.in_requests.size() >= s.config.max_requests) continue;
+        s.in_requests[in.id] = InRequest{in.from, *q};
+        s.next_request_id = std::max(s.next_request_id, in.id + 1);
+        // Shown again: the user may answer it now.
+        s.emit(ev::RequestArrived{in.id, in.from, q->name, static_cast<Kind>(q->kind), q->invitation, q->group,
+                                  q->title});
+    }
+    return {};
+}
 
 Result<void> Machine::restore(ByteView bytes) {
     auto st = wire::decode_group_state(bytes);

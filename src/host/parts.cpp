@@ -211,7 +211,7 @@ std::unique_ptr<Part> make_groups_part(const Identity& identity, core::Crypto& c
                                        std::vector<std::string>& problems) {
     auto p = std::make_unique<GroupsPart>(identity, crypto);
     for (const auto& g : restore)
-        if (auto r = p->machine().restore(g.state); !r)
+        if (auto r = p->machine().restore(g.group, g.state); !r)
             problems.push_back("! a stored group could not be read (" + r.error() + "); it is left out");
     machine = &p->machine();
     return p;

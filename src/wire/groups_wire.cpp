@@ -212,6 +212,30 @@ struct Message<GroupState> {
     };
 };
 
+template <>
+struct Record<GroupOutRequest> {  // [nonce, to, kind]
+    static constexpr std::string_view name = {};
+    static constexpr auto fields =
+        std::tuple{elem(&GroupOutRequest::nonce), elem(&GroupOutRequest::to), elem(&GroupOutRequest::kind)};
+};
+
+template <>
+struct Record<GroupInRequest> {  // [id, from, request]
+    static constexpr std::string_view name = {};
+    static constexpr auto fields = std::tuple{elem(&GroupInRequest::id), elem(&GroupInRequest::from),
+                                              elem(&GroupInRequest::request, max_bytes(kMaxGroupRecord))};
+};
+
+template <>
+struct Message<GroupRequests> {
+    static constexpr std::string_view name = "groupRequests";
+    static constexpr auto fields = std::tuple{
+        field(0, "out", &GroupRequests::out, max_items(kMaxStoredRequests)),
+        field(1, "in", &GroupRequests::in, max_items(kMaxStoredRequests)),
+        field(2, "next_id", &GroupRequests::next_id),
+    };
+};
+
 }  // namespace schema
 
 using schema::decode_message;
@@ -253,5 +277,7 @@ Result<GroupRecordBody> decode_group_record(ByteView b) {
 }
 Bytes encode(const GroupState& s) { return encode_message(s); }
 Result<GroupState> decode_group_state(ByteView b) { return decode_message<GroupState>(b); }
+Bytes encode(const GroupRequests& r) { return encode_message(r); }
+Result<GroupRequests> decode_group_requests(ByteView b) { return decode_message<GroupRequests>(b); }
 
 }  // namespace dc::wire

@@ -194,7 +194,7 @@ private:
         Station& s = st_[i];
         s.crypto = std::make_unique<SeededCrypto>(mix64(seed_ ^ (i * 7919 + 1) ^ (std::uint64_t(s.boots) << 40)));
         s.m = std::make_unique<Machine>(config_, s.self, *s.crypto);
-        for (const auto& [id, bytes] : s.store) (void)s.m->restore(bytes);
+        for (const auto& [id, bytes] : s.store) (void)s.m->restore(id, bytes);
         s.alive = true;
         ++s.boots;
     }

@@ -532,6 +532,15 @@ TEST_CASE("every group message survives encode and decode") {
     auto s = wire::decode_group_state(wire::encode(st));
     REQUIRE(s);
     CHECK(s.value() == st);
+    wire::GroupRequests rq;
+    rq.out = {wire::GroupOutRequest{7, PublicKey{2}, 1}};
+    rq.in = {wire::GroupInRequest{3, PublicKey{5}, wire::encode_group(samples().front())}};
+    rq.next_id = 4;
+    auto q = wire::decode_group_requests(wire::encode(rq));
+    REQUIRE(q);
+    CHECK(q.value() == rq);
+    rq.out.assign(wire::kMaxStoredRequests + 1, rq.out.front());
+    CHECK_FALSE(wire::decode_group_requests(wire::encode(rq)));
 }
 
 TEST_CASE("malformed group messages are refused with an error, never a crash") {

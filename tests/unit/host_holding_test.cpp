@@ -215,3 +215,31 @@ TEST_CASE("a super-client holds for users it serves, though it is nobody's conta
     net.run_for(6000);
     CHECK(held_rows(s) == 0);
 }
+
+TEST_CASE("a held group request survives restarts of both ends, and is answered when both are back") {
+    Three t;
+    t.net.quit(t.bob);
+    t.net.run_for(500);
+    t.net.type(t.alice, "\\connect bob");
+    REQUIRE(t.net.run_until([&] { return held_rows(t.carol) == 1; }, 15000));
+    t.net.kill(t.alice);  // her request is in her store, not only in memory
+    t.net.run_for(500);
+    // bob sees the request, is killed, and sees it again from his store.
+    auto b = t.bob.mark();
+    t.net.start(t.bob);
+    REQUIRE(t.net.run_until([&] { return t.bob.shown_prefix("* alice asks you into a new group", b); }, 15000));
+    t.net.run_for(6000);
+    t.net.kill(t.bob);
+    b = t.bob.mark();
+    t.net.start(t.bob);
+    REQUIRE(t.net.run_until([&] { return t.bob.shown_prefix("* alice asks you into a new group", b); }, 5000));
+    CHECK(count_matching(t.bob.since(b), R"(\* alice asks you into a new group \(public\): \\yes 1 or \\no 1)") == 1);
+    // alice is back; bob says yes to what she asked before her restart.
+    t.net.start(t.alice);
+    t.net.run_for(3000);
+    t.net.type(t.bob, "\\yes");
+    CHECK(t.net.run_until([&] { return t.alice.host->groups()->groups().size() == 1; }, 15000));
+    auto g = t.bob.host->groups()->groups();
+    REQUIRE(g.size() == 1);
+    CHECK(g.front().members.size() == 2);
+}
