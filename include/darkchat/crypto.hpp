@@ -44,6 +44,20 @@ bool aead_open(std::uint8_t* out, ByteView sealed, ByteView ad, std::uint64_t co
 // BLAKE2b of in under key (0 to 64 bytes), out.size() from 16 to 64 bytes.
 void keyed_hash(std::span<std::uint8_t> out, ByteView key, ByteView in);
 
+// BLAKE2b over input given in pieces (a file read chunk by chunk); final() gives the
+// same bytes as keyed_hash with an empty key over the whole input. out_len from 16 to 64.
+class Blake2b {
+public:
+    explicit Blake2b(std::size_t out_len = 32);
+    void update(ByteView in);
+    // out.size() is the out_len given at construction; the hash is done with after it.
+    void final(std::span<std::uint8_t> out);
+
+private:
+    alignas(64) std::array<std::uint8_t, 384> state_{};  // libsodium's crypto_generichash_state
+    std::size_t out_len_;
+};
+
 // Ed25519 detached signature over msg.
 Signature sign(const SecretKey& sk, ByteView msg);
 bool verify(const PublicKey& pk, ByteView msg, const Signature& sig);

@@ -86,6 +86,19 @@ void keyed_hash(std::span<std::uint8_t> out, ByteView key, ByteView in) {
     crypto_generichash(out.data(), out.size(), in.data(), in.size(), key.empty() ? nullptr : key.data(), key.size());
 }
 
+static_assert(sizeof(crypto_generichash_state) <= 384 && alignof(crypto_generichash_state) <= 64);
+
+Blake2b::Blake2b(std::size_t out_len) : out_len_(out_len) {
+    crypto_generichash_init(reinterpret_cast<crypto_generichash_state*>(state_.data()), nullptr, 0, out_len_);
+}
+void Blake2b::update(ByteView in) {
+    crypto_generichash_update(reinterpret_cast<crypto_generichash_state*>(state_.data()), in.data(), in.size());
+}
+void Blake2b::final(std::span<std::uint8_t> out) {
+    crypto_generichash_final(reinterpret_cast<crypto_generichash_state*>(state_.data()), out.data(), out.size());
+    sodium_memzero(state_.data(), state_.size());
+}
+
 Signature sign(const SecretKey& sk, ByteView msg) {
     Signature sig{};
     crypto_sign_ed25519_detached(sig.data(), nullptr, msg.data(), msg.size(), sk.data());

@@ -197,3 +197,28 @@ TEST_CASE("an altered or damaged sealed secret does not open") {
     CHECK(h.error() == "the sealed secret's key derivation limits are out of range");
     CHECK_FALSE(crypto::open_secret(huge, "pw").has_value());
 }
+
+TEST_CASE("BLAKE2b given in pieces equals BLAKE2b of the whole, and differs when one byte does") {
+    REQUIRE(crypto::init());
+    Bytes data(10000);
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 7 + 3);
+    std::array<std::uint8_t, 32> whole{};
+    crypto::keyed_hash(whole, {}, data);
+
+    crypto::Blake2b pieces;
+    const ByteView v(data);
+    pieces.update(v.subspan(0, 1));
+    pieces.update(v.subspan(1, 4095));
+    pieces.update(v.subspan(4096, 0));
+    pieces.update(v.subspan(4096));
+    std::array<std::uint8_t, 32> got{};
+    pieces.final(got);
+    CHECK(got == whole);
+
+    data[5000] ^= 1;
+    crypto::Blake2b changed;
+    changed.update(data);
+    std::array<std::uint8_t, 32> other{};
+    changed.final(other);
+    CHECK(other != whole);
+}
