@@ -241,34 +241,9 @@ struct Message<GroupRequests> {
 using schema::decode_message;
 using schema::encode_message;
 
-namespace {
+Bytes encode_group(const GroupMessage& m) { return schema::encode_indexed(m); }
 
-template <std::size_t I = 0>
-Result<GroupMessage> decode_alternative(std::size_t type, ByteView body) {
-    if constexpr (I == std::variant_size_v<GroupMessage>) {
-        return err("group message: unknown type " + std::to_string(type));
-    } else {
-        if (type != I) return decode_alternative<I + 1>(type, body);
-        using T = std::variant_alternative_t<I, GroupMessage>;
-        auto r = decode_message<T>(body);
-        if (!r) return err(r.error());
-        return GroupMessage{std::in_place_index<I>, std::move(r).value()};
-    }
-}
-
-}  // namespace
-
-Bytes encode_group(const GroupMessage& m) {
-    Bytes body = std::visit([](const auto& v) { return encode_message(v); }, m);
-    body.insert(body.begin(), static_cast<std::uint8_t>(m.index()));
-    return body;
-}
-
-Result<GroupMessage> decode_group(ByteView b) {
-    if (b.empty()) return err("group message: empty");
-    if (b.size() > kMaxFrame) return err("group message: too long");
-    return decode_alternative(b[0], b.subspan(1));
-}
+Result<GroupMessage> decode_group(ByteView b) { return schema::decode_indexed<GroupMessage>(b, "group message"); }
 
 Bytes encode(const GroupRecordBody& r) { return encode_message(r); }
 Result<GroupRecordBody> decode_group_record(ByteView b) {

@@ -30,6 +30,7 @@
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <variant>
 
 namespace dc::wire::schema {
 
@@ -384,6 +385,35 @@ Result<T> decode_message(ByteView b) {
         const auto oh = parse(b, Message<T>::name);
         return read_message<T>(oh.get());
     });
+}
+
+// A family of messages sent as one byte naming the type (its index in the variant V)
+// and then the type's map (group and file messages).
+template <typename V>
+Bytes encode_indexed(const V& m) {
+    Bytes body = std::visit([](const auto& v) { return encode_message(v); }, m);
+    body.insert(body.begin(), static_cast<std::uint8_t>(m.index()));
+    return body;
+}
+
+template <typename V, std::size_t I = 0>
+Result<V> decode_alternative(std::size_t type, ByteView body, std::string_view family) {
+    if constexpr (I == std::variant_size_v<V>) {
+        return err(cat(family, ": unknown type ", std::to_string(type)));
+    } else {
+        if (type != I) return decode_alternative<V, I + 1>(type, body, family);
+        using T = std::variant_alternative_t<I, V>;
+        auto r = decode_message<T>(body);
+        if (!r) return err(r.error());
+        return V{std::in_place_index<I>, std::move(r).value()};
+    }
+}
+
+template <typename V>
+Result<V> decode_indexed(ByteView b, std::string_view family) {
+    if (b.empty()) return err(cat(family, ": empty"));
+    if (b.size() > kMaxFrame) return err(cat(family, ": too long"));
+    return decode_alternative<V>(b[0], b.subspan(1), family);
 }
 
 }  // namespace dc::wire::schema
