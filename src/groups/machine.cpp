@@ -2,6 +2,7 @@
 // poll_* outputs, and the plumbing every part uses (sending, signing and checking
 // records, sealing epoch keys, storing a group's state).
 
+#include "core/queue.hpp"
 #include "groups/state.hpp"
 
 #include <algorithm>
@@ -311,17 +312,9 @@ void Machine::handle_command(TimeMs now, const Command& command) {
     s_->flush();
 }
 
-template <typename T>
-static std::optional<T> pop(std::deque<T>& q) {
-    if (q.empty()) return std::nullopt;
-    T v = std::move(q.front());
-    q.pop_front();
-    return v;
-}
-
-std::optional<StoreRecord> Machine::poll_store() { return pop(s_->store_out); }
-std::optional<Event> Machine::poll_event() { return pop(s_->events); }
-std::optional<Outgoing> Machine::poll_message() { return pop(s_->messages); }
+std::optional<StoreRecord> Machine::poll_store() { return pop_front(s_->store_out); }
+std::optional<Event> Machine::poll_event() { return pop_front(s_->events); }
+std::optional<Outgoing> Machine::poll_message() { return pop_front(s_->messages); }
 
 std::optional<TimeMs> Machine::poll_timeout() const {
     std::optional<TimeMs> t;

@@ -8,21 +8,13 @@
 #include "darkchat/roles_wire.hpp"
 #include "darkchat/wire.hpp"
 #include "core/envelope.hpp"
+#include "core/queue.hpp"
 
 #include <algorithm>
 #include <deque>
 #include <map>
 
 namespace dc::roles::detail {
-
-// Takes the oldest element of a queue (poll_event of every machine).
-template <typename T>
-std::optional<T> pop_front(std::deque<T>& q) {
-    if (q.empty()) return std::nullopt;
-    T e = std::move(q.front());
-    q.pop_front();
-    return e;
-}
 
 // The packet being handled, while it is handled.
 struct Incoming {
