@@ -10,6 +10,7 @@
 #include "darkchat/crypto.hpp"
 #include "darkchat/groups.hpp"
 #include "core/rng.hpp"
+#include "support/seeded.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -24,17 +25,7 @@
 
 namespace dc::groups::test {
 
-// libsodium, with every random byte from a seed so that runs replay.
-class SeededCrypto final : public SodiumCrypto {
-public:
-    explicit SeededCrypto(std::uint64_t seed) : rng_(seed) {}
-    void random(std::span<std::uint8_t> out) override {
-        for (auto& b : out) b = static_cast<std::uint8_t>(rng_.next());
-    }
-
-private:
-    Rng rng_;
-};
+using SeededCrypto = dc::seeded::Seeded<SodiumCrypto>;
 
 struct NetConfig {
     TimeMs min_latency = 2, max_latency = 40;
@@ -64,10 +55,7 @@ public:
         init_crypto();
         for (std::size_t i = 0; i < n; ++i) {
             Station s;
-            std::array<std::uint8_t, 32> ks{};
-            std::uint64_t x = seed * 1000003 + i + 1;
-            for (auto& b : ks) b = static_cast<std::uint8_t>(splitmix64(x));
-            const auto kp = crypto::identity_from_seed(ks);
+            const auto kp = dc::seeded::station_identity(seed, i);
             s.self = Self{"u" + std::to_string(i), kp.pk, kp.sk};
             st_.push_back(std::move(s));
             boot(i);

@@ -1,0 +1,256 @@
+// File transfers (darkchat-protocol(7), FILES) as a sans-IO state machine, one transfer
+// per file and side. The sender offers a signed manifest (a hash per chunk and the
+// whole file's hash) with a transfer key sealed to the receiver; the receiver accepts or
+// declines, asks for chunks with a bounded window, checks each one on its own (AEAD
+// under the transfer key, then the manifest's hash) and keeps which chunks it has, so a
+// restart goes on from them; when all are there it reads the file back once, in order,
+// checks the whole file's hash and only then asks for the final name.
+//
+// No file is opened here: the part asks for bytes (io::Read, answered with
+// handle_read) and hands bytes out (io::Write), and time comes in as an argument.
+// After one or more handle_*() calls the driver drains, in this order,
+//   poll_io()      -> read, write, rename, remove (writes land before the record that counts them)
+//   poll_store()   -> apply (a transfer's state is durable before what rests on it leaves)
+//   poll_event()   -> show to the user
+//   poll_message() -> send to the peer
+// and then arms one timer for poll_timeout().
+#pragma once
+
+#include "darkchat/files_wire.hpp"
+#include "darkchat/types.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace dc::files {
+
+using FileId = wire::FileIdBytes;
+using FileKey = wire::FileKeyBytes;
+using Hash = wire::FileHash;
+using Manifest = wire::FileManifest;
+
+struct Config {
+    std::uint64_t max_size = std::uint64_t{4} << 30;  // offers of larger files are declined
+    std::size_t max_transfers = 64;                   // transfers held at once (both sides)
+    std::size_t window = 16;                          // chunks asked for and not yet here, per transfer
+    std::size_t max_reads = 64;                       // sender: chunk reads waiting for the driver, per transfer
+    TimeMs request_timeout = 5000;                    // a chunk asked for and not here by then is asked again
+    TimeMs offer_retry = 3000;                        // an unanswered offer is sent again after this ...
+    int offer_attempts = 20;                          // ... at most this many times
+    std::size_t store_every = 32;                     // the receiver's record is stored after this many chunks
+};
+
+// The identity the part speaks for and the X25519 key transfer keys are sealed to.
+struct Self {
+    PublicKey pk{};
+    SecretKey sk{};
+    KxPublicKey kx_pk{};
+    KxSecretKey kx_sk{};
+};
+
+// BLAKE2b-256 over input given in pieces.
+class Hasher {
+public:
+    virtual ~Hasher() = default;
+    virtual void update(ByteView in) = 0;
+    virtual Hash finish() = 0;
+};
+
+// The cryptography, injected so tests are deterministic; the same signatures as
+// core::Crypto, so the node can pass its own through an adapter.
+class Crypto {
+public:
+    virtual ~Crypto() = default;
+    virtual Signature sign(const SecretKey& sk, ByteView msg) = 0;
+    virtual bool verify(const PublicKey& pk, ByteView msg, const Signature& sig) = 0;
+    virtual Bytes seal(ByteView msg, const KxPublicKey& to) = 0;
+    virtual std::optional<Bytes> open(ByteView sealed, const KxPublicKey& pk, const KxSecretKey& sk) = 0;
+    virtual void random(std::span<std::uint8_t> out) = 0;
+    virtual void aead_seal(std::uint8_t* out, ByteView msg, ByteView ad, std::uint64_t counter,
+                           const FileKey& key) = 0;
+    virtual bool aead_open(std::uint8_t* out, ByteView sealed, ByteView ad, std::uint64_t counter,
+                           const FileKey& key) = 0;
+    virtual std::unique_ptr<Hasher> hasher() = 0;
+};
+// libsodium; random() from libsodium too unless a subclass overrides it.
+class SodiumCrypto : public Crypto {
+public:
+    Signature sign(const SecretKey& sk, ByteView msg) override;
+    bool verify(const PublicKey& pk, ByteView msg, const Signature& sig) override;
+    Bytes seal(ByteView msg, const KxPublicKey& to) override;
+    std::optional<Bytes> open(ByteView sealed, const KxPublicKey& pk, const KxSecretKey& sk) override;
+    void random(std::span<std::uint8_t> out) override;
+    void aead_seal(std::uint8_t* out, ByteView msg, ByteView ad, std::uint64_t counter, const FileKey& key) override;
+    bool aead_open(std::uint8_t* out, ByteView sealed, ByteView ad, std::uint64_t counter,
+                   const FileKey& key) override;
+    std::unique_ptr<Hasher> hasher() override;
+};
+
+// ---------------------------------------------------------------------------
+// Manifests
+
+// The chunk size for a file of size bytes: 256 KiB, or twice that when the file would
+// otherwise have more than wire::kMaxFileChunks chunks.
+std::uint32_t chunk_size_for(std::uint64_t size);
+
+// Makes a manifest from the file's bytes, given in order chunk by chunk (the driver
+// reads them): every chunk but the last exactly chunk_size bytes.
+class ManifestBuilder {
+public:
+    ManifestBuilder(Crypto& crypto, std::string name, std::uint64_t size, std::string media_type,
+                    std::uint32_t chunk_size);
+    Result<void> add(ByteView chunk);
+    // The signed manifest under a fresh random id; fails when fewer bytes came than size.
+    Result<wire::SignedBlob> finish(const Self& self);
+
+private:
+    Crypto& crypto_;
+    Manifest m_;
+    std::uint64_t seen_ = 0;
+    std::unique_ptr<Hasher> whole_;
+};
+
+wire::SignedBlob sign_manifest(Crypto& crypto, const SecretKey& sk, const Manifest& m);
+// The manifest, decoded within max_size and signed by the sender it names.
+Result<Manifest> open_manifest(Crypto& crypto, const wire::SignedBlob& blob, std::uint64_t max_size);
+
+// ---------------------------------------------------------------------------
+// Names and images (no file system here)
+
+// A bare file name for the download folder made from a name a peer sent: its last path
+// component, without control, bidirectional-override or reserved characters, without
+// leading dots or trailing dots and spaces, not a device name (CON, NUL, COM1 ...), at
+// most kMaxSafeName bytes of whole UTF-8 characters; never empty. When exists(name)
+// holds, "stem (1).ext", "stem (2).ext" ... is tried instead; an error when all of the
+// first kMaxNameTries are taken.
+inline constexpr std::size_t kMaxSafeName = 200;
+inline constexpr int kMaxNameTries = 10000;
+Result<std::string> safe_file_name(std::string_view offered, const std::function<bool(const std::string&)>& exists);
+
+// An image recognised by its first bytes, with the size its header states.
+struct Image {
+    std::string type;  // "png", "jpeg", "gif", "webp"
+    std::uint32_t width = 0;
+    std::uint32_t height = 0;
+    bool operator==(const Image&) const = default;
+};
+std::optional<Image> sniff_image(ByteView head);
+// "[image 640x480 png]"
+std::string image_label(const Image& image);
+// "image/png" ... for a recognised image, else "application/octet-stream".
+std::string media_type_of(ByteView head);
+
+// ---------------------------------------------------------------------------
+// The machine
+
+enum class Side : std::uint8_t { sending = 0, receiving = 1 };
+enum class Phase : std::uint8_t {
+    offered = 0,       // waiting for the receiver's answer
+    transferring = 1,  // chunks moving
+    verifying = 2,     // receiver: every chunk is on disk; reading it back for the whole hash
+};
+
+namespace cmd {
+// Offer a manifest made by ManifestBuilder to one receiver; path is where the driver
+// reads the file from.
+struct Offer { PublicKey to{}; KxPublicKey to_kx{}; wire::SignedBlob manifest; std::string path; };
+// Take an offer: chunks are written to partial_path, renamed to final_path once checked.
+struct Accept { FileId id{}; std::string partial_path; std::string final_path; };
+struct Decline { FileId id{}; };
+struct Cancel { FileId id{}; Side side = Side::receiving; };
+}  // namespace cmd
+using Command = std::variant<cmd::Offer, cmd::Accept, cmd::Decline, cmd::Cancel>;
+
+// What the driver does to files.
+namespace io {
+struct Read { FileId id{}; Side side = Side::sending; std::string path; std::uint32_t index = 0;
+              std::uint64_t offset = 0; std::uint32_t length = 0; };
+struct Write { FileId id{}; std::string path; std::uint64_t offset = 0; Bytes bytes; };
+struct Finish { FileId id{}; std::string path; std::string final_path; };  // rename
+struct Remove { FileId id{}; std::string path; };
+}  // namespace io
+using IoOp = std::variant<io::Read, io::Write, io::Finish, io::Remove>;
+
+namespace ev {
+struct Offered { FileId id{}; PublicKey from{}; std::string name; std::uint64_t size = 0; std::string media_type; };
+struct Refused { PublicKey from{}; std::string why; };  // an offer taken no further
+struct Accepted { FileId id{}; PublicKey by{}; };
+struct Declined { FileId id{}; PublicKey by{}; };
+struct Completed { FileId id{}; PublicKey from{}; std::string path; std::uint64_t size = 0;
+                   std::optional<Image> image; };
+struct Delivered { FileId id{}; PublicKey to{}; };
+struct Cancelled { FileId id{}; PublicKey by{}; };
+struct Failed { FileId id{}; std::string why; };
+}  // namespace ev
+using Event = std::variant<ev::Offered, ev::Refused, ev::Accepted, ev::Declined, ev::Completed, ev::Delivered,
+                           ev::Cancelled, ev::Failed>;
+
+struct Outgoing {
+    PublicKey to{};
+    Bytes bytes;  // wire::encode_file
+};
+
+// A transfer's state to keep (wire::encode(FileState)); empty: forget it.
+struct StoreRecord {
+    FileId id{};
+    Side side = Side::sending;
+    Bytes state;
+};
+
+struct Stats {
+    std::uint64_t malformed = 0;    // did not decode
+    std::uint64_t refused = 0;      // not from the peer of the transfer, or for none we hold
+    std::uint64_t bad_chunks = 0;   // did not open or did not match its hash: asked for again
+    std::uint64_t duplicate = 0;    // chunks we had
+};
+
+struct TransferView {
+    FileId id{};
+    Side side = Side::sending;
+    Phase phase = Phase::offered;
+    PublicKey peer{};
+    std::string name;
+    std::uint64_t size = 0;
+    std::uint64_t chunks = 0;
+    std::uint64_t have = 0;   // receiver: chunks on disk
+    std::size_t asked = 0;    // receiver: chunks asked for and not here
+};
+
+class Machine {
+public:
+    Machine(Config config, Self self, Crypto& crypto);
+    ~Machine();
+    Machine(const Machine&) = delete;
+    Machine& operator=(const Machine&) = delete;
+
+    // Before any input: one call per stored transfer state.
+    Result<void> restore(ByteView state);
+
+    void handle_message(TimeMs now, const PublicKey& from, ByteView bytes);
+    void handle_command(TimeMs now, const Command& command);
+    // The bytes of an io::Read, or (failed) why they could not be read.
+    void handle_read(TimeMs now, const FileId& id, Side side, std::uint32_t index, ByteView bytes);
+    void handle_read_failed(TimeMs now, const FileId& id, Side side, const std::string& why);
+    void handle_timeout(TimeMs now);
+
+    std::optional<IoOp> poll_io();
+    std::optional<StoreRecord> poll_store();
+    std::optional<Event> poll_event();
+    std::optional<Outgoing> poll_message();
+    std::optional<TimeMs> poll_timeout() const;
+
+    std::vector<TransferView> transfers() const;
+    const Stats& stats() const;
+
+    struct State;
+
+private:
+    std::unique_ptr<State> s_;
+};
+
+}  // namespace dc::files

@@ -1,0 +1,123 @@
+// Messages of file transfers (darkchat-protocol(7), FILES): one byte naming the type,
+// then a msgpack map with small integer keys, like the group messages (field i of the
+// struct is key i; unknown keys are skipped). The manifest is a signed body of its own,
+// decoded apart under limits the caller may lower (the largest file it takes). What one
+// side stores of a transfer is encoded the same way.
+#pragma once
+
+#include "darkchat/wire.hpp"
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace dc::wire {
+
+using FileIdBytes = std::array<std::uint8_t, 16>;
+using FileHash = std::array<std::uint8_t, 32>;  // BLAKE2b-256
+using FileKeyBytes = std::array<std::uint8_t, 32>;
+
+inline constexpr std::size_t kMaxFileName = 255;            // bytes of a name as offered
+inline constexpr std::size_t kMaxMediaType = 64;            // bytes of a media type ("image/png")
+inline constexpr std::uint32_t kMinFileChunk = 1024;        // smallest chunk size
+inline constexpr std::uint32_t kMaxFileChunk = 512 * 1024;  // largest chunk size
+inline constexpr std::size_t kMaxFileChunks = 16384;        // chunks of one file
+inline constexpr std::uint64_t kMaxFileSize = std::uint64_t{kMaxFileChunk} * kMaxFileChunks;  // 8 GiB
+inline constexpr std::size_t kMaxFileSealedKey = 128;       // a transfer key sealed to one receiver
+inline constexpr std::size_t kMaxFileWant = 64;             // chunks asked for in one fileWant
+inline constexpr std::size_t kFileChunkTag = 16;            // AEAD tag on every chunk
+inline constexpr std::size_t kMaxFilePath = 4096;           // bytes of a local path in a stored state
+
+// The manifest: what the sender signs over "darkchat file manifest" || body. The chunk
+// hashes are BLAKE2b-256 of each plaintext chunk, one after the other in one byte string
+// (32 bytes a chunk); file_hash is BLAKE2b-256 of the whole plaintext.
+struct FileManifest {
+    FileIdBytes id{};
+    std::string name;
+    std::uint64_t size = 0;
+    std::string media_type;
+    std::uint32_t chunk_size = 0;
+    Bytes chunk_hashes;
+    FileHash file_hash{};
+    PublicKey sender{};
+    bool operator==(const FileManifest&) const = default;
+};
+
+// Chunks of a file of size bytes at chunk_size (the last one may be shorter).
+std::uint64_t file_chunks(std::uint64_t size, std::uint32_t chunk_size);
+
+// The sender offers a file: the signed manifest and the transfer key sealed to the
+// receiver's X25519 key.
+struct FileOffer {
+    SignedBlob manifest;
+    Bytes key;
+    bool operator==(const FileOffer&) const = default;
+};
+
+// The receiver's answer to an offer (a fileWant also means yes).
+struct FileAnswer {
+    FileIdBytes id{};
+    bool accept = false;
+    bool operator==(const FileAnswer&) const = default;
+};
+
+// Send me these chunks (indices into the manifest).
+struct FileWant {
+    FileIdBytes id{};
+    std::vector<std::uint32_t> chunks;
+    bool operator==(const FileWant&) const = default;
+};
+
+// One chunk, sealed with the transfer key: ChaCha20-Poly1305 with the index as nonce and
+// "darkchat file chunk" || id || index (8 bytes, little endian) as associated data.
+struct FileChunk {
+    FileIdBytes id{};
+    std::uint32_t index = 0;
+    Bytes data;
+    bool operator==(const FileChunk&) const = default;
+};
+
+// The receiver has the whole file, checked (ok) or gave up on it (not ok).
+struct FileDone {
+    FileIdBytes id{};
+    bool ok = false;
+    bool operator==(const FileDone&) const = default;
+};
+
+// Either side stops the transfer.
+struct FileCancel {
+    FileIdBytes id{};
+    bool operator==(const FileCancel&) const = default;
+};
+
+using FileMessage = std::variant<FileOffer, FileAnswer, FileWant, FileChunk, FileDone, FileCancel>;
+
+// The first byte of an encoded message: its index in FileMessage.
+Bytes encode_file(const FileMessage& m);
+Result<FileMessage> decode_file(ByteView b);
+
+// A manifest within the limits above and max_size: a name of 1 to kMaxFileName bytes, a
+// chunk size from kMinFileChunk to kMaxFileChunk, at most kMaxFileChunks chunks and one
+// hash for each.
+Bytes encode(const FileManifest& m);
+Result<FileManifest> decode_file_manifest(ByteView b, std::uint64_t max_size = kMaxFileSize);
+
+// What one side keeps of a transfer, so it survives a restart.
+struct FileState {
+    SignedBlob manifest;
+    FileKeyBytes key{};
+    std::uint8_t side = 0;   // 0 sending, 1 receiving
+    std::uint8_t phase = 0;  // files::Phase
+    PublicKey peer{};
+    std::string path;        // the source (sending) or the partial file (receiving)
+    std::string final_path;  // receiving: the name it gets once checked
+    Bytes have;              // receiving: one bit per chunk on disk, chunk i in byte i / 8, bit i % 8
+    Bytes sealed;            // sending: the key sealed to the receiver, to offer it again
+    bool operator==(const FileState&) const = default;
+};
+Bytes encode(const FileState& s);
+Result<FileState> decode_file_state(ByteView b);
+
+}  // namespace dc::wire

@@ -1,0 +1,547 @@
+// The transfer machine: offers and answers, the receiver's window of chunks asked for,
+// each chunk checked on its own, the read-back of the whole file, records to resume from.
+
+#include "darkchat/files.hpp"
+
+#include "core/queue.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <deque>
+#include <limits>
+#include <map>
+#include <set>
+#include <string_view>
+
+namespace dc::files {
+
+namespace {
+
+constexpr std::string_view kChunkContext = "darkchat file chunk";
+constexpr TimeMs kNever = std::numeric_limits<TimeMs>::max();
+
+// "darkchat file chunk" || id || index (8 bytes, little endian)
+Bytes chunk_ad(const FileId& id, std::uint32_t index) {
+    Bytes ad(kChunkContext.size() + id.size() + 8);
+    auto at = std::copy(kChunkContext.begin(), kChunkContext.end(), ad.begin());
+    at = std::copy(id.begin(), id.end(), at);
+    for (int i = 0; i < 8; ++i) *at++ = static_cast<std::uint8_t>(std::uint64_t{index} >> (8 * i));
+    return ad;
+}
+
+struct Transfer {
+    Side side = Side::sending;
+    Phase phase = Phase::offered;
+    wire::SignedBlob blob;
+    Manifest m;
+    FileKey key{};
+    PublicKey peer{};
+    std::string path;
+    std::string final_path;
+    Bytes sealed;
+    std::uint64_t chunks = 0;
+
+    // receiving
+    Bytes have;
+    std::uint64_t have_count = 0;
+    std::map<std::uint32_t, TimeMs> asked;  // index -> when it is asked again
+    std::set<std::uint32_t> again;          // asked before and not here: ask again
+    std::uint32_t cursor = 0;               // every chunk below it is had, asked or in again
+    std::size_t since_store = 0;
+    bool kick = false;                      // restored: go on at the next timeout
+    std::uint32_t verify_next = 0;
+    std::unique_ptr<Hasher> whole;
+    std::optional<Image> image;
+
+    // sending
+    std::set<std::uint32_t> reading;
+    TimeMs offer_due = kNever;
+    int offer_tries = 0;
+
+    bool has(std::uint32_t i) const { return have[i / 8] >> (i % 8) & 1; }
+    void set(std::uint32_t i) { have[i / 8] = static_cast<std::uint8_t>(have[i / 8] | 1u << (i % 8)); }
+    void clear(std::uint32_t i) { have[i / 8] = static_cast<std::uint8_t>(have[i / 8] & ~(1u << (i % 8))); }
+    std::uint64_t offset(std::uint32_t i) const { return std::uint64_t{i} * m.chunk_size; }
+    std::uint32_t length(std::uint32_t i) const {
+        return static_cast<std::uint32_t>(std::min<std::uint64_t>(m.chunk_size, m.size - offset(i)));
+    }
+    bool matches(std::uint32_t i, ByteView plain, Crypto& crypto) const {
+        if (plain.size() != length(i)) return false;
+        auto h = crypto.hasher();
+        h->update(plain);
+        const Hash got = h->finish();
+        return std::equal(got.begin(), got.end(), m.chunk_hashes.begin() + std::ptrdiff_t{i} * 32);
+    }
+};
+
+using Key = std::pair<Side, FileId>;
+
+}  // namespace
+
+struct Machine::State {
+    Config cfg;
+    Self self;
+    Crypto& crypto;
+    std::map<Key, Transfer> transfers;
+    std::deque<IoOp> io;
+    std::deque<StoreRecord> store;
+    std::deque<Event> events;
+    std::deque<Outgoing> out;
+    Stats stats;
+
+    State(Config c, Self s, Crypto& cr) : cfg(c), self(s), crypto(cr) {}
+
+    void send(const PublicKey& to, const wire::FileMessage& m) { out.push_back({to, wire::encode_file(m)}); }
+
+    void save(const FileId& id, Transfer& t) {
+        wire::FileState s{t.blob, t.key, static_cast<std::uint8_t>(t.side), static_cast<std::uint8_t>(t.phase),
+                          t.peer, t.path, t.final_path, t.have, t.sealed};
+        store.push_back({id, t.side, wire::encode(s)});
+        t.since_store = 0;
+    }
+
+    void forget(const Key& k) {
+        store.push_back({k.second, k.first, {}});
+        transfers.erase(k);
+    }
+
+    Transfer* find(Side side, const FileId& id, const PublicKey& from) {
+        auto it = transfers.find({side, id});
+        if (it == transfers.end() || it->second.peer != from) {
+            ++stats.refused;
+            return nullptr;
+        }
+        return &it->second;
+    }
+
+    // ---- receiving
+
+    void fill(TimeMs now, const FileId& id, Transfer& t) {
+        if (t.phase != Phase::transferring) return;
+        std::vector<std::uint32_t> ask;
+        while (t.asked.size() < cfg.window && ask.size() < wire::kMaxFileWant) {
+            std::uint32_t i = 0;
+            if (!t.again.empty()) {
+                i = *t.again.begin();
+                t.again.erase(t.again.begin());
+            } else {
+                while (t.cursor < t.chunks && t.has(t.cursor)) ++t.cursor;
+                if (t.cursor >= t.chunks) break;
+                i = t.cursor++;
+            }
+            if (t.has(i) || t.asked.contains(i)) continue;
+            t.asked[i] = now + cfg.request_timeout;
+            ask.push_back(i);
+        }
+        if (!ask.empty()) send(t.peer, wire::FileWant{id, std::move(ask)});
+    }
+
+    void bad_chunk(TimeMs now, const FileId& id, Transfer& t, std::uint32_t index) {
+        ++stats.bad_chunks;
+        if (t.asked.erase(index) == 0) return;  // not asked for: nothing to ask again
+        t.again.insert(index);
+        fill(now, id, t);
+    }
+
+    void on_offer(const PublicKey& from, const wire::FileOffer& o) {
+        auto m = open_manifest(crypto, o.manifest, wire::kMaxFileSize);
+        if (!m) {
+            ++stats.malformed;
+            events.push_back(ev::Refused{from, m.error()});
+            return;
+        }
+        if (m->sender != from) {
+            ++stats.refused;
+            events.push_back(ev::Refused{from, "an offer signed by someone else"});
+            return;
+        }
+        if (transfers.contains({Side::receiving, m->id})) return;  // offered again: the user decides once
+        if (m->size > cfg.max_size) {
+            events.push_back(ev::Refused{from, "'" + m->name + "' is " + std::to_string(m->size) +
+                                                   " bytes, above the limit of " + std::to_string(cfg.max_size)});
+            send(from, wire::FileAnswer{m->id, false});
+            return;
+        }
+        auto key = crypto.open(o.key, self.kx_pk, self.kx_sk);
+        if (!key || key->size() != sizeof(FileKey)) {
+            ++stats.refused;
+            events.push_back(ev::Refused{from, "the key of '" + m->name + "' does not open"});
+            return;
+        }
+        if (transfers.size() >= cfg.max_transfers) {
+            ++stats.refused;
+            events.push_back(ev::Refused{from, "too many transfers at once"});
+            return;
+        }
+        Transfer t;
+        t.side = Side::receiving;
+        t.blob = o.manifest;
+        t.m = std::move(*m);
+        std::copy(key->begin(), key->end(), t.key.begin());
+        t.peer = from;
+        t.chunks = wire::file_chunks(t.m.size, t.m.chunk_size);
+        events.push_back(ev::Offered{t.m.id, from, t.m.name, t.m.size, t.m.media_type});
+        transfers.emplace(Key{Side::receiving, t.m.id}, std::move(t));
+    }
+
+    void on_chunk(TimeMs now, const wire::FileChunk& c) {
+        auto it = transfers.find({Side::receiving, c.id});
+        if (it == transfers.end() || it->second.phase != Phase::transferring) {
+            ++stats.refused;
+            return;
+        }
+        Transfer& t = it->second;
+        if (c.index >= t.chunks) {
+            ++stats.refused;
+            return;
+        }
+        if (t.has(c.index)) {
+            ++stats.duplicate;
+            return;
+        }
+        const std::uint32_t len = t.length(c.index);
+        if (c.data.size() != len + wire::kFileChunkTag) return bad_chunk(now, c.id, t, c.index);
+        Bytes plain(len);
+        if (!crypto.aead_open(plain.data(), c.data, chunk_ad(c.id, c.index), c.index, t.key) ||
+            !t.matches(c.index, plain, crypto))
+            return bad_chunk(now, c.id, t, c.index);
+        t.set(c.index);
+        ++t.have_count;
+        t.asked.erase(c.index);
+        t.again.erase(c.index);
+        io.push_back(io::Write{c.id, t.path, t.offset(c.index), std::move(plain)});
+        if (t.have_count == t.chunks) return start_verify(c.id, t);
+        if (++t.since_store >= cfg.store_every) save(c.id, t);
+        fill(now, c.id, t);
+    }
+
+    void start_verify(const FileId& id, Transfer& t) {
+        t.phase = Phase::verifying;
+        t.asked.clear();
+        t.again.clear();
+        t.verify_next = 0;
+        t.whole = crypto.hasher();
+        t.image.reset();
+        save(id, t);
+        read_next(id, t);
+    }
+
+    void read_next(const FileId& id, Transfer& t) {
+        if (t.verify_next < t.chunks) {
+            const std::uint32_t i = t.verify_next;
+            io.push_back(io::Read{id, Side::receiving, t.path, i, t.offset(i), t.length(i)});
+            return;
+        }
+        const Hash whole = t.whole->finish();
+        const Key k{Side::receiving, id};
+        if (whole == t.m.file_hash) {
+            io.push_back(io::Finish{id, t.path, t.final_path});
+            events.push_back(ev::Completed{id, t.peer, t.final_path, t.m.size, t.image});
+            send(t.peer, wire::FileDone{id, true});
+        } else {
+            io.push_back(io::Remove{id, t.path});
+            events.push_back(ev::Failed{id, "'" + t.m.name + "' does not match the hash of the whole file"});
+            send(t.peer, wire::FileDone{id, false});
+        }
+        forget(k);
+    }
+
+    void verified_chunk(TimeMs now, const FileId& id, Transfer& t, std::uint32_t index, ByteView bytes) {
+        if (t.phase != Phase::verifying || index != t.verify_next) return;
+        if (!t.matches(index, bytes, crypto)) {  // the disk lost it: fetch it again
+            ++stats.bad_chunks;
+            t.clear(index);
+            --t.have_count;
+            t.phase = Phase::transferring;
+            t.whole.reset();
+            t.again.insert(index);
+            save(id, t);
+            fill(now, id, t);
+            return;
+        }
+        if (index == 0) t.image = sniff_image(bytes);
+        t.whole->update(bytes);
+        ++t.verify_next;
+        read_next(id, t);
+    }
+
+    // ---- sending
+
+    void offer(TimeMs now, Transfer& t) {
+        send(t.peer, wire::FileOffer{t.blob, t.sealed});
+        ++t.offer_tries;
+        t.offer_due = t.offer_tries < cfg.offer_attempts ? now + cfg.offer_retry : kNever;
+    }
+
+    void accepted(const FileId& id, Transfer& t) {
+        if (t.phase != Phase::offered) return;
+        t.phase = Phase::transferring;
+        t.offer_due = kNever;
+        events.push_back(ev::Accepted{id, t.peer});
+        save(id, t);
+    }
+
+    void on_want(const PublicKey& from, const wire::FileWant& w) {
+        Transfer* t = find(Side::sending, w.id, from);
+        if (!t) return;
+        accepted(w.id, *t);
+        for (std::uint32_t i : w.chunks) {
+            if (i >= t->chunks || t->reading.contains(i)) continue;
+            if (t->reading.size() >= cfg.max_reads) break;  // asked again after its timeout
+            t->reading.insert(i);
+            io.push_back(io::Read{w.id, Side::sending, t->path, i, t->offset(i), t->length(i)});
+        }
+    }
+
+    void served_chunk(const FileId& id, Transfer& t, std::uint32_t index, ByteView bytes) {
+        if (t.reading.erase(index) == 0) return;
+        if (!t.matches(index, bytes, crypto)) {
+            events.push_back(ev::Failed{id, "'" + t.m.name + "' changed since it was offered"});
+            send(t.peer, wire::FileCancel{id});
+            forget({Side::sending, id});
+            return;
+        }
+        wire::FileChunk c{id, index, Bytes(bytes.size() + wire::kFileChunkTag)};
+        crypto.aead_seal(c.data.data(), bytes, chunk_ad(id, index), index, t.key);
+        send(t.peer, c);
+    }
+
+    // ---- commands
+
+    void command(TimeMs now, const cmd::Offer& c) {
+        auto m = open_manifest(crypto, c.manifest, wire::kMaxFileSize);
+        if (!m || m->sender != self.pk) {
+            events.push_back(ev::Failed{m ? m->id : FileId{}, "not a manifest of ours"});
+            return;
+        }
+        const Key k{Side::sending, m->id};
+        if (transfers.contains(k)) {
+            events.push_back(ev::Failed{m->id, "'" + m->name + "' is already offered"});
+            return;
+        }
+        if (transfers.size() >= cfg.max_transfers || c.path.empty() || c.path.size() > wire::kMaxFilePath) {
+            events.push_back(ev::Failed{m->id, transfers.size() >= cfg.max_transfers ? "too many transfers at once"
+                                                                                      : "no usable path"});
+            return;
+        }
+        Transfer t;
+        t.side = Side::sending;
+        t.blob = c.manifest;
+        t.m = std::move(*m);
+        crypto.random(t.key);
+        t.sealed = crypto.seal(t.key, c.to_kx);
+        t.peer = c.to;
+        t.path = c.path;
+        t.chunks = wire::file_chunks(t.m.size, t.m.chunk_size);
+        Transfer& held = transfers.emplace(k, std::move(t)).first->second;
+        save(k.second, held);
+        offer(now, held);
+    }
+
+    void command(TimeMs now, const cmd::Accept& c) {
+        auto it = transfers.find({Side::receiving, c.id});
+        if (it == transfers.end() || it->second.phase != Phase::offered) return;
+        if (c.partial_path.empty() || c.final_path.empty() || c.partial_path.size() > wire::kMaxFilePath ||
+            c.final_path.size() > wire::kMaxFilePath) {
+            events.push_back(ev::Failed{c.id, "no usable path"});
+            return;
+        }
+        Transfer& t = it->second;
+        t.phase = Phase::transferring;
+        t.path = c.partial_path;
+        t.final_path = c.final_path;
+        t.have.assign((t.chunks + 7) / 8, 0);
+        send(t.peer, wire::FileAnswer{c.id, true});
+        if (t.chunks == 0) {  // an empty file: make it, then check it
+            io.push_back(io::Write{c.id, t.path, 0, {}});
+            return start_verify(c.id, t);
+        }
+        save(c.id, t);
+        fill(now, c.id, t);
+    }
+
+    void command(TimeMs, const cmd::Decline& c) {
+        auto it = transfers.find({Side::receiving, c.id});
+        if (it == transfers.end() || it->second.phase != Phase::offered) return;
+        send(it->second.peer, wire::FileAnswer{c.id, false});
+        transfers.erase(it);
+    }
+
+    void command(TimeMs, const cmd::Cancel& c) {
+        auto it = transfers.find({c.side, c.id});
+        if (it == transfers.end()) return;
+        Transfer& t = it->second;
+        if (t.side == Side::receiving && t.phase == Phase::offered) {
+            send(t.peer, wire::FileAnswer{c.id, false});
+            transfers.erase(it);
+            return;
+        }
+        send(t.peer, wire::FileCancel{c.id});
+        if (t.side == Side::receiving) io.push_back(io::Remove{c.id, t.path});
+        events.push_back(ev::Cancelled{c.id, self.pk});
+        forget(it->first);
+    }
+
+    void on_cancel(const PublicKey& from, const wire::FileCancel& c) {
+        bool any = false;
+        for (Side side : {Side::sending, Side::receiving}) {
+            auto it = transfers.find({side, c.id});
+            if (it == transfers.end() || it->second.peer != from) continue;
+            any = true;
+            Transfer& t = it->second;
+            const bool stored = !(side == Side::receiving && t.phase == Phase::offered);
+            if (side == Side::receiving && stored) io.push_back(io::Remove{c.id, t.path});
+            events.push_back(ev::Cancelled{c.id, from});
+            if (stored) forget(it->first);
+            else transfers.erase(it);
+        }
+        if (!any) ++stats.refused;
+    }
+
+    void on_message(TimeMs now, const PublicKey& from, ByteView bytes) {
+        auto msg = wire::decode_file(bytes);
+        if (!msg) {
+            ++stats.malformed;
+            return;
+        }
+        if (auto* o = std::get_if<wire::FileOffer>(&*msg)) return on_offer(from, *o);
+        if (auto* c = std::get_if<wire::FileChunk>(&*msg)) return on_chunk(now, *c);
+        if (auto* w = std::get_if<wire::FileWant>(&*msg)) return on_want(from, *w);
+        if (auto* c = std::get_if<wire::FileCancel>(&*msg)) return on_cancel(from, *c);
+        if (auto* a = std::get_if<wire::FileAnswer>(&*msg)) {
+            Transfer* t = find(Side::sending, a->id, from);
+            if (!t) return;
+            if (a->accept) return accepted(a->id, *t);
+            if (t->phase != Phase::offered) return;
+            events.push_back(ev::Declined{a->id, from});
+            return forget({Side::sending, a->id});
+        }
+        if (auto* d = std::get_if<wire::FileDone>(&*msg)) {
+            Transfer* t = find(Side::sending, d->id, from);
+            if (!t) return;
+            if (d->ok) events.push_back(ev::Delivered{d->id, from});
+            else events.push_back(ev::Failed{d->id, "the receiver could not check '" + t->m.name + "'"});
+            forget({Side::sending, d->id});
+        }
+    }
+
+    Result<void> restore(ByteView bytes) {
+        auto s = wire::decode_file_state(bytes);
+        if (!s) return err(s.error());
+        auto m = open_manifest(crypto, s->manifest, wire::kMaxFileSize);
+        if (!m) return err(m.error());
+        if (s->side > 1 || s->phase > 2) return err("fileState: bad side or phase");
+        Transfer t;
+        t.side = static_cast<Side>(s->side);
+        t.phase = static_cast<Phase>(s->phase);
+        t.blob = std::move(s->manifest);
+        t.m = std::move(*m);
+        t.key = s->key;
+        t.peer = s->peer;
+        t.path = std::move(s->path);
+        t.final_path = std::move(s->final_path);
+        t.sealed = std::move(s->sealed);
+        t.chunks = wire::file_chunks(t.m.size, t.m.chunk_size);
+        if (t.path.empty()) return err("fileState: no path");
+        if (t.side == Side::receiving) {
+            if (t.phase == Phase::offered || t.final_path.empty()) return err("fileState: an offer is not stored");
+            if (s->have.size() != (t.chunks + 7) / 8) return err("fileState: chunk bits do not match the manifest");
+            t.have = std::move(s->have);
+            for (std::uint64_t i = t.chunks; i < t.have.size() * 8; ++i) t.clear(static_cast<std::uint32_t>(i));
+            for (auto b : t.have) t.have_count += static_cast<std::uint64_t>(std::popcount(b));
+            t.kick = true;
+        } else if (t.phase == Phase::offered) {
+            if (t.sealed.empty()) return err("fileState: no sealed key to offer again");
+            t.offer_due = 0;
+        } else if (t.phase == Phase::verifying) {
+            return err("fileState: a sender does not verify");
+        }
+        const Key k{t.side, t.m.id};
+        if (transfers.contains(k)) return err("fileState: stored twice");
+        transfers.emplace(k, std::move(t));
+        return {};
+    }
+
+    void timeout(TimeMs now) {
+        for (auto& [k, t] : transfers) {
+            if (t.side == Side::sending) {
+                if (t.phase == Phase::offered && t.offer_due <= now) offer(now, t);
+                continue;
+            }
+            if (t.kick) {
+                t.kick = false;
+                if (t.phase == Phase::verifying || t.have_count == t.chunks) {
+                    start_verify(k.second, t);
+                    continue;
+                }
+            }
+            if (t.phase != Phase::transferring) continue;
+            for (auto a = t.asked.begin(); a != t.asked.end();) {
+                if (a->second <= now) {
+                    t.again.insert(a->first);
+                    a = t.asked.erase(a);
+                } else {
+                    ++a;
+                }
+            }
+            fill(now, k.second, t);
+        }
+    }
+
+    std::optional<TimeMs> next_timeout() const {
+        TimeMs next = kNever;
+        for (const auto& [k, t] : transfers) {
+            if (t.kick) return 0;
+            if (t.side == Side::sending && t.phase == Phase::offered) next = std::min(next, t.offer_due);
+            for (const auto& [i, due] : t.asked) next = std::min(next, due);
+        }
+        if (next == kNever) return std::nullopt;
+        return next;
+    }
+};
+
+Machine::Machine(Config config, Self self, Crypto& crypto) : s_(std::make_unique<State>(config, self, crypto)) {}
+Machine::~Machine() = default;
+
+Result<void> Machine::restore(ByteView state) { return s_->restore(state); }
+
+void Machine::handle_message(TimeMs now, const PublicKey& from, ByteView bytes) { s_->on_message(now, from, bytes); }
+
+void Machine::handle_command(TimeMs now, const Command& command) {
+    std::visit([&](const auto& c) { s_->command(now, c); }, command);
+}
+
+void Machine::handle_read(TimeMs now, const FileId& id, Side side, std::uint32_t index, ByteView bytes) {
+    auto it = s_->transfers.find({side, id});
+    if (it == s_->transfers.end()) return;
+    if (side == Side::sending) s_->served_chunk(id, it->second, index, bytes);
+    else s_->verified_chunk(now, id, it->second, index, bytes);
+}
+
+void Machine::handle_read_failed(TimeMs, const FileId& id, Side side, const std::string& why) {
+    auto it = s_->transfers.find({side, id});
+    if (it == s_->transfers.end()) return;
+    Transfer& t = it->second;
+    s_->events.push_back(ev::Failed{id, "cannot read '" + t.path + "': " + why});
+    s_->send(t.peer, wire::FileCancel{id});
+    s_->forget(it->first);
+}
+
+void Machine::handle_timeout(TimeMs now) { s_->timeout(now); }
+
+std::optional<IoOp> Machine::poll_io() { return pop_front(s_->io); }
+std::optional<StoreRecord> Machine::poll_store() { return pop_front(s_->store); }
+std::optional<Event> Machine::poll_event() { return pop_front(s_->events); }
+std::optional<Outgoing> Machine::poll_message() { return pop_front(s_->out); }
+std::optional<TimeMs> Machine::poll_timeout() const { return s_->next_timeout(); }
+
+std::vector<TransferView> Machine::transfers() const {
+    std::vector<TransferView> v;
+    for (const auto& [k, t] : s_->transfers)
+        v.push_back({k.second, t.side, t.phase, t.peer, t.m.name, t.m.size, t.chunks, t.have_count, t.asked.size()});
+    return v;
+}
+
+const Stats& Machine::stats() const { return s_->stats; }
+
+}  // namespace dc::files

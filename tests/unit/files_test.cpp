@@ -1,0 +1,395 @@
+// The file transfer machine (darkchat/files.hpp) between two stations of an in-memory
+// world (tests/support/files_net.hpp): offers and answers, chunks out of order, a
+// corrupted chunk fetched again, the window, a kill -9 of either side and the resume, the
+// read-back of the whole file, forged offers and the size limit.
+
+#include <doctest/doctest.h>
+
+#include "support/files_net.hpp"
+
+#include <set>
+
+using namespace dc;
+using namespace dc::files;
+using test::FilesNet;
+using test::SeededCrypto;
+
+namespace {
+
+Bytes pattern(std::size_t n, std::uint8_t seed = 1) {
+    Bytes b(n);
+    std::uint32_t x = seed;
+    for (auto& c : b) {
+        x = x * 1103515245 + 12345;
+        c = static_cast<std::uint8_t>(x >> 16);
+    }
+    return b;
+}
+
+// Station 1 accepts the offer it was shown last, into downloads/<name>.
+FileId accept_last(FilesNet& net, const std::string& name = "got.bin") {
+    auto offers = net.events_of<ev::Offered>(1);
+    REQUIRE(!offers.empty());
+    const FileId id = offers.back().id;
+    net.command(1, cmd::Accept{id, "downloads/" + name + ".part", "downloads/" + name});
+    return id;
+}
+
+// Station 0 offers data to station 1 as path, which accepts it into downloads/<name>.
+FileId start(FilesNet& net, const std::string& path, const Bytes& data, const std::string& name = "got.bin") {
+    net.offer(0, 1, path, data);
+    net.run_for(100);
+    return accept_last(net, name);
+}
+
+// Runs one input at a time until station 1 has at least n chunks on disk.
+void until_have(FilesNet& net, std::uint64_t n) {
+    for (int step = 0; step < 100000; ++step) {
+        net.steps(1);
+        auto v = net.m(1).transfers();
+        REQUIRE(v.size() == 1);
+        if (v[0].have >= n) return;
+    }
+    FAIL("the receiver never had " << n << " chunks");
+}
+
+// How many times each chunk index was asked for by station i.
+std::map<std::uint32_t, int> asked_counts(const FilesNet& net, std::size_t i) {
+    std::map<std::uint32_t, int> n;
+    for (const auto& w : net.sent_of<wire::FileWant>(i))
+        for (auto c : w.chunks) ++n[c];
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("a file of many chunks arrives out of order and is byte for byte the file that was sent") {
+    FilesNet net(2, 11);
+    const Bytes data = pattern(40 * 1024 + 333);  // 41 chunks of 1 KiB
+    const FileId id = net.offer(0, 1, "report.pdf", data);
+    net.run_for(100);
+    auto offers = net.events_of<ev::Offered>(1);
+    REQUIRE(offers.size() == 1);
+    CHECK(offers[0].name == "report.pdf");
+    CHECK(offers[0].size == data.size());
+    CHECK(offers[0].from == net.self(0).pk);
+
+    // The chunks overtake each other: note the order they reach the receiver in.
+    std::vector<std::uint32_t> order;
+    net.tamper = [&](FilesNet::Message& m) {
+        if (auto d = wire::decode_file(m.bytes); d && m.to == 1)
+            if (auto* c = std::get_if<wire::FileChunk>(&*d)) order.push_back(c->index);
+        return true;
+    };
+    accept_last(net);
+    net.run_for(5000);
+
+    CHECK(net.at(1).disk.count("downloads/got.bin") == 1);
+    CHECK(net.at(1).disk["downloads/got.bin"] == data);
+    CHECK(net.at(1).disk.count("downloads/got.bin.part") == 0);
+    auto done = net.events_of<ev::Completed>(1);
+    REQUIRE(done.size() == 1);
+    CHECK(done[0].id == id);
+    CHECK(done[0].path == "downloads/got.bin");
+    CHECK(net.events_of<ev::Accepted>(0).size() == 1);
+    CHECK(net.events_of<ev::Delivered>(0).size() == 1);
+    CHECK(order.size() == 41);
+    CHECK(!std::is_sorted(order.begin(), order.end()));
+    // Both sides are done and keep nothing.
+    CHECK(net.m(0).transfers().empty());
+    CHECK(net.m(1).transfers().empty());
+    CHECK(net.at(0).store.empty());
+    CHECK(net.at(1).store.empty());
+    CHECK(net.m(1).stats().bad_chunks == 0);
+}
+
+TEST_CASE("a corrupted chunk is refused, never written, and asked for again") {
+    FilesNet net(2, 12);
+    const Bytes data = pattern(10 * 1024, 7);
+    bool corrupted = false;
+    net.tamper = [&](FilesNet::Message& m) {
+        auto d = wire::decode_file(m.bytes);
+        if (!d || corrupted) return true;
+        if (auto* c = std::get_if<wire::FileChunk>(&*d); c && c->index == 3) {
+            c->data[100] ^= 0x40;
+            m.bytes = wire::encode_file(*c);
+            corrupted = true;
+        }
+        return true;
+    };
+    start(net, "a.bin", data);
+    net.run_for(5000);
+    REQUIRE(corrupted);
+    const Bytes& got = net.at(1).disk["downloads/got.bin"];
+    CHECK(got == data);
+    CHECK(net.m(1).stats().bad_chunks == 1);
+    // Chunk 3 was asked for twice, every other chunk once.
+    const auto asked = asked_counts(net, 1);
+    CHECK(asked.size() == 10);
+    for (const auto& [i, n] : asked) CHECK(n == (i == 3 ? 2 : 1));
+    CHECK(net.at(1).writes == 10);  // the bad copy of chunk 3 was never written
+    CHECK(net.events_of<ev::Completed>(1).size() == 1);
+}
+
+TEST_CASE("a chunk sealed under another key or for another index does not open") {
+    FilesNet net(2, 13);
+    const Bytes data = pattern(4 * 1024, 9);
+    net.offer(0, 1, "b.bin", data);
+    net.run_for(100);
+    // Chunk 1 arrives carrying chunk 2's sealed bytes: the index is authenticated.
+    std::optional<wire::FileChunk> two;
+    net.tamper = [&](FilesNet::Message& m) {
+        auto d = wire::decode_file(m.bytes);
+        if (!d) return true;
+        if (auto* c = std::get_if<wire::FileChunk>(&*d); c && c->index == 2 && !two) two = *c;
+        return true;
+    };
+    accept_last(net);
+    net.run_for(5000);
+    REQUIRE(two);
+    CHECK(net.at(1).disk["downloads/got.bin"] == data);
+    const auto bad_before = net.m(1).stats().bad_chunks;
+
+    // A second transfer of the same bytes: another key; an old chunk does not open in it.
+    net.tamper = nullptr;
+    net.offer(0, 1, "c.bin", data);
+    net.run_for(100);
+    const FileId second = accept_last(net, "second.bin");
+    net.tamper = [&](FilesNet::Message& m) {
+        auto d = wire::decode_file(m.bytes);
+        if (!d || m.to != 1) return true;
+        if (auto* c = std::get_if<wire::FileChunk>(&*d); c && c->index == 2) {
+            wire::FileChunk moved = *two;
+            moved.id = second;
+            m.bytes = wire::encode_file(moved);
+            return true;
+        }
+        if (auto* c = std::get_if<wire::FileChunk>(&*d); c && c->index == 1) {
+            wire::FileChunk swapped = *c;
+            swapped.data = two->data;  // chunk 2's bytes under index 1
+            swapped.data.resize(c->data.size());
+            m.bytes = wire::encode_file(swapped);
+        }
+        return true;
+    };
+    net.run_for(2000);
+    CHECK(net.m(1).stats().bad_chunks >= bad_before + 2);
+    CHECK(net.at(1).disk.count("downloads/second.bin") == 0);
+    auto views = net.m(1).transfers();
+    REQUIRE(views.size() == 1);
+    CHECK(views[0].have == 2);  // chunks 0 and 3; never 1 or 2
+    net.tamper = nullptr;
+    net.run_for(20000);
+    CHECK(net.at(1).disk["downloads/second.bin"] == data);
+}
+
+TEST_CASE("the receiver never has more chunks asked for than its window") {
+    Config cfg;
+    cfg.window = 4;
+    FilesNet net(2, 14, cfg);
+    const Bytes data = pattern(64 * 1024, 3);
+    start(net, "w.bin", data);
+    std::size_t most = 0;
+    for (int i = 0; i < 2000 && net.events_of<ev::Completed>(1).empty(); ++i) {
+        net.steps(1);
+        for (const auto& v : net.m(1).transfers()) most = std::max(most, v.asked);
+    }
+    CHECK(net.at(1).disk["downloads/got.bin"] == data);
+    CHECK(most == 4);
+    for (const auto& w : net.sent_of<wire::FileWant>(1)) CHECK(w.chunks.size() <= 4);
+}
+
+TEST_CASE("kill -9 of the receiver mid-transfer: the restart asks only for the chunks it had not stored") {
+    Config cfg;
+    cfg.store_every = 4;
+    FilesNet net(2, 15, cfg);
+    const Bytes data = pattern(48 * 1024 + 5, 5);  // 49 chunks
+    const FileId id = start(net, "movie.mkv", data, "movie.mkv");
+    until_have(net, 20);
+    net.kill(1);
+    // What the record says it has is on disk.
+    auto rec = wire::decode_file_state(net.at(1).store.at({Side::receiving, id}));
+    REQUIRE(rec);
+    std::size_t stored = 0;
+    const Bytes& part = net.at(1).disk["downloads/movie.mkv.part"];
+    for (std::uint32_t i = 0; i < 49; ++i)
+        if (rec->have[i / 8] >> (i % 8) & 1) {
+            ++stored;
+            const std::size_t off = i * 1024, len = std::min<std::size_t>(1024, data.size() - off);
+            REQUIRE(part.size() >= off + len);
+            CHECK(std::equal(data.begin() + off, data.begin() + off + len, part.begin() + off));
+        }
+    CHECK(stored >= 16);
+
+    const auto before = net.at(1).sent.size();
+    REQUIRE(net.restart(1));
+    net.run_for(10000);
+    std::set<std::uint32_t> after;
+    for (std::size_t k = before; k < net.at(1).sent.size(); ++k)
+        if (auto* w = std::get_if<wire::FileWant>(&net.at(1).sent[k]))
+            for (auto c : w->chunks) after.insert(c);
+    CHECK(after.size() == 49 - stored);
+    for (auto c : after) CHECK(!(rec->have[c / 8] >> (c % 8) & 1));
+    CHECK(net.at(1).disk["downloads/movie.mkv"] == data);
+    CHECK(net.events_of<ev::Completed>(1).size() == 1);
+    CHECK(net.events_of<ev::Delivered>(0).size() == 1);
+}
+
+TEST_CASE("kill -9 of the sender: restarted from its record it serves the rest") {
+    FilesNet net(2, 16);
+    const Bytes data = pattern(30 * 1024, 6);
+    start(net, "s.bin", data);
+    until_have(net, 10);
+    net.kill(0);
+    net.run_for(3000);  // the receiver keeps asking into the void
+    CHECK(net.m(1).transfers().at(0).have < 30);
+    REQUIRE(net.restart(0));
+    net.run_for(20000);
+    CHECK(net.at(1).disk["downloads/got.bin"] == data);
+    CHECK(net.events_of<ev::Delivered>(0).size() == 1);
+}
+
+TEST_CASE("a sender killed before the answer offers again after its restart") {
+    FilesNet net(2, 17);
+    const Bytes data = pattern(3000, 2);
+    net.tamper = [](FilesNet::Message&) { return false; };  // the first offer is lost
+    net.offer(0, 1, "x.txt", data);
+    net.run_for(100);
+    net.kill(0);
+    net.tamper = nullptr;
+    REQUIRE(net.restart(0));
+    net.run_for(100);
+    REQUIRE(net.events_of<ev::Offered>(1).size() == 1);
+    accept_last(net);
+    net.run_for(5000);
+    CHECK(net.at(1).disk["downloads/got.bin"] == data);
+}
+
+TEST_CASE("a chunk the disk lost is found by the read-back and fetched again") {
+    FilesNet net(2, 18);
+    const Bytes data = pattern(8 * 1024, 4);
+    bool spoiled = false;
+    net.before_read = [&](std::size_t i, const io::Read& r) {
+        if (i == 1 && r.side == Side::receiving && r.index == 5 && !spoiled) {
+            net.at(1).disk[r.path][r.offset + 7] ^= 1;
+            spoiled = true;
+        }
+    };
+    start(net, "d.bin", data);
+    net.run_for(5000);
+    REQUIRE(spoiled);
+    CHECK(asked_counts(net, 1)[5] == 2);
+    CHECK(net.at(1).disk["downloads/got.bin"] == data);
+    CHECK(net.events_of<ev::Completed>(1).size() == 1);
+}
+
+TEST_CASE("a file that is not the one its manifest names fails at the whole-file hash and is removed") {
+    FilesNet net(2, 19);
+    const Bytes data = pattern(4 * 1024, 8);
+    // A manifest whose chunk hashes are right and whose whole hash is not.
+    net.at(0).disk["f.bin"] = data;
+    auto blob = net.manifest(0, "f.bin", data, 1024);
+    auto m = wire::decode_file_manifest(blob.body);
+    REQUIRE(m);
+    m->file_hash[0] ^= 1;
+    blob = sign_manifest(*net.at(0).crypto, net.self(0).sk, *m);
+    net.command(0, cmd::Offer{net.self(1).pk, net.self(1).kx_pk, blob, "f.bin"});
+    net.run_for(100);
+    accept_last(net);
+    net.run_for(5000);
+    CHECK(net.events_of<ev::Completed>(1).empty());
+    CHECK(net.events_of<ev::Failed>(1).size() == 1);
+    CHECK(net.at(1).disk.count("downloads/got.bin") == 0);
+    CHECK(net.at(1).disk.count("downloads/got.bin.part") == 0);
+    CHECK(net.events_of<ev::Failed>(0).size() == 1);  // told by fileDone
+}
+
+TEST_CASE("an empty file is sent and checked") {
+    FilesNet net(2, 20);
+    start(net, "empty", Bytes{});
+    net.run_for(1000);
+    REQUIRE(net.at(1).disk.count("downloads/got.bin") == 1);
+    CHECK(net.at(1).disk["downloads/got.bin"].empty());
+    CHECK(net.events_of<ev::Delivered>(0).size() == 1);
+}
+
+TEST_CASE("a declined offer ends both sides; a cancelled transfer removes the partial file") {
+    FilesNet net(2, 21);
+    const FileId id = net.offer(0, 1, "no.bin", pattern(5000));
+    net.run_for(100);
+    net.command(1, cmd::Decline{id});
+    net.run_for(100);
+    CHECK(net.events_of<ev::Declined>(0).size() == 1);
+    CHECK(net.m(0).transfers().empty());
+    CHECK(net.at(0).store.empty());
+
+    net.offer(0, 1, "yes.bin", pattern(50 * 1024));
+    net.run_for(100);
+    const FileId second = accept_last(net);
+    net.steps(10);
+    net.command(0, cmd::Cancel{second, Side::sending});
+    net.run_for(2000);
+    CHECK(net.events_of<ev::Cancelled>(1).size() == 1);
+    CHECK(net.at(1).disk.count("downloads/got.bin.part") == 0);
+    CHECK(net.at(1).disk.count("downloads/got.bin") == 0);
+    CHECK(net.m(1).transfers().empty());
+    CHECK(net.at(1).store.empty());
+}
+
+TEST_CASE("offers above the size limit, signed by another, or with a key for someone else are refused") {
+    Config cfg;
+    cfg.max_size = 4096;
+    FilesNet net(3, 22, cfg);
+    net.offer(0, 1, "big.bin", pattern(5000));
+    net.run_for(100);
+    CHECK(net.events_of<ev::Offered>(1).empty());
+    REQUIRE(net.events_of<ev::Refused>(1).size() == 1);
+    CHECK(net.events_of<ev::Declined>(0).size() == 1);
+
+    // Station 2 passes on station 0's signed offer as its own.
+    const Bytes data = pattern(1000);
+    auto blob = net.manifest(0, "small.bin", data, 1024);
+    const Bytes sealed = net.at(2).crypto->seal(Bytes(32, 1), net.self(1).kx_pk);
+    net.inject(1, net.self(2).pk, wire::encode_file(wire::FileOffer{blob, sealed}));
+    CHECK(net.events_of<ev::Refused>(1).size() == 2);
+    // A changed manifest no longer matches its signature.
+    auto forged = blob;
+    forged.body.back() ^= 1;
+    net.inject(1, net.self(0).pk, wire::encode_file(wire::FileOffer{forged, sealed}));
+    CHECK(net.events_of<ev::Refused>(1).size() == 3);
+    // A key sealed to someone else does not open.
+    const Bytes other = net.at(0).crypto->seal(Bytes(32, 1), net.self(2).kx_pk);
+    net.inject(1, net.self(0).pk, wire::encode_file(wire::FileOffer{blob, other}));
+    CHECK(net.events_of<ev::Refused>(1).size() == 4);
+    CHECK(net.events_of<ev::Offered>(1).empty());
+    CHECK(net.m(1).transfers().empty());
+}
+
+TEST_CASE("only the receiver of a transfer may ask for its chunks or end it") {
+    FilesNet net(3, 23);
+    const FileId id = net.offer(0, 1, "p.bin", pattern(5000));
+    net.run_for(100);
+    net.inject(0, net.self(2).pk, wire::encode_file(wire::FileWant{id, {0, 1}}));
+    net.inject(0, net.self(2).pk, wire::encode_file(wire::FileCancel{id}));
+    net.inject(0, net.self(2).pk, wire::encode_file(wire::FileDone{id, true}));
+    CHECK(net.m(0).stats().refused == 3);
+    CHECK(net.sent_of<wire::FileChunk>(0).empty());
+    REQUIRE(net.m(0).transfers().size() == 1);
+    CHECK(net.m(0).transfers()[0].phase == Phase::offered);
+}
+
+TEST_CASE("a stored record that does not fit its manifest is not restored") {
+    FilesNet net(2, 24);
+    const FileId id = start(net, "r.bin", pattern(9000));
+    net.steps(3);
+    auto state = wire::decode_file_state(net.at(1).store.at({Side::receiving, id}));
+    REQUIRE(state);
+    state->have.push_back(0);  // more chunk bits than chunks
+    SeededCrypto c(1);
+    Machine m({}, net.self(1), c);
+    CHECK(!m.restore(wire::encode(*state)));
+    state->have.pop_back();
+    CHECK(m.restore(wire::encode(*state)));
+    CHECK(!m.restore(wire::encode(*state)));  // the same transfer twice
+    CHECK(!m.restore(Bytes{1, 2, 3}));
+}
