@@ -463,7 +463,14 @@ struct Machine::State {
     }
 
     void timeout(TimeMs now) {
-        for (auto& [k, t] : transfers) {
+        // A transfer may end (and leave the map) while it is handled: walk a copy of the keys.
+        std::vector<Key> keys;
+        keys.reserve(transfers.size());
+        for (const auto& [k, t] : transfers) keys.push_back(k);
+        for (const Key& k : keys) {
+            auto it = transfers.find(k);
+            if (it == transfers.end()) continue;
+            Transfer& t = it->second;
             if (t.side == Side::sending) {
                 if (t.phase == Phase::offered && t.offer_due <= now) offer(now, t);
                 continue;

@@ -8,6 +8,7 @@
 #include "support/files_net.hpp"
 
 #include <set>
+#include <stdexcept>
 
 using namespace dc;
 using namespace dc::files;
@@ -63,8 +64,8 @@ std::map<std::uint32_t, int> asked_counts(const FilesNet& net, std::size_t i) {
 
 }  // namespace
 
-TEST_CASE("a file of many chunks arrives out of order and is byte for byte the file that was sent") {
-    FilesNet net(2, 11);
+TEST_CASE("a file of many chunks arrives out of order, partly from another holder, and is byte for byte the file that was sent") {
+    FilesNet net(3, 11);
     const Bytes data = pattern(40 * 1024 + 333);  // 41 chunks of 1 KiB
     const FileId id = net.offer(0, 1, "report.pdf", data);
     net.run_for(100);
@@ -74,11 +75,15 @@ TEST_CASE("a file of many chunks arrives out of order and is byte for byte the f
     CHECK(offers[0].size == data.size());
     CHECK(offers[0].from == net.self(0).pk);
 
-    // The chunks overtake each other: note the order they reach the receiver in.
+    // The chunks overtake each other: note the order they reach the receiver in. Every
+    // third one comes from station 2, as from another member holding the file.
     std::vector<std::uint32_t> order;
     net.tamper = [&](FilesNet::Message& m) {
         if (auto d = wire::decode_file(m.bytes); d && m.to == 1)
-            if (auto* c = std::get_if<wire::FileChunk>(&*d)) order.push_back(c->index);
+            if (auto* c = std::get_if<wire::FileChunk>(&*d)) {
+                order.push_back(c->index);
+                if (c->index % 3 == 0) m.from = 2;
+            }
         return true;
     };
     accept_last(net);
@@ -392,4 +397,35 @@ TEST_CASE("a stored record that does not fit its manifest is not restored") {
     CHECK(m.restore(wire::encode(*state)));
     CHECK(!m.restore(wire::encode(*state)));  // the same transfer twice
     CHECK(!m.restore(Bytes{1, 2, 3}));
+}
+
+TEST_CASE("kill -9 of the receiver while it reads the file back: the restart reads it again and completes") {
+    FilesNet net(2, 25);
+    const Bytes data = pattern(6 * 1024 + 10, 12);
+    // Station 1 dies at its first read-back of chunk 4, before the answer.
+    bool killed = false;
+    net.before_read = [&](std::size_t i, const io::Read& r) {
+        if (i == 1 && r.side == Side::receiving && r.index == 4 && !killed) {
+            killed = true;
+            throw std::runtime_error("kill");
+        }
+    };
+    net.offer(0, 1, "v.bin", data);
+    net.run_for(100);
+    try {
+        accept_last(net);
+        net.run_for(5000);
+    } catch (const std::runtime_error&) {
+    }
+    REQUIRE(killed);
+    net.kill(1);
+    auto rec = wire::decode_file_state(net.at(1).store.begin()->second);
+    REQUIRE(rec);
+    CHECK(rec->phase == static_cast<std::uint8_t>(Phase::verifying));
+    const auto wants = net.sent_of<wire::FileWant>(1).size();
+    REQUIRE(net.restart(1));
+    net.run_for(5000);
+    CHECK(net.sent_of<wire::FileWant>(1).size() == wants);  // nothing fetched again
+    CHECK(net.at(1).disk["downloads/got.bin"] == data);
+    CHECK(net.events_of<ev::Completed>(1).size() == 1);
 }
