@@ -23,4 +23,16 @@ inline void write_corpus_file(const std::filesystem::path& dir, const std::strin
     }
 }
 
+// The directory a generator writes its seeds to, OUT_DIR/target from its one argument,
+// made; or the usage line and exit status 1.
+inline std::filesystem::path corpus_dir(int argc, char** argv, const char* program, const char* target) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: %s OUT_DIR\n", program);
+        std::exit(1);
+    }
+    const auto dir = std::filesystem::path(argv[1]) / target;
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
 }  // namespace dc::fuzz

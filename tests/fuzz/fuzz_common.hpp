@@ -305,6 +305,16 @@ void round_trip(const T& v, Decode decode, std::string_view name) {
     expect(wire::encode(*again) == once, name, "encoding is not stable");
 }
 
+// The same for values compared with == (group and file messages), encoded by encode.
+template <typename T, typename Encode, typename Decode>
+void round_trip_eq(const T& v, Encode encode, Decode decode, std::string_view name) {
+    const Bytes once = encode(v);
+    auto again = decode(ByteView(once));
+    if (!again) die(name, "re-encoded value does not decode: " + again.error());
+    expect(*again == v, name, "value differs after a round trip");
+    expect(encode(*again) == once, name, "encoding is not stable");
+}
+
 // Signed bodies that other nodes forward verbatim are decoded by the core too.
 inline void check_declaration_body(ByteView b) {
     if (auto d = wire::decode_declaration(b)) round_trip(*d, wire::decode_declaration, "declaration");

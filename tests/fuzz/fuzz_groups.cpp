@@ -28,11 +28,7 @@ void check_record(ByteView in, std::string_view name) {
     if (!r) return;
     members_ok(r->members, name);
     fuzz::expect(r->title.size() <= wire::kMaxGroupTitle, name, "title too long");
-    const Bytes once = wire::encode(*r);
-    auto again = wire::decode_group_record(once);
-    if (!again) fuzz::die(name, "re-encoded record does not decode: " + again.error());
-    fuzz::expect(*again == *r, name, "record differs after a round trip");
-    fuzz::expect(wire::encode(*again) == once, name, "record encoding is not stable");
+    fuzz::round_trip_eq(*r, [](const auto& v) { return wire::encode(v); }, wire::decode_group_record, name);
 }
 
 void limits(const wire::GroupMessage& m) {
@@ -67,11 +63,7 @@ void check_message(ByteView in) {
     auto v = wire::decode_group(in);
     if (!v) return;
     limits(*v);
-    const Bytes once = wire::encode_group(*v);
-    auto again = wire::decode_group(once);
-    if (!again) fuzz::die("group message", "re-encoded value does not decode: " + again.error());
-    fuzz::expect(*again == *v, "group message", "value differs after a round trip");
-    fuzz::expect(wire::encode_group(*again) == once, "group message", "encoding is not stable");
+    fuzz::round_trip_eq(*v, wire::encode_group, wire::decode_group, "group message");
 }
 
 void check_state(ByteView in) {
@@ -81,10 +73,7 @@ void check_state(ByteView in) {
                      s->lost.size() <= wire::kMaxGroupMembers,
                  "groupState", "too long");
     check_record(s->record.body, "record in groupState");
-    const Bytes once = wire::encode(*s);
-    auto again = wire::decode_group_state(once);
-    if (!again) fuzz::die("groupState", "re-encoded value does not decode: " + again.error());
-    fuzz::expect(*again == *s, "groupState", "value differs after a round trip");
+    fuzz::round_trip_eq(*s, [](const auto& v) { return wire::encode(v); }, wire::decode_group_state, "groupState");
 }
 
 // u1 asks u0, u0 makes a group and invites u2: three members, u0 coordinating.

@@ -24,12 +24,7 @@ void put(const std::string& name, ByteView data) { fuzz::write_corpus_file(out, 
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: make_groups_corpus OUT_DIR\n");
-        return 1;
-    }
-    out = fs::path(argv[1]) / "fuzz_groups";
-    fs::create_directories(out);
+    out = fuzz::corpus_dir(argc, argv, "make_groups_corpus", "fuzz_groups");
 
     wire::GroupRecordBody r;
     r.group[0] = 7;
