@@ -429,3 +429,42 @@ TEST_CASE("kill -9 of the receiver while it reads the file back: the restart rea
     CHECK(net.at(1).disk["downloads/got.bin"] == data);
     CHECK(net.events_of<ev::Completed>(1).size() == 1);
 }
+
+TEST_CASE("an image that arrives is recognised by its content, whatever its media type said") {
+    FilesNet net(2, 26);
+    // A PNG header of 320x200 and some bytes after it, offered as something else.
+    Bytes data{0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+               0x00, 0x00, 0x01, 0x40, 0x00, 0x00, 0x00, 0xc8, 0x08, 0x06, 0x00, 0x00, 0x00};
+    const Bytes tail = pattern(3000, 13);
+    data.insert(data.end(), tail.begin(), tail.end());
+    start(net, "notes.txt", data, "notes.txt");
+    net.run_for(5000);
+    auto done = net.events_of<ev::Completed>(1);
+    REQUIRE(done.size() == 1);
+    REQUIRE(done[0].image);
+    CHECK(image_label(*done[0].image) == "[image 320x200 png]");
+
+    start(net, "plain.bin", pattern(3000, 14), "plain.bin");
+    net.run_for(5000);
+    done = net.events_of<ev::Completed>(1);
+    REQUIRE(done.size() == 2);
+    CHECK(!done[1].image);
+}
+
+TEST_CASE("a file changed on the sender's disk after its offer is not served") {
+    FilesNet net(2, 27);
+    const Bytes data = pattern(5000, 15);
+    net.before_read = [&](std::size_t i, const io::Read& r) {
+        if (i == 0 && r.index == 2) net.at(0).disk[r.path][r.offset] ^= 0xff;
+    };
+    start(net, "changing.log", data);
+    net.run_for(5000);
+    auto failed = net.events_of<ev::Failed>(0);
+    REQUIRE(failed.size() == 1);
+    CHECK(failed[0].why.find("changed") != std::string::npos);
+    CHECK(net.events_of<ev::Cancelled>(1).size() == 1);
+    CHECK(net.at(1).disk.count("downloads/got.bin") == 0);
+    CHECK(net.at(1).disk.count("downloads/got.bin.part") == 0);
+    CHECK(net.m(0).transfers().empty());
+    CHECK(net.m(1).transfers().empty());
+}
