@@ -105,30 +105,15 @@ public:
 
     // Runs until `until`, at most max_steps inputs.
     void run_until(TimeMs until, std::size_t max_steps = 1'000'000) {
-        for (std::size_t step = 0; step < max_steps; ++step) {
-            std::optional<TimeMs> next;
-            if (!queue_.empty()) next = queue_.begin()->first.first;
-            std::size_t timer_of = st_.size();
-            for (std::size_t i = 0; i < st_.size(); ++i) {
-                if (!st_[i].alive) continue;
-                if (auto t = st_[i].m->poll_timeout(); t && (!next || std::max(*t, now_) < *next)) {
-                    next = std::max(*t, now_);
-                    timer_of = i;
-                }
-            }
-            if (!next || *next > until) break;
-            now_ = *next;
-            if (timer_of < st_.size()) {
-                st_[timer_of].m->handle_timeout(now_);
-                drain(timer_of);
-                continue;
-            }
-            auto it = queue_.begin();
-            Message msg = std::move(it->second);
-            queue_.erase(it);
-            if (st_[msg.to].alive) inject(msg.to, st_[msg.from].self.pk, msg.bytes);
-        }
-        now_ = std::max(now_, until);
+        dc::seeded::run_world(
+            st_, queue_, now_, until, max_steps,
+            [&](std::size_t i) {
+                st_[i].m->handle_timeout(now_);
+                drain(i);
+            },
+            [&](Message& msg) {
+                if (st_[msg.to].alive) inject(msg.to, st_[msg.from].self.pk, msg.bytes);
+            });
     }
     void run_for(TimeMs d) { run_until(now_ + d); }
     // Delivers at most n more messages or timers.
