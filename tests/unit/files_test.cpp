@@ -468,3 +468,22 @@ TEST_CASE("a file changed on the sender's disk after its offer is not served") {
     CHECK(net.m(0).transfers().empty());
     CHECK(net.m(1).transfers().empty());
 }
+
+TEST_CASE("an offer nobody answers is sent again a bounded number of times, then waits") {
+    Config cfg;
+    cfg.offer_retry = 1000;
+    cfg.offer_attempts = 5;
+    FilesNet net(2, 28, cfg);
+    net.tamper = [](FilesNet::Message&) { return false; };  // the receiver is unreachable
+    net.offer(0, 1, "lonely.bin", pattern(3000));
+    net.run_for(60000);
+    CHECK(net.sent_of<wire::FileOffer>(0).size() == 5);
+    CHECK(!net.m(0).poll_timeout());
+    REQUIRE(net.m(0).transfers().size() == 1);
+    CHECK(net.m(0).transfers()[0].phase == Phase::offered);
+    // A late answer still starts the transfer.
+    net.tamper = nullptr;
+    const FileId id = net.m(0).transfers()[0].id;
+    net.inject(0, net.self(1).pk, wire::encode_file(wire::FileAnswer{id, true}));
+    CHECK(net.events_of<ev::Accepted>(0).size() == 1);
+}
