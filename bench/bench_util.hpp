@@ -3,10 +3,13 @@
 // Benchmarks only: nothing here is used by darkchat itself.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -49,11 +52,24 @@ inline int ms_until(TimePoint deadline) {
     std::exit(1);
 }
 
+// A UDP socket bound to 127.0.0.1, port 0; bound: the address it got.
+inline int udp_socket(sockaddr_in& bound) {
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) die("socket");
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("bind");
+    socklen_t len = sizeof bound;
+    ::getsockname(s, reinterpret_cast<sockaddr*>(&bound), &len);
+    return s;
+}
+
 // ---- statistics ---------------------------------------------------------------
 
 struct Summary {
     std::size_t n = 0;
-    double median = 0, p99 = 0, mean = 0, min = 0, max = 0;
+    double median = 0, p90 = 0, p99 = 0, mean = 0, min = 0, max = 0;
 };
 
 // Nearest-rank percentiles of the samples.
@@ -67,6 +83,7 @@ inline Summary summarize(std::vector<double> v) {
         return v[std::clamp<std::size_t>(k, 1, v.size()) - 1];
     };
     s.median = rank(50);
+    s.p90 = rank(90);
     s.p99 = rank(99);
     double sum = 0;
     for (double x : v) sum += x;
@@ -508,6 +525,115 @@ inline TimePoint expect_line(DarkchatNode& n, const std::string& prefix, long ms
         if (offline && l->rfind("* offline", 0) == 0) ++*offline;
     }
     die(n.name + " did not print '" + prefix + "'");
+}
+
+// ---- processes whose output is kept, line by line --------------------------------------
+
+// One process we started, and everything it printed with the time we read it.
+struct Proc {
+    std::string name;
+    Child c;
+    int port = -1;
+    std::vector<std::string> lines;
+    std::vector<TimePoint> when;
+};
+
+// The processes of one run. Each one's standard output (and, for darkchatd,
+// its standard error, where it logs) is read into its Proc while we wait.
+struct Run {
+    std::vector<Proc*> procs;
+
+    // Reads what every process prints until `until`.
+    void pump(TimePoint until) {
+        std::vector<LineReader*> readers;
+        for (auto* p : procs) readers.push_back(&p->c.out_lines);
+        pump_lines(readers, until, [&](std::size_t i, const std::string& l) {
+            procs[i]->lines.push_back(l);
+            procs[i]->when.push_back(now());
+            return false;
+        });
+    }
+
+    // The index of the first line of p from `from` on that `is` accepts,
+    // reading everyone's output meanwhile; none at the deadline.
+    std::optional<std::size_t> wait(Proc& p, const std::function<bool(const std::string&)>& is, TimePoint deadline,
+                                    std::size_t from = 0) {
+        for (int guard = 0; guard < 1000000; ++guard) {
+            for (; from < p.lines.size(); ++from)
+                if (is(p.lines[from])) return from;
+            if (now() >= deadline || p.c.out_lines.eof()) return std::nullopt;
+            pump(std::min(deadline, after_ms(50)));
+        }
+        return std::nullopt;
+    }
+
+    // The same for a line containing needle.
+    std::optional<std::size_t> wait(Proc& p, const std::string& needle, TimePoint deadline, std::size_t from = 0) {
+        return wait(p, [&](const std::string& l) { return l.find(needle) != std::string::npos; }, deadline, from);
+    }
+
+    // The same, or the benchmark stops with p's last lines.
+    std::size_t expect(Proc& p, const std::string& needle, long ms, std::size_t from = 0) {
+        if (auto i = wait(p, needle, after_ms(ms), from)) return *i;
+        std::string tail;
+        for (std::size_t i = p.lines.size() > 10 ? p.lines.size() - 10 : 0; i < p.lines.size(); ++i)
+            tail += "\n  | " + p.lines[i];
+        die(p.name + " printed no line with '" + needle + "' within " + std::to_string(ms) + " ms; last lines:" + tail);
+    }
+};
+
+inline void say(Proc& p, const std::string& line) {
+    if (!write_all(p.c.in, line + "\n")) die("cannot write to " + p.name);
+}
+
+// Starts darkchatd in role (directory, relay, ...) as p.name on 127.0.0.1, port 0, data
+// under dir/p.name, and waits for its ready line. Its standard error, where it logs, is
+// merged into the pipe of its standard output (spawn opens stderr_file after standard
+// output is the pipe).
+inline void start_daemon(Run& run, Proc& p, const std::string& bin, const std::string& role, const std::string& dir,
+                         const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {bin + "/darkchatd", "--" + role, "-u", p.name, "-p", "0",
+                                     "--bind", "127.0.0.1", "--data-dir", dir + "/" + p.name};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    SpawnOptions o;
+    o.pipe_in = false;
+    o.stderr_file = "/dev/stdout";
+    p.c = spawn_tracked(argv, o);
+    run.procs.push_back(&p);
+    p.port = ready_port(p.lines[run.expect(p, "* ready: " + role + " at ", 10000)]);
+}
+
+// Starts darkchat for user p.name on 127.0.0.1, port 0, data under dir/p.name (its
+// standard error in dir/p.name.stderr), with extra flags (--dir ADDR, --relays ...),
+// and waits for its ready line.
+inline void start_user(Run& run, Proc& p, const std::string& bin, const std::string& dir,
+                       const std::vector<std::string>& extra) {
+    std::vector<std::string> argv = {bin + "/darkchat", "-u", p.name, "-p", "0", "--bind", "127.0.0.1",
+                                     "--data-dir", dir + "/" + p.name};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    SpawnOptions o;
+    o.stderr_file = dir + "/" + p.name + ".stderr";
+    p.c = spawn_tracked(argv, o);
+    run.procs.push_back(&p);
+    p.port = ready_port(p.lines[run.expect(p, "* ready: ", 10000)]);
+}
+
+// Asks u for \relays until it shows an rtt for `relays` relays (at most 15 s).
+inline void wait_relays_measured(Run& run, Proc& u, int relays) {
+    auto deadline = after_ms(15000);
+    for (int guard = 0;; ++guard) {
+        std::size_t from = u.lines.size();
+        say(u, "\\relays");
+        auto end = run.wait(
+            u, [](const std::string& l) { return l.rfind("* ", 0) == 0 && l.find(" relay") != std::string::npos; },
+            after_ms(5000), from);
+        int measured = 0;
+        for (std::size_t i = from; end && i < *end; ++i)
+            measured += u.lines[i].rfind("  127.0.0.1:", 0) == 0 && u.lines[i].find(" rtt ") != std::string::npos;
+        if (measured == relays) break;
+        if (now() >= deadline || guard > 100) die(u.name + ": relays not measured within 15 s");
+        run.pump(after_ms(300));
+    }
 }
 
 }  // namespace dc::bench

@@ -43,63 +43,6 @@ using namespace dc::bench;
 
 namespace {
 
-// One process we started, and everything it printed with the time we read it.
-struct Proc {
-    std::string name;
-    Child c;
-    int port = -1;
-    std::vector<std::string> lines;
-    std::vector<TimePoint> when;
-};
-
-// The processes of one run. Each one's standard output (and, for darkchatd,
-// its standard error, where it logs) is read into its Proc while we wait.
-struct Run {
-    std::vector<Proc*> procs;
-
-    // Reads what every process prints until `until`.
-    void pump(TimePoint until) {
-        std::vector<LineReader*> readers;
-        for (auto* p : procs) readers.push_back(&p->c.out_lines);
-        pump_lines(readers, until, [&](std::size_t i, const std::string& l) {
-            procs[i]->lines.push_back(l);
-            procs[i]->when.push_back(now());
-            return false;
-        });
-    }
-
-    // The index of the first line of p from `from` on that `is` accepts,
-    // reading everyone's output meanwhile; none at the deadline.
-    std::optional<std::size_t> wait(Proc& p, const std::function<bool(const std::string&)>& is, TimePoint deadline,
-                                    std::size_t from = 0) {
-        for (int guard = 0; guard < 1000000; ++guard) {
-            for (; from < p.lines.size(); ++from)
-                if (is(p.lines[from])) return from;
-            if (now() >= deadline || p.c.out_lines.eof()) return std::nullopt;
-            pump(std::min(deadline, after_ms(50)));
-        }
-        return std::nullopt;
-    }
-
-    // The same for a line containing needle.
-    std::optional<std::size_t> wait(Proc& p, const std::string& needle, TimePoint deadline, std::size_t from = 0) {
-        return wait(p, [&](const std::string& l) { return l.find(needle) != std::string::npos; }, deadline, from);
-    }
-
-    // The same, or the benchmark stops with p's last lines.
-    std::size_t expect(Proc& p, const std::string& needle, long ms, std::size_t from = 0) {
-        if (auto i = wait(p, needle, after_ms(ms), from)) return *i;
-        std::string tail;
-        for (std::size_t i = p.lines.size() > 10 ? p.lines.size() - 10 : 0; i < p.lines.size(); ++i)
-            tail += "\n  | " + p.lines[i];
-        die(p.name + " printed no line with '" + needle + "' within " + std::to_string(ms) + " ms; last lines:" + tail);
-    }
-};
-
-void say(Proc& p, const std::string& line) {
-    if (!write_all(p.c.in, line + "\n")) die("cannot write to " + p.name);
-}
-
 struct Config {
     std::string bin;
     int relays = 2;
@@ -148,28 +91,10 @@ Result run_once(const Config& cfg, std::mt19937_64& rng) {
     ::setenv("XDG_DATA_HOME", (tmp.path + "/xdg").c_str(), 1);
 
     Run run;
-    // darkchatd logs to its standard error: merged into the pipe of its standard
-    // output (spawn opens stderr_file after standard output is the pipe).
     auto daemon = [&](Proc& p, const std::string& role, std::vector<std::string> extra) {
-        std::vector<std::string> argv = {cfg.bin + "/darkchatd", "--" + role, "-u", p.name, "-p", "0",
-                                         "--bind", "127.0.0.1", "--data-dir", tmp.path + "/" + p.name};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        SpawnOptions o;
-        o.pipe_in = false;
-        o.stderr_file = "/dev/stdout";
-        p.c = spawn_tracked(argv, o);
-        run.procs.push_back(&p);
-        p.port = ready_port(p.lines[run.expect(p, "* ready: " + role + " at ", 10000)]);
+        start_daemon(run, p, cfg.bin, role, tmp.path, extra);
     };
-    auto user = [&](Proc& p, const std::string& dir) {
-        SpawnOptions o;
-        o.stderr_file = tmp.path + "/" + p.name + ".stderr";
-        p.c = spawn_tracked({cfg.bin + "/darkchat", "-u", p.name, "-p", "0", "--bind", "127.0.0.1", "--data-dir",
-                             tmp.path + "/" + p.name, "--dir", dir},
-                            o);
-        run.procs.push_back(&p);
-        p.port = ready_port(p.lines[run.expect(p, "* ready: ", 10000)]);
-    };
+    auto user = [&](Proc& p, const std::string& dir) { start_user(run, p, cfg.bin, tmp.path, {"--dir", dir}); };
 
     Proc dir, alice, bob;
     std::vector<Proc> relays(static_cast<std::size_t>(cfg.relays));
@@ -187,22 +112,7 @@ Result run_once(const Config& cfg, std::mt19937_64& rng) {
     user(bob, dir_addr);
 
     // Both users have measured every relay (\relays shows an rtt for each).
-    for (auto* u : {&alice, &bob}) {
-        auto deadline = after_ms(15000);
-        for (int guard = 0;; ++guard) {
-            std::size_t from = u->lines.size();
-            say(*u, "\\relays");
-            auto end = run.wait(
-                *u, [](const std::string& l) { return l.rfind("* ", 0) == 0 && l.find(" relay") != std::string::npos; },
-                after_ms(5000), from);
-            int measured = 0;
-            for (std::size_t i = from; end && i < *end; ++i)
-                measured += u->lines[i].rfind("  127.0.0.1:", 0) == 0 && u->lines[i].find(" rtt ") != std::string::npos;
-            if (measured == cfg.relays) break;
-            if (now() >= deadline || guard > 100) die(u->name + ": relays not measured within 15 s");
-            run.pump(after_ms(300));
-        }
-    }
+    for (auto* u : {&alice, &bob}) wait_relays_measured(run, *u, cfg.relays);
     // The delay vectors reach the directory with the next client heartbeat (each second).
     run.pump(after_ms(1500));
 

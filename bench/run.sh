@@ -19,14 +19,14 @@ if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$root"
 fi
 ninja -C "$build" darkchat darkchatd bench/udp_pingpong bench/line_echo bench/chat_bench \
-    bench/start_bench bench/contact_bench bench/super_bench bench/relocation_bench >/dev/null
+    bench/start_bench bench/contact_bench bench/super_bench bench/relocation_bench bench/room_bench >/dev/null
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     samples=50 messages=500 list_users=1000 list_samples=30 idle_users=1000 idle_seconds=5 start_samples=5
-    reloc_runs=3
+    reloc_runs=3 room_burst=300 room_paced=100
 else
     samples=300 messages=2000 list_users=10000 list_samples=200 idle_users=1000 idle_seconds=30 start_samples=20
-    reloc_runs=10
+    reloc_runs=10 room_burst=900 room_paced=300
 fi
 
 if [ -n "${BENCH_LOG:-}" ]; then
@@ -61,11 +61,12 @@ run list "$b/super_bench" list --users $list_users --samples $list_samples
 run list-long-names "$b/super_bench" list --users $list_users --samples 20 --name-len 16
 run idle "$b/super_bench" idle --users $idle_users --seconds $idle_seconds
 run reloc "$b/relocation_bench" --runs $reloc_runs
+run room "$b/room_bench" --burst $room_burst --paced $room_paced
 
 echo
 echo "| figure | value | baseline (same run) | baseline value | ratio |"
 echo "|---|---|---|---|---|"
-for name in chat start contact contact-after-online list list-long-names idle reloc; do
+for name in chat start contact contact-after-online list list-long-names idle reloc room; do
     rows=$(grep '^|' "$log/$name.out" || true)
     # Of the run with longer names only its answers matter (size against the frame limit).
     [ "$name" = list-long-names ] && rows=$(printf '%s\n' "$rows" | head -3)

@@ -11,25 +11,10 @@
 // for the other benchmarks to read, and comment lines starting with '#'.
 #include "bench_util.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 using namespace dc::bench;
 
 namespace {
-
-int udp_socket(sockaddr_in& bound) {
-    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) die("socket");
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("bind");
-    socklen_t len = sizeof bound;
-    ::getsockname(s, reinterpret_cast<sockaddr*>(&bound), &len);
-    return s;
-}
 
 // The other process: echoes pings, acknowledges data, leaves on 'Q', when its
 // parent is gone, or after a bounded time.
