@@ -227,6 +227,9 @@ struct RelayConfig {
     std::size_t max_members = 16;     // per room
     // Packets per second (and bursts) per source ip, before any signature check.
     double ip_rate = 400, ip_burst = 800;
+    // Instead, per joined member at the address it joined from (so that members behind
+    // one ip, or a busy room, do not share one ip's budget).
+    double member_rate = 20000, member_burst = 40000;
 };
 
 namespace relay_ev {
@@ -304,6 +307,7 @@ struct RoomClientConfig {
     std::size_t max_buffered_per_author = 256;     // out-of-order lines held per author
     std::size_t max_relays = 64;                   // relays measured
     double ip_rate = 200, ip_burst = 400;          // per source ip, before signature checks
+    double relay_rate = 40000, relay_burst = 80000; // instead, per relay of our rooms (it forwards everyone's lines)
     // The key our core::Node pinned for a user, if any (core::Node::keys). A ticket
     // member under that name with another key is not trusted (darkchat-security(7)).
     std::function<std::optional<PublicKey>(const std::string& user)> pinned;

@@ -598,6 +598,11 @@ bool Delivery::on_relay(const Addr& a) const {
     return std::any_of(rooms_.begin(), rooms_.end(), [&](auto& p) { return p.second.ticket.relay == a; });
 }
 
+bool Delivery::relay_of_a_room(const PublicKey& key, const Addr& a) const {
+    return std::any_of(rooms_.begin(), rooms_.end(),
+                       [&](auto& p) { return p.second.ticket.relay == a && p.second.ticket.relay_key == key; });
+}
+
 std::vector<RoomView> Delivery::view() const {
     std::vector<RoomView> v;
     for (auto& [id, r] : rooms_) {

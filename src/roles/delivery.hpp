@@ -113,6 +113,8 @@ public:
     // The relays of our rooms, in room order.
     std::vector<Addr> relays() const;
     bool on_relay(const Addr& a) const;
+    // The relay of one of our rooms, with the key its ticket names, at that address.
+    bool relay_of_a_room(const PublicKey& key, const Addr& a) const;
     std::vector<RoomView> view() const;
 
 private:

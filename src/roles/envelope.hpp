@@ -7,6 +7,7 @@
 #include "darkchat/roles.hpp"
 #include "darkchat/roles_wire.hpp"
 #include "darkchat/wire.hpp"
+#include "core/budgets.hpp"
 #include "core/envelope.hpp"
 #include "core/queue.hpp"
 
@@ -47,16 +48,32 @@ public:
 
     std::optional<core::Transmit> poll() { return pop_front(tx_); }
 
-    // Parses, charges the sender's ip budget, checks the signature. Only role types.
-    std::optional<Incoming> open(TimeMs now, const Addr& from, ByteView data) {
+    // Parses, charges the sender's budget, checks the signature. Only role types.
+    // A sender that known() says we serve at this very address (a joined member, the
+    // relay of one of our rooms) spends a budget of its own, at the rate given with
+    // known_budget(); everyone else the per-ip budget. A spoofer who claims a known
+    // sender's key and address only spends that sender's budget, as with the per-ip one.
+    template <typename Known>
+    std::optional<Incoming> open(TimeMs now, const Addr& from, ByteView data, Known&& known) {
         auto pkt = env_.open(data, stats_, [&](const wire::Packet& p) {
             if (!wire::is_role_type(p.header.type)) return core::Drop::unsolicited;
-            return env_.ip_budget(now, from) ? core::Drop::none : core::Drop::rate_limited;
+            const bool ok = known(p.header, from) ? known_.take({p.header.from_key, from}, now, known_rate_, known_burst_)
+                                                  : env_.ip_budget(now, from);
+            return ok ? core::Drop::none : core::Drop::rate_limited;
         });
         if (!pkt) return std::nullopt;
         Incoming in{std::move(pkt).value(), from, from, data.size()};
         in.reply = core::reply_addr(from, in.pkt.header);
         return in;
+    }
+    std::optional<Incoming> open(TimeMs now, const Addr& from, ByteView data) {
+        return open(now, from, data, [](const wire::Header&, const Addr&) { return false; });
+    }
+
+    // Packets per second (and burst) of each known sender (see open).
+    void known_budget(double rate, double burst) {
+        known_rate_ = rate;
+        known_burst_ = burst;
     }
 
     wire::SignedBlob sign(Bytes body) { return env_.sign(std::move(body)); }
@@ -69,6 +86,8 @@ public:
 
 private:
     core::Envelope env_;
+    core::BucketMap<std::pair<PublicKey, Addr>> known_{core::kMaxBuckets};
+    double known_rate_ = 0, known_burst_ = 0;
     std::deque<core::Transmit> tx_;
     RoleStats stats_;
 };

@@ -13,6 +13,8 @@
 
 #include "envelope.hpp"
 
+#include <set>
+
 namespace dc::roles {
 
 using namespace detail;
@@ -51,13 +53,27 @@ struct Relay::State {
     TimeMs dir_last = 0;
     bool dir_alive = false;
     std::map<RoomId, Room> rooms;
+    // Every joined member's key at the address it is served at, once per room: a packet
+    // from one of them spends that member's budget, not its ip's.
+    std::multiset<std::pair<PublicKey, Addr>> seated;
     std::deque<RelayEvent> events;
     // Lines forwarded per second: the count of the current second and the last full one.
     TimeMs second_start = 0;
     std::uint32_t this_second = 0, last_second = 0;
 
     State(RelayConfig c, Identity id, core::Crypto& crypto, std::uint64_t)
-        : cfg(std::move(c)), env(std::move(id), crypto, cfg.port, cfg.ip_rate, cfg.ip_burst) {}
+        : cfg(std::move(c)), env(std::move(id), crypto, cfg.port, cfg.ip_rate, cfg.ip_burst) {
+        env.known_budget(cfg.member_rate, cfg.member_burst);
+    }
+
+    void unseat(const Member& m) {
+        if (auto it = seated.find({m.key, m.addr}); it != seated.end()) seated.erase(it);
+    }
+    void seat(Member& m, const Addr& at) {
+        unseat(m);
+        m.addr = at;
+        seated.insert({m.key, at});
+    }
 
     void event(RelayEvent e) { events.push_back(std::move(e)); }
 
@@ -171,7 +187,9 @@ struct Relay::State {
         auto m = r.joined.find(h.from_user);
         const bool fresh = m == r.joined.end() || m->second.addr != in.reply || m->second.member_key != j.member_key;
         if (fresh) event(relay_ev::MemberJoined{room, h.from_user, in.reply});
-        r.joined[h.from_user] = Member{h.from_user, h.from_key, in.reply, now, j.member_key};
+        if (m != r.joined.end()) unseat(m->second);
+        Member& joiner = r.joined[h.from_user] = Member{h.from_user, h.from_key, {}, now, j.member_key};
+        seat(joiner, in.reply);
         if (fresh) {
             send_roster(r);
         } else {  // a repeated join: the joiner lost the roster
@@ -188,7 +206,7 @@ struct Relay::State {
         auto m = it->second.joined.find(in.pkt.header.from_user);
         if (m == it->second.joined.end() || m->second.key != in.pkt.header.from_key) return nullptr;
         m->second.last = now;
-        m->second.addr = in.reply;
+        if (m->second.addr != in.reply) seat(m->second, in.reply);
         it->second.last_activity = now;
         return &m->second;
     }
@@ -214,6 +232,7 @@ struct Relay::State {
     void on_leave(const Incoming& in, const wire::RoomLeave& l) {
         if (!member_of(in, l.room)) return;
         Room& r = rooms.at(l.room);
+        unseat(r.joined.at(in.pkt.header.from_user));
         r.joined.erase(in.pkt.header.from_user);
         event(relay_ev::MemberLeft{l.room, in.pkt.header.from_user});
         send_roster(r);
@@ -235,6 +254,7 @@ struct Relay::State {
             for (auto m = r.joined.begin(); m != r.joined.end();) {
                 if (now - m->second.last > cfg.member_timeout) {
                     event(relay_ev::MemberLeft{r.id, m->first});
+                    unseat(m->second);
                     m = r.joined.erase(m);
                     changed = true;
                 } else {
@@ -252,7 +272,7 @@ struct Relay::State {
     }
 
     void on_datagram(const Addr& from, ByteView data) {
-        auto in = env.open(now, from, data);
+        auto in = env.open(now, from, data, [&](const wire::Header& h, const Addr& a) { return seated.count({h.from_key, a}) > 0; });
         if (!in) return;
         using wire::MsgType;
         switch (in->pkt.header.type) {

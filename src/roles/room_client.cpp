@@ -45,6 +45,7 @@ struct RoomClient::State {
           delivery(ctx, measuring),
           flow(ctx, env.nonce() >> 16) {  // distinct across restarts
         const std::uint64_t run = env.nonce();
+        env.known_budget(cfg.relay_rate, cfg.relay_burst);
         for (auto& a : cfg.relays) measuring.add(now, a, true);
         delivery.resume(now, run, std::move(snap));
     }
@@ -112,7 +113,8 @@ struct RoomClient::State {
     }
 
     void on_datagram(const Addr& from, ByteView data) {
-        auto in = env.open(now, from, data);
+        auto in = env.open(now, from, data,
+                           [&](const wire::Header& h, const Addr& a) { return delivery.relay_of_a_room(h.from_key, a); });
         if (!in) return;
         using wire::MsgType;
         switch (in->pkt.header.type) {

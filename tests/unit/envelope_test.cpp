@@ -1,6 +1,8 @@
 // The packet envelope alone: sealing, opening in its order (parse, budget,
-// signature), per-ip budgets and challenges, time passed in.
+// signature), per-ip budgets and challenges, time passed in; and the roles' adapter
+// of it (known senders' budgets).
 #include "core/envelope.hpp"
+#include "roles/envelope.hpp"
 
 #include "darkchat/crypto.hpp"
 
@@ -143,4 +145,24 @@ TEST_CASE("a challenge is never zero, and signed blobs verify only under their k
     CHECK_FALSE(e.verify(blob, other.id().pk));
     auto id = e.random_id<16>();
     CHECK(id.size() == 16);
+}
+
+TEST_CASE("roles: a known sender at its address spends a budget of its own, not its ip's") {
+    CountingCrypto cr;
+    roles::detail::Envelope relay(identity("relay"), cr, 7400, 1, 2);  // per ip: one a second, burst two
+    relay.known_budget(1, 4);                                          // per known sender: burst four
+    core::Envelope member(identity("member"), cr, 5000, 10, 10), stranger(identity("stranger"), cr, 5001, 10, 10);
+    const Addr stranger_at = Addr::v4(127, 0, 0, 2, 5001);  // the member's ip, another port
+    auto known = [&](const wire::Header& h, const Addr& a) { return h.from_key == member.id().pk && a == kFrom; };
+    auto from = [&](core::Envelope& e) { return e.seal(kTo, wire::MsgType::room_line, Bytes{1})->data; };
+    int member_in = 0, stranger_in = 0;
+    for (int i = 0; i < 6; ++i) {
+        member_in += relay.open(0, kFrom, from(member), known).has_value();
+        stranger_in += relay.open(0, stranger_at, from(stranger), known).has_value();
+    }
+    CHECK(member_in == 4);    // its own burst, untouched by the stranger on its ip
+    CHECK(stranger_in == 2);  // the ip's burst
+    // The member's key from another address is a stranger there.
+    CHECK_FALSE(relay.open(0, stranger_at, from(member), known).has_value());
+    CHECK(relay.stats().rate_limited == 2 + 4 + 1);
 }
