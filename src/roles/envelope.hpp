@@ -46,6 +46,18 @@ public:
         ++stats_.sent;
     }
 
+    // The same packet to each of `to`: signed once (the signed header names no receiver).
+    void send_all(const std::vector<Addr>& to, wire::MsgType t, const Bytes& payload) {
+        std::optional<core::Transmit> first;
+        for (auto& a : to) {
+            if (!a.valid() || a.port == 0) continue;
+            if (!first) first = env_.seal(a, t, payload);
+            if (!first) return;
+            tx_.push_back(core::Transmit{a, first->data, false});
+            ++stats_.sent;
+        }
+    }
+
     std::optional<core::Transmit> poll() { return pop_front(tx_); }
 
     // Parses, charges the sender's budget, checks the signature. Only role types.

@@ -119,8 +119,9 @@ struct Relay::State {
     void send_roster(const Room& r) {
         wire::RoomRoster roster{r.id, r.epoch, {}};
         for (auto& [n, m] : r.joined) roster.member_keys.push_back(m.member_key);
-        const Bytes p = wire::encode(roster);
-        for (auto& [n, m] : r.joined) env.send(m.addr, wire::MsgType::room_roster, p);
+        std::vector<Addr> to;
+        for (auto& [n, m] : r.joined) to.push_back(m.addr);
+        env.send_all(to, wire::MsgType::room_roster, wire::encode(roster));
     }
 
     // ---- handlers ---------------------------------------------------------------------
@@ -215,8 +216,10 @@ struct Relay::State {
         Member* from = member_of(in, l.room);
         if (!from) return refuse(in, l.room, kNotJoined);
         Room& r = rooms.at(l.room);
+        std::vector<Addr> to;
         for (auto& [n, m] : r.joined)
-            if (n != from->user) env.send(m.addr, wire::MsgType::room_line, in.pkt.payload);
+            if (n != from->user) to.push_back(m.addr);
+        env.send_all(to, wire::MsgType::room_line, in.pkt.payload);
         ++r.forwarded;
         count_line();
     }

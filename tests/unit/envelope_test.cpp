@@ -1,6 +1,6 @@
 // The packet envelope alone: sealing, opening in its order (parse, budget,
 // signature), per-ip budgets and challenges, time passed in; and the roles' adapter
-// of it (known senders' budgets).
+// of it (known senders' budgets, one packet to many).
 #include "core/envelope.hpp"
 #include "roles/envelope.hpp"
 
@@ -165,4 +165,24 @@ TEST_CASE("roles: a known sender at its address spends a budget of its own, not 
     // The member's key from another address is a stranger there.
     CHECK_FALSE(relay.open(0, stranger_at, from(member), known).has_value());
     CHECK(relay.stats().rate_limited == 2 + 4 + 1);
+}
+
+TEST_CASE("roles: one packet to many receivers is signed once, the same bytes to each") {
+    CountingCrypto cr;
+    roles::detail::Envelope relay(identity("relay"), cr, 7400, 10, 10);
+    const std::vector<Addr> to = {Addr::v4(127, 0, 0, 3, 1), Addr::v4(127, 0, 0, 4, 2), Addr{}, Addr::v4(127, 0, 0, 5, 3)};
+    relay.send_all(to, wire::MsgType::room_line, Bytes{9, 9});
+    CHECK(cr.signs == 1);
+    std::vector<core::Transmit> sent;
+    while (auto t = relay.poll()) sent.push_back(std::move(*t));
+    REQUIRE(sent.size() == 3);  // nowhere to send to is skipped
+    CHECK(sent[0].to == to[0]);
+    CHECK(sent[2].to == to[3]);
+    CHECK(sent[1].data == sent[0].data);
+    CHECK(sent[2].data == sent[0].data);
+    core::Envelope member(identity("member"), cr, 1, 10, 10);
+    core::Stats st;
+    auto p = member.open(sent[1].data, st, admit_all);
+    REQUIRE(p);
+    CHECK(p->header.from_key == relay.id().pk);
 }
