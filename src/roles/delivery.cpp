@@ -52,6 +52,7 @@ void Delivery::flush() {
 
 std::optional<StoreOp> Delivery::poll_store() {
     flush();
+    send_due_acks();  // the cursors they cover are in this batch; they leave after it is stored
     return pop_front(ops_);
 }
 
@@ -415,7 +416,17 @@ void Delivery::on_line(const wire::RoomLine& rl) {
         }
     }
     if (std::make_pair(inb.run, inb.expected) != before) dirty_cursors_.insert({r.id, b->author});
-    send_ack(r, b->author, inb);
+    acks_due_.insert({r.id, b->author});
+}
+
+void Delivery::send_due_acks() {
+    for (auto& [id, author] : acks_due_) {
+        auto it = rooms_.find(id);
+        if (it == rooms_.end()) continue;
+        auto in = it->second.in.find(author);
+        if (in != it->second.in.end()) send_ack(it->second, author, in->second);
+    }
+    acks_due_.clear();
 }
 
 void Delivery::on_ack(const wire::RoomAck& ra) {

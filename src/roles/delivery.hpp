@@ -109,6 +109,9 @@ public:
     void handle_timeout(TimeMs now, Selector& sel);
     void next_wakeup(TimeMs now, std::optional<TimeMs>& t) const;
     std::optional<StoreOp> poll_store();
+    // One cumulative ack per author for the lines of the turn (queued by on_line), sent
+    // when the turn's store ops are polled, or before the transmits, whichever is first.
+    void send_due_acks();
 
     // The relays of our rooms, in room order.
     std::vector<Addr> relays() const;
@@ -153,6 +156,7 @@ private:
     std::deque<StoreOp> ops_;
     std::set<RoomId> dirty_rooms_;
     std::set<std::pair<RoomId, std::string>> dirty_cursors_;
+    std::set<std::pair<RoomId, std::string>> acks_due_;  // (room, author) acks for the turn's lines
 };
 
 }  // namespace dc::roles::detail

@@ -221,7 +221,10 @@ void RoomClient::handle_quit(TimeMs now) {
 
 std::optional<StoreOp> RoomClient::poll_store() { return s_->delivery.poll_store(); }
 std::optional<RoomEvent> RoomClient::poll_event() { return s_->ctx.poll_event(); }
-std::optional<core::Transmit> RoomClient::poll_transmit() { return s_->env.poll(); }
+std::optional<core::Transmit> RoomClient::poll_transmit() {
+    s_->delivery.send_due_acks();
+    return s_->env.poll();
+}
 std::optional<TimeMs> RoomClient::poll_timeout() const {
     if (!s_->started) return std::nullopt;
     return s_->next_wakeup();

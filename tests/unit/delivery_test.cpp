@@ -166,7 +166,9 @@ TEST_CASE("an author's lines are delivered once and in order, gaps held, and an 
     REQUIRE(mk.ok());
     f.alice_kx = mk->kx;
 
+    // Acks go when the turn is drained (the driver polls the store, then transmits).
     auto acks = [&] {
+        f.d.send_due_acks();
         std::vector<std::uint64_t> v;
         for (auto& [to, p] : f.alice.sent(wire::MsgType::room_ack)) {
             auto ra = wire::decode_room_ack(p.payload);
@@ -198,6 +200,17 @@ TEST_CASE("an author's lines are delivered once and in order, gaps held, and an 
     // A line that says everything before it was acked by everyone: delivered at once.
     f.d.on_line(f.line_from_bob(6, 9, 9, "nine"));
     CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"nine"});
+    (void)acks();
+
+    // The lines of one turn are acked together, once, after the cursor is stored.
+    f.d.on_line(f.line_from_bob(6, 10, 9, "ten"));
+    f.d.on_line(f.line_from_bob(6, 11, 9, "eleven"));
+    f.d.on_line(f.line_from_bob(6, 12, 9, "twelve"));
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"ten", "eleven", "twelve"});
+    CHECK(f.alice.sent(wire::MsgType::room_ack).empty());
+    ops = f.store();
+    CHECK(count_ops<store_op::PutRoomCursor>(ops) == 1);
+    CHECK(acks() == std::vector<std::uint64_t>{12});
 }
 
 TEST_CASE("a relay that forgot the room is joined again; a refusal for any other reason leaves the room") {
