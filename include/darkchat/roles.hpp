@@ -417,6 +417,10 @@ public:
     std::optional<TimeMs> poll_timeout() const;
 
     std::vector<RoomView> rooms() const;
+    // Own lines of room not yet acked by everyone (a Send is refused at
+    // max_outbox_per_room); none when we are not in that room.
+    std::optional<std::size_t> unacked(const RoomId& room) const;
+    const RoomClientConfig& config() const;
     std::vector<RelayView> relays() const;
     std::vector<InviteView> invites() const;
     bool directory_alive() const;

@@ -40,13 +40,14 @@ public:
     void handle_resolved(TimeMs now, const ResolveRequest& request, const Result<Addr>& addr);
 
     // A plain line typed now would be refused because the outbox for the chat
-    // partner is full (core::Config::max_outbox_per_peer). A driver reading a
+    // partner is full (core::Config::max_outbox_per_peer), or the current room has
+    // max_outbox_per_room own lines not yet acked by everyone. A driver reading a
     // pipe or a file stops reading while this holds and reads on once acks
     // have drained the outbox, so a script loses no line; on a terminal it
     // reads on, and the line is refused in words.
     bool outbox_full() const;
-    // line would only hand a message to the node (a plain line to the chat
-    // partner): its outcome comes out as the Host's events. Such lines may be
+    // line would only hand a message to the node or the room client (a plain line
+    // to the chat partner or the current room): its outcome comes out as the Host's events. Such lines may be
     // handled several in one turn before the Host is drained; any other line
     // may show lines of its own, so what came before it is shown first.
     bool only_sends(std::string_view line) const;

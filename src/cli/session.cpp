@@ -49,13 +49,23 @@ void Session::handle_event(const host::Event& e) {
 }
 
 bool Session::outbox_full() const {
+    if (room_) {
+        const roles::RoomClient* client = host_.room_client();
+        auto waiting = client ? client->unacked(*room_) : std::nullopt;
+        return waiting && *waiting >= client->config().max_outbox_per_room;
+    }
     const core::Node* node = host_.node();
-    if (!node || room_ || group_ || partner_.empty()) return false;
+    if (!node || group_ || partner_.empty()) return false;
     return node->outbox_waiting(partner_) >= host_.config().node.max_outbox_per_peer;
 }
 
 bool Session::only_sends(std::string_view line) const {
-    if (!host_.node() || room_ || group_ || partner_.empty()) return false;
+    if (room_) {  // a line to a room we are still in: its outcome is the room client's events
+        const roles::RoomClient* client = host_.room_client();
+        return client && client->unacked(*room_) &&
+               std::holds_alternative<action::Say>(parse_line(line, host_.port()));
+    }
+    if (!host_.node() || group_ || partner_.empty()) return false;
     return std::holds_alternative<action::Say>(parse_line(line, host_.port()));
 }
 
@@ -181,9 +191,7 @@ void Session::follow_room(const roles::RoomEvent& e) {
 
 void Session::say_in_room(TimeMs now, const std::string& text) {
     roles::RoomClient* client = host_.room_client();
-    bool there = false;
-    for (auto& r : client->rooms()) there = there || r.room == *room_;
-    if (!there) {
+    if (!client->unacked(*room_)) {
         say("! room " + roles::short_id(*room_) + " is gone (\\rooms lists the rooms)");
         room_.reset();
         return;

@@ -103,6 +103,11 @@ Room* Delivery::find(const RoomId& id) {
     return it == rooms_.end() ? nullptr : &it->second;
 }
 
+const Room* Delivery::find(const RoomId& id) const {
+    auto it = rooms_.find(id);
+    return it == rooms_.end() ? nullptr : &it->second;
+}
+
 Room* Delivery::open(TimeMs now, const wire::SignedBlob& blob, const wire::Ticket& t, bool direct) {
     auto it = rooms_.find(t.room);
     if (it != rooms_.end()) return &it->second;

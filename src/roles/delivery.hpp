@@ -74,6 +74,7 @@ public:
     void resume(TimeMs now, std::uint64_t run, RoomSnapshot snap);
 
     Room* find(const RoomId& id);
+    const Room* find(const RoomId& id) const;
     // The room of a ticket, opened if new (none when there are too many rooms).
     Room* open(TimeMs now, const wire::SignedBlob& blob, const wire::Ticket& t, bool direct);
     // We accepted a direct invite: the room of its ticket, waiting for the inviter's acks.

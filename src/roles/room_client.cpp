@@ -231,6 +231,12 @@ std::optional<TimeMs> RoomClient::poll_timeout() const {
 }
 
 std::vector<RoomView> RoomClient::rooms() const { return s_->delivery.view(); }
+std::optional<std::size_t> RoomClient::unacked(const RoomId& room) const {
+    const auto* r = s_->delivery.find(room);
+    if (!r) return std::nullopt;
+    return r->outbox.size();
+}
+const RoomClientConfig& RoomClient::config() const { return s_->cfg; }
 std::vector<RelayView> RoomClient::relays() const { return s_->measuring.view(); }
 std::vector<InviteView> RoomClient::invites() const { return s_->flow.invites(); }
 bool RoomClient::directory_alive() const { return s_->dir_alive; }

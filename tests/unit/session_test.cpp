@@ -427,6 +427,39 @@ TEST_CASE("rooms on a relay without a directory: request, accept, lines, \\rooms
     CHECK(count_matching(alice.since(m), R"(\* queued [0-9a-f]{8} to bob)") == 1);
 }
 
+TEST_CASE("the driver's two questions in a room: a plain line only sends, and the room is full at its limit") {
+    HostNet net;
+    auto [relay, alice, bob] = net.pair_on_relay();
+    std::string id = net.open_room(alice, bob);
+    REQUIRE(!id.empty());
+    auto& s = *alice.session;
+    CHECK(s.only_sends("hello room"));
+    CHECK(!s.only_sends("\\rooms"));
+    CHECK(!s.outbox_full());
+
+    // bob gone: alice's lines wait for his acks; at the limit the room is full.
+    net.kill(bob);
+    const std::size_t limit = alice.host->room_client()->config().max_outbox_per_room;
+    for (std::size_t i = 1; i < limit; ++i) net.type(alice, "line " + std::to_string(i));
+    CHECK(!s.outbox_full());
+    net.type(alice, "the last that fits");
+    CHECK(s.outbox_full());
+    std::size_t m = alice.mark();
+    net.type(alice, "one too many");
+    CHECK(alice.shown("! room " + id + ": too many lines waiting for acks, not sent", m));
+    // A direct chat is not held back by the room.
+    net.type(alice, "\\chat bob");
+    CHECK(!s.outbox_full());
+    net.type(alice, "\\room " + id);
+    CHECK(s.outbox_full());
+
+    // bob back: his acks make room again (the resends go 64 a second).
+    net.start(bob);
+    net.run_for(30000);
+    CHECK(alice.host->room_client()->unacked(alice.host->room_client()->rooms().front().room) == 0u);
+    CHECK(!s.outbox_full());
+}
+
 TEST_CASE("lines not yet acked keep their room over \\quit and go out after the restart") {
     HostNet net;
     auto [relay, alice, bob] = net.pair_on_relay();
