@@ -185,12 +185,13 @@ int main(int argc, char** argv) {
     feed(run, author, text, burst_end);
     // Until every reader showed the last line, or u0 refused some and nothing moved for 5 s.
     std::vector<int> last(users.size(), 0);
+    std::vector<std::size_t> read(mark);
     TimePoint last_progress = now();
     for (int guard = 0; guard < 10000000 && now() < burst_end; ++guard) {
         bool all = true, moved = false;
         for (int i = 1; i < cfg.members; ++i) {
             auto& u = users[static_cast<std::size_t>(i)];
-            for (std::size_t k = mark[static_cast<std::size_t>(i)]; k < u.lines.size(); ++k) {
+            for (auto& k = read[static_cast<std::size_t>(i)]; k < u.lines.size(); ++k) {
                 int n = number_after(u.lines[k], shown + "b");
                 if (n > last[static_cast<std::size_t>(i)]) last[static_cast<std::size_t>(i)] = n, moved = true;
             }
