@@ -214,8 +214,11 @@ struct LineBody {
     std::uint64_t first_kept = 0;  // the author's oldest line not yet acked by everyone (late joiners start here)
     MessageId id{};
     TimeMs sent = 0;
+    // With text: the author's line key for this room sealed to each other member; without
+    // (an older author): the text itself sealed to each.
     std::vector<SealedCopy> copies;
     std::uint64_t run = 0;  // the author's process run (random, per start): a restart numbers from 1 again
+    Bytes text;             // the text encrypted once under the line key (ChaCha20-Poly1305, counter seq)
     bool operator==(const LineBody&) const = default;
 };
 

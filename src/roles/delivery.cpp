@@ -11,7 +11,10 @@ Delivery::Delivery(RoomContext& ctx, Measuring& measuring) : ctx_(ctx), measurin
     kx_pk_ = ctx_.env.crypto().kx_public(kx_sk_);
 }
 
-Delivery::~Delivery() { crypto::wipe(kx_sk_); }
+Delivery::~Delivery() {
+    crypto::wipe(kx_sk_);
+    for (auto& [id, r] : rooms_) crypto::wipe(r.line_key);
+}
 
 // ---- what the store keeps -----------------------------------------------------------
 
@@ -268,9 +271,18 @@ void Delivery::transmit(TimeMs now, Room& r, std::uint64_t seq, OutLine& l) {
     b.id = l.id;
     b.sent = l.sent;
     b.run = r.run;
+    // The text encrypted once; the key sealed once to each member's sealing key.
+    auto& cr = ctx_.env.crypto();
+    if (r.line_key == core::SymmetricKey{}) cr.random(r.line_key);
     const Bytes text(l.text.begin(), l.text.end());
+    b.text.resize(text.size() + 16);
+    cr.aead_seal(b.text.data(), text, {}, seq, r.line_key);
     for (auto& [user, kx] : r.kx)
-        if (user != ctx_.me() && ticket_member(r.ticket, user)) b.copies.push_back({user, ctx_.env.crypto().seal(text, kx)});
+        if (user != ctx_.me() && ticket_member(r.ticket, user)) {
+            auto& copy = r.key_copies[user];
+            if (copy.second.empty() || copy.first != kx) copy = {kx, cr.seal(ByteView(r.line_key), kx)};
+            b.copies.push_back({user, copy.second});
+        }
     wire::RoomLine line{r.id, ctx_.env.sign(wire::encode(b))};
     ctx_.env.send(r.ticket.relay, wire::MsgType::room_line, wire::encode(line));
     l.last_tx = now;
@@ -406,7 +418,7 @@ void Delivery::on_line(const wire::RoomLine& rl) {
         for (auto& c : b->copies)
             if (c.to == ctx_.me()) mine = &c;
         if (!mine) return;  // sealed before the author had our key: it comes again
-        auto text = env.crypto().open(mine->sealed, kx_pk_, kx_sk_);
+        auto text = b->text.empty() ? env.crypto().open(mine->sealed, kx_pk_, kx_sk_) : open_text(inb, *b, *mine);
         if (!text) {
             ++env.stats().malformed;
             return;
@@ -422,6 +434,21 @@ void Delivery::on_line(const wire::RoomLine& rl) {
     }
     if (std::make_pair(inb.run, inb.expected) != before) dirty_cursors_.insert({r.id, b->author});
     acks_due_.insert({r.id, b->author});
+}
+
+std::optional<Bytes> Delivery::open_text(Inbound& inb, const wire::LineBody& b, const wire::SealedCopy& mine) {
+    auto& cr = ctx_.env.crypto();
+    if (mine.sealed != inb.key_copy) {
+        auto key = cr.open(mine.sealed, kx_pk_, kx_sk_);
+        if (!key || key->size() != inb.key.size()) return std::nullopt;
+        std::copy(key->begin(), key->end(), inb.key.begin());
+        crypto::wipe(*key);
+        inb.key_copy = mine.sealed;
+    }
+    if (b.text.size() < 16) return std::nullopt;
+    Bytes text(b.text.size() - 16);
+    if (!cr.aead_open(text.data(), b.text, {}, b.seq, inb.key)) return std::nullopt;
+    return text;
 }
 
 void Delivery::send_due_acks() {

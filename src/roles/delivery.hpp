@@ -1,5 +1,5 @@
 // The room client's delivery: the rooms it is in. Join with the ticket, send lines
-// sealed to every other member and signed, keep each until every other member acked it
+// encrypted once under our line key (sealed once to every other member) and signed, keep each until every other member acked it
 // (cumulative acks), resend unacked lines every resend_interval and at once after a
 // (re)join; deliver every author's lines in sequence order exactly once, buffering gaps
 // (bounded); follow a room to its new relay, and move the rooms we issued ourselves
@@ -26,6 +26,8 @@ struct Held {
 
 // One author's lines as we receive them.
 struct Inbound {
+    Bytes key_copy;       // the author's line key as sealed to us in its last line, and opened:
+    core::SymmetricKey key{};  // opened once, not once per line
     std::uint64_t run = 0;       // the author's run these seqs belong to, 0: nothing seen yet
     std::uint64_t expected = 0;  // next seq to deliver, 0: nothing seen yet
     std::map<std::uint64_t, Held> buffer;  // out of order, bounded
@@ -49,6 +51,10 @@ struct Room {
     std::uint64_t run = 0;  // our lines' run here: this process's, or the stored one of a restored room
     std::uint64_t next_seq = 1;
     std::map<std::uint64_t, OutLine> outbox;
+    // Our lines' key in this room for this process: each line is encrypted once under it
+    // (counter: its seq), and the key is sealed once to each member's sealing key.
+    core::SymmetricKey line_key{};
+    std::map<std::string, std::pair<KxPublicKey, Bytes>> key_copies;
     std::map<std::string, std::uint64_t> acked;
     TimeMs next_resend = 0;
     std::map<std::string, Inbound> in;
@@ -140,6 +146,8 @@ private:
     void resend(TimeMs now, Room& r, bool all);
     void trim(Room& r);
     void send_ack(Room& r, const std::string& author, const Inbound& inb);
+    // The text of a line for us, or none (no copy for us yet, or it does not open).
+    std::optional<Bytes> open_text(Inbound& inb, const wire::LineBody& b, const wire::SealedCopy& mine);
     void relocate(TimeMs now, Room& r, Selector& sel);
 
     RoomContext& ctx_;

@@ -1,6 +1,6 @@
 // A relay: hosts rooms and forwards their lines and acks between joined members.
 // It sees who is in which room, when and how much they write, but not what: every line
-// is sealed to each member's key and signed by its author (darkchat-rooms(7)).
+// is encrypted under a key sealed to each member's key and signed by its author (darkchat-rooms(7)).
 //
 // Admission, the one place that decides it: a join needs a ticket
 //  - signed by the directory whose key the relay pinned at the directory's first

@@ -223,6 +223,7 @@ struct Message<LineBody> {
         field(5, "sent", &LineBody::sent),
         field(6, "copies", &LineBody::copies, max_items(kMaxRoomMembers)),
         field(7, "run", &LineBody::run, required),
+        field(8, "text", &LineBody::text, max_bytes(kMaxText + 16)),
     };
 };
 

@@ -57,6 +57,7 @@ void limits(const wire::RoomJoin&) {}
 void limits(const wire::RoomRoster& p) { fuzz::expect(p.member_keys.size() <= wire::kMaxRoomMembers, "roomRoster", "too long"); }
 void limits(const wire::LineBody& p) {
     fuzz::expect(valid_user_name(p.author) && p.copies.size() <= wire::kMaxRoomMembers, "line", "bad");
+    fuzz::expect(p.text.size() <= wire::kMaxText + 16, "line", "text too long");
     for (auto& c : p.copies) fuzz::expect(valid_user_name(c.to) && c.sealed.size() <= wire::kMaxSealed, "line", "bad copy");
 }
 void limits(const wire::RoomLine&) {}

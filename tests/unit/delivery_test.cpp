@@ -73,9 +73,16 @@ struct Fixture {
             CHECK(bob.env.verify(rl->line, alice.env.id().pk));
             REQUIRE(b->copies.size() == 1);
             CHECK(b->copies[0].to == "bob");
-            auto text = crypto.open(b->copies[0].sealed, bob_kx_pk, bob_kx_sk);
-            REQUIRE(text.has_value());
-            v.emplace_back(text->begin(), text->end());
+            // The copy is alice's line key, sealed to bob; the text is encrypted under it once.
+            auto key = crypto.open(b->copies[0].sealed, bob_kx_pk, bob_kx_sk);
+            REQUIRE(key.has_value());
+            REQUIRE(key->size() == 32);
+            core::SymmetricKey k{};
+            std::copy(key->begin(), key->end(), k.begin());
+            REQUIRE(b->text.size() >= 16);
+            Bytes text(b->text.size() - 16);
+            REQUIRE(crypto.aead_open(text.data(), b->text, {}, b->seq, k));
+            v.emplace_back(text.begin(), text.end());
         }
         return v;
     }
@@ -94,6 +101,35 @@ struct Fixture {
         b.run = run;
         b.copies.push_back({"alice", crypto.seal(Bytes(text.begin(), text.end()), kx_of_alice())});
         return wire::RoomLine{room, bob.env.sign(wire::encode(b))};
+    }
+
+    // A line of bob's as authors now send it: the text encrypted once under bob's line
+    // key, the key sealed to alice.
+    wire::RoomLine keyed_line_from_bob(std::uint64_t run, std::uint64_t seq, const core::SymmetricKey& key,
+                                       const Bytes& sealed_key, const std::string& text) {
+        wire::LineBody b;
+        b.room = room;
+        b.author = "bob";
+        b.seq = seq;
+        b.first_kept = 1;
+        b.run = run;
+        b.copies.push_back({"alice", sealed_key});
+        b.text.resize(text.size() + 16);
+        crypto.aead_seal(b.text.data(), Bytes(text.begin(), text.end()), {}, seq, key);
+        return wire::RoomLine{room, bob.env.sign(wire::encode(b))};
+    }
+
+    // Alice is given the room and sends her join; her sealing key, as the join declares it.
+    void joining() {
+        d.on_chats(0, {chat(relay, 1)}, dir.key());
+        d.handle_timeout(0, sel);
+        auto joins = alice.sent(wire::MsgType::room_join);
+        REQUIRE(joins.size() == 1);
+        auto j = wire::decode_room_join(joins[0].second.payload);
+        REQUIRE(j.ok());
+        auto mk = wire::decode_member_key(j->member_key.body);
+        REQUIRE(mk.ok());
+        alice_kx = mk->kx;
     }
 
     // Alice's sealing key, as her join declared it.
@@ -156,15 +192,7 @@ TEST_CASE("a line is stored before it is sent, sealed to the other member, and e
 
 TEST_CASE("an author's lines are delivered once and in order, gaps held, and an earlier run's stragglers dropped") {
     Fixture f;
-    f.d.on_chats(0, {f.chat(f.relay, 1)}, f.dir.key());
-    f.d.handle_timeout(0, f.sel);
-    auto joins = f.alice.sent(wire::MsgType::room_join);
-    REQUIRE(joins.size() == 1);
-    auto j = wire::decode_room_join(joins[0].second.payload);
-    REQUIRE(j.ok());
-    auto mk = wire::decode_member_key(j->member_key.body);
-    REQUIRE(mk.ok());
-    f.alice_kx = mk->kx;
+    f.joining();
 
     // Acks go when the turn is drained (the driver polls the store, then transmits).
     auto acks = [&] {
@@ -211,6 +239,28 @@ TEST_CASE("an author's lines are delivered once and in order, gaps held, and an 
     ops = f.store();
     CHECK(count_ops<store_op::PutRoomCursor>(ops) == 1);
     CHECK(acks() == std::vector<std::uint64_t>{12});
+}
+
+TEST_CASE("a line encrypted once under its author's key opens with the copy of the key sealed to us") {
+    Fixture f;
+    f.joining();
+
+    core::SymmetricKey key{};
+    f.crypto.random(key);
+    const Bytes sealed = f.crypto.seal(ByteView(key), f.alice_kx);
+    f.d.on_line(f.keyed_line_from_bob(5, 1, key, sealed, "one"));
+    f.d.on_line(f.keyed_line_from_bob(5, 2, key, sealed, "two"));
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"one", "two"});
+
+    // A ciphertext under another key (or changed on the way) is not shown and not acked.
+    core::SymmetricKey other{};
+    f.crypto.random(other);
+    (void)f.store();
+    f.d.on_line(f.keyed_line_from_bob(5, 3, other, sealed, "three"));
+    CHECK(f.alice.events_of<room_ev::Line>().empty());
+    // bob restarted with a new key: its new copy is opened.
+    f.d.on_line(f.keyed_line_from_bob(6, 1, other, f.crypto.seal(ByteView(other), f.alice_kx), "again"));
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"again"});
 }
 
 TEST_CASE("a relay that forgot the room is joined again; a refusal for any other reason leaves the room") {
