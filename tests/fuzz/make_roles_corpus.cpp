@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     const auto tblob = wire::sign_blob(wire::encode(ticket), kSelf.sk());
     wire::MemberKey mk{room, "alice", KxPublicKey{1, 2, 3}};
     const auto mblob = wire::sign_blob(wire::encode(mk), kAlice.sk());
-    wire::LineBody line{room, "alice", 3, 2, MessageId{9}, 5000, {{"carol", Bytes(60, 7)}}, 0x1234};
+    wire::LineBody line{room, "alice", 3, 2, MessageId{9}, 5000, {{"carol", Bytes(80, 7)}}, 0x1234, Bytes(21, 5)};
     const auto lblob = wire::sign_blob(wire::encode(line), kAlice.sk());
     wire::AckBody ack{room, "carol", "alice", 3, 0x1234};
     const auto ablob = wire::sign_blob(wire::encode(ack), kCarol.sk());
