@@ -26,6 +26,13 @@ struct Three {
         net.run_for(2000);
         net.type(alice, "\\chat bob");
     }
+    // bob quits; alice types `line` (text, or a macro); returns once carol stored what she holds.
+    void held_by_carol(const std::string& line) {
+        net.quit(bob);
+        net.run_for(500);
+        net.type(alice, line);
+        REQUIRE(net.run_until([&] { return carol.store.held.size() == 1; }, 15000));
+    }
 };
 
 std::size_t held_rows(const HostPeer& p) { return p.store.held.size(); }
@@ -101,10 +108,7 @@ TEST_CASE("a holder past its limit refuses in words, once, and holds what it too
 
 TEST_CASE("a hand-over the recipient cannot trust is dropped, and nothing is shown") {
     Three t;
-    t.net.quit(t.bob);
-    t.net.run_for(500);
-    t.net.type(t.alice, "real line");
-    REQUIRE(t.net.run_until([&] { return held_rows(t.carol) == 1; }, 15000));
+    t.held_by_carol("real line");
     // carol (a contact of bob) tampers with what she holds before handing it over.
     for (auto& [k, r] : t.carol.store.held) r.sealed[r.sealed.size() / 2] ^= 1;
     t.net.kill(t.carol);
@@ -152,10 +156,7 @@ TEST_CASE("a holder cannot forge: a hand-over is taken only with its author's ow
 
 TEST_CASE("a group request to a user who is offline is held, and shown to it after its author quit") {
     Three t;
-    t.net.quit(t.bob);
-    t.net.run_for(500);
-    t.net.type(t.alice, "\\connect bob");
-    REQUIRE(t.net.run_until([&] { return held_rows(t.carol) == 1; }, 15000));
+    t.held_by_carol("\\connect bob");
     CHECK(count_matching(t.alice.lines, R"(\* held .*)") == 0);  // the group's own traffic says nothing
     t.net.quit(t.alice);
     t.net.run_for(500);
@@ -218,10 +219,7 @@ TEST_CASE("a super-client holds for users it serves, though it is nobody's conta
 
 TEST_CASE("a held group request survives restarts of both ends, and is answered when both are back") {
     Three t;
-    t.net.quit(t.bob);
-    t.net.run_for(500);
-    t.net.type(t.alice, "\\connect bob");
-    REQUIRE(t.net.run_until([&] { return held_rows(t.carol) == 1; }, 15000));
+    t.held_by_carol("\\connect bob");
     t.net.kill(t.alice);  // her request is in her store, not only in memory
     t.net.run_for(500);
     // bob sees the request, is killed, and sees it again from his store.
