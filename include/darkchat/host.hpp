@@ -105,6 +105,9 @@ public:
     void handle_frame(TimeMs now, const Addr& from, ByteView data);
     // Every part whose wakeup has come gets its timeout.
     void handle_timeout(TimeMs now);
+    // The CPU use the driver measured, about once a second and only when the role is
+    // relay: the relay reports it to the directory (--strategy cpu, darkchatd(8)).
+    void handle_cpu(const roles::CpuUse& use);
     // Asked to stop (\quit, SIGINT, SIGTERM, end of input): every part says
     // goodbye through its transmits, then quitting() holds.
     void handle_quit(TimeMs now);

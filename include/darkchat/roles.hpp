@@ -54,16 +54,30 @@ enum class Strategy : std::uint8_t {
     random,              // a uniformly random alive relay
     least_loaded,        // the lowest reported load (ties at random)
     client_round_robin,  // no directory: the inviting client cycles through its --relays list
+    cpu,                 // the least busy relay (its own CPU use) among those every member reaches
 };
-// Command-line names: "min-max", "round-robin", "random", "least-loaded", "client-round-robin".
+// Command-line names: "min-max", "round-robin", "random", "least-loaded", "client-round-robin",
+// "cpu".
 std::optional<Strategy> parse_strategy(std::string_view name);
 const char* strategy_name(Strategy s);
+// The names a directory accepts (client-round-robin is the client's), comma separated.
+std::string directory_strategy_names();
+
+// CPU use as the relay's driver measures it, handed to the relay (Relay::handle_cpu) and
+// reported with every heartbeat. Permille over the driver's last sample (about a second).
+struct CpuUse {
+    std::uint32_t self = 0;     // the relay process, of one core (its event loop is one thread)
+    std::uint32_t machine = 0;  // the whole machine, of all its cores
+    std::uint32_t cores = 0;    // 0: not measured (a relay that reports none)
+    bool operator==(const CpuUse&) const = default;
+};
 
 // What a relay reports about itself with every heartbeat.
 struct Load {
     std::uint32_t rooms = 0;
     std::uint32_t members = 0;            // joined members over all rooms
     std::uint32_t messages_per_second = 0;  // lines forwarded in the last second
+    CpuUse cpu;                             // what the cpu strategy compares
     // The single figure least-loaded compares: members + messages per second.
     std::uint64_t score() const { return std::uint64_t{members} + messages_per_second; }
     bool operator==(const Load&) const = default;
@@ -139,7 +153,8 @@ struct RelayDown { PublicKey key{}; Addr addr; };  // no heartbeat for relay_tim
 struct ClientUp { std::string user; Addr addr; };
 struct ClientDown { std::string user; };  // no heartbeat for client_timeout
 struct RequestStage { std::string from; std::string to; Stage stage{}; };
-struct ChatCreated { RoomId room{}; Addr relay; std::vector<std::string> members; };
+// load: the relay's as the directory saw it when it chose (its CPU use in the log line).
+struct ChatCreated { RoomId room{}; Addr relay; std::vector<std::string> members; Load load; };
 struct ChatMoved { RoomId room{}; Addr from; Addr to; MoveReason reason{}; std::uint32_t old_ms = 0; std::uint32_t new_ms = 0; };
 struct ChatEnded { RoomId room{}; };
 struct Notice { std::string text; };
@@ -265,6 +280,8 @@ public:
     void handle_start(TimeMs now);
     void handle_datagram(TimeMs now, const Addr& from, ByteView data);
     void handle_timeout(TimeMs now);
+    // The CPU use the driver measured (about once a second); the next heartbeats carry it.
+    void handle_cpu(const CpuUse& use);
 
     std::optional<RelayEvent> poll_event();
     std::optional<core::Transmit> poll_transmit();

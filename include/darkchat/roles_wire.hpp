@@ -31,6 +31,11 @@ struct RelayHeartbeat {
     std::uint32_t members = 0;
     std::uint32_t messages_per_second = 0;
     Addr addr;  // where clients reach the relay; an unspecified ip: the directory uses the ip it saw
+    // CPU use over the relay's last sample, permille: its own process (of one core), the
+    // whole machine (of all cores), and the machine's cores (0: not measured).
+    std::uint32_t cpu_self = 0;
+    std::uint32_t cpu_machine = 0;
+    std::uint32_t cores = 0;
     bool operator==(const RelayHeartbeat&) const = default;
 };
 

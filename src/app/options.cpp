@@ -97,7 +97,7 @@ std::string usage(bool daemon) {
         "  --directory          be the directory of relays and users (no darkchat node)\n"
         "  --relay              be a relay hosting rooms (no darkchat node)\n"
         "  --dir <host[:port]>  the directory a relay registers with (default port 7300)\n"
-        "  --strategy <name>    directory: min-max (default), round-robin, random, least-loaded\n"
+        "  --strategy <name>    directory: " + roles::directory_strategy_names() + " (default min-max)\n"
         "  --pass-interval <ms> directory: background pass over chats (default 500)\n"
         "  --relay-timeout <ms> directory: a relay silent this long is out of service (default 1000)\n"
         "  --max-rooms <n>      relay: rooms hosted at most (default 1024)\n"
@@ -210,7 +210,7 @@ Result<Options> parse_options(int argc, char** argv, bool daemon) {
             if (!v) return err(v.error());
             auto st = roles::parse_strategy(*v);
             if (!st)
-                return err("--strategy: unknown strategy '" + *v + "' (min-max, round-robin, random, least-loaded)");
+                return err("--strategy: unknown strategy '" + *v + "' (" + roles::directory_strategy_names() + ")");
             if (*st == roles::Strategy::client_round_robin)
                 return err("--strategy client-round-robin means no directory: give each darkchat --relays instead");
             o.strategy = *v;

@@ -180,6 +180,10 @@ std::string Host::pinned_name(const PublicKey& key) {
     return {};
 }
 
+void Host::handle_cpu(const roles::CpuUse& use) {
+    for (auto& p : parts_) p->handle_cpu(use);
+}
+
 void Host::handle_quit(TimeMs now) {
     for (auto& p : parts_) p->handle_quit(now);
 }

@@ -29,6 +29,8 @@ public:
     // ephemeral address). The roles treat both alike.
     virtual void handle_frame(TimeMs now, const Addr& from, ByteView data) { handle_datagram(now, from, data); }
     virtual void handle_timeout(TimeMs now) = 0;
+    // The CPU use the driver measured (Host::handle_cpu); only a relay reports it.
+    virtual void handle_cpu(const roles::CpuUse&) {}
     virtual std::optional<TimeMs> poll_timeout() const = 0;
 
     virtual std::optional<StoreOp> poll_store() { return std::nullopt; }

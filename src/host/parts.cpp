@@ -104,6 +104,7 @@ public:
                          ", at most " + std::to_string(cfg_.max_rooms) + " rooms");
         role_.handle_start(now);
     }
+    void handle_cpu(const roles::CpuUse& use) override { role_.handle_cpu(use); }
     std::optional<Event> poll_event() override { return poll_log_line(); }
 
 private:

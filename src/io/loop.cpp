@@ -18,6 +18,7 @@
 #include "darkchat/store.hpp"
 #include "darkchat/wire.hpp"
 
+#include "cpu_use.hpp"
 #include "resident.hpp"
 #include "sockaddr.hpp"
 
@@ -175,6 +176,7 @@ private:
     std::unique_ptr<char[]> recv_buf_;
     std::size_t turn_inputs_ = 0;   // handed to the Host since it was last drained
     uv_timer_t rest_{};
+    CpuSampler cpu_;  // a relay's CPU use (cpu_use.hpp)
     std::size_t inputs_since_rest_ = 0, inputs_at_arm_ = 0;
     std::vector<Datagram> udp_out_;  // what one drain sends, sent together
     // Standard input: lines taken from the reader, not yet handled.
@@ -284,6 +286,9 @@ private:
 
     static void on_timer(uv_timer_t* t) {
         auto* d = static_cast<Driver*>(t->data);
+        // A relay's timer runs with its heartbeats (every 250 ms): its CPU use rides on them.
+        if (d->opts_.roles.role == Role::relay)
+            if (auto use = d->cpu_.sample()) d->host_->handle_cpu(*use);
         d->host_->handle_timeout(wall_now());
         d->pump();
     }
@@ -657,6 +662,7 @@ int Driver::run(Sockets sockets, Identity identity) {
         std::thread(read_input, input_).detach();
     }
 
+    if (opts_.roles.role == Role::relay) cpu_.sample();  // the baseline of the first figure
     host_->handle_start(wall_now(), bound);
     pump();
     store_.release_memory();

@@ -22,6 +22,11 @@ struct Overload : F... {
 template <class... F>
 Overload(F...) -> Overload<F...>;
 
+// A permille as a percentage with one decimal: 37 -> "3.7".
+std::string tenths(std::uint32_t permille) {
+    return std::to_string(permille / 10) + "." + std::to_string(permille % 10);
+}
+
 }  // namespace
 
 std::string short_id(const RoomId& id) { return to_hex(ByteView(id).first(4)); }
@@ -73,7 +78,11 @@ std::string describe(const DirectoryEvent& e) {
                 return "request " + x.from + " -> " + x.to + ": " + stage_name(x.stage);
             },
             [](const dir_ev::ChatCreated& x) {
-                return "chat " + short_id(x.room) + " on relay " + x.relay.to_string() + " with " + join(x.members);
+                std::string s = "chat " + short_id(x.room) + " on relay " + x.relay.to_string() + " with " + join(x.members);
+                if (x.load.cpu.cores > 0)
+                    s += " (relay cpu " + tenths(x.load.cpu.self) + "%, machine " + tenths(x.load.cpu.machine) + "% of " +
+                         std::to_string(x.load.cpu.cores) + " cores)";
+                return s;
             },
             [](const dir_ev::ChatMoved& x) {
                 std::string s = "chat " + short_id(x.room) + " moved from " + x.from.to_string() + " to " +

@@ -128,7 +128,7 @@ struct Directory::State {
         const bool changed = !r.alive || r.addr != addr;
         r.addr = addr;
         r.last = now;
-        r.load = Load{hb.rooms, hb.members, hb.messages_per_second};
+        r.load = Load{hb.rooms, hb.members, hb.messages_per_second, CpuUse{hb.cpu_self, hb.cpu_machine, hb.cores}};
         if (!r.alive) event(dir_ev::RelayUp{key, addr});
         r.alive = true;
         if (changed) touch_all();  // every client measures the relays in service
@@ -449,7 +449,7 @@ struct Directory::State {
         ch.relay = relay->addr;
         ch.moved = now;
         ch.ticket = issue(ch);
-        event(dir_ev::ChatCreated{ch.room, ch.relay, ch.members});
+        event(dir_ev::ChatCreated{ch.room, ch.relay, ch.members, relay->load});
         for (auto& m : ch.members) touch(m);
         const RoomId id = ch.room;
         chats.emplace(id, std::move(ch));

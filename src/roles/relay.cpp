@@ -60,6 +60,7 @@ struct Relay::State {
     // Lines forwarded per second: the count of the current second and the last full one.
     TimeMs second_start = 0;
     std::uint32_t this_second = 0, last_second = 0;
+    CpuUse cpu;  // as the driver last measured it
 
     State(RelayConfig c, Identity id, core::Crypto& crypto, std::uint64_t)
         : cfg(std::move(c)), env(std::move(id), crypto, cfg.port, cfg.ip_rate, cfg.ip_burst) {
@@ -82,6 +83,7 @@ struct Relay::State {
         l.rooms = static_cast<std::uint32_t>(rooms.size());
         for (auto& [id, r] : rooms) l.members += static_cast<std::uint32_t>(r.joined.size());
         l.messages_per_second = now - second_start < 2000 ? last_second : 0;
+        l.cpu = cpu;
         return l;
     }
 
@@ -97,7 +99,8 @@ struct Relay::State {
     void heartbeat() {
         if (!cfg.directory) return;
         const Load l = load();
-        wire::RelayHeartbeat hb{++hb_seq, l.rooms, l.members, l.messages_per_second, {}};
+        wire::RelayHeartbeat hb{++hb_seq, l.rooms, l.members, l.messages_per_second, {},
+                                l.cpu.self, l.cpu.machine, l.cpu.cores};
         hb.addr.family = cfg.directory->family;  // unspecified ip: the directory fills in what it sees
         hb.addr.port = cfg.port;
         env.send(*cfg.directory, wire::MsgType::relay_heartbeat, wire::encode(hb));
@@ -359,6 +362,7 @@ std::vector<RelayRoomView> Relay::rooms() const {
     return v;
 }
 Load Relay::load() const { return s_->load(); }
+void Relay::handle_cpu(const CpuUse& use) { s_->cpu = use; }
 std::optional<PublicKey> Relay::directory_key() const { return s_->dir_key; }
 bool Relay::directory_alive() const { return s_->dir_alive; }
 const Identity& Relay::identity() const { return s_->env.id(); }

@@ -20,6 +20,7 @@ constexpr StrategyName kStrategyNames[] = {
     {Strategy::random, "random"},
     {Strategy::least_loaded, "least-loaded"},
     {Strategy::client_round_robin, "client-round-robin"},
+    {Strategy::cpu, "cpu"},
 };
 
 // A uniformly random element of a non-empty list of indices.
@@ -56,12 +57,58 @@ std::optional<std::size_t> least_loaded(std::span<const Candidate> c, Selector& 
     return pick(tied, sel);
 }
 
+// cpu (seed 002's balancing by CPU utilisation): among the relays every participant
+// measured (reaches), those that report their CPU use before those that do not; the
+// lowest use of the relay's own process, uses within kCpuTie counting as equal (a busy
+// relay is what slows its rooms; the machine's figure is the same for two relays on one
+// machine, so it only breaks ties); then the fewest members (raised by what was just
+// placed, so a burst of chats spreads before the heartbeats show it); then min-max's
+// figure; then at random.
+std::optional<std::size_t> least_busy(std::span<const Candidate> c, std::span<const DelayVector> parts,
+                                      Selector& sel) {
+    struct Eligible {
+        std::size_t i;
+        Score sc;
+    };
+    std::vector<Eligible> eligible;
+    for (std::size_t i = 0; i < c.size(); ++i)
+        if (auto sc = score(c[i].key, parts)) eligible.push_back({i, *sc});
+    if (eligible.empty()) return std::nullopt;
+    const auto measured = [&](const Eligible& e) { return c[e.i].load.cpu.cores > 0; };
+    if (std::any_of(eligible.begin(), eligible.end(), measured))
+        std::erase_if(eligible, [&](const Eligible& e) { return !measured(e); });
+    // Each criterion in turn keeps those within its tie of the best.
+    const auto keep_best = [&](auto figure, std::uint64_t tie) {
+        std::uint64_t best = std::numeric_limits<std::uint64_t>::max();
+        for (auto& e : eligible) best = std::min<std::uint64_t>(best, figure(e));
+        std::erase_if(eligible, [&](const Eligible& e) { return figure(e) > best + tie; });
+    };
+    keep_best([&](const Eligible& e) { return c[e.i].load.cpu.self; }, kCpuTie);
+    keep_best([&](const Eligible& e) { return c[e.i].load.cpu.machine; }, kCpuTie);
+    keep_best([&](const Eligible& e) { return c[e.i].load.members; }, 0);
+    keep_best([&](const Eligible& e) { return e.sc.max; }, kTieMs);
+    keep_best([&](const Eligible& e) { return e.sc.sum; }, 0);
+    std::vector<std::size_t> tied;
+    for (auto& e : eligible) tied.push_back(e.i);
+    return pick(tied, sel);
+}
+
 }  // namespace
 
 std::optional<Strategy> parse_strategy(std::string_view name) {
     for (auto& n : kStrategyNames)
         if (name == n.name) return n.s;
     return std::nullopt;
+}
+
+std::string directory_strategy_names() {
+    std::string out;
+    for (auto& n : kStrategyNames) {
+        if (n.s == Strategy::client_round_robin) continue;
+        out += out.empty() ? "" : ", ";
+        out += n.name;
+    }
+    return out;
 }
 
 const char* strategy_name(Strategy s) {
@@ -91,6 +138,7 @@ std::optional<std::size_t> select_relay(Strategy s, std::span<const Candidate> c
         return sel.rng.below(candidates.size());
     }
     case Strategy::least_loaded: return least_loaded(candidates, sel);
+    case Strategy::cpu: return least_busy(candidates, participants, sel);
     case Strategy::round_robin:
     case Strategy::client_round_robin: {
         const std::size_t i = sel.cursor % candidates.size();

@@ -44,6 +44,8 @@ struct Selector {
 std::optional<std::size_t> select_relay(Strategy s, std::span<const Candidate> candidates,
                                         std::span<const DelayVector> participants, Selector& sel);
 inline constexpr std::uint32_t kTieMs = 1;
+// cpu: CPU uses (permille) within this count as equal (a sample's noise is larger).
+inline constexpr std::uint32_t kCpuTie = 50;
 
 // Whether a chat should move from a relay with current_max to one with candidate_max.
 bool clearly_better(std::uint32_t current_max, std::uint32_t candidate_max, const Hysteresis& h);

@@ -98,6 +98,9 @@ struct Message<RelayHeartbeat> {
         field(2, "members", &RelayHeartbeat::members),
         field(3, "messages_per_second", &RelayHeartbeat::messages_per_second),
         field(4, "addr", &RelayHeartbeat::addr),
+        field(5, "cpu_self", &RelayHeartbeat::cpu_self),
+        field(6, "cpu_machine", &RelayHeartbeat::cpu_machine),
+        field(7, "cores", &RelayHeartbeat::cores),
     };
 };
 

@@ -117,6 +117,20 @@ std::vector<int> numbered(const Proc& p, const std::string& id, const std::strin
 
 }  // namespace
 
+TEST_CASE("--strategy cpu: relays report their CPU use and the directory places the chat by it") {
+    Rooms r(2, {"--strategy", "cpu"});
+    r.net.proc("dir").wait_for(re(R"(strategy cpu)"), 5);
+    Proc &a = r.net.proc("alice"), &b = r.net.proc("bob");
+    Room room = match(a, b, "alice", "bob");
+    // The relays measured themselves (a second after start) and said so in their heartbeats.
+    r.net.proc("dir").wait_for(re("\\* chat " + room.id + " on relay " + quote(room.relay) +
+                                  R"( with alice, bob \(relay cpu \d+\.\d%, machine \d+\.\d% of \d+ cores\)$)"),
+                               5);
+    std::size_t bm = b.mark();
+    a.send("hello bob");
+    b.wait_for(exactly("[" + room.id + "] <alice> hello bob"), 5, bm);
+}
+
 TEST_CASE("two users matched through a directory with two relays chat both ways") {
     Rooms r(2);
     Proc &a = r.net.proc("alice"), &b = r.net.proc("bob");

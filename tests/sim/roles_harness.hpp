@@ -172,6 +172,12 @@ public:
         net_.input(n, [&] { n.relay->handle_start(now()); });
         return nodes_.size() - 1;
     }
+    // What a relay's driver would measure of its CPU use (Relay::handle_cpu): the
+    // simulator has no CPU, so a test says how busy a relay is.
+    void set_cpu(const std::string& name, roles::CpuUse use) {
+        auto& n = node(name);
+        net_.input(n, [&] { n.relay->handle_cpu(use); });
+    }
     // Users added from now on run as hosts (see Node), as the programs run
     // them. Off: as bare room clients. A bare room client sees every packet
     // sent to its port; under a host, what is not a role packet (garbage

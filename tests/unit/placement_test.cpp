@@ -73,12 +73,12 @@ TEST_CASE("what is placed raises a relay's reported load, so least-loaded spread
     chats[RoomId{1}] = chat_on(1, 0, {"a", "b", "c"});
     chats[RoomId{2}] = chat_on(1, 0, {"d", "e"});
     Placed pl = placed(chats);
-    CHECK(pl[key(1)] == Load{2, 5, 0});
+    CHECK(pl[key(1)] == Load{2, 5, 0, {}});
     auto cands = candidates(relays({1, 2}), &pl);
     REQUIRE(cands.size() == 2);
-    CHECK(cands[0].load == Load{2, 5, 0});
+    CHECK(cands[0].load == Load{2, 5, 0, {}});
     place(pl, chats[RoomId{2}], -1);
-    CHECK(pl[key(1)] == Load{1, 3, 0});
+    CHECK(pl[key(1)] == Load{1, 3, 0, {}});
 
     DirectoryConfig cfg;
     cfg.strategy = Strategy::least_loaded;

@@ -39,7 +39,7 @@ DelayVector delays(std::initializer_list<int> rtts) {
 
 TEST_CASE("strategy names round-trip and unknown names are refused") {
     for (auto s : {Strategy::min_max, Strategy::round_robin, Strategy::random, Strategy::least_loaded,
-                   Strategy::client_round_robin}) {
+                   Strategy::client_round_robin, Strategy::cpu}) {
         auto back = parse_strategy(strategy_name(s));
         REQUIRE(back);
         CHECK(*back == s);
@@ -143,17 +143,68 @@ TEST_CASE("random picks every candidate about equally often, deterministically f
 
 TEST_CASE("least-loaded picks the lowest load score, ties at random") {
     auto c = relays(3);
-    c[0].load = {1, 10, 5};  // 15
-    c[1].load = {3, 2, 1};   // 3
-    c[2].load = {0, 0, 40};  // 40
+    c[0].load = Load{1, 10, 5, {}};  // 15
+    c[1].load = Load{3, 2, 1, {}};   // 3
+    c[2].load = Load{0, 0, 40, {}};  // 40
     Selector sel(3);
     for (int i = 0; i < 10; ++i) CHECK(select_relay(Strategy::least_loaded, c, {}, sel) == 1u);
-    c[2].load = {9, 3, 0};  // 3: tie with relay 1
+    c[2].load = Load{9, 3, 0, {}};  // 3: tie with relay 1
     std::map<std::size_t, int> count;
     for (int i = 0; i < 4000; ++i) ++count[*select_relay(Strategy::least_loaded, c, {}, sel)];
     CHECK(count[0] == 0);
     CHECK(count[1] > 1600);
     CHECK(count[2] > 1600);
+}
+
+TEST_CASE("the strategy names a directory accepts leave out the client's own") {
+    CHECK(directory_strategy_names() == "min-max, round-robin, random, least-loaded, cpu");
+}
+
+TEST_CASE("cpu: the least busy relay among those every participant measured") {
+    auto c = relays(3);
+    const auto busy = [](std::uint32_t self, std::uint32_t machine = 300) { return Load{0, 0, 0, {self, machine, 4}}; };
+    c[0].load = busy(700);
+    c[1].load = busy(100);
+    c[2].load = busy(20);
+    std::vector<DelayVector> parts{delays({10, 10, -1}), delays({12, 40, 5})};
+    Selector sel(4);
+    // relay 3 is the idlest, but the first participant never measured it (cannot reach it)
+    for (int i = 0; i < 10; ++i) CHECK(select_relay(Strategy::cpu, c, parts, sel) == 1u);
+    parts[0] = delays({10, 10, 9});
+    for (int i = 0; i < 10; ++i) CHECK(select_relay(Strategy::cpu, c, parts, sel) == 2u);
+    // nobody reaches any: none (the directory says SERVER_ERR, or moves a dead relay's chat round robin)
+    CHECK_FALSE(select_relay(Strategy::cpu, c, std::vector<DelayVector>{delays({-1, -1, -1})}, sel));
+}
+
+TEST_CASE("cpu: uses within 50 permille tie; then the machine, the fewest members, min-max, at random") {
+    auto c = relays(3);
+    c[0].load = Load{0, 8, 0, {100, 300, 4}};
+    c[1].load = Load{0, 2, 0, {140, 300, 4}};  // within 50 of relay 1: tied, fewer members
+    c[2].load = Load{0, 0, 0, {191, 300, 4}};  // 51 above relay 2, the busiest tied: busier
+    std::vector<DelayVector> parts{delays({10, 40, 1})};
+    Selector sel(5);
+    CHECK(select_relay(Strategy::cpu, c, parts, sel) == 1u);
+    c[0].load.cpu.machine = 200;  // on a machine that is clearly less busy
+    CHECK(select_relay(Strategy::cpu, c, parts, sel) == 0u);
+    c[0].load = c[1].load;  // the same figures: the lower min-max delay
+    CHECK(select_relay(Strategy::cpu, c, parts, sel) == 0u);
+    parts = {delays({10, 10, 1})};  // and the same delays: at random
+    std::map<std::size_t, int> count;
+    for (int i = 0; i < 2000; ++i) ++count[*select_relay(Strategy::cpu, c, parts, sel)];
+    CHECK(count[0] > 800);
+    CHECK(count[1] > 800);
+    CHECK(count[2] == 0);
+}
+
+TEST_CASE("cpu: relays that report no CPU use come after those that do") {
+    auto c = relays(2);
+    c[0].load = Load{};                         // an older relay: no figure (cores 0)
+    c[1].load = Load{0, 0, 0, {900, 950, 2}};  // busy, but measured
+    std::vector<DelayVector> parts{delays({10, 10})};
+    Selector sel(6);
+    CHECK(select_relay(Strategy::cpu, c, parts, sel) == 1u);
+    parts = {delays({10, -1})};  // the measured one is out of reach: the other still serves
+    CHECK(select_relay(Strategy::cpu, c, parts, sel) == 0u);
 }
 
 TEST_CASE("hysteresis: better by at least 5 ms AND 20%") {

@@ -496,6 +496,52 @@ TEST_CASE("strategies at the directory: least-loaded counts the chats it just pl
     }, 5000));
 }
 
+TEST_CASE("strategies at the directory: cpu avoids a relay that others keep busy, and follows the load as it changes") {
+    Net n(45, 3, Pairs::users(6), [] {
+        DirectoryConfig dc;
+        dc.strategy = Strategy::cpu;
+        return dc;
+    }());
+    // r1 is busy with other rooms; r2 and r3 are idle within a sample's noise of each other.
+    n.w.set_cpu("r1", {850, 600, 2});
+    n.w.set_cpu("r2", {60, 600, 2});
+    n.w.set_cpu("r3", {40, 600, 2});
+    n.w.run_for(1000);  // the next heartbeats carry it
+    const auto relay_of = [&](const DirChatView& ch) {
+        for (const char* r : {"r1", "r2", "r3"})
+            if (n.w.addr(r) == ch.relay) return std::string(r);
+        return std::string("?");
+    };
+    const auto place = [&](std::size_t first, std::size_t count) {
+        for (std::size_t i = first; i < first + count; ++i)
+            n.request("u" + std::to_string(2 * i), {"u" + std::to_string(2 * i + 1)});
+        n.w.run_for(500);
+        for (std::size_t i = first; i < first + count; ++i) n.accept("u" + std::to_string(2 * i + 1));
+        REQUIRE(n.w.run_until([&] { return n.dir().chats().size() == first + count; }, 3000));
+    };
+    place(0, 2);
+    std::map<std::string, std::string> where;  // first member -> relay
+    for (auto& ch : n.dir().chats()) where[ch.members.front()] = relay_of(ch);
+    // idle relays tie; the fewer members breaks it, so the two chats spread
+    CHECK(where == std::map<std::string, std::string>{{"u0", where["u0"]}, {"u2", where["u2"]}});
+    CHECK(where["u0"] != "r1");
+    CHECK(where["u2"] != "r1");
+    CHECK(where["u0"] != where["u2"]);
+    // now r2 is busy and r1 idle: the next chat avoids r2; the chats in place stay
+    n.w.set_cpu("r1", {30, 600, 2});
+    n.w.set_cpu("r2", {900, 600, 2});
+    n.w.run_for(1000);
+    place(2, 1);
+    for (auto& ch : n.dir().chats()) {
+        const std::string& first = ch.members.front();
+        if (first == "u4") CHECK(relay_of(ch) == "r1");  // r1 (30) and r3 (40) tie; r1 holds no one
+        else CHECK(relay_of(ch) == where[first]);
+    }
+    // and the members are joined on the relay the cpu strategy chose
+    REQUIRE(n.w.run_until([&] { return n.joined("u4") && n.joined("u5"); }, 5000));
+    CHECK(n.room_of("u4")->relay == n.w.addr("r1"));
+}
+
 TEST_CASE("min-max: a chat whose relay one member cannot reach moves to one both can") {
     Net n(43, 2);
     REQUIRE(n.chat("alice", "bob"));

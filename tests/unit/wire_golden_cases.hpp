@@ -200,12 +200,12 @@ inline std::vector<Case> cases() {
 
     ChatMessage m;
     add("chat_message_default", "chat_message", encode(m));
-    m = ChatMessage{filled<16>(4), "alice", "bob", 1700000000456, "hello", filled<8>(5), 0};
+    m = ChatMessage{filled<16>(4), "alice", "bob", 1700000000456, "hello", filled<8>(5), 0, {}};
     add("chat_message_unnumbered", "chat_message", encode(m));
     m.seq = 12;
     add("chat_message_numbered", "chat_message", encode(m));
     m = ChatMessage{filled<16>(9), name_of(32, 'a'), name_of(1, 'b'), kMinTime, std::string(kMaxText, 'x'),
-                    filled<8>(6), kU64};
+                    filled<8>(6), kU64, {}};
     add("chat_message_limits", "chat_message", encode(m));
     m.text = std::string(200, 'y');
     m.sent = 127;
@@ -339,10 +339,10 @@ inline std::vector<Case> cases() {
         "room_roster", encode(RoomRoster{filled<16>(48), kU32, std::vector<SignedBlob>(kMaxRoomMembers, blob(3, 16))}));
 
     add("line_body_default", "line_body", encode(LineBody{}));
-    LineBody lb{filled<16>(49), "alice", 3, 1, filled<16>(50), 1700000002000, {{"bob", Bytes(40, 1)}, {"carol", Bytes(41, 2)}}, 77};
+    LineBody lb{filled<16>(49), "alice", 3, 1, filled<16>(50), 1700000002000, {{"bob", Bytes(40, 1)}, {"carol", Bytes(41, 2)}}, 77, {}};
     add("line_body_full", "line_body", encode(lb));
     lb = LineBody{filled<16>(51), name_of(32, 'l'), kU64, kU64, filled<16>(52), kMinTime,
-                  std::vector<SealedCopy>(4, SealedCopy{name_of(32, 'c'), Bytes(kMaxSealed, 3)}), kU64};
+                  std::vector<SealedCopy>(4, SealedCopy{name_of(32, 'c'), Bytes(kMaxSealed, 3)}), kU64, {}};
     add("line_body_limits", "line_body", encode(lb));
 
     add("room_line_default", "room_line", encode(RoomLine{}));
