@@ -45,6 +45,13 @@ const char* kUsage =
     "  --table N[,N...]   run every size and print the BENCHMARKS.md table; windows\n"
     "                     shrink with size unless given: 1,000+ users idle 10 s, fp-window\n"
     "                     and churn 20 s; 10,000+ users 5 s, 5 s, 10 s and no view check\n"
+    "  --resilience       instead: the super-client removed, 30% of the users crashing at\n"
+    "                     once, the network cut in two halves for 60 s; for each, how long\n"
+    "                     until every surviving pair within two hops sees the other right\n"
+    "                     (median, p99, worst), false offlines, lines lost or shown twice\n"
+    "  --watch MS         resilience: how long to watch after the upset (default 60000)\n"
+    "  --stride K         resilience: every K-th user observes (default 1; 10 at 10,000+)\n"
+    "  --messages N       resilience: chat lines sent while it happens (default 200)\n"
     "  -v                 progress on stderr\n";
 
 [[noreturn]] void usage_error(const std::string& what) {
@@ -213,12 +220,41 @@ void print_table(const std::vector<Figures>& fs) {
         for (auto& p : f.problems) std::printf("PROBLEM (%zu users, replay: %s): %s\n", f.nodes, replay(f.opts).c_str(), p.c_str());
 }
 
+std::string ms(double v) { return std::isnan(v) ? "-" : std::to_string(static_cast<long long>(v)) + " ms"; }
+
+int run_resilience(const ResilienceOptions& ro) {
+    std::printf("| upset (%zu users, seed %" PRIu64 ") | pairs | affected | settled: median | p99 | worst | "
+                "unsettled | false offline | lines sent | lost | shown twice | wall | trace |\n",
+                ro.net.nodes, ro.net.seed);
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::vector<std::string> notes;
+    bool ok = true;
+    for (auto u : {Upset::super_removed, Upset::mass_crash, Upset::partition}) {
+        Resilience r = resilience(u, ro);
+        std::printf("| %s | %zu | %zu | %s | %s | %s | %zu | %zu | %zu | %zu | %zu | %.0f s | %016" PRIx64 " |\n",
+                    upset_name(u), r.pairs, r.affected, ms(r.settle_ms.median()).c_str(), ms(r.settle_ms.p99()).c_str(),
+                    ms(r.settle_ms.max()).c_str(), r.unsettled, r.false_offline, r.sent, r.lost, r.shown_twice,
+                    r.wall_s, r.trace);
+        std::fflush(stdout);
+        if (r.unsettled)
+            notes.push_back(std::string(upset_name(u)) + ": " + std::to_string(r.unknown) + " unknown, " +
+                            std::to_string(r.wrong_status) + " wrong status, " + std::to_string(r.wrong_addr) +
+                            " at an old address; e.g. " + (r.examples.empty() ? "" : r.examples.front()));
+        for (std::size_t i = 1; i < r.examples.size(); ++i) notes.push_back("  " + r.examples[i]);
+        ok = ok && r.lost == 0 && r.shown_twice == 0;
+    }
+    for (auto& n : notes) std::printf("%s\n", n.c_str());
+    return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     FigureOptions o;
     std::vector<double> table;
     bool idle_set = false, fp_set = false, churn_set = false, views_set = false;
+    bool resilient = false, stride_set = false;
+    ResilienceOptions ro;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string {
@@ -256,6 +292,10 @@ int main(int argc, char** argv) {
         else if (a == "--no-bare") o.bare = false;
         else if (a == "--seed") o.seed = std::strtoull(value().c_str(), nullptr, 0);
         else if (a == "--table") table = parse_list(value());
+        else if (a == "--resilience") resilient = true;
+        else if (a == "--watch") ro.watch = static_cast<TimeMs>(number());
+        else if (a == "--stride") ro.stride = static_cast<std::size_t>(number()), stride_set = true;
+        else if (a == "--messages") ro.messages = static_cast<std::size_t>(number());
         else if (a == "-v") o.verbose = true;
         else if (a == "--help" || a == "-h") {
             std::printf("%s", kUsage);
@@ -266,6 +306,12 @@ int main(int argc, char** argv) {
         usage_error("unknown topology " + o.topology);
     if (o.idle <= 0) usage_error("--idle must be positive");
     try {
+        if (resilient) {
+            if (ro.watch <= 0 || ro.stride == 0) usage_error("--watch and --stride must be positive");
+            if (!stride_set && o.nodes >= 10000) ro.stride = 10;
+            ro.net = o;
+            return run_resilience(ro);
+        }
         if (table.empty()) {
             auto f = measure(o);
             print_run(f);

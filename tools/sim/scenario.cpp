@@ -93,13 +93,7 @@ void say(const FigureOptions& o, const char* what, Clock::time_point t0) {
 
 }  // namespace
 
-Figures measure(const FigureOptions& o) {
-    Figures f;
-    f.opts = o;
-    auto wall0 = Clock::now();
-    double cpu0 = cpu_seconds();
-    std::size_t rss0 = resident_bytes();
-
+Options sim_options(const FigureOptions& o) {
     Options so;
     so.seed = o.seed;
     so.crypto = o.crypto;
@@ -107,27 +101,43 @@ Figures measure(const FigureOptions& o) {
     so.net.jitter = o.jitter;
     so.keep_events = false;
     so.profile = true;
-    Simulator sim(so);
+    return so;
+}
 
-    Graph g = make_graph(o.topology, o.nodes, o.degree, sim.rng());
-    f.nodes = g.size();
-    f.mean_degree = g.mean_degree();
-
+Built build(Simulator& sim, const FigureOptions& o) {
+    Built b;
+    b.g = make_graph(o.topology, o.nodes, o.degree, sim.rng());
     core::Config cfg = o.node;
-    std::optional<NodeId> super;
     if (o.super_client) {
         // As darkchatd -s configures its node: it remembers the whole network.
         core::Config scfg = o.node;
         scfg.super_client = true;
         scfg.max_users = 1000000;
-        super = sim.add("super", scfg);
-        sim.start(*super);
-        cfg.servers = {sim.peer(*super).addr};
+        b.super = sim.add("super", scfg);
+        sim.start(*b.super);
+        cfg.servers = {sim.peer(*b.super).addr};
     }
-    auto ids = populate(sim, g, cfg);
+    b.ids = populate(sim, b.g, cfg);
     JoinPlan plan;
-    schedule_links(sim, g, ids, plan);
+    schedule_links(sim, b.g, b.ids, plan);
     sim.run_for(plan.window + 4 * plan.step);
+    return b;
+}
+
+Figures measure(const FigureOptions& o) {
+    Figures f;
+    f.opts = o;
+    auto wall0 = Clock::now();
+    double cpu0 = cpu_seconds();
+    std::size_t rss0 = resident_bytes();
+
+    Simulator sim(sim_options(o));
+    Built b = build(sim, o);
+    Graph& g = b.g;
+    auto& ids = b.ids;
+    const std::optional<NodeId> super = b.super;
+    f.nodes = g.size();
+    f.mean_degree = g.mean_degree();
     f.join_ms = sim.elapsed();
     sim.run_for(15000);  // settle
     f.wall_setup_s = seconds_since(wall0);
@@ -345,7 +355,7 @@ Figures measure(const FigureOptions& o) {
     f.trace = sim.trace_hash();
 
     if (o.bare) {
-        auto b = bare_loop(g, so.net, o.idle, o.seed);
+        auto b = bare_loop(g, sim_options(o).net, o.idle, o.seed);
         f.bare_sim_per_wall = b.sim_per_wall;
         f.bare_us_per_node_s = b.us_per_node_s;
         f.bare_us_per_datagram = b.us_per_datagram;

@@ -7,6 +7,7 @@
 #include "sim/sim.hpp"
 #include "sim/topology.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,45 @@ struct Figures {
 };
 
 Figures measure(const FigureOptions& o);
+
+// The simulator and the network every figure starts from: the graph of o, one
+// simulated user per node (and the super-client, when asked), every link made.
+Options sim_options(const FigureOptions& o);
+struct Built {
+    Graph g;
+    std::optional<NodeId> super;
+    std::vector<NodeId> ids;  // indexed like g
+};
+Built build(Simulator& sim, const FigureOptions& o);
+
+// Resilience (issue 20, point 5): a network built as for the figures, settled, then
+// one of three things happens to it; from then on every surviving (observer, user)
+// pair of check_views is sampled every 250 ms for `watch` ms.
+enum class Upset { super_removed, mass_crash, partition };
+const char* upset_name(Upset u);
+struct ResilienceOptions {
+    FigureOptions net;            // nodes, degree, seed, ...; super_client is forced on
+    TimeMs watch = 60000;         // after the upset (after the healing, for a partition)
+    TimeMs partition_ms = 60000;  // how long the halves stay apart
+    double crash_fraction = 0.3;
+    std::size_t messages = 200;   // chat lines between linked users while it happens
+    std::size_t stride = 1;       // every stride-th node observes (big networks)
+};
+struct Resilience {
+    Upset upset{};
+    std::size_t nodes = 0;
+    std::size_t pairs = 0;          // surviving pairs checked at the end
+    std::size_t affected = 0;       // of those, seen wrong at some sample of the watch
+    Dist settle_ms;                 // upset (healing) -> an affected pair seen right from then on
+    std::size_t unsettled = 0;      // pairs still wrong at the end of the watch
+    std::size_t unknown = 0, wrong_status = 0, wrong_addr = 0;  // what the unsettled see
+    std::vector<std::string> examples;  // the first few unsettled pairs, readable
+    std::size_t false_offline = 0;  // (observer, contact) pairs: the contact up and reachable, shown offline
+    std::size_t sent = 0, delivered = 0, lost = 0, shown_twice = 0;
+    double wall_s = 0;
+    std::uint64_t trace = 0;
+};
+Resilience resilience(Upset u, const ResilienceOptions& o);
 
 // The bare baseline: the same event queue and network model, N nodes on the
 // same graph, each probing every neighbour once a second with a datagram of

@@ -195,18 +195,15 @@ std::string ViewCheck::summary() const {
     return s;
 }
 
-ViewCheck check_views(Simulator& sim, const Graph& g, const std::vector<NodeId>& ids, std::size_t stride) {
-    ViewCheck r;
+void for_each_view(Simulator& sim, const Graph& g, const std::vector<NodeId>& ids, std::size_t stride,
+                   const std::function<void(std::uint32_t, std::uint32_t, bool, Seen)>& fn) {
     std::vector<bool> up(g.size());
     for (std::size_t i = 0; i < g.size(); ++i) up[i] = sim.peer(ids[i]).up;
-    auto note = [&](std::string s) {
-        if (r.examples.size() < 8) r.examples.push_back(std::move(s));
-    };
     for (std::uint32_t v = 0; v < g.size(); v += static_cast<std::uint32_t>(std::max<std::size_t>(stride, 1))) {
         if (!up[v]) continue;
         core::Node& node = sim.node(ids[v]);
         for (auto u : g.sphere(v, &up)) {
-            bool contact = g.linked(v, u);
+            const bool contact = g.linked(v, u);
             const Peer& pu = sim.peer(ids[u]);
             auto view = node.user(pu.name);
             const core::SessionView* s = nullptr;
@@ -216,20 +213,45 @@ ViewCheck check_views(Simulator& sim, const Graph& g, const std::vector<NodeId>&
             // A two-hop user that is down may be unknown (nobody told us of it),
             // but if we know it, we must see it offline.
             if (!up[u] && !contact && !s) continue;
-            ++r.checked;
-            std::string who = g.names[v] + " sees " + g.names[u] + (contact ? " (contact)" : " (two hops)");
-            if (!s) {
-                ++r.missing;
-                note(who + ": unknown" + (up[u] ? "" : " (it is down)"));
-            } else if (s->online != up[u]) {
-                ++r.wrong_status;
-                note(who + (s->online ? ": online, but it is down" : ": offline, but it is up"));
-            } else if (up[u] && s->addr != pu.addr) {
-                ++r.wrong_addr;
-                note(who + ": at " + s->addr.to_string() + ", but it is at " + pu.addr.to_string());
-            }
+            if (!s) fn(v, u, contact, Seen::missing);
+            else if (s->online != up[u]) fn(v, u, contact, Seen::wrong_status);
+            else if (up[u] && s->addr != pu.addr) fn(v, u, contact, Seen::wrong_addr);
+            else fn(v, u, contact, Seen::ok);
         }
     }
+}
+
+ViewCheck check_views(Simulator& sim, const Graph& g, const std::vector<NodeId>& ids, std::size_t stride) {
+    ViewCheck r;
+    auto note = [&](std::string s) {
+        if (r.examples.size() < 8) r.examples.push_back(std::move(s));
+    };
+    for_each_view(sim, g, ids, stride, [&](std::uint32_t v, std::uint32_t u, bool contact, Seen seen) {
+        ++r.checked;
+        const Peer& pu = sim.peer(ids[u]);
+        std::string who = g.names[v] + " sees " + g.names[u] + (contact ? " (contact)" : " (two hops)");
+        switch (seen) {
+        case Seen::ok: break;
+        case Seen::missing:
+            ++r.missing;
+            note(who + ": unknown" + (pu.up ? "" : " (it is down)"));
+            break;
+        case Seen::wrong_status:
+            ++r.wrong_status;
+            note(who + (pu.up ? ": offline, but it is up" : ": online, but it is down"));
+            break;
+        case Seen::wrong_addr: {
+            ++r.wrong_addr;
+            auto view = sim.node(ids[v]).user(pu.name);
+            std::string at = "?";
+            if (view)
+                for (auto& x : view->sessions)
+                    if (x.session == pu.id.session) at = x.addr.to_string();
+            note(who + ": at " + at + ", but it is at " + pu.addr.to_string());
+            break;
+        }
+        }
+    });
     return r;
 }
 

@@ -5,6 +5,7 @@
 
 #include "sim/sim.hpp"
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +82,13 @@ struct ViewCheck {
     bool ok() const { return missing + wrong_status + wrong_addr == 0; }
     std::string summary() const;
 };
+
+// One (observer, user) pair of a view check and what the observer sees.
+enum class Seen { ok, missing, wrong_status, wrong_addr };
+// Calls fn(observer, user, contact, seen) for every pair check_views looks at, with
+// the same rules (below); stride as there.
+void for_each_view(Simulator& sim, const Graph& g, const std::vector<NodeId>& ids, std::size_t stride,
+                   const std::function<void(std::uint32_t, std::uint32_t, bool, Seen)>& fn);
 
 // For every node that is up, every user within two hops through nodes that
 // are up must be seen online at its current address, and every contact that
