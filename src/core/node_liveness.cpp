@@ -48,7 +48,10 @@ void Node::State::probe(User& u, Session& s) {
     if (step & Liveness::lost) {
         s.lost = true;
         show_presence(u, s, "no answer");
-        if (presence.is_contact(u)) tell_contacts(u, s);
+        if (presence.is_contact(u)) {
+            tell_contacts(u, s);
+            presence.contact_lost(u.rec.name);
+        }
         return;
     }
     // A ping went unanswered: perhaps the session holds no keys of our channel

@@ -148,14 +148,29 @@ void Presence::believe(User& u, Session& s, const std::string& contact, bool see
         return;
     }
     if (!s.lost_by_has(contact)) s.lost_by.push_back(contact);
+    if (!still_seen(u, s)) s.lost = true;
+}
+
+void Presence::contact_lost(const std::string& contact) {
+    for_each_listing(contact, [&](const std::string& name) {
+        auto it = users_.find(name);
+        if (it == users_.end() || watched(it->second)) return;
+        for (auto& [sid, s] : it->second.sessions)
+            if (!s.lost && !s.lost_by.empty() && !is_self(name, sid) && !still_seen(it->second, s)) s.lost = true;
+    });
+}
+
+// Whether a contact of ours that is linked with u, online, and has not said it lost s
+// may still see it.
+bool Presence::still_seen(const User& u, const Session& s) const {
     for (auto l : u.links) {
         if (s.lost_by_has(l)) continue;
         auto c = users_.find(l);
         if (c == users_.end() || !is_contact(c->second)) continue;
         for (auto& [sid, cs] : c->second.sessions)
-            if (cs.online() && !is_self(l, sid)) return;  // another contact may still see it
+            if (cs.online() && !is_self(l, sid)) return true;
     }
-    s.lost = true;
+    return false;
 }
 
 std::optional<UserView> Presence::view(const std::string& name) const {

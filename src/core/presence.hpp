@@ -154,6 +154,10 @@ public:
     // offline once every contact of ours that is linked with it and online
     // has said it lost it; online as soon as one says it sees it.
     void believe(User& u, Session& s, const std::string& contact, bool seen_online) const;
+    // A contact of ours went lost: the two-hop sessions that some contact already said
+    // it lost, and that only this one might still have seen, are offline now (without
+    // this they waited for the next refresh when their last seers crashed together).
+    void contact_lost(const std::string& contact);
 
     // \users and tests: what we know of name.
     std::optional<UserView> view(const std::string& name) const;
@@ -162,8 +166,11 @@ private:
     static NameList links_of(const User& u, const Session& s, const Session* fresh,
                              const std::vector<std::string>* fresh_links);
 
+    bool still_seen(const User& u, const Session& s) const;
+
     const Config& cfg_;
     const Identity& self_;
+
     Users users_;
     User* me_ = nullptr;  // our own entry in users_ (map nodes stay put)
     // Who lists whom: name -> users whose newest declaration lists it. Kept by
