@@ -26,8 +26,11 @@ dc_install_deps() {
   fi
 }
 
-# Configures (once) and builds the tree in $1.
+# Configures (once) and builds the tree in $1: everything, or only the
+# targets named in the array dc_targets (run-darkchat.sh builds darkchat alone,
+# not the test suite it does not run).
 # Quiet when all is well; the whole log when something fails.
+dc_targets=()
 dc_build() {
   local dir=$1; shift
   local log
@@ -37,9 +40,9 @@ dc_build() {
     if ! meson setup "$dir" "$@" >"$log" 2>&1; then
       cat "$log" >&2; rm -f "$log"; return 1
     fi
-    echo "building (the first build takes a few minutes)" >&2
+    echo "building ${dc_targets[*]:-everything} (the first build takes a few minutes)" >&2
   fi
-  if ! ninja -C "$dir" >"$log" 2>&1; then
+  if ! ninja -C "$dir" "${dc_targets[@]}" >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"; return 1
   fi
   rm -f "$log"
