@@ -21,6 +21,9 @@ struct Options {
     Addr bind;                   // where to listen (ip; port comes from config.port)
     bool fallback_port = false;  // if config.port is taken, take any free port instead
     bool front_end = false;      // darkchat: read macros and messages from stdin, events to stdout
+    // darkchat on a terminal (standard input and output both): where the lines
+    // typed are kept for the up arrow, across runs; empty: in memory only.
+    std::string input_history;
     std::string log_name;        // darkchatd: events go to stderr as log lines with this name
     std::vector<std::pair<std::string, std::uint16_t>> resolve_servers;  // -sip given as a host name
     RoleOptions roles;

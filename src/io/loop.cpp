@@ -21,9 +21,11 @@
 #include "cpu_use.hpp"
 #include "resident.hpp"
 #include "sockaddr.hpp"
+#include "terminal.hpp"
 
 #include <uv.h>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -186,6 +188,12 @@ private:
     // on a terminal the line is refused in words instead.
     bool pace_input_ = false;
     bool input_paused_ = false;
+    // On a terminal (standard input and output both): lines are edited with
+    // libedit on the loop thread, read a key at a time when the terminal is
+    // readable, and output is written above the line being edited.
+    std::unique_ptr<Terminal> term_;
+    uv_poll_t tty_poll_{};
+    uv_signal_t sigwinch_{};
 
     // ---- output ----------------------------------------------------------
     // One line for the user (stdout) or the log (stderr). While the host's
@@ -203,9 +211,13 @@ private:
     }
     void flush_out() {
         if (out_.empty()) return;
-        FILE* f = opts_.front_end ? stdout : stderr;
-        std::fwrite(out_.data(), 1, out_.size(), f);
-        std::fflush(f);
+        if (term_) {
+            term_->write(out_);
+        } else {
+            FILE* f = opts_.front_end ? stdout : stderr;
+            std::fwrite(out_.data(), 1, out_.size(), f);
+            std::fflush(f);
+        }
         out_.clear();
     }
     std::string out_;
@@ -483,6 +495,7 @@ private:
 
     // Takes what the reader has queued; false when there is nothing.
     bool refill_lines() {
+        if (!input_) return false;  // a terminal: lines come from on_tty
         {
             std::lock_guard lock(input_->mu);
             lines_.swap(input_->lines);
@@ -509,6 +522,31 @@ private:
         while (auto r = session_->poll_resolve()) resolve(std::move(*r));
         say_session();
         if (l.overlong == 0) pump();
+    }
+
+    // A key typed on the terminal; a line once it is complete.
+    static void on_tty(uv_poll_t* p, int status, int) {
+        auto* d = static_cast<Driver*>(p->data);
+        if (d->closing_ || !d->term_) return;
+        std::optional<Terminal::Input> in;
+        if (status < 0) in = Terminal::Input{{}, true};
+        else in = d->term_->read();
+        if (!in) return;
+        if (in->eof) {
+            uv_poll_stop(p);
+            d->input_eof_ = true;
+        } else if (in->line.size() > kMaxInputLine) {
+            d->lines_.push_back({{}, in->line.size()});
+        } else {
+            d->lines_.push_back({std::move(in->line)});
+        }
+        if (auto problem = d->term_->take_history_problem(); !problem.empty()) d->say(problem);
+        d->take_input();
+    }
+
+    static void on_winch(uv_signal_t* s, int) {
+        auto* d = static_cast<Driver*>(s->data);
+        if (d->term_) d->term_->resized();
     }
 
     // ---- \ping <host name> ---------------------------------------------------
@@ -582,7 +620,11 @@ private:
             auto* hh = reinterpret_cast<uv_handle_t*>(h);
             if (!uv_is_closing(hh)) uv_close(hh, nullptr);
         };
-        if (opts_.front_end) close(&input_async_);
+        if (opts_.front_end && !term_) close(&input_async_);
+        if (term_) {
+            close(&tty_poll_);
+            close(&sigwinch_);
+        }
         close(&udp_);
         close(&tcp_);
         close(&timer_);
@@ -653,7 +695,20 @@ int Driver::run(Sockets sockets, Identity identity) {
     uv_udp_recv_start(&udp_, on_alloc, on_udp);
     uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, on_connection);
 
-    if (opts_.front_end) {
+    if (opts_.front_end) term_ = Terminal::open(opts_.input_history, nullptr);
+    if (term_) {
+        uv_poll_init(&loop_, &tty_poll_, 0);
+        // libuv made standard input non-blocking; the terminal is one open
+        // file shared with standard output (and the shell after us), which
+        // must stay blocking. epoll does not need it.
+        if (int fl = ::fcntl(0, F_GETFL); fl >= 0) ::fcntl(0, F_SETFL, fl & ~O_NONBLOCK);
+        tty_poll_.data = this;
+        uv_poll_start(&tty_poll_, UV_READABLE, on_tty);
+        uv_signal_init(&loop_, &sigwinch_);
+        sigwinch_.data = this;
+        uv_signal_start(&sigwinch_, on_winch, SIGWINCH);
+        pace_input_ = false;
+    } else if (opts_.front_end) {
         input_ = std::make_shared<InputQueue>();
         uv_async_init(&loop_, &input_async_, on_input);
         input_async_.data = this;
@@ -668,6 +723,7 @@ int Driver::run(Sockets sockets, Identity identity) {
     store_.release_memory();
     release_idle_pages();  // start-up's code and heap
     uv_run(&loop_, UV_RUN_DEFAULT);
+    term_.reset();  // the terminal as it was
     int rc = uv_loop_close(&loop_);
     if (rc != 0) std::fprintf(stderr, "%s: event loop closed with handles open\n", opts_.log_name.c_str());
     return host_->exit_status();
