@@ -46,13 +46,16 @@ struct Groups {};                                       // \groups
 struct Members { std::string group; };                  // \members [group]
 struct SwitchGroup { std::string group; };              // \group [group]; empty: show the conversation
 struct Rename { std::string title; };                   // \title <text>: the current group
+// \history [user] [n]: the newest n stored messages with user (empty: the chat partner).
+inline constexpr std::size_t kHistoryDefault = 20, kHistoryMax = 1000;
+struct History { std::string user; std::size_t count = kHistoryDefault; };
 }  // namespace action
 
 using Action = std::variant<action::Node, action::Resolve, action::Help, action::List, action::SwitchChat,
                             action::Say, action::Keys, action::Problem, action::Nothing, action::Room,
                             action::Rooms, action::SwitchRoom, action::Leave, action::Relays, action::Connect,
                             action::Answer, action::Invite, action::Remove, action::Groups, action::Members,
-                            action::SwitchGroup, action::Rename>;
+                            action::SwitchGroup, action::Rename, action::History>;
 
 // own_port is the default port of \ping (seed 001: "the current instance's incoming").
 Action parse_line(std::string_view line, std::uint16_t own_port);
@@ -80,6 +83,9 @@ std::string printable(std::string_view text, Backslash backslash = Backslash::do
 
 std::string help_text();  // several lines, each ending in '\n'
 std::string render(const core::Event& e);  // one line, no newline
+// A stored message for \history: its time (UTC, when it was stored here),
+// then the line as it was shown live; self is our user name.
+std::string render_history(const HistoryRecord& m, const std::string& self);
 std::string render_user(const core::UserView& u, TimeMs now);  // one line, no newline
 std::string render_key(const core::KeyView& k);  // one line: name, fingerprint, any other key seen
 bool matches(const core::UserView& u, action::Which which);

@@ -2,8 +2,9 @@
 // events in, lines to show out. It owns the current conversation (a chat
 // partner, a room or a group), the group requests waiting for an answer, and
 // holds what every macro does (parsed and rendered by cli.hpp), commanding
-// the parts of a host::Host. What needs I/O (resolving a host name for \ping)
-// comes out as a request the driver carries out and answers.
+// the parts of a host::Host. What needs I/O (resolving a host name for \ping,
+// reading stored messages for \history) comes out as a request the driver
+// carries out and answers.
 #pragma once
 
 #include "darkchat/cli.hpp"
@@ -23,6 +24,13 @@ struct ResolveRequest {
     std::uint16_t port = 0;
 };
 
+// \history: the newest count stored messages with user, oldest first,
+// answered with handle_history().
+struct HistoryRequest {
+    std::string user;
+    std::size_t count = 0;
+};
+
 struct Picking;  // session.cpp: how a room or group that the user's words name is picked
 
 class Session {
@@ -38,6 +46,8 @@ public:
     // The answer to a ResolveRequest: an address, or why not (an empty error:
     // the lookup could not even start).
     void handle_resolved(TimeMs now, const ResolveRequest& request, const Result<Addr>& addr);
+    // The answer to a HistoryRequest: the messages (oldest first), or why not.
+    void handle_history(const HistoryRequest& request, const Result<std::vector<HistoryRecord>>& found);
 
     // A plain line typed now would be refused because the outbox for the chat
     // partner is full (core::Config::max_outbox_per_peer), or the current room has
@@ -54,6 +64,7 @@ public:
 
     std::optional<std::string> poll_line();  // one line, no newline
     std::optional<ResolveRequest> poll_resolve();
+    std::optional<HistoryRequest> poll_history();
 
     const std::string& partner() const { return partner_; }
     const std::optional<roles::RoomId>& room() const { return room_; }
@@ -96,6 +107,7 @@ private:
     std::map<groups::GroupId, std::string> titles_;
     std::deque<std::string> lines_;
     std::deque<ResolveRequest> resolves_;
+    std::deque<HistoryRequest> histories_;
 };
 
 }  // namespace dc::cli

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <cstdio>
 
 namespace dc::cli {
 
@@ -271,6 +273,26 @@ Action parse_line(std::string_view raw, std::uint16_t own_port) {
         if (auto p = arity(0, 0, "\\relays")) return *p;
         return action::Relays{};
     }
+    if (m == "\\history") {
+        const char* usage = "usage: \\history [username] [n] (n from 1 to 1000, default 20)";
+        if (w.size() > 3) return action::Problem{usage};
+        action::History h;
+        std::size_t next = 1;
+        if (w.size() > 1 && !all_digits(w[1])) {
+            if (!valid_user_name(w[1])) return action::Problem{"not a user name: " + w[1]};
+            h.user = w[1];
+            next = 2;
+        }
+        if (w.size() > next + 1) return action::Problem{usage};
+        if (w.size() == next + 1) {
+            std::size_t n = 0;
+            auto [end, ec] = std::from_chars(w[next].data(), w[next].data() + w[next].size(), n);
+            if (ec != std::errc() || end != w[next].data() + w[next].size() || n < 1 || n > action::kHistoryMax)
+                return action::Problem{usage};
+            h.count = n;
+        }
+        return h;
+    }
     return action::Problem{"unknown macro " + m + " (\\help lists them)"};
 }
 
@@ -301,7 +323,21 @@ std::string help_text() {
            "\\remove <user> [grp]  remove <user> from it (the coordinator does)\n"
            "\\title <text>         give the current group a title everyone sees\n"
            "\\leave [group|room]   leave that group or room (default: the current one)\n"
+           "\\history [user] [n]   the last n (20) messages with user (default: the partner)\n"
            "\\quit or \\exit        declare ourselves offline and leave\n";
+}
+
+std::string render_history(const HistoryRecord& m, const std::string& self) {
+    using namespace std::chrono;
+    const sys_time<milliseconds> t{milliseconds{m.stored}};
+    const auto day = floor<days>(t);
+    const year_month_day ymd{day};
+    const hh_mm_ss hms{floor<minutes>(t - day)};
+    char when[32];
+    std::snprintf(when, sizeof when, "%04d-%02u-%02u %02ld:%02ld ", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<long>(hms.hours().count()), static_cast<long>(hms.minutes().count()));
+    return when + render(core::Event{core::ev::Message{m, m.from == self, false}});
 }
 
 std::string render(const core::Event& e) {

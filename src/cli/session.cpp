@@ -83,6 +83,26 @@ std::optional<ResolveRequest> Session::poll_resolve() {
     return r;
 }
 
+std::optional<HistoryRequest> Session::poll_history() {
+    if (histories_.empty()) return std::nullopt;
+    HistoryRequest r = std::move(histories_.front());
+    histories_.pop_front();
+    return r;
+}
+
+void Session::handle_history(const HistoryRequest& request, const Result<std::vector<HistoryRecord>>& found) {
+    if (!found) {
+        say("! cannot read the history with " + request.user + ": " + found.error());
+        return;
+    }
+    const core::Node* node = host_.node();
+    const std::string self = node ? node->identity().user : std::string();
+    for (const auto& m : *found) say(render_history(m, self));
+    const std::size_t n = found->size();
+    say("* " + std::to_string(n) + (n == 1 ? " message" : " messages") + " with " + request.user +
+        (n == request.count ? " (\\history " + request.user + " N shows more)" : std::string()));
+}
+
 void Session::handle_resolved(TimeMs now, const ResolveRequest& request, const Result<Addr>& addr) {
     if (!addr) {
         say("! cannot resolve " + request.host + (addr.error().empty() ? std::string() : ": " + addr.error()));
@@ -133,6 +153,11 @@ void Session::handle_line(TimeMs now, std::string_view line) {
                                  std::is_same_v<T, action::SwitchGroup> || std::is_same_v<T, action::Rename>) {
                 if (groups::Machine* machine = host_.groups()) group_action(now, *machine, a);
                 else say("! conversation groups do not run on this port");
+            } else if constexpr (std::is_same_v<T, action::History>) {
+                if (!a.user.empty()) histories_.push_back({a.user, a.count});
+                else if (room_ || group_) say("! group and room lines are not kept: \\history <username> [n] shows a chat");
+                else if (partner_.empty()) say("! no chat partner: \\history <username> [n]");
+                else histories_.push_back({partner_, a.count});
             } else if constexpr (std::is_same_v<T, action::SwitchChat>) {
                 switch_chat(a.user);
             } else if constexpr (std::is_same_v<T, action::Say>) {

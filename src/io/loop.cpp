@@ -520,6 +520,8 @@ private:
         else session_->handle_line(wall_now(), l.text);
         say_session();
         while (auto r = session_->poll_resolve()) resolve(std::move(*r));
+        // \history reads what the turns before stored (pumped above).
+        while (auto h = session_->poll_history()) session_->handle_history(*h, store_.history(h->user, h->count));
         say_session();
         if (l.overlong == 0) pump();
     }

@@ -181,6 +181,7 @@ public:
                 if (it == names.end()) p.session->handle_resolved(now(), *r, err("unknown host"));
                 else p.session->handle_resolved(now(), *r, it->second);
             }
+            while (auto h = p.session->poll_history()) p.session->handle_history(*h, p.store.peer_history(h->user, h->count));
             p.show();
         });
     }

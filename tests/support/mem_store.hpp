@@ -72,6 +72,16 @@ struct MemStore {
             op);
     }
 
+    // As Store::history: the newest limit messages with peer, oldest first.
+    std::vector<HistoryRecord> peer_history(const std::string& peer, std::size_t limit) const {
+        std::vector<HistoryRecord> h;
+        for (auto& [k, v] : history)
+            if (v.from == peer || v.to == peer) h.push_back(v);
+        std::stable_sort(h.begin(), h.end(), [](auto& a, auto& b) { return a.stored < b.stored; });
+        if (h.size() > limit) h.erase(h.begin(), h.end() - static_cast<long>(limit));
+        return h;
+    }
+
     // As Store::load_snapshot: outbox in the order queued, seen newest stored first.
     Snapshot snapshot(std::size_t max_seen = 100000) const {
         Snapshot s;

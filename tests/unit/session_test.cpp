@@ -132,6 +132,68 @@ TEST_CASE("\\chat picks the partner; plain lines go to it; queued, delivered and
     }
 }
 
+TEST_CASE("\\history shows the stored messages with a user, as they were shown, with their time, across a restart") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    net.type(bob, "\\chat alice");
+    net.type(alice, "hello bob");
+    net.run_for(300);
+    net.type(bob, "hi \x1b[2J alice");
+    net.run_for(300);
+    net.type(alice, "bye");
+    net.run_for(300);
+
+    std::size_t m = alice.mark();
+    net.type(alice, "\\history");
+    std::vector<std::string> all = alice.since(m);
+    REQUIRE(all.size() == 4);
+    std::regex when(R"(\d{4}-\d\d-\d\d \d\d:\d\d .*)");
+    for (std::size_t i = 0; i < 3; ++i) CHECK(std::regex_match(all[i], when));
+    CHECK(all[0].substr(17) == "<alice -> bob> hello bob");
+    CHECK(all[1].substr(17) == "<bob> hi \\x1b[2J alice");  // escaped as when it arrived
+    CHECK(all[2].substr(17) == "<alice -> bob> bye");
+    CHECK(all[3] == "* 3 messages with bob");
+
+    // The newest n, oldest first; any user by name; the time is UTC.
+    m = alice.mark();
+    net.type(alice, "\\history bob 2");
+    net.type(alice, "\\history 1");
+    net.type(alice, "\\history carol");
+    CHECK(alice.since(m) == std::vector<std::string>{all[1], all[2], "* 2 messages with bob (\\history bob N shows more)",
+                                                     all[2], "* 1 message with bob (\\history bob N shows more)",
+                                                     "* 0 messages with carol"});
+    CHECK(cli::render_history(HistoryRecord{{}, "bob", "alice", 0, 1733540100000, "x"}, "alice") ==
+          "2024-12-07 02:55 <bob> x");
+
+    // Wrong words, no partner, a group or a room: one line each.
+    m = alice.mark();
+    net.type(alice, "\\history 0");
+    net.type(alice, "\\history bob 2 3");
+    net.type(alice, "\\history b@d");
+    net.type(alice, "\\history bob 1001");
+    CHECK(alice.since(m) == std::vector<std::string>{
+                                "! usage: \\history [username] [n] (n from 1 to 1000, default 20)",
+                                "! usage: \\history [username] [n] (n from 1 to 1000, default 20)",
+                                "! not a user name: b@d",
+                                "! usage: \\history [username] [n] (n from 1 to 1000, default 20)",
+                            });
+    auto& carol = net.started("carol");
+    m = carol.mark();
+    net.type(carol, "\\history");
+    CHECK(carol.since(m) == std::vector<std::string>{"! no chat partner: \\history <username> [n]"});
+
+    // What was stored is there after a restart.
+    net.kill(bob);
+    net.start(bob);
+    std::size_t mb = bob.mark();
+    net.type(bob, "\\history alice");
+    auto after = bob.since(mb);
+    REQUIRE(after.size() == 4);
+    CHECK(after[0].substr(17) == "<alice> hello bob");
+    CHECK(after[1].substr(17) == "<bob -> alice> hi \\x1b[2J alice");
+    CHECK(after[3] == "* 3 messages with alice");
+}
+
 TEST_CASE("\\users, \\online, \\offline, \\keys, \\trust, \\add and \\explode") {
     HostNet net;
     auto& alice = net.add("alice");

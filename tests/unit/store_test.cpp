@@ -461,6 +461,28 @@ TEST_CASE("history returns the newest messages exchanged with a peer, oldest fir
     check_message(history_ok(*s, "bob", 1)[0], message(5, "alice", "bob", 500));
 }
 
+TEST_CASE("the in-memory store answers \\history as SQLite does: the newest n with a user, oldest first") {
+    TempDir dir;
+    auto s = open_ok(dir.file("darkchat.db"));
+    std::vector<StoreOp> ops;
+    for (std::uint8_t n = 1; n <= 9; ++n)
+        ops.push_back(store_op::PutHistory{message(n, n % 3 ? "alice" : "bob", n % 3 ? "bob" : "carol",
+                                                   static_cast<TimeMs>(1000 - 100 * (n % 4)))});
+    apply_ok(*s, ops);
+    MemStore mem;
+    for (const auto& op : ops) mem.apply(op);
+    for (std::string peer : {"alice", "bob", "carol", "dave"}) {
+        for (std::size_t limit : {0, 1, 2, 5, 20}) {
+            CAPTURE(peer);
+            CAPTURE(limit);
+            auto want = history_ok(*s, peer, limit);
+            auto got = mem.peer_history(peer, limit);
+            REQUIRE(got.size() == want.size());
+            for (std::size_t i = 0; i < got.size(); ++i) check_message(got[i], want[i]);
+        }
+    }
+}
+
 TEST_CASE("load_snapshot lists at most max_seen history ids, newest first") {
     TempDir dir;
     auto s = open_ok(dir.file("darkchat.db"));
