@@ -7,6 +7,8 @@
 #include "darkchat/roles.hpp"
 
 #include <functional>
+#include <span>
+#include <string_view>
 
 namespace dc::cli {
 
@@ -56,6 +58,10 @@ using Action = std::variant<action::Node, action::Resolve, action::Help, action:
                             action::Rooms, action::SwitchRoom, action::Leave, action::Relays, action::Connect,
                             action::Answer, action::Invite, action::Remove, action::Groups, action::Members,
                             action::SwitchGroup, action::Rename, action::History>;
+
+// Every macro name parse_line takes, with its backslash (\chat ...), in the
+// order \help lists them.
+std::span<const std::string_view> macro_names();
 
 // own_port is the default port of \ping (seed 001: "the current instance's incoming").
 Action parse_line(std::string_view line, std::uint16_t own_port);

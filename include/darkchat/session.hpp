@@ -62,6 +62,12 @@ public:
     // may show lines of its own, so what came before it is shown first.
     bool only_sends(std::string_view line) const;
 
+    // Tab on a terminal: the words that may complete the last word of line
+    // (what was typed before the cursor), sorted: macro names for a first word
+    // that starts with '\\', user names we know for any word after a macro;
+    // nothing in a plain line.
+    std::vector<std::string> complete(std::string_view line) const;
+
     std::optional<std::string> poll_line();  // one line, no newline
     std::optional<ResolveRequest> poll_resolve();
     std::optional<HistoryRequest> poll_history();

@@ -69,6 +69,25 @@ bool Session::only_sends(std::string_view line) const {
     return std::holds_alternative<action::Say>(parse_line(line, host_.port()));
 }
 
+std::vector<std::string> Session::complete(std::string_view line) const {
+    std::vector<std::string> out;
+    const std::size_t space = line.find_last_of(' ');
+    const std::string_view typed = space == std::string_view::npos ? line : line.substr(space + 1);
+    auto offer = [&](std::string_view word) {
+        if (word.substr(0, typed.size()) == typed) out.emplace_back(word);
+    };
+    const std::size_t start = line.find_first_not_of(' ');
+    if (start == std::string_view::npos || line[start] != '\\') return out;  // a message: nothing to complete
+    if (space == std::string_view::npos || space < start) {
+        for (std::string_view m : macro_names()) offer(m);
+    } else if (const core::Node* node = host_.node()) {
+        for (const auto& u : node->users()) offer(u.name);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
 std::optional<std::string> Session::poll_line() {
     if (lines_.empty()) return std::nullopt;
     std::string l = std::move(lines_.front());

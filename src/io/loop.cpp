@@ -697,7 +697,8 @@ int Driver::run(Sockets sockets, Identity identity) {
     uv_udp_recv_start(&udp_, on_alloc, on_udp);
     uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), 128, on_connection);
 
-    if (opts_.front_end) term_ = Terminal::open(opts_.input_history, nullptr);
+    if (opts_.front_end)
+        term_ = Terminal::open(opts_.input_history, [this](std::string_view line) { return session_->complete(line); });
     if (term_) {
         uv_poll_init(&loop_, &tty_poll_, 0);
         // libuv made standard input non-blocking; the terminal is one open

@@ -91,9 +91,6 @@ struct Terminal::State {
         start = start == std::string::npos ? 0 : start + 1;
         std::string typed = before.substr(start);
         auto found = complete ? complete(before) : std::vector<std::string>{};
-        found.erase(std::remove_if(found.begin(), found.end(),
-                                   [&](const std::string& w) { return w.compare(0, typed.size(), typed) != 0; }),
-                    found.end());
         if (found.empty()) return CC_ERROR;
         std::string common = found.front();
         for (const auto& w : found) {
@@ -101,13 +98,13 @@ struct Terminal::State {
             while (k < common.size() && k < w.size() && common[k] == w[k]) ++k;
             common.resize(k);
         }
+        if (common.size() < typed.size()) return CC_ERROR;
         std::string add = common.substr(typed.size());
         if (found.size() == 1) add += ' ';
         if (!add.empty()) {
             if (el_insertstr(el, add.c_str()) != 0) return CC_ERROR;
             return CC_REFRESH;
         }
-        std::sort(found.begin(), found.end());
         std::string list;
         for (const auto& w : found) list += (list.empty() ? "" : "  ") + w;
         write(list + "\n");

@@ -18,7 +18,8 @@
 namespace dc::io {
 
 // The words that may complete the last word of line (the text before the
-// cursor); each is a whole word, of which the typed part is a prefix.
+// cursor), in the order to list them; each is a whole word, of which the
+// typed part is a prefix.
 using Completer = std::function<std::vector<std::string>(std::string_view line)>;
 
 class Terminal {

@@ -26,6 +26,23 @@ TEST_CASE("every macro of seed 001 parses") {
     CHECK(std::holds_alternative<core::cmd::Quit>(std::get<action::Node>(parse_line("\\exit", 1)).command));
 }
 
+TEST_CASE("the macro table is what the parser takes, what \\help lists and what Tab completes") {
+    std::vector<std::string> listed;  // the macros \help names, in its order
+    std::string h = help_text();
+    for (std::size_t pos = 0; pos < h.size(); pos = h.find('\n', pos) + 1) {
+        std::string first = h.substr(pos, h.find_first_of(" \n", pos) - pos);
+        listed.push_back(first);
+        if (h.compare(pos, 15, "\\quit or \\exit ") == 0) listed.push_back("\\exit");
+    }
+    std::vector<std::string> table(macro_names().begin(), macro_names().end());
+    CHECK(listed == table);
+    for (const auto& m : table) {
+        auto a = parse_line(m + " bob", 1);
+        auto* p = std::get_if<action::Problem>(&a);
+        CHECK_MESSAGE((!p || p->text.rfind("unknown macro", 0) != 0), m);
+    }
+}
+
 TEST_CASE("\\ping takes our own port by default, an explicit port, or a host name to resolve") {
     auto p = std::get<core::cmd::Ping>(std::get<action::Node>(parse_line("\\ping 10.0.0.3", 7301)).command);
     CHECK(p.addr.to_string() == "10.0.0.3:7301");

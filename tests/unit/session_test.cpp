@@ -194,6 +194,23 @@ TEST_CASE("\\history shows the stored messages with a user, as they were shown, 
     CHECK(after[3] == "* 3 messages with alice");
 }
 
+TEST_CASE("Tab completes macro names from the parser's table, and after a macro the users we know") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    auto& s = *alice.session;
+    CHECK(s.complete("\\hi") == std::vector<std::string>{"\\history"});
+    CHECK(s.complete("\\gr") == std::vector<std::string>{"\\group", "\\groups"});
+    CHECK(s.complete("  \\ex") == std::vector<std::string>{"\\exit", "\\explode"});
+    CHECK(s.complete("\\").size() == cli::macro_names().size());
+    CHECK(s.complete("\\nope").empty());
+    CHECK(s.complete("\\chat b") == std::vector<std::string>{"bob"});
+    CHECK(s.complete("\\history bo") == std::vector<std::string>{"bob"});
+    CHECK(s.complete("\\chat ") == std::vector<std::string>{"alice", "bob"});
+    CHECK(s.complete("\\chat z").empty());
+    CHECK(s.complete("hello b").empty());  // a message: nothing to complete
+    CHECK(s.complete("").empty());
+}
+
 TEST_CASE("\\users, \\online, \\offline, \\keys, \\trust, \\add and \\explode") {
     HostNet net;
     auto& alice = net.add("alice");
