@@ -187,3 +187,24 @@ TEST_CASE("a second device: messages reach both sessions of a user and are mirro
     CHECK(a2p.count("* delivered " + id2, a2m) == 1);
     CHECK(a.count("* delivered ", am) == 0);  // A2's message: the delivery is A2's to show
 }
+
+TEST_CASE("\\history after a restart shows what was said before, read from the database") {
+    Net net;
+    figure3_ab(net);
+    Proc& a = net.proc("A");
+    Proc& b = net.proc("B");
+    std::size_t am = a.mark(), bm = b.mark();
+    a.send("\\chat B");
+    a.wait_for(exactly("* chatting with B (online)"), 5, am);
+    std::string id = say(a, "B", "before the restart");
+    a.wait_for(exactly("* delivered " + id + " to B"), 5, am);
+    b.wait_for(exactly("<A> before the restart"), 5, bm);
+
+    net.quit("B");
+    Node& bn = net.start("B");
+    Proc& b2 = *bn.proc;
+    std::size_t m = b2.mark();
+    b2.send("\\history A");
+    b2.wait_for(exactly("* 1 message with A"), 5, m);
+    CHECK(b2.count(re("^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d <A> before the restart$"), m) == 1);
+}
