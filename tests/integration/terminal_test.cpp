@@ -1,0 +1,118 @@
+// darkchat on a terminal: a real process on a pseudo-terminal (forkpty), typed
+// at key by key. Tab completes a macro, ^D on an empty line quits, and a line
+// typed in one run comes back with ^P (the up arrow's command) in the next,
+// from input_history (mode 0600) in the data directory.
+#include "harness.hpp"
+
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+
+using namespace dc::it;
+
+namespace {
+
+// One darkchat on its own pseudo-terminal; stopped by its pid if still running.
+class OnTty {
+public:
+    explicit OnTty(const std::string& data_dir) {
+        winsize ws{};
+        ws.ws_row = 30;
+        ws.ws_col = 120;
+        pid_ = ::forkpty(&fd_, nullptr, nullptr, &ws);
+        if (pid_ < 0) throw std::runtime_error("forkpty failed");
+        if (pid_ == 0) {
+            ::setenv("TERM", "xterm", 1);
+            ::setenv("HOME", data_dir.c_str(), 1);  // no ~/.editrc of the person running the tests
+            std::string bin = darkchat_bin();
+            ::execl(bin.c_str(), bin.c_str(), "-u", "alice", "-p", "0", "--bind", "127.0.0.1", "--data-dir",
+                    data_dir.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+    }
+    ~OnTty() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        if (fd_ >= 0) ::close(fd_);
+    }
+
+    void type(const std::string& keys) {
+        REQUIRE(::write(fd_, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
+    }
+
+    // Reads what the terminal shows until text appears after from, for at most seconds.
+    bool wait_for(const std::string& text, std::size_t from, int seconds = 10) {
+        auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+        while (out_.find(text, from) == std::string::npos) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+            char buf[4096];
+            ssize_t n = ::read(fd_, buf, sizeof buf);
+            if (n <= 0) return out_.find(text, from) != std::string::npos;  // the process is gone
+            out_.append(buf, static_cast<std::size_t>(n));
+        }
+        return true;
+    }
+    std::size_t mark() const { return out_.size(); }
+
+    // The exit status, once the process ended within seconds; -1 if it did not.
+    int exit_status(int seconds = 10) {
+        for (int i = 0; i < seconds * 20; ++i) {
+            int st = 0;
+            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+                pid_ = -1;
+                return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+            }
+            wait_for("\x01never", out_.size(), 0);  // drain what it shows
+            ::usleep(50000);
+        }
+        return -1;
+    }
+    const std::string& shown() const { return out_; }
+
+private:
+    pid_t pid_ = -1;
+    int fd_ = -1;
+    std::string out_;
+};
+
+}  // namespace
+
+TEST_CASE("on a terminal: Tab completes, ^D quits, and a typed line comes back in the next run") {
+    TempDir dir;
+    const std::string data = dir.sub("alice");
+    const std::string refused = "! no chat partner: \\history <username> [n]";
+    {
+        OnTty t(data);
+        REQUIRE(t.wait_for("* ready: alice at 127.0.0.1:", 0));
+        std::size_t m = t.mark();
+        t.type("\\his\t");
+        REQUIRE(t.wait_for("tory ", m));  // completed, with a space after it
+        t.type("\r");
+        CHECK(t.wait_for(refused, m));
+        t.type("abc\x15");  // ^U: the line is gone, darkchat goes on
+        t.type("\x04");     // ^D on an empty line: the end of input
+        CHECK(t.exit_status() == 0);
+    }
+    struct stat st{};
+    REQUIRE(::stat((data + "/input_history").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    {
+        OnTty t(data);
+        REQUIRE(t.wait_for("* ready: alice at 127.0.0.1:", 0));
+        std::size_t m = t.mark();
+        t.type("\x10\r");  // ^P: the line typed last time, entered again
+        CHECK(t.wait_for(refused, m));
+        t.type("\x04");
+        CHECK(t.exit_status() == 0);
+    }
+}
