@@ -169,7 +169,8 @@ std::unique_ptr<Terminal> Terminal::open(const std::string& history_path, Comple
     el_set(s->el, EL_EDITOR, "emacs");
     el_set(s->el, EL_HIST, history, s->hist);
     el_set(s->el, EL_PROMPT, &State::prompt);
-    el_set(s->el, EL_ADDFN, "darkchat-complete", "complete a macro or user name", &State::tab);
+    // The wide call: the narrow one copies the name and help and never frees them.
+    el_wset(s->el, EL_ADDFN, L"darkchat-complete", L"complete a macro or user name", &State::tab);
     el_set(s->el, EL_BIND, "^I", "darkchat-complete", nullptr);
     el_source(s->el, nullptr);  // the user's ~/.editrc, if any
     el_set(s->el, EL_UNBUFFERED, 1);  // shows the prompt
