@@ -51,13 +51,18 @@ struct Rename { std::string title; };                   // \title <text>: the cu
 // \history [user] [n]: the newest n stored messages with user (empty: the chat partner).
 inline constexpr std::size_t kHistoryDefault = 20, kHistoryMax = 1000;
 struct History { std::string user; std::size_t count = kHistoryDefault; };
+// File transfers (files.hpp, darkchat-protocol(7), FILES). \accept and \decline take a
+// file's id prefix too: the session tells an offer from a room request.
+struct SendFile { std::string path; };  // \send <path>: to the chat partner
+struct Files {};                        // \files
 }  // namespace action
 
 using Action = std::variant<action::Node, action::Resolve, action::Help, action::List, action::SwitchChat,
                             action::Say, action::Keys, action::Problem, action::Nothing, action::Room,
                             action::Rooms, action::SwitchRoom, action::Leave, action::Relays, action::Connect,
                             action::Answer, action::Invite, action::Remove, action::Groups, action::Members,
-                            action::SwitchGroup, action::Rename, action::History>;
+                            action::SwitchGroup, action::Rename, action::History,
+                            action::SendFile, action::Files>;
 
 // Every macro name parse_line takes, with its backslash (\chat ...), in the
 // order \help lists them.

@@ -22,6 +22,11 @@ struct KxKeyPair {
 };
 // The X25519 public key of a secret key (any 32 random bytes make a secret key).
 KxPublicKey kx_public(const KxSecretKey& sk);
+// The X25519 key pair of an Ed25519 identity (libsodium's birational map), so that a
+// peer can seal to us knowing only our identity key (file transfer keys,
+// darkchat-protocol(7), FILES). none: pk is not a valid Ed25519 point.
+std::optional<KxPublicKey> kx_of_identity(const PublicKey& pk);
+KxSecretKey kx_secret_of_identity(const SecretKey& sk);
 // Anonymous sealed box (libsodium crypto_box_seal): only the holder of the secret
 // key can open it; a fresh ephemeral sender key is used for every message.
 Bytes seal(ByteView msg, const KxPublicKey& to);

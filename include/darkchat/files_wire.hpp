@@ -98,6 +98,18 @@ using FileMessage = std::variant<FileOffer, FileAnswer, FileWant, FileChunk, Fil
 Bytes encode_file(const FileMessage& m);
 Result<FileMessage> decode_file(ByteView b);
 
+// A file message carried straight between two nodes (MsgType::file_data): the version
+// byte, the type byte, the sender's identity key (32 bytes, a claim: a chunk is believed
+// only once it opens under the transfer key), then encode_file(). Only chunks go this
+// way; the other messages ride on the node's session channel (darkchat-protocol(7), FILES).
+inline constexpr std::size_t kFileDataPrefix = 2 + 32;
+Bytes encode_file_data(const PublicKey& from, ByteView message);
+struct FileData {
+    PublicKey from{};
+    ByteView message;  // into the bytes parsed
+};
+Result<FileData> parse_file_data(ByteView b);
+
 // A manifest within the limits above and max_size: a name of 1 to kMaxFileName bytes, a
 // chunk size from kMinFileChunk to kMaxFileChunk, at most kMaxFileChunks chunks and one
 // hash for each.

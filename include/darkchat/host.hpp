@@ -32,6 +32,7 @@
 #pragma once
 
 #include "darkchat/core.hpp"
+#include "darkchat/files.hpp"
 #include "darkchat/groups.hpp"
 #include "darkchat/roles.hpp"
 
@@ -76,7 +77,7 @@ struct Config {
 struct Line {
     std::string text;
 };
-using Event = std::variant<core::Event, roles::RoomEvent, Line, groups::Event>;
+using Event = std::variant<core::Event, roles::RoomEvent, Line, groups::Event, files::Event>;
 
 // Why the driver could not apply a batch. transient: the same batch may be
 // stored later unchanged (a full disk, a busy database); otherwise retrying
@@ -144,6 +145,26 @@ public:
     // A command to the group machine. Commands go through here, not to the
     // machine itself, so that what they send reaches the node in the same turn.
     void handle_group_command(TimeMs now, const groups::Command& c);
+    // File transfers (darkchat-protocol(7), FILES): every user node runs them. Their
+    // offers, answers, wants and ends ride on the node's chat like group messages;
+    // chunks go straight to the peer's session as TCP frames (MsgType::file_data).
+    files::Machine* files();
+    // A manifest for a file of this name and size, signed by us when finished.
+    files::ManifestBuilder manifest_builder(std::string name, std::uint64_t size, std::string media_type);
+    // Offers the file of that manifest (finished from manifest_builder) at path to
+    // user, a name whose key the node pinned. An error in words when it cannot.
+    Result<void> offer_file(TimeMs now, const std::string& user, files::ManifestBuilder& manifest,
+                            const std::string& path);
+    // A command to the file machine (accept, decline, cancel), through here so that
+    // what it sends reaches the node in the same turn.
+    void handle_file_command(TimeMs now, const files::Command& c);
+    // The file operations to perform before the store batch (poll_store()): each
+    // write lands before the record that counts it. A read is answered with
+    // handle_file_read or handle_file_read_failed, at once or later.
+    std::optional<files::IoOp> poll_file_io();
+    void handle_file_read(TimeMs now, const files::FileId& id, files::Side side, std::uint32_t index,
+                          ByteView bytes);
+    void handle_file_read_failed(TimeMs now, const files::FileId& id, files::Side side, const std::string& why);
     // The user name for an identity key: the name the node pinned it under, else
     // the name a group or a request gave it; empty when nothing knows it.
     std::string name_of(const PublicKey& key) const;
@@ -160,6 +181,7 @@ private:
     // Carries what the node and the group machine have for each other (host.cpp).
     void settle(TimeMs now);
     void carry(const groups::Outgoing& m);
+    void carry(const files::Outgoing& m);
     void release_parked();
     std::string pinned_name(const PublicKey& key);  // the name the node pinned key under
 
@@ -169,6 +191,10 @@ private:
     core::Node* node_ = nullptr;
     roles::RoomClient* client_ = nullptr;
     groups::Machine* groups_ = nullptr;
+    files::Machine* files_ = nullptr;
+    std::deque<core::Transmit> frames_;  // file chunks to send, taken by the files part
+    std::unique_ptr<files::Crypto> file_crypto_;  // manifests of files we offer
+    Identity self_;                               // signs them (wiped with the Host)
     std::map<PublicKey, std::string> names_;  // keys to the names the node pinned them under (a cache)
     std::deque<groups::Outgoing> parked_;     // group messages waiting for their name to be pinned
     std::vector<groups::Outgoing> carried_;   // group messages put in the outbox since the last batch

@@ -27,6 +27,10 @@ struct Options {
     std::string log_name;        // darkchatd: events go to stderr as log lines with this name
     std::vector<std::pair<std::string, std::uint16_t>> resolve_servers;  // -sip given as a host name
     RoleOptions roles;
+    // File transfers (darkchat(1), FILES): where received files go (made when
+    // needed), and offers from contacts taken without asking up to this size.
+    std::string downloads;
+    std::uint64_t auto_accept = 0;
 };
 
 // The UDP socket and the TCP listener of a process, on one port number. They

@@ -115,6 +115,15 @@ struct GroupRecord {
     Bytes state;
 };
 
+// File transfers (files::Machine, darkchat-protocol(7), FILES): one side's state of
+// a transfer as the machine encodes it (wire::FileState), under the file's id and
+// the side (0 sending, 1 receiving: a file sent to ourselves has both).
+struct FileRecord {
+    GroupKeyId file{};
+    std::uint8_t side = 0;
+    Bytes state;
+};
+
 // Holding (darkchat-protocol(7), HOLDING): a message another user left with us
 // for `to` while `to` was offline, sealed to to's holding key (we cannot read
 // it), kept until a session of `to` acknowledges it or it is too old.
@@ -144,6 +153,8 @@ struct PutGroup { GroupRecord group; };       // replaces the group's state
 struct DeleteGroup { GroupKeyId group{}; };   // we are out of it
 struct PutHeld { HeldRecord held; };
 struct DeleteHeld { std::string to; MessageId id{}; };  // handed over, or too old
+struct PutFile { FileRecord file; };                          // replaces that side's state
+struct DeleteFile { GroupKeyId file{}; std::uint8_t side = 0; };  // done, declined or cancelled
 }  // namespace store_op
 
 using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::DeleteSession,
@@ -151,7 +162,7 @@ using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::
                              store_op::PutRoom, store_op::DeleteRoom, store_op::PutRoomLine,
                              store_op::DeleteRoomLines, store_op::PutRoomCursor, store_op::PutChatSeq,
                              store_op::PutGroup, store_op::DeleteGroup, store_op::PutHeld,
-                             store_op::DeleteHeld>;
+                             store_op::DeleteHeld, store_op::PutFile, store_op::DeleteFile>;
 
 // What de-duplication needs of a message in history.
 struct SeenRecord {
@@ -170,6 +181,7 @@ struct Snapshot {
     std::vector<ChatSeqRecord> chat_seqs;
     std::vector<GroupRecord> groups;  // for the group machine
     std::vector<HeldRecord> held;     // what we hold for others, oldest first
+    std::vector<FileRecord> files;    // for the file transfers
 };
 
 }  // namespace dc

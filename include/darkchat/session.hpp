@@ -31,6 +31,22 @@ struct HistoryRequest {
     std::size_t count = 0;
 };
 
+// File transfers (darkchat-protocol(7), FILES) need the file system: \send reads
+// the file to make its manifest, \accept picks a free name in the download folder.
+// The driver does it and calls the Host (offer_file, handle_file_command), saying
+// what went wrong through Session::note.
+struct FileRequest {
+    enum class Kind { send, accept } kind = Kind::send;
+    std::string path;    // send: the file to offer
+    std::string to;      // send: the chat partner
+    files::FileId id{};  // accept
+    std::string name;    // accept: the name as offered (made safe by the driver)
+};
+
+struct FileSettings {
+    std::uint64_t auto_accept = 0;  // offers from contacts up to this many bytes are taken at once (0: none)
+};
+
 struct Picking;  // session.cpp: how a room or group that the user's words name is picked
 
 class Session {
@@ -71,6 +87,14 @@ public:
     std::optional<std::string> poll_line();  // one line, no newline
     std::optional<ResolveRequest> poll_resolve();
     std::optional<HistoryRequest> poll_history();
+    std::optional<FileRequest> poll_file_request();
+    // A line the driver says about a file request (why it could not be done).
+    void note(std::string line) { say(std::move(line)); }
+    void set_file_settings(FileSettings s) { file_settings_ = s; }
+    // Lines of progress of the transfers under way, in the fixed form of
+    // darkchat(1): "~ file ID NAME HAVE/TOTAL PERCENT% RATE/s ETA" (bytes, bytes per second,
+    // seconds left, - when unknown). The driver calls it every few seconds.
+    void show_progress(TimeMs now);
 
     const std::string& partner() const { return partner_; }
     const std::optional<roles::RoomId>& room() const { return room_; }
@@ -102,8 +126,19 @@ private:
     std::string title_of(const groups::GroupId& id);
     GroupNames group_names();
 
+    // File transfers (files.cpp).
+    void file_event(const files::Event& e);
+    template <typename A>
+    void file_action(TimeMs now, const A& a);
+    bool file_answer(TimeMs now, bool accept, const std::string& prefix);
+
     host::Host& host_;
     std::string partner_;
+    FileSettings file_settings_;
+    std::map<files::FileId, files::ev::Offered> offers_;  // waiting for \accept or \decline
+    struct Progress { std::uint64_t bytes = 0; TimeMs at = 0; };
+    std::map<files::FileId, Progress> progress_;  // per transfer received: what the last progress line saw
+    std::deque<FileRequest> file_requests_;
     // At most one of these: lines without '\' go to this room (\room) or this group (\group).
     std::optional<roles::RoomId> room_;
     std::optional<groups::GroupId> group_;

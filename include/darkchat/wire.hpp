@@ -67,10 +67,15 @@ enum class MsgType : std::uint8_t {
     chat_leave = 46,        // client -> directory: \leave
     invite = 47,            // client -> client (no directory): a ticket for a room
     invite_answer = 48,     // client -> client (no directory)
+    // 64..79: file transfers (files_wire.hpp, darkchat-protocol(7), FILES). Chunks go
+    // straight between the two nodes in a fixed prefix of their own, no msgpack envelope.
+    file_data = 64,  // sender -> receiver: one chunk sealed under the transfer key
 };
 const char* type_name(MsgType t);
 // Types 1..31 belong to core::Node, 32..63 to the role machines (roles.hpp).
 inline constexpr std::uint8_t kFirstRoleType = 32;
+inline constexpr std::uint8_t kFirstFileType = 64;
+inline constexpr std::uint8_t kLastFileType = 79;
 inline constexpr std::uint8_t kLastRoleType = 63;
 inline bool is_role_type(MsgType t) {
     return static_cast<std::uint8_t>(t) >= kFirstRoleType && static_cast<std::uint8_t>(t) <= kLastRoleType;

@@ -37,6 +37,8 @@ struct Options {
     TimeMs pass_interval = 0;           // --pass-interval MS (directory; 0: default)
     TimeMs relay_timeout = 0;           // --relay-timeout MS (directory; 0: default)
     std::size_t max_rooms = 0;          // --max-rooms N (relay; 0: default, 1024)
+    std::string downloads;              // --downloads DIR (default: <data dir>/downloads)
+    std::uint64_t auto_accept = 0;      // --auto-accept BYTES: offers from contacts up to it (0: ask)
 };
 
 inline constexpr std::uint16_t kDefaultPort = 7300;

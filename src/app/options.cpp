@@ -88,6 +88,8 @@ std::string usage(bool daemon) {
         "  -s                   be a super-client: remember the whole network, answer lists completely\n"
         "  --bind <ip>          address to listen on (default 0.0.0.0)\n"
         "  --data-dir <dir>     where state lives (default $XDG_DATA_HOME/darkchat/<username>)\n"
+        "  --downloads <dir>    where received files go (default <data dir>/downloads)\n"
+        "  --auto-accept <n>    take files of at most n bytes from contacts without asking (default 0: ask)\n"
         "  --max-sessions <n>   sessions remembered per user (default 8)\n"
         "  --export-identity <file>  write this user's identity key for a second device, then exit\n"
         "  --import-identity <file>  use an exported identity in a new data directory, then run\n"
@@ -163,6 +165,16 @@ Result<Options> parse_options(int argc, char** argv, bool daemon) {
             auto v = value("a directory");
             if (!v) return err(v.error());
             o.data_dir = *v;
+        } else if (a == "--downloads") {
+            auto v = value("a directory");
+            if (!v) return err(v.error());
+            o.downloads = *v;
+        } else if (a == "--auto-accept") {
+            auto v = value("a number of bytes");
+            if (!v) return err(v.error());
+            auto n = number<std::uint64_t>(*v, 0, std::uint64_t{8} << 30);
+            if (!n) return err("--auto-accept needs a number of bytes from 0 to 8589934592, not '" + *v + "'");
+            o.auto_accept = *n;
         } else if (a == "--max-sessions") {
             auto v = value("a number");
             if (!v) return err(v.error());

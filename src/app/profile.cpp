@@ -471,6 +471,8 @@ int main(int argc, char** argv, bool daemon) {
         if (auto r = role_options(o, io.roles); !r) return fail(daemon, r.error());
         io.front_end = !daemon;
         io.input_history = *dir + "/input_history";
+        io.downloads = o.downloads.empty() ? *dir + "/downloads" : o.downloads;
+        io.auto_accept = o.auto_accept;
         io.log_name = user.empty() ? std::string(prog) : std::string(prog) + "[" + user + "]";
         io.config.port = o.port.value_or(kDefaultPort);
         io.fallback_port = !o.port.has_value();

@@ -184,7 +184,7 @@ namespace {
 // and Tab completes these names (macro_names()).
 constexpr std::string_view kMacros[] = {
     "\\help", "\\chat", "\\users", "\\online", "\\offline", "\\add", "\\ping", "\\explode", "\\keys", "\\trust",
-    "\\request", "\\accept", "\\decline", "\\rooms", "\\room", "\\relays", "\\connect", "\\yes", "\\no",
+    "\\request", "\\accept", "\\decline", "\\send", "\\files", "\\rooms", "\\room", "\\relays", "\\connect", "\\yes", "\\no",
     "\\groups", "\\group", "\\members", "\\invite", "\\remove", "\\title", "\\leave", "\\history", "\\quit",
     "\\exit",
 };
@@ -273,6 +273,15 @@ Action parse_line(std::string_view raw, std::uint16_t own_port) {
         if (accept) return action::Room{roles::room_cmd::Accept{from}};
         return action::Room{roles::room_cmd::Decline{from}};
     }
+    if (m == "\\send") {
+        std::string path = rest_after(line, 1);
+        if (path.empty()) return action::Problem{"usage: \\send <path>"};
+        return action::SendFile{path};
+    }
+    if (m == "\\files") {
+        if (auto p = arity(0, 0, "\\files")) return *p;
+        return action::Files{};
+    }
     if (m == "\\rooms") {
         if (auto p = arity(0, 0, "\\rooms")) return *p;
         return action::Rooms{};
@@ -327,6 +336,10 @@ std::string help_text() {
            "\\request <user>...    ask the directory for a room with these users (the stages follow)\n"
            "\\accept [user]        accept the chat request of <user> (or the only open one)\n"
            "\\decline [user]       decline it\n"
+           "\\send <path>          offer the file at <path> to the chat partner\n"
+           "\\accept <id>          take the file offered under that id (a prefix is enough)\n"
+           "\\decline <id>         refuse it\n"
+           "\\files                file transfers: id, direction, peer, name, state, percent\n"
            "\\rooms                our rooms: id, relay, epoch, members\n"
            "\\room <id-prefix>     lines without '\\' go to that room (\\chat <user> switches back)\n"
            "\\relays               the relays we know, with our measured round-trip times\n"

@@ -43,6 +43,8 @@ void Session::handle_event(const host::Event& e) {
         remember(*g);
         say(render(*g, group_names()));
         follow_group(*g);
+    } else if (auto* f = std::get_if<files::Event>(&e)) {
+        file_event(*f);
     } else {
         say(std::get<host::Line>(e).text);
     }
@@ -161,7 +163,16 @@ void Session::handle_line(TimeMs now, std::string_view line) {
                     ++n;
                 }
                 say("* " + std::to_string(n) + (n == 1 ? " user" : " users"));
-            } else if constexpr (std::is_same_v<T, action::Room> || std::is_same_v<T, action::Rooms> ||
+            } else if constexpr (std::is_same_v<T, action::SendFile> || std::is_same_v<T, action::Files>) {
+                file_action(now, a);
+            } else if constexpr (std::is_same_v<T, action::Room>) {
+                // \accept and \decline name a file offer by its id prefix, else a room request.
+                const auto* acc = std::get_if<roles::room_cmd::Accept>(&a.command);
+                const auto* dec = std::get_if<roles::room_cmd::Decline>(&a.command);
+                const std::string which = acc ? acc->from : dec ? dec->from : std::string();
+                if ((acc || dec) && file_answer(now, acc != nullptr, which)) return;
+                room_action(now, a);
+            } else if constexpr (std::is_same_v<T, action::Rooms> ||
                                  std::is_same_v<T, action::SwitchRoom> || std::is_same_v<T, action::Relays>) {
                 room_action(now, a);
             } else if constexpr (std::is_same_v<T, action::Leave>) {

@@ -33,6 +33,18 @@ KxPublicKey kx_public(const KxSecretKey& sk) {
     return pk;
 }
 
+std::optional<KxPublicKey> kx_of_identity(const PublicKey& pk) {
+    KxPublicKey out{};
+    if (crypto_sign_ed25519_pk_to_curve25519(out.data(), pk.data()) != 0) return std::nullopt;
+    return out;
+}
+
+KxSecretKey kx_secret_of_identity(const SecretKey& sk) {
+    KxSecretKey out{};
+    crypto_sign_ed25519_sk_to_curve25519(out.data(), sk.data());
+    return out;
+}
+
 Bytes seal(ByteView msg, const KxPublicKey& to) {
     static_assert(kSealOverhead == crypto_box_SEALBYTES);
     Bytes out(msg.size() + crypto_box_SEALBYTES);

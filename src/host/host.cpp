@@ -4,6 +4,8 @@
 
 #include "part.hpp"
 
+#include "darkchat/crypto.hpp"
+#include "darkchat/files_wire.hpp"
 #include "darkchat/wire.hpp"
 
 #include <algorithm>
@@ -13,6 +15,11 @@ namespace dc::host {
 
 namespace {
 
+// The first byte of a file message where it rides on chat (the chat's group
+// field, darkchat-protocol(7), FILES): no group message starts with it.
+constexpr std::uint8_t kFileOnChat = 0xf0;
+// The first byte of an encoded chunk (its index in wire::FileMessage).
+constexpr std::uint8_t kChunkType = 3;
 // Group messages waiting for their member's name to be pinned, at most.
 constexpr std::size_t kMaxParked = 256;
 // A store fault that repeats is said again only after this long.
@@ -23,7 +30,7 @@ constexpr TimeMs kStoreRetry = 1000;
 }  // namespace
 
 Host::Host(const Config& config) : config_(config) {}
-Host::~Host() = default;
+Host::~Host() { crypto::wipe(self_.sk); }
 
 Result<std::unique_ptr<Host>> Host::create(const Config& config, const Identity& identity, Snapshot snapshot,
                                            core::Crypto& crypto, std::uint64_t seed) {
@@ -34,10 +41,14 @@ Result<std::unique_ptr<Host>> Host::create(const Config& config, const Identity&
     if (config.roles.role == Role::user) {
         rooms = std::move(snapshot.rooms);
         auto stored_groups = std::move(snapshot.groups);
+        auto stored_files = std::move(snapshot.files);
         auto node = std::make_unique<core::Node>(config.node, identity, std::move(snapshot), crypto, seed);
         h->node_ = node.get();
         h->parts_.push_back(make_node_part(std::move(node)));
         h->parts_.push_back(make_groups_part(identity, crypto, stored_groups, h->groups_, problems));
+        h->parts_.push_back(make_files_part(identity, crypto, stored_files, h->files_, h->frames_, problems));
+        h->self_ = identity;
+        h->file_crypto_ = make_files_crypto(crypto);
         Host* self = h.get();
         wiring.pinned = [self](const std::string& user) { return self->pinned(user); };
         wiring.addresses = [self](const std::string& user) { return self->addresses_of(user); };
@@ -111,7 +122,10 @@ void Host::settle(TimeMs now) {
             moved = true;
             if (auto* m = std::get_if<core::aside::GroupMessage>(&*a)) {
                 names_[m->key] = m->from;
-                groups_->handle_message(now_, m->key, m->payload);
+                if (!m->payload.empty() && m->payload[0] == kFileOnChat)
+                    files_->handle_message(now_, m->key, ByteView(m->payload).subspan(1));
+                else
+                    groups_->handle_message(now_, m->key, m->payload);
             } else {
                 auto& st = std::get<core::aside::UserStatus>(*a);
                 if (st.online) groups_->handle_back(now_, st.key);
@@ -119,6 +133,10 @@ void Host::settle(TimeMs now) {
             }
         }
         while (auto m = groups_->poll_message()) {
+            moved = true;
+            carry(*m);
+        }
+        while (auto m = files_->poll_message()) {
             moved = true;
             carry(*m);
         }
@@ -149,6 +167,73 @@ void Host::carry(const groups::Outgoing& m) {
     if (!u || !u->contact) node_->handle_command(now_, core::cmd::Add{name});
     node_->handle_command(now_, core::cmd::SendGroup{name, m.bytes});
     carried_.push_back(m);
+}
+
+// A file message to the peer of its transfer, a key the node pinned: a chunk
+// straight to the peer's session (online first) as a TCP frame, anything else as
+// chat on the session channel, stored and retried like a group message. A key
+// pinned under no name has nowhere to go: the machine's timers ask again.
+void Host::carry(const files::Outgoing& m) {
+    const std::string name = pinned_name(m.to);
+    if (name.empty()) return;
+    if (!m.bytes.empty() && m.bytes[0] == kChunkType) {
+        auto at = addresses_of(name);
+        if (at.empty()) return;
+        frames_.push_back(core::Transmit{at.front(), wire::encode_file_data(self_.pk, m.bytes), true});
+        return;
+    }
+    Bytes payload;
+    payload.reserve(m.bytes.size() + 1);
+    payload.push_back(kFileOnChat);
+    payload.insert(payload.end(), m.bytes.begin(), m.bytes.end());
+    node_->handle_command(now_, core::cmd::SendGroup{name, std::move(payload)});
+}
+
+files::Machine* Host::files() { return files_; }
+
+files::ManifestBuilder Host::manifest_builder(std::string name, std::uint64_t size, std::string media_type) {
+    return files::ManifestBuilder(*file_crypto_, std::move(name), size, std::move(media_type),
+                                  files::chunk_size_for(size));
+}
+
+Result<void> Host::offer_file(TimeMs now, const std::string& user, files::ManifestBuilder& manifest,
+                              const std::string& path) {
+    if (!files_) return err("no file transfers here");
+    auto key = pinned(user);
+    if (!key) return err("no key known for " + user + " yet (\\add " + user + " and wait until it is online)");
+    auto kx = crypto::kx_of_identity(*key);
+    if (!kx) return err(user + "'s key cannot receive files");
+    files::Self self{self_.pk, self_.sk, {}, crypto::kx_secret_of_identity(self_.sk)};
+    auto blob = manifest.finish(self);
+    crypto::wipe(self.kx_sk);
+    if (!blob) return err(blob.error());
+    files_->handle_command(now, files::cmd::Offer{*key, *kx, std::move(*blob), path});
+    settle(now);
+    return {};
+}
+
+void Host::handle_file_command(TimeMs now, const files::Command& c) {
+    if (!files_) return;
+    files_->handle_command(now, c);
+    settle(now);
+}
+
+std::optional<files::IoOp> Host::poll_file_io() {
+    if (!files_) return std::nullopt;
+    return files_->poll_io();
+}
+
+void Host::handle_file_read(TimeMs now, const files::FileId& id, files::Side side, std::uint32_t index,
+                            ByteView bytes) {
+    if (!files_) return;
+    files_->handle_read(now, id, side, index, bytes);
+    settle(now);
+}
+
+void Host::handle_file_read_failed(TimeMs now, const files::FileId& id, files::Side side, const std::string& why) {
+    if (!files_) return;
+    files_->handle_read_failed(now, id, side, why);
+    settle(now);
 }
 
 // What waited for a name to be pinned goes once it is (to that key), and is

@@ -7,6 +7,7 @@
 
 #include "darkchat/host.hpp"
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -61,6 +62,18 @@ std::unique_ptr<Part> make_node_part(std::unique_ptr<core::Node> node);
 std::unique_ptr<Part> make_groups_part(const Identity& identity, core::Crypto& crypto,
                                        const std::vector<GroupRecord>& restore, groups::Machine*& machine,
                                        std::vector<std::string>& problems);
+
+// File transfers beside the user's node (darkchat-protocol(7), FILES): the part
+// takes the file types (wire::kFirstFileType..kLastFileType: chunks straight from
+// the other node), and sends what the Host puts in `frames` (chunks to the peer's
+// address). Its control messages ride on the node's chat (Host::settle). Its state is
+// one store record per transfer and side. restore: the states stored before; what
+// cannot be read is said in `problems`.
+// The file machine's cryptography on the node's (core::Crypto) for what they share.
+std::unique_ptr<files::Crypto> make_files_crypto(core::Crypto& crypto);
+std::unique_ptr<Part> make_files_part(const Identity& identity, core::Crypto& crypto,
+                                      const std::vector<FileRecord>& restore, files::Machine*& machine,
+                                      std::deque<core::Transmit>& frames, std::vector<std::string>& problems);
 
 // The role parts for these options: none for a user node without --dir or
 // --relays; the room client beside the node of a user with them; the directory

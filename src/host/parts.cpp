@@ -5,6 +5,8 @@
 #include "part.hpp"
 
 #include "darkchat/crypto.hpp"
+#include "darkchat/files.hpp"
+#include "darkchat/files_wire.hpp"
 #include "darkchat/wire.hpp"
 
 #include <deque>
@@ -205,7 +207,111 @@ private:
     groups::Machine machine_;
 };
 
+// The file machine's cryptography: the node's (signatures, sealed boxes,
+// randomness, the AEAD), and BLAKE2b in pieces from libsodium, which core::Crypto
+// has no call for. files::Crypto and groups::Crypto repeat core::Crypto's
+// signatures, so each is this thin adapter.
+class FilesCrypto final : public files::Crypto {
+public:
+    explicit FilesCrypto(core::Crypto& c) : c_(c) {}
+    Signature sign(const SecretKey& sk, ByteView msg) override { return c_.sign(sk, msg); }
+    bool verify(const PublicKey& pk, ByteView msg, const Signature& sig) override { return c_.verify(pk, msg, sig); }
+    Bytes seal(ByteView msg, const KxPublicKey& to) override { return c_.seal(msg, to); }
+    std::optional<Bytes> open(ByteView sealed, const KxPublicKey& pk, const KxSecretKey& sk) override {
+        return c_.open(sealed, pk, sk);
+    }
+    void random(std::span<std::uint8_t> out) override { c_.random(out); }
+    void aead_seal(std::uint8_t* out, ByteView msg, ByteView ad, std::uint64_t counter,
+                   const files::FileKey& key) override {
+        c_.aead_seal(out, msg, ad, counter, key);
+    }
+    bool aead_open(std::uint8_t* out, ByteView sealed, ByteView ad, std::uint64_t counter,
+                   const files::FileKey& key) override {
+        return c_.aead_open(out, sealed, ad, counter, key);
+    }
+    std::unique_ptr<files::Hasher> hasher() override { return hashes_.hasher(); }
+
+private:
+    core::Crypto& c_;
+    files::SodiumCrypto hashes_;
+};
+
+// The index of FileChunk in wire::FileMessage: the first byte of an encoded chunk.
+constexpr std::uint8_t kChunkType = 3;
+
+class FilesPart final : public Part {
+public:
+    FilesPart(const Identity& id, core::Crypto& crypto, std::deque<core::Transmit>& frames)
+        : crypto_(crypto), machine_(files::Config{}, self_of(id), crypto_), frames_(frames) {}
+    files::Machine& machine() { return machine_; }
+
+    bool takes(std::uint8_t type) const override {
+        return type >= wire::kFirstFileType && type <= wire::kLastFileType;
+    }
+    void start(TimeMs now, const Addr&) override { machine_.handle_timeout(now); }
+    // Only a chunk is taken from the other node straight: it names its sender, but
+    // only the transfer key opens it. Anything else must come on the node's chat.
+    void handle_datagram(TimeMs now, const Addr&, ByteView data) override {
+        auto d = wire::parse_file_data(data);
+        if (!d || d->message.empty() || d->message[0] != kChunkType) {
+            ++dropped_;
+            return;
+        }
+        machine_.handle_message(now, d->from, d->message);
+    }
+    void handle_timeout(TimeMs now) override { machine_.handle_timeout(now); }
+    std::optional<TimeMs> poll_timeout() const override { return machine_.poll_timeout(); }
+    std::optional<StoreOp> poll_store() override {
+        auto r = machine_.poll_store();
+        if (!r) return std::nullopt;
+        const auto side = static_cast<std::uint8_t>(r->side);
+        if (r->state.empty()) return StoreOp{store_op::DeleteFile{r->id, side}};
+        return StoreOp{store_op::PutFile{FileRecord{r->id, side, std::move(r->state)}}};
+    }
+    // A failed commit: the records are kept to store again; the machine asks for
+    // chunks and offers again on its own timers, so nothing it sent rests on them.
+    bool handle_store_failed(TimeMs, std::vector<StoreOp>&) override { return true; }
+    std::optional<Event> poll_event() override {
+        if (auto e = machine_.poll_event()) return Event{std::move(*e)};
+        return std::nullopt;
+    }
+    std::optional<core::Transmit> poll_transmit() override {
+        if (frames_.empty()) return std::nullopt;
+        core::Transmit t = std::move(frames_.front());
+        frames_.pop_front();
+        return t;
+    }
+    // Transfers outlive a session: they go on from the store at the next start.
+    void handle_quit(TimeMs) override {}
+
+private:
+    static files::Self self_of(const Identity& id) {
+        files::Self s{id.pk, id.sk, {}, crypto::kx_secret_of_identity(id.sk)};
+        s.kx_pk = crypto::kx_public(s.kx_sk);
+        return s;
+    }
+    FilesCrypto crypto_;
+    files::Machine machine_;
+    std::deque<core::Transmit>& frames_;
+    std::uint64_t dropped_ = 0;
+};
+
 }  // namespace
+
+std::unique_ptr<files::Crypto> make_files_crypto(core::Crypto& crypto) {
+    return std::make_unique<FilesCrypto>(crypto);
+}
+
+std::unique_ptr<Part> make_files_part(const Identity& identity, core::Crypto& crypto,
+                                      const std::vector<FileRecord>& restore, files::Machine*& machine,
+                                      std::deque<core::Transmit>& frames, std::vector<std::string>& problems) {
+    auto p = std::make_unique<FilesPart>(identity, crypto, frames);
+    for (const auto& f : restore)
+        if (auto r = p->machine().restore(f.state); !r)
+            problems.push_back("! a stored file transfer could not be read (" + r.error() + "); it is left out");
+    machine = &p->machine();
+    return p;
+}
 
 std::unique_ptr<Part> make_groups_part(const Identity& identity, core::Crypto& crypto,
                                        const std::vector<GroupRecord>& restore, groups::Machine*& machine,

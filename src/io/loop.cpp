@@ -19,6 +19,7 @@
 #include "darkchat/wire.hpp"
 
 #include "cpu_use.hpp"
+#include "file_io.hpp"
 #include "resident.hpp"
 #include "sockaddr.hpp"
 #include "terminal.hpp"
@@ -55,6 +56,8 @@ constexpr std::size_t kMaxTurnInputs = 256;
 constexpr std::size_t kRestInputs = 256;
 constexpr std::size_t kQuietInputs = 64;
 constexpr std::uint64_t kRestAfter = 5000;
+// A line of progress per file being received this often (darkchat(1), FILES).
+constexpr std::uint64_t kProgressEvery = 2000;
 // Lines read ahead of the loop at most: the reader waits (and stops reading
 // standard input) while this many are queued.
 constexpr std::size_t kMaxQueuedLines = 4096;
@@ -172,6 +175,8 @@ private:
     std::shared_ptr<InputQueue> input_;
     std::unique_ptr<host::Host> host_;
     std::unique_ptr<cli::Session> session_;
+    FileIo files_;
+    uv_timer_t progress_{};  // lines of progress of files being received
     std::list<TcpIn*> inbound_;
     bool closing_ = false;
     std::uint16_t port_ = 0;
@@ -240,6 +245,10 @@ private:
         }
         turn_inputs_ = 0;
         if (closing_) return;
+        files_.perform(*host_, *session_);  // what the batch counts is on disk first
+        if (opts_.front_end && !uv_is_active(reinterpret_cast<uv_handle_t*>(&progress_)) && host_->files() &&
+            !host_->files()->transfers().empty())
+            uv_timer_start(&progress_, on_progress, kProgressEvery, kProgressEvery);
         while (auto* ops = host_->poll_store()) {
             auto r = store_.apply(*ops);
             if (r) host_->handle_store_applied(wall_now());
@@ -294,6 +303,17 @@ private:
         d->inputs_since_rest_ = 0;
         d->store_.release_memory();
         release_idle_pages();
+    }
+
+    static void on_progress(uv_timer_t* t) {
+        auto* d = static_cast<Driver*>(t->data);
+        auto* files = d->host_->files();
+        if (!files || files->transfers().empty()) {
+            uv_timer_stop(t);  // nothing under way: no timer runs
+            return;
+        }
+        d->session_->show_progress(wall_now());
+        d->say_session();
     }
 
     static void on_timer(uv_timer_t* t) {
@@ -522,6 +542,7 @@ private:
         while (auto r = session_->poll_resolve()) resolve(std::move(*r));
         // \history reads what the turns before stored (pumped above).
         while (auto h = session_->poll_history()) session_->handle_history(*h, store_.history(h->user, h->count));
+        while (auto r = session_->poll_file_request()) files_.request(*host_, *session_, wall_now(), *r);
         say_session();
         if (l.overlong == 0) pump();
     }
@@ -633,6 +654,7 @@ private:
         close(&sweep_);
         close(&exit_timer_);
         close(&rest_);
+        close(&progress_);
         close(&turn_end_);
         close(&sigint_);
         close(&sigterm_);
@@ -678,6 +700,8 @@ int Driver::run(Sockets sockets, Identity identity) {
     if (!host) return fail(host.error());
     host_ = std::move(host).value();
     session_ = std::make_unique<cli::Session>(*host_);
+    session_->set_file_settings({opts_.auto_accept});
+    files_.set_downloads(opts_.downloads);
 
     udp_.data = this;
     tcp_.data = this;
@@ -686,6 +710,10 @@ int Driver::run(Sockets sockets, Identity identity) {
         t->data = this;
     }
     uv_unref(reinterpret_cast<uv_handle_t*>(&rest_));  // never what keeps the loop running
+    uv_timer_init(&loop_, &progress_);
+    progress_.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&progress_));
+
     uv_signal_init(&loop_, &sigint_);
     uv_signal_init(&loop_, &sigterm_);
     sigint_.data = sigterm_.data = this;

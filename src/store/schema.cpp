@@ -135,6 +135,16 @@ CREATE TABLE held (
     PRIMARY KEY (to_user, id)
 ) WITHOUT ROWID;
 )sql",
+    // 7: file transfers (darkchat-protocol(7), FILES): each side's state of a
+    // transfer as the file machine encodes it (manifest, key, chunks on disk).
+    R"sql(
+CREATE TABLE files (
+    id BLOB NOT NULL CHECK (length(id) = 16),
+    side INTEGER NOT NULL CHECK (side IN (0, 1)),
+    state BLOB NOT NULL CHECK (length(state) > 0),
+    PRIMARY KEY (id, side)
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace
@@ -256,6 +266,11 @@ Result<void> prepare_statements(Connection& conn, Statements& st) {
          "INSERT INTO groups (id, state) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state"},
         {&st.delete_group, "DELETE FROM groups WHERE id = ?"},
         {&st.all_groups, "SELECT id, state FROM groups ORDER BY id"},
+        {&st.put_file,
+         "INSERT INTO files (id, side, state) VALUES (?, ?, ?) ON CONFLICT (id, side) DO UPDATE SET state = "
+         "excluded.state"},
+        {&st.delete_file, "DELETE FROM files WHERE id = ? AND side = ?"},
+        {&st.all_files, "SELECT id, side, state FROM files ORDER BY id, side"},
         {&st.put_held,
          "INSERT INTO held (to_user, id, from_user, kept, base, sealed) VALUES (?, ?, ?, ?, ?, ?) "
          "ON CONFLICT (to_user, id) DO NOTHING"},

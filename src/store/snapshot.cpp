@@ -147,6 +147,17 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
         if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load groups", s.fault);
     }
     {
+        Query q(s.all_files.get());
+        while ((rc = q.step()) == SQLITE_ROW) {
+            FileRecord f;
+            if (!q.col_array(0, f.file)) return corrupt_row(s.fault, "files");
+            f.side = static_cast<std::uint8_t>(q.col_i64(1));
+            f.state = q.col_bytes(2);
+            snap.files.push_back(std::move(f));
+        }
+        if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load files", s.fault);
+    }
+    {
         Query q(s.all_held.get());
         while ((rc = q.step()) == SQLITE_ROW) {
             HeldRecord h;

@@ -111,6 +111,12 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops) {
                 } else if constexpr (std::is_same_v<T, store_op::DeleteGroup>) {
                     what = "delete group";
                     return Query(s.delete_group.get()).blob(o.group).run();
+                } else if constexpr (std::is_same_v<T, store_op::PutFile>) {
+                    what = "put file";
+                    return Query(s.put_file.get()).blob(o.file.file).i64(o.file.side).blob(o.file.state).run();
+                } else if constexpr (std::is_same_v<T, store_op::DeleteFile>) {
+                    what = "delete file";
+                    return Query(s.delete_file.get()).blob(o.file).i64(o.side).run();
                 } else if constexpr (std::is_same_v<T, store_op::PutHeld>) {
                     what = "put held";
                     const HeldRecord& h = o.held;

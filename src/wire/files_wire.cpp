@@ -110,6 +110,25 @@ Bytes encode_file(const FileMessage& m) { return schema::encode_indexed(m); }
 
 Result<FileMessage> decode_file(ByteView b) { return schema::decode_indexed<FileMessage>(b, "file message"); }
 
+Bytes encode_file_data(const PublicKey& from, ByteView message) {
+    Bytes out(kFileDataPrefix + message.size());
+    out[0] = kVersion;
+    out[1] = static_cast<std::uint8_t>(MsgType::file_data);
+    std::copy(from.begin(), from.end(), out.begin() + 2);
+    std::copy(message.begin(), message.end(), out.begin() + kFileDataPrefix);
+    return out;
+}
+
+Result<FileData> parse_file_data(ByteView b) {
+    if (b.size() <= kFileDataPrefix || b[0] != kVersion || b[1] != static_cast<std::uint8_t>(MsgType::file_data))
+        return err("fileData: bad layout");
+    if (b.size() > kMaxFrame) return err("fileData: too large");
+    FileData d;
+    std::copy(b.begin() + 2, b.begin() + kFileDataPrefix, d.from.begin());
+    d.message = b.subspan(kFileDataPrefix);
+    return d;
+}
+
 Bytes encode(const FileManifest& m) { return encode_message(m); }
 
 Result<FileManifest> decode_file_manifest(ByteView b, std::uint64_t max_size) {

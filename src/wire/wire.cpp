@@ -65,6 +65,7 @@ const char* type_name(MsgType t) {
     case MsgType::chat_leave: return "chatLeave";
     case MsgType::invite: return "invite";
     case MsgType::invite_answer: return "inviteAnswer";
+    case MsgType::file_data: return "fileData";
     }
     return "unknown";
 }
@@ -343,6 +344,8 @@ Result<Packet> parse_packet(ByteView data) {
 
 std::optional<MsgType> peek_type(ByteView d) {
     if (is_channel_data(d)) return MsgType::channel_data;
+    if (d.size() >= 2 && d[0] == kVersion && d[1] == static_cast<std::uint8_t>(MsgType::file_data))
+        return MsgType::file_data;
     // [version, bin signed_header, sig] with signed_header = [type, ...]: the type is the
     // first value inside the bin. Encoders write small uints as fixints; uint8 is accepted too.
     if (d.size() < 6 || d[0] != 0x93 || d[1] != kVersion) return std::nullopt;

@@ -24,6 +24,7 @@ struct MemStore {
     std::map<std::pair<RoomKey, std::string>, RoomCursorRecord> room_cursors;
     std::map<std::pair<SessionId, std::string>, ChatSeqRecord> chat_seqs;
     std::map<GroupKeyId, GroupRecord> groups;
+    std::map<std::pair<GroupKeyId, std::uint8_t>, FileRecord> files;
     std::map<std::pair<std::string, MessageId>, HeldRecord> held;
 
     void apply(const StoreOp& op) {
@@ -67,6 +68,10 @@ struct MemStore {
                     held.try_emplace({o.held.to, o.held.id}, o.held);
                 } else if constexpr (std::is_same_v<T, store_op::DeleteHeld>) {
                     held.erase({o.to, o.id});
+                } else if constexpr (std::is_same_v<T, store_op::PutFile>) {
+                    files[{o.file.file, o.file.side}] = o.file;
+                } else if constexpr (std::is_same_v<T, store_op::DeleteFile>) {
+                    files.erase({o.file, o.side});
                 }
             },
             op);
@@ -99,6 +104,7 @@ struct MemStore {
         for (auto& [k, v] : room_cursors) s.rooms.cursors.push_back(v);
         for (auto& [k, v] : chat_seqs) s.chat_seqs.push_back(v);
         for (auto& [k, v] : groups) s.groups.push_back(v);
+        for (auto& [k, v] : files) s.files.push_back(v);
         for (auto& [k, v] : held) s.held.push_back(v);
         std::stable_sort(s.held.begin(), s.held.end(),
                          [](const HeldRecord& a, const HeldRecord& b) { return a.kept < b.kept; });

@@ -219,7 +219,7 @@ TEST_CASE("a new store is created owner-only, in WAL mode, at the current schema
     auto& s = *opened;
 
     CHECK(mode_of(path) == 0600);
-    CHECK(s->schema_version() == 6);
+    CHECK(s->schema_version() == 7);
 
     apply_ok(*s, {store_op::PutUser{user("alice", 1, true, 10)}});
     // The write went to the write-ahead log, which SQLite creates with the database's mode.
@@ -246,7 +246,7 @@ TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
                       store_op::PutHistory{message(8, "alice", "bob", 300)}});
     }
     auto s = open_ok(path);
-    CHECK(s->schema_version() == 6);
+    CHECK(s->schema_version() == 7);
     auto loaded = s->load_identity();
     REQUIRE(loaded.ok());
     REQUIRE(loaded->has_value());
@@ -601,20 +601,20 @@ TEST_CASE("a schema newer than this darkchat is refused and left alone") {
         auto s = open_ok(path);
         apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     }
-    set_user_version(path, 7);
+    set_user_version(path, 8);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error() == "store: " + path + ": database schema 7 is newer than this darkchat (6)");
+    CHECK(s.error() == "store: " + path + ": database schema 8 is newer than this darkchat (7)");
 
-    set_user_version(path, 6);  // nothing was changed: back at version 6 the data is there
+    set_user_version(path, 7);  // nothing was changed: back at version 7 the data is there
     auto again = open_ok(path);
-    CHECK(again->schema_version() == 6);
+    CHECK(again->schema_version() == 7);
     REQUIRE(snapshot_ok(*again).users.size() == 1);
 }
 
 TEST_CASE("an in-memory store works for tests and tools") {
     auto s = open_ok(":memory:");
-    CHECK(s->schema_version() == 6);
+    CHECK(s->schema_version() == 7);
     apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     CHECK(snapshot_ok(*s).users.size() == 1);
 }
@@ -820,7 +820,7 @@ bool contains(const std::string& haystack, ByteView needle) {
 
 }  // namespace
 
-TEST_CASE("a schema 1 database is migrated in place to schema 6 with its data intact") {
+TEST_CASE("a schema 1 database is migrated in place to schema 7 with its data intact") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
     make_v1_database(path);
@@ -850,7 +850,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 6 with its data in
     REQUIRE(query_text(path, "PRAGMA user_version") == "1");
 
     auto check_data = [&](Store& s) {
-        CHECK(s.schema_version() == 6);
+        CHECK(s.schema_version() == 7);
         auto loaded = s.load_identity();
         REQUIRE(loaded.ok());
         auto snap = snapshot_ok(s);
@@ -883,7 +883,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 6 with its data in
     };
 
     check_data(*open_ok(path));
-    CHECK(query_text(path, "PRAGMA user_version") == "6");
+    CHECK(query_text(path, "PRAGMA user_version") == "7");
     CHECK(query_text(path, "SELECT count(*) FROM rooms") == "0");
     CHECK(mode_of(path) == 0600);
     CHECK(query_text(path, "SELECT sql FROM sqlite_master WHERE name = 'identity'").find("sk_sealed BLOB") !=
@@ -1167,6 +1167,35 @@ TEST_CASE("what we hold for others round-trips oldest first, is kept once, delet
     CHECK(got[0].from == "alice");
     CHECK(got[0].sealed == Bytes{7, 7});
     got = both({store_op::DeleteHeld{"bob", b}, store_op::DeleteHeld{"bob", b}});  // deleting twice is no fault
+    CHECK(got.empty());
+}
+
+TEST_CASE("a transfer's state is kept per file and side, replaced, deleted, and the in-memory store agrees") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    MemStore mem;
+    auto both = [&](const std::vector<StoreOp>& ops) {
+        auto snap = apply_both(path, mem, ops);
+        auto m = mem.snapshot().files;
+        REQUIRE(snap.files.size() == m.size());
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            CHECK(snap.files[i].file == m[i].file);
+            CHECK(snap.files[i].side == m[i].side);
+            CHECK(snap.files[i].state == m[i].state);
+        }
+        return snap.files;
+    };
+    GroupKeyId f{};
+    f.fill(3);
+    // A file sent to ourselves: both sides under one id.
+    auto got = both({store_op::PutFile{{f, 1, Bytes{1}}}, store_op::PutFile{{f, 0, Bytes{2}}}});
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].side == 0);
+    CHECK(got[1].state == Bytes{1});
+    got = both({store_op::PutFile{{f, 1, Bytes{5, 5}}}, store_op::DeleteFile{f, 0}});
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].state == Bytes{5, 5});
+    got = both({store_op::DeleteFile{f, 1}, store_op::DeleteFile{f, 1}});  // deleting twice is no fault
     CHECK(got.empty());
 }
 

@@ -1,0 +1,170 @@
+// The terminal's side of file transfers (darkchat(1), FILES): \send, \accept and
+// \decline of an offer, \files, the lines each transfer event is shown as, and
+// the progress lines. What needs the file system goes to the driver as a FileRequest.
+#include "darkchat/session.hpp"
+
+#include <algorithm>
+
+namespace dc::cli {
+
+namespace {
+
+std::string percent(std::uint64_t have, std::uint64_t total) {
+    if (total == 0) return "100%";
+    return std::to_string(have * 100 / total) + "%";
+}
+
+const char* phase_name(files::Phase p) {
+    switch (p) {
+        case files::Phase::offered: return "offered";
+        case files::Phase::transferring: return "transferring";
+        case files::Phase::verifying: return "verifying";
+    }
+    return "?";
+}
+
+// Bytes received of a transfer: whole chunks, the last one possibly short.
+std::uint64_t bytes_had(const files::TransferView& t) {
+    if (t.chunks == 0) return 0;
+    if (t.have >= t.chunks) return t.size;
+    const std::uint64_t chunk = (t.size + t.chunks - 1) / t.chunks;
+    return std::min(t.size, t.have * chunk);
+}
+
+}  // namespace
+
+std::optional<FileRequest> Session::poll_file_request() {
+    if (file_requests_.empty()) return std::nullopt;
+    FileRequest r = std::move(file_requests_.front());
+    file_requests_.pop_front();
+    return r;
+}
+
+template <typename A>
+void Session::file_action(TimeMs, const A& a) {
+    if constexpr (std::is_same_v<A, action::SendFile>) {
+        if (room_ || group_) say("! files go to the chat partner only for now: \\chat <user> first");
+        else if (partner_.empty()) say("! no chat partner: \\chat <username> first");
+        else file_requests_.push_back({FileRequest::Kind::send, a.path, partner_, {}, {}});
+    } else {
+        files::Machine* m = host_.files();
+        if (!m) {
+            say("! file transfers do not run on this port");
+            return;
+        }
+        std::size_t n = 0;
+        for (auto& t : m->transfers()) {
+            const bool in = t.side == files::Side::receiving;
+            std::string who = name_of(t.peer);
+            if (who.empty()) who = "?";
+            const std::uint64_t had = in ? bytes_had(t) : 0;
+            say("  " + short_id(t.id) + (in ? " from " : " to ") + printable(who) + " " + printable(t.name) + " " +
+                std::to_string(t.size) + " bytes " + phase_name(t.phase) + (in ? " " + percent(had, t.size) : ""));
+            ++n;
+        }
+        for (auto& [id, o] : offers_) {
+            say("  " + short_id(id) + " from " + printable(name_of(o.from)) + " " + printable(o.name) + " " +
+                std::to_string(o.size) + " bytes waiting (\\accept " + short_id(id) + ")");
+            ++n;
+        }
+        say("* " + std::to_string(n) + (n == 1 ? " transfer" : " transfers"));
+    }
+}
+template void Session::file_action(TimeMs, const action::SendFile&);
+template void Session::file_action(TimeMs, const action::Files&);
+
+// \accept or \decline with an id prefix of an offer waiting: true when it named one
+// (taken, refused, or said to be ambiguous); false leaves the words to the rooms.
+bool Session::file_answer(TimeMs now, bool accept, const std::string& prefix) {
+    if (prefix.empty() || !id_prefix(prefix)) return false;
+    std::vector<files::FileId> found;
+    for (auto& [id, o] : offers_) {
+        std::string full;
+        static const char* digits = "0123456789abcdef";
+        for (auto b : id) {
+            full += digits[b >> 4];
+            full += digits[b & 15];
+        }
+        std::string p = prefix;
+        std::transform(p.begin(), p.end(), p.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (full.rfind(p, 0) == 0) found.push_back(id);
+    }
+    if (found.empty()) return false;
+    if (found.size() > 1) {
+        say("! " + std::to_string(found.size()) + " file offers start with " + prefix + ": give more of the id");
+        return true;
+    }
+    auto it = offers_.find(found.front());
+    if (accept) {
+        file_requests_.push_back({FileRequest::Kind::accept, {}, {}, it->first, it->second.name});
+    } else {
+        host_.handle_file_command(now, files::cmd::Decline{it->first});
+        say("* file " + short_id(it->first) + " declined");
+    }
+    offers_.erase(it);
+    return true;
+}
+
+void Session::file_event(const files::Event& e) {
+    std::visit(
+        [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, files::ev::Offered>) {
+                std::string from = name_of(x.from);
+                const std::string id = short_id(x.id);
+                say("* file " + id + " offered by " + printable(from.empty() ? "?" : from) + ": " + printable(x.name) +
+                    " (" + std::to_string(x.size) + " bytes, " + printable(x.media_type) + ")");
+                const core::Node* node = host_.node();
+                auto u = node && !from.empty() ? node->user(from) : std::nullopt;
+                if (u && u->contact && x.size <= file_settings_.auto_accept) {
+                    say("* file " + id + " accepted (from a contact, at most " +
+                        std::to_string(file_settings_.auto_accept) + " bytes are taken without asking)");
+                    file_requests_.push_back({FileRequest::Kind::accept, {}, {}, x.id, x.name});
+                } else {
+                    offers_[x.id] = x;
+                    say("* \\accept " + id + " to take it, \\decline " + id + " to refuse it");
+                }
+            } else if constexpr (std::is_same_v<T, files::ev::Refused>) {
+                say("! a file offer from " + printable(name_of(x.from)) + " was refused: " + printable(x.why, Backslash::kept));
+            } else if constexpr (std::is_same_v<T, files::ev::Accepted>) {
+                say("* file " + short_id(x.id) + " accepted by " + printable(name_of(x.by)));
+            } else if constexpr (std::is_same_v<T, files::ev::Declined>) {
+                say("! file " + short_id(x.id) + " declined by " + printable(name_of(x.by)));
+            } else if constexpr (std::is_same_v<T, files::ev::Completed>) {
+                progress_.erase(x.id);
+                say("* file " + short_id(x.id) + " received from " + printable(name_of(x.from)) + ": " +
+                    (x.image ? files::image_label(*x.image) + " " : std::string()) + printable(x.path, Backslash::kept));
+            } else if constexpr (std::is_same_v<T, files::ev::Delivered>) {
+                say("* file " + short_id(x.id) + " delivered to " + printable(name_of(x.to)));
+            } else if constexpr (std::is_same_v<T, files::ev::Cancelled>) {
+                offers_.erase(x.id);
+                progress_.erase(x.id);
+                say("! file " + short_id(x.id) + " cancelled by " + printable(name_of(x.by)));
+            } else if constexpr (std::is_same_v<T, files::ev::Failed>) {
+                progress_.erase(x.id);
+                say("! file " + short_id(x.id) + " failed: " + printable(x.why, Backslash::kept));
+            }
+        },
+        e);
+}
+
+void Session::show_progress(TimeMs now) {
+    files::Machine* m = host_.files();
+    if (!m) return;
+    for (auto& t : m->transfers()) {
+        if (t.side != files::Side::receiving || t.phase == files::Phase::offered) continue;
+        const std::uint64_t had = bytes_had(t);
+        auto [it, fresh] = progress_.try_emplace(t.id, Progress{had, now});
+        std::string rate = "-", eta = "-";
+        if (!fresh && now > it->second.at && had >= it->second.bytes) {
+            const std::uint64_t per_s = (had - it->second.bytes) * 1000 / static_cast<std::uint64_t>(now - it->second.at);
+            rate = std::to_string(per_s);
+            if (per_s > 0) eta = std::to_string((t.size - had + per_s - 1) / per_s);
+        }
+        it->second = Progress{had, now};
+        say("~ file " + short_id(t.id) + " " + printable(t.name) + " " + std::to_string(had) + "/" +
+            std::to_string(t.size) + " " + percent(had, t.size) + " " + rate + "/s " + eta);
+    }
+}
+
+}  // namespace dc::cli

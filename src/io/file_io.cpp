@@ -1,0 +1,204 @@
+// The driver's file operations for transfers (file_io.hpp).
+#include "file_io.hpp"
+
+#include "darkchat/files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+namespace dc::io {
+
+namespace {
+
+TimeMs now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string why(int e) { return std::strerror(e); }
+
+// Reads exactly length bytes at offset; an error in words when it cannot.
+Result<Bytes> read_at(int fd, std::uint64_t offset, std::uint32_t length) {
+    Bytes b(length);
+    std::size_t got = 0;
+    while (got < length) {
+        ssize_t n = ::pread(fd, b.data() + got, length - got, static_cast<off_t>(offset + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return err(why(errno));
+        if (n == 0) return err("the file is shorter than it was");
+        got += static_cast<std::size_t>(n);
+    }
+    return b;
+}
+
+Result<void> write_at(int fd, std::uint64_t offset, ByteView bytes) {
+    std::size_t put = 0;
+    while (put < bytes.size()) {
+        ssize_t n = ::pwrite(fd, bytes.data() + put, bytes.size() - put, static_cast<off_t>(offset + put));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return err(why(errno));
+        put += static_cast<std::size_t>(n);
+    }
+    return {};
+}
+
+void sync_dir_of(const std::string& path) {
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
+}
+
+}  // namespace
+
+void FileIo::perform(host::Host& host, cli::Session& session) {
+    std::map<std::string, int> written;  // partial files written now: flushed before the store batch
+    auto open_for_write = [&](const std::string& path) -> int {
+        if (auto it = written.find(path); it != written.end()) return it->second;
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) written[path] = fd;
+        return fd;
+    };
+    auto close_all = [&] {
+        for (auto& [path, fd] : written) {
+            ::fdatasync(fd);
+            ::close(fd);
+        }
+        written.clear();
+    };
+    while (auto op = host.poll_file_io()) {
+        std::visit(
+            [&](auto& o) {
+                using T = std::decay_t<decltype(o)>;
+                if constexpr (std::is_same_v<T, files::io::Read>) {
+                    // A read-back of a file still being written: flush what this pass wrote first.
+                    if (written.contains(o.path)) close_all();
+                    int fd = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
+                    if (fd < 0) {
+                        host.handle_file_read_failed(now_ms(), o.id, o.side, o.path + ": " + why(errno));
+                        return;
+                    }
+                    auto b = read_at(fd, o.offset, o.length);
+                    ::close(fd);
+                    if (b) host.handle_file_read(now_ms(), o.id, o.side, o.index, *b);
+                    else host.handle_file_read_failed(now_ms(), o.id, o.side, o.path + ": " + b.error());
+                } else if constexpr (std::is_same_v<T, files::io::Write>) {
+                    int fd = open_for_write(o.path);
+                    auto r = fd < 0 ? Result<void>(err(why(errno))) : write_at(fd, o.offset, o.bytes);
+                    // The chunk is counted anyway: the read-back of the whole file finds it
+                    // missing and asks for it again, so a full disk loses nothing.
+                    if (!r) {
+                        if (failing_.insert(o.path).second)
+                            session.note("! file " + cli::short_id(o.id) + ": cannot write " + o.path + ": " +
+                                         r.error() + " (the chunks are fetched again once there is room)");
+                    } else if (failing_.erase(o.path)) {
+                        session.note("* file " + cli::short_id(o.id) + ": writing again");
+                    }
+                } else if constexpr (std::is_same_v<T, files::io::Finish>) {
+                    if (auto it = written.find(o.path); it != written.end()) {
+                        ::fdatasync(it->second);
+                        ::close(it->second);
+                        written.erase(it);
+                    }
+                    // Never over a file that appeared meanwhile under the final name.
+                    if (::renameat2(AT_FDCWD, o.path.c_str(), AT_FDCWD, o.final_path.c_str(), RENAME_NOREPLACE) != 0)
+                        session.note("! file " + cli::short_id(o.id) + ": cannot rename " + o.path + " to " +
+                                     o.final_path + ": " + why(errno) + " (the checked file stays as " + o.path + ")");
+                    else sync_dir_of(o.final_path);
+                } else if constexpr (std::is_same_v<T, files::io::Remove>) {
+                    if (auto it = written.find(o.path); it != written.end()) {
+                        ::close(it->second);
+                        written.erase(it);
+                    }
+                    ::unlink(o.path.c_str());
+                }
+            },
+            *op);
+    }
+    close_all();
+}
+
+void FileIo::request(host::Host& host, cli::Session& session, TimeMs now, const cli::FileRequest& r) {
+    if (r.kind == cli::FileRequest::Kind::send) offer(host, session, now, r);
+    else accept(host, session, now, r);
+}
+
+// \send: the manifest is made from the file read chunk by chunk (a hash per chunk
+// and of the whole), then the file part offers it.
+void FileIo::offer(host::Host& host, cli::Session& session, TimeMs now, const cli::FileRequest& r) {
+    const std::string path = std::filesystem::absolute(r.path).string();
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        session.note("! cannot send " + r.path + ": " + why(errno));
+        return;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        session.note("! cannot send " + r.path + ": not a regular file");
+        return;
+    }
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size == 0 || size > wire::kMaxFileSize) {
+        ::close(fd);
+        session.note("! cannot send " + r.path + ": " + std::to_string(size) + " bytes (from 1 to " +
+                     std::to_string(wire::kMaxFileSize) + ")");
+        return;
+    }
+    auto head = read_at(fd, 0, static_cast<std::uint32_t>(std::min<std::uint64_t>(size, 64)));
+    const std::string type = head ? files::media_type_of(*head) : "application/octet-stream";
+    auto builder = host.manifest_builder(std::filesystem::path(path).filename().string(), size, type);
+    const std::uint32_t chunk = files::chunk_size_for(size);
+    for (std::uint64_t at = 0; at < size; at += chunk) {
+        auto b = read_at(fd, at, static_cast<std::uint32_t>(std::min<std::uint64_t>(chunk, size - at)));
+        if (!b || !builder.add(*b)) {
+            ::close(fd);
+            session.note("! cannot send " + r.path + ": " + (b ? std::string("it changed while read") : b.error()));
+            return;
+        }
+    }
+    ::close(fd);
+    if (auto o = host.offer_file(now, r.to, builder, path); !o) session.note("! cannot send " + r.path + ": " + o.error());
+}
+
+// \accept: a safe name in the download folder that is not taken, the chunks
+// written beside it under a name of its own until the whole file checked out.
+void FileIo::accept(host::Host& host, cli::Session& session, TimeMs now, const cli::FileRequest& r) {
+    std::error_code ec;
+    std::filesystem::create_directories(downloads_, ec);
+    if (ec) {
+        session.note("! cannot accept file " + cli::short_id(r.id) + ": " + downloads_ + ": " + ec.message());
+        return;
+    }
+    auto taken = [&](const std::string& name) {
+        const std::string p = downloads_ + "/" + name;
+        return std::filesystem::exists(p, ec) || std::filesystem::exists(p + ".part", ec);
+    };
+    auto name = files::safe_file_name(r.name, taken);
+    if (!name) {
+        session.note("! cannot accept file " + cli::short_id(r.id) + ": " + name.error());
+        return;
+    }
+    const std::string final_path = downloads_ + "/" + *name;
+    // Claim the final name now (empty), so that a second offer of the same name gets another.
+    int fd = ::open(final_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        session.note("! cannot accept file " + cli::short_id(r.id) + ": " + final_path + ": " + why(errno));
+        return;
+    }
+    ::close(fd);
+    ::unlink(final_path.c_str());
+    host.handle_file_command(now, files::cmd::Accept{r.id, final_path + ".part", final_path});
+    session.note("* file " + cli::short_id(r.id) + " will be saved as " + final_path);
+}
+
+}  // namespace dc::io

@@ -1,0 +1,135 @@
+// Files between two real darkchat processes on 127.0.0.1, by the macros of
+// darkchat(1), FILES: offered, accepted, received byte for byte under the download
+// folder; kill -9 of the receiver and of the sender in the middle, and the transfer
+// goes on from the chunks stored.
+#include "harness.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sys/stat.h>
+
+using namespace dc::it;
+
+namespace {
+
+std::string random_file(const std::string& path, std::size_t size, unsigned seed) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::mt19937_64 g(seed);
+    std::string data(size, '\0');
+    for (auto& c : data) c = static_cast<char>(g());
+    std::ofstream(path, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
+    return data;
+}
+
+long long size_of(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<long long>(st.st_size) : -1;
+}
+
+// The id in "* file ID offered by WHO: ...".
+std::string offered_id(Proc& p, const std::string& who, std::size_t mark) {
+    std::string line = p.wait_for(re("^\\* file [0-9a-f]{8} offered by " + quote(who) + ": "), 10, mark);
+    return line.substr(7, 8);
+}
+
+// alice and bob linked, alice chatting with bob, each with its own download folder.
+void pair(Net& net) {
+    for (auto n : {"alice", "bob"})
+        net.start(n, Net::Opts{.server = false, .extra = {"--downloads", net.tmp.sub(std::string(n) + "-dl")}});
+    link(net, "alice", "bob");
+    net.proc("alice").send("\\chat bob");
+}
+
+}  // namespace
+
+TEST_CASE("a file of a few MiB goes from alice to bob, accepted by its id, and arrives byte for byte") {
+    Net net;
+    pair(net);
+    Proc& alice = net.proc("alice");
+    Proc& bob = net.proc("bob");
+    const std::string src = net.tmp.sub("src") + "/report.bin";
+    const std::string data = random_file(src, 3 * 1024 * 1024 + 12345, 1);
+    std::size_t mb = bob.mark(), ma = alice.mark();
+    alice.send("\\send " + src);
+    std::string id = offered_id(bob, "alice", mb);
+    bob.wait_for(exactly("* \\accept " + id + " to take it, \\decline " + id + " to refuse it"), 5, mb);
+    bob.send("\\accept " + id);
+    alice.wait_for(exactly("* file " + id + " accepted by bob"), 10, ma);
+    const std::string saved = net.tmp.sub("bob-dl") + "/report.bin";
+    bob.wait_for(exactly("* file " + id + " received from alice: " + saved), 30, mb);
+    alice.wait_for(exactly("* file " + id + " delivered to bob"), 10, ma);
+    CHECK(read_file(saved) == data);
+    CHECK(size_of(saved + ".part") == -1);
+    // The same name again gets a new one, never over the first.
+    mb = bob.mark();
+    alice.send("\\send " + src);
+    id = offered_id(bob, "alice", mb);
+    bob.send("\\accept " + id);
+    bob.wait_for(exactly("* file " + id + " received from alice: " + net.tmp.sub("bob-dl") + "/report (1).bin"), 30, mb);
+    CHECK(read_file(net.tmp.sub("bob-dl") + "/report (1).bin") == data);
+    CHECK(read_file(saved) == data);
+}
+
+TEST_CASE("a declined file is not written, and the sender is told") {
+    Net net;
+    pair(net);
+    Proc& alice = net.proc("alice");
+    Proc& bob = net.proc("bob");
+    const std::string src = net.tmp.sub("src") + "/no.bin";
+    random_file(src, 5000, 2);
+    std::size_t mb = bob.mark(), ma = alice.mark();
+    alice.send("\\send " + src);
+    std::string id = offered_id(bob, "alice", mb);
+    bob.send("\\decline " + id);
+    alice.wait_for(exactly("! file " + id + " declined by bob"), 10, ma);
+    CHECK(size_of(net.tmp.sub("bob-dl") + "/no.bin") == -1);
+}
+
+// Kills `who` by pid once bob's partial file holds some chunks and not all, restarts it,
+// and checks the file arrives whole without bob's partial file starting over.
+void killed_mid_transfer(const std::string& who) {
+    Net net;
+    pair(net);
+    const std::string src = net.tmp.sub("src") + "/big.bin";
+    const std::size_t size = 48 * 1024 * 1024;
+    const std::string data = random_file(src, size, 3);
+    std::size_t mb = net.proc("bob").mark();
+    net.proc("alice").send("\\send " + src);
+    std::string id = offered_id(net.proc("bob"), "alice", mb);
+    net.proc("bob").send("\\accept " + id);
+    const std::string saved = net.tmp.sub("bob-dl") + "/big.bin";
+    // Wait (bounded) until some chunks are on disk.
+    long long part = -1;
+    for (int i = 0; i < 2000 && part < 2 * 1024 * 1024; ++i) {
+        sleep_for(0.005);
+        part = size_of(saved + ".part");
+    }
+    REQUIRE_MESSAGE(part >= 2 * 1024 * 1024, "no chunks on disk in time");
+    REQUIRE_MESSAGE(size_of(saved) == -1, "the transfer ended before the kill: make the file larger");
+    net.kill9(who);
+    const long long at_kill = size_of(saved + ".part");
+    net.start(who, Net::Opts{.server = false, .extra = {"--downloads", net.tmp.sub(who + "-dl")}});
+    Proc& bob = net.proc("bob");
+    mb = who == "bob" ? 0 : mb;
+    bob.wait_for(exactly("* file " + id + " received from alice: " + saved), 60, mb);
+    CHECK(read_file(saved) == data);
+    CHECK(at_kill > 0);
+    // Went on from what was stored: the first progress line after a restart of bob
+    // (when one came before the end) already counts chunks.
+    if (who == "bob")
+        for (auto& l : bob.lines()) {
+            auto slash = l.find("/" + std::to_string(size) + " ");
+            if (l.rfind("~ file " + id + " ", 0) != 0 || slash == std::string::npos) continue;
+            CHECK(std::stoll(l.substr(l.rfind(' ', slash) + 1)) > 0);
+            break;
+        }
+}
+
+TEST_CASE("kill -9 of the receiver mid-transfer: restarted, it goes on from the chunks stored and the file is whole") {
+    killed_mid_transfer("bob");
+}
+
+TEST_CASE("kill -9 of the sender mid-transfer: restarted, it serves the rest and the file is whole") {
+    killed_mid_transfer("alice");
+}
