@@ -227,11 +227,20 @@ struct LineBody {
     bool operator==(const LineBody&) const = default;
 };
 
+// A line or ack is authenticated one of two ways. Signed: `line` / `ack` is a SignedBlob
+// of the body under the sender's identity key. Tagged: the body is in `tagged` and
+// `tags` holds a 16-byte keyed BLAKE2b of it for each receiver, under the key the sender
+// and that receiver make from their two room keys (MemberKey::kx), so that only they
+// can make it; the signed field is then absent.
+inline constexpr std::size_t kMemberTag = 16;
+
 // roomLine (member -> relay -> members). room is outside the signed line so the relay
 // routes without decoding it.
 struct RoomLine {
     RoomIdBytes room{};
-    SignedBlob line;  // a LineBody
+    SignedBlob line;  // a LineBody, signed by its author (absent when tagged)
+    Bytes tagged;     // a LineBody, authenticated by tags
+    Bytes tags;       // kMemberTag bytes per entry of the body's copies, in their order
     bool operator==(const RoomLine&) const = default;
 };
 
@@ -250,7 +259,9 @@ struct AckBody {
 struct RoomAck {
     RoomIdBytes room{};
     std::string author;  // whom the relay forwards it to
-    SignedBlob ack;      // an AckBody
+    SignedBlob ack;      // an AckBody, signed by the acker (absent when tagged)
+    Bytes tagged;        // an AckBody, authenticated by tags
+    Bytes tags;          // kMemberTag bytes: the tag for the author
     bool operator==(const RoomAck&) const = default;
 };
 

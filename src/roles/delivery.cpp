@@ -277,13 +277,17 @@ void Delivery::transmit(TimeMs now, Room& r, std::uint64_t seq, OutLine& l) {
     const Bytes text(l.text.begin(), l.text.end());
     b.text.resize(text.size() + 16);
     cr.aead_seal(b.text.data(), text, {}, seq, r.line_key);
+    std::vector<std::string> to;
     for (auto& [user, kx] : r.kx)
         if (user != ctx_.me() && ticket_member(r.ticket, user)) {
             auto& copy = r.key_copies[user];
             if (copy.second.empty() || copy.first != kx) copy = {kx, cr.seal(ByteView(r.line_key), kx)};
             b.copies.push_back({user, copy.second});
+            to.push_back(user);
         }
-    wire::RoomLine line{r.id, ctx_.env.sign(wire::encode(b))};
+    wire::RoomLine line{r.id, {}, wire::encode(b), {}};
+    if (to.empty()) line.line = ctx_.env.sign(std::move(line.tagged));
+    else line.tags = tags_for(r, line.tagged, to);
     ctx_.env.send(r.ticket.relay, wire::MsgType::room_line, wire::encode(line));
     l.last_tx = now;
 }
@@ -369,7 +373,9 @@ void Delivery::send_ack(Room& r, const std::string& author, const Inbound& inb) 
     const std::uint64_t upto = inb.expected - 1;
     if (upto == 0) return;
     wire::AckBody a{r.id, ctx_.me(), author, upto, inb.run};
-    wire::RoomAck ra{r.id, author, ctx_.env.sign(wire::encode(a))};
+    wire::RoomAck ra{r.id, author, {}, wire::encode(a), {}};
+    if (pair(r, author)) ra.tags = tags_for(r, ra.tagged, {author});
+    else ra.ack = ctx_.env.sign(std::move(ra.tagged));
     ctx_.env.send(r.ticket.relay, wire::MsgType::room_ack, wire::encode(ra));
 }
 
@@ -378,18 +384,22 @@ void Delivery::on_line(const wire::RoomLine& rl) {
     if (it == rooms_.end()) return;
     Room& r = it->second;
     auto& env = ctx_.env;
-    auto b = wire::decode_line_body(rl.line.body);
+    const bool tagged = !rl.tagged.empty();
+    auto b = wire::decode_line_body(tagged ? rl.tagged : rl.line.body);
     if (!b || b->room != r.id || b->author == ctx_.me() || b->seq == 0 || b->run == 0) {
         ++env.stats().malformed;
         return;
     }
-    const auto* author = ticket_member(r.ticket, b->author);
-    if (!author || !env.verify(rl.line, author->key)) {
-        ++env.stats().bad_signature;
-        return;
-    }
     if (r.distrusted.count(b->author)) {
         ++env.stats().wrong_key;
+        return;
+    }
+    std::size_t at = b->copies.size();  // our copy, and our tag at the same place
+    for (std::size_t i = 0; i < b->copies.size(); ++i)
+        if (b->copies[i].to == ctx_.me()) at = i;
+    if (tagged && !r.kx.count(b->author)) return;  // its key not known yet: the line comes again
+    if (tagged ? !tag_ok(r, b->author, rl.tagged, rl.tags, at) : !authentic(r, b->author, rl.line)) {
+        ++env.stats().bad_signature;
         return;
     }
     Inbound& inb = r.in[b->author];
@@ -414,9 +424,7 @@ void Delivery::on_line(const wire::RoomLine& rl) {
         while (!inb.buffer.empty() && inb.buffer.begin()->first < inb.expected) inb.buffer.erase(inb.buffer.begin());
     }
     if (b->seq >= inb.expected && !inb.buffer.count(b->seq)) {
-        const wire::SealedCopy* mine = nullptr;
-        for (auto& c : b->copies)
-            if (c.to == ctx_.me()) mine = &c;
+        const wire::SealedCopy* mine = at < b->copies.size() ? &b->copies[at] : nullptr;
         if (!mine) return;  // sealed before the author had our key: it comes again
         auto text = b->text.empty() ? env.crypto().open(mine->sealed, kx_pk_, kx_sk_) : open_text(inb, *b, *mine);
         if (!text) {
@@ -451,6 +459,76 @@ std::optional<Bytes> Delivery::open_text(Inbound& inb, const wire::LineBody& b, 
     return text;
 }
 
+// The two keys are a keyed BLAKE2b, under the X25519 agreement of the two room keys,
+// of the room, the sender's name and the receiver's: one per direction.
+std::optional<PairKeys> make_pair_keys(core::Crypto& cr, const RoomId& room, const KxSecretKey& our_sk,
+                                       const std::string& us, const KxPublicKey& their_kx, const std::string& them) {
+    auto shared = cr.agree(our_sk, their_kx);
+    if (!shared) return std::nullopt;
+    auto derive = [&](core::SymmetricKey& out, const std::string& sender, const std::string& receiver) {
+        Bytes in{'d', 'a', 'r', 'k', 'c', 'h', 'a', 't', ' ', 't', 'a', 'g'};
+        in.insert(in.end(), room.begin(), room.end());
+        for (auto* name : {&sender, &receiver}) {
+            in.push_back(static_cast<std::uint8_t>(name->size()));
+            in.insert(in.end(), name->begin(), name->end());
+        }
+        cr.hash(out, *shared, in);
+    };
+    PairKeys p;
+    p.kx = their_kx;
+    derive(p.to, us, them);
+    derive(p.from, them, us);
+    crypto::wipe(*shared);
+    return p;
+}
+
+std::array<std::uint8_t, 16> member_tag(core::Crypto& cr, const core::SymmetricKey& key, ByteView body) {
+    std::array<std::uint8_t, 16> t{};
+    cr.hash(t, key, body);
+    return t;
+}
+
+bool tag_matches(core::Crypto& cr, const core::SymmetricKey& key, ByteView body, const std::array<std::uint8_t, 16>& tag) {
+    const auto want = member_tag(cr, key, body);
+    std::uint8_t diff = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) diff |= static_cast<std::uint8_t>(want[i] ^ tag[i]);
+    return diff == 0;
+}
+
+const PairKeys* Delivery::pair(Room& r, const std::string& user) {
+    auto kx = r.kx.find(user);
+    if (kx == r.kx.end() || user == ctx_.me()) return nullptr;
+    auto it = r.pairs.find(user);
+    if (it != r.pairs.end() && it->second.kx == kx->second) return &it->second;
+    auto p = make_pair_keys(ctx_.env.crypto(), r.id, kx_sk_, ctx_.me(), kx->second, user);
+    if (!p) return nullptr;
+    return &(r.pairs[user] = *p);
+}
+
+Bytes Delivery::tags_for(Room& r, ByteView body, const std::vector<std::string>& to) {
+    Bytes tags(to.size() * wire::kMemberTag);
+    for (std::size_t i = 0; i < to.size(); ++i)
+        if (const auto* p = pair(r, to[i])) {
+            const auto t = member_tag(ctx_.env.crypto(), p->to, body);
+            std::copy(t.begin(), t.end(), tags.begin() + static_cast<std::ptrdiff_t>(i * wire::kMemberTag));
+        }
+    return tags;
+}
+
+bool Delivery::tag_ok(Room& r, const std::string& from, ByteView body, const Bytes& tags, std::size_t at) {
+    if (!ticket_member(r.ticket, from) || tags.size() < (at + 1) * wire::kMemberTag) return false;
+    const auto* p = pair(r, from);
+    if (!p) return false;
+    std::array<std::uint8_t, wire::kMemberTag> t{};
+    std::copy_n(tags.begin() + static_cast<std::ptrdiff_t>(at * wire::kMemberTag), t.size(), t.begin());
+    return tag_matches(ctx_.env.crypto(), p->from, body, t);
+}
+
+bool Delivery::authentic(Room& r, const std::string& from, const wire::SignedBlob& blob) {
+    const auto* m = ticket_member(r.ticket, from);
+    return m && ctx_.env.verify(blob, m->key);
+}
+
 void Delivery::send_due_acks() {
     for (auto& [id, author] : acks_due_) {
         auto it = rooms_.find(id);
@@ -465,14 +543,14 @@ void Delivery::on_ack(const wire::RoomAck& ra) {
     auto it = rooms_.find(ra.room);
     if (it == rooms_.end()) return;
     Room& r = it->second;
-    auto a = wire::decode_ack_body(ra.ack.body);
+    const bool tagged = !ra.tagged.empty();
+    auto a = wire::decode_ack_body(tagged ? ra.tagged : ra.ack.body);
     if (!a || a->room != r.id || a->author != ctx_.me()) {
         ++ctx_.env.stats().malformed;
         return;
     }
     if (a->run != r.run) return;  // acks lines of an earlier run of ours in this room
-    const auto* from = ticket_member(r.ticket, a->from);
-    if (!from || !ctx_.env.verify(ra.ack, from->key)) {
+    if (tagged ? !tag_ok(r, a->from, ra.tagged, ra.tags, 0) : !authentic(r, a->from, ra.ack)) {
         ++ctx_.env.stats().bad_signature;
         return;
     }

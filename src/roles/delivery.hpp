@@ -24,6 +24,30 @@ struct Held {
     std::string text;
 };
 
+// What we send to one member and what it sends us in a room are authenticated with two
+// keys made from our room key and the member's (its signed MemberKey): made once, kept
+// while the member's key stays the same.
+struct PairKeys {
+    KxPublicKey kx{};          // the member's room key they were made from
+    core::SymmetricKey to{};   // tags on our lines and acks to the member
+    core::SymmetricKey from{}; // tags on its lines and acks to us
+    PairKeys() = default;
+    PairKeys(const PairKeys&) = default;
+    PairKeys& operator=(const PairKeys&) = default;
+    ~PairKeys() {
+        crypto::wipe(to);
+        crypto::wipe(from);
+    }
+};
+
+// The pair keys of us and them in room, from our room key's secret and their room key;
+// none for a low-order key.
+std::optional<PairKeys> make_pair_keys(core::Crypto& cr, const RoomId& room, const KxSecretKey& our_sk,
+                                       const std::string& us, const KxPublicKey& their_kx, const std::string& them);
+// The tag of body under key (keyed BLAKE2b, 16 bytes), and its check in constant time.
+std::array<std::uint8_t, 16> member_tag(core::Crypto& cr, const core::SymmetricKey& key, ByteView body);
+bool tag_matches(core::Crypto& cr, const core::SymmetricKey& key, ByteView body, const std::array<std::uint8_t, 16>& tag);
+
 // One author's lines as we receive them.
 struct Inbound {
     Bytes key_copy;       // the author's line key as sealed to us in its last line, and opened:
@@ -55,6 +79,7 @@ struct Room {
     // (counter: its seq), and the key is sealed once to each member's sealing key.
     core::SymmetricKey line_key{};
     std::map<std::string, std::pair<KxPublicKey, Bytes>> key_copies;
+    std::map<std::string, PairKeys> pairs;  // per other member
     std::map<std::string, std::uint64_t> acked;
     TimeMs next_resend = 0;
     std::map<std::string, Inbound> in;
@@ -146,6 +171,14 @@ private:
     void resend(TimeMs now, Room& r, bool all);
     void trim(Room& r);
     void send_ack(Room& r, const std::string& author, const Inbound& inb);
+    // The keys shared with user in r, or none (its room key unknown yet, or unusable).
+    const PairKeys* pair(Room& r, const std::string& user);
+    // Our tags on body for each of `to`, in that order (zero for one whose key we
+    // cannot make), and the check of the tag for us at place `at` of a sender's tags.
+    Bytes tags_for(Room& r, ByteView body, const std::vector<std::string>& to);
+    bool tag_ok(Room& r, const std::string& from, ByteView body, const Bytes& tags, std::size_t at);
+    // blob signed by from's key in the ticket.
+    bool authentic(Room& r, const std::string& from, const wire::SignedBlob& blob);
     // The text of a line for us, or none (no copy for us yet, or it does not open).
     std::optional<Bytes> open_text(Inbound& inb, const wire::LineBody& b, const wire::SealedCopy& mine);
     void relocate(TimeMs now, Room& r, Selector& sel);

@@ -235,7 +235,9 @@ struct Message<RoomLine> {
     static constexpr std::string_view name = "roomLine";
     static constexpr auto fields = std::tuple{
         field(0, "room", &RoomLine::room, required),
-        field(1, "line", &RoomLine::line, required),
+        field(1, "line", &RoomLine::line, if_set(&RoomLine::line)),
+        field(2, "tagged", &RoomLine::tagged, max_bytes(kMaxFrame), if_set(&RoomLine::tagged)),
+        field(3, "tags", &RoomLine::tags, max_bytes(kMemberTag * kMaxRoomMembers), if_set(&RoomLine::tags)),
     };
 };
 
@@ -257,7 +259,9 @@ struct Message<RoomAck> {
     static constexpr auto fields = std::tuple{
         field(0, "room", &RoomAck::room, required),
         field(1, "author", &RoomAck::author, user, required),
-        field(2, "ack", &RoomAck::ack, required),
+        field(2, "ack", &RoomAck::ack, if_set(&RoomAck::ack)),
+        field(3, "tagged", &RoomAck::tagged, max_bytes(kMaxFrame), if_set(&RoomAck::tagged)),
+        field(4, "tags", &RoomAck::tags, max_bytes(kMemberTag), if_set(&RoomAck::tags)),
     };
 };
 

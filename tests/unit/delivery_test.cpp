@@ -32,19 +32,21 @@ struct Fixture {
     KxPublicKey bob_kx_pk{};
     RoomId room{};
 
-    wire::ChatInfo chat(const Peer& on, std::uint32_t epoch) {
+    wire::ChatInfo chat(const Peer& on, std::uint32_t epoch, const Peer* third = nullptr) {
         wire::Ticket t;
         t.room = room;
         t.relay = on.addr;
         t.relay_key = on.key();
         t.epoch = epoch;
         t.members = {{"alice", alice.env.id().pk}, {"bob", bob.key()}};
+        if (third) t.members.push_back({third->name(), third->key()});
         wire::ChatInfo ci;
         ci.room = room;
         ci.relay = on.addr;
         ci.relay_key = on.key();
         ci.epoch = epoch;
         ci.members = {"alice", "bob"};
+        if (third) ci.members.push_back(third->name());
         ci.ticket = dir.env.sign(wire::encode(t));
         return ci;
     }
@@ -57,6 +59,9 @@ struct Fixture {
         CHECK(joins[0].first == on.addr);
         auto j = wire::decode_room_join(joins[0].second.payload);
         REQUIRE(j.ok());
+        auto mk = wire::decode_member_key(j->member_key.body);
+        REQUIRE(mk.ok());
+        alice_kx = mk->kx;
         wire::RoomRoster ro{room, 1, {j->member_key, bob.env.sign(wire::encode(wire::MemberKey{room, "bob", bob_kx_pk}))}};
         auto in = alice.receive(now, on, wire::MsgType::room_roster, wire::encode(ro));
         d.on_roster(now, in, ro);
@@ -68,9 +73,16 @@ struct Fixture {
         for (auto& [to, p] : alice.sent(wire::MsgType::room_line)) {
             auto rl = wire::decode_room_line(p.payload);
             REQUIRE(rl.ok());
-            auto b = wire::decode_line_body(rl->line.body);
+            auto b = wire::decode_line_body(rl->tagged);
             REQUIRE(b.ok());
-            CHECK(bob.env.verify(rl->line, alice.env.id().pk));
+            // Authenticated to bob with the key only alice and bob can make, not signed.
+            CHECK(rl->line == wire::SignedBlob{});
+            REQUIRE(rl->tags.size() == wire::kMemberTag);
+            auto keys = make_pair_keys(crypto, room, bob_kx_sk, "bob", alice_kx, "alice");
+            REQUIRE(keys.has_value());
+            std::array<std::uint8_t, 16> tag{};
+            std::copy(rl->tags.begin(), rl->tags.end(), tag.begin());
+            CHECK(tag_matches(crypto, keys->from, rl->tagged, tag));
             REQUIRE(b->copies.size() == 1);
             CHECK(b->copies[0].to == "bob");
             // The copy is alice's line key, sealed to bob; the text is encrypted under it once.
@@ -88,7 +100,7 @@ struct Fixture {
     }
 
     void ack_from_bob(std::uint64_t upto, std::uint64_t run) {
-        wire::RoomAck ra{room, "alice", bob.env.sign(wire::encode(wire::AckBody{room, "bob", "alice", upto, run}))};
+        wire::RoomAck ra{room, "alice", bob.env.sign(wire::encode(wire::AckBody{room, "bob", "alice", upto, run})), {}, {}};
         d.on_ack(ra);
     }
 
@@ -100,7 +112,7 @@ struct Fixture {
         b.first_kept = first_kept;
         b.run = run;
         b.copies.push_back({"alice", crypto.seal(Bytes(text.begin(), text.end()), kx_of_alice())});
-        return wire::RoomLine{room, bob.env.sign(wire::encode(b))};
+        return wire::RoomLine{room, bob.env.sign(wire::encode(b)), {}, {}};
     }
 
     // A line of bob's as authors now send it: the text encrypted once under bob's line
@@ -116,7 +128,7 @@ struct Fixture {
         b.copies.push_back({"alice", sealed_key});
         b.text.resize(text.size() + 16);
         crypto.aead_seal(b.text.data(), Bytes(text.begin(), text.end()), {}, seq, key);
-        return wire::RoomLine{room, bob.env.sign(wire::encode(b))};
+        return wire::RoomLine{room, bob.env.sign(wire::encode(b)), {}, {}};
     }
 
     // Alice is given the room and sends her join; her sealing key, as the join declares it.
@@ -261,6 +273,64 @@ TEST_CASE("a line encrypted once under its author's key opens with the copy of t
     // bob restarted with a new key: its new copy is opened.
     f.d.on_line(f.keyed_line_from_bob(6, 1, other, f.crypto.seal(ByteView(other), f.alice_kx), "again"));
     CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"again"});
+}
+
+TEST_CASE("a member cannot pass a line off as another author's: only the author's tag for us is taken") {
+    // carol is a member too: she holds bob's line key (sealed to her) and her own pair
+    // keys with alice, but not the key bob and alice share.
+    Fixture f;
+    Peer carol{"carol", Addr::v4(127, 0, 0, 4, 7000)};
+    KxSecretKey carol_sk{};
+    f.crypto.random(carol_sk);
+    const KxPublicKey carol_pk = f.crypto.kx_public(carol_sk);
+    f.d.on_chats(0, {f.chat(f.relay, 1, &carol)}, f.dir.key());
+    f.d.handle_timeout(0, f.sel);
+    auto joins = f.alice.sent(wire::MsgType::room_join);
+    REQUIRE(joins.size() == 1);
+    auto j = wire::decode_room_join(joins[0].second.payload);
+    REQUIRE(j.ok());
+    f.alice_kx = wire::decode_member_key(j->member_key.body)->kx;
+    wire::RoomRoster ro{f.room, 1,
+                        {j->member_key, f.bob.env.sign(wire::encode(wire::MemberKey{f.room, "bob", f.bob_kx_pk})),
+                         carol.env.sign(wire::encode(wire::MemberKey{f.room, "carol", carol_pk}))}};
+    f.d.on_roster(0, f.alice.receive(0, f.relay, wire::MsgType::room_roster, wire::encode(ro)), ro);
+    (void)f.alice.events();
+
+    core::SymmetricKey key{};
+    f.crypto.random(key);
+    const Bytes sealed = f.crypto.seal(ByteView(key), f.alice_kx);
+    auto as_bob = [&](std::uint64_t seq, const std::string& text, const core::SymmetricKey* tag_key) {
+        auto rl = f.keyed_line_from_bob(5, seq, key, sealed, text);
+        rl.tagged = rl.line.body;
+        rl.line = {};
+        if (tag_key) {
+            const auto t = member_tag(f.crypto, *tag_key, rl.tagged);
+            rl.tags.assign(t.begin(), t.end());
+        }
+        return rl;
+    };
+    auto bob_keys = make_pair_keys(f.crypto, f.room, f.bob_kx_sk, "bob", f.alice_kx, "alice");
+    auto carol_keys = make_pair_keys(f.crypto, f.room, carol_sk, "carol", f.alice_kx, "alice");
+    REQUIRE(bob_keys.has_value());
+    REQUIRE(carol_keys.has_value());
+    const auto bad = f.alice.env.stats().bad_signature;
+
+    f.d.on_line(as_bob(1, "carol's words under her own tag", &carol_keys->to));
+    f.d.on_line(as_bob(1, "carol's words with no tag and no signature", nullptr));
+    auto zero_sig = f.keyed_line_from_bob(5, 1, key, sealed, "carol's words with an empty signature");
+    zero_sig.line.sig = {};
+    f.d.on_line(zero_sig);
+    auto tagged_for_bob = as_bob(1, "carol's words, bob's tag for alice moved onto them", &bob_keys->to);
+    auto bobs = as_bob(1, "bob's words", &bob_keys->to);
+    tagged_for_bob.tags = bobs.tags;
+    f.d.on_line(tagged_for_bob);
+    CHECK(f.alice.events_of<room_ev::Line>().empty());
+    CHECK(f.alice.env.stats().bad_signature == bad + 4);
+
+    f.d.on_line(bobs);
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"bob's words"});
+    f.d.on_line(bobs);  // a replay is not shown again
+    CHECK(f.alice.events_of<room_ev::Line>().empty());
 }
 
 TEST_CASE("a relay that forgot the room is joined again; a refusal for any other reason leaves the room") {

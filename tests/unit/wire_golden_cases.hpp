@@ -346,14 +346,18 @@ inline std::vector<Case> cases() {
     add("line_body_limits", "line_body", encode(lb));
 
     add("room_line_default", "room_line", encode(RoomLine{}));
-    add("room_line_full", "room_line", encode(RoomLine{filled<16>(53), blob(90, 17)}));
+    add("room_line_full", "room_line", encode(RoomLine{filled<16>(53), blob(90, 17), {}, {}}));
+    add("room_line_tagged", "room_line", encode(RoomLine{filled<16>(57), {}, Bytes(90, 19), Bytes(32, 20)}));
+    add("room_line_limits", "room_line",
+        encode(RoomLine{filled<16>(60), {}, Bytes(90, 21), Bytes(kMemberTag * kMaxRoomMembers, 22)}));
 
     add("ack_body_default", "ack_body", encode(AckBody{}));
     add("ack_body_full", "ack_body", encode(AckBody{filled<16>(54), "bob", "alice", 5, 77}));
     add("ack_body_limits", "ack_body", encode(AckBody{filled<16>(55), name_of(32, 'f'), name_of(32, 'g'), kU64, kU64}));
 
     add("room_ack_default", "room_ack", encode(RoomAck{}));
-    add("room_ack_full", "room_ack", encode(RoomAck{filled<16>(56), "alice", blob(70, 18)}));
+    add("room_ack_full", "room_ack", encode(RoomAck{filled<16>(56), "alice", blob(70, 18), {}, {}}));
+    add("room_ack_tagged", "room_ack", encode(RoomAck{filled<16>(62), "alice", {}, Bytes(70, 23), Bytes(kMemberTag, 24)}));
 
     add("room_leave_default", "room_leave", encode(RoomLeave{}));
     add("room_leave_full", "room_leave", encode(RoomLeave{filled<16>(57)}));
