@@ -200,6 +200,7 @@ struct RoleStats {
     std::uint64_t unsolicited = 0;   // not for this role, or from an unknown party
     std::uint64_t rate_limited = 0;
     std::uint64_t refused = 0;       // over a bound, or a ticket that does not admit
+    std::uint64_t replayed = 0;      // room hop packets seen before (or too old for the window)
 };
 
 class Directory {

@@ -201,6 +201,9 @@ struct RoomRoster {
     RoomIdBytes room{};
     std::uint32_t epoch = 0;
     std::vector<SignedBlob> member_keys;
+    // The relay's X25519 key for this run: each member's hop keys are made from it and
+    // the member's MemberKey (darkchat-rooms(7), HOPS). All zero: no hops.
+    KxPublicKey relay_kx{};
     bool operator==(const RoomRoster&) const = default;
 };
 

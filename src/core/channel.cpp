@@ -463,6 +463,25 @@ void Channels::handle_welcome(TimeMs now, const wire::Header& h, const wire::Cha
 // ---------------------------------------------------------------------------
 // Data
 
+Bytes seal_aead_packet(Crypto& crypto, wire::MsgType outer, std::uint32_t index, std::uint64_t counter,
+                       const SymmetricKey& key, std::uint8_t inner, ByteView payload) {
+    Bytes out(wire::kChannelPrefix + 1 + payload.size() + wire::kChannelTag);
+    wire::put_channel_prefix(out.data(), index, counter, outer);
+    std::uint8_t* body = out.data() + wire::kChannelPrefix;
+    body[0] = inner;
+    if (!payload.empty()) std::memcpy(body + 1, payload.data(), payload.size());
+    crypto.aead_seal(body, ByteView(body, 1 + payload.size()), ByteView(out.data(), wire::kChannelPrefix), counter, key);
+    return out;
+}
+
+std::optional<Bytes> open_aead_packet(Crypto& crypto, ByteView datagram, const wire::ChannelData& d,
+                                      const SymmetricKey& key) {
+    Bytes plain(d.sealed.size() - wire::kChannelTag);
+    if (!crypto.aead_open(plain.data(), d.sealed, datagram.first(wire::kChannelPrefix), d.counter, key))
+        return std::nullopt;
+    return plain;
+}
+
 std::optional<Bytes> Channels::seal_with(ChannelKeys& k, std::uint8_t inner, ByteView payload) {
     if (k.next_counter >= 2 * cfg_.rekey_packets || k.bytes_sent >= 2 * cfg_.rekey_bytes) {
         ++stats_.exhausted;
@@ -470,14 +489,7 @@ std::optional<Bytes> Channels::seal_with(ChannelKeys& k, std::uint8_t inner, Byt
     }
     const std::uint64_t counter = k.next_counter++;
     k.bytes_sent += payload.size();
-    Bytes out(wire::kChannelPrefix + 1 + payload.size() + wire::kChannelTag);
-    wire::put_channel_prefix(out.data(), k.remote, counter);
-    std::uint8_t* body = out.data() + wire::kChannelPrefix;
-    body[0] = inner;
-    if (!payload.empty()) std::memcpy(body + 1, payload.data(), payload.size());
-    crypto_.aead_seal(body, ByteView(body, 1 + payload.size()), ByteView(out.data(), wire::kChannelPrefix), counter,
-                      k.send);
-    return out;
+    return seal_aead_packet(crypto_, wire::MsgType::channel_data, k.remote, counter, k.send, inner, payload);
 }
 
 std::optional<Bytes> Channels::seal(TimeMs now, const SessionId& peer, wire::MsgType inner, ByteView payload) {
@@ -503,20 +515,19 @@ ChannelKeys* Channels::keys_for(TimeMs now, std::uint32_t index, Channel*& c) {
 
 std::optional<wire::MsgType> Channels::peek(TimeMs now, ByteView datagram) {
     auto d = wire::parse_channel_data(datagram);
-    if (!d) return std::nullopt;
+    if (!d || d->type != wire::MsgType::channel_data) return std::nullopt;
     Channel* c = nullptr;
     ChannelKeys* k = keys_for(now, d->index, c);
     if (!k) return std::nullopt;
-    Bytes plain(d->sealed.size() - wire::kChannelTag);
-    if (!crypto_.aead_open(plain.data(), d->sealed, datagram.first(wire::kChannelPrefix), d->counter, k->recv))
-        return std::nullopt;
-    if (plain.empty() || !inner_type_ok(plain[0])) return std::nullopt;
-    return static_cast<wire::MsgType>(plain[0]);
+    auto plain = open_aead_packet(crypto_, datagram, *d, k->recv);
+    if (!plain) return std::nullopt;
+    if (plain->empty() || !inner_type_ok((*plain)[0])) return std::nullopt;
+    return static_cast<wire::MsgType>((*plain)[0]);
 }
 
 std::optional<Channels::Opened> Channels::open(TimeMs now, ByteView datagram) {
     auto d = wire::parse_channel_data(datagram);
-    if (!d) {
+    if (!d || d->type != wire::MsgType::channel_data) {
         ++stats_.malformed;
         return std::nullopt;
     }
@@ -530,11 +541,12 @@ std::optional<Channels::Opened> Channels::open(TimeMs now, ByteView datagram) {
         ++stats_.replayed;
         return std::nullopt;
     }
-    Bytes plain(d->sealed.size() - wire::kChannelTag);
-    if (!crypto_.aead_open(plain.data(), d->sealed, datagram.first(wire::kChannelPrefix), d->counter, k->recv)) {
+    auto opened = open_aead_packet(crypto_, datagram, *d, k->recv);
+    if (!opened) {
         ++stats_.undecryptable;
         return std::nullopt;
     }
+    Bytes& plain = *opened;
     k->window.mark(d->counter);
     c->active = now;
     c->suspect = false;  // the peer holds keys of this channel

@@ -69,6 +69,14 @@ private:
     std::array<std::uint64_t, kBits / 64> bits_{};
 };
 
+// One AEAD packet in the wire::ChannelData layout with the given outer type: the
+// prefix is the additional data, [inner | payload] is sealed under key with counter.
+Bytes seal_aead_packet(Crypto& crypto, wire::MsgType outer, std::uint32_t index, std::uint64_t counter,
+                       const SymmetricKey& key, std::uint8_t inner, ByteView payload);
+// [inner | payload] of d (datagram, parsed), or none when it does not open under key.
+std::optional<Bytes> open_aead_packet(Crypto& crypto, ByteView datagram, const wire::ChannelData& d,
+                                      const SymmetricKey& key);
+
 // The keys one handshake made. Never copied; wiped when destroyed.
 struct ChannelKeys {
     SymmetricKey send{};

@@ -355,6 +355,8 @@ void Delivery::on_roster(TimeMs now, const Incoming& in, const wire::RoomRoster&
         return;
     }
     r.on_relay = std::move(present);
+    if (ro.relay_kx == KxPublicKey{}) r.hop.reset();
+    else if (!r.hop || r.hop->peer_kx != ro.relay_kx) r.hop = make_hop(ctx_.env.crypto(), kx_sk_, ro.relay_kx, r.id, me);
     const bool was = r.joined;
     r.joined = true;
     if (!r.announced) {
@@ -527,6 +529,46 @@ bool Delivery::tag_ok(Room& r, const std::string& from, ByteView body, const Byt
 bool Delivery::authentic(Room& r, const std::string& from, const wire::SignedBlob& blob) {
     const auto* m = ticket_member(r.ticket, from);
     return m && ctx_.env.verify(blob, m->key);
+}
+
+void Delivery::on_hop(ByteView datagram) {
+    auto& st = ctx_.env.stats();
+    ++st.received;
+    auto d = wire::parse_channel_data(datagram);
+    if (!d || d->type != wire::MsgType::room_hop) {
+        ++st.malformed;
+        return;
+    }
+    Room* r = nullptr;
+    for (auto& [id, room] : rooms_)
+        if (room.hop && room.hop->index == d->index) r = &room;
+    if (!r) {
+        ++st.unsolicited;
+        return;
+    }
+    Hop& hop = *r->hop;
+    if (!hop.window.fresh(d->counter)) {
+        ++st.replayed;
+        return;
+    }
+    auto plain = core::open_aead_packet(ctx_.env.crypto(), datagram, *d, hop.key);
+    if (!plain || plain->empty()) {
+        ++st.bad_signature;
+        return;
+    }
+    hop.window.mark(d->counter);
+    const ByteView payload = ByteView(*plain).subspan(1);
+    const RoomId room = r->id;
+    switch (static_cast<wire::MsgType>((*plain)[0])) {
+    case wire::MsgType::room_line:
+        if (auto p = wire::decode_room_line(payload); p && p->room == room) return on_line(*p);
+        break;
+    case wire::MsgType::room_ack:
+        if (auto p = wire::decode_room_ack(payload); p && p->room == room) return on_ack(*p);
+        break;
+    default: break;
+    }
+    ++st.malformed;
 }
 
 void Delivery::send_due_acks() {

@@ -7,6 +7,7 @@
 // ops, saved before anything that rests on it is sent.
 #pragma once
 
+#include "hop.hpp"
 #include "measuring.hpp"
 
 namespace dc::roles::detail {
@@ -80,6 +81,7 @@ struct Room {
     core::SymmetricKey line_key{};
     std::map<std::string, std::pair<KxPublicKey, Bytes>> key_copies;
     std::map<std::string, PairKeys> pairs;  // per other member
+    std::optional<Hop> hop;  // from the relay's last roster: its lines and acks to us
     std::map<std::string, std::uint64_t> acked;
     TimeMs next_resend = 0;
     std::map<std::string, Inbound> in;
@@ -125,6 +127,8 @@ public:
     void on_roster(TimeMs now, const Incoming& in, const wire::RoomRoster& ro);
     void on_line(const wire::RoomLine& rl);
     void on_ack(const wire::RoomAck& ra);
+    // A room hop packet from the relay of one of our rooms: a line or an ack.
+    void on_hop(ByteView datagram);
     void on_refused(TimeMs now, const Incoming& in, const wire::RoomRefused& rf);
     // A direct invite for a room we are in: its issuer moving it. False when the room is
     // new to us (an invitation, for the request flow).

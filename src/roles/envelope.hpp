@@ -58,6 +58,13 @@ public:
         }
     }
 
+    // Queues a datagram made elsewhere (a room hop packet), as it is.
+    void push(const Addr& to, Bytes data) {
+        if (!to.valid() || to.port == 0) return;
+        tx_.push_back(core::Transmit{to, std::move(data), false});
+        ++stats_.sent;
+    }
+
     std::optional<core::Transmit> poll() { return pop_front(tx_); }
 
     // Parses, charges the sender's budget, checks the signature. Only role types.

@@ -12,6 +12,7 @@
 // by the joiner for this room.
 
 #include "envelope.hpp"
+#include "hop.hpp"
 
 #include <set>
 
@@ -27,6 +28,7 @@ struct Member {
     Addr addr;
     TimeMs last = 0;
     wire::SignedBlob member_key;
+    std::optional<Hop> hop;  // lines and acks to it go as AEAD packets under this
 };
 
 struct Room {
@@ -62,9 +64,24 @@ struct Relay::State {
     std::uint32_t this_second = 0, last_second = 0;
     CpuUse cpu;  // as the driver last measured it
 
+    // This run's X25519 key, announced in every roster: each member's hop is made from it.
+    KxSecretKey kx_sk{};
+    KxPublicKey kx_pk{};
+
     State(RelayConfig c, Identity id, core::Crypto& crypto, std::uint64_t)
         : cfg(std::move(c)), env(std::move(id), crypto, cfg.port, cfg.ip_rate, cfg.ip_burst) {
         env.known_budget(cfg.member_rate, cfg.member_burst);
+        crypto.random(kx_sk);
+        kx_pk = crypto.kx_public(kx_sk);
+    }
+    ~State() { crypto::wipe(kx_sk); }
+    State(const State&) = delete;
+    State& operator=(const State&) = delete;
+
+    // A room's packet of type t to a joined member: under its hop, or signed.
+    void to_member(Member& m, wire::MsgType t, ByteView payload) {
+        if (m.hop) env.push(m.addr, hop_seal(env.crypto(), *m.hop, t, payload));
+        else env.send(m.addr, t, Bytes(payload.begin(), payload.end()));
     }
 
     void unseat(const Member& m) {
@@ -120,7 +137,7 @@ struct Relay::State {
     }
 
     void send_roster(const Room& r) {
-        wire::RoomRoster roster{r.id, r.epoch, {}};
+        wire::RoomRoster roster{r.id, r.epoch, {}, kx_pk};
         for (auto& [n, m] : r.joined) roster.member_keys.push_back(m.member_key);
         std::vector<Addr> to;
         for (auto& [n, m] : r.joined) to.push_back(m.addr);
@@ -191,13 +208,20 @@ struct Relay::State {
         auto m = r.joined.find(h.from_user);
         const bool fresh = m == r.joined.end() || m->second.addr != in.reply || m->second.member_key != j.member_key;
         if (fresh) event(relay_ev::MemberJoined{room, h.from_user, in.reply});
-        if (m != r.joined.end()) unseat(m->second);
-        Member& joiner = r.joined[h.from_user] = Member{h.from_user, h.from_key, {}, now, j.member_key};
+        // The hop goes on while the member's key is the same (its counter too: the member
+        // refuses counters it has seen).
+        std::optional<Hop> hop;
+        if (m != r.joined.end()) {
+            unseat(m->second);
+            if (m->second.hop && m->second.hop->peer_kx == mk->kx) hop = std::move(m->second.hop);
+        }
+        if (!hop) hop = make_hop(env.crypto(), kx_sk, mk->kx, room, h.from_user);
+        Member& joiner = r.joined[h.from_user] = Member{h.from_user, h.from_key, {}, now, j.member_key, std::move(hop)};
         seat(joiner, in.reply);
         if (fresh) {
             send_roster(r);
         } else {  // a repeated join: the joiner lost the roster
-            wire::RoomRoster roster{r.id, r.epoch, {}};
+            wire::RoomRoster roster{r.id, r.epoch, {}, kx_pk};
             for (auto& [n, x] : r.joined) roster.member_keys.push_back(x.member_key);
             env.send(in.reply, wire::MsgType::room_roster, wire::encode(roster));
         }
@@ -219,10 +243,12 @@ struct Relay::State {
         Member* from = member_of(in, l.room);
         if (!from) return refuse(in, l.room, kNotJoined);
         Room& r = rooms.at(l.room);
-        std::vector<Addr> to;
+        std::vector<Addr> signed_to;  // members without a hop: the same signed bytes to each
         for (auto& [n, m] : r.joined)
-            if (n != from->user) to.push_back(m.addr);
-        env.send_all(to, wire::MsgType::room_line, in.pkt.payload);
+            if (n == from->user) continue;
+            else if (m.hop) to_member(m, wire::MsgType::room_line, in.pkt.payload);
+            else signed_to.push_back(m.addr);
+        env.send_all(signed_to, wire::MsgType::room_line, in.pkt.payload);
         ++r.forwarded;
         count_line();
     }
@@ -232,7 +258,7 @@ struct Relay::State {
         if (!from) return refuse(in, a.room, kNotJoined);
         Room& r = rooms.at(a.room);
         if (auto to = r.joined.find(a.author); to != r.joined.end())
-            env.send(to->second.addr, wire::MsgType::room_ack, in.pkt.payload);
+            to_member(to->second, wire::MsgType::room_ack, in.pkt.payload);
     }
 
     void on_leave(const Incoming& in, const wire::RoomLeave& l) {

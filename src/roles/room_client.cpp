@@ -113,6 +113,7 @@ struct RoomClient::State {
     }
 
     void on_datagram(const Addr& from, ByteView data) {
+        if (wire::peek_type(data) == wire::MsgType::room_hop) return delivery.on_hop(data);
         auto in = env.open(now, from, data,
                            [&](const wire::Header& h, const Addr& a) { return delivery.relay_of_a_room(h.from_key, a); });
         if (!in) return;

@@ -211,6 +211,7 @@ struct Message<RoomRoster> {
         field(0, "room", &RoomRoster::room, required),
         field(1, "epoch", &RoomRoster::epoch, required),
         field(2, "member_keys", &RoomRoster::member_keys, max_items(kMaxRoomMembers), required),
+        field(3, "relay_kx", &RoomRoster::relay_kx, if_set(&RoomRoster::relay_kx)),
     };
 };
 

@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
         {"probe", {wire::MsgType::probe, wire::encode(wire::Probe{77, Bytes(40, 0)})}},
         {"probe_reply", {wire::MsgType::probe_reply, wire::encode(wire::ProbeReply{77})}},
         {"room_join", {wire::MsgType::room_join, wire::encode(wire::RoomJoin{tblob, mblob})}},
-        {"room_roster", {wire::MsgType::room_roster, wire::encode(wire::RoomRoster{room, 2, {mblob}})}},
+        {"room_roster", {wire::MsgType::room_roster, wire::encode(wire::RoomRoster{room, 2, {mblob}, {}})}},
+        {"room_roster_hop", {wire::MsgType::room_roster, wire::encode(wire::RoomRoster{room, 2, {mblob}, KxPublicKey{4, 5}})}},
         {"room_line", {wire::MsgType::room_line, wire::encode(wire::RoomLine{room, lblob, {}, {}})}},
         {"room_ack", {wire::MsgType::room_ack, wire::encode(wire::RoomAck{room, "alice", ablob, {}, {}})}},
         // Authenticated to each member with a tag instead of a signature.

@@ -144,6 +144,36 @@ struct Fixture {
         alice_kx = mk->kx;
     }
 
+    // Alice is given the room (with a third member), joins, and the relay answers with
+    // her, bob's and the third's room keys, and relay_kx.
+    void join_room(Peer* third, const KxPublicKey& third_kx, const KxPublicKey& relay_kx) {
+        d.on_chats(0, {chat(relay, 1, third)}, dir.key());
+        d.handle_timeout(0, sel);
+        auto joins = alice.sent(wire::MsgType::room_join);
+        REQUIRE(joins.size() == 1);
+        auto j = wire::decode_room_join(joins[0].second.payload);
+        REQUIRE(j.ok());
+        alice_kx = wire::decode_member_key(j->member_key.body)->kx;
+        wire::RoomRoster ro{room, 1, {j->member_key, bob.env.sign(wire::encode(wire::MemberKey{room, "bob", bob_kx_pk}))},
+                            relay_kx};
+        if (third) ro.member_keys.push_back(third->env.sign(wire::encode(wire::MemberKey{room, third->name(), third_kx})));
+        d.on_roster(0, alice.receive(0, relay, wire::MsgType::room_roster, wire::encode(ro)), ro);
+        (void)alice.events();
+    }
+
+    // A line of bob's as a member sees it: tagged for alice under tag_key (none: no tag).
+    wire::RoomLine tagged_line_from_bob(std::uint64_t seq, const core::SymmetricKey& key, const Bytes& sealed,
+                                        const std::string& text, const core::SymmetricKey* tag_key) {
+        auto rl = keyed_line_from_bob(5, seq, key, sealed, text);
+        rl.tagged = rl.line.body;
+        rl.line = {};
+        if (tag_key) {
+            const auto t = member_tag(crypto, *tag_key, rl.tagged);
+            rl.tags.assign(t.begin(), t.end());
+        }
+        return rl;
+    }
+
     // Alice's sealing key, as her join declared it.
     KxPublicKey kx_of_alice() { return alice_kx; }
 
@@ -283,31 +313,13 @@ TEST_CASE("a member cannot pass a line off as another author's: only the author'
     KxSecretKey carol_sk{};
     f.crypto.random(carol_sk);
     const KxPublicKey carol_pk = f.crypto.kx_public(carol_sk);
-    f.d.on_chats(0, {f.chat(f.relay, 1, &carol)}, f.dir.key());
-    f.d.handle_timeout(0, f.sel);
-    auto joins = f.alice.sent(wire::MsgType::room_join);
-    REQUIRE(joins.size() == 1);
-    auto j = wire::decode_room_join(joins[0].second.payload);
-    REQUIRE(j.ok());
-    f.alice_kx = wire::decode_member_key(j->member_key.body)->kx;
-    wire::RoomRoster ro{f.room, 1,
-                        {j->member_key, f.bob.env.sign(wire::encode(wire::MemberKey{f.room, "bob", f.bob_kx_pk})),
-                         carol.env.sign(wire::encode(wire::MemberKey{f.room, "carol", carol_pk}))}};
-    f.d.on_roster(0, f.alice.receive(0, f.relay, wire::MsgType::room_roster, wire::encode(ro)), ro);
-    (void)f.alice.events();
+    f.join_room(&carol, carol_pk, {});
 
     core::SymmetricKey key{};
     f.crypto.random(key);
     const Bytes sealed = f.crypto.seal(ByteView(key), f.alice_kx);
     auto as_bob = [&](std::uint64_t seq, const std::string& text, const core::SymmetricKey* tag_key) {
-        auto rl = f.keyed_line_from_bob(5, seq, key, sealed, text);
-        rl.tagged = rl.line.body;
-        rl.line = {};
-        if (tag_key) {
-            const auto t = member_tag(f.crypto, *tag_key, rl.tagged);
-            rl.tags.assign(t.begin(), t.end());
-        }
-        return rl;
+        return f.tagged_line_from_bob(seq, key, sealed, text, tag_key);
     };
     auto bob_keys = make_pair_keys(f.crypto, f.room, f.bob_kx_sk, "bob", f.alice_kx, "alice");
     auto carol_keys = make_pair_keys(f.crypto, f.room, carol_sk, "carol", f.alice_kx, "alice");
@@ -330,6 +342,46 @@ TEST_CASE("a member cannot pass a line off as another author's: only the author'
     f.d.on_line(bobs);
     CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"bob's words"});
     f.d.on_line(bobs);  // a replay is not shown again
+    CHECK(f.alice.events_of<room_ev::Line>().empty());
+}
+
+TEST_CASE("the relay's hop packets open only under the hop's key, once each") {
+    Fixture f;
+    KxSecretKey relay_sk{};
+    f.crypto.random(relay_sk);
+    f.join_room(nullptr, {}, f.crypto.kx_public(relay_sk));
+    // The relay's end of alice's hop, made from its key and the one alice joined with.
+    auto hop = make_hop(f.crypto, relay_sk, f.alice_kx, f.room, "alice");
+    REQUIRE(hop.has_value());
+
+    core::SymmetricKey key{};
+    f.crypto.random(key);
+    auto bob_keys = make_pair_keys(f.crypto, f.room, f.bob_kx_sk, "bob", f.alice_kx, "alice");
+    REQUIRE(bob_keys.has_value());
+    const Bytes line = wire::encode(
+        f.tagged_line_from_bob(1, key, f.crypto.seal(ByteView(key), f.alice_kx), "through the hop", &bob_keys->to));
+    const auto before = f.alice.env.stats();
+
+    // An outsider who knows the hop's index but not its key.
+    Hop forged = *hop;
+    f.crypto.random(forged.key);
+    f.d.on_hop(hop_seal(f.crypto, forged, wire::MsgType::room_line, line));
+    // A packet changed on the way, and one for no hop of ours.
+    Bytes changed = hop_seal(f.crypto, *hop, wire::MsgType::room_line, line);
+    changed[changed.size() / 2] ^= 1;
+    f.d.on_hop(changed);
+    Hop elsewhere = *hop;
+    elsewhere.index ^= 0x80000000u;
+    f.d.on_hop(hop_seal(f.crypto, elsewhere, wire::MsgType::room_line, line));
+    CHECK(f.alice.events_of<room_ev::Line>().empty());
+    CHECK(f.alice.env.stats().bad_signature == before.bad_signature + 2);
+    CHECK(f.alice.env.stats().unsolicited == before.unsolicited + 1);
+
+    const Bytes good = hop_seal(f.crypto, *hop, wire::MsgType::room_line, line);
+    f.d.on_hop(good);
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"through the hop"});
+    f.d.on_hop(good);  // replayed: dropped before it is opened
+    CHECK(f.alice.env.stats().replayed == before.replayed + 1);
     CHECK(f.alice.events_of<room_ev::Line>().empty());
 }
 

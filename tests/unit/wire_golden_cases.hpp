@@ -334,9 +334,11 @@ inline std::vector<Case> cases() {
     add("room_join_full", "room_join", encode(RoomJoin{blob(80, 12), blob(60, 13)}));
 
     add("room_roster_default", "room_roster", encode(RoomRoster{}));
-    add("room_roster_full", "room_roster", encode(RoomRoster{filled<16>(47), 4, {blob(60, 14), blob(61, 15)}}));
+    add("room_roster_full", "room_roster", encode(RoomRoster{filled<16>(47), 4, {blob(60, 14), blob(61, 15)}, {}}));
+    add("room_roster_hop", "room_roster",
+        encode(RoomRoster{filled<16>(64), 5, {blob(62, 25)}, KxPublicKey{9, 8, 7, 6, 5, 4, 3, 2, 1}}));
     add("room_roster_limits",
-        "room_roster", encode(RoomRoster{filled<16>(48), kU32, std::vector<SignedBlob>(kMaxRoomMembers, blob(3, 16))}));
+        "room_roster", encode(RoomRoster{filled<16>(48), kU32, std::vector<SignedBlob>(kMaxRoomMembers, blob(3, 16)), {}}));
 
     add("line_body_default", "line_body", encode(LineBody{}));
     LineBody lb{filled<16>(49), "alice", 3, 1, filled<16>(50), 1700000002000, {{"bob", Bytes(40, 1)}, {"carol", Bytes(41, 2)}}, 77, {}};
