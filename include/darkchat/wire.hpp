@@ -67,6 +67,9 @@ enum class MsgType : std::uint8_t {
     chat_leave = 46,        // client -> directory: \leave
     invite = 47,            // client -> client (no directory): a ticket for a room
     invite_answer = 48,     // client -> client (no directory)
+    // relay -> member: one AEAD packet (the ChannelData layout) under the keys of that
+    // member's hop, carrying a roomLine or roomAck (darkchat-rooms(7), HOPS)
+    room_hop = 49,
     // 64..79: file transfers (files_wire.hpp, darkchat-protocol(7), FILES). Chunks go
     // straight between the two nodes in a fixed prefix of their own, no msgpack envelope.
     file_data = 64,  // sender -> receiver: one chunk sealed under the transfer key
@@ -258,10 +261,12 @@ inline constexpr std::size_t kChannelTag = 16;
 // The smallest channel packet: the prefix, the inner type and the tag.
 inline constexpr std::size_t kChannelMinPacket = kChannelPrefix + 1 + kChannelTag;
 
+// The same layout, with type room_hop, carries a room's packets from a relay to a member.
 struct ChannelData {
     std::uint32_t index = 0;
     std::uint64_t counter = 0;
     Bytes sealed;  // ciphertext and tag
+    MsgType type = MsgType::channel_data;  // channel_data or room_hop
     bool operator==(const ChannelData&) const = default;
 };
 
@@ -332,7 +337,8 @@ Result<HandOver> decode_hand_over(ByteView b);
 
 // Channel data packets. The prefix alone (what the AEAD authenticates as additional
 // data) is written into out, which holds kChannelPrefix bytes.
-void put_channel_prefix(std::uint8_t* out, std::uint32_t index, std::uint64_t counter);
+void put_channel_prefix(std::uint8_t* out, std::uint32_t index, std::uint64_t counter,
+                        MsgType type = MsgType::channel_data);
 Bytes encode(const ChannelData& p);
 // Checks the layout only (version, type, length): whether the AEAD opens is for the
 // channel's keys to say.

@@ -48,6 +48,7 @@ const char* type_name(MsgType t) {
     case MsgType::channel_hello: return "channelHello";
     case MsgType::channel_welcome: return "channelWelcome";
     case MsgType::channel_data: return "channelData";
+    case MsgType::room_hop: return "roomHop";
     case MsgType::relay_heartbeat: return "relayHeartbeat";
     case MsgType::relay_ack: return "relayAck";
     case MsgType::client_heartbeat: return "clientHeartbeat";
@@ -278,7 +279,8 @@ bool known_type(std::uint64_t t) {
 // is never shorter than its prefix, an inner type and a tag.
 bool is_channel_data(ByteView d) {
     return d.size() >= kChannelMinPacket && d[0] == kVersion &&
-           d[1] == static_cast<std::uint8_t>(MsgType::channel_data);
+           (d[1] == static_cast<std::uint8_t>(MsgType::channel_data) ||
+            d[1] == static_cast<std::uint8_t>(MsgType::room_hop));
 }
 
 }  // namespace
@@ -343,7 +345,7 @@ Result<Packet> parse_packet(ByteView data) {
 }
 
 std::optional<MsgType> peek_type(ByteView d) {
-    if (is_channel_data(d)) return MsgType::channel_data;
+    if (is_channel_data(d)) return static_cast<MsgType>(d[1]);
     if (d.size() >= 2 && d[0] == kVersion && d[1] == static_cast<std::uint8_t>(MsgType::file_data))
         return MsgType::file_data;
     // [version, bin signed_header, sig] with signed_header = [type, ...]: the type is the
@@ -364,16 +366,16 @@ std::optional<MsgType> peek_type(ByteView d) {
 // ---------------------------------------------------------------------------
 // Channel data packets: a fixed prefix and the AEAD output, no msgpack
 
-void put_channel_prefix(std::uint8_t* out, std::uint32_t index, std::uint64_t counter) {
+void put_channel_prefix(std::uint8_t* out, std::uint32_t index, std::uint64_t counter, MsgType type) {
     out[0] = kVersion;
-    out[1] = static_cast<std::uint8_t>(MsgType::channel_data);
+    out[1] = static_cast<std::uint8_t>(type);
     for (int i = 0; i < 4; ++i) out[2 + i] = static_cast<std::uint8_t>(index >> (24 - 8 * i));
     for (int i = 0; i < 8; ++i) out[6 + i] = static_cast<std::uint8_t>(counter >> (56 - 8 * i));
 }
 
 Bytes encode(const ChannelData& p) {
     Bytes out(kChannelPrefix + p.sealed.size());
-    put_channel_prefix(out.data(), p.index, p.counter);
+    put_channel_prefix(out.data(), p.index, p.counter, p.type);
     std::copy(p.sealed.begin(), p.sealed.end(), out.begin() + kChannelPrefix);
     return out;
 }
@@ -382,6 +384,7 @@ Result<ChannelData> parse_channel_data(ByteView d) {
     if (d.size() > kMaxFrame) return err("channel data: too large");  // big ones come as TCP frames
     if (!is_channel_data(d)) return err("channel data: bad layout");
     ChannelData p;
+    p.type = static_cast<MsgType>(d[1]);
     for (int i = 0; i < 4; ++i) p.index = p.index << 8 | d[2 + i];
     for (int i = 0; i < 8; ++i) p.counter = p.counter << 8 | d[6 + i];
     if (p.index == 0) return err("channel data: index 0");
