@@ -375,7 +375,9 @@ TEST_CASE("forged, stale and replayed records change nothing") {
         wire::GroupLine l{g, epoch, before.members[0].key, net.pk(3), 0, Bytes(20, 1), {}};
         const Bytes h = line_header(l);
         const std::string lctx = "darkchat group line";
-        Bytes signed_bytes(lctx.begin(), lctx.end());
+        Bytes signed_bytes;
+        signed_bytes.reserve(lctx.size() + h.size() + l.ciphertext.size());
+        signed_bytes.insert(signed_bytes.end(), lctx.begin(), lctx.end());
         signed_bytes.insert(signed_bytes.end(), h.begin(), h.end());
         signed_bytes.insert(signed_bytes.end(), l.ciphertext.begin(), l.ciphertext.end());
         l.sig = c.sign(net.at(3).self.sk, signed_bytes);
