@@ -4,7 +4,7 @@
 set -euo pipefail
 
 dc_packages=(meson ninja-build pkg-config cmake g++ libuv1-dev libmsgpack-cxx-dev libsodium-dev
-             libsqlite3-dev doctest-dev libedit-dev scdoc python3
+             libsqlite3-dev doctest-dev libedit-dev nlohmann-json3-dev scdoc python3
              libnetfilter-queue-dev iptables)  # tools/delayq and the netns relay test
 
 dc_install_deps() {

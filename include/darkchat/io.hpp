@@ -31,6 +31,9 @@ struct Options {
     // needed), and offers from contacts taken without asking up to this size.
     std::string downloads;
     std::uint64_t auto_accept = 0;
+    // The daemon API's Unix socket (darkchat-api(7)); empty: none. Only a
+    // user's node serves it.
+    std::string api_socket;
 };
 
 // The UDP socket and the TCP listener of a process, on one port number. They

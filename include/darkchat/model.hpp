@@ -127,6 +127,15 @@ struct FileRecord {
 // Holding (darkchat-protocol(7), HOLDING): a message another user left with us
 // for `to` while `to` was offline, sealed to to's holding key (we cannot read
 // it), kept until a session of `to` acknowledges it or it is too old.
+// One event of the node's log, as the daemon API numbered it (darkchat-api(7)):
+// body is the event's JSON object, seq counts up from 1 and never repeats.
+struct EventRecord {
+    std::uint64_t seq = 0;
+    TimeMs at = 0;
+    std::string body;
+    bool operator==(const EventRecord&) const = default;
+};
+
 struct HeldRecord {
     std::string to;
     MessageId id{};
@@ -155,6 +164,8 @@ struct PutHeld { HeldRecord held; };
 struct DeleteHeld { std::string to; MessageId id{}; };  // handed over, or too old
 struct PutFile { FileRecord file; };                          // replaces that side's state
 struct DeleteFile { GroupKeyId file{}; std::uint8_t side = 0; };  // done, declined or cancelled
+struct PutEvent { EventRecord event; };         // the API's event log
+struct DeleteEvents { std::uint64_t upto = 0; };  // every event with seq <= upto
 }  // namespace store_op
 
 using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::DeleteSession,
@@ -162,7 +173,8 @@ using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::
                              store_op::PutRoom, store_op::DeleteRoom, store_op::PutRoomLine,
                              store_op::DeleteRoomLines, store_op::PutRoomCursor, store_op::PutChatSeq,
                              store_op::PutGroup, store_op::DeleteGroup, store_op::PutHeld,
-                             store_op::DeleteHeld, store_op::PutFile, store_op::DeleteFile>;
+                             store_op::DeleteHeld, store_op::PutFile, store_op::DeleteFile,
+                             store_op::PutEvent, store_op::DeleteEvents>;
 
 // What de-duplication needs of a message in history.
 struct SeenRecord {
@@ -182,6 +194,7 @@ struct Snapshot {
     std::vector<GroupRecord> groups;  // for the group machine
     std::vector<HeldRecord> held;     // what we hold for others, oldest first
     std::vector<FileRecord> files;    // for the file transfers
+    std::uint64_t last_event = 0;     // the API's event log: the newest seq (0: none yet)
 };
 
 }  // namespace dc

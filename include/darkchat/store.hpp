@@ -61,6 +61,10 @@ public:
     // The newest `limit` messages exchanged with peer, oldest first.
     Result<std::vector<HistoryRecord>> history(const std::string& peer, std::size_t limit);
 
+    // The API's event log (darkchat-api(7)): at most limit events with a seq
+    // above seq, oldest first.
+    Result<std::vector<EventRecord>> events_after(std::uint64_t seq, std::size_t limit);
+
     int schema_version() const;
 
     // Copies the write-ahead log into the database once it holds enough pages.

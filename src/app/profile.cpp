@@ -473,6 +473,7 @@ int main(int argc, char** argv, bool daemon) {
         io.input_history = *dir + "/input_history";
         io.downloads = o.downloads.empty() ? *dir + "/downloads" : o.downloads;
         io.auto_accept = o.auto_accept;
+        if (io.roles.role == io::Role::user) io.api_socket = *dir + "/api.sock";
         io.log_name = user.empty() ? std::string(prog) : std::string(prog) + "[" + user + "]";
         io.config.port = o.port.value_or(kDefaultPort);
         io.fallback_port = !o.port.has_value();

@@ -12,12 +12,14 @@
 // signals and other lines drain at once, after what came before them.
 #include "darkchat/io.hpp"
 
+#include "darkchat/api.hpp"
 #include "darkchat/crypto.hpp"
 #include "darkchat/host.hpp"
 #include "darkchat/session.hpp"
 #include "darkchat/store.hpp"
 #include "darkchat/wire.hpp"
 
+#include "api_socket.hpp"
 #include "cpu_use.hpp"
 #include "file_io.hpp"
 #include "resident.hpp"
@@ -175,6 +177,10 @@ private:
     std::shared_ptr<InputQueue> input_;
     std::unique_ptr<host::Host> host_;
     std::unique_ptr<cli::Session> session_;
+    // The daemon API (darkchat-api(7)): a user's node serves it on a Unix
+    // socket in its data directory; every event the session sees goes to it too.
+    std::unique_ptr<api::Server> api_;
+    ApiSocket api_socket_;
     FileIo files_;
     uv_timer_t progress_{};  // lines of progress of files being received
     std::list<TcpIn*> inbound_;
@@ -228,9 +234,15 @@ private:
     std::string out_;
     bool gathering_ = false;
 
-    // What the session has to say (after a line typed, or an event).
-    void say_session() {
-        while (auto line = session_->poll_line()) say(*line);
+    // What the session has to say (after a line typed, or an event); the
+    // lines said, joined by newlines, for the API's copy of an event.
+    std::string say_session() {
+        std::string said;
+        while (auto line = session_->poll_line()) {
+            say(*line);
+            if (api_) said.append(said.empty() ? "" : "\n").append(*line);
+        }
+        return said;
     }
 
     // ---- the host's outputs ------------------------------------------------
@@ -257,10 +269,20 @@ private:
         gathering_ = true;
         while (auto e = host_->poll_event()) {
             session_->handle_event(*e);
-            say_session();
+            auto said = say_session();
+            if (api_) api_->handle_event(wall_now(), *e, said);
         }
         gathering_ = false;
         flush_out();
+        // The API's event log is on disk before what the turn sends (acks
+        // included) leaves, and before any client is told of the events.
+        if (api_) {
+            while (auto* ops = api_->poll_store()) {
+                if (store_.apply(*ops)) api_->handle_store_applied();
+                else api_->handle_store_failed();
+            }
+            serve_api();
+        }
         while (auto t = host_->poll_transmit()) transmit(std::move(*t));
         send_udp();
         store_.checkpoint_if_due();
@@ -573,22 +595,33 @@ private:
     }
 
     // ---- \ping <host name> ---------------------------------------------------
+    // The terminal's \ping and the API's ping look names up alike.
     struct Resolving {
         uv_getaddrinfo_t req;
         Driver* d;
-        cli::ResolveRequest request;
+        std::variant<cli::ResolveRequest, api::Resolve> request;
     };
 
-    void resolve(cli::ResolveRequest request) {
+    template <typename R>
+    void resolve(R request) {
         auto* r = new Resolving{{}, this, std::move(request)};
         r->req.data = r;
         addrinfo hints{};
         hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_DGRAM;
-        if (uv_getaddrinfo(&loop_, &r->req, on_resolved, r->request.host.c_str(), nullptr, &hints) != 0) {
-            session_->handle_resolved(wall_now(), r->request, err(""));
+        if (uv_getaddrinfo(&loop_, &r->req, on_resolved, std::get<R>(r->request).host.c_str(), nullptr, &hints) != 0) {
+            resolved(std::get<R>(r->request), err(""));
             delete r;
         }
+    }
+
+    void resolved(const cli::ResolveRequest& r, const Result<Addr>& addr) {
+        session_->handle_resolved(wall_now(), r, addr);
+        say_session();
+    }
+    void resolved(const api::Resolve& r, const Result<Addr>& addr) {
+        api_->handle_resolved(wall_now(), r, addr);
+        serve_api();
     }
 
     static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
@@ -600,9 +633,51 @@ private:
         }
         Result<Addr> addr = status != 0 || !res ? Result<Addr>(err(uv_strerror(status))) : from_sockaddr(res->ai_addr);
         uv_freeaddrinfo(res);
-        d->session_->handle_resolved(wall_now(), r->request, addr);
-        d->say_session();
+        std::visit([&](const auto& request) { d->resolved(request, addr); }, r->request);
         if (addr) d->pump();
+    }
+
+    // ---- the daemon API -----------------------------------------------------
+    // What the API asked for (reads of the store, name lookups) and what it
+    // has for its clients.
+    void serve_api() {
+        for (;;) {
+            if (auto r = api_->poll_read()) {
+                if (auto* log = std::get_if<api::LogRead>(&*r)) api_->handle_log(*log, store_.events_after(log->after, log->limit));
+                else if (auto* h = std::get_if<api::HistoryRead>(&*r)) api_->handle_history(*h, store_.history(h->user, h->count));
+                else resolve(std::get<api::Resolve>(*r));
+                continue;
+            }
+            auto o = api_->poll_output();
+            if (!o) break;
+            api_socket_.write(o->client, std::move(o->bytes), o->close);
+        }
+    }
+
+    void open_api() {
+        if (opts_.api_socket.empty() || !host_->node()) return;
+        ApiSocket::Events events;
+        events.connected = [this](api::ClientId c) { api_->handle_connect(c); };
+        events.closed = [this](api::ClientId c) { api_->handle_disconnect(c); };
+        events.drained = [this](api::ClientId c) {
+            api_->handle_drained(c);
+            serve_api();
+        };
+        events.bytes = [this](api::ClientId c, std::string_view bytes) {
+            if (closing_) return;
+            // A call may show and send: what came before it is drained first, and
+            // what it did right after, as for a macro typed.
+            if (turn_inputs_ > 0) pump();
+            if (closing_) return;
+            api_->handle_bytes(wall_now(), c, bytes);
+            serve_api();
+            if (api_->quit_requested()) quit_all();
+            pump();
+        };
+        if (auto r = api_socket_.open(&loop_, opts_.api_socket, std::move(events)); !r) {
+            say("! no daemon API: " + r.error());
+            api_.reset();
+        }
     }
 
     // ---- signals and shutdown ----------------------------------------------
@@ -621,6 +696,7 @@ private:
             auto r = store_.apply(unsaved);
             if (!r) say("! could not save state at exit (" + r.error() + ")");
         }
+        if (api_) serve_api();  // the answer to quit, and the last events
         uv_timer_stop(&timer_);
         uv_udp_recv_stop(&udp_);
         uv_timer_start(&exit_timer_, on_exit_timer, kShutdownGrace, 0);
@@ -648,6 +724,7 @@ private:
             close(&tty_poll_);
             close(&sigwinch_);
         }
+        api_socket_.close();
         close(&udp_);
         close(&tcp_);
         close(&timer_);
@@ -693,6 +770,7 @@ int Driver::run(Sockets sockets, Identity identity) {
         if (!snap) return fail(snap.error());
         snapshot = std::move(snap).value();
     }
+    const std::uint64_t last_event = snapshot.last_event;
     host::Config cfg{opts_.config, opts_.roles};
     cfg.node.port = port_;
     cfg.node.bind_addr = opts_.bind;
@@ -701,6 +779,7 @@ int Driver::run(Sockets sockets, Identity identity) {
     host_ = std::move(host).value();
     session_ = std::make_unique<cli::Session>(*host_);
     session_->set_file_settings({opts_.auto_accept});
+    if (!opts_.api_socket.empty() && host_->node()) api_ = std::make_unique<api::Server>(*host_, api::Config{}, last_event);
     files_.set_downloads(opts_.downloads);
 
     udp_.data = this;
@@ -749,6 +828,7 @@ int Driver::run(Sockets sockets, Identity identity) {
     }
 
     if (opts_.roles.role == Role::relay) cpu_.sample();  // the baseline of the first figure
+    if (api_) open_api();
     host_->handle_start(wall_now(), bound);
     pump();
     store_.release_memory();

@@ -145,6 +145,15 @@ CREATE TABLE files (
     PRIMARY KEY (id, side)
 ) WITHOUT ROWID;
 )sql",
+    // 8: the daemon API's event log (darkchat-api(7)): every event the node
+    // showed, numbered, so that a client sees what it missed.
+    R"sql(
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY CHECK (seq > 0),
+    at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+)sql",
 };
 
 }  // namespace
@@ -276,6 +285,10 @@ Result<void> prepare_statements(Connection& conn, Statements& st) {
          "ON CONFLICT (to_user, id) DO NOTHING"},
         {&st.delete_held, "DELETE FROM held WHERE to_user = ? AND id = ?"},
         {&st.all_held, "SELECT to_user, id, from_user, kept, base, sealed FROM held ORDER BY kept, to_user, id"},
+        {&st.put_event, "INSERT OR REPLACE INTO events (seq, at, body) VALUES (?, ?, ?)"},
+        {&st.delete_events, "DELETE FROM events WHERE seq <= ?"},
+        {&st.last_event, "SELECT coalesce(max(seq), 0) FROM events"},
+        {&st.events_after, "SELECT seq, at, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"},
         {&st.peer_history,
          "SELECT id, from_user, to_user, sent, stored, text FROM history "
          "WHERE from_user = ?1 OR to_user = ?1 ORDER BY stored DESC, rowid DESC LIMIT ?2"},

@@ -10,7 +10,7 @@
 
 namespace dc::store {
 
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 
 // Takes the database of conn to kSchemaVersion in one transaction and returns the
 // version it is at. Refused: a schema newer than this darkchat, or tables of another
@@ -25,7 +25,8 @@ struct Statements {
     StmtPtr all_users, all_sessions, all_outbox, seen_ids, peer_history;
     StmtPtr put_room, delete_room, delete_room_lines_all, delete_room_cursors, put_room_line, raise_next_seq,
         delete_room_lines, put_room_cursor, all_rooms, all_room_lines, all_room_cursors, put_chat_seq, all_chat_seqs,
-        put_group, delete_group, all_groups, put_held, delete_held, all_held, put_file, delete_file, all_files;
+        put_group, delete_group, all_groups, put_held, delete_held, all_held, put_file, delete_file, all_files,
+        put_event, delete_events, last_event, events_after;
 };
 Result<void> prepare_statements(Connection& conn, Statements& st);
 

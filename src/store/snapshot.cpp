@@ -171,6 +171,13 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
         }
         if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load held", s.fault);
     }
+    {
+        Query q(s.last_event.get());
+        rc = q.step();
+        if (rc != SQLITE_ROW) return db_error(s.raw(), rc, "load last event", s.fault);
+        snap.last_event = static_cast<std::uint64_t>(q.col_i64(0));
+        q.step();
+    }
     if (auto r = tx.commit(s.commit.get()); !r) return err(r.error());
     return snap;
 }
@@ -193,6 +200,23 @@ Result<std::vector<HistoryRecord>> Store::history(const std::string& peer, std::
     }
     if (rc != SQLITE_DONE) return db_error(impl_->raw(), rc, "history", impl_->fault);
     std::reverse(out.begin(), out.end());  // newest were selected first; callers want oldest first
+    return out;
+}
+
+Result<std::vector<EventRecord>> Store::events_after(std::uint64_t seq, std::size_t limit) {
+    impl_->fault = Fault::none;
+    std::vector<EventRecord> out;
+    Query q(impl_->events_after.get());
+    q.i64(as_i64(seq)).i64(clamp_limit(limit));
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+        EventRecord e;
+        e.seq = static_cast<std::uint64_t>(q.col_i64(0));
+        e.at = q.col_i64(1);
+        e.body = q.col_text(2);
+        out.push_back(std::move(e));
+    }
+    if (rc != SQLITE_DONE) return db_error(impl_->raw(), rc, "events", impl_->fault);
     return out;
 }
 

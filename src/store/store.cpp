@@ -117,6 +117,13 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops) {
                 } else if constexpr (std::is_same_v<T, store_op::DeleteFile>) {
                     what = "delete file";
                     return Query(s.delete_file.get()).blob(o.file).i64(o.side).run();
+                } else if constexpr (std::is_same_v<T, store_op::PutEvent>) {
+                    what = "put event";
+                    const EventRecord& e = o.event;
+                    return Query(s.put_event.get()).i64(as_i64(e.seq)).i64(e.at).text(e.body).run();
+                } else if constexpr (std::is_same_v<T, store_op::DeleteEvents>) {
+                    what = "delete events";
+                    return Query(s.delete_events.get()).i64(as_i64(o.upto)).run();
                 } else if constexpr (std::is_same_v<T, store_op::PutHeld>) {
                     what = "put held";
                     const HeldRecord& h = o.held;

@@ -26,6 +26,7 @@ struct MemStore {
     std::map<GroupKeyId, GroupRecord> groups;
     std::map<std::pair<GroupKeyId, std::uint8_t>, FileRecord> files;
     std::map<std::pair<std::string, MessageId>, HeldRecord> held;
+    std::map<std::uint64_t, EventRecord> events;
 
     void apply(const StoreOp& op) {
         std::visit(
@@ -72,6 +73,10 @@ struct MemStore {
                     files[{o.file.file, o.file.side}] = o.file;
                 } else if constexpr (std::is_same_v<T, store_op::DeleteFile>) {
                     files.erase({o.file, o.side});
+                } else if constexpr (std::is_same_v<T, store_op::PutEvent>) {
+                    events[o.event.seq] = o.event;
+                } else if constexpr (std::is_same_v<T, store_op::DeleteEvents>) {
+                    events.erase(events.begin(), events.upper_bound(o.upto));
                 }
             },
             op);
@@ -85,6 +90,13 @@ struct MemStore {
         std::stable_sort(h.begin(), h.end(), [](auto& a, auto& b) { return a.stored < b.stored; });
         if (h.size() > limit) h.erase(h.begin(), h.end() - static_cast<long>(limit));
         return h;
+    }
+
+    // As Store::events_after.
+    std::vector<EventRecord> events_after(std::uint64_t seq, std::size_t limit) const {
+        std::vector<EventRecord> out;
+        for (auto it = events.upper_bound(seq); it != events.end() && out.size() < limit; ++it) out.push_back(it->second);
+        return out;
     }
 
     // As Store::load_snapshot: outbox in the order queued, seen newest stored first.
@@ -106,6 +118,7 @@ struct MemStore {
         for (auto& [k, v] : groups) s.groups.push_back(v);
         for (auto& [k, v] : files) s.files.push_back(v);
         for (auto& [k, v] : held) s.held.push_back(v);
+        s.last_event = events.empty() ? 0 : events.rbegin()->first;
         std::stable_sort(s.held.begin(), s.held.end(),
                          [](const HeldRecord& a, const HeldRecord& b) { return a.kept < b.kept; });
         return s;

@@ -219,7 +219,7 @@ TEST_CASE("a new store is created owner-only, in WAL mode, at the current schema
     auto& s = *opened;
 
     CHECK(mode_of(path) == 0600);
-    CHECK(s->schema_version() == 7);
+    CHECK(s->schema_version() == 8);
 
     apply_ok(*s, {store_op::PutUser{user("alice", 1, true, 10)}});
     // The write went to the write-ahead log, which SQLite creates with the database's mode.
@@ -246,7 +246,7 @@ TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
                       store_op::PutHistory{message(8, "alice", "bob", 300)}});
     }
     auto s = open_ok(path);
-    CHECK(s->schema_version() == 7);
+    CHECK(s->schema_version() == 8);
     auto loaded = s->load_identity();
     REQUIRE(loaded.ok());
     REQUIRE(loaded->has_value());
@@ -601,20 +601,20 @@ TEST_CASE("a schema newer than this darkchat is refused and left alone") {
         auto s = open_ok(path);
         apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     }
-    set_user_version(path, 8);
+    set_user_version(path, 9);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error() == "store: " + path + ": database schema 8 is newer than this darkchat (7)");
+    CHECK(s.error() == "store: " + path + ": database schema 9 is newer than this darkchat (8)");
 
-    set_user_version(path, 7);  // nothing was changed: back at version 7 the data is there
+    set_user_version(path, 8);  // nothing was changed: back at version 8 the data is there
     auto again = open_ok(path);
-    CHECK(again->schema_version() == 7);
+    CHECK(again->schema_version() == 8);
     REQUIRE(snapshot_ok(*again).users.size() == 1);
 }
 
 TEST_CASE("an in-memory store works for tests and tools") {
     auto s = open_ok(":memory:");
-    CHECK(s->schema_version() == 7);
+    CHECK(s->schema_version() == 8);
     apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     CHECK(snapshot_ok(*s).users.size() == 1);
 }
@@ -820,7 +820,7 @@ bool contains(const std::string& haystack, ByteView needle) {
 
 }  // namespace
 
-TEST_CASE("a schema 1 database is migrated in place to schema 7 with its data intact") {
+TEST_CASE("a schema 1 database is migrated in place to schema 8 with its data intact") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
     make_v1_database(path);
@@ -850,7 +850,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 7 with its data in
     REQUIRE(query_text(path, "PRAGMA user_version") == "1");
 
     auto check_data = [&](Store& s) {
-        CHECK(s.schema_version() == 7);
+        CHECK(s.schema_version() == 8);
         auto loaded = s.load_identity();
         REQUIRE(loaded.ok());
         auto snap = snapshot_ok(s);
@@ -883,7 +883,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 7 with its data in
     };
 
     check_data(*open_ok(path));
-    CHECK(query_text(path, "PRAGMA user_version") == "7");
+    CHECK(query_text(path, "PRAGMA user_version") == "8");
     CHECK(query_text(path, "SELECT count(*) FROM rooms") == "0");
     CHECK(mode_of(path) == 0600);
     CHECK(query_text(path, "SELECT sql FROM sqlite_master WHERE name = 'identity'").find("sk_sealed BLOB") !=
@@ -1197,6 +1197,38 @@ TEST_CASE("a transfer's state is kept per file and side, replaced, deleted, and 
     CHECK(got[0].state == Bytes{5, 5});
     got = both({store_op::DeleteFile{f, 1}, store_op::DeleteFile{f, 1}});  // deleting twice is no fault
     CHECK(got.empty());
+}
+
+TEST_CASE("the API's event log keeps events by seq, pages them, trims the oldest, and the in-memory store agrees") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    MemStore mem;
+    auto snap = apply_both(path, mem, {store_op::PutEvent{{1, 100, R"({"kind":"ready"})"}},
+                                       store_op::PutEvent{{2, 101, R"({"kind":"message"})"}},
+                                       store_op::PutEvent{{3, 102, R"({"kind":"delivered"})"}}});
+    CHECK(snap.last_event == 3);
+    CHECK(mem.snapshot().last_event == 3);
+    auto s = store::Store::open(path);
+    REQUIRE(s);
+    auto page = (*s)->events_after(1, 1);
+    REQUIRE(page);
+    REQUIRE(page->size() == 1);
+    CHECK((*page)[0] == EventRecord{2, 101, R"({"kind":"message"})"});
+    CHECK(mem.events_after(1, 1) == *page);
+    auto rest = (*s)->events_after(0, 100);
+    REQUIRE(rest);
+    CHECK(rest->size() == 3);
+    CHECK((*s)->events_after(3, 100)->empty());
+    s->reset();
+    // Trimming keeps the numbering: the newest seq stays what it was.
+    snap = apply_both(path, mem, {store_op::DeleteEvents{2}});
+    CHECK(snap.last_event == 3);
+    s = store::Store::open(path);
+    REQUIRE(s);
+    rest = (*s)->events_after(0, 100);
+    REQUIRE(rest->size() == 1);
+    CHECK((*rest)[0].seq == 3);
+    CHECK(mem.events_after(0, 100) == *rest);
 }
 
 TEST_CASE("faults: a full disk, a busy database and low memory are worth retrying; the rest are not") {

@@ -1,0 +1,144 @@
+// The daemon API of a user's node, without I/O (darkchat-api(7)): JSON-RPC 2.0,
+// one request or notification per line, over a stream the driver keeps for each
+// client (a Unix socket in the data directory). Methods command the parts of a
+// host::Host as the terminal's macros do; every event the Host gives is
+// numbered, kept in the store's event log (store_op::PutEvent) and sent as an
+// "event" notification to the clients that subscribed, from the number each
+// asked for: a client that was away, or a node that restarted, loses nothing.
+//
+// The driver
+//   - hands in what each client sent (handle_bytes), every Host event
+//     (handle_event, in the order the Host gave them), and the answers to
+//     the reads it was asked for (handle_log, handle_history, handle_resolved);
+//   - applies poll_store() (the log's new events) in its own transaction
+//     before anything else of the turn is sent, and answers it;
+//   - writes poll_output() to the clients, closing those marked so, and calls
+//     handle_drained() when a client's queued output has been written.
+#pragma once
+
+#include "darkchat/host.hpp"
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dc::api {
+
+using ClientId = std::uint64_t;
+
+struct Config {
+    std::size_t max_request = 1 << 20;    // bytes of one request line; longer: an error, then closed
+    std::size_t recent = 1024;            // newest events kept in memory (older ones are read from the log)
+    std::uint64_t keep = 100000;          // events kept in the log; older ones are deleted
+    std::size_t page = 256;               // events read from the log at once for a client catching up
+    std::size_t window = 256 * 1024;      // bytes of events sent to a client before it must have drained
+};
+
+// A read of the store the server needs, carried out by the driver.
+struct LogRead {
+    ClientId client = 0;
+    std::uint64_t after = 0;  // events with a seq above this
+    std::size_t limit = 0;
+};
+struct HistoryRead {
+    ClientId client = 0;
+    std::string id;  // the request's id, as JSON text
+    std::string user;
+    std::size_t count = 0;
+};
+struct Resolve {  // ping: a host name to look up
+    ClientId client = 0;
+    std::string id;
+    std::string host;
+    std::uint16_t port = 0;
+};
+using Read = std::variant<LogRead, HistoryRead, Resolve>;
+
+// Bytes for a client; close: after them, close the connection.
+struct Output {
+    ClientId client = 0;
+    std::string bytes;
+    bool close = false;
+};
+
+// One method of the API: its name, its parameters (name, JSON type, required)
+// and what it does. The table is what rpc.discover describes (OpenRPC).
+struct Param {
+    std::string_view name;
+    std::string_view type;  // "string", "integer", "boolean"
+    bool required = false;
+    std::string_view summary;
+};
+struct MethodInfo {
+    std::string_view name;
+    std::string_view summary;
+    std::vector<Param> params;
+    std::string_view result;  // what the result is, in words
+};
+const std::vector<MethodInfo>& methods();
+// The OpenRPC document of the API (rpc.discover answers with it), as JSON text.
+std::string openrpc();
+
+class Server {
+public:
+    // last_event: the newest seq in the store's event log (Snapshot::last_event).
+    Server(host::Host& host, Config config, std::uint64_t last_event);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    void handle_connect(ClientId client);
+    void handle_disconnect(ClientId client);
+    void handle_bytes(TimeMs now, ClientId client, std::string_view bytes);
+    // What the client was sent has been written: it may be sent more.
+    void handle_drained(ClientId client);
+
+    // Every event of the Host, in its order, with the line the terminal showed
+    // for it (empty when it showed none).
+    void handle_event(TimeMs now, const host::Event& e, std::string_view text);
+
+    // The log's new events to store, in one transaction; null when none.
+    const std::vector<StoreOp>* poll_store();
+    void handle_store_applied();
+    // Kept for the next try; the events are sent meanwhile.
+    void handle_store_failed();
+
+    std::optional<Read> poll_read();
+    void handle_log(const LogRead& read, const Result<std::vector<EventRecord>>& events);
+    void handle_history(const HistoryRead& read, const Result<std::vector<HistoryRecord>>& found);
+    void handle_resolved(TimeMs now, const Resolve& r, const Result<Addr>& addr);
+
+    std::optional<Output> poll_output();
+    // The quit method was called: the driver quits the Host.
+    bool quit_requested() const { return quit_; }
+
+    std::uint64_t last_event() const { return last_; }
+    std::size_t clients() const { return clients_.size(); }
+
+    struct Client;
+    struct Pending;
+
+private:
+    void request(TimeMs now, ClientId client, std::string_view line);
+    void send(ClientId client, std::string bytes, bool close = false);
+    void deliver(ClientId client);
+    void deliver_all();
+
+    host::Host& host_;
+    Config config_;
+    std::map<ClientId, std::unique_ptr<Client>> clients_;
+    std::uint64_t last_ = 0;     // the newest seq given out
+    std::uint64_t stored_ = 0;   // the newest seq the log holds (or that failed to be stored)
+    std::uint64_t trimmed_ = 0;  // the log holds nothing at or below this
+    std::deque<EventRecord> recent_;  // the newest events, seq consecutive
+    std::vector<StoreOp> batch_, unsaved_;
+    bool batch_out_ = false;
+    std::deque<Read> reads_;
+    std::deque<Output> out_;
+    bool quit_ = false;
+};
+
+}  // namespace dc::api

@@ -1,0 +1,28 @@
+// JSON inside the API (nlohmann/json, Debian's nlohmann-json3-dev): only
+// src/api includes it; the driver and the tests see bytes and api.hpp.
+#pragma once
+
+#include "darkchat/api.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace dc::api {
+
+using json = nlohmann::json;
+
+// The event as the params of an "event" notification, without seq, at and line.
+json event_json(const host::Event& e, const host::Host& host);
+json history_json(const HistoryRecord& m);
+
+// JSON-RPC 2.0 error codes (and ours, from -32000 down).
+namespace code {
+inline constexpr int parse_error = -32700;
+inline constexpr int invalid_request = -32600;
+inline constexpr int method_not_found = -32601;
+inline constexpr int invalid_params = -32602;
+inline constexpr int refused = -32000;     // the node refused it (unknown user, no such group ...)
+inline constexpr int unavailable = -32001;  // this node does not run that part (no room client)
+inline constexpr int read_failed = -32002;  // the store or a name lookup failed
+}  // namespace code
+
+}  // namespace dc::api

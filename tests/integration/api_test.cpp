@@ -1,0 +1,279 @@
+// The daemon API on real processes (darkchat-api(7)): darkchatd -u alice in
+// the background driven through its Unix socket, bob on a terminal; events a
+// client missed while away and across kill -9 of the node; and what a hostile
+// or careless client does: garbage, an oversized line, a crowd, another user.
+#include "harness.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+using namespace dc::it;
+using json = nlohmann::json;
+
+namespace {
+
+// One connection to a node's API socket, a line at a time.
+class Client {
+public:
+    explicit Client(const std::string& path) {
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+        ok_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    }
+    ~Client() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    Client(const Client&) = delete;
+    bool ok() const { return ok_; }
+
+    void write(const std::string& bytes) {
+        std::size_t off = 0;
+        while (off < bytes.size()) {
+            auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+            if (n <= 0) return;
+            off += static_cast<std::size_t>(n);
+        }
+    }
+    // The next line within timeout seconds; none on timeout or when closed.
+    std::optional<json> read(double timeout = 5) {
+        auto until = Clock::now() + secs(timeout);
+        for (;;) {
+            if (auto nl = buf_.find('\n'); nl != std::string::npos) {
+                auto line = buf_.substr(0, nl);
+                buf_.erase(0, nl + 1);
+                return json::parse(line);
+            }
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+            if (left <= 0) return std::nullopt;
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+            char b[65536];
+            auto n = ::recv(fd_, b, sizeof b, 0);
+            if (n <= 0) {
+                closed_ = true;
+                return std::nullopt;
+            }
+            buf_.append(b, static_cast<std::size_t>(n));
+        }
+    }
+    bool closed() const { return closed_; }
+
+    // A request, and its answer (events that come first are kept for events()).
+    json call(const std::string& method, json params = nullptr) {
+        json req{{"jsonrpc", "2.0"}, {"id", ++id_}, {"method", method}};
+        if (!params.is_null()) req["params"] = params;
+        write(req.dump() + "\n");
+        for (int i = 0; i < 10000; ++i) {
+            auto m = read();
+            REQUIRE_MESSAGE(m.has_value(), "no answer to " << method);
+            if (m->contains("id") && (*m)["id"] == id_) return *m;
+            held_.push_back(*m);
+        }
+        FAIL("no answer to " << method);
+        return nullptr;
+    }
+    // Events until one of kind `kind` whose predicate holds, within timeout.
+    std::vector<json> events_until(const std::function<bool(const json&)>& done, double timeout = 10) {
+        std::vector<json> got;
+        auto until = Clock::now() + secs(timeout);
+        for (;;) {
+            std::optional<json> m;
+            if (!held_.empty()) {
+                m = held_.front();
+                held_.erase(held_.begin());
+            } else {
+                auto left = std::chrono::duration<double>(until - Clock::now()).count();
+                if (left <= 0) return got;
+                m = read(left);
+                if (!m) return got;
+            }
+            if (m->value("method", "") != "event") continue;
+            got.push_back((*m)["params"]);
+            if (done(got.back())) return got;
+        }
+    }
+
+private:
+    int fd_ = -1;
+    bool ok_ = false;
+    bool closed_ = false;
+    int id_ = 0;
+    std::string buf_;
+    std::vector<json> held_;
+};
+
+std::string socket_of(Net& net, const std::string& key) { return net[key].dir + "/api.sock"; }
+
+// alice as darkchatd in the background, bob on darkchat; linked through alice's API.
+void pair(Net& net) {
+    net.start("alice", Net::Opts{.server = false, .daemon = true});
+    net.start("bob", Net::Opts{.server = false});
+    Client a(socket_of(net, "alice"));
+    REQUIRE(a.ok());
+    Proc& bob = net.proc("bob");
+    auto mb = bob.mark();
+    CHECK(a.call("ping", {{"host", "127.0.0.1"}, {"port", net["bob"].port()}})["result"] == true);
+    CHECK(a.call("add", {{"user", "bob"}})["result"] == true);
+    bob.wait_for(exactly("* alice linked you"), 5, mb);
+    bob.send("\\add alice");
+    bob.wait_for(re("^\\* online alice "), 5, mb);
+}
+
+bool is_message(const json& e, const std::string& text) {
+    return e["kind"] == "message" && e["message"]["text"] == text;
+}
+
+}  // namespace
+
+TEST_CASE("darkchatd -u alice is driven through its socket: contacts, a message each way, history") {
+    Net net;
+    pair(net);
+    struct stat st {};
+    REQUIRE(::lstat(socket_of(net, "alice").c_str(), &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    CHECK((st.st_mode & 0777) == 0600);
+
+    Client a(socket_of(net, "alice"));
+    REQUIRE(a.ok());
+    auto users = a.call("users", {{"which", "online"}})["result"];
+    REQUIRE(users.size() == 1);
+    CHECK(users[0]["name"] == "bob");
+    auto sub = a.call("subscribe");
+    REQUIRE(sub["result"].contains("next"));
+
+    Proc& bob = net.proc("bob");
+    auto mb = bob.mark();
+    CHECK(a.call("chat", {{"to", "bob"}, {"text", "from a program"}})["result"] == true);
+    bob.wait_for(exactly("<alice> from a program"), 5, mb);
+    auto evs = a.events_until([](const json& e) { return e["kind"] == "delivered"; });
+    REQUIRE(!evs.empty());
+    CHECK(evs.back()["to"] == "bob");
+
+    bob.send("\\chat alice");
+    bob.send("and back, \x1b[31mred\x1b[0m");
+    evs = a.events_until([](const json& e) { return e["kind"] == "message"; });
+    REQUIRE(!evs.empty());
+    CHECK(evs.back()["message"]["from"] == "bob");
+    CHECK(evs.back()["message"]["text"] == "and back, \x1b[31mred\x1b[0m");
+    CHECK(evs.back()["line"] == "<bob> and back, \\x1b[31mred\\x1b[0m");
+    for (std::size_t i = 1; i < evs.size(); ++i) CHECK(evs[i]["seq"] == evs[i - 1]["seq"].get<std::uint64_t>() + 1);
+
+    auto h = a.call("history", {{"user", "bob"}})["result"];
+    REQUIRE(h.size() == 2);
+    CHECK(h[0]["text"] == "from a program");
+    CHECK(h[1]["from"] == "bob");
+
+    // quit answers, then the node stops and its socket is gone.
+    CHECK(a.call("quit")["result"] == true);
+    CHECK(net.proc("alice").expect_exit(5) == 0);
+    CHECK(::lstat(socket_of(net, "alice").c_str(), &st) != 0);
+}
+
+TEST_CASE("events missed while no client was attached, and across kill -9 of the node, come from the log") {
+    Net net;
+    pair(net);
+    std::uint64_t seen = 0;
+    {
+        Client a(socket_of(net, "alice"));
+        REQUIRE(a.ok());
+        auto r = a.call("subscribe", {{"after", 0}});
+        seen = r["result"]["last"].get<std::uint64_t>();
+        REQUIRE(seen > 0);
+    }
+    // Nobody attached: bob says three things.
+    Proc& bob = net.proc("bob");
+    auto mb = bob.mark();
+    bob.send("\\chat alice");
+    for (int i = 0; i < 3; ++i) bob.send("while away " + std::to_string(i));
+    for (int i = 0; i < 100; ++i) {
+        auto lines = bob.lines();
+        std::vector<std::string> since(lines.begin() + static_cast<long>(mb), lines.end());
+        if (count_in(since, re("^\\* delivered [0-9a-f]{8} to alice$")) == 3) break;
+        sleep_for(0.1);
+    }
+    net.kill9("alice");
+    // And one more while alice's node is down: left with nobody, sent when it is back.
+    bob.send("while dead");
+    net.start("alice", Net::Opts{.server = false, .daemon = true});
+
+    Client a(socket_of(net, "alice"));
+    REQUIRE(a.ok());
+    a.call("subscribe", {{"after", seen}});
+    auto evs = a.events_until([](const json& e) { return is_message(e, "while dead"); }, 20);
+    std::vector<std::string> texts;
+    for (std::size_t i = 0; i < evs.size(); ++i) {
+        CHECK(evs[i]["seq"] == seen + 1 + i);  // every one, in order, none twice
+        if (evs[i]["kind"] == "message") texts.push_back(evs[i]["message"]["text"]);
+    }
+    CHECK(texts == std::vector<std::string>{"while away 0", "while away 1", "while away 2", "while dead"});
+}
+
+TEST_CASE("garbage, an oversized line, a crowd of clients and another user: each is answered or closed, the node goes on") {
+    Net net;
+    net.start("alice", Net::Opts{.server = false, .daemon = true});
+    const std::string path = socket_of(net, "alice");
+
+    Client bad(path);
+    REQUIRE(bad.ok());
+    bad.write("\x01\x02 not json at all\n");
+    auto m = bad.read();
+    REQUIRE(m);
+    CHECK((*m)["error"]["code"] == -32700);
+    bad.write(R"({"jsonrpc":"2.0","id":1,"method":"format_disk"})" "\n");
+    m = bad.read();
+    REQUIRE(m);
+    CHECK((*m)["error"]["code"] == -32601);
+
+    Client big(path);
+    REQUIRE(big.ok());
+    big.write(std::string(2 << 20, 'x'));  // 2 MiB and no newline
+    m = big.read();
+    REQUIRE(m);
+    CHECK((*m)["error"]["code"] == -32600);
+    CHECK_FALSE(big.read(3));
+    CHECK(big.closed());
+
+    // Two hundred at once: 64 are served, the rest are told and closed.
+    std::vector<std::unique_ptr<Client>> crowd;
+    for (int i = 0; i < 200; ++i) crowd.push_back(std::make_unique<Client>(path));
+    int refused = 0;
+    for (auto& c : crowd) {
+        c->write(R"({"jsonrpc":"2.0","id":1,"method":"users"})" "\n");
+        auto r = c->read(5);
+        if (r && r->contains("error") && (*r)["error"]["code"] == -32003) ++refused;
+    }
+    CHECK(refused >= 200 - 64);
+    CHECK(refused < 200);
+    crowd.clear();
+
+    // Another user cannot even connect (the socket is the owner's alone).
+    if (::geteuid() == 0) {
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+            int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+            sockaddr_un a{};
+            a.sun_family = AF_UNIX;
+            std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+            ::_exit(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 ? 1 : 0);
+        }
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    } else {
+        MESSAGE("not root: the other-user check needs root to become nobody");
+    }
+
+    Client good(path);
+    REQUIRE(good.ok());
+    CHECK(good.call("users")["result"].is_array());
+    net.quit("alice");
+}
