@@ -55,7 +55,14 @@ struct Resolve {  // ping: a host name to look up
     std::string host;
     std::uint16_t port = 0;
 };
-using Read = std::variant<LogRead, HistoryRead, Resolve>;
+// type: a line for the node's terminal session (darkchat attached to a running
+// node), answered with handle_typed and the lines the session said.
+struct Typed {
+    ClientId client = 0;
+    std::string id;
+    std::string line;
+};
+using Read = std::variant<LogRead, HistoryRead, Resolve, Typed>;
 
 // Bytes for a client; close: after them, close the connection.
 struct Output {
@@ -110,6 +117,7 @@ public:
     void handle_log(const LogRead& read, const Result<std::vector<EventRecord>>& events);
     void handle_history(const HistoryRead& read, const Result<std::vector<HistoryRecord>>& found);
     void handle_resolved(TimeMs now, const Resolve& r, const Result<Addr>& addr);
+    void handle_typed(const Typed& t, const std::vector<std::string>& said);
 
     std::optional<Output> poll_output();
     // The quit method was called: the driver quits the Host.
@@ -139,6 +147,28 @@ private:
     std::deque<Read> reads_;
     std::deque<Output> out_;
     bool quit_ = false;
+};
+
+// darkchat attached to a running node (darkchat-api(7), ATTACHING), without
+// I/O: typed lines become calls of "type", and what comes back becomes lines
+// to show: the line of every event, the lines each call said, and errors.
+class AttachClient {
+public:
+    // The first request: subscribe to new events.
+    std::string hello();
+    // A typed line (without its newline), as a request.
+    std::string typed(std::string_view line);
+    // Bytes from the node.
+    void handle_bytes(std::string_view bytes);
+    std::optional<std::string> poll_line();
+    // Calls not answered yet.
+    std::size_t waiting() const { return waiting_; }
+
+private:
+    std::string in_;
+    std::deque<std::string> lines_;
+    std::uint64_t next_id_ = 0;
+    std::size_t waiting_ = 0;
 };
 
 }  // namespace dc::api

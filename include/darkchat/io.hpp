@@ -66,4 +66,10 @@ Result<Sockets> bind(const Options& opts);
 // SIGTERM. Returns the exit status.
 int run(const Options& opts, Sockets sockets, store::Store& store, Identity identity);
 
+// darkchat when a node already runs on the data directory: attaches to its API
+// socket (darkchat-api(7), ATTACHING): typed lines go to that node's terminal
+// session, its events come out as the lines a terminal shows. \quit (or end
+// of input, once the answers are in) detaches and leaves the node running.
+int attach(const std::string& socket_path, const std::string& user);
+
 }  // namespace dc::io

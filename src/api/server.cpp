@@ -324,6 +324,16 @@ const std::vector<Method>& table() {
           "{next, last}: the seq of the first event to come, and the newest there is"},
          [](const Call&) { return ok(); }},
         {{"unsubscribe", "Receive no more events.", {}, "true"}, [](const Call&) { return ok(); }},
+        {{"type", "A line as typed at the node's terminal: a macro or a message to the current conversation.",
+          {{"line", "string", true, "the line, without its newline"}},
+          "{lines}: what the terminal said in answer; what follows comes as events"},
+         [](const Call& c) {
+             auto line = c.str("line");
+             if (line.size() > kMaxText) return fail(code::invalid_params, "line longer than 65536 bytes");
+             if (line.find('\n') != std::string::npos) return fail(code::invalid_params, "one line, without a newline");
+             c.reads.push_back(Typed{c.client, c.id, line});
+             return later();
+         }},
         {{"rpc.discover", "This API described as an OpenRPC document.", {}, "the document"},
          [](const Call&) { return ok(json::parse(openrpc())); }},
     };
@@ -622,11 +632,66 @@ void Server::handle_resolved(TimeMs now, const Resolve& r, const Result<Addr>& a
     send(r.client, response(r.id, true));
 }
 
+void Server::handle_typed(const Typed& t, const std::vector<std::string>& said) {
+    send(t.client, response(t.id, json{{"lines", said}}));
+}
+
 std::optional<Output> Server::poll_output() {
     if (out_.empty()) return std::nullopt;
     Output o = std::move(out_.front());
     out_.pop_front();
     return o;
+}
+
+std::string AttachClient::hello() {
+    ++waiting_;
+    return R"({"jsonrpc":"2.0","id":)" + std::to_string(++next_id_) + R"(,"method":"subscribe"})" "\n";
+}
+
+std::string AttachClient::typed(std::string_view line) {
+    ++waiting_;
+    json req{{"jsonrpc", "2.0"}, {"id", ++next_id_}, {"method", "type"}, {"params", {{"line", line}}}};
+    return dump(req) + "\n";
+}
+
+void AttachClient::handle_bytes(std::string_view bytes) {
+    in_.append(bytes);
+    std::size_t nl;
+    while ((nl = in_.find('\n')) != std::string::npos) {
+        json m = json::parse(std::string_view(in_).substr(0, nl), nullptr, false);
+        in_.erase(0, nl + 1);
+        if (!m.is_object()) continue;
+        const bool has_params = m.contains("params") && m["params"].is_object();
+        if (m.value("method", "") == "event" && has_params) {
+            if (auto l = m["params"].value("line", ""); !l.empty()) {
+                // An event the session said several lines for comes joined by newlines.
+                std::size_t start = 0, end;
+                while ((end = l.find('\n', start)) != std::string::npos) {
+                    lines_.push_back(l.substr(start, end - start));
+                    start = end + 1;
+                }
+                lines_.push_back(l.substr(start));
+            }
+        } else if (m.value("method", "") == "gap" && has_params) {
+            lines_.push_back("! events " + m["params"].value("from", json(0)).dump() + " to " +
+                             m["params"].value("to", json(0)).dump() + " are no longer in the node's log");
+        } else if (m.contains("id")) {
+            if (waiting_ > 0) --waiting_;
+            if (auto e = m.find("error"); e != m.end() && e->is_object()) {
+                lines_.push_back("! " + e->value("message", std::string("error")));
+            } else if (auto r = m.find("result"); r != m.end() && r->is_object() && r->contains("lines")) {
+                for (auto& l : (*r)["lines"])
+                    if (l.is_string()) lines_.push_back(l.get<std::string>());
+            }
+        }
+    }
+}
+
+std::optional<std::string> AttachClient::poll_line() {
+    if (lines_.empty()) return std::nullopt;
+    auto l = std::move(lines_.front());
+    lines_.pop_front();
+    return l;
 }
 
 }  // namespace dc::api

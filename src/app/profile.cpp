@@ -52,6 +52,19 @@ Result<bool> make_dirs(const std::string& path) {
     return made;
 }
 
+// Whether a running node holds dir's lock (see DirLock), without taking it or
+// creating anything.
+bool lock_holder(const std::string& dir) {
+    int fd = ::open((dir + "/lock").c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return false;
+    struct flock probe {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    bool held = ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+    ::close(fd);
+    return held;
+}
+
 // One node per data directory: a POSIX write lock on DIR/lock, taken before
 // the database is opened and held until the process ends (the kernel drops it
 // then, after kill -9 too, so a stale file never blocks). A second start is
@@ -461,6 +474,11 @@ int main(int argc, char** argv, bool daemon) {
     std::string db_path = *dir + "/darkchat.db";
     if (struct stat st; user.empty() && ::stat(db_path.c_str(), &st) != 0 && errno == ENOENT)
         return fail(daemon, "-u <username> is needed on the first run of " + *dir);
+
+    // darkchat on a data directory whose node already runs (darkchatd -u, or
+    // another darkchat): attach to it through its API instead of refusing.
+    if (!daemon && o.export_identity.empty() && !o.set_passphrase && !o.remove_passphrase && o.import_identity.empty())
+        if (lock_holder(*dir)) return io::attach(*dir + "/api.sock", user.empty() ? *dir : user);
 
     // Everything that can fail before anything is written runs first: the
     // flags above, host names, and the port (bound now, used by the loop).

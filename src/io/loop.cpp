@@ -233,6 +233,9 @@ private:
     }
     std::string out_;
     bool gathering_ = false;
+    // While a line typed through the API (darkchat attached to this node) is
+    // handled: what the session says in answer, for the caller.
+    std::vector<std::string>* typed_said_ = nullptr;
 
     // What the session has to say (after a line typed, or an event); the
     // lines said, joined by newlines, for the API's copy of an event.
@@ -240,6 +243,7 @@ private:
         std::string said;
         while (auto line = session_->poll_line()) {
             say(*line);
+            if (typed_said_) typed_said_->push_back(*line);
             if (api_) said.append(said.empty() ? "" : "\n").append(*line);
         }
         return said;
@@ -257,6 +261,9 @@ private:
         }
         turn_inputs_ = 0;
         if (closing_) return;
+        // What events make the session say goes to every subscriber as the
+        // event's line, not to the caller of a typed line.
+        auto* typed = std::exchange(typed_said_, nullptr);
         files_.perform(*host_, *session_);  // what the batch counts is on disk first
         if (opts_.front_end && !uv_is_active(reinterpret_cast<uv_handle_t*>(&progress_)) && host_->files() &&
             !host_->files()->transfers().empty())
@@ -285,6 +292,7 @@ private:
         }
         while (auto t = host_->poll_transmit()) transmit(std::move(*t));
         send_udp();
+        typed_said_ = typed;
         store_.checkpoint_if_due();
         if (host_->quitting()) {
             begin_shutdown();
@@ -645,6 +653,7 @@ private:
             if (auto r = api_->poll_read()) {
                 if (auto* log = std::get_if<api::LogRead>(&*r)) api_->handle_log(*log, store_.events_after(log->after, log->limit));
                 else if (auto* h = std::get_if<api::HistoryRead>(&*r)) api_->handle_history(*h, store_.history(h->user, h->count));
+                else if (auto* t = std::get_if<api::Typed>(&*r)) typed(*t);
                 else resolve(std::get<api::Resolve>(*r));
                 continue;
             }
@@ -652,6 +661,15 @@ private:
             if (!o) break;
             api_socket_.write(o->client, std::move(o->bytes), o->close);
         }
+    }
+
+    // A line typed at an attached darkchat: as if typed here.
+    void typed(const api::Typed& t) {
+        std::vector<std::string> said;
+        typed_said_ = &said;
+        handle_input(InputLine{t.line});
+        typed_said_ = nullptr;
+        if (!closing_) api_->handle_typed(t, said);
     }
 
     void open_api() {

@@ -9,6 +9,7 @@
 
 #include "darkchat/api.hpp"
 #include "darkchat/crypto.hpp"
+#include "darkchat/session.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +23,7 @@ namespace {
 
 struct World {
     std::unique_ptr<host::Host> host;
+    std::unique_ptr<cli::Session> session;  // what "type" hands its line to
     World() {
         (void)crypto::init();
         host::Config cfg;
@@ -30,13 +32,15 @@ struct World {
         auto h = host::Host::create(cfg, fuzz::kSelf.identity(), {}, core::real_crypto(), 1);
         if (!h) fuzz::die("host", h.error());
         host = std::move(h).value();
+        session = std::make_unique<cli::Session>(*host);
         host->handle_start(1000, cfg.node.bind_addr);
         host->node()->handle_command(1000, core::cmd::Ping{*Addr::parse("127.0.0.2:7400")});
         drain();
     }
     void drain() {
         while (auto* ops = host->poll_store()) host->handle_store_applied(1000);
-        while (host->poll_event()) {}
+        while (auto e = host->poll_event()) session->handle_event(*e);
+        while (session->poll_line()) {}
         while (host->poll_transmit()) {}
     }
 };
@@ -77,7 +81,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         while (auto r = server.poll_read()) {
             if (auto* l = std::get_if<api::LogRead>(&*r)) server.handle_log(*l, std::vector<EventRecord>{});
             else if (auto* h = std::get_if<api::HistoryRead>(&*r)) server.handle_history(*h, std::vector<HistoryRecord>{});
-            else server.handle_resolved(now, std::get<api::Resolve>(*r), err("no lookups here"));
+            else if (auto* t = std::get_if<api::Typed>(&*r)) {
+                world.session->handle_line(now, t->line);
+                std::vector<std::string> said;
+                while (auto l = world.session->poll_line()) said.push_back(std::move(*l));
+                while (world.session->poll_resolve()) {}
+                while (world.session->poll_history()) {}
+                while (world.session->poll_file_request()) {}
+                server.handle_typed(*t, said);
+            } else {
+                server.handle_resolved(now, std::get<api::Resolve>(*r), err("no lookups here"));
+            }
         }
         while (auto o = server.poll_output()) check_output(*o, closed);
         server.handle_drained(1);

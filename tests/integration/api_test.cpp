@@ -277,3 +277,31 @@ TEST_CASE("garbage, an oversized line, a crowd of clients and another user: each
     CHECK(good.call("users")["result"].is_array());
     net.quit("alice");
 }
+
+TEST_CASE("darkchat -u alice on the data directory of a running node attaches to it, and \\quit leaves it running") {
+    Net net;
+    pair(net);
+    const std::string dir = net["alice"].dir;
+    Proc t("darkchat[attached]", {darkchat_bin(), "-u", "alice", "-p", "0", "--bind", "127.0.0.1", "--data-dir", dir},
+           net.env());
+    t.wait_for(exactly("* attached to the running node of alice: lines go to it; \\quit leaves it running"), 5);
+    auto m = t.mark();
+    t.send("\\users");
+    t.wait_for(re("^  bob online contact"), 5, m);
+    t.send("\\chat bob");
+    t.send("through the attached terminal");
+    Proc& bob = net.proc("bob");
+    bob.wait_for(exactly("<alice> through the attached terminal"), 5);
+    t.wait_for(re("^\\* delivered [0-9a-f]{8} to bob$"), 5, m);
+    m = t.mark();
+    bob.send("\\chat alice");
+    bob.send("seen on the attached terminal");
+    t.wait_for(exactly("<bob> seen on the attached terminal"), 5, m);
+    t.send("\\quit");
+    t.wait_for(exactly("* detached; the node of alice goes on"), 5);
+    CHECK(t.expect_exit(5) == 0);
+    // The node still runs, and says so to a new client.
+    Client a(socket_of(net, "alice"));
+    REQUIRE(a.ok());
+    CHECK(a.call("users", {{"which", "online"}})["result"].size() == 1);
+}

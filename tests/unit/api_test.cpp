@@ -406,3 +406,31 @@ TEST_CASE("the OpenRPC document in man/ is the one the server describes, and the
     auto discovered = json::parse(api::openrpc());
     CHECK(discovered["methods"].size() == api::methods().size());
 }
+
+TEST_CASE("an attached terminal shows each event's line, what its lines said, and errors, in the order they come") {
+    api::AttachClient c;
+    auto hello = json::parse(c.hello());
+    CHECK(hello["method"] == "subscribe");
+    auto req = json::parse(c.typed("\\users"));
+    CHECK(req["method"] == "type");
+    CHECK(req["params"]["line"] == "\\users");
+    CHECK(c.waiting() == 2);
+    c.handle_bytes(R"({"jsonrpc":"2.0","id":1,"result":{"next":5,"last":4}})" "\n"
+                   R"({"jsonrpc":"2.0","method":"event","params":{"seq":5,"kind":"linked","line":"* linked bob"}})" "\n"
+                   R"({"jsonrpc":"2.0","method":"event","params":{"seq":6,"kind":"log","line":""}})" "\n"
+                   R"({"jsonrpc":"2.0","id":2,"result":{"lines":["  bob online contact","* 1 user"]}})" "\n"
+                   R"({"jsonrpc":"2.0","method":"event","params":{"seq":7,"kind":"x","line":"one\ntwo"}})" "\n"
+                   R"({"jsonrpc":"2.0","method":"gap","params":{"from":8,"to":9}})" "\n"
+                   R"({"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"line longer than 65536 bytes"}})" "\n"
+                   R"(not json)" "\n"
+                   R"({"jsonrpc":"2.0","method":"event","params":"not an object"})" "\n"
+                   R"({"jsonrpc":"2.0","method":"event","params":{"seq":10,"kind":"notice","line":"* half)");
+    std::vector<std::string> shown;
+    while (auto l = c.poll_line()) shown.push_back(*l);
+    CHECK(shown == std::vector<std::string>{"* linked bob", "  bob online contact", "* 1 user", "one", "two",
+                                            "! events 8 to 9 are no longer in the node's log",
+                                            "! line longer than 65536 bytes"});
+    CHECK(c.waiting() == 0);
+    c.handle_bytes(R"( done"}})" "\n");
+    CHECK(c.poll_line() == std::optional<std::string>("* half done"));
+}
