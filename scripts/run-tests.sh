@@ -7,7 +7,8 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/deps.sh"
 set +e
-dc_install_deps || exit 1
+# The browser test of the web page needs chromium and node (npm fetches puppeteer-core).
+dc_install_deps chromium nodejs || exit 1
 cd "$top"
 
 logs=()

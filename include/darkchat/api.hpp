@@ -149,6 +149,46 @@ private:
     bool quit_ = false;
 };
 
+// The web page (darkchat-api(7), THE WEB PAGE), without I/O: HTTP/1.1 on a
+// listener of 127.0.0.1, each connection a client of the Server. GET / is the
+// page; POST /rpc takes one JSON-RPC request and answers it; GET /events is the
+// event stream (server-sent events, from ?after=N or Last-Event-ID). Every
+// request needs the token (query token=, the cookie the page sets, or
+// Authorization: Bearer), a Host of 127.0.0.1 or localhost at our port, and no
+// Origin but ours. Connection ids given to it must have kWebClient set.
+inline constexpr ClientId kWebClient = ClientId{1} << 63;
+
+class Web {
+public:
+    Web(Server& server, std::string token, std::uint16_t port);
+    ~Web();
+    Web(const Web&) = delete;
+    Web& operator=(const Web&) = delete;
+    void handle_connect(ClientId conn);
+    void handle_disconnect(ClientId conn);
+    void handle_bytes(TimeMs now, ClientId conn, std::string_view bytes);
+    // An output of the Server for one of our connections (kWebClient set).
+    void handle_output(Output o);
+    // Bytes for our connections.
+    std::optional<Output> poll_output();
+
+    struct Conn;
+
+private:
+    void respond(ClientId conn, int status, std::string_view type, const std::string& body,
+                 const std::string& extra_headers = {});
+    void request(TimeMs now, ClientId conn, Conn& c);
+
+    Server& server_;
+    std::string token_;
+    std::uint16_t port_;
+    std::map<ClientId, std::unique_ptr<Conn>> conns_;
+    std::deque<Output> out_;
+};
+
+// The page itself (src/api/page.cpp): HTML, its style and script inline, nothing from elsewhere.
+std::string_view page();
+
 // darkchat attached to a running node (darkchat-api(7), ATTACHING), without
 // I/O: typed lines become calls of "type", and what comes back becomes lines
 // to show: the line of every event, the lines each call said, and errors.

@@ -34,6 +34,11 @@ struct Options {
     // The daemon API's Unix socket (darkchat-api(7)); empty: none. Only a
     // user's node serves it.
     std::string api_socket;
+    // The web page (darkchat-api(7), THE WEB PAGE) on 127.0.0.1: its port (-1:
+    // none, 0: any free one), and the token that opens it (from web_token in
+    // the data directory).
+    int web_port = -1;
+    std::string web_token;
 };
 
 // The UDP socket and the TCP listener of a process, on one port number. They

@@ -39,6 +39,7 @@ struct Options {
     std::size_t max_rooms = 0;          // --max-rooms N (relay; 0: default, 1024)
     std::string downloads;              // --downloads DIR (default: <data dir>/downloads)
     std::uint64_t auto_accept = 0;      // --auto-accept BYTES: offers from contacts up to it (0: ask)
+    int web_port = -1;                  // --web PORT: the web page on 127.0.0.1 (-1: none; 0: any free port)
 };
 
 inline constexpr std::uint16_t kDefaultPort = 7300;

@@ -90,6 +90,7 @@ std::string usage(bool daemon) {
         "  --data-dir <dir>     where state lives (default $XDG_DATA_HOME/darkchat/<username>)\n"
         "  --downloads <dir>    where received files go (default <data dir>/downloads)\n"
         "  --auto-accept <n>    take files of at most n bytes from contacts without asking (default 0: ask)\n"
+        "  --web <port>         serve the web page on 127.0.0.1:<port> (0: any free port), opened with a token\n"
         "  --max-sessions <n>   sessions remembered per user (default 8)\n"
         "  --export-identity <file>  write this user's identity key for a second device, then exit\n"
         "  --import-identity <file>  use an exported identity in a new data directory, then run\n"
@@ -175,6 +176,12 @@ Result<Options> parse_options(int argc, char** argv, bool daemon) {
             auto n = number<std::uint64_t>(*v, 0, std::uint64_t{8} << 30);
             if (!n) return err("--auto-accept needs a number of bytes from 0 to 8589934592, not '" + *v + "'");
             o.auto_accept = *n;
+        } else if (a == "--web") {
+            auto v = value("a port number");
+            if (!v) return err(v.error());
+            auto n = number<unsigned>(*v, 0, 65535);
+            if (!n) return err("--web needs a port number from 0 to 65535, not '" + *v + "'");
+            o.web_port = static_cast<int>(*n);
         } else if (a == "--max-sessions") {
             auto v = value("a number");
             if (!v) return err(v.error());

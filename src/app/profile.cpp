@@ -187,6 +187,30 @@ Result<Addr> resolve(const std::string& host, std::uint16_t port) {
 }
 
 // The exported identity: three text lines; the file is written owner-only.
+// The token that opens the web page (darkchat-api(7)): 32 random bytes in hex,
+// made once (mode 0600) and kept, so a bookmarked address keeps working.
+Result<std::string> web_token(const std::string& path) {
+    std::ifstream in(path);
+    std::string token;
+    if (in && std::getline(in, token) && token.size() == 64 &&
+        token.find_first_not_of("0123456789abcdef") == std::string::npos)
+        return token;
+    std::array<std::uint8_t, 32> raw{};
+    crypto::random_bytes(raw);
+    token = to_hex(raw);
+    std::string tmp = path + ".new";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return err("cannot write " + tmp + ": " + std::strerror(errno));
+    std::string line = token + "\n";
+    bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+        ::unlink(tmp.c_str());
+        return err("cannot write " + path + ": " + std::strerror(errno));
+    }
+    return token;
+}
+
 Result<void> export_identity(const Identity& id, const std::string& path) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return err("cannot create " + path + ": " + std::strerror(errno) + " (it must not exist yet)");
@@ -492,6 +516,7 @@ int main(int argc, char** argv, bool daemon) {
         io.downloads = o.downloads.empty() ? *dir + "/downloads" : o.downloads;
         io.auto_accept = o.auto_accept;
         if (io.roles.role == io::Role::user) io.api_socket = *dir + "/api.sock";
+        if (io.roles.role == io::Role::user) io.web_port = o.web_port;
         io.log_name = user.empty() ? std::string(prog) : std::string(prog) + "[" + user + "]";
         io.config.port = o.port.value_or(kDefaultPort);
         io.fallback_port = !o.port.has_value();
@@ -577,6 +602,11 @@ int main(int argc, char** argv, bool daemon) {
     }
 
     io.log_name = std::string(prog) + "[" + id->user + "]";
+    if (io.web_port >= 0) {
+        auto token = web_token(*dir + "/web_token");
+        if (!token) return fail(daemon, token.error());
+        io.web_token = *token;
+    }
     // -t sizes libuv's worker pool, which resolves host names for \ping.
     ::setenv("UV_THREADPOOL_SIZE", std::to_string(o.threads).c_str(), 1);
     return io::run(io, std::move(*sockets), st, std::move(*id));

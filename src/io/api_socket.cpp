@@ -1,6 +1,7 @@
 // The daemon API's Unix socket: see api_socket.hpp.
 #include "api_socket.hpp"
 
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -11,7 +12,11 @@
 namespace dc::io {
 
 struct ApiSocket::Conn {
-    uv_pipe_t pipe{};
+    uv_pipe_t pipe{};  // the Unix socket's client ...
+    uv_tcp_t tcp{};    // ... or the web page's
+    uv_stream_t* stream() { return tcp_side ? reinterpret_cast<uv_stream_t*>(&tcp) : reinterpret_cast<uv_stream_t*>(&pipe); }
+    uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(stream()); }
+    bool tcp_side = false;
     ApiSocket* owner = nullptr;
     api::ClientId id = 0;
     bool closing = false;
@@ -59,39 +64,68 @@ Result<void> ApiSocket::open(uv_loop_t* loop, const std::string& path, Events ev
     return {};
 }
 
+Result<void> ApiSocket::open_tcp(uv_loop_t* loop, std::uint16_t port, Events events, api::ClientId id_bits) {
+    loop_ = loop;
+    events_ = std::move(events);
+    tcp_ = true;
+    id_bits_ = id_bits;
+    uv_tcp_init(loop, &tcp_server_);
+    tcp_server_.data = this;
+    sockaddr_in a{};
+    uv_ip4_addr("127.0.0.1", port, &a);
+    int rc = uv_tcp_bind(&tcp_server_, reinterpret_cast<sockaddr*>(&a), 0);
+    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_server_), 128, on_connection);
+    if (rc != 0) {
+        uv_close(reinterpret_cast<uv_handle_t*>(&tcp_server_), nullptr);
+        return err("cannot listen on 127.0.0.1:" + std::to_string(port) + ": " + uv_strerror(rc));
+    }
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    uv_tcp_getsockname(&tcp_server_, reinterpret_cast<sockaddr*>(&ss), &len);
+    port_ = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    open_ = true;
+    return {};
+}
+
 void ApiSocket::on_connection(uv_stream_t* server, int status) {
     auto* self = static_cast<ApiSocket*>(server->data);
     if (status != 0 || !self->open_) return;
     auto* c = new Conn;
     c->owner = self;
+    c->tcp_side = self->tcp_;
     c->pipe.data = c;
-    uv_pipe_init(self->loop_, &c->pipe, 0);
-    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), on_conn_closed);
+    c->tcp.data = c;
+    if (c->tcp_side) uv_tcp_init(self->loop_, &c->tcp);
+    else uv_pipe_init(self->loop_, &c->pipe, 0);
+    if (uv_accept(server, c->stream()) != 0) {
+        uv_close(c->handle(), on_conn_closed);
         return;
     }
-    // Only our own user (or root) may drive the node, whatever the file's mode.
-    uv_os_fd_t fd = -1;
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    bool ours = uv_fileno(reinterpret_cast<uv_handle_t*>(&c->pipe), &fd) == 0 &&
-                ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-                (cred.uid == ::geteuid() || cred.uid == 0);
+    // Only our own user (or root) may drive the node through the socket,
+    // whatever the file's mode; the web page's requests carry its token.
+    bool ours = true;
+    if (!c->tcp_side) {
+        uv_os_fd_t fd = -1;
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        ours = uv_fileno(c->handle(), &fd) == 0 && ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+               (cred.uid == ::geteuid() || cred.uid == 0);
+    }
     if (!ours || self->conns_.size() >= kMaxClients) {
         if (ours) {  // a word on why, without waiting for it to be read
             static const char busy[] =
                 R"({"jsonrpc":"2.0","id":null,"error":{"code":-32003,"message":"too many clients"}})" "\n";
             uv_buf_t b = uv_buf_init(const_cast<char*>(busy), sizeof busy - 1);
-            uv_try_write(reinterpret_cast<uv_stream_t*>(&c->pipe), &b, 1);
+            if (!c->tcp_side) uv_try_write(c->stream(), &b, 1);
         }
-        uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), on_conn_closed);
+        uv_close(c->handle(), on_conn_closed);
         return;
     }
-    c->id = self->next_++;
+    c->id = self->id_bits_ | self->next_++;
     self->conns_[c->id] = c;
     self->events_.connected(c->id);
     uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&c->pipe),
+        c->stream(),
         [](uv_handle_t*, std::size_t, uv_buf_t* buf) {
             static char scratch[64 * 1024];  // the loop's one thread reads into it and hands it on at once
             *buf = uv_buf_init(scratch, sizeof scratch);
@@ -115,14 +149,14 @@ void ApiSocket::drop(Conn* c) {
     c->closing = true;
     conns_.erase(c->id);
     events_.closed(c->id);
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), on_conn_closed);
+    uv_close(c->handle(), on_conn_closed);
 }
 
 void ApiSocket::write(api::ClientId client, std::string bytes, bool close) {
     auto it = conns_.find(client);
     if (it == conns_.end()) return;
     Conn* c = it->second;
-    auto* stream = reinterpret_cast<uv_stream_t*>(&c->pipe);
+    auto* stream = c->stream();
     // A client that does not read what it asked for is let go before its
     // backlog costs the node its memory.
     if (uv_stream_get_write_queue_size(stream) + bytes.size() > kMaxBacklog) {
@@ -149,7 +183,7 @@ void ApiSocket::on_written(uv_write_t* req, int status) {
     Conn* c = w->conn;
     if (c->closing) return;  // closed meanwhile; libuv calls back before the handle is freed
     ApiSocket* self = c->owner;
-    auto* stream = reinterpret_cast<uv_stream_t*>(&c->pipe);
+    auto* stream = c->stream();
     if (status != 0) {
         self->drop(c);
         return;
@@ -166,6 +200,10 @@ void ApiSocket::close() {
     std::vector<Conn*> all;
     for (auto& [id, c] : conns_) all.push_back(c);
     for (auto* c : all) drop(c);
+    if (tcp_) {
+        uv_close(reinterpret_cast<uv_handle_t*>(&tcp_server_), nullptr);
+        return;
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
     ::unlink(path_.c_str());
 }

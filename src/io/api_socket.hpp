@@ -1,7 +1,9 @@
 // The daemon API's Unix socket (darkchat-api(7)): a listener in the data
 // directory, made owner-only, that takes only connections from our own user
 // (SO_PEERCRED), and the bytes of each client moved to and from an
-// api::Server by the driver. Only bytes here: what they mean is src/api.
+// api::Server by the driver. The web page's listener is one too, on TCP at
+// 127.0.0.1 (its requests carry a token instead). Only bytes here: what they
+// mean is src/api.
 #pragma once
 
 #include "darkchat/api.hpp"
@@ -35,6 +37,9 @@ public:
     // Listens at path (a stale socket there is replaced: the caller holds the
     // data directory's lock). An error in words when it cannot.
     Result<void> open(uv_loop_t* loop, const std::string& path, Events events);
+    // Listens on 127.0.0.1:port (0: any free port); clients get ids with id_bits set.
+    Result<void> open_tcp(uv_loop_t* loop, std::uint16_t port, Events events, api::ClientId id_bits);
+    std::uint16_t port() const { return port_; }
     void write(api::ClientId client, std::string bytes, bool close);
     // Stops listening, closes every client and removes the socket file.
     void close();
@@ -50,6 +55,10 @@ private:
 
     uv_loop_t* loop_ = nullptr;
     uv_pipe_t server_{};
+    uv_tcp_t tcp_server_{};
+    bool tcp_ = false;
+    std::uint16_t port_ = 0;
+    api::ClientId id_bits_ = 0;
     bool open_ = false;
     std::string path_;
     Events events_;

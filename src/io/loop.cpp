@@ -181,6 +181,9 @@ private:
     // socket in its data directory; every event the session sees goes to it too.
     std::unique_ptr<api::Server> api_;
     ApiSocket api_socket_;
+    // The web page (--web): HTTP on 127.0.0.1, its requests turned into the API's.
+    std::unique_ptr<api::Web> web_;
+    ApiSocket web_socket_;
     FileIo files_;
     uv_timer_t progress_{};  // lines of progress of files being received
     std::list<TcpIn*> inbound_;
@@ -657,9 +660,15 @@ private:
                 else resolve(std::get<api::Resolve>(*r));
                 continue;
             }
+            if (web_)
+                if (auto w = web_->poll_output()) {
+                    web_socket_.write(w->client, std::move(w->bytes), w->close);
+                    continue;
+                }
             auto o = api_->poll_output();
             if (!o) break;
-            api_socket_.write(o->client, std::move(o->bytes), o->close);
+            if (web_ && (o->client & api::kWebClient)) web_->handle_output(std::move(*o));
+            else api_socket_.write(o->client, std::move(o->bytes), o->close);
         }
     }
 
@@ -672,30 +681,51 @@ private:
         if (!closing_) api_->handle_typed(t, said);
     }
 
-    void open_api() {
-        if (opts_.api_socket.empty() || !host_->node()) return;
+    // What a listener of the API hands on: to the Server itself (the socket) or
+    // to the web page's HTTP in front of it (front() gives it when called). A
+    // call may show and send: what came before it is drained first, and what it
+    // did right after, as for a macro typed.
+    template <typename Front>
+    ApiSocket::Events api_events(Front front) {
         ApiSocket::Events events;
-        events.connected = [this](api::ClientId c) { api_->handle_connect(c); };
-        events.closed = [this](api::ClientId c) { api_->handle_disconnect(c); };
+        events.connected = [front](api::ClientId c) { front()->handle_connect(c); };
+        events.closed = [front](api::ClientId c) { front()->handle_disconnect(c); };
         events.drained = [this](api::ClientId c) {
             api_->handle_drained(c);
             serve_api();
         };
-        events.bytes = [this](api::ClientId c, std::string_view bytes) {
+        events.bytes = [this, front](api::ClientId c, std::string_view bytes) {
             if (closing_) return;
-            // A call may show and send: what came before it is drained first, and
-            // what it did right after, as for a macro typed.
             if (turn_inputs_ > 0) pump();
             if (closing_) return;
-            api_->handle_bytes(wall_now(), c, bytes);
+            front()->handle_bytes(wall_now(), c, bytes);
             serve_api();
             if (api_->quit_requested()) quit_all();
             pump();
         };
-        if (auto r = api_socket_.open(&loop_, opts_.api_socket, std::move(events)); !r) {
+        return events;
+    }
+
+    void open_api() {
+        if (opts_.api_socket.empty() || !host_->node()) return;
+        if (auto r = api_socket_.open(&loop_, opts_.api_socket, api_events([this] { return api_.get(); })); !r) {
             say("! no daemon API: " + r.error());
             api_.reset();
+            return;
         }
+        if (opts_.web_port >= 0) open_web();
+    }
+
+    // The Web is made once the port is bound, before the loop runs a callback.
+    void open_web() {
+        auto r = web_socket_.open_tcp(&loop_, static_cast<std::uint16_t>(opts_.web_port),
+                                      api_events([this] { return web_.get(); }), api::kWebClient);
+        if (!r) {
+            say("! no web page: " + r.error());
+            return;
+        }
+        web_ = std::make_unique<api::Web>(*api_, opts_.web_token, web_socket_.port());
+        say("* web page: http://127.0.0.1:" + std::to_string(web_socket_.port()) + "/?token=" + opts_.web_token);
     }
 
     // ---- signals and shutdown ----------------------------------------------
@@ -743,6 +773,7 @@ private:
             close(&sigwinch_);
         }
         api_socket_.close();
+        web_socket_.close();
         close(&udp_);
         close(&tcp_);
         close(&timer_);

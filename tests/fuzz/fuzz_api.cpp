@@ -97,5 +97,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         server.handle_drained(1);
         ++now;
     }
+    // The same bytes as an HTTP request to the web page (darkchat-api(7)): an
+    // answer that starts as HTTP does, or nothing yet; no crash.
+    api::Server web_server(*world.host, cfg, 0);
+    api::Web web(web_server, std::string(64, 'a'), 8080);
+    web.handle_connect(api::kWebClient | 1);
+    web.handle_bytes(now, api::kWebClient | 1, std::string_view(reinterpret_cast<const char*>(data), size));
+    world.drain();
+    for (int round = 0; round < 4; ++round) {
+        while (web_server.poll_read()) {}
+        while (auto o = web_server.poll_output()) web.handle_output(std::move(*o));
+    }
+    bool first = true;
+    while (auto o = web.poll_output()) {
+        if (first && !o->bytes.empty()) fuzz::expect(o->bytes.rfind("HTTP/1.1 ", 0) == 0, "web", "not an HTTP answer");
+        first = false;
+    }
     return 0;
 }

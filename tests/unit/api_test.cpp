@@ -434,3 +434,64 @@ TEST_CASE("an attached terminal shows each event's line, what its lines said, an
     c.handle_bytes(R"( done"}})" "\n");
     CHECK(c.poll_line() == std::optional<std::string>("* half done"));
 }
+
+TEST_CASE("the web page's HTTP: the token, the node's own Host and Origin, one request per POST, events as a stream") {
+    HostNet net;
+    auto& alice = net.started("alice");
+    Api api(net, alice);
+    api.attach();
+    const std::string token(64, 'a');
+    api::Web web(*api.server, token, 8080);
+    api::ClientId next = api::kWebClient;
+    // One request on a fresh connection; everything the connection was sent.
+    auto ask = [&](const std::string& request) {
+        api::ClientId c = ++next;
+        web.handle_connect(c);
+        net.network().input(alice, [&] { web.handle_bytes(net.now(), c, request); });
+        std::string got;
+        for (int i = 0; i < 10; ++i) {
+            api.drain();  // the server's answers for c stay in its output until taken here
+            for (auto& [client, bytes] : api.out)
+                if (client == c && !bytes.empty()) {
+                    web.handle_output(api::Output{c, bytes, false});
+                    bytes.clear();
+                }
+            while (auto o = web.poll_output()) got += o->bytes;
+        }
+        return got;
+    };
+    const std::string host = "Host: 127.0.0.1:8080\r\n";
+    CHECK(ask("GET / HTTP/1.1\r\n" + host + "\r\n").rfind("HTTP/1.1 401", 0) == 0);
+    CHECK(ask("GET /?token=" + std::string(64, 'b') + " HTTP/1.1\r\n" + host + "\r\n").rfind("HTTP/1.1 401", 0) == 0);
+    auto page = ask("GET /?token=" + token + " HTTP/1.1\r\n" + host + "\r\n");
+    CHECK(page.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(page.find("Set-Cookie: darkchat_token_8080=" + token + "; HttpOnly; SameSite=Strict") != std::string::npos);
+    CHECK(page.find("Content-Security-Policy: default-src 'none'") != std::string::npos);
+    CHECK(page.find("<title>darkchat</title>") != std::string::npos);
+    // Another site's name for 127.0.0.1, or a post from another origin: refused even with the token.
+    CHECK(ask("GET /?token=" + token + " HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n").rfind("HTTP/1.1 403", 0) == 0);
+    CHECK(ask("POST /rpc HTTP/1.1\r\n" + host + "Origin: http://evil.example\r\nCookie: darkchat_token_8080=" + token +
+              "\r\nContent-Length: 2\r\n\r\n{}")
+              .rfind("HTTP/1.1 403", 0) == 0);
+    // A method by POST, with the cookie (another node's cookie beside it is not taken for ours).
+    const std::string body = R"({"jsonrpc":"2.0","id":7,"method":"users"})";
+    auto rpc = ask("POST /rpc HTTP/1.1\r\n" + host + "Cookie: darkchat_token_9090=" + std::string(64, 'c') +
+                   "; darkchat_token_8080=" + token + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    REQUIRE(rpc.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(json::parse(rpc.substr(rpc.find("\r\n\r\n") + 4))["id"] == 7);
+    CHECK(ask("POST /rpc HTTP/1.1\r\n" + host + "Authorization: Bearer " + token +
+              "\r\nContent-Length: 38\r\n\r\n" R"({"jsonrpc":"2.0","method":"users"}    )")
+              .rfind("HTTP/1.1 400", 0) == 0);  // a notification would never be answered
+    CHECK(ask("POST /rpc HTTP/1.1\r\n" + host + "Content-Length: 99999999\r\n\r\n").rfind("HTTP/1.1 413", 0) == 0);
+    CHECK(ask("GET /nothing?token=" + token + " HTTP/1.1\r\n" + host + "\r\n").rfind("HTTP/1.1 404", 0) == 0);
+    CHECK(ask("garbage\r\n\r\n").rfind("HTTP/1.1 400", 0) == 0);
+    // Events as server-sent events, from the number asked for.
+    net.type(alice, "\\ping 127.0.0.9 7300");
+    api.drain();
+    REQUIRE(api.server->last_event() > 0);
+    auto stream = ask("GET /events?after=0 HTTP/1.1\r\n" + host + "Authorization: Bearer " + token + "\r\n\r\n");
+    CHECK(stream.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(stream.find("Content-Type: text/event-stream") != std::string::npos);
+    CHECK(stream.find("\r\n\r\nid: 1\ndata: {") != std::string::npos);
+    CHECK(stream.find("\"id\":0") == std::string::npos);  // the answer to its subscribe is not an event
+}
