@@ -107,6 +107,16 @@ inline void row(const std::string& figure, const std::string& value, const std::
     std::fflush(stdout);
 }
 
+// Reads "--key value" pairs; on(key, value) returns false for a key it does not know.
+inline void parse_options(int argc, char** argv,
+                          const std::function<bool(const std::string&, const std::string&)>& on) {
+    for (int i = 1; i < argc; ++i) {
+        std::string k = argv[i];
+        if (i + 1 >= argc) die(k + " needs a value");
+        if (!on(k, argv[++i])) die("unknown option " + k);
+    }
+}
+
 // ---- temporary directories ------------------------------------------------------
 
 struct TempDir {
@@ -338,6 +348,36 @@ inline Child spawn_tracked(const std::vector<std::string>& argv, const SpawnOpti
 inline void stop_tracked(Child& c, long grace_ms = 3000) {
     std::erase(tracked_pids, c.pid);
     stop(c, grace_ms);
+}
+
+// Stops many children at once, as stop_tracked does one by one: every input is
+// closed (a child without one gets SIGTERM) before any is waited for, so n
+// processes take one grace period, not n. By pid only.
+inline void stop_tracked_all(const std::vector<Child*>& cs, long grace_ms = 3000) {
+    for (auto* c : cs) {
+        if (c->pid <= 0) continue;
+        if (c->in >= 0) {
+            ::close(c->in);
+            c->in = -1;
+        } else {
+            ::kill(c->pid, SIGTERM);
+        }
+    }
+    const TimePoint deadline = after_ms(grace_ms);
+    for (auto* c : cs) {
+        if (c->pid <= 0) continue;
+        if (!wait_exit(c->pid, deadline)) {
+            ::kill(c->pid, SIGTERM);
+            if (!wait_exit(c->pid, after_ms(2000))) {
+                ::kill(c->pid, SIGKILL);
+                wait_exit(c->pid, after_ms(2000));
+            }
+        }
+        std::erase(tracked_pids, c->pid);
+        if (c->out >= 0) ::close(c->out);
+        c->out = -1;
+        c->pid = -1;
+    }
 }
 
 // Waits until a line of file contains needle; returns that line.

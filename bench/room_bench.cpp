@@ -105,18 +105,16 @@ double udp_fanout(int to, std::size_t size, int rounds) {
 int main(int argc, char** argv) {
     Config cfg;
     cfg.bin = self_dir() + "/..";
-    for (int i = 1; i < argc; ++i) {
-        std::string k = argv[i];
-        if (i + 1 >= argc) die(k + " needs a value");
-        std::string v = argv[++i];
+    parse_options(argc, argv, [&](const std::string& k, const std::string& v) {
         if (k == "--members") cfg.members = std::atoi(v.c_str());
         else if (k == "--burst") cfg.burst = std::atoi(v.c_str());
         else if (k == "--rate") cfg.rate = std::atof(v.c_str());
         else if (k == "--paced") cfg.paced = std::atoi(v.c_str());
         else if (k == "--anchor-rounds") cfg.anchor_rounds = std::atoi(v.c_str());
         else if (k == "--bin-dir") cfg.bin = v;
-        else die("unknown option " + k);
-    }
+        else return false;
+        return true;
+    });
     if (!(cfg.members >= 2 && cfg.members <= 16 && cfg.burst >= 1 && cfg.burst <= 1000000 && cfg.rate >= 1 &&
           cfg.rate <= 100000 && cfg.paced >= 1 && cfg.paced <= 1000000 && cfg.anchor_rounds >= 32 &&
           cfg.anchor_rounds <= 10000000))
