@@ -24,6 +24,7 @@
 #include "file_io.hpp"
 #include "resident.hpp"
 #include "sockaddr.hpp"
+#include "tcp_out.hpp"
 #include "terminal.hpp"
 
 #include <uv.h>
@@ -33,6 +34,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <condition_variable>
@@ -136,13 +138,6 @@ struct UdpSend {
     Datagram d;
 };
 
-struct TcpOut {
-    uv_tcp_t handle;
-    uv_connect_t connect;
-    uv_write_t write;
-    Bytes data;
-};
-
 class Driver;
 
 struct TcpIn {
@@ -187,6 +182,7 @@ private:
     FileIo files_;
     uv_timer_t progress_{};  // lines of progress of files being received
     std::list<TcpIn*> inbound_;
+    std::unique_ptr<TcpOut> tcp_out_;  // frames out, one connection per destination
     bool closing_ = false;
     std::uint16_t port_ = 0;
     std::unique_ptr<char[]> recv_buf_;
@@ -367,17 +363,8 @@ private:
             d.to_len = to_sockaddr(t.to, d.to);
             return;
         }
-        // Too big for one datagram: a TCP connection to the same port, one frame, closed.
-        auto* o = new TcpOut;
-        o->data = wire::frame(t.data);
-        o->handle.data = o;
-        o->connect.data = o;
-        o->write.data = o;
-        uv_tcp_init(&loop_, &o->handle);
-        sockaddr_storage ss;
-        to_sockaddr(t.to, ss);
-        if (uv_tcp_connect(&o->connect, &o->handle, reinterpret_cast<sockaddr*>(&ss), on_tcp_connected) != 0)
-            uv_close(reinterpret_cast<uv_handle_t*>(&o->handle), on_tcp_out_closed);
+        // Too big for one datagram: a frame on the TCP connection to the same port.
+        tcp_out_->send(t.to, wire::frame(t.data));
     }
 
     // What one drain produced, in order: as many per system call as the socket
@@ -409,23 +396,6 @@ private:
 
     static void on_udp_sent(uv_udp_send_t* req, int) { delete static_cast<UdpSend*>(req->data); }
 
-    static void on_tcp_connected(uv_connect_t* req, int status) {
-        auto* o = static_cast<TcpOut*>(req->data);
-        if (status != 0) {
-            uv_close(reinterpret_cast<uv_handle_t*>(&o->handle), on_tcp_out_closed);
-            return;
-        }
-        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(o->data.data()), static_cast<unsigned>(o->data.size()));
-        if (uv_write(&o->write, reinterpret_cast<uv_stream_t*>(&o->handle), &b, 1, on_tcp_written) != 0)
-            uv_close(reinterpret_cast<uv_handle_t*>(&o->handle), on_tcp_out_closed);
-    }
-
-    static void on_tcp_written(uv_write_t* req, int) {
-        auto* o = static_cast<TcpOut*>(req->data);
-        uv_close(reinterpret_cast<uv_handle_t*>(&o->handle), on_tcp_out_closed);
-    }
-
-    static void on_tcp_out_closed(uv_handle_t* h) { delete static_cast<TcpOut*>(h->data); }
 
     // ---- UDP in -------------------------------------------------------------
     static void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
@@ -784,6 +754,7 @@ private:
         close(&turn_end_);
         close(&sigint_);
         close(&sigterm_);
+        tcp_out_->close();
         std::vector<TcpIn*> in(inbound_.begin(), inbound_.end());
         for (auto* c : in) close_inbound(c);
     }
@@ -795,6 +766,9 @@ namespace {
 
 int Driver::run(Sockets sockets, Identity identity) {
     uv_loop_init(&loop_);
+    // A peer that closed a connection we write frames on is an error of that write
+    // (tcp_out.cpp drops the connection), not a signal that ends the process.
+    ::signal(SIGPIPE, SIG_IGN);
     port_ = sockets.port();
     auto [u, t] = sockets.release();
     uv_udp_init_ex(&loop_, &udp_, UV_UDP_RECVMMSG);
@@ -831,6 +805,7 @@ int Driver::run(Sockets sockets, Identity identity) {
     if (!opts_.api_socket.empty() && host_->node()) api_ = std::make_unique<api::Server>(*host_, api::Config{}, last_event);
     files_.set_downloads(opts_.downloads);
 
+    tcp_out_ = std::make_unique<TcpOut>(&loop_);
     udp_.data = this;
     tcp_.data = this;
     for (auto* t : {&timer_, &sweep_, &exit_timer_, &rest_}) {
