@@ -9,7 +9,8 @@
 // No file is opened here: the part asks for bytes (io::Read, answered with
 // handle_read) and hands bytes out (io::Write), and time comes in as an argument.
 // After one or more handle_*() calls the driver drains, in this order,
-//   poll_io()      -> read, write, rename, remove (writes land before the record that counts them)
+//   poll_io()      -> read, write, sync, rename, remove (a record that counts a chunk comes after an
+//                     io::Sync of its write)
 //   poll_store()   -> apply (a transfer's state is durable before what rests on it leaves)
 //   poll_event()   -> show to the user
 //   poll_message() -> send to the peer
@@ -37,12 +38,13 @@ using Manifest = wire::FileManifest;
 struct Config {
     std::uint64_t max_size = std::uint64_t{4} << 30;  // offers of larger files are declined
     std::size_t max_transfers = 64;                   // transfers held at once (both sides)
-    std::size_t window = 16;                          // chunks asked for and not yet here, per transfer
+    std::size_t window = 64;                          // chunks asked for and not yet here, per transfer
     std::size_t max_reads = 64;                       // sender: chunk reads waiting for the driver, per transfer
     TimeMs request_timeout = 5000;                    // a chunk asked for and not here by then is asked again
     TimeMs offer_retry = 3000;                        // an unanswered offer is sent again after this ...
     int offer_attempts = 20;                          // ... at most this many times
-    std::size_t store_every = 32;                     // the receiver's record is stored after this many chunks
+    std::size_t store_every = 64;                     // the receiver's record is stored after this many chunks
+    TimeMs write_retry = 2000;                        // after a failed write (a full disk): ask again then
 };
 
 // The identity the part speaks for and the X25519 key transfer keys are sealed to.
@@ -170,11 +172,14 @@ using Command = std::variant<cmd::Offer, cmd::Accept, cmd::Decline, cmd::Cancel>
 namespace io {
 struct Read { FileId id{}; Side side = Side::sending; std::string path; std::uint32_t index = 0;
               std::uint64_t offset = 0; std::uint32_t length = 0; };
-struct Write { FileId id{}; std::string path; std::uint64_t offset = 0; Bytes bytes; };
+// A chunk's bytes; a failed write is answered with handle_write_failed.
+struct Write { FileId id{}; std::string path; std::uint64_t offset = 0; Bytes bytes; std::uint32_t index = 0; };
+// Make what was written to path durable (fdatasync): comes before the record that counts it.
+struct Sync { FileId id{}; std::string path; };
 struct Finish { FileId id{}; std::string path; std::string final_path; };  // rename
 struct Remove { FileId id{}; std::string path; };
 }  // namespace io
-using IoOp = std::variant<io::Read, io::Write, io::Finish, io::Remove>;
+using IoOp = std::variant<io::Read, io::Write, io::Sync, io::Finish, io::Remove>;
 
 namespace ev {
 struct Offered { FileId id{}; PublicKey from{}; std::string name; std::uint64_t size = 0; std::string media_type; };
@@ -207,6 +212,7 @@ struct Stats {
     std::uint64_t refused = 0;      // not from the peer of the transfer, or for none we hold
     std::uint64_t bad_chunks = 0;   // did not open or did not match its hash: asked for again
     std::uint64_t duplicate = 0;    // chunks we had
+    std::uint64_t write_failed = 0; // chunks the disk did not take: asked for again later
 };
 
 struct TransferView {
@@ -236,6 +242,9 @@ public:
     // The bytes of an io::Read, or (failed) why they could not be read.
     void handle_read(TimeMs now, const FileId& id, Side side, std::uint32_t index, ByteView bytes);
     void handle_read_failed(TimeMs now, const FileId& id, Side side, const std::string& why);
+    // The io::Write of chunk index could not be done (a full disk): the chunk is not
+    // counted, and no chunk is asked for until write_retry has passed.
+    void handle_write_failed(TimeMs now, const FileId& id, std::uint32_t index);
     void handle_timeout(TimeMs now);
 
     std::optional<IoOp> poll_io();

@@ -165,6 +165,7 @@ public:
     void handle_file_read(TimeMs now, const files::FileId& id, files::Side side, std::uint32_t index,
                           ByteView bytes);
     void handle_file_read_failed(TimeMs now, const files::FileId& id, files::Side side, const std::string& why);
+    void handle_file_write_failed(TimeMs now, const files::FileId& id, std::uint32_t index);
     // The user name for an identity key: the name the node pinned it under, else
     // the name a group or a request gave it; empty when nothing knows it.
     std::string name_of(const PublicKey& key) const;

@@ -48,6 +48,8 @@ struct Transfer {
     std::set<std::uint32_t> again;          // asked before and not here: ask again
     std::uint32_t cursor = 0;               // every chunk below it is had, asked or in again
     std::size_t since_store = 0;
+    bool unsynced = false;                  // written since the last io::Sync
+    TimeMs stalled_until = 0;               // a write failed: nothing is asked for before then
     bool kick = false;                      // restored: go on at the next timeout
     std::uint32_t verify_next = 0;
     std::unique_ptr<Hasher> whole;
@@ -94,6 +96,9 @@ struct Machine::State {
     void send(const PublicKey& to, const wire::FileMessage& m) { out.push_back({to, wire::encode_file(m)}); }
 
     void save(const FileId& id, Transfer& t) {
+        // The record counts chunks written: their bytes are on disk first.
+        if (t.unsynced) io.push_back(io::Sync{id, t.path});
+        t.unsynced = false;
         wire::FileState s{t.blob, t.key, static_cast<std::uint8_t>(t.side), static_cast<std::uint8_t>(t.phase),
                           t.peer, t.path, t.final_path, t.have, t.sealed};
         store.push_back({id, t.side, wire::encode(s)});
@@ -116,8 +121,11 @@ struct Machine::State {
 
     // ---- receiving
 
+    // Tops the window up once half of it (or a chunk to ask again) is free, so that a
+    // fileWant names many chunks rather than one per chunk that came.
     void fill(TimeMs now, const FileId& id, Transfer& t) {
-        if (t.phase != Phase::transferring) return;
+        if (t.phase != Phase::transferring || now < t.stalled_until) return;
+        if (t.again.empty() && t.asked.size() > cfg.window / 2) return;
         std::vector<std::uint32_t> ask;
         while (t.asked.size() < cfg.window && ask.size() < wire::kMaxFileWant) {
             std::uint32_t i = 0;
@@ -209,7 +217,8 @@ struct Machine::State {
         ++t.have_count;
         t.asked.erase(c.index);
         t.again.erase(c.index);
-        io.push_back(io::Write{c.id, t.path, t.offset(c.index), std::move(plain)});
+        io.push_back(io::Write{c.id, t.path, t.offset(c.index), std::move(plain), c.index});
+        t.unsynced = true;
         if (t.have_count == t.chunks) return start_verify(c.id, t);
         if (++t.since_store >= cfg.store_every) save(c.id, t);
         fill(now, c.id, t);
@@ -483,6 +492,7 @@ struct Machine::State {
                 }
             }
             if (t.phase != Phase::transferring) continue;
+            if (t.stalled_until != 0 && t.stalled_until <= now) t.stalled_until = 0;
             for (auto a = t.asked.begin(); a != t.asked.end();) {
                 if (a->second <= now) {
                     t.again.insert(a->first);
@@ -501,11 +511,29 @@ struct Machine::State {
             if (t.kick) return 0;
             if (t.side == Side::sending && t.phase == Phase::offered) next = std::min(next, t.offer_due);
             for (const auto& [i, due] : t.asked) next = std::min(next, due);
+            if (t.phase == Phase::transferring && t.stalled_until > 0) next = std::min(next, t.stalled_until);
         }
         if (next == kNever) return std::nullopt;
         return next;
     }
 };
+
+void Machine::handle_write_failed(TimeMs now, const FileId& id, std::uint32_t index) {
+    auto it = s_->transfers.find({Side::receiving, id});
+    if (it == s_->transfers.end()) return;
+    Transfer& t = it->second;
+    if (t.phase == Phase::offered || index >= t.chunks || !t.has(index)) return;
+    ++s_->stats.write_failed;
+    if (t.phase == Phase::verifying) {  // it was the last chunk: the read-back waits for it
+        t.phase = Phase::transferring;
+        t.whole.reset();
+    }
+    t.clear(index);
+    --t.have_count;
+    t.again.insert(index);
+    t.stalled_until = now + s_->cfg.write_retry;
+    s_->save(id, t);  // after any record of this turn that counted it
+}
 
 Machine::Machine(Config config, Self self, Crypto& crypto) : s_(std::make_unique<State>(config, self, crypto)) {}
 Machine::~Machine() = default;

@@ -236,6 +236,12 @@ void Host::handle_file_read_failed(TimeMs now, const files::FileId& id, files::S
     settle(now);
 }
 
+void Host::handle_file_write_failed(TimeMs now, const files::FileId& id, std::uint32_t index) {
+    if (!files_) return;
+    files_->handle_write_failed(now, id, index);
+    settle(now);
+}
+
 // What waited for a name to be pinned goes once it is (to that key), and is
 // dropped once the name is pinned to another.
 void Host::release_parked() {

@@ -60,28 +60,33 @@ void sync_dir_of(const std::string& path) {
 
 }  // namespace
 
+FileIo::~FileIo() {
+    for (auto& [path, fd] : open_) ::close(fd);
+}
+
+int FileIo::open_for_write(const std::string& path) {
+    if (auto it = open_.find(path); it != open_.end()) return it->second;
+    if (open_.size() >= kMaxOpen) close_file(open_.begin()->first, false);  // its page cache stays; a Sync reopens
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) open_[path] = fd;
+    return fd;
+}
+
+void FileIo::close_file(const std::string& path, bool sync) {
+    auto it = open_.find(path);
+    if (it == open_.end()) return;
+    if (sync) ::fdatasync(it->second);
+    ::close(it->second);
+    open_.erase(it);
+}
+
 void FileIo::perform(host::Host& host, cli::Session& session) {
-    std::map<std::string, int> written;  // partial files written now: flushed before the store batch
-    auto open_for_write = [&](const std::string& path) -> int {
-        if (auto it = written.find(path); it != written.end()) return it->second;
-        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (fd >= 0) written[path] = fd;
-        return fd;
-    };
-    auto close_all = [&] {
-        for (auto& [path, fd] : written) {
-            ::fdatasync(fd);
-            ::close(fd);
-        }
-        written.clear();
-    };
     while (auto op = host.poll_file_io()) {
         std::visit(
             [&](auto& o) {
                 using T = std::decay_t<decltype(o)>;
                 if constexpr (std::is_same_v<T, files::io::Read>) {
-                    // A read-back of a file still being written: flush what this pass wrote first.
-                    if (written.contains(o.path)) close_all();
+                    // A read-back of a file still being written sees what was written (the page cache).
                     int fd = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
                     if (fd < 0) {
                         host.handle_file_read_failed(now_ms(), o.id, o.side, o.path + ": " + why(errno));
@@ -94,37 +99,37 @@ void FileIo::perform(host::Host& host, cli::Session& session) {
                 } else if constexpr (std::is_same_v<T, files::io::Write>) {
                     int fd = open_for_write(o.path);
                     auto r = fd < 0 ? Result<void>(err(why(errno))) : write_at(fd, o.offset, o.bytes);
-                    // The chunk is counted anyway: the read-back of the whole file finds it
-                    // missing and asks for it again, so a full disk loses nothing.
+                    // Not counted: the part asks for the chunk again once write_retry has passed.
                     if (!r) {
                         if (failing_.insert(o.path).second)
                             session.note("! file " + cli::short_id(o.id) + ": cannot write " + o.path + ": " +
                                          r.error() + " (the chunks are fetched again once there is room)");
+                        host.handle_file_write_failed(now_ms(), o.id, o.index);
                     } else if (failing_.erase(o.path)) {
                         session.note("* file " + cli::short_id(o.id) + ": writing again");
                     }
-                } else if constexpr (std::is_same_v<T, files::io::Finish>) {
-                    if (auto it = written.find(o.path); it != written.end()) {
+                } else if constexpr (std::is_same_v<T, files::io::Sync>) {
+                    if (auto it = open_.find(o.path); it != open_.end()) {
                         ::fdatasync(it->second);
-                        ::close(it->second);
-                        written.erase(it);
+                    } else if (int fd = ::open(o.path.c_str(), O_WRONLY | O_CLOEXEC); fd >= 0) {
+                        ::fdatasync(fd);  // the file's pages, written through a descriptor since closed
+                        ::close(fd);
                     }
+                } else if constexpr (std::is_same_v<T, files::io::Finish>) {
+                    close_file(o.path, true);
                     // Never over a file that appeared meanwhile under the final name.
                     if (::renameat2(AT_FDCWD, o.path.c_str(), AT_FDCWD, o.final_path.c_str(), RENAME_NOREPLACE) != 0)
                         session.note("! file " + cli::short_id(o.id) + ": cannot rename " + o.path + " to " +
                                      o.final_path + ": " + why(errno) + " (the checked file stays as " + o.path + ")");
                     else sync_dir_of(o.final_path);
                 } else if constexpr (std::is_same_v<T, files::io::Remove>) {
-                    if (auto it = written.find(o.path); it != written.end()) {
-                        ::close(it->second);
-                        written.erase(it);
-                    }
+                    close_file(o.path, false);
+                    failing_.erase(o.path);
                     ::unlink(o.path.c_str());
                 }
             },
             *op);
     }
-    close_all();
 }
 
 void FileIo::request(host::Host& host, cli::Session& session, TimeMs now, const cli::FileRequest& r) {

@@ -3,12 +3,15 @@
 // removal) and what the session asks (\send: the manifest made from the file read
 // chunk by chunk; \accept: a free, safe name in the download folder). Plain POSIX
 // calls on the loop thread, one chunk at a time, so memory stays bounded by a chunk
-// whatever the file's size.
+// whatever the file's size. Partial files stay open between turns (a few at most);
+// what was written is made durable when the file part asks (io::Sync), before the
+// record that counts it, and before a rename.
 #pragma once
 
 #include "darkchat/host.hpp"
 #include "darkchat/session.hpp"
 
+#include <map>
 #include <set>
 #include <string>
 
@@ -16,9 +19,13 @@ namespace dc::io {
 
 class FileIo {
 public:
+    FileIo() = default;
+    ~FileIo();
+    FileIo(const FileIo&) = delete;
+    FileIo& operator=(const FileIo&) = delete;
     void set_downloads(std::string dir) { downloads_ = std::move(dir); }
     // Every operation the file part has, until it has none (a read answered may
-    // ask for more); the files written are flushed to disk before it returns.
+    // ask for more).
     void perform(host::Host& host, cli::Session& session);
     void request(host::Host& host, cli::Session& session, TimeMs now, const cli::FileRequest& r);
 
@@ -26,6 +33,11 @@ private:
     void offer(host::Host& host, cli::Session& session, TimeMs now, const cli::FileRequest& r);
     void accept(host::Host& host, cli::Session& session, TimeMs now, const cli::FileRequest& r);
 
+    int open_for_write(const std::string& path);
+    void close_file(const std::string& path, bool sync);
+
+    static constexpr std::size_t kMaxOpen = 16;
+    std::map<std::string, int> open_;  // partial files being written
     std::string downloads_;
     std::set<std::string> failing_;  // partial files whose write failed: said once until one succeeds
 };

@@ -38,6 +38,7 @@ public:
         std::vector<Event> events;           // everything it showed, across restarts
         std::vector<wire::FileMessage> sent;  // everything it sent, decoded
         std::size_t writes = 0;               // io::Write operations applied
+        bool disk_full = false;               // every io::Write fails, as on a full disk
         bool alive = true;
         int boots = 0;
     };
@@ -47,6 +48,8 @@ public:
     };
     // Sees every message before it leaves; false drops it.
     std::function<bool(Message&)> tamper;
+    // Called with every message as it reaches a live station (in arrival order).
+    std::function<void(const Message&)> delivered;
     // Called before a read of station i is answered (to change what is on its disk).
     std::function<void(std::size_t, const io::Read&)> before_read;
 
@@ -112,7 +115,9 @@ public:
                 drain(i);
             },
             [&](Message& msg) {
-                if (st_[msg.to].alive) inject(msg.to, st_[msg.from].self.pk, msg.bytes);
+                if (!st_[msg.to].alive) return;
+                if (delivered) delivered(msg);
+                inject(msg.to, st_[msg.from].self.pk, msg.bytes);
             });
     }
     void run_for(TimeMs d) { run_until(now_ + d); }
@@ -168,6 +173,7 @@ private:
     void apply(std::size_t i, const IoOp& op, std::vector<io::Read>& reads) {
         Station& s = st_[i];
         if (auto* w = std::get_if<io::Write>(&op)) {
+            if (s.disk_full) return s.m->handle_write_failed(now_, w->id, w->index);
             ++s.writes;
             Bytes& f = s.disk[w->path];
             if (f.size() < w->offset + w->bytes.size()) f.resize(w->offset + w->bytes.size());

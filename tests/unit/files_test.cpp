@@ -54,6 +54,20 @@ void until_have(FilesNet& net, std::uint64_t n) {
     FAIL("the receiver never had " << n << " chunks");
 }
 
+// Every chunk (of 1 KiB) a receiver's record counts holds its bytes in the partial
+// file; returns how many it counts.
+std::size_t check_counted_on_disk(const wire::FileState& rec, const Bytes& part, const Bytes& data) {
+    std::size_t counted = 0;
+    for (std::uint32_t i = 0; i * 1024 < data.size(); ++i)
+        if (rec.have[i / 8] >> (i % 8) & 1) {
+            ++counted;
+            const std::size_t off = i * 1024, len = std::min<std::size_t>(1024, data.size() - off);
+            REQUIRE(part.size() >= off + len);
+            CHECK(std::equal(data.begin() + off, data.begin() + off + len, part.begin() + off));
+        }
+    return counted;
+}
+
 // How many times each chunk index was asked for by station i.
 std::map<std::uint32_t, int> asked_counts(const FilesNet& net, std::size_t i) {
     std::map<std::uint32_t, int> n;
@@ -80,11 +94,12 @@ TEST_CASE("a file of many chunks arrives out of order, partly from another holde
     std::vector<std::uint32_t> order;
     net.tamper = [&](FilesNet::Message& m) {
         if (auto d = wire::decode_file(m.bytes); d && m.to == 1)
-            if (auto* c = std::get_if<wire::FileChunk>(&*d)) {
-                order.push_back(c->index);
-                if (c->index % 3 == 0) m.from = 2;
-            }
+            if (auto* c = std::get_if<wire::FileChunk>(&*d); c && c->index % 3 == 0) m.from = 2;
         return true;
+    };
+    net.delivered = [&](const FilesNet::Message& m) {
+        if (auto d = wire::decode_file(m.bytes); d && m.to == 1)
+            if (auto* c = std::get_if<wire::FileChunk>(&*d)) order.push_back(c->index);
     };
     accept_last(net);
     net.run_for(5000);
@@ -215,15 +230,7 @@ TEST_CASE("kill -9 of the receiver mid-transfer: the restart asks only for the c
     // What the record says it has is on disk.
     auto rec = wire::decode_file_state(net.at(1).store.at({Side::receiving, id}));
     REQUIRE(rec);
-    std::size_t stored = 0;
-    const Bytes& part = net.at(1).disk["downloads/movie.mkv.part"];
-    for (std::uint32_t i = 0; i < 49; ++i)
-        if (rec->have[i / 8] >> (i % 8) & 1) {
-            ++stored;
-            const std::size_t off = i * 1024, len = std::min<std::size_t>(1024, data.size() - off);
-            REQUIRE(part.size() >= off + len);
-            CHECK(std::equal(data.begin() + off, data.begin() + off + len, part.begin() + off));
-        }
+    const std::size_t stored = check_counted_on_disk(*rec, net.at(1).disk["downloads/movie.mkv.part"], data);
     CHECK(stored >= 16);
 
     const auto before = net.at(1).sent.size();
@@ -237,6 +244,34 @@ TEST_CASE("kill -9 of the receiver mid-transfer: the restart asks only for the c
     for (auto c : after) CHECK(!(rec->have[c / 8] >> (c % 8) & 1));
     CHECK(net.at(1).disk["downloads/movie.mkv"] == data);
     CHECK(net.events_of<ev::Completed>(1).size() == 1);
+    CHECK(net.events_of<ev::Delivered>(0).size() == 1);
+}
+
+TEST_CASE("a full disk: chunks that could not be written are not counted, the receiver waits, and goes on once there is room") {
+    Config cfg;
+    cfg.store_every = 4;
+    FilesNet net(2, 17, cfg);
+    const Bytes data = pattern(40 * 1024 + 7, 9);  // 41 chunks
+    const FileId id = start(net, "big.iso", data, "big.iso");
+    for (int i = 0; i < 1000 && net.m(1).transfers().at(0).have < 10; ++i) net.run_for(1);
+    net.at(1).disk_full = true;
+    net.run_for(30000);
+    // Stopped short of the end, and what the record counts is on disk.
+    CHECK(net.events_of<ev::Completed>(1).empty());
+    CHECK(net.m(1).stats().write_failed > 0);
+    auto v = net.m(1).transfers();
+    REQUIRE(v.size() == 1);
+    CHECK(v[0].have < 41);
+    auto rec = wire::decode_file_state(net.at(1).store.at({Side::receiving, id}));
+    REQUIRE(rec);
+    check_counted_on_disk(*rec, net.at(1).disk["downloads/big.iso.part"], data);
+    // While full it asks again every write_retry, not without pause: 30 s, a few dozen wants.
+    CHECK(net.sent_of<wire::FileWant>(1).size() < 100);
+    // Room again: it goes on and the file is whole.
+    net.at(1).disk_full = false;
+    net.run_for(30000);
+    REQUIRE(net.events_of<ev::Completed>(1).size() == 1);
+    CHECK(net.at(1).disk["downloads/big.iso"] == data);
     CHECK(net.events_of<ev::Delivered>(0).size() == 1);
 }
 
@@ -328,7 +363,7 @@ TEST_CASE("a declined offer ends both sides; a cancelled transfer removes the pa
     CHECK(net.m(0).transfers().empty());
     CHECK(net.at(0).store.empty());
 
-    net.offer(0, 1, "yes.bin", pattern(50 * 1024));
+    net.offer(0, 1, "yes.bin", pattern(500 * 1024));
     net.run_for(100);
     const FileId second = accept_last(net);
     net.steps(10);
