@@ -26,7 +26,9 @@ inline constexpr std::uint8_t kVersion = 1;
 inline constexpr std::size_t kMaxDatagram = 1200;      // larger packets go over TCP
 inline constexpr std::size_t kMaxFrame = 1 << 20;       // largest TCP frame accepted
 inline constexpr std::size_t kMaxText = 4096;           // bytes of chat text
-inline constexpr std::size_t kMaxGroupPayload = 64 * 1024;  // bytes of a group message riding on chat
+// Bytes of a group or file message riding on chat: a file offer's manifest holds 32
+// bytes per chunk, up to 16384 chunks (files_wire.hpp), and must fit whole.
+inline constexpr std::size_t kMaxGroupPayload = 576 * 1024;
 inline constexpr std::size_t kMaxLinks = 256;           // contacts listed in one declaration
 inline constexpr std::size_t kMaxListEntries = 4096;    // sessions in one deliverKnownList
 
