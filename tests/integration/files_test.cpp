@@ -1,13 +1,16 @@
 // Files between two real darkchat processes on 127.0.0.1, by the macros of
 // darkchat(1), FILES: offered, accepted, received byte for byte under the download
 // folder; kill -9 of the receiver and of the sender in the middle, and the transfer
-// goes on from the chunks stored.
+// goes on from the chunks stored; a download folder on a full file system (a small tmpfs,
+// root only) stops a transfer with one line and lets it go on once there is room.
 #include "harness.hpp"
 
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 using namespace dc::it;
 
@@ -33,10 +36,13 @@ std::string offered_id(Proc& p, const std::string& who, std::size_t mark) {
     return line.substr(7, 8);
 }
 
-// alice and bob linked, alice chatting with bob, each with its own download folder.
-void pair(Net& net) {
-    for (auto n : {"alice", "bob"})
-        net.start(n, Net::Opts{.server = false, .extra = {"--downloads", net.tmp.sub(std::string(n) + "-dl")}});
+// alice and bob linked, alice chatting with bob, each with its own download folder
+// (bob's is bob_downloads when given).
+void pair(Net& net, const std::string& bob_downloads = {}) {
+    for (std::string n : {"alice", "bob"}) {
+        const std::string dl = n == "bob" && !bob_downloads.empty() ? bob_downloads : net.tmp.sub(n + "-dl");
+        net.start(n, Net::Opts{.server = false, .extra = {"--downloads", dl}});
+    }
     link(net, "alice", "bob");
     net.proc("alice").send("\\chat bob");
 }
@@ -132,4 +138,62 @@ TEST_CASE("kill -9 of the receiver mid-transfer: restarted, it goes on from the 
 
 TEST_CASE("kill -9 of the sender mid-transfer: restarted, it serves the rest and the file is whole") {
     killed_mid_transfer("alice");
+}
+
+// A tmpfs of `mib` MiB mounted on a directory of its own (root only), unmounted and
+// removed when the test case ends, also when it fails. Declared before the Net, so
+// that the processes that write into it are stopped first.
+struct SmallFs {
+    std::string dir;
+    bool mounted = false;
+    explicit SmallFs(int mib) {
+        char tmpl[] = "/tmp/darkchat-smallfs-XXXXXX";
+        if (!::mkdtemp(tmpl)) return;
+        dir = tmpl;
+        const std::string opts = "size=" + std::to_string(mib) + "m,mode=0700";
+        mounted = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0;
+    }
+    ~SmallFs() {
+        if (mounted) ::umount2(dir.c_str(), MNT_DETACH);
+        if (!dir.empty()) ::rmdir(dir.c_str());
+    }
+};
+
+TEST_CASE("a full download folder stops the transfer with one line, keeps nothing unchecked, and goes on once there is room") {
+    if (::geteuid() != 0) {
+        MESSAGE("SKIPPED: mounting a small tmpfs for the full disk needs root");
+        std::fprintf(stderr, "SKIPPED: a full download folder: mounting a small tmpfs needs root\n");
+        return;
+    }
+    SmallFs fs(8);
+    REQUIRE_MESSAGE(fs.mounted, "could not mount a tmpfs on " << fs.dir);
+    Net net;
+    pair(net, fs.dir);
+    Proc& alice = net.proc("alice");
+    Proc& bob = net.proc("bob");
+    // 6 MiB of filler leaves about 2 MiB free for a file of 5 MiB.
+    const std::string filler = fs.dir + "/filler";
+    random_file(filler, 6 * 1024 * 1024, 4);
+    const std::string src = net.tmp.sub("src") + "/movie.bin";
+    const std::string data = random_file(src, 5 * 1024 * 1024 + 777, 5);
+    std::size_t mb = bob.mark();
+    alice.send("\\send " + src);
+    std::string id = offered_id(bob, "alice", mb);
+    bob.send("\\accept " + id);
+    const std::string saved = fs.dir + "/movie.bin";
+    bob.wait_for(exactly("! file " + id + ": cannot write " + saved + ".part: No space left on device (the chunks are "
+                         "fetched again once there is room)"),
+                 30, mb);
+    // It waits: a few retries later still one line, and nothing under the final name.
+    sleep_for(5);
+    CHECK(bob.count(re("cannot write"), mb) == 1);
+    CHECK(bob.count(re("^\\* file " + id + " received"), mb) == 0);
+    CHECK(size_of(saved) == -1);
+    // Room again: it goes on from where it was, and the file is the one sent.
+    std::filesystem::remove(filler);
+    bob.wait_for(exactly("* file " + id + ": writing again"), 30, mb);
+    bob.wait_for(exactly("* file " + id + " received from alice: " + saved), 60, mb);
+    CHECK(read_file(saved) == data);
+    CHECK(size_of(saved + ".part") == -1);
+    CHECK(bob.count(re("cannot write"), mb) == 1);
 }
