@@ -194,15 +194,16 @@ void FileIo::accept(host::Host& host, cli::Session& session, TimeMs now, const c
         return;
     }
     const std::string final_path = downloads_ + "/" + *name;
-    // Claim the final name now (empty), so that a second offer of the same name gets another.
-    int fd = ::open(final_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    const std::string partial = final_path + ".part";
+    // Claim the name now with the (empty) partial file, so that a second offer of the
+    // same name accepted before the first chunk is written gets another.
+    int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        session.note("! cannot accept file " + cli::short_id(r.id) + ": " + final_path + ": " + why(errno));
+        session.note("! cannot accept file " + cli::short_id(r.id) + ": " + partial + ": " + why(errno));
         return;
     }
     ::close(fd);
-    ::unlink(final_path.c_str());
-    host.handle_file_command(now, files::cmd::Accept{r.id, final_path + ".part", final_path});
+    host.handle_file_command(now, files::cmd::Accept{r.id, partial, final_path});
     session.note("* file " + cli::short_id(r.id) + " will be saved as " + final_path);
 }
 
