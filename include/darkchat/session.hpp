@@ -95,6 +95,9 @@ public:
     // darkchat(1): "~ file ID NAME HAVE/TOTAL PERCENT% RATE/s ETA" (bytes, bytes per second,
     // seconds left, - when unknown). The driver calls it every few seconds.
     void show_progress(TimeMs now);
+    // The same lines, returned rather than said: on a terminal the driver shows them
+    // in place, one line per transfer, rewritten at every call.
+    std::vector<std::string> progress_lines(TimeMs now);
 
     const std::string& partner() const { return partner_; }
     const std::optional<roles::RoomId>& room() const { return room_; }

@@ -149,8 +149,13 @@ void Session::file_event(const files::Event& e) {
 }
 
 void Session::show_progress(TimeMs now) {
+    for (auto& line : progress_lines(now)) say(std::move(line));
+}
+
+std::vector<std::string> Session::progress_lines(TimeMs now) {
+    std::vector<std::string> lines;
     files::Machine* m = host_.files();
-    if (!m) return;
+    if (!m) return lines;
     for (auto& t : m->transfers()) {
         if (t.side != files::Side::receiving || t.phase == files::Phase::offered) continue;
         const std::uint64_t had = bytes_had(t);
@@ -162,9 +167,10 @@ void Session::show_progress(TimeMs now) {
             if (per_s > 0) eta = std::to_string((t.size - had + per_s - 1) / per_s);
         }
         it->second = Progress{had, now};
-        say("~ file " + short_id(t.id) + " " + printable(t.name) + " " + std::to_string(had) + "/" +
-            std::to_string(t.size) + " " + percent(had, t.size) + " " + rate + "/s " + eta);
+        lines.push_back("~ file " + short_id(t.id) + " " + printable(t.name) + " " + std::to_string(had) + "/" +
+                        std::to_string(t.size) + " " + percent(had, t.size) + " " + rate + "/s " + eta);
     }
+    return lines;
 }
 
 }  // namespace dc::cli

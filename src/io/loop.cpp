@@ -60,8 +60,10 @@ constexpr std::size_t kMaxTurnInputs = 256;
 constexpr std::size_t kRestInputs = 256;
 constexpr std::size_t kQuietInputs = 64;
 constexpr std::uint64_t kRestAfter = 5000;
-// A line of progress per file being received this often (darkchat(1), FILES).
+// A line of progress per file being received this often (darkchat(1), FILES); on a
+// terminal the lines are rewritten in place, more often.
 constexpr std::uint64_t kProgressEvery = 2000;
+constexpr std::uint64_t kProgressInPlace = 500;
 // Lines read ahead of the loop at most: the reader waits (and stops reading
 // standard input) while this many are queued.
 constexpr std::size_t kMaxQueuedLines = 4096;
@@ -266,7 +268,8 @@ private:
         files_.perform(*host_, *session_);  // what the batch counts is on disk first
         if (opts_.front_end && !uv_is_active(reinterpret_cast<uv_handle_t*>(&progress_)) && host_->files() &&
             !host_->files()->transfers().empty())
-            uv_timer_start(&progress_, on_progress, kProgressEvery, kProgressEvery);
+            uv_timer_start(&progress_, on_progress, term_ ? kProgressInPlace : kProgressEvery,
+                           term_ ? kProgressInPlace : kProgressEvery);
         while (auto* ops = host_->poll_store()) {
             auto r = store_.apply(*ops);
             if (r) host_->handle_store_applied(wall_now());
@@ -338,9 +341,11 @@ private:
         auto* d = static_cast<Driver*>(t->data);
         auto* files = d->host_->files();
         if (!files || files->transfers().empty()) {
+            if (d->term_) d->term_->set_status({});
             uv_timer_stop(t);  // nothing under way: no timer runs
             return;
         }
+        if (d->term_) return d->term_->set_status(d->session_->progress_lines(wall_now()));
         d->session_->show_progress(wall_now());
         d->say_session();
     }

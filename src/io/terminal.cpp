@@ -47,6 +47,7 @@ struct Terminal::State {
     Completer complete;
     bool history_failing = false;
     std::string history_problem;
+    std::vector<std::string> status;  // on screen above the edited line, one row each
 
     ~State() {
         if (el) {
@@ -67,15 +68,49 @@ struct Terminal::State {
         int cols = 0;
         if (el_get(el, EL_GETTC, "co", &cols, nullptr) != 0 || cols <= 0) cols = 80;
         std::size_t row = (std::strlen(kPrompt) + columns(li->buffer, li->cursor)) / static_cast<std::size_t>(cols);
+        row += status.size();
         std::string s = "\r";
         if (row > 0) s += "\033[" + std::to_string(row) + "A";
         s += "\033[J";
         return s;
     }
 
+    int width() {
+        int cols = 0;
+        if (el_get(el, EL_GETTC, "co", &cols, nullptr) != 0 || cols <= 0) cols = 80;
+        return cols;
+    }
+
+    // The status lines, each cut short of the last column so that it takes one row.
+    std::string status_text() {
+        const std::size_t fit = static_cast<std::size_t>(std::max(1, width() - 1));
+        std::string s;
+        for (const auto& l : status) {
+            std::size_t n = 0, bytes = 0;
+            while (bytes < l.size() && n < fit) {  // whole UTF-8 characters
+                std::size_t k = 1;
+                while (bytes + k < l.size() && (static_cast<unsigned char>(l[bytes + k]) & 0xC0) == 0x80) ++k;
+                bytes += k;
+                ++n;
+            }
+            s.append(l, 0, bytes).append("\n");
+        }
+        return s;
+    }
+
+    void set_status(std::vector<std::string> lines) {
+        std::string out = clear_sequence();
+        status = std::move(lines);
+        out += status_text();
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        std::fflush(stdout);
+        el_set(el, EL_REFRESH);
+    }
+
     void write(std::string_view text) {
         std::string out = clear_sequence();
         out.append(text);
+        out += status_text();
         std::fwrite(out.data(), 1, out.size(), stdout);
         std::fflush(stdout);
         el_set(el, EL_REFRESH);
@@ -203,6 +238,8 @@ std::optional<Terminal::Input> Terminal::read() {
 }
 
 void Terminal::write(std::string_view text) { s_->write(text); }
+
+void Terminal::set_status(std::vector<std::string> lines) { s_->set_status(std::move(lines)); }
 
 void Terminal::resized() {
     el_resize(s_->el);

@@ -46,6 +46,11 @@ public:
     // which is shown again below them as it was.
     void write(std::string_view text);
 
+    // Lines kept on screen just above the line being edited and rewritten in place at
+    // every call (the progress of transfers); output lines go above them. Each is cut
+    // to the terminal's width; none: the status is gone.
+    void set_status(std::vector<std::string> lines);
+
     // The terminal changed size (SIGWINCH).
     void resized();
 

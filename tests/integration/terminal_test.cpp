@@ -1,7 +1,8 @@
 // darkchat on a terminal: a real process on a pseudo-terminal (forkpty), typed
 // at key by key. Tab completes a macro, ^D on an empty line quits, and a line
 // typed in one run comes back with ^P (the up arrow's command) in the next,
-// from input_history (mode 0600) in the data directory.
+// from input_history (mode 0600) in the data directory. A file being received shows
+// its progress on one line rewritten in place, above the line being typed.
 #include "harness.hpp"
 
 #include <poll.h>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <vector>
 
 using namespace dc::it;
 
@@ -20,7 +23,7 @@ namespace {
 // One darkchat on its own pseudo-terminal; stopped by its pid if still running.
 class OnTty {
 public:
-    explicit OnTty(const std::string& data_dir) {
+    explicit OnTty(const std::string& data_dir, std::vector<std::string> extra = {}) {
         winsize ws{};
         ws.ws_row = 30;
         ws.ws_col = 120;
@@ -30,8 +33,12 @@ public:
             ::setenv("TERM", "xterm", 1);
             ::setenv("HOME", data_dir.c_str(), 1);  // no ~/.editrc of the person running the tests
             std::string bin = darkchat_bin();
-            ::execl(bin.c_str(), bin.c_str(), "-u", "alice", "-p", "0", "--bind", "127.0.0.1", "--data-dir",
-                    data_dir.c_str(), static_cast<char*>(nullptr));
+            std::vector<std::string> args = {bin, "-u", "alice", "-p", "0", "--bind", "127.0.0.1", "--data-dir", data_dir};
+            args.insert(args.end(), extra.begin(), extra.end());
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execv(bin.c_str(), argv.data());
             ::_exit(127);
         }
     }
@@ -115,4 +122,49 @@ TEST_CASE("on a terminal: Tab completes, ^D quits, and a typed line comes back i
         t.type("\x04");
         CHECK(t.exit_status() == 0);
     }
+}
+
+TEST_CASE("on a terminal: a file being received shows one progress line, rewritten in place") {
+    Net net;
+    net.start("bob", Net::Opts{.server = false});
+    Proc& bob = net.proc("bob");
+    const std::string downloads = net.tmp.sub("alice-dl");
+    OnTty t(net.tmp.sub("alice"), {"--downloads", downloads});
+    REQUIRE(t.wait_for("* ready: alice at 127.0.0.1:", 0));
+    std::size_t m = t.mark(), mb = bob.mark();
+    t.type("\\ping 127.0.0.1 " + std::to_string(net["bob"].port()) + "\r");
+    t.type("\\add bob\r");
+    REQUIRE(t.wait_for("* online bob ", m));
+    bob.wait_for(exactly("* alice linked you"), 10, mb);
+    bob.send("\\add alice");
+    bob.send("\\chat alice");
+    // Large enough to be under way for a few progress turns of 500 ms.
+    const std::string src = net.tmp.sub("big.bin");
+    {
+        std::string data(256 * 1024 * 1024, '\0');
+        for (std::size_t i = 0; i < data.size(); i += 4096) data[i] = static_cast<char>(i >> 12);
+        std::ofstream(src, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
+    }
+    m = t.mark();
+    bob.send("\\send " + src);
+    REQUIRE(t.wait_for(" offered by bob: big.bin", m, 30));
+    const std::size_t at = t.shown().find("* file ", m);
+    REQUIRE(at != std::string::npos);
+    const std::string id = t.shown().substr(at + 7, 8);
+    m = t.mark();
+    t.type("\\accept " + id + "\r");
+    REQUIRE(t.wait_for("~ file " + id + " big.bin ", m, 30));
+    REQUIRE(t.wait_for("* file " + id + " received from bob: ", m, 120));
+    const std::string shown = t.shown().substr(m);
+    // Between two progress lines the screen from the line's start down was cleared
+    // (ESC [ J), so each one replaces the last rather than adding a line below it.
+    std::size_t lines = 0, last = std::string::npos;
+    for (std::size_t p = shown.find("~ file " + id); p != std::string::npos; p = shown.find("~ file " + id, p + 1)) {
+        ++lines;
+        if (last != std::string::npos) CHECK(shown.find("\033[J", last) < p);
+        last = p;
+    }
+    CHECK(lines >= 1);
+    t.type("\x04");
+    CHECK(t.exit_status() == 0);
 }
