@@ -38,7 +38,7 @@ struct World {
         drain();
     }
     void drain() {
-        while (auto* ops = host->poll_store()) host->handle_store_applied(1000);
+        while (host->poll_store()) host->handle_store_applied(1000);
         while (auto e = host->poll_event()) session->handle_event(*e);
         while (session->poll_line()) {}
         while (host->poll_transmit()) {}
