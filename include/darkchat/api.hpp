@@ -106,6 +106,9 @@ public:
     // Every event of the Host, in its order, with the line the terminal showed
     // for it (empty when it showed none).
     void handle_event(TimeMs now, const host::Event& e, std::string_view text);
+    // How far a file being received has come (every few seconds while one is):
+    // an event file.progress, numbered and logged like the others.
+    void handle_progress(TimeMs now, const files::TransferView& t, std::uint64_t bytes, std::string_view text);
 
     // The log's new events to store, in one transaction; null when none.
     const std::vector<StoreOp>* poll_store();
@@ -134,6 +137,8 @@ private:
     void send(ClientId client, std::string bytes, bool close = false);
     void deliver(ClientId client);
     void deliver_all();
+    struct Json;  // an event's JSON object (server.cpp)
+    void log_event(TimeMs now, Json&& event, std::string_view line);
 
     host::Host& host_;
     Config config_;

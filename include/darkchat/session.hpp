@@ -47,6 +47,9 @@ struct FileSettings {
     std::uint64_t auto_accept = 0;  // offers from contacts up to this many bytes are taken at once (0: none)
 };
 
+// Bytes received of a transfer: whole chunks, the last one possibly short.
+std::uint64_t bytes_had(const files::TransferView& t);
+
 struct Picking;  // session.cpp: how a room or group that the user's words name is picked
 
 class Session {

@@ -499,8 +499,24 @@ void Server::request(TimeMs now, ClientId client, std::string_view line) {
     reply(m->run(Call{now, host_, client, id, *params, reads_}));
 }
 
+struct Server::Json {
+    json value;
+};
+
+void Server::handle_progress(TimeMs now, const files::TransferView& t, std::uint64_t bytes, std::string_view line) {
+    log_event(now,
+              Json{{{"kind", "file.progress"}, {"id", to_hex(t.id)}, {"name", t.name},
+                    {"from", {{"name", host_.name_of(t.peer)}, {"key", to_hex(t.peer)}}}, {"size", t.size},
+                    {"have", bytes}}},
+              line);
+}
+
 void Server::handle_event(TimeMs now, const host::Event& e, std::string_view line) {
-    json j = event_json(e, host_);
+    log_event(now, Json{event_json(e, host_)}, line);
+}
+
+void Server::log_event(TimeMs now, Json&& event, std::string_view line) {
+    json& j = event.value;
     j["seq"] = ++last_;
     j["at"] = now;
     j["line"] = line;

@@ -23,15 +23,14 @@ const char* phase_name(files::Phase p) {
     return "?";
 }
 
-// Bytes received of a transfer: whole chunks, the last one possibly short.
+}  // namespace
+
 std::uint64_t bytes_had(const files::TransferView& t) {
     if (t.chunks == 0) return 0;
     if (t.have >= t.chunks) return t.size;
     const std::uint64_t chunk = (t.size + t.chunks - 1) / t.chunks;
     return std::min(t.size, t.have * chunk);
 }
-
-}  // namespace
 
 std::optional<FileRequest> Session::poll_file_request() {
     if (file_requests_.empty()) return std::nullopt;

@@ -39,24 +39,24 @@ void show(api::AttachClient& client) {
 
 }  // namespace
 
-int attach(const std::string& socket_path, const std::string& user) {
+int attach(const std::string& socket_path, const std::string& which) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     if (socket_path.size() >= sizeof a.sun_path || fd < 0) {
-        std::fprintf(stderr, "darkchat: cannot attach to the node of %s: no usable API socket\n", user.c_str());
+        std::fprintf(stderr, "darkchat: cannot attach to the node %s: no usable API socket\n", which.c_str());
         if (fd >= 0) ::close(fd);
         return 1;
     }
     std::memcpy(a.sun_path, socket_path.c_str(), socket_path.size() + 1);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        std::fprintf(stderr, "darkchat: the node of %s runs but its API socket %s does not answer (%s)\n",
-                     user.c_str(), socket_path.c_str(), std::strerror(errno));
+        std::fprintf(stderr, "darkchat: the node %s runs but its API socket %s does not answer (%s)\n",
+                     which.c_str(), socket_path.c_str(), std::strerror(errno));
         ::close(fd);
         return 1;
     }
     api::AttachClient client;
-    std::printf("* attached to the running node of %s: lines go to it; \\quit leaves it running\n", user.c_str());
+    std::printf("* attached to the running node %s: lines go to it; \\quit leaves it running\n", which.c_str());
     std::fflush(stdout);
     if (!write_all(fd, client.hello())) return 1;
 
@@ -75,7 +75,7 @@ int attach(const std::string& socket_path, const std::string& user) {
             char buf[65536];
             auto got = ::recv(fd, buf, sizeof buf, 0);
             if (got <= 0) {
-                std::printf("! the node of %s stopped\n", user.c_str());
+                std::printf("! the node %s stopped\n", which.c_str());
                 status = 1;
                 break;
             }
@@ -103,13 +103,13 @@ int attach(const std::string& socket_path, const std::string& user) {
                     break;
                 }
                 if (!write_all(fd, client.typed(line))) {
-                    std::printf("! the node of %s stopped\n", user.c_str());
+                    std::printf("! the node %s stopped\n", which.c_str());
                     ::close(fd);
                     return 1;
                 }
             }
             if (quit) {
-                std::printf("* detached; the node of %s goes on\n", user.c_str());
+                std::printf("* detached; the node %s goes on\n", which.c_str());
                 break;
             }
         }

@@ -183,6 +183,7 @@ private:
     ApiSocket web_socket_;
     FileIo files_;
     uv_timer_t progress_{};  // lines of progress of files being received
+    TimeMs api_progress_at_ = 0;  // the API's last file.progress events
     std::list<TcpIn*> inbound_;
     std::unique_ptr<TcpOut> tcp_out_;  // frames out, one connection per destination
     bool closing_ = false;
@@ -285,13 +286,7 @@ private:
         flush_out();
         // The API's event log is on disk before what the turn sends (acks
         // included) leaves, and before any client is told of the events.
-        if (api_) {
-            while (auto* ops = api_->poll_store()) {
-                if (store_.apply(*ops)) api_->handle_store_applied();
-                else api_->handle_store_failed();
-            }
-            serve_api();
-        }
+        if (api_) store_api();
         while (auto t = host_->poll_transmit()) transmit(std::move(*t));
         send_udp();
         typed_said_ = typed;
@@ -345,8 +340,17 @@ private:
             uv_timer_stop(t);  // nothing under way: no timer runs
             return;
         }
-        if (d->term_) return d->term_->set_status(d->session_->progress_lines(wall_now()));
-        d->session_->show_progress(wall_now());
+        const TimeMs now = wall_now();
+        // The API's clients are told every kProgressEvery, whatever the terminal shows.
+        if (d->api_ && now - d->api_progress_at_ >= static_cast<TimeMs>(kProgressEvery) - 100) {
+            d->api_progress_at_ = now;
+            for (auto& tr : files->transfers())
+                if (tr.side == files::Side::receiving && tr.phase != files::Phase::offered)
+                    d->api_->handle_progress(now, tr, cli::bytes_had(tr), "");
+            d->store_api();
+        }
+        if (d->term_) return d->term_->set_status(d->session_->progress_lines(now));
+        d->session_->show_progress(now);
         d->say_session();
     }
 
@@ -624,6 +628,15 @@ private:
     }
 
     // ---- the daemon API -----------------------------------------------------
+    // The events the API numbered, into the log; then to its clients.
+    void store_api() {
+        while (auto* ops = api_->poll_store()) {
+            if (store_.apply(*ops)) api_->handle_store_applied();
+            else api_->handle_store_failed();
+        }
+        serve_api();
+    }
+
     // What the API asked for (reads of the store, name lookups) and what it
     // has for its clients.
     void serve_api() {

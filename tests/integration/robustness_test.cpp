@@ -531,22 +531,25 @@ TEST_CASE("a port in use is refused before anything is written") {
     ::close(held);
 }
 
-TEST_CASE("one node per data directory: a second start names the process that holds it") {
+TEST_CASE("one node per data directory: a second darkchatd names the process that holds it, a second darkchat attaches") {
     Net net;
     net.start("A", {.server = false});
     Proc& a = net.proc("A");
     std::string dir = net["A"].dir;
     auto before = files_of(dir);
-    for (bool daemon : {false, true}) {
-        CAPTURE(daemon);
-        auto r = run(net.tmp, {daemon ? darkchatd_bin() : darkchat_bin(), "-p", "0", "--bind", "127.0.0.1",
-                               "--data-dir", dir});
-        CHECK(r.status == 1);
-        CHECK(r.out.empty());
-        REQUIRE(r.err.size() == 1);
-        CHECK(r.err[0] == std::string(daemon ? "darkchatd" : "darkchat") + ": " + dir + " is in use by process " +
-                              std::to_string(a.pid()) + " (one node per data directory)");
-    }
+    auto r = run(net.tmp, {darkchatd_bin(), "-p", "0", "--bind", "127.0.0.1", "--data-dir", dir});
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    REQUIRE(r.err.size() == 1);
+    CHECK(r.err[0] == "darkchatd: " + dir + " is in use by process " + std::to_string(a.pid()) +
+                          " (one node per data directory)");
+    // darkchat does not start a second node either: it attaches to the first
+    // (darkchat-api(7), ATTACHING), and at the end of its input leaves it running.
+    r = run(net.tmp, {darkchat_bin(), "-p", "0", "--bind", "127.0.0.1", "--data-dir", dir});
+    CHECK(r.status == 0);
+    REQUIRE(!r.out.empty());
+    CHECK(r.out[0] == "* attached to the running node in " + dir + ": lines go to it; \\quit leaves it running");
+    CHECK(r.err.empty());
     CHECK(files_of(dir).size() == before.size());
     // The first runs on as before.
     CHECK(a.running());

@@ -495,3 +495,32 @@ TEST_CASE("the web page's HTTP: the token, the node's own Host and Origin, one r
     CHECK(stream.find("\r\n\r\nid: 1\ndata: {") != std::string::npos);
     CHECK(stream.find("\"id\":0") == std::string::npos);  // the answer to its subscribe is not an event
 }
+
+TEST_CASE("a file's progress is an event like the others: numbered, logged, with the bytes on disk") {
+    HostNet net;
+    auto& alice = net.started("alice");
+    Api api(net, alice);
+    api.attach();
+    api.server->handle_connect(1);
+    api.call(1, "subscribe");
+    api.take(1);
+    files::TransferView t;
+    t.id.fill(0xab);
+    t.side = files::Side::receiving;
+    t.phase = files::Phase::transferring;
+    t.name = "report.pdf";
+    t.size = 1000;
+    t.chunks = 4;
+    t.have = 2;
+    api.server->handle_progress(net.now(), t, cli::bytes_had(t), "");
+    api.drain();
+    auto msgs = api.take(1);
+    REQUIRE(msgs.size() == 1);
+    auto& p = msgs[0]["params"];
+    CHECK(p["kind"] == "file.progress");
+    CHECK(p["name"] == "report.pdf");
+    CHECK(p["have"] == 500);
+    CHECK(p["size"] == 1000);
+    CHECK(p["id"] == "abababababababababababababababab");
+    CHECK(api.log.events.size() == 1);
+}
