@@ -528,15 +528,18 @@ struct DarkchatNode {
 };
 
 // Starts darkchat for user `name` on 127.0.0.1, port 0, data directory dir (its
-// stderr in dir.stderr), and waits for its ready line; t0: when it was forked.
+// stderr in dir.stderr), and waits for its ready line; t0: when it was forked;
+// extra: more flags (e.g. -sip/-sp of a super-client).
 inline DarkchatNode start_darkchat(const std::string& darkchat, const std::string& name, const std::string& dir,
-                                   TimePoint* t0 = nullptr) {
+                                   TimePoint* t0 = nullptr, const std::vector<std::string>& extra = {}) {
     DarkchatNode n;
     n.name = name;
     SpawnOptions o;
     o.stderr_file = dir + ".stderr";
+    std::vector<std::string> argv = {darkchat, "-u", name, "-p", "0", "--bind", "127.0.0.1", "--data-dir", dir};
+    argv.insert(argv.end(), extra.begin(), extra.end());
     if (t0) *t0 = now();
-    n.proc = spawn({darkchat, "-u", name, "-p", "0", "--bind", "127.0.0.1", "--data-dir", dir}, o);
+    n.proc = spawn(argv, o);
     auto deadline = after_ms(10000);
     for (int guard = 0; guard < 1000; ++guard) {
         auto l = n.proc.out_lines.next(deadline);

@@ -10,6 +10,9 @@
 //  - from start to a remembered contact shown online: alice and bob are linked,
 //    alice quits and starts again on the same data directory; the time from
 //    fork to alice's "* online bob" (bob answers from what alice remembered).
+//  - from a cold start through a super-client: a darkchatd -s that bob declared
+//    to, and alice started on a new data directory with -sip/-sp of it, typing
+//    "\add bob" at once; the time from fork to alice's "* online bob".
 //
 // Any "* offline" line on the way is counted (there should be none).
 //
@@ -36,7 +39,8 @@ int main(int argc, char** argv) {
     double udp_med = value_of(udp, "udp_rtt_median_us");
 
     TempDir tmp("contact");
-    std::vector<double> add_to_delivered, start_to_online;
+    std::vector<double> add_to_delivered, start_to_online, cold_to_online;
+    const std::string darkchatd = std::filesystem::path(darkchat).parent_path().string() + "/darkchatd";
     std::size_t offline = 0;
     for (std::size_t i = 0; i < samples + 2; ++i) {  // the first two warm up
         std::string a_dir = tmp.path + "/alice" + std::to_string(i), b_dir = tmp.path + "/bob" + std::to_string(i);
@@ -57,12 +61,29 @@ int main(int argc, char** argv) {
         DarkchatNode again = start_darkchat(darkchat, "alice", a_dir, &t2);
         auto t3 = expect_line(again, "* online bob", 20000, &offline);
         stop(again.proc);
+        // A cold start that knows only a super-client, which bob declared to.
+        std::string s_dir = tmp.path + "/S" + std::to_string(i);
+        Child server = spawn({darkchatd, "-s", "-u", "S", "-p", "0", "--bind", "127.0.0.1", "--data-dir", s_dir},
+                             {.pipe_in = false, .pipe_out = false, .stdout_file = {}, .stderr_file = s_dir + ".stderr"});
+        auto ready = wait_for_file_line(s_dir + ".stderr", "* ready: S at ", after_ms(10000));
+        if (!ready) die("the super-client did not start");
+        std::vector<std::string> sip = {"-sip", "127.0.0.1", "-sp", std::to_string(ready_port(*ready))};
         stop(b.proc);
+        DarkchatNode b2 = start_darkchat(darkchat, "bob", b_dir, nullptr, sip);
+        ::usleep(500000);  // bob declares itself to S as it starts (no line says so)
+        TimePoint t4;
+        DarkchatNode cold = start_darkchat(darkchat, "alice", a_dir + "-cold", &t4, sip);
+        send_line(cold, "\\add bob");
+        auto t5 = expect_line(cold, "* online bob", 20000, &offline);
+        stop(cold.proc);
+        stop(b2.proc);
+        stop(server);
         if (i < 2) continue;
         add_to_delivered.push_back(us_between(t0, t1));
         start_to_online.push_back(us_between(t2, t3));
+        cold_to_online.push_back(us_between(t4, t5));
     }
-    auto ad = summarize(add_to_delivered), so = summarize(start_to_online);
+    auto ad = summarize(add_to_delivered), so = summarize(start_to_online), co = summarize(cold_to_online);
     std::printf("# contact_bench: %zu fresh pairs, darkchat %s; %zu '* offline' lines on the way\n", ad.n,
                 darkchat.c_str(), offline);
     std::printf("# \\add to first message delivered: median %.1f us, p99 %.1f us, max %.1f us\n", ad.median, ad.p99,
@@ -81,5 +102,13 @@ int main(int argc, char** argv) {
         "raw UDP round trip, median", fmt(udp_med) + " us", ratio(so.median, udp_med));
     row("start to a remembered contact shown online, max", fmt(so.max / 1000, 2) + " ms", "raw UDP round trip, median",
         fmt(udp_med) + " us", ratio(so.max, udp_med));
+    // Tox's figure: 9.3 s from start to a friend online, measured on this machine (issue 20).
+    auto of_tox = [](double ms) { return ms > 0 ? "1/" + fmt(9300 / ms, 0) : std::string("n/a"); };
+    row("cold start through a super-client to the contact online, median", fmt(co.median / 1000, 2) + " ms",
+        "Tox, start to friend online", "9300 ms", of_tox(co.median / 1000));
+    row("cold start through a super-client to the contact online, max", fmt(co.max / 1000, 2) + " ms",
+        "Tox, start to friend online", "9300 ms", of_tox(co.max / 1000));
+    row("start to a remembered contact shown online, median (again)", fmt(so.median / 1000, 2) + " ms",
+        "Tox, start to friend online", "9300 ms", of_tox(so.median / 1000));
     return 0;
 }
