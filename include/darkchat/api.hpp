@@ -62,7 +62,15 @@ struct Typed {
     std::string id;
     std::string line;
 };
-using Read = std::variant<LogRead, HistoryRead, Resolve, Typed>;
+// send_file: the driver reads the file for its manifest and offers it (what
+// it says, when it cannot, comes back through handle_file_offered).
+struct FileSend {
+    ClientId client = 0;
+    std::string id;
+    std::string to;
+    std::string path;  // absolute
+};
+using Read = std::variant<LogRead, HistoryRead, Resolve, Typed, FileSend>;
 
 // Bytes for a client; close: after them, close the connection.
 struct Output {
@@ -121,6 +129,8 @@ public:
     void handle_history(const HistoryRead& read, const Result<std::vector<HistoryRecord>>& found);
     void handle_resolved(TimeMs now, const Resolve& r, const Result<Addr>& addr);
     void handle_typed(const Typed& t, const std::vector<std::string>& said);
+    // said: the lines the terminal would have shown; a line starting "!" is the error.
+    void handle_file_offered(const FileSend& f, const std::vector<std::string>& said);
 
     std::optional<Output> poll_output();
     // The quit method was called: the driver quits the Host.

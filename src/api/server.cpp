@@ -110,6 +110,16 @@ Result<PublicKey> key_of(const host::Host& host, const std::string& user) {
 
 constexpr std::size_t kMaxText = 64 * 1024;
 
+// \accept or \decline of an offer, through the node's terminal session (which
+// keeps the offers waiting), as the method type does.
+Answer file_answer(const Call& c, const char* macro) {
+    auto id = c.str("id");
+    if (id.empty() || id.size() > 32 || id.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+        return fail(code::invalid_params, "id must be hex, the start of an offer's id");
+    c.reads.push_back(Typed{c.client, c.id, macro + id});
+    return later();
+}
+
 using Handler = Answer (*)(const Call&);
 
 struct Method {
@@ -317,6 +327,24 @@ const std::vector<Method>& table() {
                                 {"name", t.name}, {"size", t.size}, {"chunks", t.chunks}, {"have", t.have}});
              return ok(out);
          }},
+        {{"send_file", "Offer a file to a contact (\\send): it is read for its manifest, then offered.",
+          {{"to", "string", true, "the contact"}, {"path", "string", true, "the file, an absolute path on the node's machine"}},
+          "true once offered; then events file.accepted or file.declined, file.delivered"},
+         [](const Call& c) {
+             auto path = c.str("path");
+             if (path.empty() || path.front() != '/') return fail(code::invalid_params, "path must be absolute");
+             auto to = c.str("to");
+             if (!c.host.pinned(to)) return fail(code::refused, "unknown user " + to + " (add it first)");
+             c.reads.push_back(FileSend{c.client, c.id, to, path});
+             return later();
+         }},
+        {{"accept_file", "Accept a file offered (event file.offered), into the download folder (\\accept).",
+          {{"id", "string", true, "the offer's id, or the start of it in hex"}},
+          "{lines}: what the terminal said; then file.progress and file.completed"},
+         [](const Call& c) { return file_answer(c, "\\accept "); }},
+        {{"decline_file", "Refuse a file offered (\\decline).", {{"id", "string", true, "the offer's id, or its start"}},
+          "{lines}: what the terminal said"},
+         [](const Call& c) { return file_answer(c, "\\decline "); }},
         {{"quit", "Stop the node (it says goodbye to its contacts first).", {}, "true"},
          [](const Call&) { return ok(); }},
         {{"subscribe", "Receive every event as notification \"event\", starting after the one numbered after.",
@@ -650,6 +678,15 @@ void Server::handle_resolved(TimeMs now, const Resolve& r, const Result<Addr>& a
 
 void Server::handle_typed(const Typed& t, const std::vector<std::string>& said) {
     send(t.client, response(t.id, json{{"lines", said}}));
+}
+
+void Server::handle_file_offered(const FileSend& f, const std::vector<std::string>& said) {
+    for (auto& l : said)
+        if (!l.empty() && l.front() == '!') {
+            send(f.client, error(f.id, code::refused, l.substr(std::min<std::size_t>(2, l.size()))));
+            return;
+        }
+    send(f.client, response(f.id, true));
 }
 
 std::optional<Output> Server::poll_output() {

@@ -645,6 +645,7 @@ private:
                 if (auto* log = std::get_if<api::LogRead>(&*r)) api_->handle_log(*log, store_.events_after(log->after, log->limit));
                 else if (auto* h = std::get_if<api::HistoryRead>(&*r)) api_->handle_history(*h, store_.history(h->user, h->count));
                 else if (auto* t = std::get_if<api::Typed>(&*r)) typed(*t);
+                else if (auto* f = std::get_if<api::FileSend>(&*r)) send_file(*f);
                 else resolve(std::get<api::Resolve>(*r));
                 continue;
             }
@@ -692,6 +693,17 @@ private:
             pump();
         };
         return events;
+    }
+
+    // send_file: as \send does, to the contact named; what is said comes back.
+    void send_file(const api::FileSend& f) {
+        std::vector<std::string> said;
+        typed_said_ = &said;
+        files_.request(*host_, *session_, wall_now(), cli::FileRequest{cli::FileRequest::Kind::send, f.path, f.to, {}, {}});
+        say_session();
+        typed_said_ = nullptr;
+        api_->handle_file_offered(f, said);
+        handed_in();  // the offer goes out with the turn
     }
 
     void open_api() {

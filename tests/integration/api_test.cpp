@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -304,4 +306,47 @@ TEST_CASE("darkchat -u alice on the data directory of a running node attaches to
     Client a(socket_of(net, "alice"));
     REQUIRE(a.ok());
     CHECK(a.call("users", {{"which", "online"}})["result"].size() == 1);
+}
+
+TEST_CASE("files through the API: send_file offers, accept_file takes an offer, and the events follow each step") {
+    Net net;
+    pair(net);
+    Client a(socket_of(net, "alice"));
+    REQUIRE(a.ok());
+    a.call("subscribe");
+    Proc& bob = net.proc("bob");
+    const std::string src = net.tmp.sub("src") + "/notes.txt";
+    const std::string data(300000, 'n');
+    std::filesystem::create_directories(net.tmp.sub("src"));
+    {
+        std::ofstream(src, std::ios::binary) << data;
+    }
+    CHECK(a.call("send_file", {{"to", "bob"}, {"path", "notes.txt"}})["error"]["message"] == "path must be absolute");
+    auto missing = a.call("send_file", {{"to", "bob"}, {"path", src + ".nope"}});
+    CHECK(missing["error"]["code"] == -32000);
+    CHECK(missing["error"]["message"].get<std::string>().find("cannot send") != std::string::npos);
+
+    auto mb = bob.mark();
+    auto offered = a.call("send_file", {{"to", "bob"}, {"path", src}});
+    CHECK_MESSAGE(offered["result"] == true, offered.dump());
+    std::string line = bob.wait_for(re("^\\* file [0-9a-f]{8} offered by alice: notes\\.txt"), 10, mb);
+    bob.send("\\accept " + line.substr(7, 8));
+    auto evs = a.events_until([](const json& e) { return e["kind"] == "file.delivered"; }, 20);
+    REQUIRE(!evs.empty());
+    CHECK(evs.back()["kind"] == "file.delivered");
+
+    // And the other way: bob offers, alice's program accepts by the offer's id.
+    bob.send("\\chat alice");
+    bob.send("\\send " + src);
+    evs = a.events_until([](const json& e) { return e["kind"] == "file.offered"; }, 10);
+    REQUIRE(!evs.empty());
+    const std::string id = evs.back()["id"];
+    CHECK(evs.back()["name"] == "notes.txt");
+    CHECK(evs.back()["size"] == data.size());
+    auto taken = a.call("accept_file", {{"id", id.substr(0, 8)}});
+    REQUIRE(taken.contains("result"));
+    evs = a.events_until([](const json& e) { return e["kind"] == "file.completed"; }, 20);
+    REQUIRE(!evs.empty());
+    CHECK(read_file(evs.back()["path"].get<std::string>()) == data);
+    CHECK(a.call("accept_file", {{"id", "zz"}})["error"]["code"] == -32602);
 }
