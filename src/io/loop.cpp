@@ -22,6 +22,7 @@
 #include "api_socket.hpp"
 #include "cpu_use.hpp"
 #include "file_io.hpp"
+#include "input.hpp"
 #include "resident.hpp"
 #include "sockaddr.hpp"
 #include "tcp_out.hpp"
@@ -64,9 +65,6 @@ constexpr std::uint64_t kRestAfter = 5000;
 // terminal the lines are rewritten in place, more often.
 constexpr std::uint64_t kProgressEvery = 2000;
 constexpr std::uint64_t kProgressInPlace = 500;
-// Lines read ahead of the loop at most: the reader waits (and stops reading
-// standard input) while this many are queued.
-constexpr std::size_t kMaxQueuedLines = 4096;
 // libuv reads several datagrams with one recvmmsg(2) when the buffer it is
 // handed holds several of its 64 KiB slots; only the pages written are touched.
 constexpr std::size_t kRecvSlots = 16;
@@ -76,63 +74,6 @@ using cli::kMaxInputLine;
 TimeMs wall_now() {
     using namespace std::chrono;
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-// Lines from standard input, read on a helper thread. A line longer than
-// kMaxInputLine is never handed on in pieces: it is skipped to its end and
-// comes out as one refusal (overlong holds its length), so no part of it is
-// sent or taken as a macro.
-struct InputLine {
-    std::string text;
-    std::size_t overlong = 0;
-};
-
-struct InputQueue {
-    std::mutex mu;
-    std::condition_variable room;  // the loop took lines: the reader may go on
-    std::deque<InputLine> lines;
-    bool eof = false;
-    uv_async_t* wake = nullptr;  // null once the loop has closed it
-
-    // Waits while kMaxQueuedLines are queued and the loop still runs, so that
-    // standard input is read only as fast as the loop takes lines.
-    void push(InputLine line) {
-        std::unique_lock lock(mu);
-        room.wait(lock, [&] { return lines.size() < kMaxQueuedLines || !wake; });
-        lines.push_back(std::move(line));
-        if (wake) uv_async_send(wake);
-    }
-    void end() {
-        std::lock_guard lock(mu);
-        eof = true;
-        if (wake) uv_async_send(wake);
-    }
-};
-
-void read_input(std::shared_ptr<InputQueue> q) {
-    std::string pending;
-    std::size_t skipped = 0;  // bytes of an overlong line thrown away so far
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(0, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        pending.append(buf, static_cast<std::size_t>(n));
-        std::size_t nl;
-        while ((nl = pending.find('\n')) != std::string::npos) {
-            if (skipped > 0) q->push({{}, skipped + nl});
-            else q->push({pending.substr(0, nl)});
-            skipped = 0;
-            pending.erase(0, nl + 1);
-        }
-        if (pending.size() > kMaxInputLine) {
-            skipped += pending.size();
-            pending.clear();
-        }
-    }
-    if (skipped > 0) q->push({{}, skipped + pending.size()});
-    else if (!pending.empty()) q->push({pending});
-    q->end();
 }
 
 struct UdpSend {
