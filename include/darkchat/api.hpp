@@ -137,6 +137,8 @@ public:
     bool quit_requested() const { return quit_; }
 
     std::uint64_t last_event() const { return last_; }
+    // An image received, by its file id in hex (the newest 256 kept): its path and type.
+    std::optional<std::pair<std::string, std::string>> image(const std::string& id) const;
     std::size_t clients() const { return clients_.size(); }
 
     struct Client;
@@ -162,6 +164,7 @@ private:
     std::deque<Read> reads_;
     std::deque<Output> out_;
     bool quit_ = false;
+    std::deque<std::pair<std::string, std::pair<std::string, std::string>>> images_;  // id -> (path, type)
 };
 
 // The web page (darkchat-api(7), THE WEB PAGE), without I/O: HTTP/1.1 on a
@@ -187,6 +190,17 @@ public:
     // Bytes for our connections.
     std::optional<Output> poll_output();
 
+    // GET /image/ID: an image received (event file.completed with an image) to
+    // show inline; the driver reads it (at most kMaxImage bytes) and answers.
+    static constexpr std::uint64_t kMaxImage = 32 << 20;
+    struct ImageRead {
+        ClientId conn = 0;
+        std::string path;
+        std::string type;  // "png", "jpeg", "gif", "webp"
+    };
+    std::optional<ImageRead> poll_read();
+    void handle_image(const ImageRead& r, const Result<std::string>& bytes);
+
     struct Conn;
 
 private:
@@ -199,6 +213,7 @@ private:
     std::uint16_t port_;
     std::map<ClientId, std::unique_ptr<Conn>> conns_;
     std::deque<Output> out_;
+    std::deque<ImageRead> reads_;
 };
 
 // The page itself (src/api/page.cpp): HTML, its style and script inline, nothing from elsewhere.

@@ -46,6 +46,7 @@ section { flex: 1; display: flex; flex-direction: column; min-width: 0; }
 .msg .who { font-size: 12px; color: #646970; display: block; }
 .msg .state { font-size: 11px; color: #646970; margin-left: 6px; }
 .note { color: #646970; font-size: 13px; text-align: center; margin: 6px 0; }
+.msg img { display: block; max-width: 100%; max-height: 320px; margin-top: 4px; border-radius: 4px; }
 #say { display: flex; gap: 6px; padding: 10px 14px; background: #fff; border-top: 1px solid #dcdcde; }
 #text { flex: 1; font: inherit; padding: 6px 8px; }
 button { font: inherit; cursor: pointer; }
@@ -233,6 +234,19 @@ function onEvent(ev) {
       break;
     case "group.request": request(ev); break;
     case "problem": case "group.refused": case "room.problem": note(ev.text); break;
+    case "file.completed":
+      if (ev.image && current && current.kind === "user" && current.name === ev.from.name) {
+        const m = el("div", "msg");
+        m.appendChild(el("span", "who", ev.from.name + " · " + time(ev.at)));
+        m.appendChild(document.createTextNode(ev.path.split("/").pop()));
+        const img = el("img");
+        img.src = "/image/" + ev.id;
+        img.alt = ev.image.type + " " + ev.image.width + "x" + ev.image.height;
+        m.appendChild(img);
+        $("log").appendChild(m);
+        $("log").scrollTop = $("log").scrollHeight;
+      } else if (ev.line) note(ev.line);
+      break;
     default:
       if (ev.kind.startsWith("group.")) showGroups();
       if (ev.kind.startsWith("file.") && ev.line) note(ev.line);

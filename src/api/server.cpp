@@ -540,7 +540,18 @@ void Server::handle_progress(TimeMs now, const files::TransferView& t, std::uint
 }
 
 void Server::handle_event(TimeMs now, const host::Event& e, std::string_view line) {
+    if (auto* f = std::get_if<files::Event>(&e))
+        if (auto* done = std::get_if<files::ev::Completed>(f); done && done->image) {
+            images_.push_back({to_hex(done->id), {done->path, done->image->type}});
+            while (images_.size() > 256) images_.pop_front();
+        }
     log_event(now, Json{event_json(e, host_)}, line);
+}
+
+std::optional<std::pair<std::string, std::string>> Server::image(const std::string& id) const {
+    for (auto it = images_.rbegin(); it != images_.rend(); ++it)
+        if (it->first == id) return it->second;
+    return std::nullopt;
 }
 
 void Server::log_event(TimeMs now, Json&& event, std::string_view line) {

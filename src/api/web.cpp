@@ -243,6 +243,14 @@ void Web::request(TimeMs now, ClientId conn, Conn& c) {
         std::string sub = R"({"jsonrpc":"2.0","id":0,"method":"subscribe")";
         if (!after.empty()) sub += R"(,"params":{"after":)" + after + "}";
         server_.handle_bytes(now, conn, sub + "}\n");
+    } else if (path.rfind("/image/", 0) == 0 && c.method == "GET") {
+        auto img = server_.image(path.substr(7));
+        if (!img) {
+            respond(conn, 404, "text/plain", "no such image\n");
+            return;
+        }
+        c.done = true;
+        reads_.push_back({conn, img->first, img->second});
     } else if (path == "/" || path == "/rpc" || path == "/events") {
         respond(conn, 405, "text/plain", "method not allowed\n");
     } else {
@@ -280,6 +288,22 @@ void Web::handle_output(Output o) {
         }
     }
     if (!sse.empty() || o.close) out_.push_back({o.client, std::move(sse), o.close});
+}
+
+std::optional<Web::ImageRead> Web::poll_read() {
+    if (reads_.empty()) return std::nullopt;
+    ImageRead r = std::move(reads_.front());
+    reads_.pop_front();
+    return r;
+}
+
+void Web::handle_image(const ImageRead& r, const Result<std::string>& bytes) {
+    if (!conns_.count(r.conn)) return;
+    if (!bytes) {
+        respond(r.conn, 404, "text/plain", "cannot read the image: " + bytes.error() + "\n");
+        return;
+    }
+    respond(r.conn, 200, "image/" + r.type, *bytes);
 }
 
 std::optional<Output> Web::poll_output() {

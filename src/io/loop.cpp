@@ -40,6 +40,8 @@
 #include <cstring>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -591,6 +593,11 @@ private:
                 continue;
             }
             if (web_)
+                if (auto img = web_->poll_read()) {
+                    web_->handle_image(*img, read_image(img->path));
+                    continue;
+                }
+            if (web_)
                 if (auto w = web_->poll_output()) {
                     web_socket_.write(w->client, std::move(w->bytes), w->close);
                     continue;
@@ -634,6 +641,18 @@ private:
             pump();
         };
         return events;
+    }
+
+    // An image received, for the web page (at most api::Web::kMaxImage bytes).
+    static Result<std::string> read_image(const std::string& path) {
+        std::error_code ec;
+        auto size = std::filesystem::file_size(path, ec);
+        if (ec) return err(ec.message());
+        if (size > api::Web::kMaxImage) return err("larger than 32 MiB");
+        std::ifstream in(path, std::ios::binary);
+        std::string bytes(size, '\0');
+        if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) return err("read failed");
+        return bytes;
     }
 
     // send_file: as \send does, to the contact named; what is said comes back.

@@ -494,6 +494,29 @@ TEST_CASE("the web page's HTTP: the token, the node's own Host and Origin, one r
     CHECK(stream.find("Content-Type: text/event-stream") != std::string::npos);
     CHECK(stream.find("\r\n\r\nid: 1\ndata: {") != std::string::npos);
     CHECK(stream.find("\"id\":0") == std::string::npos);  // the answer to its subscribe is not an event
+
+    // An image received is shown inline: GET /image/ID is read by the driver and answered with its type.
+    files::ev::Completed done;
+    done.id.fill(0x5a);
+    done.path = "/downloads/cat.png";
+    done.size = 3;
+    done.image = files::Image{"png", 2, 1};
+    api.server->handle_event(net.now(), files::Event{done}, "");
+    CHECK(ask("GET /image/" + std::string(32, '0') + "?token=" + token + " HTTP/1.1\r\n" + host + "\r\n")
+              .rfind("HTTP/1.1 404", 0) == 0);
+    api::ClientId c = ++next;
+    web.handle_connect(c);
+    web.handle_bytes(net.now(), c, "GET /image/5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a?token=" + token + " HTTP/1.1\r\n" + host + "\r\n");
+    auto read = web.poll_read();
+    REQUIRE(read);
+    CHECK(read->path == "/downloads/cat.png");
+    web.handle_image(*read, std::string("PNG"));
+    auto shown = web.poll_output();
+    REQUIRE(shown);
+    CHECK(shown->bytes.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(shown->bytes.find("Content-Type: image/png") != std::string::npos);
+    CHECK(shown->bytes.substr(shown->bytes.size() - 3) == "PNG");
+    CHECK(shown->close);
 }
 
 TEST_CASE("a file's progress is an event like the others: numbered, logged, with the bytes on disk") {

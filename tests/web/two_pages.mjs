@@ -8,7 +8,7 @@
 //
 // usage: node two_pages.mjs DARKCHATD SHOT_DIR   (exit 77: no chromium here)
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -147,6 +147,22 @@ try {
   check(await until("the group in both pages", async () =>
     (await pa.$$eval("#groups li", (l) => l.length)) === 1 && (await pb.$$eval("#groups li", (l) => l.length)) === 1),
     "the group appears in both pages");
+
+  // An image from bob, accepted by alice's node, shown inline in her page.
+  await pa.bringToFront();
+  await pa.evaluate(() => [...document.querySelectorAll("#users li")].find((li) => li.textContent.includes("bob")).click());
+  const png = join(tmp, "dot.png");
+  writeFileSync(png, Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAQAAAADCAIAAAA7ljmRAAAAEElEQVR4nGP4z8AARww4OQD1MQv1NXv7ggAAAABJRU5ErkJggg==", "base64"));
+  await rpc(bob, "send_file", { to: "alice", path: png });
+  let offer = null;
+  await until("the offer at alice", async () => {
+    offer = (await rpc(alice, "files", {})).find((t) => !t.sending && t.name === "dot.png");
+    return !!offer;
+  });
+  if (offer) await rpc(alice, "accept_file", { id: offer.id });
+  check(await until("the image in alice's page", () =>
+    pa.$$eval(".msg img", (imgs) => imgs.some((i) => i.complete && i.naturalWidth === 4 && i.naturalHeight === 3))),
+    "an image received is shown inline (4x3)");
 
   mkdirSync(shots, { recursive: true });
   for (const [p, name] of [[pa, "web-alice.png"], [pb, "web-bob.png"]]) {
