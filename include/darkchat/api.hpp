@@ -45,7 +45,7 @@ struct LogRead {
 };
 struct HistoryRead {
     ClientId client = 0;
-    std::string id;  // the request's id, as JSON text
+    std::string id;  // the request's id, as JSON text; empty for a notification (nothing is answered)
     std::string user;
     std::size_t count = 0;
 };

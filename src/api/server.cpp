@@ -454,7 +454,7 @@ void Server::request(TimeMs now, ClientId client, std::string_view line) {
         send(client, error("null", code::invalid_request, "batches are not taken: one request per line"));
         return;
     }
-    std::string id = "null";
+    std::string id;  // empty for a notification: nothing answers it, not even a read's result
     bool notification = true;
     if (req.is_object()) {
         if (auto i = req.find("id"); i != req.end()) {
@@ -666,6 +666,7 @@ void Server::handle_log(const LogRead& read, const Result<std::vector<EventRecor
 }
 
 void Server::handle_history(const HistoryRead& read, const Result<std::vector<HistoryRecord>>& found) {
+    if (read.id.empty()) return;
     if (!found) {
         send(read.client, error(read.id, code::read_failed, "could not read the history: " + found.error()));
         return;
@@ -677,6 +678,7 @@ void Server::handle_history(const HistoryRead& read, const Result<std::vector<Hi
 
 void Server::handle_resolved(TimeMs now, const Resolve& r, const Result<Addr>& addr) {
     if (!addr) {
+        if (r.id.empty()) return;
         send(r.client, error(r.id, code::read_failed,
                              "cannot resolve " + r.host + (addr.error().empty() ? "" : ": " + addr.error())));
         return;
@@ -684,14 +686,16 @@ void Server::handle_resolved(TimeMs now, const Resolve& r, const Result<Addr>& a
     Addr a = *addr;
     a.port = r.port;
     host_.node()->handle_command(now, core::cmd::Ping{a});
-    send(r.client, response(r.id, true));
+    if (!r.id.empty()) send(r.client, response(r.id, true));
 }
 
 void Server::handle_typed(const Typed& t, const std::vector<std::string>& said) {
+    if (t.id.empty()) return;
     send(t.client, response(t.id, json{{"lines", said}}));
 }
 
 void Server::handle_file_offered(const FileSend& f, const std::vector<std::string>& said) {
+    if (f.id.empty()) return;
     for (auto& l : said)
         if (!l.empty() && l.front() == '!') {
             send(f.client, error(f.id, code::refused, l.substr(std::min<std::size_t>(2, l.size()))));

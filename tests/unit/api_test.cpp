@@ -153,8 +153,9 @@ TEST_CASE("what is not a request gets the JSON-RPC error for it, and the connect
     CHECK(api.call(1, "members", {{"group", "abc"}})["error"]["message"] == "no group abc");
     CHECK(api.call(1, "rooms")["error"]["code"] == -32001);  // no room client on this node
 
-    // A notification (no id) is answered with nothing, even when it fails.
-    api.bytes(1, R"({"jsonrpc":"2.0","method":"users"})" "\n" R"({"jsonrpc":"2.0","method":"nope"})" "\n");
+    // A notification (no id) is answered with nothing, even when it fails or reads first.
+    api.bytes(1, R"({"jsonrpc":"2.0","method":"users"})" "\n" R"({"jsonrpc":"2.0","method":"nope"})" "\n"
+                 R"({"jsonrpc":"2.0","method":"history","params":{"user":"bob"}})" "\n");
     CHECK(api.take(1).empty());
 
     // A request in pieces, and a string id, come back whole.
