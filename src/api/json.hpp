@@ -10,6 +10,10 @@ namespace dc::api {
 
 using json = nlohmann::json;
 
+// JSON text of j on one line; text that is not UTF-8 (a peer's) becomes U+FFFD
+// instead of failing.
+inline std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 // The event as the params of an "event" notification, without seq, at and line.
 json event_json(const host::Event& e, const host::Host& host);
 json history_json(const HistoryRecord& m);

@@ -280,7 +280,7 @@ void Web::handle_output(Output o) {
         json m = json::parse(std::string_view(o.bytes).substr(start, nl - start), nullptr, false);
         start = nl + 1;
         if (!m.is_object() || !m.contains("method")) continue;  // the answer to our subscribe
-        auto dumped = m["params"].dump(-1, ' ', false, json::error_handler_t::replace);
+        auto dumped = dump(m["params"]);
         if (m["method"] == "event") {
             sse += "id: " + m["params"].value("seq", json(0)).dump() + "\ndata: " + dumped + "\n\n";
         } else {
