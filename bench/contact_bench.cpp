@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
         else die("unknown option " + k);
     }
     if (mode != "at-once" && mode != "after-ping" && mode != "after-online") die("unknown mode " + mode);
+    std::atexit(kill_tracked);  // a super-client left by a run that dies is killed by pid
     auto udp = run_and_collect({dir + "/udp_pingpong", "--samples", "300"}, 120000);
     double udp_med = value_of(udp, "udp_rtt_median_us");
 
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
         stop(again.proc);
         // A cold start that knows only a super-client, which bob declared to.
         std::string s_dir = tmp.path + "/S" + std::to_string(i);
-        Child server = spawn({darkchatd, "-s", "-u", "S", "-p", "0", "--bind", "127.0.0.1", "--data-dir", s_dir},
+        Child server = spawn_tracked({darkchatd, "-s", "-u", "S", "-p", "0", "--bind", "127.0.0.1", "--data-dir", s_dir},
                              {.pipe_in = false, .pipe_out = false, .stdout_file = {}, .stderr_file = s_dir + ".stderr"});
         auto ready = wait_for_file_line(s_dir + ".stderr", "* ready: S at ", after_ms(10000));
         if (!ready) die("the super-client did not start");
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
         auto t5 = expect_line(cold, "* online bob", 20000, &offline);
         stop(cold.proc);
         stop(b2.proc);
-        stop(server);
+        stop_tracked(server);
         if (i < 2) continue;
         add_to_delivered.push_back(us_between(t0, t1));
         start_to_online.push_back(us_between(t2, t3));
