@@ -139,7 +139,6 @@ public:
     std::uint64_t last_event() const { return last_; }
     // An image received, by its file id in hex (the newest 256 kept): its path and type.
     std::optional<std::pair<std::string, std::string>> image(const std::string& id) const;
-    std::size_t clients() const { return clients_.size(); }
 
     struct Client;
     struct Pending;

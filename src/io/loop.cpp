@@ -609,12 +609,20 @@ private:
         }
     }
 
-    // A line typed at an attached darkchat: as if typed here.
-    void typed(const api::Typed& t) {
+    // What the session says while act() runs, for an API call to answer with.
+    template <typename Act>
+    std::vector<std::string> said_while(Act act) {
         std::vector<std::string> said;
         typed_said_ = &said;
-        handle_input(InputLine{t.line});
+        act();
+        say_session();
         typed_said_ = nullptr;
+        return said;
+    }
+
+    // A line typed at an attached darkchat: as if typed here.
+    void typed(const api::Typed& t) {
+        auto said = said_while([&] { handle_input(InputLine{t.line}); });
         if (!closing_) api_->handle_typed(t, said);
     }
 
@@ -657,11 +665,9 @@ private:
 
     // send_file: as \send does, to the contact named; what is said comes back.
     void send_file(const api::FileSend& f) {
-        std::vector<std::string> said;
-        typed_said_ = &said;
-        files_.request(*host_, *session_, wall_now(), cli::FileRequest{cli::FileRequest::Kind::send, f.path, f.to, {}, {}});
-        say_session();
-        typed_said_ = nullptr;
+        auto said = said_while([&] {
+            files_.request(*host_, *session_, wall_now(), cli::FileRequest{cli::FileRequest::Kind::send, f.path, f.to, {}, {}});
+        });
         api_->handle_file_offered(f, said);
         handed_in();  // the offer goes out with the turn
     }
