@@ -48,6 +48,7 @@ struct Groups {};                                       // \groups
 struct Members { std::string group; };                  // \members [group]
 struct SwitchGroup { std::string group; };              // \group [group]; empty: show the conversation
 struct Rename { std::string title; };                   // \title <text>: the current group
+struct Via { bool relay = false; std::string group; };  // \via relay|peers [group]
 // \history [user] [n]: the newest n stored messages with user (empty: the chat partner).
 inline constexpr std::size_t kHistoryDefault = 20, kHistoryMax = 1000;
 struct History { std::string user; std::size_t count = kHistoryDefault; };
@@ -61,7 +62,7 @@ using Action = std::variant<action::Node, action::Resolve, action::Help, action:
                             action::Say, action::Keys, action::Problem, action::Nothing, action::Room,
                             action::Rooms, action::SwitchRoom, action::Leave, action::Relays, action::Connect,
                             action::Answer, action::Invite, action::Remove, action::Groups, action::Members,
-                            action::SwitchGroup, action::Rename, action::History,
+                            action::SwitchGroup, action::Rename, action::Via, action::History,
                             action::SendFile, action::Files>;
 
 // Every macro name parse_line takes, with its backslash (\chat ...), in the

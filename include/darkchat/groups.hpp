@@ -15,6 +15,7 @@
 #pragma once
 
 #include "darkchat/groups_wire.hpp"
+#include "darkchat/roles_wire.hpp"
 #include "darkchat/types.hpp"
 
 #include <deque>
@@ -105,8 +106,13 @@ struct Remove { GroupId group{}; PublicKey member{}; };
 struct Leave { GroupId group{}; };
 struct Rename { GroupId group{}; std::string title; };
 struct Say { GroupId group{}; std::string text; };
+// The coordinator moves the group's lines onto a relay (relay set) or back to going
+// member to member (none): a new record that says so (Change::moved).
+struct Relay { Addr addr; PublicKey key{}; };
+struct Move { GroupId group{}; std::optional<Relay> relay; };
 }  // namespace cmd
-using Command = std::variant<cmd::Request, cmd::Reply, cmd::Invite, cmd::Remove, cmd::Leave, cmd::Rename, cmd::Say>;
+using Command = std::variant<cmd::Request, cmd::Reply, cmd::Invite, cmd::Remove, cmd::Leave, cmd::Rename, cmd::Say,
+                             cmd::Move>;
 
 // Events for the user.
 namespace ev {
@@ -127,6 +133,8 @@ struct MemberRemoved { GroupId group{}; std::uint64_t epoch = 0; Member member; 
 struct NewEpoch { GroupId group{}; std::uint64_t epoch = 0; PublicKey coordinator{}; std::size_t members = 0; };
 struct CoordinatorChanged { GroupId group{}; Member coordinator; };
 struct Renamed { GroupId group{}; std::string title; Member by; };
+// The group's lines now go through that relay (none: member to member).
+struct Moved { GroupId group{}; std::uint64_t epoch = 0; std::optional<Addr> relay; Member by; };
 // We are out: left, removed (by), lost (and entering again), or the group ceased.
 struct Gone { GroupId group{}; Change why = Change::left; Member by; bool entering_again = false; bool ceased = false; };
 struct EntryFailed { GroupId group{}; std::string why; };
@@ -145,13 +153,32 @@ struct Refused { GroupId group{}; std::string text; };
 }  // namespace ev
 using Event = std::variant<ev::RequestArrived, ev::Answered, ev::Joined, ev::MemberEntered, ev::MemberLeft,
                            ev::MemberRemoved, ev::NewEpoch, ev::CoordinatorChanged, ev::Renamed, ev::Gone,
-                           ev::EntryFailed, ev::Line, ev::WaitingForKey, ev::NotMember, ev::Refused>;
+                           ev::EntryFailed, ev::Line, ev::WaitingForKey, ev::NotMember, ev::Refused, ev::Moved>;
 
 struct Outgoing {
     PublicKey to{};
     std::string name;  // to's user name, where the machine knows it (a member, a requester, an invitee)
     Bytes bytes;       // wire::encode_group
+    // A line of a group whose lines go through a relay: to every member at once, as a
+    // line of the group's room (to and name unset).
+    bool via_relay = false;
+    GroupId group{};
 };
+
+// The room a group's lines go through, after every record that names one (its ticket
+// changes with the list), and when that ends (ticket with an empty body: the group
+// went back to member to member, or we are out of it). After restore(), one for each
+// group on a relay.
+struct Transport {
+    GroupId group{};
+    wire::SignedBlob ticket;
+};
+
+// The ticket of a record's room on its relay (darkchat-groups(7), RELAYS): the
+// group's id as room, the relay, the record's epoch, its members by name and key,
+// its coordinator as issuer, group set. Signed with relay_sig, it admits members.
+wire::Ticket relay_ticket(const wire::GroupRecordBody& r);
+wire::SignedBlob relay_ticket_blob(const wire::GroupRecordBody& r);
 
 // The id under which the requests the machine waits on are stored
 // (wire::GroupRequests); no group has it (a record naming it is refused).
@@ -181,6 +208,8 @@ struct GroupView {
     std::uint64_t epoch = 0;
     std::vector<Member> members;  // the first is the coordinator
     bool has_key = false;
+    std::optional<cmd::Relay> relay;  // its lines go through it; none: member to member
+    bool coordinating = false;        // we act as its coordinator
 };
 
 class Machine {
@@ -205,6 +234,7 @@ public:
     std::optional<StoreRecord> poll_store();
     std::optional<Event> poll_event();
     std::optional<Outgoing> poll_message();
+    std::optional<Transport> poll_transport();
     std::optional<TimeMs> poll_timeout() const;
 
     std::vector<GroupView> groups() const;

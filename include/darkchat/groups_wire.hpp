@@ -36,7 +36,7 @@ struct GroupMember {
 };
 
 // What made a record (the change from the epoch before it).
-enum class GroupChange : std::uint8_t { created = 0, entered = 1, left = 2, lost = 3, removed = 4, renamed = 5 };
+enum class GroupChange : std::uint8_t { created = 0, entered = 1, left = 2, lost = 3, removed = 4, renamed = 5, moved = 6 };
 
 // The signed list: its body, signed by members[0] (the coordinator) over
 // "darkchat group record" || body.
@@ -49,6 +49,12 @@ struct GroupRecordBody {
     std::uint8_t change = 0;           // GroupChange
     PublicKey subject{};               // who entered, left, was lost or removed
     PublicKey by{};                    // who caused it (the remover, the inviter, the renamer)
+    // The relay its lines go through (darkchat-groups(7), RELAYS); relay_key all zero:
+    // member to member. relay_sig: the coordinator's signature of the group's room
+    // ticket (groups::relay_ticket), which the relay admits members by.
+    Addr relay;
+    PublicKey relay_key{};
+    Signature relay_sig{};
     bool operator==(const GroupRecordBody&) const = default;
 };
 

@@ -38,6 +38,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <variant>
@@ -70,6 +71,9 @@ struct RoleOptions {
 struct Config {
     core::Config node;  // node.port: the port we listen on (every part declares it)
     RoleOptions roles;
+    // A group we coordinate that has this many members moves its lines onto the best
+    // relay we measure, when there is one (0: only \via moves groups).
+    std::size_t group_relay_at = 8;
 };
 
 // A line already in words: what the directory and a relay log, and what the
@@ -145,6 +149,9 @@ public:
     // A command to the group machine. Commands go through here, not to the
     // machine itself, so that what they send reaches the node in the same turn.
     void handle_group_command(TimeMs now, const groups::Command& c);
+    // \via: the group's lines through the relay we measure best (to_relay), or member
+    // to member again. An error in words when we cannot (no relay answers us).
+    Result<void> move_group(TimeMs now, const groups::GroupId& group, bool to_relay);
     // File transfers (darkchat-protocol(7), FILES): every user node runs them. Their
     // offers, answers, wants and ends ride on the node's chat like group messages;
     // chunks go straight to the peer's session as TCP frames (MsgType::file_data).
@@ -184,6 +191,11 @@ private:
     void carry(const groups::Outgoing& m);
     void carry(const files::Outgoing& m);
     void release_parked();
+    // Groups we coordinate follow their relays: off one that died (to another, or
+    // member to member), onto one when they grew to group_relay_at.
+    void tend_group_relays();
+    // The relay we measure best (the lowest rtt), other than except.
+    std::optional<groups::cmd::Relay> best_relay(const std::optional<Addr>& except = std::nullopt) const;
     std::string pinned_name(const PublicKey& key);  // the name the node pinned key under
 
     Config config_;
@@ -200,6 +212,7 @@ private:
     std::deque<groups::Outgoing> parked_;     // group messages waiting for their name to be pinned
     std::vector<groups::Outgoing> carried_;   // group messages put in the outbox since the last batch
     std::vector<groups::Outgoing> recarry_;   // of them, what a failed batch took back: carried again
+    std::set<groups::GroupId> auto_moved_;    // groups moved onto a relay for their size (once each)
     TimeMs now_ = 0;                          // the latest time an input brought
     std::vector<StoreOp> batch_;     // the batch out: each part's ops (what failed before first)
     std::vector<std::size_t> ends_;  // per part: where its ops in batch_ end

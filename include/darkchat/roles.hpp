@@ -241,6 +241,7 @@ struct RelayConfig {
     TimeMs room_idle_timeout = 60000; // a room with no joined member is forgotten
     std::size_t max_rooms = 1024;
     std::size_t max_members = 16;     // per room
+    std::size_t max_group_members = 64;  // per room of a conversation group (groups::Config::max_members)
     // Packets per second (and bursts) per source ip, before any signature check.
     double ip_rate = 400, ip_burst = 800;
     // Instead, per joined member at the address it joined from (so that members behind
@@ -355,9 +356,21 @@ struct Decline { std::string from; };
 struct Send { RoomId room{}; std::string text; };
 // \leave: leave the room (tell the relay and the directory, forget its state).
 struct Leave { RoomId room{}; };
+// A conversation group's room (darkchat-groups(7), RELAYS): join it with the ticket the
+// group's record carries (groups::relay_ticket_blob), or follow it to a newer one (a
+// later epoch: another relay or another list). Nobody is asked: the group consented.
+struct Carry { wire::SignedBlob ticket; };
 }  // namespace room_cmd
 using RoomCommand = std::variant<room_cmd::Request, room_cmd::Accept, room_cmd::Decline, room_cmd::Send,
-                                 room_cmd::Leave>;
+                                 room_cmd::Leave, room_cmd::Carry>;
+
+// A line of a group's room, for the group machine (not shown as a room line): its
+// author's key as the room's ticket names it, and what the author sent.
+struct GroupRoomLine {
+    RoomId room{};
+    PublicKey author{};
+    Bytes payload;
+};
 
 namespace room_ev {
 struct DirectoryUp { Addr addr; };     // first ClientState (and again after a loss)
@@ -395,6 +408,7 @@ struct RoomView {
     std::vector<std::string> members;  // everyone in the chat, ourselves included
     bool joined = false;               // the relay confirmed our join at this epoch
     std::size_t unacked = 0;           // own lines waiting for acks
+    bool group = false;                // a conversation group's room
 };
 // For \relays.
 struct RelayView {
@@ -433,8 +447,12 @@ public:
     std::optional<RoomEvent> poll_event();
     std::optional<core::Transmit> poll_transmit();
     std::optional<TimeMs> poll_timeout() const;
+    // Lines of groups' rooms, in the order they are delivered (drain after every input).
+    std::optional<GroupRoomLine> poll_group_line();
 
     std::vector<RoomView> rooms() const;
+    // The relay missed probe_misses probes in a row (a relay never probed is not dead).
+    bool relay_dead(const Addr& relay) const;
     // Own lines of room not yet acked by everyone (a Send is refused at
     // max_outbox_per_room); none when we are not in that room.
     std::optional<std::size_t> unacked(const RoomId& room) const;

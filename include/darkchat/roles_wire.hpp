@@ -22,6 +22,7 @@ inline constexpr std::size_t kMaxRoleRequests = 64;  // outgoing/incoming reques
 inline constexpr std::size_t kMaxRoomMembers = 64;   // members in a ticket, keys in a roster, copies in a line
 inline constexpr std::size_t kMaxProbePadding = 1024;
 inline constexpr std::size_t kMaxSealed = kMaxText + 256;  // one sealed copy of a line
+inline constexpr std::size_t kMaxRoomPayload = kMaxText + 1024;  // a line of a group's room (an encoded group line)
 inline constexpr std::size_t kMaxReason = 200;             // free text (reasons, details)
 
 // relayHeartbeat (relay -> directory), every 250 ms: registers and reports load.
@@ -178,6 +179,9 @@ struct Ticket {
     std::vector<TicketMember> members;  // everyone who may join
     TimeMs issued = 0;
     std::string issuer;  // empty: the directory
+    // A conversation group's room (darkchat-groups(7), RELAYS): room is the group's id,
+    // issuer its coordinator, members its list; a later epoch may list other members.
+    bool group = false;
     bool operator==(const Ticket&) const = default;
 };
 

@@ -132,6 +132,9 @@ json of(const groups::Event& e) {
                 return {{"kind", "group.waiting_for_key"}, {"group", to_hex(v.group)}, {"epoch", v.epoch}};
             else if constexpr (std::is_same_v<T, NotMember>)
                 return {{"kind", "group.not_member"}, {"group", to_hex(v.group)}, {"epoch", v.epoch}};
+            else if constexpr (std::is_same_v<T, Moved>)
+                return {{"kind", "group.moved"}, {"group", to_hex(v.group)}, {"epoch", v.epoch},
+                        {"relay", v.relay ? json(v.relay->to_string()) : json(nullptr)}, {"by", member(v.by)}};
             else {
                 static_assert(std::is_same_v<T, Refused>);
                 return {{"kind", "group.refused"}, {"group", to_hex(v.group)}, {"text", v.text}};

@@ -28,7 +28,8 @@ json group_json(const groups::GroupView& g, const host::Host& host) {
                            {"pinned_as", pinned}, {"coordinator", i == 0}});
     }
     return {{"id", to_hex(g.id)}, {"title", g.title}, {"private", g.kind == groups::Kind::pair}, {"epoch", g.epoch},
-            {"members", members}, {"has_key", g.has_key}};
+            {"members", members}, {"has_key", g.has_key},
+            {"relay", g.relay ? json(g.relay->addr.to_string()) : json(nullptr)}};
 }
 
 // The one group that `which` names (a title, or a prefix of its id in hex).
@@ -232,6 +233,17 @@ const std::vector<Method>& table() {
              c.host.handle_group_command(c.now, groups::cmd::Rename{g->id, c.str("title")});
              return ok();
          }},
+        {{"via", "Move a group's lines onto our best relay, or back to member to member (coordinator only).",
+          {{"group", "string", true, "the group"}, {"to", "string", true, "\"relay\" or \"peers\""}},
+          "true; it shows as event group.moved"},
+         [](const Call& c) {
+             auto to = c.str("to");
+             if (to != "relay" && to != "peers") return fail(code::invalid_params, "to: \"relay\" or \"peers\"");
+             auto g = pick_group(c.host, c.str("group"));
+             if (!g) return fail(code::refused, g.error());
+             if (auto r = c.host.move_group(c.now, g->id, to == "relay"); !r) return fail(code::refused, r.error());
+             return ok();
+         }},
         {{"say", "Say a line in a group.", {{"group", "string", true, "the group"}, {"text", "string", true, "the line"}},
           "true; it shows as event group.line"},
          [](const Call& c) {
@@ -245,10 +257,10 @@ const std::vector<Method>& table() {
         {{"rooms", "The rooms on relays we are in.", {}, "an array of rooms"},
          [](const Call& c) {
              auto* client = c.host.room_client();
-             if (!client) return fail(code::unavailable, "this node runs no rooms (start it with --dir or --relays)");
+             if (!client || (!client->config().directory && client->config().relays.empty())) return fail(code::unavailable, "this node runs no rooms (start it with --dir or --relays)");
              json out = json::array();
              for (auto& r : client->rooms())
-                 out.push_back({{"id", to_hex(r.room)}, {"relay", r.relay.to_string()}, {"epoch", r.epoch},
+                 if (!r.group) out.push_back({{"id", to_hex(r.room)}, {"relay", r.relay.to_string()}, {"epoch", r.epoch},
                                 {"members", r.members}, {"joined", r.joined}, {"unacked", r.unacked}});
              return ok(out);
          }},

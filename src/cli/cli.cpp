@@ -105,6 +105,10 @@ std::optional<Action> parse_group_macro(std::string_view line, const std::vector
     }
     if (m == "\\members") return action::Members{rest_after(line, 1)};
     if (m == "\\group") return action::SwitchGroup{rest_after(line, 1)};
+    if (m == "\\via") {
+        if (w.size() < 2 || (w[1] != "relay" && w[1] != "peers")) return problem("usage: \\via relay|peers [group]");
+        return action::Via{w[1] == "relay", rest_after(line, 2)};
+    }
     if (m == "\\title") {
         std::string title = rest_after(line, 1);
         if (title.empty()) return problem("usage: \\title <text>");
@@ -185,7 +189,7 @@ namespace {
 constexpr std::string_view kMacros[] = {
     "\\help", "\\chat", "\\users", "\\online", "\\offline", "\\add", "\\ping", "\\explode", "\\keys", "\\trust",
     "\\request", "\\accept", "\\decline", "\\send", "\\files", "\\rooms", "\\room", "\\relays", "\\connect", "\\yes", "\\no",
-    "\\groups", "\\group", "\\members", "\\invite", "\\remove", "\\title", "\\leave", "\\history", "\\quit",
+    "\\groups", "\\group", "\\members", "\\invite", "\\remove", "\\title", "\\via", "\\leave", "\\history", "\\quit",
     "\\exit",
 };
 
@@ -350,6 +354,7 @@ std::string help_text() {
            "\\invite <user> [grp]  invite <user> into the group (default: the current one)\n"
            "\\remove <user> [grp]  remove <user> from it (the coordinator does)\n"
            "\\title <text>         give the current group a title everyone sees\n"
+           "\\via relay|peers [g]  (coordinator) the group's lines through our best relay, or member to member\n"
            "\\leave [group|room]   leave that group or room (default: the current one)\n"
            "\\history [user] [n]   the last n (20) messages with user (default: the partner)\n"
            "\\quit or \\exit        declare ourselves offline and leave\n";
@@ -637,6 +642,11 @@ std::string render(const groups::Event& e, const GroupNames& names) {
             } else if constexpr (std::is_same_v<T, gev::WaitingForKey>) {
                 return "* group " + group_label(x.group, names) + ": waiting for the key of epoch " +
                        std::to_string(x.epoch);
+            } else if constexpr (std::is_same_v<T, gev::Moved>) {
+                return "* group " + group_label(x.group, names) + ": " + who(x.by.key, names) +
+                       (x.relay ? " moved its lines to relay " + x.relay->to_string()
+                                : std::string(" moved its lines back to member to member")) +
+                       epoch_note(x.epoch);
             } else if constexpr (std::is_same_v<T, gev::NotMember>) {
                 return "! group " + group_label(x.group, names) + ": not a member at epoch " + std::to_string(x.epoch) +
                        " (its lines cannot be read here)";
@@ -654,6 +664,7 @@ std::string render_group(const groups::GroupView& g, const GroupNames& names) {
     std::string s = short_id(g.id) + quoted_title(g.title) + " " + kind_name(g.kind) + " epoch " +
                     std::to_string(g.epoch) + ", " + count(g.members.size(), "member");
     if (!g.members.empty()) s += ", coordinator " + who(g.members.front().key, names);
+    if (g.relay) s += ", through relay " + g.relay->addr.to_string();
     return s;
 }
 

@@ -180,7 +180,8 @@ void Session::handle_line(TimeMs now, std::string_view line) {
             } else if constexpr (std::is_same_v<T, action::Connect> || std::is_same_v<T, action::Answer> ||
                                  std::is_same_v<T, action::Invite> || std::is_same_v<T, action::Remove> ||
                                  std::is_same_v<T, action::Groups> || std::is_same_v<T, action::Members> ||
-                                 std::is_same_v<T, action::SwitchGroup> || std::is_same_v<T, action::Rename>) {
+                                 std::is_same_v<T, action::SwitchGroup> || std::is_same_v<T, action::Rename> ||
+                                 std::is_same_v<T, action::Via>) {
                 if (groups::Machine* machine = host_.groups()) group_action(now, *machine, a);
                 else say("! conversation groups do not run on this port");
             } else if constexpr (std::is_same_v<T, action::History>) {
@@ -258,6 +259,7 @@ void Session::say_in_room(TimeMs now, const std::string& text) {
 // problem said to the user.
 std::optional<roles::RoomView> Session::pick_room(const std::string& prefix) {
     auto all = host_.room_client()->rooms();
+    std::erase_if(all, [](const auto& r) { return r.group; });
     if (prefix.empty() && room_) {
         for (auto& r : all)
             if (r.room == *room_) return r;
@@ -269,7 +271,9 @@ std::optional<roles::RoomView> Session::pick_room(const std::string& prefix) {
 template <typename A>
 void Session::room_action(TimeMs now, const A& a) {
     roles::RoomClient* client = host_.room_client();
-    if (!client) {
+    // Every user node has a room client (a group's record may name a relay), but rooms
+    // of their own only one given a directory or relays.
+    if (!client || (!client->config().directory && client->config().relays.empty())) {
         say("! rooms need a directory or relays: start darkchat with --dir HOST[:PORT] or --relays H:P,...");
         return;
     }
@@ -293,6 +297,7 @@ void Session::room_action(TimeMs now, const A& a) {
         client->handle_command(now, c);
     } else if constexpr (std::is_same_v<A, action::Rooms>) {
         auto rooms = client->rooms();
+        std::erase_if(rooms, [](const auto& r) { return r.group; });  // groups' rooms: \groups
         for (auto& r : rooms) say("  " + render_room(r, self) + (room_ && *room_ == r.room ? " (current)" : ""));
         say("* " + std::to_string(rooms.size()) + (rooms.size() == 1 ? " room" : " rooms"));
     } else if constexpr (std::is_same_v<A, action::SwitchRoom>) {
@@ -500,6 +505,9 @@ void Session::group_action(TimeMs now, groups::Machine& machine, const A& a) {
     } else if constexpr (std::is_same_v<A, action::Rename>) {
         if (!group_) say("! no current group: \\group <group> first");
         else host_.handle_group_command(now, groups::cmd::Rename{*group_, a.title});
+    } else if constexpr (std::is_same_v<A, action::Via>) {
+        if (auto g = pick_group(a.group))
+            if (auto r = host_.move_group(now, g->id, a.relay); !r) say("! group " + short_id(g->id) + ": " + r.error());
     }
 }
 

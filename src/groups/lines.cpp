@@ -73,7 +73,16 @@ void Machine::State::say(const GroupId& id, const std::string& text) {
     w->count = g.own_next;
     g.log.push_back(l);
     while (g.log.size() > config.max_log) g.log.pop_front();
-    for (const auto& m : g.rec.members) send(m.key, l);
+    // On a relay, one copy to the group's room; the relay hands it to every member.
+    if (g.rec.relay_key != PublicKey{} && g.rec.members.size() > 1) {
+        Outgoing o;
+        o.bytes = wire::encode_group(l);
+        o.via_relay = true;
+        o.group = id;
+        messages.push_back(std::move(o));
+    } else {
+        for (const auto& m : g.rec.members) send(m.key, l);
+    }
     emit(ev::Line{id, l.epoch, self.pk, self.name, l.seq, text, true});
 }
 

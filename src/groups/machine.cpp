@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string_view>
 
 namespace dc::groups {
@@ -82,7 +83,25 @@ Member Machine::State::member_or_key(const Group& g, const PublicKey& pk) const 
     return Member{pk, {}, {}};
 }
 
-SignedBlob Machine::State::sign_record(const GroupRecordBody& body) {
+wire::Ticket relay_ticket(const wire::GroupRecordBody& r) {
+    wire::Ticket t;
+    t.room = r.group;
+    t.relay_key = r.relay_key;
+    t.relay = r.relay;
+    t.epoch = static_cast<std::uint32_t>(std::min<std::uint64_t>(r.epoch, std::numeric_limits<std::uint32_t>::max()));
+    for (const auto& m : r.members) t.members.push_back(wire::TicketMember{m.name, m.key});
+    t.issuer = r.members.empty() ? std::string() : r.members.front().name;
+    t.group = true;
+    return t;
+}
+
+wire::SignedBlob relay_ticket_blob(const wire::GroupRecordBody& r) {
+    return wire::SignedBlob{wire::encode(relay_ticket(r)), r.relay_sig};
+}
+
+SignedBlob Machine::State::sign_record(GroupRecordBody& body) {
+    if (body.relay_key != PublicKey{}) body.relay_sig = crypto.sign(self.sk, wire::encode(relay_ticket(body)));
+    else body.relay = {}, body.relay_sig = {};
     SignedBlob b;
     b.body = wire::encode(body);
     b.sig = crypto.sign(self.sk, with_context(kRecordContext, b.body));
@@ -97,7 +116,7 @@ std::optional<GroupRecordBody> Machine::State::check_record(const SignedBlob& bl
         return std::nullopt;
     }
     GroupRecordBody& b = r.value();
-    bool ok = !b.members.empty() && b.epoch >= 1 && b.kind <= 1 && b.change <= 5 &&
+    bool ok = !b.members.empty() && b.epoch >= 1 && b.kind <= 1 && b.change <= 6 &&
               (b.kind == 0 || b.members.size() == 2) && b.group != kRequestsRecord;
     for (std::size_t i = 0; ok && i < b.members.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
@@ -106,7 +125,9 @@ std::optional<GroupRecordBody> Machine::State::check_record(const SignedBlob& bl
         ++stats.malformed;
         return std::nullopt;
     }
-    if (!crypto.verify(b.members.front().key, with_context(kRecordContext, blob.body), blob.sig)) {
+    if (!crypto.verify(b.members.front().key, with_context(kRecordContext, blob.body), blob.sig) ||
+        (b.relay_key != PublicKey{} &&
+         !crypto.verify(b.members.front().key, wire::encode(relay_ticket(b)), b.relay_sig))) {
         ++stats.bad_signature;
         return std::nullopt;
     }
@@ -196,6 +217,7 @@ void Machine::State::command(const Command& c) {
             else if constexpr (std::is_same_v<T, cmd::Leave>) leave(v.group);
             else if constexpr (std::is_same_v<T, cmd::Rename>) rename(v.group, v.title);
             else if constexpr (std::is_same_v<T, cmd::Say>) say(v.group, v.text);
+            else if constexpr (std::is_same_v<T, cmd::Move>) move(v.group, v.relay);
         },
         c);
 }
@@ -273,7 +295,9 @@ Result<void> Machine::restore(ByteView bytes) {
     g.own_next = st->own_next;
     g.max_epoch = std::max(st->max_epoch, body->epoch);
     if (g.own_next > 0) g.written.push_back(wire::GroupCount{body->epoch, body->members.front().key, g.own_next});
-    s_->groups[body->group] = std::move(g);
+    const GroupId id = body->group;
+    s_->groups[id] = std::move(g);
+    if (body->relay_key != PublicKey{}) s_->transport(id, &s_->groups.at(id).rec);
     return {};
 }
 
@@ -315,6 +339,7 @@ void Machine::handle_command(TimeMs now, const Command& command) {
 std::optional<StoreRecord> Machine::poll_store() { return pop_front(s_->store_out); }
 std::optional<Event> Machine::poll_event() { return pop_front(s_->events); }
 std::optional<Outgoing> Machine::poll_message() { return pop_front(s_->messages); }
+std::optional<Transport> Machine::poll_transport() { return pop_front(s_->transports); }
 
 std::optional<TimeMs> Machine::poll_timeout() const {
     std::optional<TimeMs> t;
@@ -339,6 +364,8 @@ static GroupView view_of(const Machine::State& s, const Group& g) {
     v.epoch = g.rec.epoch;
     v.members = g.rec.members;
     v.has_key = s.has_current_key(g);
+    if (g.rec.relay_key != PublicKey{}) v.relay = cmd::Relay{g.rec.relay, g.rec.relay_key};
+    v.coordinating = s.we_coordinate(g);
     return v;
 }
 

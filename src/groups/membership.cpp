@@ -59,9 +59,15 @@ void Machine::State::send_record(const Group& g, const PublicKey& to) {
 }
 
 void Machine::State::issue(const GroupId& id, std::vector<Member> members, Change change, const PublicKey& subject,
-                           const PublicKey& by, std::string title) {
+                           const PublicKey& by, std::string title, const std::optional<std::optional<cmd::Relay>>& relay) {
     Group& g = groups.at(id);
     GroupRecordBody body;
+    body.relay = g.rec.relay;
+    body.relay_key = g.rec.relay_key;
+    if (relay) {
+        body.relay = *relay ? (*relay)->addr : Addr{};
+        body.relay_key = *relay ? (*relay)->key : PublicKey{};
+    }
     body.group = id;
     body.kind = g.rec.kind;
     body.title = std::move(title);
@@ -117,6 +123,7 @@ bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const
         std::vector<PublicKey> candidates;
         for (const auto& m : body.members) candidates.push_back(m.key);
         SignedBlob proof = g.blob;
+        if (g.rec.relay_key != PublicKey{}) transport(id, nullptr);
         gone.insert(id);
         if (!removed) lingering[id] = std::move(g);
         groups.erase(id);
@@ -148,6 +155,11 @@ bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const
             }
         }
         if (old.title != body.title) emit(ev::Renamed{id, body.title, by_member});
+        if (old.relay_key != body.relay_key || old.relay != body.relay) {
+            std::optional<Addr> via;
+            if (body.relay_key != PublicKey{}) via = body.relay;
+            emit(ev::Moved{id, body.epoch, via, by_member});
+        }
         if (old.members.front().key != body.members.front().key)
             emit(ev::CoordinatorChanged{id, body.members.front()});
     }
@@ -156,6 +168,8 @@ bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const
     g.forming = false;
     g.rec = body;
     g.blob = blob;
+    if (body.relay_key != PublicKey{}) transport(id, &g.rec);
+    else if (old.relay_key != PublicKey{}) transport(id, nullptr);
     if (key) store_key(g, body, *key);
     g.own_next = 0;
     g.told_waiting.clear();
@@ -171,6 +185,7 @@ bool Machine::State::adopt(const GroupId& id, const GroupRecordBody& body, const
     if (!we_coordinate(g)) g.queue.clear();
 
     if (body.members.size() < 2) {
+        if (body.relay_key != PublicKey{}) transport(id, nullptr);
         gone.insert(id);
         groups.erase(id);
         emit(ev::Gone{id, static_cast<Change>(body.change), by_member, false, true});
@@ -338,6 +353,7 @@ void Machine::State::leave(const GroupId& id) {
         return;
     }
     for (const auto& m : it->second.rec.members) send(m.key, wire::GroupRelease{id});
+    if (it->second.rec.relay_key != PublicKey{}) transport(id, nullptr);
     gone.insert(id);
     groups.erase(it);
     touch(id);
@@ -373,6 +389,30 @@ void Machine::State::rename(const GroupId& id, const std::string& title) {
     } else if (const PublicKey* c = acting_coordinator(g)) {
         send(*c, wire::GroupRename{id, title});
     }
+}
+
+void Machine::State::transport(const GroupId& id, const GroupRecordBody* body) {
+    transports.push_back(Transport{id, body ? relay_ticket_blob(*body) : SignedBlob{}});
+}
+
+// Only the coordinator moves the group: a record like any other, with a fresh key, that
+// names the relay (or none). Members follow it (Transport); those who enter later find
+// the relay in the record they enter with.
+void Machine::State::move(const GroupId& id, const std::optional<cmd::Relay>& relay) {
+    auto it = groups.find(id);
+    if (it == groups.end() || it->second.forming) return emit(ev::Refused{id, "not in that group"});
+    Group& g = it->second;
+    if (relay && relay->key == PublicKey{}) return emit(ev::Refused{id, "that relay has not answered yet"});
+    const bool same = relay ? g.rec.relay_key == relay->key && g.rec.relay == relay->addr
+                            : g.rec.relay_key == PublicKey{};
+    if (same) return emit(ev::Refused{id, relay ? "its lines already go through that relay" : "its lines already go member to member"});
+    if (!we_coordinate(g)) {
+        const PublicKey* c = acting_coordinator(g);
+        return emit(ev::Refused{id, "only the coordinator (" + (c ? member_or_key(g, *c).name : std::string("?")) +
+                                        ") moves the group"});
+    }
+    if (g.txn) abort_txn(id);
+    issue(id, g.rec.members, Change::moved, self.pk, self.pk, g.rec.title, relay);
 }
 
 }  // namespace dc::groups

@@ -143,6 +143,7 @@ struct Machine::State {
     std::deque<StoreRecord> store_out;
     std::deque<Event> events;
     std::deque<Outgoing> messages;
+    std::deque<Transport> transports;
     Stats stats;
 
     State(Config c, Self s, Crypto& cr);
@@ -158,7 +159,8 @@ struct Machine::State {
     const Member* find_member(const GroupRecordBody& r, const PublicKey& pk) const;
     bool is_member(const GroupRecordBody& r, const PublicKey& pk) const { return find_member(r, pk) != nullptr; }
     Member member_or_key(const Group& g, const PublicKey& pk) const;
-    SignedBlob sign_record(const GroupRecordBody& body);
+    // Signs body (and, on a relay, its room ticket first: relay_sig).
+    SignedBlob sign_record(GroupRecordBody& body);
     std::optional<GroupRecordBody> check_record(const SignedBlob& blob);
     Bytes seal_key(const GroupKey& key, const Member& to);
     std::optional<GroupKey> open_key(ByteView sealed);
@@ -169,8 +171,12 @@ struct Machine::State {
     // --- membership.cpp: records, epochs, the coordinator's duties
     const PublicKey* acting_coordinator(const Group& g) const;
     bool we_coordinate(const Group& g) const;
+    // relay: where the new record sends lines; none: where the current one does.
     void issue(const GroupId& id, std::vector<Member> members, Change change, const PublicKey& subject,
-               const PublicKey& by, std::string title);
+               const PublicKey& by, std::string title, const std::optional<std::optional<cmd::Relay>>& relay = {});
+    void move(const GroupId& id, const std::optional<cmd::Relay>& relay);
+    // The room a record's lines go through, for the host (Transport); none: member to member.
+    void transport(const GroupId& id, const GroupRecordBody* body);
     bool adopt(const GroupId& id, const GroupRecordBody& body, const SignedBlob& blob, std::optional<GroupKey> key);
     void store_key(Group& g, const GroupRecordBody& body, const GroupKey& key);
     const wire::GroupEpochKey* find_key(const Group& g, std::uint64_t epoch, const PublicKey& coordinator) const;

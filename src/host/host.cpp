@@ -97,6 +97,8 @@ void Host::handle_frame(TimeMs now, const Addr& from, ByteView data) {
 void Host::handle_timeout(TimeMs now) {
     for (auto& p : parts_)
         if (auto w = p->poll_timeout(); w && *w <= now) p->handle_timeout(now);
+    now_ = std::max(now_, now);
+    tend_group_relays();
     settle(now);
 }
 
@@ -104,6 +106,44 @@ void Host::handle_group_command(TimeMs now, const groups::Command& c) {
     if (!groups_) return;
     groups_->handle_command(now, c);
     settle(now);
+}
+
+std::optional<groups::cmd::Relay> Host::best_relay(const std::optional<Addr>& except) const {
+    if (!client_) return std::nullopt;
+    std::optional<groups::cmd::Relay> best;
+    std::uint32_t best_rtt = 0;
+    for (const auto& r : client_->relays()) {
+        if (r.key == PublicKey{} || !r.rtt_ms || (except && r.addr == *except) || client_->relay_dead(r.addr)) continue;
+        if (!best || *r.rtt_ms < best_rtt) {
+            best = groups::cmd::Relay{r.addr, r.key};
+            best_rtt = *r.rtt_ms;
+        }
+    }
+    return best;
+}
+
+Result<void> Host::move_group(TimeMs now, const groups::GroupId& group, bool to_relay) {
+    if (!groups_) return err("no groups here");
+    std::optional<groups::cmd::Relay> to;
+    if (to_relay && !(to = best_relay()))
+        return err("no relay answers us (darkchat --relays ADDR, or --dir ADDR, gives some)");
+    handle_group_command(now, groups::cmd::Move{group, to});
+    return {};
+}
+
+void Host::tend_group_relays() {
+    if (!groups_ || !client_) return;
+    for (const auto& g : groups_->groups()) {
+        if (!g.coordinating) continue;
+        if (g.relay) {
+            if (client_->relay_dead(g.relay->addr)) groups_->handle_command(now_, groups::cmd::Move{g.id, best_relay(g.relay->addr)});
+        } else if (config_.group_relay_at > 0 && g.members.size() >= config_.group_relay_at && !auto_moved_.count(g.id)) {
+            if (auto to = best_relay()) {
+                auto_moved_.insert(g.id);
+                groups_->handle_command(now_, groups::cmd::Move{g.id, to});
+            }
+        }
+    }
 }
 
 void Host::settle(TimeMs now) {
@@ -136,6 +176,19 @@ void Host::settle(TimeMs now) {
             moved = true;
             carry(*m);
         }
+        // A group on a relay: its room follows the group's record, and its lines go
+        // to the group machine as if their author had sent them on chat.
+        while (auto t = groups_->poll_transport()) {
+            moved = true;
+            if (!client_) continue;
+            if (!t->ticket.body.empty()) client_->handle_command(now_, roles::room_cmd::Carry{std::move(t->ticket)});
+            else if (client_->unacked(t->group)) client_->handle_command(now_, roles::room_cmd::Leave{t->group});
+        }
+        if (client_)
+            while (auto l = client_->poll_group_line()) {
+                moved = true;
+                groups_->handle_message(now_, l->author, l->payload);
+            }
         while (auto m = files_->poll_message()) {
             moved = true;
             carry(*m);
@@ -152,6 +205,11 @@ void Host::settle(TimeMs now) {
 // the node pins that name to that key (never to another). Every member is
 // made a contact, so that its liveness is watched.
 void Host::carry(const groups::Outgoing& m) {
+    if (m.via_relay) {  // stored and delivered by the room client, to every member at once
+        if (client_)
+            client_->handle_command(now_, roles::room_cmd::Send{m.group, std::string(m.bytes.begin(), m.bytes.end())});
+        return;
+    }
     std::string name = pinned_name(m.to);
     if (name.empty()) {
         name = m.name;

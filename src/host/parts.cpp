@@ -356,7 +356,7 @@ Result<std::vector<std::unique_ptr<Part>>> make_role_parts(const RoleOptions& op
             break;
         }
         case Role::user: {
-            if (!opts.directory && opts.relays.empty()) break;  // no rooms: the node alone
+            // Also with neither: a group's record may name a relay (darkchat-groups(7), RELAYS).
             roles::RoomClientConfig cfg;
             cfg.port = port;
             cfg.directory = opts.directory;

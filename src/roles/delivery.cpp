@@ -94,8 +94,8 @@ void Delivery::resume(TimeMs now, std::uint64_t run, RoomSnapshot snap) {
     for (auto& [id, r] : rooms_) {
         check_keys(r);
         if (!r.outbox.empty())
-            ctx_.event(room_ev::Notice{"room " + short_id(id) + ": " + std::to_string(r.outbox.size()) +
-                                       " line(s) from before not yet acked by everyone, sending again"});
+            show(r, room_ev::Notice{"room " + short_id(id) + ": " + std::to_string(r.outbox.size()) +
+                                    " line(s) from before not yet acked by everyone, sending again"});
     }
 }
 
@@ -190,7 +190,7 @@ void Delivery::move(TimeMs now, Room& r, const wire::SignedBlob& blob, const wir
                     std::uint32_t old_ms, std::uint32_t new_ms) {
     if (r.ticket.relay != t.relay || r.ticket.relay_key != t.relay_key) {
         ctx_.env.send(r.ticket.relay, wire::MsgType::room_leave, wire::encode(wire::RoomLeave{r.id}));
-        ctx_.event(room_ev::RoomMoved{r.id, r.ticket.relay, t.relay, why, old_ms, new_ms});
+        show(r, room_ev::RoomMoved{r.id, r.ticket.relay, t.relay, why, old_ms, new_ms});
     }
     r.ticket = t;
     r.ticket_blob = blob;
@@ -316,7 +316,7 @@ void Delivery::trim(Room& r) {
     std::uint64_t dropped = 0;
     while (!r.outbox.empty() && r.outbox.begin()->first <= upto) {
         auto& [seq, l] = *r.outbox.begin();
-        ctx_.event(room_ev::Line{r.id, ctx_.me(), l.text, l.sent, l.id, true});
+        show(r, room_ev::Line{r.id, ctx_.me(), l.text, l.sent, l.id, true});
         dropped = seq;
         r.outbox.erase(r.outbox.begin());
     }
@@ -364,7 +364,7 @@ void Delivery::on_roster(TimeMs now, const Incoming& in, const wire::RoomRoster&
         std::vector<std::string> others;
         for (auto& m : r.members.empty() ? member_names(r.ticket) : r.members)
             if (m != me) others.push_back(m);
-        ctx_.event(room_ev::RoomJoined{r.id, r.ticket.relay, others});
+        show(r, room_ev::RoomJoined{r.id, r.ticket.relay, others});
     }
     // A member just joined (this relay dropped what we sent before): everything it
     // has not acked goes again now, not at the next resend round.
@@ -437,7 +437,9 @@ void Delivery::on_line(const wire::RoomLine& rl) {
             inb.buffer.emplace(b->seq, Held{b->id, b->sent, std::string(text->begin(), text->end())});
         while (!inb.buffer.empty() && inb.buffer.begin()->first == inb.expected) {
             auto& h = inb.buffer.begin()->second;
-            ctx_.event(room_ev::Line{r.id, b->author, h.text, h.sent, h.id, false});
+            if (r.ticket.group) group_lines_.push_back(GroupRoomLine{r.id, ticket_member(r.ticket, b->author)->key,
+                                                                     Bytes(h.text.begin(), h.text.end())});
+            else ctx_.event(room_ev::Line{r.id, b->author, h.text, h.sent, h.id, false});
             inb.buffer.erase(inb.buffer.begin());
             ++inb.expected;
         }
@@ -615,8 +617,12 @@ void Delivery::on_refused(TimeMs now, const Incoming& in, const wire::RoomRefuse
         }
         return;
     }
-    ctx_.problem("room " + short_id(r.id) + " refused by relay " + r.ticket.relay.to_string() + ": " + rf.reason);
-    ctx_.event(room_ev::RoomLeft{r.id});
+    // A group's member the relay no longer lists left the group or was removed: its
+    // group machine says so (and has the room left).
+    if (!r.ticket.group) ctx_.problem("room " + short_id(r.id) + " refused by relay " + r.ticket.relay.to_string() + ": " + rf.reason);
+    else if (rf.reason != "not a member")
+        ctx_.problem("group " + short_id(r.id) + ": relay " + r.ticket.relay.to_string() + " refused its lines: " + rf.reason);
+    show(r, room_ev::RoomLeft{r.id});
     if (!r.direct) left_.insert(r.id);
     forget(r.id);
     rooms_.erase(it);
@@ -686,8 +692,9 @@ void Delivery::send_line(TimeMs now, const room_cmd::Send& c) {
     auto it = rooms_.find(c.room);
     if (it == rooms_.end()) return ctx_.problem("no room " + short_id(c.room));
     if (c.text.empty()) return;
-    if (c.text.size() > wire::kMaxText) return ctx_.problem("line too long (at most 4096 bytes)");
     Room& r = it->second;
+    if (c.text.size() > (r.ticket.group ? wire::kMaxRoomPayload : wire::kMaxText))
+        return ctx_.problem("line too long (at most 4096 bytes)");
     if (r.outbox.size() >= ctx_.cfg.max_outbox_per_room)
         return ctx_.problem("room " + short_id(r.id) + ": too many lines waiting for acks, not sent");
     const std::uint64_t seq = r.next_seq++;
@@ -701,6 +708,43 @@ void Delivery::send_line(TimeMs now, const room_cmd::Send& c) {
     trim(r);  // alone in the room: delivered at once
 }
 
+void Delivery::carry(TimeMs now, const wire::SignedBlob& blob) {
+    auto t = wire::decode_ticket(blob.body);
+    if (!t || !t->group) {
+        ++ctx_.env.stats().malformed;
+        return;
+    }
+    const auto* issuer = ticket_member(*t, t->issuer);
+    const auto* me = ticket_member(*t, ctx_.me());
+    if (!issuer || !ctx_.env.verify(blob, issuer->key) || !me || me->key != ctx_.env.id().pk) {
+        ++ctx_.env.stats().bad_signature;
+        return;
+    }
+    Room* r = find(t->room);
+    if (!r) {
+        r = open(now, blob, *t, true);
+        if (!r) return;
+    } else if (!r->ticket.group || t->epoch <= r->ticket.epoch) {
+        return;
+    } else {
+        move(now, *r, blob, *t, MoveReason::relay_died, 0, 0);
+    }
+    // Every member of the list, and nobody else: our lines wait for their acks.
+    r->members = member_names(*t);
+    std::set<std::string> required;
+    for (auto& m : t->members)
+        if (m.user != ctx_.me() && !r->distrusted.count(m.user)) required.insert(m.user);
+    auto gone = [&](const std::string& user) { return !ticket_member(*t, user); };
+    std::erase_if(r->acked, [&](auto& e) { return gone(e.first); });
+    std::erase_if(r->in, [&](auto& e) { return gone(e.first); });
+    std::erase_if(r->kx, [&](auto& e) { return gone(e.first); });
+    std::erase_if(r->pairs, [&](auto& e) { return gone(e.first); });
+    std::erase_if(r->key_copies, [&](auto& e) { return gone(e.first); });
+    r->required = std::move(required);
+    touch(*r);
+    trim(*r);
+}
+
 void Delivery::leave(const RoomId& id) {
     auto it = rooms_.find(id);
     if (it == rooms_.end()) return ctx_.problem("no room " + short_id(id));
@@ -709,9 +753,10 @@ void Delivery::leave(const RoomId& id) {
         left_.insert(id);
         ctx_.env.send(*ctx_.cfg.directory, wire::MsgType::chat_leave, wire::encode(wire::RoomLeave{id}));
     }
+    const bool group = it->second.ticket.group;
     forget(id);
     rooms_.erase(it);
-    ctx_.event(room_ev::RoomLeft{id});
+    if (!group) ctx_.event(room_ev::RoomLeft{id});
 }
 
 // A room whose own lines everyone acked is left (the relay and the directory are told,
@@ -725,7 +770,7 @@ void Delivery::quit() {
             continue;
         }
         ctx_.env.send(r.ticket.relay, wire::MsgType::room_leave, wire::encode(wire::RoomLeave{id}));
-        ctx_.event(room_ev::Notice{"room " + short_id(id) + ": " + std::to_string(r.outbox.size()) +
+        show(r, room_ev::Notice{"room " + short_id(id) + ": " + std::to_string(r.outbox.size()) +
                                    " line(s) not yet acked by everyone: room kept, they go when darkchat starts again "
                                    "(\\leave drops them)"});
     }
@@ -777,6 +822,7 @@ std::vector<RoomView> Delivery::view() const {
         x.members = r.members.empty() ? member_names(r.ticket) : r.members;
         x.joined = r.joined;
         x.unacked = r.outbox.size();
+        x.group = r.ticket.group;
         v.push_back(std::move(x));
     }
     return v;

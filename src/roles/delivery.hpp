@@ -137,6 +137,9 @@ public:
     void on_move_answer(const Incoming& in, const wire::InviteAnswer& a);
 
     void send_line(TimeMs now, const room_cmd::Send& c);
+    // A group's room: joined, or followed to the ticket's relay and list.
+    void carry(TimeMs now, const wire::SignedBlob& blob);
+    std::optional<GroupRoomLine> poll_group_line() { return pop_front(group_lines_); }
     void leave(const RoomId& id);
     // Rooms with nothing left to deliver are left; the others are kept for next time.
     void quit();
@@ -162,6 +165,11 @@ private:
     static constexpr std::size_t kResendBurst = 64;
 
     void touch(const Room& r) { dirty_rooms_.insert(r.id); }
+    // What the user sees of a room; a group's room says nothing of its own (the group
+    // machine shows what happens to the group), problems aside.
+    void show(const Room& r, RoomEvent e) {
+        if (!r.ticket.group) ctx_.event(std::move(e));
+    }
     RoomRecord record(const Room& r) const;
     void forget(const RoomId& id);
     void flush();
@@ -203,6 +211,7 @@ private:
     std::set<RoomId> dirty_rooms_;
     std::set<std::pair<RoomId, std::string>> dirty_cursors_;
     std::set<std::pair<RoomId, std::string>> acks_due_;  // (room, author) acks for the turn's lines
+    std::deque<GroupRoomLine> group_lines_;               // delivered lines of groups' rooms
 };
 
 }  // namespace dc::roles::detail

@@ -127,7 +127,12 @@ std::optional<T> payload(Envelope& env, const Incoming& in, Decode decode) {
 // from its directory.
 inline constexpr const char* kNotJoined = "not joined";
 inline constexpr const char* kDirectoryUnknown = "directory unknown";
-inline bool retry_after(const std::string& reason) { return reason == kNotJoined || reason == kDirectoryUnknown; }
+// A group's room whose relay holds a newer list than the joiner's ticket: the joiner's
+// group record catches up, and the join with the newer ticket is taken.
+inline constexpr const char* kTicketOutdated = "ticket outdated";
+inline bool retry_after(const std::string& reason) {
+    return reason == kNotJoined || reason == kDirectoryUnknown || reason == kTicketOutdated;
+}
 
 // The earliest of a and b, where none means "no deadline".
 inline void earliest(std::optional<TimeMs>& acc, TimeMs t) {

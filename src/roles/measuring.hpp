@@ -46,6 +46,7 @@ public:
     bool alive(const ProbeRelay& r) const { return r.key_known && r.rtt.has_value(); }
     // A relay that stopped answering (probe_misses in a row), or was never known.
     bool dead(const Addr& a) const;
+    bool measures(const Addr& a) const { return relays_.count(a) != 0; }
     DelayVector delays() const;
     // Alive relays in address order, except one.
     std::vector<Candidate> alive_relays(const std::optional<Addr>& except = std::nullopt) const;

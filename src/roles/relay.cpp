@@ -10,6 +10,12 @@
 // and for a room the relay already hosts, listing the same members as the first ticket
 // it saw (so a member cannot add people later). The joiner's sealing key must be signed
 // by the joiner for this room.
+//
+// A conversation group's room (a ticket with group set) is the exception: its ticket is
+// signed by the group's coordinator, a member it lists, also on a relay with a
+// directory, and its members follow the group's records: a ticket of a later epoch,
+// signed by a member of the list the relay holds, replaces the list (members no longer
+// in it are dropped from the room). darkchat-groups(7), RELAYS.
 
 #include "envelope.hpp"
 #include "hop.hpp"
@@ -34,7 +40,8 @@ struct Member {
 struct Room {
     RoomId id{};
     std::uint32_t epoch = 0;
-    std::vector<wire::TicketMember> members;  // fixed by the first ticket
+    std::vector<wire::TicketMember> members;  // fixed by the first ticket (a group's: by its newest)
+    bool group = false;
     std::map<std::string, Member> joined;
     TimeMs last_activity = 0;
     std::uint64_t forwarded = 0;
@@ -174,7 +181,7 @@ struct Relay::State {
             return;
         }
         const RoomId room = t->room;
-        if (cfg.directory) {
+        if (cfg.directory && !t->group) {
             if (!dir_key) return refuse(in, room, kDirectoryUnknown);
             if (!env.verify(j.ticket, *dir_key) || !t->issuer.empty()) return refuse(in, room, "ticket not signed by the directory");
         } else {
@@ -189,18 +196,30 @@ struct Relay::State {
         if (!mk || mk->room != room || mk->user != h.from_user || !env.verify(j.member_key, h.from_key))
             return refuse(in, room, "bad member key");
         auto it = rooms.find(room);
+        bool relisted = false;
         if (it == rooms.end()) {
-            if (rooms.size() >= cfg.max_rooms || t->members.size() > cfg.max_members) return refuse(in, room, "relay full");
+            if (rooms.size() >= cfg.max_rooms || t->members.size() > max_members(*t)) return refuse(in, room, "relay full");
             Room r;
             r.id = room;
             r.epoch = t->epoch;
             r.members = t->members;
+            r.group = t->group;
             it = rooms.emplace(room, std::move(r)).first;
             std::vector<std::string> names;
             for (auto& m : t->members) names.push_back(m.user);
             event(relay_ev::RoomOpened{room, names});
-        } else if (it->second.members != t->members) {
+        } else if (it->second.group != t->group) {
             return refuse(in, room, "ticket lists other members");
+        } else if (it->second.members != t->members) {
+            if (!t->group) return refuse(in, room, "ticket lists other members");
+            if (t->epoch <= it->second.epoch) return refuse(in, room, kTicketOutdated);
+            const auto& held = it->second.members;
+            auto was = std::find_if(held.begin(), held.end(), [&](auto& m) { return m.user == t->issuer; });
+            if (was == held.end() || was->key != ticket_member(*t, t->issuer)->key)
+                return refuse(in, room, "ticket not signed by a member");
+            if (t->members.size() > max_members(*t)) return refuse(in, room, "relay full");
+            relist(it->second, *t);
+            relisted = true;
         }
         Room& r = it->second;
         r.epoch = std::max(r.epoch, t->epoch);
@@ -218,12 +237,32 @@ struct Relay::State {
         if (!hop) hop = make_hop(env.crypto(), kx_sk, mk->kx, room, h.from_user);
         Member& joiner = r.joined[h.from_user] = Member{h.from_user, h.from_key, {}, now, j.member_key, std::move(hop)};
         seat(joiner, in.reply);
-        if (fresh) {
+        if (fresh || relisted) {
             send_roster(r);
         } else {  // a repeated join: the joiner lost the roster
             wire::RoomRoster roster{r.id, r.epoch, {}, kx_pk};
             for (auto& [n, x] : r.joined) roster.member_keys.push_back(x.member_key);
             env.send(in.reply, wire::MsgType::room_roster, wire::encode(roster));
+        }
+    }
+
+    std::size_t max_members(const wire::Ticket& t) const { return t.group ? cfg.max_group_members : cfg.max_members; }
+
+    // A group's room takes the list of a later ticket: who is no longer in it leaves the
+    // room (and hears why), the others get the roster without them.
+    void relist(Room& r, const wire::Ticket& t) {
+        r.members = t.members;
+        r.epoch = t.epoch;
+        for (auto m = r.joined.begin(); m != r.joined.end();) {
+            const auto* still = ticket_member(t, m->first);
+            if (still && still->key == m->second.key) {
+                ++m;
+                continue;
+            }
+            env.send(m->second.addr, wire::MsgType::room_refused, wire::encode(wire::RoomRefused{r.id, "not a member"}));
+            event(relay_ev::MemberLeft{r.id, m->first});
+            unseat(m->second);
+            m = r.joined.erase(m);
         }
     }
 

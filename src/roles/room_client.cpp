@@ -158,6 +158,8 @@ struct RoomClient::State {
             delivery.send_line(now, *se);
         } else if (auto* lv = std::get_if<room_cmd::Leave>(&c)) {
             delivery.leave(lv->room);
+        } else if (auto* ca = std::get_if<room_cmd::Carry>(&c)) {
+            delivery.carry(now, ca->ticket);
         }
     }
 
@@ -231,7 +233,11 @@ std::optional<TimeMs> RoomClient::poll_timeout() const {
     return s_->next_wakeup();
 }
 
+std::optional<GroupRoomLine> RoomClient::poll_group_line() { return s_->delivery.poll_group_line(); }
 std::vector<RoomView> RoomClient::rooms() const { return s_->delivery.view(); }
+bool RoomClient::relay_dead(const Addr& relay) const {
+    return s_->measuring.measures(relay) && s_->measuring.dead(relay);
+}
 std::optional<std::size_t> RoomClient::unacked(const RoomId& room) const {
     const auto* r = s_->delivery.find(room);
     if (!r) return std::nullopt;

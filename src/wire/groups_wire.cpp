@@ -54,6 +54,9 @@ struct Message<GroupRecordBody> {
         field(5, "change", &GroupRecordBody::change),
         field(6, "subject", &GroupRecordBody::subject),
         field(7, "by", &GroupRecordBody::by),
+        field(8, "relay", &GroupRecordBody::relay, if_set(&GroupRecordBody::relay_key)),
+        field(9, "relay_key", &GroupRecordBody::relay_key, if_set(&GroupRecordBody::relay_key)),
+        field(10, "relay_sig", &GroupRecordBody::relay_sig, if_set(&GroupRecordBody::relay_key)),
     };
 };
 

@@ -182,6 +182,7 @@ struct Message<Ticket> {
         field(4, "members", &Ticket::members, max_items(kMaxRoomMembers), required),
         field(5, "issued", &Ticket::issued),
         field(6, "issuer", &Ticket::issuer, user_or_empty),  // empty: the directory
+        field(7, "group", &Ticket::group, if_set(&Ticket::group)),
     };
 };
 
@@ -227,7 +228,7 @@ struct Message<LineBody> {
         field(5, "sent", &LineBody::sent),
         field(6, "copies", &LineBody::copies, max_items(kMaxRoomMembers)),
         field(7, "run", &LineBody::run, required),
-        field(8, "text", &LineBody::text, max_bytes(kMaxText + 16)),
+        field(8, "text", &LineBody::text, max_bytes(kMaxRoomPayload + 16)),
     };
 };
 

@@ -120,7 +120,7 @@ TEST_CASE("input from a file: the events are printed and darkchat exits 0 at the
                                                  "\\ping", "\\explode", "\\keys", "\\trust", "\\request", "\\accept",
                                                  "\\decline", "\\send", "\\files", "\\rooms", "\\room", "\\relays", "\\connect", "\\yes",
                                                  "\\no", "\\groups", "\\group", "\\members", "\\invite",
-                                                 "\\remove", "\\title", "\\leave", "\\history", "\\quit"});
+                                                 "\\remove", "\\title", "\\via", "\\leave", "\\history", "\\quit"});
     std::vector<std::string> rest(r.out.begin() + static_cast<std::ptrdiff_t>(i), r.out.end());
     CHECK(rest == std::vector<std::string>{
                       "* 0 users",

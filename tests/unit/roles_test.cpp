@@ -992,6 +992,59 @@ TEST_CASE("a relay without a directory admits only tickets signed by a member th
     CHECK(w.node("r1").relay->stats().refused == before + 1);
 }
 
+TEST_CASE("a group's room takes the list of a later ticket signed by a member it holds, and drops who left") {
+    World w(14);
+    w.add_relay("r1");
+    const Identity a = rolesim::identity_for("alice");
+    const Identity b = rolesim::identity_for("bob");
+    const Identity m = rolesim::identity_for("mallory");
+    wire::RoomIdBytes room{};
+    room[0] = 2;
+    auto join = [&](const Identity& who, const std::string& name, const wire::SignedBlob& ticket, Addr from) {
+        wire::MemberKey mk{room, name, KxPublicKey{9}};
+        wire::RoomJoin j{ticket, wire::sign_blob(wire::encode(mk), who.sk)};
+        wire::Header h{wire::MsgType::room_join, name, who.session, 7300, who.pk};
+        w.inject("r1", from, wire::encode_packet(h, wire::encode(j), who.sk));
+        w.run_for(50);
+    };
+    auto joined = [&] {
+        auto rooms = w.node("r1").relay->rooms();
+        return rooms.empty() ? std::vector<std::string>{} : rooms.front().joined;
+    };
+    const Addr at_a = Addr::v4(10, 0, 0, 1, 7300), at_b = Addr::v4(10, 0, 0, 2, 7300), at_m = Addr::v4(10, 0, 0, 3, 7300);
+    wire::Ticket t{room, w.node("r1").id.pk, w.addr("r1"), 3, {{"alice", a.pk}, {"bob", b.pk}}, 0, "alice", true};
+    join(a, "alice", wire::sign_blob(wire::encode(t), a.sk), at_a);
+    join(b, "bob", wire::sign_blob(wire::encode(t), a.sk), at_b);
+    REQUIRE(joined() == std::vector<std::string>{"alice", "bob"});
+
+    // Not a member of the list the relay holds: mallory cannot let herself in.
+    const auto refused = w.node("r1").relay->stats().refused;
+    wire::Ticket forged = t;
+    forged.epoch = 4;
+    forged.members.push_back({"mallory", m.pk});
+    forged.issuer = "mallory";
+    join(m, "mallory", wire::sign_blob(wire::encode(forged), m.sk), at_m);
+    CHECK(w.node("r1").relay->stats().refused == refused + 1);
+    // An older list than the room's is outdated (the joiner's record catches up).
+    wire::Ticket older = t;
+    older.epoch = 2;
+    older.members = {{"alice", a.pk}};
+    join(a, "alice", wire::sign_blob(wire::encode(older), a.sk), at_a);
+    CHECK(w.node("r1").relay->stats().refused == refused + 2);
+    CHECK(joined() == std::vector<std::string>{"alice", "bob"});
+
+    // The coordinator's next record leaves bob out: the relay drops him.
+    wire::Ticket next = t;
+    next.epoch = 5;
+    next.members = {{"alice", a.pk}};
+    join(a, "alice", wire::sign_blob(wire::encode(next), a.sk), at_a);
+    CHECK(joined() == std::vector<std::string>{"alice"});
+    CHECK(w.node("r1").relay->rooms().front().members == std::vector<std::string>{"alice"});
+    // Bob's old ticket no longer admits him.
+    join(b, "bob", wire::sign_blob(wire::encode(t), a.sk), at_b);
+    CHECK(joined() == std::vector<std::string>{"alice"});
+}
+
 TEST_CASE("bounded tables: a flood of made-up names does not grow the directory past its limits") {
     DirectoryConfig dc;
     dc.max_clients = 50;
