@@ -212,7 +212,8 @@ private:
     std::deque<groups::Outgoing> parked_;     // group messages waiting for their name to be pinned
     std::vector<groups::Outgoing> carried_;   // group messages put in the outbox since the last batch
     std::vector<groups::Outgoing> recarry_;   // of them, what a failed batch took back: carried again
-    std::set<groups::GroupId> auto_moved_;    // groups moved onto a relay for their size (once each)
+    std::set<groups::GroupId> wanted_;        // groups we coordinate that are to go through a relay
+    std::set<groups::GroupId> auto_moved_;    // groups sent to a relay for their size, or back by \\via peers
     TimeMs now_ = 0;                          // the latest time an input brought
     std::vector<StoreOp> batch_;     // the batch out: each part's ops (what failed before first)
     std::vector<std::size_t> ends_;  // per part: where its ops in batch_ end

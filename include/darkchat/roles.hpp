@@ -24,6 +24,7 @@
 
 #include "darkchat/core.hpp"
 #include "darkchat/model.hpp"
+#include "darkchat/roles_wire.hpp"
 #include "darkchat/types.hpp"
 
 #include <cstdint>
@@ -360,9 +361,13 @@ struct Leave { RoomId room{}; };
 // group's record carries (groups::relay_ticket_blob), or follow it to a newer one (a
 // later epoch: another relay or another list). Nobody is asked: the group consented.
 struct Carry { wire::SignedBlob ticket; };
+// The groups we coordinate whose lines go (or are to go) through a relay: with a
+// directory, every heartbeat names them, and the directory places and moves them
+// (placement()). Replaces the list before.
+struct PlaceGroups { std::vector<wire::GroupWish> groups; };
 }  // namespace room_cmd
 using RoomCommand = std::variant<room_cmd::Request, room_cmd::Accept, room_cmd::Decline, room_cmd::Send,
-                                 room_cmd::Leave, room_cmd::Carry>;
+                                 room_cmd::Leave, room_cmd::Carry, room_cmd::PlaceGroups>;
 
 // A line of a group's room, for the group machine (not shown as a room line): its
 // author's key as the room's ticket names it, and what the author sent.
@@ -453,6 +458,9 @@ public:
     std::vector<RoomView> rooms() const;
     // The relay missed probe_misses probes in a row (a relay never probed is not dead).
     bool relay_dead(const Addr& relay) const;
+    // Where the directory's last state places a group named by PlaceGroups; none: not
+    // (yet) placed, or no directory.
+    std::optional<wire::GroupPlacement> placement(const RoomId& group) const;
     // Own lines of room not yet acked by everyone (a Send is refused at
     // max_outbox_per_room); none when we are not in that room.
     std::optional<std::size_t> unacked(const RoomId& room) const;

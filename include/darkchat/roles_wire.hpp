@@ -61,6 +61,26 @@ struct HeldChat {
     bool operator==(const HeldChat&) const = default;
 };
 
+// [room, members]: a conversation group the client coordinates, whose lines go (or are
+// to go) through a relay: the directory places it (darkchat-groups(7), RELAYS).
+struct GroupWish {
+    RoomIdBytes room{};
+    std::vector<std::string> members;
+    bool operator==(const GroupWish&) const = default;
+};
+
+// [room, relay_key, relay_addr, reason, old_ms, new_ms]: where the directory placed
+// such a group (and, after a move, why: roles::MoveReason, and the max rtts).
+struct GroupPlacement {
+    RoomIdBytes room{};
+    PublicKey relay_key{};
+    Addr relay;
+    std::uint8_t reason = 0;
+    std::uint32_t old_ms = 0;
+    std::uint32_t new_ms = 0;
+    bool operator==(const GroupPlacement&) const = default;
+};
+
 // clientHeartbeat (client -> directory), every second: registers the sender's name
 // (pinned to its key on first registration) and acknowledges the state it has.
 struct ClientHeartbeat {
@@ -75,6 +95,7 @@ struct ClientHeartbeat {
     // Number of the delay report carried (with has_delays), counting up per client run; it
     // is repeated with every heartbeat until a ClientState says report_seen >= report.
     std::uint64_t report = 0;
+    std::vector<GroupWish> groups;  // the groups it coordinates that go through a relay
     bool operator==(const ClientHeartbeat&) const = default;
 };
 
@@ -133,6 +154,7 @@ struct ClientState {
     std::vector<IncomingRequest> incoming;
     std::vector<ChatInfo> chats;
     std::uint64_t report_seen = 0;  // the newest delay report applied (also when unchanged)
+    std::vector<GroupPlacement> placements;  // of the groups the client's heartbeat names
     bool operator==(const ClientState&) const = default;
 };
 

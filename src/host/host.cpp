@@ -124,26 +124,61 @@ std::optional<groups::cmd::Relay> Host::best_relay(const std::optional<Addr>& ex
 
 Result<void> Host::move_group(TimeMs now, const groups::GroupId& group, bool to_relay) {
     if (!groups_) return err("no groups here");
-    std::optional<groups::cmd::Relay> to;
-    if (to_relay && !(to = best_relay()))
+    now_ = std::max(now_, now);
+    auto g = groups_->group(group);
+    const bool directory = client_ && client_->config().directory;
+    if (to_relay && !directory && !best_relay())
         return err("no relay answers us (darkchat --relays ADDR, or --dir ADDR, gives some)");
-    handle_group_command(now, groups::cmd::Move{group, to});
+    if (!g || !g->coordinating) {  // the machine says why not
+        handle_group_command(now, groups::cmd::Move{group, to_relay ? best_relay() : std::nullopt});
+        return {};
+    }
+    if (to_relay) {
+        wanted_.insert(group);
+    } else {
+        wanted_.erase(group);
+        auto_moved_.insert(group);  // not onto a relay again for its size
+        groups_->handle_command(now, groups::cmd::Move{group, std::nullopt});
+    }
+    tend_group_relays();
+    settle(now);
     return {};
 }
 
+// The groups we coordinate that go through a relay, or are to: with a directory that
+// answers, on the relay it places them on (and moves them to); without one, on the
+// best relay we measure, and off one that stopped answering (to the next best, or
+// member to member until one answers again).
 void Host::tend_group_relays() {
     if (!groups_ || !client_) return;
+    const bool directory = client_->config().directory && client_->directory_alive();
+    std::vector<wire::GroupWish> wishes;
     for (const auto& g : groups_->groups()) {
         if (!g.coordinating) continue;
-        if (g.relay) {
-            if (client_->relay_dead(g.relay->addr)) groups_->handle_command(now_, groups::cmd::Move{g.id, best_relay(g.relay->addr)});
-        } else if (config_.group_relay_at > 0 && g.members.size() >= config_.group_relay_at && !auto_moved_.count(g.id)) {
-            if (auto to = best_relay()) {
-                auto_moved_.insert(g.id);
-                groups_->handle_command(now_, groups::cmd::Move{g.id, to});
-            }
+        if (config_.group_relay_at > 0 && g.members.size() >= config_.group_relay_at && auto_moved_.insert(g.id).second)
+            wanted_.insert(g.id);
+        if (!g.relay && !wanted_.count(g.id)) continue;
+        wanted_.insert(g.id);  // a relay that dies with no other in reach: back on one when one answers
+        if (client_->config().directory) {
+            wire::GroupWish w{g.id, {}};
+            for (const auto& m : g.members) w.members.push_back(m.name);
+            wishes.push_back(std::move(w));
         }
+        std::optional<groups::cmd::Relay> to;
+        if (directory) {
+            auto p = client_->placement(g.id);
+            if (!p) continue;  // not placed yet: the next state says where
+            to = groups::cmd::Relay{p->relay, p->relay_key};
+            if (g.relay && g.relay->addr == to->addr && g.relay->key == to->key) continue;
+        } else if (g.relay) {
+            if (!client_->relay_dead(g.relay->addr)) continue;
+            to = best_relay(g.relay->addr);
+        } else if (!(to = best_relay())) {
+            continue;
+        }
+        groups_->handle_command(now_, groups::cmd::Move{g.id, to});
     }
+    client_->handle_command(now_, roles::room_cmd::PlaceGroups{std::move(wishes)});
 }
 
 void Host::settle(TimeMs now) {

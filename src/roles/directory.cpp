@@ -199,6 +199,7 @@ struct Directory::State {
             mark_received(*c);
         }
         for (auto& h : hb.held) adopt(*c, h);
+        place_groups(*c, hb.groups);
         // Answer every heartbeat: the full state if the client lacks this version.
         if (!dirty.count(c->name) && hb.seen_boot == boot && hb.seen_version == c->version) {
             wire::ClientState s;
@@ -406,6 +407,50 @@ struct Directory::State {
         }
     }
 
+    // ---- groups' rooms -------------------------------------------------------------------
+
+    // The groups a coordinator names in its heartbeat: each placed (or kept where it is,
+    // with the list it names now); those of its it no longer names are forgotten. A group
+    // named by another client is taken over by it: the group's coordinator changed.
+    void place_groups(ClientRec& c, const std::vector<wire::GroupWish>& wishes) {
+        std::set<RoomId> named;
+        for (auto& w : wishes) {
+            named.insert(w.room);
+            auto it = chats.find(w.room);
+            if (it != chats.end() && !it->second.group) continue;  // a chat's room id: not ours to place
+            if (it == chats.end()) {
+                if (chats.size() >= cfg.max_chats) continue;
+                Chat ch;
+                ch.room = w.room;
+                ch.group = true;
+                ch.owner = c.name;
+                ch.members = w.members;
+                auto relay = placement.choose(relays, delays_of(ch.members), placed(chats));
+                if (!relay) continue;  // none in service (yet): named again with the next heartbeat
+                ch.relay_key = relay->key;
+                ch.relay = relay->addr;
+                ch.moved = now;
+                event(dir_ev::ChatCreated{ch.room, ch.relay, ch.members, relay->load});
+                chats.emplace(w.room, std::move(ch));
+                touch(c.name);
+                continue;
+            }
+            Chat& ch = it->second;
+            if (ch.owner != c.name || ch.members != w.members) {
+                ch.owner = c.name;
+                ch.members = w.members;
+                touch(c.name);
+            }
+        }
+        for (auto it = chats.begin(); it != chats.end();)
+            if (it->second.group && it->second.owner == c.name && !named.count(it->first)) {
+                event(dir_ev::ChatEnded{it->first});
+                it = chats.erase(it);
+            } else {
+                ++it;
+            }
+    }
+
     // ---- chats ------------------------------------------------------------------------
 
     std::vector<DelayVector> delays_of(const std::vector<std::string>& members) const {
@@ -466,6 +511,10 @@ struct Directory::State {
         ch.ever_moved = true;
         ch.old_ms = old_ms;
         ch.new_ms = new_ms;
+        if (ch.group) {
+            touch(ch.owner);
+            return;
+        }
         ch.ticket = issue(ch);
         for (auto& m : ch.members) touch(m);
     }
@@ -496,6 +545,8 @@ struct Directory::State {
             if (c.alive && now - c.last_seen > cfg.client_timeout) {
                 c.alive = false;
                 event(dir_ev::ClientDown{n});
+                // Its groups are placed again by whoever coordinates them next.
+                std::erase_if(chats, [&](const auto& e) { return e.second.group && e.second.owner == n; });
             }
         for (auto it = requests.begin(); it != requests.end();) {
             Request& r = it->second;
@@ -549,6 +600,13 @@ struct Directory::State {
                 }
         }
         for (auto& [id, ch] : chats) {
+            if (ch.group) {
+                if (ch.owner == c.name && s.placements.size() < wire::kMaxRoleRooms)
+                    s.placements.push_back({ch.room, ch.relay_key, ch.relay,
+                                            static_cast<std::uint8_t>(ch.ever_moved ? ch.reason : MoveReason{}),
+                                            ch.old_ms, ch.new_ms});
+                continue;
+            }
             if (!contains(ch.members, c.name) || s.chats.size() >= wire::kMaxRoleRooms) continue;
             wire::ChatInfo ci;
             ci.room = ch.room;

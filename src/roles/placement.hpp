@@ -33,6 +33,11 @@ struct Chat {
     MoveReason reason{};
     bool ever_moved = false;
     std::uint32_t old_ms = 0, new_ms = 0;
+    // A conversation group's (darkchat-groups(7), RELAYS): placed and moved like a chat,
+    // but its tickets are its coordinator's, so the directory signs none and tells only
+    // the coordinator (owner) where it is (ClientState::placements).
+    bool group = false;
+    std::string owner;
 };
 
 using RelayTable = std::map<PublicKey, RelayRec>;

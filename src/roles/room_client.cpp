@@ -33,6 +33,8 @@ struct RoomClient::State {
     std::optional<PublicKey> dir_key;
     std::uint64_t boot = 0, version = 0;
     TimeMs next_heartbeat = 0;
+    std::vector<wire::GroupWish> group_wishes;             // named in every heartbeat
+    std::map<RoomId, wire::GroupPlacement> placements;     // from the last full state
 
     // The parts are made in this order so that the random draws at start-up come in
     // the order they always did: the sealing key, the first request id, the run.
@@ -59,6 +61,7 @@ struct RoomClient::State {
         hb.seen_boot = boot;
         measuring.report(now, boot, hb);
         if (dir_alive) delivery.add_held(hb);
+        hb.groups = group_wishes;
         env.send(*cfg.directory, wire::MsgType::client_heartbeat, wire::encode(hb));
         next_heartbeat = now + cfg.heartbeat_interval;
         // What the state does not show yet is repeated with every heartbeat.
@@ -93,6 +96,8 @@ struct RoomClient::State {
 
         // Relays to measure: those in service, and the relays of our rooms.
         measuring.set_in_service(now, s.relays, [&](const Addr& a) { return delivery.on_relay(a); });
+        placements.clear();
+        for (auto& p : s.placements) placements[p.room] = p;
         const StateNews news = flow.on_state(now, s);
         const bool behind = delivery.on_chats(now, s.chats, *dir_key);
         // A new directory run knows no delays and no chats: tell it at once.
@@ -160,6 +165,12 @@ struct RoomClient::State {
             delivery.leave(lv->room);
         } else if (auto* ca = std::get_if<room_cmd::Carry>(&c)) {
             delivery.carry(now, ca->ticket);
+        } else if (auto* pg = std::get_if<room_cmd::PlaceGroups>(&c)) {
+            if (pg->groups != group_wishes) {
+                group_wishes = pg->groups;
+                if (group_wishes.size() > wire::kMaxRoleRooms) group_wishes.resize(wire::kMaxRoleRooms);
+                if (dir_alive) heartbeat();  // the directory hears of it now, not in a second
+            }
         }
     }
 
@@ -235,6 +246,12 @@ std::optional<TimeMs> RoomClient::poll_timeout() const {
 
 std::optional<GroupRoomLine> RoomClient::poll_group_line() { return s_->delivery.poll_group_line(); }
 std::vector<RoomView> RoomClient::rooms() const { return s_->delivery.view(); }
+std::optional<wire::GroupPlacement> RoomClient::placement(const RoomId& group) const {
+    if (!s_->dir_alive) return std::nullopt;
+    auto it = s_->placements.find(group);
+    if (it == s_->placements.end()) return std::nullopt;
+    return it->second;
+}
 bool RoomClient::relay_dead(const Addr& relay) const {
     return s_->measuring.measures(relay) && s_->measuring.dead(relay);
 }

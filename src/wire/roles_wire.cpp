@@ -58,6 +58,21 @@ struct Record<IncomingRequest> {  // [id, from, others]
 };
 
 template <>
+struct Record<GroupWish> {  // [room, members]
+    static constexpr std::string_view name = {};
+    static constexpr auto fields =
+        std::tuple{elem(&GroupWish::room), elem(&GroupWish::members, user_list("member", kMaxRoomMembers))};
+};
+
+template <>
+struct Record<GroupPlacement> {  // [room, relay_key, relay_addr, reason, old_ms, new_ms]
+    static constexpr std::string_view name = {};
+    static constexpr auto fields =
+        std::tuple{elem(&GroupPlacement::room),   elem(&GroupPlacement::relay_key), elem(&GroupPlacement::relay),
+                   elem(&GroupPlacement::reason), elem(&GroupPlacement::old_ms),    elem(&GroupPlacement::new_ms)};
+};
+
+template <>
 struct Record<ChatInfo> {  // [room, relay_key, relay_addr, epoch, members, ticket, reason, old_ms, new_ms, pending]
     static constexpr std::string_view name = {};
     static constexpr auto fields = std::tuple{
@@ -120,6 +135,7 @@ struct Message<ClientHeartbeat> {
         field(3, "delays", &ClientHeartbeat::delays, max_items(kMaxRoleRelays)),
         field(4, "held", &ClientHeartbeat::held, max_items(kMaxRoleRooms)),
         field(5, "report", &ClientHeartbeat::report),
+        field(6, "groups", &ClientHeartbeat::groups, max_items(kMaxRoleRooms), if_set(&ClientHeartbeat::groups)),
     };
 };
 
@@ -135,6 +151,7 @@ struct Message<ClientState> {
         field(5, "incoming", &ClientState::incoming, max_items(kMaxRoleRequests)),
         field(6, "chats", &ClientState::chats, max_items(kMaxRoleRooms)),
         field(7, "report_seen", &ClientState::report_seen),
+        field(8, "placements", &ClientState::placements, max_items(kMaxRoleRooms), if_set(&ClientState::placements)),
     };
 };
 

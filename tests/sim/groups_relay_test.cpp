@@ -217,3 +217,48 @@ TEST_CASE("a group that grows to group_relay_at moves onto the relay by itself; 
     CHECK(from0 == std::vector<std::string>{"one", "two"});
     CHECK(from1 == std::vector<std::string>{"three"});
 }
+
+TEST_CASE("with a directory, the directory places a group on a relay, and moves it when that relay dies") {
+    auto seed = simtest::seed_or(45);
+    INFO(simtest::replay_hint(seed));
+    HostNet net(seed);
+    auto& dir = net.add("dir", directory_role());
+    net.start(dir);
+    auto& r1 = net.add("relay1", relay_role(dir.addr));
+    auto& r2 = net.add("relay2", relay_role(dir.addr));
+    net.start(r1);
+    net.start(r2);
+    host::RoleOptions roles = using_directory(dir.addr);
+    std::vector<HostPeer*> ps;
+    for (std::size_t i = 0; i < 3; ++i) {
+        auto& p = net.add(name_for(i), roles);
+        p.config.group_relay_at = 0;
+        net.start(p);
+        ps.push_back(&p);
+    }
+    for (std::size_t i = 1; i < ps.size(); ++i) link(net, *ps[0], *ps[i]);
+    net.run_for(3000);  // registered, relays measured and reported
+    Answering answering;
+    auto id = make_group(net, answering, ps, 60000);
+
+    move(net, *ps[0], id, true);
+    bool placed = net.run_until([&] { return relay_of(*ps[0], id) && all_via(ps, id, relay_of(*ps[0], id)); }, 20000);
+    REQUIRE(placed);
+    // The directory chose it: its log names the group's room on that relay.
+    const Addr first = *relay_of(*ps[0], id);
+    CHECK(dir.shown_prefix("* chat " + roles::short_id(id) + " on relay " + first.to_string()));
+
+    std::vector<Written> log;
+    for (auto* p : ps) say(net, *p, id, p->name + " before", log, ps);
+    net.run_for(3000);
+    HostPeer& dying = first == r1.addr ? r1 : r2;
+    HostPeer& other = &dying == &r1 ? r2 : r1;
+    net.kill(dying);
+    for (auto* p : ps) say(net, *p, id, p->name + " during", log, ps);
+    bool moved = net.run_until([&] { return all_via(ps, id, other.addr); }, 30000);
+    REQUIRE(moved);
+    CHECK(dir.shown_prefix("* chat " + roles::short_id(id) + " moved"));
+    for (auto* p : ps) say(net, *p, id, p->name + " after", log, ps);
+    net.run_for(90000);
+    check_lines(log, ps, id, member_set(*ps[0], id));
+}
