@@ -104,3 +104,79 @@ TEST_CASE("three users make a group by macros; kill -9 of its coordinator; every
     CHECK(times_shown(net, "bob", "alice", "welcome back") == 1);
     for (auto who : {"alice", "bob", "carol"}) net.quit(who);
 }
+
+TEST_CASE("\\via relay: a group's lines go through a relay, follow it when it is killed, and come back with \\via peers") {
+    Net net;
+    net.start_role("R1", "relay");
+    net.start_role("R2", "relay");
+    const std::string r1 = "127.0.0.1:" + std::to_string(net["R1"].port());
+    const std::string r2 = "127.0.0.1:" + std::to_string(net["R2"].port());
+    for (auto n : {"alice", "bob", "carol"}) net.start(n, Net::Opts{.server = false, .extra = {"--relays", r1 + "," + r2}});
+    link(net, "alice", "bob");
+    link(net, "bob", "carol");
+    link(net, "alice", "carol");
+    Proc& alice = net.proc("alice");
+    Proc& bob = net.proc("bob");
+    Proc& carol = net.proc("carol");
+
+    std::size_t mb = bob.mark(), ma = alice.mark(), mc = carol.mark();
+    alice.send("\\connect bob");
+    bob.send("\\yes " + request_number(bob, "alice", mb));
+    std::string joined = alice.wait_for(re("^\\* joined group [0-9a-f]{8}.* with bob \\(coordinator\\), alice$"), 8, ma);
+    std::string id = joined.substr(std::string("* joined group ").size(), 8);
+    bob.send("\\invite carol");
+    carol.send("\\yes " + request_number(carol, "bob", mc));
+    carol.wait_for(re("^\\* joined group " + id + ".* with bob \\(coordinator\\), alice, carol$"), 10, mc);
+
+    // Only the coordinator moves it; bob does, onto the relay he measures best.
+    ma = alice.mark();
+    alice.send("\\via relay " + id);
+    alice.wait_for(re("^! group " + id + ".*: only the coordinator \\(bob\\) moves the group$"), 5, ma);
+    auto moved_to = [&](Proc& p, std::size_t m) {
+        std::string l = p.wait_for(re("^\\* group " + id + ".*: bob moved its lines to relay 127\\.0\\.0\\.1:[0-9]+ \\(epoch [0-9]+\\)$"), 15, m);
+        return l.substr(l.find("relay ") + 6, l.find(" (epoch") - l.find("relay ") - 6);
+    };
+    mb = bob.mark(), ma = alice.mark(), mc = carol.mark();
+    // The relays answer probes within a second of the start; \via waits for one.
+    for (int i = 0; i < 20 && bob.count(re("^\\* group " + id + ".*moved its lines"), mb) == 0; ++i) {
+        std::size_t m = bob.mark();
+        bob.send("\\via relay " + id);
+        bob.wait_for(re("^(\\* group " + id + ".*moved its lines|! group " + id + ").*"), 5, m);
+        if (bob.count(re("^\\* group " + id + ".*moved its lines"), mb) == 0) sleep_for(0.5);
+    }
+    const std::string relay = moved_to(bob, mb);
+    CHECK(moved_to(alice, ma) == relay);
+    CHECK(moved_to(carol, mc) == relay);
+    CHECK((relay == r1 || relay == r2));
+    std::size_t m = alice.mark();
+    alice.send("\\groups");
+    alice.wait_for(re("^  " + id + ".*through relay " + quote(relay) + ".*$"), 5, m);
+
+    mb = bob.mark(), mc = carol.mark();
+    alice.send("through the relay");
+    bob.wait_for(group_line("alice", "through the relay"), 8, mb);
+    carol.wait_for(group_line("alice", "through the relay"), 8, mc);
+
+    // kill -9 of that relay: bob moves the group to the other one; nothing is lost.
+    const std::string other = relay == r1 ? r2 : r1;
+    ma = alice.mark(), mc = carol.mark();
+    net.kill9(relay == r1 ? "R1" : "R2");
+    alice.send("while the relay dies");
+    CHECK(moved_to(alice, ma) == other);
+    carol.wait_for(group_line("alice", "while the relay dies"), 20, mc);
+    carol.send("on the other relay");
+    alice.wait_for(group_line("carol", "on the other relay"), 8, ma);
+
+    // Back to member to member.
+    ma = alice.mark(), mc = carol.mark();
+    bob.send("\\via peers " + id);
+    alice.wait_for(re("^\\* group " + id + ".*: bob moved its lines back to member to member \\(epoch [0-9]+\\)$"), 10, ma);
+    alice.send("member to member again");
+    carol.wait_for(group_line("alice", "member to member again"), 8, mc);
+
+    CHECK(times_shown(net, "carol", "alice", "through the relay") == 1);
+    CHECK(times_shown(net, "carol", "alice", "while the relay dies") == 1);
+    CHECK(times_shown(net, "bob", "alice", "while the relay dies") == 1);
+    CHECK(times_shown(net, "alice", "carol", "on the other relay") == 1);
+    for (auto who : {"alice", "bob", "carol"}) net.quit(who);
+}
