@@ -26,14 +26,19 @@ std::size_t times_shown(Net& net, const std::string& p, const std::string& who, 
     return count_in(net.all_output(p), group_line(who, text));
 }
 
+// alice, bob and carol started with these flags and linked to each other.
+void start_three(Net& net, std::vector<std::string> extra = {}) {
+    for (auto n : {"alice", "bob", "carol"}) net.start(n, Net::Opts{.server = false, .extra = extra});
+    link(net, "alice", "bob");
+    link(net, "bob", "carol");
+    link(net, "alice", "carol");
+}
+
 }  // namespace
 
 TEST_CASE("three users make a group by macros; kill -9 of its coordinator; every line reaches every member once") {
     Net net;
-    for (auto n : {"alice", "bob", "carol"}) net.start(n, Net::Opts{.server = false});
-    link(net, "alice", "bob");
-    link(net, "bob", "carol");
-    link(net, "alice", "carol");
+    start_three(net);
     Proc& alice = net.proc("alice");
     Proc& bob = net.proc("bob");
     Proc& carol = net.proc("carol");
@@ -111,10 +116,7 @@ TEST_CASE("\\via relay: a group's lines go through a relay, follow it when it is
     net.start_role("R2", "relay");
     const std::string r1 = "127.0.0.1:" + std::to_string(net["R1"].port());
     const std::string r2 = "127.0.0.1:" + std::to_string(net["R2"].port());
-    for (auto n : {"alice", "bob", "carol"}) net.start(n, Net::Opts{.server = false, .extra = {"--relays", r1 + "," + r2}});
-    link(net, "alice", "bob");
-    link(net, "bob", "carol");
-    link(net, "alice", "carol");
+    start_three(net, {"--relays", r1 + "," + r2});
     Proc& alice = net.proc("alice");
     Proc& bob = net.proc("bob");
     Proc& carol = net.proc("carol");
