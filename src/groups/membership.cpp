@@ -402,15 +402,15 @@ void Machine::State::move(const GroupId& id, const std::optional<cmd::Relay>& re
     auto it = groups.find(id);
     if (it == groups.end() || it->second.forming) return emit(ev::Refused{id, "not in that group"});
     Group& g = it->second;
-    if (relay && relay->key == PublicKey{}) return emit(ev::Refused{id, "that relay has not answered yet"});
-    const bool same = relay ? g.rec.relay_key == relay->key && g.rec.relay == relay->addr
-                            : g.rec.relay_key == PublicKey{};
-    if (same) return emit(ev::Refused{id, relay ? "its lines already go through that relay" : "its lines already go member to member"});
     if (!we_coordinate(g)) {
         const PublicKey* c = acting_coordinator(g);
         return emit(ev::Refused{id, "only the coordinator (" + (c ? member_or_key(g, *c).name : std::string("?")) +
                                         ") moves the group"});
     }
+    if (relay && relay->key == PublicKey{}) return emit(ev::Refused{id, "that relay has not answered yet"});
+    const bool same = relay ? g.rec.relay_key == relay->key && g.rec.relay == relay->addr
+                            : g.rec.relay_key == PublicKey{};
+    if (same) return emit(ev::Refused{id, relay ? "its lines already go through that relay" : "its lines already go member to member"});
     if (g.txn) abort_txn(id);
     issue(id, g.rec.members, Change::moved, self.pk, self.pk, g.rec.title, relay);
 }

@@ -127,12 +127,12 @@ Result<void> Host::move_group(TimeMs now, const groups::GroupId& group, bool to_
     now_ = std::max(now_, now);
     auto g = groups_->group(group);
     const bool directory = client_ && client_->config().directory;
-    if (to_relay && !directory && !best_relay())
-        return err("no relay answers us (darkchat --relays ADDR, or --dir ADDR, gives some)");
     if (!g || !g->coordinating) {  // the machine says why not
         handle_group_command(now, groups::cmd::Move{group, to_relay ? best_relay() : std::nullopt});
         return {};
     }
+    if (to_relay && !directory && !best_relay())
+        return err("no relay answers us (darkchat --relays ADDR, or --dir ADDR, gives some)");
     if (to_relay) {
         wanted_.insert(group);
     } else {
