@@ -37,6 +37,12 @@ int main(int argc, char** argv) {
     r.by = PublicKey{1};
     const wire::SignedBlob blob{wire::encode(r), Signature{5}};
     put("record", blob.body);
+    wire::GroupRecordBody on_relay = r;  // its lines through a relay (darkchat-groups(7), RELAYS)
+    on_relay.change = 6;
+    on_relay.relay = Addr::v4(127, 0, 0, 1, 7401);
+    on_relay.relay_key = PublicKey{8};
+    on_relay.relay_sig = Signature{9};
+    put("record_relay", wire::encode(on_relay));
 
     const wire::GroupIdBytes g = r.group;
     const std::pair<const char*, wire::GroupMessage> messages[] = {

@@ -87,6 +87,27 @@ int main(int argc, char** argv) {
         packet(name, v.first, v.second);
     }
     put("ticket", wire::encode(ticket));
+    // A conversation group's room: its coordinator's ticket, a heartbeat naming the
+    // group, and the state that places it.
+    wire::Ticket group_ticket = ticket;
+    group_ticket.issuer = "alice";
+    group_ticket.group = true;
+    const auto gblob = wire::sign_blob(wire::encode(group_ticket), kAlice.sk());
+    put("ticket_group", wire::encode(group_ticket));
+    const std::pair<std::string, std::pair<wire::MsgType, Bytes>> groups[] = {
+        {"room_join_group", {wire::MsgType::room_join, wire::encode(wire::RoomJoin{gblob, mblob})}},
+        {"client_heartbeat_groups",
+         {wire::MsgType::client_heartbeat,
+          wire::encode(wire::ClientHeartbeat{4, 99, false, {}, {}, 3, {{room, {"alice", "carol"}}}})}},
+        {"client_state_placements",
+         {wire::MsgType::client_state,
+          wire::encode(wire::ClientState{5, 99, false, {{kBob.pk, kBob.addr}}, {}, {}, {}, 2,
+                                         {{room, kBob.pk, kBob.addr, 1, 40, 12}}})}},
+    };
+    for (auto& [name, v] : groups) {
+        put(name, v.second);
+        packet(name, v.first, v.second);
+    }
     put("member_key", wire::encode(mk));
     put("line", wire::encode(line));
     put("ack", wire::encode(ack));
@@ -97,6 +118,6 @@ int main(int argc, char** argv) {
     put("invalid_empty", {});
     Bytes huge_list = {0x81, 0x04, 0xdd, 0x7f, 0xff, 0xff, 0xff};  // {4: array of 2^31-1}
     put("invalid_huge_list", huge_list);
-    std::printf("make_roles_corpus: wrote %zu inputs to %s\n", std::size(all) * 2 + 7, out.c_str());
+    std::printf("make_roles_corpus: wrote %zu inputs to %s\n", (std::size(all) + std::size(groups)) * 2 + 8, out.c_str());
     return 0;
 }
