@@ -6,6 +6,7 @@
 //
 //   dcsim --nodes 1000 --degree 10 --latency 10 --topology random --seed 7
 //   dcsim --table 100,1000,10000          the whole table, one column per size
+//   dcsim --nodes 10000 --resilience --upset crash    one upset of the resilience table
 #include "sim/scenario.hpp"
 
 #include <cinttypes>
@@ -49,6 +50,8 @@ const char* kUsage =
     "                     once, the network cut in two halves for 60 s; for each, how long\n"
     "                     until every surviving pair within two hops sees the other right\n"
     "                     (median, p99, worst), false offlines, lines lost or shown twice\n"
+    "  --upset U[,U...]   resilience: only these upsets, of superclient, crash, partition\n"
+    "                     (default all three, in that order; one takes ~25 min wall at 10,000)\n"
     "  --watch MS         resilience: how long to watch after the upset (default 60000)\n"
     "  --stride K         resilience: every K-th user observes (default 1; 10 at 10,000+)\n"
     "  --messages N       resilience: chat lines sent while it happens (default 200)\n"
@@ -59,18 +62,26 @@ const char* kUsage =
     std::exit(1);
 }
 
-std::vector<double> parse_list(const std::string& s) {
-    std::vector<double> v;
+// "a,b,c" -> {"a", "b", "c"}; "" -> {""}.
+std::vector<std::string> split_commas(const std::string& s) {
+    std::vector<std::string> parts;
     std::size_t i = 0;
     while (i <= s.size()) {
         auto j = s.find(',', i);
         if (j == std::string::npos) j = s.size();
-        std::string part = s.substr(i, j - i);
+        parts.push_back(s.substr(i, j - i));
+        i = j + 1;
+    }
+    return parts;
+}
+
+std::vector<double> parse_list(const std::string& s) {
+    std::vector<double> v;
+    for (const auto& part : split_commas(s)) {
         char* end = nullptr;
         double x = std::strtod(part.c_str(), &end);
         if (part.empty() || *end) usage_error("not a number: " + part);
         v.push_back(x);
-        i = j + 1;
     }
     return v;
 }
@@ -220,16 +231,32 @@ void print_table(const std::vector<Figures>& fs) {
         for (auto& p : f.problems) std::printf("PROBLEM (%zu users, replay: %s): %s\n", f.nodes, replay(f.opts).c_str(), p.c_str());
 }
 
+// --upset superclient,crash,partition: the upsets to run, in the order given, each once.
+std::vector<Upset> parse_upsets(const std::string& s) {
+    std::vector<Upset> v;
+    for (const auto& name : split_commas(s)) {
+        Upset u{};
+        if (name == "superclient") u = Upset::super_removed;
+        else if (name == "crash") u = Upset::mass_crash;
+        else if (name == "partition") u = Upset::partition;
+        else usage_error("unknown upset '" + name + "' (superclient, crash or partition)");
+        for (auto w : v)
+            if (w == u) usage_error("upset '" + name + "' given twice");
+        v.push_back(u);
+    }
+    return v;
+}
+
 std::string ms(double v) { return std::isnan(v) ? "-" : std::to_string(static_cast<long long>(v)) + " ms"; }
 
-int run_resilience(const ResilienceOptions& ro) {
+int run_resilience(const ResilienceOptions& ro, const std::vector<Upset>& upsets) {
     std::printf("| upset (%zu users, seed %" PRIu64 ") | pairs | affected | settled: median | p99 | worst | "
                 "unsettled | false offline | lines sent | lost | shown twice | wall | trace |\n",
                 ro.net.nodes, ro.net.seed);
     std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     std::vector<std::string> notes;
     bool ok = true;
-    for (auto u : {Upset::super_removed, Upset::mass_crash, Upset::partition}) {
+    for (auto u : upsets) {
         Resilience r = resilience(u, ro);
         std::printf("| %s | %zu | %zu | %s | %s | %s | %zu | %zu | %zu | %zu | %zu | %.0f s | %016" PRIx64 " |\n",
                     upset_name(u), r.pairs, r.affected, ms(r.settle_ms.median()).c_str(), ms(r.settle_ms.p99()).c_str(),
@@ -255,6 +282,8 @@ int main(int argc, char** argv) {
     bool idle_set = false, fp_set = false, churn_set = false, views_set = false;
     bool resilient = false, stride_set = false;
     ResilienceOptions ro;
+    std::vector<Upset> upsets{Upset::super_removed, Upset::mass_crash, Upset::partition};
+    bool upsets_set = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string {
@@ -293,6 +322,7 @@ int main(int argc, char** argv) {
         else if (a == "--seed") o.seed = std::strtoull(value().c_str(), nullptr, 0);
         else if (a == "--table") table = parse_list(value());
         else if (a == "--resilience") resilient = true;
+        else if (a == "--upset") upsets = parse_upsets(value()), upsets_set = true;
         else if (a == "--watch") ro.watch = static_cast<TimeMs>(number());
         else if (a == "--stride") ro.stride = static_cast<std::size_t>(number()), stride_set = true;
         else if (a == "--messages") ro.messages = static_cast<std::size_t>(number());
@@ -305,12 +335,13 @@ int main(int argc, char** argv) {
     if (o.topology != "figure3" && o.topology != "random" && o.topology != "social")
         usage_error("unknown topology " + o.topology);
     if (o.idle <= 0) usage_error("--idle must be positive");
+    if (upsets_set && !resilient) usage_error("--upset needs --resilience");
     try {
         if (resilient) {
             if (ro.watch <= 0 || ro.stride == 0) usage_error("--watch and --stride must be positive");
             if (!stride_set && o.nodes >= 10000) ro.stride = 10;
             ro.net = o;
-            return run_resilience(ro);
+            return run_resilience(ro, upsets);
         }
         if (table.empty()) {
             auto f = measure(o);
