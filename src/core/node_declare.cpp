@@ -280,7 +280,11 @@ void Node::State::on_belief(const wire::Header& h, const wire::DeliverKnownList&
         st = u->second.sessions.find(d->session);
         if (st == u->second.sessions.end()) return;
     }
-    if (st->second.rec.seq == d->seq) presence.believe(u->second, st->second, h.from_user, ks.online);
+    if (st->second.rec.seq != d->seq) return;
+    presence.believe(u->second, st->second, h.from_user, ks.online);
+    // Our question to it is unanswered: its answer, when it comes, may be older than this.
+    if (auto cs = c->second.sessions.find(h.from_session); cs != c->second.sessions.end() && cs->second.list_asked)
+        presence.told_while_asked(h.from_session, {d->session, ks.last_seen, ks.online});
 }
 
 void Node::State::on_known_list(const wire::Header& h, const Addr& back, const wire::DeliverKnownList& p) {
@@ -317,9 +321,11 @@ void Node::State::on_known_list(const wire::Header& h, const Addr& back, const w
         if (presence.watched(u) && newer && s.rec.online && !presence.is_self(d->user, d->session) && own.online())
             send(s.rec.addr, declare_type(), declare_payload(0, true, false, add_pending(PendingKind::probe)));
         if (newer && presence.is_contact(u)) spread(*d, ks.decl, s.rec.addr);
-        if (from_contact && s.rec.seq == d->seq && from->second.links.contains(d->user))
+        if (from_contact && s.rec.seq == d->seq && from->second.links.contains(d->user) &&
+            !presence.answer_older(h.from_session, {d->session, ks.last_seen, ks.online}))
             presence.believe(u, s, h.from_user, ks.online);
     }
+    presence.answered(h.from_session);
 }
 
 }  // namespace dc::core

@@ -160,6 +160,31 @@ void Presence::contact_lost(const std::string& contact) {
     });
 }
 
+namespace {
+
+// Of two words of one contact on one session, whether a is newer than b.
+bool newer(const Presence::Told& a, const Presence::Told& b) {
+    if (a.last_seen != b.last_seen) return a.last_seen > b.last_seen;
+    return !a.online && b.online;
+}
+
+}  // namespace
+
+void Presence::told_while_asked(const SessionId& contact, const Told& t) {
+    auto& v = told_[contact];
+    std::erase_if(v, [&](const Told& x) { return x.about == t.about; });
+    if (v.size() >= kMaxTold) v.erase(v.begin());
+    v.push_back(t);
+}
+
+bool Presence::answer_older(const SessionId& contact, const Told& answer) const {
+    auto it = told_.find(contact);
+    if (it == told_.end()) return false;
+    for (auto& t : it->second)
+        if (t.about == answer.about) return newer(t, answer);
+    return false;
+}
+
 // Whether a contact of ours that is linked with u, online, and has not said it lost s
 // may still see it.
 bool Presence::still_seen(const User& u, const Session& s) const {

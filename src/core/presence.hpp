@@ -154,6 +154,24 @@ public:
     // offline once every contact of ours that is linked with it and online
     // has said it lost it; online as soon as one says it sees it.
     void believe(User& u, Session& s, const std::string& contact, bool seen_online) const;
+    // What a contact says of a two-hop session when it tells us unasked (its belief)
+    // while our requestUserList to it is unanswered. Its answer may have been made
+    // before, and come after (a long answer goes over TCP, a belief over UDP): of
+    // the contact's two words on a session, the one with the later last_seen (its
+    // own clock) is newer, and at the same last_seen "lost" is (a session is lost
+    // after it was last heard from).
+    struct Told {
+        SessionId about{};
+        TimeMs last_seen = 0;
+        bool online = false;
+    };
+    void told_while_asked(const SessionId& contact, const Told& t);
+    // Whether what the contact's answer says of a session is older than what it told
+    // us since we asked.
+    bool answer_older(const SessionId& contact, const Told& answer) const;
+    // The contact answered: what it told us meanwhile is no longer needed.
+    void answered(const SessionId& contact) { told_.erase(contact); }
+
     // A contact of ours went lost: the two-hop sessions that some contact already said
     // it lost, and that only this one might still have seen, are offline now (without
     // this they waited for the next refresh when their last seers crashed together).
@@ -178,6 +196,10 @@ private:
     // few hundred users and looks through them instead (the index would cost
     // it about as much memory again as everything else it keeps).
     std::map<std::string, std::set<std::string>, std::less<>> listed_by_;
+    // Per contact session with a question of ours unanswered: what it told us
+    // meanwhile, newest per session, at most kMaxTold (the oldest go first).
+    static constexpr std::size_t kMaxTold = 1024;
+    std::map<SessionId, std::vector<Told>> told_;
     // Names listed by our contacts (two-hop users), sorted, without repeats;
     // rebuilt when links change. A flat vector: a tree node per name would cost
     // more than the name.

@@ -426,6 +426,57 @@ TEST_CASE("an older declaration never overrides a newer one") {
     CHECK(f.c->node->stats().stale == stale_before + 1);
 }
 
+TEST_CASE("a contact's answer made before its belief and arriving after it does not take the belief back") {
+    // A - C - D: D is two hops from A, through C only. C loses D; A asks C what it
+    // knows while C has not found D again, and the answer comes late (a long one
+    // goes over TCP); meanwhile C finds D and says so at once (a short belief, over
+    // UDP). The late answer's "lost" is older than the belief: D stays online.
+    MiniNet net{23};
+    core::Config asks_often;
+    asks_often.refresh_interval = 5000;
+    auto& a = net.add("A", asks_often);
+    auto& c = net.add("C");
+    auto& d = net.add("D");
+    for (auto* n : {&a, &c, &d}) net.start(*n);
+    link(net, a, c);
+    link(net, c, d);
+    net.run_for(2000);
+    REQUIRE(sees_online(a, "D"));
+    REQUIRE_FALSE(a.node->user("D")->contact);
+
+    net.blocked = {{"C", "D"}, {"D", "C"}};
+    net.run_for(10000);
+    REQUIRE_FALSE(sees_online(c, "D"));
+    REQUIRE_FALSE(sees_online(a, "D"));  // C's belief
+
+    // Hold back C's answers to A while C does not see D; once it does, let its
+    // belief through and bring the last answer held back just after it.
+    std::optional<Bytes> held;
+    bool replayed = false;
+    net.lose = [&](const Addr& from, const Addr& to, const Bytes& data) {
+        if (from != c.addr || to != a.addr || replayed || !net.is(to, data, wire::MsgType::deliver_known_list)) return false;
+        if (!sees_online(c, "D")) {
+            held = data;
+            return true;
+        }
+        REQUIRE(held);
+        replayed = true;
+        net.network().at(net.now() + 2 * net.latency, [&, answer = *held] {
+            if (answer.size() > wire::kMaxDatagram) net.inject_frame(a, c.addr, answer);
+            else net.inject(a, c.addr, answer);
+        });
+        return false;
+    };
+    net.run_for(5000);
+    REQUIRE(held);
+    net.blocked.clear();
+    for (int i = 0; i < 400 && !replayed; ++i) net.run_for(100);  // C knocks with backoff
+    REQUIRE(replayed);
+    net.run_for(4 * net.latency);
+    CHECK(sees_online(a, "D"));
+    net.lose = nullptr;
+}
+
 TEST_CASE("sessions are pruned to the configured length: online first, then the most recent") {
     MiniNet net{5};
     core::Config cfg;

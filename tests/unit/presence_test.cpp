@@ -153,3 +153,21 @@ TEST_CASE("a two-hop session is lost once every online contact linked with it ha
     CHECK_FALSE(s.lost);
     CHECK(s.lost_by == std::vector<std::string>{"carol"});
 }
+
+TEST_CASE("of a contact's two words on a session, the one with the later last seen is newer, and lost at the same") {
+    core::Config cfg;
+    Identity id = me();
+    Presence p(cfg, id);
+    const SessionId bob = sid(2), erin = sid(4), frank = sid(5);
+    CHECK_FALSE(p.answer_older(bob, {erin, 10, false}));  // nothing told since we asked
+    p.told_while_asked(bob, {erin, 50, true});           // bob found erin again at 50
+    CHECK(p.answer_older(bob, {erin, 40, false}));         // lost before that
+    CHECK_FALSE(p.answer_older(bob, {erin, 50, false}));   // lost after it was heard at 50
+    CHECK_FALSE(p.answer_older(bob, {erin, 60, true}));
+    CHECK_FALSE(p.answer_older(bob, {frank, 10, false}));  // told nothing of frank
+    CHECK_FALSE(p.answer_older(sid(3), {erin, 40, false}));  // another contact's answer
+    p.told_while_asked(bob, {erin, 50, false});            // then lost it again
+    CHECK(p.answer_older(bob, {erin, 50, true}));
+    p.answered(bob);
+    CHECK_FALSE(p.answer_older(bob, {erin, 40, false}));
+}
