@@ -136,7 +136,10 @@ std::vector<SessionId> Presence::prune(User& u) {
         return a->rec.last_seen > b->rec.last_seen;
     });
     for (std::size_t i = cfg_.max_sessions_per_user; i < order.size(); ++i) drop.push_back(order[i]->rec.session);
-    for (auto& sid : drop) u.sessions.erase(sid);
+    for (auto& sid : drop) {
+        u.sessions.erase(sid);
+        told_.erase(sid);
+    }
     return drop;
 }
 

@@ -197,7 +197,8 @@ private:
     // it about as much memory again as everything else it keeps).
     std::map<std::string, std::set<std::string>, std::less<>> listed_by_;
     // Per contact session with a question of ours unanswered: what it told us
-    // meanwhile, newest per session, at most kMaxTold (the oldest go first).
+    // meanwhile, newest per session, at most kMaxTold (the oldest go first);
+    // forgotten with the session when it is pruned.
     static constexpr std::size_t kMaxTold = 1024;
     std::map<SessionId, std::vector<Told>> told_;
     // Names listed by our contacts (two-hop users), sorted, without repeats;

@@ -171,3 +171,19 @@ TEST_CASE("of a contact's two words on a session, the one with the later last se
     p.answered(bob);
     CHECK_FALSE(p.answer_older(bob, {erin, 40, false}));
 }
+
+TEST_CASE("what a contact session told us is forgotten when that session is pruned") {
+    core::Config cfg;
+    cfg.max_sessions_per_user = 1;
+    Identity id = me();
+    Presence p(cfg, id);
+    User& bob = declare(p, "bob", 2, {"me", "erin"}, false, 10);  // an old device, gone
+    p.told_while_asked(sid(2), {sid(4), 50, true});
+    REQUIRE(p.answer_older(sid(2), {sid(4), 40, false}));
+    Session& now_on = bob.sessions[sid(3)];
+    now_on.rec.session = sid(3);
+    now_on.rec.online = true;
+    now_on.rec.last_seen = 100;
+    REQUIRE(p.prune(bob) == std::vector<SessionId>{sid(2)});
+    CHECK_FALSE(p.answer_older(sid(2), {sid(4), 40, false}));
+}
