@@ -48,6 +48,8 @@ struct HistoryRead {
     std::string id;  // the request's id, as JSON text; empty for a notification (nothing is answered)
     std::string user;
     std::size_t count = 0;
+    // Set: the lines of this group or room (Store::lines), answered with handle_lines.
+    std::optional<GroupKeyId> conversation;
 };
 struct Resolve {  // ping: a host name to look up
     ClientId client = 0;
@@ -127,6 +129,7 @@ public:
     std::optional<Read> poll_read();
     void handle_log(const LogRead& read, const Result<std::vector<EventRecord>>& events);
     void handle_history(const HistoryRead& read, const Result<std::vector<HistoryRecord>>& found);
+    void handle_lines(const HistoryRead& read, const Result<std::vector<LineRecord>>& found);
     void handle_resolved(TimeMs now, const Resolve& r, const Result<Addr>& addr);
     void handle_typed(const Typed& t, const std::vector<std::string>& said);
     // said: the lines the terminal would have shown; a line starting "!" is the error.

@@ -49,9 +49,11 @@ struct Members { std::string group; };                  // \members [group]
 struct SwitchGroup { std::string group; };              // \group [group]; empty: show the conversation
 struct Rename { std::string title; };                   // \title <text>: the current group
 struct Via { bool relay = false; std::string group; };  // \via relay|peers [group]
-// \history [user] [n]: the newest n stored messages with user (empty: the chat partner).
+// \history [user|group|room] [n]: the newest n stored messages with a user, or
+// lines of a group (title or id prefix) or a room (id prefix), as typed; empty:
+// the current conversation. Only the session knows which of them the words name.
 inline constexpr std::size_t kHistoryDefault = 20, kHistoryMax = 1000;
-struct History { std::string user; std::size_t count = kHistoryDefault; };
+struct History { std::string which; std::size_t count = kHistoryDefault; };
 // File transfers (files.hpp, darkchat-protocol(7), FILES). \accept and \decline take a
 // file's id prefix too: the session tells an offer from a room request.
 struct SendFile { std::string path; };  // \send <path>: to the chat partner
@@ -126,6 +128,9 @@ std::string group_label(const groups::GroupId& id, const GroupNames& names);  //
 std::string render_group(const groups::GroupView& g, const GroupNames& names);  // for \groups
 std::string render_members_header(const groups::GroupView& g);  // for \members, before one line per member
 std::string render_member(const groups::GroupView& g, std::size_t i, const GroupNames& names);
+// A stored line of a group or a room for \history: its time (UTC, when it was
+// stored here), then the line as it was shown live.
+std::string render_history(const LineRecord& l, const GroupNames& names);
 // The groups that which names: those whose title is exactly which, and those
 // whose id (hex, any case) starts with it; all of them for an empty which.
 std::vector<groups::GroupView> find_groups(const std::vector<groups::GroupView>& all, std::string_view which);

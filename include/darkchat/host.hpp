@@ -197,10 +197,17 @@ private:
     // The relay we measure best (the lowest rtt), other than except.
     std::optional<groups::cmd::Relay> best_relay(const std::optional<Addr>& except = std::nullopt) const;
     std::string pinned_name(const PublicKey& key);  // the name the node pinned key under
+    std::optional<StoreOp> line_op(const Event& e) const;  // a group's or room's line, kept for \history
 
     Config config_;
     std::vector<std::unique_ptr<Part>> parts_;  // the node first, when there is one
     std::vector<std::deque<std::string>> notes_;  // per part: what the Host says before its events
+    // Per part: whether its lines are kept for \history (the groups, the room
+    // client), its events taken with the batch that keeps their lines, and the
+    // lines of events shown before a batch took them.
+    std::vector<bool> keeps_lines_;
+    std::vector<std::deque<Event>> early_;
+    std::vector<std::vector<StoreOp>> late_lines_;
     core::Node* node_ = nullptr;
     roles::RoomClient* client_ = nullptr;
     groups::Machine* groups_ = nullptr;

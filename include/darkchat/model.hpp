@@ -124,6 +124,24 @@ struct FileRecord {
     Bytes state;
 };
 
+// A line said in a conversation group or a room (groups::ev::Line,
+// roles::room_ev::Line), kept for \history: the newest kLinesKept of each
+// group and room. key makes a line unique in its conversation (a room line's
+// id; a group line's author key, epoch and seq), so a line stored twice is kept once.
+inline constexpr std::size_t kLinesKept = 1000;
+struct LineRecord {
+    GroupKeyId conversation{};  // the group's or the room's id
+    bool room = false;
+    Bytes key;
+    std::string author;         // the name it was shown under
+    PublicKey author_key{};     // a group line's author (zero for a room line)
+    TimeMs sent = 0;            // a room line: as its author dated it; a group line: when stored
+    TimeMs stored = 0;          // when this node showed it
+    bool own = false;
+    std::string text;
+    bool operator==(const LineRecord&) const = default;
+};
+
 // Holding (darkchat-protocol(7), HOLDING): a message another user left with us
 // for `to` while `to` was offline, sealed to to's holding key (we cannot read
 // it), kept until a session of `to` acknowledges it or it is too old.
@@ -166,6 +184,7 @@ struct PutFile { FileRecord file; };                          // replaces that s
 struct DeleteFile { GroupKeyId file{}; std::uint8_t side = 0; };  // done, declined or cancelled
 struct PutEvent { EventRecord event; };         // the API's event log
 struct DeleteEvents { std::uint64_t upto = 0; };  // every event with seq <= upto
+struct PutLine { LineRecord line; };  // the first copy wins; the oldest past kLinesKept go
 }  // namespace store_op
 
 using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::DeleteSession,
@@ -174,7 +193,7 @@ using StoreOp = std::variant<store_op::PutUser, store_op::PutSession, store_op::
                              store_op::DeleteRoomLines, store_op::PutRoomCursor, store_op::PutChatSeq,
                              store_op::PutGroup, store_op::DeleteGroup, store_op::PutHeld,
                              store_op::DeleteHeld, store_op::PutFile, store_op::DeleteFile,
-                             store_op::PutEvent, store_op::DeleteEvents>;
+                             store_op::PutEvent, store_op::DeleteEvents, store_op::PutLine>;
 
 // What de-duplication needs of a message in history.
 struct SeenRecord {

@@ -25,10 +25,13 @@ struct ResolveRequest {
 };
 
 // \history: the newest count stored messages with user, oldest first,
-// answered with handle_history().
+// answered with handle_history(); or, with conversation set, the newest count
+// lines of that group or room (Store::lines), answered with handle_lines().
 struct HistoryRequest {
-    std::string user;
+    std::string user;  // the chat's peer; for a group or room, how it is named in lines
     std::size_t count = 0;
+    std::optional<GroupKeyId> conversation;
+    bool room = false;
 };
 
 // File transfers (darkchat-protocol(7), FILES) need the file system: \send reads
@@ -67,6 +70,7 @@ public:
     void handle_resolved(TimeMs now, const ResolveRequest& request, const Result<Addr>& addr);
     // The answer to a HistoryRequest: the messages (oldest first), or why not.
     void handle_history(const HistoryRequest& request, const Result<std::vector<HistoryRecord>>& found);
+    void handle_lines(const HistoryRequest& request, const Result<std::vector<LineRecord>>& found);
 
     // A plain line typed now would be refused because the outbox for the chat
     // partner is full (core::Config::max_outbox_per_peer), or the current room has
@@ -125,6 +129,7 @@ private:
     void remember(const groups::Event& e);
     void say_in_group(TimeMs now, const std::string& text);
     void show_conversation();
+    void history(const action::History& a);
     std::optional<groups::GroupView> pick_group(const std::string& which);
     std::optional<std::uint64_t> pick_request(const std::optional<std::uint64_t>& n);
     std::optional<PublicKey> key_of(const std::string& user);

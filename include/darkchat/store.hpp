@@ -61,6 +61,9 @@ public:
     // The newest `limit` messages exchanged with peer, oldest first.
     Result<std::vector<HistoryRecord>> history(const std::string& peer, std::size_t limit);
 
+    // The newest `limit` lines kept of a conversation group or a room, oldest first.
+    Result<std::vector<LineRecord>> lines(const GroupKeyId& conversation, std::size_t limit);
+
     // The API's event log (darkchat-api(7)): at most limit events with a seq
     // above seq, oldest first.
     Result<std::vector<EventRecord>> events_after(std::uint64_t seq, std::size_t limit);

@@ -178,6 +178,13 @@ json of(const files::Event& e, const host::Host& host) {
 
 }  // namespace
 
+json line_json(const LineRecord& l) {
+    json j{{l.room ? "room" : "group", to_hex(l.conversation)}, {"author", l.author}, {"sent", l.sent},
+           {"stored", l.stored}, {"own", l.own}, {"text", l.text}};
+    if (!l.room) j["key"] = to_hex(l.author_key);
+    return j;
+}
+
 json history_json(const HistoryRecord& m) {
     return {{"id", to_hex(m.id)}, {"from", m.from}, {"to", m.to}, {"sent", m.sent}, {"stored", m.stored},
             {"text", m.text}};

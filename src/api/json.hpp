@@ -17,6 +17,7 @@ inline std::string dump(const json& j) { return j.dump(-1, ' ', false, json::err
 // The event as the params of an "event" notification, without seq, at and line.
 json event_json(const host::Event& e, const host::Host& host);
 json history_json(const HistoryRecord& m);
+json line_json(const LineRecord& l);  // a group's or room's stored line (history with group or room)
 
 // JSON-RPC 2.0 error codes (and ours, from -32000 down).
 namespace code {

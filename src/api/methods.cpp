@@ -144,14 +144,34 @@ const std::vector<Method>& table() {
              c.node().handle_command(c.now, core::cmd::Trust{c.str("user"), c.str("fingerprint")});
              return ok();
          }},
-        {{"history", "Stored messages with a user, oldest first.",
-          {{"user", "string", true, "the user"}, {"count", "integer", false, "how many of the newest (default 20, at most 1000)"}},
-          "an array of messages"},
+        {{"history", "Stored messages with a user, or the lines kept of a group or a room, oldest first.",
+          {{"user", "string", false, "the user (one of user, group and room)"},
+           {"group", "string", false, "a group: its title or the start of its id"},
+           {"room", "string", false, "a room: the start of its id"},
+           {"count", "integer", false, "how many of the newest (default 20, at most 1000)"}},
+          "an array of messages, or of lines"},
          [](const Call& c) {
              auto count = c.integer("count").value_or(static_cast<std::int64_t>(cli::action::kHistoryDefault));
              if (count < 1 || count > static_cast<std::int64_t>(cli::action::kHistoryMax))
                  return fail(code::invalid_params, "count must be 1 to 1000");
-             c.reads.push_back(HistoryRead{c.client, c.id, c.str("user"), static_cast<std::size_t>(count)});
+             const auto n = static_cast<std::size_t>(count);
+             const bool user = c.params.contains("user"), group = c.params.contains("group"), room = c.params.contains("room");
+             if (user + group + room != 1) return fail(code::invalid_params, "give one of user, group and room");
+             HistoryRead read{c.client, c.id, c.str("user"), n, std::nullopt};
+             if (group) {
+                 auto g = pick_group(c.host, c.str("group"));
+                 if (!g) return fail(code::refused, g.error());
+                 read.conversation = g->id;
+             } else if (room) {
+                 auto* client = c.host.room_client();
+                 if (!client) return fail(code::unavailable, "this node runs no rooms (start it with --dir or --relays)");
+                 auto which = c.str("room");
+                 auto found = cli::id_prefix(which) ? cli::find_rooms(client->rooms(), which) : std::vector<roles::RoomView>{};
+                 if (which.empty() || found.empty()) return fail(code::refused, "no room " + which);
+                 if (found.size() > 1) return fail(code::refused, "several rooms start with " + which + ": give more of the id");
+                 read.conversation = found.front().room;
+             }
+             c.reads.push_back(std::move(read));
              return later();
          }},
         {{"groups", "The conversation groups we are in.", {}, "an array of groups"},

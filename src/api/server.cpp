@@ -311,6 +311,17 @@ void Server::handle_history(const HistoryRead& read, const Result<std::vector<Hi
     send(read.client, response(read.id, out));
 }
 
+void Server::handle_lines(const HistoryRead& read, const Result<std::vector<LineRecord>>& found) {
+    if (read.id.empty()) return;
+    if (!found) {
+        send(read.client, error(read.id, code::read_failed, "could not read the lines: " + found.error()));
+        return;
+    }
+    json out = json::array();
+    for (auto& l : *found) out.push_back(line_json(l));
+    send(read.client, response(read.id, out));
+}
+
 void Server::handle_resolved(TimeMs now, const Resolve& r, const Result<Addr>& addr) {
     if (!addr) {
         if (r.id.empty()) return;

@@ -304,23 +304,22 @@ Action parse_line(std::string_view raw, std::uint16_t own_port) {
         return action::Relays{};
     }
     if (m == "\\history") {
-        const char* usage = "usage: \\history [username] [n] (n from 1 to 1000, default 20)";
-        if (w.size() > 3) return action::Problem{usage};
+        // The words name a user, a group (title or id prefix) or a room (id
+        // prefix); a last word of digits is the count.
+        const char* usage = "usage: \\history [user|group|room] [n] (n from 1 to 1000, default 20)";
         action::History h;
-        std::size_t next = 1;
-        if (w.size() > 1 && !all_digits(w[1])) {
-            if (!valid_user_name(w[1])) return action::Problem{"not a user name: " + w[1]};
-            h.user = w[1];
-            next = 2;
-        }
-        if (w.size() > next + 1) return action::Problem{usage};
-        if (w.size() == next + 1) {
+        std::size_t words = w.size();
+        if (words > 1 && all_digits(w.back())) {
             std::size_t n = 0;
-            auto [end, ec] = std::from_chars(w[next].data(), w[next].data() + w[next].size(), n);
-            if (ec != std::errc() || end != w[next].data() + w[next].size() || n < 1 || n > action::kHistoryMax)
+            auto [end, ec] = std::from_chars(w.back().data(), w.back().data() + w.back().size(), n);
+            if (ec != std::errc() || end != w.back().data() + w.back().size() || n < 1 || n > action::kHistoryMax)
                 return action::Problem{usage};
             h.count = n;
+            --words;
         }
+        std::string which = rest_after(line, 1);
+        if (words < w.size()) which = std::string(trim(std::string_view(which).substr(0, which.size() - w.back().size())));
+        h.which = which;
         return h;
     }
     return action::Problem{"unknown macro " + m + " (\\help lists them)"};  // in kMacros, but not parsed: a bug
@@ -356,13 +355,16 @@ std::string help_text() {
            "\\title <text>         give the current group a title everyone sees\n"
            "\\via relay|peers [g]  (coordinator) the group's lines through our best relay, or member to member\n"
            "\\leave [group|room]   leave that group or room (default: the current one)\n"
-           "\\history [user] [n]   the last n (20) messages with user (default: the partner)\n"
+           "\\history [who] [n]    the last n (20) messages with a user, or lines of a group or room\n"
            "\\quit or \\exit        declare ourselves offline and leave\n";
 }
 
-std::string render_history(const HistoryRecord& m, const std::string& self) {
+namespace {
+
+// "2026-12-07 06:40 ": when a stored message or line was stored here (UTC).
+std::string stamp(TimeMs stored) {
     using namespace std::chrono;
-    const sys_time<milliseconds> t{milliseconds{m.stored}};
+    const sys_time<milliseconds> t{milliseconds{stored}};
     const auto day = floor<days>(t);
     const year_month_day ymd{day};
     const hh_mm_ss hms{floor<minutes>(t - day)};
@@ -370,7 +372,26 @@ std::string render_history(const HistoryRecord& m, const std::string& self) {
     std::snprintf(when, sizeof when, "%04d-%02u-%02u %02ld:%02ld ", static_cast<int>(ymd.year()),
                   static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
                   static_cast<long>(hms.hours().count()), static_cast<long>(hms.minutes().count()));
-    return when + render(core::Event{core::ev::Message{m, m.from == self, false}});
+    return when;
+}
+
+}  // namespace
+
+std::string render_history(const HistoryRecord& m, const std::string& self) {
+    return stamp(m.stored) + render(core::Event{core::ev::Message{m, m.from == self, false}});
+}
+
+std::string render_history(const LineRecord& l, const GroupNames& names) {
+    if (l.room)
+        return stamp(l.stored) +
+               render(roles::RoomEvent{roles::room_ev::Line{l.conversation, l.author, l.text, l.sent, {}, l.own}});
+    // The name it was shown under, when the key has none here any more.
+    GroupNames n = names;
+    n.name = [&](const PublicKey& key) {
+        std::string name = names.name ? names.name(key) : std::string();
+        return name.empty() && key == l.author_key ? l.author : name;
+    };
+    return stamp(l.stored) + render(groups::Event{groups::ev::Line{l.conversation, 0, l.author_key, l.author, 0, l.text, l.own}}, n);
 }
 
 std::string render(const core::Event& e) {

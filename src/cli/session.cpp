@@ -124,6 +124,54 @@ void Session::handle_history(const HistoryRequest& request, const Result<std::ve
         (n == request.count ? " (\\history " + request.user + " N shows more)" : std::string()));
 }
 
+void Session::handle_lines(const HistoryRequest& request, const Result<std::vector<LineRecord>>& found) {
+    const std::string what = (request.room ? "room " : "group ") + request.user;
+    if (!found) {
+        say("! cannot read the lines of " + what + ": " + found.error());
+        return;
+    }
+    for (const auto& l : *found) say(render_history(l, group_names()));
+    const std::size_t n = found->size();
+    say("* " + std::to_string(n) + (n == 1 ? " line" : " lines") + " of " + what +
+        (n == request.count ? " (\\history " + printable(request.user, Backslash::kept) + " N shows more)" : std::string()));
+}
+
+// \history: a user the node knows, else a group (title or id prefix), else a
+// room (id prefix), else a user by that name; no words: the current conversation.
+void Session::history(const action::History& a) {
+    auto group_lines = [&](const groups::GroupView& g) {
+        histories_.push_back({g.title.empty() ? short_id(g.id) : g.title, a.count, g.id, false});
+    };
+    auto room_lines = [&](const roles::RoomView& r) { histories_.push_back({roles::short_id(r.room), a.count, r.room, true}); };
+    const std::string& which = a.which;
+    groups::Machine* machine = host_.groups();
+    roles::RoomClient* client = host_.room_client();
+    if (which.empty()) {
+        if (group_ && machine) {
+            if (auto g = pick_group({})) group_lines(*g);
+        } else if (room_ && client) {
+            if (auto r = pick_room({})) room_lines(*r);
+        } else if (partner_.empty()) {
+            say("! no conversation: \\history <user, group or room> [n]");
+        } else {
+            histories_.push_back({partner_, a.count});
+        }
+        return;
+    }
+    const bool user = valid_user_name(which);
+    if (user && host_.node()->user(which)) {
+        histories_.push_back({which, a.count});
+    } else if (machine && !find_groups(machine->groups(), which).empty()) {
+        if (auto g = pick_group(which)) group_lines(*g);
+    } else if (client && id_prefix(which) && !find_rooms(client->rooms(), which).empty()) {
+        if (auto r = pick_room(which)) room_lines(*r);
+    } else if (user) {
+        histories_.push_back({which, a.count});
+    } else {
+        say("! no user, group or room " + printable(which, Backslash::kept) + " (\\users, \\groups and \\rooms list them)");
+    }
+}
+
 void Session::handle_resolved(TimeMs now, const ResolveRequest& request, const Result<Addr>& addr) {
     if (!addr) {
         say("! cannot resolve " + request.host + (addr.error().empty() ? std::string() : ": " + addr.error()));
@@ -185,10 +233,7 @@ void Session::handle_line(TimeMs now, std::string_view line) {
                 if (groups::Machine* machine = host_.groups()) group_action(now, *machine, a);
                 else say("! conversation groups do not run on this port");
             } else if constexpr (std::is_same_v<T, action::History>) {
-                if (!a.user.empty()) histories_.push_back({a.user, a.count});
-                else if (room_ || group_) say("! group and room lines are not kept: \\history <username> [n] shows a chat");
-                else if (partner_.empty()) say("! no chat partner: \\history <username> [n]");
-                else histories_.push_back({partner_, a.count});
+                history(a);
             } else if constexpr (std::is_same_v<T, action::SwitchChat>) {
                 switch_chat(a.user);
             } else if constexpr (std::is_same_v<T, action::Say>) {

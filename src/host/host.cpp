@@ -46,6 +46,8 @@ Result<std::unique_ptr<Host>> Host::create(const Config& config, const Identity&
         h->node_ = node.get();
         h->parts_.push_back(make_node_part(std::move(node)));
         h->parts_.push_back(make_groups_part(identity, crypto, stored_groups, h->groups_, problems));
+        h->keeps_lines_.resize(h->parts_.size());
+        h->keeps_lines_.back() = true;
         h->parts_.push_back(make_files_part(identity, crypto, stored_files, h->files_, h->frames_, problems));
         h->self_ = identity;
         h->file_crypto_ = make_files_crypto(crypto);
@@ -58,6 +60,9 @@ Result<std::unique_ptr<Host>> Host::create(const Config& config, const Identity&
     if (!roles) return err(roles.error());
     for (auto& p : *roles) h->parts_.push_back(std::move(p));
     if (h->parts_.empty()) return err("nothing to run");
+    h->keeps_lines_.resize(h->parts_.size(), h->client_ != nullptr);  // a user's role part is its room client
+    h->early_.resize(h->parts_.size());
+    h->late_lines_.resize(h->parts_.size());
     h->notes_.resize(h->parts_.size());
     h->unsaved_.resize(h->parts_.size());
     for (auto& p : problems) h->note(0, std::move(p));
@@ -384,6 +389,15 @@ const std::vector<StoreOp>* Host::poll_store() {
         std::move(unsaved_[i].begin(), unsaved_[i].end(), std::back_inserter(batch_));
         unsaved_[i].clear();
         while (auto op = parts_[i]->poll_store()) batch_.push_back(std::move(*op));
+        std::move(late_lines_[i].begin(), late_lines_[i].end(), std::back_inserter(batch_));
+        late_lines_[i].clear();
+        // The lines a group or room shows are kept for \history in the batch of
+        // the turn that shows them: its events are taken now and given after.
+        if (keeps_lines_[i])
+            while (auto e = parts_[i]->poll_event()) {
+                if (auto op = line_op(*e)) batch_.push_back(std::move(*op));
+                early_[i].push_back(std::move(*e));
+            }
         ends_[i] = batch_.size();
     }
     if (batch_.empty()) {
@@ -455,9 +469,52 @@ std::optional<Event> Host::poll_event() {
             notes_[i].pop_front();
             return e;
         }
-        if (auto e = parts_[i]->poll_event()) return e;
+        if (!early_[i].empty()) {
+            Event e = std::move(early_[i].front());
+            early_[i].pop_front();
+            return e;
+        }
+        if (auto e = parts_[i]->poll_event()) {
+            // Shown before a batch took it (no poll_store() came first): kept in the next one.
+            if (keeps_lines_[i])
+                if (auto op = line_op(*e)) late_lines_[i].push_back(std::move(*op));
+            return e;
+        }
     }
     return std::nullopt;
+}
+
+// A group's or a room's line as \history keeps it; nothing for any other event.
+std::optional<StoreOp> Host::line_op(const Event& e) const {
+    LineRecord r;
+    r.stored = now_;
+    if (auto* g = std::get_if<groups::Event>(&e)) {
+        auto* l = std::get_if<groups::ev::Line>(g);
+        if (!l) return std::nullopt;
+        r.conversation = l->group;
+        r.key.assign(l->author.begin(), l->author.end());
+        for (std::uint64_t v : {l->epoch, l->seq})
+            for (int shift = 56; shift >= 0; shift -= 8) r.key.push_back(static_cast<std::uint8_t>(v >> shift));
+        r.author = l->own ? self_.user : name_of(l->author);
+        if (r.author.empty()) r.author = l->author_name;
+        r.author_key = l->author;
+        r.sent = now_;
+        r.own = l->own;
+        r.text = l->text;
+    } else if (auto* re = std::get_if<roles::RoomEvent>(&e)) {
+        auto* l = std::get_if<roles::room_ev::Line>(re);
+        if (!l) return std::nullopt;
+        r.conversation = l->room;
+        r.room = true;
+        r.key.assign(l->id.begin(), l->id.end());
+        r.author = l->author;
+        r.sent = l->sent;
+        r.own = l->outgoing;
+        r.text = l->text;
+    } else {
+        return std::nullopt;
+    }
+    return StoreOp{store_op::PutLine{std::move(r)}};
 }
 
 std::optional<core::Transmit> Host::poll_transmit() {

@@ -496,7 +496,10 @@ private:
         say_session();
         while (auto r = session_->poll_resolve()) resolve(std::move(*r));
         // \history reads what the turns before stored (pumped above).
-        while (auto h = session_->poll_history()) session_->handle_history(*h, store_.history(h->user, h->count));
+        while (auto h = session_->poll_history()) {
+            if (h->conversation) session_->handle_lines(*h, store_.lines(*h->conversation, h->count));
+            else session_->handle_history(*h, store_.history(h->user, h->count));
+        }
         while (auto r = session_->poll_file_request()) files_.request(*host_, *session_, wall_now(), *r);
         say_session();
         if (l.overlong == 0) pump();
@@ -586,7 +589,10 @@ private:
         for (;;) {
             if (auto r = api_->poll_read()) {
                 if (auto* log = std::get_if<api::LogRead>(&*r)) api_->handle_log(*log, store_.events_after(log->after, log->limit));
-                else if (auto* h = std::get_if<api::HistoryRead>(&*r)) api_->handle_history(*h, store_.history(h->user, h->count));
+                else if (auto* h = std::get_if<api::HistoryRead>(&*r)) {
+                    if (h->conversation) api_->handle_lines(*h, store_.lines(*h->conversation, h->count));
+                    else api_->handle_history(*h, store_.history(h->user, h->count));
+                }
                 else if (auto* t = std::get_if<api::Typed>(&*r)) typed(*t);
                 else if (auto* f = std::get_if<api::FileSend>(&*r)) send_file(*f);
                 else resolve(std::get<api::Resolve>(*r));

@@ -154,6 +154,24 @@ CREATE TABLE events (
     body TEXT NOT NULL
 );
 )sql",
+    // 9: lines said in conversation groups and rooms, for \history: the newest
+    // of each conversation (model.hpp, kLinesKept), in the order shown.
+    R"sql(
+CREATE TABLE lines (
+    n INTEGER PRIMARY KEY,
+    conversation BLOB NOT NULL CHECK (length(conversation) = 16),
+    room INTEGER NOT NULL CHECK (room IN (0, 1)),
+    key BLOB NOT NULL,
+    author TEXT NOT NULL,
+    author_key BLOB NOT NULL CHECK (length(author_key) = 32),
+    sent INTEGER NOT NULL,
+    stored INTEGER NOT NULL,
+    own INTEGER NOT NULL CHECK (own IN (0, 1)),
+    text TEXT NOT NULL,
+    UNIQUE (conversation, key)
+);
+CREATE INDEX lines_by_conversation ON lines (conversation, n);
+)sql",
 };
 
 }  // namespace
@@ -289,6 +307,16 @@ Result<void> prepare_statements(Connection& conn, Statements& st) {
         {&st.delete_events, "DELETE FROM events WHERE seq <= ?"},
         {&st.last_event, "SELECT coalesce(max(seq), 0) FROM events"},
         {&st.events_after, "SELECT seq, at, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"},
+        // A line shown once is kept once; past kLinesKept the conversation's oldest go.
+        {&st.put_line,
+         "INSERT OR IGNORE INTO lines (conversation, room, key, author, author_key, sent, stored, own, text) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+        {&st.trim_lines,
+         "DELETE FROM lines WHERE conversation = ?1 AND n <= (SELECT n FROM lines WHERE conversation = ?1 "
+         "ORDER BY n DESC LIMIT 1 OFFSET ?2)"},
+        {&st.conversation_lines,
+         "SELECT conversation, room, key, author, author_key, sent, stored, own, text FROM lines "
+         "WHERE conversation = ?1 ORDER BY n DESC LIMIT ?2"},
         {&st.peer_history,
          "SELECT id, from_user, to_user, sent, stored, text FROM history "
          "WHERE from_user = ?1 OR to_user = ?1 ORDER BY stored DESC, rowid DESC LIMIT ?2"},

@@ -10,7 +10,7 @@
 
 namespace dc::store {
 
-inline constexpr int kSchemaVersion = 8;
+inline constexpr int kSchemaVersion = 9;
 
 // Takes the database of conn to kSchemaVersion in one transaction and returns the
 // version it is at. Refused: a schema newer than this darkchat, or tables of another
@@ -26,7 +26,7 @@ struct Statements {
     StmtPtr put_room, delete_room, delete_room_lines_all, delete_room_cursors, put_room_line, raise_next_seq,
         delete_room_lines, put_room_cursor, all_rooms, all_room_lines, all_room_cursors, put_chat_seq, all_chat_seqs,
         put_group, delete_group, all_groups, put_held, delete_held, all_held, put_file, delete_file, all_files,
-        put_event, delete_events, last_event, events_after;
+        put_event, delete_events, last_event, events_after, put_line, trim_lines, conversation_lines;
 };
 Result<void> prepare_statements(Connection& conn, Statements& st);
 

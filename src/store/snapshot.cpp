@@ -203,6 +203,29 @@ Result<std::vector<HistoryRecord>> Store::history(const std::string& peer, std::
     return out;
 }
 
+Result<std::vector<LineRecord>> Store::lines(const GroupKeyId& conversation, std::size_t limit) {
+    impl_->fault = Fault::none;
+    std::vector<LineRecord> out;
+    Query q(impl_->conversation_lines.get());
+    q.blob(conversation).i64(clamp_limit(limit));
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+        LineRecord l;
+        if (!q.col_array(0, l.conversation) || !q.col_array(4, l.author_key)) return corrupt_row(impl_->fault, "lines");
+        l.room = q.col_i64(1) != 0;
+        l.key = q.col_bytes(2);
+        l.author = q.col_text(3);
+        l.sent = q.col_i64(5);
+        l.stored = q.col_i64(6);
+        l.own = q.col_i64(7) != 0;
+        l.text = q.col_text(8);
+        out.push_back(std::move(l));
+    }
+    if (rc != SQLITE_DONE) return db_error(impl_->raw(), rc, "lines", impl_->fault);
+    std::reverse(out.begin(), out.end());  // newest were selected first; callers want oldest first
+    return out;
+}
+
 Result<std::vector<EventRecord>> Store::events_after(std::uint64_t seq, std::size_t limit) {
     impl_->fault = Fault::none;
     std::vector<EventRecord> out;

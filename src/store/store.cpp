@@ -124,6 +124,15 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops) {
                 } else if constexpr (std::is_same_v<T, store_op::DeleteEvents>) {
                     what = "delete events";
                     return Query(s.delete_events.get()).i64(as_i64(o.upto)).run();
+                } else if constexpr (std::is_same_v<T, store_op::PutLine>) {
+                    what = "put line";
+                    const LineRecord& l = o.line;
+                    int rc = Query(s.put_line.get())
+                                 .blob(l.conversation).i64(l.room ? 1 : 0).blob(l.key).text(l.author)
+                                 .blob(l.author_key).i64(l.sent).i64(l.stored).i64(l.own ? 1 : 0).text(l.text)
+                                 .run();
+                    if (rc != SQLITE_OK) return rc;
+                    return Query(s.trim_lines.get()).blob(l.conversation).i64(static_cast<std::int64_t>(kLinesKept)).run();
                 } else if constexpr (std::is_same_v<T, store_op::PutHeld>) {
                     what = "put held";
                     const HeldRecord& h = o.held;

@@ -181,7 +181,10 @@ public:
                 if (it == names.end()) p.session->handle_resolved(now(), *r, err("unknown host"));
                 else p.session->handle_resolved(now(), *r, it->second);
             }
-            while (auto h = p.session->poll_history()) p.session->handle_history(*h, p.store.peer_history(h->user, h->count));
+            while (auto h = p.session->poll_history()) {
+                if (h->conversation) p.session->handle_lines(*h, p.store.conversation_lines(*h->conversation, h->count));
+                else p.session->handle_history(*h, p.store.peer_history(h->user, h->count));
+            }
             p.show();
         });
     }

@@ -27,6 +27,7 @@ struct MemStore {
     std::map<std::pair<GroupKeyId, std::uint8_t>, FileRecord> files;
     std::map<std::pair<std::string, MessageId>, HeldRecord> held;
     std::map<std::uint64_t, EventRecord> events;
+    std::vector<LineRecord> lines;  // in the order stored
 
     void apply(const StoreOp& op) {
         std::visit(
@@ -77,6 +78,16 @@ struct MemStore {
                     events[o.event.seq] = o.event;
                 } else if constexpr (std::is_same_v<T, store_op::DeleteEvents>) {
                     events.erase(events.begin(), events.upper_bound(o.upto));
+                } else if constexpr (std::is_same_v<T, store_op::PutLine>) {
+                    auto same = [&](const LineRecord& l) { return l.conversation == o.line.conversation; };
+                    if (std::any_of(lines.begin(), lines.end(),
+                                    [&](const LineRecord& l) { return same(l) && l.key == o.line.key; }))
+                        return;
+                    lines.push_back(o.line);
+                    auto n = std::count_if(lines.begin(), lines.end(), same);
+                    for (auto it = lines.begin(); n > static_cast<long>(kLinesKept);)
+                        if (same(*it)) it = lines.erase(it), --n;
+                        else ++it;
                 }
             },
             op);
@@ -90,6 +101,15 @@ struct MemStore {
         std::stable_sort(h.begin(), h.end(), [](auto& a, auto& b) { return a.stored < b.stored; });
         if (h.size() > limit) h.erase(h.begin(), h.end() - static_cast<long>(limit));
         return h;
+    }
+
+    // As Store::lines: the newest limit lines of a group or room, oldest first.
+    std::vector<LineRecord> conversation_lines(const GroupKeyId& conversation, std::size_t limit) const {
+        std::vector<LineRecord> out;
+        for (auto& l : lines)
+            if (l.conversation == conversation) out.push_back(l);
+        if (out.size() > limit) out.erase(out.begin(), out.end() - static_cast<long>(limit));
+        return out;
     }
 
     // As Store::events_after.

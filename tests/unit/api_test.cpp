@@ -62,8 +62,10 @@ struct Api {
         for (;;) {
             if (auto r = server->poll_read()) {
                 if (auto* l = std::get_if<api::LogRead>(&*r)) server->handle_log(*l, log.events_after(l->after, l->limit));
-                else if (auto* h = std::get_if<api::HistoryRead>(&*r))
-                    server->handle_history(*h, peer.store.peer_history(h->user, h->count));
+                else if (auto* h = std::get_if<api::HistoryRead>(&*r)) {
+                    if (h->conversation) server->handle_lines(*h, peer.store.conversation_lines(*h->conversation, h->count));
+                    else server->handle_history(*h, peer.store.peer_history(h->user, h->count));
+                }
                 continue;
             }
             auto o = server->poll_output();
@@ -547,4 +549,38 @@ TEST_CASE("a file's progress is an event like the others: numbered, logged, with
     CHECK(p["size"] == 1000);
     CHECK(p["id"] == "abababababababababababababababab");
     CHECK(api.log.events.size() == 1);
+}
+
+TEST_CASE("history with a group gives the lines kept of it, oldest first; one of user, group and room is needed") {
+    HostNet net;
+    auto [alice, bob] = net.chatting_pair();
+    Api api(net, alice);
+    api.attach();
+    api.server->handle_connect(7);
+    net.type(alice, "\\connect bob");
+    net.run_for(500);
+    net.type(bob, "\\yes");
+    net.run_for(1500);
+    REQUIRE(alice.host->groups()->groups().size() == 1);
+    net.type(alice, "\\group " + to_hex(alice.host->groups()->groups().front().id).substr(0, 8));
+    net.type(alice, "\\title plans");
+    net.run_for(500);
+    net.type(alice, "eight?");
+    net.run_for(500);
+    net.type(bob, "or nine \x1b[2J");
+    net.run_for(1000);
+    auto lines = api.call(7, "history", {{"group", "plans"}})["result"];
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0]["text"] == "eight?");
+    CHECK(lines[0]["own"] == true);
+    CHECK(lines[0]["author"] == "alice");
+    CHECK(lines[1]["text"] == "or nine \x1b[2J");
+    CHECK(lines[1]["author"] == "bob");
+    CHECK(lines[1]["key"] == to_hex(bob.id.pk));
+    CHECK(lines[1]["group"] == to_hex(alice.host->groups()->groups().front().id));
+    CHECK(api.call(7, "history", {{"group", "plans"}, {"count", 1}})["result"].size() == 1);
+    CHECK(api.call(7, "history", json::object())["error"]["code"] == -32602);
+    CHECK(api.call(7, "history", {{"user", "bob"}, {"group", "plans"}})["error"]["code"] == -32602);
+    CHECK(api.call(7, "history", {{"group", "nothing"}})["error"]["code"] == -32000);
+    CHECK(api.call(7, "history", {{"room", "ab"}})["error"]["code"] == -32001);  // no rooms on this node
 }

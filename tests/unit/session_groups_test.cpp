@@ -695,3 +695,73 @@ TEST_CASE("kill -9 of a member: after the restart \\groups lists the group, and 
         CHECK(p->shown("[" + id_of(g) + "] <alice> back again", k));
     }
 }
+
+TEST_CASE("\\history of a group shows its lines as they were shown, with their time, by title or id, across a restart") {
+    HostNet net;
+    auto u = users(net, {"alice", "bob", "carol"});
+    auto &alice = *u[0], &bob = *u[1];
+    auto g = connect(net, alice, bob);
+    net.type(bob, "\\title plans");
+    net.run_for(1000);
+    net.type(alice, "\\group " + id_of(g));
+    net.type(alice, "see you at eight");
+    net.run_for(1000);
+    net.type(bob, "\\group plans");
+    net.type(bob, "or nine \x1b[2J");
+    net.run_for(1000);
+
+    std::size_t m = alice.mark();
+    net.type(alice, "\\history");
+    auto all = alice.since(m);
+    REQUIRE(all.size() == 3);
+    std::regex when(R"(\d{4}-\d\d-\d\d \d\d:\d\d .*)");
+    for (std::size_t i = 0; i < 2; ++i) CHECK(std::regex_match(all[i], when));
+    const std::string label = "[" + id_of(g) + " plans]";
+    CHECK(all[0].substr(17) == "* sent to " + label + ": see you at eight");
+    CHECK(all[1].substr(17) == label + " <bob> or nine \\x1b[2J");  // escaped as when it arrived
+    CHECK(all[2] == "* 2 lines of group plans");
+
+    // By title or id prefix from any conversation, the newest n; a user's name is a chat.
+    net.type(alice, "\\chat carol");
+    m = alice.mark();
+    net.type(alice, "\\history plans 1");
+    net.type(alice, "\\history " + id_of(g) + " 5");
+    net.type(alice, "\\history bob");
+    net.type(alice, "\\history nothing here");
+    CHECK(alice.since(m) == std::vector<std::string>{all[1], "* 1 line of group plans (\\history plans N shows more)",
+                                                     all[0], all[1], "* 2 lines of group plans",
+                                                     "* 0 messages with bob",
+                                                     "! no user, group or room nothing here (\\users, \\groups and "
+                                                     "\\rooms list them)"});
+
+    // Kept on disk: bob, killed and started again, reads the same lines.
+    net.kill(bob);
+    net.start(bob);
+    std::size_t mb = bob.mark();
+    net.type(bob, "\\history plans");
+    auto after = bob.since(mb);
+    REQUIRE(after.size() == 3);
+    CHECK(after[0].substr(17) == label + " <alice> see you at eight");
+    CHECK(after[1].substr(17) == "* sent to " + label + ": or nine \\x1b[2J");
+    CHECK(after[2] == "* 2 lines of group plans");
+}
+
+TEST_CASE("a group keeps its newest lines only, each once") {
+    HostNet net;
+    auto u = users(net, {"alice", "bob"});
+    auto &alice = *u[0], &bob = *u[1];
+    auto g = connect(net, alice, bob);
+    net.type(alice, "\\group " + id_of(g));
+    const std::size_t n = kLinesKept + 5;
+    for (std::size_t i = 0; i < n; ++i) {
+        net.type(alice, "line " + std::to_string(i));
+        if (i % 50 == 49) net.run_for(2000);
+    }
+    net.run_for(5000);
+    for (auto* p : {&alice, &bob}) {
+        auto kept = p->store.conversation_lines(g.id, 2 * n);
+        REQUIRE(kept.size() == kLinesKept);
+        CHECK(kept.front().text == "line 5");
+        CHECK(kept.back().text == "line " + std::to_string(n - 1));
+    }
+}

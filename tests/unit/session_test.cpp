@@ -172,15 +172,15 @@ TEST_CASE("\\history shows the stored messages with a user, as they were shown, 
     net.type(alice, "\\history b@d");
     net.type(alice, "\\history bob 1001");
     CHECK(alice.since(m) == std::vector<std::string>{
-                                "! usage: \\history [username] [n] (n from 1 to 1000, default 20)",
-                                "! usage: \\history [username] [n] (n from 1 to 1000, default 20)",
-                                "! not a user name: b@d",
-                                "! usage: \\history [username] [n] (n from 1 to 1000, default 20)",
+                                "! usage: \\history [user|group|room] [n] (n from 1 to 1000, default 20)",
+                                "! no user, group or room bob 2 (\\users, \\groups and \\rooms list them)",
+                                "! no user, group or room b@d (\\users, \\groups and \\rooms list them)",
+                                "! usage: \\history [user|group|room] [n] (n from 1 to 1000, default 20)",
                             });
     auto& carol = net.started("carol");
     m = carol.mark();
     net.type(carol, "\\history");
-    CHECK(carol.since(m) == std::vector<std::string>{"! no chat partner: \\history <username> [n]"});
+    CHECK(carol.since(m) == std::vector<std::string>{"! no conversation: \\history <user, group or room> [n]"});
 
     // What was stored is there after a restart.
     net.kill(bob);
@@ -709,4 +709,40 @@ TEST_CASE("the driver's two questions: does a line only send, and is the partner
     net.run_for(35000);
     CHECK(alice.host->node()->outbox_waiting("bob") == 0);
     CHECK(!s.outbox_full());
+}
+
+TEST_CASE("\\history of a room shows its lines as they were shown, by id prefix or as the current room, across a restart") {
+    HostNet net;
+    auto [relay, alice, bob] = net.pair_on_relay();
+    std::string id = net.open_room(alice, bob);
+    REQUIRE(!id.empty());
+    net.type(alice, "\\room " + id);
+    net.type(alice, "hello room");
+    net.run_for(2000);
+    net.type(bob, "\\room " + id);
+    net.type(bob, "hi \x1b[2J there");
+    net.run_for(2000);
+
+    std::size_t m = alice.mark();
+    net.type(alice, "\\history");
+    auto all = alice.since(m);
+    REQUIRE(all.size() == 3);
+    CHECK(all[0].substr(17) == "* delivered to room " + id + ": hello room");
+    CHECK(all[1].substr(17) == "[" + id + "] <bob> hi \\x1b[2J there");
+    CHECK(all[2] == "* 2 lines of room " + id);
+
+    net.type(alice, "\\chat bob");
+    m = alice.mark();
+    net.type(alice, "\\history " + id.substr(0, 4) + " 1");
+    CHECK(alice.since(m) == std::vector<std::string>{all[1], "* 1 line of room " + id + " (\\history " + id + " N shows more)"});
+
+    net.kill(bob);
+    net.start(bob);
+    net.run_for(2000);
+    std::size_t mb = bob.mark();
+    net.type(bob, "\\history " + id);
+    auto after = bob.since(mb);
+    REQUIRE(after.size() == 3);
+    CHECK(after[0].substr(17) == "[" + id + "] <alice> hello room");
+    CHECK(after[1].substr(17) == "* delivered to room " + id + ": hi \\x1b[2J there");
 }

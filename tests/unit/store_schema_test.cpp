@@ -32,7 +32,7 @@ TEST_CASE("an empty database is migrated to the current schema, and migrating ag
     CHECK(*v == kSchemaVersion);
     CHECK(*c.user_version() == kSchemaVersion);
     CHECK(tables(c) == std::set<std::string>{"identity", "users", "sessions", "outbox", "history", "rooms",
-                                             "room_lines", "room_cursors", "chat_seqs", "groups", "held", "files", "events"});
+                                             "room_lines", "room_cursors", "chat_seqs", "groups", "held", "files", "events", "lines"});
     auto again = migrate(c);
     REQUIRE(again.ok());
     CHECK(*again == kSchemaVersion);

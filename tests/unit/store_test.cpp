@@ -219,7 +219,7 @@ TEST_CASE("a new store is created owner-only, in WAL mode, at the current schema
     auto& s = *opened;
 
     CHECK(mode_of(path) == 0600);
-    CHECK(s->schema_version() == 8);
+    CHECK(s->schema_version() == 9);
 
     apply_ok(*s, {store_op::PutUser{user("alice", 1, true, 10)}});
     // The write went to the write-ahead log, which SQLite creates with the database's mode.
@@ -246,7 +246,7 @@ TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
                       store_op::PutHistory{message(8, "alice", "bob", 300)}});
     }
     auto s = open_ok(path);
-    CHECK(s->schema_version() == 8);
+    CHECK(s->schema_version() == 9);
     auto loaded = s->load_identity();
     REQUIRE(loaded.ok());
     REQUIRE(loaded->has_value());
@@ -601,20 +601,20 @@ TEST_CASE("a schema newer than this darkchat is refused and left alone") {
         auto s = open_ok(path);
         apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     }
-    set_user_version(path, 9);
+    set_user_version(path, 10);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error() == "store: " + path + ": database schema 9 is newer than this darkchat (8)");
+    CHECK(s.error() == "store: " + path + ": database schema 10 is newer than this darkchat (9)");
 
-    set_user_version(path, 8);  // nothing was changed: back at version 8 the data is there
+    set_user_version(path, 9);  // nothing was changed: back at version 9 the data is there
     auto again = open_ok(path);
-    CHECK(again->schema_version() == 8);
+    CHECK(again->schema_version() == 9);
     REQUIRE(snapshot_ok(*again).users.size() == 1);
 }
 
 TEST_CASE("an in-memory store works for tests and tools") {
     auto s = open_ok(":memory:");
-    CHECK(s->schema_version() == 8);
+    CHECK(s->schema_version() == 9);
     apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     CHECK(snapshot_ok(*s).users.size() == 1);
 }
@@ -820,7 +820,7 @@ bool contains(const std::string& haystack, ByteView needle) {
 
 }  // namespace
 
-TEST_CASE("a schema 1 database is migrated in place to schema 8 with its data intact") {
+TEST_CASE("a schema 1 database is migrated in place to schema 9 with its data intact") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
     make_v1_database(path);
@@ -850,7 +850,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 8 with its data in
     REQUIRE(query_text(path, "PRAGMA user_version") == "1");
 
     auto check_data = [&](Store& s) {
-        CHECK(s.schema_version() == 8);
+        CHECK(s.schema_version() == 9);
         auto loaded = s.load_identity();
         REQUIRE(loaded.ok());
         auto snap = snapshot_ok(s);
@@ -883,7 +883,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 8 with its data in
     };
 
     check_data(*open_ok(path));
-    CHECK(query_text(path, "PRAGMA user_version") == "8");
+    CHECK(query_text(path, "PRAGMA user_version") == "9");
     CHECK(query_text(path, "SELECT count(*) FROM rooms") == "0");
     CHECK(mode_of(path) == 0600);
     CHECK(query_text(path, "SELECT sql FROM sqlite_master WHERE name = 'identity'").find("sk_sealed BLOB") !=
@@ -1343,4 +1343,49 @@ TEST_CASE("an existing file that cannot be used is refused, named, and left exac
         sqlite3_close(db);
         refused(read_file(path), "store: " + path + " is an SQLite database but not darkchat's");
     }
+}
+
+TEST_CASE("lines of groups and rooms: each kept once, the newest kLinesKept of each conversation, across a reopen; as MemStore") {
+    TempDir dir;
+    MemStore mem;
+    auto line = [](std::uint8_t conv, bool room, std::size_t n) {
+        LineRecord l;
+        l.conversation[0] = conv;
+        l.room = room;
+        l.key = {static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+        l.author = n % 2 ? "alice" : "bob";
+        l.author_key[0] = static_cast<std::uint8_t>(n);
+        l.sent = static_cast<TimeMs>(n);
+        l.stored = static_cast<TimeMs>(n) + 1;
+        l.own = n % 3 == 0;
+        l.text = "line " + std::to_string(n);
+        return l;
+    };
+    std::vector<StoreOp> ops;
+    for (std::size_t n = 0; n < kLinesKept + 10; ++n) ops.push_back(store_op::PutLine{line(1, false, n)});
+    ops.push_back(store_op::PutLine{line(2, true, 7)});
+    LineRecord again = line(1, false, kLinesKept + 9);
+    again.text = "a second copy";
+    ops.push_back(store_op::PutLine{again});
+    {
+        auto s = open_ok(dir.file("darkchat.db"));
+        apply_ok(*s, ops);
+    }
+    for (auto& op : ops) mem.apply(op);
+    auto s = open_ok(dir.file("darkchat.db"));
+    auto g = s->lines(line(1, false, 0).conversation, 5000);
+    REQUIRE(g);
+    REQUIRE(g->size() == kLinesKept);
+    CHECK(g->front() == line(1, false, 10));
+    CHECK(g->back() == line(1, false, kLinesKept + 9));
+    auto newest = s->lines(line(1, false, 0).conversation, 2);
+    REQUIRE(newest);
+    CHECK(*newest == std::vector<LineRecord>{line(1, false, kLinesKept + 8), line(1, false, kLinesKept + 9)});
+    auto r = s->lines(line(2, true, 0).conversation, 20);
+    REQUIRE(r);
+    CHECK(*r == std::vector<LineRecord>{line(2, true, 7)});
+    CHECK(s->lines(GroupKeyId{}, 20)->empty());
+    CHECK(mem.conversation_lines(line(1, false, 0).conversation, 5000) == *g);
+    CHECK(mem.conversation_lines(line(1, false, 0).conversation, 2) == *newest);
+    CHECK(mem.conversation_lines(line(2, true, 0).conversation, 20) == *r);
 }
