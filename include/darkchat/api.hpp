@@ -203,12 +203,28 @@ public:
     std::optional<ImageRead> poll_read();
     void handle_image(const ImageRead& r, const Result<std::string>& bytes);
 
+    // POST /upload?to=USER&name=NAME: a file chosen on the page, its bytes as the
+    // body (at most kMaxUpload; the token, Host and Origin checked before the
+    // body is read). The driver writes it under a safe name in the uploads
+    // folder and answers handle_uploaded with its path, or why not; it is then
+    // offered to USER as send_file does, and answered as POST /rpc is.
+    static constexpr std::size_t kMaxUpload = 32 << 20;
+    struct Upload {
+        ClientId conn = 0;
+        std::string to;
+        std::string name;
+        std::string bytes;
+    };
+    std::optional<Upload> poll_upload();
+    void handle_uploaded(TimeMs now, const Upload& u, const Result<std::string>& path);
+
     struct Conn;
 
 private:
     void respond(ClientId conn, int status, std::string_view type, const std::string& body,
                  const std::string& extra_headers = {});
     void request(TimeMs now, ClientId conn, Conn& c);
+    bool admitted(ClientId conn, const Conn& c);
 
     Server& server_;
     std::string token_;
@@ -216,6 +232,7 @@ private:
     std::map<ClientId, std::unique_ptr<Conn>> conns_;
     std::deque<Output> out_;
     std::deque<ImageRead> reads_;
+    std::deque<Upload> uploads_;
 };
 
 // The page itself (src/api/page.cpp): HTML, its style and script inline, nothing from elsewhere.

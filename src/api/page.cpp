@@ -46,7 +46,12 @@ section { flex: 1; display: flex; flex-direction: column; min-width: 0; }
 .msg .who { font-size: 12px; color: #646970; display: block; }
 .msg .state { font-size: 11px; color: #646970; margin-left: 6px; }
 .note { color: #646970; font-size: 13px; text-align: center; margin: 6px 0; }
-.msg img { display: block; max-width: 100%; max-height: 320px; margin-top: 4px; border-radius: 4px; }
+.msg img { display: block; max-width: 100%; max-height: 320px; min-height: 48px; margin-top: 4px; border-radius: 4px;
+           image-rendering: pixelated; }
+#file { display: none; }
+#progress { font-size: 13px; color: #646970; padding: 0 14px; }
+.pct { display: inline-block; width: 120px; height: 8px; background: #dcdcde; border-radius: 4px; margin-left: 6px; }
+.pct span { display: block; height: 100%; background: #2271b1; border-radius: 4px; }
 #say { display: flex; gap: 6px; padding: 10px 14px; background: #fff; border-top: 1px solid #dcdcde; }
 #text { flex: 1; font: inherit; padding: 6px 8px; }
 button { font: inherit; cursor: pointer; }
@@ -62,14 +67,18 @@ button { font: inherit; cursor: pointer; }
       placeholder="user"><button>Add</button></form>
     <h2>Groups</h2>
     <ul id="groups"></ul>
+    <h2 id="roomshead">Rooms</h2>
+    <ul id="rooms"></ul>
     <h2>Requests</h2>
     <div id="requests"></div>
   </aside>
   <section>
     <div id="title">Pick a contact or a group <span id="members"></span></div>
     <div id="log"><button id="older">Older messages</button></div>
+    <div id="progress"></div>
     <form id="say"><input id="text" autocomplete="off" placeholder="Write a message" disabled><button
-      id="send" disabled>Send</button></form>
+      id="send" disabled>Send</button><input type="file" id="file"><button type="button" id="attach"
+      disabled title="send a file or an image">File…</button></form>
   </section>
 </main>
 <script>
@@ -91,7 +100,7 @@ function el(tag, cls, text) {
 }
 function note(text) { const log = $("log"); log.appendChild(el("div", "note", text)); log.scrollTop = log.scrollHeight; }
 
-let current = null;          // {kind: "user", name} or {kind: "group", id, title}
+let current = null;          // {kind: "user", name}, {kind: "group", id, title} or {kind: "room", id}
 let historyCount = 50;
 const unread = {};           // user name or group id -> count
 const states = {};           // message id -> its state element, for our own messages shown
@@ -141,10 +150,27 @@ async function showGroups() {
   }
 }
 
+async function showRooms() {
+  let rooms;
+  try { rooms = await rpc("rooms", {}); } catch (e) { $("roomshead").style.display = "none"; return; }
+  const ul = $("rooms");
+  ul.replaceChildren();
+  for (const r of rooms) {
+    const li = el("li", "pick" + (current && current.kind === "room" && current.id === r.id ? " current" : ""));
+    li.appendChild(el("span", "", r.id.slice(0, 8) + " (" + r.members.length + ")"));
+    if (unread[r.id]) li.appendChild(el("span", "badge", String(unread[r.id])));
+    li.onclick = () => openRoom(r);
+    ul.appendChild(li);
+    if (current && current.kind === "room" && current.id === r.id)
+      $("members").textContent = "— " + r.members.join(", ");
+  }
+}
+
 function select() {
   $("text").disabled = $("send").disabled = false;
+  $("attach").disabled = current.kind !== "user";
   $("text").focus();
-  showUsers(); showGroups();
+  showUsers(); showGroups(); showRooms();
 }
 
 async function openUser(name, keepCount) {
@@ -161,17 +187,80 @@ async function openUser(name, keepCount) {
   select();
 }
 
-function openGroup(g) {
-  current = { kind: "group", id: g.id, title: g.title };
-  delete unread[g.id];
-  $("title").firstChild.textContent = (g.title || g.id.slice(0, 8)) + " ";
+// A group's or room's lines kept by the node (history), the newest first loaded.
+async function openLines(kind, id, label, keepCount) {
+  current = { kind, id, title: label };
+  if (!keepCount) historyCount = 50;
+  delete unread[id];
+  $("title").firstChild.textContent = label + " ";
+  $("members").textContent = "";
   $("log").replaceChildren($("older"));
-  $("older").style.display = "none";
-  note("lines of this group from now on");
+  const h = await rpc("history", { [kind]: id, count: historyCount });
+  $("older").style.display = h.length >= historyCount && historyCount < 1000 ? "block" : "none";
+  for (const l of h) addMessage(l.author, l.text, l.own, l.stored);
   select();
 }
+function openGroup(g, keepCount) { openLines("group", g.id, g.title || g.id.slice(0, 8), keepCount); }
+function openRoom(r, keepCount) { openLines("room", r.id, "room " + r.id.slice(0, 8), keepCount); }
 
-$("older").onclick = () => { historyCount = Math.min(1000, historyCount + 100); openUser(current.name, true); };
+$("older").onclick = () => {
+  historyCount = Math.min(1000, historyCount + 100);
+  if (current.kind === "user") openUser(current.name, true);
+  else openLines(current.kind, current.id, current.title, true);
+};
+
+// A file or an image chosen here: its bytes to the node (POST /upload), which
+// keeps it under its data directory and offers it to the contact.
+$("attach").onclick = () => $("file").click();
+$("file").onchange = () => {
+  const f = $("file").files[0];
+  $("file").value = "";
+  if (!f || !current || current.kind !== "user") return;
+  const to = current.name, bar = el("span", "pct"), fill = el("span");
+  bar.appendChild(fill);
+  const line = el("div", "", "sending " + f.name + " to " + to);
+  line.appendChild(bar);
+  $("progress").appendChild(line);
+  const x = new XMLHttpRequest();
+  x.open("POST", "/upload?to=" + encodeURIComponent(to) + "&name=" + encodeURIComponent(f.name));
+  x.upload.onprogress = (e) => { if (e.lengthComputable) fill.style.width = Math.round(100 * e.loaded / e.total) + "%"; };
+  x.onload = () => {
+    line.remove();
+    let j = null;
+    try { j = JSON.parse(x.responseText); } catch (e) {}
+    if (!j || j.error) note("not sent: " + (j ? j.error.message : "HTTP " + x.status));
+    else note("offered " + f.name + " to " + to);
+  };
+  x.onerror = () => { line.remove(); note("not sent: the node did not answer"); };
+  x.send(f);
+};
+
+// Bytes received so far of each transfer, shown as a bar while it lasts.
+const bars = {};
+function progress(ev) {
+  let b = bars[ev.id];
+  if (!b) {
+    b = bars[ev.id] = el("div", "", "receiving " + ev.name + (ev.from ? " from " + (ev.from.name || ev.from) : ""));
+    const bar = el("span", "pct"); b.fill = el("span"); bar.appendChild(b.fill); b.appendChild(bar);
+    $("progress").appendChild(b);
+  }
+  b.fill.style.width = (ev.size ? Math.round(100 * ev.have / ev.size) : 0) + "%";
+}
+function progressDone(id) { if (bars[id]) { bars[id].remove(); delete bars[id]; } }
+
+const offers = {};           // file id -> its offer's box, until it is answered or ends
+function offerDone(id) { if (offers[id]) { offers[id].remove(); delete offers[id]; } }
+function offer(ev) {
+  const box = offers[ev.id] = el("div", "request");
+  box.appendChild(el("div", "", (ev.from.name || "someone") + " offers " + ev.name + " (" + ev.size + " bytes)"));
+  for (const [label, method] of [["Accept", "accept_file"], ["Decline", "decline_file"]]) {
+    const b = el("button", "", label);
+    b.onclick = async () => { try { await rpc(method, { id: ev.id }); offerDone(ev.id); }
+                              catch (e) { box.appendChild(el("div", "note", e.message)); } };
+    box.appendChild(b);
+  }
+  $("requests").appendChild(box);
+}
 
 $("say").onsubmit = async (ev) => {
   ev.preventDefault();
@@ -180,7 +269,8 @@ $("say").onsubmit = async (ev) => {
   $("text").value = "";
   try {
     if (current.kind === "user") await rpc("chat", { to: current.name, text });
-    else await rpc("say", { group: current.id, text });
+    else if (current.kind === "group") await rpc("say", { group: current.id, text });
+    else await rpc("type", { line: "\\room " + current.id }).then(() => rpc("type", { line: text }));
   } catch (e) { note("not sent: " + e.message); }
 };
 
@@ -233,8 +323,16 @@ function onEvent(ev) {
       else { unread[ev.group] = (unread[ev.group] || 0) + 1; showGroups(); }
       break;
     case "group.request": request(ev); break;
+    case "room.line":
+      if (current && current.kind === "room" && current.id === ev.room) addMessage(ev.author, ev.text, ev.outgoing, ev.at);
+      else { unread[ev.room] = (unread[ev.room] || 0) + 1; showRooms(); }
+      break;
+    case "room.joined": case "room.member": case "room.left": case "room.moved": showRooms(); break;
+    case "file.offered": offer(ev); break;
+    case "file.progress": offerDone(ev.id); progress(ev); break;
     case "problem": case "group.refused": case "room.problem": note(ev.text); break;
     case "file.completed":
+      offerDone(ev.id); progressDone(ev.id);
       if (ev.image && current && current.kind === "user" && current.name === ev.from.name) {
         const m = el("div", "msg");
         m.appendChild(el("span", "who", ev.from.name + " · " + time(ev.at)));
@@ -250,6 +348,9 @@ function onEvent(ev) {
     default:
       if (ev.kind.startsWith("group.")) showGroups();
       if (ev.kind.startsWith("file.") && ev.line) note(ev.line);
+      if (ev.kind === "file.declined" || ev.kind === "file.cancelled" || ev.kind === "file.failed") {
+        offerDone(ev.id); progressDone(ev.id);
+      }
   }
 }
 
@@ -262,6 +363,7 @@ function listen() {
 
 showUsers().catch((e) => { $("status").textContent = e.message; });
 showGroups();
+showRooms();
 listen();
 </script>
 </body>

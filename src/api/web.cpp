@@ -41,6 +41,21 @@ std::string query_value(std::string_view query, std::string_view key) {
     return {};
 }
 
+// A query value as the page encodes it (encodeURIComponent): %XX and + undone.
+std::string url_decoded(std::string_view v) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '%' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
+            out.push_back(static_cast<char>(std::stoi(std::string(v.substr(i + 1, 2)), nullptr, 16)));
+            i += 2;
+        } else {
+            out.push_back(v[i] == '+' ? ' ' : v[i]);
+        }
+    }
+    return out;
+}
+
 std::string cookie_value(std::string_view cookies, std::string_view key) {
     std::size_t start = 0;
     while (start < cookies.size()) {
@@ -172,7 +187,14 @@ void Web::handle_bytes(TimeMs now, ClientId conn, std::string_view bytes) {
                 return;
             }
         }
-        if (c.length > kMaxBody) {
+        // An upload may be large: who sends it is checked before its body is read.
+        if (c.method == "POST" && c.target.substr(0, c.target.find('?')) == "/upload") {
+            if (!admitted(conn, c)) return;
+            if (c.length > kMaxUpload) {
+                respond(conn, 413, "text/plain", "a file of at most 32 MiB\n");
+                return;
+            }
+        } else if (c.length > kMaxBody) {
             respond(conn, 413, "text/plain", "body larger than 1 MiB\n");
             return;
         }
@@ -181,33 +203,52 @@ void Web::handle_bytes(TimeMs now, ClientId conn, std::string_view bytes) {
     request(now, conn, c);
 }
 
-void Web::request(TimeMs now, ClientId conn, Conn& c) {
-    // Only this node's own address: a page of another site that resolves its
-    // name to 127.0.0.1 (DNS rebinding) or posts to it across origins is refused.
+// Only this node's own address: a page of another site that resolves its
+// name to 127.0.0.1 (DNS rebinding) or posts to it across origins is refused;
+// and only with the token. Refused: answered, and false.
+bool Web::admitted(ClientId conn, const Conn& c) {
     const std::string port = std::to_string(port_);
     const bool host_ok = c.host == "127.0.0.1:" + port || c.host == "localhost:" + port;
     const bool origin_ok =
         c.origin.empty() || c.origin == "http://127.0.0.1:" + port || c.origin == "http://localhost:" + port;
     if (!host_ok || !origin_ok) {
         respond(conn, 403, "text/plain", "only pages of this node, at 127.0.0.1:" + port + "\n");
-        return;
+        return false;
     }
     auto q = c.target.find('?');
-    std::string path = c.target.substr(0, q);
     std::string query = q == std::string::npos ? std::string() : c.target.substr(q + 1);
     std::string token = query_value(query, "token");
     // Cookies do not tell ports apart: each node's cookie is named after its port.
-    const std::string cookie = "darkchat_token_" + port;
-    if (token.empty()) token = cookie_value(c.cookie, cookie);
+    if (token.empty()) token = cookie_value(c.cookie, "darkchat_token_" + port);
     if (token.empty() && c.auth.rfind("Bearer ", 0) == 0) token = c.auth.substr(7);
     if (!same(token, token_)) {
         respond(conn, 401, "text/plain",
                 "open the address darkchat printed, with its token (web_token in the data directory)\n");
-        return;
+        return false;
     }
+    return true;
+}
+
+void Web::request(TimeMs now, ClientId conn, Conn& c) {
+    if (!admitted(conn, c)) return;
+    const std::string port = std::to_string(port_);
+    const std::string cookie = "darkchat_token_" + port;
+    auto q = c.target.find('?');
+    std::string path = c.target.substr(0, q);
+    std::string query = q == std::string::npos ? std::string() : c.target.substr(q + 1);
     if (path == "/" && c.method == "GET") {
         respond(conn, 200, "text/html; charset=utf-8", std::string(page()),
                 "Set-Cookie: " + cookie + "=" + token_ + "; HttpOnly; SameSite=Strict; Path=/\r\n");
+    } else if (path == "/upload" && c.method == "POST") {
+        Upload u{conn, url_decoded(query_value(query, "to")), url_decoded(query_value(query, "name")),
+                 c.in.substr(0, c.length)};
+        if (u.to.empty() || u.name.empty() || u.bytes.empty()) {
+            respond(conn, 400, "application/json",
+                    R"({"jsonrpc":"2.0","id":null,"error":{"code":-32602,"message":"to, name and a body are needed"}})");
+            return;
+        }
+        c.done = true;
+        uploads_.push_back(std::move(u));
     } else if (path == "/rpc" && c.method == "POST") {
         std::string body = c.in.substr(0, c.length);
         if (body.find('\n') != std::string::npos) body.erase(std::remove(body.begin(), body.end(), '\n'), body.end());
@@ -251,7 +292,7 @@ void Web::request(TimeMs now, ClientId conn, Conn& c) {
         }
         c.done = true;
         reads_.push_back({conn, img->first, img->second});
-    } else if (path == "/" || path == "/rpc" || path == "/events") {
+    } else if (path == "/" || path == "/rpc" || path == "/events" || path == "/upload") {
         respond(conn, 405, "text/plain", "method not allowed\n");
     } else {
         respond(conn, 404, "text/plain", "not found\n");
@@ -304,6 +345,30 @@ void Web::handle_image(const ImageRead& r, const Result<std::string>& bytes) {
         return;
     }
     respond(r.conn, 200, "image/" + r.type, *bytes);
+}
+
+std::optional<Web::Upload> Web::poll_upload() {
+    if (uploads_.empty()) return std::nullopt;
+    Upload u = std::move(uploads_.front());
+    uploads_.pop_front();
+    return u;
+}
+
+void Web::handle_uploaded(TimeMs now, const Upload& u, const Result<std::string>& path) {
+    auto it = conns_.find(u.conn);
+    if (it == conns_.end()) return;
+    if (!path) {
+        respond(u.conn, 200, "application/json",
+                dump(json{{"jsonrpc", "2.0"}, {"id", 1},
+                          {"error", {{"code", code::refused}, {"message", "cannot keep the file: " + path.error()}}}}));
+        return;
+    }
+    // Offered as send_file offers a file; the answer is the response.
+    it->second->kind = Conn::Kind::rpc;
+    it->second->done = false;
+    server_.handle_connect(u.conn);
+    json req{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "send_file"}, {"params", {{"to", u.to}, {"path", *path}}}};
+    server_.handle_bytes(now, u.conn, dump(req) + "\n");
 }
 
 std::optional<Output> Web::poll_output() {

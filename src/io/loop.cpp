@@ -604,6 +604,11 @@ private:
                     continue;
                 }
             if (web_)
+                if (auto up = web_->poll_upload()) {
+                    web_->handle_uploaded(wall_now(), *up, keep_upload(*up));
+                    continue;
+                }
+            if (web_)
                 if (auto w = web_->poll_output()) {
                     web_socket_.write(w->client, std::move(w->bytes), w->close);
                     continue;
@@ -667,6 +672,26 @@ private:
         std::string bytes(size, '\0');
         if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) return err("read failed");
         return bytes;
+    }
+
+    // A file sent from the web page, written whole under a safe, free name in
+    // <data dir>/uploads (0700), to be offered from there.
+    Result<std::string> keep_upload(const api::Web::Upload& u) {
+        namespace fs = std::filesystem;
+        const fs::path dir = fs::path(opts_.api_socket).parent_path() / "uploads";
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec) return err(ec.message());
+        fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+        auto name = files::safe_file_name(u.name, [&](const std::string& n) { return fs::exists(dir / n); });
+        if (!name) return err(name.error());
+        const std::string path = (dir / *name).string();
+        std::ofstream out(path, std::ios::binary | std::ios::trunc);
+        if (!out.write(u.bytes.data(), static_cast<std::streamsize>(u.bytes.size())) || !out.flush()) {
+            std::remove(path.c_str());
+            return err("write failed");
+        }
+        return path;
     }
 
     // send_file: as \send does, to the contact named; what is said comes back.

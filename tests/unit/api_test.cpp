@@ -487,6 +487,24 @@ TEST_CASE("the web page's HTTP: the token, the node's own Host and Origin, one r
               .rfind("HTTP/1.1 400", 0) == 0);  // a notification would never be answered
     CHECK(ask("POST /rpc HTTP/1.1\r\n" + host + "Content-Length: 99999999\r\n\r\n").rfind("HTTP/1.1 413", 0) == 0);
     CHECK(ask("GET /nothing?token=" + token + " HTTP/1.1\r\n" + host + "\r\n").rfind("HTTP/1.1 404", 0) == 0);
+    // An upload: who sends it is checked before its body is read; then it is handed to the driver.
+    CHECK(ask("POST /upload?to=bob&name=x HTTP/1.1\r\n" + host + "Content-Length: 99999999\r\n\r\n").rfind("HTTP/1.1 401", 0) == 0);
+    CHECK(ask("POST /upload?to=bob&name=x HTTP/1.1\r\n" + host + "Authorization: Bearer " + token +
+              "\r\nContent-Length: 99999999\r\n\r\n")
+              .rfind("HTTP/1.1 413", 0) == 0);
+    CHECK(!web.poll_upload());
+    CHECK(ask("POST /upload?to=bob&name=a%20b%2Fc.png HTTP/1.1\r\n" + host + "Authorization: Bearer " + token +
+              "\r\nContent-Length: 3\r\n\r\nabc").empty());  // no answer until the driver kept it
+    auto up = web.poll_upload();
+    REQUIRE(up);
+    CHECK(up->to == "bob");
+    CHECK(up->name == "a b/c.png");
+    CHECK(up->bytes == "abc");
+    web.handle_uploaded(net.now(), *up, Result<std::string>(err("disk full")));
+    std::string kept;
+    while (auto o = web.poll_output()) kept += o->bytes;
+    CHECK(kept.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(kept.find("cannot keep the file: disk full") != std::string::npos);
     CHECK(ask("garbage\r\n\r\n").rfind("HTTP/1.1 400", 0) == 0);
     // Events as server-sent events, from the number asked for.
     net.type(alice, "\\ping 127.0.0.9 7300");

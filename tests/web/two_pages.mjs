@@ -3,7 +3,9 @@
 // (headless, driven by puppeteer-core) showing one page for each. Alice picks
 // bob and writes; bob's page shows it live; bob answers; markup from a peer
 // stays text; older messages scroll back; a group request is answered with a
-// button. Screenshots of both pages are saved. Prints a doctest-style summary
+// button; a group's stored lines scroll back; a PNG chosen in alice's page is
+// uploaded, offered, accepted with bob's button and shown inline in bob's page.
+// Screenshots of both pages are saved. Prints a doctest-style summary
 // (scripts/count-tests.py counts its cases).
 //
 // usage: node two_pages.mjs DARKCHATD SHOT_DIR   (exit 77: no chromium here)
@@ -27,7 +29,7 @@ const { default: puppeteer } = await import("puppeteer-core");
 const tmp = mkdtempSync(join(tmpdir(), "darkchat-web-"));
 const children = [];
 let passed = 0, failed = 0;
-const deadline = Date.now() + 150000;  // the whole test, bounded
+const deadline = Date.now() + 200000;  // the whole test, bounded
 
 function check(ok, what) {
   if (ok) { passed++; console.log("ok   " + what); }
@@ -163,6 +165,50 @@ try {
   check(await until("the image in alice's page", () =>
     pa.$$eval(".msg img", (imgs) => imgs.some((i) => i.complete && i.naturalWidth === 4 && i.naturalHeight === 3))),
     "an image received is shown inline (4x3)");
+
+  // A group's lines are kept: opening the group shows them from the node's history, older ones on demand.
+  const gid = (await rpc(alice, "groups", {}))[0].id;
+  for (let i = 0; i < 55; i++) await rpc(bob, "say", { group: gid, text: "group line " + i });
+  await until("55 group lines kept", async () => (await rpc(alice, "history", { group: gid, count: 100 })).length >= 55);
+  await pa.bringToFront();
+  await pa.evaluate(() => document.querySelector("#groups li").click());
+  check(await until("group lines from history", () =>
+    pa.$$eval(".msg", (ms) => ms.some((m) => m.textContent.includes("group line 54")))),
+    "a group opened shows its stored lines");
+  check(await until("the older button for the group", () => pa.$eval("#older", (b) => getComputedStyle(b).display !== "none")),
+    "a long group offers older lines");
+  await pa.click("#older");
+  check(await until("older group lines", () =>
+    pa.$$eval(".msg", (ms) => ms.some((m) => m.textContent.includes("group line 0")))),
+    "older lines of the group load");
+  check(await pa.$eval("#members", (m) => m.textContent.includes("alice") && m.textContent.includes("bob")),
+    "the group's members are shown");
+
+  // A PNG chosen in alice's page goes to bob: bob's page offers it, bob accepts with its button, and sees it inline.
+  await pb.bringToFront();
+  await pb.evaluate(() => [...document.querySelectorAll("#users li")].find((li) => li.textContent.includes("alice")).click());
+  await pa.bringToFront();
+  await pa.evaluate(() => [...document.querySelectorAll("#users li")].find((li) => li.textContent.includes("bob")).click());
+  await pa.waitForSelector("#attach:not([disabled])");
+  const square = join(tmp, "squares.png");
+  writeFileSync(square, Buffer.from("iVBORw0KGgoAAAANSUhEUgAAADAAAAAgCAIAAADbtmxLAAAAR0lEQVR42mNQKtyIFX3YooEV0Vo9w6iDRh006qAR56CBshiX+lEHjTpo1EEjz0GjJfWog0YdNOqg0fbQaNUx6qBRB41wBwEAnlgwiD0st7gAAAAASUVORK5CYII=", "base64"));
+  const [chooser] = await Promise.all([pa.waitForFileChooser(), pa.click("#attach")]);
+  await chooser.accept([square]);
+  check(await until("alice's page says it was offered", () =>
+    pa.$$eval(".note", (ns) => ns.some((n) => n.textContent.includes("offered squares.png to bob")))),
+    "alice's page uploads the file and the node offers it");
+  await pb.bringToFront();
+  check(await until("the offer in bob's page", () =>
+    pb.$$eval("#requests .request", (rs) => rs.some((r) => r.textContent.includes("squares.png")))), "bob's page shows the offer");
+  await pb.evaluate(() => [...document.querySelectorAll("#requests .request")].find((r) => r.textContent.includes("squares.png"))
+    .querySelector("button").click());
+  check(await until("the image in bob's page", () =>
+    pb.$$eval(".msg img", (imgs) => imgs.some((i) => i.complete && i.naturalWidth === 48 && i.naturalHeight === 32))),
+    "the image sent from alice's page is shown inline in bob's (48x32)");
+  check(await pb.$$eval("#requests .request", (rs) => !rs.some((r) => r.textContent.includes("squares.png"))),
+    "the offer answered leaves bob's requests");
+  const forged = await fetch(alice.base + "/upload?to=bob&name=x.png", { method: "POST", body: "x" });
+  check(forged.status === 401, "an upload without the token is refused (401)");
 
   mkdirSync(shots, { recursive: true });
   for (const [p, name] of [[pa, "web-alice.png"], [pb, "web-bob.png"]]) {
