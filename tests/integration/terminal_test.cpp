@@ -97,7 +97,7 @@ private:
 TEST_CASE("on a terminal: Tab completes, ^D quits, and a typed line comes back in the next run") {
     TempDir dir;
     const std::string data = dir.sub("alice");
-    const std::string refused = "! no chat partner: \\history <username> [n]";
+    const std::string refused = "! no conversation: \\history <user, group or room> [n]";
     {
         OnTty t(data);
         REQUIRE(t.wait_for("* ready: alice at 127.0.0.1:", 0));
