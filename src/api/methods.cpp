@@ -32,6 +32,15 @@ json group_json(const groups::GroupView& g, const host::Host& host) {
             {"relay", g.relay ? json(g.relay->addr.to_string()) : json(nullptr)}};
 }
 
+// The room client of a node that has rooms of its own (a directory or relays); every
+// user node has one, for groups whose lines go through a relay.
+const roles::RoomClient* rooms_of(const host::Host& host) {
+    const auto* client = const_cast<host::Host&>(host).room_client();
+    if (!client || (!client->config().directory && client->config().relays.empty())) return nullptr;
+    return client;
+}
+constexpr const char* kNoRooms = "this node runs no rooms (start it with --dir or --relays)";
+
 // The one group that `which` names (a title, or a prefix of its id in hex).
 Result<groups::GroupView> pick_group(const host::Host& host, const std::string& which) {
     auto* machine = const_cast<host::Host&>(host).groups();
@@ -163,8 +172,8 @@ const std::vector<Method>& table() {
                  if (!g) return fail(code::refused, g.error());
                  read.conversation = g->id;
              } else if (room) {
-                 auto* client = c.host.room_client();
-                 if (!client) return fail(code::unavailable, "this node runs no rooms (start it with --dir or --relays)");
+                 auto* client = rooms_of(c.host);
+                 if (!client) return fail(code::unavailable, kNoRooms);
                  auto which = c.str("room");
                  auto found = cli::id_prefix(which) ? cli::find_rooms(client->rooms(), which) : std::vector<roles::RoomView>{};
                  if (which.empty() || found.empty()) return fail(code::refused, "no room " + which);
@@ -276,8 +285,8 @@ const std::vector<Method>& table() {
          }},
         {{"rooms", "The rooms on relays we are in.", {}, "an array of rooms"},
          [](const Call& c) {
-             auto* client = c.host.room_client();
-             if (!client || (!client->config().directory && client->config().relays.empty())) return fail(code::unavailable, "this node runs no rooms (start it with --dir or --relays)");
+             auto* client = rooms_of(c.host);
+             if (!client) return fail(code::unavailable, kNoRooms);
              json out = json::array();
              for (auto& r : client->rooms())
                  if (!r.group) out.push_back({{"id", to_hex(r.room)}, {"relay", r.relay.to_string()}, {"epoch", r.epoch},

@@ -154,19 +154,19 @@ void Session::history(const action::History& a) {
         } else if (partner_.empty()) {
             say("! no conversation: \\history <user, group or room> [n]");
         } else {
-            histories_.push_back({partner_, a.count});
+            histories_.push_back({partner_, a.count, std::nullopt, false});
         }
         return;
     }
     const bool user = valid_user_name(which);
     if (user && host_.node()->user(which)) {
-        histories_.push_back({which, a.count});
+        histories_.push_back({which, a.count, std::nullopt, false});
     } else if (machine && !find_groups(machine->groups(), which).empty()) {
         if (auto g = pick_group(which)) group_lines(*g);
     } else if (client && id_prefix(which) && !find_rooms(client->rooms(), which).empty()) {
         if (auto r = pick_room(which)) room_lines(*r);
     } else if (user) {
-        histories_.push_back({which, a.count});
+        histories_.push_back({which, a.count, std::nullopt, false});
     } else {
         say("! no user, group or room " + printable(which, Backslash::kept) + " (\\users, \\groups and \\rooms list them)");
     }

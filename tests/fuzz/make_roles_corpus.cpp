@@ -55,13 +55,13 @@ int main(int argc, char** argv) {
         {"relay_heartbeat", {wire::MsgType::relay_heartbeat, wire::encode(wire::RelayHeartbeat{7, 1, 2, 30, kBob.addr})}},
         {"relay_ack", {wire::MsgType::relay_ack, wire::encode(wire::RelayAck{7, 99})}},
         {"client_heartbeat", {wire::MsgType::client_heartbeat,
-                              wire::encode(wire::ClientHeartbeat{4, 99, true, {{kBob.pk, 12}, {kCarol.pk, 40}}, {{tblob, {"alice", "carol"}}}, 3})}},
+                              wire::encode(wire::ClientHeartbeat{4, 99, true, {{kBob.pk, 12}, {kCarol.pk, 40}}, {{tblob, {"alice", "carol"}}}, 3, {}})}},
         {"client_state", {wire::MsgType::client_state,
                           wire::encode(wire::ClientState{5, 99, false, {{kBob.pk, kBob.addr}},
                                                          {{1, "bob", 4, 2, ""}, {1, "dave", 2, 0, "x"}},
                                                          {{8, "carol", {"bob"}}},
-                                                         {{room, kBob.pk, kBob.addr, 2, {"alice", "carol"}, tblob, 2, 31, 12, {"dave"}}}})}},
-        {"client_state_unchanged", {wire::MsgType::client_state, wire::encode(wire::ClientState{5, 99, true, {}, {}, {}, {}})}},
+                                                         {{room, kBob.pk, kBob.addr, 2, {"alice", "carol"}, tblob, 2, 31, 12, {"dave"}}}, 0, {}})}},
+        {"client_state_unchanged", {wire::MsgType::client_state, wire::encode(wire::ClientState{5, 99, true, {}, {}, {}, {}, 0, {}})}},
         {"chat_request", {wire::MsgType::chat_request, wire::encode(wire::ChatRequest{1, {"bob", "carol"}})}},
         {"chat_answer", {wire::MsgType::chat_answer, wire::encode(wire::ChatAnswer{8, true})}},
         {"probe", {wire::MsgType::probe, wire::encode(wire::Probe{77, Bytes(40, 0)})}},
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     put("line", wire::encode(line));
     put("ack", wire::encode(ack));
     // Invalid: a truncated state, a ticket with a bad member, an empty input.
-    Bytes st = wire::encode(wire::ClientState{5, 99, false, {{kBob.pk, kBob.addr}}, {}, {}, {}});
+    Bytes st = wire::encode(wire::ClientState{5, 99, false, {{kBob.pk, kBob.addr}}, {}, {}, {}, 0, {}});
     st.resize(st.size() / 2);
     put("invalid_truncated_state", st);
     put("invalid_empty", {});

@@ -122,7 +122,7 @@ TEST_CASE("role payloads round-trip") {
     auto t2 = wire::decode_ticket(wire::encode(t));
     REQUIRE(t2);
     CHECK(*t2 == t);
-    wire::ClientHeartbeat hb{4, 5, true, {{PublicKey{1}, 12}}, {}};
+    wire::ClientHeartbeat hb{4, 5, true, {{PublicKey{1}, 12}}, {}, 0, {}};
     auto hb2 = wire::decode_client_heartbeat(wire::encode(hb));
     REQUIRE(hb2);
     CHECK(*hb2 == hb);

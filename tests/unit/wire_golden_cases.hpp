@@ -270,10 +270,10 @@ inline std::vector<Case> cases() {
     add("relay_ack_limits", "relay_ack", encode(RelayAck{kU64, kU64}));
 
     add("client_heartbeat_default", "client_heartbeat", encode(ClientHeartbeat{}));
-    ClientHeartbeat ch{3, 4, true, {{filled<32>(20), 15}, {filled<32>(21), 250}}, {{blob(20, 5), {"alice", "bob"}}}, 2};
+    ClientHeartbeat ch{3, 4, true, {{filled<32>(20), 15}, {filled<32>(21), 250}}, {{blob(20, 5), {"alice", "bob"}}}, 2, {}};
     add("client_heartbeat_full", "client_heartbeat", encode(ch));
     ch = ClientHeartbeat{kU64, kU64, false, std::vector<DelayEntry>(kMaxRoleRelays, DelayEntry{filled<32>(22), kU32}),
-                         std::vector<HeldChat>(3, HeldChat{blob(2, 6), users(kMaxRoomMembers)}), kU64};
+                         std::vector<HeldChat>(3, HeldChat{blob(2, 6), users(kMaxRoomMembers)}), kU64, {}};
     add("client_heartbeat_limits", "client_heartbeat", encode(ch));
 
     add("client_state_default", "client_state", encode(ClientState{}));
