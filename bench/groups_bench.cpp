@@ -1,8 +1,8 @@
 // Conversation groups (darkchat-groups(7)) as the node carries them, against anchors
 // measured in the same run (issue 17, point 11):
 //
-//   groups_bench [--part rekey|procs|kill|all] [--darkchat PATH] [--rounds R]
-//                [--k K] [--lines L] [--kill-runs N]
+//   groups_bench [--part rekey|procs|kill|relay|all] [--darkchat PATH] [--rounds R]
+//                [--k K] [--lines L] [--kill-runs N] [--burst B]
 //
 // rekey (in-process, no network): groups::Machine on groups::SodiumCrypto for groups of
 //   n = 2, 8, 32, 64 members, every message handed on at once in one FIFO queue. For
@@ -24,6 +24,14 @@
 //   the kill to the newcomer's "* joined group" line. An invitation sent while the
 //   coordinator is dead goes to it and is lost: once the inviter shows the coordinator
 //   lost, the first invitation gets one more second, then the inviter asks again.
+// relay: a relay (darkchatd --relay) and K processes started with --relays (K = 10 by
+//   default with --part relay): a group of K grown as in procs, which its coordinator's
+//   node moves onto the relay by itself at 8 members (darkchat-groups(7), RELAYS). Then,
+//   through the relay and again after \via peers (member to member, the same group):
+//   L lines typed at the coordinator, each to the last member showing it, against the
+//   1:1 line of the same run; and a burst of B lines typed at once, deliveries per
+//   second = B x (K - 1) / time from the first write until every member showed the
+//   last, each member's lines checked (each once, in order).
 //
 // Benchmarks are not tests: every process started is stopped by its pid, every wait
 // and loop is bounded, traffic only on 127.0.0.1.
@@ -336,7 +344,8 @@ struct Proc {
 
 class Procs {
 public:
-    Procs(std::string darkchat, std::string dir) : darkchat_(std::move(darkchat)), dir_(std::move(dir)) {}
+    Procs(std::string darkchat, std::string dir, std::vector<std::string> extra = {})
+        : darkchat_(std::move(darkchat)), dir_(std::move(dir)), extra_(std::move(extra)) {}
     ~Procs() {
         for (auto& p : ps_)
             if (!p->dead) stop_tracked(p->d.proc, 3000);
@@ -344,7 +353,7 @@ public:
 
     Proc& start(const std::string& name) {
         auto p = std::make_unique<Proc>();
-        p->d = start_darkchat(darkchat_, name, dir_ + "/" + name);
+        p->d = start_darkchat(darkchat_, name, dir_ + "/" + name, nullptr, extra_);
         tracked_pids.push_back(p->d.proc.pid);
         ps_.push_back(std::move(p));
         return *ps_.back();
@@ -406,6 +415,7 @@ public:
 
 private:
     std::string darkchat_, dir_;
+    std::vector<std::string> extra_;
     std::vector<std::unique_ptr<Proc>> ps_;
 };
 
@@ -533,18 +543,26 @@ std::string name_of(std::size_t i) {
     return (i < 10 ? "m0" : "m") + std::to_string(i);
 }
 
-void part_procs(const std::string& darkchat, std::size_t k, int lines) {
-    TempDir tmp("groups");
-    Procs ps(darkchat, tmp.path);
+// K processes started and linked to the coordinator (ps[0]); ps[1] asks it into a new
+// group. The group's id.
+std::string start_group(Procs& ps, std::size_t k) {
     auto t_start = now();
     for (std::size_t i = 0; i < k; ++i) ps.start(name_of(i));
     for (std::size_t i = 1; i < k; ++i) link(ps, ps[0], ps[i]);
-    std::printf("# procs: %zu darkchat processes started and linked to the coordinator in %.1f s\n", k,
+    std::printf("# %zu darkchat processes started and linked to the coordinator in %.1f s\n", k,
                 s_between(t_start, now()));
-    Proc& coord = ps[0];
-    std::string id = form(ps, coord, ps[1]);
-    std::vector<Proc*> members{&ps[1]};
+    std::string id = form(ps, ps[0], ps[1]);
     ps.idle(300);
+    return id;
+}
+
+void part_procs(const std::string& darkchat, std::size_t k, int lines) {
+    TempDir tmp("groups");
+    Procs ps(darkchat, tmp.path);
+    std::printf("# procs\n");
+    std::string id = start_group(ps, k);
+    Proc& coord = ps[0];
+    std::vector<Proc*> members{&ps[1]};
 
     std::vector<std::pair<std::size_t, EntryTimes>> entries;
     std::vector<LineFigures> lf;
@@ -585,6 +603,111 @@ void part_procs(const std::string& darkchat, std::size_t k, int lines) {
             ratio(f.group.max, f.direct.max));
     }
     std::fflush(stdout);
+}
+
+// B lines typed at the coordinator at once; deliveries per second until every member
+// showed the last; each member's lines checked (each once, in order).
+struct Burst {
+    double per_second = 0, seconds = 0;
+    std::size_t bad = 0;  // members that missed a line, or showed one twice or out of order
+};
+
+Burst burst(Procs& ps, Proc& coord, const std::string& id, const std::vector<Proc*>& members, int lines,
+            const std::string& tag) {
+    std::vector<std::size_t> marks;
+    for (auto* m : members) marks.push_back(ps.mark(*m));
+    std::string all;
+    for (int i = 0; i < lines; ++i) all += tag + " " + std::to_string(i) + "\n";
+    auto t0 = now();
+    if (!write_all(coord.d.proc.in, all)) die("cannot write to " + coord.d.name);
+    const std::string last = tag + " " + std::to_string(lines - 1);
+    TimePoint end = t0;
+    for (std::size_t k = 0; k < members.size(); ++k)
+        end = std::max(end, ps.wait(*members[k], marks[k], group_line(id, coord.d.name, last), 120000, "the burst's last")
+                                .t);
+    Burst b;
+    b.seconds = s_between(t0, end);
+    b.per_second = static_cast<double>(lines) * static_cast<double>(members.size()) / std::max(1e-9, b.seconds);
+    for (std::size_t k = 0; k < members.size(); ++k) {
+        int next = 0;
+        bool ok = true;
+        for (std::size_t i = marks[k]; i < members[k]->seen.size(); ++i) {
+            const std::string& l = members[k]->seen[i].line;
+            if (!group_line(id, coord.d.name, tag + " ")(l) && l.find("] <" + coord.d.name + "> " + tag + " ") == std::string::npos)
+                continue;
+            ok = ok && l.size() > tag.size() && l.substr(l.rfind(tag + " ")) == tag + " " + std::to_string(next);
+            ++next;
+        }
+        if (!ok || next != lines) ++b.bad;
+    }
+    return b;
+}
+
+void part_relay(const std::string& darkchat, std::size_t k, int lines, int burst_lines) {
+    TempDir tmp("groups-relay");
+    Run run;
+    dc::bench::Proc relay;
+    relay.name = "relay";
+    start_daemon(run, relay, self_dir() + "/..", "relay", tmp.path);
+    const std::string relay_addr = "127.0.0.1:" + std::to_string(relay.port);
+    Procs ps(darkchat, tmp.path, {"--relays", relay_addr});
+    std::printf("# relay: a group of %zu through the relay at %s, then member to member\n", k, relay_addr.c_str());
+    std::string id = start_group(ps, k);
+    Proc& coord = ps[0];
+    std::vector<Proc*> members{&ps[1]};
+    for (std::size_t i = 2; i < k; ++i) {
+        admit(ps, coord, ps[i], id, members);
+        members.push_back(&ps[i]);
+    }
+    // Grown to 8 and more: the coordinator's node moved it onto the relay (\via relay below 8).
+    // (Those who entered after the move were let in with a record that names the relay.)
+    if (k < 8) ps.send(coord, "\\via relay " + id);
+    ps.wait(coord, 0, matches("^\\* group " + id + ".*: " + coord.d.name + " moved its lines to relay .*"), 20000,
+            "the move onto the relay");
+    std::vector<Proc*> everyone = members;
+    everyone.push_back(&coord);
+    for (auto* m : everyone)
+        for (int attempt = 0;; ++attempt) {
+            std::size_t mark = ps.mark(*m);
+            ps.send(*m, "\\groups");
+            auto s = ps.wait(*m, mark, starts("* 1 group"), 5000, "\\groups");
+            (void)s;
+            if (Procs::find(*m, mark, [&](const std::string& l) {
+                    return l.rfind("  " + id, 0) == 0 && l.find("through relay") != std::string::npos;
+                }))
+                break;
+            if (attempt == 20) die(m->d.name + " does not send the group's lines through the relay");
+            ps.idle(500);
+        }
+    ps.idle(1000);
+    run.pump(after_ms(10));
+    auto on_relay = line_latency(ps, coord, ps[1], id, members, lines);
+    auto b_relay = burst(ps, coord, id, members, burst_lines, "rb");
+    ps.idle(2000);
+    std::vector<std::size_t> marks;
+    for (auto* m : members) marks.push_back(ps.mark(*m));
+    ps.send(coord, "\\via peers " + id);
+    auto back = matches("^\\* group " + id + ".*: " + coord.d.name + " moved its lines back to member to member.*");
+    for (std::size_t i = 0; i < members.size(); ++i) ps.wait(*members[i], marks[i], back, 20000, "the move back");
+    ps.idle(1000);
+    run.pump(after_ms(10));
+    auto mesh = line_latency(ps, coord, ps[1], id, members, lines);
+    auto b_mesh = burst(ps, coord, id, members, burst_lines, "mb");
+    const std::string g = "group of " + std::to_string(k);
+    std::printf("\n| figure | through the relay | member to member (same run) | ratio |\n|---|---|---|---|\n");
+    std::printf("| %s: line typed to the last member showing it, median / max of %zu | %.2f / %.2f ms | %.2f / %.2f ms "
+                "| %s |\n",
+                g.c_str(), on_relay.group.n, on_relay.group.median, on_relay.group.max, mesh.group.median,
+                mesh.group.max, ratio(on_relay.group.median, mesh.group.median).c_str());
+    std::printf("| %s: burst of %d lines, deliveries/s | %.0f (%.2f s) | %.0f (%.2f s) | %s |\n", g.c_str(), burst_lines,
+                b_relay.per_second, b_relay.seconds, b_mesh.per_second, b_mesh.seconds,
+                ratio(b_relay.per_second, b_mesh.per_second).c_str());
+    std::printf("| members that missed a line or showed one twice or out of order | %zu | %zu | |\n", b_relay.bad,
+                b_mesh.bad);
+    std::printf("| anchor: 1:1 line typed to shown, median | %.2f ms | %.2f ms | |\n", on_relay.direct.median,
+                mesh.direct.median);
+    std::fflush(stdout);
+    stop_tracked(relay.c, 3000);
 }
 
 struct KillFigures {
@@ -682,8 +805,8 @@ void part_kill(const std::string& darkchat, int runs) {
 int main(int argc, char** argv) {
     std::string darkchat = self_dir() + "/../darkchat";
     std::string part = "all";
-    int rounds = 21, lines = 20, kill_runs = 3;
-    std::size_t k = 17;
+    int rounds = 21, lines = 20, kill_runs = 3, burst_lines = 300;
+    std::size_t k = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string key = argv[i], v = argv[i + 1];
         if (key == "--darkchat") darkchat = v;
@@ -692,6 +815,7 @@ int main(int argc, char** argv) {
         else if (key == "--kill-runs") kill_runs = std::max(1, std::atoi(v.c_str()));
         else if (key == "--lines") lines = std::max(1, std::atoi(v.c_str()));
         else if (key == "--k") k = std::clamp<std::size_t>(std::strtoull(v.c_str(), nullptr, 10), 3, 65);
+        else if (key == "--burst") burst_lines = std::max(1, std::atoi(v.c_str()));
         else die("unknown option " + key);
     }
     if (!crypto::init()) die("libsodium");
@@ -702,7 +826,8 @@ int main(int argc, char** argv) {
     };
     std::printf("# groups_bench: darkchat %s, load average %s at the start\n", darkchat.c_str(), load().c_str());
     if (part == "rekey" || part == "all") part_rekey(rounds);
-    if (part == "procs" || part == "all") part_procs(darkchat, k, lines);
+    if (part == "procs" || part == "all") part_procs(darkchat, k ? k : 17, lines);
+    if (part == "relay" || part == "all") part_relay(darkchat, k ? k : 10, lines, burst_lines);
     if (part == "kill" || part == "all") part_kill(darkchat, kill_runs);
     std::printf("# load average %s at the end\n", load().c_str());
     return g_sink == 12345 ? 1 : 0;
