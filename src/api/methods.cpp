@@ -41,6 +41,16 @@ const roles::RoomClient* rooms_of(const host::Host& host) {
 }
 constexpr const char* kNoRooms = "this node runs no rooms (start it with --dir or --relays)";
 
+// The one room of ours (not a group's) whose id starts with `which`.
+Result<roles::RoomView> pick_room(const roles::RoomClient& client, const std::string& which) {
+    auto rooms = client.rooms();
+    std::erase_if(rooms, [](const auto& r) { return r.group; });
+    auto found = cli::id_prefix(which) ? cli::find_rooms(rooms, which) : std::vector<roles::RoomView>{};
+    if (which.empty() || found.empty()) return err("no room " + which);
+    if (found.size() > 1) return err("several rooms start with " + which + ": give more of the id");
+    return found.front();
+}
+
 // The one group that `which` names (a title, or a prefix of its id in hex).
 Result<groups::GroupView> pick_group(const host::Host& host, const std::string& which) {
     auto* machine = const_cast<host::Host&>(host).groups();
@@ -174,11 +184,9 @@ const std::vector<Method>& table() {
              } else if (room) {
                  auto* client = rooms_of(c.host);
                  if (!client) return fail(code::unavailable, kNoRooms);
-                 auto which = c.str("room");
-                 auto found = cli::id_prefix(which) ? cli::find_rooms(client->rooms(), which) : std::vector<roles::RoomView>{};
-                 if (which.empty() || found.empty()) return fail(code::refused, "no room " + which);
-                 if (found.size() > 1) return fail(code::refused, "several rooms start with " + which + ": give more of the id");
-                 read.conversation = found.front().room;
+                 auto r = pick_room(*client, c.str("room"));
+                 if (!r) return fail(code::refused, r.error());
+                 read.conversation = r->room;
              }
              c.reads.push_back(std::move(read));
              return later();
@@ -273,11 +281,24 @@ const std::vector<Method>& table() {
              if (auto r = c.host.move_group(c.now, g->id, to == "relay"); !r) return fail(code::refused, r.error());
              return ok();
          }},
-        {{"say", "Say a line in a group.", {{"group", "string", true, "the group"}, {"text", "string", true, "the line"}},
-          "true; it shows as event group.line"},
+        {{"say", "Say a line in a group or a room.",
+          {{"group", "string", false, "the group (one of group and room)"},
+           {"room", "string", false, "a room: the start of its id"},
+           {"text", "string", true, "the line"}},
+          "true; it shows as event group.line, or room.line once everyone has it"},
          [](const Call& c) {
              auto text = c.str("text");
              if (auto bad = bad_text(text)) return *bad;
+             if (c.params.contains("group") == c.params.contains("room"))
+                 return fail(code::invalid_params, "give one of group and room");
+             if (c.params.contains("room")) {
+                 auto* client = rooms_of(c.host);
+                 if (!client) return fail(code::unavailable, kNoRooms);
+                 auto r = pick_room(*client, c.str("room"));
+                 if (!r) return fail(code::refused, r.error());
+                 c.host.room_client()->handle_command(c.now, roles::room_cmd::Send{r->room, text});
+                 return ok();
+             }
              auto g = pick_group(c.host, c.str("group"));
              if (!g) return fail(code::refused, g.error());
              c.host.handle_group_command(c.now, groups::cmd::Say{g->id, text});

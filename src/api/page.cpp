@@ -270,7 +270,7 @@ $("say").onsubmit = async (ev) => {
   try {
     if (current.kind === "user") await rpc("chat", { to: current.name, text });
     else if (current.kind === "group") await rpc("say", { group: current.id, text });
-    else await rpc("type", { line: "\\room " + current.id }).then(() => rpc("type", { line: text }));
+    else await rpc("say", { room: current.id, text });
   } catch (e) { note("not sent: " + e.message); }
 };
 

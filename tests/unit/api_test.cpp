@@ -225,6 +225,28 @@ TEST_CASE("methods command the node: ping, add, chat; users, keys and history re
     CHECK(api.server->quit_requested());
 }
 
+TEST_CASE("say puts a line in a room of ours by the start of its id, and names what is wrong") {
+    HostNet net;
+    auto [relay, alice, bob] = net.pair_on_relay();
+    std::string id = net.open_room(alice, bob);
+    REQUIRE(!id.empty());
+    Api api(net, alice);
+    api.attach();
+    api.server->handle_connect(7);
+    CHECK(api.call(7, "say", {{"room", id}, {"text", "hello room"}})["result"] == true);
+    net.run_for(1000);
+    CHECK(bob.shown_prefix("[" + id.substr(0, 8) + "] <alice> hello room"));
+    CHECK(api.call(7, "say", {{"room", "ffffffffffff"}, {"text", "x"}})["error"]["code"] == -32000);
+    CHECK(api.call(7, "say", {{"room", id}, {"group", "g"}, {"text", "x"}})["error"]["code"] == -32602);
+    CHECK(api.call(7, "say", {{"text", "x"}})["error"]["code"] == -32602);
+    // A node with neither a directory nor relays has no rooms of its own.
+    auto& carol = net.started("carol");
+    Api other(net, carol);
+    other.attach();
+    other.server->handle_connect(8);
+    CHECK(other.call(8, "say", {{"room", "ab"}, {"text", "x"}})["error"]["code"] == -32001);
+}
+
 TEST_CASE("events are numbered, stored before any client sees them, and a subscriber gets each once, in order") {
     HostNet net;
     auto& alice = net.started("alice");
