@@ -110,6 +110,8 @@ std::string render_room(const roles::RoomView& r, const std::string& self);  // 
 std::string render_relay(const roles::RelayView& r);  // for \relays
 // The start of a room's or a group's id as typed: at most 32 hex digits, any case.
 bool id_prefix(std::string_view s);
+// Whether id, in lower-case hex, starts with prefix (any case).
+bool id_starts_with(const std::array<std::uint8_t, 16>& id, std::string_view prefix);
 // The rooms whose id (hex, any case) starts with prefix; all of them for an empty prefix.
 std::vector<roles::RoomView> find_rooms(const std::vector<roles::RoomView>& rooms, std::string_view prefix);
 std::string short_id(const MessageId& id);  // also a group id (the same type): its first 8 hex digits
