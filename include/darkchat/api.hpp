@@ -64,13 +64,16 @@ struct Typed {
     std::string id;
     std::string line;
 };
-// send_file: the driver reads the file for its manifest and offers it (what
-// it says, when it cannot, comes back through handle_file_offered).
+// send_file: the driver reads the file for its manifest and offers it to a
+// contact or shares it with a group; fetch_file: asks a group's members for a
+// file by name (what it says, when it cannot, comes back through handle_file_offered).
 struct FileSend {
     ClientId client = 0;
     std::string id;
     std::string to;
     std::string path;  // absolute
+    std::optional<GroupKeyId> group;  // shared with this group (to is empty), or fetched from it
+    std::string fetch;                // fetch_file: the name asked for
 };
 using Read = std::variant<LogRead, HistoryRead, Resolve, Typed, FileSend>;
 

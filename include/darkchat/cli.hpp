@@ -56,7 +56,8 @@ inline constexpr std::size_t kHistoryDefault = 20, kHistoryMax = 1000;
 struct History { std::string which; std::size_t count = kHistoryDefault; };
 // File transfers (files.hpp, darkchat-protocol(7), FILES). \accept and \decline take a
 // file's id prefix too: the session tells an offer from a room request.
-struct SendFile { std::string path; };  // \send <path>: to the chat partner
+struct SendFile { std::string path; };  // \send <path>: to the chat partner, or shared with the current group
+struct Fetch { std::string name; };     // \fetch <name>: a file shared in the current group, asked for by name
 struct Files {};                        // \files
 }  // namespace action
 
@@ -65,7 +66,7 @@ using Action = std::variant<action::Node, action::Resolve, action::Help, action:
                             action::Rooms, action::SwitchRoom, action::Leave, action::Relays, action::Connect,
                             action::Answer, action::Invite, action::Remove, action::Groups, action::Members,
                             action::SwitchGroup, action::Rename, action::Via, action::History,
-                            action::SendFile, action::Files>;
+                            action::SendFile, action::Fetch, action::Files>;
 
 // Every macro name parse_line takes, with its backslash (\chat ...), in the
 // order \help lists them.

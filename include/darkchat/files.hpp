@@ -34,6 +34,7 @@ using FileId = wire::FileIdBytes;
 using FileKey = wire::FileKeyBytes;
 using Hash = wire::FileHash;
 using Manifest = wire::FileManifest;
+using GroupId = wire::FileGroupBytes;
 
 struct Config {
     std::uint64_t max_size = std::uint64_t{4} << 30;  // offers of larger files are declined
@@ -45,6 +46,12 @@ struct Config {
     int offer_attempts = 20;                          // ... at most this many times
     std::size_t store_every = 64;                     // the receiver's record is stored after this many chunks
     TimeMs write_retry = 2000;                        // after a failed write (a full disk): ask again then
+    // Files shared in groups (darkchat-protocol(7), FILES IN GROUPS)
+    TimeMs ask_retry = 3000;                          // a fileAsk not answered by an offer: ask again (the others)
+    TimeMs holder_timeout = 15000;                    // no chunk from the holder for this long: ask another
+    std::size_t max_held = 256;                       // files held to serve a group's members (no more are taken)
+    std::size_t max_announced = 256;                  // files shared with us, not yet taken (in memory)
+    std::size_t max_finds = 16;                       // asks by name waiting for an offer (in memory)
 };
 
 // The identity the part speaks for and the X25519 key transfer keys are sealed to.
@@ -91,6 +98,18 @@ public:
     bool aead_open(std::uint8_t* out, ByteView sealed, ByteView ad, std::uint64_t counter,
                    const FileKey& key) override;
     std::unique_ptr<Hasher> hasher() override;
+};
+
+// What the machine asks its host about people: who is in a group now (the first
+// the coordinator; empty when there is no such group here), and the X25519 key a
+// transfer key is sealed to for a member.
+class Peers {
+public:
+    virtual ~Peers() = default;
+    virtual std::vector<PublicKey> members(const GroupId& group) = 0;
+    virtual std::optional<KxPublicKey> kx_of(const PublicKey& pk) = 0;
+    // Asks go only to members the node sees online (an offline one's would wait in the outbox).
+    virtual bool online(const PublicKey& pk) = 0;
 };
 
 // ---------------------------------------------------------------------------
@@ -150,11 +169,16 @@ std::string media_type_of(ByteView head);
 // ---------------------------------------------------------------------------
 // The machine
 
-enum class Side : std::uint8_t { sending = 0, receiving = 1 };
+enum class Side : std::uint8_t {
+    sending = 0,
+    receiving = 1,
+    holding = 2,  // a whole file shared in a group, kept to serve its members (its author's or one received)
+};
 enum class Phase : std::uint8_t {
     offered = 0,       // waiting for the receiver's answer
     transferring = 1,  // chunks moving
     verifying = 2,     // receiver: every chunk is on disk; reading it back for the whole hash
+    asking = 3,        // receiver of a file shared in a group: asking members that hold it
 };
 
 namespace cmd {
@@ -165,13 +189,22 @@ struct Offer { PublicKey to{}; KxPublicKey to_kx{}; wire::SignedBlob manifest; s
 struct Accept { FileId id{}; std::string partial_path; std::string final_path; };
 struct Decline { FileId id{}; };
 struct Cancel { FileId id{}; Side side = Side::receiving; };
+// Share a manifest made by ManifestBuilder with every member of a group: each hears of
+// it, and the file is held (read from path) to serve any member that asks, also later.
+struct Share { GroupId group{}; wire::SignedBlob manifest; std::string path; };
+// Ask the members of a group for the file shared there under this name (the newest
+// a member holds), for someone who was not told of it (one who entered later).
+struct Fetch { GroupId group{}; std::string name; std::string partial_path; std::string final_path; };
+// Stop holding a file for a group's members (the file itself stays).
+struct Unhold { FileId id{}; };
 }  // namespace cmd
-using Command = std::variant<cmd::Offer, cmd::Accept, cmd::Decline, cmd::Cancel>;
+using Command = std::variant<cmd::Offer, cmd::Accept, cmd::Decline, cmd::Cancel, cmd::Share, cmd::Fetch, cmd::Unhold>;
 
 // What the driver does to files.
 namespace io {
+// peer: the receiver a group's file is read for (handed back with the bytes); all zero otherwise.
 struct Read { FileId id{}; Side side = Side::sending; std::string path; std::uint32_t index = 0;
-              std::uint64_t offset = 0; std::uint32_t length = 0; };
+              std::uint64_t offset = 0; std::uint32_t length = 0; PublicKey peer{}; };
 // A chunk's bytes; a failed write is answered with handle_write_failed.
 struct Write { FileId id{}; std::string path; std::uint64_t offset = 0; Bytes bytes; std::uint32_t index = 0; };
 // Make what was written to path durable (fdatasync): comes before the record that counts it.
@@ -191,19 +224,27 @@ struct Completed { FileId id{}; PublicKey from{}; std::string path; std::uint64_
 struct Delivered { FileId id{}; PublicKey to{}; };
 struct Cancelled { FileId id{}; PublicKey by{}; };
 struct Failed { FileId id{}; std::string why; };
+// We shared a file with a group of members (the author not counted).
+struct Shared { FileId id{}; GroupId group{}; std::string name; std::uint64_t size = 0; std::size_t members = 0; };
+// A member shared a file with a group we are in: cmd::Accept (or Decline) takes it.
+struct Announced { FileId id{}; GroupId group{}; PublicKey from{}; std::string name; std::uint64_t size = 0;
+                   std::string media_type; };
 }  // namespace ev
 using Event = std::variant<ev::Offered, ev::Refused, ev::Accepted, ev::Declined, ev::Completed, ev::Delivered,
-                           ev::Cancelled, ev::Failed>;
+                           ev::Cancelled, ev::Failed, ev::Shared, ev::Announced>;
 
 struct Outgoing {
     PublicKey to{};
     Bytes bytes;  // wire::encode_file
 };
 
-// A transfer's state to keep (wire::encode(FileState)); empty: forget it.
+// A transfer's state to keep (wire::encode(FileState)); empty: forget it. peer names the
+// receiver of a file served to a group's member (one record per member); all zero
+// otherwise.
 struct StoreRecord {
     FileId id{};
     Side side = Side::sending;
+    PublicKey peer{};
     Bytes state;
 };
 
@@ -225,11 +266,13 @@ struct TransferView {
     std::uint64_t chunks = 0;
     std::uint64_t have = 0;   // receiver: chunks on disk
     std::size_t asked = 0;    // receiver: chunks asked for and not here
+    GroupId group{};          // shared in this group; all zero between two
 };
 
 class Machine {
 public:
-    Machine(Config config, Self self, Crypto& crypto);
+    // peers may be null: then nothing is shared in groups.
+    Machine(Config config, Self self, Crypto& crypto, Peers* peers = nullptr);
     ~Machine();
     Machine(const Machine&) = delete;
     Machine& operator=(const Machine&) = delete;
@@ -240,8 +283,10 @@ public:
     void handle_message(TimeMs now, const PublicKey& from, ByteView bytes);
     void handle_command(TimeMs now, const Command& command);
     // The bytes of an io::Read, or (failed) why they could not be read.
-    void handle_read(TimeMs now, const FileId& id, Side side, std::uint32_t index, ByteView bytes);
-    void handle_read_failed(TimeMs now, const FileId& id, Side side, const std::string& why);
+    void handle_read(TimeMs now, const FileId& id, Side side, std::uint32_t index, ByteView bytes,
+                     const PublicKey& peer = {});
+    void handle_read_failed(TimeMs now, const FileId& id, Side side, const std::string& why,
+                            const PublicKey& peer = {});
     // The io::Write of chunk index could not be done (a full disk): the chunk is not
     // counted, and no chunk is asked for until write_retry has passed.
     void handle_write_failed(TimeMs now, const FileId& id, std::uint32_t index);

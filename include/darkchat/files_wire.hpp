@@ -18,6 +18,7 @@ namespace dc::wire {
 using FileIdBytes = std::array<std::uint8_t, 16>;
 using FileHash = std::array<std::uint8_t, 32>;  // BLAKE2b-256
 using FileKeyBytes = std::array<std::uint8_t, 32>;
+using FileGroupBytes = std::array<std::uint8_t, 16>;  // a conversation group's id (groups_wire.hpp)
 
 inline constexpr std::size_t kMaxFileName = 255;            // bytes of a name as offered
 inline constexpr std::size_t kMaxMediaType = 64;            // bytes of a media type ("image/png")
@@ -49,10 +50,12 @@ struct FileManifest {
 std::uint64_t file_chunks(std::uint64_t size, std::uint32_t chunk_size);
 
 // The sender offers a file: the signed manifest and the transfer key sealed to the
-// receiver's X25519 key.
+// receiver's X25519 key. An offer in a group (group not all zero) answers a fileAsk:
+// the sender is a member that holds the file, the manifest is its author's.
 struct FileOffer {
     SignedBlob manifest;
     Bytes key;
+    FileGroupBytes group{};
     bool operator==(const FileOffer&) const = default;
 };
 
@@ -92,7 +95,24 @@ struct FileCancel {
     bool operator==(const FileCancel&) const = default;
 };
 
-using FileMessage = std::variant<FileOffer, FileAnswer, FileWant, FileChunk, FileDone, FileCancel>;
+// The author shares a file with a group: every member it lists hears of it, and asks
+// a member that holds it (fileAsk) when it wants it.
+struct FileShare {
+    FileGroupBytes group{};
+    SignedBlob manifest;
+    bool operator==(const FileShare&) const = default;
+};
+
+// A member asks another for a file shared in their group: by its id, or (id all zero)
+// by its name. One that holds it answers with a fileOffer in the group.
+struct FileAsk {
+    FileGroupBytes group{};
+    FileIdBytes id{};
+    std::string name;
+    bool operator==(const FileAsk&) const = default;
+};
+
+using FileMessage = std::variant<FileOffer, FileAnswer, FileWant, FileChunk, FileDone, FileCancel, FileShare, FileAsk>;
 
 // The first byte of an encoded message: its index in FileMessage.
 Bytes encode_file(const FileMessage& m);
@@ -120,13 +140,14 @@ Result<FileManifest> decode_file_manifest(ByteView b, std::uint64_t max_size = k
 struct FileState {
     SignedBlob manifest;
     FileKeyBytes key{};
-    std::uint8_t side = 0;   // 0 sending, 1 receiving
+    std::uint8_t side = 0;   // 0 sending, 1 receiving, 2 holding (a file shared in a group, served to its members)
     std::uint8_t phase = 0;  // files::Phase
     PublicKey peer{};
     std::string path;        // the source (sending) or the partial file (receiving)
     std::string final_path;  // receiving: the name it gets once checked
     Bytes have;              // receiving: one bit per chunk on disk, chunk i in byte i / 8, bit i % 8
     Bytes sealed;            // sending: the key sealed to the receiver, to offer it again
+    FileGroupBytes group{};  // the group the file was shared in; all zero: a file between two
     bool operator==(const FileState&) const = default;
 };
 Bytes encode(const FileState& s);

@@ -162,6 +162,11 @@ public:
     // user, a name whose key the node pinned. An error in words when it cannot.
     Result<void> offer_file(TimeMs now, const std::string& user, files::ManifestBuilder& manifest,
                             const std::string& path);
+    // Shares the file of that manifest at path with every member of a group we are in
+    // (darkchat-protocol(7), FILES IN GROUPS): each hears of it, and it is held here to
+    // serve any member that asks. An error in words when it cannot.
+    Result<void> share_file(TimeMs now, const groups::GroupId& group, files::ManifestBuilder& manifest,
+                            const std::string& path);
     // A command to the file machine (accept, decline, cancel), through here so that
     // what it sends reaches the node in the same turn.
     void handle_file_command(TimeMs now, const files::Command& c);
@@ -169,9 +174,11 @@ public:
     // write lands before the record that counts it. A read is answered with
     // handle_file_read or handle_file_read_failed, at once or later.
     std::optional<files::IoOp> poll_file_io();
+    // peer: the io::Read's.
     void handle_file_read(TimeMs now, const files::FileId& id, files::Side side, std::uint32_t index,
-                          ByteView bytes);
-    void handle_file_read_failed(TimeMs now, const files::FileId& id, files::Side side, const std::string& why);
+                          ByteView bytes, const PublicKey& peer = {});
+    void handle_file_read_failed(TimeMs now, const files::FileId& id, files::Side side, const std::string& why,
+                                 const PublicKey& peer = {});
     void handle_file_write_failed(TimeMs now, const files::FileId& id, std::uint32_t index);
     // The user name for an identity key: the name the node pinned it under, else
     // the name a group or a request gave it; empty when nothing knows it.
@@ -200,6 +207,7 @@ private:
     std::optional<StoreOp> line_op(const Event& e) const;  // a group's or room's line, kept for \history
 
     Config config_;
+    std::unique_ptr<files::Peers> file_peers_;  // the groups' members and who is online, for the file part
     std::vector<std::unique_ptr<Part>> parts_;  // the node first, when there is one
     std::vector<std::deque<std::string>> notes_;  // per part: what the Host says before its events
     // Per part: whether its lines are kept for \history (the groups, the room

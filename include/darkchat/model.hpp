@@ -116,12 +116,15 @@ struct GroupRecord {
 };
 
 // File transfers (files::Machine, darkchat-protocol(7), FILES): one side's state of
-// a transfer as the machine encodes it (wire::FileState), under the file's id and
-// the side (0 sending, 1 receiving: a file sent to ourselves has both).
+// a transfer as the machine encodes it (wire::FileState), under the file's id, the
+// side (0 sending, 1 receiving: a file sent to ourselves has both; 2 held to serve a
+// group's members) and the peer (the member a group's file is sent to; all zero
+// otherwise).
 struct FileRecord {
     GroupKeyId file{};
     std::uint8_t side = 0;
     Bytes state;
+    PublicKey peer{};
 };
 
 // A line said in a conversation group or a room (groups::ev::Line,
@@ -181,7 +184,7 @@ struct DeleteGroup { GroupKeyId group{}; };   // we are out of it
 struct PutHeld { HeldRecord held; };
 struct DeleteHeld { std::string to; MessageId id{}; };  // handed over, or too old
 struct PutFile { FileRecord file; };                          // replaces that side's state
-struct DeleteFile { GroupKeyId file{}; std::uint8_t side = 0; };  // done, declined or cancelled
+struct DeleteFile { GroupKeyId file{}; std::uint8_t side = 0; PublicKey peer{}; };  // done, declined or cancelled
 struct PutEvent { EventRecord event; };         // the API's event log
 struct DeleteEvents { std::uint64_t upto = 0; };  // every event with seq <= upto
 struct PutLine { LineRecord line; };  // the first copy wins; the oldest past kLinesKept go

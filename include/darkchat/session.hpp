@@ -39,11 +39,12 @@ struct HistoryRequest {
 // The driver does it and calls the Host (offer_file, handle_file_command), saying
 // what went wrong through Session::note.
 struct FileRequest {
-    enum class Kind { send, accept } kind = Kind::send;
+    enum class Kind { send, accept, fetch } kind = Kind::send;
     std::string path;    // send: the file to offer
     std::string to;      // send: the chat partner
     files::FileId id{};  // accept
-    std::string name;    // accept: the name as offered (made safe by the driver)
+    std::string name;    // accept, fetch: the name as offered or asked for (made safe by the driver)
+    std::optional<groups::GroupId> group;  // send: shared with this group; fetch: asked of its members
 };
 
 struct FileSettings {
@@ -139,6 +140,7 @@ private:
 
     // File transfers (files.cpp).
     void file_event(const files::Event& e);
+    void offered(const files::ev::Offered& x);
     template <typename A>
     void file_action(TimeMs now, const A& a);
     bool file_answer(TimeMs now, bool accept, const std::string& prefix);

@@ -168,6 +168,12 @@ json of(const files::Event& e, const host::Host& host) {
                 return {{"kind", "file.delivered"}, {"id", to_hex(v.id)}, {"to", who(v.to)}};
             else if constexpr (std::is_same_v<T, Cancelled>)
                 return {{"kind", "file.cancelled"}, {"id", to_hex(v.id)}, {"by", who(v.by)}};
+            else if constexpr (std::is_same_v<T, Shared>)
+                return {{"kind", "file.shared"}, {"id", to_hex(v.id)}, {"group", to_hex(v.group)}, {"name", v.name},
+                        {"size", v.size}, {"members", v.members}};
+            else if constexpr (std::is_same_v<T, Announced>)
+                return {{"kind", "file.announced"}, {"id", to_hex(v.id)}, {"group", to_hex(v.group)},
+                        {"from", who(v.from)}, {"name", v.name}, {"size", v.size}, {"media_type", v.media_type}};
             else {
                 static_assert(std::is_same_v<T, Failed>);
                 return {{"kind", "file.failed"}, {"id", to_hex(v.id)}, {"why", v.why}};

@@ -314,24 +314,50 @@ const std::vector<Method>& table() {
                                 {"members", r.members}, {"joined", r.joined}, {"unacked", r.unacked}});
              return ok(out);
          }},
-        {{"files", "File transfers under way.", {}, "an array of transfers"},
+        {{"files", "File transfers under way, and the files held for groups.", {}, "an array of transfers"},
          [](const Call& c) {
              json out = json::array();
-             for (auto& t : c.host.files()->transfers())
-                 out.push_back({{"id", to_hex(t.id)}, {"sending", t.side == files::Side::sending},
-                                {"phase", static_cast<int>(t.phase)}, {"peer", c.host.name_of(t.peer)},
-                                {"name", t.name}, {"size", t.size}, {"chunks", t.chunks}, {"have", t.have}});
+             for (auto& t : c.host.files()->transfers()) {
+                 json j{{"id", to_hex(t.id)}, {"sending", t.side == files::Side::sending},
+                        {"held", t.side == files::Side::holding}, {"phase", static_cast<int>(t.phase)},
+                        {"peer", c.host.name_of(t.peer)}, {"name", t.name}, {"size", t.size}, {"chunks", t.chunks},
+                        {"have", t.have}};
+                 if (t.group != files::GroupId{}) j["group"] = to_hex(t.group);
+                 out.push_back(std::move(j));
+             }
              return ok(out);
          }},
-        {{"send_file", "Offer a file to a contact (\\send): it is read for its manifest, then offered.",
-          {{"to", "string", true, "the contact"}, {"path", "string", true, "the file, an absolute path on the node's machine"}},
-          "true once offered; then events file.accepted or file.declined, file.delivered"},
+        {{"send_file",
+          "Offer a file to a contact, or share it with a group (\\send): it is read for its manifest, then offered.",
+          {{"to", "string", false, "the contact (or group)"},
+           {"group", "string", false, "the group: its title or the start of its id (or to)"},
+           {"path", "string", true, "the file, an absolute path on the node's machine"}},
+          "true once offered or shared; then events file.accepted or file.declined, file.delivered"},
          [](const Call& c) {
              auto path = c.str("path");
              if (path.empty() || path.front() != '/') return fail(code::invalid_params, "path must be absolute");
              auto to = c.str("to");
-             if (!c.host.pinned(to)) return fail(code::refused, "unknown user " + to + " (add it first)");
-             c.reads.push_back(FileSend{c.client, c.id, to, path});
+             if (to.empty() == c.str("group").empty()) return fail(code::invalid_params, "give to or group");
+             if (!to.empty()) {
+                 if (!c.host.pinned(to)) return fail(code::refused, "unknown user " + to + " (add it first)");
+                 c.reads.push_back(FileSend{c.client, c.id, to, path, {}, {}});
+                 return later();
+             }
+             auto g = pick_group(c.host, c.str("group"));
+             if (!g) return fail(code::refused, g.error());
+             c.reads.push_back(FileSend{c.client, c.id, {}, path, g->id, {}});
+             return later();
+         }},
+        {{"fetch_file", "Ask a group's members for the file shared there under a name (\\fetch).",
+          {{"group", "string", true, "the group: its title or the start of its id"},
+           {"name", "string", true, "the file's name as it was shared"}},
+          "true once asked; then file.accepted ... file.completed, or file.failed when no member holds it"},
+         [](const Call& c) {
+             auto name = c.str("name");
+             if (name.empty()) return fail(code::invalid_params, "name is empty");
+             auto g = pick_group(c.host, c.str("group"));
+             if (!g) return fail(code::refused, g.error());
+             c.reads.push_back(FileSend{c.client, c.id, {}, {}, g->id, name});
              return later();
          }},
         {{"accept_file", "Accept a file offered (event file.offered), into the download folder (\\accept).",

@@ -188,7 +188,8 @@ namespace {
 // and Tab completes these names (macro_names()).
 constexpr std::string_view kMacros[] = {
     "\\help", "\\chat", "\\users", "\\online", "\\offline", "\\add", "\\ping", "\\explode", "\\keys", "\\trust",
-    "\\request", "\\accept", "\\decline", "\\send", "\\files", "\\rooms", "\\room", "\\relays", "\\connect", "\\yes", "\\no",
+    "\\request", "\\accept", "\\decline", "\\send", "\\fetch", "\\files", "\\rooms", "\\room", "\\relays",
+    "\\connect", "\\yes", "\\no",
     "\\groups", "\\group", "\\members", "\\invite", "\\remove", "\\title", "\\via", "\\leave", "\\history", "\\quit",
     "\\exit",
 };
@@ -282,6 +283,11 @@ Action parse_line(std::string_view raw, std::uint16_t own_port) {
         if (path.empty()) return action::Problem{"usage: \\send <path>"};
         return action::SendFile{path};
     }
+    if (m == "\\fetch") {
+        std::string name = rest_after(line, 1);
+        if (name.empty()) return action::Problem{"usage: \\fetch <file name>"};
+        return action::Fetch{name};
+    }
     if (m == "\\files") {
         if (auto p = arity(0, 0, "\\files")) return *p;
         return action::Files{};
@@ -339,7 +345,8 @@ std::string help_text() {
            "\\request <user>...    ask the directory for a room with these users (the stages follow)\n"
            "\\accept [user|id]     accept the chat request of <user> (or the only open one), or the file offer id\n"
            "\\decline [user|id]    decline it\n"
-           "\\send <path>          offer the file at <path> to the chat partner\n"
+           "\\send <path>          offer the file at <path> to the chat partner, or share it with the current group\n"
+           "\\fetch <name>         ask the current group's members for the file shared there as <name>\n"
            "\\files                file transfers: id, direction, peer, name, state, percent\n"
            "\\rooms                our rooms: id, relay, epoch, members\n"
            "\\room <id-prefix>     lines without '\\' go to that room (\\chat <user> switches back)\n"

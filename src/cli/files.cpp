@@ -19,6 +19,7 @@ const char* phase_name(files::Phase p) {
         case files::Phase::offered: return "offered";
         case files::Phase::transferring: return "transferring";
         case files::Phase::verifying: return "verifying";
+        case files::Phase::asking: return "asking";
     }
     return "?";
 }
@@ -42,9 +43,13 @@ std::optional<FileRequest> Session::poll_file_request() {
 template <typename A>
 void Session::file_action(TimeMs, const A& a) {
     if constexpr (std::is_same_v<A, action::SendFile>) {
-        if (room_ || group_) say("! files go to the chat partner only for now: \\chat <user> first");
+        if (room_) say("! files go to a chat partner or a group, not to a room: \\chat <user> or \\group <id> first");
+        else if (group_) file_requests_.push_back({FileRequest::Kind::send, a.path, {}, {}, {}, group_});
         else if (partner_.empty()) say("! no chat partner: \\chat <username> first");
-        else file_requests_.push_back({FileRequest::Kind::send, a.path, partner_, {}, {}});
+        else file_requests_.push_back({FileRequest::Kind::send, a.path, partner_, {}, {}, {}});
+    } else if constexpr (std::is_same_v<A, action::Fetch>) {
+        if (!group_) say("! \\fetch asks a group's members: \\group <id> first");
+        else file_requests_.push_back({FileRequest::Kind::fetch, {}, {}, {}, a.name, group_});
     } else {
         files::Machine* m = host_.files();
         if (!m) {
@@ -53,9 +58,15 @@ void Session::file_action(TimeMs, const A& a) {
         }
         std::size_t n = 0;
         for (auto& t : m->transfers()) {
+            if (t.side == files::Side::holding) {
+                say("  " + short_id(t.id) + " held for group " + group_label(t.group, group_names()) + " " +
+                    printable(t.name) + " " + std::to_string(t.size) + " bytes");
+                ++n;
+                continue;
+            }
             const bool in = t.side == files::Side::receiving;
             std::string who = name_of(t.peer);
-            if (who.empty()) who = "?";
+            if (who.empty()) who = t.phase == files::Phase::asking ? "group " + group_label(t.group, group_names()) : "?";
             const std::uint64_t had = in ? bytes_had(t) : 0;
             say("  " + short_id(t.id) + (in ? " from " : " to ") + printable(who) + " " + printable(t.name) + " " +
                 std::to_string(t.size) + " bytes " + phase_name(t.phase) + (in ? " " + percent(had, t.size) : ""));
@@ -70,6 +81,7 @@ void Session::file_action(TimeMs, const A& a) {
     }
 }
 template void Session::file_action(TimeMs, const action::SendFile&);
+template void Session::file_action(TimeMs, const action::Fetch&);
 template void Session::file_action(TimeMs, const action::Files&);
 
 // \accept or \decline with an id prefix of an offer waiting: true when it named one
@@ -95,7 +107,7 @@ bool Session::file_answer(TimeMs now, bool accept, const std::string& prefix) {
     }
     auto it = offers_.find(found.front());
     if (accept) {
-        file_requests_.push_back({FileRequest::Kind::accept, {}, {}, it->first, it->second.name});
+        file_requests_.push_back({FileRequest::Kind::accept, {}, {}, it->first, it->second.name, {}});
     } else {
         host_.handle_file_command(now, files::cmd::Decline{it->first});
         say("* file " + short_id(it->first) + " declined");
@@ -110,19 +122,19 @@ void Session::file_event(const files::Event& e) {
             using T = std::decay_t<decltype(x)>;
             if constexpr (std::is_same_v<T, files::ev::Offered>) {
                 std::string from = name_of(x.from);
-                const std::string id = short_id(x.id);
-                say("* file " + id + " offered by " + printable(from.empty() ? "?" : from) + ": " + printable(x.name) +
-                    " (" + std::to_string(x.size) + " bytes, " + printable(x.media_type) + ")");
-                const core::Node* node = host_.node();
-                auto u = node && !from.empty() ? node->user(from) : std::nullopt;
-                if (u && u->contact && x.size <= file_settings_.auto_accept) {
-                    say("* file " + id + " accepted (from a contact, at most " +
-                        std::to_string(file_settings_.auto_accept) + " bytes are taken without asking)");
-                    file_requests_.push_back({FileRequest::Kind::accept, {}, {}, x.id, x.name});
-                } else {
-                    offers_[x.id] = x;
-                    say("* \\accept " + id + " to take it, \\decline " + id + " to refuse it");
-                }
+                say("* file " + short_id(x.id) + " offered by " + printable(from.empty() ? "?" : from) + ": " +
+                    printable(x.name) + " (" + std::to_string(x.size) + " bytes, " + printable(x.media_type) + ")");
+                offered(x);
+            } else if constexpr (std::is_same_v<T, files::ev::Announced>) {
+                std::string from = name_of(x.from);
+                say("* file " + short_id(x.id) + " shared by " + printable(from.empty() ? "?" : from) + " in group " +
+                    group_label(x.group, group_names()) + ": " + printable(x.name) + " (" + std::to_string(x.size) +
+                    " bytes, " + printable(x.media_type) + ")");
+                offered(files::ev::Offered{x.id, x.from, x.name, x.size, x.media_type});
+            } else if constexpr (std::is_same_v<T, files::ev::Shared>) {
+                say("* file " + short_id(x.id) + " shared with group " + group_label(x.group, group_names()) + " (" +
+                    std::to_string(x.members) + (x.members == 1 ? " member" : " members") + "): " +
+                    printable(x.name) + " (" + std::to_string(x.size) + " bytes)");
             } else if constexpr (std::is_same_v<T, files::ev::Refused>) {
                 say("! a file offer from " + printable(name_of(x.from)) + " was refused: " + printable(x.why, Backslash::kept));
             } else if constexpr (std::is_same_v<T, files::ev::Accepted>) {
@@ -141,10 +153,28 @@ void Session::file_event(const files::Event& e) {
                 say("! file " + short_id(x.id) + " cancelled by " + printable(name_of(x.by)));
             } else if constexpr (std::is_same_v<T, files::ev::Failed>) {
                 progress_.erase(x.id);
-                say("! file " + short_id(x.id) + " failed: " + printable(x.why, Backslash::kept));
+                if (x.id == files::FileId{}) say("! file: " + printable(x.why, Backslash::kept));
+                else say("! file " + short_id(x.id) + " failed: " + printable(x.why, Backslash::kept));
             }
         },
         e);
+}
+
+// An offer, or a file shared in a group: taken at once from a contact within the
+// automatic limit, else kept for \accept or \decline.
+void Session::offered(const files::ev::Offered& x) {
+    const std::string id = short_id(x.id);
+    const std::string from = name_of(x.from);
+    const core::Node* node = host_.node();
+    auto u = node && !from.empty() ? node->user(from) : std::nullopt;
+    if (u && u->contact && x.size <= file_settings_.auto_accept) {
+        say("* file " + id + " accepted (from a contact, at most " + std::to_string(file_settings_.auto_accept) +
+            " bytes are taken without asking)");
+        file_requests_.push_back({FileRequest::Kind::accept, {}, {}, x.id, x.name, {}});
+    } else {
+        offers_[x.id] = x;
+        say("* \\accept " + id + " to take it, \\decline " + id + " to refuse it");
+    }
 }
 
 void Session::show_progress(TimeMs now) {
@@ -156,7 +186,8 @@ std::vector<std::string> Session::progress_lines(TimeMs now) {
     files::Machine* m = host_.files();
     if (!m) return lines;
     for (auto& t : m->transfers()) {
-        if (t.side != files::Side::receiving || t.phase == files::Phase::offered) continue;
+        if (t.side != files::Side::receiving || t.phase == files::Phase::offered || t.phase == files::Phase::asking)
+            continue;
         const std::uint64_t had = bytes_had(t);
         auto [it, fresh] = progress_.try_emplace(t.id, Progress{had, now});
         std::string rate = "-", eta = "-";

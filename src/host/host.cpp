@@ -27,6 +27,31 @@ constexpr TimeMs kStoreErrorRepeat = 10000;
 // A batch that could not be stored is tried again at least this often.
 constexpr TimeMs kStoreRetry = 1000;
 
+// What the file part asks of the groups and the node: a group's members, the X25519
+// key a member's transfer key is sealed to, and whether the node sees a member online.
+class FilePeers final : public files::Peers {
+public:
+    explicit FilePeers(Host& host) : host_(host) {}
+    std::vector<PublicKey> members(const files::GroupId& group) override {
+        std::vector<PublicKey> out;
+        auto* g = host_.groups();
+        auto v = g ? g->group(group) : std::nullopt;
+        if (v)
+            for (const auto& m : v->members) out.push_back(m.key);
+        return out;
+    }
+    std::optional<KxPublicKey> kx_of(const PublicKey& pk) override { return crypto::kx_of_identity(pk); }
+    bool online(const PublicKey& pk) override {
+        const std::string name = host_.name_of(pk);
+        auto* node = host_.node();
+        auto u = node && !name.empty() && host_.pinned(name) == pk ? node->user(name) : std::nullopt;
+        return u && u->online();
+    }
+
+private:
+    Host& host_;
+};
+
 }  // namespace
 
 Host::Host(const Config& config) : config_(config) {}
@@ -48,7 +73,9 @@ Result<std::unique_ptr<Host>> Host::create(const Config& config, const Identity&
         h->parts_.push_back(make_groups_part(identity, crypto, stored_groups, h->groups_, problems));
         h->keeps_lines_.resize(h->parts_.size());
         h->keeps_lines_.back() = true;
-        h->parts_.push_back(make_files_part(identity, crypto, stored_files, h->files_, h->frames_, problems));
+        h->file_peers_ = std::make_unique<FilePeers>(*h);
+        h->parts_.push_back(
+            make_files_part(identity, crypto, h->file_peers_.get(), stored_files, h->files_, h->frames_, problems));
         h->self_ = identity;
         h->file_crypto_ = make_files_crypto(crypto);
         Host* self = h.get();
@@ -310,6 +337,19 @@ Result<void> Host::offer_file(TimeMs now, const std::string& user, files::Manife
     return {};
 }
 
+Result<void> Host::share_file(TimeMs now, const groups::GroupId& group, files::ManifestBuilder& manifest,
+                              const std::string& path) {
+    if (!files_ || !groups_) return err("no file transfers here");
+    if (!groups_->group(group)) return err("not in that group");
+    files::Self self{self_.pk, self_.sk, {}, crypto::kx_secret_of_identity(self_.sk)};
+    auto blob = manifest.finish(self);
+    crypto::wipe(self.kx_sk);
+    if (!blob) return err(blob.error());
+    files_->handle_command(now, files::cmd::Share{group, std::move(*blob), path});
+    settle(now);
+    return {};
+}
+
 void Host::handle_file_command(TimeMs now, const files::Command& c) {
     if (!files_) return;
     files_->handle_command(now, c);
@@ -322,15 +362,16 @@ std::optional<files::IoOp> Host::poll_file_io() {
 }
 
 void Host::handle_file_read(TimeMs now, const files::FileId& id, files::Side side, std::uint32_t index,
-                            ByteView bytes) {
+                            ByteView bytes, const PublicKey& peer) {
     if (!files_) return;
-    files_->handle_read(now, id, side, index, bytes);
+    files_->handle_read(now, id, side, index, bytes, peer);
     settle(now);
 }
 
-void Host::handle_file_read_failed(TimeMs now, const files::FileId& id, files::Side side, const std::string& why) {
+void Host::handle_file_read_failed(TimeMs now, const files::FileId& id, files::Side side, const std::string& why,
+                                   const PublicKey& peer) {
     if (!files_) return;
-    files_->handle_read_failed(now, id, side, why);
+    files_->handle_read_failed(now, id, side, why, peer);
     settle(now);
 }
 

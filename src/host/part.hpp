@@ -71,7 +71,7 @@ std::unique_ptr<Part> make_groups_part(const Identity& identity, core::Crypto& c
 // cannot be read is said in `problems`.
 // The file machine's cryptography on the node's (core::Crypto) for what they share.
 std::unique_ptr<files::Crypto> make_files_crypto(core::Crypto& crypto);
-std::unique_ptr<Part> make_files_part(const Identity& identity, core::Crypto& crypto,
+std::unique_ptr<Part> make_files_part(const Identity& identity, core::Crypto& crypto, files::Peers* peers,
                                       const std::vector<FileRecord>& restore, files::Machine*& machine,
                                       std::deque<core::Transmit>& frames, std::vector<std::string>& problems);
 

@@ -241,8 +241,8 @@ constexpr std::uint8_t kChunkType = 3;
 
 class FilesPart final : public Part {
 public:
-    FilesPart(const Identity& id, core::Crypto& crypto, std::deque<core::Transmit>& frames)
-        : crypto_(crypto), machine_(files::Config{}, self_of(id), crypto_), frames_(frames) {}
+    FilesPart(const Identity& id, core::Crypto& crypto, files::Peers* peers, std::deque<core::Transmit>& frames)
+        : crypto_(crypto), machine_(files::Config{}, self_of(id), crypto_, peers), frames_(frames) {}
     files::Machine& machine() { return machine_; }
 
     bool takes(std::uint8_t type) const override {
@@ -265,8 +265,8 @@ public:
         auto r = machine_.poll_store();
         if (!r) return std::nullopt;
         const auto side = static_cast<std::uint8_t>(r->side);
-        if (r->state.empty()) return StoreOp{store_op::DeleteFile{r->id, side}};
-        return StoreOp{store_op::PutFile{FileRecord{r->id, side, std::move(r->state)}}};
+        if (r->state.empty()) return StoreOp{store_op::DeleteFile{r->id, side, r->peer}};
+        return StoreOp{store_op::PutFile{FileRecord{r->id, side, std::move(r->state), r->peer}}};
     }
     // A failed commit: the records are kept to store again; the machine asks for
     // chunks and offers again on its own timers, so nothing it sent rests on them.
@@ -302,10 +302,10 @@ std::unique_ptr<files::Crypto> make_files_crypto(core::Crypto& crypto) {
     return std::make_unique<FilesCrypto>(crypto);
 }
 
-std::unique_ptr<Part> make_files_part(const Identity& identity, core::Crypto& crypto,
+std::unique_ptr<Part> make_files_part(const Identity& identity, core::Crypto& crypto, files::Peers* peers,
                                       const std::vector<FileRecord>& restore, files::Machine*& machine,
                                       std::deque<core::Transmit>& frames, std::vector<std::string>& problems) {
-    auto p = std::make_unique<FilesPart>(identity, crypto, frames);
+    auto p = std::make_unique<FilesPart>(identity, crypto, peers, frames);
     for (const auto& f : restore)
         if (auto r = p->machine().restore(f.state); !r)
             problems.push_back("! a stored file transfer could not be read (" + r.error() + "); it is left out");

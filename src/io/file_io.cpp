@@ -89,13 +89,13 @@ void FileIo::perform(host::Host& host, cli::Session& session) {
                     // A read-back of a file still being written sees what was written (the page cache).
                     int fd = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
                     if (fd < 0) {
-                        host.handle_file_read_failed(now_ms(), o.id, o.side, o.path + ": " + why(errno));
+                        host.handle_file_read_failed(now_ms(), o.id, o.side, o.path + ": " + why(errno), o.peer);
                         return;
                     }
                     auto b = read_at(fd, o.offset, o.length);
                     ::close(fd);
-                    if (b) host.handle_file_read(now_ms(), o.id, o.side, o.index, *b);
-                    else host.handle_file_read_failed(now_ms(), o.id, o.side, o.path + ": " + b.error());
+                    if (b) host.handle_file_read(now_ms(), o.id, o.side, o.index, *b, o.peer);
+                    else host.handle_file_read_failed(now_ms(), o.id, o.side, o.path + ": " + b.error(), o.peer);
                 } else if constexpr (std::is_same_v<T, files::io::Write>) {
                     int fd = open_for_write(o.path);
                     auto r = fd < 0 ? Result<void>(err(why(errno))) : write_at(fd, o.offset, o.bytes);
@@ -172,16 +172,19 @@ void FileIo::offer(host::Host& host, cli::Session& session, TimeMs now, const cl
         }
     }
     ::close(fd);
-    if (auto o = host.offer_file(now, r.to, builder, path); !o) session.note("! cannot send " + r.path + ": " + o.error());
+    auto o = r.group ? host.share_file(now, *r.group, builder, path) : host.offer_file(now, r.to, builder, path);
+    if (!o) session.note("! cannot send " + r.path + ": " + o.error());
 }
 
-// \accept: a safe name in the download folder that is not taken, the chunks
-// written beside it under a name of its own until the whole file checked out.
+// \accept (and \fetch): a safe name in the download folder that is not taken, the
+// chunks written beside it under a name of its own until the whole file checked out.
 void FileIo::accept(host::Host& host, cli::Session& session, TimeMs now, const cli::FileRequest& r) {
+    const std::string what = r.kind == cli::FileRequest::Kind::fetch ? "fetch " + r.name
+                                                                      : "accept file " + cli::short_id(r.id);
     std::error_code ec;
     std::filesystem::create_directories(downloads_, ec);
     if (ec) {
-        session.note("! cannot accept file " + cli::short_id(r.id) + ": " + downloads_ + ": " + ec.message());
+        session.note("! cannot " + what + ": " + downloads_ + ": " + ec.message());
         return;
     }
     auto taken = [&](const std::string& name) {
@@ -190,7 +193,7 @@ void FileIo::accept(host::Host& host, cli::Session& session, TimeMs now, const c
     };
     auto name = files::safe_file_name(r.name, taken);
     if (!name) {
-        session.note("! cannot accept file " + cli::short_id(r.id) + ": " + name.error());
+        session.note("! cannot " + what + ": " + name.error());
         return;
     }
     const std::string final_path = downloads_ + "/" + *name;
@@ -199,10 +202,15 @@ void FileIo::accept(host::Host& host, cli::Session& session, TimeMs now, const c
     // same name accepted before the first chunk is written gets another.
     int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        session.note("! cannot accept file " + cli::short_id(r.id) + ": " + partial + ": " + why(errno));
+        session.note("! cannot " + what + ": " + partial + ": " + why(errno));
         return;
     }
     ::close(fd);
+    if (r.kind == cli::FileRequest::Kind::fetch) {
+        host.handle_file_command(now, files::cmd::Fetch{*r.group, r.name, partial, final_path});
+        session.note("* asking the group's members for " + r.name + " (to be saved as " + final_path + ")");
+        return;
+    }
     host.handle_file_command(now, files::cmd::Accept{r.id, partial, final_path});
     session.note("* file " + cli::short_id(r.id) + " will be saved as " + final_path);
 }

@@ -694,11 +694,12 @@ private:
         return path;
     }
 
-    // send_file: as \send does, to the contact named; what is said comes back.
+    // send_file and fetch_file: as \send (to the contact named or the group) and
+    // \fetch do; what is said comes back.
     void send_file(const api::FileSend& f) {
-        auto said = said_while([&] {
-            files_.request(*host_, *session_, wall_now(), cli::FileRequest{cli::FileRequest::Kind::send, f.path, f.to, {}, {}});
-        });
+        using Kind = cli::FileRequest::Kind;
+        const cli::FileRequest r{f.fetch.empty() ? Kind::send : Kind::fetch, f.path, f.to, {}, f.fetch, f.group};
+        auto said = said_while([&] { files_.request(*host_, *session_, wall_now(), r); });
         api_->handle_file_offered(f, said);
         handed_in();  // the offer goes out with the turn
     }

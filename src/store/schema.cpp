@@ -172,6 +172,21 @@ CREATE TABLE lines (
 );
 CREATE INDEX lines_by_conversation ON lines (conversation, n);
 )sql",
+    // 10: files shared in groups (darkchat-protocol(7), FILES IN GROUPS): a file
+    // held to serve a group's members (side 2), and one sending state per member
+    // it goes to (peer; all zero for a file between two, as every row before).
+    R"sql(
+CREATE TABLE files_10 (
+    id BLOB NOT NULL CHECK (length(id) = 16),
+    side INTEGER NOT NULL CHECK (side IN (0, 1, 2)),
+    peer BLOB NOT NULL CHECK (length(peer) = 32),
+    state BLOB NOT NULL CHECK (length(state) > 0),
+    PRIMARY KEY (id, side, peer)
+) WITHOUT ROWID;
+INSERT INTO files_10 (id, side, peer, state) SELECT id, side, zeroblob(32), state FROM files;
+DROP TABLE files;
+ALTER TABLE files_10 RENAME TO files;
+)sql",
 };
 
 }  // namespace
@@ -294,10 +309,10 @@ Result<void> prepare_statements(Connection& conn, Statements& st) {
         {&st.delete_group, "DELETE FROM groups WHERE id = ?"},
         {&st.all_groups, "SELECT id, state FROM groups ORDER BY id"},
         {&st.put_file,
-         "INSERT INTO files (id, side, state) VALUES (?, ?, ?) ON CONFLICT (id, side) DO UPDATE SET state = "
-         "excluded.state"},
-        {&st.delete_file, "DELETE FROM files WHERE id = ? AND side = ?"},
-        {&st.all_files, "SELECT id, side, state FROM files ORDER BY id, side"},
+         "INSERT INTO files (id, side, peer, state) VALUES (?, ?, ?, ?) ON CONFLICT (id, side, peer) DO UPDATE "
+         "SET state = excluded.state"},
+        {&st.delete_file, "DELETE FROM files WHERE id = ? AND side = ? AND peer = ?"},
+        {&st.all_files, "SELECT id, side, peer, state FROM files ORDER BY id, side, peer"},
         {&st.put_held,
          "INSERT INTO held (to_user, id, from_user, kept, base, sealed) VALUES (?, ?, ?, ?, ?, ?) "
          "ON CONFLICT (to_user, id) DO NOTHING"},

@@ -34,6 +34,7 @@ struct Message<FileOffer> {
     static constexpr auto fields = std::tuple{
         field(0, "manifest", &FileOffer::manifest, required),
         field(1, "key", &FileOffer::key, max_bytes(kMaxFileSealedKey), required),
+        field(2, "group", &FileOffer::group),
     };
 };
 
@@ -93,6 +94,26 @@ struct Message<FileState> {
         field(6, "final_path", &FileState::final_path, max_bytes(kMaxFilePath)),
         field(7, "have", &FileState::have, max_bytes(kMaxFileChunks / 8)),
         field(8, "sealed", &FileState::sealed, max_bytes(kMaxFileSealedKey)),
+        field(9, "group", &FileState::group),
+    };
+};
+
+template <>
+struct Message<FileShare> {
+    static constexpr std::string_view name = "fileShare";
+    static constexpr auto fields = std::tuple{
+        field(0, "group", &FileShare::group, required),
+        field(1, "manifest", &FileShare::manifest, required),
+    };
+};
+
+template <>
+struct Message<FileAsk> {
+    static constexpr std::string_view name = "fileAsk";
+    static constexpr auto fields = std::tuple{
+        field(0, "group", &FileAsk::group, required),
+        field(1, "id", &FileAsk::id, required),
+        field(2, "name", &FileAsk::name, max_bytes(kMaxFileName)),
     };
 };
 

@@ -42,6 +42,10 @@ void check_message(ByteView in) {
         fuzz::expect(w->chunks.size() <= wire::kMaxFileWant, "fileWant", "too many chunks");
     } else if (auto* c = std::get_if<wire::FileChunk>(&*v)) {
         fuzz::expect(c->data.size() <= wire::kMaxFileChunk + wire::kFileChunkTag, "fileChunk", "too long");
+    } else if (auto* a = std::get_if<wire::FileAsk>(&*v)) {
+        fuzz::expect(a->name.size() <= wire::kMaxFileName, "fileAsk", "name too long");
+    } else if (auto* s = std::get_if<wire::FileShare>(&*v)) {
+        check_manifest(s->manifest.body, "manifest in fileShare");
     }
     fuzz::round_trip_eq(*v, wire::encode_file, wire::decode_file, "file message");
 }
@@ -71,7 +75,8 @@ void check_image(ByteView in) {
         fuzz::expect(i->width > 0 && i->height > 0, "image", "a size of zero");
 }
 
-// Station 0 sends station 1 a file of 9 chunks; after some steps the input arrives.
+// Station 0 sends station 1 a file of 9 chunks, and shares another in a group of the
+// two (station 2 is not in it), which station 1 takes; after some steps the input arrives.
 void machine(ByteView in) {
     fuzz::Reader r(in);
     const std::size_t steps = r.u8();
@@ -84,6 +89,15 @@ void machine(ByteView in) {
     auto offers = net.events_of<files::ev::Offered>(1);
     fuzz::expect(offers.size() == 1, "machine", "no offer");
     net.command(1, files::cmd::Accept{offers[0].id, "f.part", "f"});
+    files::GroupId g{};
+    g.fill(9);
+    net.groups[g] = {0, 1};
+    net.at(0).disk["g.bin"] = data;
+    net.command(0, files::cmd::Share{g, net.manifest(0, "g.bin", data, 1024), "g.bin"});
+    net.run_for(100);
+    auto shared = net.events_of<files::ev::Announced>(1);
+    fuzz::expect(shared.size() == 1, "machine", "no file shared");
+    net.command(1, files::cmd::Accept{shared[0].id, "g.part", "g"});
     net.steps(steps);
 
     const Bytes bytes(rest.begin(), rest.end());
@@ -95,7 +109,8 @@ void machine(ByteView in) {
     for (std::size_t i = 0; i < 3; ++i)
         fuzz::expect(net.m(i).transfers().size() <= files::Config{}.max_transfers, "machine", "too many transfers");
     for (const auto& c : net.events_of<files::ev::Completed>(1))
-        if (c.id == offers[0].id) fuzz::expect(net.at(1).disk["f"] == data, "machine", "a wrong file completed");
+        if (c.id == offers[0].id || c.id == shared[0].id)
+            fuzz::expect(net.at(1).disk[c.id == offers[0].id ? "f" : "g"] == data, "machine", "a wrong file completed");
 }
 
 }  // namespace

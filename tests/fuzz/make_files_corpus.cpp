@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
         {"chunk", wire::FileChunk{id, 2, Bytes(1040, 4)}},
         {"done", wire::FileDone{id, true}},
         {"cancel", wire::FileCancel{id}},
+        {"share", wire::FileShare{wire::FileGroupBytes{9}, blob}},
+        {"ask", wire::FileAsk{wire::FileGroupBytes{9}, id, {}}},
+        {"ask_name", wire::FileAsk{wire::FileGroupBytes{9}, {}, "photo.jpg"}},
+        {"group_offer", wire::FileOffer{blob, Bytes(80, 1), wire::FileGroupBytes{9}}},
     };
     for (const auto& [name, msg] : messages) {
         put(std::string("msg_") + name, wire::encode_file(msg));
@@ -65,6 +69,14 @@ int main(int argc, char** argv) {
     st.final_path = "dl/photo.jpg";
     st.have = Bytes{0x05};
     put("state", wire::encode(st));
+    st.side = 2;  // held for a group's members
+    st.group = wire::FileGroupBytes{9};
+    st.path = "dl/photo.jpg";
+    put("state_held", wire::encode(st));
+    st.side = 1;
+    st.phase = 3;  // asking the group's members
+    st.path = "dl/photo.jpg.part";
+    put("state_asking", wire::encode(st));
 
     put("png", Bytes{0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 1, 0, 0, 0,
                      0, 200});

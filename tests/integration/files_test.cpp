@@ -16,15 +16,6 @@ using namespace dc::it;
 
 namespace {
 
-std::string random_file(const std::string& path, std::size_t size, unsigned seed) {
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-    std::mt19937_64 g(seed);
-    std::string data(size, '\0');
-    for (auto& c : data) c = static_cast<char>(g());
-    std::ofstream(path, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
-    return data;
-}
-
 long long size_of(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 ? static_cast<long long>(st.st_size) : -1;

@@ -9,13 +9,6 @@ using namespace dc::it;
 
 namespace {
 
-// The number of the request line "* WHO ... \yes N or \no N" that p showed since mark.
-std::string request_number(Proc& p, const std::string& who, std::size_t mark) {
-    std::string line = p.wait_for(re("^\\* " + quote(who) + " (asks|invites) you into .*: \\\\yes [0-9]+ or \\\\no [0-9]+$"),
-                                  8, mark);
-    return line.substr(line.rfind(' ') + 1);
-}
-
 // "[xxxxxxxx ...] <who> text", as a member shows another's line.
 Pattern group_line(const std::string& who, const std::string& text) {
     return re("^\\[[0-9a-f]{8}[^\\]]*\\] <" + quote(who) + "> " + quote(text) + "$");

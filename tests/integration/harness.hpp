@@ -38,6 +38,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <regex>
 #include <source_location>
 #include <sstream>
@@ -192,6 +193,16 @@ inline std::string read_file(const std::string& path) {
     std::stringstream ss;
     ss << f.rdbuf();
     return ss.str();
+}
+
+// A file of size random bytes (from seed) at path, its folder made; its bytes.
+inline std::string random_file(const std::string& path, std::size_t size, unsigned seed) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::mt19937_64 g(seed);
+    std::string data(size, '\0');
+    for (auto& c : data) c = static_cast<char>(g());
+    std::ofstream(path, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
+    return data;
 }
 
 inline std::vector<std::string> split_lines(const std::string& text) {
@@ -823,6 +834,14 @@ inline void figure3_ab(Net& net, Loc loc = Loc::current()) {
     figure3(net, loc);
     wait_user(net.proc("A"), "B", re("^B online via C \\| " + quote(net["B"].addr()) + " online"), 5, loc);
     wait_user(net.proc("B"), "A", re("^A online via C \\| " + quote(net["A"].addr()) + " online"), 5, loc);
+}
+
+// The number N of the group request line "* WHO asks|invites you into ...: \\yes N or
+// \\no N" (darkchat(1), GROUPS) that p showed since mark.
+inline std::string request_number(Proc& p, const std::string& who, std::size_t mark, double secs = 10) {
+    std::string line = p.wait_for(
+        re("^\\* " + quote(who) + " (asks|invites) you into .*: \\\\yes [0-9]+ or \\\\no [0-9]+$"), secs, mark);
+    return line.substr(line.rfind(' ') + 1);
 }
 
 // a pings b and each adds the other (no super-client needed); returns once both

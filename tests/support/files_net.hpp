@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <tuple>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,17 @@ namespace dc::files::test {
 
 using SeededCrypto = dc::seeded::Seeded<SodiumCrypto>;
 
+// n bytes that differ from seed to seed, the same every run.
+inline Bytes pattern(std::size_t n, std::uint8_t seed = 1) {
+    Bytes b(n);
+    std::uint32_t x = seed;
+    for (auto& c : b) {
+        x = x * 1103515245 + 12345;
+        c = static_cast<std::uint8_t>(x >> 16);
+    }
+    return b;
+}
+
 class FilesNet {
 public:
     struct Station {
@@ -34,7 +46,8 @@ public:
         std::unique_ptr<SeededCrypto> crypto;
         std::unique_ptr<Machine> m;
         std::map<std::string, Bytes> disk;
-        std::map<std::pair<Side, FileId>, Bytes> store;
+        std::map<std::tuple<Side, FileId, PublicKey>, Bytes> store;
+        std::unique_ptr<Peers> peers;
         std::vector<Event> events;           // everything it showed, across restarts
         std::vector<wire::FileMessage> sent;  // everything it sent, decoded
         std::size_t writes = 0;               // io::Write operations applied
@@ -52,6 +65,9 @@ public:
     std::function<void(const Message&)> delivered;
     // Called before a read of station i is answered (to change what is on its disk).
     std::function<void(std::size_t, const io::Read&)> before_read;
+    // The groups every station sees (station indices, the first the coordinator); a
+    // station sees another online while it is alive.
+    std::map<GroupId, std::vector<std::size_t>> groups;
 
     FilesNet(std::size_t n, std::uint64_t seed, Config config = {}) : config_(config), rng_(seed), seed_(seed) {
         (void)crypto::init();
@@ -158,11 +174,32 @@ private:
     bool boot(std::size_t i) {
         Station& s = st_[i];
         s.crypto = std::make_unique<SeededCrypto>(seed_ * 7919 + i * 104729 + static_cast<std::uint64_t>(s.boots++));
-        s.m = std::make_unique<Machine>(config_, s.self, *s.crypto);
+        s.peers = std::make_unique<NetPeers>(*this);
+        s.m = std::make_unique<Machine>(config_, s.self, *s.crypto, s.peers.get());
         bool ok = true;
         for (const auto& [k, state] : s.store) ok = s.m->restore(state) && ok;
         return ok;
     }
+
+    struct NetPeers final : Peers {
+        explicit NetPeers(FilesNet& n) : net(n) {}
+        std::vector<PublicKey> members(const GroupId& g) override {
+            std::vector<PublicKey> out;
+            if (auto it = net.groups.find(g); it != net.groups.end())
+                for (std::size_t i : it->second) out.push_back(net.st_[i].self.pk);
+            return out;
+        }
+        std::optional<KxPublicKey> kx_of(const PublicKey& pk) override {
+            const std::size_t i = net.index_of(pk);
+            if (i >= net.st_.size()) return std::nullopt;
+            return net.st_[i].self.kx_pk;
+        }
+        bool online(const PublicKey& pk) override {
+            const std::size_t i = net.index_of(pk);
+            return i < net.st_.size() && net.st_[i].alive;
+        }
+        FilesNet& net;
+    };
 
     std::size_t index_of(const PublicKey& pk) const {
         for (std::size_t i = 0; i < st_.size(); ++i)
@@ -198,8 +235,8 @@ private:
             std::vector<io::Read> reads;
             while (auto op = s.m->poll_io()) apply(i, *op, reads);
             while (auto r = s.m->poll_store()) {
-                if (r->state.empty()) s.store.erase({r->side, r->id});
-                else s.store[{r->side, r->id}] = r->state;
+                if (r->state.empty()) s.store.erase({r->side, r->id, r->peer});
+                else s.store[{r->side, r->id, r->peer}] = r->state;
             }
             while (auto e = s.m->poll_event()) s.events.push_back(std::move(*e));
             while (auto o = s.m->poll_message()) {
@@ -215,11 +252,11 @@ private:
                 if (before_read) before_read(i, r);
                 auto it = s.disk.find(r.path);
                 if (it == s.disk.end() || it->second.size() < r.offset + r.length) {
-                    s.m->handle_read_failed(now_, r.id, r.side, "no such bytes");
+                    s.m->handle_read_failed(now_, r.id, r.side, "no such bytes", r.peer);
                     continue;
                 }
                 const ByteView bytes = ByteView(it->second).subspan(r.offset, r.length);
-                s.m->handle_read(now_, r.id, r.side, r.index, bytes);
+                s.m->handle_read(now_, r.id, r.side, r.index, bytes, r.peer);
             }
         }
     }

@@ -13,19 +13,10 @@
 using namespace dc;
 using namespace dc::files;
 using test::FilesNet;
+using test::pattern;
 using test::SeededCrypto;
 
 namespace {
-
-Bytes pattern(std::size_t n, std::uint8_t seed = 1) {
-    Bytes b(n);
-    std::uint32_t x = seed;
-    for (auto& c : b) {
-        x = x * 1103515245 + 12345;
-        c = static_cast<std::uint8_t>(x >> 16);
-    }
-    return b;
-}
 
 // Station 1 accepts the offer it was shown last, into downloads/<name>.
 FileId accept_last(FilesNet& net, const std::string& name = "got.bin") {
@@ -228,7 +219,7 @@ TEST_CASE("kill -9 of the receiver mid-transfer: the restart asks only for the c
     until_have(net, 20);
     net.kill(1);
     // What the record says it has is on disk.
-    auto rec = wire::decode_file_state(net.at(1).store.at({Side::receiving, id}));
+    auto rec = wire::decode_file_state(net.at(1).store.at({Side::receiving, id, PublicKey{}}));
     REQUIRE(rec);
     const std::size_t stored = check_counted_on_disk(*rec, net.at(1).disk["downloads/movie.mkv.part"], data);
     CHECK(stored >= 16);
@@ -262,7 +253,7 @@ TEST_CASE("a full disk: chunks that could not be written are not counted, the re
     auto v = net.m(1).transfers();
     REQUIRE(v.size() == 1);
     CHECK(v[0].have < 41);
-    auto rec = wire::decode_file_state(net.at(1).store.at({Side::receiving, id}));
+    auto rec = wire::decode_file_state(net.at(1).store.at({Side::receiving, id, PublicKey{}}));
     REQUIRE(rec);
     check_counted_on_disk(*rec, net.at(1).disk["downloads/big.iso.part"], data);
     // While full it asks again every write_retry, not without pause: 30 s, a few dozen wants.
@@ -422,7 +413,7 @@ TEST_CASE("a stored record that does not fit its manifest is not restored") {
     FilesNet net(2, 24);
     const FileId id = start(net, "r.bin", pattern(9000));
     net.steps(3);
-    auto state = wire::decode_file_state(net.at(1).store.at({Side::receiving, id}));
+    auto state = wire::decode_file_state(net.at(1).store.at({Side::receiving, id, PublicKey{}}));
     REQUIRE(state);
     state->have.push_back(0);  // more chunk bits than chunks
     SeededCrypto c(1);

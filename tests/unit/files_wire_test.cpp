@@ -38,6 +38,10 @@ TEST_CASE("every file message survives encode and decode, and its first byte nam
         FileChunk{id, 12, Bytes(1040, 9)},
         FileDone{id, false},
         FileCancel{id},
+        FileShare{FileGroupBytes{4}, blob},
+        FileAsk{FileGroupBytes{4}, id, {}},
+        FileAsk{FileGroupBytes{4}, {}, "photo.jpg"},
+        FileOffer{blob, Bytes(80, 3), FileGroupBytes{4}},
     };
     for (const auto& m : all) {
         const Bytes b = encode_file(m);

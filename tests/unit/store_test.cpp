@@ -219,7 +219,7 @@ TEST_CASE("a new store is created owner-only, in WAL mode, at the current schema
     auto& s = *opened;
 
     CHECK(mode_of(path) == 0600);
-    CHECK(s->schema_version() == 9);
+    CHECK(s->schema_version() == 10);
 
     apply_ok(*s, {store_op::PutUser{user("alice", 1, true, 10)}});
     // The write went to the write-ahead log, which SQLite creates with the database's mode.
@@ -246,7 +246,7 @@ TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
                       store_op::PutHistory{message(8, "alice", "bob", 300)}});
     }
     auto s = open_ok(path);
-    CHECK(s->schema_version() == 9);
+    CHECK(s->schema_version() == 10);
     auto loaded = s->load_identity();
     REQUIRE(loaded.ok());
     REQUIRE(loaded->has_value());
@@ -601,20 +601,20 @@ TEST_CASE("a schema newer than this darkchat is refused and left alone") {
         auto s = open_ok(path);
         apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     }
-    set_user_version(path, 10);
+    set_user_version(path, 11);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error() == "store: " + path + ": database schema 10 is newer than this darkchat (9)");
+    CHECK(s.error() == "store: " + path + ": database schema 11 is newer than this darkchat (10)");
 
-    set_user_version(path, 9);  // nothing was changed: back at version 9 the data is there
+    set_user_version(path, 10);  // nothing was changed: back at version 10 the data is there
     auto again = open_ok(path);
-    CHECK(again->schema_version() == 9);
+    CHECK(again->schema_version() == 10);
     REQUIRE(snapshot_ok(*again).users.size() == 1);
 }
 
 TEST_CASE("an in-memory store works for tests and tools") {
     auto s = open_ok(":memory:");
-    CHECK(s->schema_version() == 9);
+    CHECK(s->schema_version() == 10);
     apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     CHECK(snapshot_ok(*s).users.size() == 1);
 }
@@ -820,7 +820,7 @@ bool contains(const std::string& haystack, ByteView needle) {
 
 }  // namespace
 
-TEST_CASE("a schema 1 database is migrated in place to schema 9 with its data intact") {
+TEST_CASE("a schema 1 database is migrated in place to schema 10 with its data intact") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
     make_v1_database(path);
@@ -850,7 +850,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 9 with its data in
     REQUIRE(query_text(path, "PRAGMA user_version") == "1");
 
     auto check_data = [&](Store& s) {
-        CHECK(s.schema_version() == 9);
+        CHECK(s.schema_version() == 10);
         auto loaded = s.load_identity();
         REQUIRE(loaded.ok());
         auto snap = snapshot_ok(s);
@@ -883,7 +883,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 9 with its data in
     };
 
     check_data(*open_ok(path));
-    CHECK(query_text(path, "PRAGMA user_version") == "9");
+    CHECK(query_text(path, "PRAGMA user_version") == "10");
     CHECK(query_text(path, "SELECT count(*) FROM rooms") == "0");
     CHECK(mode_of(path) == 0600);
     CHECK(query_text(path, "SELECT sql FROM sqlite_master WHERE name = 'identity'").find("sk_sealed BLOB") !=
@@ -1182,6 +1182,7 @@ TEST_CASE("a transfer's state is kept per file and side, replaced, deleted, and 
             CHECK(snap.files[i].file == m[i].file);
             CHECK(snap.files[i].side == m[i].side);
             CHECK(snap.files[i].state == m[i].state);
+            CHECK(snap.files[i].peer == m[i].peer);
         }
         return snap.files;
     };
@@ -1197,6 +1198,39 @@ TEST_CASE("a transfer's state is kept per file and side, replaced, deleted, and 
     CHECK(got[0].state == Bytes{5, 5});
     got = both({store_op::DeleteFile{f, 1}, store_op::DeleteFile{f, 1}});  // deleting twice is no fault
     CHECK(got.empty());
+    // A group's file: held (side 2) and sent to two members, a row for each.
+    PublicKey bob{}, carol{};
+    bob.fill(7);
+    carol.fill(8);
+    got = both({store_op::PutFile{{f, 2, Bytes{9}}}, store_op::PutFile{{f, 0, Bytes{1}, bob}},
+                store_op::PutFile{{f, 0, Bytes{2}, carol}}});
+    REQUIRE(got.size() == 3);
+    CHECK(got[0].peer == bob);
+    CHECK(got[1].peer == carol);
+    CHECK(got[2].side == 2);
+    got = both({store_op::DeleteFile{f, 0, bob}});
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].peer == carol);
+}
+
+TEST_CASE("a schema 9 database's transfers keep their rows, with no peer, in schema 10") {
+    TempDir dir;
+    std::string path = dir.file("darkchat.db");
+    { auto s = open_ok(path); }
+    // The files table as schema 9 had it, with a row in it.
+    exec_sql(path,
+             "DROP TABLE files;"
+             "CREATE TABLE files (id BLOB NOT NULL CHECK (length(id) = 16), side INTEGER NOT NULL CHECK (side IN "
+             "(0, 1)), state BLOB NOT NULL CHECK (length(state) > 0), PRIMARY KEY (id, side)) WITHOUT ROWID;"
+             "INSERT INTO files VALUES (x'03030303030303030303030303030303', 1, x'0102');");
+    set_user_version(path, 9);
+    auto s = open_ok(path);
+    CHECK(s->schema_version() == 10);
+    auto snap = snapshot_ok(*s);
+    REQUIRE(snap.files.size() == 1);
+    CHECK(snap.files[0].side == 1);
+    CHECK(snap.files[0].peer == PublicKey{});
+    CHECK(snap.files[0].state == Bytes{1, 2});
 }
 
 TEST_CASE("the API's event log keeps events by seq, pages them, trims the oldest, and the in-memory store agrees") {
