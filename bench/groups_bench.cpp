@@ -1,8 +1,8 @@
 // Conversation groups (darkchat-groups(7)) as the node carries them, against anchors
 // measured in the same run (issue 17, point 11):
 //
-//   groups_bench [--part rekey|procs|kill|relay|all] [--darkchat PATH] [--rounds R]
-//                [--k K] [--lines L] [--kill-runs N] [--burst B]
+//   groups_bench [--part rekey|procs|kill|relay|file|all] [--darkchat PATH] [--rounds R]
+//                [--k K] [--lines L] [--kill-runs N] [--burst B] [--mib M]
 //
 // rekey (in-process, no network): groups::Machine on groups::SodiumCrypto for groups of
 //   n = 2, 8, 32, 64 members, every message handed on at once in one FIFO queue. For
@@ -32,6 +32,13 @@
 //   1:1 line of the same run; and a burst of B lines typed at once, deliveries per
 //   second = B x (K - 1) / time from the first write until every member showed the
 //   last, each member's lines checked (each once, in order).
+// file: K processes (10 by default) with --auto-accept, a group of K as in procs. First
+//   the anchor: the coordinator \send's a file of M MiB (64 by default) to its first member
+//   alone (1:1), from \send to "received". Then it \send's the same file into the group
+//   (darkchat(1), FILES IN GROUPS): each member takes it at once and asks the author first;
+//   per member the time from \send to its "received" line and its rate, in total the bytes
+//   delivered over the time until the last member had it; the author's CPU time and peak
+//   resident memory over the transfer; every copy compared byte for byte with the file.
 //
 // Benchmarks are not tests: every process started is stopped by its pid, every wait
 // and loop is bounded, traffic only on 127.0.0.1.
@@ -43,7 +50,12 @@
 #include <time.h>
 
 #include <cmath>
+#include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
 #include <map>
 #include <memory>
 #include <regex>
@@ -372,7 +384,11 @@ public:
               const std::string& what) {
         if (auto s = find(p, from, match)) return *s;
         auto got = wait_maybe(p, from, match, ms);
-        if (!got) die(p.d.name + " did not show " + what);
+        if (!got) {
+            for (std::size_t i = p.seen.size() > 12 ? p.seen.size() - 12 : 0; i < p.seen.size(); ++i)
+                std::fprintf(stderr, "%s| %s\n", p.d.name.c_str(), p.seen[i].line.c_str());
+            die(p.d.name + " did not show " + what);
+        }
         return *got;
     }
     std::optional<Seen> wait_maybe(Proc& p, std::size_t from, const std::function<bool(const std::string&)>& match,
@@ -710,6 +726,86 @@ void part_relay(const std::string& darkchat, std::size_t k, int lines, int burst
     stop_tracked(relay.c, 3000);
 }
 
+// \send of the file at src by `from` (to its chat partner or current group); the time
+// from \send until each of `to` showed "* file ... received from ...", whose copies are
+// compared with data. Dies on a copy that differs.
+std::vector<double> send_file_to(Procs& ps, Proc& from, const std::vector<Proc*>& to, const std::string& src,
+                                 const std::string& data) {
+    std::vector<std::size_t> marks;
+    for (auto* m : to) marks.push_back(ps.mark(*m));
+    const auto t0 = now();
+    ps.send(from, "\\send " + src);
+    std::vector<double> secs;
+    for (std::size_t i = 0; i < to.size(); ++i) {
+        auto got = ps.wait(*to[i], marks[i], matches("^\\* file [0-9a-f]{8} received from .*: .*$"), 300000,
+                           "the file received");
+        secs.push_back(s_between(t0, got.t));
+        const std::string path = got.line.substr(got.line.find(": ", got.line.find("received from ")) + 2);
+        std::ifstream f(path, std::ios::binary);
+        std::string copy((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        if (copy != data) die(to[i]->d.name + "'s copy of the file differs: " + path);
+    }
+    return secs;
+}
+
+void part_file(const std::string& darkchat, std::size_t k, std::size_t mib) {
+    TempDir tmp("groups-file");
+    Procs ps(darkchat, tmp.path, {"--auto-accept", std::to_string(std::uint64_t{8} << 30)});
+    std::printf("# file: a file of %zu MiB to a group of %zu\n", mib, k);
+    const std::string src = tmp.path + "/src/file.bin";
+    std::filesystem::create_directories(tmp.path + "/src");
+    std::string data(mib << 20, '\0');
+    std::mt19937_64 g(7);
+    for (std::size_t i = 0; i + 8 <= data.size(); i += 8) {
+        const std::uint64_t x = g();
+        std::memcpy(data.data() + i, &x, 8);
+    }
+    std::ofstream(src, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
+    std::string id = start_group(ps, k);
+    Proc& coord = ps[0];
+    std::vector<Proc*> members{&ps[1]};
+    for (std::size_t i = 2; i < k; ++i) {
+        admit(ps, coord, ps[i], id, members);
+        members.push_back(&ps[i]);
+    }
+    ps.idle(1000);
+    // The anchor: the same file to the first member alone.
+    ps.send(coord, "\\chat " + ps[1].d.name);
+    ps.idle(300);
+    const double one = send_file_to(ps, coord, {&ps[1]}, src, data).front();
+    ps.idle(1000);
+    ps.send(coord, "\\group " + id);
+    ps.idle(300);
+    auto before = sample_proc(coord.d.proc.pid);
+    auto secs = send_file_to(ps, coord, members, src, data);
+    auto after = sample_proc(coord.d.proc.pid);
+    const double bytes = static_cast<double>(data.size());
+    auto per = summarize([&] {
+        std::vector<double> r;
+        for (double s : secs) r.push_back(bytes / s / 1e6);
+        return r;
+    }());
+    const double last = *std::max_element(secs.begin(), secs.end());
+    const double total = bytes * static_cast<double>(members.size()) / last / 1e6;
+    const double alone = bytes / one / 1e6;
+    std::printf("\n| figure | value | baseline (same run) | baseline value | ratio |\n|---|---|---|---|---|\n");
+    row("group of " + std::to_string(k) + ": per member, \\send to received, median (min .. max)",
+        fmt(per.median) + " MB/s (" + fmt(per.min) + " .. " + fmt(per.max) + ")", "the same file 1:1, \\send to received",
+        fmt(alone) + " MB/s", ratio(per.median, alone));
+    row("group of " + std::to_string(k) + ": in total, " + std::to_string(members.size()) + " copies until the last",
+        fmt(total) + " MB/s (" + fmt(last, 2) + " s)", "the same file 1:1", fmt(alone) + " MB/s (" + fmt(one, 2) + " s)",
+        ratio(total, alone));
+    if (before && after) {
+        const double cpu_s = (after->cpu_ns - before->cpu_ns) / 1e9;
+        std::printf("| author: CPU over the group's transfer | %.2f s (%.0f%% of one core) | | | |\n", cpu_s,
+                    100.0 * cpu_s / last);
+        std::printf("| author: peak resident (VmHWM) | %lld KiB | the file | %zu KiB | %s |\n", after->hwm_kb,
+                    data.size() >> 10, ratio(static_cast<double>(after->hwm_kb), static_cast<double>(data.size() >> 10)).c_str());
+    }
+    std::printf("| copies byte for byte the file | %zu of %zu | | | |\n", members.size(), members.size());
+    std::fflush(stdout);
+}
+
 struct KillFigures {
     double to_lost = 0, to_reinvite = -1, to_invitation = 0, to_joined = 0;
     int invites = 1;
@@ -806,7 +902,7 @@ int main(int argc, char** argv) {
     std::string darkchat = self_dir() + "/../darkchat";
     std::string part = "all";
     int rounds = 21, lines = 20, kill_runs = 3, burst_lines = 300;
-    std::size_t k = 0;
+    std::size_t k = 0, mib = 64;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string key = argv[i], v = argv[i + 1];
         if (key == "--darkchat") darkchat = v;
@@ -816,6 +912,7 @@ int main(int argc, char** argv) {
         else if (key == "--lines") lines = std::max(1, std::atoi(v.c_str()));
         else if (key == "--k") k = std::clamp<std::size_t>(std::strtoull(v.c_str(), nullptr, 10), 3, 65);
         else if (key == "--burst") burst_lines = std::max(1, std::atoi(v.c_str()));
+        else if (key == "--mib") mib = std::clamp<std::size_t>(std::strtoull(v.c_str(), nullptr, 10), 1, 4096);
         else die("unknown option " + key);
     }
     if (!crypto::init()) die("libsodium");
@@ -829,6 +926,7 @@ int main(int argc, char** argv) {
     if (part == "procs" || part == "all") part_procs(darkchat, k ? k : 17, lines);
     if (part == "relay" || part == "all") part_relay(darkchat, k ? k : 10, lines, burst_lines);
     if (part == "kill" || part == "all") part_kill(darkchat, kill_runs);
+    if (part == "file" || part == "all") part_file(darkchat, k ? k : 10, mib);
     std::printf("# load average %s at the end\n", load().c_str());
     return g_sink == 12345 ? 1 : 0;
 }

@@ -209,23 +209,19 @@ private:
         // What events make the session say goes to every subscriber as the
         // event's line, not to the caller of a typed line.
         auto* typed = std::exchange(typed_said_, nullptr);
-        files_.perform(*host_, *session_);  // what the batch counts is on disk first
-        if (opts_.front_end && !uv_is_active(reinterpret_cast<uv_handle_t*>(&progress_)) && host_->files() &&
-            !host_->files()->transfers().empty())
-            uv_timer_start(&progress_, on_progress, term_ ? kProgressInPlace : kProgressEvery,
-                           term_ ? kProgressInPlace : kProgressEvery);
-        while (auto* ops = host_->poll_store()) {
-            auto r = store_.apply(*ops);
-            if (r) host_->handle_store_applied(wall_now());
-            else host_->handle_store_failed(wall_now(), {r.error(), store::is_transient(store_.fault())});
+        store_and_show();
+        // An offer an event just showed and the session took without asking
+        // (--auto-accept) is accepted in this turn; what that stores and says follows.
+        for (int round = 0; round < 4; ++round) {
+            bool taken = false;
+            while (auto r = session_->poll_file_request()) {
+                files_.request(*host_, *session_, wall_now(), *r);
+                taken = true;
+            }
+            if (!taken) break;
+            say_session();
+            store_and_show();
         }
-        gathering_ = true;
-        while (auto e = host_->poll_event()) {
-            session_->handle_event(*e);
-            auto said = say_session();
-            if (api_) api_->handle_event(wall_now(), *e, said);
-        }
-        gathering_ = false;
         flush_out();
         // The API's event log is on disk before what the turn sends (acks
         // included) leaves, and before any client is told of the events.
@@ -243,6 +239,27 @@ private:
             input_paused_ = false;
             uv_async_send(&input_async_);
         }
+    }
+
+    // pump's first steps: file operations, the store batch, then the events.
+    void store_and_show() {
+        files_.perform(*host_, *session_);  // what the batch counts is on disk first
+        if (opts_.front_end && !uv_is_active(reinterpret_cast<uv_handle_t*>(&progress_)) && host_->files() &&
+            !host_->files()->transfers().empty())
+            uv_timer_start(&progress_, on_progress, term_ ? kProgressInPlace : kProgressEvery,
+                           term_ ? kProgressInPlace : kProgressEvery);
+        while (auto* ops = host_->poll_store()) {
+            auto r = store_.apply(*ops);
+            if (r) host_->handle_store_applied(wall_now());
+            else host_->handle_store_failed(wall_now(), {r.error(), store::is_transient(store_.fault())});
+        }
+        gathering_ = true;
+        while (auto e = host_->poll_event()) {
+            session_->handle_event(*e);
+            auto said = say_session();
+            if (api_) api_->handle_event(wall_now(), *e, said);
+        }
+        gathering_ = false;
     }
 
     // One more input of this turn handed to the Host; the Host is drained at

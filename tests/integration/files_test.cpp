@@ -188,3 +188,23 @@ TEST_CASE("a full download folder stops the transfer with one line, keeps nothin
     CHECK(size_of(saved + ".part") == -1);
     CHECK(bob.count(re("cannot write"), mb) == 1);
 }
+
+TEST_CASE("--auto-accept takes a contact's file at once, with nothing typed at the receiver") {
+    Net net;
+    net.start("alice", Net::Opts{.server = false, .extra = {"--downloads", net.tmp.sub("alice-dl")}});
+    net.start("bob", Net::Opts{.server = false, .extra = {"--downloads", net.tmp.sub("bob-dl"), "--auto-accept", "100000"}});
+    link(net, "alice", "bob");
+    Proc& alice = net.proc("alice");
+    Proc& bob = net.proc("bob");
+    alice.send("\\chat bob");
+    const std::string src = net.tmp.sub("src") + "/small.bin";
+    const std::string data = random_file(src, 50000, 9);
+    std::size_t mb = bob.mark();
+    alice.send("\\send " + src);
+    std::string id = offered_id(bob, "alice", mb);
+    bob.wait_for(exactly("* file " + id + " accepted (from a contact, at most 100000 bytes are taken without asking)"), 5,
+                 mb);
+    const std::string saved = net.tmp.sub("bob-dl") + "/small.bin";
+    bob.wait_for(exactly("* file " + id + " received from alice: " + saved), 20, mb);
+    CHECK(read_file(saved) == data);
+}
