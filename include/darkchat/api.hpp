@@ -214,9 +214,10 @@ public:
     static constexpr std::size_t kMaxUpload = 32 << 20;
     struct Upload {
         ClientId conn = 0;
-        std::string to;
+        std::string to;     // the contact, or
         std::string name;
         std::string bytes;
+        std::string group;  // the group it is shared with (its id in hex)
     };
     std::optional<Upload> poll_upload();
     void handle_uploaded(TimeMs now, const Upload& u, const Result<std::string>& path);

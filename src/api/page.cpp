@@ -168,7 +168,7 @@ async function showRooms() {
 
 function select() {
   $("text").disabled = $("send").disabled = false;
-  $("attach").disabled = current.kind !== "user";
+  $("attach").disabled = current.kind === "room";
   $("text").focus();
   showUsers(); showGroups(); showRooms();
 }
@@ -210,26 +210,29 @@ $("older").onclick = () => {
 };
 
 // A file or an image chosen here: its bytes to the node (POST /upload), which
-// keeps it under its data directory and offers it to the contact.
+// keeps it under its data directory and offers it to the contact or shares it
+// with the group.
 $("attach").onclick = () => $("file").click();
 $("file").onchange = () => {
   const f = $("file").files[0];
   $("file").value = "";
-  if (!f || !current || current.kind !== "user") return;
-  const to = current.name, bar = el("span", "pct"), fill = el("span");
+  if (!f || !current || current.kind === "room") return;
+  const group = current.kind === "group", to = group ? current.title : current.name;
+  const bar = el("span", "pct"), fill = el("span");
   bar.appendChild(fill);
   const line = el("div", "", "sending " + f.name + " to " + to);
   line.appendChild(bar);
   $("progress").appendChild(line);
   const x = new XMLHttpRequest();
-  x.open("POST", "/upload?to=" + encodeURIComponent(to) + "&name=" + encodeURIComponent(f.name));
+  x.open("POST", "/upload?" + (group ? "group=" + encodeURIComponent(current.id) : "to=" + encodeURIComponent(to)) +
+         "&name=" + encodeURIComponent(f.name));
   x.upload.onprogress = (e) => { if (e.lengthComputable) fill.style.width = Math.round(100 * e.loaded / e.total) + "%"; };
   x.onload = () => {
     line.remove();
     let j = null;
     try { j = JSON.parse(x.responseText); } catch (e) {}
     if (!j || j.error) note("not sent: " + (j ? j.error.message : "HTTP " + x.status));
-    else note("offered " + f.name + " to " + to);
+    else note((group ? "shared " : "offered ") + f.name + (group ? " with " : " to ") + to);
   };
   x.onerror = () => { line.remove(); note("not sent: the node did not answer"); };
   x.send(f);
@@ -252,7 +255,8 @@ const offers = {};           // file id -> its offer's box, until it is answered
 function offerDone(id) { if (offers[id]) { offers[id].remove(); delete offers[id]; } }
 function offer(ev) {
   const box = offers[ev.id] = el("div", "request");
-  box.appendChild(el("div", "", (ev.from.name || "someone") + " offers " + ev.name + " (" + ev.size + " bytes)"));
+  const where = ev.group ? " shares in a group " : " offers ";
+  box.appendChild(el("div", "", (ev.from.name || "someone") + where + ev.name + " (" + ev.size + " bytes)"));
   for (const [label, method] of [["Accept", "accept_file"], ["Decline", "decline_file"]]) {
     const b = el("button", "", label);
     b.onclick = async () => { try { await rpc(method, { id: ev.id }); offerDone(ev.id); }
@@ -328,7 +332,7 @@ function onEvent(ev) {
       else { unread[ev.room] = (unread[ev.room] || 0) + 1; showRooms(); }
       break;
     case "room.joined": case "room.member": case "room.left": case "room.moved": showRooms(); break;
-    case "file.offered": offer(ev); break;
+    case "file.offered": case "file.announced": offer(ev); break;
     case "file.progress": offerDone(ev.id); progress(ev); break;
     case "problem": case "group.refused": case "room.problem": note(ev.text); break;
     case "file.completed":

@@ -241,10 +241,10 @@ void Web::request(TimeMs now, ClientId conn, Conn& c) {
                 "Set-Cookie: " + cookie + "=" + token_ + "; HttpOnly; SameSite=Strict; Path=/\r\n");
     } else if (path == "/upload" && c.method == "POST") {
         Upload u{conn, url_decoded(query_value(query, "to")), url_decoded(query_value(query, "name")),
-                 c.in.substr(0, c.length)};
-        if (u.to.empty() || u.name.empty() || u.bytes.empty()) {
+                 c.in.substr(0, c.length), url_decoded(query_value(query, "group"))};
+        if (u.to.empty() == u.group.empty() || u.name.empty() || u.bytes.empty()) {
             respond(conn, 400, "application/json",
-                    R"({"jsonrpc":"2.0","id":null,"error":{"code":-32602,"message":"to, name and a body are needed"}})");
+                    R"({"jsonrpc":"2.0","id":null,"error":{"code":-32602,"message":"to or group, name and a body are needed"}})");
             return;
         }
         c.done = true;
@@ -367,7 +367,10 @@ void Web::handle_uploaded(TimeMs now, const Upload& u, const Result<std::string>
     it->second->kind = Conn::Kind::rpc;
     it->second->done = false;
     server_.handle_connect(u.conn);
-    json req{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "send_file"}, {"params", {{"to", u.to}, {"path", *path}}}};
+    json params{{"path", *path}};
+    if (u.group.empty()) params["to"] = u.to;
+    else params["group"] = u.group;
+    json req{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "send_file"}, {"params", std::move(params)}};
     server_.handle_bytes(now, u.conn, dump(req) + "\n");
 }
 
