@@ -1,10 +1,11 @@
 // File transfers (darkchat-protocol(7), FILES) as a sans-IO state machine, one transfer
 // per file and side. The sender offers a signed manifest (a hash per chunk and the
-// whole file's hash) with a transfer key sealed to the receiver; the receiver accepts or
-// declines, asks for chunks with a bounded window, checks each one on its own (AEAD
-// under the transfer key, then the manifest's hash) and keeps which chunks it has, so a
-// restart goes on from them; when all are there it reads the file back once, in order,
-// checks the whole file's hash and only then asks for the final name.
+// whole file's hash, made from the chunk hashes) with a transfer key sealed to the
+// receiver; the receiver accepts or declines, asks for chunks with a bounded window,
+// checks each one on its own (AEAD under the transfer key, then the manifest's hash)
+// before it is written and keeps which chunks it has, so a restart goes on from them;
+// when all are there, every byte of the file has matched the signed manifest: it reads
+// the first chunk back (to check it and recognise an image) and asks for the final name.
 //
 // No file is opened here: the part asks for bytes (io::Read, answered with
 // handle_read) and hands bytes out (io::Write), and time comes in as an argument.
@@ -119,6 +120,10 @@ public:
 // otherwise have more than wire::kMaxFileChunks chunks.
 std::uint32_t chunk_size_for(std::uint64_t size);
 
+// The whole file's hash: BLAKE2b-256 of the chunk hashes, one after the other (so a file
+// whose every chunk matches its hash is the file of that hash).
+Hash whole_hash(Crypto& crypto, ByteView chunk_hashes);
+
 // Makes a manifest from the file's bytes, given in order chunk by chunk (the driver
 // reads them): every chunk but the last exactly chunk_size bytes.
 class ManifestBuilder {
@@ -133,11 +138,11 @@ private:
     Crypto& crypto_;
     Manifest m_;
     std::uint64_t seen_ = 0;
-    std::unique_ptr<Hasher> whole_;
 };
 
 wire::SignedBlob sign_manifest(Crypto& crypto, const SecretKey& sk, const Manifest& m);
-// The manifest, decoded within max_size and signed by the sender it names.
+// The manifest, decoded within max_size, signed by the sender it names and with the
+// whole hash of its chunk hashes.
 Result<Manifest> open_manifest(Crypto& crypto, const wire::SignedBlob& blob, std::uint64_t max_size);
 
 // ---------------------------------------------------------------------------
@@ -177,7 +182,7 @@ enum class Side : std::uint8_t {
 enum class Phase : std::uint8_t {
     offered = 0,       // waiting for the receiver's answer
     transferring = 1,  // chunks moving
-    verifying = 2,     // receiver: every chunk is on disk; reading it back for the whole hash
+    verifying = 2,     // receiver: every chunk is on disk; reading the first one back
     asking = 3,        // receiver of a file shared in a group: asking members that hold it
 };
 

@@ -33,7 +33,8 @@ inline constexpr std::size_t kMaxFilePath = 4096;           // bytes of a local 
 
 // The manifest: what the sender signs over "darkchat file manifest" || body. The chunk
 // hashes are BLAKE2b-256 of each plaintext chunk, one after the other in one byte string
-// (32 bytes a chunk); file_hash is BLAKE2b-256 of the whole plaintext.
+// (32 bytes a chunk); file_hash, the whole file's hash, is BLAKE2b-256 of chunk_hashes
+// (files::whole_hash), so a file whose every chunk matched is the file of that hash.
 struct FileManifest {
     FileIdBytes id{};
     std::string name;

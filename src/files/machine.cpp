@@ -1,5 +1,6 @@
 // The transfer machine: offers and answers, the receiver's window of chunks asked for,
-// each chunk checked on its own, the read-back of the whole file, records to resume from.
+// each chunk checked on its own before it is written, the first chunk read back at the end,
+// records to resume from.
 
 #include "darkchat/files.hpp"
 
@@ -63,8 +64,6 @@ struct Transfer {
     bool unsynced = false;                  // written since the last io::Sync
     TimeMs stalled_until = 0;               // a write failed: nothing is asked for before then
     bool kick = false;                      // restored: go on at the next timeout
-    std::uint32_t verify_next = 0;
-    std::unique_ptr<Hasher> whole;
     std::optional<Image> image;
 
     // sending
@@ -475,61 +474,48 @@ struct Machine::State {
         fill(now, c.id, t);
     }
 
+    // Every chunk matched its hash before it was written, and the manifest's whole hash
+    // is the hash of those (open_manifest): the file is the one offered. Only the first
+    // chunk is read back, to see that the disk kept it and whether it is an image.
     void start_verify(const FileId& id, Transfer& t) {
         t.phase = Phase::verifying;
         t.asked.clear();
         t.again.clear();
-        t.verify_next = 0;
-        t.whole = crypto.hasher();
         t.image.reset();
         save(id, t);
-        read_next(id, t);
+        if (t.chunks == 0) return complete(id, t);
+        io.push_back(io::Read{id, Side::receiving, t.path, 0, 0, t.length(0)});
     }
 
-    void read_next(const FileId& id, Transfer& t) {
-        if (t.verify_next < t.chunks) {
-            const std::uint32_t i = t.verify_next;
-            io.push_back(io::Read{id, Side::receiving, t.path, i, t.offset(i), t.length(i)});
-            return;
-        }
-        const Hash whole = t.whole->finish();
+    void complete(const FileId& id, Transfer& t) {
         const Key k{Side::receiving, id, {}};
-        if (whole == t.m.file_hash) {
-            io.push_back(io::Finish{id, t.path, t.final_path});
-            events.push_back(ev::Completed{id, t.peer, t.final_path, t.m.size, t.image});
-            send(t.peer, wire::FileDone{id, true});
-            // A group's file: now one more member serves it to the others.
-            if (!zero(t.group)) {
-                const Transfer done = std::move(t);
-                forget(k);
-                hold(id, done, done.final_path);
-                return;
-            }
-        } else {
-            io.push_back(io::Remove{id, t.path});
-            events.push_back(ev::Failed{id, "'" + t.m.name + "' does not match the hash of the whole file"});
-            send(t.peer, wire::FileDone{id, false});
+        io.push_back(io::Finish{id, t.path, t.final_path});
+        events.push_back(ev::Completed{id, t.peer, t.final_path, t.m.size, t.image});
+        send(t.peer, wire::FileDone{id, true});
+        // A group's file: now one more member serves it to the others.
+        if (!zero(t.group)) {
+            const Transfer done = std::move(t);
+            forget(k);
+            hold(id, done, done.final_path);
+            return;
         }
         forget(k);
     }
 
     void verified_chunk(TimeMs now, const FileId& id, Transfer& t, std::uint32_t index, ByteView bytes) {
-        if (t.phase != Phase::verifying || index != t.verify_next) return;
+        if (t.phase != Phase::verifying || index != 0) return;
         if (!t.matches(index, bytes, crypto)) {  // the disk lost it: fetch it again
             ++stats.bad_chunks;
             t.clear(index);
             --t.have_count;
             t.phase = Phase::transferring;
-            t.whole.reset();
             t.again.insert(index);
             save(id, t);
             fill(now, id, t);
             return;
         }
-        if (index == 0) t.image = sniff_image(bytes);
-        t.whole->update(bytes);
-        ++t.verify_next;
-        read_next(id, t);
+        t.image = sniff_image(bytes);
+        complete(id, t);
     }
 
     // ---- sending
@@ -902,10 +888,7 @@ void Machine::handle_write_failed(TimeMs now, const FileId& id, std::uint32_t in
     Transfer& t = it->second;
     if (t.phase == Phase::offered || index >= t.chunks || !t.has(index)) return;
     ++s_->stats.write_failed;
-    if (t.phase == Phase::verifying) {  // it was the last chunk: the read-back waits for it
-        t.phase = Phase::transferring;
-        t.whole.reset();
-    }
+    if (t.phase == Phase::verifying) t.phase = Phase::transferring;  // it was the last chunk: the read-back waits
     t.clear(index);
     --t.have_count;
     t.again.insert(index);

@@ -21,6 +21,12 @@ Bytes signed_bytes(ByteView body) {
 
 }  // namespace
 
+Hash whole_hash(Crypto& crypto, ByteView chunk_hashes) {
+    auto h = crypto.hasher();
+    h->update(chunk_hashes);
+    return h->finish();
+}
+
 std::uint32_t chunk_size_for(std::uint64_t size) {
     constexpr std::uint32_t normal = 256 * 1024;
     return wire::file_chunks(size, normal) > wire::kMaxFileChunks ? wire::kMaxFileChunk : normal;
@@ -28,7 +34,7 @@ std::uint32_t chunk_size_for(std::uint64_t size) {
 
 ManifestBuilder::ManifestBuilder(Crypto& crypto, std::string name, std::uint64_t size, std::string media_type,
                                  std::uint32_t chunk_size)
-    : crypto_(crypto), whole_(crypto.hasher()) {
+    : crypto_(crypto) {
     m_.name = std::move(name);
     m_.size = size;
     m_.media_type = std::move(media_type);
@@ -45,14 +51,13 @@ Result<void> ManifestBuilder::add(ByteView chunk) {
     h->update(chunk);
     const Hash hash = h->finish();
     m_.chunk_hashes.insert(m_.chunk_hashes.end(), hash.begin(), hash.end());
-    whole_->update(chunk);
     seen_ += chunk.size();
     return {};
 }
 
 Result<wire::SignedBlob> ManifestBuilder::finish(const Self& self) {
     if (seen_ != m_.size) return err("manifest: fewer bytes than the size");
-    m_.file_hash = whole_->finish();
+    m_.file_hash = whole_hash(crypto_, m_.chunk_hashes);
     m_.sender = self.pk;
     crypto_.random(m_.id);
     const Bytes body = wire::encode(m_);
@@ -71,6 +76,8 @@ Result<Manifest> open_manifest(Crypto& crypto, const wire::SignedBlob& blob, std
     auto m = wire::decode_file_manifest(blob.body, max_size);
     if (!m) return m;
     if (!crypto.verify(m->sender, signed_bytes(blob.body), blob.sig)) return err("fileManifest: bad signature");
+    if (whole_hash(crypto, m->chunk_hashes) != m->file_hash)
+        return err("fileManifest: the whole hash is not the hash of the chunk hashes");
     return m;
 }
 

@@ -1,6 +1,7 @@
 // The messages of file transfers (darkchat/files_wire.hpp) and their manifest: every
 // message's round trip, the limits a manifest is held to on decode, the stored state, a
-// signed manifest that is changed, and malformed input.
+// signed manifest that is changed or whose whole hash is not its chunk hashes', and
+// malformed input.
 
 #include <doctest/doctest.h>
 
@@ -108,6 +109,8 @@ TEST_CASE("a signed manifest opens only unchanged and only under its sender's ke
     const auto kp = crypto::generate_identity();
     auto m = manifest(3000, 1024);
     m.sender = kp.pk;
+    m.file_hash = files::whole_hash(c, m.chunk_hashes);
+    CHECK(!files::open_manifest(c, files::sign_manifest(c, kp.sk, manifest(3000, 1024)), kMaxFileSize));
     const SignedBlob blob = files::sign_manifest(c, kp.sk, m);
     auto opened = files::open_manifest(c, blob, kMaxFileSize);
     REQUIRE(opened);
@@ -143,7 +146,7 @@ TEST_CASE("a manifest built chunk by chunk names each chunk's hash and the whole
     REQUIRE(m);
     CHECK(m->chunk_hashes.size() == 3 * 32);
     FileHash whole{};
-    crypto::keyed_hash(whole, {}, data);
+    crypto::keyed_hash(whole, {}, m->chunk_hashes);  // the hash of the chunk hashes
     CHECK(m->file_hash == whole);
     FileHash last{};
     crypto::keyed_hash(last, {}, ByteView(data).subspan(2048));
