@@ -6,6 +6,11 @@
 // whatever the file's size. Partial files stay open between turns (a few at most);
 // what was written is made durable when the file part asks (io::Sync), before the
 // record that counts it, and before a rename.
+//
+// A chunk (256 or 512 KiB) passes through a few buffers of its size on its way (the
+// frame read, the decoded message, the plaintext): glibc's defaults would map and unmap
+// each, or grow and trim the heap for them, so a transfer's system time went mostly to
+// page faults and zeroed pages. The process keeps them instead (mallopt).
 #pragma once
 
 #include "darkchat/host.hpp"
@@ -19,7 +24,9 @@ namespace dc::io {
 
 class FileIo {
 public:
-    FileIo() = default;
+    // Also keeps the heap from giving chunk-sized buffers back to the kernel at every
+    // free (see the constructor).
+    FileIo();
     ~FileIo();
     FileIo(const FileIo&) = delete;
     FileIo& operator=(const FileIo&) = delete;
