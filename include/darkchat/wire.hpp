@@ -150,6 +150,9 @@ struct RequestPing {
 struct RequestUserList {
     std::uint64_t nonce = 0;
     std::vector<std::string> want;  // extra users the requester wants located
+    // A later page: the answer starts with the first user whose name sorts after
+    // this one (the `next` of the page before). Empty: the first page.
+    std::string after;
 };
 
 struct KnownSession {
@@ -161,9 +164,13 @@ struct KnownSession {
 
 struct DeliverKnownList {
     std::uint64_t nonce = 0;
-    bool complete = false;  // true when a super-client answers
+    bool complete = false;  // true when a super-client answers and this page ends its answer
     std::vector<KnownSession> sessions;
+    // The answer goes on past the frame: ask again with `after` set to this (the
+    // name of the last user in this page). Empty: this page ends the answer.
+    std::string next;
 };
+inline constexpr std::size_t kMaxListPages = 256;  // pages a requester follows for one question
 
 // A chat message for one session: the author-signed ChatMessage (a SignedBlob,
 // encoded with encode(SignedBlob)) sealed (X25519 + XSalsa20-Poly1305, an

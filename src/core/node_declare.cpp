@@ -34,10 +34,12 @@ std::vector<Addr> Node::State::declaration_targets(bool all) const {
     return out;
 }
 
-void Node::State::ask_user_list(const Addr& to, std::vector<std::string> want) {
+void Node::State::ask_user_list(const Addr& to, std::vector<std::string> want, std::string after, std::size_t pages) {
     wire::RequestUserList r;
-    r.nonce = add_pending(PendingKind::user_list);
-    r.want = std::move(want);
+    r.want = want;
+    r.after = after;
+    r.nonce = requests.add(PendingKind::user_list, nonce(), now,
+                           std::make_unique<ListQuestion>(ListQuestion{to, std::move(want), std::move(after), pages}));
     send(to, wire::MsgType::request_user_list, wire::encode(r));
 }
 
@@ -219,10 +221,11 @@ void Node::State::on_request_user_list(const wire::Header& h, const Addr& back, 
     }
     // Users who list the requester are linked to it too.
     presence.for_each_listing(h.from_user, [&](const std::string& n) { all.insert(n); });
+    // The answer in pages, users in name order: each page stops before the first user
+    // whose sessions would take it past the byte budget (one TCP frame) or the count,
+    // and names the last user it holds, where the requester asks the next page from.
     wire::DeliverKnownList out;
     out.nonce = p.nonce;
-    out.complete = cfg.super_client;
-    // A byte budget as well as a count: the answer must fit in one TCP frame.
     std::size_t bytes = kListOverhead;
     auto fits = [&](const wire::KnownSession& k) {
         std::size_t b = known_size(k);
@@ -230,25 +233,41 @@ void Node::State::on_request_user_list(const wire::Header& h, const Addr& back, 
         bytes += b;
         return true;
     };
-    if (own.online()) {
+    if (p.after.empty() && own.online()) {
         wire::KnownSession me{own.blob(), self_addr(), true, now};
         if (fits(me)) out.sessions.push_back(std::move(me));
     }
-    bool full = false;
-    for (auto it = all.begin(); it != all.end() && !full; ++it) {
+    const std::string* last = nullptr;  // the last user whose sessions are all in this page
+    bool cut = false;                   // a user's sessions alone pass the budget: some are left out
+    for (auto it = all.upper_bound(p.after); it != all.end(); ++it) {
         auto u = users.find(*it);
         if (u == users.end()) continue;
+        std::size_t held = out.sessions.size(), held_bytes = bytes;
+        bool whole = true;
         for (auto& [sid, s] : u->second.sessions) {
             if (presence.is_self(*it, sid) || (*it == h.from_user && sid == h.from_session)) continue;
             auto k = known(s);
             if (!fits(k)) {
-                full = true;
-                out.complete = false;  // what did not fit is left out, and we say so
+                whole = false;
                 break;
             }
             out.sessions.push_back(std::move(k));
         }
+        if (whole) {
+            last = &*it;
+            continue;
+        }
+        if (last) {  // this user starts the next page
+            out.sessions.resize(held);
+            bytes = held_bytes;
+            out.next = *last;
+        } else {  // alone it does not fit: what fitted goes, and the next page starts after it
+            cut = true;
+            out.next = *it;
+        }
+        break;
     }
+    out.complete = cfg.super_client && out.next.empty() && !cut;
     send(back, wire::MsgType::deliver_known_list, wire::encode(out));
 }
 
@@ -297,6 +316,11 @@ void Node::State::on_known_list(const wire::Header& h, const Addr& back, const w
         ++stats.unsolicited;
         return;
     }
+    // The answer goes on: ask for its next page where we asked for this one. Names
+    // only go up from page to page, and the pages of one question are bounded.
+    if (auto q = std::move(pe->list);
+        q && !p.next.empty() && p.next > q->after && q->pages < wire::kMaxListPages)
+        ask_user_list(q->to, std::move(q->want), p.next, q->pages + 1);
     auto from = users.find(h.from_user);
     if (from != users.end())
         if (auto fs = from->second.sessions.find(h.from_session); fs != from->second.sessions.end())

@@ -241,7 +241,9 @@ struct Node::State {
         ask_user_list(s.rec.addr, std::move(want));
     }
 
-    void ask_user_list(const Addr& to, std::vector<std::string> want = {});
+    // A requestUserList; its answer's later pages are asked for as they come.
+    void ask_user_list(const Addr& to, std::vector<std::string> want = {}, std::string after = {},
+                       std::size_t pages = 1);
 
     // ---- sessions ------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,15 @@
 namespace dc::core {
 
 enum class PendingKind { user_list, ping, explode, probe };
+
+// A requestUserList as asked, to ask for the next page of its answer (the
+// answer may come from another address than the one asked, over TCP).
+struct ListQuestion {
+    Addr to;
+    std::vector<std::string> want;
+    std::string after;       // the page this request asks for (empty: the first)
+    std::size_t pages = 1;   // pages asked for so far, this one included
+};
 
 struct Pending {
     PendingKind kind = PendingKind::probe;
@@ -26,6 +36,7 @@ struct Pending {
     // one answer or a few, and a node holds dozens of requests after a start,
     // so a flat vector, not a tree node per answer.
     std::vector<std::pair<std::string, SessionId>> answered;
+    std::unique_ptr<ListQuestion> list;  // a user list's question, to follow its pages
 
     // Records an answer; false when that session answered already.
     bool first_answer(const std::string& user, const SessionId& session) {
@@ -44,10 +55,10 @@ public:
 
     // Remembers a request sent now with challenge n (unpredictable, from the
     // caller's Crypto) and returns n.
-    std::uint64_t add(PendingKind kind, std::uint64_t n, TimeMs now) {
+    std::uint64_t add(PendingKind kind, std::uint64_t n, TimeMs now, std::unique_ptr<ListQuestion> list = {}) {
         if (pending_.size() >= kMaxPending) expire(now);
         if (pending_.size() >= kMaxPending) pending_.erase(pending_.begin());
-        pending_[n] = Pending{kind, now + kLifetime, 0, {}};
+        pending_[n] = Pending{kind, now + kLifetime, 0, {}, std::move(list)};
         return n;
     }
 

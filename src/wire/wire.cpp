@@ -144,6 +144,7 @@ struct Message<RequestUserList> {
     static constexpr auto fields = std::tuple{
         field(0, "nonce", &RequestUserList::nonce),
         field(1, "wanted users", &RequestUserList::want, user_list("wanted user", kMaxLinks)),
+        field(2, "after", &RequestUserList::after, user_or_empty, if_set(&RequestUserList::after)),
     };
 };
 
@@ -166,6 +167,7 @@ struct Message<DeliverKnownList> {
         field(0, "nonce", &DeliverKnownList::nonce),
         field(1, "complete", &DeliverKnownList::complete),
         field(2, "sessions", &DeliverKnownList::sessions, max_items(kMaxListEntries)),
+        field(3, "next", &DeliverKnownList::next, user_or_empty, if_set(&DeliverKnownList::next)),
     };
 };
 

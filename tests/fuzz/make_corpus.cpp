@@ -171,6 +171,10 @@ void payloads(const Samples& s) {
     put(t, "request_ping_anyone", wire::encode(request_ping(kBob, "", 0)));
     put(t, "request_user_list", wire::encode(wire::RequestUserList{9, {"carol", "dave"}}));
     put(t, "deliver_known_list", wire::encode(known_list(3, {s.alice_decl, s.carol_decl})));
+    put(t, "request_user_list_page", wire::encode(wire::RequestUserList{10, {"carol"}, "bob"}));
+    auto page = known_list(6, {s.alice_decl});
+    page.next = "alice";
+    put(t, "deliver_known_list_page", wire::encode(page));
     put(t, "chat", wire::encode(chat(s.alice_chat, kx_of(kSelf))));
     put(t, "chat_ack", wire::encode(wire::ChatAck{MessageId{1, 2, 3}}));
     put(t, "ping", wire::encode(wire::Ping{0x1122334455667788ull}));
@@ -227,6 +231,8 @@ void packets(const Samples& s) {
         {"request_ping", MsgType::request_ping, wire::encode(request_ping(kAlice, "carol", 1))},
         {"request_user_list", MsgType::request_user_list, wire::encode(wire::RequestUserList{4, {"dave"}})},
         {"deliver_known_list", MsgType::deliver_known_list, wire::encode(known_list(4, {s.carol_decl}))},
+        {"request_user_list_page", MsgType::request_user_list,
+         wire::encode(wire::RequestUserList{5, {"dave"}, "carol"})},
         {"chat", MsgType::chat, wire::encode(chat(s.alice_chat, kx_of(kSelf)))},
         {"chat_ack", MsgType::chat_ack, wire::encode(wire::ChatAck{MessageId{7}})},
         {"ping", MsgType::ping, wire::encode(wire::Ping{12})},

@@ -1031,23 +1031,20 @@ Bytes packet_from(const std::string& user, const crypto::KeyPair& kp, const Sess
     return wire::encode_packet(h, payload, kp.sk);
 }
 
-}  // namespace
-
-TEST_CASE("a super-client's answer to requestUserList never passes the frame limit: it is cut and says so") {
-    // 2,500 users with 16-byte names, each listing 16 more such names and the
-    // requester R: about 550 bytes a session, 1.4 MB in all, under the
-    // 4096-session count but over the 1 MiB frame.
+// A super-client S answering in pages of list_bytes, to which n users with 16-byte
+// names ("user-0xxxxxxxxxx"), each listing R and the `others` users after it,
+// declared themselves from addresses of their own.
+SimNode& super_knowing_crowd(MiniNet& net, std::size_t list_bytes, std::size_t n, std::size_t others) {
     core::Config scfg;
     scfg.super_client = true;
-    MiniNet net{21};
+    scfg.max_list_bytes = list_bytes;
     auto& s = net.add("S", scfg);
     net.start(s);
     auto name = [](std::size_t i) {
-        std::string n = "user-" + std::to_string(i);
-        return n + std::string(16 - n.size(), 'x');
+        std::string u = "user-" + std::to_string(i);
+        return u + std::string(16 - u.size(), 'x');
     };
-    constexpr std::size_t kUsers = 2500;
-    for (std::size_t i = 0; i < kUsers; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
         auto kp = crypto::generate_identity();
         wire::Declaration d;
         d.user = name(i);
@@ -1056,33 +1053,90 @@ TEST_CASE("a super-client's answer to requestUserList never passes the frame lim
         d.seq = 1;
         d.addr = Addr::v4(10, 50, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i), 4444);
         d.links = {"R"};
-        for (std::size_t k = 1; k <= 16; ++k) d.links.push_back(name((i + k) % kUsers));
+        for (std::size_t k = 1; k <= others; ++k) d.links.push_back(name((i + k) % n));
         wire::Declare p;
         p.decl = wire::sign_blob(wire::encode(d), kp.sk);
         p.hops = 0;
         net.inject(s, d.addr, packet_from(d.user, kp, d.session, wire::MsgType::declare_online, wire::encode(p)));
         if (i % 200 == 0) net.run_for(1000);  // within the strangers' budget
     }
-    REQUIRE(s.node->users().size() > kUsers);
+    REQUIRE(s.node->users().size() > n);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("a super-client's answer to requestUserList larger than a frame comes in pages of one frame, every session once") {
+    // 2,500 users with 16-byte names, each listing 16 more such names and the
+    // requester R: about 550 bytes a session, 1.4 MB in all, under the
+    // 4096-session count but over the 1 MiB frame: two pages.
+    MiniNet net{21};
+    constexpr std::size_t kUsers = 2500;
+    auto& s = super_knowing_crowd(net, core::Config{}.max_list_bytes, kUsers, 16);
     std::optional<Bytes> answer;
     net.tap = [&](const Addr& from, const Addr& to, const Bytes& data, bool) {
         if (from == s.addr && to.port == 4444 && to.ip == Addr::v4(10, 60, 0, 1, 0).ip) answer = data;
     };
     auto r = crypto::generate_identity();
-    wire::RequestUserList q;
-    q.nonce = 77;
-    net.inject(s, Addr::v4(10, 60, 0, 1, 4444),
-               packet_from("R", r, {7, 7, 7, 7, 7, 7, 7, 7}, wire::MsgType::request_user_list, wire::encode(q)));
-    REQUIRE(answer);
-    CHECK(answer->size() + 4 <= wire::kMaxFrame);
-    auto pkt = wire::decode_packet(*answer);
-    REQUIRE(pkt);
-    auto list = wire::decode_deliver_known_list(pkt->payload);
-    REQUIRE(list);
-    CHECK(list->nonce == 77);
-    CHECK_FALSE(list->complete);              // it did not all fit, and it says so
-    CHECK(list->sessions.size() > kUsers / 2);  // but it is as full as the budget allows
-    CHECK(list->sessions.size() < kUsers);
+    std::set<std::string> seen;
+    std::size_t sessions = 0, pages = 0;
+    std::string after;
+    bool complete = false;
+    for (; pages < 8 && (pages == 0 || !after.empty()); ++pages) {
+        answer.reset();
+        wire::RequestUserList q;
+        q.nonce = 77 + pages;
+        q.after = after;
+        net.inject(s, Addr::v4(10, 60, 0, 1, 4444),
+                   packet_from("R", r, {7, 7, 7, 7, 7, 7, 7, 7}, wire::MsgType::request_user_list, wire::encode(q)));
+        REQUIRE(answer);
+        CHECK(answer->size() + 4 <= wire::kMaxFrame);  // each page fits in a frame
+        auto pkt = wire::decode_packet(*answer);
+        REQUIRE(pkt);
+        auto list = wire::decode_deliver_known_list(pkt->payload);
+        REQUIRE(list);
+        CHECK(list->nonce == q.nonce);
+        CHECK(list->complete == list->next.empty());  // only the last page closes the answer
+        CHECK((list->next.empty() || list->next > after));
+        for (auto& ks : list->sessions) {
+            auto d = wire::decode_declaration(ks.decl.body);
+            REQUIRE(d);
+            CHECK(d->user > after);  // a page starts after the last user of the one before
+            if (!list->next.empty()) CHECK(d->user <= list->next);
+            seen.insert(d->user);
+            ++sessions;
+        }
+        complete = list->complete;
+        after = list->next;
+    }
+    CHECK(pages == 2);
+    CHECK(complete);
+    CHECK(sessions == kUsers + 1);  // every user's one session and the super-client's own, each once
+    CHECK(seen.size() == kUsers + 1);
+}
+
+TEST_CASE("a node asking a super-client follows the pages of its answer and learns every user who lists it") {
+    // 300 users list R; the super-client's pages hold ~20 sessions each (a
+    // budget of 8 KB, not the frame's): R, knowing only the super-client
+    // (-sip), asks it at start and must read all the pages to know them all.
+    MiniNet net{23};
+    constexpr std::size_t kUsers = 300;
+    auto& s = super_knowing_crowd(net, 8192, kUsers, 2);
+    std::size_t pages = 0;
+    net.tap = [&](const Addr& from, const Addr&, const Bytes& data, bool) {
+        if (from != s.addr) return;
+        auto pkt = wire::decode_packet(data);
+        if (pkt && pkt->header.type == wire::MsgType::deliver_known_list) ++pages;
+    };
+    core::Config rcfg;
+    rcfg.servers = {s.addr};
+    auto& r = net.add("R", rcfg);
+    net.start(r);
+    net.run_for(2000);
+    CHECK(pages > 10);
+    std::size_t listing = 0;
+    for (auto& u : r.node->users()) listing += u.linked_us;
+    CHECK(listing == kUsers);
 }
 
 TEST_CASE("a backlog of chat goes out paced, not all at once, and all of it arrives once") {

@@ -229,6 +229,9 @@ inline std::vector<Case> cases() {
     add("request_user_list_default", "request_user_list", encode(RequestUserList{}));
     add("request_user_list_full", "request_user_list", encode(RequestUserList{55, {"bob", "carol"}}));
     add("request_user_list_limits", "request_user_list", encode(RequestUserList{kU64, users(kMaxLinks)}));
+    add("request_user_list_page", "request_user_list", encode(RequestUserList{56, {"bob"}, "carol"}));
+    add("request_user_list_page_limits", "request_user_list",
+        encode(RequestUserList{kU64, users(kMaxLinks), name_of(32, 'z')}));
 
     add("deliver_known_list_default", "deliver_known_list", encode(DeliverKnownList{}));
     DeliverKnownList kl{77, true, {}};
@@ -238,6 +241,11 @@ inline std::vector<Case> cases() {
     add("deliver_known_list_full", "deliver_known_list", encode(kl));
     kl = DeliverKnownList{kU64, false, std::vector<KnownSession>(20, KnownSession{blob(1, 4), Addr{}, false, -5})};
     add("deliver_known_list_many", "deliver_known_list", encode(kl));
+    kl = DeliverKnownList{78, false, {KnownSession{blob(30, 5), Addr::v4(10, 0, 0, 3, 7300), true, 1700000001000}},
+                          "carol"};
+    add("deliver_known_list_page", "deliver_known_list", encode(kl));
+    kl.next = name_of(32, 'z');
+    add("deliver_known_list_page_limits", "deliver_known_list", encode(kl));
 
     add("chat_default", "chat", encode(Chat{}));
     add("chat_no_base", "chat", encode(Chat{Bytes(100, 0xab), filled<32>(13), 0}));
