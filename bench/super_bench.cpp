@@ -2,11 +2,12 @@
 //
 //   super_bench list [--darkchatd PATH] [--users N] [--samples S]
 //     A real `darkchatd -s` learns N users, each declaring itself (a tree: the
-//     requester links 256 contacts, every contact links the requester and about
-//     N/256 users of its own, and those link it back), so the requester's
-//     two-hop neighbourhood is the whole network. Then S sequential
-//     requestUserList round trips (answered over TCP when large): answers per
-//     second and bytes per answer, against the same driver's UDP ping/pong round
+//     requester links 256 contacts, every contact links the requester and up to
+//     255 users of its own, the others N/256 each link their contact and the
+//     requester), so the requester's two-hop neighbourhood is the whole network.
+//     Then S sequential requestUserList round trips (answered over TCP when
+//     large, in pages of one frame, each page asked for as the one before names
+//     the next): whole answers per second, bytes and pages per answer, against the same driver's UDP ping/pong round
 //     trips with the super-client. Also the super-client's restart time with
 //     those N users against a fresh start.
 //
@@ -444,6 +445,7 @@ int run_list(const std::map<std::string, std::string>& opt) {
         Ident* parent = crowd[i % n_contacts];
         ids.push_back(make_ident(name('u', i), index++, crowd_eps[i % crowd_eps.size()].get()));
         ids.back().links.push_back(parent->user);
+        ids.back().links.push_back("req");  // past 65,000 users a parent lists only some: req is listed by all
         if (parent->links.size() < wire::kMaxLinks) parent->links.push_back(ids.back().user);
         crowd.push_back(&ids.back());
     }
@@ -480,59 +482,78 @@ int run_list(const std::map<std::string, std::string>& opt) {
     };
 
     // requestUserList round trips, sequential, so the per-session budget
-    // (200/s, bursts of 400) is never what is measured.
+    // (200/s, bursts of 400) is never what is measured. An answer in pages is
+    // followed to its last page (`next`), as a node does; one round trip is the
+    // whole answer, its bytes and sessions those of every page.
     struct ListRun {
         Summary rtt;
-        double bytes = 0;
-        std::size_t entries = 0, tcp = 0, lost = 0, over_frame = 0;
+        double bytes = 0, pages = 0;
+        std::size_t entries = 0, tcp = 0, lost = 0, over_frame = 0, incomplete = 0;
     };
     auto list_round_trips = [&](std::vector<Ident*> who, std::size_t count) {
         ListRun run;
         std::vector<double> rtt;
-        double bytes_sum = 0;
+        double bytes_sum = 0, pages_sum = 0;
         for (std::size_t i = 0; i < count + 5; ++i) {
             Ident& r = *who[i % who.size()];
-            std::uint64_t nonce = ++nonce_seq;
-            wire::RequestUserList q;
-            q.nonce = nonce;
             auto t0 = now();
-            udp_send(*r.ep, to, packet(r, wire::MsgType::request_user_list, wire::encode(q)));
-            std::optional<Bytes> answer;
-            bool via_tcp = false, too_big = false;
-            auto deadline = after_ms(10000);
-            for (int guard = 0; guard < 100000 && !answer && now() < deadline; ++guard)
-                poll_endpoints({r.ep}, ms_until(deadline), [&](Incoming& in) {
-                    if (in.data.size() > wire::kMaxFrame) {
-                        // Every darkchat node refuses this (parse_packet, FrameReader);
-                        // we take it only to measure it.
+            std::string after;
+            std::size_t bytes = 0, pages = 0, entries = 0;
+            bool via_tcp = false, too_big = false, lost = false, complete = false;
+            for (; pages < wire::kMaxListPages && (pages == 0 || !after.empty()); ++pages) {
+                std::uint64_t nonce = ++nonce_seq;
+                wire::RequestUserList q;
+                q.nonce = nonce;
+                q.after = after;
+                udp_send(*r.ep, to, packet(r, wire::MsgType::request_user_list, wire::encode(q)));
+                std::optional<Bytes> answer;
+                std::optional<wire::DeliverKnownList> list;
+                auto deadline = after_ms(10000);
+                for (int guard = 0; guard < 100000 && !answer && now() < deadline; ++guard)
+                    poll_endpoints({r.ep}, ms_until(deadline), [&](Incoming& in) {
+                        if (in.data.size() > wire::kMaxFrame) {
+                            // Every darkchat node refuses this (parse_packet, FrameReader);
+                            // we take it only to measure it.
+                            answer = std::move(in.data);
+                            via_tcp = in.tcp;
+                            too_big = true;
+                            return;
+                        }
+                        auto pk = wire::parse_packet(in.data);
+                        if (!pk || pk->header.type != wire::MsgType::deliver_known_list) return;
+                        auto l = wire::decode_deliver_known_list(pk->payload);
+                        if (!l || l->nonce != nonce) return;
                         answer = std::move(in.data);
-                        via_tcp = in.tcp;
-                        too_big = true;
-                        return;
-                    }
-                    auto pk = wire::parse_packet(in.data);
-                    if (!pk || pk->header.type != wire::MsgType::deliver_known_list) return;
-                    auto l = wire::decode_deliver_known_list(pk->payload);
-                    if (!l || l->nonce != nonce) return;
-                    answer = std::move(in.data);
-                    via_tcp = in.tcp;
-                });
+                        list = std::move(l).value();
+                        via_tcp = via_tcp || in.tcp;
+                    });
+                if (!answer) {
+                    lost = true;
+                    break;
+                }
+                bytes += answer->size();
+                if (!list) break;  // over the frame: not parsed
+                entries += list->sessions.size();
+                complete = list->complete;
+                after = list->next;
+            }
             auto t1 = now();
-            if (!answer) {
+            if (lost) {
                 ++run.lost;
                 continue;
             }
             if (i < 5) continue;
             rtt.push_back(us_between(t0, t1));
-            bytes_sum += static_cast<double>(answer->size());
+            bytes_sum += static_cast<double>(bytes);
+            pages_sum += static_cast<double>(pages);
             run.tcp += via_tcp;
             run.over_frame += too_big;
-            if (!too_big)
-                if (auto pk = wire::parse_packet(*answer))
-                    if (auto l = wire::decode_deliver_known_list(pk->payload)) run.entries = l->sessions.size();
+            run.incomplete += !complete;
+            run.entries = entries;
         }
         run.rtt = summarize(rtt);
         run.bytes = rtt.empty() ? 0 : bytes_sum / static_cast<double>(rtt.size());
+        run.pages = rtt.empty() ? 0 : pages_sum / static_cast<double>(rtt.size());
         return run;
     };
 
@@ -603,10 +624,11 @@ int run_list(const std::map<std::string, std::string>& opt) {
     ping_line("with 9 identities known", ping0, ping0_lost);
     ping_line(("with " + std::to_string(known + 9) + " identities known").c_str(), ping, ping_lost);
     auto list_line = [&](const std::string& what, const ListRun& r) {
-        std::printf("# %s: %zu round trips, median %.1f us, p99 %.1f, mean %.1f; %.0f bytes and %zu sessions per "
-                    "answer, %zu over TCP, %zu lost, %zu larger than the 1 MiB frame limit\n",
-                    what.c_str(), r.rtt.n, r.rtt.median, r.rtt.p99, r.rtt.mean, r.bytes, r.entries, r.tcp, r.lost,
-                    r.over_frame);
+        std::printf("# %s: %zu round trips, median %.1f us, p99 %.1f, mean %.1f; %.0f bytes, %.1f pages and %zu "
+                    "sessions per answer, %zu over TCP, %zu lost, %zu larger than the 1 MiB frame limit, %zu not "
+                    "complete\n",
+                    what.c_str(), r.rtt.n, r.rtt.median, r.rtt.p99, r.rtt.mean, r.bytes, r.pages, r.entries, r.tcp,
+                    r.lost, r.over_frame, r.incomplete);
     };
     list_line("requestUserList, requester with no links, 9 identities known", small0);
     list_line("requestUserList, two-hop neighbourhood of the whole network", big);
