@@ -240,6 +240,16 @@ struct SealedCopy {
     bool operator==(const SealedCopy&) const = default;
 };
 
+// [id, sent, text]: a further line of the same author in the same packet; its seq is
+// the one after the line before it, its text encrypted under the line key like the first's.
+struct NextLine {
+    MessageId id{};
+    TimeMs sent = 0;
+    Bytes text;
+    bool operator==(const NextLine&) const = default;
+};
+inline constexpr std::size_t kMaxNextLines = 63;  // further lines in one Line
+
 // A room line: the body of a SignedBlob signed by its author.
 struct LineBody {
     RoomIdBytes room{};
@@ -248,11 +258,13 @@ struct LineBody {
     std::uint64_t first_kept = 0;  // the author's oldest line not yet acked by everyone (late joiners start here)
     MessageId id{};
     TimeMs sent = 0;
-    // With text: the author's line key for this room sealed to each other member; without
-    // (an older author): the text itself sealed to each.
+    // With text: the author's line key for this room sealed to each other member (empty
+    // for a member the author knows holds the key); without (an older author): the text
+    // itself sealed to each.
     std::vector<SealedCopy> copies;
     std::uint64_t run = 0;  // the author's process run (random, per start): a restart numbers from 1 again
     Bytes text;             // the text encrypted once under the line key (ChaCha20-Poly1305, counter seq)
+    std::vector<NextLine> next;  // the lines seq + 1, seq + 2, ... (with text only)
     bool operator==(const LineBody&) const = default;
 };
 
@@ -281,8 +293,12 @@ struct AckBody {
     std::string author;
     std::uint64_t upto = 0;
     std::uint64_t run = 0;  // the author's run these seqs belong to
+    // The last kKeyMark bytes of the author's line key copy the acker opened and holds
+    // (empty: none): the author's later lines carry an empty copy for it.
+    Bytes key;
     bool operator==(const AckBody&) const = default;
 };
+inline constexpr std::size_t kKeyMark = 16;
 
 // roomAck (member -> relay -> author).
 struct RoomAck {

@@ -55,6 +55,7 @@ void Delivery::flush() {
 
 std::optional<StoreOp> Delivery::poll_store() {
     flush();
+    send_due_lines();
     send_due_acks();  // the cursors they cover are in this batch; they leave after it is stored
     return pop_front(ops_);
 }
@@ -262,48 +263,88 @@ void Delivery::join(TimeMs now, Room& r) {
     r.next_join = now + ctx_.cfg.rejoin_interval;
 }
 
-void Delivery::transmit(TimeMs now, Room& r, std::uint64_t seq, OutLine& l) {
+Outbox::iterator Delivery::transmit(TimeMs now, Room& r, Outbox::iterator first,
+                                   const std::function<bool(const OutLine&)>& due) {
+    // What a Line's encoding adds to its texts, at most: the fixed fields, and per further line.
+    constexpr std::size_t kFixed = 120, kPerNext = 48, kPerCopy = 8;
+    auto& cr = ctx_.env.crypto();
+    if (r.line_key == core::SymmetricKey{}) cr.random(r.line_key);
+    // Each text encrypted once under the line key, its seq as the counter.
+    auto seal_text = [&](const OutLine& l, std::uint64_t seq) {
+        const Bytes text(l.text.begin(), l.text.end());
+        Bytes out(text.size() + 16);
+        cr.aead_seal(out.data(), text, {}, seq, r.line_key);
+        return out;
+    };
     wire::LineBody b;
     b.room = r.id;
     b.author = ctx_.me();
-    b.seq = seq;
+    b.seq = first->first;
     b.first_kept = r.outbox.begin()->first;
-    b.id = l.id;
-    b.sent = l.sent;
+    b.id = first->second.id;
+    b.sent = first->second.sent;
     b.run = r.run;
-    // The text encrypted once; the key sealed once to each member's sealing key.
-    auto& cr = ctx_.env.crypto();
-    if (r.line_key == core::SymmetricKey{}) cr.random(r.line_key);
-    const Bytes text(l.text.begin(), l.text.end());
-    b.text.resize(text.size() + 16);
-    cr.aead_seal(b.text.data(), text, {}, seq, r.line_key);
+    b.text = seal_text(first->second, b.seq);
+    // The key sealed once to each member's sealing key; a resend carries every copy, so
+    // that a member who lost the key (a restart) has it again.
+    const bool resent = first->second.last_tx != 0;
+    std::size_t size = kFixed + b.author.size() + b.text.size();
     std::vector<std::string> to;
     for (auto& [user, kx] : r.kx)
         if (user != ctx_.me() && ticket_member(r.ticket, user)) {
             auto& copy = r.key_copies[user];
-            if (copy.second.empty() || copy.first != kx) copy = {kx, cr.seal(ByteView(r.line_key), kx)};
-            b.copies.push_back({user, copy.second});
+            if (copy.sealed.empty() || copy.kx != kx) copy = KeyCopy{kx, cr.seal(ByteView(r.line_key), kx), false};
+            b.copies.push_back({user, copy.held && !resent ? Bytes{} : copy.sealed});
+            size += kPerCopy + user.size() + b.copies.back().sealed.size() + wire::kMemberTag;
             to.push_back(user);
         }
+    first->second.last_tx = now;
+    auto it = std::next(first);
+    // A new line joins only a packet whose copies it can do with; a resent one any.
+    for (std::uint64_t seq = b.seq + 1; it != r.outbox.end() && it->first == seq && b.next.size() < wire::kMaxNextLines &&
+                                        (resent || it->second.last_tx == 0) && due(it->second);
+         ++it, ++seq) {
+        if (size + kPerNext + it->second.text.size() + 16 > kLinePacking) break;
+        b.next.push_back({it->second.id, it->second.sent, seal_text(it->second, seq)});
+        size += kPerNext + b.next.back().text.size();
+        it->second.last_tx = now;
+    }
     wire::RoomLine line{r.id, {}, wire::encode(b), {}};
     if (to.empty()) line.line = ctx_.env.sign(std::move(line.tagged));
     else line.tags = tags_for(r, line.tagged, to);
     ctx_.env.send(r.ticket.relay, wire::MsgType::room_line, wire::encode(line));
-    l.last_tx = now;
+    return it;
 }
 
 // Resends lines not acked by everyone: those not sent for resend_interval, at most
-// kResendBurst per room per interval, all of them at once after a join.
+// kResendBurst per room per interval (and what packs with the last), all of them at
+// once after a join.
 void Delivery::resend(TimeMs now, Room& r, bool all) {
+    auto due = [&](const OutLine& l) { return all || now - l.last_tx >= ctx_.cfg.resend_interval; };
     std::size_t n = 0;
-    for (auto& [seq, l] : r.outbox) {
-        if (n >= kResendBurst) break;
-        if (all || now - l.last_tx >= ctx_.cfg.resend_interval) {
-            transmit(now, r, seq, l);
-            ++n;
+    for (auto it = r.outbox.begin(); it != r.outbox.end() && n < kResendBurst;) {
+        if (!due(it->second)) {
+            ++it;
+            continue;
         }
+        auto next = transmit(now, r, it, due);
+        n += static_cast<std::size_t>(std::distance(it, next));
+        it = next;
     }
     r.next_resend = now + ctx_.cfg.resend_interval;
+}
+
+void Delivery::send_due_lines() {
+    for (auto& [id, when] : lines_due_) {
+        auto rit = rooms_.find(id);
+        if (rit == rooms_.end() || !rit->second.joined) continue;  // a join sends them all
+        Room& r = rit->second;
+        // Lines never sent are the outbox's last ones.
+        auto it = r.outbox.end();
+        while (it != r.outbox.begin() && std::prev(it)->second.last_tx == 0) --it;
+        while (it != r.outbox.end()) it = transmit(when, r, it, [](const OutLine& l) { return l.last_tx == 0; });
+    }
+    lines_due_.clear();
 }
 
 // Drops own lines every required member acked; each is echoed once as delivered.
@@ -374,7 +415,8 @@ void Delivery::on_roster(TimeMs now, const Incoming& in, const wire::RoomRoster&
 void Delivery::send_ack(Room& r, const std::string& author, const Inbound& inb) {
     const std::uint64_t upto = inb.expected - 1;
     if (upto == 0) return;
-    wire::AckBody a{r.id, ctx_.me(), author, upto, inb.run};
+    wire::AckBody a{r.id, ctx_.me(), author, upto, inb.run, {}};
+    if (inb.key_copy.size() >= wire::kKeyMark) a.key.assign(inb.key_copy.end() - wire::kKeyMark, inb.key_copy.end());
     wire::RoomAck ra{r.id, author, {}, wire::encode(a), {}};
     if (pair(r, author)) ra.tags = tags_for(r, ra.tagged, {author});
     else ra.ack = ctx_.env.sign(std::move(ra.tagged));
@@ -388,7 +430,8 @@ void Delivery::on_line(const wire::RoomLine& rl) {
     auto& env = ctx_.env;
     const bool tagged = !rl.tagged.empty();
     auto b = wire::decode_line_body(tagged ? rl.tagged : rl.line.body);
-    if (!b || b->room != r.id || b->author == ctx_.me() || b->seq == 0 || b->run == 0) {
+    if (!b || b->room != r.id || b->author == ctx_.me() || b->seq == 0 || b->run == 0 ||
+        (!b->next.empty() && (b->text.empty() || b->seq > std::numeric_limits<std::uint64_t>::max() - b->next.size()))) {
         ++env.stats().malformed;
         return;
     }
@@ -425,41 +468,51 @@ void Delivery::on_line(const wire::RoomLine& rl) {
         inb.expected = b->first_kept;
         while (!inb.buffer.empty() && inb.buffer.begin()->first < inb.expected) inb.buffer.erase(inb.buffer.begin());
     }
-    if (b->seq >= inb.expected && !inb.buffer.count(b->seq)) {
-        const wire::SealedCopy* mine = at < b->copies.size() ? &b->copies[at] : nullptr;
-        if (!mine) return;  // sealed before the author had our key: it comes again
-        auto text = b->text.empty() ? env.crypto().open(mine->sealed, kx_pk_, kx_sk_) : open_text(inb, *b, *mine);
+    // The packet's lines: the body's own, then the next ones, seqs following on. What we
+    // cannot open now comes again (what came before it in the packet is taken).
+    const wire::SealedCopy* mine = at < b->copies.size() ? &b->copies[at] : nullptr;
+    for (std::size_t i = 0; i <= b->next.size(); ++i) {
+        const std::uint64_t seq = b->seq + i;
+        if (seq < inb.expected || inb.buffer.count(seq)) continue;
+        if (!mine) break;  // sealed before the author had our key
+        // An empty copy while we hold no key of the author's: the resend carries it.
+        if (!b->text.empty() && mine->sealed.empty() && inb.key_copy.empty()) break;
+        const MessageId& id = i == 0 ? b->id : b->next[i - 1].id;
+        const TimeMs sent = i == 0 ? b->sent : b->next[i - 1].sent;
+        auto text = b->text.empty() ? env.crypto().open(mine->sealed, kx_pk_, kx_sk_)
+                                    : open_text(inb, seq, i == 0 ? b->text : b->next[i - 1].text, *mine);
         if (!text) {
             ++env.stats().malformed;
-            return;
+            break;
         }
-        if (b->seq == inb.expected || inb.buffer.size() < ctx_.cfg.max_buffered_per_author)
-            inb.buffer.emplace(b->seq, Held{b->id, b->sent, std::string(text->begin(), text->end())});
-        while (!inb.buffer.empty() && inb.buffer.begin()->first == inb.expected) {
-            auto& h = inb.buffer.begin()->second;
-            if (r.ticket.group) group_lines_.push_back(GroupRoomLine{r.id, ticket_member(r.ticket, b->author)->key,
-                                                                     Bytes(h.text.begin(), h.text.end())});
-            else ctx_.event(room_ev::Line{r.id, b->author, h.text, h.sent, h.id, false});
-            inb.buffer.erase(inb.buffer.begin());
-            ++inb.expected;
-        }
+        if (seq == inb.expected || inb.buffer.size() < ctx_.cfg.max_buffered_per_author)
+            inb.buffer.emplace(seq, Held{id, sent, std::string(text->begin(), text->end())});
+    }
+    while (!inb.buffer.empty() && inb.buffer.begin()->first == inb.expected) {
+        auto& h = inb.buffer.begin()->second;
+        if (r.ticket.group) group_lines_.push_back(GroupRoomLine{r.id, ticket_member(r.ticket, b->author)->key,
+                                                                 Bytes(h.text.begin(), h.text.end())});
+        else ctx_.event(room_ev::Line{r.id, b->author, h.text, h.sent, h.id, false});
+        inb.buffer.erase(inb.buffer.begin());
+        ++inb.expected;
     }
     if (std::make_pair(inb.run, inb.expected) != before) dirty_cursors_.insert({r.id, b->author});
     acks_due_.insert({r.id, b->author});
 }
 
-std::optional<Bytes> Delivery::open_text(Inbound& inb, const wire::LineBody& b, const wire::SealedCopy& mine) {
+std::optional<Bytes> Delivery::open_text(Inbound& inb, std::uint64_t seq, const Bytes& sealed_text,
+                                         const wire::SealedCopy& mine) {
     auto& cr = ctx_.env.crypto();
-    if (mine.sealed != inb.key_copy) {
+    if (!mine.sealed.empty() && mine.sealed != inb.key_copy) {
         auto key = cr.open(mine.sealed, kx_pk_, kx_sk_);
         if (!key || key->size() != inb.key.size()) return std::nullopt;
         std::copy(key->begin(), key->end(), inb.key.begin());
         crypto::wipe(*key);
         inb.key_copy = mine.sealed;
     }
-    if (b.text.size() < 16) return std::nullopt;
-    Bytes text(b.text.size() - 16);
-    if (!cr.aead_open(text.data(), b.text, {}, b.seq, inb.key)) return std::nullopt;
+    if (inb.key_copy.empty() || sealed_text.size() < 16) return std::nullopt;
+    Bytes text(sealed_text.size() - 16);
+    if (!cr.aead_open(text.data(), sealed_text, {}, seq, inb.key)) return std::nullopt;
     return text;
 }
 
@@ -490,6 +543,11 @@ void Delivery::on_ack(const wire::RoomAck& ra) {
     }
     auto& acked = r.acked[a->from];
     acked = std::max(acked, std::min(a->upto, r.next_seq - 1));
+    // The acker holds our key as sealed to its current room key.
+    if (auto kc = r.key_copies.find(a->from); kc != r.key_copies.end() && a->key.size() == wire::kKeyMark &&
+                                              kc->second.sealed.size() >= wire::kKeyMark &&
+                                              std::equal(a->key.begin(), a->key.end(), kc->second.sealed.end() - wire::kKeyMark))
+        kc->second.held = true;
     trim(r);
 }
 
@@ -536,7 +594,7 @@ void Delivery::send_line(TimeMs now, const room_cmd::Send& c) {
     l.text = c.text;
     // Stored before it is sent (the driver applies store ops first).
     ops_.push_back(store_op::PutRoomLine{RoomLineRecord{r.id, seq, l.id, l.sent, l.text}});
-    if (r.joined) transmit(now, r, seq, l);
+    if (r.joined) lines_due_.try_emplace(r.id, now);
     trim(r);  // alone in the room: delivered at once
 }
 

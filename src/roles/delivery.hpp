@@ -10,6 +10,8 @@
 #include "hop.hpp"
 #include "measuring.hpp"
 
+#include <functional>
+
 namespace dc::roles::detail {
 
 struct OutLine {
@@ -17,6 +19,16 @@ struct OutLine {
     TimeMs sent = 0;
     TimeMs last_tx = 0;
     std::string text;
+};
+
+using Outbox = std::map<std::uint64_t, OutLine>;
+
+// Our line key sealed to one member's room key. Once the member's ack says it opened this
+// copy, it holds the key: new lines carry an empty copy for it (resends carry every copy).
+struct KeyCopy {
+    KxPublicKey kx{};
+    Bytes sealed;
+    bool held = false;
 };
 
 struct Held {
@@ -75,11 +87,11 @@ struct Room {
     std::set<std::string> distrusted;        // members whose ticket key is not the one our node pinned
     std::uint64_t run = 0;  // our lines' run here: this process's, or the stored one of a restored room
     std::uint64_t next_seq = 1;
-    std::map<std::uint64_t, OutLine> outbox;
+    Outbox outbox;
     // Our lines' key in this room for this process: each line is encrypted once under it
     // (counter: its seq), and the key is sealed once to each member's sealing key.
     core::SymmetricKey line_key{};
-    std::map<std::string, std::pair<KxPublicKey, Bytes>> key_copies;
+    std::map<std::string, KeyCopy> key_copies;
     std::map<std::string, PairKeys> pairs;  // per other member
     std::optional<Hop> hop;  // from the relay's last roster: its lines and acks to us
     std::map<std::string, std::uint64_t> acked;
@@ -151,6 +163,9 @@ public:
     // One cumulative ack per author for the lines of the turn (queued by on_line), sent
     // when the turn's store ops are polled, or before the transmits, whichever is first.
     void send_due_acks();
+    // The lines typed in the turn (queued by send_line), packed a packet at a time, sent
+    // at the same point as the acks (after the store ops that keep them).
+    void send_due_lines();
 
     // The relays of our rooms, in room order.
     std::vector<Addr> relays() const;
@@ -163,6 +178,9 @@ private:
     static constexpr std::size_t kRetiredRuns = 8;
     // Resends at most this many lines per room per interval (pacing).
     static constexpr std::size_t kResendBurst = 64;
+    // Lines packed into one Line while its encoding stays within this many bytes (well
+    // under a datagram with the envelope or the hop around it); a longer line goes alone.
+    static constexpr std::size_t kLinePacking = 900;
 
     void touch(const Room& r) { dirty_rooms_.insert(r.id); }
     // What the user sees of a room; a group's room says nothing of its own (the group
@@ -179,7 +197,10 @@ private:
               std::uint32_t old_ms, std::uint32_t new_ms);
     static bool missing_keys(const Room& r);
     void join(TimeMs now, Room& r);
-    void transmit(TimeMs now, Room& r, std::uint64_t seq, OutLine& l);
+    // Sends our line at `first` and, in the same packet, the ones after it while their
+    // seqs follow on, `due` takes them and the packet stays within kLinePacking. Returns
+    // the first line not sent.
+    Outbox::iterator transmit(TimeMs now, Room& r, Outbox::iterator first, const std::function<bool(const OutLine&)>& due);
     void resend(TimeMs now, Room& r, bool all);
     void trim(Room& r);
     void send_ack(Room& r, const std::string& author, const Inbound& inb);
@@ -192,7 +213,8 @@ private:
     // blob signed by from's key in the ticket.
     bool authentic(Room& r, const std::string& from, const wire::SignedBlob& blob);
     // The text of a line for us, or none (no copy for us yet, or it does not open).
-    std::optional<Bytes> open_text(Inbound& inb, const wire::LineBody& b, const wire::SealedCopy& mine);
+    // (An empty copy: the key we hold.)
+    std::optional<Bytes> open_text(Inbound& inb, std::uint64_t seq, const Bytes& text, const wire::SealedCopy& mine);
     void relocate(TimeMs now, Room& r, Selector& sel);
 
     RoomContext& ctx_;
@@ -211,6 +233,7 @@ private:
     std::set<RoomId> dirty_rooms_;
     std::set<std::pair<RoomId, std::string>> dirty_cursors_;
     std::set<std::pair<RoomId, std::string>> acks_due_;  // (room, author) acks for the turn's lines
+    std::map<RoomId, TimeMs> lines_due_;                  // rooms with lines typed in the turn, and when
     std::deque<GroupRoomLine> group_lines_;               // delivered lines of groups' rooms
 };
 

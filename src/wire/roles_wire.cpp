@@ -102,6 +102,13 @@ struct Record<SealedCopy> {  // [to, sealed]
         std::tuple{elem(&SealedCopy::to, user), elem(&SealedCopy::sealed, max_bytes(kMaxSealed))};
 };
 
+template <>
+struct Record<NextLine> {  // [id, sent, text]
+    static constexpr std::string_view name = {};
+    static constexpr auto fields = std::tuple{elem(&NextLine::id), elem(&NextLine::sent),
+                                              elem(&NextLine::text, max_bytes(kMaxRoomPayload + 16))};
+};
+
 // Payloads and signed bodies.
 
 template <>
@@ -246,6 +253,7 @@ struct Message<LineBody> {
         field(6, "copies", &LineBody::copies, max_items(kMaxRoomMembers)),
         field(7, "run", &LineBody::run, required),
         field(8, "text", &LineBody::text, max_bytes(kMaxRoomPayload + 16)),
+        field(9, "next", &LineBody::next, max_items(kMaxNextLines), if_set(&LineBody::next)),
     };
 };
 
@@ -269,6 +277,7 @@ struct Message<AckBody> {
         field(2, "author", &AckBody::author, user, required),
         field(3, "upto", &AckBody::upto, required),
         field(4, "run", &AckBody::run, required),
+        field(5, "key", &AckBody::key, max_bytes(kKeyMark), if_set(&AckBody::key)),
     };
 };
 

@@ -59,6 +59,8 @@ void limits(const wire::LineBody& p) {
     fuzz::expect(valid_user_name(p.author) && p.copies.size() <= wire::kMaxRoomMembers, "line", "bad");
     fuzz::expect(p.text.size() <= wire::kMaxText + 16, "line", "text too long");
     for (auto& c : p.copies) fuzz::expect(valid_user_name(c.to) && c.sealed.size() <= wire::kMaxSealed, "line", "bad copy");
+    fuzz::expect(p.next.size() <= wire::kMaxNextLines, "line", "too many next lines");
+    for (auto& n : p.next) fuzz::expect(n.text.size() <= wire::kMaxRoomPayload + 16, "line", "next text too long");
 }
 void limits(const wire::RoomLine&) {}
 void limits(const wire::AckBody& p) { fuzz::expect(valid_user_name(p.from) && valid_user_name(p.author), "ack", "bad user"); }

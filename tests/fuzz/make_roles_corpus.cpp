@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
     const auto mblob = wire::sign_blob(wire::encode(mk), kAlice.sk());
     wire::LineBody line{room, "alice", 3, 2, MessageId{9}, 5000, {{"carol", Bytes(80, 7)}}, 0x1234, Bytes(21, 5)};
     const auto lblob = wire::sign_blob(wire::encode(line), kAlice.sk());
+    wire::LineBody packed = line;
+    packed.copies = {{"carol", {}}};
+    packed.next = {{MessageId{10}, 5001, Bytes(19, 6)}, {MessageId{11}, 5002, Bytes(18, 7)}};
     wire::AckBody ack{room, "carol", "alice", 3, 0x1234};
     const auto ablob = wire::sign_blob(wire::encode(ack), kCarol.sk());
 
@@ -74,6 +77,8 @@ int main(int argc, char** argv) {
         // Authenticated to each member with a tag instead of a signature.
         {"room_line_tagged", {wire::MsgType::room_line,
                               wire::encode(wire::RoomLine{room, {}, lblob.body, Bytes(16, 0x21)})}},
+        {"room_line_packed", {wire::MsgType::room_line,
+                              wire::encode(wire::RoomLine{room, {}, wire::encode(packed), Bytes(16, 0x22)})}},
         {"room_ack_tagged", {wire::MsgType::room_ack,
                              wire::encode(wire::RoomAck{room, "alice", {}, ablob.body, Bytes(16, 0x22)})}},
         {"room_leave", {wire::MsgType::room_leave, wire::encode(wire::RoomLeave{room})}},

@@ -67,10 +67,15 @@ struct Fixture {
         d.on_roster(now, in, ro);
     }
 
-    // The texts of the lines alice sent, as bob opens them.
-    std::vector<std::string> lines_to_bob() {
+    // The texts of the lines alice sent, as bob opens them (bob keeps her line key: an
+    // empty copy means he holds it); the number of lines in each packet in `packets`.
+    std::vector<std::string> lines_to_bob(std::vector<std::size_t>* packets = nullptr) {
+        return lines_to_bob(alice.sent(wire::MsgType::room_line), packets);
+    }
+    std::vector<std::string> lines_to_bob(const std::vector<std::pair<Addr, wire::Packet>>& sent,
+                                          std::vector<std::size_t>* packets = nullptr) {
         std::vector<std::string> v;
-        for (auto& [to, p] : alice.sent(wire::MsgType::room_line)) {
+        for (auto& [to, p] : sent) {
             auto rl = wire::decode_room_line(p.payload);
             REQUIRE(rl.ok());
             auto b = wire::decode_line_body(rl->tagged);
@@ -85,18 +90,41 @@ struct Fixture {
             CHECK(tag_matches(crypto, keys->from, rl->tagged, tag));
             REQUIRE(b->copies.size() == 1);
             CHECK(b->copies[0].to == "bob");
-            // The copy is alice's line key, sealed to bob; the text is encrypted under it once.
-            auto key = crypto.open(b->copies[0].sealed, bob_kx_pk, bob_kx_sk);
-            REQUIRE(key.has_value());
-            REQUIRE(key->size() == 32);
-            core::SymmetricKey k{};
-            std::copy(key->begin(), key->end(), k.begin());
-            REQUIRE(b->text.size() >= 16);
-            Bytes text(b->text.size() - 16);
-            REQUIRE(crypto.aead_open(text.data(), b->text, {}, b->seq, k));
-            v.emplace_back(text.begin(), text.end());
+            // The copy is alice's line key, sealed to bob; each text is encrypted under it once.
+            if (!b->copies[0].sealed.empty()) {
+                auto key = crypto.open(b->copies[0].sealed, bob_kx_pk, bob_kx_sk);
+                REQUIRE(key.has_value());
+                REQUIRE(key->size() == 32);
+                std::copy(key->begin(), key->end(), bob_holds.begin());
+                bob_copy = b->copies[0].sealed;
+            }
+            REQUIRE(bob_holds != core::SymmetricKey{});
+            auto open = [&](const Bytes& sealed, std::uint64_t seq) {
+                REQUIRE(sealed.size() >= 16);
+                Bytes text(sealed.size() - 16);
+                REQUIRE(crypto.aead_open(text.data(), sealed, {}, seq, bob_holds));
+                v.emplace_back(text.begin(), text.end());
+            };
+            open(b->text, b->seq);
+            for (std::size_t i = 0; i < b->next.size(); ++i) open(b->next[i].text, b->seq + 1 + i);
+            if (packets) packets->push_back(1 + b->next.size());
         }
         return v;
+    }
+    core::SymmetricKey bob_holds{};  // alice's line key, once bob opened a copy
+    Bytes bob_copy;                  // the copy he opened it from
+
+    // bob's ack of alice's lines, tagged for her as members send acks now; with the mark
+    // of the copy he holds, or none (as after a restart).
+    void tagged_ack_from_bob(std::uint64_t upto, std::uint64_t run, bool holds = true) {
+        wire::AckBody a{room, "bob", "alice", upto, run, {}};
+        if (holds) a.key.assign(bob_copy.end() - wire::kKeyMark, bob_copy.end());
+        wire::RoomAck ra{room, "alice", {}, wire::encode(a), {}};
+        auto keys = make_pair_keys(crypto, room, bob_kx_sk, "bob", alice_kx, "alice");
+        REQUIRE(keys.has_value());
+        const auto t = member_tag(crypto, keys->to, ra.tagged);
+        ra.tags.assign(t.begin(), t.end());
+        d.on_ack(ra);
     }
 
     void ack_from_bob(std::uint64_t upto, std::uint64_t run) {
@@ -174,6 +202,13 @@ struct Fixture {
         return rl;
     }
 
+    // A line key of bob's, and its copy sealed to alice (once she sent her join).
+    std::pair<core::SymmetricKey, Bytes> bobs_line_key() {
+        core::SymmetricKey key{};
+        crypto.random(key);
+        return {key, crypto.seal(ByteView(key), alice_kx)};
+    }
+
     // Alice's sealing key, as her join declared it.
     KxPublicKey kx_of_alice() { return alice_kx; }
 
@@ -232,6 +267,71 @@ TEST_CASE("a line is stored before it is sent, sealed to the other member, and e
     CHECK(f.alice.events().empty());  // once
 }
 
+TEST_CASE("the lines of a turn leave in as few packets as fit, and a member that acked our key gets no copy until a resend") {
+    Fixture f;
+    f.d.on_chats(0, {f.chat(f.relay, 1)}, f.dir.key());
+    f.join(0, f.relay);
+    (void)f.store();
+    (void)f.alice.sent(wire::MsgType::room_line);
+
+    for (auto* t : {"one", "two", "three"}) f.d.send_line(100, room_cmd::Send{f.room, t});
+    CHECK(count_ops<store_op::PutRoomLine>(f.store()) == 3);  // stored, then sent in one packet
+    std::vector<std::size_t> packets;
+    CHECK(f.lines_to_bob(&packets) == std::vector<std::string>{"one", "two", "three"});
+    CHECK(packets == std::vector<std::size_t>{3});
+
+    // An ack that names no copy (bob restarted and holds no key): the copy still goes.
+    f.tagged_ack_from_bob(3, 77, false);
+    CHECK(f.d.view()[0].unacked == 0);
+    f.d.send_line(150, room_cmd::Send{f.room, "three and a half"});
+    (void)f.store();
+    auto sent = f.alice.sent(wire::MsgType::room_line);
+    REQUIRE(sent.size() == 1);
+    auto body = wire::decode_line_body(wire::decode_room_line(sent[0].second.payload)->tagged);
+    REQUIRE(body.ok());
+    REQUIRE(body->copies.size() == 1);
+    CHECK_FALSE(body->copies[0].sealed.empty());
+
+    // bob's ack names the copy he opened: he holds the line key, and alice's next lines
+    // carry an empty copy for him.
+    f.tagged_ack_from_bob(4, 77);
+    f.d.send_line(200, room_cmd::Send{f.room, "four"});
+    (void)f.store();
+    sent = f.alice.sent(wire::MsgType::room_line);
+    REQUIRE(sent.size() == 1);
+    body = wire::decode_line_body(wire::decode_room_line(sent[0].second.payload)->tagged);
+    REQUIRE(body.ok());
+    REQUIRE(body->copies.size() == 1);
+    CHECK(body->copies[0].sealed.empty());
+    CHECK(f.lines_to_bob(sent) == std::vector<std::string>{"four"});
+
+    // A resend carries the copy again (a member that restarted lost the key).
+    f.d.handle_timeout(200 + f.alice.cfg.resend_interval, f.sel);
+    sent = f.alice.sent(wire::MsgType::room_line);
+    REQUIRE(sent.size() == 1);
+    body = wire::decode_line_body(wire::decode_room_line(sent[0].second.payload)->tagged);
+    REQUIRE(body.ok());
+    CHECK_FALSE(body->copies[0].sealed.empty());
+    f.tagged_ack_from_bob(5, 77);
+
+    // Many lines in one turn: packets within a datagram, every line once and in order.
+    std::vector<std::string> want;
+    for (int i = 0; i < 200; ++i) {
+        want.push_back("line " + std::to_string(i) + std::string(static_cast<std::size_t>(i % 50), 'x'));
+        f.d.send_line(300, room_cmd::Send{f.room, want.back()});
+    }
+    (void)f.store();
+    sent.clear();
+    for (auto& t : f.alice.sent()) {
+        CHECK(t.data.size() <= wire::kMaxDatagram);
+        sent.emplace_back(t.to, *wire::parse_packet(t.data));
+    }
+    packets.clear();
+    CHECK(f.lines_to_bob(sent, &packets) == want);
+    CHECK(packets.size() < 60);
+    CHECK(packets.size() > 1);
+}
+
 TEST_CASE("an author's lines are delivered once and in order, gaps held, and an earlier run's stragglers dropped") {
     Fixture f;
     f.joining();
@@ -286,10 +386,7 @@ TEST_CASE("an author's lines are delivered once and in order, gaps held, and an 
 TEST_CASE("a line encrypted once under its author's key opens with the copy of the key sealed to us") {
     Fixture f;
     f.joining();
-
-    core::SymmetricKey key{};
-    f.crypto.random(key);
-    const Bytes sealed = f.crypto.seal(ByteView(key), f.alice_kx);
+    const auto [key, sealed] = f.bobs_line_key();
     f.d.on_line(f.keyed_line_from_bob(5, 1, key, sealed, "one"));
     f.d.on_line(f.keyed_line_from_bob(5, 2, key, sealed, "two"));
     CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"one", "two"});
@@ -303,6 +400,49 @@ TEST_CASE("a line encrypted once under its author's key opens with the copy of t
     // bob restarted with a new key: its new copy is opened.
     f.d.on_line(f.keyed_line_from_bob(6, 1, other, f.crypto.seal(ByteView(other), f.alice_kx), "again"));
     CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"again"});
+}
+
+TEST_CASE("a packet of several lines is delivered in order, and an empty copy waits for the resend while we hold no key") {
+    Fixture f;
+    f.joining();
+    const auto [key, sealed] = f.bobs_line_key();
+    auto packed = [&](std::uint64_t seq, const Bytes& copy, const std::vector<std::string>& texts) {
+        auto rl = f.keyed_line_from_bob(5, seq, key, copy, texts[0]);
+        auto b = wire::decode_line_body(rl.line.body);
+        REQUIRE(b.ok());
+        for (std::size_t i = 1; i < texts.size(); ++i) {
+            wire::NextLine n{MessageId{static_cast<std::uint8_t>(i)}, 0, Bytes(texts[i].size() + 16)};
+            f.crypto.aead_seal(n.text.data(), Bytes(texts[i].begin(), texts[i].end()), {}, seq + i, key);
+            b->next.push_back(std::move(n));
+        }
+        rl.line = f.bob.env.sign(wire::encode(*b));
+        return rl;
+    };
+    // The acks sent, and whether each names the copy we opened.
+    auto acks = [&] {
+        f.d.send_due_acks();
+        std::size_t n = 0;
+        for (auto& [to, p] : f.alice.sent(wire::MsgType::room_ack)) {
+            auto a = wire::decode_ack_body(wire::decode_room_ack(p.payload)->ack.body);
+            REQUIRE(a.ok());
+            CHECK(a->key == Bytes(sealed.end() - wire::kKeyMark, sealed.end()));
+            ++n;
+        }
+        return n;
+    };
+
+    f.d.on_line(packed(1, {}, {"one", "two", "three"}));
+    CHECK(f.alice.events_of<room_ev::Line>().empty());
+    CHECK(f.alice.env.stats().malformed == 0);
+    f.d.on_line(packed(1, sealed, {"one", "two", "three"}));
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"one", "two", "three"});
+    CHECK(acks() == 1);
+    // Now we hold bob's key: an empty copy is enough.
+    f.d.on_line(packed(4, {}, {"four", "five"}));
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"four", "five"});
+    // A packet that overlaps what we have: only the new lines.
+    f.d.on_line(packed(5, {}, {"five", "six"}));
+    CHECK(texts(f.alice.events_of<room_ev::Line>()) == std::vector<std::string>{"six"});
 }
 
 TEST_CASE("a member cannot pass a line off as another author's: only the author's tag for us is taken") {

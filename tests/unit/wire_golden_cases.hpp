@@ -354,6 +354,9 @@ inline std::vector<Case> cases() {
     lb = LineBody{filled<16>(51), name_of(32, 'l'), kU64, kU64, filled<16>(52), kMinTime,
                   std::vector<SealedCopy>(4, SealedCopy{name_of(32, 'c'), Bytes(kMaxSealed, 3)}), kU64, {}};
     add("line_body_limits", "line_body", encode(lb));
+    lb = LineBody{filled<16>(58), "alice", 7, 5, filled<16>(59), 1700000003000, {{"bob", {}}, {"carol", Bytes(80, 4)}}, 78,
+                  Bytes(20, 5), {{filled<16>(60), 1700000003001, Bytes(18, 6)}, {filled<16>(61), 1700000003002, Bytes(17, 7)}}};
+    add("line_body_packed", "line_body", encode(lb));
 
     add("room_line_default", "room_line", encode(RoomLine{}));
     add("room_line_full", "room_line", encode(RoomLine{filled<16>(53), blob(90, 17), {}, {}}));
@@ -364,6 +367,7 @@ inline std::vector<Case> cases() {
     add("ack_body_default", "ack_body", encode(AckBody{}));
     add("ack_body_full", "ack_body", encode(AckBody{filled<16>(54), "bob", "alice", 5, 77}));
     add("ack_body_limits", "ack_body", encode(AckBody{filled<16>(55), name_of(32, 'f'), name_of(32, 'g'), kU64, kU64}));
+    add("ack_body_key", "ack_body", encode(AckBody{filled<16>(62), "bob", "alice", 6, 78, Bytes(kKeyMark, 8)}));
 
     add("room_ack_default", "room_ack", encode(RoomAck{}));
     add("room_ack_full", "room_ack", encode(RoomAck{filled<16>(56), "alice", blob(70, 18), {}, {}}));
