@@ -225,7 +225,10 @@ public:
     // or a group's. Restored requests we were asked come out as RequestArrived again.
     Result<void> restore(const GroupId& id, ByteView state);
 
-    void handle_message(TimeMs now, const PublicKey& from, ByteView bytes);
+    // via_room: a line of the group's room on its relay, whose tag (darkchat-rooms(7),
+    // TAGS) already proved `from` to us; its signature is not checked (such lines carry
+    // none). Everything else (chat) is checked as ever.
+    void handle_message(TimeMs now, const PublicKey& from, ByteView bytes, bool via_room = false);
     void handle_lost(TimeMs now, const PublicKey& peer);
     void handle_back(TimeMs now, const PublicKey& peer);
     void handle_timeout(TimeMs now);

@@ -301,14 +301,16 @@ Result<void> Machine::restore(ByteView bytes) {
     return {};
 }
 
-void Machine::handle_message(TimeMs now, const PublicKey& from, ByteView bytes) {
+void Machine::handle_message(TimeMs now, const PublicKey& from, ByteView bytes, bool via_room) {
     s_->now = now;
     auto m = wire::decode_group(bytes);
     if (!m) {
         ++s_->stats.malformed;
         return;
     }
+    s_->via_room = via_room;
     s_->dispatch(from, std::move(m).value());
+    s_->via_room = false;
     s_->flush();
 }
 

@@ -125,6 +125,7 @@ struct Machine::State {
     std::uint64_t next_request_id = 1;
     std::set<PublicKey> down;
     std::set<GroupId> dirty;
+    bool via_room = false;        // the message being handled came through the group's room (its tag checked)
     bool requests_dirty = false;  // out_requests or in_requests changed: stored at the next flush
     // Groups this machine was in and is out of (left, removed, ceased) in this
     // run: only of these does it say "not in that group" (disconnected_group).

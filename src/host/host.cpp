@@ -254,7 +254,7 @@ void Host::settle(TimeMs now) {
         if (client_)
             while (auto l = client_->poll_group_line()) {
                 moved = true;
-                groups_->handle_message(now_, l->author, l->payload);
+                groups_->handle_message(now_, l->author, l->payload, true);
             }
         while (auto m = files_->poll_message()) {
             moved = true;

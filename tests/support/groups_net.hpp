@@ -83,8 +83,9 @@ public:
     }
 
     // Hands bytes to station i as if they came from `from` (forgeries, replays).
-    void inject(std::size_t i, const PublicKey& from, const Bytes& bytes) {
-        st_[i].m->handle_message(now_, from, bytes);
+    // via_room: as if it came through the group's room (its tag checked by the room).
+    void inject(std::size_t i, const PublicKey& from, const Bytes& bytes, bool via_room = false) {
+        st_[i].m->handle_message(now_, from, bytes, via_room);
         drain(i);
     }
 
