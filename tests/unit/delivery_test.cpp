@@ -128,7 +128,7 @@ struct Fixture {
     }
 
     void ack_from_bob(std::uint64_t upto, std::uint64_t run) {
-        wire::RoomAck ra{room, "alice", bob.env.sign(wire::encode(wire::AckBody{room, "bob", "alice", upto, run})), {}, {}};
+        wire::RoomAck ra{room, "alice", bob.env.sign(wire::encode(wire::AckBody{room, "bob", "alice", upto, run, {}})), {}, {}};
         d.on_ack(ra);
     }
 

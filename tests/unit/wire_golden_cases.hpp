@@ -227,19 +227,19 @@ inline std::vector<Case> cases() {
     add("request_ping_limits", "request_ping", encode(rp));
 
     add("request_user_list_default", "request_user_list", encode(RequestUserList{}));
-    add("request_user_list_full", "request_user_list", encode(RequestUserList{55, {"bob", "carol"}}));
-    add("request_user_list_limits", "request_user_list", encode(RequestUserList{kU64, users(kMaxLinks)}));
+    add("request_user_list_full", "request_user_list", encode(RequestUserList{55, {"bob", "carol"}, {}}));
+    add("request_user_list_limits", "request_user_list", encode(RequestUserList{kU64, users(kMaxLinks), {}}));
     add("request_user_list_page", "request_user_list", encode(RequestUserList{56, {"bob"}, "carol"}));
     add("request_user_list_page_limits", "request_user_list",
         encode(RequestUserList{kU64, users(kMaxLinks), name_of(32, 'z')}));
 
     add("deliver_known_list_default", "deliver_known_list", encode(DeliverKnownList{}));
-    DeliverKnownList kl{77, true, {}};
+    DeliverKnownList kl{77, true, {}, {}};
     kl.sessions.push_back(KnownSession{blob(30, 1), Addr::v4(10, 0, 0, 2, 7300), true, 1700000000999});
     kl.sessions.push_back(KnownSession{blob(0, 2), Addr{}, false, kMinTime});
     kl.sessions.push_back(KnownSession{blob(300, 3), v6(9), true, kMaxTime});
     add("deliver_known_list_full", "deliver_known_list", encode(kl));
-    kl = DeliverKnownList{kU64, false, std::vector<KnownSession>(20, KnownSession{blob(1, 4), Addr{}, false, -5})};
+    kl = DeliverKnownList{kU64, false, std::vector<KnownSession>(20, KnownSession{blob(1, 4), Addr{}, false, -5}), {}};
     add("deliver_known_list_many", "deliver_known_list", encode(kl));
     kl = DeliverKnownList{78, false, {KnownSession{blob(30, 5), Addr::v4(10, 0, 0, 3, 7300), true, 1700000001000}},
                           "carol"};
@@ -349,10 +349,10 @@ inline std::vector<Case> cases() {
         "room_roster", encode(RoomRoster{filled<16>(48), kU32, std::vector<SignedBlob>(kMaxRoomMembers, blob(3, 16)), {}}));
 
     add("line_body_default", "line_body", encode(LineBody{}));
-    LineBody lb{filled<16>(49), "alice", 3, 1, filled<16>(50), 1700000002000, {{"bob", Bytes(40, 1)}, {"carol", Bytes(41, 2)}}, 77, {}};
+    LineBody lb{filled<16>(49), "alice", 3, 1, filled<16>(50), 1700000002000, {{"bob", Bytes(40, 1)}, {"carol", Bytes(41, 2)}}, 77, {}, {}};
     add("line_body_full", "line_body", encode(lb));
     lb = LineBody{filled<16>(51), name_of(32, 'l'), kU64, kU64, filled<16>(52), kMinTime,
-                  std::vector<SealedCopy>(4, SealedCopy{name_of(32, 'c'), Bytes(kMaxSealed, 3)}), kU64, {}};
+                  std::vector<SealedCopy>(4, SealedCopy{name_of(32, 'c'), Bytes(kMaxSealed, 3)}), kU64, {}, {}};
     add("line_body_limits", "line_body", encode(lb));
     lb = LineBody{filled<16>(58), "alice", 7, 5, filled<16>(59), 1700000003000, {{"bob", {}}, {"carol", Bytes(80, 4)}}, 78,
                   Bytes(20, 5), {{filled<16>(60), 1700000003001, Bytes(18, 6)}, {filled<16>(61), 1700000003002, Bytes(17, 7)}}};
@@ -365,8 +365,8 @@ inline std::vector<Case> cases() {
         encode(RoomLine{filled<16>(60), {}, Bytes(90, 21), Bytes(kMemberTag * kMaxRoomMembers, 22)}));
 
     add("ack_body_default", "ack_body", encode(AckBody{}));
-    add("ack_body_full", "ack_body", encode(AckBody{filled<16>(54), "bob", "alice", 5, 77}));
-    add("ack_body_limits", "ack_body", encode(AckBody{filled<16>(55), name_of(32, 'f'), name_of(32, 'g'), kU64, kU64}));
+    add("ack_body_full", "ack_body", encode(AckBody{filled<16>(54), "bob", "alice", 5, 77, {}}));
+    add("ack_body_limits", "ack_body", encode(AckBody{filled<16>(55), name_of(32, 'f'), name_of(32, 'g'), kU64, kU64, {}}));
     add("ack_body_key", "ack_body", encode(AckBody{filled<16>(62), "bob", "alice", 6, 78, Bytes(kKeyMark, 8)}));
 
     add("room_ack_default", "room_ack", encode(RoomAck{}));

@@ -197,7 +197,7 @@ RequestPing sample_request_ping() {
     return p;
 }
 
-RequestUserList sample_request_user_list() { return RequestUserList{12345, {"bob", "carol"}}; }
+RequestUserList sample_request_user_list() { return RequestUserList{12345, {"bob", "carol"}, {}}; }
 
 DeliverKnownList sample_deliver_known_list() {
     DeliverKnownList p;
@@ -348,7 +348,7 @@ TEST_CASE("payloads are maps keyed by field number (exact bytes)") {
     for (auto b : pattern<16>(1)) ack.push_back(b);
     CHECK(encode(ChatAck{pattern<16>(1)}) == ack);
 
-    CHECK(encode(RequestUserList{1, {"bob"}}) == Bytes{0x82, 0x00, 0x01, 0x01, 0x91, 0xa3, 'b', 'o', 'b'});
+    CHECK(encode(RequestUserList{1, {"bob"}, {}}) == Bytes{0x82, 0x00, 0x01, 0x01, 0x91, 0xa3, 'b', 'o', 'b'});
 
     // A nested SignedBlob is [body, sig] and an Addr is [family, ip, port].
     Declare d;
@@ -612,7 +612,7 @@ TEST_CASE("requestUserList round trip") {
     CHECK(empty->nonce == 0);
     CHECK(empty->want.empty());
 
-    RequestUserList bad{1, {"bob", "no spaces allowed"}};
+    RequestUserList bad{1, {"bob", "no spaces allowed"}, {}};
     CHECK(error_of(decode_request_user_list(encode(bad))) == "requestUserList: invalid wanted user");
 }
 

@@ -534,7 +534,7 @@ std::vector<Bytes> valid_samples(const Ident& who, std::uint16_t port, const KxP
     rp.nonce = rng();
     rp.hops = 1;
     v.push_back(packet(who, MsgType::request_ping, wire::encode(rp), port));
-    v.push_back(packet(who, MsgType::request_user_list, wire::encode(wire::RequestUserList{rng(), {to}}), port));
+    v.push_back(packet(who, MsgType::request_user_list, wire::encode(wire::RequestUserList{rng(), {to}, {}}), port));
     wire::DeliverKnownList l;
     l.nonce = rng();
     l.sessions.push_back(wire::KnownSession{wire::sign_blob(wire::encode(declaration(who, true, port, {}, k.pk)), who.sk),
