@@ -572,6 +572,17 @@ std::string start_group(Procs& ps, std::size_t k) {
     return id;
 }
 
+// The group started by start_group grown to K, one \\invite at a time: its members
+// but the coordinator.
+std::vector<Proc*> grow(Procs& ps, const std::string& id, std::size_t k) {
+    std::vector<Proc*> members{&ps[1]};
+    for (std::size_t i = 2; i < k; ++i) {
+        admit(ps, ps[0], ps[i], id, members);
+        members.push_back(&ps[i]);
+    }
+    return members;
+}
+
 void part_procs(const std::string& darkchat, std::size_t k, int lines) {
     TempDir tmp("groups");
     Procs ps(darkchat, tmp.path);
@@ -670,11 +681,7 @@ void part_relay(const std::string& darkchat, std::size_t k, int lines, int burst
     std::printf("# relay: a group of %zu through the relay at %s, then member to member\n", k, relay_addr.c_str());
     std::string id = start_group(ps, k);
     Proc& coord = ps[0];
-    std::vector<Proc*> members{&ps[1]};
-    for (std::size_t i = 2; i < k; ++i) {
-        admit(ps, coord, ps[i], id, members);
-        members.push_back(&ps[i]);
-    }
+    std::vector<Proc*> members = grow(ps, id, k);
     // Grown to 8 and more: the coordinator's node moved it onto the relay (\via relay below 8).
     // (Those who entered after the move were let in with a record that names the relay.)
     if (k < 8) ps.send(coord, "\\via relay " + id);
@@ -763,11 +770,7 @@ void part_file(const std::string& darkchat, std::size_t k, std::size_t mib) {
     std::ofstream(src, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
     std::string id = start_group(ps, k);
     Proc& coord = ps[0];
-    std::vector<Proc*> members{&ps[1]};
-    for (std::size_t i = 2; i < k; ++i) {
-        admit(ps, coord, ps[i], id, members);
-        members.push_back(&ps[i]);
-    }
+    std::vector<Proc*> members = grow(ps, id, k);
     ps.idle(1000);
     // The anchor: the same file to the first member alone.
     ps.send(coord, "\\chat " + ps[1].d.name);
