@@ -39,7 +39,7 @@ using GroupId = wire::FileGroupBytes;
 
 struct Config {
     std::uint64_t max_size = std::uint64_t{4} << 30;  // offers of larger files are declined
-    std::size_t max_transfers = 64;                   // transfers held at once (both sides)
+    std::size_t max_transfers = 64;                   // transfers under way at once (both sides; files held for groups apart)
     std::size_t window = 64;                          // chunks asked for and not yet here, per transfer
     std::size_t max_reads = 64;                       // sender: chunk reads waiting for the driver, per transfer
     TimeMs request_timeout = 5000;                    // a chunk asked for and not here by then is asked again

@@ -56,12 +56,13 @@ void Session::file_action(TimeMs, const A& a) {
             say("! file transfers do not run on this port");
             return;
         }
-        std::size_t n = 0;
+        std::size_t n = 0, held = 0;
         for (auto& t : m->transfers()) {
             if (t.side == files::Side::holding) {
                 say("  " + short_id(t.id) + " held for group " + group_label(t.group, group_names()) + " " +
                     printable(t.name) + " " + std::to_string(t.size) + " bytes");
                 ++n;
+                ++held;
                 continue;
             }
             const bool in = t.side == files::Side::receiving;
@@ -77,7 +78,8 @@ void Session::file_action(TimeMs, const A& a) {
                 std::to_string(o.size) + " bytes waiting (\\accept " + short_id(id) + ")");
             ++n;
         }
-        say("* " + std::to_string(n) + (n == 1 ? " transfer" : " transfers"));
+        say("* " + std::to_string(n - held) + (n - held == 1 ? " transfer" : " transfers") +
+            (held ? ", " + std::to_string(held) + " held for groups" : std::string()));
     }
 }
 template void Session::file_action(TimeMs, const action::SendFile&);

@@ -98,7 +98,7 @@ void Machine::State::on_group_offer(TimeMs now, const PublicKey& from, const wir
     Transfer* t = at(Side::receiving, id);
     if (!t) {
         auto f = finds.find({o.group, m.name});
-        if (f == finds.end() || too_large(from, m) || transfers.size() >= cfg.max_transfers) {
+        if (f == finds.end() || too_large(from, m) || full()) {
             ++stats.refused;
             send(from, wire::FileAnswer{id, false});
             return;
@@ -130,6 +130,8 @@ void Machine::State::on_group_offer(TimeMs now, const PublicKey& from, const wir
     save(id, *t);
     fill(now, id, *t);
 }
+
+bool Machine::State::full() const { return transfers.size() - held() >= cfg.max_transfers; }
 
 std::size_t Machine::State::held() const {
     std::size_t n = 0;
@@ -171,7 +173,7 @@ void Machine::State::on_ask(TimeMs now, const PublicKey& from, const wire::FileA
         return;
     }
     auto kx = peers->kx_of(from);
-    if (!kx || transfers.size() >= cfg.max_transfers) {
+    if (!kx || full()) {
         ++stats.refused;
         return;
     }
@@ -194,7 +196,7 @@ void Machine::State::on_ask(TimeMs now, const PublicKey& from, const wire::FileA
 void Machine::State::accept_shared(TimeMs now, const cmd::Accept& c) {
     auto a = announced.find(c.id);
     if (a == announced.end() || !usable(c.id, c.partial_path, c.final_path)) return;
-    if (transfers.size() >= cfg.max_transfers) {
+    if (full()) {
         events.push_back(ev::Failed{c.id, "too many transfers at once"});
         return;
     }

@@ -98,7 +98,7 @@ void Machine::State::on_offer(TimeMs now, const PublicKey& from, const wire::Fil
         events.push_back(ev::Refused{from, "the key of '" + m->name + "' does not open"});
         return;
     }
-    if (transfers.size() >= cfg.max_transfers) {
+    if (full()) {
         ++stats.refused;
         events.push_back(ev::Refused{from, "too many transfers at once"});
         return;
@@ -256,8 +256,8 @@ void Machine::State::command(TimeMs now, const cmd::Offer& c) {
         events.push_back(ev::Failed{m->id, "'" + m->name + "' is already offered"});
         return;
     }
-    if (transfers.size() >= cfg.max_transfers || c.path.empty() || c.path.size() > wire::kMaxFilePath) {
-        events.push_back(ev::Failed{m->id, transfers.size() >= cfg.max_transfers ? "too many transfers at once"
+    if (full() || c.path.empty() || c.path.size() > wire::kMaxFilePath) {
+        events.push_back(ev::Failed{m->id, full() ? "too many transfers at once"
                                                                                   : "no usable path"});
         return;
     }

@@ -135,6 +135,8 @@ struct Machine::State {
     void forget(const Key& k);
     Transfer* find(Side side, const FileId& id, const PublicKey& from);
     Transfer* at(Side side, const FileId& id);
+    // max_transfers reached: counts transfers under way, not the files held for groups.
+    bool full() const;
     bool too_large(const PublicKey& from, const Manifest& m);
     bool usable(const FileId& id, const std::string& partial, const std::string& final_path);
     void fill(TimeMs now, const FileId& id, Transfer& t);

@@ -13,6 +13,7 @@
 #include "darkchat/files.hpp"
 #include "support/files_net.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -106,8 +107,11 @@ void machine(ByteView in) {
     net.inject(1, net.self(2).pk, bytes);  // from a stranger
     net.inject(0, net.self(2).pk, bytes);
     net.run_for(30000);
-    for (std::size_t i = 0; i < 3; ++i)
-        fuzz::expect(net.m(i).transfers().size() <= files::Config{}.max_transfers, "machine", "too many transfers");
+    for (std::size_t i = 0; i < 3; ++i) {
+        auto v = net.m(i).transfers();
+        auto under_way = std::count_if(v.begin(), v.end(), [](const auto& t) { return t.side != files::Side::holding; });
+        fuzz::expect(static_cast<std::size_t>(under_way) <= files::Config{}.max_transfers, "machine", "too many transfers");
+    }
     for (const auto& c : net.events_of<files::ev::Completed>(1))
         if (c.id == offers[0].id || c.id == shared[0].id)
             fuzz::expect(net.at(1).disk[c.id == offers[0].id ? "f" : "g"] == data, "machine", "a wrong file completed");

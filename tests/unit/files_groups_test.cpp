@@ -232,3 +232,24 @@ TEST_CASE("an offer in a group that was not asked for is declined, and a group's
     REQUIRE(net.events_of<ev::Completed>(2).size() == 1);
     CHECK(net.at(2).disk.at("dl/f") == data);
 }
+
+TEST_CASE("files held for groups do not count against the transfers under way") {
+    Config cfg;
+    cfg.max_transfers = 2;
+    FilesNet net(3, 78, cfg);
+    const GroupId g = group_id(8);
+    net.groups[g] = {0, 1};
+    for (int i = 0; i < 3; ++i) share(net, 0, g, "held" + std::to_string(i), pattern(2000, static_cast<std::uint8_t>(i)));
+    net.run_for(500);
+    auto shared = net.events_of<ev::Shared>(0);
+    REQUIRE(shared.size() == 3);
+    // Three held, none under way: an offer between two still goes, and completes.
+    const Bytes data = pattern(3000, 42);
+    const FileId id = net.offer(0, 2, "direct.bin", data);
+    net.run_for(200);
+    REQUIRE(net.events_of<ev::Offered>(2).size() == 1);
+    net.command(2, cmd::Accept{id, "dl/direct.part", "dl/direct"});
+    net.run_for(3000);
+    REQUIRE(net.events_of<ev::Completed>(2).size() == 1);
+    CHECK(net.at(2).disk.at("dl/direct") == data);
+}
