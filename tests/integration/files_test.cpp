@@ -196,6 +196,8 @@ TEST_CASE("--auto-accept takes a contact's file at once, with nothing typed at t
     link(net, "alice", "bob");
     Proc& alice = net.proc("alice");
     Proc& bob = net.proc("bob");
+    // alice is bob's contact once his \\add of her is done (link may return on her declaration first).
+    bob.wait_for(exactly("* linked alice"), 5);
     alice.send("\\chat bob");
     const std::string src = net.tmp.sub("src") + "/small.bin";
     const std::string data = random_file(src, 50000, 9);
