@@ -740,7 +740,8 @@ TEST_CASE("\\history of a room shows its lines as they were shown, by id prefix 
     net.start(bob);
     net.run_for(2000);
     std::size_t mb = bob.mark();
-    net.type(bob, "\\history " + id);
+    // The count given too: an id of eight decimal digits alone would be read as the count.
+    net.type(bob, "\\history " + id + " 20");
     auto after = bob.since(mb);
     REQUIRE(after.size() == 3);
     CHECK(after[0].substr(17) == "[" + id + "] <alice> hello room");
