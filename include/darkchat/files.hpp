@@ -272,6 +272,7 @@ struct TransferView {
     std::uint64_t have = 0;   // receiver: chunks on disk
     std::size_t asked = 0;    // receiver: chunks asked for and not here
     GroupId group{};          // shared in this group; all zero between two
+    std::string path;         // sending or holding: the file read; receiving: the partial file
 };
 
 class Machine {

@@ -546,7 +546,7 @@ std::vector<TransferView> Machine::transfers() const {
     std::vector<TransferView> v;
     for (const auto& [k, t] : s_->transfers)
         v.push_back(
-            {k.id, t.side, t.phase, t.peer, t.m.name, t.m.size, t.chunks, t.have_count, t.asked.size(), t.group});
+            {k.id, t.side, t.phase, t.peer, t.m.name, t.m.size, t.chunks, t.have_count, t.asked.size(), t.group, t.path});
     return v;
 }
 

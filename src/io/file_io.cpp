@@ -140,6 +140,24 @@ void FileIo::perform(host::Host& host, cli::Session& session) {
     }
 }
 
+void FileIo::sweep_uploads(const files::Machine* machine) {
+    namespace fs = std::filesystem;
+    if (uploads_.empty()) return;
+    const fs::path dir = fs::path(uploads_).lexically_normal();
+    std::set<fs::path> read;  // the files a transfer still reads
+    if (machine)
+        for (auto& t : machine->transfers())
+            if (t.side != files::Side::receiving && !t.path.empty()) read.insert(fs::path(t.path).lexically_normal());
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+        // Only plain files written by the page: nothing else is there, and nothing else goes.
+        std::error_code e;
+        if (!it->is_regular_file(e) || e) continue;
+        if (!read.count(it->path().lexically_normal())) fs::remove(it->path(), e);
+    }
+}
+
 void FileIo::request(host::Host& host, cli::Session& session, TimeMs now, const cli::FileRequest& r) {
     if (r.kind == cli::FileRequest::Kind::send) offer(host, session, now, r);
     else accept(host, session, now, r);

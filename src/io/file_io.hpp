@@ -31,6 +31,13 @@ public:
     FileIo(const FileIo&) = delete;
     FileIo& operator=(const FileIo&) = delete;
     void set_downloads(std::string dir) { downloads_ = std::move(dir); }
+    // Where the web page's uploads are kept (api::Web, POST /upload): a file there
+    // lives as long as a transfer reads it (a contact has not taken it yet, a group's
+    // members are served from it). sweep_uploads removes the others; it runs at start,
+    // after each upload is offered and whenever a transfer ends.
+    void set_uploads(std::string dir) { uploads_ = std::move(dir); }
+    const std::string& uploads() const { return uploads_; }
+    void sweep_uploads(const files::Machine* machine);
     // Every operation the file part has, until it has none (a read answered may
     // ask for more).
     void perform(host::Host& host, cli::Session& session);
@@ -46,6 +53,7 @@ private:
     static constexpr std::size_t kMaxOpen = 16;
     std::map<std::string, int> open_;  // partial files being written
     std::string downloads_;
+    std::string uploads_;
     std::set<std::string> failing_;  // partial files whose write failed: said once until one succeeds
 };
 

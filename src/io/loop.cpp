@@ -254,12 +254,15 @@ private:
             else host_->handle_store_failed(wall_now(), {r.error(), store::is_transient(store_.fault())});
         }
         gathering_ = true;
+        bool file_events = false;
         while (auto e = host_->poll_event()) {
+            file_events = file_events || std::holds_alternative<files::Event>(*e);
             session_->handle_event(*e);
             auto said = say_session();
             if (api_) api_->handle_event(wall_now(), *e, said);
         }
         gathering_ = false;
+        if (file_events) files_.sweep_uploads(host_->files());  // a transfer that ended read an upload
     }
 
     // One more input of this turn handed to the Host; the Host is drained at
@@ -603,6 +606,7 @@ private:
     // What the API asked for (reads of the store, name lookups) and what it
     // has for its clients.
     void serve_api() {
+        bool uploaded = false;
         for (;;) {
             if (auto r = api_->poll_read()) {
                 if (auto* log = std::get_if<api::LogRead>(&*r)) api_->handle_log(*log, store_.events_after(log->after, log->limit));
@@ -623,6 +627,7 @@ private:
             if (web_)
                 if (auto up = web_->poll_upload()) {
                     web_->handle_uploaded(wall_now(), *up, keep_upload(*up));
+                    uploaded = true;
                     continue;
                 }
             if (web_)
@@ -635,6 +640,9 @@ private:
             if (web_ && (o->client & api::kWebClient)) web_->handle_output(std::move(*o));
             else api_socket_.write(o->client, std::move(o->bytes), o->close);
         }
+        // Its send_file has run, or was refused (a stranger, a group we are not in): kept
+        // if offered, else gone.
+        if (uploaded) files_.sweep_uploads(host_->files());
     }
 
     // What the session says while act() runs, for an API call to answer with.
@@ -695,7 +703,7 @@ private:
     // <data dir>/uploads (0700), to be offered from there.
     Result<std::string> keep_upload(const api::Web::Upload& u) {
         namespace fs = std::filesystem;
-        const fs::path dir = fs::path(opts_.api_socket).parent_path() / "uploads";
+        const fs::path dir = files_.uploads();
         std::error_code ec;
         fs::create_directories(dir, ec);
         if (ec) return err(ec.message());
@@ -717,6 +725,7 @@ private:
         using Kind = cli::FileRequest::Kind;
         const cli::FileRequest r{f.fetch.empty() ? Kind::send : Kind::fetch, f.path, f.to, {}, f.fetch, f.group};
         auto said = said_while([&] { files_.request(*host_, *session_, wall_now(), r); });
+        files_.sweep_uploads(host_->files());  // an upload not offered after all goes now
         api_->handle_file_offered(f, said);
         handed_in();  // the offer goes out with the turn
     }
@@ -849,6 +858,10 @@ int Driver::run(Sockets sockets, Identity identity) {
     session_->set_file_settings({opts_.auto_accept});
     if (!opts_.api_socket.empty() && host_->node()) api_ = std::make_unique<api::Server>(*host_, api::Config{}, last_event);
     files_.set_downloads(opts_.downloads);
+    if (api_) {  // uploads left by a transfer that ended while the node was down go now
+        files_.set_uploads((std::filesystem::path(opts_.api_socket).parent_path() / "uploads").string());
+        files_.sweep_uploads(host_->files());
+    }
 
     tcp_out_ = std::make_unique<TcpOut>(&loop_);
     udp_.data = this;

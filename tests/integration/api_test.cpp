@@ -350,3 +350,32 @@ TEST_CASE("files through the API: send_file offers, accept_file takes an offer, 
     CHECK(read_file(evs.back()["path"].get<std::string>()) == data);
     CHECK(a.call("accept_file", {{"id", "zz"}})["error"]["code"] == -32602);
 }
+
+TEST_CASE("the uploads folder keeps a file only while a transfer reads it") {
+    // The web page writes what it uploads to <data dir>/uploads and offers it from there
+    // (send_file with that path): here the same, without a browser.
+    Net net;
+    pair(net);
+    Client a(socket_of(net, "alice"));
+    REQUIRE(a.ok());
+    a.call("subscribe");
+    Proc& bob = net.proc("bob");
+    namespace fs = std::filesystem;
+    const fs::path uploads = fs::path(net["alice"].dir) / "uploads";
+    fs::create_directories(uploads);
+    const std::string data(200000, 'u');
+    {
+        std::ofstream(uploads / "photo.jpg", std::ios::binary) << data;
+        std::ofstream(uploads / "left over.txt", std::ios::binary) << "from an upload never offered";
+    }
+    auto mb = bob.mark();
+    CHECK(a.call("send_file", {{"to", "bob"}, {"path", (uploads / "photo.jpg").string()}})["result"] == true);
+    CHECK(fs::exists(uploads / "photo.jpg"));             // offered, not yet taken: kept
+    CHECK_FALSE(fs::exists(uploads / "left over.txt"));  // read by no transfer: gone
+    std::string line = bob.wait_for(re("^\\* file [0-9a-f]{8} offered by alice: photo\\.jpg"), 10, mb);
+    bob.send("\\accept " + line.substr(7, 8));
+    auto evs = a.events_until([](const json& e) { return e["kind"] == "file.delivered"; }, 20);
+    REQUIRE(!evs.empty());
+    CHECK_FALSE(fs::exists(uploads / "photo.jpg"));  // bob has it: gone
+    CHECK(fs::exists(uploads));
+}

@@ -4,13 +4,15 @@
 // bob and writes; bob's page shows it live; bob answers; markup from a peer
 // stays text; older messages scroll back; a group request is answered with a
 // button; a group's stored lines scroll back; a PNG chosen in alice's page is
-// uploaded, offered, accepted with bob's button and shown inline in bob's page.
+// uploaded, offered, accepted with bob's button and shown inline in bob's page;
+// the upload is then removed from alice's data directory (one shared with a
+// group stays).
 // Screenshots of both pages are saved. Prints a doctest-style summary
 // (scripts/count-tests.py counts its cases).
 //
 // usage: node two_pages.mjs DARKCHATD SHOT_DIR   (exit 77: no chromium here)
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -209,6 +211,19 @@ try {
     "the offer answered leaves bob's requests");
   const forged = await fetch(alice.base + "/upload?to=bob&name=x.png", { method: "POST", body: "x" });
   check(forged.status === 401, "an upload without the token is refused (401)");
+
+  // What the page uploads is kept under alice's data directory only while a transfer reads it.
+  const uploads = join(tmp, "alice", "uploads");
+  const upload = async (query, body) => (await fetch(alice.base + "/upload?" + query,
+    { method: "POST", headers: { Authorization: "Bearer " + alice.token }, body })).json();
+  check(await until("alice's upload removed", () => readdirSync(uploads).length === 0),
+    "the upload bob has taken leaves alice's uploads folder" +
+    (readdirSync(uploads).length ? " (left: " + readdirSync(uploads).join(", ") + ")" : ""));
+  const refused = await upload("to=mallory&name=nobody.txt", "for nobody");
+  check(!!refused.error && readdirSync(uploads).length === 0, "an upload to a stranger is refused and not kept");
+  const shared = await upload("group=" + gid + "&name=minutes.txt", "kept for the group");
+  check(shared.result !== undefined && readdirSync(uploads).includes("minutes.txt"),
+    "an upload shared with a group stays, to serve its members");
 
   mkdirSync(shots, { recursive: true });
   for (const [p, name] of [[pa, "web-alice.png"], [pb, "web-bob.png"]]) {
