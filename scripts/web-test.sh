@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The web page in a real browser (tests/web/two_pages.mjs): Debian's chromium,
+# The web page in a real browser (tests/web/*.mjs): Debian's chromium,
 # driven by puppeteer-core from npm (installed into tests/web/node_modules from
 # the committed package-lock.json on first use).
-# usage: scripts/web-test.sh DARKCHATD SHOT_DIR   (exit 77, a skip, when chromium or node is missing)
+# usage: scripts/web-test.sh DARKCHATD SHOT_DIR [SCRIPT]   (SCRIPT: two_pages.mjs, the
+# default, or rooms_page.mjs; exit 77, a skip, when chromium or node is missing)
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 web="$here/tests/web"
@@ -21,4 +22,4 @@ if [ ! -d "$web/node_modules/puppeteer-core" ]; then
     exit 1
   fi
 fi
-exec timeout 240 node "$web/two_pages.mjs" "$1" "$2"
+exec timeout 240 node "$web/${3:-two_pages.mjs}" "$1" "$2"

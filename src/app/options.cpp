@@ -61,7 +61,8 @@ Result<void> check_roles(const Options& o) {
         return {};
     }
     if (o.directory && o.relay) return err("--directory and --relay exclude each other: run one darkchatd for each");
-    if (!o.relays.empty()) return err("--relays is an option of darkchat (client-side round-robin)");
+    if (!o.relays.empty() && (o.directory || o.relay || o.super_client))
+        return err("--relays is an option of a user's node, darkchat or darkchatd -u (client-side round-robin)");
     if (o.directory || o.relay) {
         std::string mode = o.directory ? "--directory" : "--relay";
         if (o.super_client) return err(mode + " cannot be combined with -s: a super-client is a separate darkchatd");
@@ -70,8 +71,11 @@ Result<void> check_roles(const Options& o) {
     if (o.directory && !o.dir_host.empty()) return err("--dir is for relays and users; the directory is this process");
     if (!o.directory && dir_only) return err(std::string(dir_flag()) + " needs --directory");
     if (o.max_rooms && !o.relay) return err("--max-rooms is an option of darkchatd --relay");
-    if (!o.directory && !o.relay && !o.dir_host.empty())
-        return err("--dir in darkchatd needs --relay (a user with rooms runs darkchat --dir)");
+    if (o.super_client && !o.dir_host.empty())
+        return err("--dir is for relays and users' nodes: a super-client (-s) has no rooms");
+    // A user's node in the background (darkchatd -u) has rooms as darkchat has.
+    if (!o.directory && !o.relay && !o.dir_host.empty() && !o.relays.empty())
+        return err("--dir and --relays exclude each other: with a directory it chooses the relays");
     return {};
 }
 
@@ -99,7 +103,8 @@ std::string usage(bool daemon) {
         + std::string(daemon ?
         "  --directory          be the directory of relays and users (no darkchat node)\n"
         "  --relay              be a relay hosting rooms (no darkchat node)\n"
-        "  --dir <host[:port]>  the directory a relay registers with (default port 7300)\n"
+        "  --dir <host[:port]>  the directory a relay, or this user's node, registers with (default port 7300)\n"
+        "  --relays <h:p,...>   a user's node without a directory: rooms on these relays, chosen in turn\n"
         "  --strategy <name>    directory: " + roles::directory_strategy_names() + " (default min-max)\n"
         "  --pass-interval <ms> directory: background pass over chats (default 500)\n"
         "  --relay-timeout <ms> directory: a relay silent this long is out of service (default 1000)\n"

@@ -430,8 +430,9 @@ TEST_CASE("wrong flags for the directory and relays: one clear line, exit status
         {{dcd, "--pass-interval", "500"}, "--pass-interval needs --directory"},
         {{dcd, "--relay", "--max-rooms", "0"}, "--max-rooms needs a number of rooms from 1 to 1000000, not '0'"},
         {{dcd, "--directory", "--max-rooms", "10"}, "--max-rooms is an option of darkchatd --relay"},
-        {{dcd, "--relay", "--relays", "127.0.0.1:7401"}, "--relays is an option of darkchat"},
-        {{dcd, "-u", "x", "--dir", "127.0.0.1"}, "--dir in darkchatd needs --relay"},
+        {{dcd, "--relay", "--relays", "127.0.0.1:7401"}, "--relays is an option of a user's node"},
+        {{dcd, "-s", "--dir", "127.0.0.1"}, "a super-client (-s) has no rooms"},
+        {{dcd, "-u", "x", "--dir", "127.0.0.1", "--relays", "127.0.0.1:7401"}, "--dir and --relays exclude each other"},
     };
     for (auto& c : cases) {
         auto argv = c.argv;
