@@ -127,13 +127,18 @@ export class Test {
       this.failed++;
       console.log("FAIL " + (error && error.stack || error));
     }
+    await this.stop();
+    console.log(`[doctest] test cases: ${this.passed + this.failed} | ${this.passed} passed | ${this.failed} failed | 0 skipped`);
+    process.exit(this.failed ? 1 : 0);
+  }
+
+  // The browser closed, every process stopped (by its pid), the folder removed.
+  async stop() {
     if (this.browser) await this.browser.close().catch(() => {});
     for (const c of this.children) if (c.exitCode === null) c.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 300));
     for (const c of this.children) if (c.exitCode === null) c.kill("SIGKILL");
     rmSync(this.tmp, { recursive: true, force: true });
-    console.log(`[doctest] test cases: ${this.passed + this.failed} | ${this.passed} passed | ${this.failed} failed | 0 skipped`);
-    process.exit(this.failed ? 1 : 0);
   }
 }
 
