@@ -311,11 +311,14 @@ Action parse_line(std::string_view raw, std::uint16_t own_port) {
     }
     if (m == "\\history") {
         // The words name a user, a group (title or id prefix) or a room (id
-        // prefix); a last word of digits is the count.
+        // prefix); a last word of digits is the count, unless it is the only
+        // word and longer than any count: an id of decimal digits alone
+        // (\history 20816394) names a room or group.
         const char* usage = "usage: \\history [user|group|room] [n] (n from 1 to 1000, default 20)";
         action::History h;
         std::size_t words = w.size();
-        if (words > 1 && all_digits(w.back())) {
+        const bool lone_id = words == 2 && w.back().size() > 4;
+        if (words > 1 && all_digits(w.back()) && !lone_id) {
             std::size_t n = 0;
             auto [end, ec] = std::from_chars(w.back().data(), w.back().data() + w.back().size(), n);
             if (ec != std::errc() || end != w.back().data() + w.back().size() || n < 1 || n > action::kHistoryMax)

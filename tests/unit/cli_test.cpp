@@ -193,3 +193,18 @@ TEST_CASE("events show a peer's text escaped") {
     CHECK(render_user(u, 0) == "m\\x1b[2Jallory offline via c\\rarol | no known session");
     CHECK(render_key(core::KeyView{"m\x07" "allory", {}, {}}) == "m\\x07allory (no key yet)");
 }
+
+TEST_CASE("\\history: a last number is the count, but a lone id of decimal digits names a room or group") {
+    auto h = [](const char* line) { return std::get<action::History>(parse_line(line, 1)); };
+    CHECK(h("\\history").which.empty());
+    CHECK(h("\\history 5").count == 5);
+    CHECK(h("\\history 5").which.empty());
+    CHECK(h("\\history bob 30").which == "bob");
+    CHECK(h("\\history bob 30").count == 30);
+    // A room's id shown as 8 hex digits may be all decimal digits: more than 4 digits alone is an id.
+    CHECK(h("\\history 20816394").which == "20816394");
+    CHECK(h("\\history 20816394").count == action::kHistoryDefault);
+    CHECK(h("\\history 20816394 7").which == "20816394");
+    CHECK(h("\\history 20816394 7").count == 7);
+    CHECK(std::holds_alternative<action::Problem>(parse_line("\\history bob 20816394", 1)));
+}
