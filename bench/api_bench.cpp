@@ -9,6 +9,7 @@
 //   - resident memory of an idle daemon, without and with a subscribed client.
 // Usage: api_bench [--darkchatd PATH] [--calls N] [--paced N] [--burst N]
 #include "bench_util.hpp"
+#include "support/api_client.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -21,59 +22,27 @@ using json = nlohmann::json;
 
 namespace {
 
-class Client {
+// One connection to an API socket (tests/support/api_client.hpp); what fails stops the bench.
+class Client : public dc::support::ApiClient {
 public:
-    explicit Client(const std::string& path) {
-        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un a{};
-        a.sun_family = AF_UNIX;
-        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-        if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("connect " + path);
+    explicit Client(const std::string& path) : ApiClient(path) {
+        if (!ok()) die("connect " + path);
     }
-    explicit Client(int fd) : fd_(fd) {}
-    ~Client() { ::close(fd_); }
+    explicit Client(int fd) : ApiClient(fd) {}
     void write(const std::string& s) {
-        if (!write_all(fd_, s)) die("write to the API");
+        if (!ApiClient::write(s)) die("write to the API");
     }
     // The next line, within ms; none on timeout.
     std::optional<std::string> line(int ms = 10000) {
-        auto deadline = after_ms(ms);
-        for (int guard = 0; guard < 1000000; ++guard) {
-            if (auto nl = buf_.find('\n', scan_); nl != std::string::npos) {
-                std::string l = buf_.substr(0, nl);
-                buf_.erase(0, nl + 1);
-                scan_ = 0;
-                return l;
-            }
-            scan_ = buf_.size();
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, ms_until(deadline)) <= 0) return std::nullopt;
-            char b[1 << 16];
-            auto n = ::recv(fd_, b, sizeof b, 0);
-            if (n <= 0) die("the API closed");
-            buf_.append(b, static_cast<std::size_t>(n));
-        }
-        return std::nullopt;
+        auto l = ApiClient::line(ms / 1000.0);
+        if (!l && closed()) die("the API closed");
+        return l;
     }
     json call(const std::string& method, json params = nullptr) {
-        json req{{"jsonrpc", "2.0"}, {"id", ++id_}, {"method", method}};
-        if (!params.is_null()) req["params"] = params;
-        write(req.dump() + "\n");
-        for (int i = 0; i < 100000; ++i) {
-            auto l = line();
-            if (!l) die("no answer to " + method);
-            auto m = json::parse(*l);
-            if (m.contains("id") && m["id"] == id_) return m;
-        }
-        die("no answer to " + method);
+        auto m = ApiClient::call(method, std::move(params));
+        if (!m) die("no answer to " + method);
+        return *m;
     }
-    int fd() const { return fd_; }
-
-private:
-    int fd_ = -1;
-    int id_ = 0;
-    std::string buf_;
-    std::size_t scan_ = 0;
 };
 
 struct Daemon {

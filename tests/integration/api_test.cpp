@@ -3,6 +3,7 @@
 // client missed while away and across kill -9 of the node; and what a hostile
 // or careless client does: garbage, an oversized line, a crowd, another user.
 #include "harness.hpp"
+#include "support/api_client.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -19,96 +20,16 @@ using json = nlohmann::json;
 
 namespace {
 
-// One connection to a node's API socket, a line at a time.
-class Client {
+// One connection to a node's API socket (tests/support/api_client.hpp): a call
+// with no answer fails the test.
+class Client : public dc::support::ApiClient {
 public:
-    explicit Client(const std::string& path) {
-        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un a{};
-        a.sun_family = AF_UNIX;
-        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-        ok_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    }
-    ~Client() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Client(const Client&) = delete;
-    bool ok() const { return ok_; }
-
-    void write(const std::string& bytes) {
-        std::size_t off = 0;
-        while (off < bytes.size()) {
-            auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-            if (n <= 0) return;
-            off += static_cast<std::size_t>(n);
-        }
-    }
-    // The next line within timeout seconds; none on timeout or when closed.
-    std::optional<json> read(double timeout = 5) {
-        auto until = Clock::now() + secs(timeout);
-        for (;;) {
-            if (auto nl = buf_.find('\n'); nl != std::string::npos) {
-                auto line = buf_.substr(0, nl);
-                buf_.erase(0, nl + 1);
-                return json::parse(line);
-            }
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
-            if (left <= 0) return std::nullopt;
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-            char b[65536];
-            auto n = ::recv(fd_, b, sizeof b, 0);
-            if (n <= 0) {
-                closed_ = true;
-                return std::nullopt;
-            }
-            buf_.append(b, static_cast<std::size_t>(n));
-        }
-    }
-    bool closed() const { return closed_; }
-
-    // A request, and its answer (events that come first are kept for events()).
+    using ApiClient::ApiClient;
     json call(const std::string& method, json params = nullptr) {
-        json req{{"jsonrpc", "2.0"}, {"id", ++id_}, {"method", method}};
-        if (!params.is_null()) req["params"] = params;
-        write(req.dump() + "\n");
-        for (int i = 0; i < 10000; ++i) {
-            auto m = read();
-            REQUIRE_MESSAGE(m.has_value(), "no answer to " << method);
-            if (m->contains("id") && (*m)["id"] == id_) return *m;
-            held_.push_back(*m);
-        }
-        FAIL("no answer to " << method);
-        return nullptr;
+        auto m = ApiClient::call(method, std::move(params));
+        REQUIRE_MESSAGE(m.has_value(), "no answer to " << method);
+        return *m;
     }
-    // Events until one of kind `kind` whose predicate holds, within timeout.
-    std::vector<json> events_until(const std::function<bool(const json&)>& done, double timeout = 10) {
-        std::vector<json> got;
-        auto until = Clock::now() + secs(timeout);
-        for (;;) {
-            std::optional<json> m;
-            if (!held_.empty()) {
-                m = held_.front();
-                held_.erase(held_.begin());
-            } else {
-                auto left = std::chrono::duration<double>(until - Clock::now()).count();
-                if (left <= 0) return got;
-                m = read(left);
-                if (!m) return got;
-            }
-            if (m->value("method", "") != "event") continue;
-            got.push_back((*m)["params"]);
-            if (done(got.back())) return got;
-        }
-    }
-
-private:
-    int fd_ = -1;
-    bool ok_ = false;
-    bool closed_ = false;
-    int id_ = 0;
-    std::string buf_;
-    std::vector<json> held_;
 };
 
 std::string socket_of(Net& net, const std::string& key) { return net[key].dir + "/api.sock"; }
