@@ -10,813 +10,470 @@
 // drained once at the end of the turn (a check handle): one SQLite commit for
 // all of them, then what they show, then what they send (sendmmsg). Timers,
 // signals and other lines drain at once, after what came before them.
-#include "darkchat/io.hpp"
+#include "driver.hpp"
 
-#include "darkchat/api.hpp"
-#include "darkchat/crypto.hpp"
-#include "darkchat/host.hpp"
-#include "darkchat/session.hpp"
-#include "darkchat/store.hpp"
-#include "darkchat/wire.hpp"
+namespace dc::io::detail {
 
-#include "api_socket.hpp"
-#include "cpu_use.hpp"
-#include "file_io.hpp"
-#include "input.hpp"
-#include "resident.hpp"
-#include "sockaddr.hpp"
-#include "tcp_out.hpp"
-#include "terminal.hpp"
+// ---- output ----------------------------------------------------------
 
-#include <uv.h>
-
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <csignal>
-#include <cstdio>
-#include <cstring>
-#include <condition_variable>
-#include <deque>
-#include <filesystem>
-#include <fstream>
-#include <list>
-#include <memory>
-#include <mutex>
-#include <thread>
-
-namespace dc::io {
-
-namespace {
-
-constexpr std::size_t kMaxInboundTcp = 64;   // concurrent inbound TCP connections
-constexpr TimeMs kTcpIdle = 10000;           // an inbound connection silent this long is closed
-constexpr TimeMs kShutdownGrace = 150;       // time for the last packets to leave at \quit
-// Inputs handed to the Host before it is drained at the latest: a flood cannot
-// put off the commit, and what waits on it, without end.
-constexpr std::size_t kMaxTurnInputs = 256;
-// After this many inputs, and then a quiet spell (fewer than kQuietInputs in
-// kRestAfter), the driver gives back what the work left resident
-// (release_idle_pages, resident.hpp). No timer runs while nothing happens.
-constexpr std::size_t kRestInputs = 256;
-constexpr std::size_t kQuietInputs = 64;
-constexpr std::uint64_t kRestAfter = 5000;
-// A line of progress per file being received this often (darkchat(1), FILES); on a
-// terminal the lines are rewritten in place, more often.
-constexpr std::uint64_t kProgressEvery = 2000;
-constexpr std::uint64_t kProgressInPlace = 500;
-// libuv reads several datagrams with one recvmmsg(2) when the buffer it is
-// handed holds several of its 64 KiB slots; only the pages written are touched.
-constexpr std::size_t kRecvSlots = 16;
-constexpr std::size_t kRecvBuffer = kRecvSlots * 64 * 1024;
-using cli::kMaxInputLine;
-
-TimeMs wall_now() {
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+void Driver::say(const std::string& line) {
+    if (opts_.front_end) {
+        out_.append(line);
+    } else {
+        out_.append(opts_.log_name).append(": ").append(line);
+    }
+    out_.push_back('\n');
+    if (!gathering_) flush_out();
 }
 
-struct UdpSend {
-    uv_udp_send_t req;
-    Datagram d;
-};
-
-class Driver;
-
-struct TcpIn {
-    uv_tcp_t handle;  // handle.data points back to this TcpIn
-    Driver* driver = nullptr;
-    wire::FrameReader frames;
-    Addr peer;
-    TimeMs last_activity = 0;
-    bool closing = false;
-};
-
-class Driver {
-public:
-    Driver(const Options& opts, store::Store& store)
-        : opts_(opts), store_(store), recv_buf_(new char[kRecvBuffer]) {}
-
-    int run(Sockets sockets, Identity identity);
-
-private:
-    const Options& opts_;
-    store::Store& store_;
-    uv_loop_t loop_{};
-    uv_udp_t udp_{};
-    uv_tcp_t tcp_{};
-    uv_timer_t timer_{};
-    uv_timer_t sweep_{};
-    uv_timer_t exit_timer_{};
-    uv_signal_t sigint_{};
-    uv_signal_t sigterm_{};
-    uv_async_t input_async_{};
-    uv_check_t turn_end_{};
-    std::shared_ptr<InputQueue> input_;
-    std::unique_ptr<host::Host> host_;
-    std::unique_ptr<cli::Session> session_;
-    // The daemon API (darkchat-api(7)): a user's node serves it on a Unix
-    // socket in its data directory; every event the session sees goes to it too.
-    std::unique_ptr<api::Server> api_;
-    ApiSocket api_socket_;
-    // The web page (--web): HTTP on 127.0.0.1, its requests turned into the API's.
-    std::unique_ptr<api::Web> web_;
-    ApiSocket web_socket_;
-    FileIo files_;
-    uv_timer_t progress_{};  // lines of progress of files being received
-    TimeMs api_progress_at_ = 0;  // the API's last file.progress events
-    std::list<TcpIn*> inbound_;
-    std::unique_ptr<TcpOut> tcp_out_;  // frames out, one connection per destination
-    bool closing_ = false;
-    std::uint16_t port_ = 0;
-    std::unique_ptr<char[]> recv_buf_;
-    std::size_t turn_inputs_ = 0;   // handed to the Host since it was last drained
-    uv_timer_t rest_{};
-    CpuSampler cpu_;  // a relay's CPU use (cpu_use.hpp)
-    std::size_t inputs_since_rest_ = 0, inputs_at_arm_ = 0;
-    std::vector<Datagram> udp_out_;  // what one drain sends, sent together
-    // Standard input: lines taken from the reader, not yet handled.
-    std::deque<InputLine> lines_;
-    bool input_eof_ = false;
-    // Input from a pipe or a file waits while the outbox is full (back-pressure);
-    // on a terminal the line is refused in words instead.
-    bool pace_input_ = false;
-    bool input_paused_ = false;
-    // On a terminal (standard input and output both): lines are edited with
-    // libedit on the loop thread, read a key at a time when the terminal is
-    // readable, and output is written above the line being edited.
-    std::unique_ptr<Terminal> term_;
-    uv_poll_t tty_poll_{};
-    uv_signal_t sigwinch_{};
-
-    // ---- output ----------------------------------------------------------
-    // One line for the user (stdout) or the log (stderr). While the host's
-    // events are drained, lines are gathered and written at once: one write
-    // for what one input showed, so a kill -9 between storing messages and
-    // showing them has next to no room.
-    void say(const std::string& line) {
-        if (opts_.front_end) {
-            out_.append(line);
-        } else {
-            out_.append(opts_.log_name).append(": ").append(line);
-        }
-        out_.push_back('\n');
-        if (!gathering_) flush_out();
+void Driver::flush_out() {
+    if (out_.empty()) return;
+    if (term_) {
+        term_->write(out_);
+    } else {
+        FILE* f = opts_.front_end ? stdout : stderr;
+        std::fwrite(out_.data(), 1, out_.size(), f);
+        std::fflush(f);
     }
-    void flush_out() {
-        if (out_.empty()) return;
-        if (term_) {
-            term_->write(out_);
-        } else {
-            FILE* f = opts_.front_end ? stdout : stderr;
-            std::fwrite(out_.data(), 1, out_.size(), f);
-            std::fflush(f);
-        }
-        out_.clear();
-    }
-    std::string out_;
-    bool gathering_ = false;
-    // While a line typed through the API (darkchat attached to this node) is
-    // handled: what the session says in answer, for the caller.
-    std::vector<std::string>* typed_said_ = nullptr;
+    out_.clear();
+}
 
-    // What the session has to say (after a line typed, or an event); the
-    // lines said, joined by newlines, for the API's copy of an event.
-    std::string say_session() {
-        std::string said;
-        while (auto line = session_->poll_line()) {
-            say(*line);
-            if (typed_said_) typed_said_->push_back(*line);
-            if (api_) said.append(said.empty() ? "" : "\n").append(*line);
-        }
-        return said;
+std::string Driver::say_session() {
+    std::string said;
+    while (auto line = session_->poll_line()) {
+        say(*line);
+        if (typed_said_) typed_said_->push_back(*line);
+        if (api_) said.append(said.empty() ? "" : "\n").append(*line);
     }
+    return said;
+}
 
-    // ---- the host's outputs ------------------------------------------------
-    // After every input, in the core contract order: store batches, then
-    // events (shown as the session renders them), then packets; then one
-    // timer for all of it.
-    void pump() {
-        inputs_since_rest_ += turn_inputs_;
-        if (inputs_since_rest_ >= kRestInputs && !uv_is_active(reinterpret_cast<uv_handle_t*>(&rest_)) && !closing_) {
-            inputs_at_arm_ = inputs_since_rest_;
-            uv_timer_start(&rest_, on_rest, kRestAfter, 0);
+// ---- the host's outputs ------------------------------------------------
+
+void Driver::pump() {
+    inputs_since_rest_ += turn_inputs_;
+    if (inputs_since_rest_ >= kRestInputs && !uv_is_active(reinterpret_cast<uv_handle_t*>(&rest_)) && !closing_) {
+        inputs_at_arm_ = inputs_since_rest_;
+        uv_timer_start(&rest_, on_rest, kRestAfter, 0);
+    }
+    turn_inputs_ = 0;
+    if (closing_) return;
+    // What events make the session say goes to every subscriber as the
+    // event's line, not to the caller of a typed line.
+    auto* typed = std::exchange(typed_said_, nullptr);
+    store_and_show();
+    // An offer an event just showed and the session took without asking
+    // (--auto-accept) is accepted in this turn; what that stores and says follows.
+    for (int round = 0; round < 4; ++round) {
+        bool taken = false;
+        while (auto r = session_->poll_file_request()) {
+            files_.request(*host_, *session_, wall_now(), *r);
+            taken = true;
         }
-        turn_inputs_ = 0;
-        if (closing_) return;
-        // What events make the session say goes to every subscriber as the
-        // event's line, not to the caller of a typed line.
-        auto* typed = std::exchange(typed_said_, nullptr);
+        if (!taken) break;
+        say_session();
         store_and_show();
-        // An offer an event just showed and the session took without asking
-        // (--auto-accept) is accepted in this turn; what that stores and says follows.
-        for (int round = 0; round < 4; ++round) {
-            bool taken = false;
-            while (auto r = session_->poll_file_request()) {
-                files_.request(*host_, *session_, wall_now(), *r);
-                taken = true;
-            }
-            if (!taken) break;
-            say_session();
-            store_and_show();
+    }
+    flush_out();
+    // The API's event log is on disk before what the turn sends (acks
+    // included) leaves, and before any client is told of the events.
+    if (api_) store_api();
+    while (auto t = host_->poll_transmit()) transmit(std::move(*t));
+    send_udp();
+    typed_said_ = typed;
+    store_.checkpoint_if_due();
+    if (host_->quitting()) {
+        begin_shutdown();
+        return;
+    }
+    arm_timer();
+    if (input_paused_ && !session_->outbox_full()) {
+        input_paused_ = false;
+        uv_async_send(&input_async_);
+    }
+}
+
+void Driver::store_and_show() {
+    files_.perform(*host_, *session_);  // what the batch counts is on disk first
+    if (opts_.front_end && !uv_is_active(reinterpret_cast<uv_handle_t*>(&progress_)) && host_->files() &&
+        !host_->files()->transfers().empty())
+        uv_timer_start(&progress_, on_progress, term_ ? kProgressInPlace : kProgressEvery,
+                       term_ ? kProgressInPlace : kProgressEvery);
+    while (auto* ops = host_->poll_store()) {
+        auto r = store_.apply(*ops);
+        if (r) host_->handle_store_applied(wall_now());
+        else host_->handle_store_failed(wall_now(), {r.error(), store::is_transient(store_.fault())});
+    }
+    gathering_ = true;
+    bool file_events = false;
+    while (auto e = host_->poll_event()) {
+        file_events = file_events || std::holds_alternative<files::Event>(*e);
+        session_->handle_event(*e);
+        auto said = say_session();
+        if (api_) api_->handle_event(wall_now(), *e, said);
+    }
+    gathering_ = false;
+    if (file_events) files_.sweep_uploads(host_->files());  // a transfer that ended read an upload
+}
+
+void Driver::handed_in() {
+    if (++turn_inputs_ >= kMaxTurnInputs) pump();
+}
+
+void Driver::on_turn_end(uv_check_t* c) {
+    auto* d = static_cast<Driver*>(c->data);
+    if (d->turn_inputs_ > 0) d->pump();
+}
+
+void Driver::arm_timer() {
+    if (closing_) return;
+    TimeMs delay = -1;
+    if (auto wake = host_->poll_timeout()) delay = std::max<TimeMs>(0, *wake - wall_now());
+    uv_timer_stop(&timer_);
+    if (delay >= 0) uv_timer_start(&timer_, on_timer, static_cast<std::uint64_t>(delay), 0);
+}
+
+void Driver::on_rest(uv_timer_t* t) {
+    auto* d = static_cast<Driver*>(t->data);
+    if (d->inputs_since_rest_ - d->inputs_at_arm_ >= kQuietInputs) {  // still busy: later
+        d->inputs_at_arm_ = d->inputs_since_rest_;
+        uv_timer_start(&d->rest_, on_rest, kRestAfter, 0);
+        return;
+    }
+    d->inputs_since_rest_ = 0;
+    d->store_.release_memory();
+    release_idle_pages();
+}
+
+void Driver::on_progress(uv_timer_t* t) {
+    auto* d = static_cast<Driver*>(t->data);
+    auto* files = d->host_->files();
+    if (!files || files->transfers().empty()) {
+        if (d->term_) d->term_->set_status({});
+        uv_timer_stop(t);  // nothing under way: no timer runs
+        return;
+    }
+    const TimeMs now = wall_now();
+    // The API's clients are told every kProgressEvery, whatever the terminal shows.
+    if (d->api_ && now - d->api_progress_at_ >= static_cast<TimeMs>(kProgressEvery) - 100) {
+        d->api_progress_at_ = now;
+        for (auto& tr : files->transfers())
+            if (tr.side == files::Side::receiving && tr.phase != files::Phase::offered)
+                d->api_->handle_progress(now, tr, cli::bytes_had(tr), "");
+        d->store_api();
+    }
+    if (d->term_) return d->term_->set_status(d->session_->progress_lines(now));
+    d->session_->show_progress(now);
+    d->say_session();
+}
+
+void Driver::on_timer(uv_timer_t* t) {
+    auto* d = static_cast<Driver*>(t->data);
+    // A relay's timer runs with its heartbeats (every 250 ms): its CPU use rides on them.
+    if (d->opts_.roles.role == Role::relay)
+        if (auto use = d->cpu_.sample()) d->host_->handle_cpu(*use);
+    d->host_->handle_timeout(wall_now());
+    d->pump();
+}
+
+void Driver::transmit(core::Transmit t) {
+    if (t.data.size() <= wire::kMaxDatagram && !t.stream) {
+        Datagram& d = udp_out_.emplace_back();
+        d.data = std::move(t.data);
+        d.to_len = to_sockaddr(t.to, d.to);
+        return;
+    }
+    // Too big for one datagram: a frame on the TCP connection to the same port.
+    tcp_out_->send(t.to, wire::frame(t.data));
+}
+
+void Driver::send_udp() {
+    uv_os_fd_t fd = -1;
+    bool direct = uv_fileno(reinterpret_cast<uv_handle_t*>(&udp_), &fd) == 0;
+    std::size_t i = 0;
+    while (i < udp_out_.size()) {
+        if (direct && uv_udp_get_send_queue_count(&udp_) == 0) {
+            bool failed = false;
+            i = send_many(fd, udp_out_, i, failed);
+            if (i == udp_out_.size()) break;
+            direct = failed;
         }
-        flush_out();
-        // The API's event log is on disk before what the turn sends (acks
-        // included) leaves, and before any client is told of the events.
-        if (api_) store_api();
-        while (auto t = host_->poll_transmit()) transmit(std::move(*t));
-        send_udp();
-        typed_said_ = typed;
-        store_.checkpoint_if_due();
-        if (host_->quitting()) {
-            begin_shutdown();
-            return;
-        }
-        arm_timer();
-        if (input_paused_ && !session_->outbox_full()) {
-            input_paused_ = false;
-            uv_async_send(&input_async_);
-        }
+        send_queued(std::move(udp_out_[i++]));
     }
+    udp_out_.clear();
+}
 
-    // pump's first steps: file operations, the store batch, then the events.
-    void store_and_show() {
-        files_.perform(*host_, *session_);  // what the batch counts is on disk first
-        if (opts_.front_end && !uv_is_active(reinterpret_cast<uv_handle_t*>(&progress_)) && host_->files() &&
-            !host_->files()->transfers().empty())
-            uv_timer_start(&progress_, on_progress, term_ ? kProgressInPlace : kProgressEvery,
-                           term_ ? kProgressInPlace : kProgressEvery);
-        while (auto* ops = host_->poll_store()) {
-            auto r = store_.apply(*ops);
-            if (r) host_->handle_store_applied(wall_now());
-            else host_->handle_store_failed(wall_now(), {r.error(), store::is_transient(store_.fault())});
-        }
-        gathering_ = true;
-        bool file_events = false;
-        while (auto e = host_->poll_event()) {
-            file_events = file_events || std::holds_alternative<files::Event>(*e);
-            session_->handle_event(*e);
-            auto said = say_session();
-            if (api_) api_->handle_event(wall_now(), *e, said);
-        }
-        gathering_ = false;
-        if (file_events) files_.sweep_uploads(host_->files());  // a transfer that ended read an upload
-    }
+void Driver::send_queued(Datagram d) {
+    auto* s = new UdpSend{{}, std::move(d)};
+    s->req.data = s;
+    uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(s->d.data.data()), static_cast<unsigned>(s->d.data.size()));
+    if (uv_udp_send(&s->req, &udp_, &b, 1, reinterpret_cast<sockaddr*>(&s->d.to), on_udp_sent) != 0) delete s;
+}
 
-    // One more input of this turn handed to the Host; the Host is drained at
-    // the end of the turn, or now once the turn has its fill.
-    void handed_in() {
-        if (++turn_inputs_ >= kMaxTurnInputs) pump();
-    }
-    static void on_turn_end(uv_check_t* c) {
-        auto* d = static_cast<Driver*>(c->data);
-        if (d->turn_inputs_ > 0) d->pump();
-    }
+// ---- UDP in -------------------------------------------------------------
 
-    void arm_timer() {
-        if (closing_) return;
-        TimeMs delay = -1;
-        if (auto wake = host_->poll_timeout()) delay = std::max<TimeMs>(0, *wake - wall_now());
-        uv_timer_stop(&timer_);
-        if (delay >= 0) uv_timer_start(&timer_, on_timer, static_cast<std::uint64_t>(delay), 0);
-    }
+void Driver::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+    auto* d = static_cast<Driver*>(h->data);
+    *buf = uv_buf_init(d->recv_buf_.get(), kRecvBuffer);
+}
 
-    static void on_rest(uv_timer_t* t) {
-        auto* d = static_cast<Driver*>(t->data);
-        if (d->inputs_since_rest_ - d->inputs_at_arm_ >= kQuietInputs) {  // still busy: later
-            d->inputs_at_arm_ = d->inputs_since_rest_;
-            uv_timer_start(&d->rest_, on_rest, kRestAfter, 0);
-            return;
-        }
-        d->inputs_since_rest_ = 0;
-        d->store_.release_memory();
-        release_idle_pages();
-    }
+void Driver::on_udp(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned flags) {
+    auto* d = static_cast<Driver*>(h->data);
+    if (nread <= 0 || !addr || d->closing_) return;
+    if (flags & UV_UDP_PARTIAL) return;  // bigger than any datagram we accept
+    ByteView data(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
+    d->host_->handle_datagram(wall_now(), from_sockaddr(addr), data);
+    d->handed_in();
+}
 
-    static void on_progress(uv_timer_t* t) {
-        auto* d = static_cast<Driver*>(t->data);
-        auto* files = d->host_->files();
-        if (!files || files->transfers().empty()) {
-            if (d->term_) d->term_->set_status({});
-            uv_timer_stop(t);  // nothing under way: no timer runs
-            return;
-        }
-        const TimeMs now = wall_now();
-        // The API's clients are told every kProgressEvery, whatever the terminal shows.
-        if (d->api_ && now - d->api_progress_at_ >= static_cast<TimeMs>(kProgressEvery) - 100) {
-            d->api_progress_at_ = now;
-            for (auto& tr : files->transfers())
-                if (tr.side == files::Side::receiving && tr.phase != files::Phase::offered)
-                    d->api_->handle_progress(now, tr, cli::bytes_had(tr), "");
-            d->store_api();
-        }
-        if (d->term_) return d->term_->set_status(d->session_->progress_lines(now));
-        d->session_->show_progress(now);
-        d->say_session();
-    }
+// ---- TCP in -------------------------------------------------------------
 
-    static void on_timer(uv_timer_t* t) {
-        auto* d = static_cast<Driver*>(t->data);
-        // A relay's timer runs with its heartbeats (every 250 ms): its CPU use rides on them.
-        if (d->opts_.roles.role == Role::relay)
-            if (auto use = d->cpu_.sample()) d->host_->handle_cpu(*use);
-        d->host_->handle_timeout(wall_now());
-        d->pump();
-    }
-
-    void quit_all() { host_->handle_quit(wall_now()); }
-
-    void transmit(core::Transmit t) {
-        if (t.data.size() <= wire::kMaxDatagram && !t.stream) {
-            Datagram& d = udp_out_.emplace_back();
-            d.data = std::move(t.data);
-            d.to_len = to_sockaddr(t.to, d.to);
-            return;
-        }
-        // Too big for one datagram: a frame on the TCP connection to the same port.
-        tcp_out_->send(t.to, wire::frame(t.data));
-    }
-
-    // What one drain produced, in order: as many per system call as the socket
-    // takes at once; the rest through libuv, which queues it until the socket
-    // has room (and, as for any send, drops one the kernel refuses). Straight
-    // to the socket only while libuv has nothing queued, so order is kept.
-    void send_udp() {
-        uv_os_fd_t fd = -1;
-        bool direct = uv_fileno(reinterpret_cast<uv_handle_t*>(&udp_), &fd) == 0;
-        std::size_t i = 0;
-        while (i < udp_out_.size()) {
-            if (direct && uv_udp_get_send_queue_count(&udp_) == 0) {
-                bool failed = false;
-                i = send_many(fd, udp_out_, i, failed);
-                if (i == udp_out_.size()) break;
-                direct = failed;
-            }
-            send_queued(std::move(udp_out_[i++]));
-        }
-        udp_out_.clear();
-    }
-
-    void send_queued(Datagram d) {
-        auto* s = new UdpSend{{}, std::move(d)};
-        s->req.data = s;
-        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(s->d.data.data()), static_cast<unsigned>(s->d.data.size()));
-        if (uv_udp_send(&s->req, &udp_, &b, 1, reinterpret_cast<sockaddr*>(&s->d.to), on_udp_sent) != 0) delete s;
-    }
-
-    static void on_udp_sent(uv_udp_send_t* req, int) { delete static_cast<UdpSend*>(req->data); }
-
-
-    // ---- UDP in -------------------------------------------------------------
-    static void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
-        auto* d = static_cast<Driver*>(h->data);
-        *buf = uv_buf_init(d->recv_buf_.get(), kRecvBuffer);
-    }
-
-    // Each datagram of a recvmmsg(2) comes here on its own (then one call
-    // with none, which frees nothing: the buffer is ours).
-    static void on_udp(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned flags) {
-        auto* d = static_cast<Driver*>(h->data);
-        if (nread <= 0 || !addr || d->closing_) return;
-        if (flags & UV_UDP_PARTIAL) return;  // bigger than any datagram we accept
-        ByteView data(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
-        d->host_->handle_datagram(wall_now(), from_sockaddr(addr), data);
-        d->handed_in();
-    }
-
-    // ---- TCP in -------------------------------------------------------------
-    static void on_connection(uv_stream_t* server, int status) {
-        auto* d = static_cast<Driver*>(server->data);
-        if (status != 0 || d->closing_) return;
-        auto* c = new TcpIn;
-        c->handle.data = c;
-        c->driver = d;
-        uv_tcp_init(&d->loop_, &c->handle);
-        if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->handle)) != 0 || d->inbound_.size() >= kMaxInboundTcp) {
-            c->closing = true;
-            uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), on_tcp_in_closed);
-            return;
-        }
-        sockaddr_storage ss;
-        int len = sizeof ss;
-        if (uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-            c->peer = from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
-        c->last_activity = wall_now();
-        d->inbound_.push_back(c);
-        // The sweep runs only while inbound connections exist: an idle node
-        // has no timer but the protocol's own.
-        if (d->inbound_.size() == 1) uv_timer_start(&d->sweep_, on_sweep, kTcpIdle / 2, kTcpIdle / 2);
-        uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), on_tcp_alloc, on_tcp_read);
-    }
-
-    static void on_tcp_alloc(uv_handle_t*, std::size_t suggested, uv_buf_t* buf) {
-        buf->base = new char[suggested];
-        buf->len = suggested;
-    }
-
-    void close_inbound(TcpIn* c) {
-        if (c->closing) return;
+void Driver::on_connection(uv_stream_t* server, int status) {
+    auto* d = static_cast<Driver*>(server->data);
+    if (status != 0 || d->closing_) return;
+    auto* c = new TcpIn;
+    c->handle.data = c;
+    c->driver = d;
+    uv_tcp_init(&d->loop_, &c->handle);
+    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->handle)) != 0 || d->inbound_.size() >= kMaxInboundTcp) {
         c->closing = true;
-        inbound_.remove(c);
-        if (inbound_.empty()) uv_timer_stop(&sweep_);
         uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), on_tcp_in_closed);
+        return;
     }
+    sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+        c->peer = from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+    c->last_activity = wall_now();
+    d->inbound_.push_back(c);
+    // The sweep runs only while inbound connections exist: an idle node
+    // has no timer but the protocol's own.
+    if (d->inbound_.size() == 1) uv_timer_start(&d->sweep_, on_sweep, kTcpIdle / 2, kTcpIdle / 2);
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), on_tcp_alloc, on_tcp_read);
+}
 
-    static void on_tcp_in_closed(uv_handle_t* h) {
-        auto* c = static_cast<TcpIn*>(h->data);
-        c->driver->inbound_.remove(c);
-        delete c;
+void Driver::on_tcp_alloc(uv_handle_t*, std::size_t suggested, uv_buf_t* buf) {
+    buf->base = new char[suggested];
+    buf->len = suggested;
+}
+
+void Driver::close_inbound(TcpIn* c) {
+    if (c->closing) return;
+    c->closing = true;
+    inbound_.remove(c);
+    if (inbound_.empty()) uv_timer_stop(&sweep_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), on_tcp_in_closed);
+}
+
+void Driver::on_tcp_in_closed(uv_handle_t* h) {
+    auto* c = static_cast<TcpIn*>(h->data);
+    c->driver->inbound_.remove(c);
+    delete c;
+}
+
+void Driver::on_tcp_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+    std::unique_ptr<char[]> owned(buf->base);
+    auto* c = static_cast<TcpIn*>(s->data);
+    Driver* d = c->driver;
+    if (c->closing) return;
+    if (nread < 0) {
+        d->close_inbound(c);
+        return;
     }
+    c->last_activity = wall_now();
+    c->frames.feed(ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
+    while (auto packet = c->frames.next()) {
+        d->host_->handle_frame(wall_now(), c->peer, *packet);
+        d->handed_in();
+        if (d->closing_ || c->closing) return;
+    }
+    if (c->frames.bad()) d->close_inbound(c);  // not ours, or too big
+}
 
-    static void on_tcp_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-        std::unique_ptr<char[]> owned(buf->base);
-        auto* c = static_cast<TcpIn*>(s->data);
-        Driver* d = c->driver;
-        if (c->closing) return;
-        if (nread < 0) {
-            d->close_inbound(c);
+void Driver::on_sweep(uv_timer_t* t) {
+    auto* d = static_cast<Driver*>(t->data);
+    TimeMs now = wall_now();
+    std::vector<TcpIn*> idle;
+    for (auto* c : d->inbound_)
+        if (now - c->last_activity > kTcpIdle) idle.push_back(c);
+    for (auto* c : idle) d->close_inbound(c);
+}
+
+// ---- standard input -----------------------------------------------------
+
+void Driver::take_input() {
+    std::size_t handled = 0;
+    while (!closing_) {
+        if (lines_.empty() && !refill_lines()) break;
+        if (handled == kMaxTurnInputs) {
+            uv_async_send(&input_async_);
             return;
         }
-        c->last_activity = wall_now();
-        c->frames.feed(ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
-        while (auto packet = c->frames.next()) {
-            d->host_->handle_frame(wall_now(), c->peer, *packet);
-            d->handed_in();
-            if (d->closing_ || c->closing) return;
+        // Back-pressure: this line would be refused; pump() takes up again
+        // once acks have made room.
+        if (pace_input_ && session_->outbox_full()) {
+            input_paused_ = true;
+            return;
         }
-        if (c->frames.bad()) d->close_inbound(c);  // not ours, or too big
+        InputLine l = std::move(lines_.front());
+        lines_.pop_front();
+        ++handled;
+        handle_input(l);
     }
-
-    static void on_sweep(uv_timer_t* t) {
-        auto* d = static_cast<Driver*>(t->data);
-        TimeMs now = wall_now();
-        std::vector<TcpIn*> idle;
-        for (auto* c : d->inbound_)
-            if (now - c->last_activity > kTcpIdle) idle.push_back(c);
-        for (auto* c : idle) d->close_inbound(c);
+    if (lines_.empty() && input_eof_ && !closing_) {
+        quit_all();
+        pump();
     }
+}
 
-    // ---- standard input -----------------------------------------------------
-    static void on_input(uv_async_t* a) { static_cast<Driver*>(a->data)->take_input(); }
-
-    // Lines in the order typed, at most a turn's worth per turn (the rest in
-    // the next turn, after what this one stored, showed and sent).
-    void take_input() {
-        std::size_t handled = 0;
-        while (!closing_) {
-            if (lines_.empty() && !refill_lines()) break;
-            if (handled == kMaxTurnInputs) {
-                uv_async_send(&input_async_);
-                return;
-            }
-            // Back-pressure: this line would be refused; pump() takes up again
-            // once acks have made room.
-            if (pace_input_ && session_->outbox_full()) {
-                input_paused_ = true;
-                return;
-            }
-            InputLine l = std::move(lines_.front());
-            lines_.pop_front();
-            ++handled;
-            handle_input(l);
-        }
-        if (lines_.empty() && input_eof_ && !closing_) {
-            quit_all();
-            pump();
-        }
+bool Driver::refill_lines() {
+    if (!input_) return false;  // a terminal: lines come from on_tty
+    {
+        std::lock_guard lock(input_->mu);
+        lines_.swap(input_->lines);
+        input_eof_ = input_->eof;
     }
+    input_->room.notify_one();
+    return !lines_.empty();
+}
 
-    // Takes what the reader has queued; false when there is nothing.
-    bool refill_lines() {
-        if (!input_) return false;  // a terminal: lines come from on_tty
+void Driver::handle_input(const InputLine& l) {
+    // A chat line's outcome is the Host's events, shown with the turn's;
+    // any other line may show lines of its own, after what came before.
+    if (l.overlong == 0 && session_->only_sends(l.text)) {
+        session_->handle_line(wall_now(), l.text);
+        say_session();
+        handed_in();
+        return;
+    }
+    if (turn_inputs_ > 0) pump();
+    if (closing_) return;
+    if (l.overlong > 0) session_->handle_overlong(l.overlong);
+    else session_->handle_line(wall_now(), l.text);
+    say_session();
+    while (auto r = session_->poll_resolve()) resolve(std::move(*r));
+    // \history reads what the turns before stored (pumped above).
+    while (auto h = session_->poll_history()) {
+        if (h->conversation) session_->handle_lines(*h, store_.lines(*h->conversation, h->count));
+        else session_->handle_history(*h, store_.history(h->user, h->count));
+    }
+    while (auto r = session_->poll_file_request()) files_.request(*host_, *session_, wall_now(), *r);
+    say_session();
+    if (l.overlong == 0) pump();
+}
+
+void Driver::on_tty(uv_poll_t* p, int status, int) {
+    auto* d = static_cast<Driver*>(p->data);
+    if (d->closing_ || !d->term_) return;
+    std::optional<Terminal::Input> in;
+    if (status < 0) in = Terminal::Input{{}, true};
+    else in = d->term_->read();
+    if (!in) return;
+    if (in->eof) {
+        uv_poll_stop(p);
+        d->input_eof_ = true;
+    } else if (in->line.size() > kMaxInputLine) {
+        d->lines_.push_back({{}, in->line.size()});
+    } else {
+        d->lines_.push_back({std::move(in->line)});
+    }
+    if (auto problem = d->term_->take_history_problem(); !problem.empty()) d->say(problem);
+    d->take_input();
+}
+
+void Driver::on_winch(uv_signal_t* s, int) {
+    auto* d = static_cast<Driver*>(s->data);
+    if (d->term_) d->term_->resized();
+}
+
+// ---- \ping <host name> ---------------------------------------------------
+
+void Driver::resolved(const cli::ResolveRequest& r, const Result<Addr>& addr) {
+    session_->handle_resolved(wall_now(), r, addr);
+    say_session();
+}
+
+void Driver::resolved(const api::Resolve& r, const Result<Addr>& addr) {
+    api_->handle_resolved(wall_now(), r, addr);
+    serve_api();
+}
+
+void Driver::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+    std::unique_ptr<Resolving> r(static_cast<Resolving*>(req->data));
+    Driver* d = r->d;
+    if (d->closing_) {
+        uv_freeaddrinfo(res);
+        return;
+    }
+    Result<Addr> addr = status != 0 || !res ? Result<Addr>(err(uv_strerror(status))) : from_sockaddr(res->ai_addr);
+    uv_freeaddrinfo(res);
+    std::visit([&](const auto& request) { d->resolved(request, addr); }, r->request);
+    if (addr) d->pump();
+}
+
+// ---- signals and shutdown ----------------------------------------------
+
+void Driver::on_signal(uv_signal_t* s, int) {
+    auto* d = static_cast<Driver*>(s->data);
+    if (d->closing_) return;
+    d->quit_all();
+    d->pump();
+}
+
+void Driver::begin_shutdown() {
+    if (closing_) return;
+    closing_ = true;
+    // Flush what is unsaved one last time.
+    if (auto unsaved = host_->take_unsaved(); !unsaved.empty()) {
+        auto r = store_.apply(unsaved);
+        if (!r) say("! could not save state at exit (" + r.error() + ")");
+    }
+    if (api_) serve_api();  // the answer to quit, and the last events
+    uv_timer_stop(&timer_);
+    uv_udp_recv_stop(&udp_);
+    uv_timer_start(&exit_timer_, on_exit_timer, kShutdownGrace, 0);
+}
+
+void Driver::on_exit_timer(uv_timer_t* t) {
+    auto* d = static_cast<Driver*>(t->data);
+    d->close_all();
+}
+
+void Driver::close_all() {
+    if (input_) {
         {
             std::lock_guard lock(input_->mu);
-            lines_.swap(input_->lines);
-            input_eof_ = input_->eof;
+            input_->wake = nullptr;
         }
-        input_->room.notify_one();
-        return !lines_.empty();
+        input_->room.notify_all();
     }
-
-    void handle_input(const InputLine& l) {
-        // A chat line's outcome is the Host's events, shown with the turn's;
-        // any other line may show lines of its own, after what came before.
-        if (l.overlong == 0 && session_->only_sends(l.text)) {
-            session_->handle_line(wall_now(), l.text);
-            say_session();
-            handed_in();
-            return;
-        }
-        if (turn_inputs_ > 0) pump();
-        if (closing_) return;
-        if (l.overlong > 0) session_->handle_overlong(l.overlong);
-        else session_->handle_line(wall_now(), l.text);
-        say_session();
-        while (auto r = session_->poll_resolve()) resolve(std::move(*r));
-        // \history reads what the turns before stored (pumped above).
-        while (auto h = session_->poll_history()) {
-            if (h->conversation) session_->handle_lines(*h, store_.lines(*h->conversation, h->count));
-            else session_->handle_history(*h, store_.history(h->user, h->count));
-        }
-        while (auto r = session_->poll_file_request()) files_.request(*host_, *session_, wall_now(), *r);
-        say_session();
-        if (l.overlong == 0) pump();
-    }
-
-    // A key typed on the terminal; a line once it is complete.
-    static void on_tty(uv_poll_t* p, int status, int) {
-        auto* d = static_cast<Driver*>(p->data);
-        if (d->closing_ || !d->term_) return;
-        std::optional<Terminal::Input> in;
-        if (status < 0) in = Terminal::Input{{}, true};
-        else in = d->term_->read();
-        if (!in) return;
-        if (in->eof) {
-            uv_poll_stop(p);
-            d->input_eof_ = true;
-        } else if (in->line.size() > kMaxInputLine) {
-            d->lines_.push_back({{}, in->line.size()});
-        } else {
-            d->lines_.push_back({std::move(in->line)});
-        }
-        if (auto problem = d->term_->take_history_problem(); !problem.empty()) d->say(problem);
-        d->take_input();
-    }
-
-    static void on_winch(uv_signal_t* s, int) {
-        auto* d = static_cast<Driver*>(s->data);
-        if (d->term_) d->term_->resized();
-    }
-
-    // ---- \ping <host name> ---------------------------------------------------
-    // The terminal's \ping and the API's ping look names up alike.
-    struct Resolving {
-        uv_getaddrinfo_t req;
-        Driver* d;
-        std::variant<cli::ResolveRequest, api::Resolve> request;
+    auto close = [](auto* h) {
+        auto* hh = reinterpret_cast<uv_handle_t*>(h);
+        if (!uv_is_closing(hh)) uv_close(hh, nullptr);
     };
-
-    template <typename R>
-    void resolve(R request) {
-        auto* r = new Resolving{{}, this, std::move(request)};
-        r->req.data = r;
-        addrinfo hints{};
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_DGRAM;
-        if (uv_getaddrinfo(&loop_, &r->req, on_resolved, std::get<R>(r->request).host.c_str(), nullptr, &hints) != 0) {
-            resolved(std::get<R>(r->request), err(""));
-            delete r;
-        }
+    if (opts_.front_end && !term_) close(&input_async_);
+    if (term_) {
+        close(&tty_poll_);
+        close(&sigwinch_);
     }
+    api_socket_.close();
+    web_socket_.close();
+    close(&udp_);
+    close(&tcp_);
+    close(&timer_);
+    close(&sweep_);
+    close(&exit_timer_);
+    close(&rest_);
+    close(&progress_);
+    close(&turn_end_);
+    close(&sigint_);
+    close(&sigterm_);
+    tcp_out_->close();
+    std::vector<TcpIn*> in(inbound_.begin(), inbound_.end());
+    for (auto* c : in) close_inbound(c);
+}
 
-    void resolved(const cli::ResolveRequest& r, const Result<Addr>& addr) {
-        session_->handle_resolved(wall_now(), r, addr);
-        say_session();
-    }
-    void resolved(const api::Resolve& r, const Result<Addr>& addr) {
-        api_->handle_resolved(wall_now(), r, addr);
-        serve_api();
-    }
-
-    static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
-        std::unique_ptr<Resolving> r(static_cast<Resolving*>(req->data));
-        Driver* d = r->d;
-        if (d->closing_) {
-            uv_freeaddrinfo(res);
-            return;
-        }
-        Result<Addr> addr = status != 0 || !res ? Result<Addr>(err(uv_strerror(status))) : from_sockaddr(res->ai_addr);
-        uv_freeaddrinfo(res);
-        std::visit([&](const auto& request) { d->resolved(request, addr); }, r->request);
-        if (addr) d->pump();
-    }
-
-    // ---- the daemon API -----------------------------------------------------
-    // The events the API numbered, into the log; then to its clients.
-    void store_api() {
-        while (auto* ops = api_->poll_store()) {
-            if (store_.apply(*ops)) api_->handle_store_applied();
-            else api_->handle_store_failed();
-        }
-        serve_api();
-    }
-
-    // What the API asked for (reads of the store, name lookups) and what it
-    // has for its clients.
-    void serve_api() {
-        bool uploaded = false;
-        for (;;) {
-            if (auto r = api_->poll_read()) {
-                if (auto* log = std::get_if<api::LogRead>(&*r)) api_->handle_log(*log, store_.events_after(log->after, log->limit));
-                else if (auto* h = std::get_if<api::HistoryRead>(&*r)) {
-                    if (h->conversation) api_->handle_lines(*h, store_.lines(*h->conversation, h->count));
-                    else api_->handle_history(*h, store_.history(h->user, h->count));
-                }
-                else if (auto* t = std::get_if<api::Typed>(&*r)) typed(*t);
-                else if (auto* f = std::get_if<api::FileSend>(&*r)) send_file(*f);
-                else resolve(std::get<api::Resolve>(*r));
-                continue;
-            }
-            if (web_)
-                if (auto img = web_->poll_read()) {
-                    web_->handle_image(*img, read_image(img->path));
-                    continue;
-                }
-            if (web_)
-                if (auto up = web_->poll_upload()) {
-                    web_->handle_uploaded(wall_now(), *up, keep_upload(*up));
-                    uploaded = true;
-                    continue;
-                }
-            if (web_)
-                if (auto w = web_->poll_output()) {
-                    web_socket_.write(w->client, std::move(w->bytes), w->close);
-                    continue;
-                }
-            auto o = api_->poll_output();
-            if (!o) break;
-            if (web_ && (o->client & api::kWebClient)) web_->handle_output(std::move(*o));
-            else api_socket_.write(o->client, std::move(o->bytes), o->close);
-        }
-        // Its send_file has run, or was refused (a stranger, a group we are not in): kept
-        // if offered, else gone.
-        if (uploaded) files_.sweep_uploads(host_->files());
-    }
-
-    // What the session says while act() runs, for an API call to answer with.
-    template <typename Act>
-    std::vector<std::string> said_while(Act act) {
-        std::vector<std::string> said;
-        typed_said_ = &said;
-        act();
-        say_session();
-        typed_said_ = nullptr;
-        return said;
-    }
-
-    // A line typed at an attached darkchat: as if typed here.
-    void typed(const api::Typed& t) {
-        auto said = said_while([&] { handle_input(InputLine{t.line}); });
-        if (!closing_) api_->handle_typed(t, said);
-    }
-
-    // What a listener of the API hands on: to the Server itself (the socket) or
-    // to the web page's HTTP in front of it (front() gives it when called). A
-    // call may show and send: what came before it is drained first, and what it
-    // did right after, as for a macro typed.
-    template <typename Front>
-    ApiSocket::Events api_events(Front front) {
-        ApiSocket::Events events;
-        events.connected = [front](api::ClientId c) { front()->handle_connect(c); };
-        events.closed = [front](api::ClientId c) { front()->handle_disconnect(c); };
-        events.drained = [this](api::ClientId c) {
-            api_->handle_drained(c);
-            serve_api();
-        };
-        events.bytes = [this, front](api::ClientId c, std::string_view bytes) {
-            if (closing_) return;
-            if (turn_inputs_ > 0) pump();
-            if (closing_) return;
-            front()->handle_bytes(wall_now(), c, bytes);
-            serve_api();
-            if (api_->quit_requested()) quit_all();
-            pump();
-        };
-        return events;
-    }
-
-    // An image received, for the web page (at most api::Web::kMaxImage bytes).
-    static Result<std::string> read_image(const std::string& path) {
-        std::error_code ec;
-        auto size = std::filesystem::file_size(path, ec);
-        if (ec) return err(ec.message());
-        if (size > api::Web::kMaxImage) return err("larger than 32 MiB");
-        std::ifstream in(path, std::ios::binary);
-        std::string bytes(size, '\0');
-        if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) return err("read failed");
-        return bytes;
-    }
-
-    // A file sent from the web page, written whole under a safe, free name in
-    // <data dir>/uploads (0700), to be offered from there.
-    Result<std::string> keep_upload(const api::Web::Upload& u) {
-        namespace fs = std::filesystem;
-        const fs::path dir = files_.uploads();
-        std::error_code ec;
-        fs::create_directories(dir, ec);
-        if (ec) return err(ec.message());
-        fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
-        auto name = files::safe_file_name(u.name, [&](const std::string& n) { return fs::exists(dir / n); });
-        if (!name) return err(name.error());
-        const std::string path = (dir / *name).string();
-        std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        if (!out.write(u.bytes.data(), static_cast<std::streamsize>(u.bytes.size())) || !out.flush()) {
-            std::remove(path.c_str());
-            return err("write failed");
-        }
-        return path;
-    }
-
-    // send_file and fetch_file: as \send (to the contact named or the group) and
-    // \fetch do; what is said comes back.
-    void send_file(const api::FileSend& f) {
-        using Kind = cli::FileRequest::Kind;
-        const cli::FileRequest r{f.fetch.empty() ? Kind::send : Kind::fetch, f.path, f.to, {}, f.fetch, f.group};
-        auto said = said_while([&] { files_.request(*host_, *session_, wall_now(), r); });
-        files_.sweep_uploads(host_->files());  // an upload not offered after all goes now
-        api_->handle_file_offered(f, said);
-        handed_in();  // the offer goes out with the turn
-    }
-
-    void open_api() {
-        if (opts_.api_socket.empty() || !host_->node()) return;
-        if (auto r = api_socket_.open(&loop_, opts_.api_socket, api_events([this] { return api_.get(); })); !r) {
-            say("! no daemon API: " + r.error());
-            api_.reset();
-            return;
-        }
-        if (opts_.web_port >= 0) open_web();
-    }
-
-    // The Web is made once the port is bound, before the loop runs a callback.
-    void open_web() {
-        auto r = web_socket_.open_tcp(&loop_, static_cast<std::uint16_t>(opts_.web_port),
-                                      api_events([this] { return web_.get(); }), api::kWebClient);
-        if (!r) {
-            say("! no web page: " + r.error());
-            return;
-        }
-        web_ = std::make_unique<api::Web>(*api_, opts_.web_token, web_socket_.port());
-        say("* web page: http://127.0.0.1:" + std::to_string(web_socket_.port()) + "/?token=" + opts_.web_token);
-    }
-
-    // ---- signals and shutdown ----------------------------------------------
-    static void on_signal(uv_signal_t* s, int) {
-        auto* d = static_cast<Driver*>(s->data);
-        if (d->closing_) return;
-        d->quit_all();
-        d->pump();
-    }
-
-    void begin_shutdown() {
-        if (closing_) return;
-        closing_ = true;
-        // Flush what is unsaved one last time.
-        if (auto unsaved = host_->take_unsaved(); !unsaved.empty()) {
-            auto r = store_.apply(unsaved);
-            if (!r) say("! could not save state at exit (" + r.error() + ")");
-        }
-        if (api_) serve_api();  // the answer to quit, and the last events
-        uv_timer_stop(&timer_);
-        uv_udp_recv_stop(&udp_);
-        uv_timer_start(&exit_timer_, on_exit_timer, kShutdownGrace, 0);
-    }
-
-    static void on_exit_timer(uv_timer_t* t) {
-        auto* d = static_cast<Driver*>(t->data);
-        d->close_all();
-    }
-
-    void close_all() {
-        if (input_) {
-            {
-                std::lock_guard lock(input_->mu);
-                input_->wake = nullptr;
-            }
-            input_->room.notify_all();
-        }
-        auto close = [](auto* h) {
-            auto* hh = reinterpret_cast<uv_handle_t*>(h);
-            if (!uv_is_closing(hh)) uv_close(hh, nullptr);
-        };
-        if (opts_.front_end && !term_) close(&input_async_);
-        if (term_) {
-            close(&tty_poll_);
-            close(&sigwinch_);
-        }
-        api_socket_.close();
-        web_socket_.close();
-        close(&udp_);
-        close(&tcp_);
-        close(&timer_);
-        close(&sweep_);
-        close(&exit_timer_);
-        close(&rest_);
-        close(&progress_);
-        close(&turn_end_);
-        close(&sigint_);
-        close(&sigterm_);
-        tcp_out_->close();
-        std::vector<TcpIn*> in(inbound_.begin(), inbound_.end());
-        for (auto* c : in) close_inbound(c);
-    }
-};
-
-}  // namespace
-
-namespace {
+// ---- start-up ---------------------------------------------------------
 
 int Driver::run(Sockets sockets, Identity identity) {
     uv_loop_init(&loop_);
@@ -922,10 +579,12 @@ int Driver::run(Sockets sockets, Identity identity) {
     return host_->exit_status();
 }
 
-}  // namespace
+}  // namespace dc::io::detail
+
+namespace dc::io {
 
 int run(const Options& opts, Sockets sockets, store::Store& store, Identity identity) {
-    Driver d(opts, store);
+    detail::Driver d(opts, store);
     return d.run(std::move(sockets), std::move(identity));
 }
 
