@@ -208,7 +208,8 @@ Result<std::vector<LineRecord>> Store::lines(const GroupKeyId& conversation, std
     impl_->fault = Fault::none;
     std::vector<LineRecord> out;
     Query q(impl_->conversation_lines.get());
-    q.blob(conversation).i64(clamp_limit(limit));
+    // Up to Impl::kTrimEvery - 1 older lines may wait for their trim: never shown.
+    q.blob(conversation).i64(clamp_limit(std::min(limit, kLinesKept)));
     int rc;
     while ((rc = q.step()) == SQLITE_ROW) {
         LineRecord l;

@@ -134,6 +134,11 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops) {
                                  .blob(l.author_key).i64(l.sent).i64(l.stored).i64(l.own ? 1 : 0).text(l.text)
                                  .run();
                     if (rc != SQLITE_OK) return rc;
+                    auto n = s.untrimmed.find(l.conversation);
+                    if (n == s.untrimmed.end() && s.untrimmed.size() < Impl::kTrimmedConversations)
+                        n = s.untrimmed.emplace(l.conversation, 0).first;
+                    if (n != s.untrimmed.end() && ++n->second < Impl::kTrimEvery) return SQLITE_OK;
+                    if (n != s.untrimmed.end()) n->second = 0;
                     return Query(s.trim_lines.get()).blob(l.conversation).i64(static_cast<std::int64_t>(kLinesKept)).run();
                 } else if constexpr (std::is_same_v<T, store_op::PutHeld>) {
                     what = "put held";

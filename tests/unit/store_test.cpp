@@ -1423,3 +1423,38 @@ TEST_CASE("lines of groups and rooms: each kept once, the newest kLinesKept of e
     CHECK(mem.conversation_lines(line(1, false, 0).conversation, 2) == *newest);
     CHECK(mem.conversation_lines(line(2, true, 0).conversation, 20) == *r);
 }
+
+TEST_CASE("lines: a conversation put one line a turn keeps the newest kLinesKept, with a bounded tail of older rows") {
+    TempDir dir;
+    const std::string path = dir.file("darkchat.db");
+    auto line = [](std::size_t n) {
+        LineRecord l;
+        l.conversation[0] = 3;
+        l.room = true;
+        l.key = {static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+        l.author = "alice";
+        l.sent = static_cast<TimeMs>(n);
+        l.stored = static_cast<TimeMs>(n);
+        l.text = "line " + std::to_string(n);
+        return l;
+    };
+    const std::size_t total = kLinesKept + 300;
+    std::size_t most = 0;
+    {
+        auto s = open_ok(path);
+        for (std::size_t n = 0; n < total; ++n) {
+            apply_ok(*s, {store_op::PutLine{line(n)}});
+            if (n % 50 == 0 || n + 1 == total)
+                most = std::max<std::size_t>(most, std::stoul(query_text(path, "SELECT count(*) FROM lines")));
+        }
+        auto g = s->lines(line(0).conversation, 5000);
+        REQUIRE(g);
+        REQUIRE(g->size() == kLinesKept);
+        CHECK(g->front() == line(total - kLinesKept));
+        CHECK(g->back() == line(total - 1));
+    }
+    // Older rows wait for a trim a few lines at most: the table does not grow with the lines.
+    CHECK(most >= kLinesKept);
+    CHECK(most < kLinesKept + 100);
+    CHECK(std::stoul(query_text(path, "SELECT count(*) FROM lines")) < kLinesKept + 100);
+}
