@@ -241,6 +241,15 @@ int main(int argc, char** argv) {
     if (last_kept < cfg.burst - refused && !run.wait(author, delivered + "b" + std::to_string(cfg.burst - refused), after_ms(60000), mark[0]))
         std::printf("# the burst's last line was not acked by everyone within 60 s\n");
     run.pump(after_ms(1000));
+    // What the processes spend while no line is typed (timers, heartbeats), to tell from a paced line's cost.
+    const double qcpu_relay0 = cpu_ms(relay.c.pid), qcpu_author0 = cpu_ms(author.c.pid),
+                 qcpu_reader0 = cpu_ms(users[1].c.pid);
+    const TimePoint q0 = now();
+    run.pump(after_ms(2000));
+    const double quiet_s = s_between(q0, now());
+    std::printf("# quiet CPU per second: relay %.2f ms, u0 %.2f ms, u1 %.2f ms\n",
+                (cpu_ms(relay.c.pid) - qcpu_relay0) / quiet_s, (cpu_ms(author.c.pid) - qcpu_author0) / quiet_s,
+                (cpu_ms(users[1].c.pid) - qcpu_reader0) / quiet_s);
 
     // (b) Paced.
     for (auto& u : users) mark[&u - users.data()] = u.lines.size();
@@ -248,6 +257,8 @@ int main(int argc, char** argv) {
     const auto period = std::chrono::nanoseconds(static_cast<long long>(1e9 / cfg.rate));
     const TimePoint p0 = now() + std::chrono::milliseconds(10);
     const TimePoint paced_end = p0 + period * cfg.paced + std::chrono::seconds(30);
+    const double pcpu_relay0 = cpu_ms(relay.c.pid), pcpu_author0 = cpu_ms(author.c.pid),
+                 pcpu_reader0 = cpu_ms(users[1].c.pid);
     int next = 1;
     std::vector<std::vector<TimePoint>> seen_at(static_cast<std::size_t>(cfg.paced) + 1);
     std::vector<std::size_t> scan(mark);
@@ -275,6 +286,8 @@ int main(int argc, char** argv) {
         if (all) break;
         run.pump(next <= cfg.paced ? std::min(p0 + period * (next - 1), after_ms(5)) : after_ms(5));
     }
+    const double pcpu_relay = cpu_ms(relay.c.pid) - pcpu_relay0, pcpu_author = cpu_ms(author.c.pid) - pcpu_author0,
+                 pcpu_reader = cpu_ms(users[1].c.pid) - pcpu_reader0;
     std::vector<double> lat;
     long incomplete = 0;
     for (int n = 1; n <= cfg.paced; ++n) {
@@ -291,6 +304,8 @@ int main(int argc, char** argv) {
                 "shown twice)\n",
                 cfg.paced, cfg.rate, cfg.rate * readers, readers, pl.n, pl.median, pl.p90, pl.p99, pl.max, incomplete,
                 paced_dups);
+    std::printf("# paced CPU per line: relay %.1f us, u0 %.1f us, u1 %.1f us\n", pcpu_relay * 1000 / cfg.paced,
+                pcpu_author * 1000 / cfg.paced, pcpu_reader * 1000 / cfg.paced);
     std::fflush(stdout);
 
     for (auto& u : users) stop_tracked(u.c);
