@@ -230,6 +230,9 @@ struct RoomRoster {
     // The relay's X25519 key for this run: each member's hop keys are made from it and
     // the member's MemberKey (darkchat-rooms(7), HOPS). All zero: no hops.
     KxPublicKey relay_kx{};
+    // The relay takes the members' lines and acks on their hops too (member -> relay
+    // under the hop's up key), instead of signed (darkchat-rooms(7), HOPS).
+    bool hop_up = false;
     bool operator==(const RoomRoster&) const = default;
 };
 
@@ -320,6 +323,9 @@ struct RoomLeave {
 struct RoomRefused {
     RoomIdBytes room{};
     std::string reason;
+    // A hop packet of an index the relay does not know (it restarted, or forgot the
+    // member): the index, and room all zero. The member joins that room again.
+    std::uint32_t hop = 0;
     bool operator==(const RoomRefused&) const = default;
 };
 

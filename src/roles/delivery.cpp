@@ -312,8 +312,19 @@ Outbox::iterator Delivery::transmit(TimeMs now, Room& r, Outbox::iterator first,
     wire::RoomLine line{r.id, {}, wire::encode(b), {}};
     if (to.empty()) line.line = ctx_.env.sign(std::move(line.tagged));
     else line.tags = tags_for(r, line.tagged, to);
-    ctx_.env.send(r.ticket.relay, wire::MsgType::room_line, wire::encode(line));
+    to_relay(r, wire::MsgType::room_line, wire::encode(line));
     return it;
+}
+
+void Delivery::to_relay(Room& r, wire::MsgType t, const Bytes& payload) {
+    if (r.hop && r.hop_up) ctx_.env.push(r.ticket.relay, hop_seal(ctx_.env.crypto(), *r.hop, t, payload, HopEnd::member));
+    else ctx_.env.send(r.ticket.relay, t, payload);
+}
+
+Room* Delivery::by_hop(std::uint32_t index) {
+    for (auto& [id, room] : rooms_)
+        if (room.hop && room.hop->index == index) return &room;
+    return nullptr;
 }
 
 // Resends lines not acked by everyone: those not sent for resend_interval, at most
@@ -398,6 +409,7 @@ void Delivery::on_roster(TimeMs now, const Incoming& in, const wire::RoomRoster&
     r.on_relay = std::move(present);
     if (ro.relay_kx == KxPublicKey{}) r.hop.reset();
     else if (!r.hop || r.hop->peer_kx != ro.relay_kx) r.hop = make_hop(ctx_.env.crypto(), kx_sk_, ro.relay_kx, r.id, me);
+    r.hop_up = ro.hop_up;
     const bool was = r.joined;
     r.joined = true;
     if (!r.announced) {
@@ -420,7 +432,7 @@ void Delivery::send_ack(Room& r, const std::string& author, const Inbound& inb) 
     wire::RoomAck ra{r.id, author, {}, wire::encode(a), {}};
     if (pair(r, author)) ra.tags = tags_for(r, ra.tagged, {author});
     else ra.ack = ctx_.env.sign(std::move(ra.tagged));
-    ctx_.env.send(r.ticket.relay, wire::MsgType::room_ack, wire::encode(ra));
+    to_relay(r, wire::MsgType::room_ack, wire::encode(ra));
 }
 
 void Delivery::on_line(const wire::RoomLine& rl) {
@@ -552,8 +564,11 @@ void Delivery::on_ack(const wire::RoomAck& ra) {
 }
 
 void Delivery::on_refused(TimeMs now, const Incoming& in, const wire::RoomRefused& rf) {
-    auto it = rooms_.find(rf.room);
-    if (it == rooms_.end() || in.pkt.header.from_key != it->second.ticket.relay_key) {
+    // A hop the relay does not know names no room: the room is the one of that hop.
+    const Room* hopped = rf.hop != 0 ? by_hop(rf.hop) : nullptr;
+    auto it = rooms_.find(hopped ? hopped->id : rf.room);
+    if (it == rooms_.end() || in.pkt.header.from_key != it->second.ticket.relay_key ||
+        (rf.hop != 0 && !retry_after(rf.reason))) {
         ++ctx_.env.stats().unsolicited;
         return;
     }

@@ -94,6 +94,7 @@ struct Room {
     std::map<std::string, KeyCopy> key_copies;
     std::map<std::string, PairKeys> pairs;  // per other member
     std::optional<Hop> hop;  // from the relay's last roster: its lines and acks to us
+    bool hop_up = false;     // the roster said: our lines and acks to the relay go on the hop too
     std::map<std::string, std::uint64_t> acked;
     TimeMs next_resend = 0;
     std::map<std::string, Inbound> in;
@@ -204,6 +205,10 @@ private:
     void resend(TimeMs now, Room& r, bool all);
     void trim(Room& r);
     void send_ack(Room& r, const std::string& author, const Inbound& inb);
+    // Our line or ack to the room's relay: on the hop when the relay takes it so, else signed.
+    void to_relay(Room& r, wire::MsgType t, const Bytes& payload);
+    // The room whose hop has this index, or none.
+    Room* by_hop(std::uint32_t index);
     // The keys shared with user in r, or none (its room key unknown yet, or unusable).
     const PairKeys* pair(Room& r, const std::string& user);
     // Our tags on body for each of `to`, in that order (zero for one whose key we

@@ -89,6 +89,22 @@ public:
         return open(now, from, data, [](const wire::Header&, const Addr&) { return false; });
     }
 
+    // Charges the budget of a known sender at `from` for a packet that open() does not
+    // see (a room hop packet): false when it is spent.
+    bool take_known(TimeMs now, const PublicKey& key, const Addr& from) {
+        return known_.take({key, from}, now, known_rate_, known_burst_);
+    }
+    // Charges from's ip: false when its budget is spent.
+    bool take_ip(TimeMs now, const Addr& from) { return env_.ip_budget(now, from); }
+    // A signed packet of type t in answer to a datagram of `limit` bytes that proved
+    // nothing: sent only when it is no larger (no amplification).
+    void answer_within(const Addr& to, wire::MsgType t, const Bytes& payload, std::size_t limit) {
+        auto tx = env_.seal(to, t, payload);
+        if (!tx || tx->data.size() > limit) return;
+        tx_.push_back(std::move(*tx));
+        ++stats_.sent;
+    }
+
     // Packets per second (and burst) of each known sender (see open).
     void known_budget(double rate, double burst) {
         known_rate_ = rate;

@@ -3,7 +3,9 @@
 // (signed) MemberKey. Both ends make the hop's key and index from the two, once, and the
 // relay sends the room's lines and acks to that member as AEAD packets (the layout of
 // wire::ChannelData, type room_hop) instead of signing them: a counter nonce, a 16-byte
-// tag, a replay window at the member, no public-key operation per packet.
+// tag, a replay window at the member, no public-key operation per packet. When the relay
+// says so in its roster (hop_up), the member sends its lines and acks to the relay the same
+// way under the hop's second key (the up key), and the relay keeps the replay window.
 #pragma once
 
 #include "darkchat/crypto.hpp"
@@ -18,14 +20,22 @@ namespace dc::roles::detail {
 struct Hop {
     KxPublicKey peer_kx{};    // the other end's key the hop was made from
     core::SymmetricKey key{};  // relay -> member
-    std::uint32_t index = 0;   // written on every packet: which hop (never 0)
-    std::uint64_t next = 0;    // the relay's next counter
-    core::ReplayWindow window; // the member's
+    core::SymmetricKey up{};   // member -> relay
+    std::uint32_t index = 0;   // written on every packet, both ways: which hop (never 0)
+    std::uint64_t next = 0;    // this end's next counter for what it sends
+    core::ReplayWindow window; // this end's window for what it receives
     Hop() = default;
     Hop(const Hop&) = default;
     Hop& operator=(const Hop&) = default;
-    ~Hop() { crypto::wipe(key); }
+    ~Hop() {
+        crypto::wipe(key);
+        crypto::wipe(up);
+    }
 };
+
+// Which end of the hop we are: the relay sends under the hop's key and opens under its up
+// key, the member the other way round.
+enum class HopEnd { relay, member };
 
 // The hop of member in room, from our X25519 secret and the other end's public key (the
 // relay: the member's MemberKey; the member: the roster's relay_kx). None for a low-order
@@ -45,6 +55,7 @@ inline std::optional<Hop> make_hop(core::Crypto& cr, const KxSecretKey& sk, cons
     Hop h;
     h.peer_kx = peer;
     derive(h.key, "darkchat hop");
+    derive(h.up, "darkchat hop up");
     std::array<std::uint8_t, 16> idx{};
     derive(idx, "darkchat hop index");
     for (int i = 0; i < 4; ++i) h.index = h.index << 8 | idx[static_cast<std::size_t>(i)];
@@ -53,10 +64,26 @@ inline std::optional<Hop> make_hop(core::Crypto& cr, const KxSecretKey& sk, cons
     return h;
 }
 
-// The relay's packet of type t to the member of hop h.
-inline Bytes hop_seal(core::Crypto& cr, Hop& h, wire::MsgType t, ByteView payload) {
-    return core::seal_aead_packet(cr, wire::MsgType::room_hop, h.index, h.next++, h.key, static_cast<std::uint8_t>(t),
-                                  payload);
+// Our packet of type t to the other end of hop h (the relay's to its member by default).
+inline Bytes hop_seal(core::Crypto& cr, Hop& h, wire::MsgType t, ByteView payload, HopEnd we = HopEnd::relay) {
+    return core::seal_aead_packet(cr, wire::MsgType::room_hop, h.index, h.next++, we == HopEnd::relay ? h.key : h.up,
+                                  static_cast<std::uint8_t>(t), payload);
+}
+
+// Why a hop packet was not taken.
+enum class HopDrop { none, replayed, forged };
+
+// Opens d (parsed from datagram, of hop h's index) from the other end: its inner type and
+// payload, once per counter. The window is checked before the packet is opened and
+// marked only once it opened.
+inline HopDrop hop_open(core::Crypto& cr, Hop& h, HopEnd we, ByteView datagram, const wire::ChannelData& d,
+                        Bytes& plain) {
+    if (!h.window.fresh(d.counter)) return HopDrop::replayed;
+    auto opened = core::open_aead_packet(cr, datagram, d, we == HopEnd::relay ? h.up : h.key);
+    if (!opened || opened->empty()) return HopDrop::forged;
+    h.window.mark(d.counter);
+    plain = std::move(*opened);
+    return HopDrop::none;
 }
 
 }  // namespace dc::roles::detail

@@ -74,6 +74,10 @@ struct Relay::State {
     // This run's X25519 key, announced in every roster: each member's hop is made from it.
     KxSecretKey kx_sk{};
     KxPublicKey kx_pk{};
+    // Which joined member a hop index is (two members may share one: each is tried).
+    // Added at every join, made again from the rooms at every sweep; a stale entry is
+    // passed over (hop_member checks that the member still has that hop).
+    std::multimap<std::uint32_t, std::pair<RoomId, std::string>> hops;
 
     State(RelayConfig c, Identity id, core::Crypto& crypto, std::uint64_t)
         : cfg(std::move(c)), env(std::move(id), crypto, cfg.port, cfg.ip_rate, cfg.ip_burst) {
@@ -144,7 +148,7 @@ struct Relay::State {
     }
 
     void send_roster(const Room& r) {
-        wire::RoomRoster roster{r.id, r.epoch, {}, kx_pk};
+        wire::RoomRoster roster{r.id, r.epoch, {}, kx_pk, true};
         for (auto& [n, m] : r.joined) roster.member_keys.push_back(m.member_key);
         std::vector<Addr> to;
         for (auto& [n, m] : r.joined) to.push_back(m.addr);
@@ -237,10 +241,11 @@ struct Relay::State {
         if (!hop) hop = make_hop(env.crypto(), kx_sk, mk->kx, room, h.from_user);
         Member& joiner = r.joined[h.from_user] = Member{h.from_user, h.from_key, {}, now, j.member_key, std::move(hop)};
         seat(joiner, in.reply);
+        if (joiner.hop) index_hop(r.id, joiner);
         if (fresh || relisted) {
             send_roster(r);
         } else {  // a repeated join: the joiner lost the roster
-            wire::RoomRoster roster{r.id, r.epoch, {}, kx_pk};
+            wire::RoomRoster roster{r.id, r.epoch, {}, kx_pk, true};
             for (auto& [n, x] : r.joined) roster.member_keys.push_back(x.member_key);
             env.send(in.reply, wire::MsgType::room_roster, wire::encode(roster));
         }
@@ -281,23 +286,105 @@ struct Relay::State {
     void on_line(const Incoming& in, const wire::RoomLine& l) {
         Member* from = member_of(in, l.room);
         if (!from) return refuse(in, l.room, kNotJoined);
-        Room& r = rooms.at(l.room);
+        forward_line(rooms.at(l.room), *from, in.pkt.payload);
+    }
+
+    // A member's line (its payload as the member sent it) to every other joined member.
+    void forward_line(Room& r, const Member& from, const Bytes& payload) {
         std::vector<Addr> signed_to;  // members without a hop: the same signed bytes to each
         for (auto& [n, m] : r.joined)
-            if (n == from->user) continue;
-            else if (m.hop) to_member(m, wire::MsgType::room_line, in.pkt.payload);
+            if (n == from.user) continue;
+            else if (m.hop) to_member(m, wire::MsgType::room_line, payload);
             else signed_to.push_back(m.addr);
-        env.send_all(signed_to, wire::MsgType::room_line, in.pkt.payload);
+        env.send_all(signed_to, wire::MsgType::room_line, payload);
         ++r.forwarded;
         count_line();
     }
 
     void on_ack(const Incoming& in, const wire::RoomAck& a) {
-        Member* from = member_of(in, a.room);
-        if (!from) return refuse(in, a.room, kNotJoined);
-        Room& r = rooms.at(a.room);
-        if (auto to = r.joined.find(a.author); to != r.joined.end())
-            to_member(to->second, wire::MsgType::room_ack, in.pkt.payload);
+        if (!member_of(in, a.room)) return refuse(in, a.room, kNotJoined);
+        forward_ack(rooms.at(a.room), a, in.pkt.payload);
+    }
+
+    void forward_ack(Room& r, const wire::RoomAck& a, const Bytes& payload) {
+        if (auto to = r.joined.find(a.author); to != r.joined.end()) to_member(to->second, wire::MsgType::room_ack, payload);
+    }
+
+    void index_hop(const RoomId& room, const Member& m) {
+        for (auto [it, end] = hops.equal_range(m.hop->index); it != end; ++it)
+            if (it->second.first == room && it->second.second == m.user) return;
+        hops.emplace(m.hop->index, std::make_pair(room, m.user));
+    }
+
+    // The joined members whose hop has this index, with their rooms: one, almost always.
+    std::vector<std::pair<Room*, Member*>> hop_members(std::uint32_t index) {
+        std::vector<std::pair<Room*, Member*>> found;
+        for (auto [it, end] = hops.equal_range(index); it != end; ++it) {
+            auto r = rooms.find(it->second.first);
+            if (r == rooms.end()) continue;
+            auto m = r->second.joined.find(it->second.second);
+            if (m != r->second.joined.end() && m->second.hop && m->second.hop->index == index)
+                found.emplace_back(&r->second, &m->second);
+        }
+        return found;
+    }
+
+    // A member's line or ack on its hop (darkchat-rooms(7), HOPS): no signature to check.
+    // Its budget is charged first, as a signed packet's is; a hop we do not know (we
+    // restarted, or forgot the member) is answered, signed and no larger than it came,
+    // so that the member joins again.
+    void on_hop(const Addr& from, ByteView data) {
+        auto& st = env.stats();
+        ++st.received;
+        auto d = wire::parse_channel_data(data);
+        if (!d || d->type != wire::MsgType::room_hop) {
+            ++st.malformed;
+            return;
+        }
+        const auto found = hop_members(d->index);
+        if (found.empty()) {
+            if (!env.take_ip(now, from)) {
+                ++st.rate_limited;
+                return;
+            }
+            ++st.refused;
+            return env.answer_within(from, wire::MsgType::room_refused,
+                                     wire::encode(wire::RoomRefused{{}, kNotJoined, d->index}), data.size());
+        }
+        Room* r = nullptr;
+        Member* m = nullptr;
+        Bytes plain;
+        std::uint64_t* why = &st.bad_signature;  // what the last member tried says of the packet
+        for (auto [room, member] : found) {
+            if (!env.take_known(now, member->key, member->addr)) {
+                why = &st.rate_limited;
+                continue;
+            }
+            const HopDrop got = hop_open(env.crypto(), *member->hop, HopEnd::relay, data, *d, plain);
+            if (got == HopDrop::none) {
+                r = room, m = member;
+                break;
+            }
+            why = got == HopDrop::replayed ? &st.replayed : &st.bad_signature;
+        }
+        if (!m) {
+            ++*why;
+            return;
+        }
+        m->last = now;
+        r->last_activity = now;
+        if (m->addr != from) seat(*m, from);
+        const Bytes payload(plain.begin() + 1, plain.end());
+        switch (static_cast<wire::MsgType>(plain[0])) {
+        case wire::MsgType::room_line:
+            if (auto p = wire::decode_room_line(payload); p && p->room == r->id) return forward_line(*r, *m, payload);
+            break;
+        case wire::MsgType::room_ack:
+            if (auto p = wire::decode_room_ack(payload); p && p->room == r->id) return forward_ack(*r, *p, payload);
+            break;
+        default: break;
+        }
+        ++st.malformed;
     }
 
     void on_leave(const Incoming& in, const wire::RoomLeave& l) {
@@ -319,6 +406,10 @@ struct Relay::State {
     }
 
     void sweep() {
+        hops.clear();
+        for (auto& [id, r] : rooms)
+            for (auto& [n, m] : r.joined)
+                if (m.hop) hops.emplace(m.hop->index, std::make_pair(id, n));
         for (auto it = rooms.begin(); it != rooms.end();) {
             Room& r = it->second;
             bool changed = false;
@@ -343,6 +434,7 @@ struct Relay::State {
     }
 
     void on_datagram(const Addr& from, ByteView data) {
+        if (wire::peek_type(data) == wire::MsgType::room_hop) return on_hop(from, data);
         auto in = env.open(now, from, data, [&](const wire::Header& h, const Addr& a) { return seated.count({h.from_key, a}) > 0; });
         if (!in) return;
         using wire::MsgType;

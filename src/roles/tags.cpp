@@ -84,27 +84,20 @@ void Delivery::on_hop(ByteView datagram) {
         ++st.malformed;
         return;
     }
-    Room* r = nullptr;
-    for (auto& [id, room] : rooms_)
-        if (room.hop && room.hop->index == d->index) r = &room;
+    Room* r = by_hop(d->index);
     if (!r) {
         ++st.unsolicited;
         return;
     }
-    Hop& hop = *r->hop;
-    if (!hop.window.fresh(d->counter)) {
-        ++st.replayed;
-        return;
+    Bytes plain;
+    switch (hop_open(ctx_.env.crypto(), *r->hop, HopEnd::member, datagram, *d, plain)) {
+    case HopDrop::replayed: ++st.replayed; return;
+    case HopDrop::forged: ++st.bad_signature; return;
+    case HopDrop::none: break;
     }
-    auto plain = core::open_aead_packet(ctx_.env.crypto(), datagram, *d, hop.key);
-    if (!plain || plain->empty()) {
-        ++st.bad_signature;
-        return;
-    }
-    hop.window.mark(d->counter);
-    const ByteView payload = ByteView(*plain).subspan(1);
+    const ByteView payload = ByteView(plain).subspan(1);
     const RoomId room = r->id;
-    switch (static_cast<wire::MsgType>((*plain)[0])) {
+    switch (static_cast<wire::MsgType>(plain[0])) {
     case wire::MsgType::room_line:
         if (auto p = wire::decode_room_line(payload); p && p->room == room) return on_line(*p);
         break;

@@ -237,6 +237,7 @@ struct Message<RoomRoster> {
         field(1, "epoch", &RoomRoster::epoch, required),
         field(2, "member_keys", &RoomRoster::member_keys, max_items(kMaxRoomMembers), required),
         field(3, "relay_kx", &RoomRoster::relay_kx, if_set(&RoomRoster::relay_kx)),
+        field(4, "hop_up", &RoomRoster::hop_up, if_set(&RoomRoster::hop_up)),
     };
 };
 
@@ -305,6 +306,7 @@ struct Message<RoomRefused> {
     static constexpr auto fields = std::tuple{
         field(0, "room", &RoomRefused::room, required),
         field(1, "reason", &RoomRefused::reason, max_bytes(kMaxReason)),
+        field(2, "hop", &RoomRefused::hop, if_set(&RoomRefused::hop)),
     };
 };
 

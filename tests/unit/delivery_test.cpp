@@ -525,6 +525,75 @@ TEST_CASE("the relay's hop packets open only under the hop's key, once each") {
     CHECK(f.alice.events_of<room_ev::Line>().empty());
 }
 
+TEST_CASE("a relay that takes hops: our lines and acks go to it on the hop, unsigned, and a hop it does not know is joined again") {
+    Fixture f;
+    KxSecretKey relay_sk{};
+    f.crypto.random(relay_sk);
+    f.d.on_chats(0, {f.chat(f.relay, 1)}, f.dir.key());
+    f.d.handle_timeout(0, f.sel);
+    auto joins = f.alice.sent(wire::MsgType::room_join);
+    REQUIRE(joins.size() == 1);
+    auto j = wire::decode_room_join(joins[0].second.payload);
+    REQUIRE(j.ok());
+    f.alice_kx = wire::decode_member_key(j->member_key.body)->kx;
+    wire::RoomRoster ro{f.room, 1, {j->member_key, f.bob.env.sign(wire::encode(wire::MemberKey{f.room, "bob", f.bob_kx_pk}))},
+                        f.crypto.kx_public(relay_sk), true};
+    f.d.on_roster(0, f.alice.receive(0, f.relay, wire::MsgType::room_roster, wire::encode(ro)), ro);
+    (void)f.alice.events();
+    // The relay's end of alice's hop.
+    auto hop = make_hop(f.crypto, relay_sk, f.alice_kx, f.room, "alice");
+    REQUIRE(hop.has_value());
+    // What alice sends the relay: each a hop packet that opens under the hop's up key only.
+    auto from_alice = [&](wire::MsgType want) {
+        std::vector<Bytes> v;
+        for (auto& t : f.alice.sent()) {
+            CHECK(t.to == f.relay.addr);
+            CHECK_FALSE(wire::parse_packet(t.data).ok());  // nothing signed
+            auto d = wire::parse_channel_data(t.data);
+            REQUIRE(d.ok());
+            CHECK(d->index == hop->index);
+            Hop down_only = *hop;
+            down_only.up = down_only.key;  // an end that opens with the relay's own key
+            Bytes plain;
+            CHECK(hop_open(f.crypto, down_only, HopEnd::relay, t.data, *d, plain) == HopDrop::forged);
+            REQUIRE(hop_open(f.crypto, *hop, HopEnd::relay, t.data, *d, plain) == HopDrop::none);
+            CHECK(hop_open(f.crypto, *hop, HopEnd::relay, t.data, *d, plain) == HopDrop::replayed);
+            REQUIRE(plain[0] == static_cast<std::uint8_t>(want));
+            v.emplace_back(plain.begin() + 1, plain.end());
+        }
+        return v;
+    };
+
+    f.d.send_line(1, room_cmd::Send{f.room, "up the hop"});
+    (void)f.store();
+    auto lines = from_alice(wire::MsgType::room_line);
+    REQUIRE(lines.size() == 1);
+    auto rl = wire::decode_room_line(lines[0]);
+    REQUIRE(rl.ok());
+    CHECK(rl->room == f.room);
+
+    auto [key, sealed] = f.bobs_line_key();
+    auto bob_keys = make_pair_keys(f.crypto, f.room, f.bob_kx_sk, "bob", f.alice_kx, "alice");
+    REQUIRE(bob_keys.has_value());
+    f.d.on_line(f.tagged_line_from_bob(1, key, sealed, "down", &bob_keys->to));
+    (void)f.store();
+    auto acks = from_alice(wire::MsgType::room_ack);
+    REQUIRE(acks.size() == 1);
+    auto ra = wire::decode_room_ack(acks[0]);
+    REQUIRE(ra.ok());
+    CHECK(ra->author == "bob");
+
+    // The relay restarted: it does not know the hop, says so, and alice joins again.
+    wire::RoomRefused other{{}, "not joined", hop->index ^ 1u};
+    f.d.on_refused(5, f.alice.receive(5, f.relay, wire::MsgType::room_refused, wire::encode(other)), other);
+    CHECK(f.d.view()[0].joined);
+    wire::RoomRefused forgot{{}, "not joined", hop->index};
+    f.d.on_refused(5, f.alice.receive(5, f.relay, wire::MsgType::room_refused, wire::encode(forgot)), forgot);
+    CHECK_FALSE(f.d.view()[0].joined);
+    f.d.handle_timeout(5, f.sel);
+    CHECK(f.alice.sent(wire::MsgType::room_join).size() == 1);
+}
+
 TEST_CASE("a relay that forgot the room is joined again; a refusal for any other reason leaves the room") {
     Fixture f;
     f.d.on_chats(0, {f.chat(f.relay, 1)}, f.dir.key());

@@ -345,6 +345,8 @@ inline std::vector<Case> cases() {
     add("room_roster_full", "room_roster", encode(RoomRoster{filled<16>(47), 4, {blob(60, 14), blob(61, 15)}, {}}));
     add("room_roster_hop", "room_roster",
         encode(RoomRoster{filled<16>(64), 5, {blob(62, 25)}, KxPublicKey{9, 8, 7, 6, 5, 4, 3, 2, 1}}));
+    add("room_roster_hop_up", "room_roster",
+        encode(RoomRoster{filled<16>(65), 6, {blob(63, 26)}, KxPublicKey{1, 2, 3, 4, 5, 6, 7, 8, 9}, true}));
     add("room_roster_limits",
         "room_roster", encode(RoomRoster{filled<16>(48), kU32, std::vector<SignedBlob>(kMaxRoomMembers, blob(3, 16)), {}}));
 
@@ -378,6 +380,7 @@ inline std::vector<Case> cases() {
 
     add("room_refused_default", "room_refused", encode(RoomRefused{}));
     add("room_refused_full", "room_refused", encode(RoomRefused{filled<16>(58), "room full"}));
+    add("room_refused_hop", "room_refused", encode(RoomRefused{{}, "not joined", 0x9abcdef0u}));
     add("room_refused_limits", "room_refused", encode(RoomRefused{filled<16>(59), std::string(kMaxReason, 'w')}));
 
     add("invite_default", "invite", encode(Invite{}));
