@@ -371,9 +371,10 @@ struct Relay::State {
             ++*why;
             return;
         }
+        // The member stays where it joined: a hop packet names no port to answer at, and
+        // one too big for a datagram comes on a TCP connection from another port.
         m->last = now;
         r->last_activity = now;
-        if (m->addr != from) seat(*m, from);
         const Bytes payload(plain.begin() + 1, plain.end());
         switch (static_cast<wire::MsgType>(plain[0])) {
         case wire::MsgType::room_line:

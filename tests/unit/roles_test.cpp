@@ -625,6 +625,13 @@ TEST_CASE("lines and acks go to the relay on the members' hops; a relay restarte
     n.say("bob", "b1");
     n.w.run_for(500);
     CHECK(rolesim::lines(n.w.node("bob")) == std::vector<std::pair<std::string, std::string>>{{"alice", "a1"}});
+    // A line too long for a datagram goes to the relay as a TCP frame on the hop.
+    const std::string longer(3000, 'x');
+    n.say("alice", longer);
+    n.say("alice", "a1b");
+    n.w.run_for(1000);
+    CHECK(rolesim::lines(n.w.node("bob")) ==
+          std::vector<std::pair<std::string, std::string>>{{"alice", "a1"}, {"alice", longer}, {"alice", "a1b"}});
     CHECK(n.room_of("alice")->unacked == 0);
     CHECK(n.room_of("bob")->unacked == 0);
     // Both directions on the hops: the relay checked no signature of a line or ack, and
@@ -640,7 +647,7 @@ TEST_CASE("lines and acks go to the relay on the members' hops; a relay restarte
     n.w.run_for(100);
     n.say("alice", "a2");
     n.say("bob", "b2");
-    REQUIRE(n.w.run_until([&] { return rolesim::lines(n.w.node("bob")).size() == 2; }, 10000));
+    REQUIRE(n.w.run_until([&] { return rolesim::lines(n.w.node("bob")).size() == 4; }, 10000));
     CHECK(rolesim::lines(n.w.node("bob")).back() == std::pair<std::string, std::string>{"alice", "a2"});
     CHECK(n.w.node("r1").relay->stats().refused >= 1);
     REQUIRE(n.w.run_until([&] { return rolesim::lines(n.w.node("alice")).size() == 2; }, 10000));
