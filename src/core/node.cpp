@@ -209,8 +209,10 @@ void Node::State::tick() {
         redeclare(true);
         declare_to_all(false, false);
     }
-    for (auto& [n, u] : users) {
-        if (!presence.watched(u)) continue;
+    // A copy: what a probe finds may change who we watch.
+    auto watched = presence.watched_users();
+    for (auto* e : watched) {
+        auto& [n, u] = *e;
         for (auto& [sid, s] : u.sessions) {
             if (presence.is_self(n, sid)) continue;
             want_channel(n, s);
@@ -264,8 +266,8 @@ std::optional<TimeMs> Node::State::next_wakeup() const {
     if (!wake_dirty && wake_cache) return wake_cache;
     TimeMs t = std::min(next_refresh, kx.next_rotation());
     auto earlier = [&](TimeMs x) { t = std::min(t, x); };
-    for (auto& [n, u] : users) {
-        if (!presence.watched(u)) continue;
+    for (auto* e : presence.watched_users()) {
+        auto& [n, u] = *e;
         for (auto& [sid, s] : u.sessions) {
             if (presence.is_self(n, sid)) continue;
             if (s.lost) earlier(s.live.retry_at);

@@ -41,11 +41,11 @@ bool Node::State::send_on_channel(const Addr& to, wire::MsgType type, const Byte
 Session* Node::State::channel_session(const SessionId& sid, const std::string** user) {
     auto cu = channel_users.find(sid);
     if (cu == channel_users.end()) return nullptr;
-    auto u = users.find(cu->second);
+    auto u = users.find(cu->second.user);
     if (u == users.end()) return nullptr;
     auto st = u->second.sessions.find(sid);
     if (st == u->second.sessions.end()) return nullptr;
-    if (user) *user = &cu->second;
+    if (user) *user = &cu->second.user;
     return &st->second;
 }
 
@@ -62,24 +62,36 @@ void Node::State::want_channel(const std::string& user, const Session& s) {
 }
 
 void Node::State::remember_channel(const std::string& user, const SessionId& sid) {
-    channel_users[sid] = user;
+    channel_users[sid].user = user;
     if (Session* s = channel_session(sid)) channel_address(sid, s->rec.addr);
 }
 
 void Node::State::channel_address(const SessionId& sid, const Addr& addr) {
-    std::erase_if(channel_at, [&](const auto& kv) { return kv.second == sid && kv.first != addr; });
-    if (!channel_users.count(sid)) {
+    // Every session in channel_at has a channel (forget_channel takes both), and
+    // its ChannelPeer::at names its one address there: no walk of channel_at.
+    auto cu = channel_users.find(sid);
+    if (cu == channel_users.end()) {
         auto it = channel_at.find(addr);
         if (it != channel_at.end() && it->second != sid) channel_at.erase(it);  // someone else is there now
         return;
     }
-    channel_at[addr] = sid;
+    std::optional<Addr>& at = cu->second.at;
+    if (at == addr) return;
+    if (at) channel_at.erase(*at);
+    auto [it, fresh] = channel_at.try_emplace(addr, sid);
+    if (!fresh) {  // another session was reached there: no longer
+        if (auto other = channel_users.find(it->second); other != channel_users.end()) other->second.at.reset();
+        it->second = sid;
+    }
+    at = addr;
 }
 
 void Node::State::forget_channel(const SessionId& sid) {
-    if (!channel_users.erase(sid)) return;
+    auto cu = channel_users.find(sid);
+    if (cu == channel_users.end()) return;
+    if (cu->second.at) channel_at.erase(*cu->second.at);
+    channel_users.erase(cu);
     channels.close(sid);
-    std::erase_if(channel_at, [&](const auto& kv) { return kv.second == sid; });
 }
 
 void Node::State::drain_channels() {

@@ -21,8 +21,8 @@ void Node::State::redeclare(bool online_now) {
 
 std::vector<Addr> Node::State::declaration_targets(bool all) const {
     std::vector<Addr> out;
-    for (auto& [n, u] : users) {
-        if (!presence.watched(u)) continue;
+    for (auto* e : presence.watched_users()) {
+        auto& [n, u] = *e;
         for (auto& [sid, s] : u.sessions) {
             if (presence.is_self(n, sid)) continue;
             if (all || s.online() || s.lost) out.push_back(s.rec.addr);
@@ -148,8 +148,8 @@ void Node::State::forward_declaration(const wire::Declaration& d, const wire::De
     auto payload = wire::encode(f);
     auto type = d.online ? wire::MsgType::declare_online : wire::MsgType::declare_offline;
     std::set<Addr> done;
-    for (auto& [n, u] : users) {
-        if (!presence.watched(u)) continue;
+    for (auto* e : presence.watched_users()) {
+        auto& [n, u] = *e;
         for (auto& [sid, s] : u.sessions) {
             if (presence.is_self(n, sid) || (n == d.user && sid == d.session)) continue;
             if (!s.online()) continue;

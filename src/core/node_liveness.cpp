@@ -18,8 +18,9 @@ void Node::State::on_pong(const wire::Header& h, std::uint64_t n) {
 
 std::vector<Addr> Node::State::common_neighbours(const User& target) {
     std::vector<Addr> v;
-    for (auto& [n, u] : users) {
-        if (n == target.rec.name || !presence.watched(u)) continue;
+    for (auto* e : presence.watched_users()) {
+        auto& [n, u] = *e;
+        if (n == target.rec.name) continue;
         if (!u.links.contains(target.rec.name) && !target.links.contains(n) && !u.super_client) continue;
         for (auto& [sid, s] : u.sessions)
             if (s.online() && !presence.is_self(n, sid)) v.push_back(s.rec.addr);

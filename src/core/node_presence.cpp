@@ -46,8 +46,9 @@ void Node::State::tell_contacts(const User& x, const Session& s) {
     list.sessions.push_back(known(s));
     auto payload = wire::encode(list);
     std::set<Addr> done;
-    for (auto& [n, u] : users) {
-        if (n == x.rec.name || !presence.watched(u)) continue;
+    for (auto* e : presence.watched_users()) {
+        auto& [n, u] = *e;
+        if (n == x.rec.name) continue;
         // Lost ones too: we may be the side that has not heard from them yet.
         for (auto& [sid, o] : u.sessions)
             if ((o.online() || o.lost) && !presence.is_self(n, sid) && done.insert(o.rec.addr).second)

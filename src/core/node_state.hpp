@@ -60,8 +60,12 @@ struct Node::State {
     // belongs to, and the address each is reached at (so that send() finds the
     // channel of an address). Handshakes are handed in only after the trust check.
     Channels channels{crypto, id.pk, id.session, ChannelConfig::from(cfg)};
-    std::map<SessionId, std::string> channel_users;
-    std::map<Addr, SessionId> channel_at;
+    struct ChannelPeer {
+        std::string user;
+        std::optional<Addr> at;  // its key in channel_at, if it has one
+    };
+    std::map<SessionId, ChannelPeer> channel_users;
+    std::map<Addr, SessionId> channel_at;  // each session at one address at most
 
     bool links_changed = false;  // someone linked us: re-declare once the packet is handled
 

@@ -30,13 +30,21 @@ bool Presence::listed_by_contact(const std::string& name) const {
     return std::binary_search(two_hop_names_.begin(), two_hop_names_.end(), name);
 }
 
-const std::vector<std::string>& Presence::contacts() const {
-    if (contacts_dirty_) {
-        contacts_cache_.clear();
-        for (auto& [n, u] : users_)
-            if (is_contact(u)) contacts_cache_.push_back(n);
-        contacts_dirty_ = false;
+void Presence::refresh_contacts() const {
+    if (!contacts_dirty_) return;
+    contacts_cache_.clear();
+    watched_cache_.clear();
+    for (auto& e : users_) {
+        bool contact = is_contact(e.second);
+        if (contact) contacts_cache_.push_back(e.first);
+        // Ours to hand out: this is only a const walk to find them.
+        if (contact || &e.second == me_) watched_cache_.push_back(const_cast<Entry*>(&e));
     }
+    contacts_dirty_ = false;
+}
+
+const std::vector<std::string>& Presence::contacts() const {
+    refresh_contacts();
     return contacts_cache_;
 }
 

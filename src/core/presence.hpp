@@ -116,6 +116,14 @@ public:
     // Our edges: users we linked, and users that linked us (links are symmetric,
     // so both ends declare them and two-hop views agree). Kept until links move.
     const std::vector<std::string>& contacts() const;
+    // The users we watch (contacts and our own user), in name order, kept with
+    // contacts(): the node's per-tick walks go through these few, not through
+    // every user it knows. Entries of users() are never erased, so they stay valid.
+    using Entry = Users::value_type;
+    const std::vector<Entry*>& watched_users() const {
+        refresh_contacts();
+        return watched_cache_;
+    }
     std::size_t contact_count() const { return contacts().size(); }
     // The links we declare.
     std::vector<std::string> my_links() const;
@@ -206,7 +214,9 @@ private:
     // more than the name.
     mutable std::vector<std::string> two_hop_names_;
     mutable bool two_hop_dirty_ = true;
+    void refresh_contacts() const;
     mutable std::vector<std::string> contacts_cache_;
+    mutable std::vector<Entry*> watched_cache_;
     mutable bool contacts_dirty_ = true;
     mutable bool moved_ = false;
 };
