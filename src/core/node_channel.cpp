@@ -41,10 +41,14 @@ bool Node::State::send_on_channel(const Addr& to, wire::MsgType type, const Byte
 Session* Node::State::channel_session(const SessionId& sid, const std::string** user) {
     auto cu = channel_users.find(sid);
     if (cu == channel_users.end()) return nullptr;
-    auto u = users.find(cu->second.user);
-    if (u == users.end()) return nullptr;
-    auto st = u->second.sessions.find(sid);
-    if (st == u->second.sessions.end()) return nullptr;
+    ChannelPeer& peer = cu->second;
+    if (!peer.entry) {
+        auto u = users.find(peer.user);
+        if (u == users.end()) return nullptr;
+        peer.entry = &u->second;
+    }
+    auto st = peer.entry->sessions.find(sid);
+    if (st == peer.entry->sessions.end()) return nullptr;
     if (user) *user = &cu->second.user;
     return &st->second;
 }
@@ -62,7 +66,8 @@ void Node::State::want_channel(const std::string& user, const Session& s) {
 }
 
 void Node::State::remember_channel(const std::string& user, const SessionId& sid) {
-    channel_users[sid].user = user;
+    ChannelPeer& peer = channel_users[sid];
+    if (peer.user != user) peer = ChannelPeer{user, nullptr, peer.at};
     if (Session* s = channel_session(sid)) channel_address(sid, s->rec.addr);
 }
 

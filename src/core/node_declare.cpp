@@ -200,27 +200,36 @@ void Node::State::on_request_ping(const wire::Header& h, const Addr& back, const
 
 void Node::State::on_request_user_list(const wire::Header& h, const Addr& back, const wire::RequestUserList& p) {
     // Who the requester is linked to: from its own declaration, if we have it.
-    std::set<std::string> names;
-    names.insert(h.from_user);  // its other sessions
+    // Names are views into the request, our entries and their links (nothing
+    // here changes them), sorted once: no set of copies per request or page.
+    auto sorted = [](std::vector<std::string_view>& v) {
+        std::sort(v.begin(), v.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+    };
+    std::vector<std::string_view> names;
+    names.push_back(h.from_user);  // its other sessions
     auto req = users.find(h.from_user);
     if (req != users.end())
-        for (auto l : req->second.links) names.emplace(l);
+        for (auto l : req->second.links) names.push_back(l);
     for (auto& w : p.want)
-        if (valid_user_name(w)) names.insert(w);
-    names.insert(id.user);
+        if (valid_user_name(w)) names.push_back(w);
+    names.push_back(id.user);
+    sorted(names);
     // ... and who those are linked to: the requester's two-hop neighbourhood.
-    std::set<std::string> all = names;
-    for (auto& n : names) {
+    std::vector<std::string_view> all = names;
+    const std::vector<std::string> mine = presence.my_links();
+    for (auto n : names) {
         if (n == id.user) {
-            for (auto& l : presence.my_links()) all.insert(l);
+            all.insert(all.end(), mine.begin(), mine.end());
             continue;
         }
         auto it = users.find(n);
         if (it == users.end()) continue;
-        for (auto l : it->second.links) all.emplace(l);
+        for (auto l : it->second.links) all.push_back(l);
     }
     // Users who list the requester are linked to it too.
-    presence.for_each_listing(h.from_user, [&](const std::string& n) { all.insert(n); });
+    presence.for_each_listing(h.from_user, [&](const std::string& n) { all.push_back(n); });
+    sorted(all);
     // The answer in pages, users in name order: each page stops before the first user
     // whose sessions would take it past the byte budget (one TCP frame) or the count,
     // and names the last user it holds, where the requester asks the next page from.
@@ -237,9 +246,9 @@ void Node::State::on_request_user_list(const wire::Header& h, const Addr& back, 
         wire::KnownSession me{own.blob(), self_addr(), true, now};
         if (fits(me)) out.sessions.push_back(std::move(me));
     }
-    const std::string* last = nullptr;  // the last user whose sessions are all in this page
-    bool cut = false;                   // a user's sessions alone pass the budget: some are left out
-    for (auto it = all.upper_bound(p.after); it != all.end(); ++it) {
+    const std::string_view* last = nullptr;  // the last user whose sessions are all in this page
+    bool cut = false;                        // a user's sessions alone pass the budget: some are left out
+    for (auto it = std::upper_bound(all.begin(), all.end(), std::string_view(p.after)); it != all.end(); ++it) {
         auto u = users.find(*it);
         if (u == users.end()) continue;
         std::size_t held = out.sessions.size(), held_bytes = bytes;

@@ -62,6 +62,7 @@ struct Node::State {
     Channels channels{crypto, id.pk, id.session, ChannelConfig::from(cfg)};
     struct ChannelPeer {
         std::string user;
+        User* entry = nullptr;   // user's entry, once found (entries are never erased)
         std::optional<Addr> at;  // its key in channel_at, if it has one
     };
     std::map<SessionId, ChannelPeer> channel_users;
