@@ -101,16 +101,18 @@ public:
     std::unique_ptr<Hasher> hasher() override;
 };
 
-// What the machine asks its host about people: who is in a group now (the first
-// the coordinator; empty when there is no such group here), and the X25519 key a
-// transfer key is sealed to for a member.
+// What the machine asks its host about people: who is in a group or a room now (a
+// group's first member is its coordinator; empty when there is no such group or room
+// here), and the X25519 key a transfer key is sealed to for a member. A room is a group
+// to the machine: its id in place of the group's (both are 16 random bytes).
 class Peers {
 public:
     virtual ~Peers() = default;
     virtual std::vector<PublicKey> members(const GroupId& group) = 0;
     virtual std::optional<KxPublicKey> kx_of(const PublicKey& pk) = 0;
-    // Asks go only to members the node sees online (an offline one's would wait in the outbox).
-    virtual bool online(const PublicKey& pk) = 0;
+    // Asks go only to members that can be reached now: of a group, one the node sees
+    // online (an offline one's would wait in the outbox); of a room, one its relay serves.
+    virtual bool online(const GroupId& group, const PublicKey& pk) = 0;
 };
 
 // ---------------------------------------------------------------------------

@@ -377,6 +377,14 @@ struct GroupRoomLine {
     Bytes payload;
 };
 
+// A file message (files_wire.hpp) a member of one of our rooms sent us straight
+// (roomFile), for the file part: the sender's key as the room's ticket names it.
+struct RoomFileMessage {
+    RoomId room{};
+    PublicKey from{};
+    Bytes message;
+};
+
 namespace room_ev {
 struct DirectoryUp { Addr addr; };     // first ClientState (and again after a loss)
 struct DirectoryLost { Addr addr; };   // no ClientState for directory_timeout (chats go on)
@@ -414,6 +422,13 @@ struct RoomView {
     bool joined = false;               // the relay confirmed our join at this epoch
     std::size_t unacked = 0;           // own lines waiting for acks
     bool group = false;                // a conversation group's room
+};
+// A member of a room, as its ticket names it (one whose key our node distrusts is left
+// out), and where the relay's last roster says it is served (none: not joined there).
+struct RoomMemberView {
+    std::string user;
+    PublicKey key{};
+    std::optional<Addr> addr;
 };
 // For \relays.
 struct RelayView {
@@ -454,6 +469,15 @@ public:
     std::optional<TimeMs> poll_timeout() const;
     // Lines of groups' rooms, in the order they are delivered (drain after every input).
     std::optional<GroupRoomLine> poll_group_line();
+    // File messages members sent us straight (drain after every input).
+    std::optional<RoomFileMessage> poll_file_message();
+    // A file message to a member of one of our rooms, straight to where the relay serves
+    // it (over TCP, signed); false when no room of ours has it joined on its relay.
+    bool send_file_message(TimeMs now, const PublicKey& to, ByteView message);
+    // The members of a room (ourselves included); empty when we are not in it.
+    std::vector<RoomMemberView> members(const RoomId& room) const;
+    // Where a member of one of our rooms is served, the first room that has it joined.
+    std::optional<Addr> member_addr(const PublicKey& key) const;
 
     std::vector<RoomView> rooms() const;
     // The relay missed probe_misses probes in a row (a relay never probed is not dead).

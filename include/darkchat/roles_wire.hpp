@@ -233,6 +233,10 @@ struct RoomRoster {
     // The relay takes the members' lines and acks on their hops too (member -> relay
     // under the hop's up key), instead of signed (darkchat-rooms(7), HOPS).
     bool hop_up = false;
+    // Where the relay serves each joined member (the source ip and the port its packets
+    // name), in the order of member_keys: a room's files go straight between members
+    // (darkchat-rooms(7), FILES). Empty from an older relay.
+    std::vector<Addr> addrs;
     bool operator==(const RoomRoster&) const = default;
 };
 
@@ -346,6 +350,16 @@ struct InviteAnswer {
     bool operator==(const InviteAnswer&) const = default;
 };
 
+// roomFile (member to member, straight, signed by the sender): a file message
+// (files_wire.hpp, encode_file) for a member of a room both are in, who need not be
+// known to each other's nodes. Larger than a datagram, it goes over TCP.
+inline constexpr std::size_t kMaxRoomFile = kMaxGroupPayload;  // a file message, as on chat (an offer holds the manifest)
+struct RoomFile {
+    RoomIdBytes room{};
+    Bytes message;
+    bool operator==(const RoomFile&) const = default;
+};
+
 Bytes encode(const RelayHeartbeat& p);
 Bytes encode(const RelayAck& p);
 Bytes encode(const ClientHeartbeat& p);
@@ -366,6 +380,7 @@ Bytes encode(const RoomLeave& p);
 Bytes encode(const RoomRefused& p);
 Bytes encode(const Invite& p);
 Bytes encode(const InviteAnswer& p);
+Bytes encode(const RoomFile& p);
 
 Result<RelayHeartbeat> decode_relay_heartbeat(ByteView b);
 Result<RelayAck> decode_relay_ack(ByteView b);
@@ -387,5 +402,6 @@ Result<RoomLeave> decode_room_leave(ByteView b);
 Result<RoomRefused> decode_room_refused(ByteView b);
 Result<Invite> decode_invite(ByteView b);
 Result<InviteAnswer> decode_invite_answer(ByteView b);
+Result<RoomFile> decode_room_file(ByteView b);
 
 }  // namespace dc::wire

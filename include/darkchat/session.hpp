@@ -140,6 +140,8 @@ private:
 
     // File transfers (files.cpp).
     void file_event(const files::Event& e);
+    // "room 3fa2c1d0" for one of our rooms, else "group 3f2a91c0 \"title\"".
+    std::string shared_in(const files::GroupId& id);
     void offered(const files::ev::Offered& x);
     template <typename A>
     void file_action(TimeMs now, const A& a);

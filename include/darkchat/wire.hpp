@@ -72,6 +72,8 @@ enum class MsgType : std::uint8_t {
     // relay -> member: one AEAD packet (the ChannelData layout) under the keys of that
     // member's hop, carrying a roomLine or roomAck (darkchat-rooms(7), HOPS)
     room_hop = 49,
+    // member -> member, straight: a file message of a room's file (darkchat-rooms(7), FILES)
+    room_file = 50,
     // 64..79: file transfers (files_wire.hpp, darkchat-protocol(7), FILES). Chunks go
     // straight between the two nodes in a fixed prefix of their own, no msgpack envelope.
     file_data = 64,  // sender -> receiver: one chunk sealed under the transfer key

@@ -61,6 +61,21 @@ Result<groups::GroupView> pick_group(const host::Host& host, const std::string& 
     return found.front();
 }
 
+// The group or the room named in a call about shared files (the caller checked that
+// one of them is given): a room's id stands for a group's to the file part.
+Result<files::GroupId> shared_in(const host::Host& host, const std::string& group, const std::string& room) {
+    if (!group.empty()) {
+        auto g = pick_group(host, group);
+        if (!g) return err(g.error());
+        return g->id;
+    }
+    auto* client = rooms_of(host);
+    if (!client) return err(kNoRooms);
+    auto r = pick_room(*client, room);
+    if (!r) return err(r.error());
+    return r->room;
+}
+
 Result<PublicKey> key_of(const host::Host& host, const std::string& user) {
     auto key = host.pinned(user);
     if (!key) return err("unknown user " + user + " (add it first)");
@@ -74,7 +89,7 @@ constexpr std::size_t kMaxText = 64 * 1024;
 Answer file_answer(const Call& c, const char* macro) {
     auto id = c.str("id");
     if (id.empty() || id.size() > 32 || id.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
-        return fail(code::invalid_params, "id must be hex, the start of an offer's id");
+        return fail(code::invalid_params, "id must be hex, the start of a file's id");
     c.reads.push_back(Typed{c.client, c.id, macro + id});
     return later();
 }
@@ -314,7 +329,7 @@ const std::vector<Method>& table() {
                                 {"members", r.members}, {"joined", r.joined}, {"unacked", r.unacked}});
              return ok(out);
          }},
-        {{"files", "File transfers under way, and the files held for groups.", {}, "an array of transfers"},
+        {{"files", "File transfers under way, and the files held for groups and rooms.", {}, "an array of transfers"},
          [](const Call& c) {
              json out = json::array();
              for (auto& t : c.host.files()->transfers()) {
@@ -328,36 +343,40 @@ const std::vector<Method>& table() {
              return ok(out);
          }},
         {{"send_file",
-          "Offer a file to a contact, or share it with a group (\\send): it is read for its manifest, then offered.",
-          {{"to", "string", false, "the contact (or group)"},
-           {"group", "string", false, "the group: its title or the start of its id (or to)"},
+          "Offer a file to a contact, or share it with a group or a room (\\send): it is read for its manifest, then offered.",
+          {{"to", "string", false, "the contact (one of to, group and room)"},
+           {"group", "string", false, "the group: its title or the start of its id"},
+           {"room", "string", false, "a room: the start of its id"},
            {"path", "string", true, "the file, an absolute path on the node's machine"}},
           "true once offered or shared; then events file.accepted or file.declined, file.delivered"},
          [](const Call& c) {
              auto path = c.str("path");
              if (path.empty() || path.front() != '/') return fail(code::invalid_params, "path must be absolute");
              auto to = c.str("to");
-             if (to.empty() == c.str("group").empty()) return fail(code::invalid_params, "give to or group");
+             if (!to.empty() + !c.str("group").empty() + !c.str("room").empty() != 1)
+                 return fail(code::invalid_params, "give one of to, group and room");
              if (!to.empty()) {
                  if (!c.host.pinned(to)) return fail(code::refused, "unknown user " + to + " (add it first)");
                  c.reads.push_back(FileSend{c.client, c.id, to, path, {}, {}});
                  return later();
              }
-             auto g = pick_group(c.host, c.str("group"));
+             auto g = shared_in(c.host, c.str("group"), c.str("room"));
              if (!g) return fail(code::refused, g.error());
-             c.reads.push_back(FileSend{c.client, c.id, {}, path, g->id, {}});
+             c.reads.push_back(FileSend{c.client, c.id, {}, path, *g, {}});
              return later();
          }},
-        {{"fetch_file", "Ask a group's members for the file shared there under a name (\\fetch).",
-          {{"group", "string", true, "the group: its title or the start of its id"},
+        {{"fetch_file", "Ask the members of a group or a room for the file shared there under a name (\\fetch).",
+          {{"group", "string", false, "the group: its title or the start of its id (one of group and room)"},
+           {"room", "string", false, "a room: the start of its id"},
            {"name", "string", true, "the file's name as it was shared"}},
           "true once asked; then file.accepted ... file.completed, or file.failed when no member holds it"},
          [](const Call& c) {
              auto name = c.str("name");
              if (name.empty()) return fail(code::invalid_params, "name is empty");
-             auto g = pick_group(c.host, c.str("group"));
+             if (c.str("group").empty() == c.str("room").empty()) return fail(code::invalid_params, "give one of group and room");
+             auto g = shared_in(c.host, c.str("group"), c.str("room"));
              if (!g) return fail(code::refused, g.error());
-             c.reads.push_back(FileSend{c.client, c.id, {}, {}, g->id, name});
+             c.reads.push_back(FileSend{c.client, c.id, {}, {}, *g, name});
              return later();
          }},
         {{"accept_file", "Accept a file offered (event file.offered), into the download folder (\\accept).",
@@ -367,6 +386,10 @@ const std::vector<Method>& table() {
         {{"decline_file", "Refuse a file offered (\\decline).", {{"id", "string", true, "the offer's id, or its start"}},
           "{lines}: what the terminal said"},
          [](const Call& c) { return file_answer(c, "\\decline "); }},
+        {{"unhold_file", "Stop serving a file held for a group or a room (\\unhold); the file itself stays.",
+          {{"id", "string", true, "the file's id, or the start of it in hex (method files, held true)"}},
+          "{lines}: what the terminal said"},
+         [](const Call& c) { return file_answer(c, "\\unhold "); }},
         {{"quit", "Stop the node (it says goodbye to its contacts first).", {}, "true"},
          [](const Call&) { return ok(); }},
         {{"subscribe", "Receive every event as notification \"event\", starting after the one numbered after.",

@@ -24,6 +24,19 @@ const char* phase_name(files::Phase p) {
     return "?";
 }
 
+// A file id starts with prefix (hex digits, either case).
+bool id_starts(const files::FileId& id, const std::string& prefix) {
+    static const char* digits = "0123456789abcdef";
+    std::string full;
+    for (auto b : id) {
+        full += digits[b >> 4];
+        full += digits[b & 15];
+    }
+    std::string p = prefix;
+    std::transform(p.begin(), p.end(), p.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return full.rfind(p, 0) == 0;
+}
+
 }  // namespace
 
 std::uint64_t bytes_had(const files::TransferView& t) {
@@ -41,15 +54,31 @@ std::optional<FileRequest> Session::poll_file_request() {
 }
 
 template <typename A>
-void Session::file_action(TimeMs, const A& a) {
+void Session::file_action([[maybe_unused]] TimeMs now, const A& a) {
+    // A room's file is shared like a group's: the room's id stands for the group's.
+    [[maybe_unused]] const auto shared = room_ ? std::optional<groups::GroupId>(*room_) : group_;
     if constexpr (std::is_same_v<A, action::SendFile>) {
-        if (room_) say("! files go to a chat partner or a group, not to a room: \\chat <user> or \\group <id> first");
-        else if (group_) file_requests_.push_back({FileRequest::Kind::send, a.path, {}, {}, {}, group_});
+        if (shared) file_requests_.push_back({FileRequest::Kind::send, a.path, {}, {}, {}, shared});
         else if (partner_.empty()) say("! no chat partner: \\chat <username> first");
         else file_requests_.push_back({FileRequest::Kind::send, a.path, partner_, {}, {}, {}});
     } else if constexpr (std::is_same_v<A, action::Fetch>) {
-        if (!group_) say("! \\fetch asks a group's members: \\group <id> first");
-        else file_requests_.push_back({FileRequest::Kind::fetch, {}, {}, {}, a.name, group_});
+        if (!shared) say("! \\fetch asks the members of a group or a room: \\group <id> or \\room <id> first");
+        else file_requests_.push_back({FileRequest::Kind::fetch, {}, {}, {}, a.name, shared});
+    } else if constexpr (std::is_same_v<A, action::Unhold>) {
+        files::Machine* m = host_.files();
+        std::vector<files::TransferView> found;
+        if (m)
+            for (auto& t : m->transfers())
+                if (t.side == files::Side::holding && id_starts(t.id, a.id)) found.push_back(t);
+        if (found.empty()) {
+            say("! no file held for a group or room starts with " + a.id + " (\\files lists them)");
+        } else if (found.size() > 1) {
+            say("! " + std::to_string(found.size()) + " held files start with " + a.id + ": give more of the id");
+        } else {
+            host_.handle_file_command(now, files::cmd::Unhold{found[0].id});
+            say("* file " + short_id(found[0].id) + " no longer held for " + shared_in(found[0].group) + ": " +
+                printable(found[0].name) + " (the file itself stays)");
+        }
     } else {
         files::Machine* m = host_.files();
         if (!m) {
@@ -59,7 +88,7 @@ void Session::file_action(TimeMs, const A& a) {
         std::size_t n = 0, held = 0;
         for (auto& t : m->transfers()) {
             if (t.side == files::Side::holding) {
-                say("  " + short_id(t.id) + " held for group " + group_label(t.group, group_names()) + " " +
+                say("  " + short_id(t.id) + " held for " + shared_in(t.group) + " " +
                     printable(t.name) + " " + std::to_string(t.size) + " bytes");
                 ++n;
                 ++held;
@@ -67,7 +96,7 @@ void Session::file_action(TimeMs, const A& a) {
             }
             const bool in = t.side == files::Side::receiving;
             std::string who = name_of(t.peer);
-            if (who.empty()) who = t.phase == files::Phase::asking ? "group " + group_label(t.group, group_names()) : "?";
+            if (who.empty()) who = t.phase == files::Phase::asking ? shared_in(t.group) : "?";
             const std::uint64_t had = in ? bytes_had(t) : 0;
             say("  " + short_id(t.id) + (in ? " from " : " to ") + printable(who) + " " + printable(t.name) + " " +
                 std::to_string(t.size) + " bytes " + phase_name(t.phase) + (in ? " " + percent(had, t.size) : ""));
@@ -79,29 +108,21 @@ void Session::file_action(TimeMs, const A& a) {
             ++n;
         }
         say("* " + std::to_string(n - held) + (n - held == 1 ? " transfer" : " transfers") +
-            (held ? ", " + std::to_string(held) + " held for groups" : std::string()));
+            (held ? ", " + std::to_string(held) + " held for groups and rooms" : std::string()));
     }
 }
 template void Session::file_action(TimeMs, const action::SendFile&);
 template void Session::file_action(TimeMs, const action::Fetch&);
 template void Session::file_action(TimeMs, const action::Files&);
+template void Session::file_action(TimeMs, const action::Unhold&);
 
 // \accept or \decline with an id prefix of an offer waiting: true when it named one
 // (taken, refused, or said to be ambiguous); false leaves the words to the rooms.
 bool Session::file_answer(TimeMs now, bool accept, const std::string& prefix) {
     if (prefix.empty() || !id_prefix(prefix)) return false;
     std::vector<files::FileId> found;
-    for (auto& [id, o] : offers_) {
-        std::string full;
-        static const char* digits = "0123456789abcdef";
-        for (auto b : id) {
-            full += digits[b >> 4];
-            full += digits[b & 15];
-        }
-        std::string p = prefix;
-        std::transform(p.begin(), p.end(), p.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (full.rfind(p, 0) == 0) found.push_back(id);
-    }
+    for (auto& [id, o] : offers_)
+        if (id_starts(id, prefix)) found.push_back(id);
     if (found.empty()) return false;
     if (found.size() > 1) {
         say("! " + std::to_string(found.size()) + " file offers start with " + prefix + ": give more of the id");
@@ -118,6 +139,14 @@ bool Session::file_answer(TimeMs now, bool accept, const std::string& prefix) {
     return true;
 }
 
+std::string Session::shared_in(const files::GroupId& id) {
+    groups::Machine* machine = host_.groups();
+    auto* client = host_.room_client();
+    // A group on a relay has a room of the same id: it is the group.
+    if (!(machine && machine->group(id)) && client && client->unacked(id)) return "room " + roles::short_id(id);
+    return "group " + group_label(id, group_names());
+}
+
 void Session::file_event(const files::Event& e) {
     std::visit(
         [&](const auto& x) {
@@ -129,12 +158,12 @@ void Session::file_event(const files::Event& e) {
                 offered(x);
             } else if constexpr (std::is_same_v<T, files::ev::Announced>) {
                 std::string from = name_of(x.from);
-                say("* file " + short_id(x.id) + " shared by " + printable(from.empty() ? "?" : from) + " in group " +
-                    group_label(x.group, group_names()) + ": " + printable(x.name) + " (" + std::to_string(x.size) +
+                say("* file " + short_id(x.id) + " shared by " + printable(from.empty() ? "?" : from) + " in " +
+                    shared_in(x.group) + ": " + printable(x.name) + " (" + std::to_string(x.size) +
                     " bytes, " + printable(x.media_type) + ")");
                 offered(files::ev::Offered{x.id, x.from, x.name, x.size, x.media_type});
             } else if constexpr (std::is_same_v<T, files::ev::Shared>) {
-                say("* file " + short_id(x.id) + " shared with group " + group_label(x.group, group_names()) + " (" +
+                say("* file " + short_id(x.id) + " shared with " + shared_in(x.group) + " (" +
                     std::to_string(x.members) + (x.members == 1 ? " member" : " members") + "): " +
                     printable(x.name) + " (" + std::to_string(x.size) + " bytes)");
             } else if constexpr (std::is_same_v<T, files::ev::Refused>) {

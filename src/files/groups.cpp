@@ -43,9 +43,9 @@ void Machine::State::ask(TimeMs now, const FileId& id, Transfer& t) {
         return forget(t.place(id));
     }
     const bool author = t.asks == 0 && t.m.sender != self.pk &&
-                        std::find(ms.begin(), ms.end(), t.m.sender) != ms.end() && peers->online(t.m.sender);
+                        std::find(ms.begin(), ms.end(), t.m.sender) != ms.end() && peers->online(t.group, t.m.sender);
     for (const auto& pk : ms)
-        if (pk != self.pk && (author ? pk == t.m.sender : peers->online(pk)))
+        if (pk != self.pk && (author ? pk == t.m.sender : peers->online(t.group, pk)))
             send(pk, wire::FileAsk{t.group, id, {}});
     ++t.asks;
     t.ask_due = now + cfg.ask_retry * std::min(t.asks, 10);
@@ -84,7 +84,7 @@ void Machine::State::on_share(const PublicKey& from, const wire::FileShare& sh) 
     events.push_back(ev::Announced{m->id, sh.group, from, m->name, m->size, m->media_type});
     announced_order.push_back(m->id);
     const FileId id = m->id;
-    announced.emplace(id, Announced{sh.group, sh.manifest, std::move(*m), from});
+    announced.emplace(id, Announced{sh.group, sh.manifest, std::move(*m)});
 }
 
 // A member's answer to our fileAsk, taken without asking the user again (they
@@ -208,7 +208,7 @@ void Machine::State::accept_shared(TimeMs now, const cmd::Accept& c) {
     ask(now, c.id, t);
 }
 
-void Machine::State::command(TimeMs now, const cmd::Share& c) {
+void Machine::State::command(TimeMs, const cmd::Share& c) {
     auto m = open_manifest(crypto, c.manifest, wire::kMaxFileSize);
     if (!m || m->sender != self.pk) {
         events.push_back(ev::Failed{m ? m->id : FileId{}, "not a manifest of ours"});
@@ -238,7 +238,6 @@ void Machine::State::command(TimeMs now, const cmd::Share& c) {
             ++n;
         }
     events.push_back(ev::Shared{id, c.group, t.m.name, t.m.size, n});
-    (void)now;
 }
 
 void Machine::State::command(TimeMs now, const cmd::Fetch& c) {
@@ -258,7 +257,7 @@ void Machine::State::command(TimeMs now, const cmd::Fetch& c) {
 
 void Machine::State::ask_by_name(TimeMs now, const GroupId& group, const std::string& name, Find& f) {
     for (const auto& pk : members(group))
-        if (pk != self.pk && peers->online(pk)) send(pk, wire::FileAsk{group, FileId{}, name});
+        if (pk != self.pk && peers->online(group, pk)) send(pk, wire::FileAsk{group, FileId{}, name});
     ++f.asks;
     f.due = now + cfg.ask_retry;
 }

@@ -464,7 +464,7 @@ void Machine::State::timeout(TimeMs now) {
         if (f->second.due > now) {
             ++f;
         } else if (f->second.asks >= kFindAsks) {
-            events.push_back(ev::Failed{FileId{}, "no member of the group holds '" + f->first.second + "'"});
+            events.push_back(ev::Failed{FileId{}, "no member holds '" + f->first.second + "'"});
             io.push_back(io::Remove{FileId{}, f->second.partial_path});
             f = finds.erase(f);
         } else {

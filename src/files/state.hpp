@@ -99,8 +99,7 @@ struct Transfer {
 struct Announced {
     GroupId group{};
     wire::SignedBlob blob;
-    Manifest m;
-    PublicKey from{};
+    Manifest m;  // its sender is the member who shared it
 };
 
 // An ask by name, waiting for a member's offer.
@@ -173,7 +172,7 @@ struct Machine::State {
     bool hold(const FileId& id, const Transfer& from, const std::string& path);
     void on_ask(TimeMs now, const PublicKey& from, const wire::FileAsk& a);
     void accept_shared(TimeMs now, const cmd::Accept& c);
-    void command(TimeMs now, const cmd::Share& c);
+    void command(TimeMs, const cmd::Share& c);
     void command(TimeMs now, const cmd::Fetch& c);
     void ask_by_name(TimeMs now, const GroupId& group, const std::string& name, Find& f);
     void command(TimeMs, const cmd::Unhold& c);

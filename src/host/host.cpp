@@ -27,21 +27,30 @@ constexpr TimeMs kStoreErrorRepeat = 10000;
 // A batch that could not be stored is tried again at least this often.
 constexpr TimeMs kStoreRetry = 1000;
 
-// What the file part asks of the groups and the node: a group's members, the X25519
-// key a member's transfer key is sealed to, and whether the node sees a member online.
+// What the file part asks of the groups, the rooms and the node: the members of a
+// group or of a room (room ids and group ids are both 16 random bytes), the X25519 key
+// a member's transfer key is sealed to, and whether a member can be asked: a group's
+// when the node sees it online, a room's when its relay serves it.
 class FilePeers final : public files::Peers {
 public:
     explicit FilePeers(Host& host) : host_(host) {}
     std::vector<PublicKey> members(const files::GroupId& group) override {
         std::vector<PublicKey> out;
         auto* g = host_.groups();
-        auto v = g ? g->group(group) : std::nullopt;
-        if (v)
+        if (auto v = g ? g->group(group) : std::nullopt) {
             for (const auto& m : v->members) out.push_back(m.key);
+        } else if (auto* c = host_.room_client()) {
+            for (const auto& m : c->members(group)) out.push_back(m.key);
+        }
         return out;
     }
     std::optional<KxPublicKey> kx_of(const PublicKey& pk) override { return crypto::kx_of_identity(pk); }
-    bool online(const PublicKey& pk) override {
+    bool online(const files::GroupId& group, const PublicKey& pk) override {
+        auto* g = host_.groups();
+        if (!(g && g->group(group)))
+            if (auto* c = host_.room_client())
+                for (const auto& m : c->members(group))
+                    if (m.key == pk) return m.addr.has_value();
         const std::string name = host_.name_of(pk);
         auto* node = host_.node();
         auto u = node && !name.empty() && host_.pinned(name) == pk ? node->user(name) : std::nullopt;
@@ -251,11 +260,16 @@ void Host::settle(TimeMs now) {
             if (!t->ticket.body.empty()) client_->handle_command(now_, roles::room_cmd::Carry{std::move(t->ticket)});
             else if (client_->unacked(t->group)) client_->handle_command(now_, roles::room_cmd::Leave{t->group});
         }
-        if (client_)
+        if (client_) {
             while (auto l = client_->poll_group_line()) {
                 moved = true;
                 groups_->handle_message(now_, l->author, l->payload, true);
             }
+            while (auto f = client_->poll_file_message()) {
+                moved = true;
+                files_->handle_message(now_, f->from, f->message);
+            }
+        }
         while (auto m = files_->poll_message()) {
             moved = true;
             carry(*m);
@@ -294,19 +308,27 @@ void Host::carry(const groups::Outgoing& m) {
     carried_.push_back(m);
 }
 
-// A file message to the peer of its transfer, a key the node pinned: a chunk
-// straight to the peer's session (online first) as a TCP frame, anything else as
-// chat on the session channel, stored and retried like a group message. A key
-// pinned under no name has nowhere to go: the machine's timers ask again.
+// A file message to the peer of its transfer. To a key the node pinned and knows
+// sessions of: a chunk straight to the peer's session (online first) as a TCP frame,
+// anything else as chat on the session channel, stored and retried like a group
+// message. Otherwise to a member of one of our rooms (who need not be known to the
+// node): straight to where the room's relay serves it, a chunk as a TCP frame, anything
+// else as a signed roomFile (RoomClient::send_file_message). Where neither knows the
+// peer, the message has nowhere to go: the machine's timers ask again.
 void Host::carry(const files::Outgoing& m) {
     const std::string name = pinned_name(m.to);
-    if (name.empty()) return;
+    const auto at = name.empty() ? std::vector<Addr>{} : addresses_of(name);
+    const auto in_room = at.empty() && client_ ? client_->member_addr(m.to) : std::nullopt;
     if (!m.bytes.empty() && m.bytes[0] == kChunkType) {
-        auto at = addresses_of(name);
-        if (at.empty()) return;
-        frames_.push_back(core::Transmit{at.front(), wire::encode_file_data(self_.pk, m.bytes), true});
+        if (!at.empty() || in_room)
+            frames_.push_back(core::Transmit{at.empty() ? *in_room : at.front(), wire::encode_file_data(self_.pk, m.bytes), true});
         return;
     }
+    if (in_room) {
+        client_->send_file_message(now_, m.to, m.bytes);
+        return;
+    }
+    if (name.empty()) return;
     Bytes payload;
     payload.reserve(m.bytes.size() + 1);
     payload.push_back(kFileOnChat);
@@ -340,7 +362,7 @@ Result<void> Host::offer_file(TimeMs now, const std::string& user, files::Manife
 Result<void> Host::share_file(TimeMs now, const groups::GroupId& group, files::ManifestBuilder& manifest,
                               const std::string& path) {
     if (!files_ || !groups_) return err("no file transfers here");
-    if (!groups_->group(group)) return err("not in that group");
+    if (!groups_->group(group) && !(client_ && !client_->members(group).empty())) return err("not in that group or room");
     files::Self self{self_.pk, self_.sk, {}, crypto::kx_secret_of_identity(self_.sk)};
     auto blob = manifest.finish(self);
     crypto::wipe(self.kx_sk);
@@ -600,6 +622,10 @@ std::string Host::name_of(const PublicKey& key) const {
             for (auto& m : g.members)
                 if (m.key == key) return m.name;
     if (auto it = names_.find(key); it != names_.end()) return it->second;
+    if (client_)
+        for (auto& r : client_->rooms())
+            for (auto& m : client_->members(r.room))
+                if (m.key == key) return m.user;
     return {};
 }
 roles::RoomClient* Host::room_client() { return client_; }

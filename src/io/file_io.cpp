@@ -234,7 +234,7 @@ void FileIo::accept(host::Host& host, cli::Session& session, TimeMs now, const c
     ::close(fd);
     if (r.kind == cli::FileRequest::Kind::fetch) {
         host.handle_file_command(now, files::cmd::Fetch{*r.group, r.name, partial, final_path});
-        session.note("* asking the group's members for " + r.name + " (to be saved as " + final_path + ")");
+        session.note("* asking the members for " + r.name + " (to be saved as " + final_path + ")");
         return;
     }
     host.handle_file_command(now, files::cmd::Accept{r.id, partial, final_path});

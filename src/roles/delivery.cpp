@@ -386,7 +386,9 @@ void Delivery::on_roster(TimeMs now, const Incoming& in, const wire::RoomRoster&
     const std::string& me = ctx_.me();
     bool in_it = false, newcomer = false;
     std::set<std::string> present;
-    for (auto& blob : ro.member_keys) {
+    std::map<std::string, Addr> served;
+    for (std::size_t i = 0; i < ro.member_keys.size(); ++i) {
+        const auto& blob = ro.member_keys[i];
         auto mk = wire::decode_member_key(blob.body);
         if (!mk || mk->room != r.id) continue;
         const auto* m = ticket_member(r.ticket, mk->user);
@@ -397,6 +399,8 @@ void Delivery::on_roster(TimeMs now, const Incoming& in, const wire::RoomRoster&
         if (r.distrusted.count(mk->user)) continue;
         r.kx[mk->user] = mk->kx;
         present.insert(mk->user);
+        if (ro.addrs.size() == ro.member_keys.size() && ro.addrs[i].valid() && ro.addrs[i].port != 0)
+            served[mk->user] = ro.addrs[i];
         newcomer |= mk->user != me && !r.on_relay.count(mk->user);
         if (mk->user == me) in_it = mk->kx == kx_pk_;
         else if (r.direct && !r.mine && r.required.insert(mk->user).second) touch(r);
@@ -407,6 +411,7 @@ void Delivery::on_roster(TimeMs now, const Incoming& in, const wire::RoomRoster&
         return;
     }
     r.on_relay = std::move(present);
+    r.served_at = std::move(served);
     if (ro.relay_kx == KxPublicKey{}) r.hop.reset();
     else if (!r.hop || r.hop->peer_kx != ro.relay_kx) r.hop = make_hop(ctx_.env.crypto(), kx_sk_, ro.relay_kx, r.id, me);
     r.hop_up = ro.hop_up;
@@ -677,6 +682,67 @@ bool Delivery::on_relay(const Addr& a) const {
 bool Delivery::relay_of_a_room(const PublicKey& key, const Addr& a) const {
     return std::any_of(rooms_.begin(), rooms_.end(),
                        [&](auto& p) { return p.second.ticket.relay == a && p.second.ticket.relay_key == key; });
+}
+
+// ---- a room's files -------------------------------------------------------------------
+
+bool Delivery::send_file(const PublicKey& to, ByteView message) {
+    for (auto& [id, r] : rooms_)
+        for (auto& m : r.ticket.members) {
+            if (m.key != to || m.user == ctx_.me() || r.distrusted.count(m.user)) continue;
+            auto at = r.served_at.find(m.user);
+            if (at == r.served_at.end()) continue;
+            ctx_.env.send(at->second, wire::MsgType::room_file,
+                          wire::encode(wire::RoomFile{id, Bytes(message.begin(), message.end())}), true);
+            return true;
+        }
+    return false;
+}
+
+// Taken only from a member of the room it names, with the key its ticket names (the
+// packet is signed by it), and one our node does not distrust.
+void Delivery::on_file(const Incoming& in, const wire::RoomFile& f) {
+    const wire::Header& h = in.pkt.header;
+    auto it = rooms_.find(f.room);
+    const wire::TicketMember* m = it == rooms_.end() ? nullptr : ticket_member(it->second.ticket, h.from_user);
+    if (!m || m->key != h.from_key || h.from_user == ctx_.me() || it->second.distrusted.count(h.from_user)) {
+        ++ctx_.env.stats().unsolicited;
+        return;
+    }
+    if (file_messages_.size() >= kMaxFileMessages) {
+        ++ctx_.env.stats().refused;
+        return;
+    }
+    file_messages_.push_back(RoomFileMessage{f.room, h.from_key, f.message});
+}
+
+std::vector<RoomMemberView> Delivery::members(const RoomId& id) const {
+    std::vector<RoomMemberView> v;
+    const Room* r = find(id);
+    if (!r) return v;
+    for (auto& m : r->ticket.members) {
+        if (r->distrusted.count(m.user)) continue;
+        RoomMemberView x{m.user, m.key, std::nullopt};
+        if (auto at = r->served_at.find(m.user); at != r->served_at.end()) x.addr = at->second;
+        v.push_back(std::move(x));
+    }
+    return v;
+}
+
+std::optional<Addr> Delivery::served_at(const PublicKey& key) const {
+    for (auto& [id, r] : rooms_)
+        for (auto& m : r.ticket.members)
+            if (m.key == key && !r.distrusted.count(m.user))
+                if (auto at = r.served_at.find(m.user); at != r.served_at.end()) return at->second;
+    return std::nullopt;
+}
+
+bool Delivery::member_at(const PublicKey& key, const Addr& a) const {
+    for (auto& [id, r] : rooms_)
+        for (auto& [user, at] : r.served_at)
+            if (at == a)
+                if (auto* m = ticket_member(r.ticket, user); m && m->key == key) return true;
+    return false;
 }
 
 std::vector<RoomView> Delivery::view() const {

@@ -84,6 +84,7 @@ struct Room {
     TimeMs next_join = 0;
     std::map<std::string, KxPublicKey> kx;  // members' sealing keys (verified roster)
     std::set<std::string> on_relay;          // who the relay's last roster says is joined
+    std::map<std::string, Addr> served_at;   // where it serves them (a room's files go straight there)
     std::set<std::string> distrusted;        // members whose ticket key is not the one our node pinned
     std::uint64_t run = 0;  // our lines' run here: this process's, or the stored one of a restored room
     std::uint64_t next_seq = 1;
@@ -153,6 +154,16 @@ public:
     // A group's room: joined, or followed to the ticket's relay and list.
     void carry(TimeMs now, const wire::SignedBlob& blob);
     std::optional<GroupRoomLine> poll_group_line() { return pop_front(group_lines_); }
+
+    // A room's files (darkchat-rooms(7), FILES): messages straight between members, to
+    // where the relay's roster says each is served.
+    bool send_file(const PublicKey& to, ByteView message);
+    void on_file(const Incoming& in, const wire::RoomFile& f);
+    std::optional<RoomFileMessage> poll_file() { return pop_front(file_messages_); }
+    std::vector<RoomMemberView> members(const RoomId& id) const;
+    std::optional<Addr> served_at(const PublicKey& key) const;
+    // A member of one of our rooms, with the key its ticket names, where the relay serves it.
+    bool member_at(const PublicKey& key, const Addr& a) const;
     void leave(const RoomId& id);
     // Rooms with nothing left to deliver are left; the others are kept for next time.
     void quit();
@@ -177,6 +188,8 @@ public:
 
 private:
     static constexpr std::size_t kRetiredRuns = 8;
+    // File messages from members not yet taken by the file part (it takes them after every input).
+    static constexpr std::size_t kMaxFileMessages = 1024;
     // Resends at most this many lines per room per interval (pacing).
     static constexpr std::size_t kResendBurst = 64;
     // Lines packed into one Line while its encoding stays within this many bytes (well
@@ -240,6 +253,7 @@ private:
     std::set<std::pair<RoomId, std::string>> acks_due_;  // (room, author) acks for the turn's lines
     std::map<RoomId, TimeMs> lines_due_;                  // rooms with lines typed in the turn, and when
     std::deque<GroupRoomLine> group_lines_;               // delivered lines of groups' rooms
+    std::deque<RoomFileMessage> file_messages_;           // file messages from members
 };
 
 }  // namespace dc::roles::detail

@@ -147,12 +147,21 @@ struct Relay::State {
         env.send(in.reply, wire::MsgType::room_refused, wire::encode(wire::RoomRefused{room, why}));
     }
 
+    // The joined members' keys, and where each is served (members send a room's files
+    // straight to each other there).
+    wire::RoomRoster roster_of(const Room& r) const {
+        wire::RoomRoster roster{r.id, r.epoch, {}, kx_pk, true, {}};
+        for (auto& [n, m] : r.joined) {
+            roster.member_keys.push_back(m.member_key);
+            roster.addrs.push_back(m.addr);
+        }
+        return roster;
+    }
+
     void send_roster(const Room& r) {
-        wire::RoomRoster roster{r.id, r.epoch, {}, kx_pk, true};
-        for (auto& [n, m] : r.joined) roster.member_keys.push_back(m.member_key);
         std::vector<Addr> to;
         for (auto& [n, m] : r.joined) to.push_back(m.addr);
-        env.send_all(to, wire::MsgType::room_roster, wire::encode(roster));
+        env.send_all(to, wire::MsgType::room_roster, wire::encode(roster_of(r)));
     }
 
     // ---- handlers ---------------------------------------------------------------------
@@ -245,9 +254,7 @@ struct Relay::State {
         if (fresh || relisted) {
             send_roster(r);
         } else {  // a repeated join: the joiner lost the roster
-            wire::RoomRoster roster{r.id, r.epoch, {}, kx_pk, true};
-            for (auto& [n, x] : r.joined) roster.member_keys.push_back(x.member_key);
-            env.send(in.reply, wire::MsgType::room_roster, wire::encode(roster));
+            env.send(in.reply, wire::MsgType::room_roster, wire::encode(roster_of(r)));
         }
     }
 

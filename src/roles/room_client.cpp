@@ -119,8 +119,9 @@ struct RoomClient::State {
 
     void on_datagram(const Addr& from, ByteView data) {
         if (wire::peek_type(data) == wire::MsgType::room_hop) return delivery.on_hop(data);
-        auto in = env.open(now, from, data,
-                           [&](const wire::Header& h, const Addr& a) { return delivery.relay_of_a_room(h.from_key, a); });
+        auto in = env.open(now, from, data, [&](const wire::Header& h, const Addr& a) {
+            return delivery.relay_of_a_room(h.from_key, a) || delivery.member_at(h.from_key, a);
+        });
         if (!in) return;
         using wire::MsgType;
         switch (in->pkt.header.type) {
@@ -147,6 +148,9 @@ struct RoomClient::State {
             break;
         case MsgType::invite_answer:
             if (auto p = payload<wire::InviteAnswer>(env, *in, wire::decode_invite_answer)) on_invite_answer(*in, *p);
+            break;
+        case MsgType::room_file:
+            if (auto p = payload<wire::RoomFile>(env, *in, wire::decode_room_file)) delivery.on_file(*in, *p);
             break;
         default: ++env.stats().unsolicited; break;
         }
@@ -245,6 +249,13 @@ std::optional<TimeMs> RoomClient::poll_timeout() const {
 }
 
 std::optional<GroupRoomLine> RoomClient::poll_group_line() { return s_->delivery.poll_group_line(); }
+std::optional<RoomFileMessage> RoomClient::poll_file_message() { return s_->delivery.poll_file(); }
+bool RoomClient::send_file_message(TimeMs now, const PublicKey& to, ByteView message) {
+    s_->now = now;
+    return s_->delivery.send_file(to, message);
+}
+std::vector<RoomMemberView> RoomClient::members(const RoomId& room) const { return s_->delivery.members(room); }
+std::optional<Addr> RoomClient::member_addr(const PublicKey& key) const { return s_->delivery.served_at(key); }
 std::vector<RoomView> RoomClient::rooms() const { return s_->delivery.view(); }
 std::optional<wire::GroupPlacement> RoomClient::placement(const RoomId& group) const {
     if (!s_->dir_alive) return std::nullopt;

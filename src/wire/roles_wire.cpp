@@ -238,6 +238,7 @@ struct Message<RoomRoster> {
         field(2, "member_keys", &RoomRoster::member_keys, max_items(kMaxRoomMembers), required),
         field(3, "relay_kx", &RoomRoster::relay_kx, if_set(&RoomRoster::relay_kx)),
         field(4, "hop_up", &RoomRoster::hop_up, if_set(&RoomRoster::hop_up)),
+        field(5, "addrs", &RoomRoster::addrs, max_items(kMaxRoomMembers), if_set(&RoomRoster::addrs)),
     };
 };
 
@@ -330,6 +331,15 @@ struct Message<InviteAnswer> {
     };
 };
 
+template <>
+struct Message<RoomFile> {
+    static constexpr std::string_view name = "roomFile";
+    static constexpr auto fields = std::tuple{
+        field(0, "room", &RoomFile::room, required),
+        field(1, "message", &RoomFile::message, max_bytes(kMaxRoomFile), required),
+    };
+};
+
 }  // namespace schema
 
 using schema::decode_message;
@@ -355,6 +365,7 @@ Bytes encode(const RoomLeave& p) { return encode_message(p); }
 Bytes encode(const RoomRefused& p) { return encode_message(p); }
 Bytes encode(const Invite& p) { return encode_message(p); }
 Bytes encode(const InviteAnswer& p) { return encode_message(p); }
+Bytes encode(const RoomFile& p) { return encode_message(p); }
 
 Result<RelayHeartbeat> decode_relay_heartbeat(ByteView b) { return decode_message<RelayHeartbeat>(b); }
 Result<RelayAck> decode_relay_ack(ByteView b) { return decode_message<RelayAck>(b); }
@@ -376,5 +387,6 @@ Result<RoomLeave> decode_room_leave(ByteView b) { return decode_message<RoomLeav
 Result<RoomRefused> decode_room_refused(ByteView b) { return decode_message<RoomRefused>(b); }
 Result<Invite> decode_invite(ByteView b) { return decode_message<Invite>(b); }
 Result<InviteAnswer> decode_invite_answer(ByteView b) { return decode_message<InviteAnswer>(b); }
+Result<RoomFile> decode_room_file(ByteView b) { return decode_message<RoomFile>(b); }
 
 }  // namespace dc::wire

@@ -49,6 +49,7 @@ const char* type_name(MsgType t) {
     case MsgType::channel_welcome: return "channelWelcome";
     case MsgType::channel_data: return "channelData";
     case MsgType::room_hop: return "roomHop";
+    case MsgType::room_file: return "roomFile";
     case MsgType::relay_heartbeat: return "relayHeartbeat";
     case MsgType::relay_ack: return "relayAck";
     case MsgType::client_heartbeat: return "clientHeartbeat";
@@ -274,7 +275,8 @@ bool known_type(std::uint64_t t) {
            t == static_cast<std::uint8_t>(MsgType::channel_hello) ||
            t == static_cast<std::uint8_t>(MsgType::channel_welcome) ||
            (t >= static_cast<std::uint8_t>(MsgType::relay_heartbeat) &&
-            t <= static_cast<std::uint8_t>(MsgType::invite_answer));
+            t <= static_cast<std::uint8_t>(MsgType::invite_answer)) ||
+           t == static_cast<std::uint8_t>(MsgType::room_file);
 }
 
 // A channel data packet starts with the version byte, not a msgpack array (0x93), and

@@ -427,9 +427,11 @@ inline constexpr wire::MsgType kAllTypes[] = {
     wire::MsgType::ping, wire::MsgType::pong, wire::MsgType::channel_hello,
     wire::MsgType::channel_welcome};  // declare_offline shares declare_online's decoder
 
-// The types a signed packet carries. 1..12 and 16..17: the core's; 32..48: directory,
-// relays and rooms (roles_wire.hpp, fuzz_roles). 18 (channel data) is its own form.
-inline bool known_type(std::uint64_t t) { return (t >= 1 && t <= 12) || t == 16 || t == 17 || (t >= 32 && t <= 48); }
+// The types a signed packet carries. 1..12 and 16..17: the core's; 32..48 and 50:
+// directory, relays and rooms (roles_wire.hpp, fuzz_roles). 18 (channel data) is its own form.
+inline bool known_type(std::uint64_t t) {
+    return (t >= 1 && t <= 12) || t == 16 || t == 17 || (t >= 32 && t <= 48) || t == 50;
+}
 
 // A channel data packet: what parses is exactly what peek_type calls channel data (up to
 // the datagram limit), and it encodes back to the same bytes.

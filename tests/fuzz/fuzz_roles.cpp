@@ -54,7 +54,11 @@ void limits(const wire::Ticket& p) {
 }
 void limits(const wire::MemberKey& p) { fuzz::expect(valid_user_name(p.user), "memberKey", "bad user"); }
 void limits(const wire::RoomJoin&) {}
-void limits(const wire::RoomRoster& p) { fuzz::expect(p.member_keys.size() <= wire::kMaxRoomMembers, "roomRoster", "too long"); }
+void limits(const wire::RoomRoster& p) {
+    fuzz::expect(p.member_keys.size() <= wire::kMaxRoomMembers && p.addrs.size() <= wire::kMaxRoomMembers, "roomRoster",
+                 "too long");
+}
+void limits(const wire::RoomFile& p) { fuzz::expect(p.message.size() <= wire::kMaxRoomFile, "roomFile", "too long"); }
 void limits(const wire::LineBody& p) {
     fuzz::expect(valid_user_name(p.author) && p.copies.size() <= wire::kMaxRoomMembers, "line", "bad");
     fuzz::expect(p.text.size() <= wire::kMaxText + 16, "line", "text too long");
@@ -122,6 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(in, wire::decode_room_refused, "roomRefused");
     check(in, wire::decode_invite, "invite");
     check(in, wire::decode_invite_answer, "inviteAnswer");
+    check(in, wire::decode_room_file, "roomFile");
     check_bodies(in);
 
     // Routing: peek_type agrees with a full parse.

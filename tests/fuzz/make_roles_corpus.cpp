@@ -46,12 +46,12 @@ int main(int argc, char** argv) {
     const auto tblob = wire::sign_blob(wire::encode(ticket), kSelf.sk());
     wire::MemberKey mk{room, "alice", KxPublicKey{1, 2, 3}};
     const auto mblob = wire::sign_blob(wire::encode(mk), kAlice.sk());
-    wire::LineBody line{room, "alice", 3, 2, MessageId{9}, 5000, {{"carol", Bytes(80, 7)}}, 0x1234, Bytes(21, 5)};
+    wire::LineBody line{room, "alice", 3, 2, MessageId{9}, 5000, {{"carol", Bytes(80, 7)}}, 0x1234, Bytes(21, 5), {}};
     const auto lblob = wire::sign_blob(wire::encode(line), kAlice.sk());
     wire::LineBody packed = line;
     packed.copies = {{"carol", {}}};
     packed.next = {{MessageId{10}, 5001, Bytes(19, 6)}, {MessageId{11}, 5002, Bytes(18, 7)}};
-    wire::AckBody ack{room, "carol", "alice", 3, 0x1234};
+    wire::AckBody ack{room, "carol", "alice", 3, 0x1234, {}};
     const auto ablob = wire::sign_blob(wire::encode(ack), kCarol.sk());
 
     const std::pair<std::string, std::pair<wire::MsgType, Bytes>> all[] = {
@@ -70,8 +70,8 @@ int main(int argc, char** argv) {
         {"probe", {wire::MsgType::probe, wire::encode(wire::Probe{77, Bytes(40, 0)})}},
         {"probe_reply", {wire::MsgType::probe_reply, wire::encode(wire::ProbeReply{77})}},
         {"room_join", {wire::MsgType::room_join, wire::encode(wire::RoomJoin{tblob, mblob})}},
-        {"room_roster", {wire::MsgType::room_roster, wire::encode(wire::RoomRoster{room, 2, {mblob}, {}})}},
-        {"room_roster_hop", {wire::MsgType::room_roster, wire::encode(wire::RoomRoster{room, 2, {mblob}, KxPublicKey{4, 5}})}},
+        {"room_roster", {wire::MsgType::room_roster, wire::encode(wire::RoomRoster{room, 2, {mblob}, {}, false, {}})}},
+        {"room_roster_hop", {wire::MsgType::room_roster, wire::encode(wire::RoomRoster{room, 2, {mblob}, KxPublicKey{4, 5}, true, {}})}},
         {"room_line", {wire::MsgType::room_line, wire::encode(wire::RoomLine{room, lblob, {}, {}})}},
         {"room_ack", {wire::MsgType::room_ack, wire::encode(wire::RoomAck{room, "alice", ablob, {}, {}})}},
         // Authenticated to each member with a tag instead of a signature.
@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
         {"chat_leave", {wire::MsgType::chat_leave, wire::encode(wire::RoomLeave{room})}},
         {"invite", {wire::MsgType::invite, wire::encode(wire::Invite{3, tblob})}},
         {"invite_answer", {wire::MsgType::invite_answer, wire::encode(wire::InviteAnswer{3, room, 2, 2})}},
+        {"room_roster_addrs", {wire::MsgType::room_roster, wire::encode(wire::RoomRoster{room, 2, {mblob}, KxPublicKey{4, 5}, true,
+                                                                                         {Addr::v4(127, 0, 0, 2, 7300)}})}},
+        {"room_file", {wire::MsgType::room_file, wire::encode(wire::RoomFile{room, Bytes(40, 3)})}},
     };
     for (auto& [name, v] : all) {
         put(name, v.second);

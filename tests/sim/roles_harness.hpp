@@ -275,8 +275,14 @@ public:
     }
 
     void command(const std::string& name, const roles::RoomCommand& c) {
+        input(name, [&](Node& n) { n.client->handle_command(now(), c); });
+    }
+
+    // A test's own input to a node (a command to its host, a file read answered), drained
+    // as the driver drains one.
+    void input(const std::string& name, const std::function<void(Node&)>& fn) {
         auto& n = node(name);
-        net_.input(n, [&] { n.client->handle_command(now(), c); });
+        net_.input(n, [&] { fn(n); });
     }
 
     // Hands raw bytes to a node as if they came from `from` (forged or malformed input).

@@ -194,7 +194,7 @@ private:
             if (i >= net.st_.size()) return std::nullopt;
             return net.st_[i].self.kx_pk;
         }
-        bool online(const PublicKey& pk) override {
+        bool online(const GroupId&, const PublicKey& pk) override {
             const std::size_t i = net.index_of(pk);
             return i < net.st_.size() && net.st_[i].alive;
         }

@@ -113,7 +113,7 @@ TEST_CASE("a name nobody in the group holds is given up after a bounded number o
     net.run_for(600'000);
     auto failed = net.events_of<ev::Failed>(2);
     REQUIRE(failed.size() == 1);
-    CHECK(failed[0].why == "no member of the group holds 'none'");
+    CHECK(failed[0].why == "no member holds 'none'");
     CHECK_FALSE(net.at(2).disk.contains("dl/none.part"));
     CHECK(net.sent_of<wire::FileAsk>(2).size() <= 2 * 10);
 }

@@ -91,6 +91,7 @@ inline const std::vector<Codec>& codecs() {
         {"room_refused", [](ByteView b) { return outcome(decode_room_refused(b)); }},
         {"invite", [](ByteView b) { return outcome(decode_invite(b)); }},
         {"invite_answer", [](ByteView b) { return outcome(decode_invite_answer(b)); }},
+        {"room_file", [](ByteView b) { return outcome(decode_room_file(b)); }},
     };
     return all;
 }
@@ -342,13 +343,16 @@ inline std::vector<Case> cases() {
     add("room_join_full", "room_join", encode(RoomJoin{blob(80, 12), blob(60, 13)}));
 
     add("room_roster_default", "room_roster", encode(RoomRoster{}));
-    add("room_roster_full", "room_roster", encode(RoomRoster{filled<16>(47), 4, {blob(60, 14), blob(61, 15)}, {}}));
+    add("room_roster_full", "room_roster", encode(RoomRoster{filled<16>(47), 4, {blob(60, 14), blob(61, 15)}, {}, false, {}}));
     add("room_roster_hop", "room_roster",
-        encode(RoomRoster{filled<16>(64), 5, {blob(62, 25)}, KxPublicKey{9, 8, 7, 6, 5, 4, 3, 2, 1}}));
+        encode(RoomRoster{filled<16>(64), 5, {blob(62, 25)}, KxPublicKey{9, 8, 7, 6, 5, 4, 3, 2, 1}, false, {}}));
     add("room_roster_hop_up", "room_roster",
-        encode(RoomRoster{filled<16>(65), 6, {blob(63, 26)}, KxPublicKey{1, 2, 3, 4, 5, 6, 7, 8, 9}, true}));
+        encode(RoomRoster{filled<16>(65), 6, {blob(63, 26)}, KxPublicKey{1, 2, 3, 4, 5, 6, 7, 8, 9}, true, {}}));
+    add("room_roster_addrs", "room_roster",
+        encode(RoomRoster{filled<16>(66), 7, {blob(63, 26), blob(64, 27)}, KxPublicKey{3, 1}, true,
+                          {Addr::v4(127, 0, 0, 2, 7301), Addr::v4(10, 0, 0, 9, 65535)}}));
     add("room_roster_limits",
-        "room_roster", encode(RoomRoster{filled<16>(48), kU32, std::vector<SignedBlob>(kMaxRoomMembers, blob(3, 16)), {}}));
+        "room_roster", encode(RoomRoster{filled<16>(48), kU32, std::vector<SignedBlob>(kMaxRoomMembers, blob(3, 16)), {}, false, {}}));
 
     add("line_body_default", "line_body", encode(LineBody{}));
     LineBody lb{filled<16>(49), "alice", 3, 1, filled<16>(50), 1700000002000, {{"bob", Bytes(40, 1)}, {"carol", Bytes(41, 2)}}, 77, {}, {}};
@@ -389,6 +393,10 @@ inline std::vector<Case> cases() {
     add("invite_answer_default", "invite_answer", encode(InviteAnswer{}));
     add("invite_answer_full", "invite_answer", encode(InviteAnswer{6, filled<16>(60), 2, 2}));
     add("invite_answer_limits", "invite_answer", encode(InviteAnswer{kU64, filled<16>(61), kU32, 255}));
+
+    add("room_file_default", "room_file", encode(RoomFile{}));
+    add("room_file_full", "room_file", encode(RoomFile{filled<16>(66), Bytes(300, 7)}));
+    add("room_file_long", "room_file", encode(RoomFile{filled<16>(67), Bytes(2000, 8)}));
 
     // Packets around some of the payloads above (the signature is a fixed pattern).
     Header h{MsgType::chat, "alice", filled<8>(70), 7300, filled<32>(71)};
