@@ -169,7 +169,7 @@ void payloads(const Samples& s) {
     put(t, "declare", wire::encode(declare(s.alice_decl, 1, true, 5)));
     put(t, "request_ping", wire::encode(request_ping(kAlice, "self", 1)));
     put(t, "request_ping_anyone", wire::encode(request_ping(kBob, "", 0)));
-    put(t, "request_user_list", wire::encode(wire::RequestUserList{9, {"carol", "dave"}}));
+    put(t, "request_user_list", wire::encode(wire::RequestUserList{9, {"carol", "dave"}, {}}));
     put(t, "deliver_known_list", wire::encode(known_list(3, {s.alice_decl, s.carol_decl})));
     put(t, "request_user_list_page", wire::encode(wire::RequestUserList{10, {"carol"}, "bob"}));
     auto page = known_list(6, {s.alice_decl});
@@ -229,7 +229,7 @@ void packets(const Samples& s) {
         {"declare_offline", MsgType::declare_offline,
          wire::encode(declare(signed_decl(kAlice, false, {"self"}, 2), 0, false))},
         {"request_ping", MsgType::request_ping, wire::encode(request_ping(kAlice, "carol", 1))},
-        {"request_user_list", MsgType::request_user_list, wire::encode(wire::RequestUserList{4, {"dave"}})},
+        {"request_user_list", MsgType::request_user_list, wire::encode(wire::RequestUserList{4, {"dave"}, {}})},
         {"deliver_known_list", MsgType::deliver_known_list, wire::encode(known_list(4, {s.carol_decl}))},
         {"request_user_list_page", MsgType::request_user_list,
          wire::encode(wire::RequestUserList{5, {"dave"}, "carol"})},
@@ -397,7 +397,7 @@ void nodes(const Samples& s) {
         sc.from(kBob, MsgType::deliver_known_list,
                 wire::encode(known_list(sc.last_nonce(), {s.alice_decl, s.carol_decl,
                                                           signed_decl(kBob, true, {"self"})})));
-        sc.from(kBob, MsgType::request_user_list, wire::encode(wire::RequestUserList{5, {"alice", "dave"}}));
+        sc.from(kBob, MsgType::request_user_list, wire::encode(wire::RequestUserList{5, {"alice", "dave"}, {}}));
         sc.from(kBob, MsgType::request_ping, wire::encode(request_ping(kBob, "self", 0)));
         sc.from(kCarol, MsgType::request_ping, wire::encode(request_ping(kCarol, "alice", 1)));
         sc.write("server_lists");
@@ -477,7 +477,7 @@ void nodes(const Samples& s) {
                                     wire::encode(chat(wire::SignedBlob{wire::encode(msg), {}}, sc.self_kx(), false)),
                                     kAlice.pk));
         sc.datagram(std::uint8_t{3}, unsigned_packet("dave", kAlice.session, MsgType::request_user_list,
-                                                     wire::encode(wire::RequestUserList{2, {"alice"}}), kAlice.pk));
+                                                     wire::encode(wire::RequestUserList{2, {"alice"}, {}}), kAlice.pk));
         sc.command(13, cat(Bytes{3}, bytes("to dave")));
         sc.write("trusting");
         // The same unsigned packets to a node that checks signatures: all dropped.

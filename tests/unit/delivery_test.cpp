@@ -62,7 +62,7 @@ struct Fixture {
         auto mk = wire::decode_member_key(j->member_key.body);
         REQUIRE(mk.ok());
         alice_kx = mk->kx;
-        wire::RoomRoster ro{room, 1, {j->member_key, bob.env.sign(wire::encode(wire::MemberKey{room, "bob", bob_kx_pk}))}};
+        wire::RoomRoster ro{room, 1, {j->member_key, bob.env.sign(wire::encode(wire::MemberKey{room, "bob", bob_kx_pk}))}, {}, false, {}};
         auto in = alice.receive(now, on, wire::MsgType::room_roster, wire::encode(ro));
         d.on_roster(now, in, ro);
     }
@@ -183,7 +183,7 @@ struct Fixture {
         REQUIRE(j.ok());
         alice_kx = wire::decode_member_key(j->member_key.body)->kx;
         wire::RoomRoster ro{room, 1, {j->member_key, bob.env.sign(wire::encode(wire::MemberKey{room, "bob", bob_kx_pk}))},
-                            relay_kx};
+                            relay_kx, false, {}};
         if (third) ro.member_keys.push_back(third->env.sign(wire::encode(wire::MemberKey{room, third->name(), third_kx})));
         d.on_roster(0, alice.receive(0, relay, wire::MsgType::room_roster, wire::encode(ro)), ro);
         (void)alice.events();
@@ -537,7 +537,7 @@ TEST_CASE("a relay that takes hops: our lines and acks go to it on the hop, unsi
     REQUIRE(j.ok());
     f.alice_kx = wire::decode_member_key(j->member_key.body)->kx;
     wire::RoomRoster ro{f.room, 1, {j->member_key, f.bob.env.sign(wire::encode(wire::MemberKey{f.room, "bob", f.bob_kx_pk}))},
-                        f.crypto.kx_public(relay_sk), true};
+                        f.crypto.kx_public(relay_sk), true, {}};
     f.d.on_roster(0, f.alice.receive(0, f.relay, wire::MsgType::room_roster, wire::encode(ro)), ro);
     (void)f.alice.events();
     // The relay's end of alice's hop.
