@@ -10,8 +10,10 @@
 //   - hands in what each client sent (handle_bytes), every Host event
 //     (handle_event, in the order the Host gave them), and the answers to
 //     the reads it was asked for (handle_log, handle_history, handle_resolved);
-//   - applies poll_store() (the log's new events) in its own transaction
-//     before anything else of the turn is sent, and answers it;
+//   - applies poll_store() (the log's new events) before anything else of
+//     the turn is sent, in the transaction of the turn's Host batch when
+//     there is one (what a turn stores and the events it shows are on disk
+//     together, or neither is), and answers it;
 //   - writes poll_output() to the clients, closing those marked so, and calls
 //     handle_drained() when a client's queued output has been written.
 #pragma once
@@ -128,6 +130,10 @@ public:
     void handle_store_applied();
     // Kept for the next try; the events are sent meanwhile.
     void handle_store_failed();
+    // The events logged after seq `after` are given back (not stored, not
+    // sent, their seqs given again): the turn they were logged in failed to
+    // store, and its driver logs again those of them that still stand.
+    void take_back(std::uint64_t after);
 
     std::optional<Read> poll_read();
     void handle_log(const LogRead& read, const Result<std::vector<EventRecord>>& events);
@@ -165,7 +171,6 @@ private:
     std::uint64_t trimmed_ = 0;  // the log holds nothing at or below this
     std::deque<EventRecord> recent_;  // the newest events, seq consecutive
     std::vector<StoreOp> batch_, unsaved_;
-    bool batch_out_ = false;
     std::deque<Read> reads_;
     std::deque<Output> out_;
     bool quit_ = false;

@@ -252,6 +252,11 @@ public:
     // it before poll_event() and poll_transmit(); it returns the ops still
     // worth applying later (those of ops that nothing was taken back for).
     std::vector<StoreOp> handle_store_failed(TimeMs now, std::vector<StoreOp> ops);
+    // Whether handle_store_failed(), called now, would take back event e (a
+    // message shown or queued by an input since the last drain). A driver that
+    // renders the events before it knows how their batch fares (to store what
+    // it shows in the same transaction) drops those if the batch fails.
+    bool takes_back(const Event& e) const;
 
     std::optional<StoreOp> poll_store();
     std::optional<Event> poll_event();

@@ -17,9 +17,11 @@
 //     by part: what a transient failure kept of that part's first, then its
 //     new ones in the order they were made), to be applied in one
 //     transaction: one commit per turn;
-//   - nothing the turn's inputs show or send comes out of poll_event() or
-//     poll_transmit() before that batch is answered, so "stored before shown,
-//     sent or acknowledged" holds for the whole turn;
+//   - nothing the turn's inputs show or send is shown or sent before that
+//     batch is answered, so "stored before shown, sent or acknowledged" holds
+//     for the whole turn; a driver may poll the events first, to store what
+//     they render in the same transaction, and hold them until the answer
+//     (if the batch fails, it drops those takes_back() names);
 //   - if the batch fails, every part takes back what rested on its own ops
 //     for every input of the turn, exactly as for a single input (core::Node:
 //     a message received is neither shown nor acknowledged, a duplicate of it
@@ -131,6 +133,11 @@ public:
     // retry within a second); a permanent one says why, and the Host quits
     // with exit_status() 1.
     void handle_store_failed(TimeMs now, const StoreFailure& failure);
+    // A driver that stores what it shows in the turn's transaction (the daemon
+    // API's event log) polls the events before it answers the batch, holds them
+    // back, and if the batch fails drops those this says are taken back (a
+    // message received or typed in the turn), showing the rest.
+    bool takes_back(const Event& e) const;
 
     std::optional<Event> poll_event();
     std::optional<core::Transmit> poll_transmit();

@@ -57,6 +57,9 @@ public:
 
     // Applies ops in order in one transaction: all or nothing.
     Result<void> apply(const std::vector<StoreOp>& ops);
+    // ops, then more, in one transaction (the node's turn and the API's event
+    // log of what it shows: both stored, or neither).
+    Result<void> apply(const std::vector<StoreOp>& ops, const std::vector<StoreOp>& more);
 
     // The newest `limit` messages exchanged with peer, oldest first.
     Result<std::vector<HistoryRecord>> history(const std::string& peer, std::size_t limit);

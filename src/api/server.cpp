@@ -205,18 +205,13 @@ void Server::log_event(TimeMs now, Json&& event, std::string_view line) {
 }
 
 const std::vector<StoreOp>* Server::poll_store() {
-    if (batch_out_) {
-        batch_out_ = false;
-        return nullptr;
-    }
-    if (batch_.empty()) return nullptr;
+    if (batch_.empty()) return unsaved_.empty() ? nullptr : &unsaved_;
     if (unsaved_.empty()) {
         unsaved_ = std::move(batch_);
     } else {
         unsaved_.insert(unsaved_.end(), batch_.begin(), batch_.end());
     }
     batch_.clear();
-    batch_out_ = true;
     return &unsaved_;
 }
 
@@ -231,6 +226,18 @@ void Server::handle_store_failed() {
     // disk should not silence the clients.
     stored_ = last_;
     deliver_all();
+}
+
+void Server::take_back(std::uint64_t after) {
+    if (after >= last_) return;
+    auto given = [&](const StoreOp& op) {
+        auto* e = std::get_if<store_op::PutEvent>(&op);
+        return e && e->event.seq > after;
+    };
+    std::erase_if(unsaved_, given);
+    std::erase_if(batch_, given);
+    while (!recent_.empty() && recent_.back().seq > after) recent_.pop_back();
+    last_ = after;
 }
 
 void Server::deliver_all() {

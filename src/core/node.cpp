@@ -5,6 +5,8 @@
 // share is in node_state.hpp, the vocabulary in presence.hpp.
 #include "core/node_state.hpp"
 
+#include <algorithm>
+
 namespace dc::core {
 
 namespace {
@@ -413,6 +415,15 @@ void Node::handle_command(TimeMs now, const Command& c) {
 std::vector<StoreOp> Node::handle_store_failed(TimeMs now, std::vector<StoreOp> ops) {
     s_->now = now;
     return s_->store_failed(std::move(ops));
+}
+
+bool Node::takes_back(const Event& e) const {
+    const MessageId* id = nullptr;
+    if (auto* m = std::get_if<ev::Message>(&e)) id = &m->msg.id;
+    else if (auto* q = std::get_if<ev::Queued>(&e)) id = &q->id;
+    if (!id) return false;
+    return std::any_of(s_->tentative.begin(), s_->tentative.end(), [&](const auto& t) { return t.id == *id; }) ||
+           std::any_of(s_->held_new.begin(), s_->held_new.end(), [&](const auto& h) { return h.second == *id; });
 }
 
 std::optional<StoreOp> Node::poll_store() {

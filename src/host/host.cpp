@@ -525,6 +525,14 @@ void Host::handle_store_failed(TimeMs now, const StoreFailure& failure) {
     retry_at_ = now + kStoreRetry;
 }
 
+bool Host::takes_back(const Event& e) const {
+    if (batch_.empty()) return false;  // no batch out: nothing to take back
+    std::size_t begin = 0;
+    for (std::size_t i = 0; i < parts_.size(); begin = ends_[i++])
+        if (ends_[i] != begin && parts_[i]->takes_back(e)) return true;
+    return false;
+}
+
 std::optional<Event> Host::poll_event() {
     for (std::size_t i = 0; i < parts_.size(); ++i) {
         if (!notes_[i].empty()) {

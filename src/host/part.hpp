@@ -42,6 +42,8 @@ public:
     // out as usual (liveness does not wait for the disk). false: the Host
     // holds back all its transmits of those inputs.
     virtual bool handle_store_failed(TimeMs, std::vector<StoreOp>&) { return false; }
+    // Whether handle_store_failed() now would take back event e (polled already).
+    virtual bool takes_back(const Event&) const { return false; }
     virtual std::optional<Event> poll_event() = 0;
     virtual std::optional<core::Transmit> poll_transmit() = 0;
     // The part is done (\quit): the driver exits once transmits are drained.

@@ -30,6 +30,10 @@ public:
         ops = node_->handle_store_failed(now, std::move(ops));
         return true;
     }
+    bool takes_back(const Event& e) const override {
+        auto* c = std::get_if<core::Event>(&e);
+        return c && node_->takes_back(*c);
+    }
     std::optional<Event> poll_event() override {
         if (auto e = node_->poll_event()) return Event{std::move(*e)};
         return std::nullopt;

@@ -168,6 +168,13 @@ private:
 
     // pump's first steps: file operations, the store batch, then the events.
     void store_and_show();
+    // The events the Host has, shown (and logged by the API, if any); whether
+    // any was a file's.
+    bool show_events();
+    // With the daemon API: the events rendered and logged, then the batch and
+    // the log stored in one transaction, then the batch answered; what a
+    // failed batch takes back is not shown. Whether any event was a file's.
+    bool store_with_log(const std::vector<StoreOp>* ops);
 
     // One more input of this turn handed to the Host; the Host is drained at
     // the end of the turn, or now once the turn has its fill.

@@ -8,7 +8,7 @@ namespace dc::io::detail {
 // ---- the daemon API -----------------------------------------------------
 
 void Driver::store_api() {
-    while (auto* ops = api_->poll_store()) {
+    if (auto* ops = api_->poll_store()) {
         if (store_.apply(*ops)) api_->handle_store_applied();
         else api_->handle_store_failed();
     }

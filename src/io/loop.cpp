@@ -8,7 +8,8 @@
 // A turn of the loop: every datagram, TCP frame and typed chat line that is
 // ready is handed to the Host first (recvmmsg through libuv), then the Host is
 // drained once at the end of the turn (a check handle): one SQLite commit for
-// all of them, then what they show, then what they send (sendmmsg). Timers,
+// all of them (with the daemon API, the log of what they show in it too), then
+// what they show, then what they send (sendmmsg). Timers,
 // signals and other lines drain at once, after what came before them.
 #include "driver.hpp"
 
@@ -99,12 +100,27 @@ void Driver::store_and_show() {
         !host_->files()->transfers().empty())
         uv_timer_start(&progress_, on_progress, term_ ? kProgressInPlace : kProgressEvery,
                        term_ ? kProgressInPlace : kProgressEvery);
-    while (auto* ops = host_->poll_store()) {
+    bool file_events = false;
+    gathering_ = true;
+    // One batch, answered; the next poll_store() is null and ends the step.
+    bool batch = false;
+    while (const std::vector<StoreOp>* ops = host_->poll_store()) {
+        batch = true;
+        if (api_) {
+            file_events = store_with_log(ops);
+            continue;
+        }
         auto r = store_.apply(*ops);
         if (r) host_->handle_store_applied(wall_now());
         else host_->handle_store_failed(wall_now(), {r.error(), store::is_transient(store_.fault())});
     }
-    gathering_ = true;
+    if (api_ && !batch) file_events = store_with_log(nullptr);  // the events' log alone
+    file_events = show_events() || file_events;  // what an answer said (a failure, saved again)
+    gathering_ = false;
+    if (file_events) files_.sweep_uploads(host_->files());  // a transfer that ended read an upload
+}
+
+bool Driver::show_events() {
     bool file_events = false;
     while (auto e = host_->poll_event()) {
         file_events = file_events || std::holds_alternative<files::Event>(*e);
@@ -112,8 +128,57 @@ void Driver::store_and_show() {
         auto said = say_session();
         if (api_) api_->handle_event(wall_now(), *e, said);
     }
-    gathering_ = false;
-    if (file_events) files_.sweep_uploads(host_->files());  // a transfer that ended read an upload
+    return file_events;
+}
+
+bool Driver::store_with_log(const std::vector<StoreOp>* ops) {
+    // The events are rendered first, held in out_, and logged by the API; the
+    // turn's batch and their log go in one transaction. A kill -9 at any point
+    // leaves both or neither: a message is never in the history without its
+    // event (which its sender's retry, seen as a duplicate, could not make again).
+    struct Shown {
+        host::Event event;
+        std::string said;      // what the session said of it
+        std::size_t from, to;  // those lines in out_
+        bool taken_back;       // dropped if the batch fails
+    };
+    std::vector<Shown> shown;
+    const std::size_t out_mark = out_.size();
+    const std::uint64_t log_mark = api_->last_event();
+    const TimeMs now = wall_now();
+    bool file_events = false;
+    while (auto e = host_->poll_event()) {
+        file_events = file_events || std::holds_alternative<files::Event>(*e);
+        const bool back = ops && host_->takes_back(*e);
+        const std::size_t from = out_.size();
+        session_->handle_event(*e);
+        auto said = say_session();
+        api_->handle_event(now, *e, said);
+        shown.push_back({std::move(*e), std::move(said), from, out_.size(), back});
+    }
+    static const std::vector<StoreOp> kNone;
+    const std::vector<StoreOp>* log = api_->poll_store();
+    auto r = store_.apply(ops ? *ops : kNone, log ? *log : kNone);
+    if (r) {
+        if (ops) host_->handle_store_applied(now);
+        if (log) api_->handle_store_applied();
+        return file_events;
+    }
+    if (ops) host_->handle_store_failed(now, {r.error(), store::is_transient(store_.fault())});
+    if (std::any_of(shown.begin(), shown.end(), [](const Shown& s) { return s.taken_back; })) {
+        // Not stored, so not shown: their senders send them again. The rest
+        // stands, logged again under the seqs that follow.
+        std::string kept = out_.substr(0, out_mark);
+        api_->take_back(log_mark);
+        for (const Shown& s : shown) {
+            if (s.taken_back) continue;
+            kept.append(out_, s.from, s.to - s.from);
+            api_->handle_event(now, s.event, s.said);
+        }
+        out_ = std::move(kept);
+    }
+    if (log) api_->handle_store_failed();  // kept for the next try; sent meanwhile
+    return file_events;
 }
 
 void Driver::handed_in() {

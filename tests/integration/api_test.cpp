@@ -6,6 +6,7 @@
 #include "support/api_client.hpp"
 
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 
 #include <filesystem>
 
@@ -47,6 +48,13 @@ void pair(Net& net) {
     bob.wait_for(exactly("* alice linked you"), 5, mb);
     bob.send("\\add alice");
     bob.wait_for(re("^\\* online alice "), 5, mb);
+}
+
+// The newest seq of alice's event log, from a client that subscribes and goes.
+std::uint64_t last_seen(Net& net) {
+    Client a(socket_of(net, "alice"));
+    REQUIRE(a.ok());
+    return a.call("subscribe", {{"after", 0}})["result"]["last"].get<std::uint64_t>();
 }
 
 bool is_message(const json& e, const std::string& text) {
@@ -102,14 +110,8 @@ TEST_CASE("darkchatd -u alice is driven through its socket: contacts, a message 
 TEST_CASE("events missed while no client was attached, and across kill -9 of the node, come from the log") {
     Net net;
     pair(net);
-    std::uint64_t seen = 0;
-    {
-        Client a(socket_of(net, "alice"));
-        REQUIRE(a.ok());
-        auto r = a.call("subscribe", {{"after", 0}});
-        seen = r["result"]["last"].get<std::uint64_t>();
-        REQUIRE(seen > 0);
-    }
+    const std::uint64_t seen = last_seen(net);
+    REQUIRE(seen > 0);
     // Nobody attached: bob says three things.
     Proc& bob = net.proc("bob");
     auto mb = bob.mark();
@@ -136,6 +138,46 @@ TEST_CASE("events missed while no client was attached, and across kill -9 of the
         if (evs[i]["kind"] == "message") texts.push_back(evs[i]["message"]["text"]);
     }
     CHECK(texts == std::vector<std::string>{"while away 0", "while away 1", "while away 2", "while dead"});
+}
+
+TEST_CASE("a message and its event are stored together: when the event cannot be, neither is, and the message comes again") {
+    Net net;
+    pair(net);
+    const std::uint64_t seen = last_seen(net);
+    // From now on alice's event log refuses every new event (a trigger through a
+    // second connection): the turn that shows bob's message cannot store its
+    // event. Stored apart, the message would be kept (and acknowledged) and its
+    // event lost for good once alice is killed; stored together, neither is.
+    const std::string db = net["alice"].dir + "/darkchat.db";
+    auto exec = [&](const char* sql) {
+        sqlite3* c = nullptr;
+        REQUIRE(sqlite3_open(db.c_str(), &c) == SQLITE_OK);
+        sqlite3_busy_timeout(c, 5000);
+        CHECK(sqlite3_exec(c, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(c);
+    };
+    exec("CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+    Proc &alice = net.proc("alice"), &bob = net.proc("bob");
+    auto ma = alice.mark(), mb = bob.mark();
+    bob.send("\\chat alice");
+    bob.send("while refused");
+    alice.wait_for(re("! cannot save state \\(.*refused by the test.*darkchat stops"), 10, ma);
+    CHECK(alice.expect_exit(10) == 1);
+    CHECK(alice.count(re("<bob> while refused"), ma) == 0);  // not stored, so not shown
+    CHECK(bob.count(re("^\\* delivered "), mb) == 0);       // nor acknowledged
+
+    exec("DROP TRIGGER refuse_events");
+    net.start("alice", Net::Opts{.server = false, .daemon = true});
+    bob.wait_for(re("^\\* delivered [0-9a-f]{8} to alice$"), 20, mb);
+    Client a(socket_of(net, "alice"));
+    REQUIRE(a.ok());
+    a.call("subscribe", {{"after", seen}});
+    auto evs = a.events_until([](const json& e) { return is_message(e, "while refused"); }, 20);
+    REQUIRE(!evs.empty());
+    CHECK(is_message(evs.back(), "while refused"));
+    int messages = 0;
+    for (auto& e : evs) messages += is_message(e, "while refused") ? 1 : 0;
+    CHECK(messages == 1);
 }
 
 TEST_CASE("garbage, an oversized line, a crowd of clients and another user: each is answered or closed, the node goes on") {

@@ -295,6 +295,49 @@ TEST_CASE("events are numbered, stored before any client sees them, and a subscr
     CHECK(Api::seqs(msgs).front() == seqs.back() + 1);
 }
 
+TEST_CASE("events given back after their turn failed to store are neither stored nor sent, and their seqs are given again") {
+    HostNet net;
+    auto& alice = net.started("alice");
+    auto& bob = net.started("bob");
+    Api api(net, alice);
+    api.attach();
+    api.server->handle_connect(1);
+    api.call(1, "subscribe", {{"after", 0}});
+    api.take(1);
+    net.link(alice, bob);
+    api.drain();
+    api.take(1);
+    const std::uint64_t mark = api.server->last_event();
+    const std::size_t stored = api.log.events.size();
+
+    // A turn shows bob's message; its store transaction fails (the driver's
+    // store_with_log): the message's event is given back, another stands.
+    api.hold_store = true;
+    net.type(bob, "\\chat alice");
+    net.type(bob, "not stored");
+    net.run_for(300);
+    api.drain();
+    REQUIRE(api.server->last_event() > mark);
+    REQUIRE(api.server->poll_store() != nullptr);
+    api.server->take_back(mark);
+    CHECK(api.server->last_event() == mark);
+    CHECK(api.server->poll_store() == nullptr);  // nothing of it left to store
+    api.server->handle_event(net.now(), host::Event{host::Line{"* stands"}}, "* stands");
+    CHECK(api.server->last_event() == mark + 1);
+    api.server->handle_store_failed();
+    api.drain();  // the store still held: output only
+    auto msgs = api.take(1);
+    REQUIRE(msgs.size() == 1);  // the one that stands, under the next seq; sent meanwhile
+    CHECK(msgs[0]["params"]["seq"] == mark + 1);
+    CHECK(msgs[0]["params"]["line"] == "* stands");
+
+    // Stored at the next try: the log has it once, and nothing given back.
+    api.hold_store = false;
+    api.drain();
+    CHECK(api.log.events.size() == stored + 1);
+    CHECK(api.take(1).empty());  // sent once, not again
+}
+
 TEST_CASE("a client that was away, and a node that restarted, get every event they missed from the log") {
     HostNet net;
     auto& alice = net.started("alice");
