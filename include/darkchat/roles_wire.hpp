@@ -308,12 +308,23 @@ struct AckBody {
 inline constexpr std::size_t kKeyMark = 16;
 
 // roomAck (member -> relay -> author).
+// [tagged, tags]: a further tagged ack to the same author in the same room, as its
+// acker sent it to the relay.
+struct TaggedAck {
+    Bytes tagged;  // an AckBody
+    Bytes tags;    // kMemberTag bytes: the acker's tag for the author
+    bool operator==(const TaggedAck&) const = default;
+};
+
 struct RoomAck {
     RoomIdBytes room{};
     std::string author;  // whom the relay forwards it to
     SignedBlob ack;      // an AckBody, signed by the acker (absent when tagged)
     Bytes tagged;        // an AckBody, authenticated by tags
     Bytes tags;          // kMemberTag bytes: the tag for the author
+    // Other members' tagged acks to the same author that the relay gathered and forwards
+    // in this one packet (relay to author only; a relay ignores it from a member).
+    std::vector<TaggedAck> more;
     bool operator==(const RoomAck&) const = default;
 };
 

@@ -125,6 +125,8 @@ private:
     void resend(TimeMs now, Room& r, bool all);
     void trim(Room& r);
     void send_ack(Room& r, const std::string& author, const Inbound& inb);
+    // One member's ack of our lines in r: tagged (tagged_body and tags) or signed.
+    void take_ack(Room& r, const Bytes& tagged_body, const Bytes& tags, const wire::SignedBlob& signed_ack);
     // Our line or ack to the room's relay: on the hop when the relay takes it so, else signed.
     void to_relay(Room& r, wire::MsgType t, const Bytes& payload);
     // The room whose hop has this index, or none.

@@ -193,7 +193,7 @@ void Delivery::send_ack(Room& r, const std::string& author, const Inbound& inb) 
     if (upto == 0) return;
     wire::AckBody a{r.id, ctx_.me(), author, upto, inb.run, {}};
     if (inb.key_copy.size() >= wire::kKeyMark) a.key.assign(inb.key_copy.end() - wire::kKeyMark, inb.key_copy.end());
-    wire::RoomAck ra{r.id, author, {}, wire::encode(a), {}};
+    wire::RoomAck ra{r.id, author, {}, wire::encode(a), {}, {}};
     if (pair(r, author)) ra.tags = tags_for(r, ra.tagged, {author});
     else ra.ack = ctx_.env.sign(std::move(ra.tagged));
     to_relay(r, wire::MsgType::room_ack, wire::encode(ra));
@@ -306,14 +306,23 @@ void Delivery::on_ack(const wire::RoomAck& ra) {
     auto it = rooms_.find(ra.room);
     if (it == rooms_.end()) return;
     Room& r = it->second;
-    const bool tagged = !ra.tagged.empty();
-    auto a = wire::decode_ack_body(tagged ? ra.tagged : ra.ack.body);
+    take_ack(r, ra.tagged, ra.tags, ra.ack);
+    // The other members' acks the relay gathered into the same packet.
+    for (auto& more : ra.more)
+        if (more.tagged.empty()) ++ctx_.env.stats().malformed;
+        else take_ack(r, more.tagged, more.tags, {});
+    trim(r);
+}
+
+void Delivery::take_ack(Room& r, const Bytes& tagged_body, const Bytes& tags, const wire::SignedBlob& signed_ack) {
+    const bool tagged = !tagged_body.empty();
+    auto a = wire::decode_ack_body(tagged ? tagged_body : signed_ack.body);
     if (!a || a->room != r.id || a->author != ctx_.me()) {
         ++ctx_.env.stats().malformed;
         return;
     }
     if (a->run != r.run) return;  // acks lines of an earlier run of ours in this room
-    if (tagged ? !tag_ok(r, a->from, ra.tagged, ra.tags, 0) : !authentic(r, a->from, ra.ack)) {
+    if (tagged ? !tag_ok(r, a->from, tagged_body, tags, 0) : !authentic(r, a->from, signed_ack)) {
         ++ctx_.env.stats().bad_signature;
         return;
     }
@@ -324,7 +333,6 @@ void Delivery::on_ack(const wire::RoomAck& ra) {
                                               kc->second.sealed.size() >= wire::kKeyMark &&
                                               std::equal(a->key.begin(), a->key.end(), kc->second.sealed.end() - wire::kKeyMark))
         kc->second.held = true;
-    trim(r);
 }
 
 void Delivery::on_refused(TimeMs now, const Incoming& in, const wire::RoomRefused& rf) {

@@ -37,6 +37,20 @@ struct Member {
     std::optional<Hop> hop;  // lines and acks to it go as AEAD packets under this
 };
 
+// A member's tagged ack to an author, held by the relay until it goes with the others'.
+struct HeldAck {
+    wire::TaggedAck ack;
+    std::uint64_t run = 0, upto = 0;  // from its body: a later ack of the member replaces it
+};
+
+// The acks to one author in one room that the relay holds, one per acker (its latest),
+// since the first came.
+struct AckGather {
+    TimeMs since = 0;
+    std::size_t bytes = 0;
+    std::map<std::string, HeldAck> by;
+};
+
 struct Room {
     RoomId id{};
     std::uint32_t epoch = 0;
@@ -78,6 +92,12 @@ struct Relay::State {
     // Added at every join, made again from the rooms at every sweep; a stale entry is
     // passed over (hop_member checks that the member still has that hop).
     std::multimap<std::uint32_t, std::pair<RoomId, std::string>> hops;
+    // Acks gathered per room and author (darkchat-rooms(7), DELIVERY): they go to the
+    // author as one packet once every other joined member's is in, when the next would
+    // not fit, or kAckHold after the first.
+    std::map<std::pair<RoomId, std::string>, AckGather> gathered;
+    static constexpr TimeMs kAckHold = 10;
+    static constexpr std::size_t kAckPacking = 900;  // bytes of acks in one packet, well under a datagram
 
     State(RelayConfig c, Identity id, core::Crypto& crypto, std::uint64_t)
         : cfg(std::move(c)), env(std::move(id), crypto, cfg.port, cfg.ip_rate, cfg.ip_burst) {
@@ -309,12 +329,78 @@ struct Relay::State {
     }
 
     void on_ack(const Incoming& in, const wire::RoomAck& a) {
-        if (!member_of(in, a.room)) return refuse(in, a.room, kNotJoined);
-        forward_ack(rooms.at(a.room), a, in.pkt.payload);
+        Member* from = member_of(in, a.room);
+        if (!from) return refuse(in, a.room, kNotJoined);
+        forward_ack(rooms.at(a.room), *from, a);
     }
 
-    void forward_ack(Room& r, const wire::RoomAck& a, const Bytes& payload) {
-        if (auto to = r.joined.find(a.author); to != r.joined.end()) to_member(to->second, wire::MsgType::room_ack, payload);
+    // A member's ack to an author: a signed one goes on at once, a tagged one is gathered
+    // with the other members' acks to that author. Only the member's own ack is taken
+    // (its _more_ is the relay's to fill).
+    void forward_ack(Room& r, const Member& from, const wire::RoomAck& a) {
+        auto to = r.joined.find(a.author);
+        if (to == r.joined.end()) return;
+        if (a.tagged.empty()) {
+            wire::RoomAck alone{a.room, a.author, a.ack, {}, {}, {}};
+            return to_member(to->second, wire::MsgType::room_ack, wire::encode(alone));
+        }
+        auto body = wire::decode_ack_body(a.tagged);
+        if (!body || body->room != r.id || body->from != from.user || body->author != a.author) {
+            ++env.stats().malformed;
+            return;
+        }
+        const std::size_t size = a.tagged.size() + a.tags.size() + 8;
+        auto key = std::make_pair(r.id, a.author);
+        auto g = gathered.find(key);
+        if (g != gathered.end()) {
+            if (auto was = g->second.by.find(from.user); was != g->second.by.end()) {
+                // Acks are cumulative: one that says less than the member's last is dropped.
+                if (was->second.run == body->run && was->second.upto > body->upto) return;
+                g->second.bytes -= was->second.ack.tagged.size() + was->second.ack.tags.size() + 8;
+                g->second.by.erase(was);
+            }
+            if (g->second.bytes + size > kAckPacking) {
+                send_acks(key, g->second);
+                gathered.erase(g);
+                g = gathered.end();
+            }
+        }
+        if (g == gathered.end()) g = gathered.emplace(key, AckGather{now, 0, {}}).first;
+        g->second.by[from.user] = HeldAck{{a.tagged, a.tags}, body->run, body->upto};
+        g->second.bytes += size;
+        if (all_in(r, a.author, g->second)) {
+            send_acks(key, g->second);
+            gathered.erase(g);
+        }
+    }
+
+    // Every joined member but the author has an ack in g.
+    static bool all_in(const Room& r, const std::string& author, const AckGather& g) {
+        return std::all_of(r.joined.begin(), r.joined.end(),
+                           [&](auto& m) { return m.first == author || g.by.count(m.first); });
+    }
+
+    // The acks of g to their author, as one packet (dropped if the author is gone).
+    void send_acks(const std::pair<RoomId, std::string>& key, AckGather& g) {
+        auto r = rooms.find(key.first);
+        if (r == rooms.end() || g.by.empty()) return;
+        auto to = r->second.joined.find(key.second);
+        if (to == r->second.joined.end()) return;
+        auto it = g.by.begin();
+        wire::RoomAck out{key.first, key.second, {}, std::move(it->second.ack.tagged), std::move(it->second.ack.tags), {}};
+        for (++it; it != g.by.end(); ++it) out.more.push_back(std::move(it->second.ack));
+        to_member(to->second, wire::MsgType::room_ack, wire::encode(out));
+    }
+
+    // Gathers held kAckHold go out.
+    void send_held_acks() {
+        for (auto g = gathered.begin(); g != gathered.end();)
+            if (now - g->second.since >= kAckHold) {
+                send_acks(g->first, g->second);
+                g = gathered.erase(g);
+            } else {
+                ++g;
+            }
     }
 
     void index_hop(const RoomId& room, const Member& m) {
@@ -388,7 +474,7 @@ struct Relay::State {
             if (auto p = wire::decode_room_line(payload); p && p->room == r->id) return forward_line(*r, *m, payload);
             break;
         case wire::MsgType::room_ack:
-            if (auto p = wire::decode_room_ack(payload); p && p->room == r->id) return forward_ack(*r, *p, payload);
+            if (auto p = wire::decode_room_ack(payload); p && p->room == r->id) return forward_ack(*r, *m, *p);
             break;
         default: break;
         }
@@ -470,6 +556,7 @@ struct Relay::State {
     }
 
     void on_timeout() {
+        send_held_acks();
         if (now >= next_heartbeat) {
             heartbeat();
             next_heartbeat = now + cfg.heartbeat_interval;
@@ -513,6 +600,7 @@ std::optional<TimeMs> Relay::poll_timeout() const {
     if (s_->cfg.directory) earliest(t, s_->next_heartbeat);
     if (s_->dir_alive) earliest(t, s_->dir_last + s_->cfg.directory_timeout + 1);
     earliest(t, s_->next_sweep);
+    for (auto& [key, g] : s_->gathered) earliest(t, g.since + State::kAckHold);
     return t;
 }
 

@@ -103,6 +103,13 @@ struct Record<SealedCopy> {  // [to, sealed]
 };
 
 template <>
+struct Record<TaggedAck> {  // [tagged, tags]
+    static constexpr std::string_view name = {};
+    static constexpr auto fields =
+        std::tuple{elem(&TaggedAck::tagged, max_bytes(kMaxFrame)), elem(&TaggedAck::tags, max_bytes(kMemberTag))};
+};
+
+template <>
 struct Record<NextLine> {  // [id, sent, text]
     static constexpr std::string_view name = {};
     static constexpr auto fields = std::tuple{elem(&NextLine::id), elem(&NextLine::sent),
@@ -292,6 +299,7 @@ struct Message<RoomAck> {
         field(2, "ack", &RoomAck::ack, if_set(&RoomAck::ack)),
         field(3, "tagged", &RoomAck::tagged, max_bytes(kMaxFrame), if_set(&RoomAck::tagged)),
         field(4, "tags", &RoomAck::tags, max_bytes(kMemberTag), if_set(&RoomAck::tags)),
+        field(5, "more", &RoomAck::more, max_items(kMaxRoomMembers), if_set(&RoomAck::more)),
     };
 };
 

@@ -68,7 +68,11 @@ void limits(const wire::LineBody& p) {
 }
 void limits(const wire::RoomLine&) {}
 void limits(const wire::AckBody& p) { fuzz::expect(valid_user_name(p.from) && valid_user_name(p.author), "ack", "bad user"); }
-void limits(const wire::RoomAck& p) { fuzz::expect(valid_user_name(p.author), "roomAck", "bad author"); }
+void limits(const wire::RoomAck& p) {
+    fuzz::expect(valid_user_name(p.author), "roomAck", "bad author");
+    fuzz::expect(p.more.size() <= wire::kMaxRoomMembers, "roomAck", "too many gathered acks");
+    for (auto& m : p.more) fuzz::expect(m.tags.size() <= wire::kMemberTag, "roomAck", "gathered tag too long");
+}
 void limits(const wire::RoomLeave&) {}
 void limits(const wire::RoomRefused& p) { fuzz::expect(p.reason.size() <= wire::kMaxReason, "roomRefused", "reason too long"); }
 void limits(const wire::Invite&) {}
@@ -93,7 +97,11 @@ void check_bodies(ByteView in) {
         check(j->member_key.body, wire::decode_member_key, "memberKey in roomJoin");
     }
     if (auto l = wire::decode_room_line(in)) check(l->line.body, wire::decode_line_body, "line in roomLine");
-    if (auto a = wire::decode_room_ack(in)) check(a->ack.body, wire::decode_ack_body, "ack in roomAck");
+    if (auto a = wire::decode_room_ack(in)) {
+        check(a->ack.body, wire::decode_ack_body, "ack in roomAck");
+        check(a->tagged, wire::decode_ack_body, "tagged ack in roomAck");
+        for (auto& m : a->more) check(m.tagged, wire::decode_ack_body, "gathered ack in roomAck");
+    }
     if (auto h = wire::decode_client_heartbeat(in))
         for (auto& c : h->held) check(c.ticket.body, wire::decode_ticket, "ticket in clientHeartbeat");
     if (auto s = wire::decode_client_state(in))

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
     packed.next = {{MessageId{10}, 5001, Bytes(19, 6)}, {MessageId{11}, 5002, Bytes(18, 7)}};
     wire::AckBody ack{room, "carol", "alice", 3, 0x1234, {}};
     const auto ablob = wire::sign_blob(wire::encode(ack), kCarol.sk());
+    const wire::AckBody ack_bob{room, "bob", "alice", 2, 0x1234, Bytes(wire::kKeyMark, 9)};
 
     const std::pair<std::string, std::pair<wire::MsgType, Bytes>> all[] = {
         {"relay_heartbeat", {wire::MsgType::relay_heartbeat, wire::encode(wire::RelayHeartbeat{7, 1, 2, 30, kBob.addr})}},
@@ -73,14 +74,18 @@ int main(int argc, char** argv) {
         {"room_roster", {wire::MsgType::room_roster, wire::encode(wire::RoomRoster{room, 2, {mblob}, {}, false, {}})}},
         {"room_roster_hop", {wire::MsgType::room_roster, wire::encode(wire::RoomRoster{room, 2, {mblob}, KxPublicKey{4, 5}, true, {}})}},
         {"room_line", {wire::MsgType::room_line, wire::encode(wire::RoomLine{room, lblob, {}, {}})}},
-        {"room_ack", {wire::MsgType::room_ack, wire::encode(wire::RoomAck{room, "alice", ablob, {}, {}})}},
+        {"room_ack", {wire::MsgType::room_ack, wire::encode(wire::RoomAck{room, "alice", ablob, {}, {}, {}})}},
         // Authenticated to each member with a tag instead of a signature.
         {"room_line_tagged", {wire::MsgType::room_line,
                               wire::encode(wire::RoomLine{room, {}, lblob.body, Bytes(16, 0x21)})}},
         {"room_line_packed", {wire::MsgType::room_line,
                               wire::encode(wire::RoomLine{room, {}, wire::encode(packed), Bytes(16, 0x22)})}},
         {"room_ack_tagged", {wire::MsgType::room_ack,
-                             wire::encode(wire::RoomAck{room, "alice", {}, ablob.body, Bytes(16, 0x22)})}},
+                             wire::encode(wire::RoomAck{room, "alice", {}, ablob.body, Bytes(16, 0x22), {}})}},
+        // The acks of several members to one author, gathered by the relay.
+        {"room_ack_gathered", {wire::MsgType::room_ack,
+                               wire::encode(wire::RoomAck{room, "alice", {}, ablob.body, Bytes(16, 0x22),
+                                                          {{wire::encode(ack_bob), Bytes(16, 0x23)}}})}},
         {"room_leave", {wire::MsgType::room_leave, wire::encode(wire::RoomLeave{room})}},
         {"room_refused", {wire::MsgType::room_refused, wire::encode(wire::RoomRefused{room, "not invited"})}},
         {"chat_leave", {wire::MsgType::chat_leave, wire::encode(wire::RoomLeave{room})}},

@@ -119,7 +119,7 @@ struct Fixture {
     void tagged_ack_from_bob(std::uint64_t upto, std::uint64_t run, bool holds = true) {
         wire::AckBody a{room, "bob", "alice", upto, run, {}};
         if (holds) a.key.assign(bob_copy.end() - wire::kKeyMark, bob_copy.end());
-        wire::RoomAck ra{room, "alice", {}, wire::encode(a), {}};
+        wire::RoomAck ra{room, "alice", {}, wire::encode(a), {}, {}};
         auto keys = make_pair_keys(crypto, room, bob_kx_sk, "bob", alice_kx, "alice");
         REQUIRE(keys.has_value());
         const auto t = member_tag(crypto, keys->to, ra.tagged);
@@ -128,7 +128,7 @@ struct Fixture {
     }
 
     void ack_from_bob(std::uint64_t upto, std::uint64_t run) {
-        wire::RoomAck ra{room, "alice", bob.env.sign(wire::encode(wire::AckBody{room, "bob", "alice", upto, run, {}})), {}, {}};
+        wire::RoomAck ra{room, "alice", bob.env.sign(wire::encode(wire::AckBody{room, "bob", "alice", upto, run, {}})), {}, {}, {}};
         d.on_ack(ra);
     }
 

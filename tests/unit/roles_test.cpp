@@ -695,6 +695,58 @@ TEST_CASE("rooms of three: every member gets every other member's lines") {
     CHECK(rolesim::lines(n.w.node("carol")).size() == 3);
 }
 
+TEST_CASE("members' acks to an author go to it from the relay in one packet per line, and every line is acked") {
+    const std::vector<std::string> readers{"bob", "carol", "dave", "erin"};
+    std::vector<std::string> all{"alice"};
+    all.insert(all.end(), readers.begin(), readers.end());
+    Net n(12, 1, all);
+    n.request("alice", readers);
+    n.w.run_for(500);
+    for (auto& r : readers) n.accept(r);
+    REQUIRE(n.w.run_until([&] { return std::all_of(all.begin(), all.end(), [&](auto& u) { return n.joined(u); }); }, 3000));
+    n.w.run_for(1500);  // the member list reaches everyone
+    REQUIRE(n.room_of("alice")->members.size() == 5);
+    n.say("alice", "warm-up");  // pair keys made, line key held: acks are tagged from now on
+    n.w.run_for(1500);
+    REQUIRE(n.room_of("alice")->unacked == 0);
+
+    // Only alice writes: what the relay sends her on her hop is the others' acks.
+    std::size_t to_alice = 0;
+    n.w.tap = [&](const rolesim::Node& from, const rolesim::Node& to, const Bytes& data) {
+        if (from.name == "r1" && to.name == "alice" && wire::peek_type(data) == wire::MsgType::room_hop) ++to_alice;
+    };
+    constexpr std::size_t kLines = 12;
+    for (std::size_t i = 0; i < kLines; ++i) {
+        n.say("alice", "line " + std::to_string(i));
+        n.w.run_for(200);
+    }
+    n.w.run_for(500);
+    n.w.tap = nullptr;
+    for (auto& r : readers) CHECK(rolesim::lines(n.w.node(r)).size() == kLines + 1);
+    CHECK(n.room_of("alice")->unacked == 0);
+    // Four members ack each line; the relay forwards the four acks together.
+    CHECK(to_alice == kLines);
+    CHECK(n.w.node("r1").relay->stats().malformed == 0);
+    CHECK(n.w.node("alice").client->stats().bad_signature == 0);
+
+    // A member that acks nothing (killed, still joined at the relay) holds the others'
+    // acks back only for a moment: they reach alice all the same, in one packet.
+    n.w.kill("erin");
+    to_alice = 0;
+    n.w.tap = [&](const rolesim::Node& from, const rolesim::Node& to, const Bytes& data) {
+        if (from.name == "r1" && to.name == "alice" && wire::peek_type(data) == wire::MsgType::room_hop) ++to_alice;
+    };
+    n.say("alice", "while erin is away");
+    n.w.run_for(300);
+    CHECK(to_alice == 1);
+    for (auto& r : {"bob", "carol", "dave"}) CHECK(rolesim::lines(n.w.node(r)).size() == kLines + 2);
+    CHECK(n.room_of("alice")->unacked == 1);  // erin's ack is still to come
+    n.w.tap = nullptr;
+    n.w.resume("erin");
+    REQUIRE(n.w.run_until([&] { return n.room_of("alice")->unacked == 0; }, 5000));
+    CHECK(rolesim::lines(n.w.node("erin")).size() == kLines + 2);
+}
+
 TEST_CASE("a client in many chats gets its directory state over TCP, from an ephemeral port") {
     // Five relays and four chats make alice's state far larger than one datagram; the
     // harness, like the real loop, delivers it from an ephemeral port.

@@ -376,8 +376,11 @@ inline std::vector<Case> cases() {
     add("ack_body_key", "ack_body", encode(AckBody{filled<16>(62), "bob", "alice", 6, 78, Bytes(kKeyMark, 8)}));
 
     add("room_ack_default", "room_ack", encode(RoomAck{}));
-    add("room_ack_full", "room_ack", encode(RoomAck{filled<16>(56), "alice", blob(70, 18), {}, {}}));
-    add("room_ack_tagged", "room_ack", encode(RoomAck{filled<16>(62), "alice", {}, Bytes(70, 23), Bytes(kMemberTag, 24)}));
+    add("room_ack_full", "room_ack", encode(RoomAck{filled<16>(56), "alice", blob(70, 18), {}, {}, {}}));
+    add("room_ack_tagged", "room_ack", encode(RoomAck{filled<16>(62), "alice", {}, Bytes(70, 23), Bytes(kMemberTag, 24), {}}));
+    add("room_ack_gathered", "room_ack",
+        encode(RoomAck{filled<16>(63), "alice", {}, Bytes(70, 25), Bytes(kMemberTag, 26),
+                       {{Bytes(70, 27), Bytes(kMemberTag, 28)}, {Bytes(72, 29), Bytes(kMemberTag, 30)}}}));
 
     add("room_leave_default", "room_leave", encode(RoomLeave{}));
     add("room_leave_full", "room_leave", encode(RoomLeave{filled<16>(57)}));
