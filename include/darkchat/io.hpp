@@ -75,7 +75,9 @@ int run(const Options& opts, Sockets sockets, store::Store& store, Identity iden
 // socket (darkchat-api(7), ATTACHING): typed lines go to that node's terminal
 // session, its events come out as the lines a terminal shows. \quit (or end
 // of input, once the answers are in) detaches and leaves the node running.
-// which names the node in its lines: "of alice", or "in DIR" without -u.
-int attach(const std::string& socket_path, const std::string& which);
+// which names the node in its lines: "of alice", or "in DIR" without -u. On a
+// terminal, lines are edited as when darkchat runs its own node (history kept
+// in history_path, Tab completes macros).
+int attach(const std::string& socket_path, const std::string& which, const std::string& history_path = {});
 
 }  // namespace dc::io

@@ -502,7 +502,7 @@ int main(int argc, char** argv, bool daemon) {
     // darkchat on a data directory whose node already runs (darkchatd -u, or
     // another darkchat): attach to it through its API instead of refusing.
     if (!daemon && o.export_identity.empty() && !o.set_passphrase && !o.remove_passphrase && o.import_identity.empty())
-        if (lock_holder(*dir)) return io::attach(*dir + "/api.sock", user.empty() ? "in " + *dir : "of " + user);
+        if (lock_holder(*dir)) return io::attach(*dir + "/api.sock", user.empty() ? "in " + *dir : "of " + user, *dir + "/input_history");
 
     // Everything that can fail before anything is written runs first: the
     // flags above, host names, and the port (bound now, used by the loop).

@@ -1,8 +1,12 @@
 // darkchat attached to a running node (darkchat-api(7), ATTACHING): standard
 // input and the node's API socket, a line at a time, with poll(2). What the
-// lines mean is api::AttachClient; here only bytes move.
+// lines mean is api::AttachClient; here only bytes move. On a terminal the
+// line is edited as when darkchat runs its own node (terminal.hpp).
 #include "darkchat/api.hpp"
+#include "darkchat/cli.hpp"
 #include "darkchat/io.hpp"
+
+#include "terminal.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -29,17 +33,37 @@ bool write_all(int fd, const std::string& bytes) {
     return true;
 }
 
-void show(api::AttachClient& client) {
-    while (auto l = client.poll_line()) {
-        l->push_back('\n');
-        std::fwrite(l->data(), 1, l->size(), stdout);
-    }
+// Output lines, above the line being edited on a terminal.
+void say(Terminal* term, std::string text) {
+    text.push_back('\n');
+    if (term) return term->write(text);
+    std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
+}
+
+void show(api::AttachClient& client, Terminal* term) {
+    std::string out;
+    while (auto l = client.poll_line()) out.append(*l).push_back('\n');
+    if (out.empty()) return;
+    out.pop_back();
+    say(term, std::move(out));
+}
+
+// Tab: the macros (the node's user names are the node's to know).
+std::vector<std::string> complete_macro(std::string_view line) {
+    std::vector<std::string> out;
+    const std::size_t start = line.find_first_not_of(' ');
+    if (start == std::string_view::npos || line[start] != '\\' || line.find(' ', start) != std::string_view::npos)
+        return out;
+    const std::string_view typed = line.substr(start);
+    for (std::string_view m : cli::macro_names())
+        if (m.substr(0, typed.size()) == typed) out.emplace_back(m);
+    return out;
 }
 
 }  // namespace
 
-int attach(const std::string& socket_path, const std::string& which) {
+int attach(const std::string& socket_path, const std::string& which, const std::string& history_path) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
@@ -56,8 +80,8 @@ int attach(const std::string& socket_path, const std::string& which) {
         return 1;
     }
     api::AttachClient client;
-    std::printf("* attached to the running node %s: lines go to it; \\quit leaves it running\n", which.c_str());
-    std::fflush(stdout);
+    auto term = Terminal::open(history_path, complete_macro);
+    say(term.get(), "* attached to the running node " + which + ": lines go to it; \\quit leaves it running");
     if (!write_all(fd, client.hello())) return 1;
 
     std::string typed;
@@ -75,23 +99,34 @@ int attach(const std::string& socket_path, const std::string& which) {
             char buf[65536];
             auto got = ::recv(fd, buf, sizeof buf, 0);
             if (got <= 0) {
-                std::printf("! the node %s stopped\n", which.c_str());
+                say(term.get(), "! the node " + which + " stopped");
                 status = 1;
                 break;
             }
             client.handle_bytes(std::string_view(buf, static_cast<std::size_t>(got)));
-            show(client);
+            show(client, term.get());
         }
         if (input_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-            char buf[4096];
-            auto got = ::read(0, buf, sizeof buf);
-            if (got < 0 && errno == EINTR) continue;
-            if (got <= 0) {
-                input_open = false;
-                leave_by = Clock::now() + std::chrono::seconds(3);
-                continue;
+            if (term) {
+                auto in = term->read();
+                if (in && in->eof) {
+                    input_open = false;
+                    leave_by = Clock::now() + std::chrono::seconds(3);
+                    continue;
+                }
+                if (in) typed.append(in->line).push_back('\n');
+                if (auto problem = term->take_history_problem(); !problem.empty()) say(term.get(), problem);
+            } else {
+                char buf[4096];
+                auto got = ::read(0, buf, sizeof buf);
+                if (got < 0 && errno == EINTR) continue;
+                if (got <= 0) {
+                    input_open = false;
+                    leave_by = Clock::now() + std::chrono::seconds(3);
+                    continue;
+                }
+                typed.append(buf, static_cast<std::size_t>(got));
             }
-            typed.append(buf, static_cast<std::size_t>(got));
             std::size_t nl;
             bool quit = false;
             while ((nl = typed.find('\n')) != std::string::npos) {
@@ -103,13 +138,13 @@ int attach(const std::string& socket_path, const std::string& which) {
                     break;
                 }
                 if (!write_all(fd, client.typed(line))) {
-                    std::printf("! the node %s stopped\n", which.c_str());
+                    say(term.get(), "! the node " + which + " stopped");
                     ::close(fd);
                     return 1;
                 }
             }
             if (quit) {
-                std::printf("* detached; the node %s goes on\n", which.c_str());
+                say(term.get(), "* detached; the node " + which + " goes on");
                 break;
             }
         }

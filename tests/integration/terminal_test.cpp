@@ -3,6 +3,7 @@
 // typed in one run comes back with ^P (the up arrow's command) in the next,
 // from input_history (mode 0600) in the data directory. A file being received shows
 // its progress on one line rewritten in place, above the line being typed.
+// darkchat attached to a running darkchatd edits its line the same way.
 #include "harness.hpp"
 
 #include <poll.h>
@@ -167,4 +168,31 @@ TEST_CASE("on a terminal: a file being received shows one progress line, rewritt
     CHECK(lines >= 1);
     t.type("\x04");
     CHECK(t.exit_status() == 0);
+}
+
+TEST_CASE("attached on a terminal to a running node: Tab completes, the typed line goes to the node, ^P brings it back") {
+    TempDir dir;
+    const std::string data = dir.sub("alice");
+    Proc node("darkchatd[alice]", {darkchatd_bin(), "-u", "alice", "-p", "0", "--bind", "127.0.0.1", "--data-dir", data},
+              {"HOME=" + dir.path()});
+    node.wait_for(re("\\* ready: alice at 127\\.0\\.0\\.1:"), 10);
+    const std::string refused = "! no conversation: \\history <user, group or room> [n]";
+    for (int run = 0; run < 2; ++run) {
+        OnTty t(data);
+        REQUIRE(t.wait_for("* attached to the running node of alice", 0));
+        std::size_t m = t.mark();
+        if (run == 0) {
+            t.type("\\his\t");
+            REQUIRE(t.wait_for("tory ", m));  // completed on the attached terminal too
+            t.type("\r");
+        } else {
+            t.type("\x10\r");  // ^P: the line typed in the first attachment
+        }
+        CHECK(t.wait_for(refused, m));  // the node's session answered it
+        t.type("\x04");                 // ^D: detached
+        CHECK(t.exit_status() == 0);
+    }
+    CHECK(node.running());  // detaching leaves the node running
+    node.kill(SIGTERM);
+    CHECK(node.expect_exit(10) == 0);
 }
