@@ -280,6 +280,7 @@ void Delivery::leave(const RoomId& id) {
     }
     const bool group = it->second.ticket.group;
     forget(id);
+    hop_floor_.retire(it->second.hop);
     rooms_.erase(it);
     if (!group) ctx_.event(room_ev::RoomLeft{id});
 }

@@ -148,6 +148,7 @@ private:
     Measuring& measuring_;
     KxSecretKey kx_sk_{};
     KxPublicKey kx_pk_{};
+    HopFloor hop_floor_;  // past every counter a hop of ours, gone since, used (hop.hpp)
     // This process's run: room lines carry it, so that receivers tell a restarted
     // author (numbering from 1 again) from a replay of old lines.
     std::uint64_t run_ = 0;

@@ -171,8 +171,14 @@ void Delivery::on_roster(TimeMs now, const Incoming& in, const wire::RoomRoster&
     }
     r.on_relay = std::move(present);
     r.served_at = std::move(served);
-    if (ro.relay_kx == KxPublicKey{}) r.hop.reset();
-    else if (!r.hop || r.hop->peer_kx != ro.relay_kx) r.hop = make_hop(ctx_.env.crypto(), kx_sk_, ro.relay_kx, r.id, me);
+    if (ro.relay_kx == KxPublicKey{}) {
+        hop_floor_.retire(r.hop);
+        r.hop.reset();
+    } else if (!r.hop || r.hop->peer_kx != ro.relay_kx) {
+        hop_floor_.retire(r.hop);
+        r.hop = make_hop(ctx_.env.crypto(), kx_sk_, ro.relay_kx, r.id, me);
+        hop_floor_.start(r.hop);
+    }
     r.hop_up = ro.hop_up;
     const bool was = r.joined;
     r.joined = true;
@@ -360,6 +366,7 @@ void Delivery::on_refused(TimeMs now, const Incoming& in, const wire::RoomRefuse
     show(r, room_ev::RoomLeft{r.id});
     if (!r.direct) left_.insert(r.id);
     forget(r.id);
+    hop_floor_.retire(r.hop);
     rooms_.erase(it);
 }
 

@@ -70,6 +70,21 @@ inline Bytes hop_seal(core::Crypto& cr, Hop& h, wire::MsgType t, ByteView payloa
                                   static_cast<std::uint8_t>(t), payload);
 }
 
+// A hop made again from the same two keys (a member dropped by the relay, or leaving,
+// and joining again while both ends run) has the same key as the one before it: its
+// counters start past every counter a hop of this end used before in this run, so no
+// nonce is used twice under one key, and the other end's window, if it kept the old
+// hop, takes the new counters as newer.
+struct HopFloor {
+    std::uint64_t floor = 0;
+    void retire(const std::optional<Hop>& h) {
+        if (h) floor = std::max(floor, h->next);
+    }
+    void start(std::optional<Hop>& h) const {
+        if (h) h->next = std::max(h->next, floor);
+    }
+};
+
 // Why a hop packet was not taken.
 enum class HopDrop { none, replayed, forged };
 

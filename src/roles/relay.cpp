@@ -92,6 +92,7 @@ struct Relay::State {
     // Added at every join, made again from the rooms at every sweep; a stale entry is
     // passed over (hop_member checks that the member still has that hop).
     std::multimap<std::uint32_t, std::pair<RoomId, std::string>> hops;
+    HopFloor hop_floor;  // past every counter a dropped member's hop used (hop.hpp)
     // Acks gathered per room and author (darkchat-rooms(7), DELIVERY): they go to the
     // author as one packet once every other joined member's is in, when the next would
     // not fit, or kAckHold after the first.
@@ -115,8 +116,10 @@ struct Relay::State {
         else env.send(m.addr, t, Bytes(payload.begin(), payload.end()));
     }
 
+    // Every member dropped, moved or joining again passes here first.
     void unseat(const Member& m) {
         if (auto it = seated.find({m.key, m.addr}); it != seated.end()) seated.erase(it);
+        hop_floor.retire(m.hop);
     }
     void seat(Member& m, const Addr& at) {
         unseat(m);
@@ -267,7 +270,10 @@ struct Relay::State {
             unseat(m->second);
             if (m->second.hop && m->second.hop->peer_kx == mk->kx) hop = std::move(m->second.hop);
         }
-        if (!hop) hop = make_hop(env.crypto(), kx_sk, mk->kx, room, h.from_user);
+        if (!hop) {
+            hop = make_hop(env.crypto(), kx_sk, mk->kx, room, h.from_user);
+            hop_floor.start(hop);
+        }
         Member& joiner = r.joined[h.from_user] = Member{h.from_user, h.from_key, {}, now, j.member_key, std::move(hop)};
         seat(joiner, in.reply);
         if (joiner.hop) index_hop(r.id, joiner);
