@@ -358,3 +358,146 @@ TEST_CASE("a host as a station: its batches land in the station's store, events 
     CHECK(!b.up);
     CHECK(b.host->quitting());
 }
+
+// ---- the packed store (tools/sim/packed_store.hpp) -----------------------------------------------
+
+namespace {
+
+wire::SignedBlob blob(std::uint8_t b, std::size_t n) {
+    wire::SignedBlob x;
+    x.body.assign(n, b);
+    x.sig.fill(static_cast<std::uint8_t>(b + 1));
+    return x;
+}
+
+SessionRecord session(const std::string& user, std::uint8_t id, std::uint64_t seq, const wire::SignedBlob& decl) {
+    SessionRecord r;
+    r.user = user;
+    r.session.fill(id);
+    r.decl = decl;
+    r.seq = seq;
+    r.addr = Addr::v4(127, 0, 0, id, static_cast<std::uint16_t>(4000 + seq));
+    r.online = seq % 2 == 1;
+    r.last_seen = static_cast<TimeMs>(1000 * seq + id);
+    return r;
+}
+
+UserRecord user(const std::string& name, std::uint8_t key, bool contact, TimeMs first_seen) {
+    UserRecord u;
+    u.name = name;
+    u.key.fill(key);
+    u.contact = contact;
+    u.first_seen = first_seen;
+    return u;
+}
+
+// Users and sessions put, replaced and deleted out of name order, and an
+// outbox entry (one of the operations the packed store hands to its MemStore).
+std::vector<StoreOp> store_ops() {
+    std::vector<StoreOp> ops;
+    ops.push_back(store_op::PutUser{user("zoe", 1, false, 10)});
+    ops.push_back(store_op::PutUser{user("adam", 2, true, 20)});
+    ops.push_back(store_op::PutUser{user("mia", 3, false, 30)});
+    ops.push_back(store_op::PutUser{user("adam", 2, false, 40)});  // replaced
+    ops.push_back(store_op::PutSession{session("zoe", 9, 1, blob(1, 150))});
+    ops.push_back(store_op::PutSession{session("adam", 7, 1, blob(2, 150))});
+    ops.push_back(store_op::PutSession{session("adam", 3, 2, blob(3, 151))});
+    ops.push_back(store_op::PutSession{session("mia", 5, 1, blob(4, 149))});
+    ops.push_back(store_op::PutSession{session("zoe", 9, 3, blob(5, 150))});  // a newer declaration
+    ops.push_back(store_op::DeleteSession{"mia", session("mia", 5, 1, {}).session});
+    ops.push_back(store_op::DeleteSession{"nobody", session("x", 1, 1, {}).session});
+    OutboxRecord o;
+    o.id.fill(4);
+    o.target = "zoe";
+    o.msg = blob(6, 40);
+    o.queued = 99;
+    ops.push_back(store_op::PutOutbox{o});
+    return ops;
+}
+
+void check_same(const Snapshot& a, const Snapshot& b) {
+    REQUIRE(a.users.size() == b.users.size());
+    for (std::size_t i = 0; i < a.users.size(); ++i) {
+        CHECK(a.users[i].name == b.users[i].name);
+        CHECK(a.users[i].key == b.users[i].key);
+        CHECK(a.users[i].contact == b.users[i].contact);
+        CHECK(a.users[i].first_seen == b.users[i].first_seen);
+    }
+    REQUIRE(a.sessions.size() == b.sessions.size());
+    for (std::size_t i = 0; i < a.sessions.size(); ++i) {
+        auto& x = a.sessions[i];
+        auto& y = b.sessions[i];
+        CHECK(x.user == y.user);
+        CHECK(x.session == y.session);
+        CHECK(x.decl == y.decl);
+        CHECK(x.seq == y.seq);
+        CHECK(x.addr == y.addr);
+        CHECK(x.online == y.online);
+        CHECK(x.last_seen == y.last_seen);
+    }
+    REQUIRE(a.outbox.size() == b.outbox.size());
+    for (std::size_t i = 0; i < a.outbox.size(); ++i) {
+        CHECK(a.outbox[i].id == b.outbox[i].id);
+        CHECK(a.outbox[i].msg == b.outbox[i].msg);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("the packed store gives the snapshot a MemStore gives, in the same order") {
+    MemStore mem;
+    sim::PackedStore packed;
+    for (auto& op : store_ops()) {
+        mem.apply(op);
+        packed.apply(op);
+    }
+    auto want = mem.snapshot();
+    auto got = packed.snapshot();
+    REQUIRE(want.users.size() == 3);
+    REQUIRE(want.sessions.size() == 3);
+    CHECK(want.sessions[0].user == "adam");  // the order MemStore gives, not the order put
+    check_same(got, want);
+    CHECK(packed.users() == 3);
+    CHECK(packed.sessions() == 3);
+    CHECK(packed.rest().outbox.size() == 1);
+    packed.clear();
+    CHECK(packed.snapshot().users.empty());
+    CHECK(packed.snapshot().sessions.empty());
+    CHECK(packed.snapshot().outbox.empty());
+}
+
+TEST_CASE("the packed store keeps one copy of a declaration many stores hold, until the last lets it go") {
+    auto pools = sim::StorePools::shared();
+    const auto before = pools->decls.size();
+    std::vector<sim::PackedStore> stores(5);
+    auto d = blob(42, 200);
+    for (auto& s : stores) s.apply(store_op::PutSession{session("carol", 1, 1, d)});
+    CHECK(pools->decls.size() == before + 1);
+    auto other = blob(43, 200);
+    stores[0].apply(store_op::PutSession{session("carol", 1, 2, other)});  // replaces its own only
+    CHECK(pools->decls.size() == before + 2);
+    for (std::size_t i = 1; i < stores.size(); ++i) CHECK(stores[i].snapshot().sessions.at(0).decl == d);
+    CHECK(stores[0].snapshot().sessions.at(0).decl == other);
+    for (std::size_t i = 1; i < stores.size(); ++i) stores[i].clear();
+    CHECK(pools->decls.size() == before + 1);
+    stores[0].apply(store_op::DeleteSession{"carol", session("carol", 1, 1, {}).session});
+    CHECK(pools->decls.size() == before);
+    // Equal bodies with another signature are another blob.
+    auto resigned = d;
+    resigned.sig[0] ^= 1;
+    stores[1].apply(store_op::PutSession{session("carol", 1, 1, d)});
+    stores[2].apply(store_op::PutSession{session("carol", 1, 1, resigned)});
+    CHECK(pools->decls.size() == before + 2);
+    CHECK(stores[2].snapshot().sessions.at(0).decl == resigned);
+}
+
+TEST_CASE("interned values: one id per distinct value, ids dense and stable") {
+    sim::Interned<std::string, std::string_view> names;
+    CHECK(names.id("bob") == 0);
+    CHECK(names.id("alice") == 1);
+    CHECK(names.id("bob") == 0);
+    for (int i = 0; i < 1000; ++i) names.id("u" + std::to_string(i));  // grows: earlier values stay put
+    CHECK(names.id("alice") == 1);
+    CHECK(names[1] == "alice");
+    CHECK(names.size() == 1002);
+}

@@ -7,7 +7,7 @@ namespace dc::sim {
 void HostStation::create(core::Crypto& crypto, std::uint64_t seed, std::optional<Snapshot> snap) {
     config.node.port = addr.port;
     config.node.bind_addr = addr;
-    auto h = host::Host::create(config, id, snap ? std::move(*snap) : store.snapshot(), crypto, seed);
+    auto h = host::Host::create(config, id, snap ? std::move(*snap) : stored(), crypto, seed);
     if (!h) throw std::runtime_error(name + ": " + h.error());
     host = std::move(h).value();
 }

@@ -197,13 +197,13 @@ void Network::store(Station& s, Endpoint& ep, bool& hold) {
     ep.store_batches(now_, [&](const std::vector<StoreOp>& ops) {
         for (auto& op : ops) {
             if (on_store) on_store(s, op);
-            if (apply_store) s.store.apply(op);
+            if (apply_store) s.keep(op);
         }
     });
     if (!s.store_fails && s.unsaved.empty()) {
         while (auto op = ep.poll_store()) {
             if (on_store) on_store(s, *op);
-            if (apply_store) s.store.apply(*op);
+            if (apply_store) s.keep(*op);
         }
         return;
     }
@@ -217,7 +217,7 @@ void Network::store(Station& s, Endpoint& ep, bool& hold) {
     }
     for (auto& op : ops) {
         if (on_store) on_store(s, op);
-        if (apply_store) s.store.apply(op);
+        if (apply_store) s.keep(op);
     }
 }
 
@@ -421,7 +421,7 @@ void NodeStation::boot(Network& net, core::Crypto& crypto, std::uint64_t seed, s
     core::Config c = config;
     c.port = addr.port;
     c.bind_addr = addr;
-    node = std::make_unique<core::Node>(c, id, snap ? std::move(*snap) : store.snapshot(), crypto, seed);
+    node = std::make_unique<core::Node>(c, id, snap ? std::move(*snap) : stored(), crypto, seed);
     net.bring_up(*this, *this);
     node->handle_start(net.now());
     net.drain(*this);

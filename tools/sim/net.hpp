@@ -14,6 +14,7 @@
 
 #include "core/rng.hpp"
 #include "darkchat/core.hpp"
+#include "sim/packed_store.hpp"
 #include "support/mem_store.hpp"
 
 #include <cstdint>
@@ -128,6 +129,15 @@ struct Station {
     TimeMs extra_delay = 0;  // a slow node: added to every datagram from or to it
     double extra_loss = 0;   // and lost with this extra probability
     MemStore store;          // what it stored: a restart starts from it
+    // Or, when pack is set (large runs: dcsim), there instead, packed.
+    bool pack = false;
+    PackedStore packed;
+    void keep(const StoreOp& op) { pack ? packed.apply(op) : store.apply(op); }
+    Snapshot stored() const { return pack ? packed.snapshot() : store.snapshot(); }
+    void forget_stored() {
+        store.clear();
+        packed.clear();
+    }
     // A store that refuses every write (a full or broken disk): what could not
     // be stored is kept in unsaved and tried again once this is false.
     bool store_fails = false;

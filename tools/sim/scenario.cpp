@@ -100,6 +100,7 @@ Options sim_options(const FigureOptions& o) {
     so.net.latency = o.latency;
     so.net.jitter = o.jitter;
     so.keep_events = false;
+    so.pack_store = true;  // restarts as from a MemStore, in a fraction of its memory
     so.profile = true;
     return so;
 }
@@ -348,7 +349,7 @@ Figures measure(const FigureOptions& o) {
     say(o, "churn measured", wall0);
 
     f.mem_end_per_node = static_cast<double>(resident_bytes() - rss0) / static_cast<double>(ids.size());
-    for (NodeId i = 0; i < sim.size(); ++i) sim.peer(i).store.clear();
+    for (NodeId i = 0; i < sim.size(); ++i) sim.peer(i).forget_stored();
     malloc_trim(0);
     f.mem_core_per_node = static_cast<double>(resident_bytes() - rss0) / static_cast<double>(ids.size());
     f.problems = sim.problems();

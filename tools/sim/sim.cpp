@@ -40,6 +40,7 @@ NodeId Simulator::add(const std::string& name, std::optional<core::Config> cfg) 
     p.id = net_.identity(name);
     p.config.node = cfg ? *cfg : opts_.node;
     p.keep_events = opts_.keep_events;
+    p.pack = opts_.pack_store;
     p.on_event = [this, i](const host::Event& e) {
         if (!on_event) return;
         if (auto* ce = std::get_if<core::Event>(&e)) on_event(i, *ce);

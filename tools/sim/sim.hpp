@@ -50,6 +50,7 @@ struct Options {
     core::Config node;         // configuration of every node unless add() is given one
     bool keep_events = true;   // record every event in Peer::events (tests)
     bool keep_store = true;    // apply StoreOps (off: restarts start empty; saves memory)
+    bool pack_store = false;   // keep them in a PackedStore (Station::packed) rather than a MemStore
     bool trace = true;         // fold every datagram (time, ends, size; bytes too with fast crypto) into trace_hash()
     bool profile = false;      // measure the wall time each node's handle_*() and drain take (Peer::busy_ns)
     TimeMs start = 1'700'000'000'000;  // virtual epoch, in ms
