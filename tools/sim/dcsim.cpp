@@ -32,6 +32,8 @@ const char* kUsage =
     "  --loss P[,P...]    loss levels for the liveness figures (default 0,0.01,0.05)\n"
     "  --crypto K         fast (keyed hash, default) | real (libsodium Ed25519)\n"
     "  --super            add one super-client (-s) that every user knows (-sip)\n"
+    "  --join-window MS   users start making their links at random times within it (default 5000);\n"
+    "                     longer spreads the join's answers (fewer in flight at once)\n"
     "  --samples K        status changes and crashes measured (default 40)\n"
     "  --idle MS          idle window for traffic and speed (default 10000)\n"
     "  --fp-window MS     idle window per loss level for false positives (default 30000)\n"
@@ -116,6 +118,7 @@ std::string replay(const FigureOptions& o) {
     s += " --idle " + std::to_string(o.idle) + " --fp-window " + std::to_string(o.fp_window) + " --churn " +
          std::to_string(o.churn) + " --churn-rate " + fmt(o.churn_rate, "%g") + " --loss ";
     for (std::size_t i = 0; i < o.losses.size(); ++i) s += (i ? "," : "") + fmt(o.losses[i], "%g");
+    if (o.join_window != FigureOptions{}.join_window) s += " --join-window " + std::to_string(o.join_window);
     if (o.super_client) s += " --super";
     if (!o.check_views) s += " --no-views";
     core::Config d;
@@ -307,6 +310,7 @@ int main(int argc, char** argv) {
             else if (k == "real") o.crypto = CryptoKind::real;
             else usage_error("--crypto is fast or real");
         } else if (a == "--super") o.super_client = true;
+        else if (a == "--join-window") o.join_window = static_cast<TimeMs>(number());
         else if (a == "--samples") o.samples = static_cast<std::size_t>(number());
         else if (a == "--idle") o.idle = static_cast<TimeMs>(number()), idle_set = true;
         else if (a == "--fp-window") o.fp_window = static_cast<TimeMs>(number()), fp_set = true;
@@ -335,6 +339,7 @@ int main(int argc, char** argv) {
     if (o.topology != "figure3" && o.topology != "random" && o.topology != "social")
         usage_error("unknown topology " + o.topology);
     if (o.idle <= 0) usage_error("--idle must be positive");
+    if (o.join_window <= 0) usage_error("--join-window must be positive");
     if (upsets_set && !resilient) usage_error("--upset needs --resilience");
     try {
         if (resilient) {

@@ -91,6 +91,20 @@ void say(const FigureOptions& o, const char* what, Clock::time_point t0) {
     if (o.verbose) std::fprintf(stderr, "dcsim: %-40s wall %7.1f s\n", what, seconds_since(t0));
 }
 
+// Runs the simulation for d ms; with -v, in steps of a simulated second, each
+// reported with the resident size and the CPU so far (a large run's curve:
+// how far it got, and at what cost, if it is stopped).
+void run_reporting(Simulator& sim, const FigureOptions& o, TimeMs d, const char* what) {
+    if (!o.verbose) return sim.run_for(d);
+    const TimeMs end = sim.now() + d;
+    while (sim.now() < end) {
+        sim.run_until(std::min(end, sim.now() + 1000));
+        std::fprintf(stderr, "dcsim: %s: %.1f simulated s, resident %.0f MiB, CPU %.1f s\n", what,
+                     static_cast<double>(sim.elapsed()) / 1000, static_cast<double>(resident_bytes()) / (1 << 20),
+                     cpu_seconds());
+    }
+}
+
 }  // namespace
 
 Options sim_options(const FigureOptions& o) {
@@ -120,8 +134,9 @@ Built build(Simulator& sim, const FigureOptions& o) {
     }
     b.ids = populate(sim, b.g, cfg);
     JoinPlan plan;
+    plan.window = o.join_window;
     schedule_links(sim, b.g, b.ids, plan);
-    sim.run_for(plan.window + 4 * plan.step);
+    run_reporting(sim, o, plan.window + 4 * plan.step, "join");
     return b;
 }
 
@@ -140,7 +155,7 @@ Figures measure(const FigureOptions& o) {
     f.nodes = g.size();
     f.mean_degree = g.mean_degree();
     f.join_ms = sim.elapsed();
-    sim.run_for(15000);  // settle
+    run_reporting(sim, o, 15000, "settle");
     f.wall_setup_s = seconds_since(wall0);
     f.mem_per_node = static_cast<double>(resident_bytes() - rss0) / static_cast<double>(ids.size());
     say(o, "network built", wall0);

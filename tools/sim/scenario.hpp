@@ -36,6 +36,7 @@ struct FigureOptions {
     std::uint64_t seed = 1;
     bool super_client = false;   // one more node, -s, that every node knows (-sip)
     core::Config node;           // every user's configuration (timers); port, address, servers are set per node
+    TimeMs join_window = JoinPlan{}.window;  // users start making their links at random times in [0, this)
     std::size_t samples = 40;    // status changes and crashes measured (per loss level)
     TimeMs idle = 10000;         // idle traffic window
     TimeMs fp_window = 30000;    // idle window per loss level for false positives
