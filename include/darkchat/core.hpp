@@ -123,8 +123,9 @@ using Command = std::variant<cmd::Chat, cmd::Add, cmd::Ping, cmd::Explode, cmd::
 // input, before the turn's store ops are taken, so that what those parts store
 // in answer is in the same commit as what rests on it (the acknowledgement).
 namespace aside {
-// A group message that arrived, from `from`, whose key the node pinned and checked.
-struct GroupMessage { std::string from; PublicKey key{}; Bytes payload; };
+// A group message that arrived, from `from`, whose key the node pinned and checked, written
+// on its session `session` (one of our own other devices when from is our own user).
+struct GroupMessage { std::string from; PublicKey key{}; Bytes payload; SessionId session{}; };
 // A user we watch went offline (no session answers) or came back.
 struct UserStatus { std::string user; PublicKey key{}; bool online = false; };
 }  // namespace aside

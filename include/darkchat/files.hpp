@@ -190,7 +190,11 @@ enum class Phase : std::uint8_t {
 
 namespace cmd {
 // Offer a manifest made by ManifestBuilder to one receiver; path is where the driver
-// reads the file from.
+// reads the file from. Every session of the receiver that answers (handle_message's
+// session) gets its own transfer: its chunks go to that session alone, its record is its
+// own, and one session declining or cancelling ends no other's. The offer stays open to
+// the receiver's other sessions for offer_retry * offer_attempts after the first answer,
+// or until a session's copy is delivered while no other session's is under way.
 struct Offer { PublicKey to{}; KxPublicKey to_kx{}; wire::SignedBlob manifest; std::string path; };
 // Take an offer: chunks are written to partial_path, renamed to final_path once checked.
 struct Accept { FileId id{}; std::string partial_path; std::string final_path; };
@@ -209,9 +213,10 @@ using Command = std::variant<cmd::Offer, cmd::Accept, cmd::Decline, cmd::Cancel,
 
 // What the driver does to files.
 namespace io {
-// peer: the receiver a group's file is read for (handed back with the bytes); all zero otherwise.
+// peer: the receiver a group's file is read for, session: the receiver's session a file to a
+// contact is read for (both handed back with the bytes); all zero otherwise.
 struct Read { FileId id{}; Side side = Side::sending; std::string path; std::uint32_t index = 0;
-              std::uint64_t offset = 0; std::uint32_t length = 0; PublicKey peer{}; };
+              std::uint64_t offset = 0; std::uint32_t length = 0; PublicKey peer{}; SessionId session{}; };
 // A chunk's bytes; a failed write is answered with handle_write_failed.
 struct Write { FileId id{}; std::string path; std::uint64_t offset = 0; Bytes bytes; std::uint32_t index = 0; };
 // Make what was written to path durable (fdatasync): comes before the record that counts it.
@@ -240,19 +245,24 @@ struct Announced { FileId id{}; GroupId group{}; PublicKey from{}; std::string n
 using Event = std::variant<ev::Offered, ev::Refused, ev::Accepted, ev::Declined, ev::Completed, ev::Delivered,
                            ev::Cancelled, ev::Failed, ev::Shared, ev::Announced>;
 
+// To a peer: to the one session named (a chunk of that session's transfer), or to every
+// session of that peer (session all zero).
 struct Outgoing {
     PublicKey to{};
     Bytes bytes;  // wire::encode_file
+    SessionId session{};
 };
 
 // A transfer's state to keep (wire::encode(FileState)); empty: forget it. peer names the
-// receiver of a file served to a group's member (one record per member); all zero
-// otherwise.
+// receiver of a file served to a group's member (one record per member), session the
+// receiver's session a file to a contact goes to (one record per session that took it,
+// besides the offer's own); all zero otherwise.
 struct StoreRecord {
     FileId id{};
     Side side = Side::sending;
     PublicKey peer{};
     Bytes state;
+    SessionId session{};
 };
 
 struct Stats {
@@ -275,6 +285,7 @@ struct TransferView {
     std::size_t asked = 0;    // receiver: chunks asked for and not here
     GroupId group{};          // shared in this group; all zero between two
     std::string path;         // sending or holding: the file read; receiving: the partial file
+    SessionId session{};      // sending: the receiver's session it goes to; all zero: the offer
 };
 
 class Machine {
@@ -288,13 +299,14 @@ public:
     // Before any input: one call per stored transfer state.
     Result<void> restore(ByteView state);
 
-    void handle_message(TimeMs now, const PublicKey& from, ByteView bytes);
+    // session: the sender's session (device), where the carrier knows it; all zero otherwise.
+    void handle_message(TimeMs now, const PublicKey& from, ByteView bytes, const SessionId& session = {});
     void handle_command(TimeMs now, const Command& command);
     // The bytes of an io::Read, or (failed) why they could not be read.
     void handle_read(TimeMs now, const FileId& id, Side side, std::uint32_t index, ByteView bytes,
-                     const PublicKey& peer = {});
+                     const PublicKey& peer = {}, const SessionId& session = {});
     void handle_read_failed(TimeMs now, const FileId& id, Side side, const std::string& why,
-                            const PublicKey& peer = {});
+                            const PublicKey& peer = {}, const SessionId& session = {});
     // The io::Write of chunk index could not be done (a full disk): the chunk is not
     // counted, and no chunk is asked for until write_retry has passed.
     void handle_write_failed(TimeMs now, const FileId& id, std::uint32_t index);

@@ -149,6 +149,8 @@ struct FileState {
     Bytes have;              // receiving: one bit per chunk on disk, chunk i in byte i / 8, bit i % 8
     Bytes sealed;            // sending: the key sealed to the receiver, to offer it again
     FileGroupBytes group{};  // the group the file was shared in; all zero: a file between two
+    SessionId session{};     // sending: the receiver's session (device) this transfer goes to; all zero: the offer
+    bool answered = false;   // sending, the offer: some session of the receiver answered it
     bool operator==(const FileState&) const = default;
 };
 Bytes encode(const FileState& s);

@@ -160,13 +160,16 @@ public:
     // to member again. An error in words when we cannot (no relay answers us).
     Result<void> move_group(TimeMs now, const groups::GroupId& group, bool to_relay);
     // File transfers (darkchat-protocol(7), FILES): every user node runs them. Their
-    // offers, answers, wants and ends ride on the node's chat like group messages;
-    // chunks go straight to the peer's session as TCP frames (MsgType::file_data).
+    // offers, answers, wants and ends ride on the node's chat like group messages (to
+    // every online session of the peer, each answering with its own session id);
+    // chunks go straight to the session that asked for them as TCP frames
+    // (MsgType::file_data).
     files::Machine* files();
     // A manifest for a file of this name and size, signed by us when finished.
     files::ManifestBuilder manifest_builder(std::string name, std::uint64_t size, std::string media_type);
     // Offers the file of that manifest (finished from manifest_builder) at path to
-    // user, a name whose key the node pinned. An error in words when it cannot.
+    // user, a name whose key the node pinned: to each of its sessions, and under an id
+    // of its own to each of our own other devices online. An error in words when it cannot.
     Result<void> offer_file(TimeMs now, const std::string& user, files::ManifestBuilder& manifest,
                             const std::string& path);
     // Shares the file of that manifest at path with every member of a group we are in
@@ -181,11 +184,11 @@ public:
     // write lands before the record that counts it. A read is answered with
     // handle_file_read or handle_file_read_failed, at once or later.
     std::optional<files::IoOp> poll_file_io();
-    // peer: the io::Read's.
+    // peer, session: the io::Read's.
     void handle_file_read(TimeMs now, const files::FileId& id, files::Side side, std::uint32_t index,
-                          ByteView bytes, const PublicKey& peer = {});
+                          ByteView bytes, const PublicKey& peer = {}, const SessionId& session = {});
     void handle_file_read_failed(TimeMs now, const files::FileId& id, files::Side side, const std::string& why,
-                                 const PublicKey& peer = {});
+                                 const PublicKey& peer = {}, const SessionId& session = {});
     void handle_file_write_failed(TimeMs now, const files::FileId& id, std::uint32_t index);
     // The user name for an identity key: the name the node pinned it under, else
     // the name a group or a request gave it; empty when nothing knows it.
@@ -193,9 +196,12 @@ public:
     const Config& config() const;
     std::uint16_t port() const;
     // What the node knows, as the room client asks it: the key pinned for a
-    // user, and where its sessions are (online ones first).
+    // user, and where its sessions are (online ones first; only that session's when one
+    // is named).
     std::optional<PublicKey> pinned(const std::string& user) const;
-    std::vector<Addr> addresses_of(const std::string& user) const;
+    std::vector<Addr> addresses_of(const std::string& user, const SessionId& session = {}) const;
+    // Another session of our own user (another device) is online.
+    bool other_devices_online() const;
 
 private:
     Host(const Config& config);

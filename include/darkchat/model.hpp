@@ -125,6 +125,7 @@ struct FileRecord {
     std::uint8_t side = 0;
     Bytes state;
     PublicKey peer{};
+    SessionId session{};  // sending: the receiver's session the transfer goes to (all zero otherwise)
 };
 
 // A line said in a conversation group or a room (groups::ev::Line,
@@ -184,7 +185,7 @@ struct DeleteGroup { GroupKeyId group{}; };   // we are out of it
 struct PutHeld { HeldRecord held; };
 struct DeleteHeld { std::string to; MessageId id{}; };  // handed over, or too old
 struct PutFile { FileRecord file; };                          // replaces that side's state
-struct DeleteFile { GroupKeyId file{}; std::uint8_t side = 0; PublicKey peer{}; };  // done, declined or cancelled
+struct DeleteFile { GroupKeyId file{}; std::uint8_t side = 0; PublicKey peer{}; SessionId session{}; };  // done, declined or cancelled
 struct PutEvent { EventRecord event; };         // the API's event log
 struct DeleteEvents { std::uint64_t upto = 0; };  // every event with seq <= upto
 struct PutLine { LineRecord line; };  // the first copy wins; the oldest past kLinesKept go

@@ -170,11 +170,11 @@ void Node::State::show_chat(HeldChat&& first) {
         if (ack.want != 0) send(x.back, wire::MsgType::chat_ack, wire::encode(ack));
         else ack_plain(x.back, x.msg, x.sender_user, x.sender_session);
         if (group) {
-            // Each device runs its own group machine: no mirroring, and our own
-            // user's group messages (from another device) are not for this one.
-            if (m.from != id.user)
-                if (auto u = users.find(m.from); u != users.end() && u->second.key_known)
-                    asides_out.push_back(aside::GroupMessage{m.from, u->second.rec.key, m.group});
+            // Each device runs its own group machine: no mirroring. Our own user's
+            // (from another device) go on too, with the session that wrote each: the
+            // Host takes only a file's from them.
+            if (auto u = users.find(m.from); u != users.end() && u->second.key_known)
+                asides_out.push_back(aside::GroupMessage{m.from, u->second.rec.key, m.group, m.session});
             depends_on.reset();
             tentative.push_back(std::move(t));
             continue;

@@ -177,13 +177,7 @@ void Machine::State::on_ask(TimeMs now, const PublicKey& from, const wire::FileA
         ++stats.refused;
         return;
     }
-    Transfer t;
-    t.side = Side::sending;
-    t.blob = h->blob;
-    t.m = h->m;
-    t.group = h->group;
-    t.path = h->path;
-    t.chunks = h->chunks;
+    Transfer t = h->sending_copy();
     crypto.random(t.key);
     t.sealed = crypto.seal(t.key, *kx);
     t.peer = from;

@@ -16,27 +16,58 @@ void Machine::State::save(const FileId& id, Transfer& t) {
     if (t.unsynced) io.push_back(io::Sync{id, t.path});
     t.unsynced = false;
     wire::FileState s{t.blob, t.key, static_cast<std::uint8_t>(t.side), static_cast<std::uint8_t>(t.phase),
-                      t.peer, t.path, t.final_path, t.have, t.sealed, t.group};
+                      t.peer, t.path, t.final_path, t.have, t.sealed, t.group, t.session, t.answered};
     const Key k = t.place(id);
-    store.push_back({id, t.side, k.peer, wire::encode(s)});
+    store.push_back({id, t.side, k.peer, wire::encode(s), k.session});
     t.since_store = 0;
 }
 
 void Machine::State::forget(const Key& k) {
-    store.push_back({k.id, k.side, k.peer, {}});
+    store.push_back({k.id, k.side, k.peer, {}, k.session});
     transfers.erase(k);
 }
 
 // The transfer of id on side whose peer is from: a member's own place on the
-// sending side of a group's file, else the file's one place.
-Transfer* Machine::State::find(Side side, const FileId& id, const PublicKey& from) {
-    auto it = transfers.find({side, id, from});
-    if (it == transfers.end()) it = transfers.find({side, id, {}});
+// sending side of a group's file, a session's own place on the sending side of a file
+// to a contact, else the file's one place (the offer, or a transfer whose receiver's
+// session is not known: a room's member, one taken before sessions had their own).
+Transfer* Machine::State::find(Side side, const FileId& id, const PublicKey& from, const SessionId& session) {
+    auto it = transfers.find({side, id, from, {}});
+    if (it == transfers.end() && session != SessionId{}) it = transfers.find({side, id, {}, session});
+    if (it == transfers.end()) it = transfers.find({side, id, {}, {}});
     if (it == transfers.end() || it->second.peer != from) {
         ++stats.refused;
         return nullptr;
     }
     return &it->second;
+}
+
+// The sending transfer an answer from a receiver's session is about: that session's own,
+// made from the offer the first time the session answers it (the offer stays open to the
+// receiver's other sessions for as long as it would have been offered).
+Transfer* Machine::State::answering(TimeMs now, const FileId& id, const PublicKey& from, const SessionId& session) {
+    Transfer* t = find(Side::sending, id, from, session);
+    if (!t || session == SessionId{} || !t->offer_to_sessions() || t->phase != Phase::offered) return t;
+    mark_answered(now, id, *t);
+    if (full()) {
+        ++stats.refused;
+        return nullptr;
+    }
+    Transfer c = t->sending_copy();
+    c.key = t->key;
+    c.peer = t->peer;
+    c.session = session;
+    return &transfers.emplace(c.place(id), std::move(c)).first->second;
+}
+
+// The first answer to an offer to a contact's sessions: it is not sent again, and stays
+// open to the other sessions until then.
+void Machine::State::mark_answered(TimeMs now, const FileId& id, Transfer& offer) {
+    if (offer.answered) return;
+    offer.answered = true;
+    offer.offer_due = kNever;
+    offer.open_until = now + cfg.offer_retry * cfg.offer_attempts;
+    save(id, offer);
 }
 
 Transfer* Machine::State::at(Side side, const FileId& id) {
@@ -64,7 +95,7 @@ void Machine::State::fill(TimeMs now, const FileId& id, Transfer& t) {
         t.asked[i] = now + cfg.request_timeout;
         ask.push_back(i);
     }
-    if (!ask.empty()) send(t.peer, wire::FileWant{id, std::move(ask)});
+    if (!ask.empty()) send(t, wire::FileWant{id, std::move(ask)});
 }
 
 void Machine::State::bad_chunk(TimeMs now, const FileId& id, Transfer& t, std::uint32_t index) {
@@ -179,7 +210,7 @@ void Machine::State::complete(const FileId& id, Transfer& t) {
     const Key k{Side::receiving, id, {}};
     io.push_back(io::Finish{id, t.path, t.final_path});
     events.push_back(ev::Completed{id, t.peer, t.final_path, t.m.size, t.image});
-    send(t.peer, wire::FileDone{id, true});
+    send(t, wire::FileDone{id, true});
     // A group's file: now one more member serves it to the others.
     if (!zero(t.group)) {
         const Transfer done = std::move(t);
@@ -207,7 +238,7 @@ void Machine::State::verified_chunk(TimeMs now, const FileId& id, Transfer& t, s
 }
 
 void Machine::State::offer(TimeMs now, Transfer& t) {
-    send(t.peer, wire::FileOffer{t.blob, t.sealed, t.group});
+    send(t, wire::FileOffer{t.blob, t.sealed, t.group});
     ++t.offer_tries;
     t.offer_due = t.offer_tries < cfg.offer_attempts ? now + cfg.offer_retry : kNever;
 }
@@ -220,29 +251,38 @@ void Machine::State::accepted(const FileId& id, Transfer& t) {
     save(id, t);
 }
 
-void Machine::State::on_want(const PublicKey& from, const wire::FileWant& w) {
-    Transfer* t = find(Side::sending, w.id, from);
+void Machine::State::on_want(TimeMs now, const PublicKey& from, const SessionId& session, const wire::FileWant& w) {
+    Transfer* t = answering(now, w.id, from, session);
     if (!t) return;
     accepted(w.id, *t);
+    const Key k = t->place(w.id);
     for (std::uint32_t i : w.chunks) {
         if (i >= t->chunks || t->reading.contains(i)) continue;
         if (t->reading.size() >= cfg.max_reads) break;  // asked again after its timeout
         t->reading.insert(i);
-        io.push_back(io::Read{w.id, Side::sending, t->path, i, t->offset(i), t->length(i), t->place(w.id).peer});
+        io.push_back(io::Read{w.id, Side::sending, t->path, i, t->offset(i), t->length(i), k.peer, k.session});
     }
 }
 
 void Machine::State::served_chunk(const FileId& id, Transfer& t, std::uint32_t index, ByteView bytes) {
     if (t.reading.erase(index) == 0) return;
-    if (!t.matches(index, bytes, crypto)) {
-        events.push_back(ev::Failed{id, "'" + t.m.name + "' changed since it was offered"});
-        send(t.peer, wire::FileCancel{id});
-        forget(t.place(id));
-        return;
-    }
+    if (!t.matches(index, bytes, crypto)) return unservable(id, t, "'" + t.m.name + "' changed since it was offered");
     wire::FileChunk c{id, index, Bytes(bytes.size() + wire::kFileChunkTag)};
     crypto.aead_seal(c.data.data(), bytes, chunk_ad(id, index), index, t.key);
-    send(t.peer, c);
+    send(t, c);
+}
+
+// The file cannot be served (changed or unreadable): the transfer ends with a fileCancel,
+// which reaches every session of the receiver, and so does every other transfer of the
+// file to them (the offer and each session's).
+void Machine::State::unservable(const FileId& id, Transfer& t, const std::string& why) {
+    events.push_back(ev::Failed{id, why});
+    send(t.peer, wire::FileCancel{id});
+    std::vector<Key> keys{t.place(id)};
+    if (zero(t.group))
+        for (const auto& [k, o] : transfers)
+            if (k.side == Side::sending && k.id == id && zero(o.group) && k != keys.front()) keys.push_back(k);
+    for (const Key& k : keys) forget(k);
 }
 
 void Machine::State::command(TimeMs now, const cmd::Offer& c) {
@@ -251,7 +291,7 @@ void Machine::State::command(TimeMs now, const cmd::Offer& c) {
         events.push_back(ev::Failed{m ? m->id : FileId{}, "not a manifest of ours"});
         return;
     }
-    const Key k{Side::sending, m->id, {}};
+    const Key k{Side::sending, m->id, {}, {}};
     if (transfers.contains(k)) {
         events.push_back(ev::Failed{m->id, "'" + m->name + "' is already offered"});
         return;
@@ -317,18 +357,23 @@ void Machine::State::command(TimeMs, const cmd::Cancel& c) {
             transfers.erase(it);
             continue;
         }
-        if (t.phase != Phase::asking) send(t.peer, wire::FileCancel{c.id});
+        if (t.phase != Phase::asking) send(t, wire::FileCancel{c.id});
         if (t.side == Side::receiving) io.push_back(io::Remove{c.id, t.path});
         events.push_back(ev::Cancelled{c.id, self.pk});
         forget(k);
     }
 }
 
-void Machine::State::on_cancel(TimeMs now, const PublicKey& from, const wire::FileCancel& c) {
+void Machine::State::on_cancel(TimeMs now, const PublicKey& from, const SessionId& session,
+                               const wire::FileCancel& c) {
     bool any = false;
-    for (Key k : {Key{Side::sending, c.id, from}, Key{Side::sending, c.id, {}}, Key{Side::receiving, c.id, {}}}) {
+    // From a session of a contact: only that session's transfer ends, never the offer,
+    // which the others may still take.
+    for (Key k : {Key{Side::sending, c.id, from, {}}, Key{Side::sending, c.id, {}, session},
+                  Key{Side::sending, c.id, {}, {}}, Key{Side::receiving, c.id, {}, {}}}) {
         auto it = transfers.find(k);
         if (it == transfers.end() || it->second.peer != from) continue;
+        if (session != SessionId{} && it->second.offer_to_sessions() && it->second.phase == Phase::offered) continue;
         any = true;
         Transfer& t = it->second;
         // A member serving a group's file stopped: another may serve the rest.
@@ -346,7 +391,7 @@ void Machine::State::on_cancel(TimeMs now, const PublicKey& from, const wire::Fi
     if (!any) ++stats.refused;
 }
 
-void Machine::State::on_message(TimeMs now, const PublicKey& from, ByteView bytes) {
+void Machine::State::on_message(TimeMs now, const PublicKey& from, const SessionId& session, ByteView bytes) {
     auto msg = wire::decode_file(bytes);
     if (!msg) {
         ++stats.malformed;
@@ -356,22 +401,35 @@ void Machine::State::on_message(TimeMs now, const PublicKey& from, ByteView byte
     if (auto* sh = std::get_if<wire::FileShare>(&*msg)) return on_share(from, *sh);
     if (auto* a = std::get_if<wire::FileAsk>(&*msg)) return on_ask(now, from, *a);
     if (auto* c = std::get_if<wire::FileChunk>(&*msg)) return on_chunk(now, *c);
-    if (auto* w = std::get_if<wire::FileWant>(&*msg)) return on_want(from, *w);
-    if (auto* c = std::get_if<wire::FileCancel>(&*msg)) return on_cancel(now, from, *c);
+    if (auto* w = std::get_if<wire::FileWant>(&*msg)) return on_want(now, from, session, *w);
+    if (auto* c = std::get_if<wire::FileCancel>(&*msg)) return on_cancel(now, from, session, *c);
     if (auto* a = std::get_if<wire::FileAnswer>(&*msg)) {
-        Transfer* t = find(Side::sending, a->id, from);
+        Transfer* t = a->accept ? answering(now, a->id, from, session) : find(Side::sending, a->id, from, session);
         if (!t) return;
         if (a->accept) return accepted(a->id, *t);
         if (t->phase != Phase::offered) return;
         if (zero(t->group)) events.push_back(ev::Declined{a->id, from});  // in a group: another member served it
+        // One session declined: the offer stays open to the others.
+        if (session != SessionId{} && t->offer_to_sessions()) return mark_answered(now, a->id, *t);
         return forget(t->place(a->id));
     }
     if (auto* d = std::get_if<wire::FileDone>(&*msg)) {
-        Transfer* t = find(Side::sending, d->id, from);
+        Transfer* t = find(Side::sending, d->id, from, session);
         if (!t) return;
+        if (session != SessionId{} && t->offer_to_sessions() && t->phase == Phase::offered) {
+            ++stats.refused;  // done with a transfer this session never had
+            return;
+        }
         if (d->ok) events.push_back(ev::Delivered{d->id, from});
         else events.push_back(ev::Failed{d->id, "the receiver could not check '" + t->m.name + "'"});
-        forget(t->place(d->id));
+        const Key k = t->place(d->id);
+        forget(k);
+        // A copy is delivered and no other session's is under way: the offer ends too.
+        if (k.session == SessionId{} || !d->ok) return;
+        const Key offer{Side::sending, d->id, {}, {}};
+        for (const auto& [o, x] : transfers)
+            if (o.side == Side::sending && o.id == d->id && o != offer) return;
+        if (transfers.contains(offer)) forget(offer);
     }
 }
 
@@ -392,8 +450,12 @@ Result<void> Machine::State::restore(ByteView bytes) {
     t.final_path = std::move(s->final_path);
     t.sealed = std::move(s->sealed);
     t.group = s->group;
+    t.session = s->session;
+    t.answered = s->answered;
     t.chunks = wire::file_chunks(t.m.size, t.m.chunk_size);
     if (t.path.empty()) return err("fileState: no path");
+    if ((t.session != SessionId{} || t.answered) && (t.side != Side::sending || !zero(t.group)))
+        return err("fileState: only a file to a contact goes to a session");
     if (t.phase == Phase::asking && (t.side != Side::receiving || zero(t.group)))
         return err("fileState: only a group's file is asked for");
     if (t.side == Side::holding) {
@@ -405,7 +467,9 @@ Result<void> Machine::State::restore(ByteView bytes) {
         for (std::uint64_t i = t.chunks; i < t.have.size() * 8; ++i) t.clear(static_cast<std::uint32_t>(i));
         for (auto b : t.have) t.have_count += static_cast<std::uint64_t>(std::popcount(b));
         t.kick = true;
-    } else if (t.phase == Phase::offered) {
+    } else if (t.phase == Phase::offered && t.answered) {
+        t.open_until = 0;  // open again for as long, from the first timeout
+    } else if (t.phase == Phase::offered && t.session == SessionId{}) {
         if (t.sealed.empty()) return err("fileState: no sealed key to offer again");
         t.offer_due = 0;
     } else if (t.phase == Phase::verifying) {
@@ -429,6 +493,8 @@ void Machine::State::timeout(TimeMs now) {
         if (t.side == Side::holding) continue;
         if (t.side == Side::sending) {
             if (t.phase == Phase::offered && t.offer_due <= now) offer(now, t);
+            if (t.answered && t.open_until == 0) t.open_until = now + cfg.offer_retry * cfg.offer_attempts;
+            if (t.answered && t.open_until <= now) forget(k);  // the sessions that took it go on
             continue;
         }
         if (t.kick) {
@@ -479,6 +545,7 @@ std::optional<TimeMs> Machine::State::next_timeout() const {
     for (const auto& [k, t] : transfers) {
         if (t.kick) return 0;
         if (t.side == Side::sending && t.phase == Phase::offered) next = std::min(next, t.offer_due);
+        if (t.answered) next = std::min(next, t.open_until);
         if (t.side == Side::receiving && t.phase == Phase::asking) next = std::min(next, t.ask_due);
         if (t.side == Side::receiving && t.phase == Phase::transferring && !zero(t.group))
             next = std::min(next, t.heard + cfg.holder_timeout);
@@ -511,27 +578,28 @@ Machine::~Machine() = default;
 
 Result<void> Machine::restore(ByteView state) { return s_->restore(state); }
 
-void Machine::handle_message(TimeMs now, const PublicKey& from, ByteView bytes) { s_->on_message(now, from, bytes); }
+void Machine::handle_message(TimeMs now, const PublicKey& from, ByteView bytes, const SessionId& session) {
+    s_->on_message(now, from, session, bytes);
+}
 
 void Machine::handle_command(TimeMs now, const Command& command) {
     std::visit([&](const auto& c) { s_->command(now, c); }, command);
 }
 
 void Machine::handle_read(TimeMs now, const FileId& id, Side side, std::uint32_t index, ByteView bytes,
-                          const PublicKey& peer) {
-    auto it = s_->transfers.find({side, id, peer});
+                          const PublicKey& peer, const SessionId& session) {
+    auto it = s_->transfers.find({side, id, peer, session});
     if (it == s_->transfers.end()) return;
     if (side == Side::sending) s_->served_chunk(id, it->second, index, bytes);
     else s_->verified_chunk(now, id, it->second, index, bytes);
 }
 
-void Machine::handle_read_failed(TimeMs, const FileId& id, Side side, const std::string& why, const PublicKey& peer) {
-    auto it = s_->transfers.find({side, id, peer});
+void Machine::handle_read_failed(TimeMs, const FileId& id, Side side, const std::string& why, const PublicKey& peer,
+                                 const SessionId& session) {
+    auto it = s_->transfers.find({side, id, peer, session});
     if (it == s_->transfers.end()) return;
     Transfer& t = it->second;
-    s_->events.push_back(ev::Failed{id, "cannot read '" + t.path + "': " + why});
-    s_->send(t.peer, wire::FileCancel{id});
-    s_->forget(it->first);
+    s_->unservable(id, t, "cannot read '" + t.path + "': " + why);
 }
 
 void Machine::handle_timeout(TimeMs now) { s_->timeout(now); }
@@ -546,7 +614,8 @@ std::vector<TransferView> Machine::transfers() const {
     std::vector<TransferView> v;
     for (const auto& [k, t] : s_->transfers)
         v.push_back(
-            {k.id, t.side, t.phase, t.peer, t.m.name, t.m.size, t.chunks, t.have_count, t.asked.size(), t.group, t.path});
+            {k.id, t.side, t.phase, t.peer, t.m.name, t.m.size, t.chunks, t.have_count, t.asked.size(), t.group, t.path,
+             k.session});
     return v;
 }
 

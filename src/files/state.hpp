@@ -26,12 +26,14 @@ inline Bytes chunk_ad(const FileId& id, std::uint32_t index) {
     return ad;
 }
 
-// A transfer's place: one per file and side, and on the sending side of a file served
-// to a group's members one per member (peer); peer is all zero otherwise.
+// A transfer's place: one per file and side; on the sending side of a file served to a
+// group's members one per member (peer), and of a file to a contact one per session of
+// the receiver that took it (session) beside the offer itself; all zero otherwise.
 struct Key {
     Side side = Side::sending;
     FileId id{};
     PublicKey peer{};
+    SessionId session{};
     auto operator<=>(const Key&) const = default;
 };
 
@@ -69,11 +71,33 @@ struct Transfer {
     // shared in a group (all zero between two)
     GroupId group{};
     TimeMs ask_due = kNever;   // receiving, asking: when to ask again
+
+    // sending to a contact: the session this transfer goes to (all zero: the offer, which
+    // stays open to the other sessions until open_until once one of them answered, or
+    // until a copy is delivered with no other session's under way)
+    SessionId session{};
+    bool answered = false;
+    TimeMs open_until = kNever;
     int asks = 0;              // receiving: fileAsks sent since the last holder answered
     TimeMs heard = 0;          // receiving in a group: the last chunk from the holder
 
     Key place(const FileId& id) const {
-        return {side, id, side == Side::sending && !zero(group) ? peer : PublicKey{}};
+        if (side != Side::sending) return {side, id, {}, {}};
+        return {side, id, zero(group) ? PublicKey{} : peer, session};
+    }
+    // The offer of a file to a contact, open to its sessions.
+    bool offer_to_sessions() const { return side == Side::sending && zero(group) && session == SessionId{}; }
+
+    // A new sending transfer of this file: its manifest, source, chunks and group.
+    Transfer sending_copy() const {
+        Transfer c;
+        c.side = Side::sending;
+        c.blob = blob;
+        c.m = m;
+        c.group = group;
+        c.path = path;
+        c.chunks = chunks;
+        return c;
     }
 
     bool has(std::uint32_t i) const { return have[i / 8] >> (i % 8) & 1; }
@@ -127,12 +151,17 @@ struct Machine::State {
 
     State(Config c, Self s, Crypto& cr, Peers* p) : cfg(c), self(s), crypto(cr), peers(p) {}
 
-    void send(const PublicKey& to, const wire::FileMessage& m) { out.push_back({to, wire::encode_file(m)}); }
+    void send(const PublicKey& to, const wire::FileMessage& m) { out.push_back({to, wire::encode_file(m), {}}); }
+    // To the peer of a transfer: to its session alone when it has one.
+    void send(const Transfer& t, const wire::FileMessage& m) { out.push_back({t.peer, wire::encode_file(m), t.session}); }
 
     // machine.cpp: records, lookups, transfers between two
     void save(const FileId& id, Transfer& t);
     void forget(const Key& k);
-    Transfer* find(Side side, const FileId& id, const PublicKey& from);
+    Transfer* find(Side side, const FileId& id, const PublicKey& from, const SessionId& session = {});
+    Transfer* answering(TimeMs now, const FileId& id, const PublicKey& from, const SessionId& session);
+    void mark_answered(TimeMs now, const FileId& id, Transfer& offer);
+    void unservable(const FileId& id, Transfer& t, const std::string& why);
     Transfer* at(Side side, const FileId& id);
     // max_transfers reached: counts transfers under way, not the files held for groups.
     bool full() const;
@@ -147,14 +176,14 @@ struct Machine::State {
     void verified_chunk(TimeMs now, const FileId& id, Transfer& t, std::uint32_t index, ByteView bytes);
     void offer(TimeMs now, Transfer& t);
     void accepted(const FileId& id, Transfer& t);
-    void on_want(const PublicKey& from, const wire::FileWant& w);
+    void on_want(TimeMs now, const PublicKey& from, const SessionId& session, const wire::FileWant& w);
     void served_chunk(const FileId& id, Transfer& t, std::uint32_t index, ByteView bytes);
     void command(TimeMs now, const cmd::Offer& c);
     void command(TimeMs now, const cmd::Accept& c);
     void command(TimeMs, const cmd::Decline& c);
     void command(TimeMs, const cmd::Cancel& c);
-    void on_cancel(TimeMs now, const PublicKey& from, const wire::FileCancel& c);
-    void on_message(TimeMs now, const PublicKey& from, ByteView bytes);
+    void on_cancel(TimeMs now, const PublicKey& from, const SessionId& session, const wire::FileCancel& c);
+    void on_message(TimeMs now, const PublicKey& from, const SessionId& session, ByteView bytes);
     Result<void> restore(ByteView bytes);
     void timeout(TimeMs now);
     std::optional<TimeMs> next_timeout() const;

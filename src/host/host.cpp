@@ -238,9 +238,10 @@ void Host::settle(TimeMs now) {
             moved = true;
             if (auto* m = std::get_if<core::aside::GroupMessage>(&*a)) {
                 names_[m->key] = m->from;
+                // Our own other devices send us files only: each runs its own groups.
                 if (!m->payload.empty() && m->payload[0] == kFileOnChat)
-                    files_->handle_message(now_, m->key, ByteView(m->payload).subspan(1));
-                else
+                    files_->handle_message(now_, m->key, ByteView(m->payload).subspan(1), m->session);
+                else if (m->key != self_.pk)
                     groups_->handle_message(now_, m->key, m->payload);
             } else {
                 auto& st = std::get<core::aside::UserStatus>(*a);
@@ -309,15 +310,16 @@ void Host::carry(const groups::Outgoing& m) {
 }
 
 // A file message to the peer of its transfer. To a key the node pinned and knows
-// sessions of: a chunk straight to the peer's session (online first) as a TCP frame,
-// anything else as chat on the session channel, stored and retried like a group
-// message. Otherwise to a member of one of our rooms (who need not be known to the
-// node): straight to where the room's relay serves it, a chunk as a TCP frame, anything
+// sessions of: a chunk straight to the session it is for as a TCP frame (one the
+// transfer does not name: the peer's first, online first), anything else as chat to
+// every session of the peer, stored and retried like a group message. Otherwise to a
+// member of one of our rooms (who need not be known to the node): straight to where
+// the room's relay serves it, a chunk as a TCP frame, anything
 // else as a signed roomFile (RoomClient::send_file_message). Where neither knows the
 // peer, the message has nowhere to go: the machine's timers ask again.
 void Host::carry(const files::Outgoing& m) {
     const std::string name = pinned_name(m.to);
-    const auto at = name.empty() ? std::vector<Addr>{} : addresses_of(name);
+    const auto at = name.empty() ? std::vector<Addr>{} : addresses_of(name, m.session);
     const auto in_room = at.empty() && client_ ? client_->member_addr(m.to) : std::nullopt;
     if (!m.bytes.empty() && m.bytes[0] == kChunkType) {
         if (!at.empty() || in_room)
@@ -352,9 +354,16 @@ Result<void> Host::offer_file(TimeMs now, const std::string& user, files::Manife
     if (!kx) return err(user + "'s key cannot receive files");
     files::Self self{self_.pk, self_.sk, {}, crypto::kx_secret_of_identity(self_.sk)};
     auto blob = manifest.finish(self);
+    // Our own other devices online get it too, sealed to our own key, under an id of its
+    // own (each device's transfer is its own).
+    std::optional<wire::SignedBlob> own;
+    if (*key != self_.pk && other_devices_online())
+        if (auto b = manifest.finish(self)) own = std::move(*b);
+    const auto own_kx = crypto::kx_public(self.kx_sk);
     crypto::wipe(self.kx_sk);
     if (!blob) return err(blob.error());
     files_->handle_command(now, files::cmd::Offer{*key, *kx, std::move(*blob), path});
+    if (own) files_->handle_command(now, files::cmd::Offer{self_.pk, own_kx, std::move(*own), path});
     settle(now);
     return {};
 }
@@ -384,16 +393,16 @@ std::optional<files::IoOp> Host::poll_file_io() {
 }
 
 void Host::handle_file_read(TimeMs now, const files::FileId& id, files::Side side, std::uint32_t index,
-                            ByteView bytes, const PublicKey& peer) {
+                            ByteView bytes, const PublicKey& peer, const SessionId& session) {
     if (!files_) return;
-    files_->handle_read(now, id, side, index, bytes, peer);
+    files_->handle_read(now, id, side, index, bytes, peer, session);
     settle(now);
 }
 
 void Host::handle_file_read_failed(TimeMs now, const files::FileId& id, files::Side side, const std::string& why,
-                                   const PublicKey& peer) {
+                                   const PublicKey& peer, const SessionId& session) {
     if (!files_) return;
-    files_->handle_read_failed(now, id, side, why, peer);
+    files_->handle_read_failed(now, id, side, why, peer, session);
     settle(now);
 }
 
@@ -647,14 +656,21 @@ std::optional<PublicKey> Host::pinned(const std::string& user) const {
     return k.front().pinned;
 }
 
-std::vector<Addr> Host::addresses_of(const std::string& user) const {
+std::vector<Addr> Host::addresses_of(const std::string& user, const SessionId& session) const {
     std::vector<Addr> out;
     if (!node_) return out;
     if (auto u = node_->user(user))
         for (bool online : {true, false})
             for (auto& sess : u->sessions)
-                if (sess.online == online) out.push_back(sess.addr);
+                if (sess.online == online && (session == SessionId{} || sess.session == session))
+                    out.push_back(sess.addr);
     return out;
+}
+
+bool Host::other_devices_online() const {
+    auto u = node_ ? node_->user(self_.user) : std::nullopt;
+    return u && std::any_of(u->sessions.begin(), u->sessions.end(),
+                            [&](const core::SessionView& s) { return s.online && s.session != self_.session; });
 }
 
 }  // namespace dc::host

@@ -269,8 +269,8 @@ public:
         auto r = machine_.poll_store();
         if (!r) return std::nullopt;
         const auto side = static_cast<std::uint8_t>(r->side);
-        if (r->state.empty()) return StoreOp{store_op::DeleteFile{r->id, side, r->peer}};
-        return StoreOp{store_op::PutFile{FileRecord{r->id, side, std::move(r->state), r->peer}}};
+        if (r->state.empty()) return StoreOp{store_op::DeleteFile{r->id, side, r->peer, r->session}};
+        return StoreOp{store_op::PutFile{FileRecord{r->id, side, std::move(r->state), r->peer, r->session}}};
     }
     // A failed commit: the records are kept to store again; the machine asks for
     // chunks and offers again on its own timers, so nothing it sent rests on them.

@@ -97,13 +97,14 @@ void FileIo::perform(host::Host& host, cli::Session& session) {
                     // A read-back of a file still being written sees what was written (the page cache).
                     int fd = ::open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
                     if (fd < 0) {
-                        host.handle_file_read_failed(now_ms(), o.id, o.side, o.path + ": " + why(errno), o.peer);
+                        host.handle_file_read_failed(now_ms(), o.id, o.side, o.path + ": " + why(errno), o.peer, o.session);
                         return;
                     }
                     auto b = read_at(fd, o.offset, o.length);
                     ::close(fd);
-                    if (b) host.handle_file_read(now_ms(), o.id, o.side, o.index, *b, o.peer);
-                    else host.handle_file_read_failed(now_ms(), o.id, o.side, o.path + ": " + b.error(), o.peer);
+                    if (b) host.handle_file_read(now_ms(), o.id, o.side, o.index, *b, o.peer, o.session);
+                    else host.handle_file_read_failed(now_ms(), o.id, o.side, o.path + ": " + b.error(), o.peer,
+                                                      o.session);
                 } else if constexpr (std::is_same_v<T, files::io::Write>) {
                     int fd = open_for_write(o.path);
                     auto r = fd < 0 ? Result<void>(err(why(errno))) : write_at(fd, o.offset, o.bytes);

@@ -187,6 +187,22 @@ INSERT INTO files_10 (id, side, peer, state) SELECT id, side, zeroblob(32), stat
 DROP TABLE files;
 ALTER TABLE files_10 RENAME TO files;
 )sql",
+    // 11: a file to a contact goes to each of its sessions that takes it: one
+    // sending state per session (all zero for the offer itself, for a file in a
+    // group and for every row before).
+    R"sql(
+CREATE TABLE files_11 (
+    id BLOB NOT NULL CHECK (length(id) = 16),
+    side INTEGER NOT NULL CHECK (side IN (0, 1, 2)),
+    peer BLOB NOT NULL CHECK (length(peer) = 32),
+    session BLOB NOT NULL CHECK (length(session) = 8),
+    state BLOB NOT NULL CHECK (length(state) > 0),
+    PRIMARY KEY (id, side, peer, session)
+) WITHOUT ROWID;
+INSERT INTO files_11 (id, side, peer, session, state) SELECT id, side, peer, zeroblob(8), state FROM files;
+DROP TABLE files;
+ALTER TABLE files_11 RENAME TO files;
+)sql",
 };
 
 }  // namespace
@@ -309,10 +325,11 @@ Result<void> prepare_statements(Connection& conn, Statements& st) {
         {&st.delete_group, "DELETE FROM groups WHERE id = ?"},
         {&st.all_groups, "SELECT id, state FROM groups ORDER BY id"},
         {&st.put_file,
-         "INSERT INTO files (id, side, peer, state) VALUES (?, ?, ?, ?) ON CONFLICT (id, side, peer) DO UPDATE "
+         "INSERT INTO files (id, side, peer, session, state) VALUES (?, ?, ?, ?, ?) "
+         "ON CONFLICT (id, side, peer, session) DO UPDATE "
          "SET state = excluded.state"},
-        {&st.delete_file, "DELETE FROM files WHERE id = ? AND side = ? AND peer = ?"},
-        {&st.all_files, "SELECT id, side, peer, state FROM files ORDER BY id, side, peer"},
+        {&st.delete_file, "DELETE FROM files WHERE id = ? AND side = ? AND peer = ? AND session = ?"},
+        {&st.all_files, "SELECT id, side, peer, session, state FROM files ORDER BY id, side, peer, session"},
         {&st.put_held,
          "INSERT INTO held (to_user, id, from_user, kept, base, sealed) VALUES (?, ?, ?, ?, ?, ?) "
          "ON CONFLICT (to_user, id) DO NOTHING"},

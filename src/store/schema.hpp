@@ -10,7 +10,7 @@
 
 namespace dc::store {
 
-inline constexpr int kSchemaVersion = 10;
+inline constexpr int kSchemaVersion = 11;
 
 // Takes the database of conn to kSchemaVersion in one transaction and returns the
 // version it is at. Refused: a schema newer than this darkchat, or tables of another

@@ -152,8 +152,8 @@ Result<Snapshot> Store::load_snapshot(std::size_t max_seen) {
             FileRecord f;
             if (!q.col_array(0, f.file)) return corrupt_row(s.fault, "files");
             f.side = static_cast<std::uint8_t>(q.col_i64(1));
-            if (!q.col_array(2, f.peer)) return corrupt_row(s.fault, "files");
-            f.state = q.col_bytes(3);
+            if (!q.col_array(2, f.peer) || !q.col_array(3, f.session)) return corrupt_row(s.fault, "files");
+            f.state = q.col_bytes(4);
             snap.files.push_back(std::move(f));
         }
         if (rc != SQLITE_DONE) return db_error(s.raw(), rc, "load files", s.fault);

@@ -117,11 +117,11 @@ Result<void> Store::apply(const std::vector<StoreOp>& ops, const std::vector<Sto
                     } else if constexpr (std::is_same_v<T, store_op::PutFile>) {
                         what = "put file";
                         return Query(s.put_file.get())
-                            .blob(o.file.file).i64(o.file.side).blob(o.file.peer).blob(o.file.state)
+                            .blob(o.file.file).i64(o.file.side).blob(o.file.peer).blob(o.file.session).blob(o.file.state)
                             .run();
                     } else if constexpr (std::is_same_v<T, store_op::DeleteFile>) {
                         what = "delete file";
-                        return Query(s.delete_file.get()).blob(o.file).i64(o.side).blob(o.peer).run();
+                        return Query(s.delete_file.get()).blob(o.file).i64(o.side).blob(o.peer).blob(o.session).run();
                     } else if constexpr (std::is_same_v<T, store_op::PutEvent>) {
                         what = "put event";
                         const EventRecord& e = o.event;

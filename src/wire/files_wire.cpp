@@ -95,6 +95,8 @@ struct Message<FileState> {
         field(7, "have", &FileState::have, max_bytes(kMaxFileChunks / 8)),
         field(8, "sealed", &FileState::sealed, max_bytes(kMaxFileSealedKey)),
         field(9, "group", &FileState::group),
+        field(10, "session", &FileState::session),
+        field(11, "answered", &FileState::answered),
     };
 };
 

@@ -77,6 +77,17 @@ int main(int argc, char** argv) {
     st.phase = 3;  // asking the group's members
     st.path = "dl/photo.jpg.part";
     put("state_asking", wire::encode(st));
+    st.side = 0;  // sending to one session of a contact
+    st.phase = 1;
+    st.group = {};
+    st.have = {};
+    st.path = "photo.jpg";
+    st.session = SessionId{3, 1, 4, 1, 5, 9, 2, 6};
+    put("state_session", wire::encode(st));
+    st.session = {};
+    st.phase = 0;  // the offer, answered by a session
+    st.answered = true;
+    put("state_answered", wire::encode(st));
 
     put("png", Bytes{0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 1, 0, 0, 0,
                      0, 200});

@@ -210,3 +210,57 @@ TEST_CASE("--auto-accept takes a contact's file at once, with nothing typed at t
     bob.wait_for(exactly("* file " + id + " received from alice: " + saved), 20, mb);
     CHECK(read_file(saved) == data);
 }
+
+namespace {
+
+// A second device of `user` (darkchat --import-identity in a data directory of its own,
+// downloading to <tmp>/<key>-dl), started under key, known online to `watcher`.
+Node& second_device(Net& net, const std::string& user, const std::string& key, const std::string& watcher) {
+    const std::string file = net.tmp.sub(key + "-identity.txt");
+    auto ex = run(net.tmp, {darkchat_bin(), "--data-dir", net[user].dir, "--export-identity", file});
+    REQUIRE(ex.status == 0);
+    std::size_t mw = net.proc(watcher).mark();
+    Node& n = net.start(user, {.extra = {"--import-identity", file, "--downloads", net.tmp.sub(key + "-dl")},
+                               .with_user = false, .key = key});
+    REQUIRE(n.ready.session != net[user].ready.session);
+    net.proc(watcher).wait_for(exactly(presence(n, true, "declared online")), 10, mw);
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("a file to bob reaches each of bob's two devices and alice's own other device, byte for byte") {
+    Net net;
+    net.start_server("S");
+    for (std::string n : {"alice", "bob"}) net.start(n, Net::Opts{.extra = {"--downloads", net.tmp.sub(n + "-dl")}});
+    link(net, "alice", "bob");
+    second_device(net, "bob", "bob2", "alice");
+    second_device(net, "alice", "alice2", "alice");
+    Proc &alice = net.proc("alice"), &bob = net.proc("bob"), &bob2 = net.proc("bob2"), &alice2 = net.proc("alice2");
+
+    const std::string src = net.tmp.sub("src") + "/photo.bin";
+    const std::string data = random_file(src, 5 * 1024 * 1024 + 999, 7);
+    std::size_t ma = alice.mark(), mb = bob.mark(), mb2 = bob2.mark(), ma2 = alice2.mark();
+    alice.send("\\chat bob");
+    alice.send("\\send " + src);
+    const std::string id = offered_id(bob, "alice", mb);
+    CHECK(offered_id(bob2, "alice", mb2) == id);  // one offer, to each session of bob
+    const std::string own = offered_id(alice2, "alice", ma2);  // our own device: an id of its own
+    CHECK(own != id);
+    bob.send("\\accept " + id);
+    bob2.send("\\accept " + id);
+    alice2.send("\\accept " + own);
+    struct Copy { Proc* p; std::size_t mark; std::string id; std::string path; };
+    for (const Copy& c : {Copy{&bob, mb, id, net.tmp.sub("bob-dl") + "/photo.bin"},
+                          Copy{&bob2, mb2, id, net.tmp.sub("bob2-dl") + "/photo.bin"},
+                          Copy{&alice2, ma2, own, net.tmp.sub("alice2-dl") + "/photo.bin"}}) {
+        c.p->wait_for(exactly("* file " + c.id + " received from alice: " + c.path), 60, c.mark);
+        CHECK(read_file(c.path) == data);
+        CHECK(size_of(c.path + ".part") == -1);
+    }
+    // The sender hears of each: two deliveries to bob, one to its own other device.
+    alice.wait_for(exactly("* file " + own + " delivered to alice"), 10, ma);
+    for (int i = 0; i < 200 && alice.count(exactly("* file " + id + " delivered to bob"), ma) < 2; ++i) sleep_for(0.05);
+    CHECK(alice.count(exactly("* file " + id + " delivered to bob"), ma) == 2);
+    CHECK(alice.count(exactly("* file " + id + " accepted by bob"), ma) == 2);
+}

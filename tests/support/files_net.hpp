@@ -5,7 +5,9 @@
 // once), then its store records, keeps its events and sends its messages. A test may
 // change or drop any message on its way (tamper), change the disk before a read is
 // answered (before_read), and kill and restart a station from what it stored. Every loop
-// is bounded.
+// is bounded. A station may be another device of another's user (same_user): the same
+// keys, its own session; a message to a user reaches each of its stations (or the one
+// session it names), as chat reaches each online session of a user.
 #pragma once
 
 #include "darkchat/crypto.hpp"
@@ -46,7 +48,8 @@ public:
         std::unique_ptr<SeededCrypto> crypto;
         std::unique_ptr<Machine> m;
         std::map<std::string, Bytes> disk;
-        std::map<std::tuple<Side, FileId, PublicKey>, Bytes> store;
+        SessionId session{};
+        std::map<std::tuple<Side, FileId, PublicKey, SessionId>, Bytes> store;
         std::unique_ptr<Peers> peers;
         std::vector<Event> events;           // everything it showed, across restarts
         std::vector<wire::FileMessage> sent;  // everything it sent, decoded
@@ -79,9 +82,16 @@ public:
             s.self.pk = kp.pk;
             s.self.sk = kp.sk;
             s.self.kx_pk = crypto::kx_public(s.self.kx_sk);
+            s.session.fill(static_cast<std::uint8_t>(i + 1));
             st_.push_back(std::move(s));
             (void)boot(i);
         }
+    }
+
+    // Station i becomes another device of station of's user: its keys, its own session.
+    void same_user(std::size_t i, std::size_t of) {
+        st_[i].self = st_[of].self;
+        (void)boot(i);
     }
 
     Station& at(std::size_t i) { return st_[i]; }
@@ -116,9 +126,9 @@ public:
         drain(i);
     }
 
-    void inject(std::size_t i, const PublicKey& from, const Bytes& bytes) {
+    void inject(std::size_t i, const PublicKey& from, const Bytes& bytes, const SessionId& session = {}) {
         if (!st_[i].alive) return;
-        st_[i].m->handle_message(now_, from, bytes);
+        st_[i].m->handle_message(now_, from, bytes, session);
         drain(i);
     }
 
@@ -133,7 +143,7 @@ public:
             [&](Message& msg) {
                 if (!st_[msg.to].alive) return;
                 if (delivered) delivered(msg);
-                inject(msg.to, st_[msg.from].self.pk, msg.bytes);
+                inject(msg.to, st_[msg.from].self.pk, msg.bytes, st_[msg.from].session);
             });
     }
     void run_for(TimeMs d) { run_until(now_ + d); }
@@ -235,28 +245,31 @@ private:
             std::vector<io::Read> reads;
             while (auto op = s.m->poll_io()) apply(i, *op, reads);
             while (auto r = s.m->poll_store()) {
-                if (r->state.empty()) s.store.erase({r->side, r->id, r->peer});
-                else s.store[{r->side, r->id, r->peer}] = r->state;
+                if (r->state.empty()) s.store.erase({r->side, r->id, r->peer, r->session});
+                else s.store[{r->side, r->id, r->peer, r->session}] = r->state;
             }
             while (auto e = s.m->poll_event()) s.events.push_back(std::move(*e));
             while (auto o = s.m->poll_message()) {
                 if (auto d = wire::decode_file(o->bytes)) s.sent.push_back(*d);
-                Message msg{i, index_of(o->to), std::move(o->bytes)};
-                if (msg.to >= st_.size()) continue;
-                if (tamper && !tamper(msg)) continue;
-                const TimeMs at = now_ + rng_.between(1, 30);
-                queue_.emplace(std::make_pair(at, order_++), std::move(msg));
+                for (std::size_t j = 0; j < st_.size(); ++j) {
+                    if (j == i || st_[j].self.pk != o->to) continue;
+                    if (o->session != SessionId{} && st_[j].session != o->session) continue;
+                    Message msg{i, j, o->bytes};
+                    if (tamper && !tamper(msg)) continue;
+                    const TimeMs at = now_ + rng_.between(1, 30);
+                    queue_.emplace(std::make_pair(at, order_++), std::move(msg));
+                }
             }
             if (reads.empty()) return;
             for (const auto& r : reads) {
                 if (before_read) before_read(i, r);
                 auto it = s.disk.find(r.path);
                 if (it == s.disk.end() || it->second.size() < r.offset + r.length) {
-                    s.m->handle_read_failed(now_, r.id, r.side, "no such bytes", r.peer);
+                    s.m->handle_read_failed(now_, r.id, r.side, "no such bytes", r.peer, r.session);
                     continue;
                 }
                 const ByteView bytes = ByteView(it->second).subspan(r.offset, r.length);
-                s.m->handle_read(now_, r.id, r.side, r.index, bytes, r.peer);
+                s.m->handle_read(now_, r.id, r.side, r.index, bytes, r.peer, r.session);
             }
         }
     }

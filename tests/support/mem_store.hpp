@@ -25,7 +25,7 @@ struct MemStore {
     std::map<std::pair<RoomKey, std::string>, RoomCursorRecord> room_cursors;
     std::map<std::pair<SessionId, std::string>, ChatSeqRecord> chat_seqs;
     std::map<GroupKeyId, GroupRecord> groups;
-    std::map<std::tuple<GroupKeyId, std::uint8_t, PublicKey>, FileRecord> files;
+    std::map<std::tuple<GroupKeyId, std::uint8_t, PublicKey, SessionId>, FileRecord> files;
     std::map<std::pair<std::string, MessageId>, HeldRecord> held;
     std::map<std::uint64_t, EventRecord> events;
     std::vector<LineRecord> lines;  // in the order stored
@@ -72,9 +72,9 @@ struct MemStore {
                 } else if constexpr (std::is_same_v<T, store_op::DeleteHeld>) {
                     held.erase({o.to, o.id});
                 } else if constexpr (std::is_same_v<T, store_op::PutFile>) {
-                    files[{o.file.file, o.file.side, o.file.peer}] = o.file;
+                    files[{o.file.file, o.file.side, o.file.peer, o.file.session}] = o.file;
                 } else if constexpr (std::is_same_v<T, store_op::DeleteFile>) {
-                    files.erase({o.file, o.side, o.peer});
+                    files.erase({o.file, o.side, o.peer, o.session});
                 } else if constexpr (std::is_same_v<T, store_op::PutEvent>) {
                     events[o.event.seq] = o.event;
                 } else if constexpr (std::is_same_v<T, store_op::DeleteEvents>) {

@@ -112,7 +112,7 @@ TEST_CASE("a file of many chunks arrives out of order, partly from another holde
     CHECK(net.events_of<ev::Delivered>(0).size() == 1);
     CHECK(order.size() == 41);
     CHECK(!std::is_sorted(order.begin(), order.end()));
-    // Both sides are done and keep nothing.
+    // Both sides are done and keep nothing (the offer ended with the only copy).
     CHECK(net.m(0).transfers().empty());
     CHECK(net.m(1).transfers().empty());
     CHECK(net.at(0).store.empty());
@@ -225,7 +225,7 @@ TEST_CASE("kill -9 of the receiver mid-transfer: the restart asks only for the c
     until_have(net, 20);
     net.kill(1);
     // What the record says it has is on disk.
-    auto rec = wire::decode_file_state(net.at(1).store.at({Side::receiving, id, PublicKey{}}));
+    auto rec = wire::decode_file_state(net.at(1).store.at({Side::receiving, id, PublicKey{}, SessionId{}}));
     REQUIRE(rec);
     const std::size_t stored = check_counted_on_disk(*rec, net.at(1).disk["downloads/movie.mkv.part"], data);
     CHECK(stored >= 16);
@@ -259,7 +259,7 @@ TEST_CASE("a full disk: chunks that could not be written are not counted, the re
     auto v = net.m(1).transfers();
     REQUIRE(v.size() == 1);
     CHECK(v[0].have < 41);
-    auto rec = wire::decode_file_state(net.at(1).store.at({Side::receiving, id, PublicKey{}}));
+    auto rec = wire::decode_file_state(net.at(1).store.at({Side::receiving, id, PublicKey{}, SessionId{}}));
     REQUIRE(rec);
     check_counted_on_disk(*rec, net.at(1).disk["downloads/big.iso.part"], data);
     // While full it asks again every write_retry, not without pause: 30 s, a few dozen wants.
@@ -350,13 +350,16 @@ TEST_CASE("an empty file is sent and checked") {
     CHECK(net.events_of<ev::Delivered>(0).size() == 1);
 }
 
-TEST_CASE("a declined offer ends both sides; a cancelled transfer removes the partial file") {
+TEST_CASE("a declined offer ends both sides (once the receiver's other sessions cannot answer); a cancelled transfer removes the partial file") {
     FilesNet net(2, 21);
     const FileId id = net.offer(0, 1, "no.bin", pattern(5000));
     net.run_for(100);
     net.command(1, cmd::Decline{id});
     net.run_for(100);
     CHECK(net.events_of<ev::Declined>(0).size() == 1);
+    CHECK(net.m(1).transfers().empty());
+    CHECK(net.m(0).transfers().size() == 1);
+    net.run_for(3000 * 20);
     CHECK(net.m(0).transfers().empty());
     CHECK(net.at(0).store.empty());
 
@@ -419,7 +422,7 @@ TEST_CASE("a stored record that does not fit its manifest is not restored") {
     FilesNet net(2, 24);
     const FileId id = start(net, "r.bin", pattern(9000));
     net.steps(3);
-    auto state = wire::decode_file_state(net.at(1).store.at({Side::receiving, id, PublicKey{}}));
+    auto state = wire::decode_file_state(net.at(1).store.at({Side::receiving, id, PublicKey{}, SessionId{}}));
     REQUIRE(state);
     state->have.push_back(0);  // more chunk bits than chunks
     SeededCrypto c(1);
@@ -518,4 +521,100 @@ TEST_CASE("an offer nobody answers is sent again a bounded number of times, then
     const FileId id = net.m(0).transfers()[0].id;
     net.inject(0, net.self(1).pk, wire::encode_file(wire::FileAnswer{id, true}));
     CHECK(net.events_of<ev::Accepted>(0).size() == 1);
+}
+
+namespace {
+
+// Chunks station `to` was sent, by index.
+struct ChunkCount {
+    std::map<std::size_t, std::map<std::uint32_t, int>> to;
+    void count(const FilesNet::Message& m) {
+        auto d = wire::decode_file(m.bytes);
+        if (auto* c = d ? std::get_if<wire::FileChunk>(&*d) : nullptr) ++to[m.to][c->index];
+    }
+};
+
+// Station 0 offers data to the user of stations 1 and 2 (two devices of one user).
+FileId offer_to_two(FilesNet& net, const Bytes& data) {
+    net.same_user(2, 1);
+    const FileId id = net.offer(0, 1, "report.pdf", data);
+    net.run_for(100);
+    for (std::size_t i : {1, 2}) {
+        auto offers = net.events_of<ev::Offered>(i);
+        REQUIRE(offers.size() == 1);
+        CHECK(offers[0].id == id);
+    }
+    return id;
+}
+
+}  // namespace
+
+TEST_CASE("a file to a user on two devices: each session that accepts has its own transfer and gets the file byte for byte") {
+    FilesNet net(3, 41);
+    const Bytes data = pattern(30 * 1024 + 77);  // 31 chunks
+    ChunkCount chunks;
+    net.delivered = [&](const FilesNet::Message& m) { chunks.count(m); };
+    const FileId id = offer_to_two(net, data);
+    net.command(1, cmd::Accept{id, "downloads/a.part", "downloads/a"});
+    net.command(2, cmd::Accept{id, "dl/b.part", "dl/b"});
+    net.run_for(30000);
+    CHECK(net.at(1).disk["downloads/a"] == data);
+    CHECK(net.at(2).disk["dl/b"] == data);
+    REQUIRE(net.events_of<ev::Completed>(1).size() == 1);
+    REQUIRE(net.events_of<ev::Completed>(2).size() == 1);
+    // The sender was told by each: two transfers, accepted and delivered.
+    CHECK(net.events_of<ev::Accepted>(0).size() == 2);
+    CHECK(net.events_of<ev::Delivered>(0).size() == 2);
+    // Each chunk went to each device once, to the one that asked for it.
+    for (std::size_t i : {1, 2}) {
+        CHECK(chunks.to[i].size() == 31);
+        for (const auto& [index, n] : chunks.to[i]) CHECK_MESSAGE(n == 1, "chunk " << index << " to " << i << ": " << n);
+    }
+    // Both copies delivered: the offer is gone too.
+    CHECK(net.m(0).transfers().empty());
+    CHECK(net.at(0).store.empty());
+}
+
+TEST_CASE("one device declines a file, the other takes it later: the offer stays open to it") {
+    FilesNet net(3, 42);
+    const Bytes data = pattern(9 * 1024);
+    const FileId id = offer_to_two(net, data);
+    net.command(1, cmd::Decline{id});
+    net.run_for(5000);
+    CHECK(net.events_of<ev::Declined>(0).size() == 1);
+    REQUIRE(net.m(0).transfers().size() == 1);  // the offer, open to the other device
+    net.command(2, cmd::Accept{id, "dl/b.part", "dl/b"});
+    net.run_for(10000);
+    CHECK(net.at(2).disk["dl/b"] == data);
+    CHECK(net.events_of<ev::Delivered>(0).size() == 1);
+    CHECK(net.at(1).disk.count("downloads/a") == 0);
+}
+
+TEST_CASE("two devices of a user take one file: the sender keeps a record per session, and resumes each after a kill -9") {
+    FilesNet net(3, 43);
+    const Bytes data = pattern(200 * 1024 + 5);  // 201 chunks
+    const FileId id = offer_to_two(net, data);
+    net.command(1, cmd::Accept{id, "downloads/a.part", "downloads/a"});
+    net.command(2, cmd::Accept{id, "dl/b.part", "dl/b"});
+    // Until both are under way, then kill the sender.
+    for (int step = 0; step < 100000; ++step) {
+        net.steps(1);
+        auto v = net.m(0).transfers();
+        if (std::count_if(v.begin(), v.end(), [](const TransferView& t) { return t.phase == Phase::transferring; }) == 2)
+            break;
+    }
+    std::set<SessionId> stored;
+    for (const auto& [k, state] : net.at(0).store) stored.insert(std::get<3>(k));
+    CHECK(stored == std::set<SessionId>{SessionId{}, net.at(1).session, net.at(2).session});
+    net.kill(0);
+    net.run_for(1000);
+    REQUIRE(net.restart(0));
+    CHECK(net.m(0).transfers().size() == 3);
+    // One device cancels: the other's transfer goes on.
+    net.command(1, cmd::Cancel{id, Side::receiving});
+    net.run_for(60000);
+    CHECK(net.at(2).disk["dl/b"] == data);
+    CHECK(net.at(1).disk.count("downloads/a") == 0);
+    CHECK(net.events_of<ev::Cancelled>(0).size() == 1);
+    CHECK(net.events_of<ev::Delivered>(0).size() == 1);
 }

@@ -166,6 +166,8 @@ TEST_CASE("what a side stores of a transfer survives encode and decode") {
     s.final_path = "downloads/x";
     s.have = Bytes{0x0f, 0x01};
     s.sealed = Bytes(80, 6);
+    s.session = SessionId{1, 2, 3, 4, 5, 6, 7, 8};
+    s.answered = true;
     auto back = decode_file_state(encode(s));
     REQUIRE(back);
     CHECK(*back == s);

@@ -219,7 +219,7 @@ TEST_CASE("a new store is created owner-only, in WAL mode, at the current schema
     auto& s = *opened;
 
     CHECK(mode_of(path) == 0600);
-    CHECK(s->schema_version() == 10);
+    CHECK(s->schema_version() == 11);
 
     apply_ok(*s, {store_op::PutUser{user("alice", 1, true, 10)}});
     // The write went to the write-ahead log, which SQLite creates with the database's mode.
@@ -246,7 +246,7 @@ TEST_CASE("reopening keeps identity, users, sessions, outbox and history") {
                       store_op::PutHistory{message(8, "alice", "bob", 300)}});
     }
     auto s = open_ok(path);
-    CHECK(s->schema_version() == 10);
+    CHECK(s->schema_version() == 11);
     auto loaded = s->load_identity();
     REQUIRE(loaded.ok());
     REQUIRE(loaded->has_value());
@@ -601,20 +601,20 @@ TEST_CASE("a schema newer than this darkchat is refused and left alone") {
         auto s = open_ok(path);
         apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     }
-    set_user_version(path, 11);
+    set_user_version(path, 12);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error() == "store: " + path + ": database schema 11 is newer than this darkchat (10)");
+    CHECK(s.error() == "store: " + path + ": database schema 12 is newer than this darkchat (11)");
 
-    set_user_version(path, 10);  // nothing was changed: back at version 10 the data is there
+    set_user_version(path, 11);  // nothing was changed: back at version 11 the data is there
     auto again = open_ok(path);
-    CHECK(again->schema_version() == 10);
+    CHECK(again->schema_version() == 11);
     REQUIRE(snapshot_ok(*again).users.size() == 1);
 }
 
 TEST_CASE("an in-memory store works for tests and tools") {
     auto s = open_ok(":memory:");
-    CHECK(s->schema_version() == 10);
+    CHECK(s->schema_version() == 11);
     apply_ok(*s, {store_op::PutUser{user("bob", 1, true, 1)}});
     CHECK(snapshot_ok(*s).users.size() == 1);
 }
@@ -820,7 +820,7 @@ bool contains(const std::string& haystack, ByteView needle) {
 
 }  // namespace
 
-TEST_CASE("a schema 1 database is migrated in place to schema 10 with its data intact") {
+TEST_CASE("a schema 1 database is migrated in place to schema 11 with its data intact") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
     make_v1_database(path);
@@ -850,7 +850,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 10 with its data i
     REQUIRE(query_text(path, "PRAGMA user_version") == "1");
 
     auto check_data = [&](Store& s) {
-        CHECK(s.schema_version() == 10);
+        CHECK(s.schema_version() == 11);
         auto loaded = s.load_identity();
         REQUIRE(loaded.ok());
         auto snap = snapshot_ok(s);
@@ -883,7 +883,7 @@ TEST_CASE("a schema 1 database is migrated in place to schema 10 with its data i
     };
 
     check_data(*open_ok(path));
-    CHECK(query_text(path, "PRAGMA user_version") == "10");
+    CHECK(query_text(path, "PRAGMA user_version") == "11");
     CHECK(query_text(path, "SELECT count(*) FROM rooms") == "0");
     CHECK(mode_of(path) == 0600);
     CHECK(query_text(path, "SELECT sql FROM sqlite_master WHERE name = 'identity'").find("sk_sealed BLOB") !=
@@ -1183,6 +1183,7 @@ TEST_CASE("a transfer's state is kept per file and side, replaced, deleted, and 
             CHECK(snap.files[i].side == m[i].side);
             CHECK(snap.files[i].state == m[i].state);
             CHECK(snap.files[i].peer == m[i].peer);
+            CHECK(snap.files[i].session == m[i].session);
         }
         return snap.files;
     };
@@ -1211,9 +1212,26 @@ TEST_CASE("a transfer's state is kept per file and side, replaced, deleted, and 
     got = both({store_op::DeleteFile{f, 0, bob}});
     REQUIRE(got.size() == 2);
     CHECK(got[0].peer == carol);
+    // A file to a contact taken by two of its sessions: the offer and a row for each.
+    SessionId s1{}, s2{};
+    s1.fill(1);
+    s2.fill(2);
+    GroupKeyId g{};
+    g.fill(4);
+    got = both({store_op::PutFile{{g, 0, Bytes{1}}}, store_op::PutFile{{g, 0, Bytes{2}, {}, s1}},
+                store_op::PutFile{{g, 0, Bytes{3}, {}, s2}}});
+    REQUIRE(got.size() == 5);
+    CHECK(got[2].session == SessionId{});
+    CHECK(got[3].session == s1);
+    CHECK(got[3].state == Bytes{2});
+    CHECK(got[4].session == s2);
+    got = both({store_op::DeleteFile{g, 0, {}, s1}, store_op::PutFile{{g, 0, Bytes{7}, {}, s2}}});
+    REQUIRE(got.size() == 4);
+    CHECK(got[3].session == s2);
+    CHECK(got[3].state == Bytes{7});
 }
 
-TEST_CASE("a schema 9 database's transfers keep their rows, with no peer, in schema 10") {
+TEST_CASE("a schema 9 database's transfers keep their rows, with no peer and no session, in schema 11") {
     TempDir dir;
     std::string path = dir.file("darkchat.db");
     { auto s = open_ok(path); }
@@ -1225,11 +1243,12 @@ TEST_CASE("a schema 9 database's transfers keep their rows, with no peer, in sch
              "INSERT INTO files VALUES (x'03030303030303030303030303030303', 1, x'0102');");
     set_user_version(path, 9);
     auto s = open_ok(path);
-    CHECK(s->schema_version() == 10);
+    CHECK(s->schema_version() == 11);
     auto snap = snapshot_ok(*s);
     REQUIRE(snap.files.size() == 1);
     CHECK(snap.files[0].side == 1);
     CHECK(snap.files[0].peer == PublicKey{});
+    CHECK(snap.files[0].session == SessionId{});
     CHECK(snap.files[0].state == Bytes{1, 2});
 }
 
