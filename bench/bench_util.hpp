@@ -122,7 +122,9 @@ inline void parse_options(int argc, char** argv,
 struct TempDir {
     std::string path;
     explicit TempDir(const std::string& tag) {
-        std::string tmpl = "/tmp/darkchat-bench-" + tag + "-XXXXXX";
+        // $TMPDIR if set (e.g. a tmpfs, to see what the disk costs), else /tmp.
+        const char* base = std::getenv("TMPDIR");
+        std::string tmpl = std::string(base && *base ? base : "/tmp") + "/darkchat-bench-" + tag + "-XXXXXX";
         std::vector<char> buf(tmpl.begin(), tmpl.end());
         buf.push_back('\0');
         if (!::mkdtemp(buf.data())) die("mkdtemp: " + std::string(std::strerror(errno)));
