@@ -288,7 +288,7 @@ int main(int argc, char** argv) {
     }
     const double pcpu_relay = cpu_ms(relay.c.pid) - pcpu_relay0, pcpu_author = cpu_ms(author.c.pid) - pcpu_author0,
                  pcpu_reader = cpu_ms(users[1].c.pid) - pcpu_reader0;
-    std::vector<double> lat;
+    std::vector<double> lat, first;  // to the last reader; to the first (the author's and the relay's part)
     long incomplete = 0;
     for (int n = 1; n <= cfg.paced; ++n) {
         auto& v = seen_at[static_cast<std::size_t>(n)];
@@ -297,13 +297,16 @@ int main(int argc, char** argv) {
             continue;
         }
         lat.push_back(us_between(written[static_cast<std::size_t>(n)], *std::max_element(v.begin(), v.end())));
+        first.push_back(us_between(written[static_cast<std::size_t>(n)], *std::min_element(v.begin(), v.end())));
     }
     auto pl = summarize(lat);
+    auto pf = summarize(first);
     std::printf("# paced: %d lines at %.0f lines/s (%.0f deliveries/s offered); latency to the last of %d readers over "
                 "%zu lines: p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us (%ld lines not shown by everyone, %ld "
                 "shown twice)\n",
                 cfg.paced, cfg.rate, cfg.rate * readers, readers, pl.n, pl.median, pl.p90, pl.p99, pl.max, incomplete,
                 paced_dups);
+    std::printf("# paced: latency to the first reader p50 %.0f us, p90 %.0f us\n", pf.median, pf.p90);
     std::printf("# paced CPU per line: relay %.1f us, u0 %.1f us, u1 %.1f us\n", pcpu_relay * 1000 / cfg.paced,
                 pcpu_author * 1000 / cfg.paced, pcpu_reader * 1000 / cfg.paced);
     std::fflush(stdout);
