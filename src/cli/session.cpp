@@ -220,6 +220,14 @@ void Session::handle_line(TimeMs now, std::string_view line) {
                 const auto* dec = std::get_if<roles::room_cmd::Decline>(&a.command);
                 const std::string which = acc ? acc->from : dec ? dec->from : std::string();
                 if ((acc || dec) && file_answer(now, acc != nullptr, which)) return;
+                const roles::RoomClient* client = host_.room_client();
+                if ((acc || dec) && (!client || (!client->config().directory && client->config().relays.empty()))) {
+                    // No chat request can wait without a directory or relays: it was an offer's id.
+                    say(which.empty() ? "! no file offer waiting (\\files lists transfers and offers)"
+                                      : "! no file offer starts with " + printable(which, Backslash::kept) +
+                                            " (\\files lists the offers waiting)");
+                    return;
+                }
                 room_action(now, a);
             } else if constexpr (std::is_same_v<T, action::Rooms> ||
                                  std::is_same_v<T, action::SwitchRoom> || std::is_same_v<T, action::Relays>) {
