@@ -178,9 +178,15 @@ void Machine::State::on_chunk(TimeMs now, const wire::FileChunk& c) {
     const std::uint32_t len = t.length(c.index);
     if (c.data.size() != len + wire::kFileChunkTag) return bad_chunk(now, c.id, t, c.index);
     Bytes plain(len);
-    if (!crypto.aead_open(plain.data(), c.data, chunk_ad(c.id, c.index), c.index, t.key) ||
-        !t.matches(c.index, plain, crypto))
+    if (!crypto.aead_open(plain.data(), c.data, chunk_ad(c.id, c.index), c.index, t.key))
         return bad_chunk(now, c.id, t, c.index);
+    if (!t.matches(c.index, plain, crypto)) {
+        // In a group the member serving it checked it: another member may serve it.
+        if (!zero(t.group)) return bad_chunk(now, c.id, t, c.index);
+        // Sealed under the transfer's key, so from the sender itself, and not the chunk it
+        // offered (it does not hash what it serves, see served_chunk): its file changed.
+        return not_offered(c.id, t, c.index);
+    }
     t.set(c.index);
     ++t.have_count;
     t.heard = now;
@@ -264,12 +270,28 @@ void Machine::State::on_want(TimeMs now, const PublicKey& from, const SessionId&
     }
 }
 
+// Between two the chunk is sealed as read: the receiver checks each against the manifest
+// (on_chunk) and ends the transfer at the first that does not match, so hashing it here
+// too would only double the sender's work. A member serving a group's file checks
+// before it serves: its receiver would otherwise ask it again.
 void Machine::State::served_chunk(const FileId& id, Transfer& t, std::uint32_t index, ByteView bytes) {
     if (t.reading.erase(index) == 0) return;
-    if (!t.matches(index, bytes, crypto)) return unservable(id, t, "'" + t.m.name + "' changed since it was offered");
+    if (!zero(t.group) && !t.matches(index, bytes, crypto))
+        return unservable(id, t, "'" + t.m.name + "' changed since it was offered");
     wire::FileChunk c{id, index, Bytes(bytes.size() + wire::kFileChunkTag)};
     crypto.aead_seal(c.data.data(), bytes, chunk_ad(id, index), index, t.key);
     send(t, c);
+}
+
+// A chunk from the sender that opened but is not the one in the manifest: nothing more of
+// that file is taken, and what was written of it goes.
+void Machine::State::not_offered(const FileId& id, Transfer& t, std::uint32_t index) {
+    ++stats.bad_chunks;
+    events.push_back(ev::Failed{id, "'" + t.m.name + "' changed at the sender since it was offered (chunk " +
+                                        std::to_string(index) + " is not the one in its manifest)"});
+    send(t, wire::FileCancel{id});
+    io.push_back(io::Remove{id, t.path});
+    forget(t.place(id));
 }
 
 // The file cannot be served (changed or unreadable): the transfer ends with a fileCancel,

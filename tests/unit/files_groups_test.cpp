@@ -148,6 +148,33 @@ TEST_CASE("the holder killed mid-transfer: another member serves the rest, and t
     CHECK(from_0 >= 100);
 }
 
+// A holder checks each chunk before it serves it (its receiver would ask it again): the
+// author whose copy changed stops serving it, and another member serves the whole file.
+TEST_CASE("a holder whose copy changed stops serving it, and another member serves it as shared") {
+    FilesNet net(3, 75);
+    const GroupId g = group_id(9);
+    net.groups[g] = {0, 1, 2};
+    const Bytes data = pattern(20 * 1024, 6);
+    const FileId id = share(net, 0, g, "notes.bin", data);
+    net.run_for(200);
+    net.command(1, cmd::Accept{id, "dl/notes.bin.part", "dl/notes.bin"});
+    net.run_for(5000);
+    REQUIRE(holds(net, 1, id));
+
+    net.at(0).disk["notes.bin"][5 * 1024] ^= 0xff;
+    net.command(2, cmd::Accept{id, "dl/notes.bin.part", "dl/notes.bin"});
+    net.run_for(60'000);
+    // Once per time it was asked to serve it (2 asks every member again after each stop).
+    auto failed = net.events_of<ev::Failed>(0);
+    REQUIRE(!failed.empty());
+    for (const auto& f : failed) CHECK(f.why.find("changed since it was offered") != std::string::npos);
+    auto done = net.events_of<ev::Completed>(2);
+    REQUIRE(done.size() == 1);
+    CHECK(done[0].from == net.self(1).pk);
+    CHECK(net.at(2).disk.at("dl/notes.bin") == data);
+    CHECK(net.events_of<ev::Failed>(2).empty());
+}
+
 TEST_CASE("kill -9 of a member taking a group's file: the restart asks again and goes on from its chunks") {
     FilesNet net(3, 75);
     const GroupId g = group_id(5);
