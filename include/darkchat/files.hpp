@@ -9,6 +9,9 @@
 //
 // No file is opened here: the part asks for bytes (io::Read, answered with
 // handle_read) and hands bytes out (io::Write), and time comes in as an argument.
+// A chunk received is opened and checked by the driver too (io::Open, open_chunk,
+// answered with handle_opened), so that it can be done on other threads than the
+// loop's, in any order; a simulator does it at once.
 // After one or more handle_*() calls the driver drains, in this order,
 //   poll_io()      -> read, write, sync, rename, remove (a record that counts a chunk comes after an
 //                     io::Sync of its write)
@@ -42,6 +45,7 @@ struct Config {
     std::size_t max_transfers = 64;                   // transfers under way at once (both sides; files held for groups apart)
     std::size_t window = 64;                          // chunks asked for and not yet here, per transfer
     std::size_t max_reads = 64;                       // sender: chunk reads waiting for the driver, per transfer
+    std::size_t max_opening = 64;                     // receiver: chunks handed out to open (io::Open), all transfers
     TimeMs request_timeout = 5000;                    // a chunk asked for and not here by then is asked again
     TimeMs offer_retry = 3000;                        // an unanswered offer is sent again after this ...
     int offer_attempts = 20;                          // ... at most this many times
@@ -122,6 +126,8 @@ public:
 // otherwise have more than wire::kMaxFileChunks chunks.
 std::uint32_t chunk_size_for(std::uint64_t size);
 
+// BLAKE2b-256 of bytes (crypto's hasher): a chunk's hash.
+Hash hash_of(Crypto& crypto, ByteView bytes);
 // The whole file's hash: BLAKE2b-256 of the chunk hashes, one after the other (so a file
 // whose every chunk matches its hash is the file of that hash).
 Hash whole_hash(Crypto& crypto, ByteView chunk_hashes);
@@ -223,8 +229,21 @@ struct Write { FileId id{}; std::string path; std::uint64_t offset = 0; Bytes by
 struct Sync { FileId id{}; std::string path; };
 struct Finish { FileId id{}; std::string path; std::string final_path; };  // rename
 struct Remove { FileId id{}; std::string path; };
+// A received chunk to open under key and check against hash (open_chunk, on any thread):
+// answered with handle_opened, in any order.
+struct Open { FileId id{}; std::uint32_t index = 0; Bytes sealed; FileKey key{}; Hash hash{}; };
 }  // namespace io
-using IoOp = std::variant<io::Read, io::Write, io::Sync, io::Finish, io::Remove>;
+using IoOp = std::variant<io::Read, io::Write, io::Sync, io::Finish, io::Remove, io::Open>;
+
+// What open_chunk found: the plaintext is kept only when ok.
+enum class Opened : std::uint8_t {
+    ok,
+    not_opened,   // not sealed under the key for this file and index (or cut): asked for again
+    not_matching, // opened, but not the chunk in the manifest
+};
+// An io::Open done: the plaintext into plain (resized to the chunk). Uses only crypto's
+// aead_open and hasher, so any thread may call it with a crypto that keeps no state.
+Opened open_chunk(Crypto& crypto, const io::Open& op, Bytes& plain);
 
 namespace ev {
 struct Offered { FileId id{}; PublicKey from{}; std::string name; std::uint64_t size = 0; std::string media_type; };
@@ -269,6 +288,7 @@ struct Stats {
     std::uint64_t malformed = 0;    // did not decode
     std::uint64_t refused = 0;      // not from the peer of the transfer, or for none we hold
     std::uint64_t bad_chunks = 0;   // did not open or did not match its hash: asked for again
+    std::uint64_t busy = 0;         // chunks dropped while max_opening others were being opened: asked again
     std::uint64_t duplicate = 0;    // chunks we had
     std::uint64_t write_failed = 0; // chunks the disk did not take: asked for again later
 };
@@ -310,6 +330,8 @@ public:
     // The io::Write of chunk index could not be done (a full disk): the chunk is not
     // counted, and no chunk is asked for until write_retry has passed.
     void handle_write_failed(TimeMs now, const FileId& id, std::uint32_t index);
+    // An io::Open done (open_chunk): plain is the chunk when result is Opened::ok.
+    void handle_opened(TimeMs now, const FileId& id, std::uint32_t index, Opened result, Bytes plain);
     void handle_timeout(TimeMs now);
 
     std::optional<IoOp> poll_io();

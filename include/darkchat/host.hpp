@@ -182,7 +182,8 @@ public:
     void handle_file_command(TimeMs now, const files::Command& c);
     // The file operations to perform before the store batch (poll_store()): each
     // write lands before the record that counts it. A read is answered with
-    // handle_file_read or handle_file_read_failed, at once or later.
+    // handle_file_read or handle_file_read_failed, at once or later; a chunk to open
+    // with handle_file_opened, at once or later, in any order.
     std::optional<files::IoOp> poll_file_io();
     // peer, session: the io::Read's.
     void handle_file_read(TimeMs now, const files::FileId& id, files::Side side, std::uint32_t index,
@@ -190,6 +191,10 @@ public:
     void handle_file_read_failed(TimeMs now, const files::FileId& id, files::Side side, const std::string& why,
                                  const PublicKey& peer = {}, const SessionId& session = {});
     void handle_file_write_failed(TimeMs now, const files::FileId& id, std::uint32_t index);
+    // An io::Open done (files::open_chunk, with file_crypto() or any crypto as stateless).
+    void handle_file_opened(TimeMs now, const files::FileId& id, std::uint32_t index, files::Opened result,
+                            Bytes plain);
+    files::Crypto& file_crypto() { return *file_crypto_; }
     // The user name for an identity key: the name the node pinned it under, else
     // the name a group or a request gave it; empty when nothing knows it.
     std::string name_of(const PublicKey& key) const;

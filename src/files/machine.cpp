@@ -160,7 +160,10 @@ bool Machine::State::usable(const FileId& id, const std::string& partial, const 
     return false;
 }
 
-void Machine::State::on_chunk(TimeMs now, const wire::FileChunk& c) {
+// A chunk is opened and checked by the driver (io::Open, perhaps on another thread):
+// at most max_opening at once; one more is dropped and asked for again with the next
+// fill (when one of those is answered).
+void Machine::State::on_chunk(TimeMs now, wire::FileChunk&& c) {
     auto it = transfers.find({Side::receiving, c.id, {}});
     if (it == transfers.end() || it->second.phase != Phase::transferring) {
         ++stats.refused;
@@ -171,32 +174,58 @@ void Machine::State::on_chunk(TimeMs now, const wire::FileChunk& c) {
         ++stats.refused;
         return;
     }
-    if (t.has(c.index)) {
+    if (t.has(c.index) || t.opening.contains(c.index)) {
         ++stats.duplicate;
         return;
     }
-    const std::uint32_t len = t.length(c.index);
-    if (c.data.size() != len + wire::kFileChunkTag) return bad_chunk(now, c.id, t, c.index);
-    Bytes plain(len);
-    if (!crypto.aead_open(plain.data(), c.data, chunk_ad(c.id, c.index), c.index, t.key))
-        return bad_chunk(now, c.id, t, c.index);
-    if (!t.matches(c.index, plain, crypto)) {
+    if (c.data.size() != t.length(c.index) + wire::kFileChunkTag) return bad_chunk(now, c.id, t, c.index);
+    if (opening >= cfg.max_opening) {
+        ++stats.busy;
+        if (t.asked.erase(c.index) > 0) t.again.insert(c.index);
+        return;
+    }
+    ++opening;
+    t.opening.insert(c.index);
+    io.push_back(io::Open{c.id, c.index, std::move(c.data), t.key, t.chunk_hash(c.index)});
+}
+
+void Machine::State::opened(TimeMs now, const FileId& id, std::uint32_t index, Opened result, Bytes plain) {
+    if (opening > 0) --opening;
+    auto it = transfers.find({Side::receiving, id, {}});
+    if (it == transfers.end()) return;
+    Transfer& t = it->second;
+    // Handed out before the transfer ended, went to another holder or was restarted.
+    if (t.opening.erase(index) == 0 || t.phase != Phase::transferring) return;
+    if (t.has(index)) {
+        ++stats.duplicate;
+        return;
+    }
+    if (result == Opened::not_opened) return bad_chunk(now, id, t, index);
+    if (result == Opened::not_matching) {
         // In a group the member serving it checked it: another member may serve it.
-        if (!zero(t.group)) return bad_chunk(now, c.id, t, c.index);
+        if (!zero(t.group)) return bad_chunk(now, id, t, index);
         // Sealed under the transfer's key, so from the sender itself, and not the chunk it
         // offered (it does not hash what it serves, see served_chunk): its file changed.
-        return not_offered(c.id, t, c.index);
+        return not_offered(id, t, index);
     }
-    t.set(c.index);
+    t.set(index);
     ++t.have_count;
     t.heard = now;
-    t.asked.erase(c.index);
-    t.again.erase(c.index);
-    io.push_back(io::Write{c.id, t.path, t.offset(c.index), std::move(plain), c.index});
+    t.asked.erase(index);
+    t.again.erase(index);
+    io.push_back(io::Write{id, t.path, t.offset(index), std::move(plain), index});
     t.unsynced = true;
-    if (t.have_count == t.chunks) return start_verify(c.id, t);
-    if (++t.since_store >= cfg.store_every) save(c.id, t);
-    fill(now, c.id, t);
+    if (t.have_count == t.chunks) return start_verify(id, t);
+    if (++t.since_store >= cfg.store_every) save(id, t);
+    fill(now, id, t);
+}
+
+Opened open_chunk(Crypto& crypto, const io::Open& op, Bytes& plain) {
+    if (op.sealed.size() < wire::kFileChunkTag) return Opened::not_opened;
+    plain.resize(op.sealed.size() - wire::kFileChunkTag);
+    if (!crypto.aead_open(plain.data(), op.sealed, chunk_ad(op.id, op.index), op.index, op.key))
+        return Opened::not_opened;
+    return hash_of(crypto, plain) == op.hash ? Opened::ok : Opened::not_matching;
 }
 
 // Every chunk matched its hash before it was written, and the manifest's whole hash
@@ -422,7 +451,7 @@ void Machine::State::on_message(TimeMs now, const PublicKey& from, const Session
     if (auto* o = std::get_if<wire::FileOffer>(&*msg)) return on_offer(now, from, *o);
     if (auto* sh = std::get_if<wire::FileShare>(&*msg)) return on_share(from, *sh);
     if (auto* a = std::get_if<wire::FileAsk>(&*msg)) return on_ask(now, from, *a);
-    if (auto* c = std::get_if<wire::FileChunk>(&*msg)) return on_chunk(now, *c);
+    if (auto* c = std::get_if<wire::FileChunk>(&*msg)) return on_chunk(now, std::move(*c));
     if (auto* w = std::get_if<wire::FileWant>(&*msg)) return on_want(now, from, session, *w);
     if (auto* c = std::get_if<wire::FileCancel>(&*msg)) return on_cancel(now, from, session, *c);
     if (auto* a = std::get_if<wire::FileAnswer>(&*msg)) {
@@ -622,6 +651,10 @@ void Machine::handle_read_failed(TimeMs, const FileId& id, Side side, const std:
     if (it == s_->transfers.end()) return;
     Transfer& t = it->second;
     s_->unservable(id, t, "cannot read '" + t.path + "': " + why);
+}
+
+void Machine::handle_opened(TimeMs now, const FileId& id, std::uint32_t index, Opened result, Bytes plain) {
+    s_->opened(now, id, index, result, std::move(plain));
 }
 
 void Machine::handle_timeout(TimeMs now) { s_->timeout(now); }

@@ -21,11 +21,13 @@ Bytes signed_bytes(ByteView body) {
 
 }  // namespace
 
-Hash whole_hash(Crypto& crypto, ByteView chunk_hashes) {
+Hash hash_of(Crypto& crypto, ByteView bytes) {
     auto h = crypto.hasher();
-    h->update(chunk_hashes);
+    h->update(bytes);
     return h->finish();
 }
+
+Hash whole_hash(Crypto& crypto, ByteView chunk_hashes) { return hash_of(crypto, chunk_hashes); }
 
 std::uint32_t chunk_size_for(std::uint64_t size) {
     constexpr std::uint32_t normal = 256 * 1024;

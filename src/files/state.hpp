@@ -62,6 +62,7 @@ struct Transfer {
     TimeMs stalled_until = 0;               // a write failed: nothing is asked for before then
     bool kick = false;                      // restored: go on at the next timeout
     std::optional<Image> image;
+    std::set<std::uint32_t> opening;        // handed to the driver to open (io::Open), not answered yet
 
     // sending
     std::set<std::uint32_t> reading;
@@ -107,12 +108,13 @@ struct Transfer {
     std::uint32_t length(std::uint32_t i) const {
         return static_cast<std::uint32_t>(std::min<std::uint64_t>(m.chunk_size, m.size - offset(i)));
     }
+    Hash chunk_hash(std::uint32_t i) const {
+        Hash h{};
+        std::copy_n(m.chunk_hashes.begin() + std::ptrdiff_t{i} * 32, h.size(), h.begin());
+        return h;
+    }
     bool matches(std::uint32_t i, ByteView plain, Crypto& crypto) const {
-        if (plain.size() != length(i)) return false;
-        auto h = crypto.hasher();
-        h->update(plain);
-        const Hash got = h->finish();
-        return std::equal(got.begin(), got.end(), m.chunk_hashes.begin() + std::ptrdiff_t{i} * 32);
+        return plain.size() == length(i) && hash_of(crypto, plain) == chunk_hash(i);
     }
 };
 
@@ -144,6 +146,7 @@ struct Machine::State {
     std::deque<FileId> announced_order;  // oldest first, to keep at most max_announced
     std::map<std::pair<GroupId, std::string>, Find> finds;
     std::deque<IoOp> io;
+    std::size_t opening = 0;  // io::Open handed out and not answered (handle_opened), all transfers
     std::deque<StoreRecord> store;
     std::deque<Event> events;
     std::deque<Outgoing> out;
@@ -171,7 +174,8 @@ struct Machine::State {
     void bad_chunk(TimeMs now, const FileId& id, Transfer& t, std::uint32_t index);
     void not_offered(const FileId& id, Transfer& t, std::uint32_t index);
     void on_offer(TimeMs now, const PublicKey& from, const wire::FileOffer& o);
-    void on_chunk(TimeMs now, const wire::FileChunk& c);
+    void on_chunk(TimeMs now, wire::FileChunk&& c);
+    void opened(TimeMs now, const FileId& id, std::uint32_t index, Opened result, Bytes plain);
     void start_verify(const FileId& id, Transfer& t);
     void complete(const FileId& id, Transfer& t);
     void verified_chunk(TimeMs now, const FileId& id, Transfer& t, std::uint32_t index, ByteView bytes);

@@ -399,6 +399,13 @@ void Host::handle_file_read(TimeMs now, const files::FileId& id, files::Side sid
     settle(now);
 }
 
+void Host::handle_file_opened(TimeMs now, const files::FileId& id, std::uint32_t index, files::Opened result,
+                              Bytes plain) {
+    if (!files_) return;
+    files_->handle_opened(now, id, index, result, std::move(plain));
+    settle(now);
+}
+
 void Host::handle_file_read_failed(TimeMs now, const files::FileId& id, files::Side side, const std::string& why,
                                    const PublicKey& peer, const SessionId& session) {
     if (!files_) return;

@@ -105,6 +105,7 @@ private:
     uv_signal_t sigint_{};
     uv_signal_t sigterm_{};
     uv_async_t input_async_{};
+    uv_async_t opened_async_{};  // chunks the file pool opened (FileIo::start_pool)
     uv_check_t turn_end_{};
     std::shared_ptr<InputQueue> input_;
     std::unique_ptr<host::Host> host_;
@@ -216,6 +217,7 @@ private:
 
     // ---- standard input -----------------------------------------------------
     static void on_input(uv_async_t* a) { static_cast<Driver*>(a->data)->take_input(); }
+    static void on_opened(uv_async_t* a);
 
     // Lines in the order typed, at most a turn's worth per turn (the rest in
     // the next turn, after what this one stored, showed and sent).

@@ -131,6 +131,11 @@ void FileIo::perform(host::Host& host, cli::Session& session) {
                         session.note("! file " + cli::short_id(o.id) + ": cannot rename " + o.path + " to " +
                                      o.final_path + ": " + why(errno) + " (the checked file stays as " + o.path + ")");
                     else sync_dir_of(o.final_path);
+                } else if constexpr (std::is_same_v<T, files::io::Open>) {
+                    if (pool_) return pool_->submit(std::move(o));
+                    Bytes plain;
+                    const auto r = files::open_chunk(host.file_crypto(), o, plain);
+                    host.handle_file_opened(now_ms(), o.id, o.index, r, std::move(plain));
                 } else if constexpr (std::is_same_v<T, files::io::Remove>) {
                     close_file(o.path, false);
                     failing_.erase(o.path);
@@ -139,6 +144,15 @@ void FileIo::perform(host::Host& host, cli::Session& session) {
             },
             *op);
     }
+}
+
+void FileIo::start_pool(std::size_t threads, std::function<void()> wake) {
+    pool_ = std::make_unique<ChunkPool>(threads, std::move(wake));
+}
+
+void FileIo::take_opened(host::Host& host) {
+    if (!pool_) return;
+    for (auto& d : pool_->take()) host.handle_file_opened(now_ms(), d.id, d.index, d.result, std::move(d.plain));
 }
 
 void FileIo::sweep_uploads(const files::Machine* machine) {

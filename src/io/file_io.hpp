@@ -3,7 +3,8 @@
 // removal) and what the session asks (\send: the manifest made from the file read
 // chunk by chunk; \accept: a free, safe name in the download folder). Plain POSIX
 // calls on the loop thread, one chunk at a time, so memory stays bounded by a chunk
-// whatever the file's size. Partial files stay open between turns (a few at most);
+// whatever the file's size. A received chunk is opened and checked on the threads of a
+// ChunkPool once the driver started one (start_pool), else at once. Partial files stay open between turns (a few at most);
 // what was written is made durable when the file part asks (io::Sync), before the
 // record that counts it, and before a rename.
 //
@@ -13,6 +14,7 @@
 // page faults and zeroed pages. The process keeps them instead (mallopt).
 #pragma once
 
+#include "chunk_pool.hpp"
 #include "darkchat/host.hpp"
 #include "darkchat/session.hpp"
 
@@ -42,6 +44,11 @@ public:
     // ask for more).
     void perform(host::Host& host, cli::Session& session);
     void request(host::Host& host, cli::Session& session, TimeMs now, const cli::FileRequest& r);
+    // Received chunks opened on threads from now on; wake is called from them when some
+    // are done, and take_opened then hands them to the host (on the loop's thread).
+    void start_pool(std::size_t threads, std::function<void()> wake);
+    void take_opened(host::Host& host);
+    void stop_pool() { pool_.reset(); }  // before what wake uses goes
 
 private:
     void offer(host::Host& host, cli::Session& session, TimeMs now, const cli::FileRequest& r);
@@ -54,6 +61,7 @@ private:
     std::map<std::string, int> open_;  // partial files being written
     std::string downloads_;
     std::string uploads_;
+    std::unique_ptr<ChunkPool> pool_;
     std::set<std::string> failing_;  // partial files whose write failed: said once until one succeeds
 };
 

@@ -185,6 +185,13 @@ void Driver::handed_in() {
     if (++turn_inputs_ >= kMaxTurnInputs) pump();
 }
 
+void Driver::on_opened(uv_async_t* a) {
+    auto* d = static_cast<Driver*>(a->data);
+    if (d->closing_) return;
+    d->files_.take_opened(*d->host_);
+    d->handed_in();
+}
+
 void Driver::on_turn_end(uv_check_t* c) {
     auto* d = static_cast<Driver*>(c->data);
     if (d->turn_inputs_ > 0) d->pump();
@@ -517,6 +524,8 @@ void Driver::close_all() {
         if (!uv_is_closing(hh)) uv_close(hh, nullptr);
     };
     if (opts_.front_end && !term_) close(&input_async_);
+    files_.stop_pool();  // no worker wakes the loop any more
+    close(&opened_async_);
     if (term_) {
         close(&tty_poll_);
         close(&sigwinch_);
@@ -602,6 +611,10 @@ int Driver::run(Sockets sockets, Identity identity) {
     sigint_.data = sigterm_.data = this;
     uv_signal_start(&sigint_, on_signal, SIGINT);
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
+    uv_async_init(&loop_, &opened_async_, on_opened);
+    opened_async_.data = this;
+    files_.start_pool(ChunkPool::threads_for(std::thread::hardware_concurrency()),
+                      [this] { uv_async_send(&opened_async_); });
     uv_check_init(&loop_, &turn_end_);
     turn_end_.data = this;
     uv_check_start(&turn_end_, on_turn_end);

@@ -57,6 +57,7 @@ public:
         bool disk_full = false;               // every io::Write fails, as on a full disk
         bool alive = true;
         int boots = 0;
+        std::vector<io::Open> held;           // io::Open not answered yet (opens_held)
     };
     struct Message {
         std::size_t from = 0, to = 0;
@@ -68,6 +69,11 @@ public:
     std::function<void(const Message&)> delivered;
     // Called before a read of station i is answered (to change what is on its disk).
     std::function<void(std::size_t, const io::Read&)> before_read;
+    // The chunks a station hands out to open (io::Open) are answered after its messages,
+    // at once in order; or (opens_held) held until it has 8 or no message is on its way to
+    // it, then answered last first, as a pool of threads may.
+    bool opens_held = false;
+    std::size_t opens = 0;  // io::Open answered, all stations
     // The groups every station sees (station indices, the first the coordinator); a
     // station sees another online while it is alive.
     std::map<GroupId, std::vector<std::size_t>> groups;
@@ -154,6 +160,7 @@ public:
     void kill(std::size_t i) {
         st_[i].alive = false;
         st_[i].m.reset();
+        st_[i].held.clear();
         std::erase_if(queue_, [&](const auto& q) { return q.second.from == i || q.second.to == i; });
     }
     // A new machine from what the station stored; false when a record did not restore.
@@ -217,8 +224,9 @@ private:
         return st_.size();
     }
 
-    void apply(std::size_t i, const IoOp& op, std::vector<io::Read>& reads) {
+    void apply(std::size_t i, IoOp& op, std::vector<io::Read>& reads, std::vector<io::Open>& to_open) {
         Station& s = st_[i];
+        if (auto* o = std::get_if<io::Open>(&op)) return to_open.push_back(std::move(*o));
         if (auto* w = std::get_if<io::Write>(&op)) {
             if (s.disk_full) return s.m->handle_write_failed(now_, w->id, w->index);
             ++s.writes;
@@ -243,7 +251,8 @@ private:
         for (int turn = 0; turn < 100000; ++turn) {
             Station& s = st_[i];
             std::vector<io::Read> reads;
-            while (auto op = s.m->poll_io()) apply(i, *op, reads);
+            std::vector<io::Open>& to_open = s.held;
+            while (auto op = s.m->poll_io()) apply(i, *op, reads, to_open);
             while (auto r = s.m->poll_store()) {
                 if (r->state.empty()) s.store.erase({r->side, r->id, r->peer, r->session});
                 else s.store[{r->side, r->id, r->peer, r->session}] = r->state;
@@ -260,7 +269,15 @@ private:
                     queue_.emplace(std::make_pair(at, order_++), std::move(msg));
                 }
             }
-            if (reads.empty()) return;
+            const bool hold = opens_held && to_open.size() < 8 && on_its_way_to(i);
+            if (reads.empty() && (to_open.empty() || hold)) return;
+            if (opens_held) std::reverse(to_open.begin(), to_open.end());
+            for (const auto& o : std::exchange(to_open, {})) {
+                Bytes plain;
+                const Opened r = open_chunk(*s.crypto, o, plain);
+                ++opens;
+                s.m->handle_opened(now_, o.id, o.index, r, std::move(plain));
+            }
             for (const auto& r : reads) {
                 if (before_read) before_read(i, r);
                 auto it = s.disk.find(r.path);
@@ -272,6 +289,10 @@ private:
                 s.m->handle_read(now_, r.id, r.side, r.index, bytes, r.peer, r.session);
             }
         }
+    }
+
+    bool on_its_way_to(std::size_t i) const {
+        return std::any_of(queue_.begin(), queue_.end(), [&](const auto& q) { return q.second.to == i; });
     }
 
     Config config_;

@@ -84,6 +84,10 @@ struct Disks {
                         d.erase(fi->path);
                     } else if (auto* rm = std::get_if<files::io::Remove>(&*op)) {
                         d.erase(rm->path);
+                    } else if (auto* o = std::get_if<files::io::Open>(&*op)) {
+                        Bytes plain;
+                        const auto r = files::open_chunk(n.host->file_crypto(), *o, plain);
+                        n.host->handle_file_opened(w.now(), o->id, o->index, r, std::move(plain));
                     }
                 }
             });

@@ -67,6 +67,20 @@ std::map<std::uint32_t, int> asked_counts(const FilesNet& net, std::size_t i) {
     return n;
 }
 
+// Flips a bit at byte `at` of chunk `index` the first time it is sent; corrupted says it was.
+void corrupt_once(FilesNet& net, std::uint32_t index, std::size_t at, bool& corrupted) {
+    net.tamper = [index, at, &corrupted](FilesNet::Message& m) {
+        auto d = wire::decode_file(m.bytes);
+        if (!d || corrupted) return true;
+        if (auto* c = std::get_if<wire::FileChunk>(&*d); c && c->index == index) {
+            c->data[at] ^= 0x40;
+            m.bytes = wire::encode_file(*c);
+            corrupted = true;
+        }
+        return true;
+    };
+}
+
 }  // namespace
 
 TEST_CASE("a file of many chunks arrives out of order, partly from another holder, and is byte for byte the file that was sent") {
@@ -120,20 +134,46 @@ TEST_CASE("a file of many chunks arrives out of order, partly from another holde
     CHECK(net.m(1).stats().bad_chunks == 0);
 }
 
+// The driver opens chunks on threads (io::Open): the answers come late and in any
+// order, and one that does not open is fetched again, never written.
+TEST_CASE("chunks opened later and last first, one of them corrupted, make the file that was sent") {
+    FilesNet net(2, 13);
+    net.opens_held = true;
+    const Bytes data = pattern(30 * 1024 + 5, 8);
+    bool corrupted = false;
+    corrupt_once(net, 17, 7, corrupted);
+    start(net, "late.bin", data);
+    net.run_for(5000);
+    REQUIRE(corrupted);
+    CHECK(net.at(1).disk["downloads/got.bin"] == data);
+    CHECK(net.events_of<ev::Completed>(1).size() == 1);
+    CHECK(net.m(1).stats().bad_chunks == 1);
+    CHECK(net.opens == 32);  // 31 chunks, one twice
+    const auto asked = asked_counts(net, 1);
+    for (const auto& [i, n] : asked) CHECK(n == (i == 17 ? 2 : 1));
+    CHECK(net.at(1).writes == 31);
+}
+
+TEST_CASE("chunks beyond max_opening are dropped while others are opened, and asked for again") {
+    Config cfg;
+    cfg.max_opening = 2;
+    FilesNet net(2, 14, cfg);
+    net.opens_held = true;
+    const Bytes data = pattern(40 * 1024, 9);
+    start(net, "many.bin", data);
+    net.run_for(4000);  // less than request_timeout: what was dropped was asked again at once
+    CHECK(net.at(1).disk["downloads/got.bin"] == data);
+    CHECK(net.events_of<ev::Completed>(1).size() == 1);
+    CHECK(net.m(1).stats().busy > 0);
+    CHECK(net.m(1).stats().bad_chunks == 0);
+    CHECK(net.at(1).writes == 40);
+}
+
 TEST_CASE("a corrupted chunk is refused, never written, and asked for again") {
     FilesNet net(2, 12);
     const Bytes data = pattern(10 * 1024, 7);
     bool corrupted = false;
-    net.tamper = [&](FilesNet::Message& m) {
-        auto d = wire::decode_file(m.bytes);
-        if (!d || corrupted) return true;
-        if (auto* c = std::get_if<wire::FileChunk>(&*d); c && c->index == 3) {
-            c->data[100] ^= 0x40;
-            m.bytes = wire::encode_file(*c);
-            corrupted = true;
-        }
-        return true;
-    };
+    corrupt_once(net, 3, 100, corrupted);
     start(net, "a.bin", data);
     net.run_for(5000);
     REQUIRE(corrupted);
