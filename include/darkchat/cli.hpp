@@ -60,6 +60,7 @@ struct SendFile { std::string path; };  // \send <path>: to the chat partner, or
 struct Fetch { std::string name; };     // \fetch <name>: a file shared in the current group, asked for by name
 struct Files {};                        // \files
 struct Unhold { std::string id; };      // \unhold <id>: stop serving a file held for its group or room
+struct CancelFile { std::string id; };  // \cancel <id>: stop a transfer or an offer, sending or receiving
 }  // namespace action
 
 using Action = std::variant<action::Node, action::Resolve, action::Help, action::List, action::SwitchChat,
@@ -67,7 +68,7 @@ using Action = std::variant<action::Node, action::Resolve, action::Help, action:
                             action::Rooms, action::SwitchRoom, action::Leave, action::Relays, action::Connect,
                             action::Answer, action::Invite, action::Remove, action::Groups, action::Members,
                             action::SwitchGroup, action::Rename, action::Via, action::History,
-                            action::SendFile, action::Fetch, action::Files, action::Unhold>;
+                            action::SendFile, action::Fetch, action::Files, action::Unhold, action::CancelFile>;
 
 // Every macro name parse_line takes, with its backslash (\chat ...), in the
 // order \help lists them.

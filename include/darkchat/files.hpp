@@ -198,10 +198,14 @@ namespace cmd {
 // Offer a manifest made by ManifestBuilder to one receiver; path is where the driver
 // reads the file from. Every session of the receiver that answers (handle_message's
 // session) gets its own transfer: its chunks go to that session alone, its record is its
-// own, and one session declining or cancelling ends no other's. The offer stays open to
-// the receiver's other sessions for offer_retry * offer_attempts after the first answer,
-// or until a session's copy is delivered while no other session's is under way.
-struct Offer { PublicKey to{}; KxPublicKey to_kx{}; wire::SignedBlob manifest; std::string path; };
+// own, and one session declining or cancelling ends no other's. sessions: the receiver's
+// sessions the offer goes to (its online devices; at most wire::kMaxOfferSessions are
+// kept). The offer stays open to each of them until it answers (declines, or takes the
+// file and its copy is delivered, fails or is cancelled), the sender cancels, or the file
+// can no longer be read; a session not listed that answers is added (up to the bound).
+// With no session listed, the offer ends once the sessions that answered are done.
+struct Offer { PublicKey to{}; KxPublicKey to_kx{}; wire::SignedBlob manifest; std::string path;
+               std::vector<SessionId> sessions; };
 // Take an offer: chunks are written to partial_path, renamed to final_path once checked.
 struct Accept { FileId id{}; std::string partial_path; std::string final_path; };
 struct Decline { FileId id{}; };
@@ -253,7 +257,8 @@ struct Declined { FileId id{}; PublicKey by{}; };
 struct Completed { FileId id{}; PublicKey from{}; std::string path; std::uint64_t size = 0;
                    std::optional<Image> image; };
 struct Delivered { FileId id{}; PublicKey to{}; };
-struct Cancelled { FileId id{}; PublicKey by{}; };
+// by stopped the transfer; reason: why the sender did (wire::CancelReason).
+struct Cancelled { FileId id{}; PublicKey by{}; wire::CancelReason reason = wire::CancelReason::cancelled; };
 struct Failed { FileId id{}; std::string why; };
 // We shared a file with a group of members (the author not counted).
 struct Shared { FileId id{}; GroupId group{}; std::string name; std::uint64_t size = 0; std::size_t members = 0; };
@@ -306,6 +311,7 @@ struct TransferView {
     GroupId group{};          // shared in this group; all zero between two
     std::string path;         // sending or holding: the file read; receiving: the partial file
     SessionId session{};      // sending: the receiver's session it goes to; all zero: the offer
+    std::vector<wire::FileSessionReply> replies;  // the offer to a contact: its sessions and their answers
 };
 
 class Machine {

@@ -30,6 +30,7 @@ inline constexpr std::size_t kMaxFileSealedKey = 128;       // a transfer key se
 inline constexpr std::size_t kMaxFileWant = 64;             // chunks asked for in one fileWant
 inline constexpr std::size_t kFileChunkTag = 16;            // AEAD tag on every chunk
 inline constexpr std::size_t kMaxFilePath = 4096;           // bytes of a local path in a stored state
+inline constexpr std::size_t kMaxOfferSessions = 16;        // sessions (devices) an offer to a contact keeps answers of
 
 // The manifest: what the sender signs over "darkchat file manifest" || body. The chunk
 // hashes are BLAKE2b-256 of each plaintext chunk, one after the other in one byte string
@@ -90,9 +91,16 @@ struct FileDone {
     bool operator==(const FileDone&) const = default;
 };
 
-// Either side stops the transfer.
+// Either side stops the transfer; the sender says why (a receiver shows it).
+enum class CancelReason : std::uint8_t {
+    cancelled = 0,    // the user stopped it
+    unreadable = 1,   // the sender cannot read the file, or it changed since it was offered
+    not_offered = 2,  // the sender offers no file of that id (any more)
+    too_many = 3,     // the offer already keeps the answers of kMaxOfferSessions sessions
+};
 struct FileCancel {
     FileIdBytes id{};
+    std::uint8_t reason = 0;  // CancelReason; another value reads as cancelled
     bool operator==(const FileCancel&) const = default;
 };
 
@@ -137,6 +145,21 @@ Result<FileData> parse_file_data(ByteView b);
 Bytes encode(const FileManifest& m);
 Result<FileManifest> decode_file_manifest(ByteView b, std::uint64_t max_size = kMaxFileSize);
 
+// What the sender's offer to a contact knows of one session (device) of the receiver.
+enum class Reply : std::uint8_t {
+    waiting = 0,    // the offer went to it, no answer yet
+    receiving = 1,  // it accepted: its own transfer is under way
+    received = 2,   // its copy is delivered, checked
+    declined = 3,
+    cancelled = 4,  // it cancelled its transfer
+    failed = 5,     // it could not check its copy
+};
+struct FileSessionReply {
+    SessionId session{};
+    std::uint8_t reply = 0;  // Reply
+    bool operator==(const FileSessionReply&) const = default;
+};
+
 // What one side keeps of a transfer, so it survives a restart.
 struct FileState {
     SignedBlob manifest;
@@ -151,6 +174,7 @@ struct FileState {
     FileGroupBytes group{};  // the group the file was shared in; all zero: a file between two
     SessionId session{};     // sending: the receiver's session (device) this transfer goes to; all zero: the offer
     bool answered = false;   // sending, the offer: some session of the receiver answered it
+    std::vector<FileSessionReply> replies;  // sending, the offer: its sessions and what each answered
     bool operator==(const FileState&) const = default;
 };
 Bytes encode(const FileState& s);

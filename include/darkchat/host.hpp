@@ -205,8 +205,8 @@ public:
     // is named).
     std::optional<PublicKey> pinned(const std::string& user) const;
     std::vector<Addr> addresses_of(const std::string& user, const SessionId& session = {}) const;
-    // Another session of our own user (another device) is online.
-    bool other_devices_online() const;
+    // The sessions of user online now (devices), our own session left out.
+    std::vector<SessionId> online_sessions(const std::string& user) const;
 
 private:
     Host(const Config& config);

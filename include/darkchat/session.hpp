@@ -54,6 +54,12 @@ struct FileSettings {
 // Bytes received of a transfer: whole chunks, the last one possibly short.
 std::uint64_t bytes_had(const files::TransferView& t);
 
+// A file to a contact as \files folds it, from the sender's transfers of one id (the
+// offer, which keeps its sessions' answers, and each session's own): "offered" while no
+// session is known, else "R of N sessions received" and, for each other state some are
+// in, ", K receiving|waiting|declined|cancelled|failed" (darkchat(1), FILES).
+std::string sessions_state(const std::vector<files::TransferView>& same_file);
+
 struct Picking;  // session.cpp: how a room or group that the user's words name is picked
 
 class Session {

@@ -188,7 +188,7 @@ namespace {
 // and Tab completes these names (macro_names()).
 constexpr std::string_view kMacros[] = {
     "\\help", "\\chat", "\\users", "\\online", "\\offline", "\\add", "\\ping", "\\explode", "\\keys", "\\trust",
-    "\\request", "\\accept", "\\decline", "\\send", "\\fetch", "\\files", "\\unhold", "\\rooms", "\\room", "\\relays",
+    "\\request", "\\accept", "\\decline", "\\send", "\\fetch", "\\files", "\\unhold", "\\cancel", "\\rooms", "\\room", "\\relays",
     "\\connect", "\\yes", "\\no",
     "\\groups", "\\group", "\\members", "\\invite", "\\remove", "\\title", "\\via", "\\leave", "\\history", "\\quit",
     "\\exit",
@@ -288,6 +288,11 @@ Action parse_line(std::string_view raw, std::uint16_t own_port) {
         if (name.empty()) return action::Problem{"usage: \\fetch <file name>"};
         return action::Fetch{name};
     }
+    if (m == "\\cancel") {
+        if (auto p = arity(1, 1, "\\cancel <file id>")) return *p;
+        if (!id_prefix(w[1])) return action::Problem{"usage: \\cancel <file id> (hex, as \\files shows it)"};
+        return action::CancelFile{w[1]};
+    }
     if (m == "\\unhold") {
         if (auto p = arity(1, 1, "\\unhold <file id>")) return *p;
         if (!id_prefix(w[1])) return action::Problem{"usage: \\unhold <file id> (hex, as \\files shows it)"};
@@ -357,6 +362,7 @@ std::string help_text() {
            "\\fetch <name>         ask the current group's or room's members for the file shared there as <name>\n"
            "\\files                file transfers: id, direction, peer, name, state, percent\n"
            "\\unhold <id>          stop serving the file <id> held for a group or room (the file stays)\n"
+           "\\cancel <id>          stop the transfer or offer <id> that \\files lists (its peer is told)\n"
            "\\rooms                our rooms: id, relay, epoch, members\n"
            "\\room <id-prefix>     lines without '\\' go to that room (\\chat <user> switches back)\n"
            "\\relays               the relays we know, with our measured round-trip times\n"

@@ -4,6 +4,9 @@
 #include "darkchat/session.hpp"
 
 #include <algorithm>
+#include <array>
+#include <iterator>
+#include <set>
 
 namespace dc::cli {
 
@@ -46,6 +49,29 @@ std::uint64_t bytes_had(const files::TransferView& t) {
     return std::min(t.size, t.have * chunk);
 }
 
+std::string sessions_state(const std::vector<files::TransferView>& same_file) {
+    using wire::Reply;
+    constexpr std::size_t kReplies = 6;
+    std::array<std::size_t, kReplies> n{};
+    std::set<SessionId> counted;
+    for (const auto& t : same_file)
+        for (const auto& r : t.replies) {
+            n[r.reply < kReplies ? r.reply : 0] += counted.insert(r.session).second;
+        }
+    // A session's transfer the offer does not list (its record is gone): receiving.
+    for (const auto& t : same_file)
+        if (t.session != SessionId{} && counted.insert(t.session).second) ++n[static_cast<std::size_t>(Reply::receiving)];
+    if (counted.empty()) return "offered";
+    std::string out = std::to_string(n[static_cast<std::size_t>(Reply::received)]) + " of " +
+                      std::to_string(counted.size()) + (counted.size() == 1 ? " session" : " sessions") + " received";
+    const std::pair<Reply, const char*> others[] = {{Reply::receiving, "receiving"}, {Reply::waiting, "waiting"},
+                                                    {Reply::declined, "declined"},   {Reply::cancelled, "cancelled"},
+                                                    {Reply::failed, "failed"}};
+    for (const auto& [r, word] : others)
+        if (auto k = n[static_cast<std::size_t>(r)]) out += ", " + std::to_string(k) + " " + word;
+    return out;
+}
+
 std::optional<FileRequest> Session::poll_file_request() {
     if (file_requests_.empty()) return std::nullopt;
     FileRequest r = std::move(file_requests_.front());
@@ -64,6 +90,21 @@ void Session::file_action([[maybe_unused]] TimeMs now, const A& a) {
     } else if constexpr (std::is_same_v<A, action::Fetch>) {
         if (!shared) say("! \\fetch asks the members of a group or a room: \\group <id> or \\room <id> first");
         else file_requests_.push_back({FileRequest::Kind::fetch, {}, {}, {}, a.name, shared});
+    } else if constexpr (std::is_same_v<A, action::CancelFile>) {
+        files::Machine* m = host_.files();
+        std::map<files::FileId, files::Side> found;
+        if (m)
+            for (auto& t : m->transfers())
+                if (t.side != files::Side::holding && id_starts(t.id, a.id)) found.emplace(t.id, t.side);
+        if (found.empty()) {
+            say("! no transfer starts with " + a.id + " (\\files lists them)");
+        } else if (found.size() > 1) {
+            say("! " + std::to_string(found.size()) + " transfers start with " + a.id + ": give more of the id");
+        } else {
+            const auto [id, side] = *found.begin();
+            offers_.erase(id);
+            host_.handle_file_command(now, files::cmd::Cancel{id, side});  // its event says so
+        }
     } else if constexpr (std::is_same_v<A, action::Unhold>) {
         files::Machine* m = host_.files();
         std::vector<files::TransferView> found;
@@ -86,7 +127,22 @@ void Session::file_action([[maybe_unused]] TimeMs now, const A& a) {
             return;
         }
         std::size_t n = 0, held = 0;
-        for (auto& t : m->transfers()) {
+        const auto all = m->transfers();
+        std::set<files::FileId> folded;
+        for (auto& t : all) {
+            // A file to a contact: one line for the offer and every session's transfer.
+            if (t.side == files::Side::sending && t.group == files::GroupId{}) {
+                if (!folded.insert(t.id).second) continue;
+                std::vector<files::TransferView> same;
+                std::copy_if(all.begin(), all.end(), std::back_inserter(same), [&](const files::TransferView& x) {
+                    return x.side == files::Side::sending && x.id == t.id && x.group == files::GroupId{};
+                });
+                const std::string who = name_of(t.peer);
+                say("  " + short_id(t.id) + " to " + printable(who.empty() ? "?" : who) + " " + printable(t.name) +
+                    " " + std::to_string(t.size) + " bytes " + sessions_state(same));
+                ++n;
+                continue;
+            }
             if (t.side == files::Side::holding) {
                 say("  " + short_id(t.id) + " held for " + shared_in(t.group) + " " +
                     printable(t.name) + " " + std::to_string(t.size) + " bytes");
@@ -115,6 +171,7 @@ template void Session::file_action(TimeMs, const action::SendFile&);
 template void Session::file_action(TimeMs, const action::Fetch&);
 template void Session::file_action(TimeMs, const action::Files&);
 template void Session::file_action(TimeMs, const action::Unhold&);
+template void Session::file_action(TimeMs, const action::CancelFile&);
 
 // \accept or \decline with an id prefix of an offer waiting: true when it named one
 // (taken, refused, or said to be ambiguous); false leaves the words to the rooms.
@@ -181,7 +238,20 @@ void Session::file_event(const files::Event& e) {
             } else if constexpr (std::is_same_v<T, files::ev::Cancelled>) {
                 offers_.erase(x.id);
                 progress_.erase(x.id);
-                say("! file " + short_id(x.id) + " cancelled by " + printable(name_of(x.by)));
+                const std::string by = printable(name_of(x.by));
+                std::string why;
+                switch (x.reason) {
+                    case wire::CancelReason::cancelled: break;
+                    case wire::CancelReason::unreadable:
+                        why = ": " + by + " no longer has the file as offered (changed or unreadable)";
+                        break;
+                    case wire::CancelReason::not_offered: why = ": " + by + " no longer offers it"; break;
+                    case wire::CancelReason::too_many:
+                        why = ": " + by + "'s offer already went to " + std::to_string(wire::kMaxOfferSessions) +
+                              " devices";
+                        break;
+                }
+                say("! file " + short_id(x.id) + " cancelled by " + by + why);
             } else if constexpr (std::is_same_v<T, files::ev::Failed>) {
                 progress_.erase(x.id);
                 if (x.id == files::FileId{}) say("! file: " + printable(x.why, Backslash::kept));

@@ -212,7 +212,8 @@ void Session::handle_line(TimeMs now, std::string_view line) {
                 }
                 say("* " + std::to_string(n) + (n == 1 ? " user" : " users"));
             } else if constexpr (std::is_same_v<T, action::SendFile> || std::is_same_v<T, action::Fetch> ||
-                                 std::is_same_v<T, action::Files> || std::is_same_v<T, action::Unhold>) {
+                                 std::is_same_v<T, action::Files> || std::is_same_v<T, action::Unhold> ||
+                                 std::is_same_v<T, action::CancelFile>) {
                 file_action(now, a);
             } else if constexpr (std::is_same_v<T, action::Room>) {
                 // \accept and \decline name a file offer by its id prefix, else a room request.

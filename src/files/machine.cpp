@@ -16,7 +16,7 @@ void Machine::State::save(const FileId& id, Transfer& t) {
     if (t.unsynced) io.push_back(io::Sync{id, t.path});
     t.unsynced = false;
     wire::FileState s{t.blob, t.key, static_cast<std::uint8_t>(t.side), static_cast<std::uint8_t>(t.phase),
-                      t.peer, t.path, t.final_path, t.have, t.sealed, t.group, t.session, t.answered};
+                      t.peer, t.path, t.final_path, t.have, t.sealed, t.group, t.session, t.answered, t.replies};
     const Key k = t.place(id);
     store.push_back({id, t.side, k.peer, wire::encode(s), k.session});
     t.since_store = 0;
@@ -24,7 +24,13 @@ void Machine::State::save(const FileId& id, Transfer& t) {
 
 void Machine::State::forget(const Key& k) {
     store.push_back({k.id, k.side, k.peer, {}, k.session});
-    transfers.erase(k);
+    auto it = transfers.find(k);
+    if (it == transfers.end()) return;
+    if (it->second.offer_to_sessions()) {
+        closed.push_back(k.id);
+        if (closed.size() > kMaxClosedOffers) closed.pop_front();
+    }
+    transfers.erase(it);
 }
 
 // The transfer of id on side whose peer is from: a member's own place on the
@@ -43,16 +49,29 @@ Transfer* Machine::State::find(Side side, const FileId& id, const PublicKey& fro
 }
 
 // The sending transfer an answer from a receiver's session is about: that session's own,
-// made from the offer the first time the session answers it (the offer stays open to the
-// receiver's other sessions for as long as it would have been offered).
-Transfer* Machine::State::answering(TimeMs now, const FileId& id, const PublicKey& from, const SessionId& session) {
-    Transfer* t = find(Side::sending, id, from, session);
-    if (!t || session == SessionId{} || !t->offer_to_sessions() || t->phase != Phase::offered) return t;
-    mark_answered(now, id, *t);
-    if (full()) {
-        ++stats.refused;
+// made from the offer the first time the session takes it (the offer stays open to the
+// receiver's other sessions until each answered). A session of a contact that answers
+// an offer of ours that ended (closed) is told so.
+Transfer* Machine::State::answering(const FileId& id, const PublicKey& from, const SessionId& session) {
+    if (session != SessionId{} && std::find(closed.begin(), closed.end(), id) != closed.end() &&
+        std::none_of(transfers.begin(), transfers.end(),
+                     [&](const auto& x) { return x.first.id == id && x.first.side != Side::receiving; })) {
+        not_offered(id, from, session, wire::CancelReason::not_offered);
         return nullptr;
     }
+    Transfer* t = find(Side::sending, id, from, session);
+    if (!t || session == SessionId{} || !t->offer_to_sessions() || t->phase != Phase::offered) return t;
+    auto* reply = t->reply_of(session, true);
+    if (!reply) {
+        not_offered(id, from, session, wire::CancelReason::too_many);
+        return nullptr;
+    }
+    if (full()) {
+        ++stats.refused;  // it asks again
+        return nullptr;
+    }
+    reply->reply = static_cast<std::uint8_t>(wire::Reply::receiving);
+    mark_answered(id, *t);
     Transfer c = t->sending_copy();
     c.key = t->key;
     c.peer = t->peer;
@@ -60,14 +79,33 @@ Transfer* Machine::State::answering(TimeMs now, const FileId& id, const PublicKe
     return &transfers.emplace(c.place(id), std::move(c)).first->second;
 }
 
-// The first answer to an offer to a contact's sessions: it is not sent again, and stays
-// open to the other sessions until then.
-void Machine::State::mark_answered(TimeMs now, const FileId& id, Transfer& offer) {
-    if (offer.answered) return;
+// An answer to an offer to a contact's sessions: it is not sent again once any session
+// answered, and its record keeps what each session answered.
+void Machine::State::mark_answered(const FileId& id, Transfer& offer) {
     offer.answered = true;
     offer.offer_due = kNever;
-    offer.open_until = now + cfg.offer_retry * cfg.offer_attempts;
     save(id, offer);
+}
+
+// What a session of the receiver did with the offer (declined, or its copy is done): the
+// offer ends once every session it keeps is done and no session's transfer is under way.
+void Machine::State::replied(const FileId& id, const SessionId& session, wire::Reply reply) {
+    auto it = transfers.find({Side::sending, id, {}, {}});
+    if (session == SessionId{} || it == transfers.end() || !it->second.offer_to_sessions()) return;
+    Transfer& offer = it->second;
+    if (auto* r = offer.reply_of(session, true)) r->reply = static_cast<std::uint8_t>(reply);
+    const bool under_way = std::any_of(transfers.begin(), transfers.end(), [&](const auto& x) {
+        return x.first.side == Side::sending && x.first.id == id && x.first.session != SessionId{};
+    });
+    if (offer.settled() && !under_way) return forget(it->first);
+    mark_answered(id, offer);
+}
+
+// A session of the peer answered a file we cannot serve it: one fileCancel says why.
+void Machine::State::not_offered(const FileId& id, const PublicKey& from, const SessionId& session,
+                                 wire::CancelReason why) {
+    ++stats.refused;
+    send(from, session, wire::FileCancel{id, static_cast<std::uint8_t>(why)});
 }
 
 Transfer* Machine::State::at(Side side, const FileId& id) {
@@ -286,8 +324,8 @@ void Machine::State::accepted(const FileId& id, Transfer& t) {
     save(id, t);
 }
 
-void Machine::State::on_want(TimeMs now, const PublicKey& from, const SessionId& session, const wire::FileWant& w) {
-    Transfer* t = answering(now, w.id, from, session);
+void Machine::State::on_want(const PublicKey& from, const SessionId& session, const wire::FileWant& w) {
+    Transfer* t = answering(w.id, from, session);
     if (!t) return;
     accepted(w.id, *t);
     const Key k = t->place(w.id);
@@ -328,7 +366,7 @@ void Machine::State::not_offered(const FileId& id, Transfer& t, std::uint32_t in
 // file to them (the offer and each session's).
 void Machine::State::unservable(const FileId& id, Transfer& t, const std::string& why) {
     events.push_back(ev::Failed{id, why});
-    send(t.peer, wire::FileCancel{id});
+    send(t.peer, wire::FileCancel{id, static_cast<std::uint8_t>(wire::CancelReason::unreadable)});
     std::vector<Key> keys{t.place(id)};
     if (zero(t.group))
         for (const auto& [k, o] : transfers)
@@ -361,6 +399,8 @@ void Machine::State::command(TimeMs now, const cmd::Offer& c) {
     t.peer = c.to;
     t.path = c.path;
     t.chunks = wire::file_chunks(t.m.size, t.m.chunk_size);
+    for (const SessionId& s : c.sessions)
+        if (s != SessionId{}) t.reply_of(s, true);
     Transfer& held = transfers.emplace(k, std::move(t)).first->second;
     save(k.id, held);
     offer(now, held);
@@ -400,6 +440,8 @@ void Machine::State::command(TimeMs, const cmd::Cancel& c) {
     std::vector<Key> keys;
     for (const auto& [k, t] : transfers)
         if (k.side == c.side && k.id == c.id) keys.push_back(k);
+    // One event for the file, however many of its transfers (an offer and its sessions') end.
+    if (!keys.empty()) events.push_back(ev::Cancelled{c.id, self.pk});
     for (const Key& k : keys) {
         auto it = transfers.find(k);
         Transfer& t = it->second;
@@ -410,7 +452,6 @@ void Machine::State::command(TimeMs, const cmd::Cancel& c) {
         }
         if (t.phase != Phase::asking) send(t, wire::FileCancel{c.id});
         if (t.side == Side::receiving) io.push_back(io::Remove{c.id, t.path});
-        events.push_back(ev::Cancelled{c.id, self.pk});
         forget(k);
     }
 }
@@ -418,6 +459,7 @@ void Machine::State::command(TimeMs, const cmd::Cancel& c) {
 void Machine::State::on_cancel(TimeMs now, const PublicKey& from, const SessionId& session,
                                const wire::FileCancel& c) {
     bool any = false;
+    bool session_ended = false;
     // From a session of a contact: only that session's transfer ends, never the offer,
     // which the others may still take.
     for (Key k : {Key{Side::sending, c.id, from, {}}, Key{Side::sending, c.id, {}, session},
@@ -435,11 +477,16 @@ void Machine::State::on_cancel(TimeMs now, const PublicKey& from, const SessionI
         }
         const bool stored = !(k.side == Side::receiving && t.phase == Phase::offered);
         if (k.side == Side::receiving && stored) io.push_back(io::Remove{c.id, t.path});
-        events.push_back(ev::Cancelled{c.id, from});
+        const auto why = c.reason <= static_cast<std::uint8_t>(wire::CancelReason::too_many)
+                             ? static_cast<wire::CancelReason>(c.reason)
+                             : wire::CancelReason::cancelled;
+        events.push_back(ev::Cancelled{c.id, from, k.side == Side::receiving ? why : wire::CancelReason::cancelled});
+        session_ended = session_ended || k.session != SessionId{};
         if (stored) forget(it->first);
         else transfers.erase(it);
     }
     if (!any) ++stats.refused;
+    if (session_ended) replied(c.id, session, wire::Reply::cancelled);
 }
 
 void Machine::State::on_message(TimeMs now, const PublicKey& from, const SessionId& session, ByteView bytes) {
@@ -452,16 +499,16 @@ void Machine::State::on_message(TimeMs now, const PublicKey& from, const Session
     if (auto* sh = std::get_if<wire::FileShare>(&*msg)) return on_share(from, *sh);
     if (auto* a = std::get_if<wire::FileAsk>(&*msg)) return on_ask(now, from, *a);
     if (auto* c = std::get_if<wire::FileChunk>(&*msg)) return on_chunk(now, std::move(*c));
-    if (auto* w = std::get_if<wire::FileWant>(&*msg)) return on_want(now, from, session, *w);
+    if (auto* w = std::get_if<wire::FileWant>(&*msg)) return on_want(from, session, *w);
     if (auto* c = std::get_if<wire::FileCancel>(&*msg)) return on_cancel(now, from, session, *c);
     if (auto* a = std::get_if<wire::FileAnswer>(&*msg)) {
-        Transfer* t = a->accept ? answering(now, a->id, from, session) : find(Side::sending, a->id, from, session);
+        Transfer* t = a->accept ? answering(a->id, from, session) : find(Side::sending, a->id, from, session);
         if (!t) return;
         if (a->accept) return accepted(a->id, *t);
         if (t->phase != Phase::offered) return;
         if (zero(t->group)) events.push_back(ev::Declined{a->id, from});  // in a group: another member served it
         // One session declined: the offer stays open to the others.
-        if (session != SessionId{} && t->offer_to_sessions()) return mark_answered(now, a->id, *t);
+        if (session != SessionId{} && t->offer_to_sessions()) return replied(a->id, session, wire::Reply::declined);
         return forget(t->place(a->id));
     }
     if (auto* d = std::get_if<wire::FileDone>(&*msg)) {
@@ -475,12 +522,7 @@ void Machine::State::on_message(TimeMs now, const PublicKey& from, const Session
         else events.push_back(ev::Failed{d->id, "the receiver could not check '" + t->m.name + "'"});
         const Key k = t->place(d->id);
         forget(k);
-        // A copy is delivered and no other session's is under way: the offer ends too.
-        if (k.session == SessionId{} || !d->ok) return;
-        const Key offer{Side::sending, d->id, {}, {}};
-        for (const auto& [o, x] : transfers)
-            if (o.side == Side::sending && o.id == d->id && o != offer) return;
-        if (transfers.contains(offer)) forget(offer);
+        replied(d->id, k.session, d->ok ? wire::Reply::received : wire::Reply::failed);
     }
 }
 
@@ -503,10 +545,12 @@ Result<void> Machine::State::restore(ByteView bytes) {
     t.group = s->group;
     t.session = s->session;
     t.answered = s->answered;
+    t.replies = std::move(s->replies);
     t.chunks = wire::file_chunks(t.m.size, t.m.chunk_size);
     if (t.path.empty()) return err("fileState: no path");
     if ((t.session != SessionId{} || t.answered) && (t.side != Side::sending || !zero(t.group)))
         return err("fileState: only a file to a contact goes to a session");
+    if (!t.replies.empty() && !t.offer_to_sessions()) return err("fileState: only an offer keeps sessions' answers");
     if (t.phase == Phase::asking && (t.side != Side::receiving || zero(t.group)))
         return err("fileState: only a group's file is asked for");
     if (t.side == Side::holding) {
@@ -519,7 +563,7 @@ Result<void> Machine::State::restore(ByteView bytes) {
         for (auto b : t.have) t.have_count += static_cast<std::uint64_t>(std::popcount(b));
         t.kick = true;
     } else if (t.phase == Phase::offered && t.answered) {
-        t.open_until = 0;  // open again for as long, from the first timeout
+        // answered: open to the sessions that did not, and not sent again
     } else if (t.phase == Phase::offered && t.session == SessionId{}) {
         if (t.sealed.empty()) return err("fileState: no sealed key to offer again");
         t.offer_due = 0;
@@ -544,8 +588,6 @@ void Machine::State::timeout(TimeMs now) {
         if (t.side == Side::holding) continue;
         if (t.side == Side::sending) {
             if (t.phase == Phase::offered && t.offer_due <= now) offer(now, t);
-            if (t.answered && t.open_until == 0) t.open_until = now + cfg.offer_retry * cfg.offer_attempts;
-            if (t.answered && t.open_until <= now) forget(k);  // the sessions that took it go on
             continue;
         }
         if (t.kick) {
@@ -596,7 +638,6 @@ std::optional<TimeMs> Machine::State::next_timeout() const {
     for (const auto& [k, t] : transfers) {
         if (t.kick) return 0;
         if (t.side == Side::sending && t.phase == Phase::offered) next = std::min(next, t.offer_due);
-        if (t.answered) next = std::min(next, t.open_until);
         if (t.side == Side::receiving && t.phase == Phase::asking) next = std::min(next, t.ask_due);
         if (t.side == Side::receiving && t.phase == Phase::transferring && !zero(t.group))
             next = std::min(next, t.heard + cfg.holder_timeout);
@@ -670,7 +711,7 @@ std::vector<TransferView> Machine::transfers() const {
     for (const auto& [k, t] : s_->transfers)
         v.push_back(
             {k.id, t.side, t.phase, t.peer, t.m.name, t.m.size, t.chunks, t.have_count, t.asked.size(), t.group, t.path,
-             k.session});
+             k.session, t.replies});
     return v;
 }
 

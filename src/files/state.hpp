@@ -4,6 +4,7 @@
 
 #include "darkchat/files.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <limits>
 #include <map>
@@ -15,7 +16,8 @@ namespace dc::files {
 
 constexpr std::string_view kChunkContext = "darkchat file chunk";
 constexpr TimeMs kNever = std::numeric_limits<TimeMs>::max();
-constexpr int kFindAsks = 10;  // an ask by name no member answered is given up after this many rounds
+constexpr int kFindAsks = 10;
+constexpr std::size_t kMaxClosedOffers = 256;  // offers ended, remembered to answer late devices  // an ask by name no member answered is given up after this many rounds
 
 // "darkchat file chunk" || id || index (8 bytes, little endian)
 inline Bytes chunk_ad(const FileId& id, std::uint32_t index) {
@@ -74,11 +76,11 @@ struct Transfer {
     TimeMs ask_due = kNever;   // receiving, asking: when to ask again
 
     // sending to a contact: the session this transfer goes to (all zero: the offer, which
-    // stays open to the other sessions until open_until once one of them answered, or
-    // until a copy is delivered with no other session's under way)
+    // stays open to each session in replies until that one answered, and is not sent
+    // again once any answered)
     SessionId session{};
     bool answered = false;
-    TimeMs open_until = kNever;
+    std::vector<wire::FileSessionReply> replies;  // the offer: at most wire::kMaxOfferSessions
     int asks = 0;              // receiving: fileAsks sent since the last holder answered
     TimeMs heard = 0;          // receiving in a group: the last chunk from the holder
 
@@ -88,6 +90,20 @@ struct Transfer {
     }
     // The offer of a file to a contact, open to its sessions.
     bool offer_to_sessions() const { return side == Side::sending && zero(group) && session == SessionId{}; }
+    // The offer's entry for a session; a new one (waiting) when add and there is room.
+    wire::FileSessionReply* reply_of(const SessionId& s, bool add) {
+        for (auto& r : replies)
+            if (r.session == s) return &r;
+        if (!add || replies.size() >= wire::kMaxOfferSessions) return nullptr;
+        return &replies.emplace_back(wire::FileSessionReply{s, 0});
+    }
+    // Every session the offer keeps has answered and is done: nothing is open any more.
+    bool settled() const {
+        return !replies.empty() && std::all_of(replies.begin(), replies.end(), [](const auto& r) {
+            return r.reply != static_cast<std::uint8_t>(wire::Reply::waiting) &&
+                   r.reply != static_cast<std::uint8_t>(wire::Reply::receiving);
+        });
+    }
 
     // A new sending transfer of this file: its manifest, source, chunks and group.
     Transfer sending_copy() const {
@@ -145,6 +161,10 @@ struct Machine::State {
     std::map<FileId, Announced> announced;
     std::deque<FileId> announced_order;  // oldest first, to keep at most max_announced
     std::map<std::pair<GroupId, std::string>, Find> finds;
+    // Offers to a contact that ended here, newest last (at most kMaxClosedOffers, in memory):
+    // a session that answers one of them later is told it is not offered any more. Only
+    // the device that made an offer says so: chat to our user reaches our other devices too.
+    std::deque<FileId> closed;
     std::deque<IoOp> io;
     std::size_t opening = 0;  // io::Open handed out and not answered (handle_opened), all transfers
     std::deque<StoreRecord> store;
@@ -157,13 +177,18 @@ struct Machine::State {
     void send(const PublicKey& to, const wire::FileMessage& m) { out.push_back({to, wire::encode_file(m), {}}); }
     // To the peer of a transfer: to its session alone when it has one.
     void send(const Transfer& t, const wire::FileMessage& m) { out.push_back({t.peer, wire::encode_file(m), t.session}); }
+    void send(const PublicKey& to, const SessionId& session, const wire::FileMessage& m) {
+        out.push_back({to, wire::encode_file(m), session});
+    }
 
     // machine.cpp: records, lookups, transfers between two
     void save(const FileId& id, Transfer& t);
     void forget(const Key& k);
     Transfer* find(Side side, const FileId& id, const PublicKey& from, const SessionId& session = {});
-    Transfer* answering(TimeMs now, const FileId& id, const PublicKey& from, const SessionId& session);
-    void mark_answered(TimeMs now, const FileId& id, Transfer& offer);
+    Transfer* answering(const FileId& id, const PublicKey& from, const SessionId& session);
+    void mark_answered(const FileId& id, Transfer& offer);
+    void replied(const FileId& id, const SessionId& session, wire::Reply reply);
+    void not_offered(const FileId& id, const PublicKey& from, const SessionId& session, wire::CancelReason why);
     void unservable(const FileId& id, Transfer& t, const std::string& why);
     Transfer* at(Side side, const FileId& id);
     // max_transfers reached: counts transfers under way, not the files held for groups.
@@ -181,7 +206,7 @@ struct Machine::State {
     void verified_chunk(TimeMs now, const FileId& id, Transfer& t, std::uint32_t index, ByteView bytes);
     void offer(TimeMs now, Transfer& t);
     void accepted(const FileId& id, Transfer& t);
-    void on_want(TimeMs now, const PublicKey& from, const SessionId& session, const wire::FileWant& w);
+    void on_want(const PublicKey& from, const SessionId& session, const wire::FileWant& w);
     void served_chunk(const FileId& id, Transfer& t, std::uint32_t index, ByteView bytes);
     void command(TimeMs now, const cmd::Offer& c);
     void command(TimeMs now, const cmd::Accept& c);

@@ -355,15 +355,18 @@ Result<void> Host::offer_file(TimeMs now, const std::string& user, files::Manife
     files::Self self{self_.pk, self_.sk, {}, crypto::kx_secret_of_identity(self_.sk)};
     auto blob = manifest.finish(self);
     // Our own other devices online get it too, sealed to our own key, under an id of its
-    // own (each device's transfer is its own).
+    // own (each device's transfer is its own). Each offer stays open to the sessions it
+    // goes to (those online now) until each answered.
     std::optional<wire::SignedBlob> own;
-    if (*key != self_.pk && other_devices_online())
+    auto own_sessions = online_sessions(self_.user);
+    if (*key != self_.pk && !own_sessions.empty())
         if (auto b = manifest.finish(self)) own = std::move(*b);
     const auto own_kx = crypto::kx_public(self.kx_sk);
     crypto::wipe(self.kx_sk);
     if (!blob) return err(blob.error());
-    files_->handle_command(now, files::cmd::Offer{*key, *kx, std::move(*blob), path});
-    if (own) files_->handle_command(now, files::cmd::Offer{self_.pk, own_kx, std::move(*own), path});
+    files_->handle_command(now, files::cmd::Offer{*key, *kx, std::move(*blob), path, online_sessions(user)});
+    if (own)
+        files_->handle_command(now, files::cmd::Offer{self_.pk, own_kx, std::move(*own), path, std::move(own_sessions)});
     settle(now);
     return {};
 }
@@ -674,10 +677,12 @@ std::vector<Addr> Host::addresses_of(const std::string& user, const SessionId& s
     return out;
 }
 
-bool Host::other_devices_online() const {
-    auto u = node_ ? node_->user(self_.user) : std::nullopt;
-    return u && std::any_of(u->sessions.begin(), u->sessions.end(),
-                            [&](const core::SessionView& s) { return s.online && s.session != self_.session; });
+std::vector<SessionId> Host::online_sessions(const std::string& user) const {
+    std::vector<SessionId> out;
+    if (auto u = node_ ? node_->user(user) : std::nullopt)
+        for (const auto& s : u->sessions)
+            if (s.online && s.session != self_.session) out.push_back(s.session);
+    return out;
 }
 
 }  // namespace dc::host

@@ -78,7 +78,16 @@ struct Message<FileDone> {
 template <>
 struct Message<FileCancel> {
     static constexpr std::string_view name = "fileCancel";
-    static constexpr auto fields = std::tuple{field(0, "id", &FileCancel::id, required)};
+    static constexpr auto fields = std::tuple{
+        field(0, "id", &FileCancel::id, required),
+        field(1, "reason", &FileCancel::reason, if_set(&FileCancel::reason)),
+    };
+};
+
+template <>
+struct Record<FileSessionReply> {  // [session, reply]
+    static constexpr std::string_view name = {};
+    static constexpr auto fields = std::tuple{elem(&FileSessionReply::session), elem(&FileSessionReply::reply)};
 };
 
 template <>
@@ -97,6 +106,7 @@ struct Message<FileState> {
         field(9, "group", &FileState::group),
         field(10, "session", &FileState::session),
         field(11, "answered", &FileState::answered),
+        field(12, "replies", &FileState::replies, max_items(kMaxOfferSessions), if_set(&FileState::replies)),
     };
 };
 

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
         {"chunk", wire::FileChunk{id, 2, Bytes(1040, 4)}},
         {"done", wire::FileDone{id, true}},
         {"cancel", wire::FileCancel{id}},
+        {"cancel_unreadable", wire::FileCancel{id, static_cast<std::uint8_t>(wire::CancelReason::unreadable)}},
         {"share", wire::FileShare{wire::FileGroupBytes{9}, blob}},
         {"ask", wire::FileAsk{wire::FileGroupBytes{9}, id, {}}},
         {"ask_name", wire::FileAsk{wire::FileGroupBytes{9}, {}, "photo.jpg"}},
@@ -88,6 +89,9 @@ int main(int argc, char** argv) {
     st.phase = 0;  // the offer, answered by a session
     st.answered = true;
     put("state_answered", wire::encode(st));
+    st.replies = {{SessionId{3, 1, 4}, static_cast<std::uint8_t>(wire::Reply::received)},
+                  {SessionId{2, 7, 1}, static_cast<std::uint8_t>(wire::Reply::waiting)}};
+    put("state_replies", wire::encode(st));
 
     put("png", Bytes{0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 1, 0, 0, 0,
                      0, 200});

@@ -227,19 +227,26 @@ Node& second_device(Net& net, const std::string& user, const std::string& key, c
     return n;
 }
 
-}  // namespace
-
-TEST_CASE("a file to bob reaches each of bob's two devices and alice's own other device, byte for byte") {
-    Net net;
+// A super-client, alice and bob linked (each downloading to <tmp>/<name>-dl), and bob's
+// second device bob2.
+void bob_on_two_devices(Net& net) {
     net.start_server("S");
     for (std::string n : {"alice", "bob"}) net.start(n, Net::Opts{.extra = {"--downloads", net.tmp.sub(n + "-dl")}});
     link(net, "alice", "bob");
     second_device(net, "bob", "bob2", "alice");
+}
+
+}  // namespace
+
+TEST_CASE("a file to bob reaches each of bob's two devices, the second after the first was delivered, and alice's own other device, byte for byte") {
+    Net net;
+    bob_on_two_devices(net);
     second_device(net, "alice", "alice2", "alice");
     Proc &alice = net.proc("alice"), &bob = net.proc("bob"), &bob2 = net.proc("bob2"), &alice2 = net.proc("alice2");
 
     const std::string src = net.tmp.sub("src") + "/photo.bin";
-    const std::string data = random_file(src, 5 * 1024 * 1024 + 999, 7);
+    const std::size_t size = 5 * 1024 * 1024 + 999;
+    const std::string data = random_file(src, size, 7);
     std::size_t ma = alice.mark(), mb = bob.mark(), mb2 = bob2.mark(), ma2 = alice2.mark();
     alice.send("\\chat bob");
     alice.send("\\send " + src);
@@ -248,19 +255,79 @@ TEST_CASE("a file to bob reaches each of bob's two devices and alice's own other
     const std::string own = offered_id(alice2, "alice", ma2);  // our own device: an id of its own
     CHECK(own != id);
     bob.send("\\accept " + id);
-    bob2.send("\\accept " + id);
     alice2.send("\\accept " + own);
     struct Copy { Proc* p; std::size_t mark; std::string id; std::string path; };
-    for (const Copy& c : {Copy{&bob, mb, id, net.tmp.sub("bob-dl") + "/photo.bin"},
-                          Copy{&bob2, mb2, id, net.tmp.sub("bob2-dl") + "/photo.bin"},
-                          Copy{&alice2, ma2, own, net.tmp.sub("alice2-dl") + "/photo.bin"}}) {
+    auto received = [&](const Copy& c) {
         c.p->wait_for(exactly("* file " + c.id + " received from alice: " + c.path), 60, c.mark);
         CHECK(read_file(c.path) == data);
         CHECK(size_of(c.path + ".part") == -1);
-    }
-    // The sender hears of each: two deliveries to bob, one to its own other device.
+    };
+    received(Copy{&bob, mb, id, net.tmp.sub("bob-dl") + "/photo.bin"});
+    received(Copy{&alice2, ma2, own, net.tmp.sub("alice2-dl") + "/photo.bin"});
     alice.wait_for(exactly("* file " + own + " delivered to alice"), 10, ma);
+    alice.wait_for(exactly("* file " + id + " delivered to bob"), 10, ma);
+    // One copy delivered, none under way: the offer is still open to bob's other device,
+    // and \files says so on one line.
+    std::size_t mf = alice.mark();
+    alice.send("\\files");
+    alice.wait_for(exactly("  " + id + " to bob photo.bin " + std::to_string(size) +
+                           " bytes 1 of 2 sessions received, 1 waiting"), 10, mf);
+    alice.wait_for(exactly("* 1 transfer"), 10, mf);
+    // bob's second device takes it after that.
+    bob2.send("\\accept " + id);
+    received(Copy{&bob2, mb2, id, net.tmp.sub("bob2-dl") + "/photo.bin"});
     for (int i = 0; i < 200 && alice.count(exactly("* file " + id + " delivered to bob"), ma) < 2; ++i) sleep_for(0.05);
     CHECK(alice.count(exactly("* file " + id + " delivered to bob"), ma) == 2);
     CHECK(alice.count(exactly("* file " + id + " accepted by bob"), ma) == 2);
+    CHECK(bob2.count(re("cancelled by alice"), mb2) == 0);
+    // Every session answered: nothing is left to list.
+    mf = alice.mark();
+    alice.send("\\files");
+    alice.wait_for(exactly("* 0 transfers"), 10, mf);
+
+    // Another file, taken by one device; alice cancels it: the other device is told.
+    const std::string small = net.tmp.sub("src") + "/small.bin";
+    random_file(small, 64 * 1024, 8);
+    ma = alice.mark(), mb = bob.mark(), mb2 = bob2.mark(), ma2 = alice2.mark();
+    alice.send("\\send " + small);
+    const std::string second = offered_id(bob, "alice", mb);
+    CHECK(offered_id(bob2, "alice", mb2) == second);
+    const std::string own2 = offered_id(alice2, "alice", ma2);
+    bob.send("\\accept " + second);
+    alice.wait_for(exactly("* file " + second + " delivered to bob"), 30, ma);
+    alice.send("\\cancel " + second.substr(0, 5));
+    bob2.wait_for(exactly("! file " + second + " cancelled by alice"), 10, mb2);
+    alice.wait_for(exactly("! file " + second + " cancelled by alice"), 10, ma);
+    // Left: the offer to alice's own other device, which has not answered.
+    mf = alice.mark();
+    alice.send("\\files");
+    alice.wait_for(exactly("  " + own2 + " to alice small.bin 65536 bytes 0 of 1 session received, 1 waiting"), 10, mf);
+    alice.wait_for(exactly("* 1 transfer"), 10, mf);
+    CHECK(alice.count(re(second), mf) == 0);
+}
+
+TEST_CASE("bob's late device, once alice no longer has the file as offered, is told so in one line") {
+    Net net;
+    bob_on_two_devices(net);
+    Proc &alice = net.proc("alice"), &bob = net.proc("bob"), &bob2 = net.proc("bob2");
+    const std::string src = net.tmp.sub("src") + "/notes.bin";
+    const std::string data = random_file(src, 700 * 1024, 9);
+    std::size_t ma = alice.mark(), mb = bob.mark(), mb2 = bob2.mark();
+    alice.send("\\chat bob");
+    alice.send("\\send " + src);
+    const std::string id = offered_id(bob, "alice", mb);
+    CHECK(offered_id(bob2, "alice", mb2) == id);
+    bob.send("\\accept " + id);
+    bob.wait_for(exactly("* file " + id + " received from alice: " + net.tmp.sub("bob-dl") + "/notes.bin"), 60, mb);
+    alice.wait_for(exactly("* file " + id + " delivered to bob"), 10, ma);
+    random_file(src, 700 * 1024, 10);  // the file changes at alice
+    bob2.send("\\accept " + id);
+    bob2.wait_for(exactly("! file " + id +
+                          " cancelled by alice: alice no longer has the file as offered (changed or unreadable)"),
+                  30, mb2);
+    CHECK(size_of(net.tmp.sub("bob2-dl") + "/notes.bin") == -1);
+    CHECK(size_of(net.tmp.sub("bob2-dl") + "/notes.bin.part") == -1);
+    CHECK(bob2.count(re("^! file " + id + " cancelled"), mb2) == 1);
+    alice.wait_for(re("^! file " + id + " failed: "), 10, ma);
+    CHECK(read_file(net.tmp.sub("bob-dl") + "/notes.bin") == data);
 }

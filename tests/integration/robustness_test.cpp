@@ -118,7 +118,7 @@ TEST_CASE("input from a file: the events are printed and darkchat exits 0 at the
         help_words.push_back(r.out[i].substr(0, r.out[i].find(' ')));
     CHECK(help_words == std::vector<std::string>{"\\help", "\\chat", "\\users", "\\online", "\\offline", "\\add",
                                                  "\\ping", "\\explode", "\\keys", "\\trust", "\\request", "\\accept",
-                                                 "\\decline", "\\send", "\\fetch", "\\files", "\\unhold", "\\rooms", "\\room", "\\relays", "\\connect", "\\yes",
+                                                 "\\decline", "\\send", "\\fetch", "\\files", "\\unhold", "\\cancel", "\\rooms", "\\room", "\\relays", "\\connect", "\\yes",
                                                  "\\no", "\\groups", "\\group", "\\members", "\\invite",
                                                  "\\remove", "\\title", "\\via", "\\leave", "\\history", "\\quit"});
     std::vector<std::string> rest(r.out.begin() + static_cast<std::ptrdiff_t>(i), r.out.end());

@@ -121,9 +121,17 @@ public:
                  std::uint32_t chunk = 1024) {
         st_[from].disk[path] = data;
         const auto blob = manifest(from, path, data, chunk);
-        command(from, cmd::Offer{st_[to].self.pk, st_[to].self.kx_pk, blob, path});
+        command(from, cmd::Offer{st_[to].self.pk, st_[to].self.kx_pk, blob, path, sessions_of(to)});
         auto m = wire::decode_file_manifest(blob.body);
         return m ? m->id : FileId{};
+    }
+
+    // The sessions of station i's user that are up (as the node knows those online).
+    std::vector<SessionId> sessions_of(std::size_t i) const {
+        std::vector<SessionId> v;
+        for (const auto& s : st_)
+            if (s.alive && s.self.pk == st_[i].self.pk) v.push_back(s.session);
+        return v;
     }
 
     void command(std::size_t i, const Command& c) {

@@ -1,4 +1,5 @@
 #include "darkchat/cli.hpp"
+#include "darkchat/session.hpp"
 
 #include <doctest/doctest.h>
 
@@ -207,4 +208,30 @@ TEST_CASE("\\history: a last number is the count, but a lone id of decimal digit
     CHECK(h("\\history 20816394 7").which == "20816394");
     CHECK(h("\\history 20816394 7").count == 7);
     CHECK(std::holds_alternative<action::Problem>(parse_line("\\history bob 20816394", 1)));
+}
+
+TEST_CASE("\\files folds a file to a contact into one line: what each session it went to did") {
+    using wire::FileSessionReply;
+    using wire::Reply;
+    auto sid = [](std::uint8_t b) {
+        SessionId s{};
+        s.fill(b);
+        return s;
+    };
+    auto r = [&](std::uint8_t b, Reply x) { return FileSessionReply{sid(b), static_cast<std::uint8_t>(x)}; };
+    files::TransferView offer;
+    CHECK(sessions_state({offer}) == "offered");
+    offer.replies = {r(1, Reply::waiting), r(2, Reply::waiting), r(3, Reply::waiting)};
+    CHECK(sessions_state({offer}) == "0 of 3 sessions received, 3 waiting");
+    offer.replies = {r(1, Reply::received), r(2, Reply::received), r(3, Reply::declined)};
+    CHECK(sessions_state({offer}) == "2 of 3 sessions received, 1 declined");
+    // The sessions' own transfers beside the offer: counted once, by the offer's list.
+    files::TransferView one, other;
+    one.session = sid(1);
+    other.session = sid(4);  // a record the offer does not list
+    offer.replies = {r(1, Reply::receiving), r(2, Reply::received), r(3, Reply::cancelled)};
+    CHECK(sessions_state({offer, one, other}) == "1 of 4 sessions received, 2 receiving, 1 cancelled");
+    offer.replies = {r(1, Reply::failed)};
+    CHECK(sessions_state({offer}) == "0 of 1 session received, 1 failed");
+    CHECK(sessions_state({one}) == "0 of 1 session received, 1 receiving");
 }

@@ -371,7 +371,7 @@ TEST_CASE("a manifest whose whole hash is not the hash of its chunk hashes is no
     m->file_hash[0] ^= 1;
     blob = sign_manifest(*net.at(0).crypto, net.self(0).sk, *m);
     CHECK(!open_manifest(*net.at(0).crypto, blob, wire::kMaxFileSize));
-    net.command(0, cmd::Offer{net.self(1).pk, net.self(1).kx_pk, blob, "f.bin"});
+    net.command(0, cmd::Offer{net.self(1).pk, net.self(1).kx_pk, blob, "f.bin", {}});
     CHECK(net.events_of<ev::Failed>(0).size() == 1);
     // Sent anyway, as by another program: the receiver refuses it.
     const Bytes sealed = net.at(0).crypto->seal(Bytes(32, 1), net.self(1).kx_pk);
@@ -390,7 +390,7 @@ TEST_CASE("an empty file is sent and checked") {
     CHECK(net.events_of<ev::Delivered>(0).size() == 1);
 }
 
-TEST_CASE("a declined offer ends both sides (once the receiver's other sessions cannot answer); a cancelled transfer removes the partial file") {
+TEST_CASE("a declined offer ends both sides (once every session it went to answered); a cancelled transfer removes the partial file") {
     FilesNet net(2, 21);
     const FileId id = net.offer(0, 1, "no.bin", pattern(5000));
     net.run_for(100);
@@ -398,8 +398,7 @@ TEST_CASE("a declined offer ends both sides (once the receiver's other sessions 
     net.run_for(100);
     CHECK(net.events_of<ev::Declined>(0).size() == 1);
     CHECK(net.m(1).transfers().empty());
-    CHECK(net.m(0).transfers().size() == 1);
-    net.run_for(3000 * 20);
+    // The only session it went to answered: the offer ends at once.
     CHECK(net.m(0).transfers().empty());
     CHECK(net.at(0).store.empty());
 
@@ -666,4 +665,129 @@ TEST_CASE("two devices of a user take one file: the sender keeps a record per se
     CHECK(net.at(1).disk.count("downloads/a") == 0);
     CHECK(net.events_of<ev::Cancelled>(0).size() == 1);
     CHECK(net.events_of<ev::Delivered>(0).size() == 1);
+}
+
+namespace {
+
+// The fileCancels station i was sent, as its peer wrote them.
+std::vector<wire::FileCancel> cancels_to(FilesNet& net, std::size_t from) {
+    std::vector<wire::FileCancel> v;
+    for (const auto& m : net.at(from).sent)
+        if (auto* c = std::get_if<wire::FileCancel>(&m)) v.push_back(*c);
+    return v;
+}
+
+std::size_t replies_stored(FilesNet& net, const FileId& id) {
+    auto rec = wire::decode_file_state(net.at(0).store.at({Side::sending, id, PublicKey{}, SessionId{}}));
+    REQUIRE(rec);
+    return rec->replies.size();
+}
+
+}  // namespace
+
+TEST_CASE("a late device: the offer stays open to every session it went to, across minutes and a kill -9 of the sender, until each answered") {
+    FilesNet net(4, 44);
+    net.same_user(3, 0);  // the sender's other device hears the receiver's answers too, and stays quiet
+    const Bytes data = pattern(12 * 1024 + 3);
+    const FileId id = offer_to_two(net, data);
+    net.command(1, cmd::Accept{id, "downloads/a.part", "downloads/a"});
+    net.run_for(20000);
+    CHECK(net.at(1).disk["downloads/a"] == data);
+    CHECK(net.events_of<ev::Delivered>(0).size() == 1);
+    // One copy delivered, none under way: still open to the device that has not answered.
+    REQUIRE(net.m(0).transfers().size() == 1);
+    CHECK(replies_stored(net, id) == 2);
+    net.run_for(10 * 60 * 1000);
+    net.kill(0);
+    REQUIRE(net.restart(0));
+    net.run_for(5 * 60 * 1000);
+    REQUIRE(net.m(0).transfers().size() == 1);
+    auto v = net.m(0).transfers();
+    REQUIRE(v[0].replies.size() == 2);
+    // The late device takes it, a quarter of an hour after the first.
+    net.command(2, cmd::Accept{id, "dl/b.part", "dl/b"});
+    net.run_for(20000);
+    CHECK(net.at(2).disk["dl/b"] == data);
+    CHECK(net.events_of<ev::Cancelled>(1).empty());
+    CHECK(net.events_of<ev::Cancelled>(2).empty());
+    CHECK(cancels_to(net, 3).empty());
+    CHECK(net.events_of<ev::Delivered>(0).size() == 2);  // one for each device
+    // Every session it went to answered: the offer is gone, and nothing is kept.
+    CHECK(net.m(0).transfers().empty());
+    CHECK(net.at(0).store.empty());
+}
+
+TEST_CASE("a late device whose sender no longer has the file, or no longer offers it, gets one fileCancel that says why") {
+    FilesNet net(3, 45);
+    const Bytes data = pattern(6 * 1024);
+    const FileId id = offer_to_two(net, data);
+    net.command(1, cmd::Accept{id, "downloads/a.part", "downloads/a"});
+    net.run_for(20000);
+    REQUIRE(net.at(1).disk["downloads/a"] == data);
+    // The file changed at the sender: the late device is told so, and nothing of it stays.
+    net.at(0).disk["report.pdf"][5] ^= 1;
+    net.command(2, cmd::Accept{id, "dl/b.part", "dl/b"});
+    net.run_for(20000);
+    auto c = net.events_of<ev::Cancelled>(2);
+    REQUIRE(c.size() == 1);
+    CHECK(c[0].reason == wire::CancelReason::unreadable);
+    CHECK(net.at(2).disk.count("dl/b") == 0);
+    CHECK(net.at(2).disk.count("dl/b.part") == 0);
+    CHECK(net.m(2).transfers().empty());
+    CHECK(net.events_of<ev::Failed>(0).size() == 1);
+    CHECK(net.m(0).transfers().empty());
+    // The device that had it keeps it, and is not told anything more.
+    CHECK(net.events_of<ev::Cancelled>(1).empty());
+
+    // An offer the sender dropped (its fileCancel to this device was lost): the device
+    // that takes it later hears once that it is not offered any more.
+    const FileId second = net.offer(0, 1, "second.bin", pattern(3000));
+    net.run_for(1000);
+    net.tamper = [&](FilesNet::Message& m) {
+        auto d = wire::decode_file(m.bytes);
+        return !(m.to == 2 && d && std::holds_alternative<wire::FileCancel>(*d));
+    };
+    net.command(0, cmd::Cancel{second, Side::sending});
+    net.run_for(1000);
+    net.tamper = nullptr;
+    CHECK(net.events_of<ev::Cancelled>(1).size() == 1);
+    REQUIRE(net.m(2).transfers().size() == 1);  // still offered, as far as it knows
+    const std::size_t before = cancels_to(net, 0).size();
+    net.command(2, cmd::Accept{second, "dl/s.part", "dl/s"});
+    net.run_for(20000);
+    c = net.events_of<ev::Cancelled>(2);
+    REQUIRE(c.size() == 2);
+    CHECK(c[1].id == second);
+    CHECK(c[1].reason == wire::CancelReason::not_offered);
+    CHECK(net.m(2).transfers().empty());
+    CHECK(net.at(2).disk.count("dl/s.part") == 0);
+    // One fileCancel for its answer and one for its want: no more, and nothing kept.
+    CHECK(cancels_to(net, 0).size() - before <= 2);
+    CHECK(net.m(0).transfers().empty());
+}
+
+TEST_CASE("the offer keeps the answers of at most 16 sessions; the next one is told it cannot take it") {
+    FilesNet net(3, 46);
+    const FileId id = offer_to_two(net, pattern(4000));
+    // Fourteen more sessions of the receiver take it (as other devices would).
+    for (std::uint8_t i = 0; i < 14; ++i) {
+        SessionId s{};
+        s.fill(static_cast<std::uint8_t>(100 + i));
+        net.inject(0, net.self(1).pk, wire::encode_file(wire::FileAnswer{id, true}), s);
+    }
+    CHECK(net.events_of<ev::Accepted>(0).size() == 14);
+    CHECK(replies_stored(net, id) == wire::kMaxOfferSessions);
+    SessionId extra{};
+    extra.fill(200);
+    const std::size_t before = cancels_to(net, 0).size();
+    net.inject(0, net.self(1).pk, wire::encode_file(wire::FileAnswer{id, true}), extra);
+    CHECK(net.events_of<ev::Accepted>(0).size() == 14);
+    auto sent = cancels_to(net, 0);
+    REQUIRE(sent.size() == before + 1);
+    CHECK(sent.back().reason == static_cast<std::uint8_t>(wire::CancelReason::too_many));
+    CHECK(replies_stored(net, id) == wire::kMaxOfferSessions);
+    // The two devices it went to can still take it.
+    net.command(2, cmd::Accept{id, "dl/b.part", "dl/b"});
+    net.run_for(20000);
+    CHECK(net.events_of<ev::Completed>(2).size() == 1);
 }

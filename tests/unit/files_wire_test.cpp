@@ -39,6 +39,7 @@ TEST_CASE("every file message survives encode and decode, and its first byte nam
         FileChunk{id, 12, Bytes(1040, 9)},
         FileDone{id, false},
         FileCancel{id},
+        FileCancel{id, static_cast<std::uint8_t>(CancelReason::unreadable)},
         FileShare{FileGroupBytes{4}, blob},
         FileAsk{FileGroupBytes{4}, id, {}},
         FileAsk{FileGroupBytes{4}, {}, "photo.jpg"},
@@ -168,9 +169,16 @@ TEST_CASE("what a side stores of a transfer survives encode and decode") {
     s.sealed = Bytes(80, 6);
     s.session = SessionId{1, 2, 3, 4, 5, 6, 7, 8};
     s.answered = true;
+    s.replies = {{SessionId{9}, static_cast<std::uint8_t>(Reply::received)}, {SessionId{8}, 0}};
     auto back = decode_file_state(encode(s));
     REQUIRE(back);
     CHECK(*back == s);
+    // At most kMaxOfferSessions sessions' answers.
+    s.replies.assign(kMaxOfferSessions, FileSessionReply{});
+    CHECK(decode_file_state(encode(s)));
+    s.replies.push_back({});
+    CHECK(!decode_file_state(encode(s)));
+    s.replies.clear();
     s.have.assign(kMaxFileChunks / 8 + 1, 0);
     CHECK(!decode_file_state(encode(s)));
 }
