@@ -66,6 +66,10 @@ Transfer* Machine::State::answering(const FileId& id, const PublicKey& from, con
         not_offered(id, from, session, wire::CancelReason::too_many);
         return nullptr;
     }
+    if (reply->reply >= static_cast<std::uint8_t>(wire::Reply::received)) {
+        ++stats.refused;  // that session is done with it: an answer repeated late
+        return nullptr;
+    }
     if (full()) {
         ++stats.refused;  // it asks again
         return nullptr;

@@ -697,6 +697,9 @@ TEST_CASE("a late device: the offer stays open to every session it went to, acro
     // One copy delivered, none under way: still open to the device that has not answered.
     REQUIRE(net.m(0).transfers().size() == 1);
     CHECK(replies_stored(net, id) == 2);
+    // The first device's answer repeated late (as a chat message may be) starts nothing.
+    net.inject(0, net.self(1).pk, wire::encode_file(wire::FileAnswer{id, true}), net.at(1).session);
+    CHECK(net.m(0).transfers().size() == 1);
     net.run_for(10 * 60 * 1000);
     net.kill(0);
     REQUIRE(net.restart(0));
