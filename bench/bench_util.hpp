@@ -27,6 +27,7 @@
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -463,6 +464,19 @@ inline std::string read_file(const std::string& path) {
     std::stringstream ss;
     ss << f.rdbuf();
     return ss.str();
+}
+
+// Writes mib MiB of seeded pseudo-random bytes to path (its folder made) and returns them.
+inline std::string write_random_file(const std::string& path, std::size_t mib, unsigned seed) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::string data(mib << 20, '\0');
+    std::mt19937_64 g(seed);
+    for (std::size_t i = 0; i + 8 <= data.size(); i += 8) {
+        const std::uint64_t x = g();
+        std::memcpy(data.data() + i, &x, 8);
+    }
+    std::ofstream(path, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
+    return data;
 }
 
 // Runs a program to its end (bounded) and collects its "key value" lines;

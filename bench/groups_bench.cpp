@@ -760,14 +760,7 @@ void part_file(const std::string& darkchat, std::size_t k, std::size_t mib) {
     Procs ps(darkchat, tmp.path, {"--auto-accept", std::to_string(std::uint64_t{8} << 30)});
     std::printf("# file: a file of %zu MiB to a group of %zu\n", mib, k);
     const std::string src = tmp.path + "/src/file.bin";
-    std::filesystem::create_directories(tmp.path + "/src");
-    std::string data(mib << 20, '\0');
-    std::mt19937_64 g(7);
-    for (std::size_t i = 0; i + 8 <= data.size(); i += 8) {
-        const std::uint64_t x = g();
-        std::memcpy(data.data() + i, &x, 8);
-    }
-    std::ofstream(src, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
+    const std::string data = write_random_file(src, mib, 7);
     std::string id = start_group(ps, k);
     Proc& coord = ps[0];
     std::vector<Proc*> members = grow(ps, id, k);

@@ -1,6 +1,6 @@
 // The relay fan-out of a room of 10: one author, nine readers, one relay.
 //
-//   room_bench [--members 10] [--burst 900] [--rate 50] [--paced 300]
+//   room_bench [--members 10] [--burst 900] [--rate 50] [--paced 300] [--file-mib 0]
 //              [--anchor-rounds 20000] [--bin-dir DIR]   (default: the build directory this program is in)
 //
 // Real processes on 127.0.0.1 in a fresh temporary directory: a directory
@@ -22,6 +22,12 @@
 // same datagram (the size of one room line packet) to --members - 1 sockets,
 // received by the same process, deliveries per second.
 //
+// With --file-mib M, instead of (a) and (b): a file of M MiB shared in the room
+// (darkchat(1), FILES IN ROOMS), timed from u0's \send to each member's "received"
+// line. The anchor, in the same run a moment before: the same file shared in the same
+// room and taken by u1 alone (the others decline it), so one copy over the same path.
+// Then every member takes it at once. Every copy is compared with the file, byte for byte.
+//
 // A benchmark, not a test: it prints figures and asserts nothing about them.
 // Every wait and loop is bounded; every process is stopped by its pid.
 #include "bench_util.hpp"
@@ -37,6 +43,7 @@ struct Config {
     double rate = 50;
     int paced = 300;
     int anchor_rounds = 20000;
+    int file_mib = 0;
 };
 
 // Feeds text to p's standard input without blocking while everyone's output is read
@@ -52,6 +59,68 @@ bool feed(Run& run, Proc& p, const std::string& text, TimePoint deadline) {
         run.pump(std::min(deadline, after_ms(1)));
     }
     return off == text.size();
+}
+
+// u0 shares src (its bytes: data) in the room; each other member declines it but the
+// first `takers`, who accept it as soon as they are told. Seconds from the \send to each
+// taker's "received" line; every copy is checked against data.
+std::vector<double> share_file(Run& run, std::vector<Proc>& users, const std::string& room, const std::string& src,
+                               const std::string& data, std::size_t takers) {
+    std::vector<std::size_t> mark;
+    for (auto& u : users) mark.push_back(u.lines.size());
+    const TimePoint t0 = now();
+    say(users[0], "\\send " + src);
+    for (std::size_t i = 1; i < users.size(); ++i) {
+        const std::string& l = users[i].lines[run.expect(users[i], " shared by u0 in room " + room, 30000, mark[i])];
+        say(users[i], (i <= takers ? "\\accept " : "\\decline ") + l.substr(7, 8));
+    }
+    std::vector<double> secs;
+    const std::string got = " received from u0: ";
+    for (std::size_t i = 1; i <= takers && i < users.size(); ++i) {
+        const std::size_t k = run.expect(users[i], got, 600000, mark[i]);
+        secs.push_back(s_between(t0, users[i].when[k]));
+        const std::string path = users[i].lines[k].substr(users[i].lines[k].find(got) + got.size());
+        if (read_file(path) != data) die(users[i].name + "'s copy of the file differs: " + path);
+    }
+    return secs;
+}
+
+void file_part(Run& run, std::vector<Proc>& users, const std::string& room, const std::string& dir, int mib) {
+    const std::string src = dir + "/src/file.bin";
+    const std::string data = write_random_file(src, static_cast<std::size_t>(mib), 7);
+    const std::size_t readers = users.size() - 1;
+    std::printf("# file: %d MiB shared in a room of %zu on one relay\n", mib, users.size());
+    const double one = share_file(run, users, room, src, data, 1).front();
+    run.pump(after_ms(1000));
+    auto before = sample_proc(users[0].c.pid);
+    auto secs = share_file(run, users, room, src, data, readers);
+    auto after = sample_proc(users[0].c.pid);
+    const double bytes = static_cast<double>(data.size());
+    std::vector<double> rates;
+    for (double x : secs) rates.push_back(bytes / x / 1e6);
+    auto per = summarize(rates);
+    const double last = *std::max_element(secs.begin(), secs.end());
+    const double total = bytes * static_cast<double>(readers) / last / 1e6;
+    const double alone = bytes / one / 1e6;
+    const std::string room_s = "room of " + std::to_string(users.size());
+    std::printf("\n| figure | value | baseline (same run) | baseline value | ratio |\n|---|---|---|---|---|\n");
+    row(room_s + ": per member, \\send to received, median (min .. max)",
+        fmt(per.median) + " MB/s (" + fmt(per.min) + " .. " + fmt(per.max) + ")",
+        "the same file in the same room, taken by one member, \\send to received", fmt(alone) + " MB/s",
+        fmt(per.median / alone, 2) + "x");
+    row(room_s + ": in total, " + std::to_string(readers) + " copies until the last",
+        fmt(total) + " MB/s (" + fmt(last, 2) + " s)", "the same, one member", fmt(alone) + " MB/s (" + fmt(one, 2) + " s)",
+        fmt(total / alone, 2) + "x");
+    if (before && after) {
+        const double cpu_s = (after->cpu_ns - before->cpu_ns) / 1e9;
+        std::printf("| author: CPU over the room's transfer | %.2f s (%.0f%% of one core) | | | |\n", cpu_s,
+                    100.0 * cpu_s / last);
+        std::printf("| author: peak resident (VmHWM, since start) | %lld KiB | the file | %zu KiB | %.1fx |\n",
+                    after->hwm_kb, data.size() >> 10,
+                    static_cast<double>(after->hwm_kb) / static_cast<double>(std::max<std::size_t>(1, data.size() >> 10)));
+    }
+    std::printf("| copies byte for byte the file | %zu of %zu | | | |\n", secs.size(), readers);
+    std::fflush(stdout);
 }
 
 // The number after prefix in line, or 0 when the line does not start with it.
@@ -112,14 +181,15 @@ int main(int argc, char** argv) {
         else if (k == "--paced") cfg.paced = std::atoi(v.c_str());
         else if (k == "--anchor-rounds") cfg.anchor_rounds = std::atoi(v.c_str());
         else if (k == "--bin-dir") cfg.bin = v;
+        else if (k == "--file-mib") cfg.file_mib = std::atoi(v.c_str());
         else return false;
         return true;
     });
     if (!(cfg.members >= 2 && cfg.members <= 16 && cfg.burst >= 1 && cfg.burst <= 1000000 && cfg.rate >= 1 &&
           cfg.rate <= 100000 && cfg.paced >= 1 && cfg.paced <= 1000000 && cfg.anchor_rounds >= 32 &&
-          cfg.anchor_rounds <= 10000000))
+          cfg.anchor_rounds <= 10000000 && cfg.file_mib >= 0 && cfg.file_mib <= 4096))
         die("out of range: --members 2..16, --burst 1..1000000, --rate 1..100000, --paced 1..1000000, "
-            "--anchor-rounds 32..10000000");
+            "--anchor-rounds 32..10000000, --file-mib 0..4096");
     ::signal(SIGPIPE, SIG_IGN);
     std::atexit(kill_tracked);
     const int readers = cfg.members - 1;
@@ -171,6 +241,13 @@ int main(int argc, char** argv) {
     say(author, "warm");
     for (int i = 1; i < cfg.members; ++i) run.expect(users[static_cast<std::size_t>(i)], shown + "warm", 30000);
     run.expect(author, delivered + "warm", 30000);
+    if (cfg.file_mib > 0) {
+        file_part(run, users, room, tmp.path, cfg.file_mib);
+        for (auto& u : users) stop_tracked(u.c);
+        stop_tracked(relay.c);
+        stop_tracked(dir.c);
+        return 0;
+    }
 
     // (a) The burst.
     for (auto& u : users) mark[&u - users.data()] = u.lines.size();

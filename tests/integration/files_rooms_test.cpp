@@ -69,3 +69,62 @@ TEST_CASE("a file shared in a room: announced, taken by a member, then served by
     carol.send("\\fetch nothing.bin");
     carol.wait_for(exactly("! file: no member holds 'nothing.bin'"), 60, cm);
 }
+
+TEST_CASE("a file shared in a room of 10 on a relay reaches each of the nine other members, byte for byte") {
+    std::vector<std::string> users{"alice"};
+    for (int i = 1; i <= 9; ++i) users.push_back("m" + std::to_string(i));
+    Rooms r(1, {}, users, true);
+    Proc& alice = r.net.proc("alice");
+
+    // alice asks for a room with the nine; each accepts. A SERVER_ERR (the delay vectors
+    // not at the directory yet) is tried again.
+    std::string request = "\\request";
+    for (std::size_t i = 1; i < users.size(); ++i) request += " " + users[i];
+    std::size_t am = 0;
+    std::vector<std::size_t> marks(users.size());
+    for (int attempt = 0;; ++attempt) {
+        am = alice.mark();
+        for (std::size_t i = 1; i < users.size(); ++i) marks[i] = r.net.proc(users[i]).mark();
+        alice.send(request);
+        for (std::size_t i = 1; i < users.size(); ++i) {
+            r.net.proc(users[i]).wait_for(re("^\\* alice asks for a chat \\(with "), 10, marks[i]);
+            r.net.proc(users[i]).send("\\accept alice");
+        }
+        auto i = alice.wait_index(re("^\\* request m1: (REQ_ACCEPTED|SERVER_ERR)"), 10, am);
+        REQUIRE_MESSAGE(i.has_value(), "no answer for m1:\n" << alice.tail());
+        if (alice.line(*i).find("REQ_ACCEPTED") != std::string::npos) break;
+        REQUIRE_MESSAGE(attempt < 4, "SERVER_ERR five times:\n" << alice.tail());
+        sleep_for(1);
+    }
+    const Room room = parse_room(alice.wait_for(re(kRoomLine), 20, am));
+    const std::string now_room = "* lines now go to room " + room.id + " (\\chat <user> for a direct chat)";
+    alice.wait_for(exactly(now_room), 20, am);
+    for (std::size_t i = 1; i < users.size(); ++i) r.net.proc(users[i]).wait_for(exactly(now_room), 20, marks[i]);
+    alice.send("hello");  // every member has it: all are joined on the relay
+    for (std::size_t i = 1; i < users.size(); ++i)
+        r.net.proc(users[i]).wait_for(exactly("[" + room.id + "] <alice> hello"), 20, marks[i]);
+
+    const std::string src = r.net.tmp.sub("src") + "/deck.bin";
+    const std::string data = random_file(src, 1024 * 1024 + 321, 11);
+    am = alice.mark();
+    for (std::size_t i = 1; i < users.size(); ++i) marks[i] = r.net.proc(users[i]).mark();
+    alice.send("\\send " + src);
+    const std::string shared = alice.wait_for(
+        re("^\\* file [0-9a-f]{8} shared with room " + room.id + " \\(9 members\\): deck\\.bin \\(" +
+           std::to_string(data.size()) + " bytes\\)$"),
+        10, am);
+    const std::string id = shared.substr(7, 8);
+    for (std::size_t i = 1; i < users.size(); ++i) {
+        Proc& m = r.net.proc(users[i]);
+        m.wait_for(exactly("* file " + id + " shared by alice in room " + room.id + ": deck.bin (" +
+                           std::to_string(data.size()) + " bytes, application/octet-stream)"),
+                   10, marks[i]);
+        m.send("\\accept " + id);
+    }
+    for (std::size_t i = 1; i < users.size(); ++i) {
+        const std::string copy = r.net.tmp.sub(users[i] + "-dl") + "/deck.bin";
+        r.net.proc(users[i]).wait_for(re("^\\* file " + id + " received from [a-z0-9]+: " + quote(copy) + "$"), 60,
+                                      marks[i]);
+        CHECK(read_file(copy) == data);
+    }
+}
