@@ -220,7 +220,7 @@ void Session::file_event(const files::Event& e) {
                     " bytes, " + printable(x.media_type) + ")");
                 offered(files::ev::Offered{x.id, x.from, x.name, x.size, x.media_type});
             } else if constexpr (std::is_same_v<T, files::ev::Shared>) {
-                say("* file " + short_id(x.id) + " shared with " + shared_in(x.group) + " (" +
+                say("* file " + short_id(x.id) + " shared with " + shared_in(x.group) + " (to " +
                     std::to_string(x.members) + (x.members == 1 ? " member" : " members") + "): " +
                     printable(x.name) + " (" + std::to_string(x.size) + " bytes)");
             } else if constexpr (std::is_same_v<T, files::ev::Refused>) {

@@ -37,7 +37,7 @@ TEST_CASE("a file shared in a group: announced to all, taken by one, then served
     mc = carol.mark();
     alice.send("\\send " + src);
     std::string shared = alice.wait_for(
-        re("^\\* file [0-9a-f]{8} shared with group " + gid + ".* \\(2 members\\): plan\\.bin \\(" +
+        re("^\\* file [0-9a-f]{8} shared with group " + gid + ".* \\(to 2 members\\): plan\\.bin \\(" +
            std::to_string(data.size()) + " bytes\\)$"),
         10, ma);
     const std::string id = shared.substr(7, 8);

@@ -29,7 +29,7 @@ TEST_CASE("a file shared in a room: announced, taken by a member, then served by
     bm = bob.mark();
     alice.send("\\send " + src);
     const std::string shared = alice.wait_for(
-        re("^\\* file [0-9a-f]{8} shared with room " + room.id + " \\(2 members\\): plan\\.bin \\(" +
+        re("^\\* file [0-9a-f]{8} shared with room " + room.id + " \\(to 2 members\\): plan\\.bin \\(" +
            std::to_string(data.size()) + " bytes\\)$"),
         10, am);
     const std::string id = shared.substr(7, 8);
@@ -110,7 +110,7 @@ TEST_CASE("a file shared in a room of 10 on a relay reaches each of the nine oth
     for (std::size_t i = 1; i < users.size(); ++i) marks[i] = r.net.proc(users[i]).mark();
     alice.send("\\send " + src);
     const std::string shared = alice.wait_for(
-        re("^\\* file [0-9a-f]{8} shared with room " + room.id + " \\(9 members\\): deck\\.bin \\(" +
+        re("^\\* file [0-9a-f]{8} shared with room " + room.id + " \\(to 9 members\\): deck\\.bin \\(" +
            std::to_string(data.size()) + " bytes\\)$"),
         10, am);
     const std::string id = shared.substr(7, 8);
