@@ -19,6 +19,13 @@ void Node::State::redeclare(bool online_now) {
     store(store_op::PutSession{own.declare(env, std::move(d), now)});
 }
 
+SymmetricKey Node::State::handled_key(Crypto& crypto, const Identity& id) {
+    constexpr std::string_view context = "darkchat handled declarations";
+    SymmetricKey key{};
+    crypto.hash(key, ByteView(id.sk), ByteView(reinterpret_cast<const std::uint8_t*>(context.data()), context.size()));
+    return key;
+}
+
 std::vector<Addr> Node::State::declaration_targets(bool all) const {
     std::vector<Addr> out;
     for (auto* e : presence.watched_users()) {

@@ -54,8 +54,10 @@ struct Node::State {
     SealingKeys kx{crypto};
     OwnDeclaration own;
     // Declarations already acted on (forwarded, answered): session, sequence and
-    // nonce (an \explode re-sends the same declaration with a fresh nonce).
-    HandledDeclarations handled{4096};
+    // nonce (an \explode re-sends the same declaration with a fresh nonce), as
+    // fingerprints keyed with a secret made from our identity.
+    static SymmetricKey handled_key(Crypto& crypto, const Identity& id);
+    HandledDeclarations handled{4096, crypto, handled_key(crypto, id)};
     // Session channels (channel.hpp) to the sessions we talk to, whose user each
     // belongs to, and the address each is reached at (so that send() finds the
     // channel of an address). Handshakes are handed in only after the trust check.

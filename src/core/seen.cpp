@@ -2,6 +2,7 @@
 #include "core/seen.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -59,28 +60,32 @@ void SeenMessages::evict() {
 
 // ---- declarations acted on ----------------------------------------------------------
 
-std::size_t HandledDeclarations::hash(const Key& k) {
-    std::uint64_t s = 0;
-    std::memcpy(&s, k.session.data(), sizeof s < k.session.size() ? sizeof s : k.session.size());
-    std::uint64_t x = s ^ (k.seq * 0x9e3779b97f4a7c15ULL) ^ (k.nonce * 0xc2b2ae3d27d4eb4fULL);
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return static_cast<std::size_t>(x);
+std::uint64_t HandledDeclarations::fingerprint(const SessionId& session, std::uint64_t seq,
+                                               std::uint64_t nonce) const {
+    std::array<std::uint8_t, std::tuple_size_v<SessionId> + 16> in{};
+    std::memcpy(in.data(), session.data(), session.size());
+    for (int i = 0; i < 8; ++i) {
+        in[session.size() + i] = static_cast<std::uint8_t>(seq >> (8 * i));
+        in[session.size() + 8 + i] = static_cast<std::uint8_t>(nonce >> (8 * i));
+    }
+    std::array<std::uint8_t, 16> out{};  // the shortest keyed hash there is; half of it kept
+    crypto_.hash(out, ByteView(key_), ByteView(in));
+    std::uint64_t fp = 0;
+    std::memcpy(&fp, out.data(), sizeof fp);
+    return fp;
 }
 
-std::size_t HandledDeclarations::slot_of(const Key& k) const {
+// The fingerprints are keyed hashes already: their low bits are the home slot.
+std::size_t HandledDeclarations::slot_of(std::uint64_t fp) const {
     const std::size_t mask = index_.size() - 1;
-    std::size_t i = hash(k) & mask;
-    while (index_[i] != 0 && !(ring_[index_[i] - 1] == k)) i = (i + 1) & mask;
+    std::size_t i = static_cast<std::size_t>(fp) & mask;
+    while (index_[i] != 0 && ring_[index_[i] - 1] != fp) i = (i + 1) & mask;
     return i;
 }
 
 bool HandledDeclarations::contains(const SessionId& session, std::uint64_t seq, std::uint64_t nonce) const {
     if (index_.empty()) return false;
-    return index_[slot_of(Key{session, seq, nonce})] != 0;
+    return index_[slot_of(fingerprint(session, seq, nonce))] != 0;
 }
 
 // Linear probing without tombstones: the entries after the freed slot move
@@ -88,7 +93,7 @@ bool HandledDeclarations::contains(const SessionId& session, std::uint64_t seq, 
 void HandledDeclarations::erase_slot(std::size_t i) {
     const std::size_t mask = index_.size() - 1;
     for (std::size_t j = (i + 1) & mask; index_[j] != 0; j = (j + 1) & mask) {
-        std::size_t home = hash(ring_[index_[j] - 1]) & mask;
+        std::size_t home = static_cast<std::size_t>(ring_[index_[j] - 1]) & mask;
         bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
         if (stays) continue;
         index_[i] = index_[j];
@@ -103,8 +108,8 @@ void HandledDeclarations::rehash(std::size_t slots) {
 }
 
 bool HandledDeclarations::insert(const SessionId& session, std::uint64_t seq, std::uint64_t nonce) {
-    Key k{session, seq, nonce};
-    if (!index_.empty() && index_[slot_of(k)] != 0) return false;
+    const std::uint64_t fp = fingerprint(session, seq, nonce);
+    if (!index_.empty() && index_[slot_of(fp)] != 0) return false;
     std::size_t pos;
     if (ring_.size() < capacity_) {
         if ((ring_.size() + 1) * 4 > index_.size() * 3) rehash(std::max<std::size_t>(16, index_.size() * 2));
@@ -112,14 +117,14 @@ bool HandledDeclarations::insert(const SessionId& session, std::uint64_t seq, st
         if (ring_.size() == ring_.capacity())
             ring_.reserve(std::min(capacity_, ring_.size() + std::max<std::size_t>(64, ring_.size() / 4)));
         pos = ring_.size();
-        ring_.push_back(k);
+        ring_.push_back(fp);
     } else {
         pos = oldest_;
         erase_slot(slot_of(ring_[pos]));
-        ring_[pos] = k;
+        ring_[pos] = fp;
         oldest_ = (oldest_ + 1) % capacity_;
     }
-    index_[slot_of(k)] = static_cast<std::uint16_t>(pos + 1);
+    index_[slot_of(fp)] = static_cast<std::uint16_t>(pos + 1);
     return true;
 }
 

@@ -10,6 +10,7 @@
 // authors' messages, late ones too, are still recognised once.
 #pragma once
 
+#include "darkchat/core.hpp"
 #include "darkchat/types.hpp"
 
 #include <cstdint>
@@ -53,14 +54,20 @@ private:
 // The declarations a node has acted on (forwarded, answered): session,
 // sequence number and nonce, the newest `capacity` of them (at most 65535);
 // past it the oldest is forgotten. Every node keeps one, so it is kept small:
-// the keys in a ring in arrival order (24 bytes each) and an open-addressing
-// index of 16-bit ring positions, at most three quarters full (3 to 5 bytes a
-// key), instead of a tree node and a queue entry per key (about 90 bytes).
+// a keyed 64-bit fingerprint of each (session, sequence, nonce) in a ring in
+// arrival order (8 bytes a key) and an open-addressing index of 16-bit ring
+// positions, at most three quarters full (3 to 5 bytes a key). Two keys share
+// a fingerprint with a chance of about one in 2^64 per pair; the key of the
+// fingerprints is the node's own secret (from its identity), so a sender cannot
+// make one of its declarations pass for another's that was not handled.
 class HandledDeclarations {
 public:
     static constexpr std::size_t kMaxCapacity = 65535;
-    explicit HandledDeclarations(std::size_t capacity)
-        : capacity_(capacity < 1 ? 1 : capacity > kMaxCapacity ? kMaxCapacity : capacity) {}
+    // key: the secret the fingerprints are made with (Crypto::hash, keyed).
+    HandledDeclarations(std::size_t capacity, Crypto& crypto, const SymmetricKey& key)
+        : capacity_(capacity < 1 ? 1 : capacity > kMaxCapacity ? kMaxCapacity : capacity),
+          crypto_(crypto),
+          key_(key) {}
 
     bool contains(const SessionId& session, std::uint64_t seq, std::uint64_t nonce) const;
     // Remembers a declaration; false when it was held already.
@@ -70,19 +77,15 @@ public:
     std::size_t capacity() const { return capacity_; }
 
 private:
-    struct Key {
-        SessionId session{};
-        std::uint64_t seq = 0;
-        std::uint64_t nonce = 0;
-        bool operator==(const Key&) const = default;
-    };
-    static std::size_t hash(const Key& k);
-    std::size_t slot_of(const Key& k) const;  // index slot holding k, or the empty one where it goes
+    std::uint64_t fingerprint(const SessionId& session, std::uint64_t seq, std::uint64_t nonce) const;
+    std::size_t slot_of(std::uint64_t fp) const;  // index slot holding fp, or the empty one where it goes
     void erase_slot(std::size_t slot);
     void rehash(std::size_t slots);
 
     std::size_t capacity_;
-    std::vector<Key> ring_;             // oldest at oldest_ once full
+    Crypto& crypto_;
+    SymmetricKey key_;
+    std::vector<std::uint64_t> ring_;   // fingerprints, oldest at oldest_ once full
     std::size_t oldest_ = 0;
     std::vector<std::uint16_t> index_;  // ring position + 1 (0: empty), linear probing, at most 3/4 full
 };

@@ -918,10 +918,26 @@ TEST_CASE("a packed list of names gives back the names it was made of, in order"
     CHECK_FALSE(core::NameList({"ab", "c"}) == core::NameList({"a", "bc"}));
 }
 
+// Hashes as the real one does, and remembers the keys it was asked to hash with.
+struct KeyRecordingCrypto : core::Crypto {
+    std::set<std::vector<std::uint8_t>> keys;
+    Signature sign(const SecretKey& sk, ByteView msg) override { return core::real_crypto().sign(sk, msg); }
+    bool verify(const PublicKey& pk, ByteView msg, const Signature& sig) override {
+        return core::real_crypto().verify(pk, msg, sig);
+    }
+    void hash(std::span<std::uint8_t> out, ByteView key, ByteView in) override {
+        keys.insert(std::vector<std::uint8_t>(key.begin(), key.end()));
+        core::real_crypto().hash(out, key, in);
+    }
+};
+
 TEST_CASE("the memory of handled declarations holds exactly the newest ones, as a set and a queue would") {
     // Against the plain model it replaced: a set of keys and a queue in arrival order.
+    KeyRecordingCrypto crypto;
+    core::SymmetricKey secret{};
+    secret[0] = 7;
     for (std::size_t capacity : {1u, 7u, 64u, 4096u}) {
-        core::HandledDeclarations handled{capacity};
+        core::HandledDeclarations handled{capacity, crypto, secret};
         using Key = std::tuple<SessionId, std::uint64_t, std::uint64_t>;
         std::set<Key> model;
         std::deque<Key> order;
@@ -951,8 +967,10 @@ TEST_CASE("the memory of handled declarations holds exactly the newest ones, as 
         }
         for (auto& [s, seq, n] : model) CHECK(handled.contains(s, seq, n));
     }
+    // The fingerprints are made with the node's secret and nothing else.
+    CHECK(crypto.keys == std::set<std::vector<std::uint8_t>>{std::vector<std::uint8_t>(secret.begin(), secret.end())});
     // Ring positions are 16 bits: a larger capacity is held to the largest that fits.
-    CHECK(core::HandledDeclarations{1000000}.capacity() == core::HandledDeclarations::kMaxCapacity);
+    CHECK(core::HandledDeclarations(1000000, crypto, secret).capacity() == core::HandledDeclarations::kMaxCapacity);
 }
 
 TEST_CASE("a contact flooding chat leaves the node's memory of seen messages bounded, and replays still change nothing") {
