@@ -152,7 +152,7 @@ void Channels::drop_pending(Channel& c) {
     touch();
 }
 
-void Channels::forget(std::map<SessionId, Channel>::iterator it) {
+void Channels::forget(std::map<SessionId, Channel, SessionIdLess>::iterator it) {
     Channel& c = it->second;
     drop_pending(c);
     release(c.current);

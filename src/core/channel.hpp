@@ -30,6 +30,7 @@
 
 #include "darkchat/core.hpp"
 #include "darkchat/wire.hpp"
+#include "core/session_order.hpp"
 
 #include <array>
 #include <cstdint>
@@ -236,7 +237,7 @@ private:
     void start(TimeMs now, Channel& c, const KxPublicKey& peer_kx);
     void send_hello(TimeMs now, Channel& c);
     void retire_current(TimeMs now, Channel& c);
-    void forget(std::map<SessionId, Channel>::iterator it);
+    void forget(std::map<SessionId, Channel, SessionIdLess>::iterator it);
     std::unique_ptr<ChannelKeys> derive(TimeMs now, bool initiator, const KxSecretKey& ephemeral_sk,
                                         const Side& initiator_side, const Side& responder_side);
     std::optional<Bytes> seal_with(ChannelKeys& k, std::uint8_t inner, ByteView payload);
@@ -250,7 +251,7 @@ private:
     KxPublicKey kx_pk_{};
     KxSecretKey kx_sk_{};
     bool have_kx_ = false;
-    std::map<SessionId, Channel> channels_;
+    std::map<SessionId, Channel, SessionIdLess> channels_;
     std::unordered_map<std::uint32_t, SessionId> by_index_;
     std::deque<ChannelOut> out_;
     ChannelStats stats_;

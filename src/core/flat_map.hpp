@@ -8,12 +8,13 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <utility>
 #include <vector>
 
 namespace dc::core {
 
-template <typename K, typename V>
+template <typename K, typename V, typename Less = std::less<K>>
 class FlatMap {
 public:
     using value_type = std::pair<K, V>;
@@ -54,7 +55,7 @@ public:
 private:
     template <typename Vec>
     static auto lower(Vec& v, const K& k) {
-        return std::lower_bound(v.begin(), v.end(), k, [](const value_type& e, const K& key) { return e.first < key; });
+        return std::lower_bound(v.begin(), v.end(), k, [](const value_type& e, const K& key) { return Less{}(e.first, key); });
     }
     std::vector<value_type> v_;
 };

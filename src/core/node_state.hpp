@@ -67,7 +67,7 @@ struct Node::State {
         User* entry = nullptr;   // user's entry, once found (entries are never erased)
         std::optional<Addr> at;  // its key in channel_at, if it has one
     };
-    std::map<SessionId, ChannelPeer> channel_users;
+    std::map<SessionId, ChannelPeer, SessionIdLess> channel_users;
     std::map<Addr, SessionId> channel_at;  // each session at one address at most
 
     bool links_changed = false;  // someone linked us: re-declare once the packet is handled

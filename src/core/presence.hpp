@@ -20,6 +20,7 @@
 #include "core/flat_map.hpp"
 #include "core/liveness.hpp"
 #include "core/names.hpp"
+#include "core/session_order.hpp"
 
 #include <algorithm>
 #include <map>
@@ -75,7 +76,7 @@ struct User {
     UserRecord rec;
     // Nearly always one. A sorted vector: a reference to a session does not
     // survive adding or pruning one of the same user (accept_declaration).
-    FlatMap<SessionId, Session> sessions;
+    FlatMap<SessionId, Session, SessionIdLess> sessions;
     // Newest declaration's links (from the session with the highest seq).
     NameList links;
     std::optional<SessionId> links_from;  // the session whose declaration they are
@@ -208,7 +209,7 @@ private:
     // meanwhile, newest per session, at most kMaxTold (the oldest go first);
     // forgotten with the session when it is pruned.
     static constexpr std::size_t kMaxTold = 1024;
-    std::map<SessionId, std::vector<Told>> told_;
+    std::map<SessionId, std::vector<Told>, SessionIdLess> told_;
     // Names listed by our contacts (two-hop users), sorted, without repeats;
     // rebuilt when links change. A flat vector: a tree node per name would cost
     // more than the name.

@@ -6,6 +6,7 @@
 #include "crypto/wire_signing.hpp"
 #include "core/flat_map.hpp"
 #include "core/names.hpp"
+#include "core/session_order.hpp"
 #include "../support/mini_net.hpp"
 
 #include <doctest/doctest.h>
@@ -842,9 +843,33 @@ TEST_CASE("the memory of seen messages is bounded, and a flooding author forgets
     CHECK(seen.authors() <= 100);
 }
 
-TEST_CASE("a flat map holds what a std::map holds, in the same order") {
+TEST_CASE("session ids are ordered by their bytes, as std::array orders them") {
+    std::mt19937_64 rng(5);
+    core::SessionIdLess less;
+    auto id = [&] {
+        SessionId s{};
+        // Bytes from a few values, high bits among them: many ties, and a
+        // first difference at any place.
+        for (auto& b : s) b = static_cast<std::uint8_t>(std::array<int, 4>{0, 1, 0x7f, 0xff}[rng() % 4]);
+        return s;
+    };
+    for (int step = 0; step < 20000; ++step) {
+        auto a = id(), b = id();
+        REQUIRE(less(a, b) == (a < b));
+        REQUIRE(less(b, a) == (b < a));
+    }
+    SessionId low{}, high{};
+    low[7] = 0xff;   // the last byte counts least
+    high[0] = 0x01;
+    CHECK(less(low, high));
+    CHECK_FALSE(less(high, low));
+    CHECK_FALSE(less(low, low));
+}
+
+TEST_CASE_TEMPLATE("a flat map holds what a std::map holds, in the same order", Less, std::less<SessionId>,
+                   core::SessionIdLess) {
     std::mt19937_64 rng(11);
-    core::FlatMap<SessionId, int> flat;
+    core::FlatMap<SessionId, int, Less> flat;
     std::map<SessionId, int> model;
     auto key = [&] {
         SessionId s{};
