@@ -434,9 +434,8 @@ void Node::State::send_chat(const std::string& to, const std::string& text, Byte
 void Node::State::tell_user_status(const User& u) {
     if (!u.key_known || u.rec.name == id.user) return;
     bool online = !presence.online_sessions(u.rec.name).empty();
-    auto [it, fresh] = user_up.try_emplace(u.rec.name, online);
-    if (!fresh && it->second == online) return;
-    it->second = online;
+    if (u.told_online == online) return;
+    u.told_online = online;
     asides_out.push_back(aside::UserStatus{u.rec.name, u.rec.key, online});
     if (online && holding.holds_for(u.rec.name)) hand_over(u.rec.name);  // what we held for it
 }

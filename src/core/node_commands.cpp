@@ -15,9 +15,9 @@ void Node::State::trust_key(const std::string& name, const std::string& fingerpr
     User& usr = u->second;
     // The parts riding on the node knew the user by the old key: it is gone
     // for them; the new key's sessions bring it back (tell_user_status).
-    if (auto up = user_up.find(name); up != user_up.end()) {
-        if (up->second && usr.key_known) asides_out.push_back(aside::UserStatus{name, usr.rec.key, false});
-        user_up.erase(up);
+    if (usr.told_online) {
+        if (*usr.told_online && usr.key_known) asides_out.push_back(aside::UserStatus{name, usr.rec.key, false});
+        usr.told_online.reset();
     }
     for (auto& [sid, sess] : usr.sessions) store(store_op::DeleteSession{name, sid});
     usr.sessions.clear();

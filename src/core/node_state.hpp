@@ -93,7 +93,6 @@ struct Node::State {
     std::deque<StoreOp> store_out;
     std::deque<Event> events_out;
     std::deque<Aside> asides_out;  // for the parts riding on the node (poll_aside)
-    std::map<std::string, bool, std::less<>> user_up;  // per watched user: online as last told in asides_out
     // A transmit that rests on a message being stored (its ack, its mirror, the
     // message itself) names it: if the store fails, it is not sent.
     struct Out {

@@ -83,6 +83,11 @@ struct User {
     bool key_known = false;
     bool lists_us = false;  // links has our own name (kept with links: is_contact() is asked often)
     bool super_client = false;
+    // Online as last told to the parts riding on the node (Node::poll_aside);
+    // none: not told. Kept here, in the entry's padding, rather than in a map
+    // of names beside the users (a tree node per user known). Mutable: telling
+    // is not a change of what we know of the user.
+    mutable std::optional<bool> told_online;
     // The user's holding key, from its newest declaration that said one: what
     // we leave with holders for it is sealed to this key (darkchat-protocol(7), HOLDING).
     KxPublicKey hold_kx{};

@@ -651,6 +651,16 @@ TEST_CASE("a different key under a pinned name changes nothing; its messages are
     f.net.command(*f.c, core::cmd::Trust{"B", crypto::fingerprint(evil.pk)});
     CHECK(*f.c->node->keys("B")[0].pinned == evil.pk);
     CHECK(f.c->node->user("B")->sessions.empty());
+    // The parts riding on C (poll_aside) were told B online under its first key,
+    // each change once, and B offline under that key when it was re-pinned.
+    std::vector<core::aside::UserStatus> told;
+    while (auto a = f.c->node->poll_aside())
+        if (auto* st = std::get_if<core::aside::UserStatus>(&*a); st && st->user == "B") told.push_back(*st);
+    REQUIRE(told.size() >= 2);
+    CHECK(told.front().online);
+    for (std::size_t i = 1; i < told.size(); ++i) CHECK(told[i].online != told[i - 1].online);
+    for (auto& st : told) CHECK(st.key == f.b->id.pk);
+    CHECK_FALSE(told.back().online);
 }
 
 namespace {
