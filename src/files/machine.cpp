@@ -248,7 +248,7 @@ void Machine::State::opened(TimeMs now, const FileId& id, std::uint32_t index, O
         if (!zero(t.group)) return bad_chunk(now, id, t, index);
         // Sealed under the transfer's key, so from the sender itself, and not the chunk it
         // offered (it does not hash what it serves, see served_chunk): its file changed.
-        return not_offered(id, t, index);
+        return changed_at_sender(id, t, index);
     }
     t.set(index);
     ++t.have_count;
@@ -356,7 +356,7 @@ void Machine::State::served_chunk(const FileId& id, Transfer& t, std::uint32_t i
 
 // A chunk from the sender that opened but is not the one in the manifest: nothing more of
 // that file is taken, and what was written of it goes.
-void Machine::State::not_offered(const FileId& id, Transfer& t, std::uint32_t index) {
+void Machine::State::changed_at_sender(const FileId& id, Transfer& t, std::uint32_t index) {
     ++stats.bad_chunks;
     events.push_back(ev::Failed{id, "'" + t.m.name + "' changed at the sender since it was offered (chunk " +
                                         std::to_string(index) + " is not the one in its manifest)"});

@@ -197,7 +197,7 @@ struct Machine::State {
     bool usable(const FileId& id, const std::string& partial, const std::string& final_path);
     void fill(TimeMs now, const FileId& id, Transfer& t);
     void bad_chunk(TimeMs now, const FileId& id, Transfer& t, std::uint32_t index);
-    void not_offered(const FileId& id, Transfer& t, std::uint32_t index);
+    void changed_at_sender(const FileId& id, Transfer& t, std::uint32_t index);
     void on_offer(TimeMs now, const PublicKey& from, const wire::FileOffer& o);
     void on_chunk(TimeMs now, wire::FileChunk&& c);
     void opened(TimeMs now, const FileId& id, std::uint32_t index, Opened result, Bytes plain);
