@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 
 namespace dc::io {
 
@@ -213,8 +214,27 @@ void FileIo::offer(host::Host& host, cli::Session& session, TimeMs now, const cl
         }
     }
     ::close(fd);
+    // The offers this makes are the transfers that were not there before (a group's file
+    // says so itself: shared with ...).
+    std::set<files::FileId> before;
+    if (const files::Machine* m = host.files())
+        for (const auto& t : m->transfers()) before.insert(t.id);
     auto o = r.group ? host.share_file(now, *r.group, builder, path) : host.offer_file(now, r.to, builder, path);
-    if (!o) session.note("! cannot send " + r.path + ": " + o.error());
+    if (!o) {
+        session.note("! cannot send " + r.path + ": " + o.error());
+        return;
+    }
+    const files::Machine* m = host.files();
+    if (r.group || !m || !host.node()) return;
+    for (const auto& t : m->transfers()) {
+        if (t.side != files::Side::sending || before.count(t.id)) continue;
+        const bool own = t.peer == host.node()->identity().pk;
+        const std::size_t n = t.replies.size();
+        session.note("* file " + cli::short_id(t.id) + " offered to " + (own ? "our other devices" : r.to) + ": " +
+                     cli::printable(t.name) + " (" + std::to_string(t.size) + " bytes, " +
+                     (n == 0 ? std::string("no session online yet") :
+                               std::to_string(n) + (n == 1 ? " session online" : " sessions online")) + ")");
+    }
 }
 
 // \accept (and \fetch): a safe name in the download folder that is not taken, the

@@ -50,6 +50,10 @@ TEST_CASE("a file of a few MiB goes from alice to bob, accepted by its id, and a
     std::size_t mb = bob.mark(), ma = alice.mark();
     alice.send("\\send " + src);
     std::string id = offered_id(bob, "alice", mb);
+    // The sender is told the offer went out, and to how many of bob's sessions.
+    alice.wait_for(exactly("* file " + id + " offered to bob: report.bin (" + std::to_string(data.size()) +
+                           " bytes, 1 session online)"),
+                   5, ma);
     bob.wait_for(exactly("* \\accept " + id + " to take it, \\decline " + id + " to refuse it"), 5, mb);
     bob.send("\\accept " + id);
     alice.wait_for(exactly("* file " + id + " accepted by bob"), 10, ma);
@@ -254,6 +258,12 @@ TEST_CASE("a file to bob reaches each of bob's two devices, the second after the
     CHECK(offered_id(bob2, "alice", mb2) == id);  // one offer, to each session of bob
     const std::string own = offered_id(alice2, "alice", ma2);  // our own device: an id of its own
     CHECK(own != id);
+    alice.wait_for(exactly("* file " + id + " offered to bob: photo.bin (" + std::to_string(size) +
+                           " bytes, 2 sessions online)"),
+                   5, ma);
+    alice.wait_for(exactly("* file " + own + " offered to our other devices: photo.bin (" + std::to_string(size) +
+                           " bytes, 1 session online)"),
+                   5, ma);
     bob.send("\\accept " + id);
     alice2.send("\\accept " + own);
     struct Copy { Proc* p; std::size_t mark; std::string id; std::string path; };
