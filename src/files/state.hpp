@@ -16,8 +16,8 @@ namespace dc::files {
 
 constexpr std::string_view kChunkContext = "darkchat file chunk";
 constexpr TimeMs kNever = std::numeric_limits<TimeMs>::max();
-constexpr int kFindAsks = 10;
-constexpr std::size_t kMaxClosedOffers = 256;  // offers ended, remembered to answer late devices  // an ask by name no member answered is given up after this many rounds
+constexpr int kFindAsks = 10;  // an ask by name no member answered is given up after this many rounds
+constexpr std::size_t kMaxClosedOffers = 256;  // offers ended, remembered to answer late devices
 
 // "darkchat file chunk" || id || index (8 bytes, little endian)
 inline Bytes chunk_ad(const FileId& id, std::uint32_t index) {
