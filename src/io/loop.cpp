@@ -613,8 +613,10 @@ int Driver::run(Sockets sockets, Identity identity) {
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
     uv_async_init(&loop_, &opened_async_, on_opened);
     opened_async_.data = this;
-    files_.start_pool(ChunkPool::threads_for(std::thread::hardware_concurrency()),
-                      [this] { uv_async_send(&opened_async_); });
+    // Only a node with a file part opens chunks: a directory or relay starts no thread.
+    if (host_->files())
+        files_.start_pool(ChunkPool::threads_for(std::thread::hardware_concurrency()),
+                          [this] { uv_async_send(&opened_async_); });
     uv_check_init(&loop_, &turn_end_);
     turn_end_.data = this;
     uv_check_start(&turn_end_, on_turn_end);
